@@ -1,0 +1,134 @@
+import OrderedCollections
+
+/// An object's members, in the order they were written or inserted.
+///
+/// JSONata, Step Functions and the AWS wire formats all keep member order on output, so objects
+/// are ordered; equality between objects ignores order, as JSON's does.
+public typealias JSONObject = OrderedDictionary<String, JSON>
+
+/// A JSON value, shared by every engine of Skiff (JSONata, States, the wire protocols).
+///
+/// Numbers are IEEE doubles, as in JavaScript and in JSONata's reference implementation;
+/// integers are exact up to 2^53.
+public enum JSON: Sendable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSON])
+    case object(JSONObject)
+}
+
+// MARK: - Accessors
+
+extension JSON {
+    @inlinable public var isNull: Bool { if case .null = self { true } else { false } }
+
+    @inlinable public var boolValue: Bool? { if case .bool(let b) = self { b } else { nil } }
+    @inlinable public var numberValue: Double? { if case .number(let n) = self { n } else { nil } }
+    @inlinable public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
+    @inlinable public var arrayValue: [JSON]? { if case .array(let a) = self { a } else { nil } }
+    @inlinable public var objectValue: JSONObject? { if case .object(let o) = self { o } else { nil } }
+
+    /// The number as an exact integer, when it is one.
+    @inlinable public var intValue: Int? {
+        guard case .number(let n) = self, n.rounded(.towardZero) == n,
+              n >= -9_007_199_254_740_992, n <= 9_007_199_254_740_992 else { return nil }
+        return Int(n)
+    }
+
+    /// The member named `key` of an object; nil for a missing member or a non-object.
+    @inlinable public subscript(key: String) -> JSON? {
+        get { if case .object(let o) = self { o[key] } else { nil } }
+        set {
+            guard case .object(var o) = self else { return }
+            self = .null  // release the storage so the mutation below does not copy it
+            o[key] = newValue
+            self = .object(o)
+        }
+    }
+
+    /// The element at `index` of an array; nil when out of range or not an array.
+    @inlinable public subscript(index: Int) -> JSON? {
+        if case .array(let a) = self, a.indices.contains(index) { a[index] } else { nil }
+    }
+
+    /// The name of the value's type as JSON Schema and JSONata's `$type` call it.
+    public var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "boolean"
+        case .number: "number"
+        case .string: "string"
+        case .array: "array"
+        case .object: "object"
+        }
+    }
+}
+
+// MARK: - Equality
+
+extension JSON: Equatable {
+    /// Structural equality: numbers by value, arrays in order, objects regardless of member order.
+    public static func == (lhs: JSON, rhs: JSON) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): return true
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.number(let a), .number(let b)): return a == b
+        case (.string(let a), .string(let b)): return a == b
+        case (.array(let a), .array(let b)): return a == b
+        case (.object(let a), .object(let b)):
+            guard a.count == b.count else { return false }
+            for (key, value) in a {
+                guard let other = b[key], other == value else { return false }
+            }
+            return true
+        default: return false
+        }
+    }
+}
+
+extension JSON: Hashable {
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(1); hasher.combine(b)
+        case .number(let n): hasher.combine(2); hasher.combine(n)
+        case .string(let s): hasher.combine(3); hasher.combine(s)
+        case .array(let a): hasher.combine(4); hasher.combine(a)
+        case .object(let o):
+            // Order-independent, to agree with ==.
+            hasher.combine(5)
+            var combined = 0
+            for (key, value) in o {
+                var h = Hasher()
+                h.combine(key)
+                h.combine(value)
+                combined ^= h.finalize()
+            }
+            hasher.combine(combined)
+        }
+    }
+}
+
+// MARK: - Literals
+
+extension JSON: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral,
+    ExpressibleByDictionaryLiteral
+{
+    public init(nilLiteral: ()) { self = .null }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(floatLiteral value: Double) { self = .number(value) }
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(arrayLiteral elements: JSON...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSON)...) {
+        self = .object(JSONObject(elements, uniquingKeysWith: { _, last in last }))
+    }
+}
+
+extension JSON: CustomStringConvertible {
+    /// The compact JSON text of the value.
+    public var description: String { serialized() }
+}

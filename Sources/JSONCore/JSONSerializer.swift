@@ -1,0 +1,205 @@
+/// How `JSON.serialized` writes text.
+public struct JSONWriteOptions: Sendable, Equatable {
+    /// Spaces per level of indentation; 0 writes compact text with no white space at all.
+    public var indent: Int
+    /// Write object members sorted by key instead of in their own order.
+    public var sortedKeys: Bool
+    /// Escape "/" as "\/" (as AWS's Java services do); off by default, like JSON.stringify.
+    public var escapeSlashes: Bool
+
+    public init(indent: Int = 0, sortedKeys: Bool = false, escapeSlashes: Bool = false) {
+        self.indent = indent
+        self.sortedKeys = sortedKeys
+        self.escapeSlashes = escapeSlashes
+    }
+
+    public static let compact = JSONWriteOptions()
+    public static let pretty = JSONWriteOptions(indent: 2)
+}
+
+extension JSON {
+    /// The value as JSON text, written as JavaScript's `JSON.stringify` writes it (numbers included).
+    public func serialized(_ options: JSONWriteOptions = .compact) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        let writer = JSONWriter(options: options)
+        writer.write(self, into: &out, level: 0)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The value as UTF-8 JSON bytes.
+    public func serializedBytes(_ options: JSONWriteOptions = .compact) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        let writer = JSONWriter(options: options)
+        writer.write(self, into: &out, level: 0)
+        return out
+    }
+
+    /// A number formatted as JavaScript's `Number.prototype.toString` does (`1`, `0.5`, `1e+21`, `1e-7`).
+    /// Not-a-number and infinities, which JSON cannot hold, are written as JSON.stringify writes them: `null`.
+    public static func formatNumber(_ value: Double) -> String {
+        var out: [UInt8] = []
+        JSONWriter.writeNumber(value, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+struct JSONWriter {
+    let options: JSONWriteOptions
+
+    init(options: JSONWriteOptions) { self.options = options }
+
+    func write(_ value: JSON, into out: inout [UInt8], level: Int) {
+        switch value {
+        case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
+        case .bool(true): out.append(contentsOf: [0x74, 0x72, 0x75, 0x65])
+        case .bool(false): out.append(contentsOf: [0x66, 0x61, 0x6C, 0x73, 0x65])
+        case .number(let n): Self.writeNumber(n, into: &out)
+        case .string(let s): writeString(s, into: &out)
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            if elements.isEmpty { out.append(UInt8(ascii: "]")); return }
+            for (i, element) in elements.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                newline(into: &out, level: level + 1)
+                write(element, into: &out, level: level + 1)
+            }
+            newline(into: &out, level: level)
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            if members.isEmpty { out.append(UInt8(ascii: "}")); return }
+            var first = true
+            func member(_ key: String, _ value: JSON) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                newline(into: &out, level: level + 1)
+                writeString(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                if options.indent > 0 { out.append(UInt8(ascii: " ")) }
+                write(value, into: &out, level: level + 1)
+            }
+            if options.sortedKeys {
+                for key in members.keys.sorted() { member(key, members[key]!) }
+            } else {
+                for (key, value) in members { member(key, value) }
+            }
+            newline(into: &out, level: level)
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    @inline(__always) func newline(into out: inout [UInt8], level: Int) {
+        guard options.indent > 0 else { return }
+        out.append(0x0A)
+        out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: options.indent * level))
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    func writeString(_ string: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var string = string
+        string.withUTF8 { bytes in
+            var runStart = 0
+            for i in 0..<bytes.count {
+                let byte = bytes[i]
+                let escape: UInt8?
+                switch byte {
+                case 0x22: escape = UInt8(ascii: "\"")
+                case 0x5C: escape = UInt8(ascii: "\\")
+                case 0x0A: escape = UInt8(ascii: "n")
+                case 0x0D: escape = UInt8(ascii: "r")
+                case 0x09: escape = UInt8(ascii: "t")
+                case 0x08: escape = UInt8(ascii: "b")
+                case 0x0C: escape = UInt8(ascii: "f")
+                case 0x2F where options.escapeSlashes: escape = UInt8(ascii: "/")
+                case 0..<0x20: escape = UInt8(ascii: "u")
+                default: continue
+                }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
+                runStart = i + 1
+                out.append(UInt8(ascii: "\\"))
+                out.append(escape!)
+                if escape == UInt8(ascii: "u") {
+                    out.append(contentsOf: [0x30, 0x30, Self.hex[Int(byte >> 4)], Self.hex[Int(byte & 0xF)]])
+                }
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    static func writeNumber(_ value: Double, into out: inout [UInt8]) {
+        guard value.isFinite else {
+            out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
+            return
+        }
+        if value == 0 {
+            out.append(UInt8(ascii: "0"))  // JavaScript writes -0 as 0
+            return
+        }
+        // Fast path: integers below 2^53 print their digits.
+        if value.rounded(.towardZero) == value, abs(value) < 9_007_199_254_740_992 {
+            out.append(contentsOf: String(Int64(value)).utf8)
+            return
+        }
+        // General case: take the shortest round-trip digits Swift finds, then lay them out by
+        // ECMAScript's Number::toString rules.
+        let text = abs(value).description
+        var digits: [UInt8] = []
+        digits.reserveCapacity(20)
+        var exponent = 0
+        var pointPosition: Int? = nil
+        var seenExponent = false
+        var expSign = 1
+        var expDigits = 0
+        for byte in text.utf8 {
+            if seenExponent {
+                if byte == UInt8(ascii: "-") { expSign = -1 } else if byte == UInt8(ascii: "+") { continue } else {
+                    expDigits = expDigits * 10 + Int(byte - UInt8(ascii: "0"))
+                }
+            } else if byte == UInt8(ascii: ".") {
+                pointPosition = digits.count
+            } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
+                seenExponent = true
+            } else {
+                digits.append(byte)
+            }
+        }
+        exponent = expSign * expDigits
+        // n: position of the decimal point relative to the start of the digit string.
+        var n = (pointPosition ?? digits.count) + exponent
+        // Strip leading zeros (e.g. "0.001") and trailing zeros.
+        var leading = 0
+        while leading < digits.count - 1, digits[leading] == UInt8(ascii: "0") { leading += 1; n -= 1 }
+        digits.removeFirst(leading)
+        while digits.count > 1, digits.last == UInt8(ascii: "0") { digits.removeLast() }
+        let k = digits.count
+
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        if k <= n && n <= 21 {
+            out.append(contentsOf: digits)
+            out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: n - k))
+        } else if 0 < n && n <= 21 {
+            out.append(contentsOf: digits[0..<n])
+            out.append(UInt8(ascii: "."))
+            out.append(contentsOf: digits[n...])
+        } else if -6 < n && n <= 0 {
+            out.append(contentsOf: [UInt8(ascii: "0"), UInt8(ascii: ".")])
+            out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: -n))
+            out.append(contentsOf: digits)
+        } else {
+            out.append(digits[0])
+            if k > 1 {
+                out.append(UInt8(ascii: "."))
+                out.append(contentsOf: digits[1...])
+            }
+            out.append(UInt8(ascii: "e"))
+            let e = n - 1
+            out.append(e < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+            out.append(contentsOf: String(abs(e)).utf8)
+        }
+    }
+}

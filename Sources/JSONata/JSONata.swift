@@ -1,0 +1,1 @@
+// The JSONata module; see the issue that builds it.

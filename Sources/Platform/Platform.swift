@@ -1,0 +1,1 @@
+// The Platform module; see the issue that builds it.

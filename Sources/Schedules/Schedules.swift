@@ -1,0 +1,1 @@
+// The Schedules module; see the issue that builds it.

@@ -1,0 +1,1 @@
+// The States module; see the issue that builds it.

@@ -1,0 +1,86 @@
+import Testing
+@testable import JSONCore
+
+@Suite struct JSONParsingTests {
+    @Test func parsesEveryKind() throws {
+        let value = try JSON(parsing: #" {"a": [1, -2.5, 1e3, true, false, null], "b": "x\ny\u00e9\ud83d\ude00", "c": {}} "#)
+        #expect(value["a"] == [1, -2.5, 1000, true, false, nil])
+        #expect(value["b"] == "x\nyé😀")
+        #expect(value["c"] == .object([:]))
+    }
+
+    @Test func keepsMemberOrder() throws {
+        let value = try JSON(parsing: #"{"z":1,"a":2,"m":3}"#)
+        #expect(value.objectValue.map { Array($0.keys) } == ["z", "a", "m"])
+        #expect(value.serialized() == #"{"z":1,"a":2,"m":3}"#)
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "01", "1.", "\"abc", "[1] x", "-", "\"\u{01}\"", "{1:2}", "1e"])
+    func rejectsMalformedText(_ text: String) {
+        #expect(throws: JSONParseError.self) { try JSON(parsing: text) }
+    }
+
+    @Test func reportsTheOffsetOfTheProblem() {
+        #expect(throws: JSONParseError("Expected ',' or ']' in array", offset: 3)) { try JSON(parsing: "[1 2]") }
+    }
+
+    @Test func boundsNestingDepth() {
+        let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+        #expect(throws: JSONParseError.self) { try JSON(parsing: deep) }
+    }
+
+    @Test func parsesLargeIntegersAndFractionsExactly() throws {
+        #expect(try JSON(parsing: "9007199254740993") == .number(9007199254740992))
+        #expect(try JSON(parsing: "0.1") == .number(0.1))
+        #expect(try JSON(parsing: "-0") == .number(0))
+        #expect(try JSON(parsing: "123456789012345678901234567890") == .number(1.2345678901234568e29))
+    }
+}
+
+@Suite struct JSONWritingTests {
+    @Test(arguments: [
+        (1.0, "1"), (-1.5, "-1.5"), (0.1, "0.1"), (1e21, "1e+21"), (1e20, "100000000000000000000"),
+        (1e-7, "1e-7"), (0.000001, "0.000001"), (123.456, "123.456"), (-0.0, "0"), (1.5e300, "1.5e+300"),
+        (9007199254740993.0, "9007199254740992"), (0.1 + 0.2, "0.30000000000000004"), (Double.nan, "null"),
+        (2.5e-10, "2.5e-10"), (1e16, "10000000000000000"), (3.14159e25, "3.14159e+25"),
+    ])
+    func writesNumbersAsJavaScript(_ value: Double, _ expected: String) {
+        #expect(JSON.formatNumber(value) == expected)
+    }
+
+    @Test func escapesStringsAsJSONStringify() {
+        let value: JSON = "a\"b\\c\n\t\u{01}/é"
+        #expect(value.serialized() == #""a\"b\\c\n\t\u0001/é""#)
+        #expect(value.serialized(.init(escapeSlashes: true)) == #""a\"b\\c\n\t\u0001\/é""#)
+    }
+
+    @Test func writesPrettyText() {
+        let value: JSON = ["a": [1, 2], "b": [:], "c": []]
+        #expect(value.serialized(.pretty) == "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {},\n  \"c\": []\n}")
+    }
+
+    @Test func roundTrips() throws {
+        let text = #"{"name":"job","args":["--date","2024-01-01"],"n":3.25,"ok":true,"none":null}"#
+        #expect(try JSON(parsing: text).serialized() == text)
+    }
+}
+
+@Suite struct JSONEqualityTests {
+    @Test func objectsCompareRegardlessOfOrder() throws {
+        let a = try JSON(parsing: #"{"x":1,"y":[1,2]}"#)
+        let b = try JSON(parsing: #"{"y":[1,2],"x":1}"#)
+        #expect(a == b)
+        #expect(a.hashValue == b.hashValue)
+        #expect(a != (try JSON(parsing: #"{"y":[2,1],"x":1}"#)))
+    }
+
+    @Test func subscriptsReadAndWrite() {
+        var value: JSON = ["a": 1]
+        value["b"] = "two"
+        #expect(value["b"] == "two")
+        #expect(value["missing"] == nil)
+        #expect(value.intValue == nil)
+        #expect(JSON.number(3).intValue == 3)
+        #expect(JSON.number(3.5).intValue == nil)
+    }
+}
