@@ -14,6 +14,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Pure engines: no I/O.
@@ -28,6 +34,38 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
 
+        // Wire protocols: routing keys, SigV4, AWS errors, shape decoding and validation.
+        .target(name: "AWSProtocol", dependencies: ["JSONCore"]),
+
+        // The local cloud: a core (server, routing, persistence) and one target per AWS service,
+        // each in its folder under Sources/LocalCloud.
+        .target(
+            name: "LocalCloud",
+            dependencies: [
+                "JSONCore", "AWSProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/LocalCloud/Core"
+        ),
+        .target(name: "STSService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/STS"),
+
+        .executableTarget(
+            name: "skiff",
+            dependencies: [
+                "LocalCloud", "STSService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "AWSProtocolTests", dependencies: ["AWSProtocol"]),
+        .testTarget(name: "LocalCloudTests", dependencies: [
+            "LocalCloud", "STSService",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "JSONCoreTests", dependencies: ["JSONCore"]),
         .testTarget(name: "JSONataTests", dependencies: ["JSONata"]),
         .testTarget(name: "StatesTests", dependencies: ["States"]),

@@ -1,0 +1,11 @@
+import LocalCloud
+import STSService
+
+/// Every service the local cloud serves, built on one environment.
+enum ServiceCatalog {
+    static func services(environment: ServiceEnvironment) throws -> [any LocalService] {
+        [
+            STSService(),
+        ]
+    }
+}

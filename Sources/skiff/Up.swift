@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import LocalCloud
+import Logging
+
+/// `skiff up`: the local cloud on one port, until interrupted.
+struct Up: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start the local cloud: every service on one port, speaking the AWS wire protocols.",
+        discussion: """
+            Point any AWS client at it: aws --endpoint-url http://127.0.0.1:4566 sts get-caller-identity
+            State is kept in <state-dir>/skiff.sqlite and survives restarts, unless --in-memory is given.
+            """
+    )
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 4566
+    @Option(help: "Folder of the local cloud's database.") var stateDir = ".skiff"
+    @Flag(help: "Keep all state in memory; nothing survives the process.") var inMemory = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
+        }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "skiff")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let configuration = CloudConfiguration(host: host, port: port, stateDirectory: inMemory ? nil : stateDir)
+        let database: CloudDatabase
+        do {
+            database = try CloudDatabase(stateDirectory: configuration.stateDirectory)
+        } catch {
+            throw CleanExit.message("skiff: cannot open the state database in \(stateDir): \(error)")
+        }
+        let environment = ServiceEnvironment(database: database, logger: logger, configuration: configuration)
+        let cloud = try LocalCloud(services: ServiceCatalog.services(environment: environment), environment: environment)
+        let server = CloudServer(cloud: cloud)
+        let startupLogger = logger
+        try await server.run { port in
+            startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(configuration.host):\(port) (state: \(database.path ?? "in memory"))")
+        }
+    }
+}
