@@ -52,11 +52,18 @@ let package = Package(
             path: "Sources/LocalCloud/Core"
         ),
         .target(name: "STSService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/STS"),
+        .target(name: "StepFunctionsService", dependencies: ["LocalCloud", "States"], path: "Sources/LocalCloud/StepFunctions"),
+        .target(name: "TaskRunners", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Runners"),
+        .target(name: "ECSService", dependencies: ["LocalCloud", "TaskRunners"], path: "Sources/LocalCloud/ECS"),
+        .target(name: "LogsService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Logs"),
+        .target(name: "SchedulerService", dependencies: ["LocalCloud", "Schedules"], path: "Sources/LocalCloud/Scheduler"),
+        .target(name: "EventsService", dependencies: ["LocalCloud", "Schedules"], path: "Sources/LocalCloud/Events"),
 
         .executableTarget(
             name: "skiff",
             dependencies: [
-                "LocalCloud", "STSService",
+                "LocalCloud", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners",
+                "SchedulerService", "EventsService", "JSONata", "States", "Schedules", "Platform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

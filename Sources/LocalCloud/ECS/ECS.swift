@@ -1,0 +1,1 @@
+// The ECS part of the local cloud; see its issue.

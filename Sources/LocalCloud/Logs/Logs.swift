@@ -1,0 +1,1 @@
+// The Logs part of the local cloud; see its issue.

@@ -1,0 +1,1 @@
+// The Runners part of the local cloud; see its issue.

@@ -1,0 +1,1 @@
+// The StepFunctions part of the local cloud; see its issue.
