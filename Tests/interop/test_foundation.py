@@ -41,3 +41,10 @@ def test_state_survives_restart(fresh_skiff):
         assert json.load(r)["persistence"].endswith("skiff.sqlite")
     fresh_skiff.restart()
     assert fresh_skiff.client("sts").get_caller_identity()["Account"] == "000000000000"
+
+
+def test_graceful_shutdown_on_sigterm(fresh_skiff):
+    process = fresh_skiff.process
+    process.terminate()
+    assert process.wait(timeout=10) == 0
+    fresh_skiff.process = None
