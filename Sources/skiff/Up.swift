@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LocalCloud
 import Logging
+import NIOCore
 
 /// `skiff up`: the local cloud on one port, until interrupted.
 struct Up: AsyncParsableCommand {
@@ -34,14 +35,18 @@ struct Up: AsyncParsableCommand {
         do {
             database = try CloudDatabase(stateDirectory: configuration.stateDirectory)
         } catch {
-            throw CleanExit.message("skiff: cannot open the state database in \(stateDir): \(error)")
+            throw CommandFailure("cannot open the state database in \(stateDir): \(error)")
         }
         let environment = ServiceEnvironment(database: database, logger: logger, configuration: configuration)
         let cloud = try LocalCloud(services: ServiceCatalog.services(environment: environment), environment: environment)
         let server = CloudServer(cloud: cloud)
         let startupLogger = logger
-        try await server.run { port in
-            startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(configuration.host):\(port) (state: \(database.path ?? "in memory"))")
+        do {
+            try await server.run { port in
+                startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(configuration.host):\(port) (state: \(database.path ?? "in memory"))")
+            }
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw CommandFailure("cannot listen on \(host):\(port): the address is already in use (is another skiff up running?).")
         }
     }
 }
