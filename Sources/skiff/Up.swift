@@ -19,9 +19,29 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Folder of the local cloud's database.") var stateDir = ".skiff"
     @Flag(help: "Keep all state in memory; nothing survives the process.") var inMemory = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Option(
+        name: .customLong("account"),
+        help: ArgumentHelp(
+            "Map an access key to an account, as KEY=ACCOUNT_ID (repeatable). Other keys use 000000000000.",
+            valueName: "key=account-id"))
+    var accountMappings: [String] = []
+
+    /// The `--account` mappings, checked.
+    func accounts() throws -> [String: String] {
+        var accounts: [String: String] = [:]
+        for mapping in accountMappings {
+            let parts = mapping.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].count == 12, parts[1].allSatisfy(\.isNumber) else {
+                throw ValidationError("--account takes KEY=ACCOUNT_ID with a 12-digit account id; got '\(mapping)'.")
+            }
+            accounts[parts[0]] = parts[1]
+        }
+        return accounts
+    }
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
+        _ = try accounts()
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
         }
@@ -30,7 +50,8 @@ struct Up: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "skiff")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let configuration = CloudConfiguration(host: host, port: port, stateDirectory: inMemory ? nil : stateDir)
+        let configuration = CloudConfiguration(
+            host: host, port: port, stateDirectory: inMemory ? nil : stateDir, accounts: try accounts())
         let database: CloudDatabase
         do {
             database = try CloudDatabase(stateDirectory: configuration.stateDirectory)

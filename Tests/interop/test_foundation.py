@@ -48,3 +48,17 @@ def test_graceful_shutdown_on_sigterm(fresh_skiff):
     process.terminate()
     assert process.wait(timeout=10) == 0
     fresh_skiff.process = None
+
+
+def test_access_keys_map_to_accounts(tmp_path):
+    from conftest import SkiffServer, client
+    import boto3
+    from botocore.config import Config
+    server = SkiffServer(extra_args=["--account", "AKIDPROD=111111111111"]).start()
+    try:
+        prod = boto3.client("sts", endpoint_url=server.endpoint, region_name="us-east-1",
+                            aws_access_key_id="AKIDPROD", aws_secret_access_key="x")
+        assert prod.get_caller_identity()["Account"] == "111111111111"
+        assert server.client("sts").get_caller_identity()["Account"] == "000000000000"
+    finally:
+        server.stop()
