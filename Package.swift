@@ -28,6 +28,9 @@ let package = Package(
             .product(name: "OrderedCollections", package: "swift-collections"),
         ]),
         .target(name: "JSONata", dependencies: ["JSONCore"]),
+        // The official JSONata suite runner (reads the suite's files; used by a test and a script).
+        .target(name: "JSONataConformance", dependencies: ["JSONata", "JSONCore"]),
+        .executableTarget(name: "jsonata-conformance", dependencies: ["JSONataConformance"]),
         .target(name: "States", dependencies: ["JSONCore", "JSONata"]),
         .target(name: "Schedules"),
         .target(name: "Platform", dependencies: [
@@ -76,7 +79,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "JSONCoreTests", dependencies: ["JSONCore"]),
-        .testTarget(name: "JSONataTests", dependencies: ["JSONata"]),
+        .testTarget(name: "JSONataTests", dependencies: ["JSONata", "JSONataConformance"]),
         .testTarget(name: "StatesTests", dependencies: ["States"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
