@@ -82,9 +82,12 @@ struct Parser {
         token = try tokenizer.next(regexAllowed: true)
     }
 
+    /// Symbols that only end or separate expressions: they never continue one (binding power 0).
+    static let terminals: Set<String> = [":", ";", ",", ")", "]", "}", "..", "!", "~"]
+
     var lbp: Int {
         switch token.kind {
-        case .operator: Self.bindingPower[token.text] ?? 0
+        case .operator: Self.terminals.contains(token.text) ? 0 : (Self.bindingPower[token.text] ?? 0)
         default: 0
         }
     }
