@@ -3,12 +3,13 @@ import JSONCore
 
 /// A scope of variable bindings.
 final class Frame {
-    var bindings: [String: Value] = [:]
+    /// A name bound to undefined is kept (as nil) so that it hides the same name in outer frames.
+    var bindings: [String: Value?] = [:]
     let parent: Frame?
     init(parent: Frame?) { self.parent = parent }
 
     func bind(_ name: String, _ value: Value?) {
-        if let value { bindings[name] = value } else { bindings.removeValue(forKey: name) }
+        bindings[name] = .some(value)
     }
 
     func lookup(_ name: String) -> Value? {
@@ -138,10 +139,13 @@ final class Evaluator {
 
     func evaluatePath(_ expr: Node, _ input: Value?, _ frame: Frame) throws -> Value? {
         var inputSequence: JArray
+        // Undefined input still runs the first step once (jsonata-js's createSequence(undefined)).
+        var undefinedInput = false
         if case .array(let a)? = input, expr.steps[0].kind != .variable {
             inputSequence = a
         } else {
             inputSequence = JArray(input.map { [$0] } ?? [], sequence: true)
+            undefinedInput = input == nil
         }
         var resultSequence: JArray? = nil
         var isTupleStream = false
@@ -156,9 +160,9 @@ final class Evaluator {
                     return JArray([v], sequence: true)
                 } ?? JArray([], sequence: true)
             } else if isTupleStream {
-                tupleBindings = try evaluateTupleStep(step, inputSequence, tupleBindings, frame)
+                tupleBindings = try evaluateTupleStep(step, inputSequence, tupleBindings, frame, undefinedInput: i == 0 && undefinedInput)
             } else {
-                resultSequence = try evaluateStep(step, inputSequence, frame, lastStep: i == expr.steps.count - 1)
+                resultSequence = try evaluateStep(step, inputSequence, frame, lastStep: i == expr.steps.count - 1, undefinedInput: i == 0 && undefinedInput)
             }
             if !isTupleStream, resultSequence == nil || resultSequence!.items.isEmpty { break }
             if step.focus == nil, let r = resultSequence, !isTupleStream { inputSequence = r }
@@ -174,8 +178,7 @@ final class Evaluator {
         }
         if expr.keepSingletonArray, let r = resultSequence {
             if r.cons && !r.sequence {
-                let wrapped = JArray(r.items, sequence: true)
-                resultSequence = wrapped
+                resultSequence = JArray([.array(r)], sequence: true)
             }
             resultSequence!.keepSingleton = true
         }
@@ -186,7 +189,7 @@ final class Evaluator {
         return resultSequence.map { .array($0) }
     }
 
-    func evaluateStep(_ expr: Node, _ input: JArray, _ frame: Frame, lastStep: Bool) throws -> JArray {
+    func evaluateStep(_ expr: Node, _ input: JArray, _ frame: Frame, lastStep: Bool, undefinedInput: Bool = false) throws -> JArray {
         if expr.kind == .sort {
             var result = try evaluateSort(expr, input, frame)
             if let stages = expr.stages { result = try evaluateStages(stages, result, frame) }
@@ -194,7 +197,8 @@ final class Evaluator {
         }
         var results: [Value] = []
         results.reserveCapacity(input.items.count)
-        for item in input.items {
+        let items: [Value?] = undefinedInput ? [nil] : input.items.map { Optional($0) }
+        for item in items {
             var res = try evaluate(expr, item, frame)
             if let stages = expr.stages {
                 for stage in stages { res = try evaluateFilter(stage.expression!, res, frame) }
@@ -224,7 +228,7 @@ final class Evaluator {
         return f
     }
 
-    func evaluateTupleStep(_ expr: Node, _ input: JArray, _ tupleBindings: JArray?, _ frame: Frame) throws -> JArray {
+    func evaluateTupleStep(_ expr: Node, _ input: JArray, _ tupleBindings: JArray?, _ frame: Frame, undefinedInput: Bool = false) throws -> JArray {
         if expr.kind == .sort {
             var result: JArray
             if let tupleBindings {
@@ -244,7 +248,7 @@ final class Evaluator {
         }
         var result = JArray([], sequence: true)
         result.tupleStream = true
-        let bindings = tupleBindings ?? JArray(input.items.map { tuple(["@": $0]) })
+        let bindings = tupleBindings ?? JArray(undefinedInput ? [tuple([:])] : input.items.map { tuple(["@": $0]) })
         for binding in bindings.items {
             let stepFrame = frameFromTuple(frame, binding)
             let context = binding.objectBox?.members["@"]

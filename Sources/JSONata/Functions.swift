@@ -40,7 +40,9 @@ enum Builtins {
         let f = Frame(parent: nil)
         for (name, signature, body) in all {
             let sig = try! Signature(signature, position: 0)
-            f.bind(name, .function(JFunction(name: name, signature: sig, arity: sig.params.count, body: .native(body))))
+            // Callbacks get as many arguments as the function's required parameters (JavaScript's length).
+            let arity = sig.params.filter { !$0.regex.hasSuffix("?") || $0.context }.count
+            f.bind(name, .function(JFunction(name: name, signature: sig, arity: arity, body: .native(body))))
         }
         return f
     }()
@@ -98,7 +100,7 @@ enum Builtins {
         }),
         ("substring", "<s-nn?:s>", { _, a in
             guard let s = str(a[0]) else { return nil }
-            let chars = Array(s.utf16)
+            let chars = Array(s.unicodeScalars)
             var start = Int(num(a[1])!.rounded(.towardZero))
             let count = chars.count
             if start < 0 { start = max(0, count + start) }
@@ -109,21 +111,25 @@ enum Builtins {
                 if length <= 0 { return .string("") }
                 end = min(count, start + length)
             }
-            return .string(substringUTF16(s, start, end))
+            return .string(start < end ? String(String.UnicodeScalarView(chars[start..<end])) : "")
         }),
         ("substringBefore", "<s-s:s>", { _, a in
             guard let s = str(a[0]) else { return nil }
-            guard let chars = str(a[1]), let r = s.range(of: chars) else { return .string(s) }
+            guard let chars = str(a[1]) else { return .string(s) }
+            if chars.isEmpty { return .string("") }
+            guard let r = s.range(of: chars) else { return .string(s) }
             return .string(String(s[..<r.lowerBound]))
         }),
         ("substringAfter", "<s-s:s>", { _, a in
             guard let s = str(a[0]) else { return nil }
-            guard let chars = str(a[1]), let r = s.range(of: chars) else { return .string(s) }
+            guard let chars = str(a[1]) else { return .string(s) }
+            if chars.isEmpty { return .string(s) }
+            guard let r = s.range(of: chars) else { return .string(s) }
             return .string(String(s[r.upperBound...]))
         }),
         ("lowercase", "<s-:s>", { _, a in str(a[0]).map { .string($0.lowercased()) } }),
         ("uppercase", "<s-:s>", { _, a in str(a[0]).map { .string($0.uppercased()) } }),
-        ("length", "<s-:n>", { _, a in str(a[0]).map { .number(Double($0.utf16.count)) } }),
+        ("length", "<s-:n>", { _, a in str(a[0]).map { .number(Double($0.unicodeScalars.count)) } }),
         ("trim", "<s-:s>", { _, a in
             guard let s = str(a[0]) else { return nil }
             let collapsed = s.replacingOccurrences(of: "[ \t\n\r]+", with: " ", options: .regularExpression)
@@ -472,6 +478,7 @@ enum Builtins {
             return seq(out)
         }),
         ("single", "<af?>", { context, a in
+            guard a[0] != nil else { return nil }
             let items = arr(a[0])
             var found: Value? = nil
             var foundAny = false
@@ -551,34 +558,45 @@ func substringUTF16(_ s: String, _ start: Int, _ end: Int) -> String {
     return String(decoding: u[start..<end], as: UTF16.self)
 }
 
-func expandReplacement(_ template: String, _ m: NSTextCheckingResult, _ ns: NSString) -> String {
+/// Expands `$n` group references in a replacement string exactly as jsonata-js does.
+func expandReplacement(_ replacement: String, _ m: NSTextCheckingResult, _ ns: NSString) -> String {
+    let chars = Array(replacement)
+    let groupCount = m.numberOfRanges - 1
+    func group(_ i: Int) -> String? {
+        guard i >= 1, i <= groupCount else { return nil }
+        let r = m.range(at: i)
+        return r.location == NSNotFound ? "" : ns.substring(with: r)
+    }
     var out = ""
-    let chars = Array(template)
-    var i = 0
-    while i < chars.count {
-        if chars[i] == "$", i + 1 < chars.count {
-            if chars[i + 1] == "$" { out.append("$"); i += 2; continue }
-            var j = i + 1
-            var digits = ""
-            while j < chars.count, chars[j].isNumber { digits.append(chars[j]); j += 1 }
-            if digits.isEmpty { out.append("$"); i += 1; continue }
-            // Use the longest group number that exists, as jsonata-js does.
-            var n = Int(digits)!
-            var used = digits.count
-            while n >= m.numberOfRanges && used > 1 { used -= 1; n = Int(digits.prefix(used))! }
-            if n < m.numberOfRanges {
-                let r = m.range(at: n)
-                if r.location != NSNotFound { out += ns.substring(with: r) }
-                out += String(digits.dropFirst(used))
-            } else if n == 0 {
-                out += ns.substring(with: m.range) + String(digits.dropFirst(used))
-            }
-            i = j
+    var position = 0
+    while position < chars.count, let dollar = chars[position...].firstIndex(of: "$") {
+        out += String(chars[position..<dollar])
+        position = dollar + 1
+        guard position < chars.count else { out += "$"; return out }
+        let next = chars[position]
+        if next == "$" {
+            out += "$"
+            position += 1
+        } else if next == "0" {
+            out += ns.substring(with: m.range)
+            position += 1
         } else {
-            out.append(chars[i])
-            i += 1
+            let maxDigits = groupCount == 0 ? 1 : Int(log10(Double(groupCount))) + 1
+            func parse(_ n: Int) -> Int? {
+                let digits = chars[position..<min(chars.count, position + n)].prefix { $0.isASCII && $0.isNumber }
+                return digits.isEmpty ? nil : Int(String(digits))
+            }
+            var index = parse(maxDigits)
+            if maxDigits > 1, let i = index, i > groupCount { index = parse(maxDigits - 1) }
+            if let index {
+                if groupCount > 0, let g = group(index) { out += g }
+                position += String(index).count
+            } else {
+                out += "$"
+            }
         }
     }
+    if position < chars.count { out += String(chars[position...]) }
     return out
 }
 
@@ -587,7 +605,7 @@ func parseJSNumber(_ s: String) -> Double? {
     if t.hasPrefix("0x") || t.hasPrefix("0X"), let v = Int(t.dropFirst(2), radix: 16) { return Double(v) }
     if t.hasPrefix("0b") || t.hasPrefix("0B"), let v = Int(t.dropFirst(2), radix: 2) { return Double(v) }
     if t.hasPrefix("0o") || t.hasPrefix("0O"), let v = Int(t.dropFirst(2), radix: 8) { return Double(v) }
-    guard t.range(of: #"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"#, options: .regularExpression) != nil,
+    guard t.range(of: #"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"#, options: .regularExpression) != nil,
           let v = Double(t), v.isFinite else { return nil }
     return v
 }

@@ -83,7 +83,7 @@ struct Parser {
     }
 
     /// Symbols that only end or separate expressions: they never continue one (binding power 0).
-    static let terminals: Set<String> = [":", ";", ",", ")", "]", "}", "..", "!", "~"]
+    static let terminals: Set<String> = [":", ";", ",", ")", "]", "}", "..", "|"]
 
     var lbp: Int {
         switch token.kind {
@@ -102,6 +102,9 @@ struct Parser {
         default: regexAllowed = false
         }
         token = try tokenizer.next(regexAllowed: regexAllowed)
+        if token.kind == .operator && (token.text == "!" || token.text == "~") {
+            throw JSONataError(code: "S0204", position: token.position, token: token.text, message: "Unknown operator: \(token.text)")
+        }
     }
 
     mutating func expect(_ text: String) throws {

@@ -168,7 +168,7 @@ func formatJSONataNumber(_ n: Double) -> String {
 }
 
 func roundedTo15(_ n: Double) -> Double {
-    if n == n.rounded(), abs(n) < 1e15 { return n }
+    if n == n.rounded(), abs(n) < 9_007_199_254_740_992 { return n }
     var buffer = [CChar](repeating: 0, count: 40)
     _ = withVaList([n]) { vsnprintf(&buffer, 40, "%.15g", $0) }
     let text = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
