@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
@@ -27,7 +28,7 @@ let package = Package(
         .target(name: "JSONCore", dependencies: [
             .product(name: "OrderedCollections", package: "swift-collections"),
         ]),
-        .target(name: "JSONata", dependencies: ["JSONCore"]),
+        .target(name: "JSONata", dependencies: ["JSONCore", .product(name: "Crypto", package: "swift-crypto")]),
         // The official JSONata suite runner (reads the suite's files; used by a test and a script).
         .target(name: "JSONataConformance", dependencies: ["JSONata", "JSONCore"]),
         .executableTarget(name: "jsonata-conformance", dependencies: ["JSONataConformance"]),

@@ -360,14 +360,14 @@ final class Evaluator {
         let results = JArray([], sequence: true)
         var input = input
         if case .array(let a)? = input, a.outerWrapper, !a.items.isEmpty { input = a.items[0] }
-        if case .object(let o)? = input {
-            for (_, value) in o.members {
-                if case .array = value {
-                    flatten(value, into: results)
-                } else {
-                    results.append(value)
-                }
-            }
+        let values: [Value]
+        switch input {
+        case .object(let o)?: values = Array(o.members.values)
+        case .array(let a)?: values = a.items
+        default: values = []
+        }
+        for value in values {
+            if case .array = value { flatten(value, into: results) } else { results.append(value) }
         }
         return .array(results)
     }
@@ -456,6 +456,12 @@ final class Evaluator {
     }
 
     func numeric(_ lhs: Value?, _ rhs: Value?, _ op: String) throws -> Value? {
+        // jsonata-js's isNumeric: an infinite operand is out of range.
+        for operand in [lhs, rhs] {
+            if case .number(let n)? = operand, !n.isFinite {
+                throw JSONataError(code: "D1001", message: "Number out of range: \(n)", value: .number(n))
+            }
+        }
         if let lhs, lhs.number == nil {
             throw JSONataError(code: "T2001", message: "The left side of the \(op) operator must evaluate to a number", value: lhs)
         }
@@ -470,9 +476,6 @@ final class Evaluator {
         case "*": result = l * r
         case "/": result = l / r
         default: result = fmod(l, r)
-        }
-        guard result.isFinite else {
-            throw JSONataError(code: "D1001", message: "Number out of range: \(result)", value: .number(result))
         }
         return .number(result)
     }

@@ -14,18 +14,20 @@ func stringify(_ value: Value, pretty: Bool = false) throws -> String {
     default:
         var v = value
         if case .array(let a) = value, a.outerWrapper, let first = a.items.first { v = first }
-        return normalizedJSON(v).serialized(pretty ? .pretty : .compact)
+        return try normalizedJSON(v).serialized(pretty ? .pretty : .compact)
     }
 }
 
 /// JSON for `$string`: numbers rounded to 15 digits, functions as "".
-func normalizedJSON(_ value: Value) -> JSON {
+func normalizedJSON(_ value: Value) throws -> JSON {
     switch value {
-    case .number(let n): return .number(roundedTo15(n))
-    case .array(let a): return .array(a.items.map(normalizedJSON))
+    case .number(let n):
+        guard n.isFinite else { throw JSONataError(code: "D1001", message: "Number out of range: \(n)", value: .number(n)) }
+        return .number(roundedTo15(n))
+    case .array(let a): return .array(try a.items.map(normalizedJSON))
     case .object(let o):
         var m = JSONObject()
-        for (k, v) in o.members { m[k] = normalizedJSON(v) }
+        for (k, v) in o.members { m[k] = try normalizedJSON(v) }
         return .object(m)
     case .function: return .string("")
     default: return value.json
@@ -522,7 +524,7 @@ enum Builtins {
             } catch let e as JSONataError {
                 throw JSONataError(code: "D3120", message: "Syntax error in expression passed to function eval: \(e.message)", value: nil as Value?)
             }
-            let input = a.count > 1 ? a[1] : context.input
+            let input = (a.count > 1 ? a[1] : nil) ?? context.input
             do {
                 return try context.evaluator.evaluate(ast, input, context.frame)
             } catch let e as JSONataError {

@@ -3,8 +3,8 @@ import JSONCore
 import JSONata
 
 /// The official JSONata test suite (jsonata-js `test/test-suite`), run against Skiff's JSONata.
-public struct ConformanceSuite {
-    public struct Case {
+public struct ConformanceSuite: Sendable {
+    public struct Case: Sendable {
         public var group: String
         public var name: String
         public var expression: String
@@ -17,13 +17,13 @@ public struct ConformanceSuite {
         public var id: String { "\(group)/\(name)" }
     }
 
-    public enum Expected {
+    public enum Expected: Sendable {
         case result(JSON)
         case undefined
         case error(code: String)
     }
 
-    public struct Outcome {
+    public struct Outcome: Sendable {
         public var testCase: Case
         public var failure: String?
         public var passed: Bool { failure == nil }
