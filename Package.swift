@@ -32,6 +32,7 @@ let package = Package(
         // The official JSONata suite runner (reads the suite's files; used by a test and a script).
         .target(name: "JSONataConformance", dependencies: ["JSONata", "JSONCore"]),
         .executableTarget(name: "jsonata-conformance", dependencies: ["JSONataConformance"]),
+        .executableTarget(name: "states-bench", dependencies: ["States", "JSONCore"]),
         .target(name: "States", dependencies: ["JSONCore", "JSONata", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Schedules"),
         .target(name: "Platform", dependencies: [

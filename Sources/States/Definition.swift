@@ -232,6 +232,11 @@ public final class StateDefinition: @unchecked Sendable {
 
     var isTerminal: Bool { end || type == .succeed || type == .fail }
 
+    /// InputPath, ResultPath and OutputPath are all `$`: the state's output is its input.
+    var isPlainPassThrough: Bool {
+        inputPath == .some("$") && outputPath == .some("$") && resultPath == .some("$")
+    }
+
     /// Target states and the field naming each.
     var transitions: [(String, String)] {
         var result: [(String, String)] = []

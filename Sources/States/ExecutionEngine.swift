@@ -289,6 +289,10 @@ final class ExecutionRun: @unchecked Sendable {
     }
 
     func runJSONPathState(_ state: StateDefinition, input: JSON, scope: VariableScope) async throws -> (JSON, String?) {
+        // A Pass state that only passes its input on is the engine's hot path: no context object, no copies.
+        if state.type == .pass, state.parameters == nil, state.result == nil, state.isPlainPassThrough {
+            return (input, state.next)
+        }
         let context = contextObject(state: state)
         let effective = try selectPath(state.inputPath, in: input, field: "InputPath")
         switch state.type {
