@@ -31,8 +31,39 @@ public struct ECSService: LocalService, ECSAPIHandler {
     }
 
     /// Tasks that were under way when the server last stopped have no process any more: they end STOPPED.
+    /// At shutdown, running tasks are stopped (SIGTERM, then SIGKILL after their stop timeout) and recorded.
     public func run() async throws {
         await supervisor.reconcileAfterRestart()
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(3600))
+        }
+        await supervisor.shutdown()
+    }
+
+    /// `POST /_skiff/ecs/exec` with `{"task": ARN or id, "container": name?, "command": [...], "timeoutSeconds": n?}`:
+    /// runs the command in the task's environment and answers `{"exitCode", "stdout", "stderr"}` (`skiff exec`).
+    public func control(_ request: OperationRequest, path: String) async throws -> OperationResponse? {
+        guard path == "exec" else { return nil }
+        guard request.method == "POST" else {
+            return .json(["message": "Use POST."], status: 405, contentType: "application/json")
+        }
+        let body = try JSON(parsing: request.body)
+        guard let task = body["task"]?.stringValue, !task.isEmpty,
+              let command = body["command"]?.arrayValue?.compactMap(\.stringValue), !command.isEmpty else {
+            return .json(["message": "The body must name a task and a non-empty command array."], status: 400, contentType: "application/json")
+        }
+        do {
+            let result = try await supervisor.exec(
+                task: task, container: body["container"]?.stringValue, command: command,
+                timeoutSeconds: body["timeoutSeconds"]?.intValue ?? 300)
+            return .json([
+                "exitCode": .number(Double(result.exitCode)), "stdout": .string(result.output), "stderr": .string(result.errorOutput),
+            ], contentType: "application/json")
+        } catch let error as TaskSupervisor.ExecError {
+            let status: Int
+            switch error { case .notRunning, .noContainer: status = 404; case .failed: status = 422 }
+            return .json(["message": .string(error.description)], status: status, contentType: "application/json")
+        }
     }
 
     /// `skiff exec`: runs a command in a running task's environment (see ``TaskSupervisor/exec``).

@@ -124,11 +124,12 @@ final class EngineContainer: RunningContainer {
 }
 
 /// Chooses a runner per container: the process runner for images mapped to a directory, otherwise the
-/// container engine when one answers. With no engine, unmapped images fail to start with the process
-/// runner's reason (how to map them).
-public struct SelectingRunner: TaskRunner {
+/// container engine when one answers (`docker info` succeeds; asked once, on the first unmapped image). With
+/// no engine, unmapped images fail to start with the process runner's reason (how to map them).
+public final class SelectingRunner: TaskRunner {
     public let process: ProcessRunner
     public let engine: ContainerEngineRunner?
+    private let engineAnswers = Mutex<Bool?>(nil)
     public var name: String { engine.map { "process+\($0.name)" } ?? "process" }
 
     public init(process: ProcessRunner, engine: ContainerEngineRunner?) {
@@ -136,8 +137,15 @@ public struct SelectingRunner: TaskRunner {
         self.engine = engine
     }
 
+    func engineAvailable(_ engine: ContainerEngineRunner) async -> Bool {
+        if let known = engineAnswers.withLock({ $0 }) { return known }
+        let answer = await ContainerEngineRunner.probe(cli: engine.cli).available
+        engineAnswers.withLock { $0 = answer }
+        return answer
+    }
+
     public func start(_ spec: ContainerSpec, output: @escaping @Sendable (OutputLine) -> Void) async throws -> any RunningContainer {
-        if process.images.directory(for: spec.image) == nil, let engine {
+        if process.images.directory(for: spec.image) == nil, let engine, await engineAvailable(engine) {
             return try await engine.start(spec, output: output)
         }
         return try await process.start(spec, output: output)
