@@ -73,24 +73,18 @@ final class EngineContainer: RunningContainer {
         self.id = id
         self.stopTimeoutSeconds = stopTimeoutSeconds
         ended = Task.detached {
-            let logs = Process()
-            logs.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            logs.arguments = [cli, "logs", "--follow", id]
-            let stdout = Pipe()
-            let stderr = Pipe()
-            logs.standardOutput = stdout
-            logs.standardError = stderr
             let readers = DispatchGroup()
-            if (try? logs.run()) != nil {
-                try? stdout.fileHandleForWriting.close()
-                try? stderr.fileHandleForWriting.close()
-                for (pipe, stream) in [(stdout, OutputLine.Stream.stdout), (stderr, .stderr)] {
+            let environment = ProcessRunner.defaultBaseEnvironment()
+            if let executable = ProcessRunner.resolve(cli, path: environment["PATH"] ?? "", workingDirectory: "/"),
+               let logs = try? SpawnedProcess.spawn(executable: executable, arguments: ["logs", "--follow", id], environment: environment, workingDirectory: "/") {
+                for (descriptor, stream) in [(logs.stdout, OutputLine.Stream.stdout), (logs.stderr, .stderr)] {
                     readers.enter()
                     Thread {
-                        LineReader.read(pipe.fileHandleForReading) { output(OutputLine(stream: stream, text: $0, timestamp: Date.nowMilliseconds)) }
+                        LineReader.read(descriptor) { output(OutputLine(stream: stream, text: $0, timestamp: Date.nowMilliseconds)) }
                         readers.leave()
                     }.start()
                 }
+                Thread { _ = logs.waitForExit() }.start()
             }
             let waited = try? await ProcessExec.run(
                 [cli, "wait", id], environment: ProcessRunner.defaultBaseEnvironment(),

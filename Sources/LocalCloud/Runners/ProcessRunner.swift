@@ -9,7 +9,7 @@ import Darwin
 
 /// Runs a container as a local process: the image is a directory (see ``ImageMap``) that becomes the working
 /// directory and the head of PATH; the entry point and command run with the task's environment, a hard memory
-/// limit (`ulimit -v`) when the container definition sets `memory`, and SIGTERM then SIGKILL on stop.
+/// limit (`ulimit -d`) when the container definition sets `memory`, and SIGTERM then SIGKILL on stop.
 public struct ProcessRunner: TaskRunner {
     public let images: ImageMap
     /// Variables every task's process gets before its own (the host's PATH tail, HOME, the local cloud's endpoint).
@@ -104,84 +104,64 @@ public struct PreparedProcess: Sendable, Equatable {
     public var workingDirectory: String
     public var memoryMiB: Int?
 
-    /// The executable and arguments to hand to `Process`: under `/bin/sh -c 'ulimit -v ...; exec "$@"'` when
+    /// The executable and arguments to spawn: under `/bin/sh -c 'ulimit -d ...; exec "$@"'` when
     /// a memory limit applies, so the limit holds for the process itself and not for Skiff.
     var launchVector: (String, [String]) {
         guard let memoryMiB, memoryMiB > 0 else { return (executable, arguments) }
-        return ("/bin/sh", ["-c", "ulimit -v \(memoryMiB * 1024) && exec \"$@\"", "skiff-task", executable] + arguments)
+        return ("/bin/sh", ["-c", "ulimit -d \(memoryMiB * 1024) && exec \"$@\"", "skiff-task", executable] + arguments)
     }
 }
 
 /// A local process of a task, with the threads that read its output.
-final class ProcessContainer: RunningContainer, @unchecked Sendable {
-    let process: Process
+final class ProcessContainer: RunningContainer, Sendable {
+    let process: SpawnedProcess
     let prepared: PreparedProcess
     let stopTimeoutSeconds: Int
     private let exitState = Mutex<(exit: ContainerExit?, waiters: [CheckedContinuation<ContainerExit, Never>], stopRequested: Bool)>((nil, [], false))
 
-    var runtimeId: String { String(process.processIdentifier) }
+    var runtimeId: String { String(process.pid) }
 
-    private init(process: Process, prepared: PreparedProcess, stopTimeoutSeconds: Int) {
+    private init(process: SpawnedProcess, prepared: PreparedProcess, stopTimeoutSeconds: Int) {
         self.process = process
         self.prepared = prepared
         self.stopTimeoutSeconds = stopTimeoutSeconds
     }
 
     static func launch(_ prepared: PreparedProcess, stopTimeoutSeconds: Int, output: @escaping @Sendable (OutputLine) -> Void) throws(ContainerStartFailure) -> ProcessContainer {
-        let process = Process()
         let (executable, arguments) = prepared.launchVector
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = prepared.environment
-        process.currentDirectoryURL = URL(fileURLWithPath: prepared.workingDirectory)
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
+        let process: SpawnedProcess
+        do {
+            process = try SpawnedProcess.spawn(executable: executable, arguments: arguments, environment: prepared.environment, workingDirectory: prepared.workingDirectory)
+        } catch {
+            throw ContainerStartFailure("CannotStartContainerError: \(error.message)")
+        }
         let container = ProcessContainer(process: process, prepared: prepared, stopTimeoutSeconds: stopTimeoutSeconds)
         let readers = DispatchGroup()
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        do {
-            try process.run()
-        } catch {
-            throw ContainerStartFailure("CannotStartContainerError: cannot run \(prepared.executable): \(error.localizedDescription)")
-        }
-        // The parent's copies of the write ends must close, or the readers never see end of file.
-        try? stdout.fileHandleForWriting.close()
-        try? stderr.fileHandleForWriting.close()
-        for (pipe, stream) in [(stdout, OutputLine.Stream.stdout), (stderr, .stderr)] {
+        for (descriptor, stream) in [(process.stdout, OutputLine.Stream.stdout), (process.stderr, .stderr)] {
             readers.enter()
             let thread = Thread {
-                LineReader.read(pipe.fileHandleForReading) { output(OutputLine(stream: stream, text: $0, timestamp: Date.nowMilliseconds)) }
+                LineReader.read(descriptor) { output(OutputLine(stream: stream, text: $0, timestamp: Date.nowMilliseconds)) }
                 readers.leave()
             }
             thread.name = "skiff-task-\(stream.rawValue)"
             thread.start()
         }
         let waiter = Thread {
-            exited.wait()
+            let status = process.waitForExit()
             readers.wait()
-            container.finish()
+            container.finish(status)
         }
         waiter.name = "skiff-task-wait"
         waiter.start()
         return container
     }
 
-    private func finish() {
-        let exit: ContainerExit
+    private func finish(_ status: (code: Int, signal: Int32?)) {
         let stopped = exitState.withLock { $0.stopRequested }
-        switch process.terminationReason {
-        case .exit:
-            exit = ContainerExit(exitCode: Int(process.terminationStatus))
-        case .uncaughtSignal:
-            let signal = process.terminationStatus
+        var exit = ContainerExit(exitCode: status.code)
+        if let signal = status.signal, !stopped {
             let name = signal == SIGKILL ? "SIGKILL" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
-            exit = ContainerExit(exitCode: 128 + Int(signal), reason: stopped ? nil : "Process terminated by \(name)")
-        @unknown default:
-            exit = ContainerExit(exitCode: nil, reason: "Process ended for an unknown reason")
+            exit.reason = "Process terminated by \(name)"
         }
         let waiters = exitState.withLock { state in
             state.exit = exit
@@ -208,12 +188,11 @@ final class ProcessContainer: RunningContainer, @unchecked Sendable {
             return state.exit == nil
         }
         guard running else { return }
-        let pid = process.processIdentifier
-        kill(pid, SIGTERM)
+        process.signal(SIGTERM)
         let timeout = stopTimeoutSeconds
-        Task.detached { [weak self] in
+        Task.detached { [self] in
             try? await Task.sleep(for: .seconds(timeout))
-            if let self, self.exitState.withLock({ $0.exit == nil }) { kill(pid, SIGKILL) }
+            if self.exitState.withLock({ $0.exit == nil }) { self.process.signal(SIGKILL) }
         }
     }
 
@@ -232,43 +211,47 @@ enum ProcessExec {
         guard let executable = ProcessRunner.resolve(program, path: environment["PATH"] ?? "", workingDirectory: workingDirectory) else {
             throw ContainerStartFailure("exec: \"\(program)\": executable file not found in $PATH")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(command.dropFirst())
-        process.environment = environment
-        process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory)
-        process.standardInput = FileHandle.nullDevice
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        return try await withCheckedThrowingContinuation { continuation in
+        let process: SpawnedProcess
+        do {
+            process = try SpawnedProcess.spawn(executable: executable, arguments: Array(command.dropFirst()), environment: environment, workingDirectory: workingDirectory)
+        } catch {
+            throw ContainerStartFailure(error.message)
+        }
+        return await withCheckedContinuation { continuation in
             let thread = Thread {
-                do {
-                    try process.run()
-                } catch {
-                    continuation.resume(throwing: ContainerStartFailure("cannot run \(executable): \(error.localizedDescription)"))
-                    return
-                }
-                try? stdout.fileHandleForWriting.close()
-                try? stderr.fileHandleForWriting.close()
-                let pid = process.processIdentifier
-                let deadline = DispatchWorkItem { kill(pid, SIGKILL) }
+                let deadline = DispatchWorkItem { process.signal(SIGKILL) }
                 DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(timeoutSeconds), execute: deadline)
-                let errorData = Mutex(Data())
-                let errorReader = Thread { errorData.withLock { $0 = stderr.fileHandleForReading.readDataToEndOfFile() } }
+                let errorData = Mutex<[UInt8]>([])
+                let done = DispatchSemaphore(value: 0)
+                let errorReader = Thread {
+                    let bytes = readAll(process.stderr)
+                    errorData.withLock { $0 = bytes }
+                    done.signal()
+                }
                 errorReader.start()
-                let outputData = stdout.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                while !errorReader.isFinished { usleep(1000) }
+                let outputData = readAll(process.stdout)
+                done.wait()
+                let status = process.waitForExit()
                 deadline.cancel()
-                let code = process.terminationReason == .exit ? Int(process.terminationStatus) : 128 + Int(process.terminationStatus)
                 continuation.resume(returning: ExecResult(
-                    exitCode: code, output: String(decoding: outputData, as: UTF8.self),
+                    exitCode: status.code, output: String(decoding: outputData, as: UTF8.self),
                     errorOutput: String(decoding: errorData.withLock { $0 }, as: UTF8.self)))
             }
             thread.start()
         }
+    }
+
+    static func readAll(_ descriptor: Int32) -> [UInt8] {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+        }
+        close(descriptor)
+        return data
     }
 }
 
@@ -277,12 +260,11 @@ enum LineReader {
     /// Lines longer than this are cut, as the awslogs driver cuts lines at 16 KiB.
     static let maximumLineBytes = 16 * 1024
 
-    static func read(_ handle: FileHandle, line: (String) -> Void) {
+    static func read(_ descriptor: Int32, line: (String) -> Void) {
         var pending: [UInt8] = []
-        let descriptor = handle.fileDescriptor
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            let count = buffer.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { break }
             var start = 0
@@ -299,7 +281,7 @@ enum LineReader {
             }
         }
         if !pending.isEmpty { emit(&pending, line) }
-        try? handle.close()
+        close(descriptor)
     }
 
     private static func emit(_ pending: inout [UInt8], _ line: (String) -> Void) {
