@@ -24,7 +24,9 @@ struct SpawnedProcess: Sendable {
     static func spawn(executable: String, arguments: [String], environment: [String: String], workingDirectory: String) throws(Failure) -> SpawnedProcess {
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
-        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw Failure(message: "cannot create pipes: \(String(cString: strerror(errno)))") }
+        // Close-on-exec, so that other tasks spawned at the same moment do not inherit these pipes (and keep
+        // this task's output open after it ends); dup2 onto 1 and 2 clears the flag in this child.
+        guard pipe2(&outPipe, O_CLOEXEC) == 0, pipe2(&errPipe, O_CLOEXEC) == 0 else { throw Failure(message: "cannot create pipes: \(String(cString: strerror(errno)))") }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -65,7 +67,15 @@ struct SpawnedProcess: Sendable {
             for pointer in envp { free(pointer) }
         }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        var result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // ETXTBSY: another thread's child briefly holds the executable open for writing (a script just written);
+        // it passes once that child execs.
+        var attempts = 0
+        while result == ETXTBSY && attempts < 50 {
+            attempts += 1
+            usleep(10_000)
+            result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
         close(outPipe[1])
         close(errPipe[1])
         guard result == 0 else {
