@@ -26,7 +26,7 @@ struct SpawnedProcess: Sendable {
         var errPipe: [Int32] = [0, 0]
         // Close-on-exec, so that other tasks spawned at the same moment do not inherit these pipes (and keep
         // this task's output open after it ends); dup2 onto 1 and 2 clears the flag in this child.
-        guard pipe2(&outPipe, O_CLOEXEC) == 0, pipe2(&errPipe, O_CLOEXEC) == 0 else { throw Failure(message: "cannot create pipes: \(String(cString: strerror(errno)))") }
+        guard Self.cloexecPipe(&outPipe), Self.cloexecPipe(&errPipe) else { throw Failure(message: "cannot create pipes: \(String(cString: strerror(errno)))") }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -84,6 +84,21 @@ struct SpawnedProcess: Sendable {
             throw Failure(message: "cannot run \(executable): \(String(cString: strerror(result)))")
         }
         return SpawnedProcess(pid: pid, stdout: outPipe[0], stderr: errPipe[0])
+    }
+
+    typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+
+    /// glibc's `pipe2`, which Swift's Glibc module does not export; `pipe` and `fcntl` where it is missing.
+    static let pipe2: Pipe2? = {
+        guard let symbol = dlsym(nil, "pipe2") else { return nil }
+        return unsafeBitCast(symbol, to: Pipe2.self)
+    }()
+
+    static func cloexecPipe(_ descriptors: inout [Int32]) -> Bool {
+        if let pipe2 { return descriptors.withUnsafeMutableBufferPointer { pipe2($0.baseAddress!, O_CLOEXEC) } == 0 }
+        guard pipe(&descriptors) == 0 else { return false }
+        for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        return true
     }
 
     typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
