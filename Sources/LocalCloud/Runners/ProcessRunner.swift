@@ -286,7 +286,12 @@ enum LineReader {
 
     private static func emit(_ pending: inout [UInt8], _ line: (String) -> Void) {
         if pending.last == UInt8(ascii: "\r") { pending.removeLast() }
-        line(String(decoding: pending, as: UTF8.self))
+        var start = 0
+        while pending.count - start > maximumLineBytes {
+            line(String(decoding: pending[start..<start + maximumLineBytes], as: UTF8.self))
+            start += maximumLineBytes
+        }
+        line(String(decoding: pending[start...], as: UTF8.self))
         pending.removeAll(keepingCapacity: true)
     }
 }
