@@ -35,6 +35,9 @@ struct SpawnedProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         for descriptor in [outPipe[0], outPipe[1], errPipe[0], errPipe[1]] { posix_spawn_file_actions_addclose(&actions, descriptor) }
+        // Nothing else of the server's (its listening socket, the database) reaches the task, even where a
+        // library opened it without close-on-exec.
+        if let addClosefrom = Self.addClosefrom { _ = addClosefrom(&actions, 3) }
         var executable = executable
         var arguments = arguments
         if let addChdir = Self.addChdir {
@@ -100,6 +103,14 @@ struct SpawnedProcess: Sendable {
         for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         return true
     }
+
+    typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+).
+    static let addClosefrom: AddClosefrom? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddClosefrom.self)
+    }()
 
     typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
 
