@@ -37,7 +37,9 @@ public struct ECSService: LocalService, ECSAPIHandler {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(3600))
         }
-        await supervisor.shutdown()
+        // Outside the cancelled task: the database refuses work from a cancelled task.
+        let supervisor = self.supervisor
+        await Task { await supervisor.shutdown() }.value
     }
 
     /// `POST /_skiff/ecs/exec` with `{"task": ARN or id, "container": name?, "command": [...], "timeoutSeconds": n?}`:
