@@ -3,6 +3,7 @@ import Foundation
 import LocalCloud
 import Logging
 import NIOCore
+import TaskRunners
 
 /// `skiff up`: the local cloud on one port, until interrupted.
 struct Up: AsyncParsableCommand {
@@ -11,6 +12,11 @@ struct Up: AsyncParsableCommand {
         discussion: """
             Point any AWS client at it: aws --endpoint-url http://127.0.0.1:4566 sts get-caller-identity
             State is kept in <state-dir>/skiff.sqlite and survives restarts, unless --in-memory is given.
+
+            ECS tasks run as local processes. An image is a local directory: map it with --image-map NAME=DIR
+            (repeatable) or the environment variable SKIFF_IMAGE_<NAME>=DIR (NAME upper-cased, other characters
+            as _: php-app -> SKIFF_IMAGE_PHP_APP). The directory is the task's working directory and comes first
+            on its PATH. Images with no directory run in the container engine when one answers (docker info).
             """
     )
 
@@ -39,9 +45,21 @@ struct Up: AsyncParsableCommand {
         return accounts
     }
 
+    @Option(name: .customLong("image-map"), help: ArgumentHelp("Run image NAME from local directory DIR (repeatable).", valueName: "NAME=DIR"))
+    var imageMaps: [String] = []
+    @Option(help: "Container engine for images with no directory: docker, podman or none.") var containerEngine = "docker"
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
         _ = try accounts()
+        do {
+            _ = try ImageMap(arguments: imageMaps)
+        } catch {
+            throw ValidationError("--image-map: \(error)")
+        }
+        guard ["docker", "podman", "none"].contains(containerEngine) else {
+            throw ValidationError("--container-engine must be docker, podman or none.")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
         }
@@ -50,8 +68,10 @@ struct Up: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "skiff")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let configuration = CloudConfiguration(
+        var configuration = CloudConfiguration(
             host: host, port: port, stateDirectory: inMemory ? nil : stateDir, accounts: try accounts())
+        configuration.imageDirectories = try ImageMap(arguments: imageMaps, environment: ProcessInfo.processInfo.environment).directories
+        configuration.containerEngine = containerEngine == "none" ? nil : containerEngine
         let database: CloudDatabase
         do {
             database = try CloudDatabase(stateDirectory: configuration.stateDirectory)
@@ -62,9 +82,10 @@ struct Up: AsyncParsableCommand {
         let cloud = try LocalCloud(services: ServiceCatalog.services(environment: environment), environment: environment)
         let server = CloudServer(cloud: cloud)
         let startupLogger = logger
+        let listenHost = configuration.host
         do {
             try await server.run { port in
-                startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(configuration.host):\(port) (state: \(database.path ?? "in memory"))")
+                startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(listenHost):\(port) (state: \(database.path ?? "in memory"))")
             }
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw CommandFailure("cannot listen on \(host):\(port): the address is already in use (is another skiff up running?).")
