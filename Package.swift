@@ -58,7 +58,9 @@ let package = Package(
             path: "Sources/LocalCloud/Core"
         ),
         .target(name: "STSService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/STS"),
-        .target(name: "StepFunctionsService", dependencies: ["LocalCloud", "States"], path: "Sources/LocalCloud/StepFunctions"),
+        .target(name: "StepFunctionsService", dependencies: [
+            "LocalCloud", "States", .product(name: "GRDB", package: "GRDB.swift"),
+        ], path: "Sources/LocalCloud/StepFunctions"),
         .target(name: "TaskRunners", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Runners"),
         .target(name: "ECSService", dependencies: ["LocalCloud", "TaskRunners"], path: "Sources/LocalCloud/ECS"),
         .target(name: "LogsService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Logs"),
