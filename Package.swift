@@ -88,6 +88,7 @@ let package = Package(
         .testTarget(name: "ECSServiceTests", dependencies: ["ECSService", "LogsService", "TaskRunners", "LocalCloud"]),
         .testTarget(name: "JSONataTests", dependencies: ["JSONata", "JSONataConformance"]),
         .testTarget(name: "StatesTests", dependencies: ["States"]),
+        .testTarget(name: "StepFunctionsServiceTests", dependencies: ["StepFunctionsService", "LocalCloud"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
     ]
