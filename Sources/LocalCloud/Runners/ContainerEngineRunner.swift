@@ -139,9 +139,16 @@ public final class SelectingRunner: TaskRunner {
     }
 
     public func start(_ spec: ContainerSpec, output: @escaping @Sendable (OutputLine) -> Void) async throws -> any RunningContainer {
-        if process.images.directory(for: spec.image) == nil, let engine, await engineAvailable(engine) {
+        // (An `await` inside the `if` condition crashed Swift 6.3's optimizer in release builds; keep it separate.)
+        if let engine = await engine(for: spec) {
             return try await engine.start(spec, output: output)
         }
         return try await process.start(spec, output: output)
+    }
+
+    /// The container engine to run `spec` with: only for images with no local directory, and when one answers.
+    func engine(for spec: ContainerSpec) async -> ContainerEngineRunner? {
+        guard process.images.directory(for: spec.image) == nil, let engine else { return nil }
+        return await engineAvailable(engine) ? engine : nil
     }
 }
