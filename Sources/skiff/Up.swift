@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LocalCloud
 import Logging
+import NIOCore
 import TaskRunners
 
 /// `skiff up`: the local cloud on one port, until interrupted.
@@ -27,9 +28,29 @@ struct Up: AsyncParsableCommand {
     @Option(name: .customLong("image-map"), help: ArgumentHelp("Run image NAME from local directory DIR (repeatable).", valueName: "NAME=DIR"))
     var imageMaps: [String] = []
     @Option(help: "Container engine for images with no directory: docker, podman or none.") var containerEngine = "docker"
+    @Option(
+        name: .customLong("account"),
+        help: ArgumentHelp(
+            "Map an access key to an account, as KEY=ACCOUNT_ID (repeatable). Other keys use 000000000000.",
+            valueName: "key=account-id"))
+    var accountMappings: [String] = []
+
+    /// The `--account` mappings, checked.
+    func accounts() throws -> [String: String] {
+        var accounts: [String: String] = [:]
+        for mapping in accountMappings {
+            let parts = mapping.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].count == 12, parts[1].allSatisfy(\.isNumber) else {
+                throw ValidationError("--account takes KEY=ACCOUNT_ID with a 12-digit account id; got '\(mapping)'.")
+            }
+            accounts[parts[0]] = parts[1]
+        }
+        return accounts
+    }
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
+        _ = try accounts()
         do {
             _ = try ImageMap(arguments: imageMaps)
         } catch {
@@ -46,7 +67,8 @@ struct Up: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "skiff")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        var configuration = CloudConfiguration(host: host, port: port, stateDirectory: inMemory ? nil : stateDir)
+        var configuration = CloudConfiguration(
+            host: host, port: port, stateDirectory: inMemory ? nil : stateDir, accounts: try accounts())
         configuration.imageDirectories = try ImageMap(arguments: imageMaps, environment: ProcessInfo.processInfo.environment).directories
         configuration.containerEngine = containerEngine == "none" ? nil : containerEngine
         let host = configuration.host
@@ -54,14 +76,18 @@ struct Up: AsyncParsableCommand {
         do {
             database = try CloudDatabase(stateDirectory: configuration.stateDirectory)
         } catch {
-            throw CleanExit.message("skiff: cannot open the state database in \(stateDir): \(error)")
+            throw CommandFailure("cannot open the state database in \(stateDir): \(error)")
         }
         let environment = ServiceEnvironment(database: database, logger: logger, configuration: configuration)
         let cloud = try LocalCloud(services: ServiceCatalog.services(environment: environment), environment: environment)
         let server = CloudServer(cloud: cloud)
         let startupLogger = logger
-        try await server.run { port in
-            startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(host):\(port) (state: \(database.path ?? "in memory"))")
+        do {
+            try await server.run { port in
+                startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(host):\(port) (state: \(database.path ?? "in memory"))")
+            }
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw CommandFailure("cannot listen on \(host):\(port): the address is already in use (is another skiff up running?).")
         }
     }
 }
