@@ -173,6 +173,21 @@ struct Harness {
         #expect(try await h.ecs("ListTasks", ["desiredStatus": "STOPPED", "startedBy": "test"]).body["taskArns"] == [.string(taskArn)])
     }
 
+    @Test func everyLineOfAChattyTaskIsStoredBeforeItStops() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        let script = "i=0; while [ $i -lt 400 ]; do echo line $i; i=$((i+1)); if [ $((i % 100)) -eq 0 ]; then sleep 0.15; fi; done"
+        let container: JSON = ["name": "app", "image": "php-app", "memory": 64, "command": ["sh", "-c", .string(script)],
+                               "logConfiguration": ["logDriver": "awslogs", "options": ["awslogs-group": "/chatty", "awslogs-create-group": "true"]]]
+        _ = try await h.ecs("RegisterTaskDefinition", ["family": "chatty", "containerDefinitions": [container]])
+        let run = try await h.ecs("RunTask", ["taskDefinition": "chatty"])
+        let taskArn = try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue)
+        _ = try await h.waitStopped(taskArn)
+        let stream = "app/\(ECSService.taskId(fromArn: taskArn))"
+        let events = try await h.logs("GetLogEvents", ["logGroupName": "/chatty", "logStreamName": .string(stream), "startFromHead": true])
+        #expect(events.body["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == (0..<400).map { "line \($0)" })
+    }
+
     @Test func unmappedImageStopsWithTaskFailedToStart() async throws {
         let h = try Harness()
         _ = try await h.ecs("CreateCluster", [:])
