@@ -252,6 +252,34 @@ struct Harness {
         #expect(missing.body["failures"]?[0]?["arn"] == "arn:aws:ecs:us-east-1:000000000000:task/default/0123")
     }
 
+    @Test func awsvpcTasksNeedANetworkConfiguration() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        _ = try await h.ecs("RegisterTaskDefinition", ["family": "fg", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
+                                                       "containerDefinitions": [["name": "app", "image": "php-app", "command": ["true"]]]])
+        let missing = try await h.ecs("RunTask", ["taskDefinition": "fg"])
+        #expect(missing.body["message"] == "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+        let empty = try await h.ecs("RunTask", ["taskDefinition": "fg", "networkConfiguration": ["awsvpcConfiguration": ["subnets": []]]])
+        #expect(empty.body["message"] == "subnets can not be empty.")
+        let run = try await h.ecs("RunTask", ["taskDefinition": "fg", "networkConfiguration": ["awsvpcConfiguration": ["subnets": ["subnet-1"]]]])
+        let task = try #require(run.body["tasks"]?[0])
+        #expect(task["launchType"] == "FARGATE")
+        #expect(task["attachments"]?[0]?["type"] == "ElasticNetworkInterface")
+        #expect(try await h.waitStopped(try #require(task["taskArn"]?.stringValue))["containers"]?[0]?["exitCode"] == 0)
+    }
+
+    @Test func startTaskRunsOnTheNamedContainerInstance() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        try await h.registerJob()
+        let instance = "arn:aws:ecs:us-east-1:000000000000:container-instance/default/0f1e2d3c"
+        let started = try await h.ecs("StartTask", ["taskDefinition": "job", "containerInstances": [.string(instance)]])
+        let task = try #require(started.body["tasks"]?[0])
+        #expect(task["containerInstanceArn"]?.stringValue == instance)
+        #expect(task["launchType"] == "EC2")
+        #expect(try await h.waitStopped(try #require(task["taskArn"]?.stringValue))["stopCode"] == "EssentialContainerExited")
+    }
+
     @Test func tagsOnClustersDefinitionsAndTasks() async throws {
         let h = try Harness()
         _ = try await h.ecs("CreateCluster", [:])
