@@ -214,7 +214,7 @@ def test_running_task_is_stopped_with_a_reason_after_a_crash(tmp_path, image_dir
     try:
         ecs = server.client("ecs")
         ecs.create_cluster()
-        ecs.register_task_definition(family="long", containerDefinitions=[{"name": "app", "image": "php-app", "memory": 64, "command": ["sleep", "2"]}])
+        ecs.register_task_definition(family="long", containerDefinitions=[{"name": "app", "image": "php-app", "memory": 64, "command": ["sleep", "30"]}])
         task_arn = ecs.run_task(taskDefinition="long")["tasks"][0]["taskArn"]
         deadline = time.time() + 20
         while ecs.describe_tasks(tasks=[task_arn])["tasks"][0]["lastStatus"] != "RUNNING":
@@ -225,6 +225,8 @@ def test_running_task_is_stopped_with_a_reason_after_a_crash(tmp_path, image_dir
         task = server.client("ecs").describe_tasks(tasks=[task_arn])["tasks"][0]
         assert task["lastStatus"] == "STOPPED"
         assert task["stopCode"] == "TerminationNotice"
-        assert "stopped while the task ran" in task["stoppedReason"]
+        assert "leftover processes were killed at restart" in task["stoppedReason"]
+        pid = int(task["containers"][0]["runtimeId"])
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     finally:
         server.kill()
