@@ -178,8 +178,10 @@ final class Lines: Sendable {
         let container = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["echo", "local"]), output: lines.append)
         #expect(await container.wait().exitCode == 0)
         #expect(lines.texts == ["local"])
-        await #expect(throws: ContainerStartFailure.self) {
+        await #expect {
             _ = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "unmapped", command: ["true"]), output: { _ in })
+        } throws: { error in
+            (error as? ContainerStartFailure)?.reason.contains("no skiff-no-such-engine engine answers") == true
         }
     }
 }

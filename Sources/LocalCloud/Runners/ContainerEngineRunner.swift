@@ -139,9 +139,14 @@ public final class SelectingRunner: TaskRunner {
     }
 
     public func start(_ spec: ContainerSpec, output: @escaping @Sendable (OutputLine) -> Void) async throws -> any RunningContainer {
-        if process.images.directory(for: spec.image) == nil, let engine, await engineAvailable(engine) {
-            return try await engine.start(spec, output: output)
+        guard process.images.directory(for: spec.image) == nil, let engine else {
+            return try await process.start(spec, output: output)
         }
-        return try await process.start(spec, output: output)
+        if await engineAvailable(engine) { return try await engine.start(spec, output: output) }
+        do {
+            return try await process.start(spec, output: output)
+        } catch let failure as ContainerStartFailure {
+            throw ContainerStartFailure(failure.reason + " (no \(engine.cli) engine answers `\(engine.cli) info` to run it as a container)")
+        }
     }
 }
