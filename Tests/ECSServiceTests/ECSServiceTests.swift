@@ -232,6 +232,18 @@ struct Harness {
         #expect(try await h.ecs("ListTasks", [:]).body["taskArns"] == [.string(taskArn)])
         let exec = try await h.ecs.tasks.exec(task: taskArn, container: nil, command: ["sh", "-c", "echo $ECS_CONTAINER_NAME"])
         #expect(exec.output == "app\n")
+        let control = await h.cloud.control(OperationRequest(
+            method: "POST", path: "/_skiff/ecs/exec",
+            body: JSON.object(["task": .string(taskArn), "command": ["sh", "-c", "pwd; exit 2"]]).serializedBytes()))
+        let answer = try JSON(parsing: try #require(control).body)
+        #expect(control?.status == 200)
+        #expect(answer["exitCode"] == 2)
+        #expect(answer["stdout"]?.stringValue?.hasSuffix(URL(fileURLWithPath: h.image).lastPathComponent + "\n") == true)
+        let unknown = await h.cloud.control(OperationRequest(method: "POST", path: "/_skiff/ecs/exec", body: Array(#"{"task":"nope","command":["true"]}"#.utf8)))
+        #expect(unknown?.status == 404)
+        let malformed = await h.cloud.control(OperationRequest(method: "POST", path: "/_skiff/ecs/exec", body: Array(#"{"task":"x"}"#.utf8)))
+        #expect(malformed?.status == 400)
+        #expect(await h.cloud.control(OperationRequest(method: "GET", path: "/_skiff/ecs/other")) == nil)
         let ecsExec = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "command": "ls", "interactive": true])
         #expect(ecsExec.body["__type"] == "TargetNotConnectedException")
         let stop = try await h.ecs("StopTask", ["task": .string(taskArn), "reason": "no longer needed"])
