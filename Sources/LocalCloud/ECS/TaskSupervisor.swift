@@ -272,7 +272,8 @@ public final class TaskSupervisor: Sendable {
             taskId: taskId, name: container.name ?? "", image: container.image ?? "",
             entryPoint: container.entryPoint ?? [], command: override?.command ?? container.command ?? [],
             environment: variables, workingDirectory: container.workingDirectory,
-            memoryMiB: override?.memory ?? container.memory, stopTimeoutSeconds: container.stopTimeout ?? 30)
+            memoryMiB: override?.memory ?? container.memory, stopTimeoutSeconds: container.stopTimeout ?? 30,
+            ulimits: Dictionary((container.ulimits ?? []).map { ($0.name, ResourceLimit(soft: $0.softLimit, hard: $0.hardLimit)) }) { $1 })
     }
 
     // MARK: Stopping

@@ -32,6 +32,7 @@ public struct ContainerEngineRunner: TaskRunner {
         for (key, value) in spec.environment.sorted(by: { $0.key < $1.key }) { arguments += ["--env", "\(key)=\(value)"] }
         if let workingDirectory = spec.workingDirectory, !workingDirectory.isEmpty { arguments += ["--workdir", workingDirectory] }
         if let memory = spec.memoryMiB, memory > 0 { arguments += ["--memory", "\(memory)m"] }
+        for (name, limit) in spec.ulimits.sorted(by: { $0.key < $1.key }) { arguments += ["--ulimit", "\(name)=\(limit.soft):\(limit.hard)"] }
         if let program = spec.entryPoint.first {
             arguments += ["--entrypoint", program, spec.image] + spec.entryPoint.dropFirst() + spec.command
         } else {
