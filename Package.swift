@@ -32,7 +32,8 @@ let package = Package(
         // The official JSONata suite runner (reads the suite's files; used by a test and a script).
         .target(name: "JSONataConformance", dependencies: ["JSONata", "JSONCore"]),
         .executableTarget(name: "jsonata-conformance", dependencies: ["JSONataConformance"]),
-        .target(name: "States", dependencies: ["JSONCore", "JSONata"]),
+        .executableTarget(name: "states-bench", dependencies: ["States", "JSONCore"]),
+        .target(name: "States", dependencies: ["JSONCore", "JSONata", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Schedules"),
         .target(name: "Platform", dependencies: [
             "JSONCore", "Schedules",
@@ -57,7 +58,9 @@ let package = Package(
             path: "Sources/LocalCloud/Core"
         ),
         .target(name: "STSService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/STS"),
-        .target(name: "StepFunctionsService", dependencies: ["LocalCloud", "States"], path: "Sources/LocalCloud/StepFunctions"),
+        .target(name: "StepFunctionsService", dependencies: [
+            "LocalCloud", "States", .product(name: "GRDB", package: "GRDB.swift"),
+        ], path: "Sources/LocalCloud/StepFunctions"),
         .target(name: "TaskRunners", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Runners"),
         .target(name: "ECSService", dependencies: ["LocalCloud", "TaskRunners"], path: "Sources/LocalCloud/ECS"),
         .target(name: "LogsService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Logs"),

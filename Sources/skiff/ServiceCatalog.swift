@@ -2,6 +2,7 @@ import ECSService
 import LocalCloud
 import LogsService
 import STSService
+import StepFunctionsService
 import TaskRunners
 
 /// Every service the local cloud serves, built on one environment.
@@ -15,6 +16,7 @@ enum ServiceCatalog {
             STSService(),
             LogsService(environment: environment),
             ECSService(environment: environment, runner: runner),
+            StepFunctionsService(environment: environment),
         ]
     }
 }

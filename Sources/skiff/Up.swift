@@ -25,9 +25,6 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Folder of the local cloud's database.") var stateDir = ".skiff"
     @Flag(help: "Keep all state in memory; nothing survives the process.") var inMemory = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
-    @Option(name: .customLong("image-map"), help: ArgumentHelp("Run image NAME from local directory DIR (repeatable).", valueName: "NAME=DIR"))
-    var imageMaps: [String] = []
-    @Option(help: "Container engine for images with no directory: docker, podman or none.") var containerEngine = "docker"
     @Option(
         name: .customLong("account"),
         help: ArgumentHelp(
@@ -47,6 +44,10 @@ struct Up: AsyncParsableCommand {
         }
         return accounts
     }
+
+    @Option(name: .customLong("image-map"), help: ArgumentHelp("Run image NAME from local directory DIR (repeatable).", valueName: "NAME=DIR"))
+    var imageMaps: [String] = []
+    @Option(help: "Container engine for images with no directory: docker, podman or none.") var containerEngine = "docker"
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
@@ -71,7 +72,6 @@ struct Up: AsyncParsableCommand {
             host: host, port: port, stateDirectory: inMemory ? nil : stateDir, accounts: try accounts())
         configuration.imageDirectories = try ImageMap(arguments: imageMaps, environment: ProcessInfo.processInfo.environment).directories
         configuration.containerEngine = containerEngine == "none" ? nil : containerEngine
-        let host = configuration.host
         let database: CloudDatabase
         do {
             database = try CloudDatabase(stateDirectory: configuration.stateDirectory)
@@ -82,9 +82,10 @@ struct Up: AsyncParsableCommand {
         let cloud = try LocalCloud(services: ServiceCatalog.services(environment: environment), environment: environment)
         let server = CloudServer(cloud: cloud)
         let startupLogger = logger
+        let listenHost = configuration.host
         do {
             try await server.run { port in
-                startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(host):\(port) (state: \(database.path ?? "in memory"))")
+                startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(listenHost):\(port) (state: \(database.path ?? "in memory"))")
             }
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw CommandFailure("cannot listen on \(host):\(port): the address is already in use (is another skiff up running?).")
