@@ -104,6 +104,7 @@ BATCH_JOB = {"QueryLanguage": "JSONata", "StartAt": "ValidateArgs", "States": {
     "MissingArgs": {"Type": "Fail", "Error": "MissingArgs", "Cause": "required arguments: date, mode"},
     "RunEcsTask": {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "Arguments": {
         "Cluster": "batch", "TaskDefinition": "php-app", "LaunchType": "FARGATE",
+        "NetworkConfiguration": {"AwsvpcConfiguration": {"Subnets": ["subnet-0123456789abcdef0"]}},
         "Overrides": {"ContainerOverrides": [{"Name": "app", "Command": "{% [$states.input.date, $states.input.mode] %}"}]}},
         "End": True}}}
 
