@@ -34,7 +34,7 @@ let package = Package(
         .executableTarget(name: "jsonata-conformance", dependencies: ["JSONataConformance"]),
         .executableTarget(name: "states-bench", dependencies: ["States", "JSONCore"]),
         .target(name: "States", dependencies: ["JSONCore", "JSONata", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Schedules"),
+        .target(name: "Schedules", dependencies: ["JSONCore"]),
         .target(name: "Platform", dependencies: [
             "JSONCore", "Schedules",
             .product(name: "Yams", package: "Yams"),
