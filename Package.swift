@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "States", targets: ["States"]),
         .library(name: "Schedules", targets: ["Schedules"]),
         .library(name: "Platform", targets: ["Platform"]),
+        .library(name: "PlatformExample", targets: ["PlatformExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
@@ -26,12 +27,20 @@ let package = Package(
         .target(name: "Platform", dependencies: [
             "JSONCore", "Schedules",
             .product(name: "Yams", package: "Yams"),
+            .product(name: "OrderedCollections", package: "swift-collections"),
         ]),
+        // The seeds' platform declared with Platform; used by `skiff synth` and the snapshot tests.
+        .target(name: "PlatformExample", dependencies: ["Platform", "JSONCore"]),
+        // Synthesizes the example platform until `skiff synth` lands on this branch.
+        .executableTarget(name: "platform-synth", dependencies: ["Platform", "PlatformExample"]),
 
         .testTarget(name: "JSONCoreTests", dependencies: ["JSONCore"]),
         .testTarget(name: "JSONataTests", dependencies: ["JSONata"]),
         .testTarget(name: "StatesTests", dependencies: ["States"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
-        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
+        .testTarget(name: "PlatformTests", dependencies: [
+            "Platform", "PlatformExample", "JSONCore",
+            .product(name: "OrderedCollections", package: "swift-collections"),
+        ]),
     ]
 )
