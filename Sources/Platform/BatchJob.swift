@@ -26,8 +26,10 @@ public struct BatchJob: Construct {
     public var requiredArguments: [String]
     public var network: Network
     public var logRetentionDays: Int
+    /// The ECR repository the image comes from, when it is one: the execution role may pull from it only.
+    public var imageRepositoryArn: JSON?
 
-    public init(_ name: String, image: JSON, entryPoint: [String] = [], command: [String] = [],
+    public init(_ name: String, image: JSON, imageRepositoryArn: JSON? = nil, entryPoint: [String] = [], command: [String] = [],
                 environment: OrderedDictionary<String, String> = [:], cpu: Int = 256, memory: Int = 512,
                 schedule: Schedule? = nil, requiredArguments: [String] = [], network: Network, logRetentionDays: Int = 90) {
         self.name = name
@@ -41,12 +43,14 @@ public struct BatchJob: Construct {
         self.requiredArguments = requiredArguments
         self.network = network
         self.logRetentionDays = logRetentionDays
+        self.imageRepositoryArn = imageRepositoryArn
     }
 
     public var prefix: String { logicalIdPart(name) }
     var task: FargateTask {
         FargateTask(prefix: prefix, containerName: name, image: image, entryPoint: entryPoint, command: command,
-                    environment: environment, cpu: cpu, memory: memory, logRetentionDays: logRetentionDays)
+                    environment: environment, cpu: cpu, memory: memory, logRetentionDays: logRetentionDays,
+                    ecrRepositoryArn: imageRepositoryArn)
     }
     public var stateMachineId: String { prefix + "StateMachine" }
     public var logGroupId: String { task.logGroupId }

@@ -28,7 +28,7 @@ struct FargateTask {
     var logRetentionDays: Int
     var portMappings: [Int] = []
     var taskRoleStatements: [PolicyStatement] = []
-    var ecrRepositoryLogicalId: String? = nil
+    var ecrRepositoryArn: JSON? = nil
 
     var clusterId: String { prefix + "Cluster" }
     var logGroupId: String { prefix + "LogGroup" }
@@ -42,9 +42,9 @@ struct FargateTask {
             PolicyStatement(sid: "WriteLogs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
                             resources: [ARN.logGroup(logGroupId)]),
         ]
-        if let repo = ecrRepositoryLogicalId {
+        if let repo = ecrRepositoryArn {
             statements.append(PolicyStatement(sid: "PullImage", actions: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                                              resources: [Fn.getAtt(repo, "Arn")]))
+                                              resources: [repo]))
             statements.append(PolicyStatement(sid: "EcrAuth", actions: ["ecr:GetAuthorizationToken"], resources: ["*"],
                                               wildcardReason: "ecr:GetAuthorizationToken supports no resource-level permissions"))
         }
