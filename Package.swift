@@ -40,6 +40,7 @@ let package = Package(
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "PlatformTests", dependencies: [
             "Platform", "PlatformExample", "JSONCore",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "OrderedCollections", package: "swift-collections"),
         ]),
     ]

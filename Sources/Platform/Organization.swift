@@ -82,7 +82,7 @@ public struct Organization: Construct {
             if !reasons.isEmpty { r.metadata["Skiff::WildcardReasons"] = .array(reasons.map(JSON.string)) }
             p.resources.append(r)
         }
-        p.notes.append("Centralized root access management (iam:EnableOrganizationsRootCredentialsManagement and iam:EnableOrganizationsRootSessions) has no CloudFormation resource: run `aws iam enable-organizations-root-credentials-management` and `aws iam enable-organizations-root-sessions` once from the management account after this stack deploys, then delete member-account root credentials with `aws iam delete-login-profile` via `sts assume-root`.")
+        p.notes.append("Centralized root access management (iam:EnableOrganizationsRootCredentialsManagement and iam:EnableOrganizationsRootSessions), and the trusted access for IAM in Organizations it needs, have no CloudFormation resource type: run `aws organizations enable-aws-service-access --service-principal iam.amazonaws.com`, `aws iam enable-organizations-root-credentials-management` and `aws iam enable-organizations-root-sessions` once from the management account after this stack deploys, then delete member-account root credentials with `aws iam delete-login-profile` via `sts assume-root`.")
         p.outputs.append(Output("OrganizationRootId", value: Fn.getAtt("Organization", "RootId")))
         for a in accounts {
             p.outputs.append(Output("Account\(logicalIdPart(a.name))Id", value: Fn.getAtt("Account" + logicalIdPart(a.name), "AccountId")))
