@@ -15,14 +15,26 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Pure engines: no I/O.
         .target(name: "JSONCore", dependencies: [
             .product(name: "OrderedCollections", package: "swift-collections"),
         ]),
-        .target(name: "JSONata", dependencies: ["JSONCore"]),
-        .target(name: "States", dependencies: ["JSONCore", "JSONata"]),
+        .target(name: "JSONata", dependencies: ["JSONCore", .product(name: "Crypto", package: "swift-crypto")]),
+        // The official JSONata suite runner (reads the suite's files; used by a test and a script).
+        .target(name: "JSONataConformance", dependencies: ["JSONata", "JSONCore"]),
+        .executableTarget(name: "jsonata-conformance", dependencies: ["JSONataConformance"]),
+        .executableTarget(name: "states-bench", dependencies: ["States", "JSONCore"]),
+        .target(name: "States", dependencies: ["JSONCore", "JSONata", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Schedules"),
         .target(name: "Platform", dependencies: [
             "JSONCore", "Schedules",
@@ -34,8 +46,53 @@ let package = Package(
         // Synthesizes the example platform until `skiff synth` lands on this branch.
         .executableTarget(name: "platform-synth", dependencies: ["Platform", "PlatformExample"]),
 
+        // Wire protocols: routing keys, SigV4, AWS errors, shape decoding and validation.
+        .target(name: "AWSProtocol", dependencies: ["JSONCore"]),
+
+        // The local cloud: a core (server, routing, persistence) and one target per AWS service,
+        // each in its folder under Sources/LocalCloud.
+        .target(
+            name: "LocalCloud",
+            dependencies: [
+                "JSONCore", "AWSProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/LocalCloud/Core"
+        ),
+        .target(name: "STSService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/STS"),
+        .target(name: "StepFunctionsService", dependencies: [
+            "LocalCloud", "States", .product(name: "GRDB", package: "GRDB.swift"),
+        ], path: "Sources/LocalCloud/StepFunctions"),
+        .target(name: "TaskRunners", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Runners"),
+        .target(name: "ECSService", dependencies: ["LocalCloud", "TaskRunners"], path: "Sources/LocalCloud/ECS"),
+        .target(name: "LogsService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Logs"),
+        .target(name: "SchedulerService", dependencies: ["LocalCloud", "Schedules"], path: "Sources/LocalCloud/Scheduler"),
+        .target(name: "EventsService", dependencies: ["LocalCloud", "Schedules"], path: "Sources/LocalCloud/Events"),
+
+        .executableTarget(
+            name: "skiff",
+            dependencies: [
+                "LocalCloud", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners",
+                "SchedulerService", "EventsService", "JSONata", "States", "Schedules", "Platform",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+
+        .testTarget(name: "AWSProtocolTests", dependencies: ["AWSProtocol"]),
+        .testTarget(name: "LocalCloudTests", dependencies: [
+            "LocalCloud", "STSService",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "JSONCoreTests", dependencies: ["JSONCore"]),
-        .testTarget(name: "JSONataTests", dependencies: ["JSONata"]),
+        .testTarget(name: "TaskRunnersTests", dependencies: ["TaskRunners"]),
+        .testTarget(name: "LogsServiceTests", dependencies: ["LogsService", "LocalCloud"]),
+        .testTarget(name: "ECSServiceTests", dependencies: ["ECSService", "LogsService", "TaskRunners", "LocalCloud"]),
+        .testTarget(name: "JSONataTests", dependencies: ["JSONata", "JSONataConformance"]),
         .testTarget(name: "StatesTests", dependencies: ["States"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "PlatformTests", dependencies: [

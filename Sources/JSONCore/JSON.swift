@@ -1,4 +1,4 @@
-import OrderedCollections
+@_exported import OrderedCollections
 
 /// An object's members, in the order they were written or inserted.
 ///

@@ -1,0 +1,83 @@
+/// What a Signature Version 4 signature says about a request: who signed it, for which region and service.
+///
+/// The local cloud reads the credential scope to pick the account and region (and the service where a path is
+/// shared by several). Verifying the signature itself is the job of a ``RequestAuthenticator``.
+public struct SigV4Credential: Sendable, Equatable {
+    public var accessKeyId: String
+    public var date: String
+    public var region: String
+    public var service: String
+    public var signedHeaders: [String]
+    public var signature: String
+
+    public init(accessKeyId: String, date: String, region: String, service: String, signedHeaders: [String] = [], signature: String = "") {
+        self.accessKeyId = accessKeyId
+        self.date = date
+        self.region = region
+        self.service = service
+        self.signedHeaders = signedHeaders
+        self.signature = signature
+    }
+
+    /// Reads an `Authorization` header. Returns nil when the header is absent; throws AWS's
+    /// `IncompleteSignatureException` when it is present but malformed.
+    public static func parse(authorization header: String?) throws(AWSError) -> SigV4Credential? {
+        guard let header, !header.isEmpty else { return nil }
+        let algorithm = "AWS4-HMAC-SHA256"
+        guard header.hasPrefix(algorithm + " ") else {
+            throw AWSError(
+                "IncompleteSignatureException",
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Unsupported signing algorithm in '\(header.prefix(40))'; expected \(algorithm).")
+        }
+        var parameters: [String: String] = [:]
+        for part in header.dropFirst(algorithm.count + 1).split(separator: ",") {
+            let trimmed = part.trimmingSpaces()
+            guard let equals = trimmed.firstIndex(of: "=") else { continue }
+            parameters[String(trimmed[..<equals])] = String(trimmed[trimmed.index(after: equals)...])
+        }
+        for required in ["Credential", "SignedHeaders", "Signature"] where parameters[required] == nil {
+            throw AWSError(
+                "IncompleteSignatureException",
+                "Authorization header requires '\(required)' parameter. Authorization=\(header)")
+        }
+        var credential = try parse(credentialScope: parameters["Credential"]!)
+        credential.signedHeaders = parameters["SignedHeaders"]!.split(separator: ";").map(String.init)
+        credential.signature = parameters["Signature"]!
+        return credential
+    }
+
+    /// Reads `AKID/20240101/us-east-1/states/aws4_request`, as found in the header or in `X-Amz-Credential`.
+    public static func parse(credentialScope: String) throws(AWSError) -> SigV4Credential {
+        let parts = credentialScope.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[4] == "aws4_request", !parts[0].isEmpty, parts[1].count == 8,
+              parts[1].allSatisfy(\.isNumber), !parts[2].isEmpty, !parts[3].isEmpty
+        else {
+            throw AWSError(
+                "IncompleteSignatureException",
+                "Credential should be scoped to a valid region, a service and 'aws4_request'. Credential=\(credentialScope)")
+        }
+        return SigV4Credential(
+            accessKeyId: String(parts[0]), date: String(parts[1]), region: String(parts[2]), service: String(parts[3]))
+    }
+
+    /// Reads a presigned URL's query (`X-Amz-Algorithm`, `X-Amz-Credential`, ...). Nil when not presigned.
+    public static func parse(presignedQuery query: [String: String]) throws(AWSError) -> SigV4Credential? {
+        guard let scope = query["X-Amz-Credential"] else { return nil }
+        guard query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256" else {
+            throw AWSError("IncompleteSignatureException", "X-Amz-Algorithm must be AWS4-HMAC-SHA256.")
+        }
+        var credential = try parse(credentialScope: scope)
+        credential.signedHeaders = (query["X-Amz-SignedHeaders"] ?? "").split(separator: ";").map(String.init)
+        credential.signature = query["X-Amz-Signature"] ?? ""
+        return credential
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> Substring {
+        var s = self
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return s
+    }
+}

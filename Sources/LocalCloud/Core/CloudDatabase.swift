@@ -1,0 +1,51 @@
+import Foundation
+import GRDB
+
+/// The local cloud's SQLite database: one file under the state directory (WAL mode), or memory for tests.
+///
+/// Each service registers its own migrations; its tables carry `account` and `region` columns, because every
+/// AWS resource lives in one account and one region.
+public final class CloudDatabase: Sendable {
+    public let writer: any DatabaseWriter
+    /// The database file, or nil in memory.
+    public let path: String?
+
+    /// Opens (creating if needed) `<stateDirectory>/skiff.sqlite`, or an in-memory database when nil.
+    public init(stateDirectory: String?) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        if let stateDirectory {
+            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+            let path = (stateDirectory as NSString).appendingPathComponent("skiff.sqlite")
+            self.path = path
+            writer = try DatabasePool(path: path, configuration: configuration)  // WAL by default
+        } else {
+            path = nil
+            writer = try DatabaseQueue(configuration: configuration)
+        }
+    }
+
+    /// Applies the migrations of every service, in order.
+    public func migrate(_ services: [any LocalService]) throws {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("skiff-v1") { db in
+            try db.create(table: "skiff_metadata", ifNotExists: true) { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+        }
+        for service in services { service.registerMigrations(&migrator) }
+        try migrator.migrate(writer)
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.read(body)
+    }
+
+    public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.write(body)
+    }
+}

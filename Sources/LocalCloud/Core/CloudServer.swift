@@ -1,0 +1,96 @@
+import AWSProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The local cloud on one HTTP port, with the services' background work, until SIGINT or SIGTERM.
+public struct CloudServer: Sendable {
+    public let cloud: LocalCloud
+
+    public init(cloud: LocalCloud) { self.cloud = cloud }
+
+    /// The Hummingbird application answering every request of every service.
+    public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let cloud = self.cloud
+        let configuration = cloud.environment.configuration
+        let responder = CallbackResponder { (request: Request, _: BasicRequestContext) in
+            try await Self.respond(to: request, cloud: cloud)
+        }
+        return Application(
+            responder: responder,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Skiff"),
+            services: cloud.services.map { BackgroundWork(service: $0, logger: cloud.environment.logger) },
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: cloud.environment.logger
+        )
+    }
+
+    /// Runs until a shutdown signal, then stops accepting requests, lets those under way finish, and returns.
+    public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await application(onServerRunning: onServerRunning).runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    static func respond(to request: Request, cloud: LocalCloud) async throws -> Response {
+        var request = request
+        let path = request.uri.path
+        if path == "/_skiff/health" && request.method == .get {
+            return response(from: cloud.health())
+        }
+        var headers: [String: String] = [:]
+        for field in request.headers {
+            let name = field.name.canonicalName
+            headers[name] = headers[name].map { $0 + "," + field.value } ?? field.value
+        }
+        let limit = cloud.environment.configuration.maximumRequestBytes
+        let body: [UInt8]
+        do {
+            let buffer = try await request.collectBody(upTo: limit)
+            body = Array(buffer.readableBytesView)
+        } catch {
+            let wireProtocol: WireProtocol = headers["x-amz-target"] != nil ? .awsJson1_1 : .restJson
+            return response(from: ErrorWriter.response(
+                for: .requestTooLarge(limit: limit), protocol: wireProtocol, requestId: UUID().uuidString.lowercased()))
+        }
+        var query: [String: [String]] = [:]
+        if let text = request.uri.query {
+            for (name, value) in QueryForm.parse(text) { query[name, default: []].append(value) }
+        }
+        let operationRequest = OperationRequest(
+            method: request.method.rawValue, path: path, query: query, headers: headers, body: body)
+        if path.hasPrefix("/_skiff/"), let answer = await cloud.control(operationRequest) {
+            return response(from: answer)
+        }
+        return response(from: await cloud.respond(to: operationRequest))
+    }
+
+    static func response(from answer: OperationResponse) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in answer.headers {
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        return Response(
+            status: .init(code: answer.status), headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+}
+
+/// A service's background work as a member of the server's service group.
+struct BackgroundWork: Service {
+    let service: any LocalService
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { try await service.run() }
+        } catch is CancellationError {
+        } catch {
+            logger.error("background work of \(service.descriptor.endpointPrefix) failed", metadata: ["error": "\(error)"])
+            throw error
+        }
+        // Keep the member alive until shutdown so that a service without background work does not end the group.
+        try? await gracefulShutdown()
+    }
+}

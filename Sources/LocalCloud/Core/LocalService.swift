@@ -1,0 +1,48 @@
+import AWSProtocol
+import GRDB
+import Logging
+
+/// One AWS service of the local cloud: its generated descriptor, its operations, its tables and any background
+/// work it needs (timers that fire schedules, executions that resume after a restart).
+public protocol LocalService: Sendable {
+    var descriptor: ServiceDescriptor { get }
+
+    /// Runs `operation` (already routed to this service) and answers it.
+    func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse
+
+    /// Registers the service's tables. Migrations are named after the service and never edited once released.
+    func registerMigrations(_ migrator: inout DatabaseMigrator)
+
+    /// Background work of the service, started after the database is migrated and cancelled at shutdown.
+    func run() async throws
+
+    /// HTTP status of each error code the model declares (404 for ResourceNotFoundException in Scheduler, ...).
+    var errorStatus: [String: Int] { get }
+
+    /// Skiff's own endpoints of the service, `/_skiff/<endpointPrefix>/<path>`, for the `skiff` command line
+    /// (not AWS APIs: `skiff exec` uses `/_skiff/ecs/exec`). Nil when the service has no such path.
+    func control(_ request: OperationRequest, path: String) async throws -> OperationResponse?
+}
+
+extension LocalService {
+    public func registerMigrations(_ migrator: inout DatabaseMigrator) {}
+    public func run() async throws {}
+    public var errorStatus: [String: Int] { [:] }
+    public func control(_ request: OperationRequest, path: String) async throws -> OperationResponse? { nil }
+}
+
+/// What every service is built from: the database, a logger and the server's settings.
+public struct ServiceEnvironment: Sendable {
+    public var database: CloudDatabase
+    public var logger: Logger
+    public var configuration: CloudConfiguration
+    /// The other services, for integrations and events.
+    public var directory: ServiceDirectory
+
+    public init(database: CloudDatabase, logger: Logger, configuration: CloudConfiguration, directory: ServiceDirectory = ServiceDirectory()) {
+        self.database = database
+        self.logger = logger
+        self.configuration = configuration
+        self.directory = directory
+    }
+}

@@ -1,0 +1,82 @@
+import AWSProtocol
+
+/// Finds the service and operation of a request the way AWS's front ends do: `X-Amz-Target` for awsJson
+/// services, `Action` for query services, method and path for rest-json services, and the SigV4 credential
+/// scope's service name wherever more than one service could answer.
+public struct RequestRouter: Sendable {
+    public struct Route: Sendable {
+        public var service: any LocalService
+        public var operation: String
+        public var pathParameters: [String: String]
+    }
+
+    let services: [any LocalService]
+    let byTargetPrefix: [String: any LocalService]
+
+    public init(services: [any LocalService]) {
+        self.services = services
+        var byTarget: [String: any LocalService] = [:]
+        for service in services {
+            if let prefix = service.descriptor.targetPrefix { byTarget[prefix] = service }
+        }
+        byTargetPrefix = byTarget
+    }
+
+    /// The route of `request`. `signingService` is the service name of the SigV4 credential scope, if signed.
+    public func route(_ request: OperationRequest, signingService: String?) throws(AWSError) -> Route {
+        if let target = request.headers["x-amz-target"] {
+            guard let dot = target.lastIndex(of: ".") else {
+                throw AWSError("UnknownOperationException", "X-Amz-Target '\(target)' does not name an operation.")
+            }
+            let prefix = String(target[..<dot])
+            let operation = String(target[target.index(after: dot)...])
+            guard let service = byTargetPrefix[prefix] else {
+                throw AWSError("UnknownOperationException", "No service of Skiff answers X-Amz-Target prefix '\(prefix)'.")
+            }
+            return Route(service: service, operation: operation, pathParameters: [:])
+        }
+
+        if let action = Self.queryAction(request) {
+            let queryServices = services.filter { $0.descriptor.wireProtocol == .query }
+            let candidates = signingService.map { name in queryServices.filter { $0.descriptor.signingName == name } } ?? []
+            let service = candidates.first
+                ?? queryServices.first { $0.descriptor.operations.contains(action) }
+            guard let service else {
+                throw AWSError("InvalidAction", "The action \(action) is not valid for this web service.")
+            }
+            guard service.descriptor.operations.contains(action) else {
+                throw AWSError("InvalidAction", "The action \(action) is not valid for this web service.")
+            }
+            return Route(service: service, operation: action, pathParameters: [:])
+        }
+
+        var matches: [(service: any LocalService, route: RestRoute, labels: [String: String])] = []
+        for service in services where service.descriptor.wireProtocol == .restJson {
+            for route in service.descriptor.routes {
+                if let labels = route.match(method: request.method, path: request.path, query: request.query) {
+                    matches.append((service, route, labels))
+                }
+            }
+        }
+        if let signingService {
+            let signed = matches.filter { $0.service.descriptor.signingName == signingService }
+            if !signed.isEmpty { matches = signed }
+        }
+        guard let best = matches.max(by: { $0.route.specificity < $1.route.specificity }) else {
+            throw AWSError(
+                "UnknownOperationException",
+                "No operation of Skiff's services answers \(request.method) \(request.path).", status: 404)
+        }
+        return Route(service: best.service, operation: best.route.operation, pathParameters: best.labels)
+    }
+
+    /// The `Action` of a query-protocol request: in a form body of a POST, or in the query string.
+    static func queryAction(_ request: OperationRequest) -> String? {
+        if let action = request.query["Action"]?.first { return action }
+        guard request.method == "POST",
+              request.headers["content-type"]?.hasPrefix("application/x-www-form-urlencoded") == true
+        else { return nil }
+        let form = QueryForm.parse(String(decoding: request.body, as: UTF8.self))
+        return form.first { $0.0 == "Action" }?.1
+    }
+}

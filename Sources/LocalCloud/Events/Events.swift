@@ -1,0 +1,1 @@
+// The Events part of the local cloud; see its issue.

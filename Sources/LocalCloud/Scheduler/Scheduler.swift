@@ -1,0 +1,1 @@
+// The Scheduler part of the local cloud; see its issue.

@@ -1,0 +1,151 @@
+import Foundation
+import JSONCore
+import Testing
+
+@testable import AWSProtocol
+
+@Suite struct SigV4Tests {
+    @Test func readsTheCredentialScope() throws {
+        let header = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240102/eu-west-1/states/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123"
+        let credential = try #require(try SigV4Credential.parse(authorization: header))
+        #expect(credential == SigV4Credential(
+            accessKeyId: "AKIDEXAMPLE", date: "20240102", region: "eu-west-1", service: "states",
+            signedHeaders: ["host", "x-amz-date"], signature: "abc123"))
+    }
+
+    @Test func absentHeaderIsAnonymous() throws {
+        #expect(try SigV4Credential.parse(authorization: nil) == nil)
+    }
+
+    @Test(arguments: [
+        "Basic dXNlcjpwYXNz",
+        "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=abc",
+        "AWS4-HMAC-SHA256 Credential=AKID/2024/us-east-1/states/aws4_request, SignedHeaders=host, Signature=a",
+        "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/states, SignedHeaders=host, Signature=a",
+    ])
+    func malformedHeadersAreIncompleteSignatures(_ header: String) {
+        #expect {
+            try SigV4Credential.parse(authorization: header)
+        } throws: { ($0 as? AWSError)?.code == "IncompleteSignatureException" }
+    }
+
+    @Test func readsPresignedQueries() throws {
+        let credential = try SigV4Credential.parse(presignedQuery: [
+            "X-Amz-Algorithm": "AWS4-HMAC-SHA256", "X-Amz-Credential": "AKID/20240101/us-west-2/ecs/aws4_request",
+        ])
+        #expect(credential?.region == "us-west-2")
+        #expect(credential?.service == "ecs")
+    }
+}
+
+@Suite struct ValidationTests {
+    struct Sample: ShapeDecodable {
+        var name: String
+        var count: Int?
+        var kind: String?
+        var tags: [String]?
+        static var empty: Sample { Sample(name: "") }
+        init(name: String, count: Int? = nil, kind: String? = nil, tags: [String]? = nil) {
+            self.name = name
+            self.count = count
+            self.kind = kind
+            self.tags = tags
+        }
+        init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let rawName = try d.string(o["name"], path: "name")
+            d.length(rawName, min: 1, max: 5, path: "name")
+            name = d.required(rawName, path: "name", empty: "")
+            count = try d.integer(o["count"], path: "count")
+            d.range(count, min: 1, max: 10, path: "count")
+            kind = try d.string(o["kind"], path: "kind")
+            d.enumeration(kind, allowed: ["A", "B"], path: "kind")
+            tags = try d.list(o["tags"], path: "tags") { v, d, p throws(AWSError) in try d.string(v, path: p) }
+        }
+    }
+
+    func decode(_ text: String) throws -> Sample {
+        var decoder = ShapeDecoder()
+        let value = try Sample(json: try JSON(parsing: text), decoder: &decoder, path: "")
+        if let error = decoder.report.error { throw error }
+        return value
+    }
+
+    @Test func acceptsValidInput() throws {
+        let sample = try decode(#"{"name":"abc","count":3,"kind":"A","tags":["x"]}"#)
+        #expect(sample.name == "abc")
+        #expect(sample.tags == ["x"])
+    }
+
+    @Test func reportsEveryViolationInAWSWording() {
+        #expect {
+            try decode(#"{"count":30,"kind":"C"}"#)
+        } throws: { error in
+            let error = error as! AWSError
+            return error.code == "ValidationException" && error.message == "3 validation errors detected: "
+                + "Value null at 'name' failed to satisfy constraint: Member must not be null; "
+                + "Value '30' at 'count' failed to satisfy constraint: Member must have value less than or equal to 10; "
+                + "Value 'C' at 'kind' failed to satisfy constraint: Member must satisfy enum value set: [A, B]"
+        }
+    }
+
+    @Test func reportsLengths() {
+        #expect {
+            try decode(#"{"name":"toolong"}"#)
+        } throws: { error in
+            (error as! AWSError).message == "1 validation error detected: Value 'toolong' at 'name' failed to satisfy constraint: Member must have length less than or equal to 5"
+        }
+    }
+
+    @Test func wrongTypesAreSerializationErrors() {
+        #expect { try decode(#"{"name":5}"#) } throws: { ($0 as! AWSError).code == "SerializationException" }
+        #expect { try decode(#"{"name":"a","tags":"x"}"#) } throws: { ($0 as! AWSError).code == "SerializationException" }
+        #expect { try decode(#"{"name":"a","count":1.5}"#) } throws: { ($0 as! AWSError).code == "SerializationException" }
+    }
+}
+
+@Suite struct QueryFormTests {
+    @Test func buildsATreeFromFlattenedNames() {
+        let pairs = QueryForm.parse("Action=Tag&Version=1&Name=a+b&Tags.member.1.Key=k%3D1&Tags.member.1.Value=v&Tags.member.2.Key=z")
+        let tree = QueryForm.tree(pairs)
+        #expect(tree == ["Name": "a b", "Tags": ["member": ["1": ["Key": "k=1", "Value": "v"], "2": ["Key": "z"]]]])
+    }
+
+    @Test func lenientDecoderReadsQueryLists() throws {
+        var decoder = ShapeDecoder(lenientScalars: true)
+        let tree: JSON = ["member": ["2": "b", "1": "a"]]
+        let list = try decoder.list(tree, path: "x") { v, d, p throws(AWSError) in try d.string(v, path: p) }
+        #expect(list == ["a", "b"])
+        #expect(try decoder.integer(.string("42"), path: "n") == 42)
+    }
+}
+
+@Suite struct ErrorWriterTests {
+    @Test func writesJSONErrors() throws {
+        let response = ErrorWriter.response(for: AWSError("StateMachineDoesNotExist", "gone"), protocol: .awsJson1_0, requestId: "r1")
+        #expect(response.status == 400)
+        #expect(try JSON(parsing: response.body) == ["__type": "StateMachineDoesNotExist", "message": "gone"])
+        #expect(response.headers.contains { $0 == ("x-amzn-ErrorType", "StateMachineDoesNotExist") })
+        #expect(response.headers.contains { $0 == ("x-amzn-RequestId", "r1") })
+    }
+
+    @Test func writesQueryErrorsAsXML() {
+        let response = ErrorWriter.response(
+            for: AWSError("InvalidAction", "bad <action>"), protocol: .query, requestId: "r2", xmlNamespace: "https://x/")
+        #expect(String(decoding: response.body, as: UTF8.self)
+            == #"<ErrorResponse xmlns="https://x/"><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>bad &lt;action&gt;</Message></Error><RequestId>r2</RequestId></ErrorResponse>"#)
+    }
+}
+
+@Suite struct RestRouteTests {
+    @Test func matchesLabelsAndQueries() {
+        let route = RestRoute(method: "GET", uri: "/schedules/{Name}", operation: "GetSchedule")
+        #expect(route.match(method: "GET", path: "/schedules/nightly", query: [:]) == ["Name": "nightly"])
+        #expect(route.match(method: "GET", path: "/schedules/a%3Ab", query: [:]) == ["Name": "a:b"])
+        #expect(route.match(method: "DELETE", path: "/schedules/nightly", query: [:]) == nil)
+        #expect(route.match(method: "GET", path: "/schedules", query: [:]) == nil)
+        let tags = RestRoute(method: "GET", uri: "/tags/{ResourceArn+}?x", operation: "ListTags")
+        #expect(tags.match(method: "GET", path: "/tags/arn/a/b", query: ["x": [""]]) == ["ResourceArn": "arn/a/b"])
+        #expect(tags.match(method: "GET", path: "/tags/arn/a/b", query: [:]) == nil)
+    }
+}

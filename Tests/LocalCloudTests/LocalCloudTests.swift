@@ -1,0 +1,122 @@
+import AWSProtocol
+import Foundation
+import JSONCore
+import Logging
+import STSService
+import Testing
+
+@testable import LocalCloud
+
+/// A local cloud in memory, answering requests without a socket.
+func makeCloud(_ services: [any LocalService] = [STSService()], stateDirectory: String? = nil) throws -> LocalCloud {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    let configuration = CloudConfiguration(stateDirectory: stateDirectory, accounts: ["AKIDPROD": "111111111111"])
+    let environment = ServiceEnvironment(
+        database: try CloudDatabase(stateDirectory: stateDirectory), logger: logger, configuration: configuration)
+    return try LocalCloud(services: services, environment: environment)
+}
+
+func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-east-1") -> String {
+    "AWS4-HMAC-SHA256 Credential=\(key)/20240101/\(region)/\(service)/aws4_request, SignedHeaders=host, Signature=0"
+}
+
+@Suite struct LocalCloudRoutingTests {
+    @Test func answersQueryProtocolWithXML() async throws {
+        let cloud = try makeCloud()
+        let response = await cloud.respond(to: OperationRequest(
+            method: "POST", path: "/",
+            headers: ["content-type": "application/x-www-form-urlencoded", "authorization": signed("sts", key: "AKIDPROD")],
+            body: Array("Action=GetCallerIdentity&Version=2011-06-15".utf8)))
+        let text = String(decoding: response.body, as: UTF8.self)
+        #expect(response.status == 200)
+        #expect(text.contains("<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult>"))
+        #expect(text.contains("<Account>111111111111</Account>"))
+    }
+
+    @Test func unknownKeysBelongToTheDefaultAccount() async throws {
+        let cloud = try makeCloud()
+        let response = await cloud.respond(to: OperationRequest(
+            method: "GET", path: "/", query: ["Action": ["GetCallerIdentity"]], headers: ["authorization": signed("sts")]))
+        #expect(String(decoding: response.body, as: UTF8.self).contains("<Account>000000000000</Account>"))
+    }
+
+    @Test func unimplementedOperationsNameThemselves() async throws {
+        let cloud = try makeCloud()
+        let response = await cloud.respond(to: OperationRequest(
+            method: "POST", path: "/", headers: ["content-type": "application/x-www-form-urlencoded"],
+            body: Array("Action=AssumeRole&RoleArn=x".utf8)))
+        let text = String(decoding: response.body, as: UTF8.self)
+        #expect(response.status == 501)
+        #expect(text.contains("<Code>UnknownOperationException</Code>"))
+        #expect(text.contains("AssumeRole"))
+    }
+
+    @Test func unknownActionsAreInvalidAction() async throws {
+        let cloud = try makeCloud()
+        let response = await cloud.respond(to: OperationRequest(
+            method: "POST", path: "/", headers: ["content-type": "application/x-www-form-urlencoded"],
+            body: Array("Action=Nope".utf8)))
+        #expect(response.status == 400)
+        #expect(String(decoding: response.body, as: UTF8.self).contains("<Code>InvalidAction</Code>"))
+    }
+
+    @Test func unknownTargetsAreJSONErrors() async throws {
+        let cloud = try makeCloud()
+        let response = await cloud.respond(to: OperationRequest(
+            method: "POST", path: "/", headers: ["x-amz-target": "Nope.Thing"], body: Array("{".utf8)))
+        #expect(response.status == 400)
+        #expect(try JSON(parsing: response.body)["__type"] == "UnknownOperationException")
+    }
+
+    @Test func unknownPathsAre404() async throws {
+        let cloud = try makeCloud()
+        let response = await cloud.respond(to: OperationRequest(method: "GET", path: "/nothing/here"))
+        #expect(response.status == 404)
+        #expect(try JSON(parsing: response.body)["__type"] == "UnknownOperationException")
+    }
+
+    @Test func badSignaturesAreRejectedInTheProtocolsShape() async throws {
+        let cloud = try makeCloud()
+        let response = await cloud.respond(to: OperationRequest(
+            method: "POST", path: "/",
+            headers: ["content-type": "application/x-www-form-urlencoded", "authorization": "AWS4-HMAC-SHA256 Credential=x"],
+            body: Array("Action=GetCallerIdentity".utf8)))
+        #expect(response.status == 400)
+        #expect(String(decoding: response.body, as: UTF8.self).contains("<Code>IncompleteSignatureException</Code>"))
+    }
+
+    @Test func oversizedBodiesAre413() async throws {
+        let cloud = try makeCloud()
+        let response = await cloud.respond(to: OperationRequest(
+            method: "POST", path: "/", headers: ["x-amz-target": "Nope.Thing"],
+            body: [UInt8](repeating: 0x20, count: 10 * 1024 * 1024 + 1)))
+        #expect(response.status == 413)
+        #expect(try JSON(parsing: response.body)["__type"] == "RequestEntityTooLargeException")
+    }
+
+    @Test func healthListsServices() throws {
+        let cloud = try makeCloud()
+        let health = try JSON(parsing: cloud.health().body)
+        #expect(health["version"] == .string(LocalCloud.version))
+        #expect(health["services"]?["sts"] == "running")
+    }
+}
+
+@Suite struct CloudDatabaseTests {
+    @Test func persistsUnderTheStateDirectory() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-db-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        do {
+            let database = try CloudDatabase(stateDirectory: folder)
+            try database.migrate([])
+            try database.writer.write { try $0.execute(sql: "INSERT INTO skiff_metadata (key, value) VALUES ('a', 'b')") }
+        }
+        let reopened = try CloudDatabase(stateDirectory: folder)
+        try reopened.migrate([])
+        let value = try reopened.writer.read { try String.fetchOne($0, sql: "SELECT value FROM skiff_metadata WHERE key = 'a'") }
+        #expect(value == "b")
+        let mode = try reopened.writer.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+    }
+}
