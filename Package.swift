@@ -43,8 +43,6 @@ let package = Package(
         ]),
         // The seeds' platform declared with Platform; used by `skiff synth` and the snapshot tests.
         .target(name: "PlatformExample", dependencies: ["Platform", "JSONCore"]),
-        // Synthesizes the example platform until `skiff synth` lands on this branch.
-        .executableTarget(name: "platform-synth", dependencies: ["Platform", "PlatformExample"]),
 
         // Wire protocols: routing keys, SigV4, AWS errors, shape decoding and validation.
         .target(name: "AWSProtocol", dependencies: ["JSONCore"]),
@@ -77,7 +75,7 @@ let package = Package(
             name: "skiff",
             dependencies: [
                 "LocalCloud", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners",
-                "SchedulerService", "EventsService", "JSONata", "States", "Schedules", "Platform",
+                "SchedulerService", "EventsService", "JSONata", "States", "Schedules", "Platform", "PlatformExample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

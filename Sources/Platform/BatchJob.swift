@@ -46,6 +46,26 @@ public struct BatchJob: Construct {
         self.imageRepositoryArn = imageRepositoryArn
     }
 
+    public func validate() throws(SynthesisError) {
+        if logicalIdPart(name).isEmpty { throw SynthesisError("batch job name \"\(name)\" has no letters or digits") }
+        if let expression = schedule?.expression {
+            let kinds = ["cron(": 6, "rate(": 2, "at(": 1]
+            guard let (prefix, fields) = kinds.first(where: { expression.hasPrefix($0.key) }), expression.hasSuffix(")") else {
+                throw SynthesisError("batch job \(name): schedule \"\(expression)\" is not cron(...), rate(...) or at(...)")
+            }
+            let inner = expression.dropFirst(prefix.count).dropLast()
+            let count = inner.split(separator: " ", omittingEmptySubsequences: true).count
+            if count != fields {
+                throw SynthesisError("batch job \(name): \(prefix.dropLast())(...) takes \(fields) fields, \"\(expression)\" has \(count)")
+            }
+        }
+        var seen = Set<String>()
+        for a in requiredArguments {
+            if a.isEmpty { throw SynthesisError("batch job \(name): an empty required argument name") }
+            if !seen.insert(a).inserted { throw SynthesisError("batch job \(name): required argument \(a) is listed twice") }
+        }
+    }
+
     public var prefix: String { logicalIdPart(name) }
     var task: FargateTask {
         FargateTask(prefix: prefix, containerName: name, image: image, entryPoint: entryPoint, command: command,

@@ -50,6 +50,21 @@ public struct EksCluster: Construct {
         self.privateEndpointOnly = privateEndpointOnly
     }
 
+    /// Node groups must run the control plane's minor version (`1.31` → release `1.31.x-...`), add-on versions
+    /// look like `v1.19.2-eksbuild.1`: the checks an upgrade's version bump most often misses.
+    public func validate() throws(SynthesisError) {
+        let parts = version.split(separator: ".")
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) else {
+            throw SynthesisError("EKS cluster \(name): version \"\(version)\" is not MAJOR.MINOR like 1.31")
+        }
+        for g in nodeGroups where !g.releaseVersion.hasPrefix(version + ".") {
+            throw SynthesisError("EKS cluster \(name): node group \(g.name) release \(g.releaseVersion) is not for Kubernetes \(version)")
+        }
+        for a in addons where !(a.version.hasPrefix("v") && a.version.contains("-eksbuild.")) {
+            throw SynthesisError("EKS cluster \(name): add-on \(a.name) version \"\(a.version)\" is not like v1.19.2-eksbuild.1")
+        }
+    }
+
     public var prefix: String { logicalIdPart(name) }
     public var clusterId: String { prefix + "Cluster" }
 

@@ -97,6 +97,12 @@ public struct StackParts: Sendable {
 /// Anything declared in a stack: it expands to CloudFormation parameters, resources and outputs.
 public protocol Construct: Sendable {
     var parts: StackParts { get }
+    /// Rejects declarations CloudFormation or AWS would reject at deploy time, with a clear message.
+    func validate() throws(SynthesisError)
+}
+
+extension Construct {
+    public func validate() throws(SynthesisError) {}
 }
 
 extension Resource: Construct {
@@ -154,7 +160,10 @@ public struct Stack: Sendable {
     /// The CloudFormation template as a JSON value. Fails on duplicate logical IDs or dangling Refs.
     public func template() throws -> JSON {
         var all = StackParts()
-        for c in constructs { all.append(c.parts) }
+        for c in constructs {
+            do { try c.validate() } catch { throw SynthesisError("stack \(name): \(error.description)") }
+            all.append(c.parts)
+        }
         var t: JSONObject = ["AWSTemplateFormatVersion": "2010-09-09", "Description": .string(description)]
         if !all.notes.isEmpty {
             t["Metadata"] = ["Skiff::Notes": .array(all.notes.map(JSON.string))]

@@ -34,6 +34,12 @@ public struct WebService: Construct {
         self.logRetentionDays = logRetentionDays
     }
 
+    public func validate() throws(SynthesisError) {
+        if !(1...65535).contains(containerPort) { throw SynthesisError("web service \(name): container port \(containerPort) is out of range") }
+        if network.publicSubnetIds.isEmpty { throw SynthesisError("web service \(name): the NLB needs at least one public subnet for its static address") }
+        if !healthCheckPath.hasPrefix("/") { throw SynthesisError("web service \(name): health check path must start with /") }
+    }
+
     public var prefix: String { logicalIdPart(name) }
     public var repositoryId: String { prefix + "Repository" }
     public var serviceId: String { prefix + "Service" }

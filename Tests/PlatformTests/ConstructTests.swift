@@ -268,3 +268,40 @@ import PlatformExample
         #expect(wildcards > 0)  // the check looked at real statements
     }
 }
+
+@Suite struct ValidationTests {
+    @Test func badSchedulesAreRejected() {
+        #expect(throws: SynthesisError("stack Test: batch job j: cron(...) takes 6 fields, \"cron(0 3 * * *)\" has 5")) {
+            try templateOf { BatchJob("j", image: "i", schedule: .init("cron(0 3 * * *)"), network: testNetwork) }
+        }
+        #expect(throws: SynthesisError.self) {
+            try templateOf { BatchJob("j", image: "i", schedule: .init("0 3 * * *"), network: testNetwork) }
+        }
+        #expect(throws: Never.self) {
+            try templateOf { BatchJob("j", image: "i", schedule: .init("rate(5 minutes)"), network: testNetwork) }
+        }
+    }
+
+    @Test func duplicateArgumentsAreRejected() {
+        #expect(throws: SynthesisError("stack Test: batch job j: required argument a is listed twice")) {
+            try templateOf { BatchJob("j", image: "i", requiredArguments: ["a", "a"], network: testNetwork) }
+        }
+    }
+
+    @Test func nodeGroupsMustMatchTheControlPlaneVersion() {
+        let stale = EksCluster("c", version: "1.32", addons: [],
+                               nodeGroups: [.init("g", instanceTypes: ["m6i.large"], releaseVersion: "1.31.3-20250103")], network: testNetwork)
+        #expect(throws: SynthesisError("stack Test: EKS cluster c: node group g release 1.31.3-20250103 is not for Kubernetes 1.32")) {
+            try templateOf { stale }
+        }
+        #expect(throws: SynthesisError.self) {
+            try templateOf { EksCluster("c", version: "1.32.1", addons: [], nodeGroups: [], network: testNetwork) }
+        }
+    }
+
+    @Test func webServiceNeedsAPublicSubnetForItsStaticAddress() {
+        #expect(throws: SynthesisError.self) {
+            try templateOf { WebService("w", imageTag: "1", network: Network(vpcId: "v", privateSubnets: ["s"])) }
+        }
+    }
+}
