@@ -30,9 +30,12 @@ public struct OperatorGroup: Construct {
             case .execInto(let service):
                 let cluster = service.clusterId
                 return [
-                    PolicyStatement(sid: "Exec\(service.serviceId)", actions: ["ecs:ExecuteCommand", "ecs:DescribeTasks"],
+                    // ecs:container-name only exists for ExecuteCommand, so DescribeTasks gets its own statement.
+                    PolicyStatement(sid: "Exec\(service.serviceId)", actions: ["ecs:ExecuteCommand"],
                                     resources: [Fn.getAtt(cluster, "Arn"), ARN.ecsTasks(clusterLogicalId: cluster)],
                                     condition: ["StringEquals": ["ecs:container-name": .string(service.name)]]),
+                    PolicyStatement(sid: "Tasks\(service.serviceId)", actions: ["ecs:DescribeTasks"],
+                                    resources: [ARN.ecsTasks(clusterLogicalId: cluster)]),
                     PolicyStatement(sid: "Find\(service.serviceId)", actions: ["ecs:ListTasks"], resources: [Fn.sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:container-instance/${\(cluster)}/*")],
                                     condition: ["ArnEquals": ["ecs:cluster": Fn.getAtt(cluster, "Arn")]]),
                     PolicyStatement(sid: "Describe\(service.serviceId)", actions: ["ecs:DescribeServices"], resources: [Fn.ref(service.serviceId)]),
@@ -42,7 +45,7 @@ public struct OperatorGroup: Construct {
 
         static func readLogs(_ logGroupId: String) -> [PolicyStatement] {
             [
-                PolicyStatement(sid: "Read\(logGroupId)", actions: ["logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:StartQuery"],
+                PolicyStatement(sid: "Read\(logGroupId)", actions: ["logs:DescribeLogStreams", "logs:FilterLogEvents"],
                                 resources: [ARN.logGroup(logGroupId)]),
                 PolicyStatement(sid: "ReadStreams\(logGroupId)", actions: ["logs:GetLogEvents"], resources: [ARN.logStreams(logGroupId)]),
             ]

@@ -226,7 +226,7 @@ import PlatformExample
         let actions = Set(statements.flatMap { asList($0["Action"]).compactMap(\.stringValue) })
         #expect(actions == ["states:StartExecution", "states:ListExecutions", "states:DescribeStateMachine",
                             "states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution",
-                            "logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:StartQuery", "logs:GetLogEvents",
+                            "logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:GetLogEvents",
                             "ecs:ExecuteCommand", "ecs:DescribeTasks", "ecs:ListTasks", "ecs:DescribeServices"])
         for s in statements {
             #expect(s["Effect"] == "Allow")
@@ -234,6 +234,10 @@ import PlatformExample
         }
         #expect(statements.first { $0["Action"] == "states:StartExecution" }?["Resource"] == ["Ref": "ReportStateMachine"])
         #expect(t["Resources"]?["OpsUserAlice"]?["Properties"]?["Groups"] == [["Ref": "OpsGroup"]])
+        // The container-name condition applies to ExecuteCommand alone (DescribeTasks has no such key).
+        let exec = try #require(statements.first { $0["Action"] == "ecs:ExecuteCommand" })
+        #expect(exec["Condition"] == ["StringEquals": ["ecs:container-name": "web"]])
+        #expect(statements.first { $0["Action"] == "ecs:DescribeTasks" }?["Condition"] == nil)
         // Nothing about the web service's logs was granted.
         #expect(!statements.contains { $0["Sid"] == "ReadWebLogGroup" })
     }
