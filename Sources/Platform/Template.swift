@@ -203,7 +203,7 @@ public struct Stack: Sendable {
         }
         let template = JSON.object(t)
         for missing in referencedNames(template).sorted() where !declared.contains(missing) && !missing.hasPrefix("AWS::") {
-            throw SynthesisError("stack \(name): Ref or Fn::GetAtt to undeclared \(missing)")
+            throw SynthesisError("stack \(name): reference (Ref, Fn::GetAtt or Fn::Sub) to undeclared \(missing)")
         }
         for r in all.resources {
             for d in r.dependsOn where rs[d] == nil {
@@ -214,7 +214,7 @@ public struct Stack: Sendable {
     }
 }
 
-/// Names used by Ref and Fn::GetAtt anywhere in a value (Fn::Sub strings are not parsed).
+/// Names used by Ref, Fn::GetAtt and Fn::Sub's `${Name}` / `${Name.Attribute}` anywhere in a value.
 func referencedNames(_ value: JSON) -> Set<String> {
     var names = Set<String>()
     func walk(_ v: JSON) {
@@ -222,11 +222,31 @@ func referencedNames(_ value: JSON) -> Set<String> {
         case .object(let o):
             if o.count == 1, let r = o["Ref"]?.stringValue { names.insert(r) }
             if o.count == 1, let g = o["Fn::GetAtt"]?[0]?.stringValue { names.insert(g) }
+            if o.count == 1, let sub = o["Fn::Sub"] {
+                let text = sub.stringValue ?? sub[0]?.stringValue ?? ""
+                let local = Set(sub[1]?.objectValue?.keys.map { $0 } ?? [])
+                for name in subVariables(text) where !local.contains(name) { names.insert(name) }
+            }
             for (_, x) in o { walk(x) }
         case .array(let a): a.forEach(walk)
         default: break
         }
     }
     walk(value)
+    return names
+}
+
+/// The names `${Name}` and `${Name.Attribute}` of an Fn::Sub text refers to (`${!Literal}` is not a reference).
+func subVariables(_ text: String) -> [String] {
+    var names: [String] = []
+    var rest = Substring(text)
+    while let open = rest.range(of: "${") {
+        rest = rest[open.upperBound...]
+        guard let close = rest.firstIndex(of: "}") else { break }
+        let body = rest[..<close]
+        rest = rest[rest.index(after: close)...]
+        if body.hasPrefix("!") || body.isEmpty { continue }
+        names.append(String(body.split(separator: ".", maxSplits: 1)[0]))
+    }
     return names
 }

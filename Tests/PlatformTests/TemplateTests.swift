@@ -32,11 +32,22 @@ import PlatformExample
     }
 
     @Test func danglingReferencesAreRejected() {
-        #expect(throws: SynthesisError("stack Test: Ref or Fn::GetAtt to undeclared Missing")) {
+        #expect(throws: SynthesisError("stack Test: reference (Ref, Fn::GetAtt or Fn::Sub) to undeclared Missing")) {
             try templateOf { Resource("A", type: "AWS::SNS::Subscription", properties: ["TopicArn": Fn.ref("Missing")]) }
         }
         #expect(throws: SynthesisError.self) {
             try templateOf { Resource("A", type: "AWS::SNS::Topic", dependsOn: ["Nope"]) }
+        }
+        // Fn::Sub references are checked too; ${!Literal} and the Sub's own variables are not references.
+        #expect(throws: SynthesisError("stack Test: reference (Ref, Fn::GetAtt or Fn::Sub) to undeclared Repo")) {
+            try templateOf { Resource("A", type: "AWS::SNS::Topic", properties: ["DisplayName": Fn.sub("${Repo.RepositoryUri}:1")]) }
+        }
+        #expect(throws: Never.self) {
+            try templateOf {
+                Resource("A", type: "AWS::SNS::Topic", properties: [
+                    "DisplayName": Fn.sub("${!Literal}-${AWS::Region}-${X}", ["X": "x"]),
+                ])
+            }
         }
         // Pseudo parameters and declared parameters are fine.
         #expect(throws: Never.self) {
