@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "StatesTests", dependencies: ["States"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "PlatformTests", dependencies: [
-            "Platform", "PlatformExample", "JSONCore",
+            "Platform", "PlatformExample", "JSONCore", "States",
             .product(name: "Yams", package: "Yams"),
             .product(name: "OrderedCollections", package: "swift-collections"),
         ]),
