@@ -14,7 +14,7 @@ public struct WebService: Construct {
     public var memory: Int
     public var environment: OrderedDictionary<String, String>
     public var network: Network
-    /// Who may reach the service through the NLB.
+    /// Who may reach the service: the NLB's security group admits this range; the ALB admits only the NLB.
     public var allowedCidr: String
     public var logRetentionDays: Int
 
@@ -77,11 +77,22 @@ public struct WebService: Construct {
         ], deletionPolicy: "Retain", updateReplacePolicy: "Retain"))
         p.resources += t.resources()
 
-        // Security groups: ALB reachable on 80 from allowedCidr (the NLB forwards client traffic); tasks only from the ALB.
+        // Security groups: clients reach the NLB from allowedCidr, the ALB only from the NLB, tasks only from the ALB.
+        p.resources.append(Resource(prefix + "NlbSecurityGroup", type: "AWS::EC2::SecurityGroup", properties: [
+            "GroupDescription": .string("\(name) NLB"), "VpcId": network.vpcId,
+            "SecurityGroupIngress": [["IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": .string(allowedCidr),
+                                      "Description": "HTTP from clients"]],
+        ]))
+        p.resources.append(Resource(prefix + "NlbEgress", type: "AWS::EC2::SecurityGroupEgress", properties: [
+            "GroupId": Fn.getAtt(prefix + "NlbSecurityGroup", "GroupId"), "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+            "DestinationSecurityGroupId": Fn.getAtt(prefix + "AlbSecurityGroup", "GroupId"),
+            "Description": "To the ALB",
+        ]))
         p.resources.append(Resource(prefix + "AlbSecurityGroup", type: "AWS::EC2::SecurityGroup", properties: [
             "GroupDescription": .string("\(name) ALB"), "VpcId": network.vpcId,
-            "SecurityGroupIngress": [["IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": .string(allowedCidr),
-                                      "Description": "HTTP through the NLB"]],
+            "SecurityGroupIngress": [["IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+                                      "SourceSecurityGroupId": Fn.getAtt(prefix + "NlbSecurityGroup", "GroupId"),
+                                      "Description": "HTTP from the NLB"]],
         ]))
         p.resources.append(Resource(prefix + "AlbEgress", type: "AWS::EC2::SecurityGroupEgress", properties: [
             "GroupId": Fn.getAtt(prefix + "AlbSecurityGroup", "GroupId"), "IpProtocol": "tcp",
@@ -123,6 +134,7 @@ public struct WebService: Construct {
         }
         p.resources.append(Resource(prefix + "Nlb", type: "AWS::ElasticLoadBalancingV2::LoadBalancer", properties: [
             "Type": "network", "Scheme": "internet-facing", "SubnetMappings": .array(mappings),
+            "SecurityGroups": [Fn.getAtt(prefix + "NlbSecurityGroup", "GroupId")],
         ]))
         p.resources.append(Resource(prefix + "NlbTargetGroup", type: "AWS::ElasticLoadBalancingV2::TargetGroup", properties: [
             "TargetType": "alb", "Protocol": "TCP", "Port": 80, "VpcId": network.vpcId,

@@ -149,6 +149,10 @@ import PlatformExample
         let ingress = try #require(t["Resources"]?["WebTaskSecurityGroup"]?["Properties"]?["SecurityGroupIngress"]?[0])
         #expect(ingress["SourceSecurityGroupId"] == ["Fn::GetAtt": ["WebAlbSecurityGroup", "GroupId"]])
         #expect(ingress["CidrIp"] == nil)
+        // The ALB accepts only the NLB; clients are filtered by the NLB's security group.
+        let albIngress = try #require(t["Resources"]?["WebAlbSecurityGroup"]?["Properties"]?["SecurityGroupIngress"]?[0])
+        #expect(albIngress["SourceSecurityGroupId"] == ["Fn::GetAtt": ["WebNlbSecurityGroup", "GroupId"]])
+        #expect(t["Resources"]?["WebNlb"]?["Properties"]?["SecurityGroups"] == [["Fn::GetAtt": ["WebNlbSecurityGroup", "GroupId"]]])
     }
 
     @Test func nlbWithStaticAddressesForwardsToTheAlb() throws {
