@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "States", targets: ["States"]),
         .library(name: "Schedules", targets: ["Schedules"]),
         .library(name: "Platform", targets: ["Platform"]),
+        .library(name: "PlatformExample", targets: ["PlatformExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
@@ -38,7 +39,10 @@ let package = Package(
         .target(name: "Platform", dependencies: [
             "JSONCore", "Schedules",
             .product(name: "Yams", package: "Yams"),
+            .product(name: "OrderedCollections", package: "swift-collections"),
         ]),
+        // The seeds' platform declared with Platform; used by `skiff synth` and the snapshot tests.
+        .target(name: "PlatformExample", dependencies: ["Platform", "JSONCore"]),
 
         // Wire protocols: routing keys, SigV4, AWS errors, shape decoding and validation.
         .target(name: "AWSProtocol", dependencies: ["JSONCore"]),
@@ -71,7 +75,7 @@ let package = Package(
             name: "skiff",
             dependencies: [
                 "LocalCloud", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners",
-                "SchedulerService", "EventsService", "JSONata", "States", "Schedules", "Platform",
+                "SchedulerService", "EventsService", "JSONata", "States", "Schedules", "Platform", "PlatformExample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -90,6 +94,10 @@ let package = Package(
         .testTarget(name: "StatesTests", dependencies: ["States"]),
         .testTarget(name: "StepFunctionsServiceTests", dependencies: ["StepFunctionsService", "LocalCloud"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
-        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
+        .testTarget(name: "PlatformTests", dependencies: [
+            "Platform", "PlatformExample", "JSONCore", "States",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "OrderedCollections", package: "swift-collections"),
+        ]),
     ]
 )

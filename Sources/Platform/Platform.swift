@@ -1,1 +1,0 @@
-// The Platform module; see the issue that builds it.
