@@ -56,7 +56,10 @@ let package = Package(
         .target(name: "TaskRunners", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Runners"),
         .target(name: "ECSService", dependencies: ["LocalCloud", "TaskRunners"], path: "Sources/LocalCloud/ECS"),
         .target(name: "LogsService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Logs"),
-        .target(name: "SchedulerService", dependencies: ["LocalCloud", "Schedules"], path: "Sources/LocalCloud/Scheduler"),
+        .target(name: "SchedulerService", dependencies: [
+            "LocalCloud", "Schedules", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"), .product(name: "HeapModule", package: "swift-collections"),
+        ], path: "Sources/LocalCloud/Scheduler"),
         .target(name: "EventsService", dependencies: ["LocalCloud", "Schedules"], path: "Sources/LocalCloud/Events"),
 
         .executableTarget(
@@ -73,6 +76,7 @@ let package = Package(
             "LocalCloud", "STSService",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
+        .testTarget(name: "SchedulerServiceTests", dependencies: ["SchedulerService", "LocalCloud"]),
         .testTarget(name: "JSONCoreTests", dependencies: ["JSONCore"]),
         .testTarget(name: "JSONataTests", dependencies: ["JSONata"]),
         .testTarget(name: "StatesTests", dependencies: ["States"]),

@@ -1,4 +1,5 @@
 import LocalCloud
+import SchedulerService
 import STSService
 
 /// Every service the local cloud serves, built on one environment.
@@ -6,6 +7,7 @@ enum ServiceCatalog {
     static func services(environment: ServiceEnvironment) throws -> [any LocalService] {
         [
             STSService(),
+            SchedulerService(environment: environment),
         ]
     }
 }
