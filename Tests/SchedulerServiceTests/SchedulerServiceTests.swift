@@ -180,7 +180,7 @@ struct Fixture {
             "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/batch", "RoleArn": "arn:aws:iam::000000000000:role/r",
             "Input": "{\"containerOverrides\":[{\"name\":\"app\",\"command\":[\"run\"]}]}",
             "EcsParameters": ["TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/job:1", "LaunchType": "FARGATE",
-                              "NetworkConfiguration": ["AwsvpcConfiguration": ["Subnets": ["subnet-1"], "AssignPublicIp": "DISABLED"]]],
+                              "NetworkConfiguration": ["awsvpcConfiguration": ["Subnets": ["subnet-1"], "AssignPublicIp": "DISABLED"]]],
         ]
         await f.create("every5", "rate(5 minutes)", target: target, extra: ["EndDate": .number(start.timeIntervalSince1970 + 901)])
         for minute in stride(from: 5, through: 30, by: 5) {
@@ -251,21 +251,30 @@ struct Fixture {
 
     @Test func timerLoopFiresOnTime() async throws {
         let f = try Fixture(clock: ManualClock(Date()))
-        let runner = Task { try await f.scheduler.run() }
+        let system = SchedulerService(environment: f.scheduler.environment, clock: SystemSchedulerClock())
+        let runner = Task { try await system.run() }
         defer { runner.cancel() }
+        try await Task.sleep(for: .milliseconds(50))
+        // Anchored 59.7 s ago, a one-minute rate is due in 0.3 s; the loop, asleep for an hour, must wake for it.
         let due = Date().addingTimeInterval(0.3)
-        f.clock.set(Date())
-        let text = ISO8601DateFormatter().string(from: due.addingTimeInterval(1)).dropLast()  // whole second, UTC
-        _ = text
-        // A rate schedule anchored now fires one interval later; use a 1-minute rate with a start date 59.7 s ago.
-        await f.create("soon", "rate(1 minute)", extra: ["StartDate": .number(due.timeIntervalSince1970 - 60)])
-        _ = SystemSchedulerClock()
-        try await Task.sleep(for: .milliseconds(100))
+        let body: JSON = ["ScheduleExpression": "rate(1 minute)", "FlexibleTimeWindow": ["Mode": "OFF"],
+                          "StartDate": .number(due.timeIntervalSince1970 - 60),
+                          "Target": ["Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r"]]
+        let context = RequestContext(accountId: "000000000000", region: "us-east-1", requestId: "t")
+        _ = try await system.handle(operation: "CreateSchedule", request: OperationRequest(
+            method: "POST", path: "/schedules/soon", headers: ["content-type": "application/json"], body: body.serializedBytes(),
+        ).withPathParameters(["Name": "soon"]), context: context)
+        try await Task.sleep(for: .milliseconds(150))
         #expect(f.states.count == 0)
-        // The fixture's clock is manual: advance it past the due time and wake the loop with another schedule.
-        f.clock.set(due)
-        await f.create("wake", "at(2099-01-01T00:00:00)")
-        try await Task.sleep(for: .milliseconds(200))
+        try await Task.sleep(for: .milliseconds(1500))
         #expect(f.states.count == 1)
+    }
+}
+
+extension OperationRequest {
+    func withPathParameters(_ parameters: [String: String]) -> OperationRequest {
+        var copy = self
+        copy.pathParameters = parameters
+        return copy
     }
 }
