@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
@@ -26,8 +28,12 @@ let package = Package(
         .target(name: "JSONCore", dependencies: [
             .product(name: "OrderedCollections", package: "swift-collections"),
         ]),
-        .target(name: "JSONata", dependencies: ["JSONCore"]),
-        .target(name: "States", dependencies: ["JSONCore", "JSONata"]),
+        .target(name: "JSONata", dependencies: ["JSONCore", .product(name: "Crypto", package: "swift-crypto")]),
+        // The official JSONata suite runner (reads the suite's files; used by a test and a script).
+        .target(name: "JSONataConformance", dependencies: ["JSONata", "JSONCore"]),
+        .executableTarget(name: "jsonata-conformance", dependencies: ["JSONataConformance"]),
+        .executableTarget(name: "states-bench", dependencies: ["States", "JSONCore"]),
+        .target(name: "States", dependencies: ["JSONCore", "JSONata", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Schedules"),
         .target(name: "Platform", dependencies: [
             "JSONCore", "Schedules",
@@ -52,7 +58,9 @@ let package = Package(
             path: "Sources/LocalCloud/Core"
         ),
         .target(name: "STSService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/STS"),
-        .target(name: "StepFunctionsService", dependencies: ["LocalCloud", "States"], path: "Sources/LocalCloud/StepFunctions"),
+        .target(name: "StepFunctionsService", dependencies: [
+            "LocalCloud", "States", .product(name: "GRDB", package: "GRDB.swift"),
+        ], path: "Sources/LocalCloud/StepFunctions"),
         .target(name: "TaskRunners", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Runners"),
         .target(name: "ECSService", dependencies: ["LocalCloud", "TaskRunners"], path: "Sources/LocalCloud/ECS"),
         .target(name: "LogsService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Logs"),
@@ -68,6 +76,7 @@ let package = Package(
                 "LocalCloud", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners",
                 "SchedulerService", "EventsService", "JSONata", "States", "Schedules", "Platform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
 
@@ -78,7 +87,10 @@ let package = Package(
         ]),
         .testTarget(name: "SchedulerServiceTests", dependencies: ["SchedulerService", "LocalCloud"]),
         .testTarget(name: "JSONCoreTests", dependencies: ["JSONCore"]),
-        .testTarget(name: "JSONataTests", dependencies: ["JSONata"]),
+        .testTarget(name: "TaskRunnersTests", dependencies: ["TaskRunners"]),
+        .testTarget(name: "LogsServiceTests", dependencies: ["LogsService", "LocalCloud"]),
+        .testTarget(name: "ECSServiceTests", dependencies: ["ECSService", "LogsService", "TaskRunners", "LocalCloud"]),
+        .testTarget(name: "JSONataTests", dependencies: ["JSONata", "JSONataConformance"]),
         .testTarget(name: "StatesTests", dependencies: ["States"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),

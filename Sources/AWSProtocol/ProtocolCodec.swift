@@ -45,7 +45,11 @@ public enum ProtocolCodec {
             tree = QueryForm.tree(pairs)
         }
         let input = try Input(json: tree, decoder: &decoder, path: "")
-        if let error = decoder.report.error { throw error }
+        if var error = decoder.report.error {
+            // Query services (IAM, STS, SNS) name the same error ValidationError.
+            if descriptor.wireProtocol == .query { error.code = "ValidationError" }
+            throw error
+        }
         return input
     }
 

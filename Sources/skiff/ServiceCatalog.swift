@@ -1,12 +1,23 @@
+import ECSService
 import LocalCloud
+import LogsService
 import SchedulerService
 import STSService
+import StepFunctionsService
+import TaskRunners
 
 /// Every service the local cloud serves, built on one environment.
 enum ServiceCatalog {
     static func services(environment: ServiceEnvironment) throws -> [any LocalService] {
-        [
+        let configuration = environment.configuration
+        let runner = SelectingRunner(
+            process: ProcessRunner(images: ImageMap(configuration.imageDirectories)),
+            engine: configuration.containerEngine.map { ContainerEngineRunner(cli: $0) })
+        return [
             STSService(),
+            LogsService(environment: environment),
+            ECSService(environment: environment, runner: runner),
+            StepFunctionsService(environment: environment),
             SchedulerService(environment: environment),
         ]
     }

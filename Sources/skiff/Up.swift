@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import LocalCloud
 import Logging
+import NIOCore
+import TaskRunners
 
 /// `skiff up`: the local cloud on one port, until interrupted.
 struct Up: AsyncParsableCommand {
@@ -10,6 +12,11 @@ struct Up: AsyncParsableCommand {
         discussion: """
             Point any AWS client at it: aws --endpoint-url http://127.0.0.1:4566 sts get-caller-identity
             State is kept in <state-dir>/skiff.sqlite and survives restarts, unless --in-memory is given.
+
+            ECS tasks run as local processes. An image is a local directory: map it with --image-map NAME=DIR
+            (repeatable) or the environment variable SKIFF_IMAGE_<NAME>=DIR (NAME upper-cased, other characters
+            as _: php-app -> SKIFF_IMAGE_PHP_APP). The directory is the task's working directory and comes first
+            on its PATH. Images with no directory run in the container engine when one answers (docker info).
             """
     )
 
@@ -18,9 +25,41 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Folder of the local cloud's database.") var stateDir = ".skiff"
     @Flag(help: "Keep all state in memory; nothing survives the process.") var inMemory = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Option(
+        name: .customLong("account"),
+        help: ArgumentHelp(
+            "Map an access key to an account, as KEY=ACCOUNT_ID (repeatable). Other keys use 000000000000.",
+            valueName: "key=account-id"))
+    var accountMappings: [String] = []
+
+    /// The `--account` mappings, checked.
+    func accounts() throws -> [String: String] {
+        var accounts: [String: String] = [:]
+        for mapping in accountMappings {
+            let parts = mapping.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].count == 12, parts[1].allSatisfy(\.isNumber) else {
+                throw ValidationError("--account takes KEY=ACCOUNT_ID with a 12-digit account id; got '\(mapping)'.")
+            }
+            accounts[parts[0]] = parts[1]
+        }
+        return accounts
+    }
+
+    @Option(name: .customLong("image-map"), help: ArgumentHelp("Run image NAME from local directory DIR (repeatable).", valueName: "NAME=DIR"))
+    var imageMaps: [String] = []
+    @Option(help: "Container engine for images with no directory: docker, podman or none.") var containerEngine = "docker"
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
+        _ = try accounts()
+        do {
+            _ = try ImageMap(arguments: imageMaps)
+        } catch {
+            throw ValidationError("--image-map: \(error)")
+        }
+        guard ["docker", "podman", "none"].contains(containerEngine) else {
+            throw ValidationError("--container-engine must be docker, podman or none.")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
         }
@@ -29,19 +68,27 @@ struct Up: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "skiff")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let configuration = CloudConfiguration(host: host, port: port, stateDirectory: inMemory ? nil : stateDir)
+        var configuration = CloudConfiguration(
+            host: host, port: port, stateDirectory: inMemory ? nil : stateDir, accounts: try accounts())
+        configuration.imageDirectories = try ImageMap(arguments: imageMaps, environment: ProcessInfo.processInfo.environment).directories
+        configuration.containerEngine = containerEngine == "none" ? nil : containerEngine
         let database: CloudDatabase
         do {
             database = try CloudDatabase(stateDirectory: configuration.stateDirectory)
         } catch {
-            throw CleanExit.message("skiff: cannot open the state database in \(stateDir): \(error)")
+            throw CommandFailure("cannot open the state database in \(stateDir): \(error)")
         }
         let environment = ServiceEnvironment(database: database, logger: logger, configuration: configuration)
         let cloud = try LocalCloud(services: ServiceCatalog.services(environment: environment), environment: environment)
         let server = CloudServer(cloud: cloud)
         let startupLogger = logger
-        try await server.run { port in
-            startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(configuration.host):\(port) (state: \(database.path ?? "in memory"))")
+        let listenHost = configuration.host
+        do {
+            try await server.run { port in
+                startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(listenHost):\(port) (state: \(database.path ?? "in memory"))")
+            }
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw CommandFailure("cannot listen on \(host):\(port): the address is already in use (is another skiff up running?).")
         }
     }
 }

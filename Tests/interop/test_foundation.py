@@ -41,3 +41,24 @@ def test_state_survives_restart(fresh_skiff):
         assert json.load(r)["persistence"].endswith("skiff.sqlite")
     fresh_skiff.restart()
     assert fresh_skiff.client("sts").get_caller_identity()["Account"] == "000000000000"
+
+
+def test_graceful_shutdown_on_sigterm(fresh_skiff):
+    process = fresh_skiff.process
+    process.terminate()
+    assert process.wait(timeout=10) == 0
+    fresh_skiff.process = None
+
+
+def test_access_keys_map_to_accounts(tmp_path):
+    from conftest import SkiffServer, client
+    import boto3
+    from botocore.config import Config
+    server = SkiffServer(extra_args=["--account", "AKIDPROD=111111111111"]).start()
+    try:
+        prod = boto3.client("sts", endpoint_url=server.endpoint, region_name="us-east-1",
+                            aws_access_key_id="AKIDPROD", aws_secret_access_key="x")
+        assert prod.get_caller_identity()["Account"] == "111111111111"
+        assert server.client("sts").get_caller_identity()["Account"] == "000000000000"
+    finally:
+        server.stop()

@@ -12,6 +12,11 @@ public struct CloudConfiguration: Sendable {
     public var accounts: [String: String]
     /// Largest request body accepted, in bytes.
     public var maximumRequestBytes: Int
+    /// Image name → local directory, for tasks run as local processes (`skiff up --image-map php-app=./jobs`,
+    /// `SKIFF_IMAGE_PHP_APP=./jobs`). Directories are absolute.
+    public var imageDirectories: [String: String] = [:]
+    /// The container engine's command line (`docker`, `podman`) for images with no directory; nil for none.
+    public var containerEngine: String? = "docker"
 
     public init(
         host: String = "127.0.0.1", port: Int = 4566, stateDirectory: String? = ".skiff",

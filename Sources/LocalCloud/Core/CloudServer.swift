@@ -60,6 +60,9 @@ public struct CloudServer: Sendable {
         }
         let operationRequest = OperationRequest(
             method: request.method.rawValue, path: path, query: query, headers: headers, body: body)
+        if path.hasPrefix("/_skiff/"), let answer = await cloud.control(operationRequest) {
+            return response(from: answer)
+        }
         return response(from: await cloud.respond(to: operationRequest))
     }
 

@@ -77,6 +77,20 @@ public final class LocalCloud: Sendable {
         return response
     }
 
+    /// Answers `/_skiff/<service>/<path>` from the service's ``LocalService/control(_:path:)``; nil when no
+    /// service serves the path.
+    public func control(_ request: OperationRequest) async -> OperationResponse? {
+        let rest = request.path.dropFirst("/_skiff/".count)
+        guard request.path.hasPrefix("/_skiff/"), let slash = rest.firstIndex(of: "/") else { return nil }
+        let prefix = String(rest[..<slash])
+        guard let service = services.first(where: { $0.descriptor.endpointPrefix == prefix }) else { return nil }
+        do {
+            return try await service.control(request, path: String(rest[rest.index(after: slash)...]))
+        } catch {
+            return .json(["message": .string("\(error)")], status: 400, contentType: "application/json")
+        }
+    }
+
     /// The health report of `GET /_skiff/health`.
     public func health() -> OperationResponse {
         var services = JSONObject()

@@ -18,12 +18,17 @@ public protocol LocalService: Sendable {
 
     /// HTTP status of each error code the model declares (404 for ResourceNotFoundException in Scheduler, ...).
     var errorStatus: [String: Int] { get }
+
+    /// Skiff's own endpoints of the service, `/_skiff/<endpointPrefix>/<path>`, for the `skiff` command line
+    /// (not AWS APIs: `skiff exec` uses `/_skiff/ecs/exec`). Nil when the service has no such path.
+    func control(_ request: OperationRequest, path: String) async throws -> OperationResponse?
 }
 
 extension LocalService {
     public func registerMigrations(_ migrator: inout DatabaseMigrator) {}
     public func run() async throws {}
     public var errorStatus: [String: Int] { [:] }
+    public func control(_ request: OperationRequest, path: String) async throws -> OperationResponse? { nil }
 }
 
 /// What every service is built from: the database, a logger and the server's settings.

@@ -1,0 +1,668 @@
+import Foundation
+import JSONCore
+
+/// `$string` of a value: strings as they are, numbers to 15 significant digits, anything else as JSON.
+func stringify(_ value: Value, pretty: Bool = false) throws -> String {
+    switch value {
+    case .string(let s): return s
+    case .function: return ""
+    case .number(let n):
+        guard n.isFinite else {
+            throw JSONataError(code: "D3001", message: "Attempting to invoke string function on Infinity or NaN", value: .number(n))
+        }
+        return formatJSONataNumber(n)
+    default:
+        var v = value
+        if case .array(let a) = value, a.outerWrapper, let first = a.items.first { v = first }
+        return try normalizedJSON(v).serialized(pretty ? .pretty : .compact)
+    }
+}
+
+/// JSON for `$string`: numbers rounded to 15 digits, functions as "".
+func normalizedJSON(_ value: Value) throws -> JSON {
+    switch value {
+    case .number(let n):
+        guard n.isFinite else { throw JSONataError(code: "D1001", message: "Number out of range: \(n)", value: .number(n)) }
+        return .number(roundedTo15(n))
+    case .array(let a): return .array(try a.items.map(normalizedJSON))
+    case .object(let o):
+        var m = JSONObject()
+        for (k, v) in o.members { m[k] = try normalizedJSON(v) }
+        return .object(m)
+    case .function: return .string("")
+    default: return value.json
+    }
+}
+
+typealias NativeBody = (inout CallContext, [Value?]) throws -> Value?
+
+/// The built-in functions, bound in a frame every evaluation starts from.
+enum Builtins {
+    nonisolated(unsafe) static let frame: Frame = {
+        let f = Frame(parent: nil)
+        for (name, signature, body) in all {
+            let sig = try! Signature(signature, position: 0)
+            // Callbacks get as many arguments as the function's required parameters (JavaScript's length).
+            let arity = sig.params.filter { !$0.regex.hasSuffix("?") || $0.context }.count
+            f.bind(name, .function(JFunction(name: name, signature: sig, arity: arity, body: .native(body))))
+        }
+        return f
+    }()
+
+    static func num(_ v: Value?) -> Double? { v?.number }
+    static func str(_ v: Value?) -> String? { v?.string }
+    static func arr(_ v: Value?) -> [Value] {
+        switch v {
+        case .array(let a)?: a.items
+        case nil: []
+        case let x?: [x]
+        }
+    }
+    static func seq(_ items: [Value]) -> Value? { .array(JArray(items, sequence: true)) }
+
+    static func callArity(_ f: Value) -> Int {
+        guard case .function(let fn) = f else { return 0 }
+        return fn.arity
+    }
+
+    /// Calls a callback with as many of (value, index, array) as it declares parameters for.
+    static func callback(_ context: inout CallContext, _ f: Value, _ args: [Value?]) throws -> Value? {
+        let arity = callArity(f)
+        let passed = Array(args.prefix(max(arity, 1)))
+        return try context.evaluator.apply(f, passed, nil, context.frame, position: context.position)
+    }
+
+    nonisolated(unsafe) static let all: [(String, String, NativeBody)] = [
+        // Aggregation
+        ("sum", "<a<n>:n>", { _, a in
+            guard case .array(let arr)? = a[0] else { return nil }
+            return .number(arr.items.reduce(0) { $0 + ($1.number ?? 0) })
+        }),
+        ("count", "<a:n>", { _, a in
+            guard let v = a[0] else { return .number(0) }
+            if case .array(let arr) = v { return .number(Double(arr.count)) }
+            return .number(1)
+        }),
+        ("max", "<a<n>:n>", { _, a in
+            guard case .array(let arr)? = a[0], !arr.items.isEmpty else { return nil }
+            return .number(arr.items.compactMap(\.number).max()!)
+        }),
+        ("min", "<a<n>:n>", { _, a in
+            guard case .array(let arr)? = a[0], !arr.items.isEmpty else { return nil }
+            return .number(arr.items.compactMap(\.number).min()!)
+        }),
+        ("average", "<a<n>:n>", { _, a in
+            guard case .array(let arr)? = a[0], !arr.items.isEmpty else { return nil }
+            return .number(arr.items.reduce(0) { $0 + ($1.number ?? 0) } / Double(arr.count))
+        }),
+        // Strings
+        ("string", "<x-b?:s>", { _, a in
+            guard let v = a[0] else { return nil }
+            return .string(try stringify(v, pretty: a.count > 1 && boolean(a[1]) == true))
+        }),
+        ("substring", "<s-nn?:s>", { _, a in
+            guard let s = str(a[0]) else { return nil }
+            let chars = Array(s.unicodeScalars)
+            var start = Int(num(a[1])!.rounded(.towardZero))
+            let count = chars.count
+            if start < 0 { start = max(0, count + start) }
+            if start > count { return .string("") }
+            var end = count
+            if a.count > 2, let l = num(a[2]) {
+                let length = Int(l.rounded(.towardZero))
+                if length <= 0 { return .string("") }
+                end = min(count, start + length)
+            }
+            return .string(start < end ? String(String.UnicodeScalarView(chars[start..<end])) : "")
+        }),
+        ("substringBefore", "<s-s:s>", { _, a in
+            guard let s = str(a[0]) else { return nil }
+            guard let chars = str(a[1]) else { return .string(s) }
+            if chars.isEmpty { return .string("") }
+            guard let r = s.range(of: chars) else { return .string(s) }
+            return .string(String(s[..<r.lowerBound]))
+        }),
+        ("substringAfter", "<s-s:s>", { _, a in
+            guard let s = str(a[0]) else { return nil }
+            guard let chars = str(a[1]) else { return .string(s) }
+            if chars.isEmpty { return .string(s) }
+            guard let r = s.range(of: chars) else { return .string(s) }
+            return .string(String(s[r.upperBound...]))
+        }),
+        ("lowercase", "<s-:s>", { _, a in str(a[0]).map { .string($0.lowercased()) } }),
+        ("uppercase", "<s-:s>", { _, a in str(a[0]).map { .string($0.uppercased()) } }),
+        ("length", "<s-:n>", { _, a in str(a[0]).map { .number(Double($0.unicodeScalars.count)) } }),
+        ("trim", "<s-:s>", { _, a in
+            guard let s = str(a[0]) else { return nil }
+            let collapsed = s.replacingOccurrences(of: "[ \t\n\r]+", with: " ", options: .regularExpression)
+            return .string(collapsed.trimmingCharacters(in: CharacterSet(charactersIn: " ")))
+        }),
+        ("pad", "<s-ns?:s>", { _, a in
+            guard let s = str(a[0]) else { return nil }
+            let width = Int(num(a[1])!.rounded(.towardZero))
+            let padChar = (a.count > 2 ? str(a[2]) : nil).flatMap { $0.isEmpty ? nil : $0 } ?? " "
+            let length = s.count
+            let needed = abs(width) - length
+            if needed <= 0 { return .string(s) }
+            var padding = ""
+            while padding.count < needed { padding += padChar }
+            padding = String(padding.prefix(needed))
+            return .string(width > 0 ? s + padding : padding + s)
+        }),
+        ("contains", "<s-(sf):b>", { context, a in
+            guard let s = str(a[0]) else { return nil }
+            switch a[1] {
+            case .string(let t)?: return .bool(s.contains(t) || t.isEmpty)
+            case .function(let f)?:
+                if case .regex(let re) = f.body {
+                    return .bool(re.firstMatch(in: s, range: NSRange(location: 0, length: (s as NSString).length)) != nil)
+                }
+                return .bool(false)
+            default: return nil
+            }
+        }),
+        ("split", "<s-(sf)n?:a<s>>", { context, a in
+            guard let s = str(a[0]) else { return nil }
+            var limit: Int? = nil
+            if a.count > 2, let l = num(a[2]) {
+                if l < 0 {
+                    throw JSONataError(code: "D3020", message: "Third argument of split function must evaluate to a positive number", value: .number(l))
+                }
+                limit = Int(l)
+            }
+            var parts: [String]
+            switch a[1] {
+            case .string(let sep)?:
+                if sep.isEmpty { parts = s.map(String.init) } else { parts = s.components(separatedBy: sep) }
+            case .function(let f)?:
+                guard case .regex(let re) = f.body else { return nil }
+                let ns = s as NSString
+                parts = []
+                var last = 0
+                for m in re.matches(in: s, range: NSRange(location: 0, length: ns.length)) {
+                    parts.append(ns.substring(with: NSRange(location: last, length: m.range.location - last)))
+                    last = m.range.location + m.range.length
+                }
+                parts.append(ns.substring(from: last))
+            default: return nil
+            }
+            if let limit { parts = Array(parts.prefix(limit)) }
+            return .array(JArray(parts.map { .string($0) }))
+        }),
+        ("join", "<a<s>s?:s>", { _, a in
+            guard case .array(let arr)? = a[0] else { return nil }
+            let sep = a.count > 1 ? str(a[1]) ?? "" : ""
+            return .string(arr.items.compactMap(\.string).joined(separator: sep))
+        }),
+        ("match", "<s-f<s:o>n?:a<o>>", { context, a in
+            guard let s = str(a[0]) else { return nil }
+            guard case .function(let f)? = a[1], case .regex(let re) = f.body else {
+                throw JSONataError(code: "T0410", message: "Argument 2 of function match does not match function signature", value: a[1], index: 2)
+            }
+            var limit = Int.max
+            if a.count > 2, let l = num(a[2]) {
+                if l < 0 { throw JSONataError(code: "D3040", message: "Third argument of match function must evaluate to a positive number", value: .number(l)) }
+                limit = Int(l)
+            }
+            let ns = s as NSString
+            let matches = re.matches(in: s, range: NSRange(location: 0, length: ns.length)).prefix(limit)
+            let objects: [Value] = matches.map { m in
+                let o = matchObject(m, in: ns, regex: re)
+                o.objectBox!.members.removeValue(forKey: "start")
+                o.objectBox!.members.removeValue(forKey: "end")
+                o.objectBox!.members["index"] = .number(Double(m.range.location))
+                let box = o.objectBox!
+                return .object(JObjectBox(["match": box.members["match"]!, "index": box.members["index"]!, "groups": box.members["groups"]!]))
+            }
+            return seq(objects)
+        }),
+        ("replace", "<s-(sf)(sf)n?:s>", { context, a in
+            guard let s = str(a[0]) else { return nil }
+            var limit = Int.max
+            if a.count > 3, let l = num(a[3]) {
+                if l < 0 { throw JSONataError(code: "D3011", message: "Fourth argument of replace function must evaluate to a positive number", value: .number(l)) }
+                limit = Int(l)
+            }
+            switch a[1] {
+            case .string(let pattern)?:
+                if pattern.isEmpty {
+                    throw JSONataError(code: "D3010", message: "Second argument of replace function cannot be an empty string", value: nil as Value?)
+                }
+                guard case .string(let replacement)? = a[2] else {
+                    if case .function? = a[2] {
+                        throw JSONataError(code: "T0410", message: "Argument 3 of function replace does not match function signature", value: a[2], index: 3)
+                    }
+                    return nil
+                }
+                var result = ""
+                var rest = Substring(s)
+                var count = 0
+                while count < limit, let r = rest.range(of: pattern) {
+                    result += rest[..<r.lowerBound] + replacement
+                    rest = rest[r.upperBound...]
+                    count += 1
+                }
+                return .string(result + rest)
+            case .function(let f)?:
+                guard case .regex(let re) = f.body else { return nil }
+                let ns = s as NSString
+                var result = ""
+                var last = 0
+                for (i, m) in re.matches(in: s, range: NSRange(location: 0, length: ns.length)).enumerated() where i < limit {
+                    if m.range.length == 0 {
+                        throw JSONataError(code: "D1004", message: "Regular expression matches zero length string", value: nil as Value?)
+                    }
+                    result += ns.substring(with: NSRange(location: last, length: m.range.location - last))
+                    switch a[2] {
+                    case .string(let template)?:
+                        result += expandReplacement(template, m, ns)
+                    case let fn? where fn.isFunction:
+                        let obj = matchObject(m, in: ns, regex: re)
+                        let box = obj.objectBox!
+                        let arg: Value = .object(JObjectBox(["match": box.members["match"]!, "index": .number(Double(m.range.location)), "groups": box.members["groups"]!]))
+                        let r = try context.evaluator.apply(fn, [arg], nil, context.frame, position: context.position)
+                        guard case .string(let rs)? = r else {
+                            throw JSONataError(code: "D3012", message: "Attempted to replace a matched string with a non-string value", value: r)
+                        }
+                        result += rs
+                    default: break
+                    }
+                    last = m.range.location + m.range.length
+                }
+                return .string(result + ns.substring(from: last))
+            default: return nil
+            }
+        }),
+        ("base64encode", "<s-:s>", { _, a in str(a[0]).map { .string(Data($0.utf8).base64EncodedString()) } }),
+        ("base64decode", "<s-:s>", { _, a in
+            guard let s = str(a[0]) else { return nil }
+            guard let d = Data(base64Encoded: s, options: .ignoreUnknownCharacters) else { return nil }
+            return .string(String(decoding: d, as: UTF8.self))
+        }),
+        ("encodeUrlComponent", "<s-:s>", { _, a in
+            guard let s = str(a[0]) else { return nil }
+            if s.unicodeScalars.contains(where: { (0xD800...0xDFFF).contains($0.value) }) {
+                throw JSONataError(code: "D3140", message: "Malformed URL passed to $encodeUrlComponent(): \(s)", value: .string(s))
+            }
+            var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: "\u{0}"..."\u{7F}"))
+            allowed.insert(charactersIn: "-_.!~*'()")
+            return .string(s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s)
+        }),
+        ("encodeUrl", "<s-:s>", { _, a in
+            guard let s = str(a[0]) else { return nil }
+            var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: "\u{0}"..."\u{7F}"))
+            allowed.insert(charactersIn: "-_.!~*'();/?:@&=+$,#")
+            return .string(s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s)
+        }),
+        ("decodeUrlComponent", "<s-:s>", { _, a in
+            guard let s = str(a[0]) else { return nil }
+            guard let d = s.removingPercentEncoding else {
+                throw JSONataError(code: "D3140", message: "Malformed URL passed to $decodeUrlComponent(): \(s)", value: .string(s))
+            }
+            return .string(d)
+        }),
+        ("decodeUrl", "<s-:s>", { _, a in
+            guard let s = str(a[0]) else { return nil }
+            guard let d = s.removingPercentEncoding else {
+                throw JSONataError(code: "D3140", message: "Malformed URL passed to $decodeUrl(): \(s)", value: .string(s))
+            }
+            return .string(d)
+        }),
+        // Numbers
+        ("number", "<(nsb)-:n>", { _, a in
+            guard let v = a[0] else { return nil }
+            switch v {
+            case .number: return v
+            case .bool(let b): return .number(b ? 1 : 0)
+            case .string(let s):
+                if let n = parseJSNumber(s) { return .number(n) }
+                throw JSONataError(code: "D3030", message: "Unable to cast value to a number: \(s)", value: v)
+            default:
+                throw JSONataError(code: "D3030", message: "Unable to cast value to a number", value: v)
+            }
+        }),
+        ("floor", "<n-:n>", { _, a in num(a[0]).map { .number($0.rounded(.down)) } }),
+        ("ceil", "<n-:n>", { _, a in num(a[0]).map { .number($0.rounded(.up)) } }),
+        ("abs", "<n-:n>", { _, a in num(a[0]).map { .number(abs($0)) } }),
+        ("sqrt", "<n-:n>", { _, a in
+            guard let n = num(a[0]) else { return nil }
+            if n < 0 { throw JSONataError(code: "D3060", message: "The sqrt function cannot be applied to a negative number: \(n)", value: .number(n)) }
+            return .number(n.squareRoot())
+        }),
+        ("power", "<n-n:n>", { _, a in
+            guard let b = num(a[0]), let e = num(a[1]) else { return nil }
+            let r = pow(b, e)
+            guard r.isFinite else {
+                throw JSONataError(code: "D3061", message: "The power function has resulted in a value that cannot be represented as a JSON number: base=\(b), exponent=\(e)", value: .number(b))
+            }
+            return .number(r)
+        }),
+        ("round", "<n-n?:n>", { _, a in
+            guard let n = num(a[0]) else { return nil }
+            let precision = a.count > 1 ? Int(num(a[1]) ?? 0) : 0
+            return .number(roundHalfEven(n, precision))
+        }),
+        ("random", "<:n>", { _, _ in .number(Double.random(in: 0..<1)) }),
+        ("formatBase", "<n-n?:s>", { _, a in
+            guard let n = num(a[0]) else { return nil }
+            let radix = a.count > 1 ? Int(num(a[1]) ?? 10) : 10
+            guard (2...36).contains(radix) else {
+                throw JSONataError(code: "D3100", message: "The radix of the formatBase function must be between 2 and 36.  It was given \(radix)", value: .number(Double(radix)))
+            }
+            return .string(String(Int(roundHalfEven(n, 0)), radix: radix))
+        }),
+        // Booleans
+        ("boolean", "<x-:b>", { _, a in boolean(a[0]).map { .bool($0) } }),
+        ("not", "<x-:b>", { _, a in boolean(a[0]).map { .bool(!$0) } }),
+        ("exists", "<x:b>", { _, a in .bool(a[0] != nil) }),
+        // Arrays
+        ("append", "<xx:a>", { _, a in appendValues(a[0], a.count > 1 ? a[1] : nil) }),
+        ("reverse", "<a:a>", { _, a in
+            guard case .array(let arr)? = a[0] else { return nil }
+            return .array(JArray(arr.items.reversed()))
+        }),
+        ("distinct", "<x:x>", { _, a in
+            guard let v = a[0] else { return nil }
+            guard case .array(let arr) = v, arr.items.count > 1 else { return v }
+            var out: [Value] = []
+            for item in arr.items where !out.contains(where: { deepEqual($0, item) }) { out.append(item) }
+            return .array(JArray(out, sequence: arr.sequence))
+        }),
+        ("shuffle", "<a:a>", { _, a in
+            guard case .array(let arr)? = a[0] else { return nil }
+            return .array(JArray(arr.items.shuffled()))
+        }),
+        ("zip", "<a+>", { _, a in
+            let arrays = a.map { arr($0) }
+            let length = arrays.map(\.count).min() ?? 0
+            var out: [Value] = []
+            for i in 0..<length { out.append(.array(JArray(arrays.map { $0[i] }))) }
+            return .array(JArray(out))
+        }),
+        ("sort", "<af?:a>", { context, a in
+            guard let v = a[0] else { return nil }
+            guard case .array(let arr) = v else { return v }
+            if arr.items.count <= 1 { return v }
+            if a.count > 1, let cmp = a[1] {
+                var failure: Error?
+                var ctx = context
+                let sorted = mergeSort(arr.items) { x, y in
+                    if failure != nil { return false }
+                    do { return boolean(try callback(&ctx, cmp, [x, y])) == true } catch { failure = error; return false }
+                }
+                if let failure { throw failure }
+                return .array(JArray(sorted))
+            }
+            if arr.items.allSatisfy({ $0.number != nil }) {
+                return .array(JArray(mergeSort(arr.items) { $0.number! > $1.number! }))
+            }
+            if arr.items.allSatisfy({ $0.string != nil }) {
+                return .array(JArray(mergeSort(arr.items) { compareJS($0.string!, $1.string!) > 0 }))
+            }
+            throw JSONataError(code: "D3070", message: "The single argument form of the sort function can only be applied to an array of strings or an array of numbers.  Use the second argument to specify a comparison function", value: nil as Value?)
+        }),
+        // Objects
+        ("keys", "<x-:a<s>>", { _, a in
+            var keys: [String] = []
+            for item in arr(a[0]) {
+                if case .object(let o) = item { for k in o.members.keys where !keys.contains(k) { keys.append(k) } }
+            }
+            return seq(keys.map { .string($0) })
+        }),
+        ("lookup", "<x-s:x>", { context, a in
+            guard let key = str(a[1]) else { return nil }
+            return context.evaluator.lookup(a[0], key)
+        }),
+        ("spread", "<x-:a<o>>", { _, a in
+            guard let v = a[0] else { return nil }
+            var out: [Value] = []
+            for item in arr(v) {
+                if case .object(let o) = item {
+                    for (k, val) in o.members { out.append(.object(JObjectBox([k: val]))) }
+                } else {
+                    out.append(item)
+                }
+            }
+            return seq(out)
+        }),
+        ("merge", "<a<o>:o>", { _, a in
+            guard let v = a[0] else { return nil }
+            var result = OrderedDictionary<String, Value>()
+            for item in arr(v) {
+                if case .object(let o) = item { for (k, val) in o.members { result[k] = val } }
+            }
+            return .object(JObjectBox(result))
+        }),
+        ("each", "<o-f:a>", { context, a in
+            guard case .object(let o)? = a[0], let f = a[1] else { return nil }
+            var out: [Value] = []
+            for (k, v) in o.members {
+                if let r = try callback(&context, f, [v, .string(k), a[0]]) { out.append(r) }
+            }
+            return seq(out)
+        }),
+        ("sift", "<o-f?:o>", { context, a in
+            guard case .object(let o)? = a[0], let f = a[1] else { return nil }
+            var result = OrderedDictionary<String, Value>()
+            for (k, v) in o.members where boolean(try callback(&context, f, [v, .string(k), a[0]])) == true {
+                result[k] = v
+            }
+            return result.isEmpty ? nil : .object(JObjectBox(result))
+        }),
+        ("type", "<x:s>", { _, a in a[0].map { .string($0.typeName) } }),
+        ("error", "<s?:x>", { _, a in
+            throw JSONataError(code: "D3137", message: str(a.first ?? nil) ?? "$error() function evaluated", value: nil as Value?)
+        }),
+        ("assert", "<bs?:x>", { _, a in
+            if case .bool(false)? = a[0] {
+                throw JSONataError(code: "D3141", message: (a.count > 1 ? str(a[1]) : nil) ?? "$assert() statement failed", value: nil as Value?)
+            }
+            return nil
+        }),
+        ("clone", "<(oa)-:o>", { _, a in a[0].map(deepClone) }),
+        // Higher order
+        ("map", "<af>", { context, a in
+            guard let f = a[1] else { return nil }
+            let items = arr(a[0])
+            var out: [Value] = []
+            for (i, item) in items.enumerated() {
+                if let r = try callback(&context, f, [item, .number(Double(i)), a[0]]) { out.append(r) }
+            }
+            return seq(out)
+        }),
+        ("filter", "<af>", { context, a in
+            guard let f = a[1] else { return nil }
+            let items = arr(a[0])
+            var out: [Value] = []
+            for (i, item) in items.enumerated() where boolean(try callback(&context, f, [item, .number(Double(i)), a[0]])) == true {
+                out.append(item)
+            }
+            return seq(out)
+        }),
+        ("single", "<af?>", { context, a in
+            guard a[0] != nil else { return nil }
+            let items = arr(a[0])
+            var found: Value? = nil
+            var foundAny = false
+            for (i, item) in items.enumerated() {
+                let ok: Bool
+                if a.count > 1, let f = a[1] { ok = boolean(try callback(&context, f, [item, .number(Double(i)), a[0]])) == true } else { ok = true }
+                if ok {
+                    if foundAny {
+                        throw JSONataError(code: "D3138", message: "The $single() function expected exactly 1 matching result.  Instead it matched more.", value: nil as Value?)
+                    }
+                    found = item
+                    foundAny = true
+                }
+            }
+            if !foundAny {
+                throw JSONataError(code: "D3139", message: "The $single() function expected exactly 1 matching result.  Instead it matched 0.", value: nil as Value?)
+            }
+            return found
+        }),
+        ("reduce", "<afj?:j>", { context, a in
+            guard let f = a[1] else { return nil }
+            let items = arr(a[0])
+            if callArity(f) < 2 {
+                throw JSONataError(code: "D3050", message: "The second argument of reduce function must be a function with at least two arguments", value: nil as Value?)
+            }
+            var index = 0
+            var acc: Value?
+            if a.count > 2, let initial = a[2] { acc = initial } else if !items.isEmpty { acc = items[0]; index = 1 }
+            while index < items.count {
+                acc = try callback(&context, f, [acc, items[index], .number(Double(index)), a[0]])
+                index += 1
+            }
+            return acc
+        }),
+        ("eval", "<sx?:x>", { context, a in
+            guard let text = str(a[0]) else { return nil }
+            let ast: Node
+            do {
+                var parser = try Parser(text)
+                ast = try parser.parse()
+            } catch let e as JSONataError {
+                throw JSONataError(code: "D3120", message: "Syntax error in expression passed to function eval: \(e.message)", value: nil as Value?)
+            }
+            let input = (a.count > 1 ? a[1] : nil) ?? context.input
+            do {
+                return try context.evaluator.evaluate(ast, input, context.frame)
+            } catch let e as JSONataError {
+                throw JSONataError(code: "D3121", message: "Dynamic error evaluating the expression passed to function eval: \(e.message)", value: nil as Value?)
+            }
+        }),
+        // Date and time
+        ("millis", "<:n>", { _, _ in .number((Date().timeIntervalSince1970 * 1000).rounded(.down)) }),
+        ("now", "<s?s?:s>", { _, _ in .string(isoMillis(Date().timeIntervalSince1970 * 1000)) }),
+        ("fromMillis", "<n-s?s?:s>", { _, a in
+            guard let n = num(a[0]) else { return nil }
+            if a.count > 1, a[1] != nil {
+                throw JSONataError(code: "D3135", message: "Picture strings in $fromMillis are not supported by Skiff yet", value: a[1])
+            }
+            return .string(isoMillis(n))
+        }),
+        ("toMillis", "<s-s?:n>", { _, a in
+            guard let s = str(a[0]) else { return nil }
+            if a.count > 1, a[1] != nil {
+                throw JSONataError(code: "D3136", message: "Picture strings in $toMillis are not supported by Skiff yet", value: a[1])
+            }
+            guard let ms = parseISOMillis(s) else {
+                throw JSONataError(code: "D3110", message: "The timestamp value \(s) could not be parsed as ISO 8601 format", value: .string(s))
+            }
+            return .number(ms)
+        }),
+    ]
+}
+
+func substringUTF16(_ s: String, _ start: Int, _ end: Int) -> String {
+    let u = Array(s.utf16)
+    guard start < end, start >= 0, end <= u.count else { return "" }
+    return String(decoding: u[start..<end], as: UTF16.self)
+}
+
+/// Expands `$n` group references in a replacement string exactly as jsonata-js does.
+func expandReplacement(_ replacement: String, _ m: NSTextCheckingResult, _ ns: NSString) -> String {
+    let chars = Array(replacement)
+    let groupCount = m.numberOfRanges - 1
+    func group(_ i: Int) -> String? {
+        guard i >= 1, i <= groupCount else { return nil }
+        let r = m.range(at: i)
+        return r.location == NSNotFound ? "" : ns.substring(with: r)
+    }
+    var out = ""
+    var position = 0
+    while position < chars.count, let dollar = chars[position...].firstIndex(of: "$") {
+        out += String(chars[position..<dollar])
+        position = dollar + 1
+        guard position < chars.count else { out += "$"; return out }
+        let next = chars[position]
+        if next == "$" {
+            out += "$"
+            position += 1
+        } else if next == "0" {
+            out += ns.substring(with: m.range)
+            position += 1
+        } else {
+            let maxDigits = groupCount == 0 ? 1 : Int(log10(Double(groupCount))) + 1
+            func parse(_ n: Int) -> Int? {
+                let digits = chars[position..<min(chars.count, position + n)].prefix { $0.isASCII && $0.isNumber }
+                return digits.isEmpty ? nil : Int(String(digits))
+            }
+            var index = parse(maxDigits)
+            if maxDigits > 1, let i = index, i > groupCount { index = parse(maxDigits - 1) }
+            if let index {
+                if groupCount > 0, let g = group(index) { out += g }
+                position += String(index).count
+            } else {
+                out += "$"
+            }
+        }
+    }
+    if position < chars.count { out += String(chars[position...]) }
+    return out
+}
+
+func parseJSNumber(_ s: String) -> Double? {
+    let t = s.trimmingCharacters(in: .whitespaces)
+    if t.hasPrefix("0x") || t.hasPrefix("0X"), let v = Int(t.dropFirst(2), radix: 16) { return Double(v) }
+    if t.hasPrefix("0b") || t.hasPrefix("0B"), let v = Int(t.dropFirst(2), radix: 2) { return Double(v) }
+    if t.hasPrefix("0o") || t.hasPrefix("0O"), let v = Int(t.dropFirst(2), radix: 8) { return Double(v) }
+    guard t.range(of: #"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"#, options: .regularExpression) != nil,
+          let v = Double(t), v.isFinite else { return nil }
+    return v
+}
+
+func roundHalfEven(_ value: Double, _ precision: Int) -> Double {
+    // Shift by decimal exponent textually to avoid binary rounding surprises, as jsonata-js does.
+    let shifted = Double("\(JSON.formatNumber(value))e\(precision)") ?? value * pow(10, Double(precision))
+    var result = shifted.rounded()
+    let diff = abs(shifted - shifted.rounded(.towardZero))
+    if diff == 0.5 {
+        result = shifted.rounded(.toNearestOrEven)
+    }
+    let back = Double("\(JSON.formatNumber(result))e\(-precision)") ?? result / pow(10, Double(precision))
+    return back == 0 ? 0 : back
+}
+
+func isoMillis(_ millis: Double) -> String {
+    let date = Date(timeIntervalSince1970: millis / 1000)
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = TimeZone(identifier: "UTC")!
+    let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .nanosecond], from: date)
+    let ms = Int((millis.truncatingRemainder(dividingBy: 1000) + 1000).truncatingRemainder(dividingBy: 1000))
+    return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!, ms)
+}
+
+func parseISOMillis(_ s: String) -> Double? {
+    let pattern = #"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?)?)?)?$"#
+    guard let re = try? NSRegularExpression(pattern: pattern) else { return nil }
+    let ns = s as NSString
+    guard let m = re.firstMatch(in: s, range: NSRange(location: 0, length: ns.length)) else { return nil }
+    func group(_ i: Int) -> String? {
+        let r = m.range(at: i)
+        return r.location == NSNotFound ? nil : ns.substring(with: r)
+    }
+    var components = DateComponents()
+    components.year = Int(group(1)!)
+    components.month = group(2).flatMap(Int.init) ?? 1
+    components.day = group(3).flatMap(Int.init) ?? 1
+    components.hour = group(4).flatMap(Int.init) ?? 0
+    components.minute = group(5).flatMap(Int.init) ?? 0
+    components.second = group(6).flatMap(Int.init) ?? 0
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = TimeZone(identifier: "UTC")!
+    guard let date = calendar.date(from: components) else { return nil }
+    var millis = (date.timeIntervalSince1970 * 1000).rounded()
+    if let frac = group(7) {
+        let padded = (frac + "000").prefix(3)
+        millis += Double(padded) ?? 0
+    }
+    if let zone = group(8), zone != "Z" {
+        let sign: Double = zone.hasPrefix("-") ? -1 : 1
+        let digits = zone.dropFirst().replacingOccurrences(of: ":", with: "")
+        let hours = Double(digits.prefix(2)) ?? 0
+        let minutes = Double(digits.suffix(2)) ?? 0
+        millis -= sign * (hours * 3600 + minutes * 60) * 1000
+    }
+    return millis
+}

@@ -1,0 +1,92 @@
+import Crypto
+import Foundation
+import JSONCore
+
+/// Function sets a host can bind into a ``JSONataEnvironment``.
+public enum JSONataFunctions {
+    /// The functions AWS Step Functions adds to JSONata: `$partition`, `$range`, `$hash`, `$random`, `$uuid`,
+    /// `$parse`. With a `randomSeed`, `$random()` without a seed argument is repeatable too.
+    public static func stepFunctions(randomSeed: UInt64? = nil) -> [String: JSONataFunction] {
+        let generator = SeededRandom(seed: randomSeed ?? UInt64.random(in: 0...UInt64.max))
+        return [
+            "partition": JSONataFunction(signature: "<an:a>") { args in
+                guard case .array(let items)? = args[0] else { return nil }
+                guard case .number(let size)? = args[1], size >= 1, size == size.rounded() else {
+                    throw JSONataError(code: "T0410", message: "The chunk size of $partition must be a positive integer")
+                }
+                let n = Int(size)
+                return .array(stride(from: 0, to: items.count, by: n).map { .array(Array(items[$0..<min($0 + n, items.count)])) })
+            },
+            "range": JSONataFunction(signature: "<nnn:a>") { args in
+                guard case .number(let start)? = args[0], case .number(let end)? = args[1], case .number(let step)? = args[2] else { return nil }
+                guard step != 0, [start, end, step].allSatisfy({ $0 == $0.rounded() }) else {
+                    throw JSONataError(code: "T0410", message: "The arguments of $range must be integers and the step must not be 0")
+                }
+                let count = Int(((end - start) / step).rounded(.down)) + 1
+                guard count <= 1000 else {
+                    throw JSONataError(code: "D2014", message: "$range can produce at most 1000 items")
+                }
+                return .array(count <= 0 ? [] : (0..<count).map { .number(start + Double($0) * step) })
+            },
+            "hash": JSONataFunction(signature: "<s-s:s>") { args in
+                guard case .string(let text)? = args[0] else { return nil }
+                let data = Data(text.utf8)
+                let algorithm = args[1]?.stringValue ?? "SHA-256"
+                let digest: [UInt8]
+                switch algorithm {
+                case "MD5": digest = Array(Insecure.MD5.hash(data: data))
+                case "SHA-1": digest = Array(Insecure.SHA1.hash(data: data))
+                case "SHA-256": digest = Array(SHA256.hash(data: data))
+                case "SHA-384": digest = Array(SHA384.hash(data: data))
+                case "SHA-512": digest = Array(SHA512.hash(data: data))
+                default:
+                    throw JSONataError(code: "D3137", message: "The hash algorithm must be one of MD5, SHA-1, SHA-256, SHA-384, SHA-512; got \(algorithm)")
+                }
+                return .string(digest.map { String(format: "%02x", $0) }.joined())
+            },
+            "random": JSONataFunction(signature: "<n?:n>") { args in
+                if case .number(let seed)? = args.first ?? nil {
+                    var seeded = SeededRandom.State(UInt64(bitPattern: Int64(seed)))
+                    return .number(seeded.nextUnit())
+                }
+                return .number(generator.next())
+            },
+            "uuid": JSONataFunction(signature: "<:s>") { _ in .string(UUID().uuidString.lowercased()) },
+            "parse": JSONataFunction(signature: "<s-:j>") { args in
+                guard case .string(let text)? = args[0] else { return nil }
+                do {
+                    return try JSON(parsing: text)
+                } catch {
+                    throw JSONataError(code: "D3137", message: "$parse: the string is not valid JSON: \(error)")
+                }
+            },
+        ]
+    }
+}
+
+/// SplitMix64: small, fast, and repeatable for a seed.
+final class SeededRandom: @unchecked Sendable {
+    struct State {
+        var x: UInt64
+        init(_ seed: UInt64) { x = seed }
+        mutating func next() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    }
+
+    private let lock = NSLock()
+    private var state: State
+
+    init(seed: UInt64) { state = State(seed) }
+
+    func next() -> Double {
+        lock.lock()
+        defer { lock.unlock() }
+        return state.nextUnit()
+    }
+}

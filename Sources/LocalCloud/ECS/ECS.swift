@@ -1,1 +1,0 @@
-// The ECS part of the local cloud; see its issue.

@@ -1,0 +1,423 @@
+import AWSProtocol
+import Foundation
+import GRDB
+import JSONCore
+import LocalCloud
+import TaskRunners
+
+/// Amazon Elastic Container Service: clusters, task definitions and tasks that really run, through a
+/// ``TaskRunner`` (local processes by default), with their output in CloudWatch Logs and their state changes
+/// on EventBridge.
+public struct ECSService: LocalService, ECSAPIHandler {
+    let store: ECSStore
+    let environment: ServiceEnvironment
+    let supervisor: TaskSupervisor
+
+    public init(environment: ServiceEnvironment, runner: any TaskRunner) {
+        self.environment = environment
+        self.store = ECSStore(database: environment.database)
+        self.supervisor = TaskSupervisor(store: store, runner: runner, environment: environment)
+    }
+
+    public var descriptor: ServiceDescriptor { ECSAPI.descriptor }
+    public var errorStatus: [String: Int] { ECSAPI.errorStatus }
+
+    public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
+        try await ECSAPI.dispatch(self, operation: operation, request: request, context: context)
+    }
+
+    public func registerMigrations(_ migrator: inout DatabaseMigrator) {
+        ECSStore.registerMigrations(&migrator)
+    }
+
+    /// Tasks that were under way when the server last stopped have no process any more: they end STOPPED.
+    /// At shutdown, running tasks are stopped (SIGTERM, then SIGKILL after their stop timeout) and recorded.
+    public func run() async throws {
+        await supervisor.reconcileAfterRestart()
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(3600))
+        }
+        // Outside the cancelled task: the database refuses work from a cancelled task.
+        let supervisor = self.supervisor
+        await Task { await supervisor.shutdown() }.value
+    }
+
+    /// `POST /_skiff/ecs/exec` with `{"task": ARN or id, "container": name?, "command": [...], "timeoutSeconds": n?}`:
+    /// runs the command in the task's environment and answers `{"exitCode", "stdout", "stderr"}` (`skiff exec`).
+    public func control(_ request: OperationRequest, path: String) async throws -> OperationResponse? {
+        guard path == "exec" else { return nil }
+        guard request.method == "POST" else {
+            return .json(["message": "Use POST."], status: 405, contentType: "application/json")
+        }
+        let body = try JSON(parsing: request.body)
+        guard let task = body["task"]?.stringValue, !task.isEmpty,
+              let command = body["command"]?.arrayValue?.compactMap(\.stringValue), !command.isEmpty else {
+            return .json(["message": "The body must name a task and a non-empty command array."], status: 400, contentType: "application/json")
+        }
+        do {
+            let result = try await supervisor.exec(
+                task: task, container: body["container"]?.stringValue, command: command,
+                timeoutSeconds: body["timeoutSeconds"]?.intValue ?? 300)
+            return .json([
+                "exitCode": .number(Double(result.exitCode)), "stdout": .string(result.output), "stderr": .string(result.errorOutput),
+            ], contentType: "application/json")
+        } catch let error as TaskSupervisor.ExecError {
+            let status: Int
+            switch error { case .notRunning, .noContainer: status = 404; case .failed: status = 422 }
+            return .json(["message": .string(error.description)], status: status, contentType: "application/json")
+        }
+    }
+
+    /// `skiff exec`: runs a command in a running task's environment (see ``TaskSupervisor/exec``).
+    public var tasks: TaskSupervisor { supervisor }
+
+    // MARK: Names and ARNs
+
+    static func clusterName(_ reference: String?) -> String {
+        guard let reference, !reference.isEmpty else { return "default" }
+        if reference.hasPrefix("arn:"), let slash = reference.lastIndex(of: "/") { return String(reference[reference.index(after: slash)...]) }
+        return reference
+    }
+
+    static func clusterArn(_ name: String, context: RequestContext) -> String {
+        context.arn(service: "ecs", resource: "cluster/\(name)")
+    }
+
+    static func taskId(fromArn reference: String) -> String {
+        reference.split(separator: "/").last.map(String.init) ?? reference
+    }
+
+    static func family(fromArn reference: String) -> String {
+        let last = reference.split(separator: "/").last.map(String.init) ?? reference
+        return last.split(separator: ":").first.map(String.init) ?? last
+    }
+
+    static func clusterNotFound() -> AWSError { AWSError("ClusterNotFoundException", "Cluster not found.") }
+
+    /// The ACTIVE cluster a request names (`default` when it names none).
+    func activeCluster(_ reference: String?, context: RequestContext) async throws -> ECSAPI.Cluster {
+        let name = Self.clusterName(reference)
+        guard let cluster = try await store.cluster(account: context.accountId, region: context.region, name: name), cluster.status == "ACTIVE" else {
+            throw Self.clusterNotFound()
+        }
+        return cluster
+    }
+
+    /// Parses `family`, `family:revision` or a task definition ARN.
+    static func taskDefinitionReference(_ reference: String) throws -> (family: String, revision: Int?) {
+        var text = reference
+        if text.hasPrefix("arn:") {
+            guard let slash = text.range(of: ":task-definition/") else {
+                throw AWSError("InvalidParameterException", "Invalid task definition ARN: \(reference)")
+            }
+            text = String(text[slash.upperBound...])
+        }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard let family = parts.first, !family.isEmpty, parts.count <= 2 else {
+            throw AWSError("ClientException", "Unable to describe task definition.")
+        }
+        if parts.count == 2 {
+            guard let revision = Int(parts[1]), revision > 0 else {
+                throw AWSError("InvalidParameterException", "Invalid revision number. Number: \(parts[1])")
+            }
+            return (String(family), revision)
+        }
+        return (String(family), nil)
+    }
+
+    static func page<T>(_ items: [T], token: String?, maxResults: Int?, defaultSize: Int = 100) throws -> (items: [T], next: String?) {
+        var offset = 0
+        if let token {
+            guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8),
+                  text.hasPrefix("offset:"), let value = Int(text.dropFirst(7)), value >= 0 else {
+                throw AWSError("InvalidParameterException", "Invalid nextToken.")
+            }
+            offset = value
+        }
+        let size = maxResults ?? defaultSize
+        guard (1...100).contains(size) else {
+            throw AWSError("InvalidParameterException", "maxResults must be between 1 and 100.")
+        }
+        let slice = Array(items.dropFirst(offset).prefix(size))
+        let next = offset + size < items.count ? Data("offset:\(offset + size)".utf8).base64EncodedString() : nil
+        return (slice, next)
+    }
+
+    // MARK: Clusters
+
+    public func createCluster(_ input: ECSAPI.CreateClusterRequest, context: RequestContext) async throws -> ECSAPI.CreateClusterResponse {
+        let name = input.clusterName ?? "default"
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+        guard !name.isEmpty, name.count <= 255, name.allSatisfy({ allowed.contains($0) }) else {
+            throw AWSError("InvalidParameterException", "Cluster name can have up to 255 characters. Valid characters are letters (uppercase and lowercase), numbers, underscores and hyphens.")
+        }
+        if let existing = try await store.cluster(account: context.accountId, region: context.region, name: name), existing.status == "ACTIVE" {
+            return .init(cluster: try await withCounts(existing, context: context))
+        }
+        var cluster = ECSAPI.Cluster.empty
+        cluster.clusterArn = Self.clusterArn(name, context: context)
+        cluster.clusterName = name
+        cluster.status = "ACTIVE"
+        cluster.tags = input.tags ?? []
+        cluster.settings = input.settings ?? [ECSAPI.ClusterSetting(name: "containerInsights", value: "disabled")]
+        cluster.configuration = input.configuration
+        cluster.capacityProviders = input.capacityProviders ?? []
+        cluster.defaultCapacityProviderStrategy = input.defaultCapacityProviderStrategy ?? []
+        cluster.registeredContainerInstancesCount = 0
+        cluster.runningTasksCount = 0
+        cluster.pendingTasksCount = 0
+        cluster.activeServicesCount = 0
+        cluster.statistics = []
+        try await store.saveCluster(account: context.accountId, region: context.region, cluster)
+        return .init(cluster: cluster)
+    }
+
+    func withCounts(_ cluster: ECSAPI.Cluster, context: RequestContext, include: [String] = ["TAGS", "SETTINGS"]) async throws -> ECSAPI.Cluster {
+        var cluster = cluster
+        let counts = try await store.taskCounts(account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "")
+        cluster.runningTasksCount = counts.running
+        cluster.pendingTasksCount = counts.pending
+        if !include.contains("TAGS") { cluster.tags = nil }
+        if !include.contains("SETTINGS") { cluster.settings = nil }
+        if include.contains("STATISTICS") {
+            cluster.statistics = [
+                ECSAPI.KeyValuePair(name: "runningFargateTasksCount", value: String(counts.running)),
+                ECSAPI.KeyValuePair(name: "pendingFargateTasksCount", value: String(counts.pending)),
+            ]
+        }
+        return cluster
+    }
+
+    public func deleteCluster(_ input: ECSAPI.DeleteClusterRequest, context: RequestContext) async throws -> ECSAPI.DeleteClusterResponse {
+        var cluster = try await activeCluster(input.cluster, context: context)
+        let counts = try await store.taskCounts(account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "")
+        guard counts.active == 0 else {
+            throw AWSError("ClusterContainsTasksException", "The Cluster cannot be deleted while Tasks are active.")
+        }
+        cluster.status = "INACTIVE"
+        try await store.saveCluster(account: context.accountId, region: context.region, cluster)
+        return .init(cluster: cluster)
+    }
+
+    public func describeClusters(_ input: ECSAPI.DescribeClustersRequest, context: RequestContext) async throws -> ECSAPI.DescribeClustersResponse {
+        let references = input.clusters ?? ["default"]
+        guard references.count <= 100 else {
+            throw AWSError("InvalidParameterException", "Clusters cannot have more than 100 elements")
+        }
+        let include = input.include ?? []
+        var clusters: [ECSAPI.Cluster] = []
+        var failures: [ECSAPI.Failure] = []
+        for reference in references {
+            let name = Self.clusterName(reference)
+            if let cluster = try await store.cluster(account: context.accountId, region: context.region, name: name) {
+                clusters.append(try await withCounts(cluster, context: context, include: include))
+            } else {
+                failures.append(ECSAPI.Failure(arn: Self.clusterArn(name, context: context), reason: "MISSING"))
+            }
+        }
+        return .init(clusters: clusters, failures: failures)
+    }
+
+    public func listClusters(_ input: ECSAPI.ListClustersRequest, context: RequestContext) async throws -> ECSAPI.ListClustersResponse {
+        let names = try await store.activeClusterNames(account: context.accountId, region: context.region)
+        let page = try Self.page(names.map { Self.clusterArn($0, context: context) }, token: input.nextToken, maxResults: input.maxResults)
+        return .init(clusterArns: page.items, nextToken: page.next)
+    }
+
+    // MARK: Task definitions
+
+    public func registerTaskDefinition(_ input: ECSAPI.RegisterTaskDefinitionRequest, context: RequestContext) async throws -> ECSAPI.RegisterTaskDefinitionResponse {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+        guard !input.family.isEmpty, input.family.count <= 255, input.family.allSatisfy({ allowed.contains($0) }) else {
+            throw AWSError("ClientException", "Family contains invalid characters. Up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores are allowed.")
+        }
+        guard !input.containerDefinitions.isEmpty else {
+            throw AWSError("ClientException", "Container list cannot be empty.")
+        }
+        let fargate = input.requiresCompatibilities?.contains("FARGATE") ?? false
+        if fargate {
+            guard input.cpu != nil else { throw AWSError("ClientException", "Fargate requires that 'cpu' be defined at the task level.") }
+            guard input.memory != nil else { throw AWSError("ClientException", "Fargate requires that 'memory' be defined at the task level.") }
+            if let mode = input.networkMode, mode != "awsvpc" { throw AWSError("ClientException", "Fargate only supports network mode \u{2018}awsvpc\u{2019}.") }
+        }
+        var names = Set<String>()
+        for container in input.containerDefinitions {
+            guard let name = container.name, !name.isEmpty else { throw AWSError("ClientException", "Container.name should not be null or empty.") }
+            guard let image = container.image, !image.isEmpty else { throw AWSError("ClientException", "Container.image should not be null or empty.") }
+            guard names.insert(name).inserted else {
+                throw AWSError("ClientException", "Duplicate container name found: \(name). Container names must be unique within a task definition.")
+            }
+            if input.memory == nil && container.memory == nil && container.memoryReservation == nil {
+                throw AWSError("ClientException", "Invalid setting for container '\(name)'. At least one of 'memory' or 'memoryReservation' must be specified.")
+            }
+            if let memory = container.memory, let reservation = container.memoryReservation, reservation > memory {
+                throw AWSError("ClientException", "Invalid setting for container '\(name)'. The memory reservation must be less than or equal to the memory limit.")
+            }
+            if let log = container.logConfiguration, log.logDriver == "awslogs" {
+                guard let group = log.options?["awslogs-group"], !group.isEmpty else {
+                    throw AWSError("ClientException", "Log driver awslogs option 'awslogs-group' should not be null or empty.")
+                }
+                if fargate && (log.options?["awslogs-stream-prefix"] ?? "").isEmpty {
+                    throw AWSError("ClientException", "Log driver awslogs requires options: awslogs-stream-prefix")
+                }
+            }
+        }
+        if !input.containerDefinitions.contains(where: { $0.essential ?? true }) {
+            throw AWSError("ClientException", "A task definition must have at least one essential container.")
+        }
+        let arnPrefix = context.arn(service: "ecs", resource: "task-definition/\(input.family)")
+        let containers = input.containerDefinitions.map { container -> ECSAPI.ContainerDefinition in
+            var container = container
+            if container.essential == nil { container.essential = true }
+            container.cpu = container.cpu ?? 0
+            container.portMappings = container.portMappings ?? []
+            container.environment = container.environment ?? []
+            container.mountPoints = container.mountPoints ?? []
+            container.volumesFrom = container.volumesFrom ?? []
+            return container
+        }
+        let definition = try await store.registerTaskDefinition(account: context.accountId, region: context.region, family: input.family, tags: input.tags ?? []) { revision in
+            var definition = ECSAPI.TaskDefinition.empty
+            definition.taskDefinitionArn = "\(arnPrefix):\(revision)"
+            definition.containerDefinitions = containers
+            definition.family = input.family
+            definition.taskRoleArn = input.taskRoleArn
+            definition.executionRoleArn = input.executionRoleArn
+            definition.networkMode = input.networkMode ?? (fargate ? "awsvpc" : "bridge")
+            definition.revision = revision
+            definition.volumes = input.volumes ?? []
+            definition.status = "ACTIVE"
+            definition.placementConstraints = input.placementConstraints ?? []
+            definition.compatibilities = fargate ? ["EC2", "FARGATE"] : ["EXTERNAL", "EC2"]
+            definition.requiresCompatibilities = input.requiresCompatibilities
+            definition.runtimePlatform = input.runtimePlatform
+            definition.cpu = input.cpu
+            definition.memory = input.memory
+            definition.pidMode = input.pidMode
+            definition.ipcMode = input.ipcMode
+            definition.ephemeralStorage = input.ephemeralStorage
+            definition.registeredAt = Date()
+            definition.registeredBy = context.accessKeyId.isEmpty ? "arn:aws:iam::\(context.accountId):root" : "arn:aws:iam::\(context.accountId):user/\(context.accessKeyId)"
+            definition.enableFaultInjection = input.enableFaultInjection ?? false
+            return definition
+        }
+        return .init(taskDefinition: definition, tags: input.tags ?? [])
+    }
+
+    /// The task definition a request names; `family` alone means its latest ACTIVE revision.
+    func taskDefinition(_ reference: String, context: RequestContext) async throws -> (ECSAPI.TaskDefinition, [ECSAPI.Tag])? {
+        let (family, revision) = try Self.taskDefinitionReference(reference)
+        return try await store.taskDefinition(account: context.accountId, region: context.region, family: family, revision: revision)
+    }
+
+    public func deregisterTaskDefinition(_ input: ECSAPI.DeregisterTaskDefinitionRequest, context: RequestContext) async throws -> ECSAPI.DeregisterTaskDefinitionResponse {
+        let (family, revision) = try Self.taskDefinitionReference(input.taskDefinition)
+        guard let revision else { throw AWSError("ClientException", "Revision is missing.") }
+        guard var (definition, _) = try await store.taskDefinition(account: context.accountId, region: context.region, family: family, revision: revision) else {
+            throw AWSError("ClientException", "The specified task definition does not exist.")
+        }
+        if definition.status != "INACTIVE" {
+            definition.status = "INACTIVE"
+            definition.deregisteredAt = Date()
+            try await store.updateTaskDefinition(account: context.accountId, region: context.region, definition)
+        }
+        return .init(taskDefinition: definition)
+    }
+
+    public func describeTaskDefinition(_ input: ECSAPI.DescribeTaskDefinitionRequest, context: RequestContext) async throws -> ECSAPI.DescribeTaskDefinitionResponse {
+        guard let (definition, tags) = try await taskDefinition(input.taskDefinition, context: context) else {
+            throw AWSError("ClientException", "Unable to describe task definition.")
+        }
+        return .init(taskDefinition: definition, tags: (input.include ?? []).contains("TAGS") ? tags : nil)
+    }
+
+    public func listTaskDefinitions(_ input: ECSAPI.ListTaskDefinitionsRequest, context: RequestContext) async throws -> ECSAPI.ListTaskDefinitionsResponse {
+        let rows = try await store.taskDefinitionArns(
+            account: context.accountId, region: context.region, familyPrefix: nil, exactFamily: input.familyPrefix,
+            status: input.status ?? "ACTIVE", descending: input.sort == "DESC")
+        let arns = rows.map { context.arn(service: "ecs", resource: "task-definition/\($0.family):\($0.revision)") }
+        let page = try Self.page(arns, token: input.nextToken, maxResults: input.maxResults)
+        return .init(taskDefinitionArns: page.items, nextToken: page.next)
+    }
+
+    public func listTaskDefinitionFamilies(_ input: ECSAPI.ListTaskDefinitionFamiliesRequest, context: RequestContext) async throws -> ECSAPI.ListTaskDefinitionFamiliesResponse {
+        let families = try await store.families(account: context.accountId, region: context.region, prefix: input.familyPrefix, status: input.status ?? "ACTIVE")
+        let page = try Self.page(families, token: input.nextToken, maxResults: input.maxResults)
+        return .init(families: page.items, nextToken: page.next)
+    }
+
+    // MARK: Tags
+
+    enum TaggedResource {
+        case cluster(ECSAPI.Cluster)
+        case taskDefinition(ECSAPI.TaskDefinition, [ECSAPI.Tag])
+        case task(cluster: String, ECSAPI.Task)
+    }
+
+    func taggedResource(_ arn: String, context: RequestContext) async throws -> TaggedResource {
+        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0] == "arn", parts[2] == "ecs" else {
+            throw AWSError("InvalidParameterException", "The ARN provided is invalid.")
+        }
+        let resource = String(parts[5])
+        let notFound = AWSError("ResourceNotFoundException", "The specified resource could not be found.")
+        if resource.hasPrefix("cluster/") {
+            guard let cluster = try await store.cluster(account: context.accountId, region: context.region, name: String(resource.dropFirst(8))),
+                  cluster.status == "ACTIVE" else { throw notFound }
+            return .cluster(cluster)
+        }
+        if resource.hasPrefix("task-definition/") {
+            guard let (definition, tags) = try await taskDefinition(arn, context: context) else { throw notFound }
+            return .taskDefinition(definition, tags)
+        }
+        if resource.hasPrefix("task/") {
+            let pieces = resource.split(separator: "/")
+            guard pieces.count == 3, let task = try await store.task(account: context.accountId, region: context.region, cluster: String(pieces[1]), id: String(pieces[2])) else {
+                throw notFound
+            }
+            return .task(cluster: String(pieces[1]), task)
+        }
+        throw AWSError("InvalidParameterException", "The ARN provided is invalid.")
+    }
+
+    func updateTags(_ arn: String, context: RequestContext, _ change: @escaping @Sendable ([ECSAPI.Tag]) -> [ECSAPI.Tag]) async throws {
+        switch try await taggedResource(arn, context: context) {
+        case .cluster(var cluster):
+            cluster.tags = change(cluster.tags ?? [])
+            try await store.saveCluster(account: context.accountId, region: context.region, cluster)
+        case .taskDefinition(let definition, let tags):
+            try await store.updateTaskDefinition(account: context.accountId, region: context.region, definition, tags: change(tags))
+        case .task(let cluster, _):
+            try await supervisor.update(taskArn: arn, cluster: cluster, context: context, publish: false) { task in
+                task.tags = change(task.tags ?? [])
+            }
+        }
+    }
+
+    public func tagResource(_ input: ECSAPI.TagResourceRequest, context: RequestContext) async throws -> ECSAPI.TagResourceResponse {
+        for tag in input.tags where (tag.key ?? "").isEmpty {
+            throw AWSError("InvalidParameterException", "Tag keys must not be empty.")
+        }
+        let added = input.tags
+        try await updateTags(input.resourceArn, context: context) { tags in
+            var result = tags.filter { tag in !added.contains { $0.key == tag.key } }
+            result.append(contentsOf: added)
+            return result
+        }
+        return .init()
+    }
+
+    public func untagResource(_ input: ECSAPI.UntagResourceRequest, context: RequestContext) async throws -> ECSAPI.UntagResourceResponse {
+        let keys = Set(input.tagKeys)
+        try await updateTags(input.resourceArn, context: context) { tags in tags.filter { !keys.contains($0.key ?? "") } }
+        return .init()
+    }
+
+    public func listTagsForResource(_ input: ECSAPI.ListTagsForResourceRequest, context: RequestContext) async throws -> ECSAPI.ListTagsForResourceResponse {
+        switch try await taggedResource(input.resourceArn, context: context) {
+        case .cluster(let cluster): return .init(tags: cluster.tags ?? [])
+        case .taskDefinition(_, let tags): return .init(tags: tags)
+        case .task(_, let task): return .init(tags: task.tags ?? [])
+        }
+    }
+}

@@ -1,0 +1,207 @@
+import AWSProtocol
+import Foundation
+import GRDB
+import JSONCore
+import LocalCloud
+
+/// A generated shape kept as its JSON in a table column.
+protocol StoredShape: ShapeDecodable, JSONShapeEncodable {}
+extension ECSAPI.Task: StoredShape {}
+extension ECSAPI.TaskDefinition: StoredShape {}
+extension ECSAPI.Cluster: StoredShape {}
+
+extension StoredShape {
+    init(stored text: String) throws {
+        var decoder = ShapeDecoder()
+        try self.init(json: try JSON(parsing: Array(text.utf8)), decoder: &decoder, path: "")
+    }
+
+    var storedText: String { json().serialized() }
+}
+
+/// ECS's tables: clusters, task definitions (every revision) and tasks, each kept as its API shape.
+struct ECSStore: Sendable {
+    let database: CloudDatabase
+
+    static func registerMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("ecs-v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE ecs_clusters (
+                    account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
+                    status TEXT NOT NULL, body TEXT NOT NULL,
+                    PRIMARY KEY (account, region, name));
+                CREATE TABLE ecs_task_definitions (
+                    account TEXT NOT NULL, region TEXT NOT NULL, family TEXT NOT NULL, revision INTEGER NOT NULL,
+                    status TEXT NOT NULL, body TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]',
+                    PRIMARY KEY (account, region, family, revision));
+                CREATE TABLE ecs_tasks (
+                    account TEXT NOT NULL, region TEXT NOT NULL, id TEXT NOT NULL, cluster TEXT NOT NULL,
+                    family TEXT NOT NULL, started_by TEXT, launch_type TEXT,
+                    last_status TEXT NOT NULL, desired_status TEXT NOT NULL, created_at REAL NOT NULL, body TEXT NOT NULL,
+                    PRIMARY KEY (account, region, id));
+                CREATE INDEX ecs_tasks_by_cluster ON ecs_tasks (account, region, cluster, desired_status, created_at);
+                """)
+        }
+    }
+
+    // MARK: Clusters
+
+    func cluster(account: String, region: String, name: String) async throws -> ECSAPI.Cluster? {
+        try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT body FROM ecs_clusters WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, name])
+        }.map { try ECSAPI.Cluster(stored: $0) }
+    }
+
+    func saveCluster(account: String, region: String, _ cluster: ECSAPI.Cluster) async throws {
+        let body = cluster.storedText
+        try await database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO ecs_clusters (account, region, name, status, body) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [account, region, cluster.clusterName ?? "", cluster.status ?? "ACTIVE", body])
+        }
+    }
+
+    func activeClusterNames(account: String, region: String) async throws -> [String] {
+        try await database.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM ecs_clusters WHERE account = ? AND region = ? AND status = 'ACTIVE' ORDER BY name", arguments: [account, region])
+        }
+    }
+
+    /// Tasks of a cluster by last status, for the cluster's counts.
+    func taskCounts(account: String, region: String, cluster: String) async throws -> (running: Int, pending: Int, active: Int) {
+        try await database.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT last_status, COUNT(*) FROM ecs_tasks WHERE account = ? AND region = ? AND cluster = ? AND last_status != 'STOPPED' GROUP BY last_status",
+                                        arguments: [account, region, cluster])
+            var running = 0, pending = 0, active = 0
+            for row in rows {
+                let status: String = row[0]
+                let count: Int = row[1]
+                active += count
+                if status == "RUNNING" { running += count } else if ["PROVISIONING", "PENDING", "ACTIVATING"].contains(status) { pending += count }
+            }
+            return (running, pending, active)
+        }
+    }
+
+    // MARK: Task definitions
+
+    /// Saves a new revision of `family`, numbered one past its latest, and returns it.
+    func registerTaskDefinition(account: String, region: String, family: String, tags: [ECSAPI.Tag], make: @Sendable (Int) -> ECSAPI.TaskDefinition) async throws -> ECSAPI.TaskDefinition {
+        let tagsText = ECSAPI.Tag.storedList(tags)
+        return try await database.write { db in
+            let latest = try Int.fetchOne(db, sql: "SELECT MAX(revision) FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ?", arguments: [account, region, family]) ?? 0
+            let definition = make(latest + 1)
+            try db.execute(sql: "INSERT INTO ecs_task_definitions (account, region, family, revision, status, body, tags) VALUES (?, ?, ?, ?, 'ACTIVE', ?, ?)",
+                           arguments: [account, region, family, latest + 1, definition.storedText, tagsText])
+            return definition
+        }
+    }
+
+    /// The revision named (`family:revision`), or the latest ACTIVE revision of `family` when none is given.
+    func taskDefinition(account: String, region: String, family: String, revision: Int?) async throws -> (ECSAPI.TaskDefinition, [ECSAPI.Tag])? {
+        let row = try await database.read { db -> [String]? in
+            let row: Row?
+            if let revision {
+                row = try Row.fetchOne(db, sql: "SELECT body, tags FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ? AND revision = ?",
+                                       arguments: [account, region, family, revision])
+            } else {
+                row = try Row.fetchOne(db, sql: "SELECT body, tags FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ? AND status = 'ACTIVE' ORDER BY revision DESC LIMIT 1",
+                                       arguments: [account, region, family])
+            }
+            return row.map { [$0[0], $0[1]] }
+        }
+        guard let row else { return nil }
+        return (try ECSAPI.TaskDefinition(stored: row[0]), try ECSAPI.Tag.fromStoredList(row[1]))
+    }
+
+    func updateTaskDefinition(account: String, region: String, _ definition: ECSAPI.TaskDefinition, tags: [ECSAPI.Tag]? = nil) async throws {
+        let body = definition.storedText
+        let tagsText = tags.map { ECSAPI.Tag.storedList($0) }
+        try await database.write { db in
+            try db.execute(sql: "UPDATE ecs_task_definitions SET status = ?, body = ?, tags = COALESCE(?, tags) WHERE account = ? AND region = ? AND family = ? AND revision = ?",
+                           arguments: [definition.status ?? "ACTIVE", body, tagsText, account, region, definition.family ?? "", definition.revision ?? 0])
+        }
+    }
+
+    func taskDefinitionArns(account: String, region: String, familyPrefix: String?, exactFamily: String?, status: String, descending: Bool) async throws -> [(family: String, revision: Int)] {
+        try await database.read { db in
+            var sql = "SELECT family, revision FROM ecs_task_definitions WHERE account = ? AND region = ? AND status = ?"
+            var arguments: StatementArguments = [account, region, status]
+            if let exactFamily { sql += " AND family = ?"; arguments += [exactFamily] }
+            if let familyPrefix { sql += " AND substr(family, 1, ?) = ?"; arguments += [familyPrefix.count, familyPrefix] }
+            sql += descending ? " ORDER BY family DESC, revision DESC" : " ORDER BY family, revision"
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { ($0[0], $0[1]) }
+        }
+    }
+
+    func families(account: String, region: String, prefix: String?, status: String) async throws -> [String] {
+        try await database.read { db in
+            var sql = "SELECT family, MAX(status = 'ACTIVE') FROM ecs_task_definitions WHERE account = ? AND region = ?"
+            var arguments: StatementArguments = [account, region]
+            if let prefix { sql += " AND substr(family, 1, ?) = ?"; arguments += [prefix.count, prefix] }
+            sql += " GROUP BY family ORDER BY family"
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> String? in
+                let hasActive: Bool = row[1]
+                switch status {
+                case "ACTIVE": return hasActive ? row[0] : nil
+                case "INACTIVE": return hasActive ? nil : row[0]
+                default: return row[0]
+                }
+            }
+        }
+    }
+
+    // MARK: Tasks
+
+    func saveTask(account: String, region: String, cluster: String, _ task: ECSAPI.Task) async throws {
+        let body = task.storedText
+        let id = ECSService.taskId(fromArn: task.taskArn ?? "")
+        let family = ECSService.family(fromArn: task.taskDefinitionArn ?? "")
+        try await database.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO ecs_tasks (account, region, id, cluster, family, started_by, launch_type, last_status, desired_status, created_at, body)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [account, region, id, cluster, family, task.startedBy, task.launchType, task.lastStatus ?? "PROVISIONING",
+                                 task.desiredStatus ?? "RUNNING", task.createdAt?.timeIntervalSince1970 ?? 0, body])
+        }
+    }
+
+    func task(account: String, region: String, cluster: String, id: String) async throws -> ECSAPI.Task? {
+        try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT body FROM ecs_tasks WHERE account = ? AND region = ? AND cluster = ? AND id = ?", arguments: [account, region, cluster, id])
+        }.map { try ECSAPI.Task(stored: $0) }
+    }
+
+    func taskArns(account: String, region: String, cluster: String, family: String?, startedBy: String?, desiredStatus: String, launchType: String?) async throws -> [String] {
+        let bodies = try await database.read { db in
+            var sql = "SELECT body FROM ecs_tasks WHERE account = ? AND region = ? AND cluster = ? AND desired_status = ?"
+            var arguments: StatementArguments = [account, region, cluster, desiredStatus]
+            if let family { sql += " AND family = ?"; arguments += [family] }
+            if let startedBy { sql += " AND started_by = ?"; arguments += [startedBy] }
+            if let launchType { sql += " AND launch_type = ?"; arguments += [launchType] }
+            sql += " ORDER BY created_at, id"
+            return try String.fetchAll(db, sql: sql, arguments: arguments)
+        }
+        return try bodies.compactMap { try ECSAPI.Task(stored: $0).taskArn }
+    }
+
+    /// Tasks not STOPPED, in every account and region: the ones to reconcile after a restart.
+    func unfinishedTasks() async throws -> [(account: String, region: String, cluster: String, task: ECSAPI.Task)] {
+        let rows = try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT account, region, cluster, body FROM ecs_tasks WHERE last_status != 'STOPPED'").map { row -> [String] in
+                [row[0], row[1], row[2], row[3]]
+            }
+        }
+        return try rows.map { (account: $0[0], region: $0[1], cluster: $0[2], task: try ECSAPI.Task(stored: $0[3])) }
+    }
+}
+
+extension ECSAPI.Tag {
+    static func storedList(_ tags: [ECSAPI.Tag]) -> String {
+        JSON.array(tags.map { $0.json() }).serialized()
+    }
+
+    static func fromStoredList(_ text: String) throws -> [ECSAPI.Tag] {
+        var decoder = ShapeDecoder()
+        return try (JSON(parsing: Array(text.utf8)).arrayValue ?? []).map { try ECSAPI.Tag(json: $0, decoder: &decoder, path: "") }
+    }
+}

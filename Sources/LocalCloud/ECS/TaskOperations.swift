@@ -1,0 +1,212 @@
+import AWSProtocol
+import Foundation
+import JSONCore
+import LocalCloud
+import TaskRunners
+
+extension ECSService {
+    public func runTask(_ input: ECSAPI.RunTaskRequest, context: RequestContext) async throws -> ECSAPI.RunTaskResponse {
+        let count = input.count ?? 1
+        guard (1...10).contains(count) else {
+            throw AWSError("InvalidParameterException", "Count must be between 1 and 10.")
+        }
+        if let launchType = input.launchType, input.capacityProviderStrategy?.isEmpty == false {
+            throw AWSError("InvalidParameterException", "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again. (launchType: \(launchType))")
+        }
+        let tasks = try await launch(
+            clusterReference: input.cluster, taskDefinitionReference: input.taskDefinition, instances: Array(repeating: nil, count: count),
+            overrides: input.overrides, launchType: input.launchType, startedBy: input.startedBy, group: input.group,
+            tags: input.tags, enableExecuteCommand: input.enableExecuteCommand ?? false, propagateTags: input.propagateTags,
+            platformVersion: input.platformVersion, context: context)
+        return .init(tasks: tasks, failures: [])
+    }
+
+    /// StartTask places one task on each container instance named. The local machine stands in for every
+    /// container instance: the task runs here and reports the instance it was given.
+    public func startTask(_ input: ECSAPI.StartTaskRequest, context: RequestContext) async throws -> ECSAPI.StartTaskResponse {
+        guard !input.containerInstances.isEmpty, input.containerInstances.count <= 10 else {
+            throw AWSError("InvalidParameterException", "containerInstances must contain between 1 and 10 container instances.")
+        }
+        let tasks = try await launch(
+            clusterReference: input.cluster, taskDefinitionReference: input.taskDefinition, instances: input.containerInstances,
+            overrides: input.overrides, launchType: "EC2", startedBy: input.startedBy, group: input.group,
+            tags: input.tags, enableExecuteCommand: input.enableExecuteCommand ?? false, propagateTags: input.propagateTags,
+            platformVersion: nil, context: context)
+        return .init(tasks: tasks, failures: [])
+    }
+
+    func launch(
+        clusterReference: String?, taskDefinitionReference: String, instances: [String?], overrides: ECSAPI.TaskOverride?,
+        launchType: String?, startedBy: String?, group: String?, tags: [ECSAPI.Tag]?, enableExecuteCommand: Bool,
+        propagateTags: String?, platformVersion: String?, context: RequestContext
+    ) async throws -> [ECSAPI.Task] {
+        let cluster = try await activeCluster(clusterReference, context: context)
+        if let startedBy, startedBy.count > 128 {
+            throw AWSError("InvalidParameterException", "startedBy must be at most 128 characters.")
+        }
+        let reference = try Self.taskDefinitionReference(taskDefinitionReference)
+        guard let (definition, definitionTags) = try await store.taskDefinition(
+            account: context.accountId, region: context.region, family: reference.family, revision: reference.revision) else {
+            throw AWSError("InvalidParameterException", "TaskDefinition not found.")
+        }
+        guard definition.status == "ACTIVE" else {
+            throw AWSError("InvalidParameterException", "TaskDefinition is inactive")
+        }
+        let containers = definition.containerDefinitions ?? []
+        for override in overrides?.containerOverrides ?? [] {
+            guard let name = override.name, !name.isEmpty else {
+                throw AWSError("InvalidParameterException", "Container Overrides must have a name.")
+            }
+            guard containers.contains(where: { $0.name == name }) else {
+                throw AWSError("InvalidParameterException", "Override for container named \(name) is not a container in the TaskDefinition.")
+            }
+        }
+        if let overrides, let memory = overrides.memory, Int(memory) == nil {
+            throw AWSError("InvalidParameterException", "Invalid 'memory' setting in task overrides: \(memory)")
+        }
+        if let overrides, let cpu = overrides.cpu, Int(cpu) == nil {
+            throw AWSError("InvalidParameterException", "Invalid 'cpu' setting in task overrides: \(cpu)")
+        }
+        for tag in tags ?? [] where (tag.key ?? "").isEmpty {
+            throw AWSError("InvalidParameterException", "Tag keys must not be empty.")
+        }
+        var taskTags = tags ?? []
+        if propagateTags == "TASK_DEFINITION" {
+            taskTags += definitionTags.filter { tag in !taskTags.contains { $0.key == tag.key } }
+        }
+        let fargate = definition.requiresCompatibilities?.contains("FARGATE") ?? false
+        let resolvedLaunchType = launchType ?? (fargate ? "FARGATE" : "EC2")
+        let clusterName = cluster.clusterName ?? "default"
+        var launched: [ECSAPI.Task] = []
+        for instance in instances {
+            let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            let taskArn = context.arn(service: "ecs", resource: "task/\(clusterName)/\(id)")
+            var task = ECSAPI.Task.empty
+            task.taskArn = taskArn
+            task.clusterArn = cluster.clusterArn
+            task.taskDefinitionArn = definition.taskDefinitionArn
+            task.containerInstanceArn = instance
+            task.overrides = ECSAPI.TaskOverride(containerOverrides: overrides?.containerOverrides ?? [], inferenceAcceleratorOverrides: [])
+            task.overrides?.cpu = overrides?.cpu
+            task.overrides?.memory = overrides?.memory
+            task.overrides?.taskRoleArn = overrides?.taskRoleArn
+            task.overrides?.executionRoleArn = overrides?.executionRoleArn
+            task.lastStatus = "PROVISIONING"
+            task.desiredStatus = "RUNNING"
+            task.cpu = overrides?.cpu ?? definition.cpu
+            task.memory = overrides?.memory ?? definition.memory
+            task.createdAt = Date()
+            task.startedBy = startedBy
+            task.group = group ?? "family:\(definition.family ?? "")"
+            task.launchType = resolvedLaunchType
+            task.platformVersion = resolvedLaunchType == "FARGATE" ? (platformVersion ?? "1.4.0") : nil
+            task.platformFamily = resolvedLaunchType == "FARGATE" ? "Linux" : nil
+            task.availabilityZone = "\(context.region)a"
+            task.connectivity = "CONNECTED"
+            task.connectivityAt = task.createdAt
+            task.enableExecuteCommand = enableExecuteCommand
+            task.healthStatus = "UNKNOWN"
+            task.tags = taskTags
+            task.attachments = []
+            task.version = 1
+            task.containers = containers.map { container in
+                var shape = ECSAPI.Container.empty
+                shape.containerArn = context.arn(service: "ecs", resource: "container/\(clusterName)/\(id)/\(UUID().uuidString.lowercased())")
+                shape.taskArn = taskArn
+                shape.name = container.name
+                shape.image = container.image
+                shape.lastStatus = "PENDING"
+                shape.networkInterfaces = []
+                shape.healthStatus = "UNKNOWN"
+                shape.cpu = String(container.cpu ?? 0)
+                shape.memory = container.memory.map(String.init)
+                shape.memoryReservation = container.memoryReservation.map(String.init)
+                return shape
+            }
+            try await store.saveTask(account: context.accountId, region: context.region, cluster: clusterName, task)
+            launched.append(task)
+        }
+        for task in launched {
+            await supervisor.start(task: task, cluster: clusterName, definition: definition, context: context)
+        }
+        return launched
+    }
+
+    public func stopTask(_ input: ECSAPI.StopTaskRequest, context: RequestContext) async throws -> ECSAPI.StopTaskResponse {
+        let cluster = try await activeCluster(input.cluster, context: context)
+        let clusterName = cluster.clusterName ?? "default"
+        let id = Self.taskId(fromArn: input.task)
+        guard let task = try await store.task(account: context.accountId, region: context.region, cluster: clusterName, id: id) else {
+            throw AWSError("InvalidParameterException", "The referenced task was not found.")
+        }
+        if let reason = input.reason, reason.count > 255 {
+            throw AWSError("InvalidParameterException", "Reason must be at most 255 characters.")
+        }
+        guard task.lastStatus != "STOPPED" else { return .init(task: task) }
+        let stopped = try await supervisor.stop(
+            taskArn: task.taskArn ?? input.task, cluster: clusterName, reason: input.reason ?? "Task stopped by user", context: context)
+        return .init(task: stopped)
+    }
+
+    public func describeTasks(_ input: ECSAPI.DescribeTasksRequest, context: RequestContext) async throws -> ECSAPI.DescribeTasksResponse {
+        guard !input.tasks.isEmpty else { throw AWSError("InvalidParameterException", "Tasks cannot be empty.") }
+        guard input.tasks.count <= 100 else { throw AWSError("InvalidParameterException", "Tasks cannot have more than 100 elements") }
+        let cluster = try await activeCluster(input.cluster, context: context)
+        let clusterName = cluster.clusterName ?? "default"
+        let includeTags = (input.include ?? []).contains("TAGS")
+        var tasks: [ECSAPI.Task] = []
+        var failures: [ECSAPI.Failure] = []
+        for reference in input.tasks {
+            let id = Self.taskId(fromArn: reference)
+            if var task = try await store.task(account: context.accountId, region: context.region, cluster: clusterName, id: id) {
+                if !includeTags { task.tags = nil }
+                tasks.append(task)
+            } else {
+                let arn = reference.hasPrefix("arn:") ? reference : context.arn(service: "ecs", resource: "task/\(clusterName)/\(reference)")
+                failures.append(ECSAPI.Failure(arn: arn, reason: "MISSING"))
+            }
+        }
+        return .init(tasks: tasks, failures: failures)
+    }
+
+    public func listTasks(_ input: ECSAPI.ListTasksRequest, context: RequestContext) async throws -> ECSAPI.ListTasksResponse {
+        let cluster = try await activeCluster(input.cluster, context: context)
+        if input.family != nil && input.serviceName != nil {
+            throw AWSError("InvalidParameterException", "Family and serviceName cannot be specified together.")
+        }
+        // Tasks started by this local cloud never belong to a service or a daemon.
+        if input.serviceName != nil || input.daemonName != nil { return .init(taskArns: [], nextToken: nil) }
+        var arns = try await store.taskArns(
+            account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "default", family: input.family,
+            startedBy: input.startedBy, desiredStatus: input.desiredStatus ?? "RUNNING", launchType: input.launchType)
+        if input.containerInstance != nil {
+            var filtered: [String] = []
+            for arn in arns {
+                if let task = try await store.task(account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "default", id: Self.taskId(fromArn: arn)),
+                   task.containerInstanceArn == input.containerInstance { filtered.append(arn) }
+            }
+            arns = filtered
+        }
+        let page = try Self.page(arns, token: input.nextToken, maxResults: input.maxResults)
+        return .init(taskArns: page.items, nextToken: page.next)
+    }
+
+    /// ECS Exec opens an interactive AWS Systems Manager session, which the local cloud does not serve. After
+    /// checking the request as ECS does, it answers with how to reach the task instead: `skiff exec`.
+    public func executeCommand(_ input: ECSAPI.ExecuteCommandRequest, context: RequestContext) async throws -> ECSAPI.ExecuteCommandResponse {
+        let cluster = try await activeCluster(input.cluster, context: context)
+        let clusterName = cluster.clusterName ?? "default"
+        guard input.interactive else {
+            throw AWSError("InvalidParameterException", "Interactive is the only mode supported currently.")
+        }
+        guard let task = try await store.task(account: context.accountId, region: context.region, cluster: clusterName, id: Self.taskId(fromArn: input.task)) else {
+            throw AWSError("InvalidParameterException", "The specified task could not be found.")
+        }
+        guard task.enableExecuteCommand == true, task.lastStatus == "RUNNING" else {
+            throw AWSError("InvalidParameterException", "The execute command failed because execute command was not enabled when the task was run or the execute command agent isn\u{2019}t running. Wait and try the command again or run a new task with execute command enabled and try again.")
+        }
+        throw AWSError(
+            "TargetNotConnectedException",
+            "The execute command failed: interactive sessions need AWS Systems Manager Session Manager, which the Skiff local cloud does not serve. Run the command with: skiff exec --cluster \(clusterName) --task \(Self.taskId(fromArn: input.task)) -- \(input.command)")
+    }
+}

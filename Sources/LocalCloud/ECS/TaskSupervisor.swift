@@ -1,0 +1,422 @@
+import AWSProtocol
+import Foundation
+import JSONCore
+import LocalCloud
+import Logging
+import Synchronization
+import TaskRunners
+
+/// Takes each task through its lifecycle, PROVISIONING → PENDING → RUNNING → DEPROVISIONING → STOPPED: starts its
+/// containers on the runner, ships their output to CloudWatch Logs, records every change (store, then an
+/// "ECS Task State Change" event), and stops tasks on request.
+public final class TaskSupervisor: Sendable {
+    let store: ECSStore
+    let runner: any TaskRunner
+    let environment: ServiceEnvironment
+    private let live = Mutex<[String: LiveTask]>([:])
+
+    init(store: ECSStore, runner: any TaskRunner, environment: ServiceEnvironment) {
+        self.store = store
+        self.runner = runner
+        self.environment = environment
+    }
+
+    /// A task this process is running.
+    final class LiveTask: Sendable {
+        let record: TaskRecord
+        let containers = Mutex<[String: any RunningContainer]>([:])
+        /// Set by StopTask: the reason, and whether containers should be signalled once they start.
+        let stopRequest = Mutex<String?>(nil)
+        let done = Mutex<[CheckedContinuation<Void, Never>]?>([])
+
+        init(record: TaskRecord) { self.record = record }
+
+        func waitUntilDone() async {
+            await withCheckedContinuation { continuation in
+                let finished = done.withLock { waiters -> Bool in
+                    guard waiters != nil else { return true }
+                    waiters!.append(continuation)
+                    return false
+                }
+                if finished { continuation.resume() }
+            }
+        }
+
+        func markDone() {
+            let waiters = done.withLock { waiters in
+                defer { waiters = nil }
+                return waiters ?? []
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+
+    /// The one writer of a task's state: every change is saved, then published.
+    actor TaskRecord {
+        private(set) var task: ECSAPI.Task
+        let account: String
+        let region: String
+        let cluster: String
+        let supervisor: TaskSupervisor
+
+        init(task: ECSAPI.Task, account: String, region: String, cluster: String, supervisor: TaskSupervisor) {
+            self.task = task
+            self.account = account
+            self.region = region
+            self.cluster = cluster
+            self.supervisor = supervisor
+        }
+
+        var context: RequestContext { RequestContext(accountId: account, region: region, requestId: UUID().uuidString.lowercased()) }
+
+        @discardableResult
+        func update(publish: Bool = true, _ change: (inout ECSAPI.Task) -> Void) async throws -> ECSAPI.Task {
+            let before = task
+            change(&task)
+            guard task != before else { return task }
+            task.version = (task.version ?? 0) + 1
+            try await supervisor.store.saveTask(account: account, region: region, cluster: cluster, task)
+            if publish { await supervisor.publish(task, context: context) }
+            return task
+        }
+    }
+
+    // MARK: Starting
+
+    func start(task: ECSAPI.Task, cluster: String, definition: ECSAPI.TaskDefinition, context: RequestContext) async {
+        let id = ECSService.taskId(fromArn: task.taskArn ?? "")
+        let record = TaskRecord(task: task, account: context.accountId, region: context.region, cluster: cluster, supervisor: self)
+        let liveTask = LiveTask(record: record)
+        live.withLock { $0[id] = liveTask }
+        await publish(task, context: context)
+        Task.detached { [self] in
+            await self.run(liveTask, definition: definition, context: context)
+            self.live.withLock { _ = $0.removeValue(forKey: id) }
+            liveTask.markDone()
+        }
+    }
+
+    /// The lifecycle of one task, until STOPPED.
+    private func run(_ liveTask: LiveTask, definition: ECSAPI.TaskDefinition, context: RequestContext) async {
+        let record = liveTask.record
+        let task = await record.task
+        let taskId = ECSService.taskId(fromArn: task.taskArn ?? "")
+        do {
+            try await record.update { task in
+                task.lastStatus = "PENDING"
+                task.pullStartedAt = Date()
+            }
+            var shippers: [String: LogShipper] = [:]
+            var started: [(name: String, container: any RunningContainer, essential: Bool)] = []
+            var failure: String? = nil
+            for definitionContainer in definition.containerDefinitions ?? [] {
+                if liveTask.stopRequest.withLock({ $0 }) != nil { break }
+                let name = definitionContainer.name ?? ""
+                let spec = containerSpec(definitionContainer, task: task, taskId: taskId, context: context)
+                var shipper: LogShipper? = nil
+                if let configuration = definitionContainer.logConfiguration, configuration.logDriver == "awslogs" {
+                    do {
+                        shipper = try await LogShipper.open(configuration, container: name, taskId: taskId, directory: environment.directory, context: context, logger: environment.logger)
+                    } catch let error as AWSError {
+                        failure = "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log stream: \(error.code): \(error.message) : exit status 1"
+                        break
+                    }
+                }
+                shippers[name] = shipper
+                let logger = environment.logger
+                let sink: @Sendable (OutputLine) -> Void
+                if let shipper {
+                    sink = { line in shipper.append(line) }
+                } else {
+                    sink = { line in
+                        logger.debug("task output", metadata: ["task": "\(taskId)", "container": "\(name)", "line": "\(line.text)"])
+                    }
+                }
+                do {
+                    let container = try await runner.start(spec, output: sink)
+                    started.append((name, container, definitionContainer.essential ?? true))
+                    liveTask.containers.withLock { $0[name] = container }
+                } catch let error as ContainerStartFailure {
+                    failure = error.reason
+                    try await record.update(publish: false) { task in
+                        if let index = task.containers?.firstIndex(where: { $0.name == name }) {
+                            task.containers?[index].reason = error.reason
+                        }
+                    }
+                    break
+                } catch {
+                    failure = "CannotStartContainerError: \(error)"
+                    break
+                }
+            }
+
+            if failure != nil || liveTask.stopRequest.withLock({ $0 }) != nil {
+                for entry in started { await entry.container.stop() }
+                for entry in started { _ = await entry.container.wait() }
+                for shipper in shippers.values { await shipper.finish() }
+                let userReason = liveTask.stopRequest.withLock { $0 }
+                try await finish(record, stopCode: failure != nil ? "TaskFailedToStart" : "UserInitiated", reason: failure ?? userReason ?? "Task stopped by user", exits: [:])
+                return
+            }
+
+            let runtimeIds = Dictionary(uniqueKeysWithValues: started.map { ($0.name, $0.container.runtimeId) })
+            try await record.update { task in
+                task.lastStatus = "RUNNING"
+                task.pullStoppedAt = Date()
+                task.startedAt = Date()
+                for index in (task.containers ?? []).indices {
+                    task.containers?[index].lastStatus = "RUNNING"
+                    let name = task.containers?[index].name ?? ""
+                    task.containers?[index].runtimeId = runtimeIds[name]
+                }
+            }
+            // StopTask may have come while the containers were starting.
+            if liveTask.stopRequest.withLock({ $0 }) != nil {
+                for entry in started { await entry.container.stop() }
+            }
+
+            // The first essential container to end stops the others, as in ECS.
+            let firstEssentialExit = FirstExit()
+            let running = started
+            let exits = await withTaskGroup(of: (String, ContainerExit).self) { group in
+                for entry in running {
+                    group.addTask {
+                        let exit = await entry.container.wait()
+                        if entry.essential {
+                            let first = firstEssentialExit.value.withLock { value -> Bool in
+                                guard value == nil else { return false }
+                                value = (entry.name, exit)
+                                return true
+                            }
+                            if first {
+                                for other in running where other.name != entry.name { await other.container.stop() }
+                            }
+                        }
+                        return (entry.name, exit)
+                    }
+                }
+                var exits: [String: ContainerExit] = [:]
+                for await (name, exit) in group {
+                    exits[name] = exit
+                    try? await record.update(publish: false) { task in
+                        if let index = task.containers?.firstIndex(where: { $0.name == name }) {
+                            task.containers?[index].lastStatus = "STOPPED"
+                            task.containers?[index].exitCode = exit.exitCode
+                            task.containers?[index].reason = exit.reason
+                        }
+                    }
+                }
+                return exits
+            }
+            try await record.update { task in
+                task.lastStatus = "DEPROVISIONING"
+                task.desiredStatus = "STOPPED"
+                task.executionStoppedAt = Date()
+                if task.stoppingAt == nil { task.stoppingAt = Date() }
+            }
+            for shipper in shippers.values { await shipper.finish() }
+            if let userReason = liveTask.stopRequest.withLock({ $0 }) {
+                try await finish(record, stopCode: "UserInitiated", reason: userReason, exits: exits)
+            } else {
+                let name = firstEssentialExit.value.withLock { $0?.name } ?? ""
+                try await finish(record, stopCode: "EssentialContainerExited", reason: "Essential container in task exited", exits: exits, essential: name)
+            }
+        } catch {
+            environment.logger.error("task lifecycle failed", metadata: ["task": "\(taskId)", "error": "\(error)"])
+            try? await finish(record, stopCode: "TaskFailedToStart", reason: "InternalError: \(error)", exits: [:])
+        }
+    }
+
+    /// The first essential container of a task to end.
+    final class FirstExit: Sendable {
+        let value = Mutex<(name: String, exit: ContainerExit)?>(nil)
+    }
+
+    private func finish(_ record: TaskRecord, stopCode: String, reason: String, exits: [String: ContainerExit], essential: String? = nil) async throws {
+        let now = Date()
+        try await record.update { task in
+            task.lastStatus = "STOPPED"
+            task.desiredStatus = "STOPPED"
+            task.stopCode = stopCode
+            task.stoppedReason = task.stoppedReason ?? reason
+            if task.stoppingAt == nil { task.stoppingAt = now }
+            if task.executionStoppedAt == nil { task.executionStoppedAt = now }
+            task.stoppedAt = now
+            for index in (task.containers ?? []).indices {
+                task.containers?[index].lastStatus = "STOPPED"
+                if let exit = exits[task.containers?[index].name ?? ""] {
+                    task.containers?[index].exitCode = exit.exitCode
+                    task.containers?[index].reason = exit.reason
+                }
+            }
+        }
+    }
+
+    /// The runner's view of a container: the definition with the task's overrides applied.
+    func containerSpec(_ container: ECSAPI.ContainerDefinition, task: ECSAPI.Task, taskId: String, context: RequestContext) -> ContainerSpec {
+        let override = task.overrides?.containerOverrides?.first { $0.name == container.name }
+        var variables: [String: String] = [
+            "AWS_REGION": context.region,
+            "AWS_DEFAULT_REGION": context.region,
+            "AWS_EXECUTION_ENV": task.launchType == "FARGATE" ? "AWS_ECS_FARGATE" : "AWS_ECS_EC2",
+            "ECS_TASK_ARN": task.taskArn ?? "",
+            "ECS_CLUSTER": ECSService.clusterName(task.clusterArn),
+            "ECS_CONTAINER_NAME": container.name ?? "",
+        ]
+        let configuration = environment.configuration
+        let host = configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host
+        variables["AWS_ENDPOINT_URL"] = "http://\(host):\(configuration.port)"
+        for pair in container.environment ?? [] { if let name = pair.name { variables[name] = pair.value ?? "" } }
+        for pair in override?.environment ?? [] { if let name = pair.name { variables[name] = pair.value ?? "" } }
+        return ContainerSpec(
+            taskId: taskId, name: container.name ?? "", image: container.image ?? "",
+            entryPoint: container.entryPoint ?? [], command: override?.command ?? container.command ?? [],
+            environment: variables, workingDirectory: container.workingDirectory,
+            memoryMiB: override?.memory ?? container.memory, stopTimeoutSeconds: container.stopTimeout ?? 30)
+    }
+
+    // MARK: Stopping
+
+    func stop(taskArn: String, cluster: String, reason: String, context: RequestContext) async throws -> ECSAPI.Task {
+        let id = ECSService.taskId(fromArn: taskArn)
+        guard let liveTask = live.withLock({ $0[id] }) else {
+            // Known to the store but not running here: it ends now.
+            guard var task = try await store.task(account: context.accountId, region: context.region, cluster: cluster, id: id) else {
+                throw AWSError("InvalidParameterException", "The referenced task was not found.")
+            }
+            guard task.lastStatus != "STOPPED" else { return task }
+            task.lastStatus = "STOPPED"
+            task.desiredStatus = "STOPPED"
+            task.stopCode = "UserInitiated"
+            task.stoppedReason = reason
+            task.stoppedAt = Date()
+            task.version = (task.version ?? 0) + 1
+            try await store.saveTask(account: context.accountId, region: context.region, cluster: cluster, task)
+            await publish(task, context: context)
+            return task
+        }
+        let first = liveTask.stopRequest.withLock { value -> Bool in
+            guard value == nil else { return false }
+            value = reason
+            return true
+        }
+        let task = try await liveTask.record.update { task in
+            task.desiredStatus = "STOPPED"
+            if first {
+                task.stoppingAt = Date()
+                task.stopCode = "UserInitiated"
+                task.stoppedReason = reason
+            }
+        }
+        if first {
+            let containers = liveTask.containers.withLock { Array($0.values) }
+            for container in containers { await container.stop() }
+        }
+        return task
+    }
+
+    /// Waits until a task this process runs reaches STOPPED (at once for any other task).
+    public func waitUntilStopped(taskId: String) async {
+        guard let liveTask = live.withLock({ $0[taskId] }) else { return }
+        await liveTask.waitUntilDone()
+    }
+
+    /// Changes a task's stored state (tags) whether or not it is running here.
+    func update(taskArn: String, cluster: String, context: RequestContext, publish: Bool, _ change: @escaping @Sendable (inout ECSAPI.Task) -> Void) async throws {
+        let id = ECSService.taskId(fromArn: taskArn)
+        if let liveTask = live.withLock({ $0[id] }) {
+            try await liveTask.record.update(publish: publish, change)
+        } else if var task = try await store.task(account: context.accountId, region: context.region, cluster: cluster, id: id) {
+            change(&task)
+            try await store.saveTask(account: context.accountId, region: context.region, cluster: cluster, task)
+        }
+    }
+
+    // MARK: Exec
+
+    /// Runs `command` in a running task's container (the first one when `container` is nil), with the task's
+    /// environment and working directory, as ECS Exec does.
+    public func exec(task reference: String, container: String?, command: [String], timeoutSeconds: Int = 300) async throws -> ExecResult {
+        let id = ECSService.taskId(fromArn: reference)
+        guard let liveTask = live.withLock({ $0[id] }) else {
+            throw ExecError.notRunning("Task \(id) is not running in this local cloud.")
+        }
+        let task = await liveTask.record.task
+        guard task.lastStatus == "RUNNING" else {
+            throw ExecError.notRunning("Task \(id) is \(task.lastStatus ?? "not running"); commands run only in RUNNING tasks.")
+        }
+        let names = (task.containers ?? []).compactMap(\.name)
+        let name = container ?? names.first ?? ""
+        guard let running = liveTask.containers.withLock({ $0[name] }) else {
+            throw ExecError.noContainer("Task \(id) has no running container named \(name); its containers: \(names.joined(separator: ", ")).")
+        }
+        do {
+            return try await running.exec(command, timeoutSeconds: timeoutSeconds)
+        } catch let error as ContainerStartFailure {
+            throw ExecError.failed(error.reason)
+        }
+    }
+
+    public enum ExecError: Error, CustomStringConvertible {
+        case notRunning(String), noContainer(String), failed(String)
+        public var description: String {
+            switch self { case .notRunning(let text), .noContainer(let text), .failed(let text): text }
+        }
+    }
+
+    // MARK: Restart and shutdown
+
+    /// Tasks left unfinished by a previous server have lost their processes: they end STOPPED with a reason.
+    func reconcileAfterRestart() async {
+        do {
+            for (account, region, cluster, var task) in try await store.unfinishedTasks() {
+                let id = ECSService.taskId(fromArn: task.taskArn ?? "")
+                if live.withLock({ $0[id] != nil }) { continue }
+                let wasRunning = task.lastStatus == "RUNNING" || task.lastStatus == "DEPROVISIONING"
+                task.lastStatus = "STOPPED"
+                task.desiredStatus = "STOPPED"
+                task.stopCode = wasRunning ? "TerminationNotice" : "TaskFailedToStart"
+                task.stoppedReason = task.stoppedReason ?? (wasRunning
+                    ? "Host stopped: the Skiff local cloud stopped while the task ran, and its processes did not survive"
+                    : "Host stopped: the Skiff local cloud stopped before the task started")
+                task.stoppedAt = Date()
+                for index in (task.containers ?? []).indices where task.containers?[index].lastStatus != "STOPPED" {
+                    task.containers?[index].lastStatus = "STOPPED"
+                }
+                task.version = (task.version ?? 0) + 1
+                try await store.saveTask(account: account, region: region, cluster: cluster, task)
+                await publish(task, context: RequestContext(accountId: account, region: region, requestId: UUID().uuidString.lowercased()))
+            }
+        } catch {
+            environment.logger.error("cannot reconcile ECS tasks after a restart", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Stops every running task (SIGTERM, then SIGKILL after its stop timeout) and waits for them.
+    func shutdown() async {
+        let tasks = live.withLock { Array($0.values) }
+        for liveTask in tasks {
+            let (account, region, cluster, arn) = (liveTask.record.account, liveTask.record.region, liveTask.record.cluster, await liveTask.record.task.taskArn ?? "")
+            _ = try? await stop(taskArn: arn, cluster: cluster, reason: "The Skiff local cloud is shutting down",
+                                context: RequestContext(accountId: account, region: region, requestId: UUID().uuidString.lowercased()))
+        }
+        for liveTask in tasks { await liveTask.waitUntilDone() }
+    }
+
+    // MARK: Events
+
+    func publish(_ task: ECSAPI.Task, context: RequestContext) async {
+        await environment.directory.publish(Self.stateChangeEvent(task), context: context)
+    }
+
+    /// The "ECS Task State Change" event of a task: its description with ISO 8601 timestamps, as EventBridge shows it.
+    static func stateChangeEvent(_ task: ECSAPI.Task) -> ServiceEvent {
+        var detail = task.json().objectValue ?? [:]
+        let timestamps: Set<String> = ["createdAt", "startedAt", "stoppedAt", "stoppingAt", "pullStartedAt", "pullStoppedAt", "executionStoppedAt", "connectivityAt"]
+        for key in detail.keys where timestamps.contains(key) {
+            if let seconds = detail[key]?.numberValue { detail[key] = .string(Timestamps.iso8601(Date(timeIntervalSince1970: seconds))) }
+        }
+        detail["updatedAt"] = .string(Timestamps.iso8601(Date()))
+        return ServiceEvent(source: "aws.ecs", detailType: "ECS Task State Change", detail: .object(detail), resources: [task.taskArn ?? ""])
+    }
+}

@@ -1,1 +1,0 @@
-// The Logs part of the local cloud; see its issue.

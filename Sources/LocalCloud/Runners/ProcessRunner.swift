@@ -1,0 +1,297 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs a container as a local process: the image is a directory (see ``ImageMap``) that becomes the working
+/// directory and the head of PATH; the entry point and command run with the task's environment, a hard memory
+/// limit (`ulimit -d`) when the container definition sets `memory`, and SIGTERM then SIGKILL on stop.
+public struct ProcessRunner: TaskRunner {
+    public let images: ImageMap
+    /// Variables every task's process gets before its own (the host's PATH tail, HOME, the local cloud's endpoint).
+    public let baseEnvironment: [String: String]
+
+    public var name: String { "process" }
+
+    public init(images: ImageMap, baseEnvironment: [String: String] = ProcessRunner.defaultBaseEnvironment()) {
+        self.images = images
+        self.baseEnvironment = baseEnvironment
+    }
+
+    /// PATH, HOME, LANG, USER and TMPDIR of the server's own environment.
+    public static func defaultBaseEnvironment() -> [String: String] {
+        let host = ProcessInfo.processInfo.environment
+        var environment: [String: String] = [:]
+        for key in ["PATH", "HOME", "LANG", "USER", "TMPDIR", "TZ"] { environment[key] = host[key] }
+        if environment["PATH"] == nil { environment["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+        return environment
+    }
+
+    /// The process's environment, working directory and argument vector, or why it cannot start.
+    public func prepare(_ spec: ContainerSpec) throws(ContainerStartFailure) -> PreparedProcess {
+        guard let imageDirectory = images.directory(for: spec.image) else {
+            throw ContainerStartFailure(
+                "CannotPullContainerError: image \(spec.image) is not mapped to a local directory; "
+                + "start skiff up with --image-map \(Self.shortName(spec.image))=DIR or set SKIFF_IMAGE_\(ImageMap.environmentKey(Self.shortName(spec.image)))=DIR")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: imageDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ContainerStartFailure("CannotPullContainerError: image \(spec.image) is mapped to \(imageDirectory), which is not a directory")
+        }
+        var workingDirectory = imageDirectory
+        if let requested = spec.workingDirectory, !requested.isEmpty {
+            workingDirectory = requested.hasPrefix("/") && FileManager.default.fileExists(atPath: requested)
+                ? requested : ((imageDirectory as NSString).appendingPathComponent(requested) as NSString).standardizingPath
+            guard FileManager.default.fileExists(atPath: workingDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ContainerStartFailure("CannotStartContainerError: working directory \(requested) does not exist in image \(spec.image)")
+            }
+        }
+        var environment = baseEnvironment
+        environment["PATH"] = imageDirectory + (environment["PATH"].map { ":" + $0 } ?? "")
+        environment["HOSTNAME"] = spec.taskId
+        for (key, value) in spec.environment { environment[key] = value }
+        let arguments = spec.arguments
+        guard let program = arguments.first, !program.isEmpty else {
+            throw ContainerStartFailure("CannotStartContainerError: no command specified for container \(spec.name): set entryPoint or command")
+        }
+        guard let executable = Self.resolve(program, path: environment["PATH"] ?? "", workingDirectory: workingDirectory) else {
+            throw ContainerStartFailure(
+                "CannotStartContainerError: exec: \"\(program)\": executable file not found in $PATH (image \(spec.image) at \(imageDirectory))")
+        }
+        return PreparedProcess(
+            executable: executable, arguments: Array(arguments.dropFirst()), environment: environment,
+            workingDirectory: workingDirectory, memoryMiB: spec.memoryMiB)
+    }
+
+    public func start(_ spec: ContainerSpec, output: @escaping @Sendable (OutputLine) -> Void) async throws -> any RunningContainer {
+        let prepared = try prepare(spec)
+        return try ProcessContainer.launch(prepared, stopTimeoutSeconds: spec.stopTimeoutSeconds, output: output)
+    }
+
+    static func shortName(_ image: String) -> String {
+        ImageMap.candidates(image).last ?? image
+    }
+
+    /// Finds `program` as a shell would: a path with a slash is taken relative to the working directory,
+    /// a bare name is searched in PATH.
+    static func resolve(_ program: String, path: String, workingDirectory: String) -> String? {
+        let fileManager = FileManager.default
+        if program.contains("/") {
+            let full = program.hasPrefix("/") ? program : ((workingDirectory as NSString).appendingPathComponent(program) as NSString).standardizingPath
+            return fileManager.isExecutableFile(atPath: full) ? full : nil
+        }
+        for directory in path.split(separator: ":") where !directory.isEmpty {
+            let candidate = (String(directory) as NSString).appendingPathComponent(program)
+            var isDirectory: ObjCBool = false
+            if fileManager.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
+               fileManager.isExecutableFile(atPath: candidate) {
+                return candidate
+            }
+        }
+        return nil
+    }
+}
+
+/// A process ready to launch.
+public struct PreparedProcess: Sendable, Equatable {
+    public var executable: String
+    public var arguments: [String]
+    public var environment: [String: String]
+    public var workingDirectory: String
+    public var memoryMiB: Int?
+
+    /// The executable and arguments to spawn: under `/bin/sh -c 'ulimit -d ...; exec "$@"'` when
+    /// a memory limit applies, so the limit holds for the process itself and not for Skiff.
+    var launchVector: (String, [String]) {
+        guard let memoryMiB, memoryMiB > 0 else { return (executable, arguments) }
+        return ("/bin/sh", ["-c", "ulimit -d \(memoryMiB * 1024) && exec \"$@\"", "skiff-task", executable] + arguments)
+    }
+}
+
+/// A local process of a task, with the threads that read its output.
+final class ProcessContainer: RunningContainer, Sendable {
+    let process: SpawnedProcess
+    let prepared: PreparedProcess
+    let stopTimeoutSeconds: Int
+    private let exitState = Mutex<(exit: ContainerExit?, waiters: [CheckedContinuation<ContainerExit, Never>], stopRequested: Bool)>((nil, [], false))
+
+    var runtimeId: String { String(process.pid) }
+
+    private init(process: SpawnedProcess, prepared: PreparedProcess, stopTimeoutSeconds: Int) {
+        self.process = process
+        self.prepared = prepared
+        self.stopTimeoutSeconds = stopTimeoutSeconds
+    }
+
+    static func launch(_ prepared: PreparedProcess, stopTimeoutSeconds: Int, output: @escaping @Sendable (OutputLine) -> Void) throws(ContainerStartFailure) -> ProcessContainer {
+        let (executable, arguments) = prepared.launchVector
+        let process: SpawnedProcess
+        do {
+            process = try SpawnedProcess.spawn(executable: executable, arguments: arguments, environment: prepared.environment, workingDirectory: prepared.workingDirectory)
+        } catch {
+            throw ContainerStartFailure("CannotStartContainerError: \(error.message)")
+        }
+        let container = ProcessContainer(process: process, prepared: prepared, stopTimeoutSeconds: stopTimeoutSeconds)
+        let readers = DispatchGroup()
+        for (descriptor, stream) in [(process.stdout, OutputLine.Stream.stdout), (process.stderr, .stderr)] {
+            readers.enter()
+            let thread = Thread {
+                LineReader.read(descriptor) { output(OutputLine(stream: stream, text: $0, timestamp: Date.nowMilliseconds)) }
+                readers.leave()
+            }
+            thread.name = "skiff-task-\(stream.rawValue)"
+            thread.start()
+        }
+        let waiter = Thread {
+            let status = process.waitForExit()
+            readers.wait()
+            container.finish(status)
+        }
+        waiter.name = "skiff-task-wait"
+        waiter.start()
+        return container
+    }
+
+    private func finish(_ status: (code: Int, signal: Int32?)) {
+        let stopped = exitState.withLock { $0.stopRequested }
+        var exit = ContainerExit(exitCode: status.code)
+        if let signal = status.signal, !stopped {
+            let name = signal == SIGKILL ? "SIGKILL" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
+            exit.reason = "Process terminated by \(name)"
+        }
+        let waiters = exitState.withLock { state in
+            state.exit = exit
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: exit) }
+    }
+
+    func wait() async -> ContainerExit {
+        await withCheckedContinuation { continuation in
+            let done: ContainerExit? = exitState.withLock { state in
+                if let exit = state.exit { return exit }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let done { continuation.resume(returning: done) }
+        }
+    }
+
+    func stop() async {
+        let running = exitState.withLock { state -> Bool in
+            state.stopRequested = true
+            return state.exit == nil
+        }
+        guard running else { return }
+        process.signal(SIGTERM)
+        let timeout = stopTimeoutSeconds
+        Task.detached { [self] in
+            try? await Task.sleep(for: .seconds(timeout))
+            if self.exitState.withLock({ $0.exit == nil }) { self.process.signal(SIGKILL) }
+        }
+    }
+
+    func exec(_ command: [String], timeoutSeconds: Int) async throws -> ExecResult {
+        guard exitState.withLock({ $0.exit == nil }) else {
+            throw ContainerStartFailure("The container is not running")
+        }
+        return try await ProcessExec.run(command, environment: prepared.environment, workingDirectory: prepared.workingDirectory, timeoutSeconds: timeoutSeconds)
+    }
+}
+
+/// One-off commands in a container's environment, output captured.
+enum ProcessExec {
+    static func run(_ command: [String], environment: [String: String], workingDirectory: String, timeoutSeconds: Int) async throws -> ExecResult {
+        guard let program = command.first else { throw ContainerStartFailure("No command given") }
+        guard let executable = ProcessRunner.resolve(program, path: environment["PATH"] ?? "", workingDirectory: workingDirectory) else {
+            throw ContainerStartFailure("exec: \"\(program)\": executable file not found in $PATH")
+        }
+        let process: SpawnedProcess
+        do {
+            process = try SpawnedProcess.spawn(executable: executable, arguments: Array(command.dropFirst()), environment: environment, workingDirectory: workingDirectory)
+        } catch {
+            throw ContainerStartFailure(error.message)
+        }
+        return await withCheckedContinuation { continuation in
+            let thread = Thread {
+                let deadline = DispatchWorkItem { process.signal(SIGKILL) }
+                DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(timeoutSeconds), execute: deadline)
+                let errorData = Mutex<[UInt8]>([])
+                let done = DispatchSemaphore(value: 0)
+                let errorReader = Thread {
+                    let bytes = readAll(process.stderr)
+                    errorData.withLock { $0 = bytes }
+                    done.signal()
+                }
+                errorReader.start()
+                let outputData = readAll(process.stdout)
+                done.wait()
+                let status = process.waitForExit()
+                deadline.cancel()
+                continuation.resume(returning: ExecResult(
+                    exitCode: status.code, output: String(decoding: outputData, as: UTF8.self),
+                    errorOutput: String(decoding: errorData.withLock { $0 }, as: UTF8.self)))
+            }
+            thread.start()
+        }
+    }
+
+    static func readAll(_ descriptor: Int32) -> [UInt8] {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+        }
+        close(descriptor)
+        return data
+    }
+}
+
+/// Splits a stream into lines (without their line breaks) as it is read; a last line without a break counts.
+enum LineReader {
+    /// Lines longer than this are cut, as the awslogs driver cuts lines at 16 KiB.
+    static let maximumLineBytes = 16 * 1024
+
+    static func read(_ descriptor: Int32, line: (String) -> Void) {
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            var start = 0
+            for index in 0..<count where buffer[index] == UInt8(ascii: "\n") {
+                pending.append(contentsOf: buffer[start..<index])
+                emit(&pending, line)
+                start = index + 1
+            }
+            pending.append(contentsOf: buffer[start..<count])
+            while pending.count >= maximumLineBytes {
+                let head = Array(pending.prefix(maximumLineBytes))
+                pending.removeFirst(maximumLineBytes)
+                line(String(decoding: head, as: UTF8.self))
+            }
+        }
+        if !pending.isEmpty { emit(&pending, line) }
+        close(descriptor)
+    }
+
+    private static func emit(_ pending: inout [UInt8], _ line: (String) -> Void) {
+        if pending.last == UInt8(ascii: "\r") { pending.removeLast() }
+        var start = 0
+        while pending.count - start > maximumLineBytes {
+            line(String(decoding: pending[start..<start + maximumLineBytes], as: UTF8.self))
+            start += maximumLineBytes
+        }
+        line(String(decoding: pending[start...], as: UTF8.self))
+        pending.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,1 +1,0 @@
-// The Runners part of the local cloud; see its issue.

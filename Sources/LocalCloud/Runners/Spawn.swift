@@ -1,0 +1,138 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A child process started with `posix_spawn`, with its output on pipes.
+///
+/// Not `Foundation.Process`: a server ignores SIGTERM and SIGINT to handle them itself, and ignored signals
+/// are inherited across `exec`, so a task's process would ignore StopTask's SIGTERM. Spawning resets every
+/// signal to its default disposition and clears the signal mask, as a container's init does.
+struct SpawnedProcess: Sendable {
+    let pid: pid_t
+    let stdout: Int32
+    let stderr: Int32
+
+    struct Failure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    static func spawn(executable: String, arguments: [String], environment: [String: String], workingDirectory: String) throws(Failure) -> SpawnedProcess {
+        var outPipe: [Int32] = [0, 0]
+        var errPipe: [Int32] = [0, 0]
+        // Close-on-exec, so that other tasks spawned at the same moment do not inherit these pipes (and keep
+        // this task's output open after it ends); dup2 onto 1 and 2 clears the flag in this child.
+        guard Self.cloexecPipe(&outPipe), Self.cloexecPipe(&errPipe) else { throw Failure(message: "cannot create pipes: \(String(cString: strerror(errno)))") }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        for descriptor in [outPipe[0], outPipe[1], errPipe[0], errPipe[1]] { posix_spawn_file_actions_addclose(&actions, descriptor) }
+        // Nothing else of the server's (its listening socket, the database) reaches the task, even where a
+        // library opened it without close-on-exec.
+        if let addClosefrom = Self.addClosefrom { _ = addClosefrom(&actions, 3) }
+        var executable = executable
+        var arguments = arguments
+        if let addChdir = Self.addChdir {
+            _ = addChdir(&actions, workingDirectory)
+        } else {
+            // Without posix_spawn_file_actions_addchdir_np, a shell changes directory and then becomes the program.
+            arguments = ["-c", "cd \"$0\" && exec \"$@\"", workingDirectory, executable] + arguments
+            executable = "/bin/sh"
+        }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        sigdelset(&defaults, SIGKILL)
+        sigdelset(&defaults, SIGSTOP)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        // Its own process group, so that stopping a task reaches the children it started too.
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        var result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // ETXTBSY: another thread's child briefly holds the executable open for writing (a script just written);
+        // it passes once that child execs.
+        var attempts = 0
+        while result == ETXTBSY && attempts < 50 {
+            attempts += 1
+            usleep(10_000)
+            result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
+        close(outPipe[1])
+        close(errPipe[1])
+        guard result == 0 else {
+            close(outPipe[0])
+            close(errPipe[0])
+            throw Failure(message: "cannot run \(executable): \(String(cString: strerror(result)))")
+        }
+        return SpawnedProcess(pid: pid, stdout: outPipe[0], stderr: errPipe[0])
+    }
+
+    typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+
+    /// glibc's `pipe2`, which Swift's Glibc module does not export; `pipe` and `fcntl` where it is missing.
+    static let pipe2: Pipe2? = {
+        guard let symbol = dlsym(nil, "pipe2") else { return nil }
+        return unsafeBitCast(symbol, to: Pipe2.self)
+    }()
+
+    static func cloexecPipe(_ descriptors: inout [Int32]) -> Bool {
+        if let pipe2 { return descriptors.withUnsafeMutableBufferPointer { pipe2($0.baseAddress!, O_CLOEXEC) } == 0 }
+        guard pipe(&descriptors) == 0 else { return false }
+        for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        return true
+    }
+
+    typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+).
+    static let addClosefrom: AddClosefrom? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddClosefrom.self)
+    }()
+
+    typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+
+    /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29+), which Swift's Glibc module does not export.
+    static let addChdir: AddChdir? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addchdir_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddChdir.self)
+    }()
+
+    /// Blocks until the process ends and returns its exit code, or 128 + the signal that ended it, and the signal.
+    func waitForExit() -> (code: Int, signal: Int32?) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return (-1, nil) }
+        }
+        let signal = status & 0x7f
+        if signal == 0 { return (Int((status >> 8) & 0xff), nil) }
+        return (128 + Int(signal), signal)
+    }
+
+    /// Signals the process's whole group.
+    func signal(_ signal: Int32) {
+        if kill(-pid, signal) != 0 { kill(pid, signal) }
+    }
+}

@@ -1,1 +1,0 @@
-// The StepFunctions part of the local cloud; see its issue.

@@ -1,0 +1,212 @@
+import Foundation
+import GRDB
+import JSONCore
+import LocalCloud
+
+/// State machines, executions and their histories, in SQLite: every event is written as it happens, with the
+/// execution's latest snapshot, so that a restarted server resumes running executions where they stood.
+struct StepFunctionsStore: Sendable {
+    let database: CloudDatabase
+
+    struct Machine: Sendable {
+        var arn: String
+        var account: String
+        var region: String
+        var name: String
+        var definition: String
+        var roleArn: String
+        var type: String
+        var created: Date
+        var updated: Date
+        var description: String?
+        var revisionId: String
+        var tags: [String: String]
+    }
+
+    struct Execution: Sendable {
+        var arn: String
+        var account: String
+        var region: String
+        var machineArn: String
+        var name: String
+        var status: String
+        var input: String
+        var output: String?
+        var error: String?
+        var cause: String?
+        var started: Date
+        var stopped: Date?
+        var definition: String
+        var roleArn: String
+        var snapshot: String?
+    }
+
+    static func registerMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("stepfunctions-v1") { db in
+            try db.create(table: "sfn_state_machines") { t in
+                t.primaryKey("arn", .text)
+                t.column("account", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("definition", .text).notNull()
+                t.column("role_arn", .text).notNull()
+                t.column("type", .text).notNull()
+                t.column("created", .double).notNull()
+                t.column("updated", .double).notNull()
+                t.column("description", .text)
+                t.column("revision_id", .text).notNull()
+                t.column("tags", .text).notNull()
+            }
+            try db.create(table: "sfn_executions") { t in
+                t.primaryKey("arn", .text)
+                t.column("account", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("machine_arn", .text).notNull().indexed()
+                t.column("name", .text).notNull()
+                t.column("status", .text).notNull().indexed()
+                t.column("input", .text).notNull()
+                t.column("output", .text)
+                t.column("error", .text)
+                t.column("cause", .text)
+                t.column("started", .double).notNull()
+                t.column("stopped", .double)
+                t.column("definition", .text).notNull()
+                t.column("role_arn", .text).notNull()
+                t.column("snapshot", .text)
+            }
+            try db.create(table: "sfn_history") { t in
+                t.column("execution_arn", .text).notNull()
+                t.column("id", .integer).notNull()
+                t.column("event", .text).notNull()
+                t.primaryKey(["execution_arn", "id"])
+            }
+        }
+    }
+
+    // MARK: State machines
+
+    func machine(_ arn: String) async throws -> Machine? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM sfn_state_machines WHERE arn = ?", arguments: [arn]).map(Self.machine)
+        }
+    }
+
+    static func machine(_ row: Row) -> Machine {
+        Machine(
+            arn: row["arn"], account: row["account"], region: row["region"], name: row["name"], definition: row["definition"],
+            roleArn: row["role_arn"], type: row["type"], created: Date(timeIntervalSince1970: row["created"]),
+            updated: Date(timeIntervalSince1970: row["updated"]), description: row["description"], revisionId: row["revision_id"],
+            tags: decodeTags(row["tags"]))
+    }
+
+    func insert(_ m: Machine) async throws {
+        try await database.write { db in
+            try db.execute(sql: """
+                INSERT INTO sfn_state_machines (arn, account, region, name, definition, role_arn, type, created, updated, description, revision_id, tags)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [m.arn, m.account, m.region, m.name, m.definition, m.roleArn, m.type, m.created.timeIntervalSince1970,
+                                 m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags)])
+        }
+    }
+
+    func update(_ m: Machine) async throws {
+        try await database.write { db in
+            try db.execute(sql: """
+                UPDATE sfn_state_machines SET definition = ?, role_arn = ?, updated = ?, description = ?, revision_id = ?, tags = ? WHERE arn = ?
+                """, arguments: [m.definition, m.roleArn, m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.arn])
+        }
+    }
+
+    func deleteMachine(_ arn: String) async throws {
+        try await database.write { db in try db.execute(sql: "DELETE FROM sfn_state_machines WHERE arn = ?", arguments: [arn]) }
+    }
+
+    func machines(account: String, region: String) async throws -> [Machine] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM sfn_state_machines WHERE account = ? AND region = ? ORDER BY created, name", arguments: [account, region]).map(Self.machine)
+        }
+    }
+
+    // MARK: Executions
+
+    static func execution(_ row: Row) -> Execution {
+        Execution(
+            arn: row["arn"], account: row["account"], region: row["region"], machineArn: row["machine_arn"], name: row["name"],
+            status: row["status"], input: row["input"], output: row["output"], error: row["error"], cause: row["cause"],
+            started: Date(timeIntervalSince1970: row["started"]), stopped: (row["stopped"] as Double?).map { Date(timeIntervalSince1970: $0) },
+            definition: row["definition"], roleArn: row["role_arn"], snapshot: row["snapshot"])
+    }
+
+    func execution(_ arn: String) async throws -> Execution? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM sfn_executions WHERE arn = ?", arguments: [arn]).map(Self.execution)
+        }
+    }
+
+    func insert(_ e: Execution) async throws {
+        try await database.write { db in
+            try db.execute(sql: """
+                INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, started, definition, role_arn)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [e.arn, e.account, e.region, e.machineArn, e.name, e.status, e.input, e.started.timeIntervalSince1970, e.definition, e.roleArn])
+        }
+    }
+
+    func finish(_ arn: String, status: String, output: String?, error: String?, cause: String?, stopped: Date) async throws {
+        try await database.write { db in
+            try db.execute(sql: """
+                UPDATE sfn_executions SET status = ?, output = ?, error = ?, cause = ?, stopped = ?, snapshot = NULL WHERE arn = ? AND status = 'RUNNING'
+                """, arguments: [status, output, error, cause, stopped.timeIntervalSince1970, arn])
+        }
+    }
+
+    func executions(machineArn: String, status: String?) async throws -> [Execution] {
+        try await database.read { db in
+            var sql = "SELECT * FROM sfn_executions WHERE machine_arn = ?"
+            var arguments: StatementArguments = [machineArn]
+            if let status {
+                sql += " AND status = ?"
+                arguments += [status]
+            }
+            sql += " ORDER BY started DESC, rowid DESC"
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.execution)
+        }
+    }
+
+    func runningExecutions() async throws -> [Execution] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM sfn_executions WHERE status = 'RUNNING' ORDER BY started").map(Self.execution)
+        }
+    }
+
+    // MARK: History
+
+    func append(event: JSON, id: Int, to arn: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO sfn_history (execution_arn, id, event) VALUES (?, ?, ?)", arguments: [arn, id, event.serialized()])
+        }
+    }
+
+    func saveSnapshot(_ text: String, for arn: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'", arguments: [text, arn])
+        }
+    }
+
+    func history(_ arn: String) async throws -> [JSON] {
+        try await database.read { db in
+            try String.fetchAll(db, sql: "SELECT event FROM sfn_history WHERE execution_arn = ? ORDER BY id", arguments: [arn])
+        }.compactMap { try? JSON(parsing: $0) }
+    }
+
+    static func encodeTags(_ tags: [String: String]) -> String {
+        JSON.object(JSONObject(uniqueKeysWithValues: tags.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) })).serialized()
+    }
+
+    static func decodeTags(_ text: String) -> [String: String] {
+        guard case .object(let o)? = try? JSON(parsing: text) else { return [:] }
+        var tags: [String: String] = [:]
+        for (k, v) in o { tags[k] = v.stringValue ?? "" }
+        return tags
+    }
+}

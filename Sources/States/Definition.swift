@@ -1,0 +1,445 @@
+import JSONCore
+import JSONata
+
+/// The query language of a state machine or of one state.
+public enum QueryLanguage: String, Sendable {
+    case jsonPath = "JSONPath"
+    case jsonata = "JSONata"
+}
+
+/// A parsed, validated Amazon States Language definition.
+///
+/// ```swift
+/// let machine = try StateMachine(definition: text)          // throws DefinitionError with AWS's diagnostics
+/// let engine = ExecutionEngine(machine: machine, integrations: myIntegrations)
+/// let result = await engine.run(input: ["args": ["a"]], context: .init(executionArn: arn, name: "run-1"))
+/// ```
+public struct StateMachine: Sendable {
+    public var startAt: String
+    public var states: [String: StateDefinition]
+    public var queryLanguage: QueryLanguage
+    public var timeoutSeconds: Int?
+    public var comment: String?
+    /// The definition as written.
+    public var json: JSON
+
+    init(startAt: String, states: [String: StateDefinition], queryLanguage: QueryLanguage, json: JSON) {
+        self.startAt = startAt
+        self.states = states
+        self.queryLanguage = queryLanguage
+        self.json = json
+    }
+
+    public init(definition text: String) throws(DefinitionError) {
+        let json: JSON
+        do {
+            json = try JSON(parsing: text)
+        } catch {
+            throw DefinitionError([Diagnostic(code: "INVALID_JSON_DESCRIPTION", message: "Invalid JSON: \(error.description)", location: "")])
+        }
+        try self.init(json: json)
+    }
+
+    public init(json: JSON) throws(DefinitionError) {
+        var diagnostics: [Diagnostic] = []
+        self = StateMachine.parse(json, path: "", inherited: .jsonPath, diagnostics: &diagnostics)
+        if !diagnostics.isEmpty { throw DefinitionError(diagnostics) }
+    }
+
+    /// The diagnostics AWS's ValidateStateMachineDefinition would report (empty when valid).
+    public static func validate(_ text: String) -> [Diagnostic] {
+        do {
+            _ = try StateMachine(definition: text)
+            return []
+        } catch {
+            return error.diagnostics
+        }
+    }
+
+    static func parse(_ json: JSON, path: String, inherited: QueryLanguage, diagnostics: inout [Diagnostic]) -> StateMachine {
+        var machine = StateMachine(startAt: "", states: [:], queryLanguage: inherited, json: json)
+        guard case .object(let top) = json else {
+            diagnostics.append(.schema("Expected an object", at: path.isEmpty ? "/" : path))
+            return machine
+        }
+        let allowed: Set<String> = ["Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage", "ProcessorConfig"]
+        for key in top.keys where !allowed.contains(key) {
+            diagnostics.append(.schema("These fields are required or not allowed: [\(key)]", at: path + "/" + key, code: "SCHEMA_VALIDATION_FAILED"))
+        }
+        if let ql = top["QueryLanguage"] {
+            if let language = ql.stringValue.flatMap(QueryLanguage.init) { machine.queryLanguage = language } else {
+                diagnostics.append(.schema("Value is not one of [JSONPath, JSONata]", at: path + "/QueryLanguage"))
+            }
+        }
+        machine.comment = top["Comment"]?.stringValue
+        machine.timeoutSeconds = top["TimeoutSeconds"]?.intValue
+        guard let startAt = top["StartAt"]?.stringValue else {
+            diagnostics.append(.schema("These fields are required: [StartAt]", at: path.isEmpty ? "/" : path))
+            return machine
+        }
+        machine.startAt = startAt
+        guard case .object(let states)? = top["States"], !states.isEmpty else {
+            diagnostics.append(.schema("These fields are required: [States]", at: path.isEmpty ? "/" : path))
+            return machine
+        }
+        for (name, stateJSON) in states {
+            if name.count > 80 {
+                diagnostics.append(.schema("State name is longer than 80 characters", at: "\(path)/States/\(name)"))
+            }
+            machine.states[name] = StateDefinition.parse(name: name, stateJSON, path: "\(path)/States/\(name)", inherited: machine.queryLanguage, diagnostics: &diagnostics)
+        }
+        if machine.states[startAt] == nil {
+            diagnostics.append(Diagnostic(code: "MISSING_TRANSITION_TARGET", message: "Missing 'Next' target: \(startAt)", location: "\(path)/StartAt"))
+        }
+        // Every transition names a state of this machine.
+        for (name, state) in machine.states {
+            for (target, field) in state.transitions where machine.states[target] == nil {
+                diagnostics.append(Diagnostic(code: "MISSING_TRANSITION_TARGET", message: "Missing 'Next' target: \(target)", location: "\(path)/States/\(name)/\(field)"))
+            }
+        }
+        // Every state is reachable from StartAt.
+        var reachable: Set<String> = []
+        var queue = [startAt]
+        while let next = queue.popLast() {
+            guard reachable.insert(next).inserted, let state = machine.states[next] else { continue }
+            queue.append(contentsOf: state.transitions.map { $0.0 })
+        }
+        for name in machine.states.keys.sorted() where !reachable.contains(name) {
+            diagnostics.append(Diagnostic(code: "UNREACHABLE_STATE", message: "State \"\(name)\" is not reachable.", location: "\(path)/States/\(name)"))
+        }
+        // Some state ends the machine.
+        if diagnostics.isEmpty && !machine.states.values.contains(where: { $0.isTerminal }) {
+            diagnostics.append(Diagnostic(code: "MISSING_END_STATE", message: "Workflow has no terminal state.", location: path.isEmpty ? "/" : path))
+        }
+        return machine
+    }
+}
+
+/// One problem of a definition, as ValidateStateMachineDefinition reports it.
+public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
+    public var severity: String = "ERROR"
+    public var code: String
+    public var message: String
+    /// A JSON pointer into the definition (`/States/Run/Next`).
+    public var location: String
+
+    public init(code: String, message: String, location: String) {
+        self.code = code
+        self.message = message
+        self.location = location
+    }
+
+    static func schema(_ message: String, at location: String, code: String = "SCHEMA_VALIDATION_FAILED") -> Diagnostic {
+        Diagnostic(code: code, message: message, location: location)
+    }
+
+    /// As CreateStateMachine's InvalidDefinition message words each problem.
+    public var description: String { "\(code): \(message) at \(location)" }
+}
+
+/// A definition with problems; its description is the message of AWS's `InvalidDefinition` error.
+public struct DefinitionError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var diagnostics: [Diagnostic]
+    public init(_ diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
+    public var description: String {
+        "Invalid State Machine Definition: '" + diagnostics.map(\.description).joined(separator: ", ") + "'"
+    }
+}
+
+public enum StateType: String, Sendable {
+    case pass = "Pass", task = "Task", choice = "Choice", wait = "Wait", succeed = "Succeed", fail = "Fail"
+    case parallel = "Parallel", map = "Map"
+}
+
+/// A Retry rule.
+public struct Retrier: Sendable {
+    public var errorEquals: [String]
+    public var intervalSeconds: Double = 1
+    public var maxAttempts: Int = 3
+    public var backoffRate: Double = 2
+    public var maxDelaySeconds: Double?
+    public var jitterFull = false
+}
+
+/// A Catch rule.
+public struct Catcher: Sendable {
+    public var errorEquals: [String]
+    public var next: String
+    public var resultPath: String? = "$"
+    public var resultPathIsNull = false
+    public var output: JSON?
+    public var assign: JSON?
+}
+
+/// One state of a machine, parsed once so that running it looks nothing up by name.
+public final class StateDefinition: @unchecked Sendable {
+    public let name: String
+    public let type: StateType
+    public var queryLanguage: QueryLanguage
+    public var next: String?
+    public var end = false
+    public var json: JSON
+
+    // JSONPath fields
+    public var inputPath: String?? = .some("$")
+    public var outputPath: String?? = .some("$")
+    public var resultPath: String?? = .some("$")
+    public var parameters: JSON?
+    public var resultSelector: JSON?
+    public var result: JSON?
+    // JSONata fields
+    public var arguments: JSON?
+    public var output: JSON?
+    public var assign: JSON?
+    // Task
+    public var resource: String?
+    public var timeoutSeconds: Double?
+    public var timeoutSecondsPath: String?
+    public var heartbeatSeconds: Double?
+    public var heartbeatSecondsPath: String?
+    public var retry: [Retrier] = []
+    public var catchers: [Catcher] = []
+    // Choice
+    public var choices: [ChoiceRule] = []
+    public var defaultState: String?
+    // Wait
+    public var seconds: JSON?
+    public var timestamp: JSON?
+    public var secondsPath: String?
+    public var timestampPath: String?
+    // Fail
+    public var error: String?
+    public var cause: String?
+    public var errorPath: String?
+    public var causePath: String?
+    // Parallel and Map
+    public var branches: [StateMachine] = []
+    public var iterator: StateMachine?
+    public var itemsPath: String? = "$"
+    public var items: JSON?
+    public var itemSelector: JSON?
+    public var maxConcurrency: Int = 0
+    public var toleratedFailurePercentage: Double?
+    public var toleratedFailureCount: Int?
+    public var itemBatcher: JSON?
+
+    init(name: String, type: StateType, queryLanguage: QueryLanguage, json: JSON) {
+        self.name = name
+        self.type = type
+        self.queryLanguage = queryLanguage
+        self.json = json
+    }
+
+    var isTerminal: Bool { end || type == .succeed || type == .fail }
+
+    /// InputPath, ResultPath and OutputPath are all `$`: the state's output is its input.
+    var isPlainPassThrough: Bool {
+        inputPath == .some("$") && outputPath == .some("$") && resultPath == .some("$")
+    }
+
+    /// Target states and the field naming each.
+    var transitions: [(String, String)] {
+        var result: [(String, String)] = []
+        if let next { result.append((next, "Next")) }
+        if let defaultState { result.append((defaultState, "Default")) }
+        for (i, rule) in choices.enumerated() { result.append((rule.next ?? "", "Choices/\(i)/Next")) }
+        for (i, c) in catchers.enumerated() { result.append((c.next, "Catch/\(i)/Next")) }
+        return result
+    }
+
+    static let commonFields: Set<String> = ["Type", "Comment", "QueryLanguage"]
+    static let fieldsByType: [StateType: Set<String>] = [
+        .pass: ["Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "Result", "Output", "Assign"],
+        .task: ["Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Resource", "TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath", "Retry", "Catch", "Arguments", "Output", "Assign", "Credentials"],
+        .choice: ["InputPath", "OutputPath", "Choices", "Default", "Output", "Assign"],
+        .wait: ["Next", "End", "InputPath", "OutputPath", "Seconds", "Timestamp", "SecondsPath", "TimestampPath", "Output", "Assign"],
+        .succeed: ["InputPath", "OutputPath", "Output"],
+        .fail: ["Error", "Cause", "ErrorPath", "CausePath"],
+        .parallel: ["Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Branches", "Retry", "Catch", "Arguments", "Output", "Assign"],
+        .map: ["Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Iterator", "ItemProcessor", "ItemsPath", "Items", "ItemSelector", "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage", "ToleratedFailureCount", "ToleratedFailurePercentagePath", "ToleratedFailureCountPath", "ItemBatcher", "ItemReader", "ResultWriter", "Retry", "Catch", "Arguments", "Output", "Assign", "Label"],
+    ]
+    static let jsonPathOnly: Set<String> = ["InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "SecondsPath", "TimestampPath", "ErrorPath", "CausePath", "ItemsPath", "TimeoutSecondsPath", "HeartbeatSecondsPath", "Iterator", "MaxConcurrencyPath", "ToleratedFailurePercentagePath", "ToleratedFailureCountPath"]
+    static let jsonataOnly: Set<String> = ["Arguments", "Output", "Items"]
+
+    static func parse(name: String, _ json: JSON, path: String, inherited: QueryLanguage, diagnostics: inout [Diagnostic]) -> StateDefinition {
+        guard case .object(let o) = json, let typeName = o["Type"]?.stringValue, let type = StateType(rawValue: typeName) else {
+            diagnostics.append(.schema("These fields are required: [Type] (one of Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map)", at: path))
+            return StateDefinition(name: name, type: .pass, queryLanguage: inherited, json: json)
+        }
+        var language = inherited
+        if let ql = o["QueryLanguage"]?.stringValue {
+            if let l = QueryLanguage(rawValue: ql) { language = l } else {
+                diagnostics.append(.schema("Value is not one of [JSONPath, JSONata]", at: path + "/QueryLanguage"))
+            }
+            if inherited == .jsonata && language == .jsonPath {
+                diagnostics.append(.schema("A state cannot use JSONPath in a state machine whose QueryLanguage is JSONata", at: path + "/QueryLanguage"))
+            }
+        }
+        let state = StateDefinition(name: name, type: type, queryLanguage: language, json: json)
+        let allowed = commonFields.union(fieldsByType[type] ?? [])
+        for key in o.keys where !allowed.contains(key) {
+            diagnostics.append(.schema("Field '\(key)' is not supported by a \(type.rawValue) state", at: "\(path)/\(key)"))
+        }
+        for key in o.keys {
+            if language == .jsonata && jsonPathOnly.contains(key) {
+                diagnostics.append(.schema("The field '\(key)' is not supported in JSONata states; use Arguments, Output and Assign", at: "\(path)/\(key)"))
+            }
+            if language == .jsonPath && jsonataOnly.contains(key) {
+                diagnostics.append(.schema("The field '\(key)' is only supported in JSONata states", at: "\(path)/\(key)"))
+            }
+        }
+
+        state.next = o["Next"]?.stringValue
+        state.end = o["End"]?.boolValue ?? false
+        if [.pass, .task, .wait, .parallel, .map].contains(type) {
+            if state.next == nil && !state.end {
+                diagnostics.append(Diagnostic(code: "MISSING_TRANSITION_TARGET", message: "State \"\(name)\" has neither a Next nor an End field", location: path))
+            }
+            if state.next != nil && state.end {
+                diagnostics.append(.schema("State \"\(name)\" cannot have both Next and End", at: path))
+            }
+        }
+        func pathField(_ key: String) -> String?? {
+            guard let v = o[key] else { return .some("$") }
+            if v.isNull { return .some(nil) }
+            guard let s = v.stringValue else {
+                diagnostics.append(.schema("The value of \(key) must be a string path or null", at: "\(path)/\(key)"))
+                return .some("$")
+            }
+            if language == .jsonPath && !JSONPath.isValid(s, reference: key == "ResultPath") {
+                diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(key): \(s)", location: "\(path)/\(key)"))
+            }
+            return .some(s)
+        }
+        state.inputPath = pathField("InputPath")
+        state.outputPath = pathField("OutputPath")
+        state.resultPath = pathField("ResultPath")
+        state.parameters = o["Parameters"]
+        state.resultSelector = o["ResultSelector"]
+        state.result = o["Result"]
+        state.arguments = o["Arguments"]
+        state.output = o["Output"]
+        state.assign = o["Assign"]
+        if language == .jsonata {
+            for key in ["Arguments", "Output", "Assign", "Items", "Condition"] {
+                if let v = o[key] { validateJSONata(v, at: "\(path)/\(key)", &diagnostics) }
+            }
+        }
+        state.resource = o["Resource"]?.stringValue
+        if type == .task && state.resource == nil {
+            diagnostics.append(.schema("These fields are required: [Resource]", at: path))
+        }
+        state.timeoutSeconds = o["TimeoutSeconds"]?.numberValue
+        state.timeoutSecondsPath = o["TimeoutSecondsPath"]?.stringValue
+        state.heartbeatSeconds = o["HeartbeatSeconds"]?.numberValue
+        state.heartbeatSecondsPath = o["HeartbeatSecondsPath"]?.stringValue
+        if let t = state.timeoutSeconds, let h = state.heartbeatSeconds, h >= t {
+            diagnostics.append(.schema("HeartbeatSeconds must be smaller than TimeoutSeconds", at: "\(path)/HeartbeatSeconds"))
+        }
+        for (i, r) in (o["Retry"]?.arrayValue ?? []).enumerated() {
+            var retrier = Retrier(errorEquals: r["ErrorEquals"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            if retrier.errorEquals.isEmpty { diagnostics.append(.schema("These fields are required: [ErrorEquals]", at: "\(path)/Retry/\(i)")) }
+            retrier.intervalSeconds = r["IntervalSeconds"]?.numberValue ?? 1
+            retrier.maxAttempts = r["MaxAttempts"]?.intValue ?? 3
+            retrier.backoffRate = r["BackoffRate"]?.numberValue ?? 2
+            retrier.maxDelaySeconds = r["MaxDelaySeconds"]?.numberValue
+            retrier.jitterFull = r["JitterStrategy"]?.stringValue == "FULL"
+            if retrier.backoffRate < 1 { diagnostics.append(.schema("BackoffRate must be at least 1.0", at: "\(path)/Retry/\(i)/BackoffRate")) }
+            if retrier.maxAttempts < 0 { diagnostics.append(.schema("MaxAttempts must not be negative", at: "\(path)/Retry/\(i)/MaxAttempts")) }
+            if retrier.errorEquals.contains("States.ALL") && retrier.errorEquals.count > 1 {
+                diagnostics.append(.schema("States.ALL must appear alone in ErrorEquals", at: "\(path)/Retry/\(i)/ErrorEquals"))
+            }
+            state.retry.append(retrier)
+        }
+        for (i, c) in (o["Catch"]?.arrayValue ?? []).enumerated() {
+            var catcher = Catcher(errorEquals: c["ErrorEquals"]?.arrayValue?.compactMap(\.stringValue) ?? [], next: c["Next"]?.stringValue ?? "")
+            if catcher.errorEquals.isEmpty { diagnostics.append(.schema("These fields are required: [ErrorEquals]", at: "\(path)/Catch/\(i)")) }
+            if c["Next"] == nil { diagnostics.append(.schema("These fields are required: [Next]", at: "\(path)/Catch/\(i)")) }
+            if let rp = c["ResultPath"] {
+                if rp.isNull { catcher.resultPathIsNull = true; catcher.resultPath = nil } else { catcher.resultPath = rp.stringValue }
+            }
+            catcher.output = c["Output"]
+            catcher.assign = c["Assign"]
+            state.catchers.append(catcher)
+        }
+        if type == .choice {
+            let rules = o["Choices"]?.arrayValue ?? []
+            if rules.isEmpty { diagnostics.append(.schema("These fields are required: [Choices]", at: path)) }
+            for (i, rule) in rules.enumerated() {
+                state.choices.append(ChoiceRule.parse(rule, path: "\(path)/Choices/\(i)", top: true, language: language, diagnostics: &diagnostics))
+            }
+            state.defaultState = o["Default"]?.stringValue
+        }
+        if type == .wait {
+            state.seconds = o["Seconds"]
+            state.timestamp = o["Timestamp"]
+            state.secondsPath = o["SecondsPath"]?.stringValue
+            state.timestampPath = o["TimestampPath"]?.stringValue
+            let count = [state.seconds != nil, state.timestamp != nil, state.secondsPath != nil, state.timestampPath != nil].filter { $0 }.count
+            if count != 1 {
+                diagnostics.append(.schema("A Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath", at: path))
+            }
+        }
+        if type == .fail {
+            state.error = o["Error"]?.stringValue
+            state.cause = o["Cause"]?.stringValue
+            state.errorPath = o["ErrorPath"]?.stringValue
+            state.causePath = o["CausePath"]?.stringValue
+        }
+        if type == .parallel {
+            let branches = o["Branches"]?.arrayValue ?? []
+            if branches.isEmpty { diagnostics.append(.schema("These fields are required: [Branches]", at: path)) }
+            for (i, b) in branches.enumerated() {
+                state.branches.append(StateMachine.parse(b, path: "\(path)/Branches/\(i)", inherited: language, diagnostics: &diagnostics))
+            }
+        }
+        if type == .map {
+            if let processor = o["ItemProcessor"] ?? o["Iterator"] {
+                if processor["ProcessorConfig"]?["Mode"]?.stringValue == "DISTRIBUTED" {
+                    diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "Distributed Map (ProcessorConfig Mode DISTRIBUTED) is not supported by Skiff yet; use INLINE", location: "\(path)/ItemProcessor/ProcessorConfig/Mode"))
+                }
+                state.iterator = StateMachine.parse(processor, path: "\(path)/ItemProcessor", inherited: language, diagnostics: &diagnostics)
+            } else {
+                diagnostics.append(.schema("These fields are required: [ItemProcessor]", at: path))
+            }
+            if o["ItemReader"] != nil {
+                diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "ItemReader needs Amazon S3, which Skiff does not serve yet", location: "\(path)/ItemReader"))
+            }
+            state.itemsPath = o["ItemsPath"]?.stringValue ?? "$"
+            state.items = o["Items"]
+            state.itemSelector = o["ItemSelector"] ?? o["Parameters"]
+            state.maxConcurrency = o["MaxConcurrency"]?.intValue ?? 0
+            state.toleratedFailurePercentage = o["ToleratedFailurePercentage"]?.numberValue
+            state.toleratedFailureCount = o["ToleratedFailureCount"]?.intValue
+            state.itemBatcher = o["ItemBatcher"]
+        }
+        return state
+    }
+
+    static func validateJSONata(_ value: JSON, at path: String, _ diagnostics: inout [Diagnostic]) {
+        switch value {
+        case .string(let s):
+            if let expression = JSONataTemplate.expression(in: s) {
+                do { _ = try JSONataExpression(expression) } catch {
+                    diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "The JSONata expression '\(expression)' is not valid: \(error)", location: path))
+                }
+            }
+        case .array(let a):
+            for (i, v) in a.enumerated() { validateJSONata(v, at: "\(path)/\(i)", &diagnostics) }
+        case .object(let o):
+            for (k, v) in o { validateJSONata(v, at: "\(path)/\(k)", &diagnostics) }
+        default: break
+        }
+    }
+}
+
+/// `{% expression %}` strings of JSONata states.
+enum JSONataTemplate {
+    static func expression(in s: String) -> String? {
+        let trimmed = s.trimmingCharacters(in: .whitespaces)
+        guard trimmed.hasPrefix("{%"), trimmed.hasSuffix("%}"), trimmed.count >= 4 else { return nil }
+        return String(trimmed.dropFirst(2).dropLast(2))
+    }
+}
+
+import Foundation

@@ -1,0 +1,268 @@
+import Crypto
+import Foundation
+import JSONCore
+
+/// Parameters / ResultSelector / ItemSelector of JSONPath states: fields ending in `.$` take the value of a path,
+/// a context path (`$$.`), or an intrinsic function (`States.Format(...)`).
+enum PayloadTemplate {
+    static func resolve(_ template: JSON, input: JSON, context: JSON) throws(StatesError) -> JSON {
+        switch template {
+        case .object(let o):
+            var out = JSONObject(minimumCapacity: o.count)
+            for (key, value) in o {
+                if key.hasSuffix(".$") {
+                    let name = String(key.dropLast(2))
+                    guard case .string(let expression) = value else {
+                        throw StatesError("States.Runtime", "The value of field '\(key)' must be a path or an intrinsic function")
+                    }
+                    out[name] = try evaluate(expression, input: input, context: context, field: key)
+                } else {
+                    out[key] = try resolve(value, input: input, context: context)
+                }
+            }
+            return .object(out)
+        case .array(let a):
+            var items: [JSON] = []
+            items.reserveCapacity(a.count)
+            for item in a { items.append(try resolve(item, input: input, context: context)) }
+            return .array(items)
+        default:
+            return template
+        }
+    }
+
+    static func evaluate(_ expression: String, input: JSON, context: JSON, field: String) throws(StatesError) -> JSON {
+        if expression.hasPrefix("$$") {
+            guard let v = try JSONPath.select("$" + expression.dropFirst(2), in: context) else {
+                throw StatesError("States.Runtime", "The JsonPath argument for the field '\(field)' could not find a value in the context object: \(expression)")
+            }
+            return v
+        }
+        if expression.hasPrefix("$") {
+            guard let v = try JSONPath.select(expression, in: input) else {
+                throw StatesError("States.Runtime", "The JsonPath argument for the field '\(field)' could not be found in the input '\(input.serialized())'")
+            }
+            return v
+        }
+        if expression.hasPrefix("States.") {
+            var parser = IntrinsicParser(Array(expression))
+            let call = try parser.parseCall()
+            return try Intrinsics.call(call, input: input, context: context)
+        }
+        throw StatesError("States.Runtime", "The value of field '\(field)' is neither a path nor an intrinsic function: \(expression)")
+    }
+}
+
+/// A parsed intrinsic function call.
+indirect enum IntrinsicArgument {
+    case literal(JSON)
+    case path(String)
+    case call(String, [IntrinsicArgument])
+}
+
+struct IntrinsicParser {
+    let chars: [Character]
+    var i = 0
+    init(_ chars: [Character]) { self.chars = chars }
+
+    mutating func skipSpaces() { while i < chars.count, chars[i] == " " { i += 1 } }
+
+    mutating func parseCall() throws(StatesError) -> IntrinsicArgument {
+        var name = ""
+        while i < chars.count, chars[i] != "(" { name.append(chars[i]); i += 1 }
+        guard i < chars.count else { throw StatesError("States.IntrinsicFailure", "Missing '(' after \(name)") }
+        i += 1
+        var args: [IntrinsicArgument] = []
+        skipSpaces()
+        if i < chars.count, chars[i] == ")" { i += 1; return .call(name, args) }
+        while true {
+            skipSpaces()
+            args.append(try parseArgument())
+            skipSpaces()
+            guard i < chars.count else { throw StatesError("States.IntrinsicFailure", "Missing ')' in \(name)") }
+            if chars[i] == "," { i += 1; continue }
+            if chars[i] == ")" { i += 1; break }
+            throw StatesError("States.IntrinsicFailure", "Unexpected '\(chars[i])' in arguments of \(name)")
+        }
+        return .call(name, args)
+    }
+
+    mutating func parseArgument() throws(StatesError) -> IntrinsicArgument {
+        guard i < chars.count else { throw StatesError("States.IntrinsicFailure", "Missing argument") }
+        let c = chars[i]
+        if c == "'" {
+            i += 1
+            var s = ""
+            while i < chars.count, chars[i] != "'" {
+                if chars[i] == "\\", i + 1 < chars.count { i += 1 }
+                s.append(chars[i])
+                i += 1
+            }
+            i += 1
+            return .literal(.string(s))
+        }
+        if c == "$" {
+            var p = ""
+            var depth = 0
+            while i < chars.count, depth > 0 || (chars[i] != "," && chars[i] != ")") {
+                if chars[i] == "[" { depth += 1 } else if chars[i] == "]" { depth -= 1 }
+                p.append(chars[i])
+                i += 1
+            }
+            return .path(p.trimmingCharacters(in: .whitespaces))
+        }
+        if String(chars[i...].prefix(7)) == "States." { return try parseCall() }
+        var token = ""
+        while i < chars.count, chars[i] != ",", chars[i] != ")" { token.append(chars[i]); i += 1 }
+        token = token.trimmingCharacters(in: .whitespaces)
+        guard let value = try? JSON(parsing: token) else {
+            throw StatesError("States.IntrinsicFailure", "Invalid argument '\(token)'")
+        }
+        return .literal(value)
+    }
+}
+
+enum Intrinsics {
+    static func value(_ arg: IntrinsicArgument, input: JSON, context: JSON) throws(StatesError) -> JSON {
+        switch arg {
+        case .literal(let v): return v
+        case .path(let p):
+            let isContext = p.hasPrefix("$$")
+            let target = isContext ? context : input
+            let path = isContext ? "$" + p.dropFirst(2) : p
+            guard let v = try JSONPath.select(path, in: target) else {
+                throw StatesError("States.Runtime", "The JsonPath argument \(p) could not be found in the input")
+            }
+            return v
+        case .call: return try call(arg, input: input, context: context)
+        }
+    }
+
+    static func fail(_ message: String) -> StatesError { StatesError("States.IntrinsicFailure", message) }
+
+    static func call(_ call: IntrinsicArgument, input: JSON, context: JSON) throws(StatesError) -> JSON {
+        guard case .call(let name, let rawArgs) = call else { return try value(call, input: input, context: context) }
+        var args: [JSON] = []
+        for a in rawArgs { args.append(try value(a, input: input, context: context)) }
+        func arg(_ i: Int) throws(StatesError) -> JSON {
+            guard i < args.count else { throw fail("\(name) expects at least \(i + 1) arguments") }
+            return args[i]
+        }
+        func string(_ i: Int) throws(StatesError) -> String {
+            guard let s = try arg(i).stringValue else { throw fail("Argument \(i + 1) of \(name) must be a string") }
+            return s
+        }
+        func number(_ i: Int) throws(StatesError) -> Double {
+            guard let n = try arg(i).numberValue else { throw fail("Argument \(i + 1) of \(name) must be a number") }
+            return n
+        }
+        func array(_ i: Int) throws(StatesError) -> [JSON] {
+            guard let a = try arg(i).arrayValue else { throw fail("Argument \(i + 1) of \(name) must be an array") }
+            return a
+        }
+        switch name {
+        case "States.Format":
+            let template = try string(0)
+            var out = ""
+            var n = 1
+            var chars = Array(template)[...]
+            while let c = chars.first {
+                chars = chars.dropFirst()
+                if c == "\\", let next = chars.first { out.append(next); chars = chars.dropFirst(); continue }
+                if c == "{", chars.first == "}" {
+                    chars = chars.dropFirst()
+                    guard n < args.count else { throw fail("States.Format has more {} than arguments") }
+                    let v = args[n]
+                    out += v.stringValue ?? v.serialized()
+                    n += 1
+                    continue
+                }
+                out.append(c)
+            }
+            if n != args.count { throw fail("States.Format has more arguments than {}") }
+            return .string(out)
+        case "States.StringToJson":
+            do { return try JSON(parsing: try string(0)) } catch { throw fail("States.StringToJson: the string is not valid JSON") }
+        case "States.JsonToString":
+            return .string(try arg(0).serialized())
+        case "States.Array":
+            return .array(args)
+        case "States.ArrayPartition":
+            let items = try array(0)
+            let size = Int(try number(1))
+            guard size > 0 else { throw fail("The chunk size of States.ArrayPartition must be positive") }
+            return .array(stride(from: 0, to: items.count, by: size).map { .array(Array(items[$0..<min($0 + size, items.count)])) })
+        case "States.ArrayContains":
+            return .bool(try array(0).contains(try arg(1)))
+        case "States.ArrayRange":
+            let start = try number(0), end = try number(1), step = try number(2)
+            guard step != 0 else { throw fail("The step of States.ArrayRange must not be 0") }
+            let count = Int(((end - start) / step).rounded(.down)) + 1
+            guard count <= 1000 else { throw fail("States.ArrayRange can create at most 1000 items") }
+            return .array(count <= 0 ? [] : (0..<count).map { .number(start + Double($0) * step) })
+        case "States.ArrayGetItem":
+            let items = try array(0)
+            let index = Int(try number(1))
+            guard items.indices.contains(index) else { throw fail("States.ArrayGetItem index \(index) is out of bounds") }
+            return items[index]
+        case "States.ArrayLength":
+            return .number(Double(try array(0).count))
+        case "States.ArrayUnique":
+            var seen: [JSON] = []
+            for item in try array(0) where !seen.contains(item) { seen.append(item) }
+            return .array(seen)
+        case "States.Base64Encode":
+            return .string(Data(try string(0).utf8).base64EncodedString())
+        case "States.Base64Decode":
+            guard let data = Data(base64Encoded: try string(0)) else { throw fail("States.Base64Decode: the string is not valid base64") }
+            return .string(String(decoding: data, as: UTF8.self))
+        case "States.Hash":
+            let data = Data(try string(0).utf8)
+            let digest: [UInt8]
+            switch try string(1) {
+            case "MD5": digest = Array(Insecure.MD5.hash(data: data))
+            case "SHA-1": digest = Array(Insecure.SHA1.hash(data: data))
+            case "SHA-256": digest = Array(SHA256.hash(data: data))
+            case "SHA-384": digest = Array(SHA384.hash(data: data))
+            case "SHA-512": digest = Array(SHA512.hash(data: data))
+            case let other: throw fail("States.Hash algorithm must be MD5, SHA-1, SHA-256, SHA-384 or SHA-512, not \(other)")
+            }
+            return .string(digest.map { String(format: "%02x", $0) }.joined())
+        case "States.JsonMerge":
+            guard case .object(let a) = try arg(0), case .object(let b) = try arg(1) else { throw fail("States.JsonMerge merges two objects") }
+            if args.count > 2, args[2] == .bool(true) { throw fail("States.JsonMerge supports shallow merges only (third argument false)") }
+            var merged = a
+            for (k, v) in b { merged[k] = v }
+            return .object(merged)
+        case "States.MathRandom":
+            let start = Int(try number(0)), end = Int(try number(1))
+            guard start < end else { throw fail("States.MathRandom needs start < end") }
+            if args.count > 2 {
+                var generator = SplitMix(UInt64(bitPattern: Int64(try number(2))))
+                return .number(Double(start + Int(generator.next() % UInt64(end - start))))
+            }
+            return .number(Double(Int.random(in: start..<end)))
+        case "States.MathAdd":
+            return .number(try number(0) + number(1))
+        case "States.StringSplit":
+            let delimiters = Set(try string(1))
+            return .array(try string(0).split(whereSeparator: { delimiters.contains($0) }).map { .string(String($0)) })
+        case "States.UUID":
+            return .string(UUID().uuidString.lowercased())
+        default:
+            throw fail("Unknown intrinsic function \(name)")
+        }
+    }
+}
+
+struct SplitMix {
+    var x: UInt64
+    init(_ seed: UInt64) { x = seed }
+    mutating func next() -> UInt64 {
+        x &+= 0x9E37_79B9_7F4A_7C15
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

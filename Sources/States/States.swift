@@ -1,1 +1,0 @@
-// The States module; see the issue that builds it.

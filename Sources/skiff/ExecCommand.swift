@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import JSONCore
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `skiff exec`: runs a command inside a running ECS task of the local cloud, with the task's working directory
+/// and environment, for troubleshooting as ECS Exec does. The server runs it (`POST /_skiff/ecs/exec`).
+struct ExecCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec",
+        abstract: "Run a command inside a running ECS task of the local cloud.",
+        discussion: """
+            The command runs in the task's environment: the same working directory, environment variables and
+            PATH as the task's container. Its output is printed and its exit code becomes skiff's.
+              skiff exec --task 3f2a... -- php -v
+              skiff exec --task arn:aws:ecs:us-east-1:000000000000:task/default/3f2a... --container app -- env
+            """
+    )
+
+    @Option(help: "The local cloud's endpoint (default: $SKIFF_ENDPOINT, else http://127.0.0.1:4566).")
+    var endpointUrl: String?
+    @Option(help: "The task: its ARN or id.") var task: String
+    @Option(help: "The cluster of the task (informational: task ids are unique).") var cluster: String?
+    @Option(help: "The container to run in (default: the task's first container).") var container: String?
+    @Option(help: "Seconds before the command is killed.") var timeout = 300
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.") var command: [String] = []
+
+    func validate() throws {
+        if command.first == "--" { return }
+        guard !command.isEmpty else { throw ValidationError("Give the command to run after --, e.g. skiff exec --task ID -- ls -l") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive.") }
+    }
+
+    func run() async throws {
+        let arguments = command.first == "--" ? Array(command.dropFirst()) : command
+        guard !arguments.isEmpty else { throw ValidationError("Give the command to run after --, e.g. skiff exec --task ID -- ls -l") }
+        let endpoint = endpointUrl ?? ProcessInfo.processInfo.environment["SKIFF_ENDPOINT"] ?? "http://127.0.0.1:4566"
+        guard let url = URL(string: endpoint.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/_skiff/ecs/exec") else {
+            throw ValidationError("--endpoint-url is not a URL: \(endpoint)")
+        }
+        var body: JSONObject = ["task": .string(task), "command": .array(arguments.map { .string($0) }), "timeoutSeconds": .number(Double(timeout))]
+        if let container { body["container"] = .string(container) }
+        var request = URLRequest(url: url, timeoutInterval: TimeInterval(timeout + 30))
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "content-type")
+        request.httpBody = Data(JSON.object(body).serializedBytes())
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw CleanExit.message("skiff exec: cannot reach the local cloud at \(endpoint): \(error.localizedDescription)")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let answer = try? JSON(parsing: Array(data))
+        guard status == 200, let answer else {
+            let message = answer?["message"]?.stringValue ?? String(decoding: data, as: UTF8.self)
+            FileHandle.standardError.write(Data("skiff exec: \(message)\n".utf8))
+            throw ExitCode(status == 404 ? 2 : 1)
+        }
+        FileHandle.standardOutput.write(Data((answer["stdout"]?.stringValue ?? "").utf8))
+        FileHandle.standardError.write(Data((answer["stderr"]?.stringValue ?? "").utf8))
+        let code = Int32(answer["exitCode"]?.intValue ?? 1)
+        if code != 0 { throw ExitCode(code) }
+    }
+}

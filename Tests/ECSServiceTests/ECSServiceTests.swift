@@ -1,0 +1,276 @@
+import AWSProtocol
+import Foundation
+import JSONCore
+import Logging
+import Synchronization
+import Testing
+
+@testable import ECSService
+@testable import LocalCloud
+@testable import LogsService
+@testable import TaskRunners
+
+/// Collects the events services publish.
+final class EventRecorder: LocalService, EventSink {
+    let events = Mutex<[ServiceEvent]>([])
+    var descriptor: ServiceDescriptor {
+        ServiceDescriptor(endpointPrefix: "events-recorder", signingName: "events-recorder", targetPrefix: "Recorder", wireProtocol: .awsJson1_1,
+                          apiVersion: "1", xmlNamespace: nil, operations: [], routes: [])
+    }
+    func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
+        throw AWSError.unknownOperation(operation, service: "recorder")
+    }
+    func receive(_ event: ServiceEvent, context: RequestContext) async { events.withLock { $0.append(event) } }
+}
+
+struct Harness {
+    let cloud: LocalCloud
+    let ecs: ECSService
+    let recorder: EventRecorder
+    let image: String
+
+    init(images extra: [String: String] = [:]) throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let environment = ServiceEnvironment(
+            database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: CloudConfiguration(stateDirectory: nil))
+        let image = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-ecs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
+        let script = "#!/bin/sh\necho \"job $JOB_NAME args $*\"\necho \"problem\" >&2\nexit ${EXIT_CODE:-0}\n"
+        try script.write(toFile: image + "/job.sh", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: image + "/job.sh")
+        self.image = image
+        ecs = ECSService(environment: environment, runner: ProcessRunner(images: ImageMap(["php-app": image].merging(extra) { $1 })))
+        recorder = EventRecorder()
+        cloud = try LocalCloud(services: [ecs, LogsService(environment: environment), recorder], environment: environment)
+    }
+
+    func call(_ target: String, _ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
+        let response = await cloud.respond(to: OperationRequest(
+            method: "POST", path: "/", headers: ["x-amz-target": "\(target).\(operation)", "content-type": "application/x-amz-json-1.1"],
+            body: input.serializedBytes()))
+        return (response.status, try JSON(parsing: response.body))
+    }
+
+    func ecs(_ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
+        try await call("AmazonEC2ContainerServiceV20141113", operation, input)
+    }
+
+    func logs(_ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
+        try await call("Logs_20140328", operation, input)
+    }
+
+    /// Registers the `job` family: image php-app, entry point ./job.sh, awslogs to /ecs/jobs.
+    func registerJob(family: String = "job", image: String = "php-app", command: [String] = []) async throws {
+        let container: JSON = [
+            "name": "app", "image": .string(image), "memory": 256, "entryPoint": ["./job.sh"], "command": .array(command.map { .string($0) }),
+            "environment": [["name": "JOB_NAME", "value": "nightly"]],
+            "logConfiguration": ["logDriver": "awslogs", "options": ["awslogs-group": "/ecs/jobs", "awslogs-stream-prefix": "batch", "awslogs-create-group": "true"]],
+        ]
+        let registered = try await ecs("RegisterTaskDefinition", ["family": .string(family), "containerDefinitions": [container]])
+        #expect(registered.status == 200)
+    }
+
+    func waitStopped(_ taskArn: String) async throws -> JSON {
+        await ecs.tasks.waitUntilStopped(taskId: ECSService.taskId(fromArn: taskArn))
+        let described = try await ecs("DescribeTasks", ["tasks": [.string(taskArn)]])
+        return try #require(described.body["tasks"]?[0])
+    }
+}
+
+@Suite struct ClusterTests {
+    @Test func defaultClusterAndLifecycle() async throws {
+        let h = try Harness()
+        let missing = try await h.ecs("RunTask", ["taskDefinition": "job"])
+        #expect(missing.body["__type"] == "ClusterNotFoundException")
+        #expect(missing.body["message"] == "Cluster not found.")
+        let created = try await h.ecs("CreateCluster", [:])
+        #expect(created.body["cluster"]?["clusterName"] == "default")
+        #expect(created.body["cluster"]?["clusterArn"] == "arn:aws:ecs:us-east-1:000000000000:cluster/default")
+        _ = try await h.ecs("CreateCluster", ["clusterName": "batch", "tags": [["key": "team", "value": "ops"]]])
+        #expect(try await h.ecs("ListClusters", [:]).body["clusterArns"]?.arrayValue?.count == 2)
+        let described = try await h.ecs("DescribeClusters", ["clusters": ["batch", "ghost"], "include": ["TAGS"]])
+        #expect(described.body["clusters"]?[0]?["tags"]?[0]?["value"] == "ops")
+        #expect(described.body["failures"]?[0]?["reason"] == "MISSING")
+        #expect(described.body["failures"]?[0]?["arn"] == "arn:aws:ecs:us-east-1:000000000000:cluster/ghost")
+        let deleted = try await h.ecs("DeleteCluster", ["cluster": "batch"])
+        #expect(deleted.body["cluster"]?["status"] == "INACTIVE")
+        #expect(try await h.ecs("ListClusters", [:]).body["clusterArns"]?.arrayValue?.count == 1)
+        #expect(try await h.ecs("DeleteCluster", ["cluster": "batch"]).body["__type"] == "ClusterNotFoundException")
+    }
+}
+
+@Suite struct TaskDefinitionTests {
+    @Test func revisionsFamiliesAndDeregistration() async throws {
+        let h = try Harness()
+        try await h.registerJob()
+        try await h.registerJob()
+        let described = try await h.ecs("DescribeTaskDefinition", ["taskDefinition": "job"])
+        #expect(described.body["taskDefinition"]?["revision"] == 2)
+        #expect(described.body["taskDefinition"]?["taskDefinitionArn"] == "arn:aws:ecs:us-east-1:000000000000:task-definition/job:2")
+        #expect(described.body["taskDefinition"]?["containerDefinitions"]?[0]?["essential"] == true)
+        #expect(try await h.ecs("ListTaskDefinitions", [:]).body["taskDefinitionArns"]?.arrayValue?.count == 2)
+        let deregistered = try await h.ecs("DeregisterTaskDefinition", ["taskDefinition": "job:2"])
+        #expect(deregistered.body["taskDefinition"]?["status"] == "INACTIVE")
+        #expect(try await h.ecs("DescribeTaskDefinition", ["taskDefinition": "job"]).body["taskDefinition"]?["revision"] == 1)
+        #expect(try await h.ecs("ListTaskDefinitions", ["status": "INACTIVE"]).body["taskDefinitionArns"]?.arrayValue?.count == 1)
+        #expect(try await h.ecs("ListTaskDefinitionFamilies", [:]).body["families"] == ["job"])
+        let unknown = try await h.ecs("DescribeTaskDefinition", ["taskDefinition": "nope"])
+        #expect(unknown.body["__type"] == "ClientException")
+        #expect(unknown.body["message"] == "Unable to describe task definition.")
+        _ = try await h.ecs("CreateCluster", [:])
+        let inactive = try await h.ecs("RunTask", ["taskDefinition": "job:2"])
+        #expect(inactive.body["message"] == "TaskDefinition is inactive")
+    }
+
+    @Test func validatesContainers() async throws {
+        let h = try Harness()
+        let noMemory = try await h.ecs("RegisterTaskDefinition", ["family": "f", "containerDefinitions": [["name": "a", "image": "i"]]])
+        #expect(noMemory.body["message"] == "Invalid setting for container 'a'. At least one of 'memory' or 'memoryReservation' must be specified.")
+        let fargate = try await h.ecs("RegisterTaskDefinition", ["family": "f", "requiresCompatibilities": ["FARGATE"], "containerDefinitions": [["name": "a", "image": "i"]]])
+        #expect(fargate.body["message"] == "Fargate requires that 'cpu' be defined at the task level.")
+        let badFamily = try await h.ecs("RegisterTaskDefinition", ["family": "a b", "containerDefinitions": [["name": "a", "image": "i", "memory": 1]]])
+        #expect(badFamily.body["__type"] == "ClientException")
+    }
+}
+
+@Suite struct TaskTests {
+    @Test func runsATaskToStoppedWithItsExitCodeAndLogs() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        try await h.registerJob()
+        let run = try await h.ecs("RunTask", [
+            "taskDefinition": "job", "startedBy": "test",
+            "overrides": ["containerOverrides": [["name": "app", "command": ["one", "two"], "environment": [["name": "EXIT_CODE", "value": "3"]]]]],
+        ])
+        #expect(run.status == 200)
+        let started = try #require(run.body["tasks"]?[0])
+        #expect(started["lastStatus"] == "PROVISIONING")
+        #expect(started["desiredStatus"] == "RUNNING")
+        let taskArn = try #require(started["taskArn"]?.stringValue)
+        #expect(taskArn.hasPrefix("arn:aws:ecs:us-east-1:000000000000:task/default/"))
+        let task = try await h.waitStopped(taskArn)
+        #expect(task["lastStatus"] == "STOPPED")
+        #expect(task["desiredStatus"] == "STOPPED")
+        #expect(task["stopCode"] == "EssentialContainerExited")
+        #expect(task["stoppedReason"] == "Essential container in task exited")
+        #expect(task["containers"]?[0]?["exitCode"] == 3)
+        #expect(task["startedAt"] != nil && task["stoppedAt"] != nil)
+
+        let taskId = ECSService.taskId(fromArn: taskArn)
+        let events = try await h.logs("GetLogEvents", ["logGroupName": "/ecs/jobs", "logStreamName": .string("batch/app/\(taskId)"), "startFromHead": true])
+        let messages = events.body["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } ?? []
+        #expect(Set(messages) == ["job nightly args one two", "problem"])
+
+        let statuses = h.recorder.events.withLock { $0.filter { $0.resources == [taskArn] }.compactMap { $0.detail["lastStatus"]?.stringValue } }
+        #expect(statuses == ["PROVISIONING", "PENDING", "RUNNING", "DEPROVISIONING", "STOPPED"])
+        let event = try #require(h.recorder.events.withLock { $0.last })
+        #expect(event.source == "aws.ecs")
+        #expect(event.detailType == "ECS Task State Change")
+        #expect(event.detail["stoppedAt"]?.stringValue?.hasSuffix("Z") == true)
+
+        #expect(try await h.ecs("ListTasks", [:]).body["taskArns"] == [])
+        #expect(try await h.ecs("ListTasks", ["desiredStatus": "STOPPED", "startedBy": "test"]).body["taskArns"] == [.string(taskArn)])
+    }
+
+    @Test func unmappedImageStopsWithTaskFailedToStart() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        try await h.registerJob(family: "unmapped", image: "ghost-image:1")
+        let run = try await h.ecs("RunTask", ["taskDefinition": "unmapped"])
+        let task = try await h.waitStopped(try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue))
+        #expect(task["stopCode"] == "TaskFailedToStart")
+        #expect(task["stoppedReason"]?.stringValue?.contains("image ghost-image:1 is not mapped to a local directory") == true)
+        #expect(task["containers"]?[0]?["exitCode"] == nil)
+    }
+
+    @Test func missingLogGroupFailsTheTaskAsAWSDoes() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        let container: JSON = ["name": "app", "image": "php-app", "memory": 64, "command": ["true"],
+                               "logConfiguration": ["logDriver": "awslogs", "options": ["awslogs-group": "/missing", "awslogs-stream-prefix": "p"]]]
+        _ = try await h.ecs("RegisterTaskDefinition", ["family": "nolog", "containerDefinitions": [container]])
+        let run = try await h.ecs("RunTask", ["taskDefinition": "nolog"])
+        let task = try await h.waitStopped(try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue))
+        #expect(task["stopCode"] == "TaskFailedToStart")
+        #expect(task["stoppedReason"]?.stringValue?.hasPrefix("ResourceInitializationError: failed to validate logger args") == true)
+        #expect(task["stoppedReason"]?.stringValue?.contains("The specified log group does not exist.") == true)
+    }
+
+    @Test func stopTaskEndsARunningTaskUserInitiated() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        _ = try await h.ecs("RegisterTaskDefinition", ["family": "sleeper", "containerDefinitions": [["name": "app", "image": "php-app", "memory": 64, "command": ["sleep", "30"]]]])
+        let run = try await h.ecs("RunTask", ["taskDefinition": "sleeper", "enableExecuteCommand": true])
+        let taskArn = try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue)
+        for _ in 0..<300 {
+            if try await h.ecs("DescribeTasks", ["tasks": [.string(taskArn)]]).body["tasks"]?[0]?["lastStatus"] == "RUNNING" { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(try await h.ecs("ListTasks", [:]).body["taskArns"] == [.string(taskArn)])
+        let exec = try await h.ecs.tasks.exec(task: taskArn, container: nil, command: ["sh", "-c", "echo $ECS_CONTAINER_NAME"])
+        #expect(exec.output == "app\n")
+        let ecsExec = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "command": "ls", "interactive": true])
+        #expect(ecsExec.body["__type"] == "TargetNotConnectedException")
+        let stop = try await h.ecs("StopTask", ["task": .string(taskArn), "reason": "no longer needed"])
+        #expect(stop.body["task"]?["desiredStatus"] == "STOPPED")
+        let task = try await h.waitStopped(taskArn)
+        #expect(task["stopCode"] == "UserInitiated")
+        #expect(task["stoppedReason"] == "no longer needed")
+        #expect(task["containers"]?[0]?["exitCode"] == 143)
+        #expect(try await h.ecs("StopTask", ["task": "nope"]).body["message"] == "The referenced task was not found.")
+    }
+
+    @Test func badRequestsAreAWSErrors() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        try await h.registerJob()
+        let unknown = try await h.ecs("RunTask", ["taskDefinition": "nope"])
+        #expect(unknown.body["__type"] == "InvalidParameterException")
+        #expect(unknown.body["message"] == "TaskDefinition not found.")
+        let badOverride = try await h.ecs("RunTask", ["taskDefinition": "job", "overrides": ["containerOverrides": [["name": "web"]]]])
+        #expect(badOverride.body["message"] == "Override for container named web is not a container in the TaskDefinition.")
+        #expect(try await h.ecs("RunTask", ["taskDefinition": "job", "count": 11]).body["__type"] == "InvalidParameterException")
+        #expect(try await h.ecs("RunTask", ["taskDefinition": "job", "cluster": "ghost"]).body["__type"] == "ClusterNotFoundException")
+        let missing = try await h.ecs("DescribeTasks", ["tasks": ["0123"]])
+        #expect(missing.body["failures"]?[0]?["reason"] == "MISSING")
+        #expect(missing.body["failures"]?[0]?["arn"] == "arn:aws:ecs:us-east-1:000000000000:task/default/0123")
+    }
+
+    @Test func tagsOnClustersDefinitionsAndTasks() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        try await h.registerJob()
+        let arn = "arn:aws:ecs:us-east-1:000000000000:task-definition/job:1"
+        #expect(try await h.ecs("TagResource", ["resourceArn": .string(arn), "tags": [["key": "a", "value": "1"], ["key": "b", "value": "2"]]]).status == 200)
+        _ = try await h.ecs("UntagResource", ["resourceArn": .string(arn), "tagKeys": ["a"]])
+        #expect(try await h.ecs("ListTagsForResource", ["resourceArn": .string(arn)]).body["tags"] == [["key": "b", "value": "2"]])
+        let run = try await h.ecs("RunTask", ["taskDefinition": "job", "tags": [["key": "k", "value": "v"]], "propagateTags": "TASK_DEFINITION"])
+        let taskArn = try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue)
+        _ = try await h.waitStopped(taskArn)
+        #expect(try await h.ecs("ListTagsForResource", ["resourceArn": .string(taskArn)]).body["tags"]?.arrayValue?.count == 2)
+        let missing = try await h.ecs("ListTagsForResource", ["resourceArn": "arn:aws:ecs:us-east-1:000000000000:cluster/ghost"])
+        #expect(missing.body["__type"] == "ResourceNotFoundException")
+    }
+
+    @Test func tasksLeftRunningByADeadServerEndStoppedOnRestart() async throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-ecs-state-\(UUID().uuidString)").path
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let environment = ServiceEnvironment(database: try CloudDatabase(stateDirectory: state), logger: logger, configuration: CloudConfiguration(stateDirectory: state))
+        let store = ECSStore(database: environment.database)
+        let service = ECSService(environment: environment, runner: ProcessRunner(images: ImageMap()))
+        _ = try LocalCloud(services: [service], environment: environment)
+        var task = ECSAPI.Task.empty
+        task.taskArn = "arn:aws:ecs:us-east-1:000000000000:task/default/abc"
+        task.lastStatus = "RUNNING"
+        task.desiredStatus = "RUNNING"
+        task.createdAt = Date()
+        try await store.saveTask(account: "000000000000", region: "us-east-1", cluster: "default", task)
+        await service.supervisor.reconcileAfterRestart()
+        let after = try #require(try await store.task(account: "000000000000", region: "us-east-1", cluster: "default", id: "abc"))
+        #expect(after.lastStatus == "STOPPED")
+        #expect(after.stopCode == "TerminationNotice")
+        #expect(after.stoppedReason?.contains("stopped while the task ran") == true)
+    }
+}
