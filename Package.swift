@@ -68,7 +68,10 @@ let package = Package(
             "LocalCloud", "Schedules", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"), .product(name: "HeapModule", package: "swift-collections"),
         ], path: "Sources/LocalCloud/Scheduler"),
-        .target(name: "EventsService", dependencies: ["LocalCloud", "Schedules"], path: "Sources/LocalCloud/Events"),
+        .target(name: "EventsService", dependencies: [
+            "LocalCloud", "Schedules", "SchedulerService", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/LocalCloud/Events"),
 
         .executableTarget(
             name: "skiff",
@@ -86,6 +89,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "SchedulerServiceTests", dependencies: ["SchedulerService", "LocalCloud"]),
+        .testTarget(name: "EventsServiceTests", dependencies: ["EventsService", "SchedulerService", "LocalCloud"]),
         .testTarget(name: "JSONCoreTests", dependencies: ["JSONCore"]),
         .testTarget(name: "TaskRunnersTests", dependencies: ["TaskRunners"]),
         .testTarget(name: "LogsServiceTests", dependencies: ["LogsService", "LocalCloud"]),

@@ -1,4 +1,5 @@
 import ECSService
+import EventsService
 import LocalCloud
 import LogsService
 import SchedulerService
@@ -19,6 +20,7 @@ enum ServiceCatalog {
             ECSService(environment: environment, runner: runner),
             StepFunctionsService(environment: environment),
             SchedulerService(environment: environment),
+            EventsService(environment: environment),
         ]
     }
 }

@@ -7,13 +7,13 @@ import Synchronization
 ///
 /// Updating or deleting a schedule does not search the heap: the current due time of each key is kept in a
 /// dictionary and heap entries that no longer match it are dropped when they surface.
-final class FireQueue: Sendable {
-    struct Entry: Comparable {
-        var fireAt: Double
-        var nominal: Double
-        var key: ScheduleKey
-        static func < (a: Entry, b: Entry) -> Bool { a.fireAt < b.fireAt }
-        static func == (a: Entry, b: Entry) -> Bool { a.fireAt == b.fireAt && a.key == b.key }
+public final class FireQueue: Sendable {
+    public struct Entry: Comparable, Sendable {
+        public var fireAt: Double
+        public var nominal: Double
+        public var key: ScheduleKey
+        public static func < (a: Entry, b: Entry) -> Bool { a.fireAt < b.fireAt }
+        public static func == (a: Entry, b: Entry) -> Bool { a.fireAt == b.fireAt && a.key == b.key }
     }
 
     private struct State {
@@ -22,14 +22,14 @@ final class FireQueue: Sendable {
     }
     private let state = Mutex(State())
     private let wake: AsyncStream<Void>.Continuation
-    let wakeups: AsyncStream<Void>
+    public let wakeups: AsyncStream<Void>
 
-    init() {
+    public init() {
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Schedules `key` to fire at `fireAt` (its nominal due time plus any flexible-window offset).
-    func set(_ key: ScheduleKey, nominal: Date, fireAt: Date) {
+    public func set(_ key: ScheduleKey, nominal: Date, fireAt: Date) {
         let earliest = state.withLock { s -> Bool in
             s.current[key] = fireAt.timeIntervalSince1970
             s.heap.insert(Entry(fireAt: fireAt.timeIntervalSince1970, nominal: nominal.timeIntervalSince1970, key: key))
@@ -38,12 +38,12 @@ final class FireQueue: Sendable {
         if earliest { wake.yield() }
     }
 
-    func remove(_ key: ScheduleKey) {
+    public func remove(_ key: ScheduleKey) {
         _ = state.withLock { $0.current.removeValue(forKey: key) }
     }
 
     /// Removes and returns the entries due at `now`, earliest first.
-    func popDue(now: Date) -> [Entry] {
+    public func popDue(now: Date) -> [Entry] {
         let t = now.timeIntervalSince1970
         return state.withLock { s in
             var due: [Entry] = []
@@ -58,14 +58,14 @@ final class FireQueue: Sendable {
         }
     }
 
-    var earliest: Date? {
+    public var earliest: Date? {
         state.withLock { s in
             while let top = s.heap.min, s.current[top.key] != top.fireAt { s.heap.removeMin() }
             return s.heap.min.map { Date(timeIntervalSince1970: $0.fireAt) }
         }
     }
 
-    var count: Int { state.withLock { $0.current.count } }
+    public var count: Int { state.withLock { $0.current.count } }
 }
 
 /// The time source of the timer loop; tests drive ``SchedulerService/fireDue(now:)`` with their own dates.

@@ -5,18 +5,18 @@ import Foundation
 ///
 /// This is the smallest adapter the Scheduler service needs until the `Schedules` library (branch `schedules`)
 /// lands with AWS's full grammar; it accepts the common forms and rejects everything else with AWS's message.
-struct ScheduleExpression: Sendable {
-    enum Kind: Sendable {
+public struct ScheduleExpression: Sendable {
+    public enum Kind: Sendable {
         case at(Date)
         case rate(seconds: Double)
         case cron(CronFields)
     }
-    var kind: Kind
-    var timeZone: TimeZone
+    public var kind: Kind
+    public var timeZone: TimeZone
 
-    var isOneTime: Bool { if case .at = kind { true } else { false } }
+    public var isOneTime: Bool { if case .at = kind { true } else { false } }
 
-    init(_ text: String, timeZone name: String?) throws(AWSError) {
+    public init(_ text: String, timeZone name: String?) throws(AWSError) {
         let invalid = AWSError("ValidationException", "Invalid Schedule Expression \(text).")
         guard let zone = TimeZone(identifier: name ?? "UTC") else {
             throw AWSError("ValidationException", "Invalid ScheduleExpressionTimezone \(name ?? "").")
@@ -54,7 +54,7 @@ struct ScheduleExpression: Sendable {
 
     /// The first fire time strictly after `after`, for a schedule anchored at `anchor` (its start date or
     /// creation), or nil when it never fires again.
-    func nextFire(after: Date, anchor: Date) -> Date? {
+    public func nextFire(after: Date, anchor: Date) -> Date? {
         switch kind {
         case .at(let date):
             return date > after ? date : nil
@@ -71,7 +71,7 @@ struct ScheduleExpression: Sendable {
 
 /// The six fields of an AWS cron expression: minutes hours day-of-month month day-of-week year.
 /// Supports `*`, `?`, lists, ranges, steps and names; `L`, `W` and `#` are rejected.
-struct CronFields: Sendable {
+public struct CronFields: Sendable {
     var minutes: Set<Int>, hours: Set<Int>, days: Set<Int>?, months: Set<Int>, weekdays: Set<Int>?, years: Set<Int>?
 
     init?(_ text: String) {

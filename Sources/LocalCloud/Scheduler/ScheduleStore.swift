@@ -81,11 +81,18 @@ enum ScheduleStore {
 }
 
 /// Where a schedule lives: account, region, group and name.
-struct ScheduleKey: Hashable, Sendable {
-    var account: String
-    var region: String
-    var group: String
-    var name: String
+public struct ScheduleKey: Hashable, Sendable {
+    public var account: String
+    public var region: String
+    public var group: String
+    public var name: String
+
+    public init(account: String, region: String, group: String, name: String) {
+        self.account = account
+        self.region = region
+        self.group = group
+        self.name = name
+    }
 
     var arn: String { "arn:aws:scheduler:\(region):\(account):schedule/\(group)/\(name)" }
 }

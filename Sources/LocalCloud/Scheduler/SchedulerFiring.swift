@@ -146,34 +146,36 @@ extension SchedulerService {
             let input: JSONObject = ["stateMachineArn": .string(target.arn), "input": .string(target.input ?? "{}")]
             _ = try await directory.invoke("states", operation: "StartExecution", input: .object(input), context: context)
         } else if target.arn.hasPrefix("arn:aws:ecs:"), let ecs = target.ecsParameters {
-            _ = try await directory.invoke("ecs", operation: "RunTask", input: Self.runTaskInput(target, ecs), context: context)
+            let input = Self.runTaskInput(cluster: target.arn, ecsParameters: ecs.json(), overrides: target.input)
+            _ = try await directory.invoke("ecs", operation: "RunTask", input: input, context: context)
         } else {
             throw AWSError("ValidationException", "Target \(target.arn) is not a target the local cloud can invoke (ECS RunTask, Step Functions StartExecution).")
         }
     }
 
-    /// RunTask's input for an ECS target: EcsParameters in ECS's lower-camel member names, the schedule's Input
-    /// (a JSON object of task overrides) as `overrides`.
-    static func runTaskInput(_ target: SchedulerAPI.Target, _ ecs: SchedulerAPI.EcsParameters) -> JSON {
-        var input: JSONObject = ["cluster": .string(target.arn), "taskDefinition": .string(ecs.taskDefinitionArn),
-                                 "count": .number(Double(ecs.taskCount ?? 1))]
-        var parameters = ecs.json().objectValue ?? [:]
-        parameters.removeValue(forKey: "TaskDefinitionArn")
-        parameters.removeValue(forKey: "TaskCount")
+    /// RunTask's input for an ECS target of a schedule or a rule: its EcsParameters (in the target's PascalCase)
+    /// in ECS's lower-camel member names, and `overrides` (a JSON object of task overrides: the target's input).
+    public static func runTaskInput(cluster: String, ecsParameters: JSON, overrides: String?) -> JSON {
+        var parameters = ecsParameters.objectValue ?? [:]
+        var input: JSONObject = ["cluster": .string(cluster),
+                                 "taskDefinition": parameters.removeValue(forKey: "TaskDefinitionArn") ?? .null,
+                                 "count": parameters.removeValue(forKey: "TaskCount") ?? 1]
         if let tags = parameters.removeValue(forKey: "Tags")?.arrayValue {
-            input["tags"] = .array(tags.flatMap { map in
-                (map.objectValue ?? [:]).map { k, v in JSON.object(["key": .string(k), "value": v]) }
+            // Scheduler: a list of one-entry maps; EventBridge: a list of {Key, Value}.
+            input["tags"] = .array(tags.flatMap { item -> [JSON] in
+                let map = item.objectValue ?? [:]
+                if let key = map["Key"] { return [.object(["key": key, "value": map["Value"] ?? ""])] }
+                return map.map { k, v in JSON.object(["key": .string(k), "value": v]) }
             })
         }
         for (name, value) in parameters { input[lowerCamel(name)] = lowerCamelKeys(value) }
-        if let text = target.input, let overrides = try? JSON(parsing: text), overrides.objectValue != nil {
-            input["overrides"] = overrides
+        if let text = overrides, let value = try? JSON(parsing: text), value.objectValue != nil {
+            input["overrides"] = value
         }
-        input["startedBy"] = "events-scheduler"
         return .object(input)
     }
 
-    static func lowerCamel(_ name: String) -> String {
+    public static func lowerCamel(_ name: String) -> String {
         if name == "EnableECSManagedTags" { return "enableECSManagedTags" }
         guard let first = name.first else { return name }
         return first.lowercased() + name.dropFirst()
