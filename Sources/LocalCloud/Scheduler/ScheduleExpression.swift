@@ -61,7 +61,9 @@ public struct ScheduleExpression: Sendable {
         case .rate(let seconds):
             // Rate schedules fire at anchor + k·interval, k ≥ 1.
             let elapsed = after.timeIntervalSince(anchor)
-            let k = max(1, (elapsed / seconds).rounded(.down) + 1)
+            var k = max(1, (elapsed / seconds).rounded(.down) + 1)
+            // Guard against floating-point error returning `after` itself (which would fire twice).
+            while anchor.addingTimeInterval(k * seconds) <= after.addingTimeInterval(0.000_5) { k += 1 }
             return anchor.addingTimeInterval(k * seconds)
         case .cron(let fields):
             return fields.next(after: after, in: timeZone)
