@@ -11,7 +11,7 @@ extension SchedulerService {
     public func run() async throws {
         try await loadQueue()
         while !Task.isCancelled {
-            _ = await fireDue(now: clock.now())
+            _ = await fireDue(now: clock.now(), waitForTargets: false)
             let wait = queue.earliest.map { max(0, $0.timeIntervalSince(clock.now())) } ?? 3600
             await sleep(seconds: wait)
         }
@@ -65,35 +65,51 @@ extension SchedulerService {
 
     /// Fires every schedule due at `now` and queues its next fire; returns how many fired. The timer loop calls
     /// it with the clock's time; tests call it with theirs.
+    ///
+    /// A batch due together is read in one transaction and its next fire times written in one, before any
+    /// target is invoked, so a thousand schedules due at the same second do not queue behind each other.
+    /// With `waitForTargets` false (the timer loop), invocations and their retries run in the background so a
+    /// slow or failing target never holds up the next due time.
     @discardableResult
-    public func fireDue(now: Date) async -> Int {
+    public func fireDue(now: Date, waitForTargets: Bool = true) async -> Int {
         let due = queue.popDue(now: now)
-        await withTaskGroup(of: Void.self) { group in
-            for entry in due {
-                group.addTask { await self.fire(entry, now: now) }
-            }
-        }
-        return due.count
-    }
-
-    private func fire(_ entry: FireQueue.Entry, now: Date) async {
-        let key = entry.key
+        guard !due.isEmpty else { return 0 }
+        var firing: [(FireQueue.Entry, SchedulerAPI.GetScheduleOutput, Date?)] = []
         do {
-            guard let schedule = try await database.read({ db in try ScheduleStore.schedule(db, key: key) }),
-                  schedule.state != "DISABLED", let target = schedule.target else { return }
-            let nominal = Date(timeIntervalSince1970: entry.nominal)
-            // Queue the next fire before invoking, so a slow target never delays the schedule.
-            let expression = try Self.validate(schedule)
-            let next = Self.nextFire(schedule, expression: expression, after: max(nominal, now), missedWindow: false)
-            if let next {
-                try await database.write { db in try ScheduleStore.save(db, key: key, schedule: schedule, nextFire: next) }
-                enqueue(key, schedule: schedule, nominal: next)
+            firing = try await database.write { db in
+                var batch: [(FireQueue.Entry, SchedulerAPI.GetScheduleOutput, Date?)] = []
+                for entry in due {
+                    guard let schedule = try ScheduleStore.schedule(db, key: entry.key), schedule.state != "DISABLED",
+                          schedule.target != nil, let expression = try? Self.validate(schedule) else { continue }
+                    let nominal = Date(timeIntervalSince1970: entry.nominal)
+                    let next = Self.nextFire(schedule, expression: expression, after: max(nominal, now), missedWindow: false)
+                    if next != nil { try ScheduleStore.save(db, key: entry.key, schedule: schedule, nextFire: next) }
+                    batch.append((entry, schedule, next))
+                }
+                return batch
             }
-            await invokeWithRetries(target, key: key, nominal: nominal)
-            if next == nil { try await finish(key, schedule: schedule) }
         } catch {
-            environment.logger.error("Schedule \(key.arn) could not fire: \(error)")
+            environment.logger.error("Due schedules could not be read: \(error)")
         }
+        let batch = firing
+        for (entry, schedule, next) in batch where next != nil {
+            enqueue(entry.key, schedule: schedule, nominal: next)
+        }
+        let invocations = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for (entry, schedule, next) in batch {
+                    group.addTask {
+                        await self.invokeWithRetries(schedule.target!, key: entry.key, nominal: Date(timeIntervalSince1970: entry.nominal))
+                        guard next == nil else { return }
+                        do { try await self.finish(entry.key, schedule: schedule) } catch {
+                            self.environment.logger.error("Schedule \(entry.key.arn) could not complete: \(error)")
+                        }
+                    }
+                }
+            }
+        }
+        if waitForTargets { await invocations.value }
+        return firing.count
     }
 
     /// A schedule that will not fire again: deleted when its ActionAfterCompletion is DELETE, else kept with no
