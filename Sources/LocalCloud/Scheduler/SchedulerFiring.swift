@@ -63,53 +63,45 @@ extension SchedulerService {
         }
     }
 
-    /// Fires every schedule due at `now` and queues its next fire; returns how many fired. The timer loop calls
-    /// it with the clock's time; tests call it with theirs.
+    /// Fires every schedule due at `now` and queues its next fire; returns how many were due. The timer loop
+    /// calls it with the clock's time; tests call it with theirs.
     ///
-    /// A batch due together is read in one transaction and its next fire times written in one, before any
-    /// target is invoked, so a thousand schedules due at the same second do not queue behind each other.
-    /// With `waitForTargets` false (the timer loop), invocations and their retries run in the background so a
-    /// slow or failing target never holds up the next due time.
+    /// Each due schedule fires in a task of its own (read, reschedule, invoke), so a batch due at the same second
+    /// proceeds concurrently. With `waitForTargets` false (the timer loop) this all runs in the background, so a
+    /// slow or failing target (and its retries) never holds up the next due time.
     @discardableResult
     public func fireDue(now: Date, waitForTargets: Bool = true) async -> Int {
         let due = queue.popDue(now: now)
         guard !due.isEmpty else { return 0 }
-        var firing: [(FireQueue.Entry, SchedulerAPI.GetScheduleOutput, Date?)] = []
-        do {
-            firing = try await database.write { db in
-                var batch: [(FireQueue.Entry, SchedulerAPI.GetScheduleOutput, Date?)] = []
-                for entry in due {
-                    guard let schedule = try ScheduleStore.schedule(db, key: entry.key), schedule.state != "DISABLED",
-                          schedule.target != nil, let expression = try? Self.validate(schedule) else { continue }
-                    let nominal = Date(timeIntervalSince1970: entry.nominal)
-                    let next = Self.nextFire(schedule, expression: expression, after: max(nominal, now), missedWindow: false)
-                    if next != nil { try ScheduleStore.save(db, key: entry.key, schedule: schedule, nextFire: next) }
-                    batch.append((entry, schedule, next))
-                }
-                return batch
-            }
-        } catch {
-            environment.logger.error("Due schedules could not be read: \(error)")
-        }
-        let batch = firing
-        for (entry, schedule, next) in batch where next != nil {
-            enqueue(entry.key, schedule: schedule, nominal: next)
-        }
-        let invocations = Task {
+        let firing = Task {
             await withTaskGroup(of: Void.self) { group in
-                for (entry, schedule, next) in batch {
-                    group.addTask {
-                        await self.invokeWithRetries(schedule.target!, key: entry.key, nominal: Date(timeIntervalSince1970: entry.nominal))
-                        guard next == nil else { return }
-                        do { try await self.finish(entry.key, schedule: schedule) } catch {
-                            self.environment.logger.error("Schedule \(entry.key.arn) could not complete: \(error)")
-                        }
-                    }
+                for entry in due {
+                    group.addTask { await self.fire(entry, now: now) }
                 }
             }
         }
-        if waitForTargets { await invocations.value }
-        return firing.count
+        if waitForTargets { await firing.value }
+        return due.count
+    }
+
+    private func fire(_ entry: FireQueue.Entry, now: Date) async {
+        let key = entry.key
+        do {
+            guard let schedule = try await database.read({ db in try ScheduleStore.schedule(db, key: key) }),
+                  schedule.state != "DISABLED", let target = schedule.target else { return }
+            let nominal = Date(timeIntervalSince1970: entry.nominal)
+            // Queue the next fire before invoking, so a slow target never delays the schedule.
+            let expression = try Self.validate(schedule)
+            let next = Self.nextFire(schedule, expression: expression, after: max(nominal, now), missedWindow: false)
+            if let next {
+                try await database.write { db in try ScheduleStore.save(db, key: key, schedule: schedule, nextFire: next) }
+                enqueue(key, schedule: schedule, nominal: next)
+            }
+            await invokeWithRetries(target, key: key, nominal: nominal)
+            if next == nil { try await finish(key, schedule: schedule) }
+        } catch {
+            environment.logger.error("Schedule \(key.arn) could not fire: \(error)")
+        }
     }
 
     /// A schedule that will not fire again: deleted when its ActionAfterCompletion is DELETE, else kept with no
