@@ -147,3 +147,37 @@ def test_schedule_due_while_skiff_was_down_fires_after_restart(image_dir, tmp_pa
         assert tasks[0]["overrides"]["containerOverrides"][0]["command"] == ["job.sh", "late"]
     finally:
         server.stop()
+
+
+def test_eventbridge_rule_fires_step_functions_from_put_events(server):
+    sfn = server.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="on-event", roleArn=ROLE,
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    events = server.client("events")
+    rule_arn = events.put_rule(Name="job-done", EventPattern=json.dumps({"source": ["batch"], "detail": {"status": ["done"]}}))["RuleArn"]
+    assert rule_arn == "arn:aws:events:us-east-1:000000000000:rule/job-done"
+    events.put_targets(Rule="job-done", Targets=[{
+        "Id": "sfn", "Arn": machine, "RoleArn": ROLE,
+        "InputTransformer": {"InputPathsMap": {"job": "$.detail.job"}, "InputTemplate": '{"job": <job>}'}}])
+    assert [t["Id"] for t in events.list_targets_by_rule(Rule="job-done")["Targets"]] == ["sfn"]
+    result = events.put_events(Entries=[
+        {"Source": "batch", "DetailType": "Job", "Detail": json.dumps({"status": "done", "job": "nightly"})},
+        {"Source": "batch", "DetailType": "Job", "Detail": json.dumps({"status": "running", "job": "other"})},
+    ])
+    assert result["FailedEntryCount"] == 0
+    deadline = time.time() + 10
+    executions = []
+    while time.time() < deadline and not executions:
+        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        time.sleep(0.1)
+    assert len(executions) == 1
+    described = sfn.describe_execution(executionArn=executions[0]["executionArn"])
+    assert json.loads(described["input"]) == {"job": "nightly"}
+    with pytest.raises(ClientError) as error:
+        events.put_rule(Name="bad", EventPattern='{"source": "batch"}')
+    assert error.value.response["Error"]["Code"] == "InvalidEventPatternException"
+    cli = server.cli("events", "test-event-pattern", "--event-pattern", '{"source": ["batch"]}', "--event", json.dumps({
+        "id": "1", "account": "000000000000", "source": "batch", "time": "2027-01-01T00:00:00Z", "region": "us-east-1",
+        "detail-type": "Job", "resources": [], "detail": {}}))
+    assert json.loads(cli.stdout) == {"Result": True}

@@ -118,11 +118,13 @@ extension EventsService {
             for (name, path) in transformer.inputPathsMap ?? [:] {
                 let value = resolve(path, in: event)
                 let quoted = "\"<\(name)>\""
-                // Inside quotes a string is inserted as its text; elsewhere values are inserted as JSON.
+                // In a JSON template a value is inserted as JSON (a string keeps its quotes), and a quoted
+                // placeholder takes a string's escaped text; in a plain-text template, a string's text.
                 if let string = value?.stringValue {
-                    let escaped = JSON.string(string).serialized().dropFirst().dropLast()
-                    text = text.replacingOccurrences(of: quoted, with: "\"\(escaped)\"")
-                    text = text.replacingOccurrences(of: "<\(name)>", with: text.hasPrefix("{") || text.hasPrefix("[") ? String(escaped) : string)
+                    let json = JSON.string(string).serialized()
+                    let isJSONTemplate = text.hasPrefix("{") || text.hasPrefix("[")
+                    text = text.replacingOccurrences(of: quoted, with: json)
+                    text = text.replacingOccurrences(of: "<\(name)>", with: isJSONTemplate ? json : string)
                 } else {
                     let json = (value ?? .null).serialized()
                     text = text.replacingOccurrences(of: quoted, with: json).replacingOccurrences(of: "<\(name)>", with: json)

@@ -130,7 +130,8 @@ extension SchedulerService {
                 environment.logger.info("Schedule \(key.arn) invoked \(target.arn)")
                 return
             } catch let error as AWSError {
-                let retryable = error.status >= 500 || error.code.contains("Throttl")
+                // A target service the local cloud does not serve will not appear by retrying.
+                let retryable = error.status >= 500 && error.code != "ServiceUnavailable" || error.code.contains("Throttl")
                 let delay = min(60, pow(2, Double(attempt)))
                 if !retryable || attempt >= maximumAttempts || clock.now().addingTimeInterval(delay).timeIntervalSince(nominal) > maximumAge {
                     let destination = target.deadLetterConfig?.arn.map { " (dead-letter queue \($0) is not served; event dropped)" } ?? ""
