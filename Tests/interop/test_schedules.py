@@ -32,9 +32,9 @@ def server(image_dir):
     server.stop()
 
 
-def setup_ecs(server):
+def setup_ecs(server, cluster_name="batch"):
     ecs = server.client("ecs")
-    cluster = ecs.create_cluster(clusterName="batch")["cluster"]["clusterArn"]
+    cluster = ecs.create_cluster(clusterName=cluster_name)["cluster"]["clusterArn"]
     task_definition = ecs.register_task_definition(
         family="nightly", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
         containerDefinitions=[{"name": "app", "image": "job:latest", "essential": True,
@@ -181,3 +181,29 @@ def test_eventbridge_rule_fires_step_functions_from_put_events(server):
         "id": "1", "account": "000000000000", "source": "batch", "time": "2027-01-01T00:00:00Z", "region": "us-east-1",
         "detail-type": "Job", "resources": [], "detail": {}}))
     assert json.loads(cli.stdout) == {"Result": True}
+
+
+def test_schedule_runs_a_task_whose_stop_event_fires_a_rule(server):
+    """Scheduler → ECS RunTask → ECS publishes "ECS Task State Change" to the default bus → a rule starts an execution."""
+    ecs, cluster, task_definition = setup_ecs(server, "chain")
+    sfn = server.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="after-task", roleArn=ROLE,
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    events = server.client("events")
+    events.put_rule(Name="task-stopped", EventPattern=json.dumps({
+        "source": ["aws.ecs"], "detail-type": ["ECS Task State Change"],
+        "detail": {"lastStatus": ["STOPPED"], "clusterArn": [cluster]}}))
+    events.put_targets(Rule="task-stopped", Targets=[{"Id": "sfn", "Arn": machine, "InputPath": "$.detail.taskArn"}])
+    _, expression = at_expression(2)
+    server.client("scheduler").create_schedule(
+        Name="chain", ScheduleExpression=expression, FlexibleTimeWindow={"Mode": "OFF"},
+        Target=json.loads(ecs_target(cluster, task_definition, "chained")))
+    deadline = time.time() + 20
+    executions = []
+    while time.time() < deadline and not executions:
+        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        time.sleep(0.2)
+    assert len(executions) == 1, "the task's STOPPED event did not start the execution"
+    task_arn = json.loads(sfn.describe_execution(executionArn=executions[0]["executionArn"])["input"])
+    assert ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]["lastStatus"] == "STOPPED"
