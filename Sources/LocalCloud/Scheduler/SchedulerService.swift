@@ -268,15 +268,17 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     /// schedule whose time has passed by less than its maximum event age is still due (at once).
     static func nextFire(_ schedule: SchedulerAPI.GetScheduleOutput, expression: ScheduleExpression, after: Date, missedWindow: Bool) -> Date? {
         if schedule.state == "DISABLED" { return nil }
-        let anchor = schedule.startDate ?? schedule.creationDate ?? after
+        // AWS ignores StartDate and EndDate for one-time schedules.
+        let bounded = !expression.isOneTime
+        let anchor = (bounded ? schedule.startDate : nil) ?? schedule.creationDate ?? after
         var from = after
-        if let start = schedule.startDate, start > from { from = start.addingTimeInterval(-0.001) }
+        if bounded, let start = schedule.startDate, start > from { from = start.addingTimeInterval(-0.001) }
         var next = expression.nextFire(after: from, anchor: anchor)
         if next == nil, missedWindow, case .at(let date) = expression.kind,
            after.timeIntervalSince(date) <= Double(schedule.target?.retryPolicy?.maximumEventAgeInSeconds ?? 86400) {
             next = date
         }
-        if let n = next, let end = schedule.endDate, n > end { return nil }
+        if bounded, let n = next, let end = schedule.endDate, n > end { return nil }
         return next
     }
 
