@@ -230,6 +230,22 @@ struct Fixture {
         #expect(f.states.count == 1)
     }
 
+    @Test func aFailingTargetDoesNotHoldUpOtherSchedules() async throws {
+        let f = try Fixture()
+        f.states.failuresLeft.withLock { $0 = 1000 }  // retried with backoff for as long as the retry policy allows
+        await f.create("failing", "at(2027-01-15T08:00:10)")
+        await f.create("ecs", "at(2027-01-15T08:00:11)", target: [
+            "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/c", "RoleArn": "arn:aws:iam::000000000000:role/r",
+            "EcsParameters": ["TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/t:1"]])
+        let clock = ContinuousClock()
+        let began = clock.now
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(10), waitForTargets: false) == 1)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(11)) == 1)
+        #expect(clock.now - began < .seconds(1))
+        #expect(f.ecs.count == 1)
+        #expect(f.states.count == 0)
+    }
+
     @Test func schedulesSurviveRestartAndMissedFiresFollowTheMaximumEventAge() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-scheduler-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
