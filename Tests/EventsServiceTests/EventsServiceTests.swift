@@ -99,6 +99,18 @@ let machine = "arn:aws:states:us-east-1:000000000000:stateMachine:job"
         #expect(await bus.call("DescribeRule", ["Name": "r1"]).0 == 400)
     }
 
+    @Test func tagsOnRulesAndBuses() async throws {
+        let bus = try Bus()
+        let arn = await bus.call("PutRule", ["Name": "r", "EventPattern": #"{"source":["a"]}"#, "Tags": [["Key": "team", "Value": "ops"]]]).1["RuleArn"]!
+        await bus.call("TagResource", ["ResourceARN": arn, "Tags": [["Key": "env", "Value": "stg"]]])
+        #expect(await bus.call("ListTagsForResource", ["ResourceARN": arn]).1["Tags"]?.arrayValue?.compactMap { $0["Key"]?.stringValue } == ["env", "team"])
+        await bus.call("UntagResource", ["ResourceARN": arn, "TagKeys": ["team"]])
+        #expect(await bus.call("ListTagsForResource", ["ResourceARN": arn]).1["Tags"]?.arrayValue?.count == 1)
+        let busArn = await bus.call("CreateEventBus", ["Name": "jobs", "Tags": [["Key": "k", "Value": "v"]]]).1["EventBusArn"]!
+        #expect(await bus.call("ListTagsForResource", ["ResourceARN": busArn]).1["Tags"]?[0]?["Value"]?.stringValue == "v")
+        #expect(await bus.call("ListTagsForResource", ["ResourceARN": "arn:aws:events:us-east-1:000000000000:rule/none"]).0 == 400)
+    }
+
     @Test func eventBuses() async throws {
         let bus = try Bus()
         #expect(await bus.call("CreateEventBus", ["Name": "jobs"]).1["EventBusArn"]?.stringValue == "arn:aws:events:us-east-1:000000000000:event-bus/jobs")

@@ -81,6 +81,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
             try db.execute(sql: "INSERT OR REPLACE INTO events_rule (account, region, bus, name, document, next_fire) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [context.accountId, context.region, bus, input.name, rule.json().serialized(), next?.timeIntervalSince1970])
+            try EventsStore.setTags(db, arn: arn, tags: input.tags ?? [])
         }
         let key = ScheduleKey(account: context.accountId, region: context.region, group: bus, name: input.name)
         if let next { queue.set(key, nominal: next, fireAt: next) } else { queue.remove(key) }
@@ -152,6 +153,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                            arguments: [context.accountId, context.region, bus, input.name])
             try db.execute(sql: "DELETE FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name = ?",
                            arguments: [context.accountId, context.region, bus, input.name])
+            try db.execute(sql: "DELETE FROM events_tag WHERE arn = ?", arguments: [Self.ruleArn(context, bus: bus, name: input.name)])
         }
         queue.remove(ScheduleKey(account: context.accountId, region: context.region, group: bus, name: input.name))
         return .init()
@@ -224,6 +226,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             }
             try db.execute(sql: "INSERT INTO events_bus (account, region, name, description, created) VALUES (?, ?, ?, ?, ?)",
                            arguments: [context.accountId, context.region, input.name, input.description, now.timeIntervalSince1970])
+            try EventsStore.setTags(db, arn: context.arn(service: "events", resource: "event-bus/\(input.name)"), tags: input.tags ?? [])
         }
         return .init(eventBusArn: context.arn(service: "events", resource: "event-bus/\(input.name)"), description: input.description)
     }
@@ -262,8 +265,59 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             if rules > 0 { throw AWSError("ValidationException", "Cannot delete event bus \(input.name) because it has rules.") }
             try db.execute(sql: "DELETE FROM events_bus WHERE account = ? AND region = ? AND name = ?",
                            arguments: [context.accountId, context.region, input.name])
+            try db.execute(sql: "DELETE FROM events_tag WHERE arn = ?", arguments: [context.arn(service: "events", resource: "event-bus/\(input.name)")])
         }
         return .init()
+    }
+
+    // MARK: Tags (rules and event buses)
+
+    public func tagResource(_ input: EventsAPI.TagResourceRequest, context: RequestContext) async throws -> EventsAPI.TagResourceResponse {
+        try await database.write { db in
+            try Self.requireTaggable(db, arn: input.resourceARN)
+            try EventsStore.setTags(db, arn: input.resourceARN, tags: input.tags)
+        }
+        return .init()
+    }
+
+    public func untagResource(_ input: EventsAPI.UntagResourceRequest, context: RequestContext) async throws -> EventsAPI.UntagResourceResponse {
+        try await database.write { db in
+            try Self.requireTaggable(db, arn: input.resourceARN)
+            for key in input.tagKeys {
+                try db.execute(sql: "DELETE FROM events_tag WHERE arn = ? AND key = ?", arguments: [input.resourceARN, key])
+            }
+        }
+        return .init()
+    }
+
+    public func listTagsForResource(_ input: EventsAPI.ListTagsForResourceRequest, context: RequestContext) async throws -> EventsAPI.ListTagsForResourceResponse {
+        let tags = try await database.read { db in
+            try Self.requireTaggable(db, arn: input.resourceARN)
+            return try Row.fetchAll(db, sql: "SELECT key, value FROM events_tag WHERE arn = ? ORDER BY key", arguments: [input.resourceARN])
+                .map { EventsAPI.Tag(key: $0["key"], value: $0["value"]) }
+        }
+        return .init(tags: tags)
+    }
+
+    /// A rule (`rule/name`, `rule/bus/name`) or event bus (`event-bus/name`) ARN that exists.
+    static func requireTaggable(_ db: Database, arn: String) throws {
+        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0] == "arn", parts[2] == "events" else {
+            throw AWSError("ValidationException", "Parameter ResourceARN is not valid.")
+        }
+        let (region, account) = (String(parts[3]), String(parts[4]))
+        let path = parts[5].split(separator: "/").map(String.init)
+        switch (path.first, path.count) {
+        case ("rule", 2), ("rule", 3):
+            let bus = path.count == 3 ? path[1] : "default"
+            guard try EventsStore.rule(db, account: account, region: region, bus: bus, name: path.last!) != nil else {
+                throw ruleNotFound(path.last!, bus: bus)
+            }
+        case ("event-bus", 2):
+            guard try EventsStore.busExists(db, account: account, region: region, name: path[1]) else { throw busNotFound(path[1]) }
+        default:
+            throw AWSError("ValidationException", "Parameter ResourceARN is not valid.")
+        }
     }
 
     // MARK: Events

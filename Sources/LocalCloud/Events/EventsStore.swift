@@ -34,6 +34,12 @@ enum EventsStore {
                 t.column("document", .text).notNull()
                 t.primaryKey(["account", "region", "bus", "rule", "id"])
             }
+            try db.create(table: "events_tag") { t in
+                t.column("arn", .text).notNull()
+                t.column("key", .text).notNull()
+                t.column("value", .text).notNull()
+                t.primaryKey(["arn", "key"])
+            }
         }
     }
 
@@ -51,6 +57,12 @@ enum EventsStore {
     static func targets(_ db: Database, account: String, region: String, bus: String, rule: String) throws -> [EventsAPI.Target] {
         try String.fetchAll(db, sql: "SELECT document FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ? ORDER BY id",
                             arguments: [account, region, bus, rule]).map { try decode($0) }
+    }
+
+    static func setTags(_ db: Database, arn: String, tags: [EventsAPI.Tag]) throws {
+        for tag in tags {
+            try db.execute(sql: "INSERT OR REPLACE INTO events_tag (arn, key, value) VALUES (?, ?, ?)", arguments: [arn, tag.key, tag.value])
+        }
     }
 
     static func busExists(_ db: Database, account: String, region: String, name: String) throws -> Bool {

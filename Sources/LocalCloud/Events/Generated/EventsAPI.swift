@@ -2190,6 +2190,139 @@ public enum EventsAPI {
         }
     }
 
+    /// The `TagResourceRequest` shape of the EventBridge model.
+    public struct TagResourceRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var resourceARN: String
+        public var tags: [Tag]
+        public init(resourceARN: String, tags: [Tag]) {
+            self.resourceARN = resourceARN
+            self.tags = tags
+        }
+        public static var empty: TagResourceRequest { TagResourceRequest(resourceARN: "", tags: []) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_resourceARN = try d.string(o["ResourceARN"], path: ShapeDecoder.join(path, "resourceARN"))
+            d.length(m_resourceARN as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "resourceARN"))
+            self.resourceARN = d.required(m_resourceARN, path: ShapeDecoder.join(path, "resourceARN"), empty: "")
+            let m_tags = try d.list(o["Tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: Tag.self) }
+            self.tags = d.required(m_tags, path: ShapeDecoder.join(path, "tags"), empty: [])
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["ResourceARN"] = .string(self.resourceARN)
+            o["Tags"] = .array(self.tags.map { e0 in e0.json() })
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("ResourceARN", self.resourceARN)
+            w.element("Tags") { w in for x0 in self.tags { w.element("member") { w in x0.xml(into: &w) } } }
+        }
+    }
+
+    /// The `TagResourceResponse` shape of the EventBridge model.
+    public struct TagResourceResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public init() {
+        }
+        public static var empty: TagResourceResponse { TagResourceResponse() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+        }
+        public func json() -> JSON {
+            let o = JSONObject()
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+        }
+    }
+
+    /// The `UntagResourceRequest` shape of the EventBridge model.
+    public struct UntagResourceRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var resourceARN: String
+        public var tagKeys: [String]
+        public init(resourceARN: String, tagKeys: [String]) {
+            self.resourceARN = resourceARN
+            self.tagKeys = tagKeys
+        }
+        public static var empty: UntagResourceRequest { UntagResourceRequest(resourceARN: "", tagKeys: []) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_resourceARN = try d.string(o["ResourceARN"], path: ShapeDecoder.join(path, "resourceARN"))
+            d.length(m_resourceARN as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "resourceARN"))
+            self.resourceARN = d.required(m_resourceARN, path: ShapeDecoder.join(path, "resourceARN"), empty: "")
+            let m_tagKeys = try d.list(o["TagKeys"], path: ShapeDecoder.join(path, "tagKeys")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 128, path: p0); return value }
+            self.tagKeys = d.required(m_tagKeys, path: ShapeDecoder.join(path, "tagKeys"), empty: [])
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["ResourceARN"] = .string(self.resourceARN)
+            o["TagKeys"] = .array(self.tagKeys.map { e0 in .string(e0) })
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("ResourceARN", self.resourceARN)
+            w.element("TagKeys") { w in for x0 in self.tagKeys { w.element("member", x0) } }
+        }
+    }
+
+    /// The `UntagResourceResponse` shape of the EventBridge model.
+    public struct UntagResourceResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public init() {
+        }
+        public static var empty: UntagResourceResponse { UntagResourceResponse() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+        }
+        public func json() -> JSON {
+            let o = JSONObject()
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+        }
+    }
+
+    /// The `ListTagsForResourceRequest` shape of the EventBridge model.
+    public struct ListTagsForResourceRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var resourceARN: String
+        public init(resourceARN: String) {
+            self.resourceARN = resourceARN
+        }
+        public static var empty: ListTagsForResourceRequest { ListTagsForResourceRequest(resourceARN: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_resourceARN = try d.string(o["ResourceARN"], path: ShapeDecoder.join(path, "resourceARN"))
+            d.length(m_resourceARN as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "resourceARN"))
+            self.resourceARN = d.required(m_resourceARN, path: ShapeDecoder.join(path, "resourceARN"), empty: "")
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["ResourceARN"] = .string(self.resourceARN)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("ResourceARN", self.resourceARN)
+        }
+    }
+
+    /// The `ListTagsForResourceResponse` shape of the EventBridge model.
+    public struct ListTagsForResourceResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var tags: [Tag]?
+        public init(tags: [Tag]? = nil) {
+            self.tags = tags
+        }
+        public static var empty: ListTagsForResourceResponse { ListTagsForResourceResponse() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_tags = try d.list(o["Tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: Tag.self) }
+            self.tags = m_tags
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.tags { o["Tags"] = .array(v.map { e0 in e0.json() }) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.tags { w.element("Tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
+        }
+    }
+
     /// Decodes the request for `operation`, runs it on `handler` and encodes its answer.
     public static func dispatch(_ handler: some EventsAPIHandler, operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         switch operation {
@@ -2253,6 +2386,18 @@ public enum EventsAPI {
             let input = try ProtocolCodec.decode(DeleteEventBusRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.deleteEventBus(input, context: context)
             return ProtocolCodec.encode(output, operation: "DeleteEventBus", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "TagResource":
+            let input = try ProtocolCodec.decode(TagResourceRequest.self, from: request, descriptor: descriptor)
+            let output: TagResourceResponse = try await handler.tagResource(input, context: context)
+            return ProtocolCodec.encode(output, operation: "TagResource", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "UntagResource":
+            let input = try ProtocolCodec.decode(UntagResourceRequest.self, from: request, descriptor: descriptor)
+            let output: UntagResourceResponse = try await handler.untagResource(input, context: context)
+            return ProtocolCodec.encode(output, operation: "UntagResource", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "ListTagsForResource":
+            let input = try ProtocolCodec.decode(ListTagsForResourceRequest.self, from: request, descriptor: descriptor)
+            let output: ListTagsForResourceResponse = try await handler.listTagsForResource(input, context: context)
+            return ProtocolCodec.encode(output, operation: "ListTagsForResource", resultWrapper: nil, descriptor: descriptor, context: context)
         default:
             if descriptor.operations.contains(operation) { throw AWSError.notImplemented(operation, service: descriptor.endpointPrefix) }
             throw AWSError.unknownOperation(operation, service: descriptor.endpointPrefix)
@@ -2277,4 +2422,7 @@ public protocol EventsAPIHandler: Sendable {
     func describeEventBus(_ input: EventsAPI.DescribeEventBusRequest, context: RequestContext) async throws -> EventsAPI.DescribeEventBusResponse
     func listEventBuses(_ input: EventsAPI.ListEventBusesRequest, context: RequestContext) async throws -> EventsAPI.ListEventBusesResponse
     func deleteEventBus(_ input: EventsAPI.DeleteEventBusRequest, context: RequestContext) async throws -> EmptyShape
+    func tagResource(_ input: EventsAPI.TagResourceRequest, context: RequestContext) async throws -> EventsAPI.TagResourceResponse
+    func untagResource(_ input: EventsAPI.UntagResourceRequest, context: RequestContext) async throws -> EventsAPI.UntagResourceResponse
+    func listTagsForResource(_ input: EventsAPI.ListTagsForResourceRequest, context: RequestContext) async throws -> EventsAPI.ListTagsForResourceResponse
 }
