@@ -34,7 +34,7 @@ let package = Package(
         .executableTarget(name: "jsonata-conformance", dependencies: ["JSONataConformance"]),
         .executableTarget(name: "states-bench", dependencies: ["States", "JSONCore"]),
         .target(name: "States", dependencies: ["JSONCore", "JSONata", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Schedules"),
+        .target(name: "Schedules", dependencies: ["JSONCore"]),
         .target(name: "Platform", dependencies: [
             "JSONCore", "Schedules",
             .product(name: "Yams", package: "Yams"),
@@ -96,6 +96,7 @@ let package = Package(
         .testTarget(name: "ECSServiceTests", dependencies: ["ECSService", "LogsService", "TaskRunners", "LocalCloud"]),
         .testTarget(name: "JSONataTests", dependencies: ["JSONata", "JSONataConformance"]),
         .testTarget(name: "StatesTests", dependencies: ["States"]),
+        .testTarget(name: "StepFunctionsServiceTests", dependencies: ["StepFunctionsService", "LocalCloud"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
     ]

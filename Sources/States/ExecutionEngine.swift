@@ -293,7 +293,8 @@ final class ExecutionRun: @unchecked Sendable {
         if state.type == .pass, state.parameters == nil, state.result == nil, state.isPlainPassThrough {
             return (input, state.next)
         }
-        let context = contextObject(state: state)
+        let token = Self.taskToken(for: state)
+        let context = contextObject(state: state, taskToken: token)
         let effective = try selectPath(state.inputPath, in: input, field: "InputPath")
         switch state.type {
         case .choice:
@@ -323,7 +324,7 @@ final class ExecutionRun: @unchecked Sendable {
         case .pass:
             result = state.result ?? parameters
         case .task:
-            result = try await runTask(state, arguments: parameters, input: effective, scope: scope, jsonata: false)
+            result = try await runTask(state, arguments: parameters, input: effective, token: token, context: context)
         case .parallel:
             result = try await runParallel(state, input: parameters, scope: scope)
         case .map:
@@ -346,7 +347,8 @@ final class ExecutionRun: @unchecked Sendable {
     }
 
     func runJSONataState(_ state: StateDefinition, input: JSON, scope: VariableScope) async throws -> (JSON, String?) {
-        let context = contextObject(state: state)
+        let token = Self.taskToken(for: state)
+        let context = contextObject(state: state, taskToken: token)
         var states: JSON = ["input": input, "context": context]
         switch state.type {
         case .choice:
@@ -381,7 +383,7 @@ final class ExecutionRun: @unchecked Sendable {
         let arguments = try state.arguments.map { try evaluateTemplate($0, states: states, scope: scope) } ?? input
         var result: JSON? = nil
         switch state.type {
-        case .task: result = try await runTask(state, arguments: arguments, input: input, scope: scope, jsonata: true)
+        case .task: result = try await runTask(state, arguments: arguments, input: input, token: token, context: context)
         case .parallel: result = try await runParallel(state, input: arguments, scope: scope)
         case .map: result = try await runMap(state, input: input, scope: scope, jsonata: true, states: states)
         default: break
@@ -416,21 +418,13 @@ final class ExecutionRun: @unchecked Sendable {
 
     // MARK: Tasks
 
-    func runTask(_ state: StateDefinition, arguments: JSON, input: JSON, scope: VariableScope, jsonata: Bool) async throws -> JSON {
+    func runTask(_ state: StateDefinition, arguments resolved: JSON, input: JSON, token: String?, context: JSON) async throws -> JSON {
         let resource = state.resource ?? ""
         let (resourceType, resourceName) = Self.describe(resource)
         var timeout = state.timeoutSeconds
         if let path = state.timeoutSecondsPath { timeout = try selectRequired(path, in: input, field: "TimeoutSecondsPath").numberValue }
         var heartbeat = state.heartbeatSeconds
         if let path = state.heartbeatSecondsPath { heartbeat = try selectRequired(path, in: input, field: "HeartbeatSecondsPath").numberValue }
-        let token = resource.hasSuffix(".waitForTaskToken") || resource.hasPrefix("arn:aws:states:") && resource.contains(":activity:") ? UUID().uuidString.lowercased() : nil
-        var context = contextObject(state: state)
-        if let token { context["Task"] = ["Token": .string(token)] }
-        // Parameters may reference the task token through $$.Task.Token: resolve again with it.
-        var resolved = arguments
-        if token != nil, !jsonata, let parameters = state.parameters {
-            resolved = try PayloadTemplate.resolve(parameters, input: try selectPath(state.inputPath, in: input, field: "InputPath"), context: context)
-        }
         var scheduledDetails: JSONObject = [
             "resourceType": .string(resourceType), "resource": .string(resourceName), "region": "us-east-1",
             "parameters": .string(resolved.serialized()),
@@ -601,8 +595,8 @@ final class ExecutionRun: @unchecked Sendable {
 
     // MARK: Data
 
-    func contextObject(state: StateDefinition) -> JSON {
-        [
+    func contextObject(state: StateDefinition, taskToken: String? = nil) -> JSON {
+        var context: JSON = [
             "Execution": [
                 "Id": .string(context.executionArn), "Name": .string(context.name), "RoleArn": .string(context.roleArn),
                 "StartTime": .string(ISO8601DateFormatter.skiff.string(from: context.startTime)), "RedriveCount": .number(Double(context.redriveCount)),
@@ -610,6 +604,15 @@ final class ExecutionRun: @unchecked Sendable {
             "StateMachine": ["Id": .string(context.stateMachineArn), "Name": .string(context.stateMachineName)],
             "State": ["Name": .string(state.name), "EnteredTime": .string(ISO8601DateFormatter.skiff.string(from: engine.clock.now())), "RetryCount": 0],
         ]
+        if let taskToken { context["Task"] = ["Token": .string(taskToken)] }
+        return context
+    }
+
+    /// A fresh token for states that wait for a callback (`.waitForTaskToken`, activities); nil otherwise.
+    static func taskToken(for state: StateDefinition) -> String? {
+        guard state.type == .task, let resource = state.resource else { return nil }
+        let waits = resource.hasSuffix(".waitForTaskToken") || (resource.hasPrefix("arn:aws:states:") && resource.contains(":activity:"))
+        return waits ? UUID().uuidString.lowercased() + UUID().uuidString.lowercased() : nil
     }
 
     func selectPath(_ path: String??, in value: JSON, field: String) throws -> JSON {

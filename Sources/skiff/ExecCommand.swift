@@ -51,7 +51,7 @@ struct ExecCommand: AsyncParsableCommand {
         do {
             (data, response) = try await URLSession.shared.data(for: request)
         } catch {
-            throw CleanExit.message("skiff exec: cannot reach the local cloud at \(endpoint): \(error.localizedDescription)")
+            throw CommandFailure("cannot reach the local cloud at \(endpoint): \(error.localizedDescription)")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         let answer = try? JSON(parsing: Array(data))

@@ -113,8 +113,15 @@ struct Harness {
         let deregistered = try await h.ecs("DeregisterTaskDefinition", ["taskDefinition": "job:2"])
         #expect(deregistered.body["taskDefinition"]?["status"] == "INACTIVE")
         #expect(try await h.ecs("DescribeTaskDefinition", ["taskDefinition": "job"]).body["taskDefinition"]?["revision"] == 1)
+        #expect(try await h.ecs("DescribeTaskDefinition", ["taskDefinition": "job:2"]).body["taskDefinition"]?["status"] == "INACTIVE")
         #expect(try await h.ecs("ListTaskDefinitions", ["status": "INACTIVE"]).body["taskDefinitionArns"]?.arrayValue?.count == 1)
         #expect(try await h.ecs("ListTaskDefinitionFamilies", [:]).body["families"] == ["job"])
+        _ = try await h.ecs("DeregisterTaskDefinition", ["taskDefinition": "job:1"])
+        // Families with no ACTIVE revision are INACTIVE; both kinds are listed by default.
+        #expect(try await h.ecs("ListTaskDefinitionFamilies", [:]).body["families"] == ["job"])
+        #expect(try await h.ecs("ListTaskDefinitionFamilies", ["status": "ACTIVE"]).body["families"] == [])
+        #expect(try await h.ecs("ListTaskDefinitionFamilies", ["status": "INACTIVE"]).body["families"] == ["job"])
+        try await h.registerJob()
         let unknown = try await h.ecs("DescribeTaskDefinition", ["taskDefinition": "nope"])
         #expect(unknown.body["__type"] == "ClientException")
         #expect(unknown.body["message"] == "Unable to describe task definition.")
@@ -173,6 +180,21 @@ struct Harness {
         #expect(try await h.ecs("ListTasks", ["desiredStatus": "STOPPED", "startedBy": "test"]).body["taskArns"] == [.string(taskArn)])
     }
 
+    @Test func everyLineOfAChattyTaskIsStoredBeforeItStops() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        let script = "i=0; while [ $i -lt 400 ]; do echo line $i; i=$((i+1)); if [ $((i % 100)) -eq 0 ]; then sleep 0.15; fi; done"
+        let container: JSON = ["name": "app", "image": "php-app", "memory": 64, "command": ["sh", "-c", .string(script)],
+                               "logConfiguration": ["logDriver": "awslogs", "options": ["awslogs-group": "/chatty", "awslogs-create-group": "true"]]]
+        _ = try await h.ecs("RegisterTaskDefinition", ["family": "chatty", "containerDefinitions": [container]])
+        let run = try await h.ecs("RunTask", ["taskDefinition": "chatty"])
+        let taskArn = try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue)
+        _ = try await h.waitStopped(taskArn)
+        let stream = "app/\(ECSService.taskId(fromArn: taskArn))"
+        let events = try await h.logs("GetLogEvents", ["logGroupName": "/chatty", "logStreamName": .string(stream), "startFromHead": true])
+        #expect(events.body["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == (0..<400).map { "line \($0)" })
+    }
+
     @Test func unmappedImageStopsWithTaskFailedToStart() async throws {
         let h = try Harness()
         _ = try await h.ecs("CreateCluster", [:])
@@ -210,6 +232,18 @@ struct Harness {
         #expect(try await h.ecs("ListTasks", [:]).body["taskArns"] == [.string(taskArn)])
         let exec = try await h.ecs.tasks.exec(task: taskArn, container: nil, command: ["sh", "-c", "echo $ECS_CONTAINER_NAME"])
         #expect(exec.output == "app\n")
+        let control = await h.cloud.control(OperationRequest(
+            method: "POST", path: "/_skiff/ecs/exec",
+            body: JSON.object(["task": .string(taskArn), "command": ["sh", "-c", "pwd; exit 2"]]).serializedBytes()))
+        let answer = try JSON(parsing: try #require(control).body)
+        #expect(control?.status == 200)
+        #expect(answer["exitCode"] == 2)
+        #expect(answer["stdout"]?.stringValue?.hasSuffix(URL(fileURLWithPath: h.image).lastPathComponent + "\n") == true)
+        let unknown = await h.cloud.control(OperationRequest(method: "POST", path: "/_skiff/ecs/exec", body: Array(#"{"task":"nope","command":["true"]}"#.utf8)))
+        #expect(unknown?.status == 404)
+        let malformed = await h.cloud.control(OperationRequest(method: "POST", path: "/_skiff/ecs/exec", body: Array(#"{"task":"x"}"#.utf8)))
+        #expect(malformed?.status == 400)
+        #expect(await h.cloud.control(OperationRequest(method: "GET", path: "/_skiff/ecs/other")) == nil)
         let ecsExec = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "command": "ls", "interactive": true])
         #expect(ecsExec.body["__type"] == "TargetNotConnectedException")
         let stop = try await h.ecs("StopTask", ["task": .string(taskArn), "reason": "no longer needed"])
@@ -235,6 +269,34 @@ struct Harness {
         let missing = try await h.ecs("DescribeTasks", ["tasks": ["0123"]])
         #expect(missing.body["failures"]?[0]?["reason"] == "MISSING")
         #expect(missing.body["failures"]?[0]?["arn"] == "arn:aws:ecs:us-east-1:000000000000:task/default/0123")
+    }
+
+    @Test func awsvpcTasksNeedANetworkConfiguration() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        _ = try await h.ecs("RegisterTaskDefinition", ["family": "fg", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
+                                                       "containerDefinitions": [["name": "app", "image": "php-app", "command": ["true"]]]])
+        let missing = try await h.ecs("RunTask", ["taskDefinition": "fg"])
+        #expect(missing.body["message"] == "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+        let empty = try await h.ecs("RunTask", ["taskDefinition": "fg", "networkConfiguration": ["awsvpcConfiguration": ["subnets": []]]])
+        #expect(empty.body["message"] == "subnets can not be empty.")
+        let run = try await h.ecs("RunTask", ["taskDefinition": "fg", "networkConfiguration": ["awsvpcConfiguration": ["subnets": ["subnet-1"]]]])
+        let task = try #require(run.body["tasks"]?[0])
+        #expect(task["launchType"] == "FARGATE")
+        #expect(task["attachments"]?[0]?["type"] == "ElasticNetworkInterface")
+        #expect(try await h.waitStopped(try #require(task["taskArn"]?.stringValue))["containers"]?[0]?["exitCode"] == 0)
+    }
+
+    @Test func startTaskRunsOnTheNamedContainerInstance() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        try await h.registerJob()
+        let instance = "arn:aws:ecs:us-east-1:000000000000:container-instance/default/0f1e2d3c"
+        let started = try await h.ecs("StartTask", ["taskDefinition": "job", "containerInstances": [.string(instance)]])
+        let task = try #require(started.body["tasks"]?[0])
+        #expect(task["containerInstanceArn"]?.stringValue == instance)
+        #expect(task["launchType"] == "EC2")
+        #expect(try await h.waitStopped(try #require(task["taskArn"]?.stringValue))["stopCode"] == "EssentialContainerExited")
     }
 
     @Test func tagsOnClustersDefinitionsAndTasks() async throws {

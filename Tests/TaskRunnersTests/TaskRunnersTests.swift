@@ -101,6 +101,21 @@ final class Lines: Sendable {
         #expect(prepared.launchVector.1.contains("ulimit -d 65536 && exec \"$@\""))
     }
 
+    @Test func appliesUlimitsAndRejectsUnknownOnes() async throws {
+        let image = try makeImage([:])
+        let runner = ProcessRunner(images: ImageMap(["img": image]))
+        let lines = Lines()
+        let container = try await runner.start(
+            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["sh", "-c", "ulimit -S -n; ulimit -H -n"],
+                          ulimits: ["nofile": ResourceLimit(soft: 200, hard: 300)]),
+            output: lines.append)
+        #expect(await container.wait().exitCode == 0)
+        #expect(lines.texts == ["200", "300"])
+        #expect(throws: ContainerStartFailure.self) {
+            try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["true"], ulimits: ["bogus": ResourceLimit(soft: 1, hard: 1)]))
+        }
+    }
+
     @Test func stopSendsTermThenTheProcessEnds() async throws {
         let image = try makeImage(["wait.sh": "#!/bin/sh\ntrap 'echo got TERM; exit 0' TERM\necho ready\nwhile true; do sleep 0.05; done\n"])
         let runner = ProcessRunner(images: ImageMap(["img": image]))
@@ -178,8 +193,10 @@ final class Lines: Sendable {
         let container = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["echo", "local"]), output: lines.append)
         #expect(await container.wait().exitCode == 0)
         #expect(lines.texts == ["local"])
-        await #expect(throws: ContainerStartFailure.self) {
+        await #expect {
             _ = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "unmapped", command: ["true"]), output: { _ in })
+        } throws: { error in
+            (error as? ContainerStartFailure)?.reason.contains("no skiff-no-such-engine engine answers") == true
         }
     }
 }

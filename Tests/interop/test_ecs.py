@@ -72,6 +72,9 @@ def register(ecs, family, image="php-app:latest", entry_point=("php",), command=
         }])["taskDefinition"]
 
 
+NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-0123456789abcdef0"], "assignPublicIp": "DISABLED"}}
+
+
 def wait_stopped(ecs, task_arn, timeout=30):
     deadline = time.time() + timeout
     seen = []
@@ -88,7 +91,10 @@ def wait_stopped(ecs, task_arn, timeout=30):
 def test_batch_job_runs_to_stopped_and_logs_its_output(ecs, logs, server):
     definition = register(ecs, "batch-ok")
     assert definition["revision"] == 1 and definition["status"] == "ACTIVE"
-    run = ecs.run_task(taskDefinition="batch-ok", launchType="FARGATE", overrides={
+    with pytest.raises(ClientError) as e:
+        ecs.run_task(taskDefinition="batch-ok", launchType="FARGATE")
+    assert e.value.response["Error"]["Message"] == "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+    run = ecs.run_task(taskDefinition="batch-ok", launchType="FARGATE", networkConfiguration=NETWORK, overrides={
         "containerOverrides": [{"name": "app", "command": ["batch.sh", "2024-01-01"]}]})
     assert run["failures"] == []
     task_arn = run["tasks"][0]["taskArn"]
@@ -118,7 +124,7 @@ def test_batch_job_runs_to_stopped_and_logs_its_output(ecs, logs, server):
 
 def test_failing_job_ends_with_its_exit_code(ecs, logs):
     register(ecs, "batch-fail")
-    task_arn = ecs.run_task(taskDefinition="batch-fail", overrides={
+    task_arn = ecs.run_task(taskDefinition="batch-fail", networkConfiguration=NETWORK, overrides={
         "containerOverrides": [{"name": "app", "command": ["batch.sh", "fail"]}]})["tasks"][0]["taskArn"]
     task, _ = wait_stopped(ecs, task_arn)
     assert task["containers"][0]["exitCode"] == 42
@@ -129,7 +135,7 @@ def test_failing_job_ends_with_its_exit_code(ecs, logs):
 
 def test_unmapped_image_stops_with_the_reason(ecs):
     register(ecs, "batch-ghost", image="123456789012.dkr.ecr.us-east-1.amazonaws.com/ghost:1")
-    task_arn = ecs.run_task(taskDefinition="batch-ghost")["tasks"][0]["taskArn"]
+    task_arn = ecs.run_task(taskDefinition="batch-ghost", networkConfiguration=NETWORK)["tasks"][0]["taskArn"]
     task, _ = wait_stopped(ecs, task_arn)
     assert task["stopCode"] == "TaskFailedToStart"
     assert "not mapped to a local directory" in task["stoppedReason"]
@@ -143,10 +149,10 @@ def test_unknown_task_definition_and_bad_overrides_are_aws_errors(ecs):
     assert e.value.response["Error"]["Message"] == "TaskDefinition not found."
     register(ecs, "batch-overrides")
     with pytest.raises(ClientError) as e:
-        ecs.run_task(taskDefinition="batch-overrides", overrides={"containerOverrides": [{"name": "web", "command": ["x"]}]})
+        ecs.run_task(taskDefinition="batch-overrides", networkConfiguration=NETWORK, overrides={"containerOverrides": [{"name": "web", "command": ["x"]}]})
     assert e.value.response["Error"]["Code"] == "InvalidParameterException"
     with pytest.raises(ClientError) as e:
-        ecs.run_task(taskDefinition="batch-overrides", cluster="no-such-cluster")
+        ecs.run_task(taskDefinition="batch-overrides", cluster="no-such-cluster", networkConfiguration=NETWORK)
     assert e.value.response["Error"]["Code"] == "ClusterNotFoundException"
     with pytest.raises(ClientError) as e:
         ecs.describe_task_definition(taskDefinition="no-such-family")
@@ -208,7 +214,7 @@ def test_running_task_is_stopped_with_a_reason_after_a_crash(tmp_path, image_dir
     try:
         ecs = server.client("ecs")
         ecs.create_cluster()
-        ecs.register_task_definition(family="long", containerDefinitions=[{"name": "app", "image": "php-app", "memory": 64, "command": ["sleep", "2"]}])
+        ecs.register_task_definition(family="long", containerDefinitions=[{"name": "app", "image": "php-app", "memory": 64, "command": ["sleep", "30"]}])
         task_arn = ecs.run_task(taskDefinition="long")["tasks"][0]["taskArn"]
         deadline = time.time() + 20
         while ecs.describe_tasks(tasks=[task_arn])["tasks"][0]["lastStatus"] != "RUNNING":
@@ -219,6 +225,8 @@ def test_running_task_is_stopped_with_a_reason_after_a_crash(tmp_path, image_dir
         task = server.client("ecs").describe_tasks(tasks=[task_arn])["tasks"][0]
         assert task["lastStatus"] == "STOPPED"
         assert task["stopCode"] == "TerminationNotice"
-        assert "stopped while the task ran" in task["stoppedReason"]
+        assert "leftover processes were killed at restart" in task["stoppedReason"]
+        pid = int(task["containers"][0]["runtimeId"])
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     finally:
         server.kill()

@@ -341,7 +341,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
     }
 
     public func listTaskDefinitionFamilies(_ input: ECSAPI.ListTaskDefinitionFamiliesRequest, context: RequestContext) async throws -> ECSAPI.ListTaskDefinitionFamiliesResponse {
-        let families = try await store.families(account: context.accountId, region: context.region, prefix: input.familyPrefix, status: input.status ?? "ACTIVE")
+        let families = try await store.families(account: context.accountId, region: context.region, prefix: input.familyPrefix, status: input.status ?? "ALL")
         let page = try Self.page(families, token: input.nextToken, maxResults: input.maxResults)
         return .init(families: page.items, nextToken: page.next)
     }

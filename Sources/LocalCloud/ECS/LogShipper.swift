@@ -54,9 +54,11 @@ final class LogShipper: Sendable {
         let shipper = LogShipper(group: group, stream: stream, directory: directory, context: context, logger: logger)
         shipper.flusher.withLock {
             $0 = Task.detached {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: flushInterval)
-                    await shipper.flush()
+                while true {
+                    do { try await Task.sleep(for: flushInterval) } catch { return }
+                    // A flush of its own, which the timer's cancellation cannot interrupt (the database refuses
+                    // work from cancelled tasks), and which finish() waits for.
+                    await Task { await shipper.flush() }.value
                 }
             }
         }
@@ -103,8 +105,11 @@ final class LogShipper: Sendable {
     }
 
     /// Stops the timer and sends the rest; call after the container has ended (all its output read).
+    /// Waits for a flush under way, so that every line is stored before the task is reported STOPPED.
     func finish() async {
-        flusher.withLock { $0?.cancel() }
+        let timer = flusher.withLock { $0 }
+        timer?.cancel()
+        await timer?.value
         await flush()
     }
 }

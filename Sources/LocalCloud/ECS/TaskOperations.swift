@@ -17,7 +17,7 @@ extension ECSService {
             clusterReference: input.cluster, taskDefinitionReference: input.taskDefinition, instances: Array(repeating: nil, count: count),
             overrides: input.overrides, launchType: input.launchType, startedBy: input.startedBy, group: input.group,
             tags: input.tags, enableExecuteCommand: input.enableExecuteCommand ?? false, propagateTags: input.propagateTags,
-            platformVersion: input.platformVersion, context: context)
+            platformVersion: input.platformVersion, networkConfiguration: input.networkConfiguration, context: context)
         return .init(tasks: tasks, failures: [])
     }
 
@@ -31,14 +31,14 @@ extension ECSService {
             clusterReference: input.cluster, taskDefinitionReference: input.taskDefinition, instances: input.containerInstances,
             overrides: input.overrides, launchType: "EC2", startedBy: input.startedBy, group: input.group,
             tags: input.tags, enableExecuteCommand: input.enableExecuteCommand ?? false, propagateTags: input.propagateTags,
-            platformVersion: nil, context: context)
+            platformVersion: nil, networkConfiguration: input.networkConfiguration, context: context)
         return .init(tasks: tasks, failures: [])
     }
 
     func launch(
         clusterReference: String?, taskDefinitionReference: String, instances: [String?], overrides: ECSAPI.TaskOverride?,
         launchType: String?, startedBy: String?, group: String?, tags: [ECSAPI.Tag]?, enableExecuteCommand: Bool,
-        propagateTags: String?, platformVersion: String?, context: RequestContext
+        propagateTags: String?, platformVersion: String?, networkConfiguration: ECSAPI.NetworkConfiguration?, context: RequestContext
     ) async throws -> [ECSAPI.Task] {
         let cluster = try await activeCluster(clusterReference, context: context)
         if let startedBy, startedBy.count > 128 {
@@ -51,6 +51,14 @@ extension ECSService {
         }
         guard definition.status == "ACTIVE" else {
             throw AWSError("InvalidParameterException", "TaskDefinition is inactive")
+        }
+        if definition.networkMode == "awsvpc" {
+            guard let vpc = networkConfiguration?.awsvpcConfiguration else {
+                throw AWSError("InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+            }
+            guard !vpc.subnets.isEmpty else {
+                throw AWSError("InvalidParameterException", "subnets can not be empty.")
+            }
         }
         let containers = definition.containerDefinitions ?? []
         for override in overrides?.containerOverrides ?? [] {
@@ -107,7 +115,7 @@ extension ECSService {
             task.enableExecuteCommand = enableExecuteCommand
             task.healthStatus = "UNKNOWN"
             task.tags = taskTags
-            task.attachments = []
+            task.attachments = definition.networkMode == "awsvpc" ? [Self.networkInterface(networkConfiguration)] : []
             task.version = 1
             task.containers = containers.map { container in
                 var shape = ECSAPI.Container.empty
@@ -130,6 +138,15 @@ extension ECSService {
             await supervisor.start(task: task, cluster: clusterName, definition: definition, context: context)
         }
         return launched
+    }
+
+    /// The elastic network interface attachment of an awsvpc task, as DescribeTasks shows it. The task's process
+    /// shares the host's network, so its address is the loopback address.
+    static func networkInterface(_ configuration: ECSAPI.NetworkConfiguration?) -> ECSAPI.Attachment {
+        var details: [ECSAPI.KeyValuePair] = []
+        if let subnet = configuration?.awsvpcConfiguration?.subnets.first { details.append(ECSAPI.KeyValuePair(name: "subnetId", value: subnet)) }
+        details.append(ECSAPI.KeyValuePair(name: "privateIPv4Address", value: "127.0.0.1"))
+        return ECSAPI.Attachment(id: UUID().uuidString.lowercased(), type: "ElasticNetworkInterface", status: "ATTACHED", details: details)
     }
 
     public func stopTask(_ input: ECSAPI.StopTaskRequest, context: RequestContext) async throws -> ECSAPI.StopTaskResponse {

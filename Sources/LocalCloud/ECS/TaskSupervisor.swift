@@ -272,7 +272,8 @@ public final class TaskSupervisor: Sendable {
             taskId: taskId, name: container.name ?? "", image: container.image ?? "",
             entryPoint: container.entryPoint ?? [], command: override?.command ?? container.command ?? [],
             environment: variables, workingDirectory: container.workingDirectory,
-            memoryMiB: override?.memory ?? container.memory, stopTimeoutSeconds: container.stopTimeout ?? 30)
+            memoryMiB: override?.memory ?? container.memory, stopTimeoutSeconds: container.stopTimeout ?? 30,
+            ulimits: Dictionary((container.ulimits ?? []).map { ($0.name, ResourceLimit(soft: $0.softLimit, hard: $0.hardLimit)) }) { $1 })
     }
 
     // MARK: Stopping
@@ -373,11 +374,18 @@ public final class TaskSupervisor: Sendable {
                 let id = ECSService.taskId(fromArn: task.taskArn ?? "")
                 if live.withLock({ $0[id] != nil }) { continue }
                 let wasRunning = task.lastStatus == "RUNNING" || task.lastStatus == "DEPROVISIONING"
+                // Processes outlive a server killed with SIGKILL (they have their own process groups): end them.
+                var killed = false
+                for container in task.containers ?? [] {
+                    if let pid = container.runtimeId.flatMap(Int32.init),
+                       ProcessRunner.killLeftover(pid: pid, marker: "ECS_TASK_ARN=\(task.taskArn ?? "")") { killed = true }
+                }
                 task.lastStatus = "STOPPED"
                 task.desiredStatus = "STOPPED"
                 task.stopCode = wasRunning ? "TerminationNotice" : "TaskFailedToStart"
                 task.stoppedReason = task.stoppedReason ?? (wasRunning
-                    ? "Host stopped: the Skiff local cloud stopped while the task ran, and its processes did not survive"
+                    ? (killed ? "Host stopped: the Skiff local cloud stopped while the task ran; its leftover processes were killed at restart"
+                              : "Host stopped: the Skiff local cloud stopped while the task ran, and its processes did not survive")
                     : "Host stopped: the Skiff local cloud stopped before the task started")
                 task.stoppedAt = Date()
                 for index in (task.containers ?? []).indices where task.containers?[index].lastStatus != "STOPPED" {

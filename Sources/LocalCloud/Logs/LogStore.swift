@@ -164,13 +164,16 @@ struct LogStore: Sendable {
             if let prefix { sql += " AND substr(g.name, 1, ?) = ?"; arguments += [prefix.count, prefix] }
             if let pattern { sql += " AND instr(lower(g.name), lower(?)) > 0"; arguments += [pattern] }
             if let logGroupClass { sql += " AND g.log_group_class = ?"; arguments += [logGroupClass] }
+            if let names {
+                guard !names.isEmpty else { return [] }
+                sql += " AND g.name IN (\(Array(repeating: "?", count: names.count).joined(separator: ", ")))"
+                for name in names { arguments += [name] }
+            }
             if let after { sql += " AND g.name > ?"; arguments += [after] }
             sql += " ORDER BY g.name LIMIT ?"
             arguments += [limit]
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> StoredGroup? in
-                let name: String = row[0]
-                if let names, !names.contains(name) { return nil }
-                return StoredGroup(name: name, creationTime: row[1], retentionInDays: row[2], logGroupClass: row[3], kmsKeyId: row[4], storedBytes: row[5])
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row -> StoredGroup in
+                StoredGroup(name: row[0], creationTime: row[1], retentionInDays: row[2], logGroupClass: row[3], kmsKeyId: row[4], storedBytes: row[5])
             }
         }
     }

@@ -32,6 +32,7 @@ public struct ContainerEngineRunner: TaskRunner {
         for (key, value) in spec.environment.sorted(by: { $0.key < $1.key }) { arguments += ["--env", "\(key)=\(value)"] }
         if let workingDirectory = spec.workingDirectory, !workingDirectory.isEmpty { arguments += ["--workdir", workingDirectory] }
         if let memory = spec.memoryMiB, memory > 0 { arguments += ["--memory", "\(memory)m"] }
+        for (name, limit) in spec.ulimits.sorted(by: { $0.key < $1.key }) { arguments += ["--ulimit", "\(name)=\(limit.soft):\(limit.hard)"] }
         if let program = spec.entryPoint.first {
             arguments += ["--entrypoint", program, spec.image] + spec.entryPoint.dropFirst() + spec.command
         } else {
@@ -139,9 +140,14 @@ public final class SelectingRunner: TaskRunner {
     }
 
     public func start(_ spec: ContainerSpec, output: @escaping @Sendable (OutputLine) -> Void) async throws -> any RunningContainer {
-        if process.images.directory(for: spec.image) == nil, let engine, await engineAvailable(engine) {
-            return try await engine.start(spec, output: output)
+        guard process.images.directory(for: spec.image) == nil, let engine else {
+            return try await process.start(spec, output: output)
         }
-        return try await process.start(spec, output: output)
+        if await engineAvailable(engine) { return try await engine.start(spec, output: output) }
+        do {
+            return try await process.start(spec, output: output)
+        } catch let failure as ContainerStartFailure {
+            throw ContainerStartFailure(failure.reason + " (no \(engine.cli) engine answers `\(engine.cli) info` to run it as a container)")
+        }
     }
 }

@@ -62,9 +62,12 @@ public struct ProcessRunner: TaskRunner {
             throw ContainerStartFailure(
                 "CannotStartContainerError: exec: \"\(program)\": executable file not found in $PATH (image \(spec.image) at \(imageDirectory))")
         }
+        for name in spec.ulimits.keys where PreparedProcess.ulimitFlags[name] == nil {
+            throw ContainerStartFailure("CannotStartContainerError: ulimit \(name) is not supported by the process runner (supported: \(PreparedProcess.ulimitFlags.keys.sorted().joined(separator: ", ")))")
+        }
         return PreparedProcess(
             executable: executable, arguments: Array(arguments.dropFirst()), environment: environment,
-            workingDirectory: workingDirectory, memoryMiB: spec.memoryMiB)
+            workingDirectory: workingDirectory, memoryMiB: spec.memoryMiB, ulimits: spec.ulimits)
     }
 
     public func start(_ spec: ContainerSpec, output: @escaping @Sendable (OutputLine) -> Void) async throws -> any RunningContainer {
@@ -103,12 +106,26 @@ public struct PreparedProcess: Sendable, Equatable {
     public var environment: [String: String]
     public var workingDirectory: String
     public var memoryMiB: Int?
+    public var ulimits: [String: ResourceLimit] = [:]
+
+    /// The `ulimit` flag of each ECS ulimit name the shell can set.
+    static let ulimitFlags: [String: String] = [
+        "core": "c", "cpu": "t", "data": "d", "fsize": "f", "locks": "w", "memlock": "l", "msgqueue": "q",
+        "nice": "e", "nofile": "n", "nproc": "u", "rss": "m", "rtprio": "r", "sigpending": "i", "stack": "s",
+    ]
 
     /// The executable and arguments to spawn: under `/bin/sh -c 'ulimit -d ...; exec "$@"'` when
     /// a memory limit applies, so the limit holds for the process itself and not for Skiff.
     var launchVector: (String, [String]) {
-        guard let memoryMiB, memoryMiB > 0 else { return (executable, arguments) }
-        return ("/bin/sh", ["-c", "ulimit -d \(memoryMiB * 1024) && exec \"$@\"", "skiff-task", executable] + arguments)
+        var settings: [String] = []
+        // Soft first where it can go (a lower limit), then hard, then soft again within the new hard limit.
+        for (name, limit) in ulimits.sorted(by: { $0.key < $1.key }) {
+            guard let flag = Self.ulimitFlags[name] else { continue }
+            settings.append("{ ulimit -S -\(flag) \(limit.soft) 2>/dev/null; ulimit -H -\(flag) \(limit.hard) && ulimit -S -\(flag) \(limit.soft); }")
+        }
+        if let memoryMiB, memoryMiB > 0 { settings.append("ulimit -d \(memoryMiB * 1024)") }
+        guard !settings.isEmpty else { return (executable, arguments) }
+        return ("/bin/sh", ["-c", (settings + ["exec \"$@\""]).joined(separator: " && "), "skiff-task", executable] + arguments)
     }
 }
 

@@ -136,3 +136,16 @@ struct SpawnedProcess: Sendable {
         if kill(-pid, signal) != 0 { kill(pid, signal) }
     }
 }
+
+extension ProcessRunner {
+    /// Kills the process group of a task's process left behind by a server that died, when `pid` is still that
+    /// process: its environment carries `marker` (`ECS_TASK_ARN=<arn>`), so a reused pid is never touched.
+    /// Returns whether it was found and killed.
+    public static func killLeftover(pid: Int32, marker: String) -> Bool {
+        guard pid > 1, let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+        let entries = environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        guard entries.contains(marker) else { return false }
+        if kill(-pid, SIGKILL) != 0 { kill(pid, SIGKILL) }
+        return true
+    }
+}

@@ -14,12 +14,15 @@ public struct ContainerSpec: Sendable {
     public var memoryMiB: Int?
     /// Seconds between SIGTERM and SIGKILL when the container is stopped (ECS's `stopTimeout`, 30 by default).
     public var stopTimeoutSeconds: Int
+    /// The container definition's `ulimits`: name (`nofile`, `nproc`, `core`, ...) → soft and hard limit.
+    public var ulimits: [String: ResourceLimit] = [:]
 
     public init(
         taskId: String, name: String, image: String, entryPoint: [String] = [], command: [String] = [],
         environment: [String: String] = [:], workingDirectory: String? = nil, memoryMiB: Int? = nil,
-        stopTimeoutSeconds: Int = 30
+        stopTimeoutSeconds: Int = 30, ulimits: [String: ResourceLimit] = [:]
     ) {
+        self.ulimits = ulimits
         self.taskId = taskId
         self.name = name
         self.image = image
@@ -33,6 +36,16 @@ public struct ContainerSpec: Sendable {
 
     /// The argument vector: entry point followed by command, as Docker composes them.
     public var arguments: [String] { entryPoint + command }
+}
+
+/// A soft and a hard resource limit, as a container definition's `ulimits` give them.
+public struct ResourceLimit: Sendable, Equatable {
+    public var soft: Int
+    public var hard: Int
+    public init(soft: Int, hard: Int) {
+        self.soft = soft
+        self.hard = hard
+    }
 }
 
 /// One line a container wrote.

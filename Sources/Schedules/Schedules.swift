@@ -1,1 +1,0 @@
-// The Schedules module; see the issue that builds it.

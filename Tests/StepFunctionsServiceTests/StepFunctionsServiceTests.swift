@@ -1,0 +1,125 @@
+import AWSProtocol
+import Foundation
+import JSONCore
+import LocalCloud
+import Logging
+import Testing
+
+@testable import StepFunctionsService
+
+/// A stand-in for ECS that answers RunTask and DescribeTasks with a task that has stopped with `exitCode`.
+struct FakeECS: LocalService {
+    let exitCode: Int
+    let runInputs = RunInputs()
+    final class RunInputs: @unchecked Sendable {
+        let lock = NSLock()
+        var inputs: [JSON] = []
+        func add(_ j: JSON) { lock.lock(); inputs.append(j); lock.unlock() }
+        var last: JSON? { lock.lock(); defer { lock.unlock() }; return inputs.last }
+    }
+    var descriptor: ServiceDescriptor {
+        ServiceDescriptor(endpointPrefix: "ecs", signingName: "ecs", targetPrefix: "AmazonEC2ContainerServiceV20141113", wireProtocol: .awsJson1_1,
+                          apiVersion: "2014-11-13", xmlNamespace: nil, operations: ["RunTask", "DescribeTasks"], routes: [])
+    }
+    func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
+        let input = try request.jsonBody()
+        if operation == "RunTask" { runInputs.add(input) }
+        let task: JSON = ["taskArn": "arn:aws:ecs:us-east-1:000000000000:task/c/1", "clusterArn": "c", "lastStatus": "STOPPED",
+                          "containers": [["name": "app", "exitCode": .number(Double(exitCode))]],
+                          "overrides": input["overrides"] ?? [:]]
+        return .json(["tasks": [task], "failures": []], contentType: "application/x-amz-json-1.1")
+    }
+}
+
+func makeCloud(_ extra: [any LocalService] = []) throws -> LocalCloud {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    let environment = ServiceEnvironment(database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: CloudConfiguration(stateDirectory: nil))
+    return try LocalCloud(services: [StepFunctionsService(environment: environment)] + extra, environment: environment)
+}
+
+func call(_ cloud: LocalCloud, _ operation: String, _ body: JSON) async -> (Int, JSON) {
+    let response = await cloud.respond(to: OperationRequest(
+        method: "POST", path: "/", headers: ["x-amz-target": "AWSStepFunctions.\(operation)", "content-type": "application/x-amz-json-1.0"],
+        body: body.serializedBytes()))
+    return (response.status, (try? JSON(parsing: response.body)) ?? .null)
+}
+
+func waitForEnd(_ cloud: LocalCloud, _ arn: JSON) async -> JSON {
+    for _ in 0..<200 {
+        let (_, d) = await call(cloud, "DescribeExecution", ["executionArn": arn])
+        if d["status"] != "RUNNING" { return d }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return .null
+}
+
+@Suite struct StepFunctionsServiceTests {
+    let definition = #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.sync","Parameters":{"TaskDefinition":"job","Overrides":{"ContainerOverrides":[{"Name":"app","Command.$":"$.args"}]}},"End":true}}}"#
+
+    @Test func runsAnECSTaskToCompletion() async throws {
+        let ecs = FakeECS(exitCode: 0)
+        let cloud = try makeCloud([ecs])
+        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "job", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "input": #"{"args":["--date","x"]}"#])
+        let done = await waitForEnd(cloud, started["executionArn"]!)
+        #expect(done["status"] == "SUCCEEDED")
+        let output = try JSON(parsing: done["output"]?.stringValue ?? "")
+        #expect(output["Containers"]?[0]?["ExitCode"] == 0)
+        // Step Functions' PascalCase parameters reach ECS in the API's camelCase.
+        #expect(ecs.runInputs.last?["overrides"]?["containerOverrides"]?[0]?["command"] == ["--date", "x"])
+    }
+
+    @Test func nonZeroExitFailsTheState() async throws {
+        let cloud = try makeCloud([FakeECS(exitCode: 2)])
+        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "job", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "input": #"{"args":[]}"#])
+        let done = await waitForEnd(cloud, started["executionArn"]!)
+        #expect(done["status"] == "FAILED")
+        #expect(done["error"] == "States.TaskFailed")
+    }
+
+    @Test func missingECSIsAClearFailure() async throws {
+        let cloud = try makeCloud()
+        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "job", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "input": #"{"args":[]}"#])
+        let done = await waitForEnd(cloud, started["executionArn"]!)
+        #expect(done["error"] == "States.Runtime")
+        #expect(done["cause"]?.stringValue?.contains("does not serve") == true)
+    }
+
+    @Test func validationAndErrors() async throws {
+        let cloud = try makeCloud()
+        let (status, error) = await call(cloud, "CreateStateMachine", ["name": "bad name", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        #expect(status == 400)
+        #expect(error["__type"] == "InvalidName")
+        let (_, missing) = await call(cloud, "DescribeStateMachine", ["stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:nope"])
+        #expect(missing["__type"] == "StateMachineDoesNotExist")
+        let (_, invalid) = await call(cloud, "CreateStateMachine", ["name": "x", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": "{"])
+        #expect(invalid["__type"] == "InvalidDefinition")
+        let (_, required) = await call(cloud, "StartExecution", [:])
+        #expect(required["__type"] == "ValidationException")
+    }
+
+    @Test func taskTokensCompleteWaitingStates() async throws {
+        let cloud = try makeCloud([FakeECS(exitCode: 0)])
+        let callback = #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.waitForTaskToken","Parameters":{"TaskDefinition":"job","Overrides":{"ContainerOverrides":[{"Name":"app","Environment":[{"Name":"TOKEN","Value.$":"$$.Task.Token"}]}]}},"End":true}}}"#
+        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "cb", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(callback)])
+        let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!])
+        var token: String?
+        for _ in 0..<100 where token == nil {
+            let (_, history) = await call(cloud, "GetExecutionHistory", ["executionArn": started["executionArn"]!])
+            let scheduled = history["events"]?.arrayValue?.first { $0["type"] == "TaskScheduled" }
+            if let parameters = scheduled?["taskScheduledEventDetails"]?["parameters"]?.stringValue {
+                token = try JSON(parsing: parameters)["Overrides"]?["ContainerOverrides"]?[0]?["Environment"]?[0]?["Value"]?.stringValue
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let (status, _) = await call(cloud, "SendTaskSuccess", ["taskToken": .string(try #require(token)), "output": #"{"done":true}"#])
+        #expect(status == 200)
+        let done = await waitForEnd(cloud, started["executionArn"]!)
+        #expect(done["output"] == #"{"done":true}"#)
+        let (_, unknown) = await call(cloud, "SendTaskSuccess", ["taskToken": "nope", "output": "{}"])
+        #expect(unknown["__type"] == "TaskDoesNotExist")
+    }
+}
