@@ -68,8 +68,14 @@ let package = Package(
         .target(name: "TaskRunners", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Runners"),
         .target(name: "ECSService", dependencies: ["LocalCloud", "TaskRunners"], path: "Sources/LocalCloud/ECS"),
         .target(name: "LogsService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Logs"),
-        .target(name: "SchedulerService", dependencies: ["LocalCloud", "Schedules"], path: "Sources/LocalCloud/Scheduler"),
-        .target(name: "EventsService", dependencies: ["LocalCloud", "Schedules"], path: "Sources/LocalCloud/Events"),
+        .target(name: "SchedulerService", dependencies: [
+            "LocalCloud", "Schedules", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"), .product(name: "HeapModule", package: "swift-collections"),
+        ], path: "Sources/LocalCloud/Scheduler"),
+        .target(name: "EventsService", dependencies: [
+            "LocalCloud", "Schedules", "SchedulerService", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/LocalCloud/Events"),
 
         .executableTarget(
             name: "skiff",
@@ -86,6 +92,8 @@ let package = Package(
             "LocalCloud", "STSService",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
+        .testTarget(name: "SchedulerServiceTests", dependencies: ["SchedulerService", "LocalCloud"]),
+        .testTarget(name: "EventsServiceTests", dependencies: ["EventsService", "SchedulerService", "LocalCloud"]),
         .testTarget(name: "JSONCoreTests", dependencies: ["JSONCore"]),
         .testTarget(name: "TaskRunnersTests", dependencies: ["TaskRunners"]),
         .testTarget(name: "LogsServiceTests", dependencies: ["LogsService", "LocalCloud"]),

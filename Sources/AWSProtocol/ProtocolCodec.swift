@@ -21,7 +21,13 @@ public enum ProtocolCodec {
                 let value: String?
                 switch binding.location {
                 case .uri: value = request.pathParameters[binding.name]
-                case .querystring: value = request.query[binding.name]?.first
+                case .querystring:
+                    // A repeated query parameter (`?TagKeys=a&TagKeys=b`) is a list member.
+                    if let values = request.query[binding.name], values.count > 1 {
+                        object[binding.member] = .array(values.map(JSON.string))
+                        continue
+                    }
+                    value = request.query[binding.name]?.first
                 case .header: value = request.headers[binding.name.lowercased()]
                 case .headers, .statusCode: value = nil
                 }

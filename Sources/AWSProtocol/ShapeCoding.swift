@@ -177,6 +177,8 @@ public struct ShapeDecoder: Sendable {
             let indexed = o["member"]?.objectValue ?? o
             items = indexed.compactMap { key, value in Int(key).map { ($0, value) } }.sorted { $0.0 < $1.0 }.map(\.1)
         case .string("")? where lenientScalars: items = []
+        // rest-json: a list bound to a query parameter given once (`?TagKeys=a`).
+        case .string(let single)? where lenientScalars: items = [.string(single)]
         case let other?: throw mismatch(other, expected: "list", path: path)
         }
         var result: [Element] = []

@@ -1,6 +1,8 @@
 import ECSService
+import EventsService
 import LocalCloud
 import LogsService
+import SchedulerService
 import STSService
 import StepFunctionsService
 import TaskRunners
@@ -17,6 +19,8 @@ enum ServiceCatalog {
             LogsService(environment: environment),
             ECSService(environment: environment, runner: runner),
             StepFunctionsService(environment: environment),
+            SchedulerService(environment: environment),
+            EventsService(environment: environment),
         ]
     }
 }

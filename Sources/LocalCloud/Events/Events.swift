@@ -1,1 +1,0 @@
-// The Events part of the local cloud; see its issue.

@@ -1,0 +1,396 @@
+import AWSProtocol
+import Foundation
+import GRDB
+import JSONCore
+import LocalCloud
+import Logging
+import SchedulerService
+
+/// Amazon EventBridge: event buses, rules with event patterns or schedules, and their targets (ECS RunTask,
+/// Step Functions StartExecution) with Input, InputPath and InputTransformer. It is the local cloud's
+/// ``EventSink``: events other services publish land on the default bus and fire the rules that match them.
+///
+/// Scheduled rules share Scheduler's timer design (one loop over a heap of fire times) and its missed-fire
+/// rule: a fire missed while Skiff was down is delivered once if it is less than 24 hours old (EventBridge's
+/// default maximum event age), several missed fires coalesced into one.
+public struct EventsService: LocalService, EventsAPIHandler, EventSink {
+    let environment: ServiceEnvironment
+    let clock: any SchedulerClock
+    let queue = FireQueue()
+
+    public init(environment: ServiceEnvironment, clock: any SchedulerClock = SystemSchedulerClock()) {
+        self.environment = environment
+        self.clock = clock
+    }
+
+    public var descriptor: ServiceDescriptor { EventsAPI.descriptor }
+    var database: CloudDatabase { environment.database }
+
+    public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
+        try await EventsAPI.dispatch(self, operation: operation, request: request, context: context)
+    }
+
+    public func registerMigrations(_ migrator: inout DatabaseMigrator) {
+        EventsStore.registerMigrations(&migrator)
+    }
+
+    // MARK: Names
+
+    /// A bus given by name or ARN.
+    static func busName(_ nameOrArn: String?) -> String {
+        guard let value = nameOrArn else { return "default" }
+        if value.hasPrefix("arn:"), let slash = value.lastIndex(of: "/") { return String(value[value.index(after: slash)...]) }
+        return value
+    }
+
+    static func ruleArn(_ context: RequestContext, bus: String, name: String) -> String {
+        context.arn(service: "events", resource: bus == "default" ? "rule/\(name)" : "rule/\(bus)/\(name)")
+    }
+
+    static func ruleNotFound(_ name: String, bus: String) -> AWSError {
+        AWSError("ResourceNotFoundException", "Rule \(name) does not exist on EventBus \(bus).")
+    }
+
+    static func busNotFound(_ name: String) -> AWSError {
+        AWSError("ResourceNotFoundException", "Event bus \(name) does not exist.")
+    }
+
+    // MARK: Rules
+
+    public func putRule(_ input: EventsAPI.PutRuleRequest, context: RequestContext) async throws -> EventsAPI.PutRuleResponse {
+        let bus = Self.busName(input.eventBusName)
+        if input.scheduleExpression == nil && input.eventPattern == nil {
+            throw AWSError("ValidationException", "Parameter(s) EventPattern or ScheduleExpression must be specified.")
+        }
+        if let pattern = input.eventPattern { _ = try EventPattern(pattern) }
+        var expression: ScheduleExpression?
+        if let text = input.scheduleExpression {
+            if bus != "default" { throw AWSError("ValidationException", "ScheduleExpression is supported only on the default event bus.") }
+            let parsed = try ScheduleExpression(text, timeZone: nil)
+            if parsed.isOneTime { throw AWSError("ValidationException", "Parameter ScheduleExpression is not valid.") }
+            expression = parsed
+        }
+        let arn = Self.ruleArn(context, bus: bus, name: input.name)
+        let rule = EventsAPI.DescribeRuleResponse(
+            name: input.name, arn: arn, eventPattern: input.eventPattern, scheduleExpression: input.scheduleExpression,
+            state: input.state ?? "ENABLED", description: input.description, roleArn: input.roleArn, eventBusName: bus,
+            createdBy: context.accountId)
+        let now = clock.now()
+        let next = rule.state == "ENABLED" ? expression?.nextFire(after: now, anchor: now) : nil
+        try await database.write { db in
+            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
+            try db.execute(sql: "INSERT OR REPLACE INTO events_rule (account, region, bus, name, document, next_fire) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [context.accountId, context.region, bus, input.name, rule.json().serialized(), next?.timeIntervalSince1970])
+            try EventsStore.setTags(db, arn: arn, tags: input.tags ?? [])
+        }
+        let key = ScheduleKey(account: context.accountId, region: context.region, group: bus, name: input.name)
+        if let next { queue.set(key, nominal: next, fireAt: next) } else { queue.remove(key) }
+        return .init(ruleArn: arn)
+    }
+
+    public func describeRule(_ input: EventsAPI.DescribeRuleRequest, context: RequestContext) async throws -> EventsAPI.DescribeRuleResponse {
+        let bus = Self.busName(input.eventBusName)
+        guard let rule = try await database.read({ db in
+            try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.name)
+        }) else { throw Self.ruleNotFound(input.name, bus: bus) }
+        return rule
+    }
+
+    public func listRules(_ input: EventsAPI.ListRulesRequest, context: RequestContext) async throws -> EventsAPI.ListRulesResponse {
+        let bus = Self.busName(input.eventBusName)
+        let limit = input.limit ?? 100
+        let after = input.nextToken.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let documents: [String] = try await database.read { db in
+            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
+            return try String.fetchAll(db, sql: """
+                SELECT document FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name > ?
+                AND substr(name, 1, ?) = ? ORDER BY name LIMIT ?
+                """, arguments: [context.accountId, context.region, bus, after, (input.namePrefix ?? "").count, input.namePrefix ?? "", limit + 1])
+        }
+        let rules: [EventsAPI.DescribeRuleResponse] = try documents.prefix(limit).map { try EventsStore.decode($0) }
+        let summaries = rules.map {
+            EventsAPI.Rule(name: $0.name, arn: $0.arn, eventPattern: $0.eventPattern, state: $0.state, description: $0.description,
+                           scheduleExpression: $0.scheduleExpression, roleArn: $0.roleArn, eventBusName: $0.eventBusName)
+        }
+        let token = documents.count > limit ? rules.last?.name.map { Data($0.utf8).base64EncodedString() } : nil
+        return .init(rules: summaries, nextToken: token)
+    }
+
+    public func enableRule(_ input: EventsAPI.EnableRuleRequest, context: RequestContext) async throws -> EmptyShape {
+        try await setState("ENABLED", name: input.name, bus: Self.busName(input.eventBusName), context: context)
+        return .init()
+    }
+
+    public func disableRule(_ input: EventsAPI.DisableRuleRequest, context: RequestContext) async throws -> EmptyShape {
+        try await setState("DISABLED", name: input.name, bus: Self.busName(input.eventBusName), context: context)
+        return .init()
+    }
+
+    func setState(_ state: String, name: String, bus: String, context: RequestContext) async throws {
+        let now = clock.now()
+        let next: Date? = try await database.write { db in
+            guard var rule = try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: name) else {
+                throw Self.ruleNotFound(name, bus: bus)
+            }
+            rule.state = state
+            let next = try state == "ENABLED" ? rule.scheduleExpression.map { try ScheduleExpression($0, timeZone: nil) }?.nextFire(after: now, anchor: now) : nil
+            try db.execute(sql: "UPDATE events_rule SET document = ?, next_fire = ? WHERE account = ? AND region = ? AND bus = ? AND name = ?",
+                           arguments: [rule.json().serialized(), next?.timeIntervalSince1970, context.accountId, context.region, bus, name])
+            return next
+        }
+        let key = ScheduleKey(account: context.accountId, region: context.region, group: bus, name: name)
+        if let next { queue.set(key, nominal: next, fireAt: next) } else { queue.remove(key) }
+    }
+
+    public func deleteRule(_ input: EventsAPI.DeleteRuleRequest, context: RequestContext) async throws -> EmptyShape {
+        let bus = Self.busName(input.eventBusName)
+        try await database.write { db in
+            // Deleting a rule that does not exist succeeds, as in AWS.
+            let targets = try Int.fetchOne(db, sql: "SELECT count(*) FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ?",
+                                           arguments: [context.accountId, context.region, bus, input.name]) ?? 0
+            if targets > 0 && input.force != true { throw AWSError("ValidationException", "Rule can't be deleted since it has targets.") }
+            try db.execute(sql: "DELETE FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ?",
+                           arguments: [context.accountId, context.region, bus, input.name])
+            try db.execute(sql: "DELETE FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name = ?",
+                           arguments: [context.accountId, context.region, bus, input.name])
+            try db.execute(sql: "DELETE FROM events_tag WHERE arn = ?", arguments: [Self.ruleArn(context, bus: bus, name: input.name)])
+        }
+        queue.remove(ScheduleKey(account: context.accountId, region: context.region, group: bus, name: input.name))
+        return .init()
+    }
+
+    // MARK: Targets
+
+    public func putTargets(_ input: EventsAPI.PutTargetsRequest, context: RequestContext) async throws -> EventsAPI.PutTargetsResponse {
+        let bus = Self.busName(input.eventBusName)
+        var failed: [EventsAPI.PutTargetsResultEntry] = []
+        var accepted: [EventsAPI.Target] = []
+        for target in input.targets {
+            if target.arn.hasPrefix("arn:aws:ecs:") && target.ecsParameters == nil {
+                failed.append(.init(targetId: target.id, errorCode: "ValidationException", errorMessage: "EcsParameters must be specified for an Amazon ECS target."))
+            } else if [target.input != nil, target.inputPath != nil, target.inputTransformer != nil].filter({ $0 }).count > 1 {
+                failed.append(.init(targetId: target.id, errorCode: "ValidationException", errorMessage: "Only one of Input, InputPath, or InputTransformer can be specified."))
+            } else {
+                accepted.append(target)
+            }
+        }
+        let kept = accepted
+        try await database.write { db in
+            guard try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.rule) != nil else {
+                throw Self.ruleNotFound(input.rule, bus: bus)
+            }
+            for target in kept {
+                try db.execute(sql: "INSERT OR REPLACE INTO events_target (account, region, bus, rule, id, document) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [context.accountId, context.region, bus, input.rule, target.id, target.json().serialized()])
+            }
+            if try Int.fetchOne(db, sql: "SELECT count(*) FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ?",
+                                arguments: [context.accountId, context.region, bus, input.rule])! > 5 {
+                throw AWSError("LimitExceededException", "The requested resource exceeds the maximum number allowed.")
+            }
+        }
+        return .init(failedEntryCount: failed.count, failedEntries: failed)
+    }
+
+    public func removeTargets(_ input: EventsAPI.RemoveTargetsRequest, context: RequestContext) async throws -> EventsAPI.RemoveTargetsResponse {
+        let bus = Self.busName(input.eventBusName)
+        try await database.write { db in
+            guard try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.rule) != nil else {
+                throw Self.ruleNotFound(input.rule, bus: bus)
+            }
+            for id in input.ids {
+                try db.execute(sql: "DELETE FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ? AND id = ?",
+                               arguments: [context.accountId, context.region, bus, input.rule, id])
+            }
+        }
+        return .init(failedEntryCount: 0, failedEntries: [])
+    }
+
+    public func listTargetsByRule(_ input: EventsAPI.ListTargetsByRuleRequest, context: RequestContext) async throws -> EventsAPI.ListTargetsByRuleResponse {
+        let bus = Self.busName(input.eventBusName)
+        let targets = try await database.read { db in
+            guard try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.rule) != nil else {
+                throw Self.ruleNotFound(input.rule, bus: bus)
+            }
+            return try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: input.rule)
+        }
+        return .init(targets: targets)
+    }
+
+    // MARK: Buses
+
+    public func createEventBus(_ input: EventsAPI.CreateEventBusRequest, context: RequestContext) async throws -> EventsAPI.CreateEventBusResponse {
+        let now = clock.now()
+        try await database.write { db in
+            if try EventsStore.busExists(db, account: context.accountId, region: context.region, name: input.name) {
+                throw AWSError("ResourceAlreadyExistsException", "Event bus \(input.name) already exists.")
+            }
+            try db.execute(sql: "INSERT INTO events_bus (account, region, name, description, created) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [context.accountId, context.region, input.name, input.description, now.timeIntervalSince1970])
+            try EventsStore.setTags(db, arn: context.arn(service: "events", resource: "event-bus/\(input.name)"), tags: input.tags ?? [])
+        }
+        return .init(eventBusArn: context.arn(service: "events", resource: "event-bus/\(input.name)"), description: input.description)
+    }
+
+    public func describeEventBus(_ input: EventsAPI.DescribeEventBusRequest, context: RequestContext) async throws -> EventsAPI.DescribeEventBusResponse {
+        let name = Self.busName(input.name)
+        guard let bus = try await buses(context: context, prefix: nil).first(where: { $0.name == name }) else { throw Self.busNotFound(name) }
+        return .init(name: bus.name, arn: bus.arn, description: bus.description, creationTime: bus.creationTime, lastModifiedTime: bus.lastModifiedTime)
+    }
+
+    public func listEventBuses(_ input: EventsAPI.ListEventBusesRequest, context: RequestContext) async throws -> EventsAPI.ListEventBusesResponse {
+        let all = try await buses(context: context, prefix: input.namePrefix)
+        let limit = input.limit ?? 100
+        let after = input.nextToken.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
+        let rest = after.map { a in all.filter { ($0.name ?? "") > a } } ?? all
+        let page = Array(rest.prefix(limit))
+        return .init(eventBuses: page, nextToken: rest.count > limit ? page.last?.name.map { Data($0.utf8).base64EncodedString() } : nil)
+    }
+
+    func buses(context: RequestContext, prefix: String?) async throws -> [EventsAPI.EventBus] {
+        let rows = try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, description, created FROM events_bus WHERE account = ? AND region = ?",
+                             arguments: [context.accountId, context.region]).map { ($0["name"] as String, $0["description"] as String?, $0["created"] as Double) }
+        }
+        return ([("default", nil, 0)] + rows).filter { $0.0.hasPrefix(prefix ?? "") }.sorted { $0.0 < $1.0 }.map { name, description, created in
+            EventsAPI.EventBus(name: name, arn: context.arn(service: "events", resource: "event-bus/\(name)"), description: description,
+                               creationTime: Date(timeIntervalSince1970: created), lastModifiedTime: Date(timeIntervalSince1970: created))
+        }
+    }
+
+    public func deleteEventBus(_ input: EventsAPI.DeleteEventBusRequest, context: RequestContext) async throws -> EmptyShape {
+        if input.name == "default" { throw AWSError("ValidationException", "Cannot delete event bus default.") }
+        try await database.write { db in
+            let rules = try Int.fetchOne(db, sql: "SELECT count(*) FROM events_rule WHERE account = ? AND region = ? AND bus = ?",
+                                         arguments: [context.accountId, context.region, input.name]) ?? 0
+            if rules > 0 { throw AWSError("ValidationException", "Cannot delete event bus \(input.name) because it has rules.") }
+            try db.execute(sql: "DELETE FROM events_bus WHERE account = ? AND region = ? AND name = ?",
+                           arguments: [context.accountId, context.region, input.name])
+            try db.execute(sql: "DELETE FROM events_tag WHERE arn = ?", arguments: [context.arn(service: "events", resource: "event-bus/\(input.name)")])
+        }
+        return .init()
+    }
+
+    // MARK: Tags (rules and event buses)
+
+    public func tagResource(_ input: EventsAPI.TagResourceRequest, context: RequestContext) async throws -> EventsAPI.TagResourceResponse {
+        try await database.write { db in
+            try Self.requireTaggable(db, arn: input.resourceARN)
+            try EventsStore.setTags(db, arn: input.resourceARN, tags: input.tags)
+        }
+        return .init()
+    }
+
+    public func untagResource(_ input: EventsAPI.UntagResourceRequest, context: RequestContext) async throws -> EventsAPI.UntagResourceResponse {
+        try await database.write { db in
+            try Self.requireTaggable(db, arn: input.resourceARN)
+            for key in input.tagKeys {
+                try db.execute(sql: "DELETE FROM events_tag WHERE arn = ? AND key = ?", arguments: [input.resourceARN, key])
+            }
+        }
+        return .init()
+    }
+
+    public func listTagsForResource(_ input: EventsAPI.ListTagsForResourceRequest, context: RequestContext) async throws -> EventsAPI.ListTagsForResourceResponse {
+        let tags = try await database.read { db in
+            try Self.requireTaggable(db, arn: input.resourceARN)
+            return try Row.fetchAll(db, sql: "SELECT key, value FROM events_tag WHERE arn = ? ORDER BY key", arguments: [input.resourceARN])
+                .map { EventsAPI.Tag(key: $0["key"], value: $0["value"]) }
+        }
+        return .init(tags: tags)
+    }
+
+    /// A rule (`rule/name`, `rule/bus/name`) or event bus (`event-bus/name`) ARN that exists.
+    static func requireTaggable(_ db: Database, arn: String) throws {
+        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0] == "arn", parts[2] == "events" else {
+            throw AWSError("ValidationException", "Parameter ResourceARN is not valid.")
+        }
+        let (region, account) = (String(parts[3]), String(parts[4]))
+        let path = parts[5].split(separator: "/").map(String.init)
+        switch (path.first, path.count) {
+        case ("rule", 2), ("rule", 3):
+            let bus = path.count == 3 ? path[1] : "default"
+            guard try EventsStore.rule(db, account: account, region: region, bus: bus, name: path.last!) != nil else {
+                throw ruleNotFound(path.last!, bus: bus)
+            }
+        case ("event-bus", 2):
+            guard try EventsStore.busExists(db, account: account, region: region, name: path[1]) else { throw busNotFound(path[1]) }
+        default:
+            throw AWSError("ValidationException", "Parameter ResourceARN is not valid.")
+        }
+    }
+
+    // MARK: Events
+
+    public func testEventPattern(_ input: EventsAPI.TestEventPatternRequest, context: RequestContext) async throws -> EventsAPI.TestEventPatternResponse {
+        let pattern = try EventPattern(input.eventPattern)
+        guard let event = try? JSON(parsing: input.event), case .object(let o) = event else {
+            throw AWSError("InvalidEventPatternException", "Event is not valid JSON.")
+        }
+        for field in ["id", "account", "source", "time", "region", "detail-type"] where o[field] == nil {
+            throw AWSError("ValidationException", "Parameter Event is not valid. Reason: Provided Event is missing required field \(field)")
+        }
+        return .init(result: pattern.matches(event))
+    }
+
+    public func putEvents(_ input: EventsAPI.PutEventsRequest, context: RequestContext) async throws -> EventsAPI.PutEventsResponse {
+        var results: [EventsAPI.PutEventsResultEntry] = []
+        for entry in input.entries {
+            guard let source = entry.source else {
+                results.append(.init(errorCode: "InvalidArgument", errorMessage: "Parameter Source is not valid. Reason: Source is a required argument.")); continue
+            }
+            guard let detailType = entry.detailType else {
+                results.append(.init(errorCode: "InvalidArgument", errorMessage: "Parameter DetailType is not valid. Reason: DetailType is a required argument.")); continue
+            }
+            guard let text = entry.detail, let detail = try? JSON(parsing: text), detail.objectValue != nil else {
+                results.append(.init(errorCode: "MalformedDetail", errorMessage: "Detail is malformed.")); continue
+            }
+            let id = UUID().uuidString.lowercased()
+            let event = Self.event(id: id, source: source, detailType: detailType, detail: detail, resources: entry.resources ?? [],
+                                   time: entry.time ?? clock.now(), context: context)
+            do {
+                try await deliver(event, bus: Self.busName(entry.eventBusName), context: context)
+                results.append(.init(eventId: id))
+            } catch let error as AWSError {
+                results.append(.init(errorCode: error.code, errorMessage: error.message))
+            }
+        }
+        return .init(failedEntryCount: results.filter { $0.errorCode != nil }.count, entries: results)
+    }
+
+    /// Events other services publish (Step Functions status changes, ECS task state changes) go to the default bus.
+    public func receive(_ event: ServiceEvent, context: RequestContext) async {
+        let json = Self.event(id: UUID().uuidString.lowercased(), source: event.source, detailType: event.detailType, detail: event.detail,
+                              resources: event.resources, time: clock.now(), context: context)
+        try? await deliver(json, bus: "default", context: context)
+    }
+
+    static func event(id: String, source: String, detailType: String, detail: JSON, resources: [String], time: Date, context: RequestContext) -> JSON {
+        let formatter = ISO8601DateFormatter()
+        return .object([
+            "version": "0", "id": .string(id), "detail-type": .string(detailType), "source": .string(source),
+            "account": .string(context.accountId), "time": .string(formatter.string(from: time)), "region": .string(context.region),
+            "resources": .array(resources.map(JSON.string)), "detail": detail,
+        ])
+    }
+
+    /// Fires the targets of every enabled rule of `bus` whose pattern matches `event`.
+    func deliver(_ event: JSON, bus: String, context: RequestContext) async throws {
+        let matched: [(String, [EventsAPI.Target])] = try await database.read { db in
+            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
+            let rules = try String.fetchAll(db, sql: "SELECT document FROM events_rule WHERE account = ? AND region = ? AND bus = ?",
+                                            arguments: [context.accountId, context.region, bus])
+            return try rules.compactMap { text -> (String, [EventsAPI.Target])? in
+                let rule: EventsAPI.DescribeRuleResponse = try EventsStore.decode(text)
+                guard rule.state == "ENABLED", let pattern = rule.eventPattern, let parsed = try? EventPattern(pattern), parsed.matches(event),
+                      let name = rule.name else { return nil }
+                return (name, try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
+            }
+        }
+        for (rule, targets) in matched {
+            for target in targets {
+                Task { await invokeWithRetries(target, event: event, rule: rule, context: context) }
+            }
+        }
+    }
+}

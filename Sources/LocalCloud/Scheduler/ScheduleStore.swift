@@ -1,0 +1,98 @@
+import AWSProtocol
+import Foundation
+import GRDB
+import JSONCore
+
+/// The Scheduler tables: schedule groups, schedules (the whole `GetSchedule` document plus its next fire
+/// time, so a restart rebuilds the timer queue with one query) and tags by ARN.
+enum ScheduleStore {
+    static func registerMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("scheduler-v1") { db in
+            try db.create(table: "scheduler_group") { t in
+                t.column("account", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("created", .double).notNull()
+                t.primaryKey(["account", "region", "name"])
+            }
+            try db.create(table: "scheduler_schedule") { t in
+                t.column("account", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("group_name", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("state", .text).notNull()
+                /// Epoch seconds of the next due time, or NULL when the schedule will not fire again.
+                t.column("next_fire", .double)
+                t.column("document", .text).notNull()
+                t.primaryKey(["account", "region", "group_name", "name"])
+            }
+            try db.create(table: "scheduler_tag") { t in
+                t.column("arn", .text).notNull()
+                t.column("key", .text).notNull()
+                t.column("value", .text).notNull()
+                t.primaryKey(["arn", "key"])
+            }
+        }
+    }
+
+    static func decodeSchedule(_ text: String) throws -> SchedulerAPI.GetScheduleOutput {
+        var decoder = ShapeDecoder()
+        return try SchedulerAPI.GetScheduleOutput(json: try JSON(parsing: Array(text.utf8)), decoder: &decoder, path: "")
+    }
+
+    static func schedule(_ db: Database, key: ScheduleKey) throws -> SchedulerAPI.GetScheduleOutput? {
+        guard let text = try String.fetchOne(db, sql: """
+            SELECT document FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ? AND name = ?
+            """, arguments: [key.account, key.region, key.group, key.name]) else { return nil }
+        return try decodeSchedule(text)
+    }
+
+    static func save(_ db: Database, key: ScheduleKey, schedule: SchedulerAPI.GetScheduleOutput, nextFire: Date?) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO scheduler_schedule (account, region, group_name, name, state, next_fire, document)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [key.account, key.region, key.group, key.name, schedule.state ?? "ENABLED",
+                             nextFire?.timeIntervalSince1970, schedule.json().serialized()])
+    }
+
+    static func delete(_ db: Database, key: ScheduleKey) throws {
+        try db.execute(sql: "DELETE FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
+                       arguments: [key.account, key.region, key.group, key.name])
+        try db.execute(sql: "DELETE FROM scheduler_tag WHERE arn = ?", arguments: [key.arn])
+    }
+
+    static func groupExists(_ db: Database, account: String, region: String, name: String) throws -> Bool {
+        if name == "default" { return true }
+        return try Bool.fetchOne(db, sql: "SELECT 1 FROM scheduler_group WHERE account = ? AND region = ? AND name = ?",
+                                 arguments: [account, region, name]) ?? false
+    }
+
+    static func tags(_ db: Database, arn: String) throws -> [SchedulerAPI.Tag] {
+        try Row.fetchAll(db, sql: "SELECT key, value FROM scheduler_tag WHERE arn = ? ORDER BY key", arguments: [arn])
+            .map { SchedulerAPI.Tag(key: $0["key"], value: $0["value"]) }
+    }
+
+    static func setTags(_ db: Database, arn: String, tags: [SchedulerAPI.Tag]) throws {
+        for tag in tags {
+            try db.execute(sql: "INSERT OR REPLACE INTO scheduler_tag (arn, key, value) VALUES (?, ?, ?)",
+                           arguments: [arn, tag.key, tag.value])
+        }
+    }
+}
+
+/// Where a schedule lives: account, region, group and name.
+public struct ScheduleKey: Hashable, Sendable {
+    public var account: String
+    public var region: String
+    public var group: String
+    public var name: String
+
+    public init(account: String, region: String, group: String, name: String) {
+        self.account = account
+        self.region = region
+        self.group = group
+        self.name = name
+    }
+
+    var arn: String { "arn:aws:scheduler:\(region):\(account):schedule/\(group)/\(name)" }
+}

@@ -1,1 +1,0 @@
-// The Scheduler part of the local cloud; see its issue.

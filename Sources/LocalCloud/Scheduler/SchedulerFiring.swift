@@ -1,0 +1,203 @@
+import AWSProtocol
+import Foundation
+import GRDB
+import JSONCore
+import LocalCloud
+import Logging
+
+/// The timer loop: one task sleeping until the earliest due time in ``FireQueue``, then invoking every due
+/// schedule's target and queueing its next fire.
+extension SchedulerService {
+    public func run() async throws {
+        try await loadQueue()
+        while !Task.isCancelled {
+            _ = await fireDue(now: clock.now(), waitForTargets: false)
+            let wait = queue.earliest.map { max(0, $0.timeIntervalSince(clock.now())) } ?? 3600
+            await sleep(seconds: wait)
+        }
+    }
+
+    /// Sleeps `seconds`, or less if an earlier schedule is queued meanwhile.
+    private func sleep(seconds: Double) async {
+        let wakeups = queue.wakeups
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: .seconds(seconds), tolerance: .milliseconds(1)) }
+            group.addTask { for await _ in wakeups { break } }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Rebuilds the queue from the database after a start. Missed due times older than the schedule's maximum
+    /// event age are skipped (the schedule continues from now); younger ones fire at once, coalesced into one.
+    public func loadQueue() async throws {
+        let now = clock.now()
+        let rows = try await database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT account, region, group_name, name, next_fire, document FROM scheduler_schedule
+                WHERE state = 'ENABLED' AND next_fire IS NOT NULL
+                """).map { row -> (ScheduleKey, Double, String?) in
+                let key = ScheduleKey(account: row["account"], region: row["region"], group: row["group_name"], name: row["name"])
+                let due: Double = row["next_fire"]
+                // Only schedules already due need their document (to read their maximum event age).
+                return (key, due, due < now.timeIntervalSince1970 ? row["document"] : nil)
+            }
+        }
+        for (key, due, document) in rows {
+            var nominal = Date(timeIntervalSince1970: due)
+            var schedule = SchedulerAPI.GetScheduleOutput(state: "ENABLED")
+            if let document, let stored = try? ScheduleStore.decodeSchedule(document) {
+                schedule = stored
+                let maximumAge = Double(stored.target?.retryPolicy?.maximumEventAgeInSeconds ?? 86400)
+                if now.timeIntervalSince(nominal) > maximumAge {
+                    guard let expression = try? Self.validate(stored),
+                          let next = Self.nextFire(stored, expression: expression, after: now, missedWindow: false) else {
+                        try await finish(key, schedule: stored)
+                        continue
+                    }
+                    nominal = next
+                    try await database.write { db in try ScheduleStore.save(db, key: key, schedule: stored, nextFire: next) }
+                }
+            }
+            enqueue(key, schedule: schedule, nominal: nominal)
+        }
+    }
+
+    /// Fires every schedule due at `now` and queues its next fire; returns how many were due. The timer loop
+    /// calls it with the clock's time; tests call it with theirs.
+    ///
+    /// Each due schedule fires in a task of its own (read, reschedule, invoke), so a batch due at the same second
+    /// proceeds concurrently. With `waitForTargets` false (the timer loop) this all runs in the background, so a
+    /// slow or failing target (and its retries) never holds up the next due time.
+    @discardableResult
+    public func fireDue(now: Date, waitForTargets: Bool = true) async -> Int {
+        let due = queue.popDue(now: now)
+        guard !due.isEmpty else { return 0 }
+        let firing = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for entry in due {
+                    group.addTask { await self.fire(entry, now: now) }
+                }
+            }
+        }
+        if waitForTargets { await firing.value }
+        return due.count
+    }
+
+    private func fire(_ entry: FireQueue.Entry, now: Date) async {
+        let key = entry.key
+        do {
+            guard let schedule = try await database.read({ db in try ScheduleStore.schedule(db, key: key) }),
+                  schedule.state != "DISABLED", let target = schedule.target else { return }
+            let nominal = Date(timeIntervalSince1970: entry.nominal)
+            // Queue the next fire before invoking, so a slow target never delays the schedule.
+            let expression = try Self.validate(schedule)
+            let next = Self.nextFire(schedule, expression: expression, after: max(nominal, now), missedWindow: false)
+            if let next {
+                try await database.write { db in try ScheduleStore.save(db, key: key, schedule: schedule, nextFire: next) }
+                enqueue(key, schedule: schedule, nominal: next)
+            }
+            await invokeWithRetries(target, key: key, nominal: nominal)
+            if next == nil { try await finish(key, schedule: schedule) }
+        } catch {
+            environment.logger.error("Schedule \(key.arn) could not fire: \(error)")
+        }
+    }
+
+    /// A schedule that will not fire again: deleted when its ActionAfterCompletion is DELETE, else kept with no
+    /// next fire time, as AWS keeps completed one-time schedules.
+    private func finish(_ key: ScheduleKey, schedule: SchedulerAPI.GetScheduleOutput) async throws {
+        queue.remove(key)
+        try await database.write { db in
+            guard try ScheduleStore.schedule(db, key: key)?.lastModificationDate == schedule.lastModificationDate else { return }
+            if schedule.actionAfterCompletion == "DELETE" {
+                try ScheduleStore.delete(db, key: key)
+            } else {
+                try ScheduleStore.save(db, key: key, schedule: schedule, nextFire: nil)
+            }
+        }
+    }
+
+    /// Invokes `target`, retrying retryable failures with exponential backoff within the RetryPolicy.
+    func invokeWithRetries(_ target: SchedulerAPI.Target, key: ScheduleKey, nominal: Date) async {
+        let policy = Self.retryPolicy(target.retryPolicy)
+        let maximumAttempts = policy.maximumRetryAttempts ?? 185
+        let maximumAge = Double(policy.maximumEventAgeInSeconds ?? 86400)
+        var attempt = 0
+        while true {
+            do {
+                try await invoke(target, key: key)
+                environment.logger.info("Schedule \(key.arn) invoked \(target.arn)")
+                return
+            } catch let error as AWSError {
+                // A target service the local cloud does not serve will not appear by retrying.
+                let retryable = error.status >= 500 && error.code != "ServiceUnavailable" || error.code.contains("Throttl")
+                let delay = min(60, pow(2, Double(attempt)))
+                if !retryable || attempt >= maximumAttempts || clock.now().addingTimeInterval(delay).timeIntervalSince(nominal) > maximumAge {
+                    let destination = target.deadLetterConfig?.arn.map { " (dead-letter queue \($0) is not served; event dropped)" } ?? ""
+                    environment.logger.error("Schedule \(key.arn) failed to invoke \(target.arn): \(error)\(destination)")
+                    return
+                }
+                attempt += 1
+                try? await Task.sleep(for: .seconds(delay))
+            } catch {
+                environment.logger.error("Schedule \(key.arn) failed to invoke \(target.arn): \(error)")
+                return
+            }
+        }
+    }
+
+    /// Calls the templated target's API: ECS RunTask or Step Functions StartExecution.
+    func invoke(_ target: SchedulerAPI.Target, key: ScheduleKey) async throws {
+        let context = RequestContext(accountId: key.account, region: key.region, requestId: UUID().uuidString.lowercased())
+        let directory = environment.directory
+        if target.arn.hasPrefix("arn:aws:states:") {
+            let input: JSONObject = ["stateMachineArn": .string(target.arn), "input": .string(target.input ?? "{}")]
+            _ = try await directory.invoke("states", operation: "StartExecution", input: .object(input), context: context)
+        } else if target.arn.hasPrefix("arn:aws:ecs:"), let ecs = target.ecsParameters {
+            let input = Self.runTaskInput(cluster: target.arn, ecsParameters: ecs.json(), overrides: target.input)
+            _ = try await directory.invoke("ecs", operation: "RunTask", input: input, context: context)
+        } else {
+            throw AWSError("ValidationException", "Target \(target.arn) is not a target the local cloud can invoke (ECS RunTask, Step Functions StartExecution).")
+        }
+    }
+
+    /// RunTask's input for an ECS target of a schedule or a rule: its EcsParameters (in the target's PascalCase)
+    /// in ECS's lower-camel member names, and `overrides` (a JSON object of task overrides: the target's input).
+    public static func runTaskInput(cluster: String, ecsParameters: JSON, overrides: String?) -> JSON {
+        var parameters = ecsParameters.objectValue ?? [:]
+        var input: JSONObject = ["cluster": .string(cluster),
+                                 "taskDefinition": parameters.removeValue(forKey: "TaskDefinitionArn") ?? .null,
+                                 "count": parameters.removeValue(forKey: "TaskCount") ?? 1]
+        if let tags = parameters.removeValue(forKey: "Tags")?.arrayValue {
+            // Scheduler: a list of one-entry maps; EventBridge: a list of {Key, Value}.
+            input["tags"] = .array(tags.flatMap { item -> [JSON] in
+                let map = item.objectValue ?? [:]
+                if let key = map["Key"] { return [.object(["key": key, "value": map["Value"] ?? ""])] }
+                return map.map { k, v in JSON.object(["key": .string(k), "value": v]) }
+            })
+        }
+        for (name, value) in parameters { input[lowerCamel(name)] = lowerCamelKeys(value) }
+        if let text = overrides, let value = try? JSON(parsing: text), value.objectValue != nil {
+            input["overrides"] = value
+        }
+        return .object(input)
+    }
+
+    public static func lowerCamel(_ name: String) -> String {
+        if name == "EnableECSManagedTags" { return "enableECSManagedTags" }
+        guard let first = name.first else { return name }
+        return first.lowercased() + name.dropFirst()
+    }
+
+    static func lowerCamelKeys(_ value: JSON) -> JSON {
+        switch value {
+        case .object(let o):
+            var out = JSONObject()
+            for (k, v) in o { out[lowerCamel(k)] = lowerCamelKeys(v) }
+            return .object(out)
+        case .array(let a): return .array(a.map(lowerCamelKeys))
+        default: return value
+        }
+    }
+}

@@ -1,0 +1,314 @@
+import AWSProtocol
+import Foundation
+import GRDB
+import JSONCore
+import LocalCloud
+import Logging
+
+/// Amazon EventBridge Scheduler: schedules in groups, fired on time by one timer loop, invoking ECS RunTask or
+/// Step Functions StartExecution through the service directory.
+///
+/// Missed fires (Skiff was down when a schedule came due): a due time is still delivered, once, if it is no
+/// older than the target's `RetryPolicy.MaximumEventAgeInSeconds` (AWS's default: 86,400 s) — the same window
+/// in which AWS would still be retrying an invocation that could not be delivered. Several missed fires of one
+/// recurring schedule are coalesced into one; older ones are dropped, and the schedule continues from now.
+public struct SchedulerService: LocalService, SchedulerAPIHandler {
+    let environment: ServiceEnvironment
+    let clock: any SchedulerClock
+    let queue = FireQueue()
+
+    public init(environment: ServiceEnvironment, clock: any SchedulerClock = SystemSchedulerClock()) {
+        self.environment = environment
+        self.clock = clock
+    }
+
+    public var descriptor: ServiceDescriptor { SchedulerAPI.descriptor }
+    public var errorStatus: [String: Int] { SchedulerAPI.errorStatus }
+    var database: CloudDatabase { environment.database }
+
+    public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
+        try await SchedulerAPI.dispatch(self, operation: operation, request: request, context: context)
+    }
+
+    public func registerMigrations(_ migrator: inout DatabaseMigrator) {
+        ScheduleStore.registerMigrations(&migrator)
+    }
+
+    // MARK: Schedules
+
+    public func createSchedule(_ input: SchedulerAPI.CreateScheduleInput, context: RequestContext) async throws -> SchedulerAPI.CreateScheduleOutput {
+        let key = ScheduleKey(account: context.accountId, region: context.region, group: input.groupName ?? "default", name: input.name)
+        let now = clock.now()
+        var schedule = SchedulerAPI.GetScheduleOutput(
+            actionAfterCompletion: input.actionAfterCompletion ?? "NONE", arn: key.arn, creationDate: now,
+            description: input.description, endDate: input.endDate, flexibleTimeWindow: input.flexibleTimeWindow,
+            groupName: key.group, kmsKeyArn: input.kmsKeyArn, lastModificationDate: now, name: input.name,
+            scheduleExpression: input.scheduleExpression, scheduleExpressionTimezone: input.scheduleExpressionTimezone,
+            startDate: input.startDate, state: input.state ?? "ENABLED", target: input.target)
+        schedule.target?.retryPolicy = Self.retryPolicy(input.target.retryPolicy)
+        let expression = try Self.validate(schedule)
+        let next = Self.nextFire(schedule, expression: expression, after: now, missedWindow: true)
+        let stored = schedule
+        try await database.write { db in
+            guard try ScheduleStore.groupExists(db, account: key.account, region: key.region, name: key.group) else {
+                throw AWSError("ResourceNotFoundException", "Schedule group \(key.group) does not exist.", status: 404)
+            }
+            if try ScheduleStore.schedule(db, key: key) != nil {
+                throw AWSError("ConflictException", "Schedule \(key.name) already exists.", status: 409)
+            }
+            try ScheduleStore.save(db, key: key, schedule: stored, nextFire: next)
+        }
+        enqueue(key, schedule: stored, nominal: next)
+        return .init(scheduleArn: key.arn)
+    }
+
+    public func updateSchedule(_ input: SchedulerAPI.UpdateScheduleInput, context: RequestContext) async throws -> SchedulerAPI.UpdateScheduleOutput {
+        let key = ScheduleKey(account: context.accountId, region: context.region, group: input.groupName ?? "default", name: input.name)
+        let now = clock.now()
+        let result: (SchedulerAPI.GetScheduleOutput, Date?) = try await database.write { db in
+            guard let old = try ScheduleStore.schedule(db, key: key) else { throw Self.notFound(key) }
+            var schedule = SchedulerAPI.GetScheduleOutput(
+                actionAfterCompletion: input.actionAfterCompletion ?? "NONE", arn: key.arn, creationDate: old.creationDate,
+                description: input.description, endDate: input.endDate, flexibleTimeWindow: input.flexibleTimeWindow,
+                groupName: key.group, kmsKeyArn: input.kmsKeyArn, lastModificationDate: now, name: input.name,
+                scheduleExpression: input.scheduleExpression, scheduleExpressionTimezone: input.scheduleExpressionTimezone,
+                startDate: input.startDate, state: input.state ?? "ENABLED", target: input.target)
+            schedule.target?.retryPolicy = Self.retryPolicy(input.target.retryPolicy)
+            let expression = try Self.validate(schedule)
+            let next = Self.nextFire(schedule, expression: expression, after: now, missedWindow: true)
+            try ScheduleStore.save(db, key: key, schedule: schedule, nextFire: next)
+            return (schedule, next)
+        }
+        enqueue(key, schedule: result.0, nominal: result.1)
+        return .init(scheduleArn: key.arn)
+    }
+
+    public func deleteSchedule(_ input: SchedulerAPI.DeleteScheduleInput, context: RequestContext) async throws -> SchedulerAPI.DeleteScheduleOutput {
+        let key = ScheduleKey(account: context.accountId, region: context.region, group: input.groupName ?? "default", name: input.name)
+        try await database.write { db in
+            guard try ScheduleStore.schedule(db, key: key) != nil else { throw Self.notFound(key) }
+            try ScheduleStore.delete(db, key: key)
+        }
+        queue.remove(key)
+        return .init()
+    }
+
+    public func getSchedule(_ input: SchedulerAPI.GetScheduleInput, context: RequestContext) async throws -> SchedulerAPI.GetScheduleOutput {
+        let key = ScheduleKey(account: context.accountId, region: context.region, group: input.groupName ?? "default", name: input.name)
+        guard let schedule = try await database.read({ db in try ScheduleStore.schedule(db, key: key) }) else { throw Self.notFound(key) }
+        return schedule
+    }
+
+    public func listSchedules(_ input: SchedulerAPI.ListSchedulesInput, context: RequestContext) async throws -> SchedulerAPI.ListSchedulesOutput {
+        let limit = input.maxResults ?? 100
+        let after = try input.nextToken.map(Self.decodeToken)
+        let rows: [String] = try await database.read { db in
+            var sql = "SELECT document FROM scheduler_schedule WHERE account = ? AND region = ?"
+            var arguments: StatementArguments = [context.accountId, context.region]
+            if let group = input.groupName { sql += " AND group_name = ?"; _ = arguments.append(contentsOf: [group]) }
+            if let prefix = input.namePrefix { sql += " AND substr(name, 1, ?) = ?"; _ = arguments.append(contentsOf: [prefix.count, prefix]) }
+            if let state = input.state { sql += " AND state = ?"; _ = arguments.append(contentsOf: [state]) }
+            if let after { sql += " AND (group_name, name) > (?, ?)"; _ = arguments.append(contentsOf: [after.0, after.1]) }
+            sql += " ORDER BY group_name, name LIMIT ?"
+            _ = arguments.append(contentsOf: [limit + 1])
+            return try String.fetchAll(db, sql: sql, arguments: arguments)
+        }
+        let schedules = try rows.prefix(limit).map(ScheduleStore.decodeSchedule)
+        let summaries = schedules.map {
+            SchedulerAPI.ScheduleSummary(
+                arn: $0.arn, creationDate: $0.creationDate, groupName: $0.groupName, lastModificationDate: $0.lastModificationDate,
+                name: $0.name, state: $0.state, target: $0.target.map { .init(arn: $0.arn) })
+        }
+        let token = rows.count > limit ? schedules.last.map { Self.encodeToken($0.groupName ?? "", $0.name ?? "") } : nil
+        return .init(nextToken: token, schedules: summaries)
+    }
+
+    // MARK: Schedule groups
+
+    public func createScheduleGroup(_ input: SchedulerAPI.CreateScheduleGroupInput, context: RequestContext) async throws -> SchedulerAPI.CreateScheduleGroupOutput {
+        let arn = context.arn(service: "scheduler", resource: "schedule-group/\(input.name)")
+        let now = clock.now()
+        try await database.write { db in
+            if try ScheduleStore.groupExists(db, account: context.accountId, region: context.region, name: input.name) {
+                throw AWSError("ConflictException", "Schedule group \(input.name) already exists.", status: 409)
+            }
+            try db.execute(sql: "INSERT INTO scheduler_group (account, region, name, created) VALUES (?, ?, ?, ?)",
+                           arguments: [context.accountId, context.region, input.name, now.timeIntervalSince1970])
+            try ScheduleStore.setTags(db, arn: arn, tags: input.tags ?? [])
+        }
+        return .init(scheduleGroupArn: arn)
+    }
+
+    public func getScheduleGroup(_ input: SchedulerAPI.GetScheduleGroupInput, context: RequestContext) async throws -> SchedulerAPI.GetScheduleGroupOutput {
+        let groups = try await listGroups(context: context, namePrefix: nil)
+        guard let group = groups.first(where: { $0.name == input.name }) else { throw Self.groupNotFound(input.name) }
+        return .init(arn: group.arn, creationDate: group.creationDate, lastModificationDate: group.lastModificationDate,
+                     name: group.name, state: group.state)
+    }
+
+    public func listScheduleGroups(_ input: SchedulerAPI.ListScheduleGroupsInput, context: RequestContext) async throws -> SchedulerAPI.ListScheduleGroupsOutput {
+        let all = try await listGroups(context: context, namePrefix: input.namePrefix)
+        let limit = input.maxResults ?? 100
+        let start = try input.nextToken.map { token in
+            let name = try Self.decodeToken(token).1
+            return all.firstIndex { ($0.name ?? "") > name } ?? all.count
+        } ?? 0
+        let page = Array(all[start..<min(all.count, start + limit)])
+        let token = start + limit < all.count ? page.last.map { Self.encodeToken("", $0.name ?? "") } : nil
+        return .init(nextToken: token, scheduleGroups: page)
+    }
+
+    public func deleteScheduleGroup(_ input: SchedulerAPI.DeleteScheduleGroupInput, context: RequestContext) async throws -> SchedulerAPI.DeleteScheduleGroupOutput {
+        if input.name == "default" {
+            throw AWSError("ValidationException", "Cannot delete the default schedule group.")
+        }
+        let arn = context.arn(service: "scheduler", resource: "schedule-group/\(input.name)")
+        let names: [String] = try await database.write { db in
+            guard try ScheduleStore.groupExists(db, account: context.accountId, region: context.region, name: input.name) else {
+                throw Self.groupNotFound(input.name)
+            }
+            let names = try String.fetchAll(db, sql: "SELECT name FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ?",
+                                            arguments: [context.accountId, context.region, input.name])
+            try db.execute(sql: "DELETE FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ?",
+                           arguments: [context.accountId, context.region, input.name])
+            try db.execute(sql: "DELETE FROM scheduler_group WHERE account = ? AND region = ? AND name = ?",
+                           arguments: [context.accountId, context.region, input.name])
+            try db.execute(sql: "DELETE FROM scheduler_tag WHERE arn = ?", arguments: [arn])
+            return names
+        }
+        for name in names { queue.remove(ScheduleKey(account: context.accountId, region: context.region, group: input.name, name: name)) }
+        return .init()
+    }
+
+    func listGroups(context: RequestContext, namePrefix: String?) async throws -> [SchedulerAPI.ScheduleGroupSummary] {
+        let rows = try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, created FROM scheduler_group WHERE account = ? AND region = ?",
+                             arguments: [context.accountId, context.region])
+                .map { ($0["name"] as String, $0["created"] as Double) }
+        }
+        // The default group always exists; AWS reports it created with the account.
+        var groups = [("default", 0.0)] + rows
+        if let namePrefix { groups = groups.filter { $0.0.hasPrefix(namePrefix) } }
+        return groups.sorted { $0.0 < $1.0 }.map { name, created in
+            let date = Date(timeIntervalSince1970: created)
+            return .init(arn: context.arn(service: "scheduler", resource: "schedule-group/\(name)"), creationDate: date,
+                         lastModificationDate: date, name: name, state: "ACTIVE")
+        }
+    }
+
+    // MARK: Tags (schedule groups carry tags; schedules do not)
+
+    public func tagResource(_ input: SchedulerAPI.TagResourceInput, context: RequestContext) async throws -> SchedulerAPI.TagResourceOutput {
+        try await database.write { db in
+            try Self.requireTaggable(db, arn: input.resourceArn)
+            try ScheduleStore.setTags(db, arn: input.resourceArn, tags: input.tags)
+            if try Int.fetchOne(db, sql: "SELECT count(*) FROM scheduler_tag WHERE arn = ?", arguments: [input.resourceArn])! > 200 {
+                throw AWSError("ValidationException", "A resource can have at most 200 tags.")
+            }
+        }
+        return .init()
+    }
+
+    public func untagResource(_ input: SchedulerAPI.UntagResourceInput, context: RequestContext) async throws -> SchedulerAPI.UntagResourceOutput {
+        try await database.write { db in
+            try Self.requireTaggable(db, arn: input.resourceArn)
+            for key in input.tagKeys {
+                try db.execute(sql: "DELETE FROM scheduler_tag WHERE arn = ? AND key = ?", arguments: [input.resourceArn, key])
+            }
+        }
+        return .init()
+    }
+
+    public func listTagsForResource(_ input: SchedulerAPI.ListTagsForResourceInput, context: RequestContext) async throws -> SchedulerAPI.ListTagsForResourceOutput {
+        let tags = try await database.read { db in
+            try Self.requireTaggable(db, arn: input.resourceArn)
+            return try ScheduleStore.tags(db, arn: input.resourceArn)
+        }
+        return .init(tags: tags)
+    }
+
+    static func requireTaggable(_ db: Database, arn: String) throws {
+        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0] == "arn", parts[2] == "scheduler", parts[5].hasPrefix("schedule-group/") else {
+            throw AWSError("ValidationException", "Invalid resource ARN \(arn).")
+        }
+        let name = String(parts[5].dropFirst("schedule-group/".count))
+        guard try ScheduleStore.groupExists(db, account: String(parts[4]), region: String(parts[3]), name: name) else {
+            throw groupNotFound(name)
+        }
+    }
+
+    // MARK: Validation and next fire times
+
+    static func validate(_ schedule: SchedulerAPI.GetScheduleOutput) throws -> ScheduleExpression {
+        let expression = try ScheduleExpression(schedule.scheduleExpression ?? "", timeZone: schedule.scheduleExpressionTimezone)
+        if let window = schedule.flexibleTimeWindow {
+            if window.mode == "FLEXIBLE" && window.maximumWindowInMinutes == nil {
+                throw AWSError("ValidationException", "MaximumWindowInMinutes must be provided when Mode is FLEXIBLE.")
+            }
+            if window.mode == "OFF" && window.maximumWindowInMinutes != nil {
+                throw AWSError("ValidationException", "MaximumWindowInMinutes must not be provided when Mode is OFF.")
+            }
+        }
+        if let start = schedule.startDate, let end = schedule.endDate, start >= end {
+            throw AWSError("ValidationException", "The StartDate must be before the EndDate.")
+        }
+        if let target = schedule.target, target.arn.hasPrefix("arn:aws:ecs:"), target.ecsParameters == nil {
+            throw AWSError("ValidationException", "EcsParameters must be provided for an Amazon ECS target.")
+        }
+        return expression
+    }
+
+    static func retryPolicy(_ policy: SchedulerAPI.RetryPolicy?) -> SchedulerAPI.RetryPolicy {
+        SchedulerAPI.RetryPolicy(maximumEventAgeInSeconds: policy?.maximumEventAgeInSeconds ?? 86400,
+                                 maximumRetryAttempts: policy?.maximumRetryAttempts ?? 185)
+    }
+
+    /// The next nominal due time after `after`, within StartDate/EndDate. With `missedWindow`, a one-time
+    /// schedule whose time has passed by less than its maximum event age is still due (at once).
+    static func nextFire(_ schedule: SchedulerAPI.GetScheduleOutput, expression: ScheduleExpression, after: Date, missedWindow: Bool) -> Date? {
+        if schedule.state == "DISABLED" { return nil }
+        // AWS ignores StartDate and EndDate for one-time schedules.
+        let bounded = !expression.isOneTime
+        let anchor = (bounded ? schedule.startDate : nil) ?? schedule.creationDate ?? after
+        var from = after
+        if bounded, let start = schedule.startDate, start > from { from = start.addingTimeInterval(-0.001) }
+        var next = expression.nextFire(after: from, anchor: anchor)
+        if next == nil, missedWindow, case .at(let date) = expression.kind,
+           after.timeIntervalSince(date) <= Double(schedule.target?.retryPolicy?.maximumEventAgeInSeconds ?? 86400) {
+            next = date
+        }
+        if bounded, let n = next, let end = schedule.endDate, n > end { return nil }
+        return next
+    }
+
+    func enqueue(_ key: ScheduleKey, schedule: SchedulerAPI.GetScheduleOutput, nominal: Date?) {
+        guard let nominal, schedule.state != "DISABLED" else { queue.remove(key); return }
+        var fireAt = nominal
+        if let window = schedule.flexibleTimeWindow, window.mode == "FLEXIBLE", let minutes = window.maximumWindowInMinutes {
+            // AWS invokes a flexible schedule at a time it picks within the window after the due time.
+            fireAt = nominal.addingTimeInterval(Double.random(in: 0..<Double(minutes * 60)))
+        }
+        queue.set(key, nominal: nominal, fireAt: fireAt)
+    }
+
+    static func notFound(_ key: ScheduleKey) -> AWSError {
+        AWSError("ResourceNotFoundException", "Schedule \(key.name) does not exist.", status: 404)
+    }
+
+    static func groupNotFound(_ name: String) -> AWSError {
+        AWSError("ResourceNotFoundException", "Schedule group \(name) does not exist.", status: 404)
+    }
+
+    static func encodeToken(_ group: String, _ name: String) -> String {
+        Data("\(group)\u{0}\(name)".utf8).base64EncodedString()
+    }
+
+    static func decodeToken(_ token: String) throws -> (String, String) {
+        guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8),
+              let sep = text.firstIndex(of: "\u{0}") else {
+            throw AWSError("ValidationException", "Invalid NextToken.")
+        }
+        return (String(text[..<sep]), String(text[text.index(after: sep)...]))
+    }
+}

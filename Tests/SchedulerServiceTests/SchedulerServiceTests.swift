@@ -1,0 +1,297 @@
+import AWSProtocol
+import Foundation
+import JSONCore
+import Logging
+import Synchronization
+import Testing
+
+@testable import LocalCloud
+@testable import SchedulerService
+
+/// A clock the test sets by hand.
+final class ManualClock: SchedulerClock {
+    let time: Mutex<Date>
+    init(_ date: Date) { time = Mutex(date) }
+    func now() -> Date { time.withLock { $0 } }
+    func set(_ date: Date) { time.withLock { $0 = date } }
+}
+
+/// A stand-in for ECS or Step Functions that records the calls it receives.
+final class RecordingService: LocalService {
+    let descriptor: ServiceDescriptor
+    let calls = Mutex<[(String, JSON)]>([])
+    let failuresLeft = Mutex(0)
+
+    init(prefix: String, targetPrefix: String) {
+        descriptor = ServiceDescriptor(endpointPrefix: prefix, signingName: prefix, targetPrefix: targetPrefix,
+                                       wireProtocol: .awsJson1_1, apiVersion: "1", xmlNamespace: nil,
+                                       operations: ["RunTask", "StartExecution"], routes: [])
+    }
+
+    func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
+        if failuresLeft.withLock({ n in defer { n = max(0, n - 1) }; return n > 0 }) {
+            throw AWSError("ServiceException", "try again", status: 500)
+        }
+        calls.withLock { $0.append((operation, try! JSON(parsing: request.body))) }
+        return .json(["ok": true], contentType: "application/x-amz-json-1.1")
+    }
+    var count: Int { calls.withLock { $0.count } }
+}
+
+let start = Date(timeIntervalSince1970: 1_800_000_000)  // 2027-01-15T08:00:00Z
+
+struct Fixture {
+    let cloud: LocalCloud
+    let scheduler: SchedulerService
+    let clock: ManualClock
+    let ecs = RecordingService(prefix: "ecs", targetPrefix: "AmazonEC2ContainerServiceV20141113")
+    let states = RecordingService(prefix: "states", targetPrefix: "AWSStepFunctions")
+
+    init(stateDirectory: String? = nil, clock: ManualClock = ManualClock(start)) throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let environment = ServiceEnvironment(
+            database: try CloudDatabase(stateDirectory: stateDirectory), logger: logger,
+            configuration: CloudConfiguration(stateDirectory: stateDirectory, accounts: [:]))
+        self.clock = clock
+        scheduler = SchedulerService(environment: environment, clock: clock)
+        cloud = try LocalCloud(services: [scheduler, ecs, states], environment: environment)
+    }
+
+    @discardableResult
+    func call(_ method: String, _ path: String, query: [String: [String]] = [:], _ body: JSON? = nil) async -> (Int, JSON) {
+        let response = await cloud.respond(to: OperationRequest(
+            method: method, path: path, query: query,
+            headers: ["content-type": "application/json",
+                      "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/scheduler/aws4_request, SignedHeaders=host, Signature=0"],
+            body: body?.serializedBytes() ?? []))
+        return (response.status, (try? JSON(parsing: response.body)) ?? .null)
+    }
+
+    func create(_ name: String, _ expression: String, target: JSON? = nil, extra: JSONObject = [:]) async -> (Int, JSON) {
+        var body: JSONObject = [
+            "ScheduleExpression": .string(expression), "FlexibleTimeWindow": ["Mode": "OFF"],
+            "Target": target ?? ["Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r", "Input": "{\"n\":1}"],
+        ]
+        for (k, v) in extra { body[k] = v }
+        return await call("POST", "/schedules/\(name)", .object(body))
+    }
+}
+
+@Suite struct SchedulerServiceTests {
+    @Test func createGetListAndDelete() async throws {
+        let f = try Fixture()
+        let (status, created) = await f.create("nightly", "cron(0 3 * * ? *)", extra: ["Description": "backup"])
+        #expect(status == 200)
+        #expect(created["ScheduleArn"]?.stringValue == "arn:aws:scheduler:us-east-1:000000000000:schedule/default/nightly")
+        let (_, got) = await f.call("GET", "/schedules/nightly")
+        #expect(got["ScheduleExpression"]?.stringValue == "cron(0 3 * * ? *)")
+        #expect(got["State"]?.stringValue == "ENABLED")
+        #expect(got["Description"]?.stringValue == "backup")
+        #expect(got["Target"]?["RetryPolicy"]?["MaximumRetryAttempts"]?.intValue == 185)
+        #expect(got["GroupName"]?.stringValue == "default")
+        let (conflict, error) = await f.create("nightly", "rate(1 hour)")
+        #expect(conflict == 409)
+        #expect(error["Message"]?.stringValue == "Schedule nightly already exists." || error["message"]?.stringValue == "Schedule nightly already exists.")
+        let (_, list) = await f.call("GET", "/schedules")
+        #expect(list["Schedules"]?.arrayValue?.count == 1)
+        #expect(await f.call("DELETE", "/schedules/nightly").0 == 200)
+        #expect(await f.call("GET", "/schedules/nightly").0 == 404)
+        #expect(await f.call("DELETE", "/schedules/nightly").0 == 404)
+    }
+
+    @Test func rejectsInvalidExpressionsAndWindows() async throws {
+        let f = try Fixture()
+        let (status, error) = await f.create("bad", "cron(0 3 * * * *)")
+        #expect(status == 400)
+        #expect(error.serialized().contains("Invalid Schedule Expression cron(0 3 * * * *)."))
+        #expect(await f.create("bad", "rate(1 minutes)").0 == 400)
+        #expect(await f.create("bad", "at(2027-13-01T00:00:00)").0 == 400)
+        #expect(await f.create("bad", "rate(5 minutes)", extra: ["FlexibleTimeWindow": ["Mode": "FLEXIBLE"]]).0 == 400)
+        #expect(await f.create("bad", "rate(5 minutes)", extra: ["FlexibleTimeWindow": ["Mode": "SOMETIMES"]]).0 == 400)
+        #expect(await f.call("GET", "/schedules").1["Schedules"]?.arrayValue?.count == 0)
+    }
+
+    @Test func listFiltersAndPaginates() async throws {
+        let f = try Fixture()
+        #expect(await f.call("POST", "/schedule-groups/batch", ["Tags": [["Key": "team", "Value": "ops"]]]).0 == 200)
+        for i in 0..<5 { await f.create("job-\(i)", "rate(1 hour)", extra: ["GroupName": "batch"]) }
+        await f.create("other", "rate(1 hour)", extra: ["State": "DISABLED"])
+        var names: [String] = []
+        var token: String? = nil
+        repeat {
+            var query: [String: [String]] = ["MaxResults": ["2"], "ScheduleGroup": ["batch"]]
+            if let token { query["NextToken"] = [token] }
+            let (status, page) = await f.call("GET", "/schedules", query: query)
+            #expect(status == 200)
+            names += page["Schedules"]?.arrayValue?.compactMap { $0["Name"]?.stringValue } ?? []
+            token = page["NextToken"]?.stringValue
+        } while token != nil
+        #expect(names == ["job-0", "job-1", "job-2", "job-3", "job-4"])
+        #expect(await f.call("GET", "/schedules", query: ["State": ["DISABLED"]]).1["Schedules"]?.arrayValue?.count == 1)
+        #expect(await f.call("GET", "/schedules", query: ["NamePrefix": ["job-3"]]).1["Schedules"]?.arrayValue?.count == 1)
+    }
+
+    @Test func scheduleGroupsAndTags() async throws {
+        let f = try Fixture()
+        #expect(await f.call("POST", "/schedule-groups/default", [:]).0 == 409)
+        #expect(await f.call("POST", "/schedule-groups/batch", ["Tags": [["Key": "team", "Value": "ops"]]]).0 == 200)
+        let arn = "arn:aws:scheduler:us-east-1:000000000000:schedule-group/batch"
+        #expect(await f.call("GET", "/schedule-groups/batch").1["State"]?.stringValue == "ACTIVE")
+        let groups = await f.call("GET", "/schedule-groups").1["ScheduleGroups"]?.arrayValue?.compactMap { $0["Name"]?.stringValue }
+        #expect(groups == ["batch", "default"])
+        let escaped = arn.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        #expect(await f.call("POST", "/tags/\(escaped)", ["Tags": [["Key": "env", "Value": "prod"]]]).0 == 200)
+        let tags = await f.call("GET", "/tags/\(escaped)").1["Tags"]?.arrayValue?.compactMap { $0["Key"]?.stringValue }
+        #expect(tags == ["env", "team"])
+        #expect(await f.call("DELETE", "/tags/\(escaped)", query: ["TagKeys": ["team"]]).0 == 200)
+        #expect(await f.call("GET", "/tags/\(escaped)").1["Tags"]?.arrayValue?.count == 1)
+        #expect(await f.create("in-missing", "rate(1 hour)", extra: ["GroupName": "nope"]).0 == 404)
+        await f.create("x", "rate(1 hour)", extra: ["GroupName": "batch"])
+        #expect(await f.call("DELETE", "/schedule-groups/batch").0 == 200)
+        #expect(await f.call("GET", "/schedules/x", query: ["groupName": ["batch"]]).0 == 404)
+        #expect(await f.call("DELETE", "/schedule-groups/default").0 == 400)
+    }
+
+    @Test func oneTimeScheduleFiresStepFunctionsOnceAndDeletesItself() async throws {
+        let f = try Fixture()
+        await f.create("once", "at(2027-01-15T08:00:10)", extra: ["ActionAfterCompletion": "DELETE"])
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(9.9)) == 0)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(10)) == 1)
+        let call = try #require(f.states.calls.withLock { $0.first })
+        #expect(call.0 == "StartExecution")
+        #expect(call.1["stateMachineArn"]?.stringValue == "arn:aws:states:us-east-1:000000000000:stateMachine:job")
+        #expect(call.1["input"]?.stringValue == "{\"n\":1}")
+        #expect(await f.call("GET", "/schedules/once").0 == 404)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(100)) == 0)
+    }
+
+    @Test func completedOneTimeScheduleIsKeptWithoutDelete() async throws {
+        let f = try Fixture()
+        // One-time schedules ignore EndDate, as in AWS.
+        await f.create("once", "at(2027-01-15T08:00:10)", extra: ["EndDate": .number(start.timeIntervalSince1970 + 5)])
+        await f.scheduler.fireDue(now: start.addingTimeInterval(10))
+        #expect(f.states.count == 1)
+        #expect(await f.call("GET", "/schedules/once").0 == 200)
+    }
+
+    @Test func rateScheduleFiresEcsRunTaskRepeatedlyUntilEndDate() async throws {
+        let f = try Fixture()
+        let target: JSON = [
+            "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/batch", "RoleArn": "arn:aws:iam::000000000000:role/r",
+            "Input": "{\"containerOverrides\":[{\"name\":\"app\",\"command\":[\"run\"]}]}",
+            "EcsParameters": ["TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/job:1", "LaunchType": "FARGATE",
+                              "NetworkConfiguration": ["awsvpcConfiguration": ["Subnets": ["subnet-1"], "AssignPublicIp": "DISABLED"]]],
+        ]
+        await f.create("every5", "rate(5 minutes)", target: target, extra: ["EndDate": .number(start.timeIntervalSince1970 + 901)])
+        for minute in stride(from: 5, through: 30, by: 5) {
+            await f.scheduler.fireDue(now: start.addingTimeInterval(Double(minute * 60)))
+        }
+        #expect(f.ecs.count == 3)
+        let call = try #require(f.ecs.calls.withLock { $0.first })
+        #expect(call.0 == "RunTask")
+        #expect(call.1["cluster"]?.stringValue == "arn:aws:ecs:us-east-1:000000000000:cluster/batch")
+        #expect(call.1["taskDefinition"]?.stringValue == "arn:aws:ecs:us-east-1:000000000000:task-definition/job:1")
+        #expect(call.1["launchType"]?.stringValue == "FARGATE")
+        #expect(call.1["networkConfiguration"]?["awsvpcConfiguration"]?["subnets"]?[0]?.stringValue == "subnet-1")
+        #expect(call.1["overrides"]?["containerOverrides"]?[0]?["name"]?.stringValue == "app")
+    }
+
+    @Test func cronScheduleFiresAtItsTimesInItsTimeZone() async throws {
+        let f = try Fixture()
+        // 09:30 in Tokyo is 00:30 UTC; the clock starts at 08:00 UTC, so the next fire is tomorrow 00:30 UTC.
+        await f.create("tokyo", "cron(30 9 * * ? *)", extra: ["ScheduleExpressionTimezone": "Asia/Tokyo"])
+        let due = start.addingTimeInterval(16.5 * 3600)
+        #expect(await f.scheduler.fireDue(now: due.addingTimeInterval(-1)) == 0)
+        #expect(await f.scheduler.fireDue(now: due) == 1)
+        #expect(await f.scheduler.fireDue(now: due.addingTimeInterval(86400)) == 1)
+    }
+
+    @Test func disabledAndUpdatedSchedules() async throws {
+        let f = try Fixture()
+        await f.create("s", "rate(1 minute)")
+        var update: JSONObject = ["ScheduleExpression": "rate(10 minutes)", "FlexibleTimeWindow": ["Mode": "OFF"], "State": "DISABLED",
+                                  "Target": ["Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r"]]
+        #expect(await f.call("PUT", "/schedules/s", .object(update)).0 == 200)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(3600)) == 0)
+        update["State"] = "ENABLED"
+        f.clock.set(start.addingTimeInterval(3600))
+        #expect(await f.call("PUT", "/schedules/s", .object(update)).0 == 200)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(3600 + 599)) == 0)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(3600 + 600)) == 1)
+        #expect(await f.call("PUT", "/schedules/missing", .object(update)).0 == 404)
+    }
+
+    @Test func retriesServerErrorsThenSucceeds() async throws {
+        let f = try Fixture()
+        f.states.failuresLeft.withLock { $0 = 1 }
+        await f.create("once", "at(2027-01-15T08:00:10)")
+        await f.scheduler.fireDue(now: start.addingTimeInterval(10))
+        #expect(f.states.count == 1)
+    }
+
+    @Test func aFailingTargetDoesNotHoldUpOtherSchedules() async throws {
+        let f = try Fixture()
+        f.states.failuresLeft.withLock { $0 = 1000 }  // retried with backoff for as long as the retry policy allows
+        await f.create("failing", "at(2027-01-15T08:00:10)")
+        await f.create("ecs", "at(2027-01-15T08:00:11)", target: [
+            "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/c", "RoleArn": "arn:aws:iam::000000000000:role/r",
+            "EcsParameters": ["TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/t:1"]])
+        let clock = ContinuousClock()
+        let began = clock.now
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(10), waitForTargets: false) == 1)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(11)) == 1)
+        #expect(clock.now - began < .seconds(1))
+        #expect(f.ecs.count == 1)
+        #expect(f.states.count == 0)
+    }
+
+    @Test func schedulesSurviveRestartAndMissedFiresFollowTheMaximumEventAge() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-scheduler-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let f = try Fixture(stateDirectory: directory)
+            await f.create("recent", "at(2027-01-15T09:00:00)")
+            await f.create("stale", "at(2027-01-15T09:00:00)", target: [
+                "Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r",
+                "RetryPolicy": ["MaximumEventAgeInSeconds": 60, "MaximumRetryAttempts": 0]])
+            await f.create("hourly", "rate(1 hour)")
+        }
+        // Skiff was down from 08:00 to 09:30: "recent" (24 h window) and the missed hourly fires (coalesced) fire once;
+        // "stale" (60 s window) is dropped.
+        let f = try Fixture(stateDirectory: directory, clock: ManualClock(start.addingTimeInterval(5400)))
+        try await f.scheduler.loadQueue()
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(5400)) == 2)
+        #expect(f.states.count == 2)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(3 * 3600)) == 1)
+    }
+
+    @Test func timerLoopFiresOnTime() async throws {
+        let f = try Fixture(clock: ManualClock(Date()))
+        let system = SchedulerService(environment: f.scheduler.environment, clock: SystemSchedulerClock())
+        let runner = Task { try await system.run() }
+        defer { runner.cancel() }
+        try await Task.sleep(for: .milliseconds(50))
+        // Anchored 59.7 s ago, a one-minute rate is due in 0.3 s; the loop, asleep for an hour, must wake for it.
+        let due = Date().addingTimeInterval(0.3)
+        let body: JSON = ["ScheduleExpression": "rate(1 minute)", "FlexibleTimeWindow": ["Mode": "OFF"],
+                          "StartDate": .number(due.timeIntervalSince1970 - 60),
+                          "Target": ["Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r"]]
+        let context = RequestContext(accountId: "000000000000", region: "us-east-1", requestId: "t")
+        _ = try await system.handle(operation: "CreateSchedule", request: OperationRequest(
+            method: "POST", path: "/schedules/soon", headers: ["content-type": "application/json"], body: body.serializedBytes(),
+        ).withPathParameters(["Name": "soon"]), context: context)
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(f.states.count == 0)
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(f.states.count == 1)
+    }
+}
+
+extension OperationRequest {
+    func withPathParameters(_ parameters: [String: String]) -> OperationRequest {
+        var copy = self
+        copy.pathParameters = parameters
+        return copy
+    }
+}
