@@ -30,23 +30,15 @@ public enum JSONataFunctions {
             },
             "hash": JSONataFunction(signature: "<s-s:s>") { args in
                 guard case .string(let text)? = args[0] else { return nil }
-                let data = Data(text.utf8)
                 let algorithm = args[1]?.stringValue ?? "SHA-256"
-                let digest: [UInt8]
-                switch algorithm {
-                case "MD5": digest = Array(Insecure.MD5.hash(data: data))
-                case "SHA-1": digest = Array(Insecure.SHA1.hash(data: data))
-                case "SHA-256": digest = Array(SHA256.hash(data: data))
-                case "SHA-384": digest = Array(SHA384.hash(data: data))
-                case "SHA-512": digest = Array(SHA512.hash(data: data))
-                default:
-                    throw JSONataError(code: "D3137", message: "The hash algorithm must be one of MD5, SHA-1, SHA-256, SHA-384, SHA-512; got \(algorithm)")
+                guard let digest = StepFunctionsHash.hex(text, algorithm: algorithm) else {
+                    throw JSONataError(code: "D3137", message: "The hash algorithm must be one of \(StepFunctionsHash.algorithms.joined(separator: ", ")); got \(algorithm)")
                 }
-                return .string(digest.map { String(format: "%02x", $0) }.joined())
+                return .string(digest)
             },
             "random": JSONataFunction(signature: "<n?:n>") { args in
                 if case .number(let seed)? = args.first ?? nil {
-                    var seeded = SeededRandom.State(UInt64(bitPattern: Int64(seed)))
+                    var seeded = SplitMix64(seed: UInt64(bitPattern: Int64(seed)))
                     return .number(seeded.nextUnit())
                 }
                 return .number(generator.next())
@@ -64,25 +56,47 @@ public enum JSONataFunctions {
     }
 }
 
-/// SplitMix64: small, fast, and repeatable for a seed.
-final class SeededRandom: @unchecked Sendable {
-    struct State {
-        var x: UInt64
-        init(_ seed: UInt64) { x = seed }
-        mutating func next() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
+/// The digests Step Functions' `$hash` and `States.Hash` compute, as lower-case hex.
+public enum StepFunctionsHash {
+    public static let algorithms = ["MD5", "SHA-1", "SHA-256", "SHA-384", "SHA-512"]
+
+    /// The hex digest of `text`'s UTF-8 bytes, or nil for an algorithm Step Functions does not offer.
+    public static func hex(_ text: String, algorithm: String) -> String? {
+        let data = Data(text.utf8)
+        let digest: [UInt8]
+        switch algorithm {
+        case "MD5": digest = Array(Insecure.MD5.hash(data: data))
+        case "SHA-1": digest = Array(Insecure.SHA1.hash(data: data))
+        case "SHA-256": digest = Array(SHA256.hash(data: data))
+        case "SHA-384": digest = Array(SHA384.hash(data: data))
+        case "SHA-512": digest = Array(SHA512.hash(data: data))
+        default: return nil
         }
-        mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+        return digest.map { String(format: "%02x", $0) }.joined()
     }
+}
 
+/// SplitMix64: small, fast, and repeatable for a seed (seeded `$random` and `States.MathRandom`).
+public struct SplitMix64: Sendable {
+    var x: UInt64
+    public init(seed: UInt64) { x = seed }
+    public mutating func next() -> UInt64 {
+        x &+= 0x9E37_79B9_7F4A_7C15
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// A double in [0, 1).
+    public mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+/// A shared generator for `$random()` without a seed argument.
+final class SeededRandom: @unchecked Sendable {
     private let lock = NSLock()
-    private var state: State
+    private var state: SplitMix64
 
-    init(seed: UInt64) { state = State(seed) }
+    init(seed: UInt64) { state = SplitMix64(seed: seed) }
 
     func next() -> Double {
         lock.lock()

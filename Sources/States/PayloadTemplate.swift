@@ -1,6 +1,6 @@
-import Crypto
 import Foundation
 import JSONCore
+import JSONata
 
 /// Parameters / ResultSelector / ItemSelector of JSONPath states: fields ending in `.$` take the value of a path,
 /// a context path (`$$.`), or an intrinsic function (`States.Format(...)`).
@@ -217,17 +217,11 @@ enum Intrinsics {
             guard let data = Data(base64Encoded: try string(0)) else { throw fail("States.Base64Decode: the string is not valid base64") }
             return .string(String(decoding: data, as: UTF8.self))
         case "States.Hash":
-            let data = Data(try string(0).utf8)
-            let digest: [UInt8]
-            switch try string(1) {
-            case "MD5": digest = Array(Insecure.MD5.hash(data: data))
-            case "SHA-1": digest = Array(Insecure.SHA1.hash(data: data))
-            case "SHA-256": digest = Array(SHA256.hash(data: data))
-            case "SHA-384": digest = Array(SHA384.hash(data: data))
-            case "SHA-512": digest = Array(SHA512.hash(data: data))
-            case let other: throw fail("States.Hash algorithm must be MD5, SHA-1, SHA-256, SHA-384 or SHA-512, not \(other)")
+            let algorithm = try string(1)
+            guard let digest = StepFunctionsHash.hex(try string(0), algorithm: algorithm) else {
+                throw fail("States.Hash algorithm must be one of \(StepFunctionsHash.algorithms.joined(separator: ", ")), not \(algorithm)")
             }
-            return .string(digest.map { String(format: "%02x", $0) }.joined())
+            return .string(digest)
         case "States.JsonMerge":
             guard case .object(let a) = try arg(0), case .object(let b) = try arg(1) else { throw fail("States.JsonMerge merges two objects") }
             if args.count > 2, args[2] == .bool(true) { throw fail("States.JsonMerge supports shallow merges only (third argument false)") }
@@ -238,7 +232,7 @@ enum Intrinsics {
             let start = Int(try number(0)), end = Int(try number(1))
             guard start < end else { throw fail("States.MathRandom needs start < end") }
             if args.count > 2 {
-                var generator = SplitMix(UInt64(bitPattern: Int64(try number(2))))
+                var generator = SplitMix64(seed: UInt64(bitPattern: Int64(try number(2))))
                 return .number(Double(start + Int(generator.next() % UInt64(end - start))))
             }
             return .number(Double(Int.random(in: start..<end)))
@@ -252,17 +246,5 @@ enum Intrinsics {
         default:
             throw fail("Unknown intrinsic function \(name)")
         }
-    }
-}
-
-struct SplitMix {
-    var x: UInt64
-    init(_ seed: UInt64) { x = seed }
-    mutating func next() -> UInt64 {
-        x &+= 0x9E37_79B9_7F4A_7C15
-        var z = x
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
