@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
+import JSONCore
 import Schedules
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// `skiff crontab import`: migrate a crontab to EventBridge Scheduler schedules.
 struct CrontabCommand: ParsableCommand {
@@ -24,12 +28,15 @@ struct CrontabCommand: ParsableCommand {
         @Option(help: "Container whose command is overridden (cloudformation).") var container = "app"
         @Option(help: "Role Scheduler assumes to run the task (cloudformation).") var roleArn = "arn:aws:iam::000000000000:role/scheduler"
         @Option(help: "text, json or cloudformation.") var format = "text"
+        @Flag(help: "Also create the schedules in a running local cloud (needs --cluster and --task-definition).") var create = false
+        @Option(help: "The local cloud that --create talks to.") var endpointUrl = "http://127.0.0.1:4566"
+        @Option(help: "Schedule group of the created schedules.") var group = "default"
 
         func validate() throws {
             guard ["text", "json", "cloudformation"].contains(format) else { throw ValidationError("--format must be text, json or cloudformation.") }
             if let timeZone, TimeZone(identifier: timeZone) == nil { throw ValidationError("--time-zone \(timeZone) is not an IANA time zone (e.g. Asia/Tokyo).") }
-            if format == "cloudformation" && (cluster == nil || taskDefinition == nil) {
-                throw ValidationError("--format cloudformation needs --cluster and --task-definition.")
+            if (format == "cloudformation" || create) && (cluster == nil || taskDefinition == nil) {
+                throw ValidationError("--format cloudformation and --create need --cluster and --task-definition.")
             }
         }
 
@@ -42,7 +49,46 @@ struct CrontabCommand: ParsableCommand {
             case "cloudformation": print(conversion.cloudFormation(cluster: cluster!, taskDefinition: taskDefinition!, container: container, roleArn: roleArn).serialized(.pretty))
             default: print(conversion.report, terminator: "")
             }
+            if create { try createSchedules(conversion) }
             if !conversion.refusals.isEmpty { throw ExitCode(2) }
+        }
+
+        /// CreateSchedule (EventBridge Scheduler, rest-json) for each converted schedule, on the local cloud.
+        func createSchedules(_ conversion: CrontabConversion) throws {
+            let template = conversion.cloudFormation(cluster: cluster!, taskDefinition: taskDefinition!, container: container, roleArn: roleArn)
+            for (_, resource) in template["Resources"]?.objectValue ?? [:] {
+                guard let properties = resource["Properties"], let name = properties["Name"]?.stringValue else { continue }
+                var body = properties.objectValue ?? [:]
+                body.removeValue(forKey: "Name")
+                body["GroupName"] = .string(group)
+                guard let url = URL(string: "\(endpointUrl)/schedules/\(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)") else {
+                    throw CommandFailure("--endpoint-url \(endpointUrl) is not a URL")
+                }
+                var request = URLRequest(url: url)
+                request.httpMethod = "POST"
+                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+                request.httpBody = Data(JSON.object(body).serializedBytes())
+                let (status, answer) = try send(request)
+                guard status == 200 else {
+                    throw CommandFailure("CreateSchedule \(name) failed (HTTP \(status)): \(answer)")
+                }
+                FileHandle.standardError.write(Data("created schedule \(name) in group \(group)\n".utf8))
+            }
+        }
+
+        func send(_ request: URLRequest) throws -> (Int, String) {
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var result: (Int, String)? = nil
+            nonisolated(unsafe) var failure: Error? = nil
+            URLSession.shared.dataTask(with: request) { data, response, error in
+                if let error { failure = error } else {
+                    result = ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data ?? Data(), as: UTF8.self))
+                }
+                done.signal()
+            }.resume()
+            done.wait()
+            if let failure { throw CommandFailure("cannot reach the local cloud at \(endpointUrl): \(failure.localizedDescription) (is skiff up running?)") }
+            return result!
         }
     }
 }
