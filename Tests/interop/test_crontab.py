@@ -3,7 +3,9 @@ import json
 import os
 import subprocess
 
-from conftest import ROOT
+import pytest
+
+from conftest import ROOT, SkiffServer
 
 
 def skiff(*args, check=False):
@@ -37,12 +39,8 @@ def test_import_explains_changes_in_text():
     assert "cron(0 9 ? * 1 *)" in result.stdout and "SUN-SAT as 1-7" in result.stdout
 
 
-import pytest
-
-
 @pytest.fixture
 def skiff_server_crontab(tmp_path):
-    from conftest import SkiffServer
     crontab = tmp_path / "crontab"
     crontab.write_text("30 2 * * * /app/nightly.sh\n*/10 * * * 1-5 /app/poll.sh\n@reboot /app/start.sh\n")
     server = SkiffServer().start()
