@@ -2,9 +2,6 @@ import ArgumentParser
 import Foundation
 import JSONCore
 import Schedules
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// `skiff crontab import`: migrate a crontab to EventBridge Scheduler schedules.
 struct CrontabCommand: ParsableCommand {
@@ -61,34 +58,19 @@ struct CrontabCommand: ParsableCommand {
                 var body = properties.objectValue ?? [:]
                 body.removeValue(forKey: "Name")
                 body["GroupName"] = .string(group)
-                guard let url = URL(string: "\(endpointUrl)/schedules/\(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)") else {
-                    throw CommandFailure("--endpoint-url \(endpointUrl) is not a URL")
+                let path = "/schedules/" + (name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)
+                let answer: (status: Int, body: String)
+                do {
+                    answer = try LocalHTTP.post(endpointUrl, path: path, body: JSON.object(body).serializedBytes())
+                } catch {
+                    throw CommandFailure("cannot create schedule \(name) at \(endpointUrl): \(error)")
                 }
-                var request = URLRequest(url: url)
-                request.httpMethod = "POST"
-                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-                request.httpBody = Data(JSON.object(body).serializedBytes())
-                let (status, answer) = try send(request)
-                guard status == 200 else {
-                    throw CommandFailure("CreateSchedule \(name) failed (HTTP \(status)): \(answer)")
+                guard answer.status == 200 else {
+                    throw CommandFailure("CreateSchedule \(name) failed (HTTP \(answer.status)): \(answer.body)")
                 }
                 FileHandle.standardError.write(Data("created schedule \(name) in group \(group)\n".utf8))
             }
         }
 
-        func send(_ request: URLRequest) throws -> (Int, String) {
-            let done = DispatchSemaphore(value: 0)
-            nonisolated(unsafe) var result: (Int, String)? = nil
-            nonisolated(unsafe) var failure: Error? = nil
-            URLSession.shared.dataTask(with: request) { data, response, error in
-                if let error { failure = error } else {
-                    result = ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data ?? Data(), as: UTF8.self))
-                }
-                done.signal()
-            }.resume()
-            done.wait()
-            if let failure { throw CommandFailure("cannot reach the local cloud at \(endpointUrl): \(failure.localizedDescription) (is skiff up running?)") }
-            return result!
-        }
     }
 }
