@@ -1,9 +1,6 @@
 import ArgumentParser
 import Foundation
 import JSONCore
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// `skiff exec`: runs a command inside a running ECS task of the local cloud, with the task's working directory
 /// and environment, for troubleshooting as ECS Exec does. The server runs it (`POST /_skiff/ecs/exec`).
@@ -37,28 +34,19 @@ struct ExecCommand: AsyncParsableCommand {
         let arguments = command.first == "--" ? Array(command.dropFirst()) : command
         guard !arguments.isEmpty else { throw ValidationError("Give the command to run after --, e.g. skiff exec --task ID -- ls -l") }
         let endpoint = endpointUrl ?? ProcessInfo.processInfo.environment["SKIFF_ENDPOINT"] ?? "http://127.0.0.1:4566"
-        guard let url = URL(string: endpoint.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/_skiff/ecs/exec") else {
-            throw ValidationError("--endpoint-url is not a URL: \(endpoint)")
-        }
         var body: JSONObject = ["task": .string(task), "command": .array(arguments.map { .string($0) }), "timeoutSeconds": .number(Double(timeout))]
         if let container { body["container"] = .string(container) }
-        var request = URLRequest(url: url, timeoutInterval: TimeInterval(timeout + 30))
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "content-type")
-        request.httpBody = Data(JSON.object(body).serializedBytes())
-        let data: Data
-        let response: URLResponse
+        let reply: (status: Int, body: String)
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            reply = try LocalHTTP.post(endpoint.trimmingCharacters(in: CharacterSet(charactersIn: "/")), path: "/_skiff/ecs/exec", body: JSON.object(body).serializedBytes())
         } catch {
-            throw CommandFailure("cannot reach the local cloud at \(endpoint): \(error.localizedDescription)")
+            throw CommandFailure("cannot reach the local cloud at \(endpoint): \(error)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let answer = try? JSON(parsing: Array(data))
-        guard status == 200, let answer else {
-            let message = answer?["message"]?.stringValue ?? String(decoding: data, as: UTF8.self)
+        let answer = try? JSON(parsing: reply.body)
+        guard reply.status == 200, let answer else {
+            let message = answer?["message"]?.stringValue ?? reply.body
             FileHandle.standardError.write(Data("skiff exec: \(message)\n".utf8))
-            throw ExitCode(status == 404 ? 2 : 1)
+            throw ExitCode(reply.status == 404 ? 2 : 1)
         }
         FileHandle.standardOutput.write(Data((answer["stdout"]?.stringValue ?? "").utf8))
         FileHandle.standardError.write(Data((answer["stderr"]?.stringValue ?? "").utf8))
