@@ -10,17 +10,7 @@ import SchedulerService
 extension EventsService {
     public func run() async throws {
         try await loadQueue()
-        while !Task.isCancelled {
-            _ = await fireDue(now: clock.now())
-            let wait = queue.earliest.map { max(0, $0.timeIntervalSince(clock.now())) } ?? 3600
-            let wakeups = queue.wakeups
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { try? await Task.sleep(for: .seconds(wait), tolerance: .milliseconds(1)) }
-                group.addTask { for await _ in wakeups { break } }
-                await group.next()
-                group.cancelAll()
-            }
-        }
+        await queue.runTimerLoop(clock: clock) { now in await fireDue(now: now) }
     }
 
     /// Queues every enabled scheduled rule; a fire missed by less than 24 hours fires at once (coalesced).
@@ -51,7 +41,7 @@ extension EventsService {
                 }
                 guard let (rule, targets) = found, rule.state == "ENABLED", let text = rule.scheduleExpression else { continue }
                 let nominal = Date(timeIntervalSince1970: entry.nominal)
-                let expression = try ScheduleExpression(text, timeZone: nil)
+                let expression = try Self.parseSchedule(text)
                 let next = expression.nextFire(after: max(nominal, now.addingTimeInterval(-0.001)), anchor: nominal)
                 try await database.write { db in
                     try db.execute(sql: "UPDATE events_rule SET next_fire = ? WHERE account = ? AND region = ? AND bus = ? AND name = ?",
@@ -71,40 +61,16 @@ extension EventsService {
     }
 
     func invokeWithRetries(_ target: EventsAPI.Target, event: JSON, rule: String, context: RequestContext) async {
-        let maximumAttempts = target.retryPolicy?.maximumRetryAttempts ?? 185
-        let maximumAge = Double(target.retryPolicy?.maximumEventAgeInSeconds ?? 86400)
-        let started = clock.now()
-        var attempt = 0
-        while true {
-            do {
-                try await invoke(target, event: event, context: context)
-                return
-            } catch let error as AWSError {
-                let delay = min(60, pow(2, Double(attempt)))
-                let retryable = error.status >= 500 && error.code != "ServiceUnavailable" || error.code.contains("Throttl")
-                if !retryable || attempt >= maximumAttempts || clock.now().addingTimeInterval(delay).timeIntervalSince(started) > maximumAge {
-                    environment.logger.error("Rule \(rule) failed to invoke \(target.arn): \(error)")
-                    return
-                }
-                attempt += 1
-                try? await Task.sleep(for: .seconds(delay))
-            } catch {
-                environment.logger.error("Rule \(rule) failed to invoke \(target.arn): \(error)")
-                return
+        do {
+            let input = try Self.targetInput(target, event: event)
+            try await TargetDelivery.withRetries(maximumRetryAttempts: target.retryPolicy?.maximumRetryAttempts ?? 185,
+                                                 maximumEventAge: Double(target.retryPolicy?.maximumEventAgeInSeconds ?? 86400),
+                                                 origin: clock.now(), clock: clock) {
+                try await TargetDelivery.invoke(arn: target.arn, input: input, ecsParameters: target.ecsParameters?.json(),
+                                                directory: environment.directory, context: context)
             }
-        }
-    }
-
-    func invoke(_ target: EventsAPI.Target, event: JSON, context: RequestContext) async throws {
-        let input = try Self.targetInput(target, event: event)
-        if target.arn.hasPrefix("arn:aws:states:") {
-            let request: JSONObject = ["stateMachineArn": .string(target.arn), "input": .string(input)]
-            _ = try await environment.directory.invoke("states", operation: "StartExecution", input: .object(request), context: context)
-        } else if target.arn.hasPrefix("arn:aws:ecs:"), let ecs = target.ecsParameters {
-            let request = SchedulerService.runTaskInput(cluster: target.arn, ecsParameters: ecs.json(), overrides: input)
-            _ = try await environment.directory.invoke("ecs", operation: "RunTask", input: request, context: context)
-        } else {
-            throw AWSError("ValidationException", "Target \(target.arn) is not a target the local cloud can invoke (ECS RunTask, Step Functions StartExecution).")
+        } catch {
+            environment.logger.error("Rule \(rule) failed to invoke \(target.arn): \(error)")
         }
     }
 

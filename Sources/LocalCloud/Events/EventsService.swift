@@ -5,6 +5,7 @@ import JSONCore
 import LocalCloud
 import Logging
 import SchedulerService
+import Schedules
 
 /// Amazon EventBridge: event buses, rules with event patterns or schedules, and their targets (ECS RunTask,
 /// Step Functions StartExecution) with Input, InputPath and InputTransformer. It is the local cloud's
@@ -47,6 +48,14 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         context.arn(service: "events", resource: bus == "default" ? "rule/\(name)" : "rule/\(bus)/\(name)")
     }
 
+    /// A rule's schedule: `rate()` or `cron()`, in UTC (rules take no `at()` and no time zone).
+    static func parseSchedule(_ text: String) throws -> ZonedScheduleExpression {
+        guard let expression = try? ScheduleExpression(text), !expression.isOneTime else {
+            throw AWSError("ValidationException", "Parameter ScheduleExpression is not valid.")
+        }
+        return ZonedScheduleExpression(expression, zone: TimeZone(identifier: "UTC")!)
+    }
+
     static func ruleNotFound(_ name: String, bus: String) -> AWSError {
         AWSError("ResourceNotFoundException", "Rule \(name) does not exist on EventBus \(bus).")
     }
@@ -63,12 +72,10 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             throw AWSError("ValidationException", "Parameter(s) EventPattern or ScheduleExpression must be specified.")
         }
         if let pattern = input.eventPattern { _ = try EventPattern(pattern) }
-        var expression: ScheduleExpression?
+        var expression: ZonedScheduleExpression?
         if let text = input.scheduleExpression {
             if bus != "default" { throw AWSError("ValidationException", "ScheduleExpression is supported only on the default event bus.") }
-            let parsed = try ScheduleExpression(text, timeZone: nil)
-            if parsed.isOneTime { throw AWSError("ValidationException", "Parameter ScheduleExpression is not valid.") }
-            expression = parsed
+            expression = try Self.parseSchedule(text)
         }
         let arn = Self.ruleArn(context, bus: bus, name: input.name)
         let rule = EventsAPI.DescribeRuleResponse(
@@ -133,7 +140,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                 throw Self.ruleNotFound(name, bus: bus)
             }
             rule.state = state
-            let next = try state == "ENABLED" ? rule.scheduleExpression.map { try ScheduleExpression($0, timeZone: nil) }?.nextFire(after: now, anchor: now) : nil
+            let next = try state == "ENABLED" ? rule.scheduleExpression.map { try Self.parseSchedule($0) }?.nextFire(after: now, anchor: now) : nil
             try db.execute(sql: "UPDATE events_rule SET document = ?, next_fire = ? WHERE account = ? AND region = ? AND bus = ? AND name = ?",
                            arguments: [rule.json().serialized(), next?.timeIntervalSince1970, context.accountId, context.region, bus, name])
             return next

@@ -10,22 +10,7 @@ import Logging
 extension SchedulerService {
     public func run() async throws {
         try await loadQueue()
-        while !Task.isCancelled {
-            _ = await fireDue(now: clock.now(), waitForTargets: false)
-            let wait = queue.earliest.map { max(0, $0.timeIntervalSince(clock.now())) } ?? 3600
-            await sleep(seconds: wait)
-        }
-    }
-
-    /// Sleeps `seconds`, or less if an earlier schedule is queued meanwhile.
-    private func sleep(seconds: Double) async {
-        let wakeups = queue.wakeups
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(for: .seconds(seconds), tolerance: .milliseconds(1)) }
-            group.addTask { for await _ in wakeups { break } }
-            await group.next()
-            group.cancelAll()
-        }
+        await queue.runTimerLoop(clock: clock) { now in await fireDue(now: now, waitForTargets: false) }
     }
 
     /// Rebuilds the queue from the database after a start. Missed due times older than the schedule's maximum
@@ -121,44 +106,18 @@ extension SchedulerService {
     /// Invokes `target`, retrying retryable failures with exponential backoff within the RetryPolicy.
     func invokeWithRetries(_ target: SchedulerAPI.Target, key: ScheduleKey, nominal: Date) async {
         let policy = Self.retryPolicy(target.retryPolicy)
-        let maximumAttempts = policy.maximumRetryAttempts ?? 185
-        let maximumAge = Double(policy.maximumEventAgeInSeconds ?? 86400)
-        var attempt = 0
-        while true {
-            do {
-                try await invoke(target, key: key)
-                environment.logger.info("Schedule \(key.arn) invoked \(target.arn)")
-                return
-            } catch let error as AWSError {
-                // A target service the local cloud does not serve will not appear by retrying.
-                let retryable = error.status >= 500 && error.code != "ServiceUnavailable" || error.code.contains("Throttl")
-                let delay = min(60, pow(2, Double(attempt)))
-                if !retryable || attempt >= maximumAttempts || clock.now().addingTimeInterval(delay).timeIntervalSince(nominal) > maximumAge {
-                    let destination = target.deadLetterConfig?.arn.map { " (dead-letter queue \($0) is not served; event dropped)" } ?? ""
-                    environment.logger.error("Schedule \(key.arn) failed to invoke \(target.arn): \(error)\(destination)")
-                    return
-                }
-                attempt += 1
-                try? await Task.sleep(for: .seconds(delay))
-            } catch {
-                environment.logger.error("Schedule \(key.arn) failed to invoke \(target.arn): \(error)")
-                return
-            }
-        }
-    }
-
-    /// Calls the templated target's API: ECS RunTask or Step Functions StartExecution.
-    func invoke(_ target: SchedulerAPI.Target, key: ScheduleKey) async throws {
         let context = RequestContext(accountId: key.account, region: key.region, requestId: UUID().uuidString.lowercased())
-        let directory = environment.directory
-        if target.arn.hasPrefix("arn:aws:states:") {
-            let input: JSONObject = ["stateMachineArn": .string(target.arn), "input": .string(target.input ?? "{}")]
-            _ = try await directory.invoke("states", operation: "StartExecution", input: .object(input), context: context)
-        } else if target.arn.hasPrefix("arn:aws:ecs:"), let ecs = target.ecsParameters {
-            let input = Self.runTaskInput(cluster: target.arn, ecsParameters: ecs.json(), overrides: target.input)
-            _ = try await directory.invoke("ecs", operation: "RunTask", input: input, context: context)
-        } else {
-            throw AWSError("ValidationException", "Target \(target.arn) is not a target the local cloud can invoke (ECS RunTask, Step Functions StartExecution).")
+        do {
+            try await TargetDelivery.withRetries(maximumRetryAttempts: policy.maximumRetryAttempts ?? 185,
+                                                 maximumEventAge: Double(policy.maximumEventAgeInSeconds ?? 86400),
+                                                 origin: nominal, clock: clock) {
+                try await TargetDelivery.invoke(arn: target.arn, input: target.input, ecsParameters: target.ecsParameters?.json(),
+                                                directory: environment.directory, context: context)
+            }
+            environment.logger.info("Schedule \(key.arn) invoked \(target.arn)")
+        } catch {
+            let destination = target.deadLetterConfig?.arn.map { " (dead-letter queue \($0) is not served; event dropped)" } ?? ""
+            environment.logger.error("Schedule \(key.arn) failed to invoke \(target.arn): \(error)\(destination)")
         }
     }
 

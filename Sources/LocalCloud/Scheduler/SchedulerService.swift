@@ -4,6 +4,7 @@ import GRDB
 import JSONCore
 import LocalCloud
 import Logging
+import Schedules
 
 /// Amazon EventBridge Scheduler: schedules in groups, fired on time by one timer loop, invoking ECS RunTask or
 /// Step Functions StartExecution through the service directory.
@@ -240,8 +241,18 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
 
     // MARK: Validation and next fire times
 
-    static func validate(_ schedule: SchedulerAPI.GetScheduleOutput) throws -> ScheduleExpression {
-        let expression = try ScheduleExpression(schedule.scheduleExpression ?? "", timeZone: schedule.scheduleExpressionTimezone)
+    static func validate(_ schedule: SchedulerAPI.GetScheduleOutput) throws -> ZonedScheduleExpression {
+        let text = schedule.scheduleExpression ?? ""
+        let name = schedule.scheduleExpressionTimezone ?? "UTC"
+        guard let zone = TimeZone(identifier: name) else {
+            throw AWSError("ValidationException", "Invalid ScheduleExpressionTimezone \(name).")
+        }
+        let expression: ScheduleExpression
+        do {
+            expression = try ScheduleExpression(text)
+        } catch {
+            throw AWSError("ValidationException", "Invalid Schedule Expression \(text). Reason: \(error.reason).")
+        }
         if let window = schedule.flexibleTimeWindow {
             if window.mode == "FLEXIBLE" && window.maximumWindowInMinutes == nil {
                 throw AWSError("ValidationException", "MaximumWindowInMinutes must be provided when Mode is FLEXIBLE.")
@@ -256,7 +267,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         if let target = schedule.target, target.arn.hasPrefix("arn:aws:ecs:"), target.ecsParameters == nil {
             throw AWSError("ValidationException", "EcsParameters must be provided for an Amazon ECS target.")
         }
-        return expression
+        return ZonedScheduleExpression(expression, zone: zone)
     }
 
     static func retryPolicy(_ policy: SchedulerAPI.RetryPolicy?) -> SchedulerAPI.RetryPolicy {
@@ -266,7 +277,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
 
     /// The next nominal due time after `after`, within StartDate/EndDate. With `missedWindow`, a one-time
     /// schedule whose time has passed by less than its maximum event age is still due (at once).
-    static func nextFire(_ schedule: SchedulerAPI.GetScheduleOutput, expression: ScheduleExpression, after: Date, missedWindow: Bool) -> Date? {
+    static func nextFire(_ schedule: SchedulerAPI.GetScheduleOutput, expression: ZonedScheduleExpression, after: Date, missedWindow: Bool) -> Date? {
         if schedule.state == "DISABLED" { return nil }
         // AWS ignores StartDate and EndDate for one-time schedules.
         let bounded = !expression.isOneTime
@@ -274,7 +285,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         var from = after
         if bounded, let start = schedule.startDate, start > from { from = start.addingTimeInterval(-0.001) }
         var next = expression.nextFire(after: from, anchor: anchor)
-        if next == nil, missedWindow, case .at(let date) = expression.kind,
+        if next == nil, missedWindow, let date = expression.oneTimeDate,
            after.timeIntervalSince(date) <= Double(schedule.target?.retryPolicy?.maximumEventAgeInSeconds ?? 86400) {
             next = date
         }
