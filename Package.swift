@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "JSONata", targets: ["JSONata"]),
         .library(name: "States", targets: ["States"]),
         .library(name: "Schedules", targets: ["Schedules"]),
+        .library(name: "EventPatterns", targets: ["EventPatterns"]),
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "PlatformExample", targets: ["PlatformExample"]),
     ],
@@ -36,6 +37,7 @@ let package = Package(
         .executableTarget(name: "states-bench", dependencies: ["States", "JSONCore"]),
         .target(name: "States", dependencies: ["JSONCore", "JSONata", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Schedules", dependencies: ["JSONCore"]),
+        .target(name: "EventPatterns", dependencies: ["JSONCore"]),
         .target(name: "Platform", dependencies: [
             "JSONCore", "Schedules",
             .product(name: "Yams", package: "Yams"),
@@ -73,7 +75,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"), .product(name: "HeapModule", package: "swift-collections"),
         ], path: "Sources/LocalCloud/Scheduler"),
         .target(name: "EventsService", dependencies: [
-            "LocalCloud", "Schedules", "SchedulerService", .product(name: "GRDB", package: "GRDB.swift"),
+            "LocalCloud", "Schedules", "EventPatterns", "SchedulerService", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/LocalCloud/Events"),
 
@@ -102,6 +104,7 @@ let package = Package(
         .testTarget(name: "StatesTests", dependencies: ["States"]),
         .testTarget(name: "StepFunctionsServiceTests", dependencies: ["StepFunctionsService", "LocalCloud"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
+        .testTarget(name: "EventPatternsTests", dependencies: ["EventPatterns", "JSONCore"]),
         .testTarget(name: "PlatformTests", dependencies: [
             "Platform", "PlatformExample", "JSONCore", "States",
             .product(name: "Yams", package: "Yams"),

@@ -119,26 +119,10 @@ let machine = "arn:aws:states:us-east-1:000000000000:stateMachine:job"
         #expect(names == ["default", "jobs"])
         #expect(await bus.call("DescribeEventBus", [:]).1["Name"]?.stringValue == "default")
         #expect(await bus.call("PutRule", ["Name": "s", "EventBusName": "jobs", "ScheduleExpression": "rate(1 hour)"]).0 == 400)
-        #expect(await bus.call("PutRule", ["Name": "p", "EventBusName": "nope", "EventPattern": "{}"]).0 == 400)
+        #expect(await bus.call("PutRule", ["Name": "p", "EventBusName": "nope", "EventPattern": #"{"source":["a"]}"#]).0 == 400)
         #expect(await bus.call("DeleteEventBus", ["Name": "default"]).0 == 400)
         #expect(await bus.call("DeleteEventBus", ["Name": "jobs"]).0 == 200)
         #expect(await bus.call("DescribeEventBus", ["Name": "jobs"]).0 == 400)
-    }
-
-    @Test func patterns() throws {
-        let event: JSON = ["source": "aws.ecs", "detail-type": "ECS Task State Change",
-                           "detail": ["lastStatus": "STOPPED", "exitCode": 42, "group": "family:nightly", "tags": ["a", "b"]]]
-        func m(_ p: String) throws -> Bool { try EventPattern(p).matches(event) }
-        #expect(try m(#"{"source":["aws.ecs"]}"#))
-        #expect(try !m(#"{"source":["aws.states"]}"#))
-        #expect(try m(#"{"detail":{"lastStatus":["RUNNING","STOPPED"],"group":[{"prefix":"family:"}]}}"#))
-        #expect(try m(#"{"detail":{"exitCode":[{"numeric":[">",0,"<=",255]}]}}"#))
-        #expect(try !m(#"{"detail":{"exitCode":[{"numeric":["=",0]}]}}"#))
-        #expect(try m(#"{"detail":{"lastStatus":[{"anything-but":["RUNNING"]}],"missing":[{"exists":false}]}}"#))
-        #expect(try m(#"{"detail":{"tags":["b"]}}"#))
-        #expect(try m(#"{"$or":[{"source":["x"]},{"detail-type":[{"wildcard":"ECS * Change"}]}]}"#))
-        #expect(throws: AWSError.self) { try EventPattern(#"{"source":"aws.ecs"}"#) }
-        #expect(throws: AWSError.self) { try EventPattern(#"{"source":[{"bogus":1}]}"#) }
     }
 
     @Test func testEventPatternOperation() async throws {

@@ -4,6 +4,7 @@ import GRDB
 import JSONCore
 import LocalCloud
 import Logging
+import EventPatterns
 import SchedulerService
 import Schedules
 
@@ -18,6 +19,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     let environment: ServiceEnvironment
     let clock: any SchedulerClock
     let queue = FireQueue()
+    let patterns = PatternCache()
 
     public init(environment: ServiceEnvironment, clock: any SchedulerClock = SystemSchedulerClock()) {
         self.environment = environment
@@ -71,7 +73,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         if input.scheduleExpression == nil && input.eventPattern == nil {
             throw AWSError("ValidationException", "Parameter(s) EventPattern or ScheduleExpression must be specified.")
         }
-        if let pattern = input.eventPattern { _ = try EventPattern(pattern) }
+        if let pattern = input.eventPattern { _ = try patterns.compile(pattern) }
         var expression: ZonedScheduleExpression?
         if let text = input.scheduleExpression {
             if bus != "default" { throw AWSError("ValidationException", "ScheduleExpression is supported only on the default event bus.") }
@@ -330,7 +332,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     // MARK: Events
 
     public func testEventPattern(_ input: EventsAPI.TestEventPatternRequest, context: RequestContext) async throws -> EventsAPI.TestEventPatternResponse {
-        let pattern = try EventPattern(input.eventPattern)
+        let pattern = try patterns.compile(input.eventPattern)
         guard let event = try? JSON(parsing: input.event), case .object(let o) = event else {
             throw AWSError("InvalidEventPatternException", "Event is not valid JSON.")
         }
@@ -389,7 +391,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                                             arguments: [context.accountId, context.region, bus])
             return try rules.compactMap { text -> (String, [EventsAPI.Target])? in
                 let rule: EventsAPI.DescribeRuleResponse = try EventsStore.decode(text)
-                guard rule.state == "ENABLED", let pattern = rule.eventPattern, let parsed = try? EventPattern(pattern), parsed.matches(event),
+                guard rule.state == "ENABLED", let pattern = rule.eventPattern, let parsed = try? patterns.compile(pattern), parsed.matches(event),
                       let name = rule.name else { return nil }
                 return (name, try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
             }
