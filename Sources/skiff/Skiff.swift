@@ -8,6 +8,6 @@ struct Skiff: AsyncParsableCommand {
         commandName: "skiff",
         abstract: "A local AWS cloud, platform as code in Swift, and operations tools.",
         version: LocalCloud.version,
-        subcommands: [Up.self, JSONataCommand.self, ExecCommand.self, CrontabCommand.self, SynthCommand.self]
+        subcommands: [Up.self, JSONataCommand.self, ExecCommand.self, CrontabCommand.self, ScheduleCommand.self, SynthCommand.self]
     )
 }
