@@ -443,3 +443,15 @@ enum JSONataTemplate {
 }
 
 import Foundation
+
+extension StateDefinition {
+    /// One state on its own, as the TestState API takes it: validated as a state, without the checks that need
+    /// the rest of a machine (its Next target may be any name).
+    public static func standalone(name: String, json: JSON, queryLanguage: QueryLanguage = .jsonPath) throws(DefinitionError) -> StateDefinition {
+        var diagnostics: [Diagnostic] = []
+        guard case .object = json else { throw DefinitionError([.schema("Expected an object", at: "/")]) }
+        let state = parse(name: name, json, path: "", inherited: queryLanguage, diagnostics: &diagnostics)
+        if !diagnostics.isEmpty { throw DefinitionError(diagnostics) }
+        return state
+    }
+}

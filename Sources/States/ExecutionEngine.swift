@@ -20,6 +20,8 @@ public struct TaskInvocation: Sendable {
     public var heartbeatSeconds: Double?
     public var stateName: String
     public var context: JSON
+    /// Reports from outside: a worker started the task, a heartbeat arrived.
+    public var progress = TaskProgress()
 }
 
 /// Time as the engine sees it: injectable so that tests run Wait states and retries instantly.
@@ -57,6 +59,20 @@ public struct ExecutionContext: Sendable {
     }
 }
 
+/// What one attempt of one state came to (the TestState API's answer).
+public struct TestStateResult: Sendable, Equatable {
+    public enum Status: String, Sendable {
+        case succeeded = "SUCCEEDED", failed = "FAILED", retriable = "RETRIABLE", caughtError = "CAUGHT_ERROR"
+    }
+    public var status: Status
+    public var output: JSON?
+    public var error: String?
+    public var cause: String?
+    public var nextState: String?
+    /// The workflow variables after the state (its Assign applied).
+    public var variables: [String: JSON] = [:]
+}
+
 public enum ExecutionStatus: String, Sendable {
     case running = "RUNNING", succeeded = "SUCCEEDED", failed = "FAILED", timedOut = "TIMED_OUT", aborted = "ABORTED"
 }
@@ -75,6 +91,13 @@ public struct ExecutionSnapshot: Sendable, Equatable, Codable {
     public var input: JSON
     public var variables: [String: JSON]
     public var lastEventId: Int
+
+    public init(nextState: String, input: JSON, variables: [String: JSON], lastEventId: Int) {
+        self.nextState = nextState
+        self.input = input
+        self.variables = variables
+        self.lastEventId = lastEventId
+    }
 }
 
 /// Receives what an execution does, as it happens: history events and snapshots.
@@ -101,6 +124,14 @@ public struct ExecutionEngine: Sendable {
     public func run(input: JSON, context: ExecutionContext, resumingFrom snapshot: ExecutionSnapshot? = nil, observer: (any ExecutionObserver)? = nil) async -> ExecutionOutcome {
         let run = ExecutionRun(engine: self, context: context, observer: observer, firstEventId: snapshot?.lastEventId ?? 0)
         return await run.execute(input: input, snapshot: snapshot)
+    }
+
+    /// Runs one attempt of one state alone, as the TestState API does.
+    public func test(_ state: StateDefinition, input: JSON, context: ExecutionContext, variables: [String: JSON] = [:]) async -> TestStateResult {
+        let run = ExecutionRun(engine: self, context: context, observer: nil, firstEventId: 0)
+        let scope = VariableScope(parent: nil)
+        scope.values = variables
+        return await run.testOnce(state, input: input, scope: scope)
     }
 
     /// Runs one state alone, as TestState does: returns its output and the next state's name.
@@ -252,19 +283,48 @@ final class ExecutionRun: @unchecked Sendable {
                     }
                 }
                 guard let catcher = state.catchers.first(where: { Self.matches($0.errorEquals, error.error) }) else { throw error }
-                let errorOutput: JSON = ["Error": .string(error.error), "Cause": .string(error.cause)]
-                let output: JSON
-                if state.queryLanguage == .jsonata {
-                    let states: JSON = ["input": input, "errorOutput": errorOutput, "context": contextObject(state: state)]
-                    output = try catcher.output.map { try evaluateTemplate($0, states: states, scope: scope) } ?? errorOutput
-                    if let assign = catcher.assign { try applyAssign(assign, states: states, scope: scope) }
-                } else if catcher.resultPathIsNull {
-                    output = input
-                } else {
-                    output = try JSONPath.placing(errorOutput, at: catcher.resultPath ?? "$", in: input)
-                }
-                return (output, catcher.next)
+                return (try caught(error, by: catcher, state: state, input: input, scope: scope), catcher.next)
             }
+        }
+    }
+
+    /// The output a Catch hands to its Next state: the error output placed at ResultPath (JSONPath) or the
+    /// catcher's Output (JSONata), after its Assign.
+    func caught(_ error: StatesError, by catcher: Catcher, state: StateDefinition, input: JSON, scope: VariableScope) throws -> JSON {
+        let errorOutput: JSON = ["Error": .string(error.error), "Cause": .string(error.cause)]
+        if state.queryLanguage == .jsonata {
+            let states: JSON = ["input": input, "errorOutput": errorOutput, "context": contextObject(state: state)]
+            let output = try catcher.output.map { try evaluateTemplate($0, states: states, scope: scope) } ?? errorOutput
+            if let assign = catcher.assign { try applyAssign(assign, states: states, scope: scope) }
+            return output
+        }
+        if catcher.resultPathIsNull { return input }
+        return try JSONPath.placing(errorOutput, at: catcher.resultPath ?? "$", in: input)
+    }
+
+    /// One attempt of one state, as TestState reports it: a matching Retry is not waited for (RETRIABLE) and a
+    /// matching Catch is applied (CAUGHT_ERROR).
+    func testOnce(_ state: StateDefinition, input: JSON, scope: VariableScope) async -> TestStateResult {
+        do {
+            let (output, next) = try await runState(state, input: input, scope: scope)
+            return TestStateResult(status: .succeeded, output: output, nextState: next, variables: scope.values)
+        } catch let error as StatesError {
+            if error.error != "States.Runtime", state.retry.contains(where: { Self.matches($0.errorEquals, error.error) }) {
+                return TestStateResult(status: .retriable, error: error.error, cause: error.cause, variables: scope.values)
+            }
+            if let catcher = state.catchers.first(where: { Self.matches($0.errorEquals, error.error) }) {
+                do {
+                    let output = try caught(error, by: catcher, state: state, input: input, scope: scope)
+                    return TestStateResult(status: .caughtError, output: output, error: error.error, cause: error.cause, nextState: catcher.next, variables: scope.values)
+                } catch let failure as StatesError {
+                    return TestStateResult(status: .failed, error: failure.error, cause: failure.cause, variables: scope.values)
+                } catch {
+                    return TestStateResult(status: .failed, error: "States.Runtime", cause: "\(error)", variables: scope.values)
+                }
+            }
+            return TestStateResult(status: .failed, error: error.error, cause: error.cause, variables: scope.values)
+        } catch {
+            return TestStateResult(status: .failed, error: "States.Runtime", cause: "\(error)", variables: scope.values)
         }
     }
 
@@ -274,7 +334,9 @@ final class ExecutionRun: @unchecked Sendable {
         if error == "States.Runtime" || error == "States.DataLimitExceeded" { return false }
         for name in names {
             if name == error || name == "States.ALL" { return true }
-            if name == "States.TaskFailed" && error != "States.Timeout" && !error.hasPrefix("States.") { return true }
+            // States.Timeout names both kinds of task timeout: TimeoutSeconds and HeartbeatSeconds.
+            if name == "States.Timeout" && error == "States.HeartbeatTimeout" { return true }
+            if name == "States.TaskFailed" && !error.hasPrefix("States.") { return true }
             if name == "States.TaskFailed" && error == "States.TaskFailed" { return true }
         }
         return false
@@ -425,35 +487,76 @@ final class ExecutionRun: @unchecked Sendable {
         if let path = state.timeoutSecondsPath { timeout = try selectRequired(path, in: input, field: "TimeoutSecondsPath").numberValue }
         var heartbeat = state.heartbeatSeconds
         if let path = state.heartbeatSecondsPath { heartbeat = try selectRequired(path, in: input, field: "HeartbeatSecondsPath").numberValue }
-        var scheduledDetails: JSONObject = [
-            "resourceType": .string(resourceType), "resource": .string(resourceName), "region": "us-east-1",
-            "parameters": .string(resolved.serialized()),
-        ]
+        // Activities have events of their own; callbacks and activities are the tasks that heartbeat.
+        let isActivity = resource.hasPrefix("arn:aws:states:") && resource.contains(":activity:")
+        let heartbeats = isActivity || resource.hasSuffix(".waitForTaskToken")
+        let prefix = isActivity ? "Activity" : "Task"
+        let detailsPrefix = isActivity ? "activity" : "task"
+        var scheduledDetails: JSONObject = isActivity
+            ? ["resource": .string(resource), "input": .string(resolved.serialized()), "inputDetails": ["truncated": false]]
+            : ["resourceType": .string(resourceType), "resource": .string(resourceName), "region": "us-east-1",
+               "parameters": .string(resolved.serialized())]
         if let timeout { scheduledDetails["timeoutInSeconds"] = .number(timeout) }
         if let heartbeat { scheduledDetails["heartbeatInSeconds"] = .number(heartbeat) }
-        let scheduled = await emit("TaskScheduled", previous: lastEventId, "taskScheduledEventDetails", recording ? .object(scheduledDetails) : nil)
-        await emit("TaskStarted", previous: scheduled, "taskStartedEventDetails", recording ? ["resourceType": .string(resourceType), "resource": .string(resourceName)] : nil)
-        let invocation = TaskInvocation(resource: resource, input: resolved, taskToken: token, timeoutSeconds: timeout, heartbeatSeconds: heartbeat, stateName: state.name, context: context)
+        let scheduled = await emit("\(prefix)Scheduled", previous: lastEventId, "\(detailsPrefix)ScheduledEventDetails", recording ? .object(scheduledDetails) : nil)
+        let onStart: (@Sendable (String) async -> Void)? = isActivity ? { @Sendable [self] worker in
+            _ = await self.emit("ActivityStarted", previous: scheduled, "activityStartedEventDetails", ["workerName": .string(worker)])
+        } : nil
+        if !isActivity {
+            await emit("TaskStarted", previous: scheduled, "taskStartedEventDetails", recording ? ["resourceType": .string(resourceType), "resource": .string(resourceName)] : nil)
+        }
+        var invocation = TaskInvocation(resource: resource, input: resolved, taskToken: token, timeoutSeconds: timeout, heartbeatSeconds: heartbeat, stateName: state.name, context: context)
+        invocation.progress = TaskProgress(now: engine.clock.now(), onStart: onStart)
+        let call = invocation
+        let integrations = engine.integrations
+        let body: @Sendable () async throws -> JSON
+        if heartbeats, let heartbeat {
+            body = { [self] in try await self.withHeartbeat(heartbeat, progress: call.progress) { try await integrations.invoke(call) } }
+        } else {
+            body = { try await integrations.invoke(call) }
+        }
+        let subject: JSONObject = isActivity ? [:] : ["resourceType": .string(resourceType), "resource": .string(resourceName)]
         do {
             let output: JSON
             if let timeout {
-                output = try await withTimeout(timeout, error: StatesError("States.Timeout", "Task timed out after \(timeout) seconds")) {
-                    try await self.engine.integrations.invoke(invocation)
-                }
+                output = try await withTimeout(timeout, error: StatesError("States.Timeout", "Task timed out after \(timeout) seconds"), body)
             } else {
-                output = try await engine.integrations.invoke(invocation)
+                output = try await body()
             }
-            await emit("TaskSucceeded", previous: lastEventId, "taskSucceededEventDetails", recording ? [
-                "resourceType": .string(resourceType), "resource": .string(resourceName), "output": .string(output.serialized()), "outputDetails": ["truncated": false],
-            ] : nil)
+            var details = subject
+            details["output"] = .string(output.serialized())
+            details["outputDetails"] = ["truncated": false]
+            await emit("\(prefix)Succeeded", previous: lastEventId, "\(detailsPrefix)SucceededEventDetails", recording ? .object(details) : nil)
             return output
         } catch let error as StatesError {
-            let type = error.error == "States.Timeout" ? "TaskTimedOut" : "TaskFailed"
-            let key = error.error == "States.Timeout" ? "taskTimedOutEventDetails" : "taskFailedEventDetails"
-            await emit(type, previous: lastEventId, key, [
-                "resourceType": .string(resourceType), "resource": .string(resourceName), "error": .string(error.error), "cause": .string(error.cause),
-            ])
+            let timedOut = error.error == "States.Timeout" || error.error == "States.HeartbeatTimeout"
+            var details = subject
+            details["error"] = .string(error.error)
+            details["cause"] = .string(error.cause)
+            await emit(timedOut ? "\(prefix)TimedOut" : "\(prefix)Failed", previous: lastEventId,
+                       timedOut ? "\(detailsPrefix)TimedOutEventDetails" : "\(detailsPrefix)FailedEventDetails", .object(details))
             throw error
+        }
+    }
+
+    /// Runs `body` while heartbeats keep arriving: fails with States.HeartbeatTimeout when `seconds` pass
+    /// without one (the task's start counts as the first).
+    func withHeartbeat(_ seconds: Double, progress: TaskProgress, _ body: @escaping @Sendable () async throws -> JSON) async throws -> JSON {
+        let clock = engine.clock
+        return try await withThrowingTaskGroup(of: JSON?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while true {
+                    let remaining = progress.lastBeat.addingTimeInterval(seconds).timeIntervalSince(clock.now())
+                    if remaining <= 0 { return nil }
+                    try await clock.sleep(seconds: remaining)
+                }
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw StatesError("States.HeartbeatTimeout", "The task sent no heartbeat for \(seconds) seconds")
+            }
+            return value
         }
     }
 

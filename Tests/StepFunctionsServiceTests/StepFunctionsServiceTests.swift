@@ -31,11 +31,11 @@ struct FakeECS: LocalService {
     }
 }
 
-func makeCloud(_ extra: [any LocalService] = []) throws -> LocalCloud {
+func makeCloud(_ extra: [any LocalService] = [], activityPollTimeout: Duration = .seconds(60)) throws -> LocalCloud {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
     let environment = ServiceEnvironment(database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: CloudConfiguration(stateDirectory: nil))
-    return try LocalCloud(services: [StepFunctionsService(environment: environment)] + extra, environment: environment)
+    return try LocalCloud(services: [StepFunctionsService(environment: environment, activityPollTimeout: activityPollTimeout)] + extra, environment: environment)
 }
 
 func call(_ cloud: LocalCloud, _ operation: String, _ body: JSON) async -> (Int, JSON) {

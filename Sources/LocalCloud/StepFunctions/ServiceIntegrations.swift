@@ -11,14 +11,19 @@ import Synchronization
 struct ServiceIntegrations: TaskIntegration {
     let directory: ServiceDirectory
     let tokens: TaskTokens
+    let activities: ActivityQueue
+    let store: StepFunctionsStore
     let context: RequestContext
     /// How often `.sync` integrations poll the task they started.
     var pollInterval: Duration = .milliseconds(200)
 
     func invoke(_ task: TaskInvocation) async throws -> JSON {
         let resource = task.resource
+        if resource.hasPrefix("arn:aws:states:"), resource.contains(":activity:") {
+            return try await runActivity(task)
+        }
         guard resource.hasPrefix("arn:aws:states:::") else {
-            throw StatesError("States.Runtime", "Skiff cannot run the resource \(resource): Lambda functions and activities are not served yet")
+            throw StatesError("States.Runtime", "Skiff cannot run the resource \(resource): Lambda functions are not served yet")
         }
         var parts = resource.dropFirst("arn:aws:states:::".count).split(separator: ":").map(String.init)
         var pattern = ""
@@ -43,7 +48,8 @@ struct ServiceIntegrations: TaskIntegration {
         }
         if pattern == "waitForTaskToken" {
             guard let token = task.taskToken else { throw StatesError("States.Runtime", "No task token") }
-            let waiter = await tokens.register(token)
+            let waiter = tokens.register(token, progress: task.progress)
+            defer { tokens.forget(token) }
             _ = try await call(endpoint, operation, task.input)
             return try await waiter.value()
         }
@@ -57,6 +63,21 @@ struct ServiceIntegrations: TaskIntegration {
         default:
             throw StatesError("States.Runtime", "The .sync pattern is not supported for \(service):\(operation)")
         }
+    }
+
+    /// Schedules the task on its activity and waits for a worker's SendTaskSuccess or SendTaskFailure.
+    func runActivity(_ task: TaskInvocation) async throws -> JSON {
+        guard let token = task.taskToken else { throw StatesError("States.Runtime", "No task token") }
+        guard let activity = try? await store.activity(task.resource), activity.account == context.accountId else {
+            throw StatesError("States.Runtime", "Activity Does Not Exist: '\(task.resource)'")
+        }
+        let waiter = tokens.register(token, progress: task.progress)
+        defer {
+            activities.withdraw(task.resource, token: token)
+            tokens.forget(token)
+        }
+        activities.schedule(task.resource, .init(token: token, input: task.input.serialized(), progress: task.progress))
+        return try await waiter.value()
     }
 
     /// Calls an operation with Step Functions' parameter casing (PascalCase) and answers in the same casing.
@@ -161,20 +182,31 @@ final class TaskTokens: Sendable {
         }
     }
 
-    let waiters = Mutex<[String: Waiter]>([:])
+    let waiters = Mutex<[String: (waiter: Waiter, progress: TaskProgress)]>([:])
 
-    func register(_ token: String) async -> Waiter {
+    func register(_ token: String, progress: TaskProgress) -> Waiter {
         let waiter = Waiter()
-        waiters.withLock { $0[token] = waiter }
+        waiters.withLock { $0[token] = (waiter, progress) }
         return waiter
+    }
+
+    /// The state stopped waiting (timed out, cancelled): its token is no longer known.
+    func forget(_ token: String) {
+        _ = waiters.withLock { $0.removeValue(forKey: token) }
+    }
+
+    /// SendTaskHeartbeat; false when no state waits on `token`.
+    func beat(_ token: String) -> Bool {
+        guard let progress = waiters.withLock({ $0[token]?.progress }) else { return false }
+        progress.beat()
+        return true
     }
 
     /// Completes the state waiting on `token`; false when no state waits on it.
     func complete(_ token: String, with result: Result<JSON, StatesError>) -> Bool {
-        guard let waiter = waiters.withLock({ $0.removeValue(forKey: token) }) else { return false }
+        guard let waiter = waiters.withLock({ $0.removeValue(forKey: token)?.waiter }) else { return false }
         waiter.complete(result)
         return true
     }
 
-    func isKnown(_ token: String) -> Bool { waiters.withLock { $0[token] != nil } }
 }

@@ -13,11 +13,19 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     let environment: ServiceEnvironment
     let runs: ExecutionRuns
     let tokens = TaskTokens()
+    let activities = ActivityQueue()
+    /// How long GetActivityTask waits for work (AWS: 60 seconds).
+    let activityPollTimeout: Duration
 
-    public init(environment: ServiceEnvironment) {
+    public init(environment: ServiceEnvironment, activityPollTimeout: Duration = .seconds(60)) {
         self.environment = environment
         self.store = StepFunctionsStore(database: environment.database)
         self.runs = ExecutionRuns()
+        self.activityPollTimeout = activityPollTimeout
+    }
+
+    func integrations(_ context: RequestContext) -> ServiceIntegrations {
+        ServiceIntegrations(directory: environment.directory, tokens: tokens, activities: activities, store: store, context: context)
     }
 
     public var descriptor: ServiceDescriptor { SFNAPI.descriptor }
@@ -103,11 +111,25 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             arn: arn, account: context.accountId, region: context.region, name: input.name, definition: input.definition,
             roleArn: input.roleArn, type: type, created: now, updated: now, description: input.versionDescription,
             revisionId: UUID().uuidString.lowercased(), tags: tags))
+        if input.publish == true, let machine = try await store.machine(arn) {
+            let version = try await publish(machine, revisionId: nil, description: input.versionDescription)
+            return .init(stateMachineArn: arn, creationDate: now, stateMachineVersionArn: version.arn)
+        }
         return .init(stateMachineArn: arn, creationDate: now)
     }
 
     public func describeStateMachine(_ input: SFNAPI.DescribeStateMachineInput, context: RequestContext) async throws -> SFNAPI.DescribeStateMachineOutput {
-        let m = try await requireMachine(input.stateMachineArn, context)
+        let (machineArn, qualifier) = try Self.splitMachineArn(input.stateMachineArn)
+        let m = try await requireMachine(machineArn, context)
+        if case .version = qualifier {
+            // A version describes as itself: its ARN, definition, role, revision and description.
+            let v = try await requireVersion(input.stateMachineArn)
+            return .init(
+                stateMachineArn: v.arn, name: m.name, status: "ACTIVE", definition: v.definition, roleArn: v.roleArn, type: m.type,
+                creationDate: v.created, loggingConfiguration: .init(level: "OFF", includeExecutionData: false),
+                tracingConfiguration: .init(enabled: false), revisionId: v.revisionId, description: v.description)
+        }
+        guard qualifier == .none else { throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'") }
         return .init(
             stateMachineArn: m.arn, name: m.name, status: "ACTIVE", definition: m.definition, roleArn: m.roleArn, type: m.type,
             creationDate: m.created, loggingConfiguration: .init(level: "OFF", includeExecutionData: false),
@@ -126,6 +148,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         }
         if let m = try await store.machine(input.stateMachineArn), m.account == context.accountId {
             try await store.deleteMachine(m.arn)
+            try await store.deleteVersionsAndAliases(of: m.arn)
         }
         return .init()
     }
@@ -143,6 +166,10 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         m.updated = Date()
         m.revisionId = UUID().uuidString.lowercased()
         try await store.update(m)
+        if input.publish == true {
+            let version = try await publish(m, revisionId: nil, description: input.versionDescription)
+            return .init(updateDate: m.updated, revisionId: m.revisionId, stateMachineVersionArn: version.arn)
+        }
         return .init(updateDate: m.updated, revisionId: m.revisionId)
     }
 
@@ -158,7 +185,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     // MARK: Executions
 
     public func startExecution(_ input: SFNAPI.StartExecutionInput, context: RequestContext) async throws -> SFNAPI.StartExecutionOutput {
-        let m = try await requireMachine(input.stateMachineArn, context)
+        let target = try await resolveForExecution(input.stateMachineArn, context)
+        let m = target.machine
         if m.type == "EXPRESS" {
             throw AWSError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
         }
@@ -178,7 +206,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         }
         let execution = StepFunctionsStore.Execution(
             arn: arn, account: context.accountId, region: context.region, machineArn: m.arn, name: name, status: "RUNNING",
-            input: inputText, started: Date(), definition: m.definition, roleArn: m.roleArn)
+            input: inputText, started: Date(), definition: target.definition, roleArn: target.roleArn,
+            versionArn: target.versionArn, aliasArn: target.aliasArn)
         try await store.insert(execution)
         try launch(execution, context: context, resumingFrom: nil)
         await publish(execution, status: "RUNNING", context: context)
@@ -198,7 +227,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         }
         let machine = try Self.parseDefinition(m.definition)
         let arn = "arn:aws:states:\(context.region):\(context.accountId):express:\(m.name):\(name):\(UUID().uuidString.lowercased())"
-        let engine = ExecutionEngine(machine: machine, integrations: ServiceIntegrations(directory: environment.directory, tokens: tokens, context: context))
+        let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
         let start = Date()
         let outcome = await engine.run(input: inputJSON, context: ExecutionContext(executionArn: arn, name: name, stateMachineArn: m.arn, stateMachineName: m.name, roleArn: m.roleArn, startTime: start))
         return .init(
@@ -210,12 +239,13 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// Starts (or resumes) running an execution in the background.
     func launch(_ execution: StepFunctionsStore.Execution, context: RequestContext, resumingFrom snapshot: ExecutionSnapshot?) throws {
         let machine = try Self.parseDefinition(execution.definition)
-        let integrations = ServiceIntegrations(directory: environment.directory, tokens: tokens, context: context)
+        let integrations = self.integrations(context)
         let engine = ExecutionEngine(machine: machine, integrations: integrations)
         let input = (try? JSON(parsing: execution.input)) ?? [:]
         let executionContext = ExecutionContext(
             executionArn: execution.arn, name: execution.name, stateMachineArn: execution.machineArn,
-            stateMachineName: String(execution.machineArn.split(separator: ":").last ?? ""), roleArn: execution.roleArn, startTime: execution.started)
+            stateMachineName: String(execution.machineArn.split(separator: ":").last ?? ""), roleArn: execution.roleArn, startTime: execution.started,
+            redriveCount: execution.redriveCount)
         let observer = HistoryRecorder(store: store, executionArn: execution.arn)
         let store = self.store
         let service = self
@@ -250,7 +280,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         return .init(
             executionArn: e.arn, stateMachineArn: e.machineArn, name: e.name, status: e.status, startDate: e.started, stopDate: e.stopped,
             input: e.input, inputDetails: .init(included: true), output: e.output, outputDetails: e.output.map { _ in .init(included: true) },
-            error: e.error, cause: e.cause, redriveCount: 0, redriveStatus: e.status == "RUNNING" || e.status == "SUCCEEDED" ? "NOT_REDRIVABLE" : "REDRIVABLE")
+            error: e.error, cause: e.cause, stateMachineVersionArn: e.versionArn, stateMachineAliasArn: e.aliasArn,
+            redriveCount: e.redriveCount, redriveDate: e.redriveDate,
+            redriveStatus: Self.notRedrivableReason(e) == nil ? "REDRIVABLE" : "NOT_REDRIVABLE", redriveStatusReason: Self.notRedrivableReason(e))
     }
 
     public func describeStateMachineForExecution(_ input: SFNAPI.DescribeStateMachineForExecutionInput, context: RequestContext) async throws -> SFNAPI.DescribeStateMachineForExecutionOutput {
@@ -265,11 +297,24 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         guard let machineArn = input.stateMachineArn else {
             throw AWSError("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
         }
-        _ = try await requireMachine(machineArn, context)
-        let all = try await store.executions(machineArn: machineArn, status: input.statusFilter)
+        // A version or alias ARN lists the executions started through it.
+        let (unqualified, qualifier) = try Self.splitMachineArn(machineArn)
+        _ = try await requireMachine(unqualified, context)
+        var all = try await store.executions(machineArn: unqualified, status: input.statusFilter)
+        switch qualifier {
+        case .none: break
+        case .version: all = all.filter { $0.versionArn == machineArn }
+        case .alias: all = all.filter { $0.aliasArn == machineArn }
+        }
+        switch input.redriveFilter {
+        case "REDRIVEN": all = all.filter { $0.redriveCount > 0 }
+        case "NOT_REDRIVEN": all = all.filter { $0.redriveCount == 0 }
+        default: break
+        }
         let (page, next) = try Pagination.page(all, maxResults: input.maxResults, nextToken: input.nextToken)
         return .init(executions: page.map {
-            .init(executionArn: $0.arn, stateMachineArn: $0.machineArn, name: $0.name, status: $0.status, startDate: $0.started, stopDate: $0.stopped, redriveCount: 0)
+            .init(executionArn: $0.arn, stateMachineArn: $0.machineArn, name: $0.name, status: $0.status, startDate: $0.started, stopDate: $0.stopped,
+                  stateMachineVersionArn: $0.versionArn, stateMachineAliasArn: $0.aliasArn, redriveCount: $0.redriveCount, redriveDate: $0.redriveDate)
         }, nextToken: next)
     }
 
@@ -325,36 +370,47 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     }
 
     public func sendTaskHeartbeat(_ input: SFNAPI.SendTaskHeartbeatInput, context: RequestContext) async throws -> SFNAPI.SendTaskHeartbeatOutput {
-        guard tokens.isKnown(input.taskToken) else { throw AWSError("TaskDoesNotExist", "Task Does Not Exist: '\(input.taskToken)'") }
+        guard tokens.beat(input.taskToken) else { throw AWSError("TaskDoesNotExist", "Task Does Not Exist: '\(input.taskToken)'") }
         return .init()
     }
 
     // MARK: Tags
 
     public func tagResource(_ input: SFNAPI.TagResourceInput, context: RequestContext) async throws -> SFNAPI.TagResourceOutput {
-        var m = try await taggable(input.resourceArn, context)
-        for tag in input.tags { m.tags[tag.key ?? ""] = tag.value ?? "" }
-        try await store.update(m)
+        var tags = try await tags(of: input.resourceArn, context)
+        for tag in input.tags { tags[tag.key ?? ""] = tag.value ?? "" }
+        try await setTags(tags, of: input.resourceArn, context)
         return .init()
     }
 
     public func untagResource(_ input: SFNAPI.UntagResourceInput, context: RequestContext) async throws -> SFNAPI.UntagResourceOutput {
-        var m = try await taggable(input.resourceArn, context)
-        for key in input.tagKeys { m.tags.removeValue(forKey: key) }
-        try await store.update(m)
+        var tags = try await tags(of: input.resourceArn, context)
+        for key in input.tagKeys { tags.removeValue(forKey: key) }
+        try await setTags(tags, of: input.resourceArn, context)
         return .init()
     }
 
     public func listTagsForResource(_ input: SFNAPI.ListTagsForResourceInput, context: RequestContext) async throws -> SFNAPI.ListTagsForResourceOutput {
-        let m = try await taggable(input.resourceArn, context)
-        return .init(tags: m.tags.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) })
+        let tags = try await tags(of: input.resourceArn, context)
+        return .init(tags: tags.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) })
     }
 
-    func taggable(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Machine {
-        guard let m = try await store.machine(arn), m.account == context.accountId else {
-            throw AWSError("ResourceNotFound", "Resource not found: '\(arn)'")
+    /// The tags of a state machine or an activity (the resources Step Functions tags).
+    func tags(of arn: String, _ context: RequestContext) async throws -> [String: String] {
+        if arn.contains(":activity:"), let activity = try await store.activity(arn), activity.account == context.accountId {
+            return activity.tags
         }
-        return m
+        if let m = try await store.machine(arn), m.account == context.accountId { return m.tags }
+        throw AWSError("ResourceNotFound", "Resource not found: '\(arn)'")
+    }
+
+    func setTags(_ tags: [String: String], of arn: String, _ context: RequestContext) async throws {
+        if arn.contains(":activity:") {
+            try await store.setTags(activity: arn, tags)
+        } else if var m = try await store.machine(arn) {
+            m.tags = tags
+            try await store.update(m)
+        }
     }
 }
 

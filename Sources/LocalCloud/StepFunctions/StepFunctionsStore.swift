@@ -39,6 +39,11 @@ struct StepFunctionsStore: Sendable {
         var definition: String
         var roleArn: String
         var snapshot: String?
+        /// The version and alias the execution was started through, if any.
+        var versionArn: String? = nil
+        var aliasArn: String? = nil
+        var redriveCount = 0
+        var redriveDate: Date? = nil
     }
 
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
@@ -81,6 +86,7 @@ struct StepFunctionsStore: Sendable {
                 t.primaryKey(["execution_arn", "id"])
             }
         }
+        registerCatalogMigrations(&migrator)
     }
 
     // MARK: State machines
@@ -134,7 +140,9 @@ struct StepFunctionsStore: Sendable {
             arn: row["arn"], account: row["account"], region: row["region"], machineArn: row["machine_arn"], name: row["name"],
             status: row["status"], input: row["input"], output: row["output"], error: row["error"], cause: row["cause"],
             started: Date(timeIntervalSince1970: row["started"]), stopped: (row["stopped"] as Double?).map { Date(timeIntervalSince1970: $0) },
-            definition: row["definition"], roleArn: row["role_arn"], snapshot: row["snapshot"])
+            definition: row["definition"], roleArn: row["role_arn"], snapshot: row["snapshot"],
+            versionArn: row["version_arn"], aliasArn: row["alias_arn"], redriveCount: row["redrive_count"] ?? 0,
+            redriveDate: (row["redrive_date"] as Double?).map { Date(timeIntervalSince1970: $0) })
     }
 
     func execution(_ arn: String) async throws -> Execution? {
@@ -146,17 +154,20 @@ struct StepFunctionsStore: Sendable {
     func insert(_ e: Execution) async throws {
         try await database.write { db in
             try db.execute(sql: """
-                INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, started, definition, role_arn)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [e.arn, e.account, e.region, e.machineArn, e.name, e.status, e.input, e.started.timeIntervalSince1970, e.definition, e.roleArn])
+                INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, started, definition, role_arn, version_arn, alias_arn)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [e.arn, e.account, e.region, e.machineArn, e.name, e.status, e.input, e.started.timeIntervalSince1970, e.definition, e.roleArn,
+                                 e.versionArn, e.aliasArn])
         }
     }
 
     func finish(_ arn: String, status: String, output: String?, error: String?, cause: String?, stopped: Date) async throws {
         try await database.write { db in
             try db.execute(sql: """
-                UPDATE sfn_executions SET status = ?, output = ?, error = ?, cause = ?, stopped = ?, snapshot = NULL WHERE arn = ? AND status = 'RUNNING'
-                """, arguments: [status, output, error, cause, stopped.timeIntervalSince1970, arn])
+                UPDATE sfn_executions SET status = ?, output = ?, error = ?, cause = ?, stopped = ?,
+                snapshot = CASE WHEN ? = 'SUCCEEDED' THEN NULL ELSE snapshot END WHERE arn = ? AND status = 'RUNNING'
+                """, arguments: [status, output, error, cause, stopped.timeIntervalSince1970, status, arn])
+            // The last snapshot of a failed, timed-out or aborted execution stays: RedriveExecution resumes from it.
         }
     }
 

@@ -3503,6 +3503,1463 @@ public enum SFNAPI {
         }
     }
 
+    /// The `CreateActivityInput` shape of the SFN model.
+    public struct CreateActivityInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var name: String
+        public var tags: [Tag]?
+        public var encryptionConfiguration: EncryptionConfiguration?
+        public init(name: String, tags: [Tag]? = nil, encryptionConfiguration: EncryptionConfiguration? = nil) {
+            self.name = name
+            self.tags = tags
+            self.encryptionConfiguration = encryptionConfiguration
+        }
+        public static var empty: CreateActivityInput { CreateActivityInput(name: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
+            d.length(m_name as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "name"))
+            self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
+            let m_tags = try d.list(o["tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: Tag.self) }
+            self.tags = m_tags
+            let m_encryptionConfiguration = try d.structure(o["encryptionConfiguration"], path: ShapeDecoder.join(path, "encryptionConfiguration"), as: EncryptionConfiguration.self)
+            self.encryptionConfiguration = m_encryptionConfiguration
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["name"] = .string(self.name)
+            if let v = self.tags { o["tags"] = .array(v.map { e0 in e0.json() }) }
+            if let v = self.encryptionConfiguration { o["encryptionConfiguration"] = v.json() }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("name", self.name)
+            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
+            if let v = self.encryptionConfiguration { w.element("encryptionConfiguration") { w in v.xml(into: &w) } }
+        }
+    }
+
+    /// The `CreateActivityOutput` shape of the SFN model.
+    public struct CreateActivityOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var activityArn: String
+        public var creationDate: Date
+        public init(activityArn: String, creationDate: Date) {
+            self.activityArn = activityArn
+            self.creationDate = creationDate
+        }
+        public static var empty: CreateActivityOutput { CreateActivityOutput(activityArn: "", creationDate: Date(timeIntervalSince1970: 0)) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_activityArn = try d.string(o["activityArn"], path: ShapeDecoder.join(path, "activityArn"))
+            d.length(m_activityArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "activityArn"))
+            self.activityArn = d.required(m_activityArn, path: ShapeDecoder.join(path, "activityArn"), empty: "")
+            let m_creationDate = try d.timestamp(o["creationDate"], path: ShapeDecoder.join(path, "creationDate"))
+            self.creationDate = d.required(m_creationDate, path: ShapeDecoder.join(path, "creationDate"), empty: Date(timeIntervalSince1970: 0))
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["activityArn"] = .string(self.activityArn)
+            o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("activityArn", self.activityArn)
+            w.element("creationDate", Timestamps.iso8601(self.creationDate))
+        }
+    }
+
+    /// The `DeleteActivityInput` shape of the SFN model.
+    public struct DeleteActivityInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var activityArn: String
+        public init(activityArn: String) {
+            self.activityArn = activityArn
+        }
+        public static var empty: DeleteActivityInput { DeleteActivityInput(activityArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_activityArn = try d.string(o["activityArn"], path: ShapeDecoder.join(path, "activityArn"))
+            d.length(m_activityArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "activityArn"))
+            self.activityArn = d.required(m_activityArn, path: ShapeDecoder.join(path, "activityArn"), empty: "")
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["activityArn"] = .string(self.activityArn)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("activityArn", self.activityArn)
+        }
+    }
+
+    /// The `DeleteActivityOutput` shape of the SFN model.
+    public struct DeleteActivityOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public init() {
+        }
+        public static var empty: DeleteActivityOutput { DeleteActivityOutput() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+        }
+        public func json() -> JSON {
+            let o = JSONObject()
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+        }
+    }
+
+    /// The `DescribeActivityInput` shape of the SFN model.
+    public struct DescribeActivityInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var activityArn: String
+        public init(activityArn: String) {
+            self.activityArn = activityArn
+        }
+        public static var empty: DescribeActivityInput { DescribeActivityInput(activityArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_activityArn = try d.string(o["activityArn"], path: ShapeDecoder.join(path, "activityArn"))
+            d.length(m_activityArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "activityArn"))
+            self.activityArn = d.required(m_activityArn, path: ShapeDecoder.join(path, "activityArn"), empty: "")
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["activityArn"] = .string(self.activityArn)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("activityArn", self.activityArn)
+        }
+    }
+
+    /// The `DescribeActivityOutput` shape of the SFN model.
+    public struct DescribeActivityOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var activityArn: String
+        public var name: String
+        public var creationDate: Date
+        public var encryptionConfiguration: EncryptionConfiguration?
+        public init(activityArn: String, name: String, creationDate: Date, encryptionConfiguration: EncryptionConfiguration? = nil) {
+            self.activityArn = activityArn
+            self.name = name
+            self.creationDate = creationDate
+            self.encryptionConfiguration = encryptionConfiguration
+        }
+        public static var empty: DescribeActivityOutput { DescribeActivityOutput(activityArn: "", name: "", creationDate: Date(timeIntervalSince1970: 0)) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_activityArn = try d.string(o["activityArn"], path: ShapeDecoder.join(path, "activityArn"))
+            d.length(m_activityArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "activityArn"))
+            self.activityArn = d.required(m_activityArn, path: ShapeDecoder.join(path, "activityArn"), empty: "")
+            let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
+            d.length(m_name as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "name"))
+            self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
+            let m_creationDate = try d.timestamp(o["creationDate"], path: ShapeDecoder.join(path, "creationDate"))
+            self.creationDate = d.required(m_creationDate, path: ShapeDecoder.join(path, "creationDate"), empty: Date(timeIntervalSince1970: 0))
+            let m_encryptionConfiguration = try d.structure(o["encryptionConfiguration"], path: ShapeDecoder.join(path, "encryptionConfiguration"), as: EncryptionConfiguration.self)
+            self.encryptionConfiguration = m_encryptionConfiguration
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["activityArn"] = .string(self.activityArn)
+            o["name"] = .string(self.name)
+            o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
+            if let v = self.encryptionConfiguration { o["encryptionConfiguration"] = v.json() }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("activityArn", self.activityArn)
+            w.element("name", self.name)
+            w.element("creationDate", Timestamps.iso8601(self.creationDate))
+            if let v = self.encryptionConfiguration { w.element("encryptionConfiguration") { w in v.xml(into: &w) } }
+        }
+    }
+
+    /// The `ListActivitiesInput` shape of the SFN model.
+    public struct ListActivitiesInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var maxResults: Int?
+        public var nextToken: String?
+        public init(maxResults: Int? = nil, nextToken: String? = nil) {
+            self.maxResults = maxResults
+            self.nextToken = nextToken
+        }
+        public static var empty: ListActivitiesInput { ListActivitiesInput() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_maxResults = try d.integer(o["maxResults"], path: ShapeDecoder.join(path, "maxResults"))
+            d.range(m_maxResults, min: 0, max: 1000, path: ShapeDecoder.join(path, "maxResults"))
+            self.maxResults = m_maxResults
+            let m_nextToken = try d.string(o["nextToken"], path: ShapeDecoder.join(path, "nextToken"))
+            d.length(m_nextToken as String?, min: 1, max: 1024, path: ShapeDecoder.join(path, "nextToken"))
+            self.nextToken = m_nextToken
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.maxResults { o["maxResults"] = .number(Double(v)) }
+            if let v = self.nextToken { o["nextToken"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.maxResults { w.element("maxResults", String(v)) }
+            if let v = self.nextToken { w.element("nextToken", v) }
+        }
+    }
+
+    /// The `ListActivitiesOutput` shape of the SFN model.
+    public struct ListActivitiesOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var activities: [ActivityListItem]
+        public var nextToken: String?
+        public init(activities: [ActivityListItem], nextToken: String? = nil) {
+            self.activities = activities
+            self.nextToken = nextToken
+        }
+        public static var empty: ListActivitiesOutput { ListActivitiesOutput(activities: []) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_activities = try d.list(o["activities"], path: ShapeDecoder.join(path, "activities")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: ActivityListItem.self) }
+            self.activities = d.required(m_activities, path: ShapeDecoder.join(path, "activities"), empty: [])
+            let m_nextToken = try d.string(o["nextToken"], path: ShapeDecoder.join(path, "nextToken"))
+            d.length(m_nextToken as String?, min: 1, max: 1024, path: ShapeDecoder.join(path, "nextToken"))
+            self.nextToken = m_nextToken
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["activities"] = .array(self.activities.map { e0 in e0.json() })
+            if let v = self.nextToken { o["nextToken"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("activities") { w in for x0 in self.activities { w.element("member") { w in x0.xml(into: &w) } } }
+            if let v = self.nextToken { w.element("nextToken", v) }
+        }
+    }
+
+    /// The `ActivityListItem` shape of the SFN model.
+    public struct ActivityListItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var activityArn: String
+        public var name: String
+        public var creationDate: Date
+        public init(activityArn: String, name: String, creationDate: Date) {
+            self.activityArn = activityArn
+            self.name = name
+            self.creationDate = creationDate
+        }
+        public static var empty: ActivityListItem { ActivityListItem(activityArn: "", name: "", creationDate: Date(timeIntervalSince1970: 0)) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_activityArn = try d.string(o["activityArn"], path: ShapeDecoder.join(path, "activityArn"))
+            d.length(m_activityArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "activityArn"))
+            self.activityArn = d.required(m_activityArn, path: ShapeDecoder.join(path, "activityArn"), empty: "")
+            let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
+            d.length(m_name as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "name"))
+            self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
+            let m_creationDate = try d.timestamp(o["creationDate"], path: ShapeDecoder.join(path, "creationDate"))
+            self.creationDate = d.required(m_creationDate, path: ShapeDecoder.join(path, "creationDate"), empty: Date(timeIntervalSince1970: 0))
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["activityArn"] = .string(self.activityArn)
+            o["name"] = .string(self.name)
+            o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("activityArn", self.activityArn)
+            w.element("name", self.name)
+            w.element("creationDate", Timestamps.iso8601(self.creationDate))
+        }
+    }
+
+    /// The `GetActivityTaskInput` shape of the SFN model.
+    public struct GetActivityTaskInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var activityArn: String
+        public var workerName: String?
+        public init(activityArn: String, workerName: String? = nil) {
+            self.activityArn = activityArn
+            self.workerName = workerName
+        }
+        public static var empty: GetActivityTaskInput { GetActivityTaskInput(activityArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_activityArn = try d.string(o["activityArn"], path: ShapeDecoder.join(path, "activityArn"))
+            d.length(m_activityArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "activityArn"))
+            self.activityArn = d.required(m_activityArn, path: ShapeDecoder.join(path, "activityArn"), empty: "")
+            let m_workerName = try d.string(o["workerName"], path: ShapeDecoder.join(path, "workerName"))
+            d.length(m_workerName as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "workerName"))
+            self.workerName = m_workerName
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["activityArn"] = .string(self.activityArn)
+            if let v = self.workerName { o["workerName"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("activityArn", self.activityArn)
+            if let v = self.workerName { w.element("workerName", v) }
+        }
+    }
+
+    /// The `GetActivityTaskOutput` shape of the SFN model.
+    public struct GetActivityTaskOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var taskToken: String?
+        public var input: String?
+        public init(taskToken: String? = nil, input: String? = nil) {
+            self.taskToken = taskToken
+            self.input = input
+        }
+        public static var empty: GetActivityTaskOutput { GetActivityTaskOutput() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_taskToken = try d.string(o["taskToken"], path: ShapeDecoder.join(path, "taskToken"))
+            d.length(m_taskToken as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "taskToken"))
+            self.taskToken = m_taskToken
+            let m_input = try d.string(o["input"], path: ShapeDecoder.join(path, "input"))
+            d.length(m_input as String?, min: nil, max: 1048576, path: ShapeDecoder.join(path, "input"))
+            self.input = m_input
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.taskToken { o["taskToken"] = .string(v) }
+            if let v = self.input { o["input"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.taskToken { w.element("taskToken", v) }
+            if let v = self.input { w.element("input", v) }
+        }
+    }
+
+    /// The `RedriveExecutionInput` shape of the SFN model.
+    public struct RedriveExecutionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var executionArn: String
+        public var clientToken: String?
+        public init(executionArn: String, clientToken: String? = nil) {
+            self.executionArn = executionArn
+            self.clientToken = clientToken
+        }
+        public static var empty: RedriveExecutionInput { RedriveExecutionInput(executionArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_executionArn = try d.string(o["executionArn"], path: ShapeDecoder.join(path, "executionArn"))
+            d.length(m_executionArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "executionArn"))
+            self.executionArn = d.required(m_executionArn, path: ShapeDecoder.join(path, "executionArn"), empty: "")
+            let m_clientToken = try d.string(o["clientToken"], path: ShapeDecoder.join(path, "clientToken"))
+            d.length(m_clientToken as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "clientToken"))
+            self.clientToken = m_clientToken
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["executionArn"] = .string(self.executionArn)
+            if let v = self.clientToken { o["clientToken"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("executionArn", self.executionArn)
+            if let v = self.clientToken { w.element("clientToken", v) }
+        }
+    }
+
+    /// The `RedriveExecutionOutput` shape of the SFN model.
+    public struct RedriveExecutionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var redriveDate: Date
+        public init(redriveDate: Date) {
+            self.redriveDate = redriveDate
+        }
+        public static var empty: RedriveExecutionOutput { RedriveExecutionOutput(redriveDate: Date(timeIntervalSince1970: 0)) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_redriveDate = try d.timestamp(o["redriveDate"], path: ShapeDecoder.join(path, "redriveDate"))
+            self.redriveDate = d.required(m_redriveDate, path: ShapeDecoder.join(path, "redriveDate"), empty: Date(timeIntervalSince1970: 0))
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["redriveDate"] = ShapeEncoding.timestamp(self.redriveDate)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("redriveDate", Timestamps.iso8601(self.redriveDate))
+        }
+    }
+
+    /// The `TestStateInput` shape of the SFN model.
+    public struct TestStateInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var definition: String
+        public var roleArn: String?
+        public var input: String?
+        public var inspectionLevel: String?
+        public var revealSecrets: Bool?
+        public var variables: String?
+        public var stateName: String?
+        public var mock: MockInput?
+        public var context: String?
+        public var stateConfiguration: TestStateConfiguration?
+        public init(definition: String, roleArn: String? = nil, input: String? = nil, inspectionLevel: String? = nil, revealSecrets: Bool? = nil, variables: String? = nil, stateName: String? = nil, mock: MockInput? = nil, context: String? = nil, stateConfiguration: TestStateConfiguration? = nil) {
+            self.definition = definition
+            self.roleArn = roleArn
+            self.input = input
+            self.inspectionLevel = inspectionLevel
+            self.revealSecrets = revealSecrets
+            self.variables = variables
+            self.stateName = stateName
+            self.mock = mock
+            self.context = context
+            self.stateConfiguration = stateConfiguration
+        }
+        public static var empty: TestStateInput { TestStateInput(definition: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_definition = try d.string(o["definition"], path: ShapeDecoder.join(path, "definition"))
+            d.length(m_definition as String?, min: 1, max: 1048576, path: ShapeDecoder.join(path, "definition"))
+            self.definition = d.required(m_definition, path: ShapeDecoder.join(path, "definition"), empty: "")
+            let m_roleArn = try d.string(o["roleArn"], path: ShapeDecoder.join(path, "roleArn"))
+            d.length(m_roleArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "roleArn"))
+            self.roleArn = m_roleArn
+            let m_input = try d.string(o["input"], path: ShapeDecoder.join(path, "input"))
+            d.length(m_input as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "input"))
+            self.input = m_input
+            let m_inspectionLevel = try d.string(o["inspectionLevel"], path: ShapeDecoder.join(path, "inspectionLevel"))
+            d.enumeration(m_inspectionLevel, allowed: ["INFO", "DEBUG", "TRACE"], path: ShapeDecoder.join(path, "inspectionLevel"))
+            self.inspectionLevel = m_inspectionLevel
+            let m_revealSecrets = try d.boolean(o["revealSecrets"], path: ShapeDecoder.join(path, "revealSecrets"))
+            self.revealSecrets = m_revealSecrets
+            let m_variables = try d.string(o["variables"], path: ShapeDecoder.join(path, "variables"))
+            d.length(m_variables as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "variables"))
+            self.variables = m_variables
+            let m_stateName = try d.string(o["stateName"], path: ShapeDecoder.join(path, "stateName"))
+            d.length(m_stateName as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "stateName"))
+            self.stateName = m_stateName
+            let m_mock = try d.structure(o["mock"], path: ShapeDecoder.join(path, "mock"), as: MockInput.self)
+            self.mock = m_mock
+            let m_context = try d.string(o["context"], path: ShapeDecoder.join(path, "context"))
+            d.length(m_context as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "context"))
+            self.context = m_context
+            let m_stateConfiguration = try d.structure(o["stateConfiguration"], path: ShapeDecoder.join(path, "stateConfiguration"), as: TestStateConfiguration.self)
+            self.stateConfiguration = m_stateConfiguration
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["definition"] = .string(self.definition)
+            if let v = self.roleArn { o["roleArn"] = .string(v) }
+            if let v = self.input { o["input"] = .string(v) }
+            if let v = self.inspectionLevel { o["inspectionLevel"] = .string(v) }
+            if let v = self.revealSecrets { o["revealSecrets"] = .bool(v) }
+            if let v = self.variables { o["variables"] = .string(v) }
+            if let v = self.stateName { o["stateName"] = .string(v) }
+            if let v = self.mock { o["mock"] = v.json() }
+            if let v = self.context { o["context"] = .string(v) }
+            if let v = self.stateConfiguration { o["stateConfiguration"] = v.json() }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("definition", self.definition)
+            if let v = self.roleArn { w.element("roleArn", v) }
+            if let v = self.input { w.element("input", v) }
+            if let v = self.inspectionLevel { w.element("inspectionLevel", v) }
+            if let v = self.revealSecrets { w.element("revealSecrets", v ? "true" : "false") }
+            if let v = self.variables { w.element("variables", v) }
+            if let v = self.stateName { w.element("stateName", v) }
+            if let v = self.mock { w.element("mock") { w in v.xml(into: &w) } }
+            if let v = self.context { w.element("context", v) }
+            if let v = self.stateConfiguration { w.element("stateConfiguration") { w in v.xml(into: &w) } }
+        }
+    }
+
+    /// The `MockInput` shape of the SFN model.
+    public struct MockInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var result: String?
+        public var errorOutput: MockErrorOutput?
+        public var fieldValidationMode: String?
+        public init(result: String? = nil, errorOutput: MockErrorOutput? = nil, fieldValidationMode: String? = nil) {
+            self.result = result
+            self.errorOutput = errorOutput
+            self.fieldValidationMode = fieldValidationMode
+        }
+        public static var empty: MockInput { MockInput() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_result = try d.string(o["result"], path: ShapeDecoder.join(path, "result"))
+            d.length(m_result as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "result"))
+            self.result = m_result
+            let m_errorOutput = try d.structure(o["errorOutput"], path: ShapeDecoder.join(path, "errorOutput"), as: MockErrorOutput.self)
+            self.errorOutput = m_errorOutput
+            let m_fieldValidationMode = try d.string(o["fieldValidationMode"], path: ShapeDecoder.join(path, "fieldValidationMode"))
+            d.enumeration(m_fieldValidationMode, allowed: ["STRICT", "PRESENT", "NONE"], path: ShapeDecoder.join(path, "fieldValidationMode"))
+            self.fieldValidationMode = m_fieldValidationMode
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.result { o["result"] = .string(v) }
+            if let v = self.errorOutput { o["errorOutput"] = v.json() }
+            if let v = self.fieldValidationMode { o["fieldValidationMode"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.result { w.element("result", v) }
+            if let v = self.errorOutput { w.element("errorOutput") { w in v.xml(into: &w) } }
+            if let v = self.fieldValidationMode { w.element("fieldValidationMode", v) }
+        }
+    }
+
+    /// The `MockErrorOutput` shape of the SFN model.
+    public struct MockErrorOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var error: String?
+        public var cause: String?
+        public init(error: String? = nil, cause: String? = nil) {
+            self.error = error
+            self.cause = cause
+        }
+        public static var empty: MockErrorOutput { MockErrorOutput() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_error = try d.string(o["error"], path: ShapeDecoder.join(path, "error"))
+            d.length(m_error as String?, min: 0, max: 256, path: ShapeDecoder.join(path, "error"))
+            self.error = m_error
+            let m_cause = try d.string(o["cause"], path: ShapeDecoder.join(path, "cause"))
+            d.length(m_cause as String?, min: 0, max: 32768, path: ShapeDecoder.join(path, "cause"))
+            self.cause = m_cause
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.error { o["error"] = .string(v) }
+            if let v = self.cause { o["cause"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.error { w.element("error", v) }
+            if let v = self.cause { w.element("cause", v) }
+        }
+    }
+
+    /// The `TestStateConfiguration` shape of the SFN model.
+    public struct TestStateConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var retrierRetryCount: Int?
+        public var errorCausedByState: String?
+        public var mapIterationFailureCount: Int?
+        public var mapItemReaderData: String?
+        public init(retrierRetryCount: Int? = nil, errorCausedByState: String? = nil, mapIterationFailureCount: Int? = nil, mapItemReaderData: String? = nil) {
+            self.retrierRetryCount = retrierRetryCount
+            self.errorCausedByState = errorCausedByState
+            self.mapIterationFailureCount = mapIterationFailureCount
+            self.mapItemReaderData = mapItemReaderData
+        }
+        public static var empty: TestStateConfiguration { TestStateConfiguration() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_retrierRetryCount = try d.integer(o["retrierRetryCount"], path: ShapeDecoder.join(path, "retrierRetryCount"))
+            d.range(m_retrierRetryCount, min: 0, max: nil, path: ShapeDecoder.join(path, "retrierRetryCount"))
+            self.retrierRetryCount = m_retrierRetryCount
+            let m_errorCausedByState = try d.string(o["errorCausedByState"], path: ShapeDecoder.join(path, "errorCausedByState"))
+            d.length(m_errorCausedByState as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "errorCausedByState"))
+            self.errorCausedByState = m_errorCausedByState
+            let m_mapIterationFailureCount = try d.integer(o["mapIterationFailureCount"], path: ShapeDecoder.join(path, "mapIterationFailureCount"))
+            d.range(m_mapIterationFailureCount, min: 0, max: nil, path: ShapeDecoder.join(path, "mapIterationFailureCount"))
+            self.mapIterationFailureCount = m_mapIterationFailureCount
+            let m_mapItemReaderData = try d.string(o["mapItemReaderData"], path: ShapeDecoder.join(path, "mapItemReaderData"))
+            d.length(m_mapItemReaderData as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "mapItemReaderData"))
+            self.mapItemReaderData = m_mapItemReaderData
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.retrierRetryCount { o["retrierRetryCount"] = .number(Double(v)) }
+            if let v = self.errorCausedByState { o["errorCausedByState"] = .string(v) }
+            if let v = self.mapIterationFailureCount { o["mapIterationFailureCount"] = .number(Double(v)) }
+            if let v = self.mapItemReaderData { o["mapItemReaderData"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.retrierRetryCount { w.element("retrierRetryCount", String(v)) }
+            if let v = self.errorCausedByState { w.element("errorCausedByState", v) }
+            if let v = self.mapIterationFailureCount { w.element("mapIterationFailureCount", String(v)) }
+            if let v = self.mapItemReaderData { w.element("mapItemReaderData", v) }
+        }
+    }
+
+    /// The `TestStateOutput` shape of the SFN model.
+    public struct TestStateOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var output: String?
+        public var error: String?
+        public var cause: String?
+        public var inspectionData: InspectionData?
+        public var nextState: String?
+        public var status: String?
+        public init(output: String? = nil, error: String? = nil, cause: String? = nil, inspectionData: InspectionData? = nil, nextState: String? = nil, status: String? = nil) {
+            self.output = output
+            self.error = error
+            self.cause = cause
+            self.inspectionData = inspectionData
+            self.nextState = nextState
+            self.status = status
+        }
+        public static var empty: TestStateOutput { TestStateOutput() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_output = try d.string(o["output"], path: ShapeDecoder.join(path, "output"))
+            d.length(m_output as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "output"))
+            self.output = m_output
+            let m_error = try d.string(o["error"], path: ShapeDecoder.join(path, "error"))
+            d.length(m_error as String?, min: 0, max: 256, path: ShapeDecoder.join(path, "error"))
+            self.error = m_error
+            let m_cause = try d.string(o["cause"], path: ShapeDecoder.join(path, "cause"))
+            d.length(m_cause as String?, min: 0, max: 32768, path: ShapeDecoder.join(path, "cause"))
+            self.cause = m_cause
+            let m_inspectionData = try d.structure(o["inspectionData"], path: ShapeDecoder.join(path, "inspectionData"), as: InspectionData.self)
+            self.inspectionData = m_inspectionData
+            let m_nextState = try d.string(o["nextState"], path: ShapeDecoder.join(path, "nextState"))
+            d.length(m_nextState as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "nextState"))
+            self.nextState = m_nextState
+            let m_status = try d.string(o["status"], path: ShapeDecoder.join(path, "status"))
+            d.enumeration(m_status, allowed: ["SUCCEEDED", "FAILED", "RETRIABLE", "CAUGHT_ERROR"], path: ShapeDecoder.join(path, "status"))
+            self.status = m_status
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.output { o["output"] = .string(v) }
+            if let v = self.error { o["error"] = .string(v) }
+            if let v = self.cause { o["cause"] = .string(v) }
+            if let v = self.inspectionData { o["inspectionData"] = v.json() }
+            if let v = self.nextState { o["nextState"] = .string(v) }
+            if let v = self.status { o["status"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.output { w.element("output", v) }
+            if let v = self.error { w.element("error", v) }
+            if let v = self.cause { w.element("cause", v) }
+            if let v = self.inspectionData { w.element("inspectionData") { w in v.xml(into: &w) } }
+            if let v = self.nextState { w.element("nextState", v) }
+            if let v = self.status { w.element("status", v) }
+        }
+    }
+
+    /// The `InspectionData` shape of the SFN model.
+    public struct InspectionData: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var input: String?
+        public var afterArguments: String?
+        public var afterInputPath: String?
+        public var afterParameters: String?
+        public var result: String?
+        public var afterResultSelector: String?
+        public var afterResultPath: String?
+        public var request: InspectionDataRequest?
+        public var response: InspectionDataResponse?
+        public var variables: String?
+        public var errorDetails: InspectionErrorDetails?
+        public var afterItemsPath: String?
+        public var afterItemSelector: String?
+        public var afterItemBatcher: String?
+        public var afterItemsPointer: String?
+        public var toleratedFailureCount: Int?
+        public var toleratedFailurePercentage: Double?
+        public var maxConcurrency: Int?
+        public init(input: String? = nil, afterArguments: String? = nil, afterInputPath: String? = nil, afterParameters: String? = nil, result: String? = nil, afterResultSelector: String? = nil, afterResultPath: String? = nil, request: InspectionDataRequest? = nil, response: InspectionDataResponse? = nil, variables: String? = nil, errorDetails: InspectionErrorDetails? = nil, afterItemsPath: String? = nil, afterItemSelector: String? = nil, afterItemBatcher: String? = nil, afterItemsPointer: String? = nil, toleratedFailureCount: Int? = nil, toleratedFailurePercentage: Double? = nil, maxConcurrency: Int? = nil) {
+            self.input = input
+            self.afterArguments = afterArguments
+            self.afterInputPath = afterInputPath
+            self.afterParameters = afterParameters
+            self.result = result
+            self.afterResultSelector = afterResultSelector
+            self.afterResultPath = afterResultPath
+            self.request = request
+            self.response = response
+            self.variables = variables
+            self.errorDetails = errorDetails
+            self.afterItemsPath = afterItemsPath
+            self.afterItemSelector = afterItemSelector
+            self.afterItemBatcher = afterItemBatcher
+            self.afterItemsPointer = afterItemsPointer
+            self.toleratedFailureCount = toleratedFailureCount
+            self.toleratedFailurePercentage = toleratedFailurePercentage
+            self.maxConcurrency = maxConcurrency
+        }
+        public static var empty: InspectionData { InspectionData() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_input = try d.string(o["input"], path: ShapeDecoder.join(path, "input"))
+            d.length(m_input as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "input"))
+            self.input = m_input
+            let m_afterArguments = try d.string(o["afterArguments"], path: ShapeDecoder.join(path, "afterArguments"))
+            d.length(m_afterArguments as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "afterArguments"))
+            self.afterArguments = m_afterArguments
+            let m_afterInputPath = try d.string(o["afterInputPath"], path: ShapeDecoder.join(path, "afterInputPath"))
+            d.length(m_afterInputPath as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "afterInputPath"))
+            self.afterInputPath = m_afterInputPath
+            let m_afterParameters = try d.string(o["afterParameters"], path: ShapeDecoder.join(path, "afterParameters"))
+            d.length(m_afterParameters as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "afterParameters"))
+            self.afterParameters = m_afterParameters
+            let m_result = try d.string(o["result"], path: ShapeDecoder.join(path, "result"))
+            d.length(m_result as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "result"))
+            self.result = m_result
+            let m_afterResultSelector = try d.string(o["afterResultSelector"], path: ShapeDecoder.join(path, "afterResultSelector"))
+            d.length(m_afterResultSelector as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "afterResultSelector"))
+            self.afterResultSelector = m_afterResultSelector
+            let m_afterResultPath = try d.string(o["afterResultPath"], path: ShapeDecoder.join(path, "afterResultPath"))
+            d.length(m_afterResultPath as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "afterResultPath"))
+            self.afterResultPath = m_afterResultPath
+            let m_request = try d.structure(o["request"], path: ShapeDecoder.join(path, "request"), as: InspectionDataRequest.self)
+            self.request = m_request
+            let m_response = try d.structure(o["response"], path: ShapeDecoder.join(path, "response"), as: InspectionDataResponse.self)
+            self.response = m_response
+            let m_variables = try d.string(o["variables"], path: ShapeDecoder.join(path, "variables"))
+            d.length(m_variables as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "variables"))
+            self.variables = m_variables
+            let m_errorDetails = try d.structure(o["errorDetails"], path: ShapeDecoder.join(path, "errorDetails"), as: InspectionErrorDetails.self)
+            self.errorDetails = m_errorDetails
+            let m_afterItemsPath = try d.string(o["afterItemsPath"], path: ShapeDecoder.join(path, "afterItemsPath"))
+            d.length(m_afterItemsPath as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "afterItemsPath"))
+            self.afterItemsPath = m_afterItemsPath
+            let m_afterItemSelector = try d.string(o["afterItemSelector"], path: ShapeDecoder.join(path, "afterItemSelector"))
+            d.length(m_afterItemSelector as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "afterItemSelector"))
+            self.afterItemSelector = m_afterItemSelector
+            let m_afterItemBatcher = try d.string(o["afterItemBatcher"], path: ShapeDecoder.join(path, "afterItemBatcher"))
+            d.length(m_afterItemBatcher as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "afterItemBatcher"))
+            self.afterItemBatcher = m_afterItemBatcher
+            let m_afterItemsPointer = try d.string(o["afterItemsPointer"], path: ShapeDecoder.join(path, "afterItemsPointer"))
+            d.length(m_afterItemsPointer as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "afterItemsPointer"))
+            self.afterItemsPointer = m_afterItemsPointer
+            let m_toleratedFailureCount = try d.integer(o["toleratedFailureCount"], path: ShapeDecoder.join(path, "toleratedFailureCount"))
+            d.range(m_toleratedFailureCount, min: 0, max: nil, path: ShapeDecoder.join(path, "toleratedFailureCount"))
+            self.toleratedFailureCount = m_toleratedFailureCount
+            let m_toleratedFailurePercentage = try d.double(o["toleratedFailurePercentage"], path: ShapeDecoder.join(path, "toleratedFailurePercentage"))
+            d.range(m_toleratedFailurePercentage, min: 0, max: 100, path: ShapeDecoder.join(path, "toleratedFailurePercentage"))
+            self.toleratedFailurePercentage = m_toleratedFailurePercentage
+            let m_maxConcurrency = try d.integer(o["maxConcurrency"], path: ShapeDecoder.join(path, "maxConcurrency"))
+            d.range(m_maxConcurrency, min: 0, max: nil, path: ShapeDecoder.join(path, "maxConcurrency"))
+            self.maxConcurrency = m_maxConcurrency
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.input { o["input"] = .string(v) }
+            if let v = self.afterArguments { o["afterArguments"] = .string(v) }
+            if let v = self.afterInputPath { o["afterInputPath"] = .string(v) }
+            if let v = self.afterParameters { o["afterParameters"] = .string(v) }
+            if let v = self.result { o["result"] = .string(v) }
+            if let v = self.afterResultSelector { o["afterResultSelector"] = .string(v) }
+            if let v = self.afterResultPath { o["afterResultPath"] = .string(v) }
+            if let v = self.request { o["request"] = v.json() }
+            if let v = self.response { o["response"] = v.json() }
+            if let v = self.variables { o["variables"] = .string(v) }
+            if let v = self.errorDetails { o["errorDetails"] = v.json() }
+            if let v = self.afterItemsPath { o["afterItemsPath"] = .string(v) }
+            if let v = self.afterItemSelector { o["afterItemSelector"] = .string(v) }
+            if let v = self.afterItemBatcher { o["afterItemBatcher"] = .string(v) }
+            if let v = self.afterItemsPointer { o["afterItemsPointer"] = .string(v) }
+            if let v = self.toleratedFailureCount { o["toleratedFailureCount"] = .number(Double(v)) }
+            if let v = self.toleratedFailurePercentage { o["toleratedFailurePercentage"] = .number(v) }
+            if let v = self.maxConcurrency { o["maxConcurrency"] = .number(Double(v)) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.input { w.element("input", v) }
+            if let v = self.afterArguments { w.element("afterArguments", v) }
+            if let v = self.afterInputPath { w.element("afterInputPath", v) }
+            if let v = self.afterParameters { w.element("afterParameters", v) }
+            if let v = self.result { w.element("result", v) }
+            if let v = self.afterResultSelector { w.element("afterResultSelector", v) }
+            if let v = self.afterResultPath { w.element("afterResultPath", v) }
+            if let v = self.request { w.element("request") { w in v.xml(into: &w) } }
+            if let v = self.response { w.element("response") { w in v.xml(into: &w) } }
+            if let v = self.variables { w.element("variables", v) }
+            if let v = self.errorDetails { w.element("errorDetails") { w in v.xml(into: &w) } }
+            if let v = self.afterItemsPath { w.element("afterItemsPath", v) }
+            if let v = self.afterItemSelector { w.element("afterItemSelector", v) }
+            if let v = self.afterItemBatcher { w.element("afterItemBatcher", v) }
+            if let v = self.afterItemsPointer { w.element("afterItemsPointer", v) }
+            if let v = self.toleratedFailureCount { w.element("toleratedFailureCount", String(v)) }
+            if let v = self.toleratedFailurePercentage { w.element("toleratedFailurePercentage", JSON.formatNumber(v)) }
+            if let v = self.maxConcurrency { w.element("maxConcurrency", String(v)) }
+        }
+    }
+
+    /// The `InspectionDataRequest` shape of the SFN model.
+    public struct InspectionDataRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var `protocol`: String?
+        public var method: String?
+        public var url: String?
+        public var headers: String?
+        public var body: String?
+        public init(`protocol`: String? = nil, method: String? = nil, url: String? = nil, headers: String? = nil, body: String? = nil) {
+            self.`protocol` = `protocol`
+            self.method = method
+            self.url = url
+            self.headers = headers
+            self.body = body
+        }
+        public static var empty: InspectionDataRequest { InspectionDataRequest() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_protocol = try d.string(o["protocol"], path: ShapeDecoder.join(path, "protocol"))
+            self.`protocol` = m_protocol
+            let m_method = try d.string(o["method"], path: ShapeDecoder.join(path, "method"))
+            self.method = m_method
+            let m_url = try d.string(o["url"], path: ShapeDecoder.join(path, "url"))
+            self.url = m_url
+            let m_headers = try d.string(o["headers"], path: ShapeDecoder.join(path, "headers"))
+            self.headers = m_headers
+            let m_body = try d.string(o["body"], path: ShapeDecoder.join(path, "body"))
+            self.body = m_body
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.`protocol` { o["protocol"] = .string(v) }
+            if let v = self.method { o["method"] = .string(v) }
+            if let v = self.url { o["url"] = .string(v) }
+            if let v = self.headers { o["headers"] = .string(v) }
+            if let v = self.body { o["body"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.`protocol` { w.element("protocol", v) }
+            if let v = self.method { w.element("method", v) }
+            if let v = self.url { w.element("url", v) }
+            if let v = self.headers { w.element("headers", v) }
+            if let v = self.body { w.element("body", v) }
+        }
+    }
+
+    /// The `InspectionDataResponse` shape of the SFN model.
+    public struct InspectionDataResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var `protocol`: String?
+        public var statusCode: String?
+        public var statusMessage: String?
+        public var headers: String?
+        public var body: String?
+        public init(`protocol`: String? = nil, statusCode: String? = nil, statusMessage: String? = nil, headers: String? = nil, body: String? = nil) {
+            self.`protocol` = `protocol`
+            self.statusCode = statusCode
+            self.statusMessage = statusMessage
+            self.headers = headers
+            self.body = body
+        }
+        public static var empty: InspectionDataResponse { InspectionDataResponse() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_protocol = try d.string(o["protocol"], path: ShapeDecoder.join(path, "protocol"))
+            self.`protocol` = m_protocol
+            let m_statusCode = try d.string(o["statusCode"], path: ShapeDecoder.join(path, "statusCode"))
+            self.statusCode = m_statusCode
+            let m_statusMessage = try d.string(o["statusMessage"], path: ShapeDecoder.join(path, "statusMessage"))
+            self.statusMessage = m_statusMessage
+            let m_headers = try d.string(o["headers"], path: ShapeDecoder.join(path, "headers"))
+            self.headers = m_headers
+            let m_body = try d.string(o["body"], path: ShapeDecoder.join(path, "body"))
+            self.body = m_body
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.`protocol` { o["protocol"] = .string(v) }
+            if let v = self.statusCode { o["statusCode"] = .string(v) }
+            if let v = self.statusMessage { o["statusMessage"] = .string(v) }
+            if let v = self.headers { o["headers"] = .string(v) }
+            if let v = self.body { o["body"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.`protocol` { w.element("protocol", v) }
+            if let v = self.statusCode { w.element("statusCode", v) }
+            if let v = self.statusMessage { w.element("statusMessage", v) }
+            if let v = self.headers { w.element("headers", v) }
+            if let v = self.body { w.element("body", v) }
+        }
+    }
+
+    /// The `InspectionErrorDetails` shape of the SFN model.
+    public struct InspectionErrorDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var catchIndex: Int?
+        public var retryIndex: Int?
+        public var retryBackoffIntervalSeconds: Int?
+        public init(catchIndex: Int? = nil, retryIndex: Int? = nil, retryBackoffIntervalSeconds: Int? = nil) {
+            self.catchIndex = catchIndex
+            self.retryIndex = retryIndex
+            self.retryBackoffIntervalSeconds = retryBackoffIntervalSeconds
+        }
+        public static var empty: InspectionErrorDetails { InspectionErrorDetails() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_catchIndex = try d.integer(o["catchIndex"], path: ShapeDecoder.join(path, "catchIndex"))
+            d.range(m_catchIndex, min: 0, max: nil, path: ShapeDecoder.join(path, "catchIndex"))
+            self.catchIndex = m_catchIndex
+            let m_retryIndex = try d.integer(o["retryIndex"], path: ShapeDecoder.join(path, "retryIndex"))
+            d.range(m_retryIndex, min: 0, max: nil, path: ShapeDecoder.join(path, "retryIndex"))
+            self.retryIndex = m_retryIndex
+            let m_retryBackoffIntervalSeconds = try d.integer(o["retryBackoffIntervalSeconds"], path: ShapeDecoder.join(path, "retryBackoffIntervalSeconds"))
+            d.range(m_retryBackoffIntervalSeconds, min: 0, max: nil, path: ShapeDecoder.join(path, "retryBackoffIntervalSeconds"))
+            self.retryBackoffIntervalSeconds = m_retryBackoffIntervalSeconds
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.catchIndex { o["catchIndex"] = .number(Double(v)) }
+            if let v = self.retryIndex { o["retryIndex"] = .number(Double(v)) }
+            if let v = self.retryBackoffIntervalSeconds { o["retryBackoffIntervalSeconds"] = .number(Double(v)) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.catchIndex { w.element("catchIndex", String(v)) }
+            if let v = self.retryIndex { w.element("retryIndex", String(v)) }
+            if let v = self.retryBackoffIntervalSeconds { w.element("retryBackoffIntervalSeconds", String(v)) }
+        }
+    }
+
+    /// The `PublishStateMachineVersionInput` shape of the SFN model.
+    public struct PublishStateMachineVersionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineArn: String
+        public var revisionId: String?
+        public var description: String?
+        public init(stateMachineArn: String, revisionId: String? = nil, description: String? = nil) {
+            self.stateMachineArn = stateMachineArn
+            self.revisionId = revisionId
+            self.description = description
+        }
+        public static var empty: PublishStateMachineVersionInput { PublishStateMachineVersionInput(stateMachineArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineArn = try d.string(o["stateMachineArn"], path: ShapeDecoder.join(path, "stateMachineArn"))
+            d.length(m_stateMachineArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineArn"))
+            self.stateMachineArn = d.required(m_stateMachineArn, path: ShapeDecoder.join(path, "stateMachineArn"), empty: "")
+            let m_revisionId = try d.string(o["revisionId"], path: ShapeDecoder.join(path, "revisionId"))
+            self.revisionId = m_revisionId
+            let m_description = try d.string(o["description"], path: ShapeDecoder.join(path, "description"))
+            d.length(m_description as String?, min: nil, max: 256, path: ShapeDecoder.join(path, "description"))
+            self.description = m_description
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineArn"] = .string(self.stateMachineArn)
+            if let v = self.revisionId { o["revisionId"] = .string(v) }
+            if let v = self.description { o["description"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineArn", self.stateMachineArn)
+            if let v = self.revisionId { w.element("revisionId", v) }
+            if let v = self.description { w.element("description", v) }
+        }
+    }
+
+    /// The `PublishStateMachineVersionOutput` shape of the SFN model.
+    public struct PublishStateMachineVersionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var creationDate: Date
+        public var stateMachineVersionArn: String
+        public init(creationDate: Date, stateMachineVersionArn: String) {
+            self.creationDate = creationDate
+            self.stateMachineVersionArn = stateMachineVersionArn
+        }
+        public static var empty: PublishStateMachineVersionOutput { PublishStateMachineVersionOutput(creationDate: Date(timeIntervalSince1970: 0), stateMachineVersionArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_creationDate = try d.timestamp(o["creationDate"], path: ShapeDecoder.join(path, "creationDate"))
+            self.creationDate = d.required(m_creationDate, path: ShapeDecoder.join(path, "creationDate"), empty: Date(timeIntervalSince1970: 0))
+            let m_stateMachineVersionArn = try d.string(o["stateMachineVersionArn"], path: ShapeDecoder.join(path, "stateMachineVersionArn"))
+            d.length(m_stateMachineVersionArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineVersionArn"))
+            self.stateMachineVersionArn = d.required(m_stateMachineVersionArn, path: ShapeDecoder.join(path, "stateMachineVersionArn"), empty: "")
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
+            o["stateMachineVersionArn"] = .string(self.stateMachineVersionArn)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("creationDate", Timestamps.iso8601(self.creationDate))
+            w.element("stateMachineVersionArn", self.stateMachineVersionArn)
+        }
+    }
+
+    /// The `DeleteStateMachineVersionInput` shape of the SFN model.
+    public struct DeleteStateMachineVersionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineVersionArn: String
+        public init(stateMachineVersionArn: String) {
+            self.stateMachineVersionArn = stateMachineVersionArn
+        }
+        public static var empty: DeleteStateMachineVersionInput { DeleteStateMachineVersionInput(stateMachineVersionArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineVersionArn = try d.string(o["stateMachineVersionArn"], path: ShapeDecoder.join(path, "stateMachineVersionArn"))
+            d.length(m_stateMachineVersionArn as String?, min: 1, max: 2000, path: ShapeDecoder.join(path, "stateMachineVersionArn"))
+            self.stateMachineVersionArn = d.required(m_stateMachineVersionArn, path: ShapeDecoder.join(path, "stateMachineVersionArn"), empty: "")
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineVersionArn"] = .string(self.stateMachineVersionArn)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineVersionArn", self.stateMachineVersionArn)
+        }
+    }
+
+    /// The `DeleteStateMachineVersionOutput` shape of the SFN model.
+    public struct DeleteStateMachineVersionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public init() {
+        }
+        public static var empty: DeleteStateMachineVersionOutput { DeleteStateMachineVersionOutput() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+        }
+        public func json() -> JSON {
+            let o = JSONObject()
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+        }
+    }
+
+    /// The `ListStateMachineVersionsInput` shape of the SFN model.
+    public struct ListStateMachineVersionsInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineArn: String
+        public var nextToken: String?
+        public var maxResults: Int?
+        public init(stateMachineArn: String, nextToken: String? = nil, maxResults: Int? = nil) {
+            self.stateMachineArn = stateMachineArn
+            self.nextToken = nextToken
+            self.maxResults = maxResults
+        }
+        public static var empty: ListStateMachineVersionsInput { ListStateMachineVersionsInput(stateMachineArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineArn = try d.string(o["stateMachineArn"], path: ShapeDecoder.join(path, "stateMachineArn"))
+            d.length(m_stateMachineArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineArn"))
+            self.stateMachineArn = d.required(m_stateMachineArn, path: ShapeDecoder.join(path, "stateMachineArn"), empty: "")
+            let m_nextToken = try d.string(o["nextToken"], path: ShapeDecoder.join(path, "nextToken"))
+            d.length(m_nextToken as String?, min: 1, max: 1024, path: ShapeDecoder.join(path, "nextToken"))
+            self.nextToken = m_nextToken
+            let m_maxResults = try d.integer(o["maxResults"], path: ShapeDecoder.join(path, "maxResults"))
+            d.range(m_maxResults, min: 0, max: 1000, path: ShapeDecoder.join(path, "maxResults"))
+            self.maxResults = m_maxResults
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineArn"] = .string(self.stateMachineArn)
+            if let v = self.nextToken { o["nextToken"] = .string(v) }
+            if let v = self.maxResults { o["maxResults"] = .number(Double(v)) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineArn", self.stateMachineArn)
+            if let v = self.nextToken { w.element("nextToken", v) }
+            if let v = self.maxResults { w.element("maxResults", String(v)) }
+        }
+    }
+
+    /// The `ListStateMachineVersionsOutput` shape of the SFN model.
+    public struct ListStateMachineVersionsOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineVersions: [StateMachineVersionListItem]
+        public var nextToken: String?
+        public init(stateMachineVersions: [StateMachineVersionListItem], nextToken: String? = nil) {
+            self.stateMachineVersions = stateMachineVersions
+            self.nextToken = nextToken
+        }
+        public static var empty: ListStateMachineVersionsOutput { ListStateMachineVersionsOutput(stateMachineVersions: []) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineVersions = try d.list(o["stateMachineVersions"], path: ShapeDecoder.join(path, "stateMachineVersions")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: StateMachineVersionListItem.self) }
+            self.stateMachineVersions = d.required(m_stateMachineVersions, path: ShapeDecoder.join(path, "stateMachineVersions"), empty: [])
+            let m_nextToken = try d.string(o["nextToken"], path: ShapeDecoder.join(path, "nextToken"))
+            d.length(m_nextToken as String?, min: 1, max: 1024, path: ShapeDecoder.join(path, "nextToken"))
+            self.nextToken = m_nextToken
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineVersions"] = .array(self.stateMachineVersions.map { e0 in e0.json() })
+            if let v = self.nextToken { o["nextToken"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineVersions") { w in for x0 in self.stateMachineVersions { w.element("member") { w in x0.xml(into: &w) } } }
+            if let v = self.nextToken { w.element("nextToken", v) }
+        }
+    }
+
+    /// The `StateMachineVersionListItem` shape of the SFN model.
+    public struct StateMachineVersionListItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineVersionArn: String
+        public var creationDate: Date
+        public init(stateMachineVersionArn: String, creationDate: Date) {
+            self.stateMachineVersionArn = stateMachineVersionArn
+            self.creationDate = creationDate
+        }
+        public static var empty: StateMachineVersionListItem { StateMachineVersionListItem(stateMachineVersionArn: "", creationDate: Date(timeIntervalSince1970: 0)) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineVersionArn = try d.string(o["stateMachineVersionArn"], path: ShapeDecoder.join(path, "stateMachineVersionArn"))
+            d.length(m_stateMachineVersionArn as String?, min: 1, max: 2000, path: ShapeDecoder.join(path, "stateMachineVersionArn"))
+            self.stateMachineVersionArn = d.required(m_stateMachineVersionArn, path: ShapeDecoder.join(path, "stateMachineVersionArn"), empty: "")
+            let m_creationDate = try d.timestamp(o["creationDate"], path: ShapeDecoder.join(path, "creationDate"))
+            self.creationDate = d.required(m_creationDate, path: ShapeDecoder.join(path, "creationDate"), empty: Date(timeIntervalSince1970: 0))
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineVersionArn"] = .string(self.stateMachineVersionArn)
+            o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineVersionArn", self.stateMachineVersionArn)
+            w.element("creationDate", Timestamps.iso8601(self.creationDate))
+        }
+    }
+
+    /// The `CreateStateMachineAliasInput` shape of the SFN model.
+    public struct CreateStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var description: String?
+        public var name: String
+        public var routingConfiguration: [RoutingConfigurationListItem]
+        public init(description: String? = nil, name: String, routingConfiguration: [RoutingConfigurationListItem]) {
+            self.description = description
+            self.name = name
+            self.routingConfiguration = routingConfiguration
+        }
+        public static var empty: CreateStateMachineAliasInput { CreateStateMachineAliasInput(name: "", routingConfiguration: []) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_description = try d.string(o["description"], path: ShapeDecoder.join(path, "description"))
+            d.length(m_description as String?, min: nil, max: 256, path: ShapeDecoder.join(path, "description"))
+            self.description = m_description
+            let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
+            d.length(m_name as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "name"))
+            self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
+            let m_routingConfiguration = try d.list(o["routingConfiguration"], path: ShapeDecoder.join(path, "routingConfiguration")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: RoutingConfigurationListItem.self) }
+            d.length(m_routingConfiguration, min: 1, max: 2, path: ShapeDecoder.join(path, "routingConfiguration"))
+            self.routingConfiguration = d.required(m_routingConfiguration, path: ShapeDecoder.join(path, "routingConfiguration"), empty: [])
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.description { o["description"] = .string(v) }
+            o["name"] = .string(self.name)
+            o["routingConfiguration"] = .array(self.routingConfiguration.map { e0 in e0.json() })
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.description { w.element("description", v) }
+            w.element("name", self.name)
+            w.element("routingConfiguration") { w in for x0 in self.routingConfiguration { w.element("member") { w in x0.xml(into: &w) } } }
+        }
+    }
+
+    /// The `RoutingConfigurationListItem` shape of the SFN model.
+    public struct RoutingConfigurationListItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineVersionArn: String
+        public var weight: Int
+        public init(stateMachineVersionArn: String, weight: Int) {
+            self.stateMachineVersionArn = stateMachineVersionArn
+            self.weight = weight
+        }
+        public static var empty: RoutingConfigurationListItem { RoutingConfigurationListItem(stateMachineVersionArn: "", weight: 0) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineVersionArn = try d.string(o["stateMachineVersionArn"], path: ShapeDecoder.join(path, "stateMachineVersionArn"))
+            d.length(m_stateMachineVersionArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineVersionArn"))
+            self.stateMachineVersionArn = d.required(m_stateMachineVersionArn, path: ShapeDecoder.join(path, "stateMachineVersionArn"), empty: "")
+            let m_weight = try d.integer(o["weight"], path: ShapeDecoder.join(path, "weight"))
+            d.range(m_weight, min: 0, max: 100, path: ShapeDecoder.join(path, "weight"))
+            self.weight = d.required(m_weight, path: ShapeDecoder.join(path, "weight"), empty: 0)
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineVersionArn"] = .string(self.stateMachineVersionArn)
+            o["weight"] = .number(Double(self.weight))
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineVersionArn", self.stateMachineVersionArn)
+            w.element("weight", String(self.weight))
+        }
+    }
+
+    /// The `CreateStateMachineAliasOutput` shape of the SFN model.
+    public struct CreateStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineAliasArn: String
+        public var creationDate: Date
+        public init(stateMachineAliasArn: String, creationDate: Date) {
+            self.stateMachineAliasArn = stateMachineAliasArn
+            self.creationDate = creationDate
+        }
+        public static var empty: CreateStateMachineAliasOutput { CreateStateMachineAliasOutput(stateMachineAliasArn: "", creationDate: Date(timeIntervalSince1970: 0)) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineAliasArn = try d.string(o["stateMachineAliasArn"], path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            d.length(m_stateMachineAliasArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            self.stateMachineAliasArn = d.required(m_stateMachineAliasArn, path: ShapeDecoder.join(path, "stateMachineAliasArn"), empty: "")
+            let m_creationDate = try d.timestamp(o["creationDate"], path: ShapeDecoder.join(path, "creationDate"))
+            self.creationDate = d.required(m_creationDate, path: ShapeDecoder.join(path, "creationDate"), empty: Date(timeIntervalSince1970: 0))
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineAliasArn"] = .string(self.stateMachineAliasArn)
+            o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineAliasArn", self.stateMachineAliasArn)
+            w.element("creationDate", Timestamps.iso8601(self.creationDate))
+        }
+    }
+
+    /// The `DescribeStateMachineAliasInput` shape of the SFN model.
+    public struct DescribeStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineAliasArn: String
+        public init(stateMachineAliasArn: String) {
+            self.stateMachineAliasArn = stateMachineAliasArn
+        }
+        public static var empty: DescribeStateMachineAliasInput { DescribeStateMachineAliasInput(stateMachineAliasArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineAliasArn = try d.string(o["stateMachineAliasArn"], path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            d.length(m_stateMachineAliasArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            self.stateMachineAliasArn = d.required(m_stateMachineAliasArn, path: ShapeDecoder.join(path, "stateMachineAliasArn"), empty: "")
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineAliasArn"] = .string(self.stateMachineAliasArn)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineAliasArn", self.stateMachineAliasArn)
+        }
+    }
+
+    /// The `DescribeStateMachineAliasOutput` shape of the SFN model.
+    public struct DescribeStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineAliasArn: String?
+        public var name: String?
+        public var description: String?
+        public var routingConfiguration: [RoutingConfigurationListItem]?
+        public var creationDate: Date?
+        public var updateDate: Date?
+        public init(stateMachineAliasArn: String? = nil, name: String? = nil, description: String? = nil, routingConfiguration: [RoutingConfigurationListItem]? = nil, creationDate: Date? = nil, updateDate: Date? = nil) {
+            self.stateMachineAliasArn = stateMachineAliasArn
+            self.name = name
+            self.description = description
+            self.routingConfiguration = routingConfiguration
+            self.creationDate = creationDate
+            self.updateDate = updateDate
+        }
+        public static var empty: DescribeStateMachineAliasOutput { DescribeStateMachineAliasOutput() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineAliasArn = try d.string(o["stateMachineAliasArn"], path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            d.length(m_stateMachineAliasArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            self.stateMachineAliasArn = m_stateMachineAliasArn
+            let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
+            d.length(m_name as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "name"))
+            self.name = m_name
+            let m_description = try d.string(o["description"], path: ShapeDecoder.join(path, "description"))
+            d.length(m_description as String?, min: nil, max: 256, path: ShapeDecoder.join(path, "description"))
+            self.description = m_description
+            let m_routingConfiguration = try d.list(o["routingConfiguration"], path: ShapeDecoder.join(path, "routingConfiguration")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: RoutingConfigurationListItem.self) }
+            d.length(m_routingConfiguration, min: 1, max: 2, path: ShapeDecoder.join(path, "routingConfiguration"))
+            self.routingConfiguration = m_routingConfiguration
+            let m_creationDate = try d.timestamp(o["creationDate"], path: ShapeDecoder.join(path, "creationDate"))
+            self.creationDate = m_creationDate
+            let m_updateDate = try d.timestamp(o["updateDate"], path: ShapeDecoder.join(path, "updateDate"))
+            self.updateDate = m_updateDate
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.stateMachineAliasArn { o["stateMachineAliasArn"] = .string(v) }
+            if let v = self.name { o["name"] = .string(v) }
+            if let v = self.description { o["description"] = .string(v) }
+            if let v = self.routingConfiguration { o["routingConfiguration"] = .array(v.map { e0 in e0.json() }) }
+            if let v = self.creationDate { o["creationDate"] = ShapeEncoding.timestamp(v) }
+            if let v = self.updateDate { o["updateDate"] = ShapeEncoding.timestamp(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.stateMachineAliasArn { w.element("stateMachineAliasArn", v) }
+            if let v = self.name { w.element("name", v) }
+            if let v = self.description { w.element("description", v) }
+            if let v = self.routingConfiguration { w.element("routingConfiguration") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
+            if let v = self.creationDate { w.element("creationDate", Timestamps.iso8601(v)) }
+            if let v = self.updateDate { w.element("updateDate", Timestamps.iso8601(v)) }
+        }
+    }
+
+    /// The `ListStateMachineAliasesInput` shape of the SFN model.
+    public struct ListStateMachineAliasesInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineArn: String
+        public var nextToken: String?
+        public var maxResults: Int?
+        public init(stateMachineArn: String, nextToken: String? = nil, maxResults: Int? = nil) {
+            self.stateMachineArn = stateMachineArn
+            self.nextToken = nextToken
+            self.maxResults = maxResults
+        }
+        public static var empty: ListStateMachineAliasesInput { ListStateMachineAliasesInput(stateMachineArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineArn = try d.string(o["stateMachineArn"], path: ShapeDecoder.join(path, "stateMachineArn"))
+            d.length(m_stateMachineArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineArn"))
+            self.stateMachineArn = d.required(m_stateMachineArn, path: ShapeDecoder.join(path, "stateMachineArn"), empty: "")
+            let m_nextToken = try d.string(o["nextToken"], path: ShapeDecoder.join(path, "nextToken"))
+            d.length(m_nextToken as String?, min: 1, max: 1024, path: ShapeDecoder.join(path, "nextToken"))
+            self.nextToken = m_nextToken
+            let m_maxResults = try d.integer(o["maxResults"], path: ShapeDecoder.join(path, "maxResults"))
+            d.range(m_maxResults, min: 0, max: 1000, path: ShapeDecoder.join(path, "maxResults"))
+            self.maxResults = m_maxResults
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineArn"] = .string(self.stateMachineArn)
+            if let v = self.nextToken { o["nextToken"] = .string(v) }
+            if let v = self.maxResults { o["maxResults"] = .number(Double(v)) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineArn", self.stateMachineArn)
+            if let v = self.nextToken { w.element("nextToken", v) }
+            if let v = self.maxResults { w.element("maxResults", String(v)) }
+        }
+    }
+
+    /// The `ListStateMachineAliasesOutput` shape of the SFN model.
+    public struct ListStateMachineAliasesOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineAliases: [StateMachineAliasListItem]
+        public var nextToken: String?
+        public init(stateMachineAliases: [StateMachineAliasListItem], nextToken: String? = nil) {
+            self.stateMachineAliases = stateMachineAliases
+            self.nextToken = nextToken
+        }
+        public static var empty: ListStateMachineAliasesOutput { ListStateMachineAliasesOutput(stateMachineAliases: []) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineAliases = try d.list(o["stateMachineAliases"], path: ShapeDecoder.join(path, "stateMachineAliases")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: StateMachineAliasListItem.self) }
+            self.stateMachineAliases = d.required(m_stateMachineAliases, path: ShapeDecoder.join(path, "stateMachineAliases"), empty: [])
+            let m_nextToken = try d.string(o["nextToken"], path: ShapeDecoder.join(path, "nextToken"))
+            d.length(m_nextToken as String?, min: 1, max: 1024, path: ShapeDecoder.join(path, "nextToken"))
+            self.nextToken = m_nextToken
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineAliases"] = .array(self.stateMachineAliases.map { e0 in e0.json() })
+            if let v = self.nextToken { o["nextToken"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineAliases") { w in for x0 in self.stateMachineAliases { w.element("member") { w in x0.xml(into: &w) } } }
+            if let v = self.nextToken { w.element("nextToken", v) }
+        }
+    }
+
+    /// The `StateMachineAliasListItem` shape of the SFN model.
+    public struct StateMachineAliasListItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineAliasArn: String
+        public var creationDate: Date
+        public init(stateMachineAliasArn: String, creationDate: Date) {
+            self.stateMachineAliasArn = stateMachineAliasArn
+            self.creationDate = creationDate
+        }
+        public static var empty: StateMachineAliasListItem { StateMachineAliasListItem(stateMachineAliasArn: "", creationDate: Date(timeIntervalSince1970: 0)) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineAliasArn = try d.string(o["stateMachineAliasArn"], path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            d.length(m_stateMachineAliasArn as String?, min: 1, max: 2000, path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            self.stateMachineAliasArn = d.required(m_stateMachineAliasArn, path: ShapeDecoder.join(path, "stateMachineAliasArn"), empty: "")
+            let m_creationDate = try d.timestamp(o["creationDate"], path: ShapeDecoder.join(path, "creationDate"))
+            self.creationDate = d.required(m_creationDate, path: ShapeDecoder.join(path, "creationDate"), empty: Date(timeIntervalSince1970: 0))
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineAliasArn"] = .string(self.stateMachineAliasArn)
+            o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineAliasArn", self.stateMachineAliasArn)
+            w.element("creationDate", Timestamps.iso8601(self.creationDate))
+        }
+    }
+
+    /// The `UpdateStateMachineAliasInput` shape of the SFN model.
+    public struct UpdateStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineAliasArn: String
+        public var description: String?
+        public var routingConfiguration: [RoutingConfigurationListItem]?
+        public init(stateMachineAliasArn: String, description: String? = nil, routingConfiguration: [RoutingConfigurationListItem]? = nil) {
+            self.stateMachineAliasArn = stateMachineAliasArn
+            self.description = description
+            self.routingConfiguration = routingConfiguration
+        }
+        public static var empty: UpdateStateMachineAliasInput { UpdateStateMachineAliasInput(stateMachineAliasArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineAliasArn = try d.string(o["stateMachineAliasArn"], path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            d.length(m_stateMachineAliasArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            self.stateMachineAliasArn = d.required(m_stateMachineAliasArn, path: ShapeDecoder.join(path, "stateMachineAliasArn"), empty: "")
+            let m_description = try d.string(o["description"], path: ShapeDecoder.join(path, "description"))
+            d.length(m_description as String?, min: nil, max: 256, path: ShapeDecoder.join(path, "description"))
+            self.description = m_description
+            let m_routingConfiguration = try d.list(o["routingConfiguration"], path: ShapeDecoder.join(path, "routingConfiguration")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: RoutingConfigurationListItem.self) }
+            d.length(m_routingConfiguration, min: 1, max: 2, path: ShapeDecoder.join(path, "routingConfiguration"))
+            self.routingConfiguration = m_routingConfiguration
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineAliasArn"] = .string(self.stateMachineAliasArn)
+            if let v = self.description { o["description"] = .string(v) }
+            if let v = self.routingConfiguration { o["routingConfiguration"] = .array(v.map { e0 in e0.json() }) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineAliasArn", self.stateMachineAliasArn)
+            if let v = self.description { w.element("description", v) }
+            if let v = self.routingConfiguration { w.element("routingConfiguration") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
+        }
+    }
+
+    /// The `UpdateStateMachineAliasOutput` shape of the SFN model.
+    public struct UpdateStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var updateDate: Date
+        public init(updateDate: Date) {
+            self.updateDate = updateDate
+        }
+        public static var empty: UpdateStateMachineAliasOutput { UpdateStateMachineAliasOutput(updateDate: Date(timeIntervalSince1970: 0)) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_updateDate = try d.timestamp(o["updateDate"], path: ShapeDecoder.join(path, "updateDate"))
+            self.updateDate = d.required(m_updateDate, path: ShapeDecoder.join(path, "updateDate"), empty: Date(timeIntervalSince1970: 0))
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["updateDate"] = ShapeEncoding.timestamp(self.updateDate)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("updateDate", Timestamps.iso8601(self.updateDate))
+        }
+    }
+
+    /// The `DeleteStateMachineAliasInput` shape of the SFN model.
+    public struct DeleteStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var stateMachineAliasArn: String
+        public init(stateMachineAliasArn: String) {
+            self.stateMachineAliasArn = stateMachineAliasArn
+        }
+        public static var empty: DeleteStateMachineAliasInput { DeleteStateMachineAliasInput(stateMachineAliasArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_stateMachineAliasArn = try d.string(o["stateMachineAliasArn"], path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            d.length(m_stateMachineAliasArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineAliasArn"))
+            self.stateMachineAliasArn = d.required(m_stateMachineAliasArn, path: ShapeDecoder.join(path, "stateMachineAliasArn"), empty: "")
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["stateMachineAliasArn"] = .string(self.stateMachineAliasArn)
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("stateMachineAliasArn", self.stateMachineAliasArn)
+        }
+    }
+
+    /// The `DeleteStateMachineAliasOutput` shape of the SFN model.
+    public struct DeleteStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public init() {
+        }
+        public static var empty: DeleteStateMachineAliasOutput { DeleteStateMachineAliasOutput() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+        }
+        public func json() -> JSON {
+            let o = JSONObject()
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+        }
+    }
+
     /// Decodes the request for `operation`, runs it on `handler` and encodes its answer.
     public static func dispatch(_ handler: some SFNAPIHandler, operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         switch operation {
@@ -3582,6 +5039,66 @@ public enum SFNAPI {
             let input = try ProtocolCodec.decode(SendTaskHeartbeatInput.self, from: request, descriptor: descriptor)
             let output: SendTaskHeartbeatOutput = try await handler.sendTaskHeartbeat(input, context: context)
             return ProtocolCodec.encode(output, operation: "SendTaskHeartbeat", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "CreateActivity":
+            let input = try ProtocolCodec.decode(CreateActivityInput.self, from: request, descriptor: descriptor)
+            let output: CreateActivityOutput = try await handler.createActivity(input, context: context)
+            return ProtocolCodec.encode(output, operation: "CreateActivity", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "DeleteActivity":
+            let input = try ProtocolCodec.decode(DeleteActivityInput.self, from: request, descriptor: descriptor)
+            let output: DeleteActivityOutput = try await handler.deleteActivity(input, context: context)
+            return ProtocolCodec.encode(output, operation: "DeleteActivity", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "DescribeActivity":
+            let input = try ProtocolCodec.decode(DescribeActivityInput.self, from: request, descriptor: descriptor)
+            let output: DescribeActivityOutput = try await handler.describeActivity(input, context: context)
+            return ProtocolCodec.encode(output, operation: "DescribeActivity", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "ListActivities":
+            let input = try ProtocolCodec.decode(ListActivitiesInput.self, from: request, descriptor: descriptor)
+            let output: ListActivitiesOutput = try await handler.listActivities(input, context: context)
+            return ProtocolCodec.encode(output, operation: "ListActivities", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "GetActivityTask":
+            let input = try ProtocolCodec.decode(GetActivityTaskInput.self, from: request, descriptor: descriptor)
+            let output: GetActivityTaskOutput = try await handler.getActivityTask(input, context: context)
+            return ProtocolCodec.encode(output, operation: "GetActivityTask", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "RedriveExecution":
+            let input = try ProtocolCodec.decode(RedriveExecutionInput.self, from: request, descriptor: descriptor)
+            let output: RedriveExecutionOutput = try await handler.redriveExecution(input, context: context)
+            return ProtocolCodec.encode(output, operation: "RedriveExecution", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "TestState":
+            let input = try ProtocolCodec.decode(TestStateInput.self, from: request, descriptor: descriptor)
+            let output: TestStateOutput = try await handler.testState(input, context: context)
+            return ProtocolCodec.encode(output, operation: "TestState", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "PublishStateMachineVersion":
+            let input = try ProtocolCodec.decode(PublishStateMachineVersionInput.self, from: request, descriptor: descriptor)
+            let output: PublishStateMachineVersionOutput = try await handler.publishStateMachineVersion(input, context: context)
+            return ProtocolCodec.encode(output, operation: "PublishStateMachineVersion", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "DeleteStateMachineVersion":
+            let input = try ProtocolCodec.decode(DeleteStateMachineVersionInput.self, from: request, descriptor: descriptor)
+            let output: DeleteStateMachineVersionOutput = try await handler.deleteStateMachineVersion(input, context: context)
+            return ProtocolCodec.encode(output, operation: "DeleteStateMachineVersion", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "ListStateMachineVersions":
+            let input = try ProtocolCodec.decode(ListStateMachineVersionsInput.self, from: request, descriptor: descriptor)
+            let output: ListStateMachineVersionsOutput = try await handler.listStateMachineVersions(input, context: context)
+            return ProtocolCodec.encode(output, operation: "ListStateMachineVersions", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "CreateStateMachineAlias":
+            let input = try ProtocolCodec.decode(CreateStateMachineAliasInput.self, from: request, descriptor: descriptor)
+            let output: CreateStateMachineAliasOutput = try await handler.createStateMachineAlias(input, context: context)
+            return ProtocolCodec.encode(output, operation: "CreateStateMachineAlias", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "DescribeStateMachineAlias":
+            let input = try ProtocolCodec.decode(DescribeStateMachineAliasInput.self, from: request, descriptor: descriptor)
+            let output: DescribeStateMachineAliasOutput = try await handler.describeStateMachineAlias(input, context: context)
+            return ProtocolCodec.encode(output, operation: "DescribeStateMachineAlias", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "ListStateMachineAliases":
+            let input = try ProtocolCodec.decode(ListStateMachineAliasesInput.self, from: request, descriptor: descriptor)
+            let output: ListStateMachineAliasesOutput = try await handler.listStateMachineAliases(input, context: context)
+            return ProtocolCodec.encode(output, operation: "ListStateMachineAliases", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "UpdateStateMachineAlias":
+            let input = try ProtocolCodec.decode(UpdateStateMachineAliasInput.self, from: request, descriptor: descriptor)
+            let output: UpdateStateMachineAliasOutput = try await handler.updateStateMachineAlias(input, context: context)
+            return ProtocolCodec.encode(output, operation: "UpdateStateMachineAlias", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "DeleteStateMachineAlias":
+            let input = try ProtocolCodec.decode(DeleteStateMachineAliasInput.self, from: request, descriptor: descriptor)
+            let output: DeleteStateMachineAliasOutput = try await handler.deleteStateMachineAlias(input, context: context)
+            return ProtocolCodec.encode(output, operation: "DeleteStateMachineAlias", resultWrapper: nil, descriptor: descriptor, context: context)
         default:
             if descriptor.operations.contains(operation) { throw AWSError.notImplemented(operation, service: descriptor.endpointPrefix) }
             throw AWSError.unknownOperation(operation, service: descriptor.endpointPrefix)
@@ -3610,4 +5127,19 @@ public protocol SFNAPIHandler: Sendable {
     func sendTaskSuccess(_ input: SFNAPI.SendTaskSuccessInput, context: RequestContext) async throws -> SFNAPI.SendTaskSuccessOutput
     func sendTaskFailure(_ input: SFNAPI.SendTaskFailureInput, context: RequestContext) async throws -> SFNAPI.SendTaskFailureOutput
     func sendTaskHeartbeat(_ input: SFNAPI.SendTaskHeartbeatInput, context: RequestContext) async throws -> SFNAPI.SendTaskHeartbeatOutput
+    func createActivity(_ input: SFNAPI.CreateActivityInput, context: RequestContext) async throws -> SFNAPI.CreateActivityOutput
+    func deleteActivity(_ input: SFNAPI.DeleteActivityInput, context: RequestContext) async throws -> SFNAPI.DeleteActivityOutput
+    func describeActivity(_ input: SFNAPI.DescribeActivityInput, context: RequestContext) async throws -> SFNAPI.DescribeActivityOutput
+    func listActivities(_ input: SFNAPI.ListActivitiesInput, context: RequestContext) async throws -> SFNAPI.ListActivitiesOutput
+    func getActivityTask(_ input: SFNAPI.GetActivityTaskInput, context: RequestContext) async throws -> SFNAPI.GetActivityTaskOutput
+    func redriveExecution(_ input: SFNAPI.RedriveExecutionInput, context: RequestContext) async throws -> SFNAPI.RedriveExecutionOutput
+    func testState(_ input: SFNAPI.TestStateInput, context: RequestContext) async throws -> SFNAPI.TestStateOutput
+    func publishStateMachineVersion(_ input: SFNAPI.PublishStateMachineVersionInput, context: RequestContext) async throws -> SFNAPI.PublishStateMachineVersionOutput
+    func deleteStateMachineVersion(_ input: SFNAPI.DeleteStateMachineVersionInput, context: RequestContext) async throws -> SFNAPI.DeleteStateMachineVersionOutput
+    func listStateMachineVersions(_ input: SFNAPI.ListStateMachineVersionsInput, context: RequestContext) async throws -> SFNAPI.ListStateMachineVersionsOutput
+    func createStateMachineAlias(_ input: SFNAPI.CreateStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.CreateStateMachineAliasOutput
+    func describeStateMachineAlias(_ input: SFNAPI.DescribeStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.DescribeStateMachineAliasOutput
+    func listStateMachineAliases(_ input: SFNAPI.ListStateMachineAliasesInput, context: RequestContext) async throws -> SFNAPI.ListStateMachineAliasesOutput
+    func updateStateMachineAlias(_ input: SFNAPI.UpdateStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.UpdateStateMachineAliasOutput
+    func deleteStateMachineAlias(_ input: SFNAPI.DeleteStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.DeleteStateMachineAliasOutput
 }

@@ -1,0 +1,132 @@
+import AWSProtocol
+import Foundation
+import JSONCore
+import LocalCloud
+import States
+import Synchronization
+
+/// Activities: Task states whose work is done by the user's own workers, which poll GetActivityTask for it and
+/// answer with SendTaskSuccess/SendTaskFailure, sending SendTaskHeartbeat while they work.
+extension StepFunctionsService {
+    static func activityArn(_ name: String, _ context: RequestContext) -> String {
+        "arn:aws:states:\(context.region):\(context.accountId):activity:\(name)"
+    }
+
+    func requireActivity(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Activity {
+        guard arn.hasPrefix("arn:aws:states:"), arn.contains(":activity:") else {
+            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
+        }
+        guard let activity = try await store.activity(arn), activity.account == context.accountId else {
+            throw AWSError("ActivityDoesNotExist", "Activity Does Not Exist: '\(arn)'")
+        }
+        return activity
+    }
+
+    public func createActivity(_ input: SFNAPI.CreateActivityInput, context: RequestContext) async throws -> SFNAPI.CreateActivityOutput {
+        try Self.validateName(input.name)
+        let arn = Self.activityArn(input.name, context)
+        // CreateActivity is idempotent: the same name answers the existing activity.
+        if let existing = try await store.activity(arn) {
+            return .init(activityArn: arn, creationDate: existing.created)
+        }
+        var tags: [String: String] = [:]
+        for tag in input.tags ?? [] { tags[tag.key ?? ""] = tag.value ?? "" }
+        let activity = StepFunctionsStore.Activity(arn: arn, account: context.accountId, name: input.name, created: Date(), tags: tags)
+        try await store.insert(activity, region: context.region)
+        return .init(activityArn: arn, creationDate: activity.created)
+    }
+
+    public func describeActivity(_ input: SFNAPI.DescribeActivityInput, context: RequestContext) async throws -> SFNAPI.DescribeActivityOutput {
+        let activity = try await requireActivity(input.activityArn, context)
+        return .init(activityArn: activity.arn, name: activity.name, creationDate: activity.created,
+                     encryptionConfiguration: .init(type: "AWS_OWNED_KEY"))
+    }
+
+    public func listActivities(_ input: SFNAPI.ListActivitiesInput, context: RequestContext) async throws -> SFNAPI.ListActivitiesOutput {
+        let all = try await store.activities(account: context.accountId, region: context.region)
+        let (page, next) = try Pagination.page(all, maxResults: input.maxResults, nextToken: input.nextToken)
+        return .init(activities: page.map { .init(activityArn: $0.arn, name: $0.name, creationDate: $0.created) }, nextToken: next)
+    }
+
+    public func deleteActivity(_ input: SFNAPI.DeleteActivityInput, context: RequestContext) async throws -> SFNAPI.DeleteActivityOutput {
+        guard input.activityArn.hasPrefix("arn:aws:states:"), input.activityArn.contains(":activity:") else {
+            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(input.activityArn)'")
+        }
+        try await store.deleteActivity(input.activityArn)
+        return .init()
+    }
+
+    /// Long-polls, as AWS does, for up to 60 seconds; answers no token when no work arrived meanwhile.
+    public func getActivityTask(_ input: SFNAPI.GetActivityTaskInput, context: RequestContext) async throws -> SFNAPI.GetActivityTaskOutput {
+        let activity = try await requireActivity(input.activityArn, context)
+        guard let work = await activities.poll(activity.arn, timeout: activityPollTimeout) else { return .init() }
+        await work.progress.started(worker: input.workerName ?? "")
+        return .init(taskToken: work.token, input: work.input)
+    }
+}
+
+/// Work scheduled on activities and the workers waiting for it, in this process.
+final class ActivityQueue: Sendable {
+    struct Work: Sendable {
+        var token: String
+        var input: String
+        var progress: TaskProgress
+    }
+
+    private struct Poller {
+        var id: UInt64
+        var continuation: CheckedContinuation<Work?, Never>
+    }
+
+    private struct State {
+        var pending: [String: [Work]] = [:]
+        var pollers: [String: [Poller]] = [:]
+        var nextPollerId: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Hands `work` to a waiting worker, or keeps it for the next one.
+    func schedule(_ activityArn: String, _ work: Work) {
+        let poller = state.withLock { s -> Poller? in
+            if var waiting = s.pollers[activityArn], !waiting.isEmpty {
+                let first = waiting.removeFirst()
+                s.pollers[activityArn] = waiting
+                return first
+            }
+            s.pending[activityArn, default: []].append(work)
+            return nil
+        }
+        poller?.continuation.resume(returning: work)
+    }
+
+    /// Withdraws work no worker took (its state timed out or its execution stopped).
+    func withdraw(_ activityArn: String, token: String) {
+        state.withLock { $0.pending[activityArn]?.removeAll { $0.token == token } }
+    }
+
+    func poll(_ activityArn: String, timeout: Duration) async -> Work? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Work?, Never>) in
+            let (ready, id) = state.withLock { s -> (Work?, UInt64?) in
+                if var pending = s.pending[activityArn], !pending.isEmpty {
+                    let work = pending.removeFirst()
+                    s.pending[activityArn] = pending
+                    return (work, nil)
+                }
+                s.nextPollerId += 1
+                s.pollers[activityArn, default: []].append(Poller(id: s.nextPollerId, continuation: continuation))
+                return (nil, s.nextPollerId)
+            }
+            if let ready { continuation.resume(returning: ready); return }
+            guard let id else { return }
+            Task {
+                try? await Task.sleep(for: timeout)
+                let expired = self.state.withLock { s -> Poller? in
+                    guard let index = s.pollers[activityArn]?.firstIndex(where: { $0.id == id }) else { return nil }
+                    return s.pollers[activityArn]?.remove(at: index)
+                }
+                expired?.continuation.resume(returning: nil)
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import AWSProtocol
+import Foundation
+import JSONCore
+import LocalCloud
+import States
+
+extension StepFunctionsService {
+    // MARK: RedriveExecution
+
+    /// Restarts a failed, timed-out or aborted Standard execution from the state where it stopped, keeping its
+    /// history (an `ExecutionRedriven` event, then the redriven states' events) and the outputs of the states it
+    /// already finished. A Map or Parallel state that failed runs again as a whole.
+    public func redriveExecution(_ input: SFNAPI.RedriveExecutionInput, context: RequestContext) async throws -> SFNAPI.RedriveExecutionOutput {
+        let execution = try await requireExecution(input.executionArn, context)
+        if let reason = Self.notRedrivableReason(execution) {
+            throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: \(reason)")
+        }
+        let now = Date()
+        guard try await store.redrive(execution.arn, at: now) else {
+            throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: its status changed meanwhile")
+        }
+        let machine = try Self.parseDefinition(execution.definition)
+        var snapshot = execution.snapshot.flatMap { try? JSONDecoder().decode(ExecutionSnapshot.self, from: Data($0.utf8)) }
+            ?? ExecutionSnapshot(nextState: machine.startAt, input: (try? JSON(parsing: execution.input)) ?? [:], variables: [:], lastEventId: 0)
+        let last = try await store.lastEventId(execution.arn)
+        let redriven = HistoryEvent(id: last + 1, previousEventId: last, timestamp: now, type: "ExecutionRedriven",
+                                    detailsKey: "executionRedrivenEventDetails", details: ["redriveCount": .number(Double(execution.redriveCount + 1))])
+        try await store.append(event: redriven.json, id: redriven.id, to: execution.arn)
+        snapshot.lastEventId = redriven.id
+        var running = execution
+        running.status = "RUNNING"
+        running.redriveCount += 1
+        running.redriveDate = now
+        try launch(running, context: context, resumingFrom: snapshot)
+        await publish(running, status: "RUNNING", context: context)
+        return .init(redriveDate: now)
+    }
+
+    /// Why an execution cannot be redriven, or nil when it can (AWS: failed, timed out or aborted, and started
+    /// within the last 14 days).
+    static func notRedrivableReason(_ e: StepFunctionsStore.Execution) -> String? {
+        switch e.status {
+        case "RUNNING": return "the execution is still running"
+        case "SUCCEEDED": return "the execution succeeded"
+        default: break
+        }
+        if Date().timeIntervalSince(e.started) > 14 * 86400 { return "the execution started more than 14 days ago" }
+        return nil
+    }
+
+    // MARK: TestState
+
+    /// Runs one state once with the given input (and variables) and reports what happened, without creating a
+    /// state machine or an execution. Task states call their services for real, as in AWS; `mock` replaces the
+    /// call with a result or an error.
+    public func testState(_ input: SFNAPI.TestStateInput, context: RequestContext) async throws -> SFNAPI.TestStateOutput {
+        guard let json = try? JSON(parsing: input.definition), case .object(let object) = json else {
+            throw AWSError("InvalidDefinition", "Invalid State Machine Definition: 'The definition is not valid JSON'")
+        }
+        let state: StateDefinition
+        do {
+            if object["States"] != nil {
+                // A whole machine: the state to test is named by stateName (or is its StartAt).
+                let machine = try StateMachine(json: json)
+                let name = input.stateName ?? machine.startAt
+                guard let named = machine.states[name] else {
+                    throw AWSError("ValidationException", "State '\(name)' does not exist in the state machine definition")
+                }
+                state = named
+            } else {
+                state = try StateDefinition.standalone(name: input.stateName ?? "TestState", json: json)
+            }
+        } catch let error as DefinitionError {
+            throw AWSError("InvalidDefinition", "Invalid State Machine Definition: '\(error.description)'")
+        }
+        guard let stateInput = try? JSON(parsing: input.input ?? "{}") else {
+            throw AWSError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid JSON'")
+        }
+        var variables: [String: JSON] = [:]
+        if let text = input.variables {
+            guard case .object(let object)? = try? JSON(parsing: text) else {
+                throw AWSError("ValidationException", "Invalid variables: the variables must be a JSON object")
+            }
+            for (key, value) in object { variables[key] = value }
+        }
+        let integrations: any TaskIntegration = try input.mock.map { try MockedIntegration($0) } ?? self.integrations(context)
+        let machine = try StateMachine(json: ["StartAt": .string(state.name), "States": .object([state.name: ["Type": "Succeed"]])])
+        // Wait states do not wait in a test, as in AWS.
+        let engine = ExecutionEngine(machine: machine, integrations: integrations, clock: ImmediateClock())
+        let arn = "arn:aws:states:\(context.region):\(context.accountId):execution:TestStateMachine:\(UUID().uuidString.lowercased())"
+        let result = await engine.test(state, input: stateInput, context: ExecutionContext(executionArn: arn, name: "TestState", roleArn: input.roleArn ?? ""),
+                                       variables: variables)
+        let level = input.inspectionLevel ?? "INFO"
+        var inspection: SFNAPI.InspectionData?
+        if level != "INFO" {
+            inspection = .init(input: stateInput.serialized(), result: result.output?.serialized(),
+                               variables: JSON.object(JSONObject(uniqueKeysWithValues: result.variables.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })).serialized())
+        }
+        return .init(output: result.output?.serialized(), error: result.error, cause: result.cause, inspectionData: inspection,
+                     nextState: result.nextState, status: result.status.rawValue)
+    }
+}
+
+/// A clock whose waits end at once, for TestState.
+struct ImmediateClock: StatesClock {
+    func now() -> Date { Date() }
+    func sleep(seconds: Double) async throws {}
+}
+
+/// TestState's `mock`: the Task state's call answers the given result, or fails with the given error.
+struct MockedIntegration: TaskIntegration {
+    let result: Result<JSON, StatesError>
+
+    init(_ mock: SFNAPI.MockInput) throws {
+        if let text = mock.result {
+            guard let value = try? JSON(parsing: text) else {
+                throw AWSError("ValidationException", "Invalid mock result: the result must be valid JSON")
+            }
+            result = .success(value)
+        } else if let failure = mock.errorOutput {
+            result = .failure(StatesError(failure.error ?? "", failure.cause ?? ""))
+        } else {
+            throw AWSError("ValidationException", "A mock needs a result or an errorOutput")
+        }
+    }
+
+    func invoke(_ task: TaskInvocation) async throws -> JSON { try result.get() }
+}

@@ -1,0 +1,193 @@
+import AWSProtocol
+import Foundation
+import JSONCore
+import LocalCloud
+
+/// Published versions (immutable snapshots of a state machine, `…:stateMachine:name:3`) and aliases
+/// (`…:stateMachine:name:prod`, routing executions to one or two versions by weight).
+extension StepFunctionsService {
+    /// What a state machine ARN names: the machine itself, one of its versions, or one of its aliases.
+    enum MachineQualifier: Equatable {
+        case none
+        case version(Int)
+        case alias(String)
+    }
+
+    /// Splits `arn:aws:states:region:account:stateMachine:name[:qualifier]`.
+    static func splitMachineArn(_ arn: String) throws -> (machineArn: String, qualifier: MachineQualifier) {
+        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+        guard arn.hasPrefix("arn:aws:states:"), parts.count == 7 || parts.count == 8, parts[5] == "stateMachine", !parts[6].isEmpty else {
+            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
+        }
+        let machineArn = parts[0..<7].joined(separator: ":")
+        guard parts.count == 8 else { return (machineArn, .none) }
+        if let number = Int(parts[7]), number > 0 { return (machineArn, .version(number)) }
+        return (machineArn, .alias(String(parts[7])))
+    }
+
+    /// The definition an execution of `arn` runs: the machine's current one, a version's, or the version an
+    /// alias routes this execution to.
+    func resolveForExecution(_ arn: String, _ context: RequestContext) async throws
+        -> (machine: StepFunctionsStore.Machine, definition: String, roleArn: String, versionArn: String?, aliasArn: String?) {
+        let (machineArn, qualifier) = try Self.splitMachineArn(arn)
+        let machine = try await requireMachine(machineArn, context)
+        switch qualifier {
+        case .none:
+            return (machine, machine.definition, machine.roleArn, nil, nil)
+        case .version:
+            let version = try await requireVersion(arn)
+            return (machine, version.definition, version.roleArn, version.arn, nil)
+        case .alias:
+            let alias = try await requireAlias(arn)
+            let versionArn = Self.route(alias.routing)
+            let version = try await requireVersion(versionArn)
+            return (machine, version.definition, version.roleArn, version.arn, alias.arn)
+        }
+    }
+
+    /// Picks a version by the routing weights.
+    static func route(_ routing: [(String, Int)]) -> String {
+        var roll = Int.random(in: 0..<100)
+        for (arn, weight) in routing {
+            if roll < weight { return arn }
+            roll -= weight
+        }
+        return routing.last?.0 ?? ""
+    }
+
+    func requireVersion(_ arn: String) async throws -> StepFunctionsStore.Version {
+        guard let version = try await store.version(arn) else {
+            throw AWSError("ResourceNotFound", "Resource not found: '\(arn)'")
+        }
+        return version
+    }
+
+    func requireAlias(_ arn: String) async throws -> StepFunctionsStore.Alias {
+        guard let alias = try await store.alias(arn) else {
+            throw AWSError("ResourceNotFound", "Resource not found: '\(arn)'")
+        }
+        return alias
+    }
+
+    // MARK: Versions
+
+    public func publishStateMachineVersion(_ input: SFNAPI.PublishStateMachineVersionInput, context: RequestContext) async throws -> SFNAPI.PublishStateMachineVersionOutput {
+        let machine = try await requireMachine(input.stateMachineArn, context)
+        let version = try await publish(machine, revisionId: input.revisionId, description: input.description)
+        return .init(creationDate: version.created, stateMachineVersionArn: version.arn)
+    }
+
+    /// Publishes the machine's current revision, or answers the version already published from it (as AWS,
+    /// publishing an unchanged revision twice is idempotent).
+    func publish(_ machine: StepFunctionsStore.Machine, revisionId: String?, description: String?) async throws -> StepFunctionsStore.Version {
+        if let revisionId, revisionId != machine.revisionId {
+            throw AWSError("ConflictException", "Failed to publish the State Machine version: the revision ID \(revisionId) is not the current revision \(machine.revisionId).")
+        }
+        if let latest = try await store.versions(of: machine.arn).first, latest.revisionId == machine.revisionId {
+            if let description, description != latest.description {
+                throw AWSError("ConflictException", "Failed to publish the State Machine version: the current revision is already published as \(latest.arn) with another description.")
+            }
+            return latest
+        }
+        return try await store.publishVersion(of: machine, description: description, at: Date())
+    }
+
+    public func listStateMachineVersions(_ input: SFNAPI.ListStateMachineVersionsInput, context: RequestContext) async throws -> SFNAPI.ListStateMachineVersionsOutput {
+        let machine = try await requireMachine(input.stateMachineArn, context)
+        let (page, next) = try Pagination.page(try await store.versions(of: machine.arn), maxResults: input.maxResults, nextToken: input.nextToken)
+        return .init(stateMachineVersions: page.map { .init(stateMachineVersionArn: $0.arn, creationDate: $0.created) }, nextToken: next)
+    }
+
+    public func deleteStateMachineVersion(_ input: SFNAPI.DeleteStateMachineVersionInput, context: RequestContext) async throws -> SFNAPI.DeleteStateMachineVersionOutput {
+        let (machineArn, qualifier) = try Self.splitMachineArn(input.stateMachineVersionArn)
+        guard case .version = qualifier else {
+            throw AWSError("ValidationException", "Invalid version ARN: '\(input.stateMachineVersionArn)'")
+        }
+        for alias in try await store.aliases(of: machineArn) where alias.routing.contains(where: { $0.0 == input.stateMachineVersionArn }) {
+            throw AWSError("ConflictException", "Version to be deleted must not be referenced by an alias. Current list of aliases referencing this version: [\(alias.name)]")
+        }
+        try await store.deleteVersion(input.stateMachineVersionArn)
+        return .init()
+    }
+
+    // MARK: Aliases
+
+    static let aliasNamePattern = try! NSRegularExpression(pattern: "^(?=.*[a-zA-Z_\\-\\.])[a-zA-Z0-9_\\-\\.]+$")
+
+    /// Routing must name one or two distinct versions of the same machine, with weights adding up to 100.
+    func validateRouting(_ routing: [SFNAPI.RoutingConfigurationListItem], machineArn: String) async throws -> [(String, Int)] {
+        guard (1...2).contains(routing.count) else {
+            throw AWSError("ValidationException", "1 validation error detected: Value at 'routingConfiguration' failed to satisfy constraint: Member must have length between 1 and 2")
+        }
+        if routing.count == 2 && routing[0].stateMachineVersionArn == routing[1].stateMachineVersionArn {
+            throw AWSError("ValidationException", "Routing configuration must contain distinct state machine version ARNs.")
+        }
+        guard routing.reduce(0, { $0 + $1.weight }) == 100 else {
+            throw AWSError("ValidationException", "Sum of routing configuration weights must be equal to 100.")
+        }
+        for item in routing {
+            let (versionMachine, qualifier) = try Self.splitMachineArn(item.stateMachineVersionArn)
+            guard case .version = qualifier, versionMachine == machineArn else {
+                throw AWSError("ValidationException", "Routing configuration must contain state machine version ARNs of one state machine: '\(item.stateMachineVersionArn)'")
+            }
+            _ = try await requireVersion(item.stateMachineVersionArn)
+        }
+        return routing.map { ($0.stateMachineVersionArn, $0.weight) }
+    }
+
+    public func createStateMachineAlias(_ input: SFNAPI.CreateStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.CreateStateMachineAliasOutput {
+        let name = input.name
+        guard Self.aliasNamePattern.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil, name.count <= 80 else {
+            throw AWSError("ValidationException", "Invalid alias name: '\(name)': an alias name has letters, digits, '-', '_' or '.', and not only digits.")
+        }
+        guard let first = input.routingConfiguration.first else {
+            throw AWSError("ValidationException", "Routing configuration must not be empty.")
+        }
+        let (machineArn, _) = try Self.splitMachineArn(first.stateMachineVersionArn)
+        _ = try await requireMachine(machineArn, context)
+        let routing = try await validateRouting(input.routingConfiguration, machineArn: machineArn)
+        let arn = "\(machineArn):\(name)"
+        if let existing = try await store.alias(arn) {
+            // Idempotent with the same configuration, as AWS.
+            let same = existing.description == input.description && existing.routing.map(\.0) == routing.map(\.0) && existing.routing.map(\.1) == routing.map(\.1)
+            guard same else { throw AWSError("ConflictException", "Failed to create alias because an alias with the same name and a different routing configuration already exists.") }
+            return .init(stateMachineAliasArn: arn, creationDate: existing.created)
+        }
+        let now = Date()
+        try await store.save(.init(arn: arn, machineArn: machineArn, name: name, description: input.description, routing: routing, created: now, updated: now))
+        return .init(stateMachineAliasArn: arn, creationDate: now)
+    }
+
+    public func describeStateMachineAlias(_ input: SFNAPI.DescribeStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.DescribeStateMachineAliasOutput {
+        let alias = try await requireAlias(input.stateMachineAliasArn)
+        return .init(stateMachineAliasArn: alias.arn, name: alias.name, description: alias.description,
+                     routingConfiguration: alias.routing.map { .init(stateMachineVersionArn: $0.0, weight: $0.1) },
+                     creationDate: alias.created, updateDate: alias.updated)
+    }
+
+    public func listStateMachineAliases(_ input: SFNAPI.ListStateMachineAliasesInput, context: RequestContext) async throws -> SFNAPI.ListStateMachineAliasesOutput {
+        let machine = try await requireMachine(input.stateMachineArn, context)
+        let (page, next) = try Pagination.page(try await store.aliases(of: machine.arn), maxResults: input.maxResults, nextToken: input.nextToken)
+        return .init(stateMachineAliases: page.map { .init(stateMachineAliasArn: $0.arn, creationDate: $0.created) }, nextToken: next)
+    }
+
+    public func updateStateMachineAlias(_ input: SFNAPI.UpdateStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.UpdateStateMachineAliasOutput {
+        var alias = try await requireAlias(input.stateMachineAliasArn)
+        guard input.description != nil || input.routingConfiguration != nil else {
+            throw AWSError("ValidationException", "Either the description or the RoutingConfiguration must be specified")
+        }
+        if let routing = input.routingConfiguration { alias.routing = try await validateRouting(routing, machineArn: alias.machineArn) }
+        if let description = input.description { alias.description = description }
+        alias.updated = Date()
+        try await store.save(alias)
+        return .init(updateDate: alias.updated)
+    }
+
+    public func deleteStateMachineAlias(_ input: SFNAPI.DeleteStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.DeleteStateMachineAliasOutput {
+        let (_, qualifier) = try Self.splitMachineArn(input.stateMachineAliasArn)
+        guard case .alias = qualifier else { throw AWSError("ValidationException", "Invalid alias ARN: '\(input.stateMachineAliasArn)'") }
+        _ = try await requireAlias(input.stateMachineAliasArn)
+        try await store.deleteAlias(input.stateMachineAliasArn)
+        return .init()
+    }
+}
