@@ -83,12 +83,12 @@ class SkiffServer:
 def client(service, endpoint):
     return boto3.client(
         service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="test",
-        aws_secret_access_key="test", config=Config(retries={"max_attempts": 1}))
+        aws_secret_access_key="test", config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))
 
 
 def cli(endpoint, *args, check=True):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION=REGION,
-               AWS_PAGER="")
+               AWS_PAGER="", AWS_DISABLE_HOST_PREFIX_INJECTION="true")
     result = subprocess.run(["aws", "--endpoint-url", endpoint, "--output", "json", *args],
                             capture_output=True, text=True, env=env, timeout=120)
     if check and result.returncode != 0:
