@@ -59,6 +59,8 @@ final class Evaluator {
     let deadline: ContinuousClock.Instant?
     var depth = 0
     var steps = 0
+    /// The time of this evaluation, in epoch millis: `$now()` and `$millis()` answer the same value throughout.
+    let timestamp = (Date().timeIntervalSince1970 * 1000).rounded(.down)
 
     init(limits: JSONataLimits) {
         self.limits = limits

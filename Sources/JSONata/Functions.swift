@@ -532,24 +532,40 @@ enum Builtins {
             }
         }),
         // Date and time
-        ("millis", "<:n>", { _, _ in .number((Date().timeIntervalSince1970 * 1000).rounded(.down)) }),
-        ("now", "<s?s?:s>", { _, _ in .string(isoMillis(Date().timeIntervalSince1970 * 1000)) }),
+        ("millis", "<:n>", { c, _ in .number(c.evaluator.timestamp) }),
+        ("now", "<s?s?:s>", { c, a in
+            try .string(formatMillis(c.evaluator.timestamp, picture: a.count > 0 ? str(a[0]) : nil, timezone: a.count > 1 ? str(a[1]) : nil))
+        }),
         ("fromMillis", "<n-s?s?:s>", { _, a in
             guard let n = num(a[0]) else { return nil }
-            if a.count > 1, a[1] != nil {
-                throw JSONataError(code: "D3135", message: "Picture strings in $fromMillis are not supported by Skiff yet", value: a[1])
-            }
-            return .string(isoMillis(n))
+            return try .string(formatMillis(n, picture: a.count > 1 ? str(a[1]) : nil, timezone: a.count > 2 ? str(a[2]) : nil))
         }),
-        ("toMillis", "<s-s?:n>", { _, a in
+        ("toMillis", "<s-s?:n>", { c, a in
             guard let s = str(a[0]) else { return nil }
-            if a.count > 1, a[1] != nil {
-                throw JSONataError(code: "D3136", message: "Picture strings in $toMillis are not supported by Skiff yet", value: a[1])
+            if a.count > 1, let picture = str(a[1]) {
+                return try DateTimePicture(picture).parse(s, now: c.evaluator.timestamp).map { .number($0) }
             }
             guard let ms = parseISOMillis(s) else {
                 throw JSONataError(code: "D3110", message: "The timestamp value \(s) could not be parsed as ISO 8601 format", value: .string(s))
             }
             return .number(ms)
+        }),
+        ("formatNumber", "<n-so?:s>", { _, a in
+            guard let n = num(a[0]), let picture = a.count > 1 ? str(a[1]) : nil else { return nil }
+            var options: [String: String]?
+            if a.count > 2, case .object(let box)? = a[2] {
+                options = [:]
+                for (k, v) in box.members { if let text = v.string { options?[k] = text } }
+            }
+            return try .string(NumberPicture.format(n, picture: picture, options: options))
+        }),
+        ("formatInteger", "<n-s:s>", { _, a in
+            guard let n = num(a[0]), let picture = a.count > 1 ? str(a[1]) : nil else { return nil }
+            return try .string(IntegerPicture(picture).format(n.rounded(.down)))
+        }),
+        ("parseInteger", "<s-s:n>", { _, a in
+            guard let s = str(a[0]), let picture = a.count > 1 ? str(a[1]) : nil else { return nil }
+            return try IntegerPicture(picture).parse(s).map { .number($0) }
         }),
     ]
 }
@@ -622,6 +638,19 @@ func roundHalfEven(_ value: Double, _ precision: Int) -> Double {
     }
     let back = Double("\(JSON.formatNumber(result))e\(-precision)") ?? result / pow(10, Double(precision))
     return back == 0 ? 0 : back
+}
+
+/// `$fromMillis`/`$now` with an optional picture (default ISO 8601) and `±hhmm` time zone.
+func formatMillis(_ millis: Double, picture: String?, timezone: String?) throws(JSONataError) -> String {
+    var hours = 0, minutes = 0
+    if let timezone {
+        // As jsonata-js: parseInt of the ±hhmm text, then hours and minutes from it.
+        let offset = Int(timezone.prefix { $0.isNumber || $0 == "-" || $0 == "+" }) ?? 0
+        hours = Int((Double(offset) / 100).rounded(.down))
+        minutes = offset % 100
+    }
+    if picture == nil && timezone == nil { return isoMillis(millis) }
+    return try DateTimePicture(picture ?? DateTimePicture.iso8601).format(millis: millis, offsetHours: hours, offsetMinutes: minutes)
 }
 
 func isoMillis(_ millis: Double) -> String {

@@ -9,6 +9,7 @@ public final class CloudDatabase: Sendable {
     public let writer: any DatabaseWriter
     /// The database file, or nil in memory.
     public let path: String?
+    private let groupCommit: GroupCommit
 
     /// Opens (creating if needed) `<stateDirectory>/skiff.sqlite`, or an in-memory database when nil.
     public init(stateDirectory: String?) throws {
@@ -26,6 +27,7 @@ public final class CloudDatabase: Sendable {
             path = nil
             writer = try DatabaseQueue(configuration: configuration)
         }
+        groupCommit = GroupCommit(writer: writer)
     }
 
     /// Applies the migrations of every service, in order.
@@ -47,5 +49,11 @@ public final class CloudDatabase: Sendable {
 
     public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
         try await writer.write(body)
+    }
+
+    /// A small write committed together with the other writes queued at the same time (see ``GroupCommit``):
+    /// for frequent appends from many concurrent tasks, such as execution history. Returns once committed.
+    public func writeGrouped(_ body: @escaping @Sendable (Database) throws -> Void) async throws {
+        try await groupCommit.write(body)
     }
 }

@@ -152,7 +152,7 @@ struct StepFunctionsStore: Sendable {
     }
 
     func insert(_ e: Execution) async throws {
-        try await database.write { db in
+        try await database.writeGrouped { db in
             try db.execute(sql: """
                 INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, started, definition, role_arn, version_arn, alias_arn)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -162,7 +162,7 @@ struct StepFunctionsStore: Sendable {
     }
 
     func finish(_ arn: String, status: String, output: String?, error: String?, cause: String?, stopped: Date) async throws {
-        try await database.write { db in
+        try await database.writeGrouped { db in
             try db.execute(sql: """
                 UPDATE sfn_executions SET status = ?, output = ?, error = ?, cause = ?, stopped = ?,
                 snapshot = CASE WHEN ? = 'SUCCEEDED' THEN NULL ELSE snapshot END WHERE arn = ? AND status = 'RUNNING'
@@ -193,13 +193,14 @@ struct StepFunctionsStore: Sendable {
     // MARK: History
 
     func append(event: JSON, id: Int, to arn: String) async throws {
-        try await database.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO sfn_history (execution_arn, id, event) VALUES (?, ?, ?)", arguments: [arn, id, event.serialized()])
+        let text = event.serialized()
+        try await database.writeGrouped { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO sfn_history (execution_arn, id, event) VALUES (?, ?, ?)", arguments: [arn, id, text])
         }
     }
 
     func saveSnapshot(_ text: String, for arn: String) async throws {
-        try await database.write { db in
+        try await database.writeGrouped { db in
             try db.execute(sql: "UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'", arguments: [text, arn])
         }
     }
