@@ -14,6 +14,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     let runs: ExecutionRuns
     let tokens = TaskTokens()
     let activities = ActivityQueue()
+    let definitions = DefinitionCache()
     /// How long GetActivityTask waits for work (AWS: 60 seconds).
     let activityPollTimeout: Duration
 
@@ -210,7 +211,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             versionArn: target.versionArn, aliasArn: target.aliasArn)
         try await store.insert(execution)
         try launch(execution, context: context, resumingFrom: nil)
-        await publish(execution, status: "RUNNING", context: context)
+        // Events reach EventBridge asynchronously, as in AWS: the caller does not wait for rule matching.
+        Task { await self.publish(execution, status: "RUNNING", context: context) }
         return .init(executionArn: arn, startDate: execution.started)
     }
 
@@ -238,7 +240,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     /// Starts (or resumes) running an execution in the background.
     func launch(_ execution: StepFunctionsStore.Execution, context: RequestContext, resumingFrom snapshot: ExecutionSnapshot?) throws {
-        let machine = try Self.parseDefinition(execution.definition)
+        let machine = try definitions.machine(execution.definition)
         let integrations = self.integrations(context)
         let engine = ExecutionEngine(machine: machine, integrations: integrations)
         let input = (try? JSON(parsing: execution.input)) ?? [:]
@@ -411,6 +413,20 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             m.tags = tags
             try await store.update(m)
         }
+    }
+}
+
+/// Parsed definitions by their text: executions of one state machine share one parse.
+final class DefinitionCache: Sendable {
+    private let machines = Mutex<[String: StateMachine]>([:])
+    /// Bounds the cache; beyond it definitions are parsed on each use.
+    private let capacity = 1000
+
+    func machine(_ definition: String) throws -> StateMachine {
+        if let cached = machines.withLock({ $0[definition] }) { return cached }
+        let machine = try StepFunctionsService.parseDefinition(definition)
+        machines.withLock { if $0.count < capacity { $0[definition] = machine } }
+        return machine
     }
 }
 
