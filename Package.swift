@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "JSONataConformance", dependencies: ["JSONata", "JSONCore"]),
         .executableTarget(name: "jsonata-conformance", dependencies: ["JSONataConformance"]),
         .executableTarget(name: "states-bench", dependencies: ["States", "JSONCore"]),
+        .executableTarget(name: "jsonata-bench", dependencies: ["JSONata", "JSONCore"]),
+        .executableTarget(name: "jsoncore-bench", dependencies: ["JSONCore"]),
         .target(name: "States", dependencies: ["JSONCore", "JSONata", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Schedules", dependencies: ["JSONCore"]),
         .target(name: "EventPatterns", dependencies: ["JSONCore"]),
