@@ -157,7 +157,7 @@ enum Builtins {
                 if case .regex(let re) = f.body {
                     return .bool(re.firstMatch(in: s, range: NSRange(location: 0, length: (s as NSString).length)) != nil)
                 }
-                return .bool(false)
+                return .bool(!(try customMatches(&context, a[1]!, s, function: "contains", limit: 1)).isEmpty)
             default: return nil
             }
         }),
@@ -175,15 +175,21 @@ enum Builtins {
             case .string(let sep)?:
                 if sep.isEmpty { parts = s.map(String.init) } else { parts = s.components(separatedBy: sep) }
             case .function(let f)?:
-                guard case .regex(let re) = f.body else { return nil }
                 let ns = s as NSString
                 parts = []
                 var last = 0
-                for m in re.matches(in: s, range: NSRange(location: 0, length: ns.length)) {
-                    parts.append(ns.substring(with: NSRange(location: last, length: m.range.location - last)))
-                    last = m.range.location + m.range.length
+                if case .regex(let re) = f.body {
+                    for m in re.matches(in: s, range: NSRange(location: 0, length: ns.length)) {
+                        parts.append(ns.substring(with: NSRange(location: last, length: m.range.location - last)))
+                        last = m.range.location + m.range.length
+                    }
+                } else {
+                    for m in try customMatches(&context, a[1]!, s, function: "split", limit: limit ?? Int.max) {
+                        parts.append(ns.substring(with: NSRange(location: last, length: max(0, m.start - last))))
+                        last = m.end
+                    }
                 }
-                parts.append(ns.substring(from: last))
+                parts.append(ns.substring(from: min(last, ns.length)))
             default: return nil
             }
             if let limit { parts = Array(parts.prefix(limit)) }
@@ -196,13 +202,19 @@ enum Builtins {
         }),
         ("match", "<s-f<s:o>n?:a<o>>", { context, a in
             guard let s = str(a[0]) else { return nil }
-            guard case .function(let f)? = a[1], case .regex(let re) = f.body else {
+            guard case .function(let f)? = a[1] else {
                 throw JSONataError(code: "T0410", message: "Argument 2 of function match does not match function signature", value: a[1], index: 2)
             }
             var limit = Int.max
             if a.count > 2, let l = num(a[2]) {
                 if l < 0 { throw JSONataError(code: "D3040", message: "Third argument of match function must evaluate to a positive number", value: .number(l)) }
                 limit = Int(l)
+            }
+            guard case .regex(let re) = f.body else {
+                // A user-defined matcher: a function answering {match, start, end, groups, next}.
+                return seq(try customMatches(&context, a[1]!, s, function: "match", limit: limit).map { m in
+                    .object(JObjectBox(["match": .string(m.match), "index": .number(Double(m.start)), "groups": .array(JArray(m.groups))]))
+                })
             }
             let ns = s as NSString
             let matches = re.matches(in: s, range: NSRange(location: 0, length: ns.length)).prefix(limit)
@@ -568,6 +580,33 @@ enum Builtins {
             return try IntegerPicture(picture).parse(s).map { .number($0) }
         }),
     ]
+}
+
+/// One match found by a matcher: a regex, or a user-defined function as jsonata-js allows.
+struct MatchRecord {
+    var match: String
+    var start: Int
+    var end: Int
+    var groups: [Value]
+}
+
+/// Runs a user-defined matcher on `s`: called with the string, it answers `{match, start, end, groups, next}`
+/// (or undefined for no match), and `next()` answers the following match. T1010 when it answers anything else.
+func customMatches(_ context: inout CallContext, _ matcher: Value, _ s: String, function: String, limit: Int) throws -> [MatchRecord] {
+    var records: [MatchRecord] = []
+    var result = try context.evaluator.apply(matcher, [.string(s)], nil, context.frame, position: context.position)
+    while let current = result, records.count < limit {
+        guard case .object(let box) = current, case .string(let match)? = box.members["match"],
+              case .number(let start)? = box.members["start"], case .number(let end)? = box.members["end"] else {
+            throw JSONataError(code: "T1010", message: "The matcher function argument passed to function \(function) does not return the correct object structure", value: current)
+        }
+        var groups: [Value] = []
+        if case .array(let g)? = box.members["groups"] { groups = g.items }
+        records.append(MatchRecord(match: match, start: Int(start), end: Int(end), groups: groups))
+        guard let next = box.members["next"], next.isFunction else { break }
+        result = try context.evaluator.apply(next, [], nil, context.frame, position: context.position)
+    }
+    return records
 }
 
 func substringUTF16(_ s: String, _ start: Int, _ end: Int) -> String {

@@ -458,9 +458,15 @@ struct ASTProcessor {
                     result = path
                 }
                 let sort = Node(.sort, position: expr.position)
-                sort.terms = try expr.terms.map { ($0.descending, try process($0.expression)) }
+                sort.terms = try expr.terms.map { term in
+                    let expression = try process(term.expression)
+                    // A `%` in a sort term seeks the parent of the step being sorted.
+                    pushAncestry(sort, expression)
+                    return (term.descending, expression)
+                }
                 result.steps.append(sort)
                 try resolveAncestry(result)
+                if expr.keepArray { result.keepArray = true }
                 return result
             case ":=":
                 let n = Node(.bind, ":=", position: expr.position)
@@ -503,6 +509,8 @@ struct ASTProcessor {
                     step.stages!.append(index)
                 }
                 step.tuple = true
+                // `[]` after an index-bound step (`$#$pos[...][]`) marks the '#' node: keep the result an array.
+                if expr.keepArray { result.keepArray = true }
                 return result
             case "~>":
                 let n = Node(.apply, "~>", position: expr.position)
