@@ -30,7 +30,14 @@ public struct CloudServer: Sendable {
 
     /// Runs until a shutdown signal, then stops accepting requests, lets those under way finish, and returns.
     public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try await application(onServerRunning: onServerRunning).runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        // The service group is built here, with the application named, rather than by `runService()`: a service
+        // group otherwise names each service with `"\(service)"`, which reflects the whole application value,
+        // and each dynamic cast it makes scans the binary's protocol conformances: milliseconds of start-up and
+        // megabytes of touched pages.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: application(onServerRunning: onServerRunning), serviceName: "skiff-http")],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: cloud.environment.logger))
+        try await group.run()
     }
 
     static func respond(to request: Request, cloud: LocalCloud) async throws -> Response {
@@ -78,7 +85,9 @@ public struct CloudServer: Sendable {
 }
 
 /// A service's background work as a member of the server's service group.
-struct BackgroundWork: Service {
+struct BackgroundWork: Service, CustomStringConvertible {
+    var description: String { "BackgroundWork(\(service.descriptor.endpointPrefix))" }
+
     let service: any LocalService
     let logger: Logger
 
