@@ -91,19 +91,53 @@ public struct ExecutionSnapshot: Sendable, Equatable, Codable {
     public var input: JSON
     public var variables: [String: JSON]
     public var lastEventId: Int
+    /// Progress inside the state `nextState` names, when it is a Map or Parallel state: each iteration or
+    /// branch by its key (see ``BranchProgress``). The host fills it from ``ExecutionObserver/checkpoint(branch:progress:)``.
+    public var branches: [String: BranchProgress]
 
-    public init(nextState: String, input: JSON, variables: [String: JSON], lastEventId: Int) {
+    public init(nextState: String, input: JSON, variables: [String: JSON], lastEventId: Int, branches: [String: BranchProgress] = [:]) {
         self.nextState = nextState
         self.input = input
         self.variables = variables
         self.lastEventId = lastEventId
+        self.branches = branches
     }
+
+    enum CodingKeys: String, CodingKey { case nextState, input, variables, lastEventId, branches }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        nextState = try c.decode(String.self, forKey: .nextState)
+        input = try c.decode(JSON.self, forKey: .input)
+        variables = try c.decode([String: JSON].self, forKey: .variables)
+        lastEventId = try c.decode(Int.self, forKey: .lastEventId)
+        // Snapshots written before branches were recorded have none.
+        branches = try c.decodeIfPresent([String: BranchProgress].self, forKey: .branches) ?? [:]
+    }
+}
+
+/// Where one Map iteration or Parallel branch stands, so that a resumed execution neither reruns an iteration
+/// that finished nor the states an unfinished one already passed. Keys name the iteration from the top
+/// (`g12/Process[3]/Inner#1`): the top-level step it belongs to, then each Map index or Parallel branch inside.
+public enum BranchProgress: Sendable, Equatable, Codable {
+    case at(nextState: String, input: JSON, variables: [String: JSON])
+    case done(output: JSON)
 }
 
 /// Receives what an execution does, as it happens: history events and snapshots.
 public protocol ExecutionObserver: Sendable {
     func record(_ event: HistoryEvent) async
     func checkpoint(_ snapshot: ExecutionSnapshot) async
+    /// Progress of one iteration or branch inside the current top-level state; resuming passes them back in
+    /// ``ExecutionSnapshot/branches``.
+    func checkpoint(branch: String, progress: BranchProgress) async
+    /// The top-level state moved on: the branches recorded for the previous one are no longer needed.
+    func clearBranches() async
+}
+
+extension ExecutionObserver {
+    public func checkpoint(branch: String, progress: BranchProgress) async {}
+    public func clearBranches() async {}
 }
 
 /// Executes a ``StateMachine``. Many executions may run at once on one engine.
@@ -122,7 +156,8 @@ public struct ExecutionEngine: Sendable {
 
     /// Runs to the end (or until the calling task is cancelled: then the outcome is ABORTED).
     public func run(input: JSON, context: ExecutionContext, resumingFrom snapshot: ExecutionSnapshot? = nil, observer: (any ExecutionObserver)? = nil) async -> ExecutionOutcome {
-        let run = ExecutionRun(engine: self, context: context, observer: observer, firstEventId: snapshot?.lastEventId ?? 0)
+        let run = ExecutionRun(engine: self, context: context, observer: observer, firstEventId: snapshot?.lastEventId ?? 0,
+                               resumeBranches: snapshot?.branches ?? [:])
         return await run.execute(input: input, snapshot: snapshot)
     }
 
@@ -171,12 +206,28 @@ final class ExecutionRun: @unchecked Sendable {
     let context: ExecutionContext
     let observer: (any ExecutionObserver)?
     let nextId: Mutex<Int>
+    /// Iterations and branches already under way or done when this run resumed.
+    let resumeBranches: [String: BranchProgress]
+    /// The event id of the latest top-level checkpoint: the first part of branch keys, so that the keys of a
+    /// state run twice (a loop through a Choice) never meet.
+    let generation: Mutex<Int>
+    /// The branch key of the iteration or branch the current task runs in (nil at the top level).
+    @TaskLocal static var branchKey: String?
 
-    init(engine: ExecutionEngine, context: ExecutionContext, observer: (any ExecutionObserver)?, firstEventId: Int) {
+    init(engine: ExecutionEngine, context: ExecutionContext, observer: (any ExecutionObserver)?, firstEventId: Int,
+         resumeBranches: [String: BranchProgress] = [:]) {
         self.engine = engine
         self.context = context
         self.observer = observer
         self.nextId = Mutex(firstEventId)
+        self.resumeBranches = resumeBranches
+        self.generation = Mutex(firstEventId)
+    }
+
+    /// The key of iteration or branch `part` of `state`, inside the current one.
+    func branchKey(_ state: StateDefinition, _ part: String) -> String {
+        let parent = Self.branchKey ?? "g\(generation.withLock { $0 })"
+        return "\(parent)/\(state.name)\(part)"
     }
 
     var recording: Bool { observer != nil }
@@ -206,6 +257,12 @@ final class ExecutionRun: @unchecked Sendable {
             await emit("ExecutionStarted", previous: 0, "executionStartedEventDetails", [
                 "input": .string(input.serialized()), "inputDetails": ["truncated": false], "roleArn": .string(context.roleArn),
             ])
+            // A first checkpoint, so that even the first state's Map iterations resume.
+            if let observer {
+                let id = lastEventId
+                generation.withLock { $0 = id }
+                await observer.checkpoint(ExecutionSnapshot(nextState: start, input: data, variables: [:], lastEventId: id))
+            }
         }
         do {
             let output: JSON
@@ -237,7 +294,8 @@ final class ExecutionRun: @unchecked Sendable {
         }
     }
 
-    func runMachine(_ machine: StateMachine, input: JSON, scope: VariableScope, start: String? = nil, topLevel: Bool = false) async throws -> JSON {
+    func runMachine(_ machine: StateMachine, input: JSON, scope: VariableScope, start: String? = nil, topLevel: Bool = false,
+                    branchKey: String? = nil) async throws -> JSON {
         var current = start ?? machine.startAt
         var data = input
         while true {
@@ -256,7 +314,12 @@ final class ExecutionRun: @unchecked Sendable {
             }
             guard let next else { return output }
             if topLevel, let observer {
-                await observer.checkpoint(ExecutionSnapshot(nextState: next, input: output, variables: scope.values, lastEventId: lastEventId))
+                let id = lastEventId
+                await observer.checkpoint(ExecutionSnapshot(nextState: next, input: output, variables: scope.values, lastEventId: id))
+                generation.withLock { $0 = id }
+                await observer.clearBranches()
+            } else if let branchKey, let observer {
+                await observer.checkpoint(branch: branchKey, progress: .at(nextState: next, input: output, variables: scope.values))
             }
             current = next
             data = output
@@ -594,7 +657,8 @@ final class ExecutionRun: @unchecked Sendable {
             let outputs = try await withThrowingTaskGroup(of: (Int, JSON).self) { group in
                 for (i, branch) in state.branches.enumerated() {
                     let branchScope = VariableScope(parent: scope)
-                    group.addTask { (i, try await self.runMachine(branch, input: input, scope: branchScope)) }
+                    let key = self.branchKey(state, "#\(i)")
+                    group.addTask { (i, try await self.runBranch(branch, key: key, input: input, scope: branchScope)) }
                 }
                 var results = [JSON](repeating: .null, count: state.branches.count)
                 for try await (i, output) in group { results[i] = output }
@@ -654,10 +718,13 @@ final class ExecutionRun: @unchecked Sendable {
                     itemInput = item
                 }
                 let iterationScope = VariableScope(parent: scope)
+                let key = self.branchKey(state, "[\(index)]")
                 group.addTask {
+                    // An iteration that finished before a restart is not run again.
+                    if case .done(let output)? = self.resumeBranches[key] { return (index, .success(output)) }
                     await self.emit("MapIterationStarted", previous: self.lastEventId, "mapIterationStartedEventDetails", ["name": .string(state.name), "index": .number(Double(index))])
                     do {
-                        let output = try await self.runMachine(iterator, input: itemInput, scope: iterationScope)
+                        let output = try await self.runBranch(iterator, key: key, input: itemInput, scope: iterationScope)
                         await self.emit("MapIterationSucceeded", previous: self.lastEventId, "mapIterationSucceededEventDetails", ["name": .string(state.name), "index": .number(Double(index))])
                         return (index, .success(output))
                     } catch {
@@ -688,6 +755,26 @@ final class ExecutionRun: @unchecked Sendable {
         }
         await emit("MapStateSucceeded", previous: lastEventId)
         return .array(results)
+    }
+
+    /// Runs a Map iteration or Parallel branch under its key: from where it stood when the execution resumed,
+    /// recording its progress and its output.
+    func runBranch(_ machine: StateMachine, key: String, input: JSON, scope: VariableScope) async throws -> JSON {
+        var start: String?
+        var data = input
+        switch resumeBranches[key] {
+        case .done(let output)?: return output
+        case .at(let next, let saved, let variables)?:
+            start = next
+            data = saved
+            scope.values = variables
+        case nil: break
+        }
+        let output = try await Self.$branchKey.withValue(key) {
+            try await runMachine(machine, input: data, scope: scope, start: start, branchKey: key)
+        }
+        if let observer { await observer.checkpoint(branch: key, progress: .done(output: output)) }
+        return output
     }
 
     func tolerated(_ failures: Int, of total: Int, state: StateDefinition) -> Bool {

@@ -279,8 +279,9 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
         let observer = RecordingObserver()
         let tasks = ScriptedTasks { task, _ in [task.resource: true] }
         _ = try await run(definition, tasks: tasks, observer: observer)
-        let snapshot = try #require(observer.snapshots.withLock { $0.first })
-        #expect(snapshot.nextState == "T2")
+        // The first snapshot is taken before the first state, the next one after each state.
+        #expect(observer.snapshots.withLock { $0.map(\.nextState) } == ["T1", "T2"])
+        let snapshot = try #require(observer.snapshots.withLock { $0.last })
         let resumedTasks = ScriptedTasks { task, _ in [task.resource: true] }
         let engine = ExecutionEngine(machine: try StateMachine(definition: definition), integrations: resumedTasks)
         let outcome = await engine.run(input: [:], context: ExecutionContext(executionArn: "a", name: "e"), resumingFrom: snapshot)

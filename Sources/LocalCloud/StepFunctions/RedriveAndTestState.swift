@@ -9,7 +9,8 @@ extension StepFunctionsService {
 
     /// Restarts a failed, timed-out or aborted Standard execution from the state where it stopped, keeping its
     /// history (an `ExecutionRedriven` event, then the redriven states' events) and the outputs of the states it
-    /// already finished. A Map or Parallel state that failed runs again as a whole.
+    /// already finished. In a Map or Parallel state that failed, the iterations and branches that succeeded are
+    /// not run again.
     public func redriveExecution(_ input: SFNAPI.RedriveExecutionInput, context: RequestContext) async throws -> SFNAPI.RedriveExecutionOutput {
         let execution = try await requireExecution(input.executionArn, context)
         if let reason = Self.notRedrivableReason(execution) {
@@ -20,12 +21,18 @@ extension StepFunctionsService {
             throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: its status changed meanwhile")
         }
         let machine = try Self.parseDefinition(execution.definition)
-        var snapshot = execution.snapshot.flatMap { try? JSONDecoder().decode(ExecutionSnapshot.self, from: Data($0.utf8)) }
+        // Redriving a Map reruns only the iterations that did not succeed, as in AWS.
+        var snapshot = try await loadSnapshot(execution)
             ?? ExecutionSnapshot(nextState: machine.startAt, input: (try? JSON(parsing: execution.input)) ?? [:], variables: [:], lastEventId: 0)
         let last = try await store.lastEventId(execution.arn)
         let redriven = HistoryEvent(id: last + 1, previousEventId: last, timestamp: now, type: "ExecutionRedriven",
                                     detailsKey: "executionRedrivenEventDetails", details: ["redriveCount": .number(Double(execution.redriveCount + 1))])
         try await store.append(event: redriven.json, id: redriven.id, to: execution.arn)
+        // Branch keys start with the generation (the snapshot's event id): carry them over to the new one.
+        let (oldPrefix, newPrefix) = ("g\(snapshot.lastEventId)/", "g\(redriven.id)/")
+        snapshot.branches = Dictionary(uniqueKeysWithValues: snapshot.branches.map { key, progress in
+            (key.hasPrefix(oldPrefix) ? newPrefix + key.dropFirst(oldPrefix.count) : key, progress)
+        })
         snapshot.lastEventId = redriven.id
         var running = execution
         running.status = "RUNNING"

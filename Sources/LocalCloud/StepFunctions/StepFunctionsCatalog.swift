@@ -76,6 +76,42 @@ extension StepFunctionsStore {
                 t.column("value", .integer).notNull()
             }
         }
+        registerBranchMigrations(&migrator)
+    }
+
+    static func registerBranchMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("stepfunctions-v3-branch-progress") { db in
+            try db.create(table: "sfn_branches") { t in
+                t.column("execution_arn", .text).notNull()
+                t.column("key", .text).notNull()
+                t.column("progress", .text).notNull()
+                t.primaryKey(["execution_arn", "key"])
+            }
+        }
+    }
+
+    // MARK: Map iterations and Parallel branches
+
+    func saveBranch(_ arn: String, key: String, progress: String) async throws {
+        try await database.writeGrouped { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO sfn_branches (execution_arn, key, progress) VALUES (?, ?, ?)", arguments: [arn, key, progress])
+        }
+    }
+
+    func clearBranches(_ arn: String) async throws {
+        try await database.writeGrouped { db in
+            try db.execute(sql: "DELETE FROM sfn_branches WHERE execution_arn = ?", arguments: [arn])
+        }
+    }
+
+    func branches(_ arn: String) async throws -> [String: String] {
+        try await database.read { db in
+            var result: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, progress FROM sfn_branches WHERE execution_arn = ?", arguments: [arn]) {
+                result[row["key"]] = row["progress"]
+            }
+            return result
+        }
     }
 
     // MARK: Activities

@@ -43,11 +43,22 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// Resumes the executions that were running when the server stopped.
     public func run() async throws {
         for execution in try await store.runningExecutions() {
-            let snapshot = execution.snapshot.flatMap { try? JSONDecoder().decode(ExecutionSnapshot.self, from: Data($0.utf8)) }
+            let snapshot = try await loadSnapshot(execution)
             let context = RequestContext(accountId: execution.account, region: execution.region, requestId: "resume")
             try? launch(execution, context: context, resumingFrom: snapshot)
         }
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+    }
+
+    /// An execution's last snapshot with the progress of the Map iterations and Parallel branches under way.
+    func loadSnapshot(_ execution: StepFunctionsStore.Execution) async throws -> ExecutionSnapshot? {
+        guard var snapshot = execution.snapshot.flatMap({ try? JSONDecoder().decode(ExecutionSnapshot.self, from: Data($0.utf8)) }) else {
+            return nil
+        }
+        for (key, text) in try await store.branches(execution.arn) {
+            if let progress = try? JSONDecoder().decode(BranchProgress.self, from: Data(text.utf8)) { snapshot.branches[key] = progress }
+        }
+        return snapshot
     }
 
     // MARK: Names and ARNs
@@ -455,6 +466,15 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     func checkpoint(_ snapshot: ExecutionSnapshot) async {
         guard let data = try? JSONEncoder().encode(snapshot) else { return }
         try? await store.saveSnapshot(String(decoding: data, as: UTF8.self), for: executionArn)
+    }
+
+    func checkpoint(branch: String, progress: BranchProgress) async {
+        guard let data = try? JSONEncoder().encode(progress) else { return }
+        try? await store.saveBranch(executionArn, key: branch, progress: String(decoding: data, as: UTF8.self))
+    }
+
+    func clearBranches() async {
+        try? await store.clearBranches(executionArn)
     }
 
     func flush() async {}

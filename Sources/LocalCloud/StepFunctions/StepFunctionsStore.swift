@@ -168,6 +168,7 @@ struct StepFunctionsStore: Sendable {
                 snapshot = CASE WHEN ? = 'SUCCEEDED' THEN NULL ELSE snapshot END WHERE arn = ? AND status = 'RUNNING'
                 """, arguments: [status, output, error, cause, stopped.timeIntervalSince1970, status, arn])
             // The last snapshot of a failed, timed-out or aborted execution stays: RedriveExecution resumes from it.
+            if status == "SUCCEEDED" { try db.execute(sql: "DELETE FROM sfn_branches WHERE execution_arn = ?", arguments: [arn]) }
         }
     }
 
