@@ -43,7 +43,32 @@ public struct StateMachine: Sendable {
     public init(json: JSON) throws(DefinitionError) {
         var diagnostics: [Diagnostic] = []
         self = StateMachine.parse(json, path: "", inherited: .jsonPath, diagnostics: &diagnostics)
+        Self.checkUniqueNames(self, path: "", seen: [:], &diagnostics)
         if !diagnostics.isEmpty { throw DefinitionError(diagnostics) }
+    }
+
+    /// State names are unique across the whole machine, Parallel branches and Map processors included (ASL).
+    @discardableResult
+    static func checkUniqueNames(_ machine: StateMachine, path: String, seen: [String: String], _ diagnostics: inout [Diagnostic]) -> [String: String] {
+        var seen = seen
+        for name in machine.states.keys.sorted() {
+            let location = "\(path)/States/\(name)"
+            if let first = seen[name] {
+                diagnostics.append(Diagnostic(code: "DUPLICATE_STATE_NAME", message: "Duplicate State name: \(name) (also at \(first))", location: location))
+            } else {
+                seen[name] = location
+            }
+        }
+        for name in machine.states.keys.sorted() {
+            guard let state = machine.states[name] else { continue }
+            for (i, branch) in state.branches.enumerated() {
+                seen = checkUniqueNames(branch, path: "\(path)/States/\(name)/Branches/\(i)", seen: seen, &diagnostics)
+            }
+            if let iterator = state.iterator {
+                seen = checkUniqueNames(iterator, path: "\(path)/States/\(name)/ItemProcessor", seen: seen, &diagnostics)
+            }
+        }
+        return seen
     }
 
     /// The diagnostics AWS's ValidateStateMachineDefinition would report (empty when valid).
@@ -324,10 +349,22 @@ public final class StateDefinition: @unchecked Sendable {
             for key in ["Arguments", "Output", "Assign", "Items", "Condition"] {
                 if let v = o[key] { validateJSONata(v, at: "\(path)/\(key)", &diagnostics) }
             }
+        } else {
+            for key in ["Parameters", "ResultSelector", "ItemSelector"] {
+                if let v = o[key] { PayloadTemplate.validate(v, at: "\(path)/\(key)", &diagnostics) }
+            }
         }
         state.resource = o["Resource"]?.stringValue
         if type == .task && state.resource == nil {
             diagnostics.append(.schema("These fields are required: [Resource]", at: path))
+        }
+        if type == .task, let resource = state.resource, !Self.isResourceArn(resource) {
+            diagnostics.append(Diagnostic(code: "INVALID_RESOURCE", message: "Resource \"\(resource)\" is not a valid ARN", location: "\(path)/Resource"))
+        }
+        for key in ["TimeoutSeconds", "HeartbeatSeconds"] {
+            if let v = o[key], !(v.intValue.map { $0 > 0 } ?? false) && v.stringValue == nil {
+                diagnostics.append(.schema("\(key) must be a positive integer", at: "\(path)/\(key)"))
+            }
         }
         state.timeoutSeconds = o["TimeoutSeconds"]?.numberValue
         state.timeoutSecondsPath = o["TimeoutSecondsPath"]?.stringValue
@@ -349,7 +386,18 @@ public final class StateDefinition: @unchecked Sendable {
             if retrier.errorEquals.contains("States.ALL") && retrier.errorEquals.count > 1 {
                 diagnostics.append(.schema("States.ALL must appear alone in ErrorEquals", at: "\(path)/Retry/\(i)/ErrorEquals"))
             }
+            if retrier.intervalSeconds < 1 { diagnostics.append(.schema("IntervalSeconds must be at least 1", at: "\(path)/Retry/\(i)/IntervalSeconds")) }
+            if let cap = retrier.maxDelaySeconds, cap < 1 { diagnostics.append(.schema("MaxDelaySeconds must be at least 1", at: "\(path)/Retry/\(i)/MaxDelaySeconds")) }
+            if let jitter = r["JitterStrategy"]?.stringValue, !["FULL", "NONE"].contains(jitter) {
+                diagnostics.append(.schema("Value is not one of [FULL, NONE]", at: "\(path)/Retry/\(i)/JitterStrategy"))
+            }
             state.retry.append(retrier)
+        }
+        for (field, list) in [("Retry", state.retry.map(\.errorEquals)), ("Catch", (o["Catch"]?.arrayValue ?? []).map { $0["ErrorEquals"]?.arrayValue?.compactMap(\.stringValue) ?? [] })] {
+            // A retrier or catcher naming States.ALL must be the last one, as nothing after it could match.
+            if let index = list.firstIndex(where: { $0.contains("States.ALL") }), index != list.count - 1 {
+                diagnostics.append(.schema("States.ALL must appear in the last \(field == "Retry" ? "retrier" : "catcher")", at: "\(path)/\(field)/\(index)/ErrorEquals"))
+            }
         }
         for (i, c) in (o["Catch"]?.arrayValue ?? []).enumerated() {
             var catcher = Catcher(errorEquals: c["ErrorEquals"]?.arrayValue?.compactMap(\.stringValue) ?? [], next: c["Next"]?.stringValue ?? "")
@@ -385,6 +433,8 @@ public final class StateDefinition: @unchecked Sendable {
             state.cause = o["Cause"]?.stringValue
             state.errorPath = o["ErrorPath"]?.stringValue
             state.causePath = o["CausePath"]?.stringValue
+            if o["Error"] != nil && o["ErrorPath"] != nil { diagnostics.append(.schema("A Fail state cannot have both Error and ErrorPath", at: path)) }
+            if o["Cause"] != nil && o["CausePath"] != nil { diagnostics.append(.schema("A Fail state cannot have both Cause and CausePath", at: path)) }
         }
         if type == .parallel {
             let branches = o["Branches"]?.arrayValue ?? []
@@ -411,9 +461,22 @@ public final class StateDefinition: @unchecked Sendable {
             state.maxConcurrency = o["MaxConcurrency"]?.intValue ?? 0
             state.toleratedFailurePercentage = o["ToleratedFailurePercentage"]?.numberValue
             state.toleratedFailureCount = o["ToleratedFailureCount"]?.intValue
+            if state.maxConcurrency < 0 { diagnostics.append(.schema("MaxConcurrency must not be negative", at: "\(path)/MaxConcurrency")) }
+            if let p = state.toleratedFailurePercentage, !(0...100).contains(p) {
+                diagnostics.append(.schema("ToleratedFailurePercentage must be between 0 and 100", at: "\(path)/ToleratedFailurePercentage"))
+            }
+            if let c = state.toleratedFailureCount, c < 0 { diagnostics.append(.schema("ToleratedFailureCount must not be negative", at: "\(path)/ToleratedFailureCount")) }
             state.itemBatcher = o["ItemBatcher"]
         }
         return state
+    }
+
+    /// `arn:<partition>:<service>:<region>:<account>:<resource>` (region and account may be empty, as in
+    /// `arn:aws:states:::ecs:runTask.sync`). JSONata states may compute it (`{% ... %}`).
+    static func isResourceArn(_ resource: String) -> Bool {
+        if resource.hasPrefix("{%") { return true }
+        let parts = resource.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        return parts.count == 6 && parts[0] == "arn" && !parts[1].isEmpty && !parts[2].isEmpty && !parts[5].isEmpty
     }
 
     static func validateJSONata(_ value: JSON, at path: String, _ diagnostics: inout [Diagnostic]) {

@@ -53,6 +53,62 @@ enum PayloadTemplate {
     }
 }
 
+extension PayloadTemplate {
+    static let intrinsicNames: Set<String> = [
+        "States.Format", "States.StringToJson", "States.JsonToString", "States.Array", "States.ArrayPartition",
+        "States.ArrayContains", "States.ArrayRange", "States.ArrayGetItem", "States.ArrayLength", "States.ArrayUnique",
+        "States.Base64Encode", "States.Base64Decode", "States.Hash", "States.JsonMerge", "States.MathRandom", "States.MathAdd",
+        "States.StringSplit", "States.UUID",
+    ]
+
+    /// Checks a Parameters / ResultSelector / ItemSelector template as CreateStateMachine does: every `.$` field
+    /// holds a valid path, context path or intrinsic function call.
+    static func validate(_ template: JSON, at path: String, _ diagnostics: inout [Diagnostic]) {
+        switch template {
+        case .object(let o):
+            for (key, value) in o {
+                let location = "\(path)/\(key)"
+                guard key.hasSuffix(".$") else { validate(value, at: location, &diagnostics); continue }
+                guard let expression = value.stringValue else {
+                    diagnostics.append(.schema("The value for the field '\(key)' must be a STRING that contains a JSONPath or an intrinsic function", at: location))
+                    continue
+                }
+                if expression.hasPrefix("$$") {
+                    if !JSONPath.isValid("$" + expression.dropFirst(2)) {
+                        diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "The value for the field '\(key)' must be a valid JSONPath: \(expression)", location: location))
+                    }
+                } else if expression.hasPrefix("$") {
+                    if !JSONPath.isValid(expression) {
+                        diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "The value for the field '\(key)' must be a valid JSONPath: \(expression)", location: location))
+                    }
+                } else if expression.hasPrefix("States.") {
+                    var parser = IntrinsicParser(Array(expression))
+                    do {
+                        let call = try parser.parseCall()
+                        if let unknown = unknownFunction(call) {
+                            diagnostics.append(.schema("The value for the field '\(key)' uses an unknown intrinsic function: \(unknown)", at: location))
+                        }
+                    } catch {
+                        diagnostics.append(.schema("The value for the field '\(key)' must be a valid intrinsic function call: \(error.cause)", at: location))
+                    }
+                } else {
+                    diagnostics.append(.schema("The value for the field '\(key)' must be a valid JSONPath or a valid intrinsic function call", at: location))
+                }
+            }
+        case .array(let items):
+            for (i, item) in items.enumerated() { validate(item, at: "\(path)/\(i)", &diagnostics) }
+        default:
+            break
+        }
+    }
+
+    static func unknownFunction(_ argument: IntrinsicArgument) -> String? {
+        guard case .call(let name, let arguments) = argument else { return nil }
+        if !intrinsicNames.contains(name) { return name }
+        return arguments.lazy.compactMap(unknownFunction).first
+    }
+}
+
 /// A parsed intrinsic function call.
 indirect enum IntrinsicArgument {
     case literal(JSON)

@@ -135,7 +135,7 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
         let clock = VirtualClock()
         let tasks = ScriptedTasks { _, _ in throw StatesError("E", "x") }
         let outcome = try await run("""
-            {"StartAt":"T","States":{"T":{"Type":"Task","Resource":"r","Retry":[{"ErrorEquals":["States.ALL"],"IntervalSeconds":10,"MaxAttempts":3,"MaxDelaySeconds":15}],"End":true}}}
+            {"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::r","Retry":[{"ErrorEquals":["States.ALL"],"IntervalSeconds":10,"MaxAttempts":3,"MaxDelaySeconds":15}],"End":true}}}
             """, tasks: tasks, clock: clock)
         #expect(outcome.status == .failed)
         #expect(tasks.count == 4)
@@ -146,7 +146,7 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
         let tasks = ScriptedTasks { _, _ in throw StatesError("States.TaskFailed", "exit code 2") }
         let outcome = try await run("""
             {"StartAt":"T","States":{
-              "T":{"Type":"Task","Resource":"r","Catch":[{"ErrorEquals":["States.TaskFailed"],"ResultPath":"$.err","Next":"Handle"}],"End":true},
+              "T":{"Type":"Task","Resource":"arn:aws:states:::r","Catch":[{"ErrorEquals":["States.TaskFailed"],"ResultPath":"$.err","Next":"Handle"}],"End":true},
               "Handle":{"Type":"Pass","End":true}}}
             """, ["job": "x"], tasks: tasks)
         #expect(outcome.output == ["job": "x", "err": ["Error": "States.TaskFailed", "Cause": "exit code 2"]])
@@ -165,7 +165,7 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
             try await Task.sleep(for: .seconds(30))
             return [:]
         }
-        let outcome = try await run(#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"r","TimeoutSeconds":5,"End":true}}}"#, tasks: tasks)
+        let outcome = try await run(#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::r","TimeoutSeconds":5,"End":true}}}"#, tasks: tasks)
         #expect(outcome.status == .failed)
         #expect(outcome.error == "States.Timeout")
     }
@@ -219,7 +219,7 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
         let tasks = ScriptedTasks { _, _ in throw StatesError("States.TaskFailed", "Essential container in task exited") }
         let outcome = try await run("""
             {"QueryLanguage":"JSONata","StartAt":"T","States":{
-              "T":{"Type":"Task","Resource":"r","Catch":[{"ErrorEquals":["States.ALL"],"Output":"{% {'failed': $states.errorOutput.Error} %}","Next":"Done"}],"End":true},
+              "T":{"Type":"Task","Resource":"arn:aws:states:::r","Catch":[{"ErrorEquals":["States.ALL"],"Output":"{% {'failed': $states.errorOutput.Error} %}","Next":"Done"}],"End":true},
               "Done":{"Type":"Succeed"}}}
             """, tasks: tasks)
         #expect(outcome.output == ["failed": "States.TaskFailed"])
@@ -275,7 +275,7 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
     }
 
     @Test func resumesFromASnapshotWithoutRepeatingSteps() async throws {
-        let definition = #"{"StartAt":"T1","States":{"T1":{"Type":"Task","Resource":"one","Next":"T2"},"T2":{"Type":"Task","Resource":"two","End":true}}}"#
+        let definition = #"{"StartAt":"T1","States":{"T1":{"Type":"Task","Resource":"arn:aws:states:::one","Next":"T2"},"T2":{"Type":"Task","Resource":"arn:aws:states:::two","End":true}}}"#
         let observer = RecordingObserver()
         let tasks = ScriptedTasks { task, _ in [task.resource: true] }
         _ = try await run(definition, tasks: tasks, observer: observer)
@@ -285,8 +285,8 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
         let resumedTasks = ScriptedTasks { task, _ in [task.resource: true] }
         let engine = ExecutionEngine(machine: try StateMachine(definition: definition), integrations: resumedTasks)
         let outcome = await engine.run(input: [:], context: ExecutionContext(executionArn: "a", name: "e"), resumingFrom: snapshot)
-        #expect(outcome.output == ["two": true])
-        #expect(resumedTasks.calls.withLock { $0.map(\.resource) } == ["two"])
+        #expect(outcome.output == ["arn:aws:states:::two": true])
+        #expect(resumedTasks.calls.withLock { $0.map(\.resource) } == ["arn:aws:states:::two"])
     }
 
     @Test func cancellationAborts() async throws {
@@ -320,6 +320,30 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
         #expect(!StateMachine.validate(#"{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% 1 + %}","End":true}}}"#).isEmpty)
         let distributed = StateMachine.validate(#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED"},"StartAt":"X","States":{"X":{"Type":"Succeed"}}},"End":true}}}"#)
         #expect(distributed.contains { $0.message.contains("DISTRIBUTED") })
+    }
+
+    @Test(arguments: [
+        (#"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"a.b"},"End":true}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/Parameters/x.$"),
+        (#"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"$..[?"},"End":true}}}"#, "INVALID_JSON_PATH", "/States/A/Parameters/x.$"),
+        (#"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"n":{"x.$":"States.Nope($.a)"}},"End":true}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/Parameters/n/x.$"),
+        (#"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"States.Format('{}', $.a"},"End":true}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/Parameters/x.$"),
+        (#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"lambda-function","End":true}}}"#, "INVALID_RESOURCE", "/States/A/Resource"),
+        (#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask","TimeoutSeconds":0,"End":true}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/TimeoutSeconds"),
+        (#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask","End":true,"Retry":[{"ErrorEquals":["States.ALL"]},{"ErrorEquals":["X"]}]}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/Retry/0/ErrorEquals"),
+        (#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask","End":true,"Retry":[{"ErrorEquals":["X"],"JitterStrategy":"HALF"}]}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/Retry/0/JitterStrategy"),
+        (#"{"StartAt":"A","States":{"A":{"Type":"Fail","Error":"E","ErrorPath":"$.e"}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A"),
+        (#"{"StartAt":"M","States":{"M":{"Type":"Map","ToleratedFailurePercentage":120,"ItemProcessor":{"StartAt":"X","States":{"X":{"Type":"Succeed"}}},"End":true}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/M/ToleratedFailurePercentage"),
+        (#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"StartAt":"M","States":{"M":{"Type":"Succeed"}}},"End":true}}}"#, "DUPLICATE_STATE_NAME", "/States/M/ItemProcessor/States/M"),
+    ])
+    func reportsWhatAWSReportsWhereItIs(_ definition: String, _ code: String, _ location: String) {
+        let diagnostics = StateMachine.validate(definition)
+        #expect(diagnostics.contains { $0.code == code && $0.location == location }, "\(diagnostics)")
+    }
+
+    @Test func validTemplatesPass() {
+        #expect(StateMachine.validate(#"""
+        {"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"a.$":"$.x","b.$":"$$.Execution.Id","c.$":"States.Format('{}-{}', $.x, States.UUID())","d":[{"e.$":"$.y[0]"}]},"End":true}}}
+        """#).isEmpty)
     }
 
     @Test func invalidDefinitionMessageMatchesAWS() {
