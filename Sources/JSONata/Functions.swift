@@ -141,13 +141,16 @@ enum Builtins {
             guard let s = str(a[0]) else { return nil }
             let width = Int(num(a[1])!.rounded(.towardZero))
             let padChar = (a.count > 2 ? str(a[2]) : nil).flatMap { $0.isEmpty ? nil : $0 } ?? " "
-            let length = s.count
-            let needed = abs(width) - length
+            // Lengths in code points, as jsonata-js counts them; built in one pass (a loop re-counting the
+            // padding is quadratic, and `$pad('', 250000)` is a realistic Step Functions payload).
+            let needed = abs(width) - s.unicodeScalars.count
             if needed <= 0 { return .string(s) }
-            var padding = ""
-            while padding.count < needed { padding += padChar }
-            padding = String(padding.prefix(needed))
-            return .string(width > 0 ? s + padding : padding + s)
+            let unit = Array(padChar.unicodeScalars)
+            var padding = String.UnicodeScalarView()
+            padding.reserveCapacity(needed)
+            for i in 0..<needed { padding.append(unit[i % unit.count]) }
+            let padded = String(padding)
+            return .string(width > 0 ? s + padded : padded + s)
         }),
         ("contains", "<s-(sf):b>", { context, a in
             guard let s = str(a[0]) else { return nil }

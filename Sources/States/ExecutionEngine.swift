@@ -865,6 +865,12 @@ final class ExecutionRun: @unchecked Sendable {
         if size > 262_144 {
             throw StatesError("States.Runtime", "The variables assigned exceed the 256 KiB limit")
         }
+        var all = scope.all
+        for (k, v) in values { all[k] = v }
+        let total = all.values.reduce(0) { $0 + $1.serializedBytes().count }
+        if total > 10_485_760 {
+            throw StatesError("States.Runtime", "The workflow variables exceed the 10 MiB limit of an execution")
+        }
         scope.assign(values)
     }
 }

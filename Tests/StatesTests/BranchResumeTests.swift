@@ -88,3 +88,18 @@ final class ProgressObserver: ExecutionObserver, @unchecked Sendable {
         #expect(resumed.calls.withLock { $0.map(\.input) } == [3])
     }
 }
+
+@Suite struct VariableLimitTests {
+    @Test func variablesOfAnExecutionStayUnder10MiB() async throws {
+        // 42 states each assign a new 250 KB variable: the 41st passes 10 MiB in total.
+        var states: [String] = []
+        for i in 0..<42 {
+            let next = i == 41 ? #""End":true"# : #""Next":"S\#(i + 1)""#
+            states.append(#""S\#(i)":{"Type":"Pass","Assign":{"v\#(i)":"{% $pad('', 250000, 'x') %}"},\#(next)}"#)
+        }
+        let definition = #"{"QueryLanguage":"JSONata","StartAt":"S0","States":{\#(states.joined(separator: ","))}}"#
+        let outcome = try await run(definition)
+        #expect(outcome.status == .failed)
+        #expect(outcome.cause?.contains("10 MiB") == true)
+    }
+}
