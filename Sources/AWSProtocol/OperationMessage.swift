@@ -20,6 +20,17 @@ public struct OperationRequest: Sendable {
         self.body = body
     }
 
+    /// The wire protocol the request speaks by its look, before it is routed, so that an error met before routing
+    /// (a body too large, a bad signature, an unknown target) is written in a shape its client can read.
+    public var apparentProtocol: WireProtocol {
+        let contentType = headers["content-type"] ?? ""
+        if headers["x-amz-target"] != nil {
+            return contentType.contains("json-1.0") ? .awsJson1_0 : .awsJson1_1
+        }
+        if query["Action"] != nil || contentType.hasPrefix("application/x-www-form-urlencoded") { return .query }
+        return .restJson
+    }
+
     /// The body as a JSON object; an empty body is an empty object, as AWS's JSON services treat it.
     public func jsonBody() throws(AWSError) -> JSON {
         if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object([:]) }

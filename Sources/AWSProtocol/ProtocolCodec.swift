@@ -1,3 +1,4 @@
+import Foundation
 import JSONCore
 
 /// Reads operation inputs from, and writes outputs to, each wire protocol: one mechanism for every service,
@@ -13,28 +14,30 @@ public enum ProtocolCodec {
             decoder = ShapeDecoder()
             tree = try request.jsonBody()
         case .restJson:
+            // The body is strict JSON; only values carried in the path, query string and headers arrive as
+            // text, and each is converted by its member's model type before the shape reads it.
             decoder = ShapeDecoder()
             tree = try request.jsonBody()
-            guard case .object(var object) = tree else { throw .serialization("Request body must be a JSON object.") }
+            guard case .object(var object) = tree else { throw .serialization("Start of list found where not expected.") }
             tree = .null
             for binding in Input.httpBindings {
-                let value: String?
                 switch binding.location {
-                case .uri: value = request.pathParameters[binding.name]
+                case .uri:
+                    if let value = request.pathParameters[binding.name] { object[binding.member] = try Self.typed(value, like: binding) }
                 case .querystring:
-                    // A repeated query parameter (`?TagKeys=a&TagKeys=b`) is a list member.
-                    if let values = request.query[binding.name], values.count > 1 {
+                    guard let values = request.query[binding.name], let first = values.first else { continue }
+                    if binding.kind == .list {
+                        // A repeated query parameter (`?TagKeys=a&TagKeys=b`) is a list member; so is a single one.
                         object[binding.member] = .array(values.map(JSON.string))
-                        continue
+                    } else {
+                        object[binding.member] = try Self.typed(first, like: binding)
                     }
-                    value = request.query[binding.name]?.first
-                case .header: value = request.headers[binding.name.lowercased()]
-                case .headers, .statusCode: value = nil
+                case .header:
+                    if let value = request.headers[binding.name.lowercased()] { object[binding.member] = try Self.typed(value, like: binding) }
+                case .headers, .statusCode: continue
                 }
-                if let value { object[binding.member] = try Self.typed(value, like: binding) }
             }
             tree = .object(object)
-            decoder.lenientScalars = !Input.httpBindings.isEmpty
         case .query:
             decoder = ShapeDecoder(lenientScalars: true, timestampFormat: .iso8601)
             var pairs: [(String, String)] = []
@@ -53,7 +56,31 @@ public enum ProtocolCodec {
         return input
     }
 
-    static func typed(_ value: String, like binding: HTTPBinding) throws(AWSError) -> JSON { .string(value) }
+    /// The typed value of a member's text in a path label, query parameter or header.
+    static func typed(_ value: String, like binding: HTTPBinding) throws(AWSError) -> JSON {
+        func refuse(_ type: String) -> AWSError {
+            let place = binding.location == .header ? "header" : binding.location == .uri ? "path label" : "query parameter"
+            return .serialization("Value '\(value.prefix(100))' of \(place) '\(binding.name)' can not be converted to \(type)")
+        }
+        switch binding.kind {
+        case .string, .timestamp, .blob, .map: return .string(value)
+        case .integer:
+            guard let number = Int(value) else { throw refuse("an Integer") }
+            return .number(Double(number))
+        case .double:
+            guard let number = Double(value), number.isFinite else { throw refuse("a Double") }
+            return .number(number)
+        case .boolean:
+            switch value.lowercased() {
+            case "true": return .bool(true)
+            case "false": return .bool(false)
+            default: throw refuse("a Boolean")
+            }
+        case .list:
+            // A list in a header is comma-separated.
+            return .array(value.split(separator: ",").map { .string(String($0).trimmingCharacters(in: .whitespaces)) })
+        }
+    }
 
     public static func encode<Output: JSONShapeEncodable & XMLShapeEncodable>(
         _ output: Output, operation: String, resultWrapper: String?, descriptor: ServiceDescriptor, context: RequestContext

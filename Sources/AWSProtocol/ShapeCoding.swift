@@ -32,13 +32,17 @@ public protocol XMLShapeEncodable: Sendable {
 /// Where a rest-json member travels: in the path, the query string, a header, or as the status code.
 public struct HTTPBinding: Sendable {
     public enum Location: String, Sendable { case uri, querystring, header, headers, statusCode }
+    /// The member's model type, by which its text in a path, query or header becomes a typed value.
+    public enum Kind: String, Sendable { case string, integer, double, boolean, timestamp, list, map, blob }
     public var member: String
     public var location: Location
     public var name: String
-    public init(member: String, location: Location, name: String) {
+    public var kind: Kind
+    public init(member: String, location: Location, name: String, kind: Kind = .string) {
         self.member = member
         self.location = location
         self.name = name
+        self.kind = kind
     }
 }
 
@@ -87,14 +91,33 @@ public struct ShapeDecoder: Sendable {
         }
     }
 
+    /// The SerializationException AWS's JSON front ends answer for a value of the wrong type, in their words:
+    /// `STRING_VALUE can not be converted to an Integer`, `Start of structure or map found where not expected.`
     func mismatch(_ json: JSON, expected: String, path: String) -> AWSError {
-        let found: String
         switch json {
-        case .object: found = "Start of structure or map found where not expected"
-        case .array: found = "Start of list found where not expected"
-        default: found = "Unexpected \(json.typeName) value where \(expected) was expected"
+        case .object: return .serialization("Start of structure or map found where not expected.")
+        case .array: return .serialization("Start of list found where not expected.")
+        default:
+            let token: String
+            switch json {
+            case .string: token = "STRING_VALUE"
+            case .number: token = "NUMBER_VALUE"
+            case .bool(true): token = "TRUE_VALUE"
+            case .bool(false): token = "FALSE_VALUE"
+            default: token = "NULL_VALUE"
+            }
+            let target: String
+            switch expected {
+            case "string": target = "a String"
+            case "number": target = "an Integer"
+            case "double": target = "a Double"
+            case "boolean": target = "a Boolean"
+            case "timestamp": target = "a Date"
+            case "list", "map", "structure": target = "a \(expected == "list" ? "List" : "Map")"
+            default: target = "a \(expected)"
+            }
+            return .serialization("\(token) can not be converted to \(target)")
         }
-        return .serialization(path.isEmpty ? found : "\(found) (at '\(path)').")
     }
 
     public func string(_ json: JSON?, path: String) throws(AWSError) -> String? {
@@ -110,7 +133,7 @@ public struct ShapeDecoder: Sendable {
         case nil, .null?: return nil
         case .number(let n)?:
             guard n.rounded(.towardZero) == n, abs(n) < 9.3e18 else {
-                throw .serialization("NUMBER_VALUE can not be converted to an Integer (at '\(path)').")
+                throw .serialization("NUMBER_VALUE can not be converted to an Integer")
             }
             return Int(n)
         case .string(let s)? where lenientScalars:
@@ -127,7 +150,7 @@ public struct ShapeDecoder: Sendable {
         case .string(let s)? where lenientScalars:
             guard let d = Double(s) else { throw .validation("Value '\(s)' at '\(path)' is not a valid number.") }
             return d
-        case let other?: throw mismatch(other, expected: "number", path: path)
+        case let other?: throw mismatch(other, expected: "double", path: path)
         }
     }
 
@@ -177,8 +200,6 @@ public struct ShapeDecoder: Sendable {
             let indexed = o["member"]?.objectValue ?? o
             items = indexed.compactMap { key, value in Int(key).map { ($0, value) } }.sorted { $0.0 < $1.0 }.map(\.1)
         case .string("")? where lenientScalars: items = []
-        // rest-json: a list bound to a query parameter given once (`?TagKeys=a`).
-        case .string(let single)? where lenientScalars: items = [.string(single)]
         case let other?: throw mismatch(other, expected: "list", path: path)
         }
         var result: [Element] = []
@@ -231,12 +252,23 @@ public struct ShapeDecoder: Sendable {
 
     public mutating func length(_ value: String?, min: Int?, max: Int?, path: String) {
         guard let value else { return }
-        let count = value.count
+        // Smithy measures a string's length in Unicode scalar values, not grapheme clusters.
+        let count = value.unicodeScalars.count
         if let min, count < min {
             report.add(value: "'\(value)'", at: path, constraint: "Member must have length greater than or equal to \(min)")
         }
         if let max, count > max {
             report.add(value: "'\(value.prefix(100))'", at: path, constraint: "Member must have length less than or equal to \(max)")
+        }
+    }
+
+    /// Records a string that does not match its model's `pattern`. AWS's front ends match the whole value
+    /// (Java's `Pattern.matches`), so the pattern is anchored at both ends.
+    public mutating func pattern(_ value: String?, _ pattern: String, path: String) {
+        guard let value, let expression = ModelPatterns.shared.expression(for: pattern) else { return }
+        let range = NSRange(value.startIndex..., in: value)
+        if expression.firstMatch(in: value, options: [.anchored], range: range)?.range != range {
+            report.add(value: "'\(value.prefix(100))'", at: path, constraint: "Member must satisfy regular expression pattern: \(pattern)")
         }
     }
 
@@ -301,4 +333,21 @@ public final class Indirect<Value: Sendable & Equatable>: Sendable, Equatable {
     public let value: Value
     public init(_ value: Value) { self.value = value }
     public static func == (lhs: Indirect, rhs: Indirect) -> Bool { lhs.value == rhs.value }
+}
+
+/// The compiled regular expressions of model patterns, each compiled once. A pattern ICU cannot compile (a few
+/// models carry Java-only syntax) is not checked rather than refusing every value.
+final class ModelPatterns: @unchecked Sendable {
+    static let shared = ModelPatterns()
+    private let lock = NSLock()
+    private var compiled: [String: NSRegularExpression?] = [:]
+
+    func expression(for pattern: String) -> NSRegularExpression? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = compiled[pattern] { return known }
+        let expression = try? NSRegularExpression(pattern: "^(?:\(pattern))$")
+        compiled[pattern] = expression
+        return expression
+    }
 }

@@ -20,14 +20,16 @@ public struct SigV4Credential: Sendable, Equatable {
     }
 
     /// Reads an `Authorization` header. Returns nil when the header is absent; throws AWS's
-    /// `IncompleteSignatureException` when it is present but malformed.
-    public static func parse(authorization header: String?) throws(AWSError) -> SigV4Credential? {
+    /// `IncompleteSignatureException` when it is present but malformed, or when the request (given by `headers`,
+    /// lower-cased) carries neither `X-Amz-Date` nor `Date`.
+    public static func parse(authorization header: String?, headers: [String: String]? = nil) throws(AWSError) -> SigV4Credential? {
         guard let header, !header.isEmpty else { return nil }
         let algorithm = "AWS4-HMAC-SHA256"
         guard header.hasPrefix(algorithm + " ") else {
+            let given = header.prefix { $0 != " " }
             throw AWSError(
                 "IncompleteSignatureException",
-                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Unsupported signing algorithm in '\(header.prefix(40))'; expected \(algorithm).")
+                "Unsupported AWS 'algorithm': '\(given.prefix(40))'. Only \(algorithm) is supported.")
         }
         var parameters: [String: String] = [:]
         for part in header.dropFirst(algorithm.count + 1).split(separator: ",") {
@@ -35,10 +37,16 @@ public struct SigV4Credential: Sendable, Equatable {
             guard let equals = trimmed.firstIndex(of: "=") else { continue }
             parameters[String(trimmed[..<equals])] = String(trimmed[trimmed.index(after: equals)...])
         }
-        for required in ["Credential", "SignedHeaders", "Signature"] where parameters[required] == nil {
-            throw AWSError(
-                "IncompleteSignatureException",
-                "Authorization header requires '\(required)' parameter. Authorization=\(header)")
+        // AWS names every problem of the header at once, then the header itself.
+        var problems: [String] = []
+        for required in ["Credential", "Signature", "SignedHeaders"] where parameters[required] == nil {
+            problems.append("Authorization header requires '\(required)' parameter.")
+        }
+        if let headers, headers["x-amz-date"] == nil, headers["date"] == nil {
+            problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+        }
+        if !problems.isEmpty {
+            throw AWSError("IncompleteSignatureException", problems.joined(separator: " ") + " Authorization=\(header)")
         }
         var credential = try parse(credentialScope: parameters["Credential"]!)
         credential.signedHeaders = parameters["SignedHeaders"]!.split(separator: ";").map(String.init)

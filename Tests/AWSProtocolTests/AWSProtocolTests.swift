@@ -102,6 +102,89 @@ import Testing
         #expect { try decode(#"{"name":"a","tags":"x"}"#) } throws: { ($0 as! AWSError).code == "SerializationException" }
         #expect { try decode(#"{"name":"a","count":1.5}"#) } throws: { ($0 as! AWSError).code == "SerializationException" }
     }
+
+    /// The words of AWS's JSON front ends, which SDK users search for.
+    @Test func wrongTypesAreWordedAsAWS() {
+        func message(_ text: String) -> String? {
+            do { _ = try decode(text); return nil } catch { return (error as? AWSError)?.message }
+        }
+        #expect(message(#"{"name":5}"#) == "NUMBER_VALUE can not be converted to a String")
+        #expect(message(#"{"name":"a","count":"3"}"#) == "STRING_VALUE can not be converted to an Integer")
+        #expect(message(#"{"name":"a","count":true}"#) == "TRUE_VALUE can not be converted to an Integer")
+        #expect(message(#"{"name":"a","tags":{"x":1}}"#) == "Start of structure or map found where not expected.")
+        #expect(message(#"{"name":["a"]}"#) == "Start of list found where not expected.")
+    }
+
+    @Test func lengthsCountUnicodeScalars() throws {
+        // "é" written as e + combining acute is one Character but two scalars; Smithy counts scalars.
+        #expect(throws: AWSError.self) { try decode(#"{"name":"abcde\u0301"}"#) }
+        #expect(try decode(#"{"name":"abcd\u00e9"}"#).name == "abcdé")
+    }
+
+    @Test func patternsMatchTheWholeValue() {
+        var decoder = ShapeDecoder()
+        decoder.pattern("good-name_1.x", #"[\.\-_A-Za-z0-9]+"#, path: "name")
+        #expect(decoder.report.isEmpty)
+        decoder.pattern("bad name", #"[\.\-_A-Za-z0-9]+"#, path: "name")
+        #expect(decoder.report.error?.message == #"1 validation error detected: Value 'bad name' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [\.\-_A-Za-z0-9]+"#)
+    }
+}
+
+@Suite struct RestJSONCodecTests {
+    struct Listing: ShapeDecodable {
+        var name: String
+        var maxResults: Int?
+        var flag: Bool?
+        var tagKeys: [String]?
+        var window: Int?
+        static let httpBindings = [
+            HTTPBinding(member: "Name", location: .uri, name: "Name"),
+            HTTPBinding(member: "MaxResults", location: .querystring, name: "MaxResults", kind: .integer),
+            HTTPBinding(member: "Flag", location: .querystring, name: "flag", kind: .boolean),
+            HTTPBinding(member: "TagKeys", location: .querystring, name: "TagKeys", kind: .list),
+        ]
+        static var empty: Listing { Listing(name: "") }
+        init(name: String) { self.name = name }
+        init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            name = d.required(try d.string(o["Name"], path: "name"), path: "name", empty: "")
+            maxResults = try d.integer(o["MaxResults"], path: "maxResults")
+            flag = try d.boolean(o["Flag"], path: "flag")
+            tagKeys = try d.list(o["TagKeys"], path: "tagKeys") { v, d, p throws(AWSError) in try d.string(v, path: p) }
+            window = try d.integer(o["Window"], path: "window")
+        }
+    }
+    let descriptor = ServiceDescriptor(
+        endpointPrefix: "t", signingName: "t", targetPrefix: nil, wireProtocol: .restJson, apiVersion: "1",
+        xmlNamespace: nil, operations: [], routes: [])
+
+    func decode(query: [String: [String]] = [:], body: String = "") throws -> Listing {
+        var request = OperationRequest(method: "GET", path: "/things/a", query: query, body: Array(body.utf8))
+        request.pathParameters = ["Name": "a"]
+        return try ProtocolCodec.decode(Listing.self, from: request, descriptor: descriptor)
+    }
+
+    @Test func boundValuesTakeTheirMembersTypes() throws {
+        let listing = try decode(query: ["MaxResults": ["5"], "flag": ["true"], "TagKeys": ["k"]])
+        #expect(listing.name == "a")
+        #expect(listing.maxResults == 5)
+        #expect(listing.flag == true)
+        #expect(listing.tagKeys == ["k"])
+        #expect(try decode(query: ["TagKeys": ["k", "l"]]).tagKeys == ["k", "l"])
+    }
+
+    @Test func badBoundValuesAreRefused() {
+        #expect { try decode(query: ["MaxResults": ["five"]]) } throws: {
+            ($0 as? AWSError)?.message == "Value 'five' of query parameter 'MaxResults' can not be converted to an Integer"
+        }
+    }
+
+    /// Only path, query and header values arrive as text: a body member of the wrong type is refused.
+    @Test func theBodyStaysStrict() {
+        #expect { try decode(body: #"{"Window":"5"}"#) } throws: {
+            ($0 as? AWSError)?.message == "STRING_VALUE can not be converted to an Integer"
+        }
+    }
 }
 
 @Suite struct QueryFormTests {

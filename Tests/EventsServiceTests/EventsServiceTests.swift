@@ -64,7 +64,7 @@ struct Bus {
         let response = await cloud.respond(to: OperationRequest(
             method: "POST", path: "/",
             headers: ["x-amz-target": "AWSEvents.\(operation)", "content-type": "application/x-amz-json-1.1",
-                      "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0"],
+                      "x-amz-date": "20240101T000000Z", "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0"],
             body: body.serializedBytes()))
         return (response.status, (try? JSON(parsing: response.body)) ?? .null)
     }

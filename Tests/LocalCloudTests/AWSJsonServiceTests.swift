@@ -49,7 +49,7 @@ struct EchoService: LocalService {
         let response = await cloud.respond(to: OperationRequest(
             method: "POST", path: "/",
             headers: ["x-amz-target": "Echo_20240101.\(operation)", "content-type": "application/x-amz-json-1.0",
-                      "authorization": signed("echo", key: "AKIDPROD", region: "eu-west-1")],
+                      "x-amz-date": "20240101T000000Z", "authorization": signed("echo", key: "AKIDPROD", region: "eu-west-1")],
             body: Array(body.utf8)))
         return (response.status, (try? JSON(parsing: response.body)) ?? .null)
     }
@@ -73,6 +73,18 @@ struct EchoService: LocalService {
         let (status, body) = await call(cloud, "Echo", "{}")
         #expect(status == 400)
         #expect(body == ["__type": "ValidationException", "message": "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null"])
+    }
+
+    @Test func awsJsonIsOnlyPostToTheRoot() async throws {
+        let cloud = try makeCloud([EchoService()])
+        let response = await cloud.respond(to: OperationRequest(
+            method: "GET", path: "/whatever",
+            headers: ["x-amz-target": "Echo_20240101.Echo", "content-type": "application/x-amz-json-1.0"],
+            body: Array(#"{"name":"a"}"#.utf8)))
+        #expect(response.status == 404)
+        #expect(try JSON(parsing: response.body)["__type"] == "UnknownOperationException")
+        // Errors met before routing are still written as the awsJson version the request speaks.
+        #expect(response.headers.contains { $0 == ("Content-Type", "application/x-amz-json-1.0") })
     }
 
     @Test func modelErrorsTakeTheirModelStatus() async throws {

@@ -26,7 +26,7 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
         let cloud = try makeCloud()
         let response = await cloud.respond(to: OperationRequest(
             method: "POST", path: "/",
-            headers: ["content-type": "application/x-www-form-urlencoded", "authorization": signed("sts", key: "AKIDPROD")],
+            headers: ["content-type": "application/x-www-form-urlencoded", "x-amz-date": "20240101T000000Z", "authorization": signed("sts", key: "AKIDPROD")],
             body: Array("Action=GetCallerIdentity&Version=2011-06-15".utf8)))
         let text = String(decoding: response.body, as: UTF8.self)
         #expect(response.status == 200)
@@ -37,7 +37,7 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
     @Test func unknownKeysBelongToTheDefaultAccount() async throws {
         let cloud = try makeCloud()
         let response = await cloud.respond(to: OperationRequest(
-            method: "GET", path: "/", query: ["Action": ["GetCallerIdentity"]], headers: ["authorization": signed("sts")]))
+            method: "GET", path: "/", query: ["Action": ["GetCallerIdentity"]], headers: ["x-amz-date": "20240101T000000Z", "authorization": signed("sts")]))
         #expect(String(decoding: response.body, as: UTF8.self).contains("<Account>000000000000</Account>"))
     }
 
@@ -95,11 +95,60 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
         #expect(try JSON(parsing: response.body)["__type"] == "RequestEntityTooLargeException")
     }
 
+    @Test func oversizedFormPostsAnswerInXML() {
+        let cloud = try! makeCloud()
+        let answer = cloud.respond(
+            to: OperationRequest(method: "POST", path: "/", headers: ["content-type": "application/x-www-form-urlencoded"]),
+            failingWith: .requestTooLarge(limit: 10))
+        #expect(answer.status == 413)
+        #expect(String(decoding: answer.body, as: UTF8.self).contains("<Code>RequestEntityTooLargeException</Code>"))
+    }
+
+    @Test func queryVersionsMustBeTheServicesOwn() async throws {
+        let cloud = try makeCloud()
+        func call(_ body: String) async -> String {
+            let response = await cloud.respond(to: OperationRequest(
+                method: "POST", path: "/",
+                headers: ["content-type": "application/x-www-form-urlencoded", "x-amz-date": "20240101T000000Z",
+                          "authorization": signed("sts")],
+                body: Array(body.utf8)))
+            return "\(response.status) " + String(decoding: response.body, as: UTF8.self)
+        }
+        let wrongVersion = await call("Action=GetCallerIdentity&Version=1999-01-01")
+        #expect(wrongVersion.hasPrefix("400 "))
+        #expect(wrongVersion.contains("<Code>InvalidAction</Code><Message>Could not find operation GetCallerIdentity for version 1999-01-01</Message>"))
+        let noAction = await call("Version=2011-06-15")
+        #expect(noAction.hasPrefix("400 "))
+        #expect(noAction.contains("<Code>MissingAction</Code>"))
+    }
+
+    @Test func signaturesNeedADate() async throws {
+        let cloud = try makeCloud()
+        let response = await cloud.respond(to: OperationRequest(
+            method: "POST", path: "/",
+            headers: ["content-type": "application/x-www-form-urlencoded", "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/sts/aws4_request"],
+            body: Array("Action=GetCallerIdentity&Version=2011-06-15".utf8)))
+        let text = String(decoding: response.body, as: UTF8.self).replacingOccurrences(of: "&apos;", with: "'")
+        #expect(response.status == 400)
+        #expect(text.contains("<Code>IncompleteSignatureException</Code>"))
+        #expect(text.contains("Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."))
+    }
+
+    @Test func healthReportsFailedBackgroundWork() throws {
+        let cloud = try makeCloud()
+        struct TimerBroke: Error, CustomStringConvertible { var description: String { "the timer broke" } }
+        cloud.healthBoard.recordFailure(of: "sts", TimerBroke())
+        let health = try JSON(parsing: cloud.health().body)
+        #expect(health["status"] == "degraded")
+        #expect(health["services"]?["sts"] == "failed: the timer broke")
+    }
+
     @Test func healthListsServices() throws {
         let cloud = try makeCloud()
         let health = try JSON(parsing: cloud.health().body)
         #expect(health["version"] == .string(LocalCloud.version))
         #expect(health["services"]?["sts"] == "running")
+        #expect(health["status"] == "ok")
     }
 }
 

@@ -63,7 +63,7 @@ struct Fixture {
         let response = await cloud.respond(to: OperationRequest(
             method: method, path: path, query: query,
             headers: ["content-type": "application/json",
-                      "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/scheduler/aws4_request, SignedHeaders=host, Signature=0"],
+                      "x-amz-date": "20240101T000000Z", "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/scheduler/aws4_request, SignedHeaders=host, Signature=0"],
             body: body?.serializedBytes() ?? []))
         return (response.status, (try? JSON(parsing: response.body)) ?? .null)
     }

@@ -22,7 +22,7 @@ public struct CloudServer: Sendable {
         return Application(
             responder: responder,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Skiff"),
-            services: cloud.services.map { BackgroundWork(service: $0, logger: cloud.environment.logger) },
+            services: cloud.services.map { BackgroundWork(service: $0, logger: cloud.environment.logger, health: cloud.healthBoard) },
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: cloud.environment.logger
         )
@@ -43,30 +43,33 @@ public struct CloudServer: Sendable {
     static func respond(to request: Request, cloud: LocalCloud) async throws -> Response {
         var request = request
         let path = request.uri.path
-        if path == "/_skiff/health" && request.method == .get {
-            return response(from: cloud.health())
+        if path == "/_skiff/health" && (request.method == .get || request.method == .head) {
+            var answer = cloud.health()
+            if request.method == .head { answer.body = [] }
+            return response(from: answer)
         }
         var headers: [String: String] = [:]
         for field in request.headers {
             let name = field.name.canonicalName
             headers[name] = headers[name].map { $0 + "," + field.value } ?? field.value
         }
-        let limit = cloud.environment.configuration.maximumRequestBytes
-        let body: [UInt8]
-        do {
-            let buffer = try await request.collectBody(upTo: limit)
-            body = Array(buffer.readableBytesView)
-        } catch {
-            let wireProtocol: WireProtocol = headers["x-amz-target"] != nil ? .awsJson1_1 : .restJson
-            return response(from: ErrorWriter.response(
-                for: .requestTooLarge(limit: limit), protocol: wireProtocol, requestId: UUID().uuidString.lowercased()))
-        }
         var query: [String: [String]] = [:]
         if let text = request.uri.query {
             for (name, value) in QueryForm.parse(text) { query[name, default: []].append(value) }
         }
-        let operationRequest = OperationRequest(
-            method: request.method.rawValue, path: path, query: query, headers: headers, body: body)
+        var operationRequest = OperationRequest(method: request.method.rawValue, path: path, query: query, headers: headers)
+        let limit = cloud.environment.configuration.maximumRequestBytes
+        do {
+            let buffer = try await request.collectBody(upTo: limit)
+            operationRequest.body = Array(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            return response(from: cloud.respond(to: operationRequest, failingWith: .requestTooLarge(limit: limit)))
+        } catch {
+            // The client went away or broke the framing mid-body: nothing of the request can be trusted.
+            return response(from: cloud.respond(
+                to: operationRequest,
+                failingWith: AWSError("IncompleteBody", "The request body could not be read completely: \(error).")))
+        }
         if path.hasPrefix("/_skiff/"), let answer = await cloud.control(operationRequest) {
             return response(from: answer)
         }
@@ -90,14 +93,17 @@ struct BackgroundWork: Service, CustomStringConvertible {
 
     let service: any LocalService
     let logger: Logger
+    let health: HealthBoard
 
     func run() async throws {
         do {
             try await cancelWhenGracefulShutdown { try await service.run() }
         } catch is CancellationError {
         } catch {
+            // One service's failed background work must not take the others down: it is logged and reported by
+            // the health endpoint, and the service's operations keep answering.
             logger.error("background work of \(service.descriptor.endpointPrefix) failed", metadata: ["error": "\(error)"])
-            throw error
+            health.recordFailure(of: service.descriptor.endpointPrefix, error)
         }
         // Keep the member alive until shutdown so that a service without background work does not end the group.
         try? await gracefulShutdown()

@@ -2,6 +2,7 @@ import AWSProtocol
 import Foundation
 import JSONCore
 import Logging
+import Synchronization
 
 /// The local cloud without its HTTP front: routes a request to its service, resolves the account and region,
 /// and turns every failure into the AWS error shape of the service's protocol.
@@ -13,6 +14,7 @@ public final class LocalCloud: Sendable {
     public let router: RequestRouter
     public let authenticator: any RequestAuthenticator
     public let startedAt: Date
+    public let healthBoard = HealthBoard()
     public static let version = "0.1.0"
 
     public init(services: [any LocalService], environment: ServiceEnvironment, authenticator: any RequestAuthenticator = AcceptingAuthenticator()) throws {
@@ -27,53 +29,90 @@ public final class LocalCloud: Sendable {
 
     /// Answers one request. Never throws: errors become AWS error responses.
     public func respond(to request: OperationRequest) async -> OperationResponse {
-        var request = request
-        let requestId = UUID().uuidString.lowercased()
-        let started = ContinuousClock.now
-        var logger = environment.logger
-        logger[metadataKey: "request-id"] = "\(requestId)"
-
-        var errorProtocol: WireProtocol = request.headers["x-amz-target"] != nil ? .awsJson1_1 : .restJson
-        var xmlNamespace: String? = nil
-        var serviceName = "-"
-        var operation = "-"
-        let response: OperationResponse
+        var exchange = Exchange(request: request)
         do {
             if request.body.count > environment.configuration.maximumRequestBytes {
                 throw AWSError.requestTooLarge(limit: environment.configuration.maximumRequestBytes)
             }
-            if RequestRouter.queryAction(request) != nil && request.headers["x-amz-target"] == nil { errorProtocol = .query }
-            let credential = try SigV4Credential.parse(authorization: request.headers["authorization"])
+            let credential = try SigV4Credential.parse(authorization: request.headers["authorization"], headers: request.headers)
                 ?? SigV4Credential.parse(presignedQuery: request.query.compactMapValues(\.first))
             let route = try router.route(request, signingService: credential?.service)
-            errorProtocol = route.service.descriptor.wireProtocol
-            xmlNamespace = route.service.descriptor.xmlNamespace
-            serviceName = route.service.descriptor.endpointPrefix
-            operation = route.operation
-            request.pathParameters = route.pathParameters
-            let principal = try await authenticator.authenticate(request, credential: credential, configuration: environment.configuration)
+            exchange.routed(to: route)
+            exchange.request.pathParameters = route.pathParameters
+            let principal = try await authenticator.authenticate(
+                exchange.request, credential: credential,
+                operation: OperationIdentity(service: route.service.descriptor.signingName, operation: route.operation),
+                configuration: environment.configuration)
             let context = RequestContext(
                 accountId: principal.accountId, region: credential?.region ?? environment.configuration.defaultRegion,
-                requestId: requestId, accessKeyId: credential?.accessKeyId ?? "")
-            response = try await route.service.handle(operation: route.operation, request: request, context: context)
+                requestId: exchange.requestId, accessKeyId: credential?.accessKeyId ?? "")
+            let response = try await route.service.handle(operation: route.operation, request: exchange.request, context: context)
+            return finish(exchange, response)
         } catch let error as AWSError {
-            var error = error
-            if serviceName != "-", let status = services.first(where: { $0.descriptor.endpointPrefix == serviceName })?.errorStatus[error.code] {
-                error.status = status
-            }
-            response = ErrorWriter.response(for: error, protocol: errorProtocol, requestId: requestId, xmlNamespace: xmlNamespace)
+            return finish(exchange, failingWith: error)
         } catch {
-            logger.error("unexpected failure", metadata: ["error": "\(error)"])
-            response = ErrorWriter.response(
-                for: .internalFailure(), protocol: errorProtocol, requestId: requestId, xmlNamespace: xmlNamespace)
+            environment.logger.error("unexpected failure", metadata: ["error": "\(error)", "request-id": "\(exchange.requestId)"])
+            return finish(exchange, failingWith: .internalFailure())
         }
-        let elapsed = ContinuousClock.now - started
-        logger.info(
-            "request",
-            metadata: [
-                "service": "\(serviceName)", "operation": "\(operation)", "status": "\(response.status)",
-                "duration-ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
-            ])
+    }
+
+    /// Answers a request that failed before it could be read in full (too large, or cut off), in the error shape
+    /// of the protocol it appears to speak, and logs it like any other.
+    public func respond(to request: OperationRequest, failingWith error: AWSError) -> OperationResponse {
+        finish(Exchange(request: request), failingWith: error)
+    }
+
+    /// One request on its way through the cloud: what is known of it so far, for its answer and its log line.
+    struct Exchange {
+        var request: OperationRequest
+        let requestId = UUID().uuidString.lowercased()
+        let started = ContinuousClock.now
+        /// Until routed, errors are written in the protocol the request's headers suggest.
+        var errorProtocol: WireProtocol
+        var xmlNamespace: String?
+        var service: (any LocalService)?
+        var operation: String?
+
+        init(request: OperationRequest) {
+            self.request = request
+            self.errorProtocol = request.apparentProtocol
+        }
+
+        mutating func routed(to route: RequestRouter.Route) {
+            service = route.service
+            operation = route.operation
+            errorProtocol = route.service.descriptor.wireProtocol
+            xmlNamespace = route.service.descriptor.xmlNamespace
+        }
+    }
+
+    private func finish(_ exchange: Exchange, failingWith error: AWSError) -> OperationResponse {
+        var error = error
+        if error.code == "ValidationException", let code = exchange.service?.validationErrorCode { error.code = code }
+        if let status = exchange.service?.errorStatus[error.code] { error.status = status }
+        return finish(exchange, ErrorWriter.response(
+            for: error, protocol: exchange.errorProtocol, requestId: exchange.requestId, xmlNamespace: exchange.xmlNamespace),
+            error: error.code)
+    }
+
+    /// Logs the request (service, operation, status, duration; method and path when it was never routed).
+    private func finish(_ exchange: Exchange, _ response: OperationResponse, error: String? = nil) -> OperationResponse {
+        var logger = environment.logger
+        logger[metadataKey: "request-id"] = "\(exchange.requestId)"
+        let elapsed = ContinuousClock.now - exchange.started
+        var metadata: Logger.Metadata = [
+            "service": "\(exchange.service?.descriptor.endpointPrefix ?? "-")",
+            "operation": "\(exchange.operation ?? "-")",
+            "status": "\(response.status)",
+            "duration-ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+        ]
+        if exchange.service == nil {
+            metadata["method"] = "\(exchange.request.method)"
+            metadata["path"] = "\(exchange.request.path)"
+            if let target = exchange.request.headers["x-amz-target"] { metadata["target"] = "\(target)" }
+        }
+        if let error { metadata["error"] = "\(error)" }
+        logger.info("request", metadata: metadata)
         return response
     }
 
@@ -91,11 +130,17 @@ public final class LocalCloud: Sendable {
         }
     }
 
-    /// The health report of `GET /_skiff/health`.
+    /// The health report of `GET /_skiff/health`: each service is `running`, or `failed` with the error that
+    /// ended its background work (its operations may still answer, but its timers or executions are stopped).
     public func health() -> OperationResponse {
         var services = JSONObject()
-        for service in self.services { services[service.descriptor.endpointPrefix] = "running" }
+        let failures = healthBoard.failures
+        for service in self.services {
+            let prefix = service.descriptor.endpointPrefix
+            services[prefix] = .string(failures[prefix].map { "failed: \($0)" } ?? "running")
+        }
         let body: JSON = .object([
+            "status": .string(failures.isEmpty ? "ok" : "degraded"),
             "version": .string(Self.version),
             "uptimeSeconds": .number((Date().timeIntervalSince(startedAt) * 1000).rounded() / 1000),
             "persistence": .string(environment.database.path ?? "memory"),
@@ -103,4 +148,17 @@ public final class LocalCloud: Sendable {
         ])
         return .json(body, contentType: "application/json")
     }
+}
+
+/// What the health report knows of the services' background work: which of them failed, and why.
+public final class HealthBoard: Sendable {
+    private let state = Mutex<[String: String]>([:])
+
+    public init() {}
+
+    public func recordFailure(of service: String, _ error: any Error) {
+        state.withLock { $0[service] = "\(error)" }
+    }
+
+    public var failures: [String: String] { state.withLock { $0 } }
 }

@@ -19,6 +19,10 @@ public protocol LocalService: Sendable {
     /// HTTP status of each error code the model declares (404 for ResourceNotFoundException in Scheduler, ...).
     var errorStatus: [String: Int] { get }
 
+    /// The code this service gives model-constraint violations, where it is not `ValidationException`
+    /// (CloudWatch Logs answers `InvalidParameterException`).
+    var validationErrorCode: String { get }
+
     /// Skiff's own endpoints of the service, `/_skiff/<endpointPrefix>/<path>`, for the `skiff` command line
     /// (not AWS APIs: `skiff exec` uses `/_skiff/ecs/exec`). Nil when the service has no such path.
     func control(_ request: OperationRequest, path: String) async throws -> OperationResponse?
@@ -28,6 +32,7 @@ extension LocalService {
     public func registerMigrations(_ migrator: inout DatabaseMigrator) {}
     public func run() async throws {}
     public var errorStatus: [String: Int] { [:] }
+    public var validationErrorCode: String { "ValidationException" }
     public func control(_ request: OperationRequest, path: String) async throws -> OperationResponse? { nil }
 }
 

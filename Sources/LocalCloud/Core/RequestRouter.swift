@@ -33,21 +33,33 @@ public struct RequestRouter: Sendable {
             guard let service = byTargetPrefix[prefix] else {
                 throw AWSError("UnknownOperationException", "No service of Skiff answers X-Amz-Target prefix '\(prefix)'.")
             }
+            // awsJson operations are all `POST /`; other methods and paths reach no operation.
+            guard request.method == "POST", request.path == "/" || request.path.isEmpty else {
+                throw AWSError(
+                    "UnknownOperationException",
+                    "\(service.descriptor.endpointPrefix) answers X-Amz-Target only on POST /, not \(request.method) \(request.path).",
+                    status: 404)
+            }
             return Route(service: service, operation: operation, pathParameters: [:])
         }
 
-        if let action = Self.queryAction(request) {
-            let queryServices = services.filter { $0.descriptor.wireProtocol == .query }
-            let candidates = signingService.map { name in queryServices.filter { $0.descriptor.signingName == name } } ?? []
-            let service = candidates.first
-                ?? queryServices.first { $0.descriptor.operations.contains(action) }
+        let queryServices = services.filter { $0.descriptor.wireProtocol == .query }
+        let signedQueryService = signingService.flatMap { name in queryServices.first { $0.descriptor.signingName == name } }
+        if let action = Self.queryParameter("Action", of: request) {
+            let service = signedQueryService ?? queryServices.first { $0.descriptor.operations.contains(action) }
             guard let service else {
                 throw AWSError("InvalidAction", "The action \(action) is not valid for this web service.")
             }
             guard service.descriptor.operations.contains(action) else {
                 throw AWSError("InvalidAction", "The action \(action) is not valid for this web service.")
             }
+            if let version = Self.queryParameter("Version", of: request), version != service.descriptor.apiVersion {
+                throw AWSError("InvalidAction", "Could not find operation \(action) for version \(version)")
+            }
             return Route(service: service, operation: action, pathParameters: [:])
+        }
+        if signedQueryService != nil, request.method == "POST" || Self.queryParameter("Version", of: request) != nil {
+            throw AWSError("MissingAction", "Missing Action")
         }
 
         var matches: [(service: any LocalService, route: RestRoute, labels: [String: String])] = []
@@ -70,13 +82,14 @@ public struct RequestRouter: Sendable {
         return Route(service: best.service, operation: best.route.operation, pathParameters: best.labels)
     }
 
-    /// The `Action` of a query-protocol request: in a form body of a POST, or in the query string.
-    static func queryAction(_ request: OperationRequest) -> String? {
-        if let action = request.query["Action"]?.first { return action }
+    /// A parameter of a query-protocol request (`Action`, `Version`): in the query string, or in the form body of
+    /// a POST.
+    static func queryParameter(_ name: String, of request: OperationRequest) -> String? {
+        if let value = request.query[name]?.first { return value }
         guard request.method == "POST",
               request.headers["content-type"]?.hasPrefix("application/x-www-form-urlencoded") == true
         else { return nil }
         let form = QueryForm.parse(String(decoding: request.body, as: UTF8.self))
-        return form.first { $0.0 == "Action" }?.1
+        return form.first { $0.0 == name }?.1
     }
 }

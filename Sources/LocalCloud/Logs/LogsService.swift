@@ -17,6 +17,7 @@ public struct LogsService: LocalService, LogsAPIHandler {
 
     public var descriptor: ServiceDescriptor { LogsAPI.descriptor }
     public var errorStatus: [String: Int] { LogsAPI.errorStatus }
+    public var validationErrorCode: String { "InvalidParameterException" }
 
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         try await LogsAPI.dispatch(self, operation: operation, request: request, context: context)

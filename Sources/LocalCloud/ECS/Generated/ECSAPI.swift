@@ -88,9 +88,11 @@ public enum ECSAPI {
             let o = try d.object(json, path: path)
             let m_key = try d.string(o["key"], path: ShapeDecoder.join(path, "key"))
             d.length(m_key as String?, min: 1, max: 128, path: ShapeDecoder.join(path, "key"))
+            d.pattern(m_key, #"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)"#, path: ShapeDecoder.join(path, "key"))
             self.key = m_key
             let m_value = try d.string(o["value"], path: ShapeDecoder.join(path, "value"))
             d.length(m_value as String?, min: 0, max: 256, path: ShapeDecoder.join(path, "value"))
+            d.pattern(m_value, #"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)"#, path: ShapeDecoder.join(path, "value"))
             self.value = m_value
         }
         public func json() -> JSON {
@@ -4249,7 +4251,7 @@ public enum ECSAPI {
             let o = try d.object(json, path: path)
             let m_resourceArn = try d.string(o["resourceArn"], path: ShapeDecoder.join(path, "resourceArn"))
             self.resourceArn = d.required(m_resourceArn, path: ShapeDecoder.join(path, "resourceArn"), empty: "")
-            let m_tagKeys = try d.list(o["tagKeys"], path: ShapeDecoder.join(path, "tagKeys")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 128, path: p0); return value }
+            let m_tagKeys = try d.list(o["tagKeys"], path: ShapeDecoder.join(path, "tagKeys")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 128, path: p0); d0.pattern(value, #"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)"#, path: p0); return value }
             self.tagKeys = d.required(m_tagKeys, path: ShapeDecoder.join(path, "tagKeys"), empty: [])
         }
         public func json() -> JSON {

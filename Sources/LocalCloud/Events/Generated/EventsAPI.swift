@@ -41,6 +41,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_scheduleExpression = try d.string(o["ScheduleExpression"], path: ShapeDecoder.join(path, "scheduleExpression"))
             d.length(m_scheduleExpression as String?, min: nil, max: 256, path: ShapeDecoder.join(path, "scheduleExpression"))
@@ -61,6 +62,7 @@ public enum EventsAPI {
             self.tags = m_tags
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
         }
         public func json() -> JSON {
@@ -153,9 +155,11 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
         }
         public func json() -> JSON {
@@ -199,6 +203,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
             let m_arn = try d.string(o["Arn"], path: ShapeDecoder.join(path, "arn"))
             d.length(m_arn as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "arn"))
@@ -223,6 +228,7 @@ public enum EventsAPI {
             self.managedBy = m_managedBy
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
             let m_createdBy = try d.string(o["CreatedBy"], path: ShapeDecoder.join(path, "createdBy"))
             d.length(m_createdBy as String?, min: 1, max: 128, path: ShapeDecoder.join(path, "createdBy"))
@@ -273,9 +279,11 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_namePrefix = try d.string(o["NamePrefix"], path: ShapeDecoder.join(path, "namePrefix"))
             d.length(m_namePrefix as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "namePrefix"))
+            d.pattern(m_namePrefix, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "namePrefix"))
             self.namePrefix = m_namePrefix
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
             let m_nextToken = try d.string(o["NextToken"], path: ShapeDecoder.join(path, "nextToken"))
             d.length(m_nextToken as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "nextToken"))
@@ -356,6 +364,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
             let m_arn = try d.string(o["Arn"], path: ShapeDecoder.join(path, "arn"))
             d.length(m_arn as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "arn"))
@@ -380,6 +389,7 @@ public enum EventsAPI {
             self.managedBy = m_managedBy
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
         }
         public func json() -> JSON {
@@ -421,9 +431,11 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
         }
         public func json() -> JSON {
@@ -451,9 +463,11 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
         }
         public func json() -> JSON {
@@ -483,9 +497,11 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
             let m_force = try d.boolean(o["Force"], path: ShapeDecoder.join(path, "force"))
             self.force = m_force
@@ -519,9 +535,11 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_rule = try d.string(o["Rule"], path: ShapeDecoder.join(path, "rule"))
             d.length(m_rule as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "rule"))
+            d.pattern(m_rule, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "rule"))
             self.rule = d.required(m_rule, path: ShapeDecoder.join(path, "rule"), empty: "")
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
             let m_targets = try d.list(o["Targets"], path: ShapeDecoder.join(path, "targets")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: Target.self) }
             d.length(m_targets, min: 1, max: 100, path: ShapeDecoder.join(path, "targets"))
@@ -584,6 +602,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_id = try d.string(o["Id"], path: ShapeDecoder.join(path, "id"))
             d.length(m_id as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "id"))
+            d.pattern(m_id, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "id"))
             self.id = d.required(m_id, path: ShapeDecoder.join(path, "id"), empty: "")
             let m_arn = try d.string(o["Arn"], path: ShapeDecoder.join(path, "arn"))
             d.length(m_arn as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "arn"))
@@ -753,6 +772,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_key = try d.string(o["Key"], path: ShapeDecoder.join(path, "key"))
             d.length(m_key as String?, min: 1, max: 128, path: ShapeDecoder.join(path, "key"))
+            d.pattern(m_key, #"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$"#, path: ShapeDecoder.join(path, "key"))
             self.key = d.required(m_key, path: ShapeDecoder.join(path, "key"), empty: "")
             let m_values = try d.list(o["Values"], path: ShapeDecoder.join(path, "values")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 256, path: p0); return value }
             d.length(m_values, min: 1, max: 50, path: ShapeDecoder.join(path, "values"))
@@ -1152,11 +1172,11 @@ public enum EventsAPI {
         public static var empty: HttpParameters { HttpParameters() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_pathParameterValues = try d.list(o["PathParameterValues"], path: ShapeDecoder.join(path, "pathParameterValues")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.string(v0, path: p0) }
+            let m_pathParameterValues = try d.list(o["PathParameterValues"], path: ShapeDecoder.join(path, "pathParameterValues")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.pattern(value, #"^(?!\s*$).+"#, path: p0); return value }
             self.pathParameterValues = m_pathParameterValues
-            let m_headerParameters = try d.map(o["HeaderParameters"], path: ShapeDecoder.join(path, "headerParameters")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: nil, max: 512, path: p0); return value }
+            let m_headerParameters = try d.map(o["HeaderParameters"], path: ShapeDecoder.join(path, "headerParameters")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: nil, max: 512, path: p0); d0.pattern(value, #"^[ \t]*[\x20-\x7E]+([ \t]+[\x20-\x7E]+)*[ \t]*$"#, path: p0); return value }
             self.headerParameters = m_headerParameters
-            let m_queryStringParameters = try d.map(o["QueryStringParameters"], path: ShapeDecoder.join(path, "queryStringParameters")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: nil, max: 512, path: p0); return value }
+            let m_queryStringParameters = try d.map(o["QueryStringParameters"], path: ShapeDecoder.join(path, "queryStringParameters")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: nil, max: 512, path: p0); d0.pattern(value, #"[^\x00-\x09\x0B\x0C\x0E-\x1F\x7F]+"#, path: p0); return value }
             self.queryStringParameters = m_queryStringParameters
         }
         public func json() -> JSON {
@@ -1196,6 +1216,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_secretManagerArn = try d.string(o["SecretManagerArn"], path: ShapeDecoder.join(path, "secretManagerArn"))
             d.length(m_secretManagerArn as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "secretManagerArn"))
+            d.pattern(m_secretManagerArn, #"(^arn:aws([a-z]|\-)*:secretsmanager:[a-z0-9-.]+:.*)|(\$(\.[\w_-]+(\[(\d+|\*)\])*)*)"#, path: ShapeDecoder.join(path, "secretManagerArn"))
             self.secretManagerArn = m_secretManagerArn
             let m_database = try d.string(o["Database"], path: ShapeDecoder.join(path, "database"))
             d.length(m_database as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "database"))
@@ -1273,6 +1294,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_value = try d.string(o["Value"], path: ShapeDecoder.join(path, "value"))
             d.length(m_value as String?, min: nil, max: 1024, path: ShapeDecoder.join(path, "value"))
@@ -1409,6 +1431,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_targetId = try d.string(o["TargetId"], path: ShapeDecoder.join(path, "targetId"))
             d.length(m_targetId as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "targetId"))
+            d.pattern(m_targetId, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "targetId"))
             self.targetId = m_targetId
             let m_errorCode = try d.string(o["ErrorCode"], path: ShapeDecoder.join(path, "errorCode"))
             self.errorCode = m_errorCode
@@ -1446,11 +1469,13 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_rule = try d.string(o["Rule"], path: ShapeDecoder.join(path, "rule"))
             d.length(m_rule as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "rule"))
+            d.pattern(m_rule, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "rule"))
             self.rule = d.required(m_rule, path: ShapeDecoder.join(path, "rule"), empty: "")
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
-            let m_ids = try d.list(o["Ids"], path: ShapeDecoder.join(path, "ids")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 64, path: p0); return value }
+            let m_ids = try d.list(o["Ids"], path: ShapeDecoder.join(path, "ids")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 64, path: p0); d0.pattern(value, #"[\.\-_A-Za-z0-9]+"#, path: p0); return value }
             d.length(m_ids, min: 1, max: 100, path: ShapeDecoder.join(path, "ids"))
             self.ids = d.required(m_ids, path: ShapeDecoder.join(path, "ids"), empty: [])
             let m_force = try d.boolean(o["Force"], path: ShapeDecoder.join(path, "force"))
@@ -1515,6 +1540,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_targetId = try d.string(o["TargetId"], path: ShapeDecoder.join(path, "targetId"))
             d.length(m_targetId as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "targetId"))
+            d.pattern(m_targetId, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "targetId"))
             self.targetId = m_targetId
             let m_errorCode = try d.string(o["ErrorCode"], path: ShapeDecoder.join(path, "errorCode"))
             self.errorCode = m_errorCode
@@ -1552,9 +1578,11 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_rule = try d.string(o["Rule"], path: ShapeDecoder.join(path, "rule"))
             d.length(m_rule as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "rule"))
+            d.pattern(m_rule, #"[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "rule"))
             self.rule = d.required(m_rule, path: ShapeDecoder.join(path, "rule"), empty: "")
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
             let m_nextToken = try d.string(o["NextToken"], path: ShapeDecoder.join(path, "nextToken"))
             d.length(m_nextToken as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "nextToken"))
@@ -1625,6 +1653,7 @@ public enum EventsAPI {
             self.entries = d.required(m_entries, path: ShapeDecoder.join(path, "entries"), empty: [])
             let m_endpointId = try d.string(o["EndpointId"], path: ShapeDecoder.join(path, "endpointId"))
             d.length(m_endpointId as String?, min: 1, max: 50, path: ShapeDecoder.join(path, "endpointId"))
+            d.pattern(m_endpointId, #"^[A-Za-z0-9\-]+[\.][A-Za-z0-9\-]+$"#, path: ShapeDecoder.join(path, "endpointId"))
             self.endpointId = m_endpointId
         }
         public func json() -> JSON {
@@ -1672,6 +1701,7 @@ public enum EventsAPI {
             self.detail = m_detail
             let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
             d.length(m_eventBusName as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
             self.eventBusName = m_eventBusName
             let m_traceHeader = try d.string(o["TraceHeader"], path: ShapeDecoder.join(path, "traceHeader"))
             d.length(m_traceHeader as String?, min: 1, max: 500, path: ShapeDecoder.join(path, "traceHeader"))
@@ -1836,15 +1866,18 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_eventSourceName = try d.string(o["EventSourceName"], path: ShapeDecoder.join(path, "eventSourceName"))
             d.length(m_eventSourceName as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "eventSourceName"))
+            d.pattern(m_eventSourceName, #"aws\.partner(/[\.\-_A-Za-z0-9]+){2,}"#, path: ShapeDecoder.join(path, "eventSourceName"))
             self.eventSourceName = m_eventSourceName
             let m_description = try d.string(o["Description"], path: ShapeDecoder.join(path, "description"))
             d.length(m_description as String?, min: nil, max: 512, path: ShapeDecoder.join(path, "description"))
             self.description = m_description
             let m_kmsKeyIdentifier = try d.string(o["KmsKeyIdentifier"], path: ShapeDecoder.join(path, "kmsKeyIdentifier"))
             d.length(m_kmsKeyIdentifier as String?, min: nil, max: 2048, path: ShapeDecoder.join(path, "kmsKeyIdentifier"))
+            d.pattern(m_kmsKeyIdentifier, #"^[a-zA-Z0-9_\-/:]*$"#, path: ShapeDecoder.join(path, "kmsKeyIdentifier"))
             self.kmsKeyIdentifier = m_kmsKeyIdentifier
             let m_deadLetterConfig = try d.structure(o["DeadLetterConfig"], path: ShapeDecoder.join(path, "deadLetterConfig"), as: DeadLetterConfig.self)
             self.deadLetterConfig = m_deadLetterConfig
@@ -1929,6 +1962,7 @@ public enum EventsAPI {
             self.description = m_description
             let m_kmsKeyIdentifier = try d.string(o["KmsKeyIdentifier"], path: ShapeDecoder.join(path, "kmsKeyIdentifier"))
             d.length(m_kmsKeyIdentifier as String?, min: nil, max: 2048, path: ShapeDecoder.join(path, "kmsKeyIdentifier"))
+            d.pattern(m_kmsKeyIdentifier, #"^[a-zA-Z0-9_\-/:]*$"#, path: ShapeDecoder.join(path, "kmsKeyIdentifier"))
             self.kmsKeyIdentifier = m_kmsKeyIdentifier
             let m_deadLetterConfig = try d.structure(o["DeadLetterConfig"], path: ShapeDecoder.join(path, "deadLetterConfig"), as: DeadLetterConfig.self)
             self.deadLetterConfig = m_deadLetterConfig
@@ -1964,6 +1998,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
         }
         public func json() -> JSON {
@@ -2010,6 +2045,7 @@ public enum EventsAPI {
             self.description = m_description
             let m_kmsKeyIdentifier = try d.string(o["KmsKeyIdentifier"], path: ShapeDecoder.join(path, "kmsKeyIdentifier"))
             d.length(m_kmsKeyIdentifier as String?, min: nil, max: 2048, path: ShapeDecoder.join(path, "kmsKeyIdentifier"))
+            d.pattern(m_kmsKeyIdentifier, #"^[a-zA-Z0-9_\-/:]*$"#, path: ShapeDecoder.join(path, "kmsKeyIdentifier"))
             self.kmsKeyIdentifier = m_kmsKeyIdentifier
             let m_deadLetterConfig = try d.structure(o["DeadLetterConfig"], path: ShapeDecoder.join(path, "deadLetterConfig"), as: DeadLetterConfig.self)
             self.deadLetterConfig = m_deadLetterConfig
@@ -2063,6 +2099,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_namePrefix = try d.string(o["NamePrefix"], path: ShapeDecoder.join(path, "namePrefix"))
             d.length(m_namePrefix as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "namePrefix"))
+            d.pattern(m_namePrefix, #"[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "namePrefix"))
             self.namePrefix = m_namePrefix
             let m_nextToken = try d.string(o["NextToken"], path: ShapeDecoder.join(path, "nextToken"))
             d.length(m_nextToken as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "nextToken"))
@@ -2178,6 +2215,7 @@ public enum EventsAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
         }
         public func json() -> JSON {

@@ -35,11 +35,12 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
             d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
             self.logGroupName = d.required(m_logGroupName, path: ShapeDecoder.join(path, "logGroupName"), empty: "")
             let m_kmsKeyId = try d.string(o["kmsKeyId"], path: ShapeDecoder.join(path, "kmsKeyId"))
             d.length(m_kmsKeyId as String?, min: nil, max: 256, path: ShapeDecoder.join(path, "kmsKeyId"))
             self.kmsKeyId = m_kmsKeyId
-            let m_tags = try d.map(o["tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: nil, max: 256, path: p0); return value }
+            let m_tags = try d.map(o["tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: nil, max: 256, path: p0); d0.pattern(value, #"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"#, path: p0); return value }
             d.length(m_tags, min: 1, max: 50, path: ShapeDecoder.join(path, "tags"))
             self.tags = m_tags
             let m_logGroupClass = try d.string(o["logGroupClass"], path: ShapeDecoder.join(path, "logGroupClass"))
@@ -77,6 +78,7 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
             d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
             self.logGroupName = d.required(m_logGroupName, path: ShapeDecoder.join(path, "logGroupName"), empty: "")
         }
         public func json() -> JSON {
@@ -102,9 +104,11 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
             d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
             self.logGroupName = d.required(m_logGroupName, path: ShapeDecoder.join(path, "logGroupName"), empty: "")
             let m_logStreamName = try d.string(o["logStreamName"], path: ShapeDecoder.join(path, "logStreamName"))
             d.length(m_logStreamName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logStreamName"))
+            d.pattern(m_logStreamName, #"[^:*]*"#, path: ShapeDecoder.join(path, "logStreamName"))
             self.logStreamName = d.required(m_logStreamName, path: ShapeDecoder.join(path, "logStreamName"), empty: "")
         }
         public func json() -> JSON {
@@ -132,9 +136,11 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
             d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
             self.logGroupName = d.required(m_logGroupName, path: ShapeDecoder.join(path, "logGroupName"), empty: "")
             let m_logStreamName = try d.string(o["logStreamName"], path: ShapeDecoder.join(path, "logStreamName"))
             d.length(m_logStreamName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logStreamName"))
+            d.pattern(m_logStreamName, #"[^:*]*"#, path: ShapeDecoder.join(path, "logStreamName"))
             self.logStreamName = d.required(m_logStreamName, path: ShapeDecoder.join(path, "logStreamName"), empty: "")
         }
         public func json() -> JSON {
@@ -172,14 +178,16 @@ public enum LogsAPI {
         public static var empty: DescribeLogGroupsRequest { DescribeLogGroupsRequest() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_accountIdentifiers = try d.list(o["accountIdentifiers"], path: ShapeDecoder.join(path, "accountIdentifiers")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 12, max: 12, path: p0); return value }
+            let m_accountIdentifiers = try d.list(o["accountIdentifiers"], path: ShapeDecoder.join(path, "accountIdentifiers")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 12, max: 12, path: p0); d0.pattern(value, #"^\d{12}$"#, path: p0); return value }
             d.length(m_accountIdentifiers, min: 0, max: 20, path: ShapeDecoder.join(path, "accountIdentifiers"))
             self.accountIdentifiers = m_accountIdentifiers
             let m_logGroupNamePrefix = try d.string(o["logGroupNamePrefix"], path: ShapeDecoder.join(path, "logGroupNamePrefix"))
             d.length(m_logGroupNamePrefix as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupNamePrefix"))
+            d.pattern(m_logGroupNamePrefix, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupNamePrefix"))
             self.logGroupNamePrefix = m_logGroupNamePrefix
             let m_logGroupNamePattern = try d.string(o["logGroupNamePattern"], path: ShapeDecoder.join(path, "logGroupNamePattern"))
             d.length(m_logGroupNamePattern as String?, min: 0, max: 512, path: ShapeDecoder.join(path, "logGroupNamePattern"))
+            d.pattern(m_logGroupNamePattern, #"[\.\-_/#A-Za-z0-9]*"#, path: ShapeDecoder.join(path, "logGroupNamePattern"))
             self.logGroupNamePattern = m_logGroupNamePattern
             let m_nextToken = try d.string(o["nextToken"], path: ShapeDecoder.join(path, "nextToken"))
             d.length(m_nextToken as String?, min: 1, max: nil, path: ShapeDecoder.join(path, "nextToken"))
@@ -192,7 +200,7 @@ public enum LogsAPI {
             let m_logGroupClass = try d.string(o["logGroupClass"], path: ShapeDecoder.join(path, "logGroupClass"))
             d.enumeration(m_logGroupClass, allowed: ["STANDARD", "INFREQUENT_ACCESS", "DELIVERY"], path: ShapeDecoder.join(path, "logGroupClass"))
             self.logGroupClass = m_logGroupClass
-            let m_logGroupIdentifiers = try d.list(o["logGroupIdentifiers"], path: ShapeDecoder.join(path, "logGroupIdentifiers")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 2048, path: p0); return value }
+            let m_logGroupIdentifiers = try d.list(o["logGroupIdentifiers"], path: ShapeDecoder.join(path, "logGroupIdentifiers")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 2048, path: p0); d0.pattern(value, #"[\w#+=/:,.@-]*"#, path: p0); return value }
             d.length(m_logGroupIdentifiers, min: 1, max: 50, path: ShapeDecoder.join(path, "logGroupIdentifiers"))
             self.logGroupIdentifiers = m_logGroupIdentifiers
         }
@@ -284,6 +292,7 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
             d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
             self.logGroupName = m_logGroupName
             let m_creationTime = try d.integer(o["creationTime"], path: ShapeDecoder.join(path, "creationTime"))
             d.range(m_creationTime, min: 0, max: nil, path: ShapeDecoder.join(path, "creationTime"))
@@ -372,12 +381,15 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
             d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
             self.logGroupName = m_logGroupName
             let m_logGroupIdentifier = try d.string(o["logGroupIdentifier"], path: ShapeDecoder.join(path, "logGroupIdentifier"))
             d.length(m_logGroupIdentifier as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "logGroupIdentifier"))
+            d.pattern(m_logGroupIdentifier, #"[\w#+=/:,.@-]*"#, path: ShapeDecoder.join(path, "logGroupIdentifier"))
             self.logGroupIdentifier = m_logGroupIdentifier
             let m_logStreamNamePrefix = try d.string(o["logStreamNamePrefix"], path: ShapeDecoder.join(path, "logStreamNamePrefix"))
             d.length(m_logStreamNamePrefix as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logStreamNamePrefix"))
+            d.pattern(m_logStreamNamePrefix, #"[^:*]*"#, path: ShapeDecoder.join(path, "logStreamNamePrefix"))
             self.logStreamNamePrefix = m_logStreamNamePrefix
             let m_orderBy = try d.string(o["orderBy"], path: ShapeDecoder.join(path, "orderBy"))
             d.enumeration(m_orderBy, allowed: ["LogStreamName", "LastEventTime"], path: ShapeDecoder.join(path, "orderBy"))
@@ -467,6 +479,7 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logStreamName = try d.string(o["logStreamName"], path: ShapeDecoder.join(path, "logStreamName"))
             d.length(m_logStreamName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logStreamName"))
+            d.pattern(m_logStreamName, #"[^:*]*"#, path: ShapeDecoder.join(path, "logStreamName"))
             self.logStreamName = m_logStreamName
             let m_creationTime = try d.integer(o["creationTime"], path: ShapeDecoder.join(path, "creationTime"))
             d.range(m_creationTime, min: 0, max: nil, path: ShapeDecoder.join(path, "creationTime"))
@@ -532,9 +545,11 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
             d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
             self.logGroupName = d.required(m_logGroupName, path: ShapeDecoder.join(path, "logGroupName"), empty: "")
             let m_logStreamName = try d.string(o["logStreamName"], path: ShapeDecoder.join(path, "logStreamName"))
             d.length(m_logStreamName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logStreamName"))
+            d.pattern(m_logStreamName, #"[^:*]*"#, path: ShapeDecoder.join(path, "logStreamName"))
             self.logStreamName = d.required(m_logStreamName, path: ShapeDecoder.join(path, "logStreamName"), empty: "")
             let m_logEvents = try d.list(o["logEvents"], path: ShapeDecoder.join(path, "logEvents")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: InputLogEvent.self) }
             d.length(m_logEvents, min: 1, max: 10000, path: ShapeDecoder.join(path, "logEvents"))
@@ -742,12 +757,15 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
             d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
             self.logGroupName = m_logGroupName
             let m_logGroupIdentifier = try d.string(o["logGroupIdentifier"], path: ShapeDecoder.join(path, "logGroupIdentifier"))
             d.length(m_logGroupIdentifier as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "logGroupIdentifier"))
+            d.pattern(m_logGroupIdentifier, #"[\w#+=/:,.@-]*"#, path: ShapeDecoder.join(path, "logGroupIdentifier"))
             self.logGroupIdentifier = m_logGroupIdentifier
             let m_logStreamName = try d.string(o["logStreamName"], path: ShapeDecoder.join(path, "logStreamName"))
             d.length(m_logStreamName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logStreamName"))
+            d.pattern(m_logStreamName, #"[^:*]*"#, path: ShapeDecoder.join(path, "logStreamName"))
             self.logStreamName = d.required(m_logStreamName, path: ShapeDecoder.join(path, "logStreamName"), empty: "")
             let m_startTime = try d.integer(o["startTime"], path: ShapeDecoder.join(path, "startTime"))
             d.range(m_startTime, min: 0, max: nil, path: ShapeDecoder.join(path, "startTime"))
@@ -896,15 +914,18 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
             d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
             self.logGroupName = m_logGroupName
             let m_logGroupIdentifier = try d.string(o["logGroupIdentifier"], path: ShapeDecoder.join(path, "logGroupIdentifier"))
             d.length(m_logGroupIdentifier as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "logGroupIdentifier"))
+            d.pattern(m_logGroupIdentifier, #"[\w#+=/:,.@-]*"#, path: ShapeDecoder.join(path, "logGroupIdentifier"))
             self.logGroupIdentifier = m_logGroupIdentifier
-            let m_logStreamNames = try d.list(o["logStreamNames"], path: ShapeDecoder.join(path, "logStreamNames")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 512, path: p0); return value }
+            let m_logStreamNames = try d.list(o["logStreamNames"], path: ShapeDecoder.join(path, "logStreamNames")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 512, path: p0); d0.pattern(value, #"[^:*]*"#, path: p0); return value }
             d.length(m_logStreamNames, min: 1, max: 100, path: ShapeDecoder.join(path, "logStreamNames"))
             self.logStreamNames = m_logStreamNames
             let m_logStreamNamePrefix = try d.string(o["logStreamNamePrefix"], path: ShapeDecoder.join(path, "logStreamNamePrefix"))
             d.length(m_logStreamNamePrefix as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logStreamNamePrefix"))
+            d.pattern(m_logStreamNamePrefix, #"[^:*]*"#, path: ShapeDecoder.join(path, "logStreamNamePrefix"))
             self.logStreamNamePrefix = m_logStreamNamePrefix
             let m_startTime = try d.integer(o["startTime"], path: ShapeDecoder.join(path, "startTime"))
             d.range(m_startTime, min: 0, max: nil, path: ShapeDecoder.join(path, "startTime"))
@@ -1010,6 +1031,7 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logStreamName = try d.string(o["logStreamName"], path: ShapeDecoder.join(path, "logStreamName"))
             d.length(m_logStreamName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logStreamName"))
+            d.pattern(m_logStreamName, #"[^:*]*"#, path: ShapeDecoder.join(path, "logStreamName"))
             self.logStreamName = m_logStreamName
             let m_timestamp = try d.integer(o["timestamp"], path: ShapeDecoder.join(path, "timestamp"))
             d.range(m_timestamp, min: 0, max: nil, path: ShapeDecoder.join(path, "timestamp"))
@@ -1054,6 +1076,7 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logStreamName = try d.string(o["logStreamName"], path: ShapeDecoder.join(path, "logStreamName"))
             d.length(m_logStreamName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logStreamName"))
+            d.pattern(m_logStreamName, #"[^:*]*"#, path: ShapeDecoder.join(path, "logStreamName"))
             self.logStreamName = m_logStreamName
             let m_searchedCompletely = try d.boolean(o["searchedCompletely"], path: ShapeDecoder.join(path, "searchedCompletely"))
             self.searchedCompletely = m_searchedCompletely
@@ -1083,6 +1106,7 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
             d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
             self.logGroupName = d.required(m_logGroupName, path: ShapeDecoder.join(path, "logGroupName"), empty: "")
             let m_retentionInDays = try d.integer(o["retentionInDays"], path: ShapeDecoder.join(path, "retentionInDays"))
             self.retentionInDays = d.required(m_retentionInDays, path: ShapeDecoder.join(path, "retentionInDays"), empty: 0)
@@ -1110,6 +1134,7 @@ public enum LogsAPI {
             let o = try d.object(json, path: path)
             let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
             d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
             self.logGroupName = d.required(m_logGroupName, path: ShapeDecoder.join(path, "logGroupName"), empty: "")
         }
         public func json() -> JSON {

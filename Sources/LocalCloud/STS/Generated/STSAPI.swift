@@ -50,6 +50,7 @@ public enum STSAPI {
             self.account = m_account
             let m_arn = try d.string(o["Arn"], path: ShapeDecoder.join(path, "arn"))
             d.length(m_arn as String?, min: 20, max: 2048, path: ShapeDecoder.join(path, "arn"))
+            d.pattern(m_arn, #"[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+"#, path: ShapeDecoder.join(path, "arn"))
             self.arn = m_arn
         }
         public func json() -> JSON {

@@ -47,7 +47,7 @@ public enum SchedulerAPI {
             self.target = target
         }
         public static var empty: CreateScheduleInput { CreateScheduleInput(flexibleTimeWindow: .empty, name: "", scheduleExpression: "", target: .empty) }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "Name", location: .uri, name: "Name")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "Name", location: .uri, name: "Name", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_actionAfterCompletion = try d.string(o["ActionAfterCompletion"], path: ShapeDecoder.join(path, "actionAfterCompletion"))
@@ -55,6 +55,7 @@ public enum SchedulerAPI {
             self.actionAfterCompletion = m_actionAfterCompletion
             let m_clientToken = try d.string(o["ClientToken"], path: ShapeDecoder.join(path, "clientToken"))
             d.length(m_clientToken as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "clientToken"))
+            d.pattern(m_clientToken, #"^[a-zA-Z0-9-_]+$"#, path: ShapeDecoder.join(path, "clientToken"))
             self.clientToken = m_clientToken
             let m_description = try d.string(o["Description"], path: ShapeDecoder.join(path, "description"))
             d.length(m_description as String?, min: 0, max: 512, path: ShapeDecoder.join(path, "description"))
@@ -65,12 +66,15 @@ public enum SchedulerAPI {
             self.flexibleTimeWindow = d.required(m_flexibleTimeWindow, path: ShapeDecoder.join(path, "flexibleTimeWindow"), empty: .empty)
             let m_groupName = try d.string(o["GroupName"], path: ShapeDecoder.join(path, "groupName"))
             d.length(m_groupName as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "groupName"))
+            d.pattern(m_groupName, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "groupName"))
             self.groupName = m_groupName
             let m_kmsKeyArn = try d.string(o["KmsKeyArn"], path: ShapeDecoder.join(path, "kmsKeyArn"))
             d.length(m_kmsKeyArn as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "kmsKeyArn"))
+            d.pattern(m_kmsKeyArn, #"^arn:aws(-[a-z]+)?:kms:[a-z0-9\-]+:\d{12}:(key|alias)\/[0-9a-zA-Z-_]*$"#, path: ShapeDecoder.join(path, "kmsKeyArn"))
             self.kmsKeyArn = m_kmsKeyArn
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_scheduleExpression = try d.string(o["ScheduleExpression"], path: ShapeDecoder.join(path, "scheduleExpression"))
             d.length(m_scheduleExpression as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "scheduleExpression"))
@@ -195,6 +199,7 @@ public enum SchedulerAPI {
             self.retryPolicy = m_retryPolicy
             let m_roleArn = try d.string(o["RoleArn"], path: ShapeDecoder.join(path, "roleArn"))
             d.length(m_roleArn as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "roleArn"))
+            d.pattern(m_roleArn, #"^arn:aws(-[a-z]+)?:iam::\d{12}:role\/[\w+=,.@\/-]+$"#, path: ShapeDecoder.join(path, "roleArn"))
             self.roleArn = d.required(m_roleArn, path: ShapeDecoder.join(path, "roleArn"), empty: "")
             let m_sageMakerPipelineParameters = try d.structure(o["SageMakerPipelineParameters"], path: ShapeDecoder.join(path, "sageMakerPipelineParameters"), as: SageMakerPipelineParameters.self)
             self.sageMakerPipelineParameters = m_sageMakerPipelineParameters
@@ -240,6 +245,7 @@ public enum SchedulerAPI {
             let o = try d.object(json, path: path)
             let m_arn = try d.string(o["Arn"], path: ShapeDecoder.join(path, "arn"))
             d.length(m_arn as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "arn"))
+            d.pattern(m_arn, #"^arn:aws(-[a-z]+)?:sqs:[a-z0-9\-]+:\d{12}:[a-zA-Z0-9\-_]+$"#, path: ShapeDecoder.join(path, "arn"))
             self.arn = m_arn
         }
         public func json() -> JSON {
@@ -535,6 +541,7 @@ public enum SchedulerAPI {
             self.detailType = d.required(m_detailType, path: ShapeDecoder.join(path, "detailType"), empty: "")
             let m_source = try d.string(o["Source"], path: ShapeDecoder.join(path, "source"))
             d.length(m_source as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "source"))
+            d.pattern(m_source, #"^(?=[/\.\-_A-Za-z0-9]+)((?!aws\.).*)|(\$(\.[\w_-]+(\[(\d+|\*)\])*)*)$"#, path: ShapeDecoder.join(path, "source"))
             self.source = d.required(m_source, path: ShapeDecoder.join(path, "source"), empty: "")
         }
         public func json() -> JSON {
@@ -638,6 +645,7 @@ public enum SchedulerAPI {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[A-Za-z0-9\-_]*$"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_value = try d.string(o["Value"], path: ShapeDecoder.join(path, "value"))
             d.length(m_value as String?, min: 1, max: 1024, path: ShapeDecoder.join(path, "value"))
@@ -689,6 +697,7 @@ public enum SchedulerAPI {
             let o = try d.object(json, path: path)
             let m_scheduleArn = try d.string(o["ScheduleArn"], path: ShapeDecoder.join(path, "scheduleArn"))
             d.length(m_scheduleArn as String?, min: 1, max: 1224, path: ShapeDecoder.join(path, "scheduleArn"))
+            d.pattern(m_scheduleArn, #"^arn:aws(-[a-z]+)?:scheduler:[a-z0-9\-]+:\d{12}:schedule\/[0-9a-zA-Z-_.]+\/[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "scheduleArn"))
             self.scheduleArn = d.required(m_scheduleArn, path: ShapeDecoder.join(path, "scheduleArn"), empty: "")
         }
         public func json() -> JSON {
@@ -732,7 +741,7 @@ public enum SchedulerAPI {
             self.target = target
         }
         public static var empty: UpdateScheduleInput { UpdateScheduleInput(flexibleTimeWindow: .empty, name: "", scheduleExpression: "", target: .empty) }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "Name", location: .uri, name: "Name")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "Name", location: .uri, name: "Name", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_actionAfterCompletion = try d.string(o["ActionAfterCompletion"], path: ShapeDecoder.join(path, "actionAfterCompletion"))
@@ -740,6 +749,7 @@ public enum SchedulerAPI {
             self.actionAfterCompletion = m_actionAfterCompletion
             let m_clientToken = try d.string(o["ClientToken"], path: ShapeDecoder.join(path, "clientToken"))
             d.length(m_clientToken as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "clientToken"))
+            d.pattern(m_clientToken, #"^[a-zA-Z0-9-_]+$"#, path: ShapeDecoder.join(path, "clientToken"))
             self.clientToken = m_clientToken
             let m_description = try d.string(o["Description"], path: ShapeDecoder.join(path, "description"))
             d.length(m_description as String?, min: 0, max: 512, path: ShapeDecoder.join(path, "description"))
@@ -750,12 +760,15 @@ public enum SchedulerAPI {
             self.flexibleTimeWindow = d.required(m_flexibleTimeWindow, path: ShapeDecoder.join(path, "flexibleTimeWindow"), empty: .empty)
             let m_groupName = try d.string(o["GroupName"], path: ShapeDecoder.join(path, "groupName"))
             d.length(m_groupName as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "groupName"))
+            d.pattern(m_groupName, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "groupName"))
             self.groupName = m_groupName
             let m_kmsKeyArn = try d.string(o["KmsKeyArn"], path: ShapeDecoder.join(path, "kmsKeyArn"))
             d.length(m_kmsKeyArn as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "kmsKeyArn"))
+            d.pattern(m_kmsKeyArn, #"^arn:aws(-[a-z]+)?:kms:[a-z0-9\-]+:\d{12}:(key|alias)\/[0-9a-zA-Z-_]*$"#, path: ShapeDecoder.join(path, "kmsKeyArn"))
             self.kmsKeyArn = m_kmsKeyArn
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_scheduleExpression = try d.string(o["ScheduleExpression"], path: ShapeDecoder.join(path, "scheduleExpression"))
             d.length(m_scheduleExpression as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "scheduleExpression"))
@@ -816,6 +829,7 @@ public enum SchedulerAPI {
             let o = try d.object(json, path: path)
             let m_scheduleArn = try d.string(o["ScheduleArn"], path: ShapeDecoder.join(path, "scheduleArn"))
             d.length(m_scheduleArn as String?, min: 1, max: 1224, path: ShapeDecoder.join(path, "scheduleArn"))
+            d.pattern(m_scheduleArn, #"^arn:aws(-[a-z]+)?:scheduler:[a-z0-9\-]+:\d{12}:schedule\/[0-9a-zA-Z-_.]+\/[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "scheduleArn"))
             self.scheduleArn = d.required(m_scheduleArn, path: ShapeDecoder.join(path, "scheduleArn"), empty: "")
         }
         public func json() -> JSON {
@@ -839,17 +853,20 @@ public enum SchedulerAPI {
             self.name = name
         }
         public static var empty: DeleteScheduleInput { DeleteScheduleInput(name: "") }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "ClientToken", location: .querystring, name: "clientToken"), HTTPBinding(member: "GroupName", location: .querystring, name: "groupName"), HTTPBinding(member: "Name", location: .uri, name: "Name")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "ClientToken", location: .querystring, name: "clientToken", kind: .string), HTTPBinding(member: "GroupName", location: .querystring, name: "groupName", kind: .string), HTTPBinding(member: "Name", location: .uri, name: "Name", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_clientToken = try d.string(o["ClientToken"], path: ShapeDecoder.join(path, "clientToken"))
             d.length(m_clientToken as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "clientToken"))
+            d.pattern(m_clientToken, #"^[a-zA-Z0-9-_]+$"#, path: ShapeDecoder.join(path, "clientToken"))
             self.clientToken = m_clientToken
             let m_groupName = try d.string(o["GroupName"], path: ShapeDecoder.join(path, "groupName"))
             d.length(m_groupName as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "groupName"))
+            d.pattern(m_groupName, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "groupName"))
             self.groupName = m_groupName
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
         }
         public func json() -> JSON {
@@ -890,14 +907,16 @@ public enum SchedulerAPI {
             self.name = name
         }
         public static var empty: GetScheduleInput { GetScheduleInput(name: "") }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "GroupName", location: .querystring, name: "groupName"), HTTPBinding(member: "Name", location: .uri, name: "Name")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "GroupName", location: .querystring, name: "groupName", kind: .string), HTTPBinding(member: "Name", location: .uri, name: "Name", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_groupName = try d.string(o["GroupName"], path: ShapeDecoder.join(path, "groupName"))
             d.length(m_groupName as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "groupName"))
+            d.pattern(m_groupName, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "groupName"))
             self.groupName = m_groupName
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
         }
         public func json() -> JSON {
@@ -954,6 +973,7 @@ public enum SchedulerAPI {
             self.actionAfterCompletion = m_actionAfterCompletion
             let m_arn = try d.string(o["Arn"], path: ShapeDecoder.join(path, "arn"))
             d.length(m_arn as String?, min: 1, max: 1224, path: ShapeDecoder.join(path, "arn"))
+            d.pattern(m_arn, #"^arn:aws(-[a-z]+)?:scheduler:[a-z0-9\-]+:\d{12}:schedule\/[0-9a-zA-Z-_.]+\/[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "arn"))
             self.arn = m_arn
             let m_creationDate = try d.timestamp(o["CreationDate"], path: ShapeDecoder.join(path, "creationDate"))
             self.creationDate = m_creationDate
@@ -966,14 +986,17 @@ public enum SchedulerAPI {
             self.flexibleTimeWindow = m_flexibleTimeWindow
             let m_groupName = try d.string(o["GroupName"], path: ShapeDecoder.join(path, "groupName"))
             d.length(m_groupName as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "groupName"))
+            d.pattern(m_groupName, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "groupName"))
             self.groupName = m_groupName
             let m_kmsKeyArn = try d.string(o["KmsKeyArn"], path: ShapeDecoder.join(path, "kmsKeyArn"))
             d.length(m_kmsKeyArn as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "kmsKeyArn"))
+            d.pattern(m_kmsKeyArn, #"^arn:aws(-[a-z]+)?:kms:[a-z0-9\-]+:\d{12}:(key|alias)\/[0-9a-zA-Z-_]*$"#, path: ShapeDecoder.join(path, "kmsKeyArn"))
             self.kmsKeyArn = m_kmsKeyArn
             let m_lastModificationDate = try d.timestamp(o["LastModificationDate"], path: ShapeDecoder.join(path, "lastModificationDate"))
             self.lastModificationDate = m_lastModificationDate
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
             let m_scheduleExpression = try d.string(o["ScheduleExpression"], path: ShapeDecoder.join(path, "scheduleExpression"))
             d.length(m_scheduleExpression as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "scheduleExpression"))
@@ -1042,17 +1065,19 @@ public enum SchedulerAPI {
             self.state = state
         }
         public static var empty: ListSchedulesInput { ListSchedulesInput() }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "GroupName", location: .querystring, name: "ScheduleGroup"), HTTPBinding(member: "MaxResults", location: .querystring, name: "MaxResults"), HTTPBinding(member: "NamePrefix", location: .querystring, name: "NamePrefix"), HTTPBinding(member: "NextToken", location: .querystring, name: "NextToken"), HTTPBinding(member: "State", location: .querystring, name: "State")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "GroupName", location: .querystring, name: "ScheduleGroup", kind: .string), HTTPBinding(member: "MaxResults", location: .querystring, name: "MaxResults", kind: .integer), HTTPBinding(member: "NamePrefix", location: .querystring, name: "NamePrefix", kind: .string), HTTPBinding(member: "NextToken", location: .querystring, name: "NextToken", kind: .string), HTTPBinding(member: "State", location: .querystring, name: "State", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_groupName = try d.string(o["GroupName"], path: ShapeDecoder.join(path, "groupName"))
             d.length(m_groupName as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "groupName"))
+            d.pattern(m_groupName, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "groupName"))
             self.groupName = m_groupName
             let m_maxResults = try d.integer(o["MaxResults"], path: ShapeDecoder.join(path, "maxResults"))
             d.range(m_maxResults, min: 1, max: 100, path: ShapeDecoder.join(path, "maxResults"))
             self.maxResults = m_maxResults
             let m_namePrefix = try d.string(o["NamePrefix"], path: ShapeDecoder.join(path, "namePrefix"))
             d.length(m_namePrefix as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "namePrefix"))
+            d.pattern(m_namePrefix, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "namePrefix"))
             self.namePrefix = m_namePrefix
             let m_nextToken = try d.string(o["NextToken"], path: ShapeDecoder.join(path, "nextToken"))
             d.length(m_nextToken as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "nextToken"))
@@ -1131,16 +1156,19 @@ public enum SchedulerAPI {
             let o = try d.object(json, path: path)
             let m_arn = try d.string(o["Arn"], path: ShapeDecoder.join(path, "arn"))
             d.length(m_arn as String?, min: 1, max: 1224, path: ShapeDecoder.join(path, "arn"))
+            d.pattern(m_arn, #"^arn:aws(-[a-z]+)?:scheduler:[a-z0-9\-]+:\d{12}:schedule\/[0-9a-zA-Z-_.]+\/[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "arn"))
             self.arn = m_arn
             let m_creationDate = try d.timestamp(o["CreationDate"], path: ShapeDecoder.join(path, "creationDate"))
             self.creationDate = m_creationDate
             let m_groupName = try d.string(o["GroupName"], path: ShapeDecoder.join(path, "groupName"))
             d.length(m_groupName as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "groupName"))
+            d.pattern(m_groupName, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "groupName"))
             self.groupName = m_groupName
             let m_lastModificationDate = try d.timestamp(o["LastModificationDate"], path: ShapeDecoder.join(path, "lastModificationDate"))
             self.lastModificationDate = m_lastModificationDate
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
             let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
             d.enumeration(m_state, allowed: ["ENABLED", "DISABLED"], path: ShapeDecoder.join(path, "state"))
@@ -1204,14 +1232,16 @@ public enum SchedulerAPI {
             self.tags = tags
         }
         public static var empty: CreateScheduleGroupInput { CreateScheduleGroupInput(name: "") }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "Name", location: .uri, name: "Name")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "Name", location: .uri, name: "Name", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_clientToken = try d.string(o["ClientToken"], path: ShapeDecoder.join(path, "clientToken"))
             d.length(m_clientToken as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "clientToken"))
+            d.pattern(m_clientToken, #"^[a-zA-Z0-9-_]+$"#, path: ShapeDecoder.join(path, "clientToken"))
             self.clientToken = m_clientToken
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_tags = try d.list(o["Tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: Tag.self) }
             d.length(m_tags, min: 0, max: 200, path: ShapeDecoder.join(path, "tags"))
@@ -1272,6 +1302,7 @@ public enum SchedulerAPI {
             let o = try d.object(json, path: path)
             let m_scheduleGroupArn = try d.string(o["ScheduleGroupArn"], path: ShapeDecoder.join(path, "scheduleGroupArn"))
             d.length(m_scheduleGroupArn as String?, min: 1, max: 1224, path: ShapeDecoder.join(path, "scheduleGroupArn"))
+            d.pattern(m_scheduleGroupArn, #"^arn:aws(-[a-z]+)?:scheduler:[a-z0-9\-]+:\d{12}:schedule-group\/[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "scheduleGroupArn"))
             self.scheduleGroupArn = d.required(m_scheduleGroupArn, path: ShapeDecoder.join(path, "scheduleGroupArn"), empty: "")
         }
         public func json() -> JSON {
@@ -1291,11 +1322,12 @@ public enum SchedulerAPI {
             self.name = name
         }
         public static var empty: GetScheduleGroupInput { GetScheduleGroupInput(name: "") }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "Name", location: .uri, name: "Name")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "Name", location: .uri, name: "Name", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
         }
         public func json() -> JSON {
@@ -1327,6 +1359,7 @@ public enum SchedulerAPI {
             let o = try d.object(json, path: path)
             let m_arn = try d.string(o["Arn"], path: ShapeDecoder.join(path, "arn"))
             d.length(m_arn as String?, min: 1, max: 1224, path: ShapeDecoder.join(path, "arn"))
+            d.pattern(m_arn, #"^arn:aws(-[a-z]+)?:scheduler:[a-z0-9\-]+:\d{12}:schedule-group\/[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "arn"))
             self.arn = m_arn
             let m_creationDate = try d.timestamp(o["CreationDate"], path: ShapeDecoder.join(path, "creationDate"))
             self.creationDate = m_creationDate
@@ -1334,6 +1367,7 @@ public enum SchedulerAPI {
             self.lastModificationDate = m_lastModificationDate
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
             let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
             d.enumeration(m_state, allowed: ["ACTIVE", "DELETING"], path: ShapeDecoder.join(path, "state"))
@@ -1368,7 +1402,7 @@ public enum SchedulerAPI {
             self.nextToken = nextToken
         }
         public static var empty: ListScheduleGroupsInput { ListScheduleGroupsInput() }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "MaxResults", location: .querystring, name: "MaxResults"), HTTPBinding(member: "NamePrefix", location: .querystring, name: "NamePrefix"), HTTPBinding(member: "NextToken", location: .querystring, name: "NextToken")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "MaxResults", location: .querystring, name: "MaxResults", kind: .integer), HTTPBinding(member: "NamePrefix", location: .querystring, name: "NamePrefix", kind: .string), HTTPBinding(member: "NextToken", location: .querystring, name: "NextToken", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_maxResults = try d.integer(o["MaxResults"], path: ShapeDecoder.join(path, "maxResults"))
@@ -1376,6 +1410,7 @@ public enum SchedulerAPI {
             self.maxResults = m_maxResults
             let m_namePrefix = try d.string(o["NamePrefix"], path: ShapeDecoder.join(path, "namePrefix"))
             d.length(m_namePrefix as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "namePrefix"))
+            d.pattern(m_namePrefix, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "namePrefix"))
             self.namePrefix = m_namePrefix
             let m_nextToken = try d.string(o["NextToken"], path: ShapeDecoder.join(path, "nextToken"))
             d.length(m_nextToken as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "nextToken"))
@@ -1443,6 +1478,7 @@ public enum SchedulerAPI {
             let o = try d.object(json, path: path)
             let m_arn = try d.string(o["Arn"], path: ShapeDecoder.join(path, "arn"))
             d.length(m_arn as String?, min: 1, max: 1224, path: ShapeDecoder.join(path, "arn"))
+            d.pattern(m_arn, #"^arn:aws(-[a-z]+)?:scheduler:[a-z0-9\-]+:\d{12}:schedule-group\/[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "arn"))
             self.arn = m_arn
             let m_creationDate = try d.timestamp(o["CreationDate"], path: ShapeDecoder.join(path, "creationDate"))
             self.creationDate = m_creationDate
@@ -1450,6 +1486,7 @@ public enum SchedulerAPI {
             self.lastModificationDate = m_lastModificationDate
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
             let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
             d.enumeration(m_state, allowed: ["ACTIVE", "DELETING"], path: ShapeDecoder.join(path, "state"))
@@ -1482,14 +1519,16 @@ public enum SchedulerAPI {
             self.name = name
         }
         public static var empty: DeleteScheduleGroupInput { DeleteScheduleGroupInput(name: "") }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "ClientToken", location: .querystring, name: "clientToken"), HTTPBinding(member: "Name", location: .uri, name: "Name")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "ClientToken", location: .querystring, name: "clientToken", kind: .string), HTTPBinding(member: "Name", location: .uri, name: "Name", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_clientToken = try d.string(o["ClientToken"], path: ShapeDecoder.join(path, "clientToken"))
             d.length(m_clientToken as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "clientToken"))
+            d.pattern(m_clientToken, #"^[a-zA-Z0-9-_]+$"#, path: ShapeDecoder.join(path, "clientToken"))
             self.clientToken = m_clientToken
             let m_name = try d.string(o["Name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
         }
         public func json() -> JSON {
@@ -1528,11 +1567,12 @@ public enum SchedulerAPI {
             self.tags = tags
         }
         public static var empty: TagResourceInput { TagResourceInput(resourceArn: "", tags: []) }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "ResourceArn", location: .uri, name: "ResourceArn")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "ResourceArn", location: .uri, name: "ResourceArn", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_resourceArn = try d.string(o["ResourceArn"], path: ShapeDecoder.join(path, "resourceArn"))
             d.length(m_resourceArn as String?, min: 1, max: 1011, path: ShapeDecoder.join(path, "resourceArn"))
+            d.pattern(m_resourceArn, #"^arn:aws(-[a-z]+)?:scheduler:[a-z0-9\-]+:\d{12}:schedule-group\/[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "resourceArn"))
             self.resourceArn = d.required(m_resourceArn, path: ShapeDecoder.join(path, "resourceArn"), empty: "")
             let m_tags = try d.list(o["Tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: Tag.self) }
             d.length(m_tags, min: 0, max: 200, path: ShapeDecoder.join(path, "tags"))
@@ -1574,11 +1614,12 @@ public enum SchedulerAPI {
             self.tagKeys = tagKeys
         }
         public static var empty: UntagResourceInput { UntagResourceInput(resourceArn: "", tagKeys: []) }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "ResourceArn", location: .uri, name: "ResourceArn"), HTTPBinding(member: "TagKeys", location: .querystring, name: "TagKeys")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "ResourceArn", location: .uri, name: "ResourceArn", kind: .string), HTTPBinding(member: "TagKeys", location: .querystring, name: "TagKeys", kind: .list)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_resourceArn = try d.string(o["ResourceArn"], path: ShapeDecoder.join(path, "resourceArn"))
             d.length(m_resourceArn as String?, min: 1, max: 1011, path: ShapeDecoder.join(path, "resourceArn"))
+            d.pattern(m_resourceArn, #"^arn:aws(-[a-z]+)?:scheduler:[a-z0-9\-]+:\d{12}:schedule-group\/[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "resourceArn"))
             self.resourceArn = d.required(m_resourceArn, path: ShapeDecoder.join(path, "resourceArn"), empty: "")
             let m_tagKeys = try d.list(o["TagKeys"], path: ShapeDecoder.join(path, "tagKeys")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 128, path: p0); return value }
             d.length(m_tagKeys, min: 0, max: 200, path: ShapeDecoder.join(path, "tagKeys"))
@@ -1618,11 +1659,12 @@ public enum SchedulerAPI {
             self.resourceArn = resourceArn
         }
         public static var empty: ListTagsForResourceInput { ListTagsForResourceInput(resourceArn: "") }
-        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "ResourceArn", location: .uri, name: "ResourceArn")]
+        public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "ResourceArn", location: .uri, name: "ResourceArn", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_resourceArn = try d.string(o["ResourceArn"], path: ShapeDecoder.join(path, "resourceArn"))
             d.length(m_resourceArn as String?, min: 1, max: 1011, path: ShapeDecoder.join(path, "resourceArn"))
+            d.pattern(m_resourceArn, #"^arn:aws(-[a-z]+)?:scheduler:[a-z0-9\-]+:\d{12}:schedule-group\/[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "resourceArn"))
             self.resourceArn = d.required(m_resourceArn, path: ShapeDecoder.join(path, "resourceArn"), empty: "")
         }
         public func json() -> JSON {

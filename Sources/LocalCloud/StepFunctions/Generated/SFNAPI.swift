@@ -708,6 +708,7 @@ public enum SFNAPI {
             self.input = m_input
             let m_traceHeader = try d.string(o["traceHeader"], path: ShapeDecoder.join(path, "traceHeader"))
             d.length(m_traceHeader as String?, min: 0, max: 256, path: ShapeDecoder.join(path, "traceHeader"))
+            d.pattern(m_traceHeader, #"\p{ASCII}*"#, path: ShapeDecoder.join(path, "traceHeader"))
             self.traceHeader = m_traceHeader
         }
         public func json() -> JSON {
@@ -783,6 +784,7 @@ public enum SFNAPI {
             self.input = m_input
             let m_traceHeader = try d.string(o["traceHeader"], path: ShapeDecoder.join(path, "traceHeader"))
             d.length(m_traceHeader as String?, min: 0, max: 256, path: ShapeDecoder.join(path, "traceHeader"))
+            d.pattern(m_traceHeader, #"\p{ASCII}*"#, path: ShapeDecoder.join(path, "traceHeader"))
             self.traceHeader = m_traceHeader
             let m_includedData = try d.string(o["includedData"], path: ShapeDecoder.join(path, "includedData"))
             d.enumeration(m_includedData, allowed: ["ALL_DATA", "METADATA_ONLY"], path: ShapeDecoder.join(path, "includedData"))
@@ -875,6 +877,7 @@ public enum SFNAPI {
             self.outputDetails = m_outputDetails
             let m_traceHeader = try d.string(o["traceHeader"], path: ShapeDecoder.join(path, "traceHeader"))
             d.length(m_traceHeader as String?, min: 0, max: 256, path: ShapeDecoder.join(path, "traceHeader"))
+            d.pattern(m_traceHeader, #"\p{ASCII}*"#, path: ShapeDecoder.join(path, "traceHeader"))
             self.traceHeader = m_traceHeader
             let m_billingDetails = try d.structure(o["billingDetails"], path: ShapeDecoder.join(path, "billingDetails"), as: BillingDetails.self)
             self.billingDetails = m_billingDetails
@@ -1072,6 +1075,7 @@ public enum SFNAPI {
             self.outputDetails = m_outputDetails
             let m_traceHeader = try d.string(o["traceHeader"], path: ShapeDecoder.join(path, "traceHeader"))
             d.length(m_traceHeader as String?, min: 0, max: 256, path: ShapeDecoder.join(path, "traceHeader"))
+            d.pattern(m_traceHeader, #"\p{ASCII}*"#, path: ShapeDecoder.join(path, "traceHeader"))
             self.traceHeader = m_traceHeader
             let m_mapRunArn = try d.string(o["mapRunArn"], path: ShapeDecoder.join(path, "mapRunArn"))
             d.length(m_mapRunArn as String?, min: 1, max: 2000, path: ShapeDecoder.join(path, "mapRunArn"))
@@ -3841,6 +3845,7 @@ public enum SFNAPI {
             self.executionArn = d.required(m_executionArn, path: ShapeDecoder.join(path, "executionArn"), empty: "")
             let m_clientToken = try d.string(o["clientToken"], path: ShapeDecoder.join(path, "clientToken"))
             d.length(m_clientToken as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "clientToken"))
+            d.pattern(m_clientToken, #"[!-~]+"#, path: ShapeDecoder.join(path, "clientToken"))
             self.clientToken = m_clientToken
         }
         public func json() -> JSON {
@@ -4611,6 +4616,7 @@ public enum SFNAPI {
             self.description = m_description
             let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "name"))
+            d.pattern(m_name, #"^(?=.*[a-zA-Z_\-\.])[a-zA-Z0-9_\-\.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_routingConfiguration = try d.list(o["routingConfiguration"], path: ShapeDecoder.join(path, "routingConfiguration")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: RoutingConfigurationListItem.self) }
             d.length(m_routingConfiguration, min: 1, max: 2, path: ShapeDecoder.join(path, "routingConfiguration"))
