@@ -52,10 +52,19 @@ struct Up: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
         _ = try accounts()
+        let images: ImageMap
         do {
-            _ = try ImageMap(arguments: imageMaps)
+            images = try ImageMap(arguments: imageMaps, environment: ProcessInfo.processInfo.environment)
         } catch {
             throw ValidationError("--image-map: \(error)")
+        }
+        // A mistyped directory would otherwise surface only when a task fails to start, far from its cause.
+        for (name, directory) in images.directories.sorted(by: { $0.key < $1.key }) {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                let source = name.hasPrefix("env:") ? "SKIFF_IMAGE_\(name.dropFirst(4))" : "--image-map \(name)"
+                throw ValidationError("\(source): \(directory) is not a directory.")
+            }
         }
         guard ["docker", "podman", "none"].contains(containerEngine) else {
             throw ValidationError("--container-engine must be docker, podman or none.")

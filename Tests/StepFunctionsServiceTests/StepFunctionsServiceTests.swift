@@ -115,8 +115,8 @@ func waitForEnd(_ cloud: LocalCloud, _ arn: JSON) async -> JSON {
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        let (status, _) = await call(cloud, "SendTaskSuccess", ["taskToken": .string(try #require(token)), "output": #"{"done":true}"#])
-        #expect(status == 200)
+        let (status, answer) = await call(cloud, "SendTaskSuccess", ["taskToken": .string(try #require(token)), "output": #"{"done":true}"#])
+        #expect(status == 200, "\(answer)")
         let done = await waitForEnd(cloud, started["executionArn"]!)
         #expect(done["output"] == #"{"done":true}"#)
         let (_, unknown) = await call(cloud, "SendTaskSuccess", ["taskToken": "nope", "output": "{}"])

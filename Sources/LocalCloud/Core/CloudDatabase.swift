@@ -30,6 +30,16 @@ public final class CloudDatabase: Sendable {
         groupCommit = GroupCommit(writer: writer)
     }
 
+    /// Writes the write-ahead log back into the database file (leaving it empty) and closes every connection, so
+    /// that the file of a stopped local cloud holds all its state and can be copied alone. A killed local cloud
+    /// leaves its log behind; SQLite replays it at the next start.
+    public func close() throws {
+        if let pool = writer as? DatabasePool {
+            try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+            try pool.close()
+        }
+    }
+
     /// Applies the migrations of every service, in order.
     public func migrate(_ services: [any LocalService]) throws {
         var migrator = DatabaseMigrator()

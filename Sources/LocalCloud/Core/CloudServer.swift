@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// The local cloud on one HTTP port, with the services' background work, until SIGINT or SIGTERM.
 public struct CloudServer: Sendable {
@@ -34,10 +35,16 @@ public struct CloudServer: Sendable {
         // group otherwise names each service with `"\(service)"`, which reflects the whole application value,
         // and each dynamic cast it makes scans the binary's protocol conformances: milliseconds of start-up and
         // megabytes of touched pages.
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+        var configuration = ServiceGroupConfiguration(
             services: [.init(service: application(onServerRunning: onServerRunning), serviceName: "skiff-http")],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: cloud.environment.logger))
-        try await group.run()
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: cloud.environment.logger)
+        // Requests under way may finish, but a long poll (GetActivityTask waits a minute) must not hold the
+        // shutdown: past this the group is cancelled, which closes the connections.
+        configuration.maximumGracefulShutdownDuration = .seconds(10)
+        let forcedStop = ForcedStop(logger: cloud.environment.logger)
+        defer { forcedStop.cancel() }
+        try await ServiceGroup(configuration: configuration).run()
+        try cloud.environment.database.close()
     }
 
     static func respond(to request: Request, cloud: LocalCloud) async throws -> Response {
@@ -107,5 +114,34 @@ struct BackgroundWork: Service, CustomStringConvertible {
         }
         // Keep the member alive until shutdown so that a service without background work does not end the group.
         try? await gracefulShutdown()
+    }
+}
+
+/// A second SIGINT or SIGTERM during a graceful shutdown stops the process at once, as users expect of a second
+/// Ctrl-C. Nothing is lost: every acknowledged write is already committed to SQLite's log.
+final class ForcedStop {
+    private final class Count: Sendable {
+        let value = Mutex(0)
+    }
+    private let sources: [any DispatchSourceSignal]
+
+    init(logger: Logger) {
+        let seen = Count()
+        sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                let count = seen.value.withLock { $0 += 1; return $0 }
+                if count >= 2 {
+                    logger.warning("second stop signal: stopping now, without waiting for requests under way")
+                    exit(130)
+                }
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() {
+        for source in sources { source.cancel() }
     }
 }

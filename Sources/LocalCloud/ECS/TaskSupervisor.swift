@@ -395,6 +395,8 @@ public final class TaskSupervisor: Sendable {
                 try await store.saveTask(account: account, region: region, cluster: cluster, task)
                 await publish(task, context: RequestContext(accountId: account, region: region, requestId: UUID().uuidString.lowercased()))
             }
+        } catch is CancellationError {
+            // The server is stopping before it ever served (its port was taken, say): nothing to report.
         } catch {
             environment.logger.error("cannot reconcile ECS tasks after a restart", metadata: ["error": "\(error)"])
         }

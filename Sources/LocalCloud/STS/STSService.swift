@@ -13,11 +13,9 @@ public struct STSService: LocalService, STSAPIHandler {
         try await STSAPI.dispatch(self, operation: operation, request: request, context: context)
     }
 
+    /// Until IAM users exist in the local cloud, every access key signs as its account's root user, whose
+    /// identity AWS reports with the account id as user id.
     public func getCallerIdentity(_ input: STSAPI.GetCallerIdentityRequest, context: RequestContext) async throws -> STSAPI.GetCallerIdentityResponse {
-        let user = context.accessKeyId.isEmpty ? "root" : context.accessKeyId
-        return .init(
-            userId: context.accountId == context.accessKeyId ? user : user,
-            account: context.accountId,
-            arn: context.accessKeyId.isEmpty ? "arn:aws:iam::\(context.accountId):root" : "arn:aws:iam::\(context.accountId):user/\(user)")
+        .init(userId: context.accountId, account: context.accountId, arn: "arn:aws:iam::\(context.accountId):root")
     }
 }
