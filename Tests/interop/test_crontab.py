@@ -92,3 +92,11 @@ def test_rules_format_moves_fixed_offset_zones_to_utc(tmp_path):
     berlin.write_text("CRON_TZ=Europe/Berlin\n0 9 * * * /job.sh\n")
     refused = skiff("crontab", "import", str(berlin), "--format", "rules")
     assert refused.returncode == 2 and "daylight saving" in refused.stdout
+
+
+def test_schedule_next_refuses_offsets_that_are_not_zone_names():
+    refused = skiff("schedule", "next", "cron(0 9 * * ? *)", "--time-zone", "UTC+9")
+    assert refused.returncode != 0 and "IANA" in refused.stderr
+    accepted = skiff("schedule", "next", "cron(0 9 * * ? *)", "--time-zone", "Asia/Tokyo", "--count", "1",
+                     "--after", "2026-12-31T23:00:00Z")
+    assert accepted.returncode == 0 and "2027-01-01T00:00:00Z" in accepted.stdout, accepted.stdout + accepted.stderr
