@@ -209,10 +209,6 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let bus = Self.busName(input.eventBusName)
         var failed: [EventsAPI.PutTargetsResultEntry] = []
         var accepted: [EventsAPI.Target] = []
-        // EventBridge invokes these targets as the role the target names; without one AWS refuses the whole request.
-        if let target = input.targets.first(where: { $0.roleArn == nil && Self.needsRole($0.arn) }) {
-            throw AWSError("ValidationException", "RoleArn is required for target \(target.arn).")
-        }
         for target in input.targets {
             if target.arn.hasPrefix("arn:aws:ecs:") && target.ecsParameters == nil {
                 failed.append(.init(targetId: target.id, errorCode: "ValidationException", errorMessage: "EcsParameters must be specified for an Amazon ECS target."))
@@ -226,6 +222,10 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         try await database.write { db in
             guard try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.rule) != nil else {
                 throw Self.ruleNotFound(input.rule, bus: bus)
+            }
+            // EventBridge invokes these targets as the role the target names; without one AWS refuses the whole request.
+            if let target = input.targets.first(where: { $0.roleArn == nil && Self.needsRole($0.arn) }) {
+                throw AWSError("ValidationException", "RoleArn is required for target \(target.arn).")
             }
             for target in kept {
                 try db.execute(sql: "INSERT OR REPLACE INTO events_target (account, region, bus, rule, id, document) VALUES (?, ?, ?, ?, ?, ?)",
