@@ -352,6 +352,21 @@ struct Fixture {
         })
     }
 
+    @Test func aScheduleStoredBeforeTheInputChecksKeepsFiring() async throws {
+        let f = try Fixture()
+        await f.create("old", "at(2027-01-15T08:00:10)")
+        // Written by an earlier Skiff, before time zones and inputs were checked at create.
+        let key = ScheduleKey(account: "000000000000", region: "us-east-1", group: "default", name: "old")
+        try await f.scheduler.database.write { db in
+            var schedule = try #require(try ScheduleStore.schedule(db, key: key))
+            schedule.target?.input = "not json"
+            schedule.scheduleExpressionTimezone = "EST"
+            try ScheduleStore.save(db, key: key, schedule: schedule, nextFire: start.addingTimeInterval(15 * 3600 + 10))
+        }
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(10)) == 1)
+        #expect(f.states.count == 1)
+    }
+
     // MARK: Validation at create
 
     @Test func startDateMoreThanFiveMinutesAgoIsRefused() async throws {

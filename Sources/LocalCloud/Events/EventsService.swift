@@ -254,13 +254,17 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     /// Targets EventBridge invokes by assuming the target's role (PutTargets: "EC2 instances, Kinesis Data Streams,
-    /// Step Functions state machines and API Gateway APIs"; ECS tasks, Batch jobs, CodeBuild, CodePipeline and SSM
-    /// likewise), as opposed to those that grant EventBridge through a resource policy (Lambda, SNS, SQS, ...).
+    /// Step Functions state machines and API Gateway APIs"; ECS tasks, Batch jobs, Firehose, CodeBuild,
+    /// CodePipeline, Systems Manager, Redshift Data and SageMaker pipelines likewise), as opposed to those that
+    /// let EventBridge in through a resource policy (Lambda, SNS, SQS, CloudWatch Logs, an event bus of the account).
+    static let roleBasedServices: Set<String> = [
+        "ecs", "states", "kinesis", "firehose", "ec2", "execute-api", "batch", "codebuild", "codepipeline", "ssm", "ssm-incidents",
+        "redshift", "sagemaker",
+    ]
+
     static func needsRole(_ arn: String) -> Bool {
         let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-        guard parts.count >= 3, parts[0] == "arn" else { return false }
-        return ["ecs", "states", "kinesis", "ec2", "execute-api", "batch", "codebuild", "codepipeline", "ssm", "ssm-incidents", "redshift", "sagemaker"]
-            .contains(String(parts[2]))
+        return parts.count >= 3 && parts[0] == "arn" && roleBasedServices.contains(String(parts[2]))
     }
 
     public func listTargetsByRule(_ input: EventsAPI.ListTargetsByRuleRequest, context: RequestContext) async throws -> EventsAPI.ListTargetsByRuleResponse {

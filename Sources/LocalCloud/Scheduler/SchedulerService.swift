@@ -258,12 +258,13 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
 
     // MARK: Validation and next fire times
 
-    /// Checks a schedule as CreateSchedule and UpdateSchedule do; with `now`, also the rules that only hold when
-    /// the request is made (a StartDate no earlier than five minutes ago). A stored schedule is re-read without it.
+    /// Checks a schedule as CreateSchedule and UpdateSchedule do when given `now`, the time of the request: also
+    /// the rules that only hold then (a StartDate no earlier than five minutes ago) and the target's input. A
+    /// stored schedule is re-read without it, leniently: one written before a check existed keeps firing.
     static func validate(_ schedule: SchedulerAPI.GetScheduleOutput, now: Date? = nil) throws -> ZonedScheduleExpression {
         let text = schedule.scheduleExpression ?? ""
         let name = schedule.scheduleExpressionTimezone ?? "UTC"
-        guard let zone = ScheduleTimeZone.named(name) else {
+        guard let zone = now == nil ? TimeZone(identifier: name) : ScheduleTimeZone.named(name) else {
             throw AWSError("ValidationException", "Invalid ScheduleExpressionTimezone \(name): it is not an IANA time zone name such as America/New_York.")
         }
         let expression: ScheduleExpression
@@ -290,7 +291,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
             if target.arn.hasPrefix("arn:aws:ecs:"), target.ecsParameters == nil {
                 throw AWSError("ValidationException", "EcsParameters must be provided for an Amazon ECS target.")
             }
-            try TargetInputCheck.validate(arn: target.arn, input: target.input)
+            if now != nil { try TargetInputCheck.validate(arn: target.arn, input: target.input) }
         }
         return ZonedScheduleExpression(expression, zone: zone)
     }
