@@ -85,7 +85,7 @@ public struct CronExpression: Sendable, Hashable {
         guard pieces.count <= 2 else { throw FieldError(reason: "\(name) item \(part) has more than one /") }
         var step = 1
         if pieces.count == 2 {
-            guard let s = Int(pieces[1]), s >= 1, s <= range.upperBound else {
+            guard pieces[1].allSatisfy({ $0.isASCII && $0.isNumber }), let s = Int(pieces[1]), s >= 1, s <= range.upperBound else {
                 throw FieldError(reason: "\(name) increment \(pieces[1]) must be a whole number from 1 to \(range.upperBound)")
             }
             step = s
@@ -107,7 +107,8 @@ public struct CronExpression: Sendable, Hashable {
     }
 
     static func value(_ text: Substring, _ range: ClosedRange<Int>, name: String, names: [String]) throws(FieldError) -> Int {
-        if let n = Int(text), text.allSatisfy(\.isASCII) {
+        // Digits only: Int("+5") would read a sign AWS refuses.
+        if !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(text) {
             guard range.contains(n) else { throw FieldError(reason: "\(name) value \(n) is outside \(range.lowerBound)-\(range.upperBound)") }
             return n
         }
@@ -119,6 +120,9 @@ public struct CronExpression: Sendable, Hashable {
         let upper = text.uppercased()
         if upper == "L" { return .last(offset: 0) }
         if upper == "LW" { return .lastWeekday }
+        if (upper.contains("L") || upper.contains("W")) && upper.contains(",") {
+            throw FieldError(reason: "day-of-month \(text): L and W cannot be combined with lists, ranges or increments")
+        }
         if upper.hasPrefix("L-") {
             guard let n = Int(upper.dropFirst(2)), (1...30).contains(n) else {
                 throw FieldError(reason: "day-of-month \(text): L-n takes n from 1 to 30")
@@ -140,6 +144,10 @@ public struct CronExpression: Sendable, Hashable {
     static func dayOfWeek(_ text: String) throws(FieldError) -> DayOfWeek {
         let upper = text.uppercased()
         if upper == "L" { return .days([7]) }
+        // Checked before nL and n#k, whose parsing would otherwise report `MON,` as a bad day name.
+        if upper.contains("L") && (upper.contains(",") || upper.contains("-") || upper.contains("/")) {
+            throw FieldError(reason: "day-of-week \(text): L cannot be combined with lists, ranges or increments")
+        }
         if let hash = upper.firstIndex(of: "#") {
             if upper.contains(",") { throw FieldError(reason: "day-of-week \(text): with #, the field holds one expression only") }
             let day = try value(upper[..<hash], 1...7, name: "day-of-week", names: dayNames)

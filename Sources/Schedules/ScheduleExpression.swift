@@ -100,8 +100,10 @@ public struct ScheduleExpression: Sendable, Hashable, CustomStringConvertible {
     /// The first fire time strictly after `after`, or nil when the expression never fires again.
     ///
     /// - `at`: its time in `zone`, if still ahead.
-    /// - `rate`: `anchor` + k·interval for k ≥ 1, in elapsed time (a day is 24 hours, across daylight-saving
-    ///   changes too, as EventBridge Scheduler counts it). The anchor is the schedule's start date or creation.
+    /// - `rate`: `anchor` + k·interval for k ≥ 0, in elapsed time (a day is 24 hours, across daylight-saving
+    ///   changes too, as EventBridge Scheduler counts it). The anchor is itself the first occurrence: Scheduler's
+    ///   StartDate "sets the first occurrence", and without one a schedule "starts invoking the target
+    ///   immediately"; an EventBridge rate rule "starts when you create the scheduled event rule".
     /// - `cron`: the next matching wall-clock minute in `zone` (see ``CronExpression/next(after:in:)``).
     public func nextFire(after: Date, anchor: Date, in zone: TimeZone) -> Date? {
         switch kind {
@@ -111,7 +113,7 @@ public struct ScheduleExpression: Sendable, Hashable, CustomStringConvertible {
         case .rate(let value, let unit):
             let interval = Double(value * unit.seconds)
             let elapsed = after.timeIntervalSince(anchor)
-            var k = max(1, (elapsed / interval).rounded(.down) + 1)
+            var k = max(0, (elapsed / interval).rounded(.down) + 1)
             // Floating-point error must never return `after` itself, which would fire twice.
             while anchor.addingTimeInterval(k * interval) <= after { k += 1 }
             return anchor.addingTimeInterval(k * interval)

@@ -3,7 +3,7 @@ import Foundation
 import JSONCore
 import Schedules
 
-/// `skiff crontab import`: migrate a crontab to EventBridge Scheduler schedules.
+/// `skiff crontab import`: migrate a crontab to EventBridge Scheduler schedules (or EventBridge rule expressions).
 struct CrontabCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crontab", abstract: "Migrate crontabs to AWS schedules.", subcommands: [Import.self])
@@ -13,64 +13,138 @@ struct CrontabCommand: ParsableCommand {
             abstract: "Convert a crontab to EventBridge Scheduler cron expressions, explaining every change.",
             discussion: """
                 Each line becomes a schedule (or two, where cron's day-of-month OR day-of-week cannot be said in one AWS
-                expression). Lines that cannot be expressed (@reboot, % standard input) are refused with the reason.
+                expression). Lines that cannot be expressed (@reboot, % standard input, an AND of day of month and day of
+                week) are refused with the reason. Environment lines carry over: SHELL runs the command, RANDOM_DELAY
+                becomes a flexible time window, other variables become container environment overrides.
                 --format cloudformation writes AWS::Scheduler::Schedule resources that run each command as an ECS task
-                (needs --cluster and --task-definition).
+                (needs --cluster and --task-definition). --format rules writes EventBridge rule expressions, which run
+                in UTC: a zone with one offset all year is moved to UTC, a zone with daylight saving is refused.
+                Exit status: 0, 2 when a line (or, with --format rules, a rule) was refused, 1 when a schedule could not
+                be created.
                 """)
 
         @Argument(help: "The crontab file ('-' for standard input).") var file: String
         @Option(help: "IANA time zone of the schedules (CRON_TZ/TZ lines in the file win).") var timeZone: String?
-        @Option(help: "Cluster ARN for the ECS target (cloudformation).") var cluster: String?
-        @Option(help: "Task definition ARN for the ECS target (cloudformation).") var taskDefinition: String?
+        @Option(help: "ECS cluster name or ARN of the target (cloudformation, --create).") var cluster: String?
+        @Option(help: "Task definition (family, family:revision or ARN) of the target (cloudformation, --create).") var taskDefinition: String?
         @Option(help: "Container whose command is overridden (cloudformation).") var container = "app"
-        @Option(help: "Role Scheduler assumes to run the task (cloudformation).") var roleArn = "arn:aws:iam::000000000000:role/scheduler"
-        @Option(help: "text, json or cloudformation.") var format = "text"
+        @Option(help: "Role Scheduler assumes to run the task (default: role/scheduler in --account).") var roleArn: String?
+        @Option(help: "Region of ARNs built from bare names (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1).") var region: String?
+        @Option(help: "Account of ARNs built from bare names (default: the local cloud's 000000000000).") var account = "000000000000"
+        @Option(help: "text, json, cloudformation or rules.") var format = "text"
         @Flag(help: "Also create the schedules in a running local cloud (needs --cluster and --task-definition).") var create = false
         @Option(help: "The local cloud that --create talks to.") var endpointUrl = "http://127.0.0.1:4566"
         @Option(help: "Schedule group of the created schedules.") var group = "default"
 
         func validate() throws {
-            guard ["text", "json", "cloudformation"].contains(format) else { throw ValidationError("--format must be text, json or cloudformation.") }
-            if let timeZone, TimeZone(identifier: timeZone) == nil { throw ValidationError("--time-zone \(timeZone) is not an IANA time zone (e.g. Asia/Tokyo).") }
+            guard ["text", "json", "cloudformation", "rules"].contains(format) else {
+                throw ValidationError("--format must be text, json, cloudformation or rules.")
+            }
+            if let timeZone, ScheduleTimeZone.named(timeZone) == nil {
+                throw ValidationError("--time-zone \(timeZone) is not an IANA time zone (e.g. Asia/Tokyo); offsets such as UTC+9 are not zone names.")
+            }
             if (format == "cloudformation" || create) && (cluster == nil || taskDefinition == nil) {
                 throw ValidationError("--format cloudformation and --create need --cluster and --task-definition.")
             }
+            guard account.count == 12, account.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                throw ValidationError("--account \(account) is not a 12-digit AWS account ID.")
+            }
+            _ = try target()
+        }
+
+        var effectiveRegion: String {
+            region ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? ProcessInfo.processInfo.environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
+        }
+
+        /// The ECS target, with a bare cluster name or task-definition family expanded into the ARN the Scheduler
+        /// target needs (a target's Arn is an ARN; a name there would fail when the schedule fires).
+        func target() throws -> CrontabTarget? {
+            guard let cluster, let taskDefinition else { return nil }
+            let prefix = "arn:aws:ecs:\(effectiveRegion):\(account):"
+            let clusterArn: String
+            if cluster.hasPrefix("arn:") {
+                let parts = cluster.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+                guard parts.count == 6, parts[2] == "ecs", parts[5].hasPrefix("cluster/") else {
+                    throw ValidationError("--cluster \(cluster) is not an ECS cluster ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME) or a cluster name.")
+                }
+                clusterArn = cluster
+            } else {
+                guard Self.isName(cluster) else {
+                    throw ValidationError("--cluster \(cluster) is not a cluster name (letters, digits, - and _, up to 255) or an ECS cluster ARN.")
+                }
+                clusterArn = prefix + "cluster/" + cluster
+            }
+            let taskDefinitionArn: String
+            if taskDefinition.hasPrefix("arn:") {
+                let parts = taskDefinition.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+                guard parts.count == 6, parts[2] == "ecs", parts[5].hasPrefix("task-definition/") else {
+                    throw ValidationError("--task-definition \(taskDefinition) is not a task definition ARN or a family[:revision].")
+                }
+                taskDefinitionArn = taskDefinition
+            } else {
+                let pieces = taskDefinition.split(separator: ":", omittingEmptySubsequences: false)
+                guard (1...2).contains(pieces.count), Self.isName(String(pieces[0])),
+                      pieces.count == 1 || pieces[1].allSatisfy({ $0.isASCII && $0.isNumber }) && !pieces[1].isEmpty else {
+                    throw ValidationError("--task-definition \(taskDefinition) is not a family, family:revision or task definition ARN.")
+                }
+                taskDefinitionArn = prefix + "task-definition/" + taskDefinition
+            }
+            return CrontabTarget(cluster: clusterArn, taskDefinition: taskDefinitionArn, container: container,
+                                 roleArn: roleArn ?? "arn:aws:iam::\(account):role/scheduler")
+        }
+
+        static func isName(_ text: String) -> Bool {
+            (1...255).contains(text.count) && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
         }
 
         func run() throws {
             let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
             guard let data, let text = String(data: data, encoding: .utf8) else { throw CommandFailure("cannot read the crontab \(file)") }
             let conversion = Crontab.convert(text, timeZone: timeZone)
+            let target = try target()
             switch format {
-            case "json": print(conversion.json.serialized(.pretty))
-            case "cloudformation": print(conversion.cloudFormation(cluster: cluster!, taskDefinition: taskDefinition!, container: container, roleArn: roleArn).serialized(.pretty))
+            case "json":
+                var json = conversion.json.objectValue ?? [:]
+                json["rules"] = conversion.rulesJSON()
+                print(JSON.object(json).serialized(.pretty))
+            case "cloudformation": print(conversion.cloudFormation(target: target!).serialized(.pretty))
+            case "rules": print(conversion.rulesReport(), terminator: "")
             default: print(conversion.report, terminator: "")
             }
-            if create { try createSchedules(conversion) }
-            if !conversion.refusals.isEmpty { throw ExitCode(2) }
+            if create, let target {
+                let failures = createSchedules(conversion, target: target)
+                if failures > 0 {
+                    throw CommandFailure("\(failures) of \(conversion.schedules.count) schedule(s) could not be created (see above)")
+                }
+            }
+            let rulesRefused = format == "rules" && conversion.ruleExpressions().contains { $0.refusal != nil }
+            if !conversion.refusals.isEmpty || rulesRefused { throw ExitCode(2) }
         }
 
-        /// CreateSchedule (EventBridge Scheduler, rest-json) for each converted schedule, on the local cloud.
-        func createSchedules(_ conversion: CrontabConversion) throws {
-            let template = conversion.cloudFormation(cluster: cluster!, taskDefinition: taskDefinition!, container: container, roleArn: roleArn)
-            for (_, resource) in template["Resources"]?.objectValue ?? [:] {
-                guard let properties = resource["Properties"], let name = properties["Name"]?.stringValue else { continue }
-                var body = properties.objectValue ?? [:]
+        /// CreateSchedule (EventBridge Scheduler, rest-json) for every converted schedule, on the local cloud; each
+        /// failure is reported and the others still created. Returns how many failed.
+        func createSchedules(_ conversion: CrontabConversion, target: CrontabTarget) -> Int {
+            var failures = 0
+            for schedule in conversion.schedules {
+                var body = conversion.scheduleProperties(schedule, target: target)
                 body.removeValue(forKey: "Name")
                 body["GroupName"] = .string(group)
+                let name = schedule.name
                 let path = "/schedules/" + (name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)
-                let answer: (status: Int, body: String)
                 do {
-                    answer = try LocalHTTP.post(endpointUrl, path: path, body: JSON.object(body).serializedBytes())
+                    let answer = try LocalHTTP.post(endpointUrl, path: path, body: JSON.object(body).serializedBytes())
+                    guard answer.status == 200 else {
+                        failures += 1
+                        FileHandle.standardError.write(Data("CreateSchedule \(name) failed (HTTP \(answer.status)): \(answer.body)\n".utf8))
+                        continue
+                    }
+                    FileHandle.standardError.write(Data("created schedule \(name) in group \(group)\n".utf8))
                 } catch {
-                    throw CommandFailure("cannot create schedule \(name) at \(endpointUrl): \(error)")
+                    failures += 1
+                    FileHandle.standardError.write(Data("cannot create schedule \(name) at \(endpointUrl): \(error)\n".utf8))
                 }
-                guard answer.status == 200 else {
-                    throw CommandFailure("CreateSchedule \(name) failed (HTTP \(answer.status)): \(answer.body)")
-                }
-                FileHandle.standardError.write(Data("created schedule \(name) in group \(group)\n".utf8))
             }
+            return failures
         }
-
     }
 }

@@ -22,7 +22,9 @@ struct ScheduleCommand: ParsableCommand {
         @Option(help: "Start from this time (ISO 8601, e.g. 2026-12-01T00:00:00Z) instead of now; also the anchor of rate().") var after: String?
 
         func validate() throws {
-            if TimeZone(identifier: timeZone) == nil { throw ValidationError("--time-zone \(timeZone) is not an IANA time zone (e.g. Asia/Tokyo).") }
+            if ScheduleTimeZone.named(timeZone) == nil {
+                throw ValidationError("--time-zone \(timeZone) is not an IANA time zone (e.g. Asia/Tokyo); offsets such as UTC+9 are not zone names.")
+            }
             if count < 1 { throw ValidationError("--count must be at least 1.") }
             if let after, Self.parseInstant(after) == nil { throw ValidationError("--after \(after) is not an ISO 8601 time such as 2026-12-01T00:00:00Z.") }
         }
@@ -35,7 +37,7 @@ struct ScheduleCommand: ParsableCommand {
         func run() throws {
             let parsed: ScheduleExpression
             do { parsed = try ScheduleExpression(expression) } catch { throw CommandFailure(error.description) }
-            let zone = TimeZone(identifier: timeZone)!
+            let zone = ScheduleTimeZone.named(timeZone)!
             let start = after.flatMap(Self.parseInstant) ?? Date()
             let times = parsed.fireTimes(after: start, anchor: start, in: zone, count: count)
             if times.isEmpty { print("\(expression) does not fire after \(Self.format(start, in: TimeZone(identifier: "UTC")!)).") }

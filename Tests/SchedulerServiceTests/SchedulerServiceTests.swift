@@ -184,10 +184,11 @@ struct Fixture {
                               "NetworkConfiguration": ["awsvpcConfiguration": ["Subnets": ["subnet-1"], "AssignPublicIp": "DISABLED"]]],
         ]
         await f.create("every5", "rate(5 minutes)", target: target, extra: ["EndDate": .number(start.timeIntervalSince1970 + 901)])
-        for minute in stride(from: 5, through: 30, by: 5) {
+        // Without a StartDate the first run is at creation, then every 5 minutes until the EndDate (15:01).
+        for minute in stride(from: 0, through: 30, by: 5) {
             await f.scheduler.fireDue(now: start.addingTimeInterval(Double(minute * 60)))
         }
-        #expect(f.ecs.count == 3)
+        #expect(f.ecs.count == 4)
         let call = try #require(f.ecs.calls.withLock { $0.first })
         #expect(call.0 == "RunTask")
         #expect(call.1["cluster"]?.stringValue == "arn:aws:ecs:us-east-1:000000000000:cluster/batch")
@@ -285,6 +286,140 @@ struct Fixture {
         #expect(f.states.count == 0)
         try await Task.sleep(for: .milliseconds(1500))
         #expect(f.states.count == 1)
+    }
+}
+
+@Suite struct SchedulerAuditTests {
+    static let machine = "arn:aws:states:us-east-1:000000000000:stateMachine:job"
+    static let role = "arn:aws:iam::000000000000:role/r"
+    static let cluster = "arn:aws:ecs:us-east-1:000000000000:cluster/c"
+    static let taskDefinition = "arn:aws:ecs:us-east-1:000000000000:task-definition/t:1"
+
+    // MARK: A rate schedule starts at its anchor
+
+    @Test func rateScheduleWithoutStartDateInvokesItsTargetImmediately() async throws {
+        let f = try Fixture()
+        await f.create("now", "rate(5 minutes)")
+        #expect(await f.scheduler.fireDue(now: start) == 1)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(299)) == 0)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(300)) == 1)
+    }
+
+    @Test func rateScheduleFirstOccursAtItsStartDate() async throws {
+        let f = try Fixture()
+        await f.create("later", "rate(5 minutes)", extra: ["StartDate": .number(start.timeIntervalSince1970 + 600)])
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(599)) == 0)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(600)) == 1)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(899)) == 0)
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(900)) == 1)
+    }
+
+    // MARK: A flexible window delays each occurrence within its own window, losing none
+
+    @Test func flexibleWindowWiderThanTheRateFiresEveryOccurrenceOnce() async throws {
+        let f = try Fixture()
+        await f.create("flex", "rate(5 minutes)", extra: ["FlexibleTimeWindow": ["Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15]])
+        var fired = 0
+        // Occurrences at 0, 5, ..., 60 minutes (13) have all fired by 75 minutes; later ones may have too.
+        for second in stride(from: 0, through: 75 * 60, by: 10) {
+            fired += await f.scheduler.fireDue(now: start.addingTimeInterval(Double(second)))
+        }
+        #expect(fired >= 13 && fired <= 16, "\(fired) fires")
+    }
+
+    // MARK: A fire never writes back a schedule an update replaced
+
+    @Test func aFireDoesNotOverwriteAConcurrentUpdate() async throws {
+        let f = try Fixture()
+        await f.create("s", "rate(1 hour)")
+        let key = ScheduleKey(account: "000000000000", region: "us-east-1", group: "default", name: "s")
+        // What a fire read before the update ...
+        let read = try #require(try await f.scheduler.database.read { db in try ScheduleStore.document(db, key: key) })
+        let update: JSON = ["ScheduleExpression": "rate(2 hours)", "FlexibleTimeWindow": ["Mode": "OFF"], "Description": "updated",
+                            "Target": ["Arn": .string(Self.machine), "RoleArn": .string(Self.role)]]
+        #expect(await f.call("PUT", "/schedules/s", update).0 == 200)
+        // ... no longer matches, so its next-fire write is not applied and the update stands.
+        let applied = try await f.scheduler.database.write { db in
+            try ScheduleStore.setNextFire(db, key: key, nextFire: start.addingTimeInterval(60), ifDocument: read)
+        }
+        #expect(!applied)
+        let (_, got) = await f.call("GET", "/schedules/s")
+        #expect(got["ScheduleExpression"]?.stringValue == "rate(2 hours)")
+        #expect(got["Description"]?.stringValue == "updated")
+        let current = try #require(try await f.scheduler.database.read { db in try ScheduleStore.document(db, key: key) })
+        #expect(try await f.scheduler.database.write { db in
+            try ScheduleStore.setNextFire(db, key: key, nextFire: start.addingTimeInterval(60), ifDocument: current)
+        })
+    }
+
+    @Test func aScheduleStoredBeforeTheInputChecksKeepsFiring() async throws {
+        let f = try Fixture()
+        await f.create("old", "at(2027-01-15T08:00:10)")
+        // Written by an earlier Skiff, before time zones and inputs were checked at create.
+        let key = ScheduleKey(account: "000000000000", region: "us-east-1", group: "default", name: "old")
+        try await f.scheduler.database.write { db in
+            var schedule = try #require(try ScheduleStore.schedule(db, key: key))
+            schedule.target?.input = "not json"
+            schedule.scheduleExpressionTimezone = "EST"
+            try ScheduleStore.save(db, key: key, schedule: schedule, nextFire: start.addingTimeInterval(15 * 3600 + 10))
+        }
+        #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(10)) == 1)
+        #expect(f.states.count == 1)
+    }
+
+    // MARK: Validation at create
+
+    @Test func startDateMoreThanFiveMinutesAgoIsRefused() async throws {
+        let f = try Fixture()
+        let (status, error) = await f.create("old", "rate(5 minutes)", extra: ["StartDate": .number(start.timeIntervalSince1970 - 301)])
+        #expect(status == 400)
+        #expect(error.serialized().contains("The StartDate you specify cannot be earlier than 5 minutes ago."), "\(error)")
+        #expect(await f.create("recent", "rate(5 minutes)", extra: ["StartDate": .number(start.timeIntervalSince1970 - 299)]).0 == 200)
+    }
+
+    @Test func ecsTargetInputMustBeTaskOverrides() async throws {
+        let f = try Fixture()
+        func target(_ input: String) -> JSON {
+            ["Arn": .string(Self.cluster), "RoleArn": .string(Self.role), "EcsParameters": ["TaskDefinitionArn": .string(Self.taskDefinition)], "Input": .string(input)]
+        }
+        for input in [#"{"VAR1":"x"}"#, "hello", #"{"containerOverrides":"app"}"#, "[1]"] {
+            let (status, error) = await f.create("ecs", "rate(5 minutes)", target: target(input))
+            #expect(status == 400, "\(input)")
+            #expect(error.serialized().contains("Unable to convert target input to TaskOverride"), "\(input): \(error)")
+        }
+        #expect(await f.create("ecs", "rate(5 minutes)", target: target(#"{"containerOverrides":[{"name":"app","command":["x"]}],"cpu":"256"}"#)).0 == 200)
+    }
+
+    @Test func stepFunctionsTargetInputMustBeJSON() async throws {
+        let f = try Fixture()
+        let (status, _) = await f.create("sfn", "rate(5 minutes)", target: ["Arn": .string(Self.machine), "RoleArn": .string(Self.role), "Input": "hello"])
+        #expect(status == 400)
+    }
+
+    @Test(arguments: ["GMT+5", "UTC+9", "Mars/Olympus"])
+    func timeZonesMustBeIANANames(_ zone: String) async throws {
+        let f = try Fixture()
+        #expect(await f.create("tz", "cron(0 9 * * ? *)", extra: ["ScheduleExpressionTimezone": .string(zone)]).0 == 400)
+    }
+
+    @Test func timeZonesAcceptUTCAndIANANames() async throws {
+        let f = try Fixture()
+        #expect(await f.create("a", "cron(0 9 * * ? *)", extra: ["ScheduleExpressionTimezone": "UTC"]).0 == 200)
+        #expect(await f.create("b", "cron(0 9 * * ? *)", extra: ["ScheduleExpressionTimezone": "Asia/Tokyo"]).0 == 200)
+    }
+
+    // MARK: ClientToken
+
+    @Test func sameClientTokenAndRequestGetsTheSameAnswer() async throws {
+        let f = try Fixture()
+        let first = await f.create("idem", "rate(1 hour)", extra: ["ClientToken": "token-1"])
+        let again = await f.create("idem", "rate(1 hour)", extra: ["ClientToken": "token-1"])
+        #expect(first.0 == 200)
+        #expect(again.0 == 200)
+        #expect(again.1["ScheduleArn"] == first.1["ScheduleArn"])
+        #expect(await f.create("idem", "rate(2 hours)", extra: ["ClientToken": "token-1"]).0 == 409)
+        #expect(await f.create("idem", "rate(1 hour)", extra: ["ClientToken": "token-2"]).0 == 409)
+        #expect(await f.create("idem", "rate(1 hour)").0 == 409)
     }
 }
 

@@ -137,4 +137,27 @@ import Testing
             #expect(civil.weekday == c.weekday!)
         }
     }
+
+    // MARK: Numbers are digits; L with lists is named for what it is
+
+    @Test(arguments: ["cron(+5 12 * * ? *)", "cron(0 +12 * * ? *)", "cron(0 12 ? * +2 *)", "cron(0 12 1-+5 * ? *)"])
+    func refusesSignedNumbers(_ text: String) {
+        #expect(throws: ScheduleExpressionError.self) { try ScheduleExpression(text) }
+    }
+
+    @Test func explainsThatLCannotJoinAList() throws {
+        let error = #expect(throws: ScheduleExpressionError.self) { try ScheduleExpression("cron(0 12 ? * MON,L *)") }
+        #expect(error?.reason.contains("L cannot be combined") == true, "\(String(describing: error))")
+    }
+
+    // MARK: A rate schedule's first occurrence is its anchor
+
+    @Test func rateFiresFirstAtItsAnchor() throws {
+        let anchor = Self.date("2027-01-15T08:00:00Z")
+        let rate = try ScheduleExpression("rate(5 minutes)")
+        let utc = TimeZone(identifier: "UTC")!
+        #expect(rate.nextFire(after: anchor.addingTimeInterval(-0.001), anchor: anchor, in: utc) == anchor)
+        #expect(rate.nextFire(after: anchor, anchor: anchor, in: utc) == anchor.addingTimeInterval(300))
+        #expect(rate.nextFire(after: anchor.addingTimeInterval(-3600), anchor: anchor, in: utc) == anchor)
+    }
 }

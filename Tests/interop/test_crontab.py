@@ -46,3 +46,57 @@ def skiff_server_crontab(tmp_path):
     server = SkiffServer().start()
     yield server, str(crontab)
     server.stop()
+
+
+def test_create_makes_every_schedule_even_when_names_collide(tmp_path):
+    crontab = tmp_path / "crontab"
+    # backup.sh / backup-sh read the same as logical IDs; cleanup twice and cleanup-2 collide as names. Tabs too.
+    crontab.write_text("0 1 * * * backup.sh\n0 2 * * * backup-sh\n0\t3\t*\t*\t*\tcleanup\n0 4 * * * cleanup\n0 5 * * * cleanup-2\n")
+    server = SkiffServer().start()
+    try:
+        result = skiff("crontab", "import", str(crontab), "--time-zone", "UTC", "--create", "--endpoint-url", server.endpoint,
+                       "--cluster", "batch", "--task-definition", "php-app:1")
+        assert result.returncode == 0, result.stderr
+        schedules = server.client("scheduler").list_schedules()["Schedules"]
+        names = sorted(s["Name"] for s in schedules)
+        assert len(names) == 5 and len(set(names)) == 5, names
+        # A bare cluster name and task-definition family become ARNs (the local cloud's account and region).
+        got = server.client("scheduler").get_schedule(Name="backup-sh")
+        assert got["Target"]["Arn"] == "arn:aws:ecs:us-east-1:000000000000:cluster/batch"
+        assert got["Target"]["EcsParameters"]["TaskDefinitionArn"] == "arn:aws:ecs:us-east-1:000000000000:task-definition/php-app:1"
+        template = json.loads(skiff("crontab", "import", str(crontab), "--format", "cloudformation",
+                                    "--cluster", "batch", "--task-definition", "php-app:1").stdout)
+        assert len(template["Resources"]) == 5
+        # Creating again: every CreateSchedule conflicts, and the command says so with a non-zero status.
+        again = skiff("crontab", "import", str(crontab), "--create", "--endpoint-url", server.endpoint,
+                      "--cluster", "batch", "--task-definition", "php-app:1")
+        assert again.returncode == 1 and "ConflictException" in again.stderr, again.stderr
+    finally:
+        server.stop()
+
+
+def test_refuses_a_cluster_that_is_neither_a_name_nor_an_arn(tmp_path):
+    crontab = tmp_path / "crontab"
+    crontab.write_text("0 1 * * * /job.sh\n")
+    result = skiff("crontab", "import", str(crontab), "--format", "cloudformation", "--cluster", "my cluster", "--task-definition", "t")
+    assert result.returncode != 0 and "--cluster" in result.stderr
+
+
+def test_rules_format_moves_fixed_offset_zones_to_utc(tmp_path):
+    crontab = tmp_path / "crontab"
+    crontab.write_text("CRON_TZ=Asia/Tokyo\n0 9 * * 1-5 /job.sh\n")
+    result = skiff("crontab", "import", str(crontab), "--format", "rules")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cron(0 0 ? * 2-6 *) (UTC)" in result.stdout
+    berlin = tmp_path / "berlin"
+    berlin.write_text("CRON_TZ=Europe/Berlin\n0 9 * * * /job.sh\n")
+    refused = skiff("crontab", "import", str(berlin), "--format", "rules")
+    assert refused.returncode == 2 and "daylight saving" in refused.stdout
+
+
+def test_schedule_next_refuses_offsets_that_are_not_zone_names():
+    refused = skiff("schedule", "next", "cron(0 9 * * ? *)", "--time-zone", "UTC+9")
+    assert refused.returncode != 0 and "IANA" in refused.stderr
+    accepted = skiff("schedule", "next", "cron(0 9 * * ? *)", "--time-zone", "Asia/Tokyo", "--count", "1",
+                     "--after", "2026-12-31T23:00:00Z")
+    assert accepted.returncode == 0 and "2027-01-01T00:00:00Z" in accepted.stdout, accepted.stdout + accepted.stderr

@@ -194,7 +194,7 @@ def test_schedule_runs_a_task_whose_stop_event_fires_a_rule(server):
     events.put_rule(Name="task-stopped", EventPattern=json.dumps({
         "source": ["aws.ecs"], "detail-type": ["ECS Task State Change"],
         "detail": {"lastStatus": ["STOPPED"], "clusterArn": [cluster]}}))
-    events.put_targets(Rule="task-stopped", Targets=[{"Id": "sfn", "Arn": machine, "InputPath": "$.detail.taskArn"}])
+    events.put_targets(Rule="task-stopped", Targets=[{"Id": "sfn", "Arn": machine, "RoleArn": ROLE, "InputPath": "$.detail.taskArn"}])
     _, expression = at_expression(2)
     server.client("scheduler").create_schedule(
         Name="chain", ScheduleExpression=expression, FlexibleTimeWindow={"Mode": "OFF"},
@@ -207,3 +207,44 @@ def test_schedule_runs_a_task_whose_stop_event_fires_a_rule(server):
     assert len(executions) == 1, "the task's STOPPED event did not start the execution"
     task_arn = json.loads(sfn.describe_execution(executionArn=executions[0]["executionArn"])["input"])
     assert ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]["lastStatus"] == "STOPPED"
+
+
+def test_eventbridge_targets_rules_and_events_as_aws_documents_them(server):
+    sfn = server.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="transformed", roleArn=ROLE,
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    events = server.client("events")
+    for i in range(3):
+        events.put_rule(Name=f"doc-{i}", EventPattern=json.dumps({"source": ["doc.example"]}), Tags=[{"Key": "n", "Value": str(i)}])
+    # The InputTransformer example of the EventBridge API reference: placeholders in and out of a string.
+    events.put_targets(Rule="doc-0", Targets=[{
+        "Id": "sfn", "Arn": machine, "RoleArn": ROLE,
+        "InputTransformer": {"InputPathsMap": {"instance": "$.detail.instance", "status": "$.detail.status"},
+                             "InputTemplate": '{"myInstance": <instance>,"myStatus": "<instance> is in state \\"<status>\\""}'}}])
+    for i in (1, 2):
+        events.put_targets(Rule=f"doc-{i}", Targets=[{"Id": "sfn", "Arn": machine, "RoleArn": ROLE, "Input": "{}"}])
+    # ListRuleNamesByTarget through boto3's paginator.
+    pages = events.get_paginator("list_rule_names_by_target").paginate(TargetArn=machine, PaginationConfig={"PageSize": 2})
+    assert [name for page in pages for name in page["RuleNames"]] == ["doc-0", "doc-1", "doc-2"]
+    with pytest.raises(ClientError) as error:
+        events.put_targets(Rule="doc-1", Targets=[{"Id": "no-role", "Arn": machine}])
+    assert "RoleArn is required for target" in error.value.response["Error"]["Message"]
+    # PutRule on an existing rule ignores its Tags.
+    events.put_rule(Name="doc-1", EventPattern=json.dumps({"source": ["other"]}), Tags=[{"Key": "n", "Value": "changed"}])
+    arn = events.describe_rule(Name="doc-1")["Arn"]
+    assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "n", "Value": "1"}]
+    result = events.put_events(Entries=[
+        {"Source": "doc.example", "DetailType": "State", "Detail": json.dumps({"instance": "i-1", "status": "running"})},
+        {"Source": "aws.ec2", "DetailType": "State", "Detail": "{}"},
+    ])
+    assert result["FailedEntryCount"] == 1
+    assert result["Entries"][1]["ErrorCode"] == "NotAuthorizedForSourceException"
+    deadline = time.time() + 10
+    executions = []
+    while time.time() < deadline and len(executions) < 2:
+        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        time.sleep(0.1)
+    inputs = [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"]) for e in executions]
+    assert {"myInstance": "i-1", "myStatus": 'i-1 is in state "running"'} in inputs, inputs
+

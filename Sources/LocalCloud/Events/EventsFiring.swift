@@ -13,17 +13,35 @@ extension EventsService {
         await queue.runTimerLoop(clock: clock) { now in await fireDue(now: now) }
     }
 
-    /// Queues every enabled scheduled rule; a fire missed by less than 24 hours fires at once (coalesced).
+    /// The age past which a missed fire is dropped: EventBridge's default maximum event age, the longest it keeps
+    /// trying to deliver an event.
+    static let maximumEventAge: Double = 86400
+
+    /// Queues every enabled scheduled rule. A fire missed by less than 24 hours fires at once, several coalesced
+    /// into one; one missed by more is dropped, and the rule continues with its next fire after now, on its
+    /// schedule (a rate rule keeps its phase).
     public func loadQueue() async throws {
         let now = clock.now()
         let rows = try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT account, region, bus, name, next_fire FROM events_rule WHERE next_fire IS NOT NULL")
-                .map { (ScheduleKey(account: $0["account"], region: $0["region"], group: $0["bus"], name: $0["name"]), $0["next_fire"] as Double) }
+            try Row.fetchAll(db, sql: "SELECT account, region, bus, name, next_fire, document FROM events_rule WHERE next_fire IS NOT NULL")
+                .map { row -> (ScheduleKey, Double, String) in
+                    (ScheduleKey(account: row["account"], region: row["region"], group: row["bus"], name: row["name"]), row["next_fire"], row["document"])
+                }
         }
-        for (key, due) in rows {
+        for (key, due, document) in rows {
             var nominal = Date(timeIntervalSince1970: due)
-            if now.timeIntervalSince(nominal) > 86400 { nominal = now.addingTimeInterval(-86400) }
-            queue.set(key, nominal: nominal, fireAt: max(nominal, Date(timeIntervalSince1970: due)))
+            if now.timeIntervalSince(nominal) > Self.maximumEventAge {
+                let rule: EventsAPI.DescribeRuleResponse? = try? EventsStore.decode(document)
+                // Due times lie on the schedule, so the stale one anchors a rate rule's phase.
+                guard let text = rule?.scheduleExpression, let expression = try? Self.parseSchedule(text),
+                      let next = expression.nextFire(after: now, anchor: nominal) else { continue }
+                nominal = next
+                try await database.write { db in
+                    try db.execute(sql: "UPDATE events_rule SET next_fire = ? WHERE account = ? AND region = ? AND bus = ? AND name = ? AND next_fire = ?",
+                                   arguments: [next.timeIntervalSince1970, key.account, key.region, key.group, key.name, due])
+                }
+            }
+            queue.set(key, nominal: nominal, fireAt: nominal)
         }
     }
 
@@ -50,8 +68,9 @@ extension EventsService {
                 if let next { queue.set(key, nominal: next, fireAt: next) }
                 let event = Self.event(id: UUID().uuidString.lowercased(), source: "aws.events", detailType: "Scheduled Event", detail: .object([:]),
                                        resources: [rule.arn ?? ""], time: nominal, context: context)
+                let source = InputTemplate.Context(ruleName: key.name, ruleArn: rule.arn ?? "", ingestionTime: now)
                 for target in targets {
-                    Task { await invokeWithRetries(target, event: event, rule: key.name, context: context) }
+                    Task { await invokeWithRetries(target, event: event, rule: source, context: context) }
                 }
             } catch {
                 environment.logger.error("Rule \(key.name) could not fire: \(error)")
@@ -60,9 +79,9 @@ extension EventsService {
         return due.count
     }
 
-    func invokeWithRetries(_ target: EventsAPI.Target, event: JSON, rule: String, context: RequestContext) async {
+    func invokeWithRetries(_ target: EventsAPI.Target, event: JSON, rule: InputTemplate.Context, context: RequestContext) async {
         do {
-            let input = try Self.targetInput(target, event: event)
+            let input = Self.targetInput(target, event: event, rule: rule)
             try await TargetDelivery.withRetries(maximumRetryAttempts: target.retryPolicy?.maximumRetryAttempts ?? 185,
                                                  maximumEventAge: Double(target.retryPolicy?.maximumEventAgeInSeconds ?? 86400),
                                                  origin: clock.now(), clock: clock) {
@@ -70,52 +89,18 @@ extension EventsService {
                                                 directory: environment.directory, context: context)
             }
         } catch {
-            environment.logger.error("Rule \(rule) failed to invoke \(target.arn): \(error)")
+            environment.logger.error("Rule \(rule.ruleName) failed to invoke \(target.arn): \(error)")
         }
     }
 
     /// What the target receives: the Input constant, the part of the event at InputPath, the InputTransformer's
-    /// template filled from the event, or the whole event.
-    static func targetInput(_ target: EventsAPI.Target, event: JSON) throws -> String {
+    /// template filled from the event (see ``InputTemplate``), or the whole event.
+    static func targetInput(_ target: EventsAPI.Target, event: JSON, rule: InputTemplate.Context) -> String {
         if let input = target.input { return input }
-        if let path = target.inputPath { return (resolve(path, in: event) ?? .null).serialized() }
+        if let path = target.inputPath { return (EventPath.resolve(path, in: event) ?? .null).serialized() }
         if let transformer = target.inputTransformer {
-            var text = transformer.inputTemplate
-            for (name, path) in transformer.inputPathsMap ?? [:] {
-                let value = resolve(path, in: event)
-                let quoted = "\"<\(name)>\""
-                // In a JSON template a value is inserted as JSON (a string keeps its quotes), and a quoted
-                // placeholder takes a string's escaped text; in a plain-text template, a string's text.
-                if let string = value?.stringValue {
-                    let json = JSON.string(string).serialized()
-                    let isJSONTemplate = text.hasPrefix("{") || text.hasPrefix("[")
-                    text = text.replacingOccurrences(of: quoted, with: json)
-                    text = text.replacingOccurrences(of: "<\(name)>", with: isJSONTemplate ? json : string)
-                } else {
-                    let json = (value ?? .null).serialized()
-                    text = text.replacingOccurrences(of: quoted, with: json).replacingOccurrences(of: "<\(name)>", with: json)
-                }
-            }
-            text = text.replacingOccurrences(of: "<aws.events.event.json>", with: event.serialized())
-            return text
+            return InputTemplate(template: transformer.inputTemplate, paths: transformer.inputPathsMap ?? [:]).render(event: event, context: rule)
         }
         return event.serialized()
-    }
-
-    /// A JSONPath of dotted names (`$.detail.status`, `$.resources[0]`).
-    static func resolve(_ path: String, in json: JSON) -> JSON? {
-        guard path.hasPrefix("$") else { return nil }
-        var current: JSON? = json
-        for part in path.dropFirst().split(separator: ".") {
-            var name = Substring(part)
-            var index: Int?
-            if let open = part.firstIndex(of: "["), part.hasSuffix("]") {
-                name = part[..<open]
-                index = Int(part[part.index(after: open)..<part.index(before: part.endIndex)])
-            }
-            if !name.isEmpty { current = current?[String(name)] }
-            if let index { current = current?[index] }
-        }
-        return current
     }
 }

@@ -14,7 +14,9 @@ import Schedules
 ///
 /// Scheduled rules share Scheduler's timer design (one loop over a heap of fire times) and its missed-fire
 /// rule: a fire missed while Skiff was down is delivered once if it is less than 24 hours old (EventBridge's
-/// default maximum event age), several missed fires coalesced into one.
+/// default maximum event age), several missed fires coalesced into one; older ones are dropped and the rule
+/// continues on its schedule. A rate rule "starts when you create the scheduled event rule": its first fire is
+/// at creation (or when it is enabled), then every interval.
 public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     let environment: ServiceEnvironment
     let clock: any SchedulerClock
@@ -30,7 +32,13 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     var database: CloudDatabase { environment.database }
 
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
-        try await EventsAPI.dispatch(self, operation: operation, request: request, context: context)
+        // Not among the generated operations yet (see ListRuleNamesByTarget.swift): decoded and encoded here.
+        if operation == "ListRuleNamesByTarget" {
+            let input = try ProtocolCodec.decode(ListRuleNamesByTargetRequest.self, from: request, descriptor: descriptor)
+            let output = try await listRuleNamesByTarget(input, context: context)
+            return ProtocolCodec.encode(output, operation: operation, resultWrapper: nil, descriptor: descriptor, context: context)
+        }
+        return try await EventsAPI.dispatch(self, operation: operation, request: request, context: context)
     }
 
     public func registerMigrations(_ migrator: inout DatabaseMigrator) {
@@ -85,16 +93,36 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             state: input.state ?? "ENABLED", description: input.description, roleArn: input.roleArn, eventBusName: bus,
             createdBy: context.accountId)
         let now = clock.now()
-        let next = rule.state == "ENABLED" ? expression?.nextFire(after: now, anchor: now) : nil
-        try await database.write { db in
+        let schedule = expression
+        let next: Date? = try await database.write { db in
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
+            let old = try Row.fetchOne(db, sql: "SELECT document, next_fire FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name = ?",
+                                       arguments: [context.accountId, context.region, bus, input.name])
+            let previous: EventsAPI.DescribeRuleResponse? = try old.map { try EventsStore.decode($0["document"] as String) }
+            var next: Date?
+            if rule.state == "ENABLED", let schedule {
+                if let previous, previous.state == "ENABLED", previous.scheduleExpression == rule.scheduleExpression, let kept = old?["next_fire"] as Double? {
+                    // The same schedule, still enabled: it keeps its place (a rate rule its phase).
+                    next = Date(timeIntervalSince1970: kept)
+                } else {
+                    next = Self.firstFire(schedule, from: now)
+                }
+            }
             try db.execute(sql: "INSERT OR REPLACE INTO events_rule (account, region, bus, name, document, next_fire) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [context.accountId, context.region, bus, input.name, rule.json().serialized(), next?.timeIntervalSince1970])
-            try EventsStore.setTags(db, arn: arn, tags: input.tags ?? [])
+            // PutRule: "If you are updating an existing rule, any tags you specify in the PutRule operation are ignored."
+            if previous == nil { try EventsStore.setTags(db, arn: arn, tags: input.tags ?? []) }
+            return next
         }
         let key = ScheduleKey(account: context.accountId, region: context.region, group: bus, name: input.name)
         if let next { queue.set(key, nominal: next, fireAt: next) } else { queue.remove(key) }
         return .init(ruleArn: arn)
+    }
+
+    /// The first fire of a schedule that starts at `now`: a rate rule at once (its first occurrence is its start),
+    /// a cron rule at its next matching minute.
+    static func firstFire(_ expression: ZonedScheduleExpression, from now: Date) -> Date? {
+        expression.nextFire(after: now.addingTimeInterval(-0.001), anchor: now)
     }
 
     public func describeRule(_ input: EventsAPI.DescribeRuleRequest, context: RequestContext) async throws -> EventsAPI.DescribeRuleResponse {
@@ -108,7 +136,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func listRules(_ input: EventsAPI.ListRulesRequest, context: RequestContext) async throws -> EventsAPI.ListRulesResponse {
         let bus = Self.busName(input.eventBusName)
         let limit = input.limit ?? 100
-        let after = input.nextToken.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let after = try PageToken.decode(input.nextToken) ?? ""
         let documents: [String] = try await database.read { db in
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
             return try String.fetchAll(db, sql: """
@@ -121,7 +149,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             EventsAPI.Rule(name: $0.name, arn: $0.arn, eventPattern: $0.eventPattern, state: $0.state, description: $0.description,
                            scheduleExpression: $0.scheduleExpression, roleArn: $0.roleArn, eventBusName: $0.eventBusName)
         }
-        let token = documents.count > limit ? rules.last?.name.map { Data($0.utf8).base64EncodedString() } : nil
+        let token = documents.count > limit ? rules.last?.name.map(PageToken.encode) : nil
         return .init(rules: summaries, nextToken: token)
     }
 
@@ -141,8 +169,15 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             guard var rule = try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: name) else {
                 throw Self.ruleNotFound(name, bus: bus)
             }
+            let wasEnabled = rule.state == "ENABLED"
             rule.state = state
-            let next = try state == "ENABLED" ? rule.scheduleExpression.map { try Self.parseSchedule($0) }?.nextFire(after: now, anchor: now) : nil
+            var next: Date?
+            if state == "ENABLED", let text = rule.scheduleExpression {
+                let stored = try Double.fetchOne(db, sql: "SELECT next_fire FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name = ?",
+                                                 arguments: [context.accountId, context.region, bus, name])
+                // Enabling starts the schedule as creating it does; enabling an enabled rule changes nothing.
+                next = try wasEnabled && stored != nil ? stored.map(Date.init(timeIntervalSince1970:)) : Self.firstFire(Self.parseSchedule(text), from: now)
+            }
             try db.execute(sql: "UPDATE events_rule SET document = ?, next_fire = ? WHERE account = ? AND region = ? AND bus = ? AND name = ?",
                            arguments: [rule.json().serialized(), next?.timeIntervalSince1970, context.accountId, context.region, bus, name])
             return next
@@ -188,6 +223,10 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             guard try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.rule) != nil else {
                 throw Self.ruleNotFound(input.rule, bus: bus)
             }
+            // EventBridge invokes these targets as the role the target names; without one AWS refuses the whole request.
+            if let target = input.targets.first(where: { $0.roleArn == nil && Self.needsRole($0.arn) }) {
+                throw AWSError("ValidationException", "RoleArn is required for target \(target.arn).")
+            }
             for target in kept {
                 try db.execute(sql: "INSERT OR REPLACE INTO events_target (account, region, bus, rule, id, document) VALUES (?, ?, ?, ?, ?, ?)",
                                arguments: [context.accountId, context.region, bus, input.rule, target.id, target.json().serialized()])
@@ -214,15 +253,49 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         return .init(failedEntryCount: 0, failedEntries: [])
     }
 
+    /// Targets EventBridge invokes by assuming the target's role (PutTargets: "EC2 instances, Kinesis Data Streams,
+    /// Step Functions state machines and API Gateway APIs"; ECS tasks, Batch jobs, Firehose, CodeBuild,
+    /// CodePipeline, Systems Manager, Redshift Data and SageMaker pipelines likewise), as opposed to those that
+    /// let EventBridge in through a resource policy (Lambda, SNS, SQS, CloudWatch Logs, an event bus of the account).
+    static let roleBasedServices: Set<String> = [
+        "ecs", "states", "kinesis", "firehose", "ec2", "execute-api", "batch", "codebuild", "codepipeline", "ssm", "ssm-incidents",
+        "redshift", "sagemaker",
+    ]
+
+    static func needsRole(_ arn: String) -> Bool {
+        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        return parts.count >= 3 && parts[0] == "arn" && roleBasedServices.contains(String(parts[2]))
+    }
+
     public func listTargetsByRule(_ input: EventsAPI.ListTargetsByRuleRequest, context: RequestContext) async throws -> EventsAPI.ListTargetsByRuleResponse {
         let bus = Self.busName(input.eventBusName)
+        let limit = input.limit ?? 100
+        let after = try PageToken.decode(input.nextToken)
         let targets = try await database.read { db in
             guard try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.rule) != nil else {
                 throw Self.ruleNotFound(input.rule, bus: bus)
             }
             return try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: input.rule)
         }
-        return .init(targets: targets)
+        let rest = after.map { a in targets.filter { $0.id > a } } ?? targets
+        let page = Array(rest.prefix(limit))
+        return .init(targets: page, nextToken: rest.count > limit ? page.last.map { PageToken.encode($0.id) } : nil)
+    }
+
+    func listRuleNamesByTarget(_ input: ListRuleNamesByTargetRequest, context: RequestContext) async throws -> ListRuleNamesByTargetResponse {
+        let bus = Self.busName(input.eventBusName)
+        let limit = input.limit ?? 100
+        let after = try PageToken.decode(input.nextToken) ?? ""
+        let names: [String] = try await database.read { db in
+            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
+            return try String.fetchAll(db, sql: """
+                SELECT DISTINCT rule FROM events_target
+                WHERE account = ? AND region = ? AND bus = ? AND json_extract(document, '$.Arn') = ? AND rule > ?
+                ORDER BY rule LIMIT ?
+                """, arguments: [context.accountId, context.region, bus, input.targetArn, after, limit + 1])
+        }
+        let page = Array(names.prefix(limit))
+        return .init(ruleNames: page, nextToken: names.count > limit ? page.last.map(PageToken.encode) : nil)
     }
 
     // MARK: Buses
@@ -249,10 +322,10 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func listEventBuses(_ input: EventsAPI.ListEventBusesRequest, context: RequestContext) async throws -> EventsAPI.ListEventBusesResponse {
         let all = try await buses(context: context, prefix: input.namePrefix)
         let limit = input.limit ?? 100
-        let after = input.nextToken.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
+        let after = try PageToken.decode(input.nextToken)
         let rest = after.map { a in all.filter { ($0.name ?? "") > a } } ?? all
         let page = Array(rest.prefix(limit))
-        return .init(eventBuses: page, nextToken: rest.count > limit ? page.last?.name.map { Data($0.utf8).base64EncodedString() } : nil)
+        return .init(eventBuses: page, nextToken: rest.count > limit ? page.last?.name.map(PageToken.encode) : nil)
     }
 
     func buses(context: RequestContext, prefix: String?) async throws -> [EventsAPI.EventBus] {
@@ -333,32 +406,64 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     public func testEventPattern(_ input: EventsAPI.TestEventPatternRequest, context: RequestContext) async throws -> EventsAPI.TestEventPatternResponse {
         let pattern = try patterns.compile(input.eventPattern)
+        // The pattern's faults are InvalidEventPatternException; the event's are a ValidationException on Event.
         guard let event = try? JSON(parsing: input.event), case .object(let o) = event else {
-            throw AWSError("InvalidEventPatternException", "Event is not valid JSON.")
+            throw AWSError("ValidationException", "Parameter Event is not valid. Reason: Event is not a JSON object.")
         }
-        for field in ["id", "account", "source", "time", "region", "detail-type"] where o[field] == nil {
-            throw AWSError("ValidationException", "Parameter Event is not valid. Reason: Provided Event is missing required field \(field)")
+        // The fields the model calls mandatory ("id, account, source, time, region, resources, detail-type").
+        for field in ["id", "account", "source", "time", "region", "resources", "detail-type"] where o[field] == nil {
+            throw AWSError("ValidationException", "Parameter Event is not valid. Reason: Provided Event is missing required field \(field).")
         }
         return .init(result: pattern.matches(event))
     }
 
+    /// The most a PutEvents request's entries may weigh, counted as "Calculating PutEvents event entry size"
+    /// says. AWS raised it from 256 KB to 1 MB in January 2026 ("More room to build: serverless services now
+    /// support payloads up to 1 MB", AWS Compute Blog); an entry of exactly 1 MB is accepted.
+    static let maximumEntriesSize = 1_048_576
+
+    /// An entry's size: 14 bytes for a Time, then the UTF-8 bytes of Source, DetailType, Detail and each resource.
+    static func size(of entry: EventsAPI.PutEventsRequestEntry) -> Int {
+        (entry.time == nil ? 0 : 14) + (entry.source?.utf8.count ?? 0) + (entry.detailType?.utf8.count ?? 0)
+            + (entry.detail?.utf8.count ?? 0) + (entry.resources ?? []).reduce(0) { $0 + $1.utf8.count }
+    }
+
     public func putEvents(_ input: EventsAPI.PutEventsRequest, context: RequestContext) async throws -> EventsAPI.PutEventsResponse {
+        if input.entries.reduce(0, { $0 + Self.size(of: $1) }) > Self.maximumEntriesSize {
+            throw AWSError("ValidationException", "Total size of the entries in the request is over the limit.")
+        }
+        // "If you submit a request in which none of the entries have each of these properties, EventBridge fails
+        // the entire request."
+        func isComplete(_ entry: EventsAPI.PutEventsRequestEntry) -> Bool {
+            !(entry.source ?? "").isEmpty && !(entry.detailType ?? "").isEmpty && !(entry.detail ?? "").isEmpty
+        }
+        if !input.entries.contains(where: isComplete) {
+            throw AWSError("ValidationException", "Parameter Entries is not valid. Reason: no entry has all of Source, DetailType and Detail, which EventBridge needs to send an event.")
+        }
+        let ingested = clock.now()
         var results: [EventsAPI.PutEventsResultEntry] = []
         for entry in input.entries {
-            guard let source = entry.source else {
+            guard let source = entry.source, !source.isEmpty else {
                 results.append(.init(errorCode: "InvalidArgument", errorMessage: "Parameter Source is not valid. Reason: Source is a required argument.")); continue
             }
-            guard let detailType = entry.detailType else {
+            guard let detailType = entry.detailType, !detailType.isEmpty else {
                 results.append(.init(errorCode: "InvalidArgument", errorMessage: "Parameter DetailType is not valid. Reason: DetailType is a required argument.")); continue
             }
-            guard let text = entry.detail, let detail = try? JSON(parsing: text), detail.objectValue != nil else {
+            guard let text = entry.detail, !text.isEmpty else {
+                results.append(.init(errorCode: "InvalidArgument", errorMessage: "Parameter Detail is not valid. Reason: Detail is a required argument.")); continue
+            }
+            // Sources beginning with aws. belong to AWS services; an account cannot publish as one.
+            guard !source.hasPrefix("aws.") else {
+                results.append(.init(errorCode: "NotAuthorizedForSourceException", errorMessage: "Not authorized for the source.")); continue
+            }
+            guard let detail = try? JSON(parsing: text), detail.objectValue != nil else {
                 results.append(.init(errorCode: "MalformedDetail", errorMessage: "Detail is malformed.")); continue
             }
             let id = UUID().uuidString.lowercased()
             let event = Self.event(id: id, source: source, detailType: detailType, detail: detail, resources: entry.resources ?? [],
-                                   time: entry.time ?? clock.now(), context: context)
+                                   time: entry.time ?? ingested, context: context)
             do {
-                try await deliver(event, bus: Self.busName(entry.eventBusName), context: context)
+                try await deliver(event, bus: Self.busName(entry.eventBusName), ingested: ingested, context: context)
                 results.append(.init(eventId: id))
             } catch let error as AWSError {
                 results.append(.init(errorCode: error.code, errorMessage: error.message))
@@ -369,9 +474,10 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     /// Events other services publish (Step Functions status changes, ECS task state changes) go to the default bus.
     public func receive(_ event: ServiceEvent, context: RequestContext) async {
+        let now = clock.now()
         let json = Self.event(id: UUID().uuidString.lowercased(), source: event.source, detailType: event.detailType, detail: event.detail,
-                              resources: event.resources, time: clock.now(), context: context)
-        try? await deliver(json, bus: "default", context: context)
+                              resources: event.resources, time: now, context: context)
+        try? await deliver(json, bus: "default", ingested: now, context: context)
     }
 
     static func event(id: String, source: String, detailType: String, detail: JSON, resources: [String], time: Date, context: RequestContext) -> JSON {
@@ -383,22 +489,23 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         ])
     }
 
-    /// Fires the targets of every enabled rule of `bus` whose pattern matches `event`.
-    func deliver(_ event: JSON, bus: String, context: RequestContext) async throws {
-        let matched: [(String, [EventsAPI.Target])] = try await database.read { db in
+    /// Fires the targets of every enabled rule of `bus` whose pattern matches `event`, received at `ingested`.
+    func deliver(_ event: JSON, bus: String, ingested: Date, context: RequestContext) async throws {
+        let matched: [(EventsAPI.DescribeRuleResponse, [EventsAPI.Target])] = try await database.read { db in
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
             let rules = try String.fetchAll(db, sql: "SELECT document FROM events_rule WHERE account = ? AND region = ? AND bus = ?",
                                             arguments: [context.accountId, context.region, bus])
-            return try rules.compactMap { text -> (String, [EventsAPI.Target])? in
+            return try rules.compactMap { text -> (EventsAPI.DescribeRuleResponse, [EventsAPI.Target])? in
                 let rule: EventsAPI.DescribeRuleResponse = try EventsStore.decode(text)
                 guard rule.state == "ENABLED", let pattern = rule.eventPattern, let parsed = try? patterns.compile(pattern), parsed.matches(event),
                       let name = rule.name else { return nil }
-                return (name, try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
+                return (rule, try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
             }
         }
         for (rule, targets) in matched {
+            let source = InputTemplate.Context(ruleName: rule.name ?? "", ruleArn: rule.arn ?? "", ingestionTime: ingested)
             for target in targets {
-                Task { await invokeWithRetries(target, event: event, rule: rule, context: context) }
+                Task { await invokeWithRetries(target, event: event, rule: source, context: context) }
             }
         }
     }

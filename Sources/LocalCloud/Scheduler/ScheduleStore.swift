@@ -33,6 +33,19 @@ enum ScheduleStore {
                 t.primaryKey(["arn", "key"])
             }
         }
+        migrator.registerMigration("scheduler-v2-client-token") { db in
+            // The ClientToken a schedule was created with, and the request it stood for, kept as long as the
+            // schedule: the retry of a CreateSchedule that succeeded gets the same answer instead of a conflict.
+            try db.create(table: "scheduler_client_token") { t in
+                t.column("account", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("group_name", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("token", .text).notNull()
+                t.column("request", .text).notNull()
+                t.primaryKey(["account", "region", "group_name", "name"])
+            }
+        }
     }
 
     static func decodeSchedule(_ text: String) throws -> SchedulerAPI.GetScheduleOutput {
@@ -41,10 +54,36 @@ enum ScheduleStore {
     }
 
     static func schedule(_ db: Database, key: ScheduleKey) throws -> SchedulerAPI.GetScheduleOutput? {
-        guard let text = try String.fetchOne(db, sql: """
+        try document(db, key: key).map(decodeSchedule)
+    }
+
+    /// The stored `GetSchedule` document, as text: what a fire compares to see whether the schedule changed.
+    static func document(_ db: Database, key: ScheduleKey) throws -> String? {
+        try String.fetchOne(db, sql: """
             SELECT document FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ? AND name = ?
-            """, arguments: [key.account, key.region, key.group, key.name]) else { return nil }
-        return try decodeSchedule(text)
+            """, arguments: [key.account, key.region, key.group, key.name])
+    }
+
+    /// Sets only the next fire time, and only while the schedule is still `document` (no UpdateSchedule since it
+    /// was read); returns whether it did. A fire must not write back a schedule an update has replaced.
+    static func setNextFire(_ db: Database, key: ScheduleKey, nextFire: Date?, ifDocument document: String) throws -> Bool {
+        try db.execute(sql: """
+            UPDATE scheduler_schedule SET next_fire = ?
+            WHERE account = ? AND region = ? AND group_name = ? AND name = ? AND document = ?
+            """, arguments: [nextFire?.timeIntervalSince1970, key.account, key.region, key.group, key.name, document])
+        return db.changesCount > 0
+    }
+
+    static func clientToken(_ db: Database, key: ScheduleKey) throws -> (String, String)? {
+        try Row.fetchOne(db, sql: """
+            SELECT token, request FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ? AND name = ?
+            """, arguments: [key.account, key.region, key.group, key.name]).map { ($0["token"], $0["request"]) }
+    }
+
+    static func setClientToken(_ db: Database, key: ScheduleKey, token: String, request: String) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO scheduler_client_token (account, region, group_name, name, token, request) VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [key.account, key.region, key.group, key.name, token, request])
     }
 
     static func save(_ db: Database, key: ScheduleKey, schedule: SchedulerAPI.GetScheduleOutput, nextFire: Date?) throws {
@@ -57,6 +96,8 @@ enum ScheduleStore {
 
     static func delete(_ db: Database, key: ScheduleKey) throws {
         try db.execute(sql: "DELETE FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
+                       arguments: [key.account, key.region, key.group, key.name])
+        try db.execute(sql: "DELETE FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
                        arguments: [key.account, key.region, key.group, key.name])
         try db.execute(sql: "DELETE FROM scheduler_tag WHERE arn = ?", arguments: [key.arn])
     }

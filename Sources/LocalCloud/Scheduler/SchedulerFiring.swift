@@ -41,7 +41,7 @@ extension SchedulerService {
                         continue
                     }
                     nominal = next
-                    try await database.write { db in try ScheduleStore.save(db, key: key, schedule: stored, nextFire: next) }
+                    _ = try await database.write { db in try ScheduleStore.setNextFire(db, key: key, nextFire: next, ifDocument: document) }
                 }
             }
             enqueue(key, schedule: schedule, nominal: nominal)
@@ -72,15 +72,24 @@ extension SchedulerService {
     private func fire(_ entry: FireQueue.Entry, now: Date) async {
         let key = entry.key
         do {
-            guard let schedule = try await database.read({ db in try ScheduleStore.schedule(db, key: key) }),
-                  schedule.state != "DISABLED", let target = schedule.target else { return }
+            guard let document = try await database.read({ db in try ScheduleStore.document(db, key: key) }) else { return }
+            let schedule = try ScheduleStore.decodeSchedule(document)
+            guard schedule.state != "DISABLED", let target = schedule.target else { return }
             let nominal = Date(timeIntervalSince1970: entry.nominal)
-            // Queue the next fire before invoking, so a slow target never delays the schedule.
+            // Queue the next fire before invoking, so a slow target never delays the schedule. The next occurrence
+            // follows this one's nominal time, not the moment it fired (a flexible window delays that at random):
+            // each occurrence fires once within its own window. Occurrences whose whole window has already passed
+            // (Skiff was busy or down) were missed, and are coalesced into this fire.
             let expression = try Self.validate(schedule)
-            let next = Self.nextFire(schedule, expression: expression, after: max(nominal, now), missedWindow: false)
+            let missedBefore = now.addingTimeInterval(-Self.flexibleWindow(schedule))
+            let next = Self.nextFire(schedule, expression: expression, after: max(nominal, missedBefore), missedWindow: false)
             if let next {
-                try await database.write { db in try ScheduleStore.save(db, key: key, schedule: schedule, nextFire: next) }
-                enqueue(key, schedule: schedule, nominal: next)
+                // Only the next-fire column, and only if no UpdateSchedule replaced the schedule since it was read
+                // (the update has queued its own next fire).
+                let current = try await database.write { db in
+                    try ScheduleStore.setNextFire(db, key: key, nextFire: next, ifDocument: document)
+                }
+                if current { enqueue(key, schedule: schedule, nominal: next) }
             }
             await invokeWithRetries(target, key: key, nominal: nominal)
             if next == nil { try await finish(key, schedule: schedule) }

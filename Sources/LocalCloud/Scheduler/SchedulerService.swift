@@ -47,20 +47,33 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
             scheduleExpression: input.scheduleExpression, scheduleExpressionTimezone: input.scheduleExpressionTimezone,
             startDate: input.startDate, state: input.state ?? "ENABLED", target: input.target)
         schedule.target?.retryPolicy = Self.retryPolicy(input.target.retryPolicy)
-        let expression = try Self.validate(schedule)
-        let next = Self.nextFire(schedule, expression: expression, after: now, missedWindow: true)
+        let expression = try Self.validate(schedule, now: now)
+        // Created now, a rate schedule without a StartDate has its first occurrence now.
+        let next = Self.nextFire(schedule, expression: expression, after: now, missedWindow: true, includingAfter: true)
         let stored = schedule
-        try await database.write { db in
+        let request = Self.idempotencyFingerprint(input)
+        let created: Bool = try await database.write { db in
             guard try ScheduleStore.groupExists(db, account: key.account, region: key.region, name: key.group) else {
                 throw AWSError("ResourceNotFoundException", "Schedule group \(key.group) does not exist.", status: 404)
             }
             if try ScheduleStore.schedule(db, key: key) != nil {
+                // The retry of a request that succeeded (same ClientToken, same request) gets the same answer.
+                if let token = input.clientToken, let stored = try ScheduleStore.clientToken(db, key: key), stored == (token, request) { return false }
                 throw AWSError("ConflictException", "Schedule \(key.name) already exists.", status: 409)
             }
             try ScheduleStore.save(db, key: key, schedule: stored, nextFire: next)
+            if let token = input.clientToken { try ScheduleStore.setClientToken(db, key: key, token: token, request: request) }
+            return true
         }
-        enqueue(key, schedule: stored, nominal: next)
+        if created { enqueue(key, schedule: stored, nominal: next) }
         return .init(scheduleArn: key.arn)
+    }
+
+    /// The request a ClientToken stands for: every member but the token, in the model's member order.
+    static func idempotencyFingerprint(_ input: SchedulerAPI.CreateScheduleInput) -> String {
+        var request = input
+        request.clientToken = nil
+        return request.json().serialized()
     }
 
     public func updateSchedule(_ input: SchedulerAPI.UpdateScheduleInput, context: RequestContext) async throws -> SchedulerAPI.UpdateScheduleOutput {
@@ -75,7 +88,9 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
                 scheduleExpression: input.scheduleExpression, scheduleExpressionTimezone: input.scheduleExpressionTimezone,
                 startDate: input.startDate, state: input.state ?? "ENABLED", target: input.target)
             schedule.target?.retryPolicy = Self.retryPolicy(input.target.retryPolicy)
-            let expression = try Self.validate(schedule)
+            let expression = try Self.validate(schedule, now: now)
+            // An update keeps a rate schedule's phase (anchored at its StartDate or creation): its next occurrence
+            // is the first after now.
             let next = Self.nextFire(schedule, expression: expression, after: now, missedWindow: true)
             try ScheduleStore.save(db, key: key, schedule: schedule, nextFire: next)
             return (schedule, next)
@@ -172,6 +187,8 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
                                             arguments: [context.accountId, context.region, input.name])
             try db.execute(sql: "DELETE FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ?",
                            arguments: [context.accountId, context.region, input.name])
+            try db.execute(sql: "DELETE FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ?",
+                           arguments: [context.accountId, context.region, input.name])
             try db.execute(sql: "DELETE FROM scheduler_group WHERE account = ? AND region = ? AND name = ?",
                            arguments: [context.accountId, context.region, input.name])
             try db.execute(sql: "DELETE FROM scheduler_tag WHERE arn = ?", arguments: [arn])
@@ -241,11 +258,14 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
 
     // MARK: Validation and next fire times
 
-    static func validate(_ schedule: SchedulerAPI.GetScheduleOutput) throws -> ZonedScheduleExpression {
+    /// Checks a schedule as CreateSchedule and UpdateSchedule do when given `now`, the time of the request: also
+    /// the rules that only hold then (a StartDate no earlier than five minutes ago) and the target's input. A
+    /// stored schedule is re-read without it, leniently: one written before a check existed keeps firing.
+    static func validate(_ schedule: SchedulerAPI.GetScheduleOutput, now: Date? = nil) throws -> ZonedScheduleExpression {
         let text = schedule.scheduleExpression ?? ""
         let name = schedule.scheduleExpressionTimezone ?? "UTC"
-        guard let zone = TimeZone(identifier: name) else {
-            throw AWSError("ValidationException", "Invalid ScheduleExpressionTimezone \(name).")
+        guard let zone = now == nil ? TimeZone(identifier: name) : ScheduleTimeZone.named(name) else {
+            throw AWSError("ValidationException", "Invalid ScheduleExpressionTimezone \(name): it is not an IANA time zone name such as America/New_York.")
         }
         let expression: ScheduleExpression
         do {
@@ -264,8 +284,14 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         if let start = schedule.startDate, let end = schedule.endDate, start >= end {
             throw AWSError("ValidationException", "The StartDate must be before the EndDate.")
         }
-        if let target = schedule.target, target.arn.hasPrefix("arn:aws:ecs:"), target.ecsParameters == nil {
-            throw AWSError("ValidationException", "EcsParameters must be provided for an Amazon ECS target.")
+        if let now, let start = schedule.startDate, start < now.addingTimeInterval(-300) {
+            throw AWSError("ValidationException", "The StartDate you specify cannot be earlier than 5 minutes ago.")
+        }
+        if let target = schedule.target {
+            if target.arn.hasPrefix("arn:aws:ecs:"), target.ecsParameters == nil {
+                throw AWSError("ValidationException", "EcsParameters must be provided for an Amazon ECS target.")
+            }
+            if now != nil { try TargetInputCheck.validate(arn: target.arn, input: target.input) }
         }
         return ZonedScheduleExpression(expression, zone: zone)
     }
@@ -275,14 +301,17 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
                                  maximumRetryAttempts: policy?.maximumRetryAttempts ?? 185)
     }
 
-    /// The next nominal due time after `after`, within StartDate/EndDate. With `missedWindow`, a one-time
-    /// schedule whose time has passed by less than its maximum event age is still due (at once).
-    static func nextFire(_ schedule: SchedulerAPI.GetScheduleOutput, expression: ZonedScheduleExpression, after: Date, missedWindow: Bool) -> Date? {
+    /// The next nominal due time after `after` (or at it, `includingAfter`), within StartDate/EndDate. With
+    /// `missedWindow`, a one-time schedule whose time has passed by less than its maximum event age is still due
+    /// (at once).
+    static func nextFire(_ schedule: SchedulerAPI.GetScheduleOutput, expression: ZonedScheduleExpression, after: Date, missedWindow: Bool,
+                         includingAfter: Bool = false) -> Date? {
         if schedule.state == "DISABLED" { return nil }
         // AWS ignores StartDate and EndDate for one-time schedules.
         let bounded = !expression.isOneTime
         let anchor = (bounded ? schedule.startDate : nil) ?? schedule.creationDate ?? after
-        var from = after
+        // Times travel with millisecond precision; a millisecond earlier includes `after` itself.
+        var from = includingAfter ? after.addingTimeInterval(-0.001) : after
         if bounded, let start = schedule.startDate, start > from { from = start.addingTimeInterval(-0.001) }
         var next = expression.nextFire(after: from, anchor: anchor)
         if next == nil, missedWindow, let date = expression.oneTimeDate,
@@ -296,11 +325,18 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     func enqueue(_ key: ScheduleKey, schedule: SchedulerAPI.GetScheduleOutput, nominal: Date?) {
         guard let nominal, schedule.state != "DISABLED" else { queue.remove(key); return }
         var fireAt = nominal
-        if let window = schedule.flexibleTimeWindow, window.mode == "FLEXIBLE", let minutes = window.maximumWindowInMinutes {
+        let window = Self.flexibleWindow(schedule)
+        if window > 0 {
             // AWS invokes a flexible schedule at a time it picks within the window after the due time.
-            fireAt = nominal.addingTimeInterval(Double.random(in: 0..<Double(minutes * 60)))
+            fireAt = nominal.addingTimeInterval(Double.random(in: 0..<window))
         }
         queue.set(key, nominal: nominal, fireAt: fireAt)
+    }
+
+    /// The seconds of a FLEXIBLE time window after each due time; 0 when the window is OFF.
+    static func flexibleWindow(_ schedule: SchedulerAPI.GetScheduleOutput) -> Double {
+        guard let window = schedule.flexibleTimeWindow, window.mode == "FLEXIBLE", let minutes = window.maximumWindowInMinutes else { return 0 }
+        return Double(minutes * 60)
     }
 
     static func notFound(_ key: ScheduleKey) -> AWSError {
