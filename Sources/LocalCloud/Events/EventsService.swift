@@ -32,12 +32,6 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     var database: CloudDatabase { environment.database }
 
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
-        // Not among the generated operations yet (see ListRuleNamesByTarget.swift): decoded and encoded here.
-        if operation == "ListRuleNamesByTarget" {
-            let input = try ProtocolCodec.decode(ListRuleNamesByTargetRequest.self, from: request, descriptor: descriptor)
-            let output = try await listRuleNamesByTarget(input, context: context)
-            return ProtocolCodec.encode(output, operation: operation, resultWrapper: nil, descriptor: descriptor, context: context)
-        }
         return try await EventsAPI.dispatch(self, operation: operation, request: request, context: context)
     }
 
@@ -282,7 +276,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         return .init(targets: page, nextToken: rest.count > limit ? page.last.map { PageToken.encode($0.id) } : nil)
     }
 
-    func listRuleNamesByTarget(_ input: ListRuleNamesByTargetRequest, context: RequestContext) async throws -> ListRuleNamesByTargetResponse {
+    public func listRuleNamesByTarget(_ input: EventsAPI.ListRuleNamesByTargetRequest, context: RequestContext) async throws -> EventsAPI.ListRuleNamesByTargetResponse {
         let bus = Self.busName(input.eventBusName)
         let limit = input.limit ?? 100
         let after = try PageToken.decode(input.nextToken) ?? ""

@@ -1637,6 +1637,80 @@ public enum EventsAPI {
         }
     }
 
+    /// The `ListRuleNamesByTargetRequest` shape of the EventBridge model.
+    public struct ListRuleNamesByTargetRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var targetArn: String
+        public var eventBusName: String?
+        public var nextToken: String?
+        public var limit: Int?
+        public init(targetArn: String, eventBusName: String? = nil, nextToken: String? = nil, limit: Int? = nil) {
+            self.targetArn = targetArn
+            self.eventBusName = eventBusName
+            self.nextToken = nextToken
+            self.limit = limit
+        }
+        public static var empty: ListRuleNamesByTargetRequest { ListRuleNamesByTargetRequest(targetArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_targetArn = try d.string(o["TargetArn"], path: ShapeDecoder.join(path, "targetArn"))
+            d.length(m_targetArn as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "targetArn"))
+            self.targetArn = d.required(m_targetArn, path: ShapeDecoder.join(path, "targetArn"), empty: "")
+            let m_eventBusName = try d.string(o["EventBusName"], path: ShapeDecoder.join(path, "eventBusName"))
+            d.length(m_eventBusName as String?, min: 1, max: 1600, path: ShapeDecoder.join(path, "eventBusName"))
+            d.pattern(m_eventBusName, #"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "eventBusName"))
+            self.eventBusName = m_eventBusName
+            let m_nextToken = try d.string(o["NextToken"], path: ShapeDecoder.join(path, "nextToken"))
+            d.length(m_nextToken as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "nextToken"))
+            self.nextToken = m_nextToken
+            let m_limit = try d.integer(o["Limit"], path: ShapeDecoder.join(path, "limit"))
+            d.range(m_limit, min: 1, max: 100, path: ShapeDecoder.join(path, "limit"))
+            self.limit = m_limit
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["TargetArn"] = .string(self.targetArn)
+            if let v = self.eventBusName { o["EventBusName"] = .string(v) }
+            if let v = self.nextToken { o["NextToken"] = .string(v) }
+            if let v = self.limit { o["Limit"] = .number(Double(v)) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            w.element("TargetArn", self.targetArn)
+            if let v = self.eventBusName { w.element("EventBusName", v) }
+            if let v = self.nextToken { w.element("NextToken", v) }
+            if let v = self.limit { w.element("Limit", String(v)) }
+        }
+    }
+
+    /// The `ListRuleNamesByTargetResponse` shape of the EventBridge model.
+    public struct ListRuleNamesByTargetResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+        public var ruleNames: [String]?
+        public var nextToken: String?
+        public init(ruleNames: [String]? = nil, nextToken: String? = nil) {
+            self.ruleNames = ruleNames
+            self.nextToken = nextToken
+        }
+        public static var empty: ListRuleNamesByTargetResponse { ListRuleNamesByTargetResponse() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_ruleNames = try d.list(o["RuleNames"], path: ShapeDecoder.join(path, "ruleNames")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 64, path: p0); d0.pattern(value, #"[\.\-_A-Za-z0-9]+"#, path: p0); return value }
+            self.ruleNames = m_ruleNames
+            let m_nextToken = try d.string(o["NextToken"], path: ShapeDecoder.join(path, "nextToken"))
+            d.length(m_nextToken as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "nextToken"))
+            self.nextToken = m_nextToken
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.ruleNames { o["RuleNames"] = .array(v.map { e0 in .string(e0) }) }
+            if let v = self.nextToken { o["NextToken"] = .string(v) }
+            return .object(o)
+        }
+        public func xml(into w: inout XMLWriter) {
+            if let v = self.ruleNames { w.element("RuleNames") { w in for x0 in v { w.element("member", x0) } } }
+            if let v = self.nextToken { w.element("NextToken", v) }
+        }
+    }
+
     /// The `PutEventsRequest` shape of the EventBridge model.
     public struct PutEventsRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
         public var entries: [PutEventsRequestEntry]
@@ -2400,6 +2474,10 @@ public enum EventsAPI {
             let input = try ProtocolCodec.decode(ListTargetsByRuleRequest.self, from: request, descriptor: descriptor)
             let output: ListTargetsByRuleResponse = try await handler.listTargetsByRule(input, context: context)
             return ProtocolCodec.encode(output, operation: "ListTargetsByRule", resultWrapper: nil, descriptor: descriptor, context: context)
+        case "ListRuleNamesByTarget":
+            let input = try ProtocolCodec.decode(ListRuleNamesByTargetRequest.self, from: request, descriptor: descriptor)
+            let output: ListRuleNamesByTargetResponse = try await handler.listRuleNamesByTarget(input, context: context)
+            return ProtocolCodec.encode(output, operation: "ListRuleNamesByTarget", resultWrapper: nil, descriptor: descriptor, context: context)
         case "PutEvents":
             let input = try ProtocolCodec.decode(PutEventsRequest.self, from: request, descriptor: descriptor)
             let output: PutEventsResponse = try await handler.putEvents(input, context: context)
@@ -2454,6 +2532,7 @@ public protocol EventsAPIHandler: Sendable {
     func putTargets(_ input: EventsAPI.PutTargetsRequest, context: RequestContext) async throws -> EventsAPI.PutTargetsResponse
     func removeTargets(_ input: EventsAPI.RemoveTargetsRequest, context: RequestContext) async throws -> EventsAPI.RemoveTargetsResponse
     func listTargetsByRule(_ input: EventsAPI.ListTargetsByRuleRequest, context: RequestContext) async throws -> EventsAPI.ListTargetsByRuleResponse
+    func listRuleNamesByTarget(_ input: EventsAPI.ListRuleNamesByTargetRequest, context: RequestContext) async throws -> EventsAPI.ListRuleNamesByTargetResponse
     func putEvents(_ input: EventsAPI.PutEventsRequest, context: RequestContext) async throws -> EventsAPI.PutEventsResponse
     func testEventPattern(_ input: EventsAPI.TestEventPatternRequest, context: RequestContext) async throws -> EventsAPI.TestEventPatternResponse
     func createEventBus(_ input: EventsAPI.CreateEventBusRequest, context: RequestContext) async throws -> EventsAPI.CreateEventBusResponse
