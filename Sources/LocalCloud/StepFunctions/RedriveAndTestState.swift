@@ -13,7 +13,7 @@ extension StepFunctionsService {
     /// not run again.
     public func redriveExecution(_ input: SFNAPI.RedriveExecutionInput, context: RequestContext) async throws -> SFNAPI.RedriveExecutionOutput {
         let execution = try await requireExecution(input.executionArn, context)
-        if let reason = Self.notRedrivableReason(execution) {
+        if let reason = Self.notRedrivableReason(execution, machine: try await store.machine(execution.machineArn)) {
             throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: \(reason)")
         }
         let now = Date()
@@ -43,15 +43,15 @@ extension StepFunctionsService {
         return .init(redriveDate: now)
     }
 
-    /// Why an execution cannot be redriven, or nil when it can (AWS: failed, timed out or aborted, and started
-    /// within the last 14 days).
-    static func notRedrivableReason(_ e: StepFunctionsStore.Execution) -> String? {
+    /// Why an execution cannot be redriven, in the model's words (DescribeExecution's redriveStatusReason), or nil
+    /// when it can: failed, timed out or aborted, within 14 days of stopping, its machine not being deleted.
+    static func notRedrivableReason(_ e: StepFunctionsStore.Execution, machine: StepFunctionsStore.Machine?, now: Date = Date()) -> String? {
+        if machine == nil || machine?.status == "DELETING" { return "State machine is in DELETING status" }
         switch e.status {
-        case "RUNNING": return "the execution is still running"
-        case "SUCCEEDED": return "the execution succeeded"
+        case "RUNNING", "SUCCEEDED": return "Execution is \(e.status) and cannot be redriven"
         default: break
         }
-        if Date().timeIntervalSince(e.started) > 14 * 86400 { return "the execution started more than 14 days ago" }
+        if now.timeIntervalSince(e.stopped ?? e.started) > 14 * 86400 { return "Execution redrivable period exceeded" }
         return nil
     }
 
