@@ -92,6 +92,9 @@ public struct TestStateResult: Sendable, Equatable {
     public var nextState: String?
     /// The workflow variables after the state (its Assign applied).
     public var variables: [String: JSON] = [:]
+    /// The data at each step of the state's processing, as TestState's inspectionData names them
+    /// (`afterInputPath`, `afterParameters`, `result`, `afterResultSelector`, `afterResultPath`, `afterArguments`).
+    public var inspection: [String: JSON] = [:]
 }
 
 public enum ExecutionStatus: String, Sendable {
@@ -198,12 +201,17 @@ public struct ExecutionEngine: Sendable {
         return await run.execute(input: input, snapshot: snapshot)
     }
 
-    /// Runs one attempt of one state alone, as the TestState API does.
-    public func test(_ state: StateDefinition, input: JSON, context: ExecutionContext, variables: [String: JSON] = [:]) async -> TestStateResult {
+    /// Runs one attempt of one state alone, as the TestState API does. `contextObject` (TestState's `context`)
+    /// is laid over the context object the state would see.
+    public func test(_ state: StateDefinition, input: JSON, context: ExecutionContext, variables: [String: JSON] = [:], contextObject: JSON? = nil) async -> TestStateResult {
         let run = ExecutionRun(engine: self, context: context, observer: nil, firstEventId: 0, executionInput: input)
+        run.inspection = Inspection()
+        run.contextOverride = contextObject
         let scope = VariableScope(parent: nil)
         scope.values = variables
-        return await run.testOnce(state, input: input, scope: scope)
+        var result = await run.testOnce(state, input: input, scope: scope)
+        result.inspection = run.inspection?.steps.withLock { $0 } ?? [:]
+        return result
     }
 
     /// Runs one state alone, as TestState does: returns its output and the next state's name.
@@ -246,6 +254,12 @@ final class VariableScope: @unchecked Sendable {
     }
 }
 
+/// The data of each processing step of a state under test (TestState's inspectionData).
+final class Inspection: Sendable {
+    let steps = Mutex<[String: JSON]>([:])
+    func record(_ step: String, _ value: JSON) { steps.withLock { $0[step] = value } }
+}
+
 /// What one state came to: its output, the state to go to (nil: the machine ends), and the variables its
 /// Assign set (nil when it has no Assign), which its StateExited event reports.
 struct StateOutcome {
@@ -273,6 +287,9 @@ final class ExecutionRun: @unchecked Sendable {
     let resumeTimers: [String: Date]
     /// Tasks under way when this run resumed, with their tokens.
     let resumeTasks: [String: String]
+    /// Set by TestState only: where the processing steps are recorded, and the context object it was given.
+    var inspection: Inspection?
+    var contextOverride: JSON?
 
     init(engine: ExecutionEngine, context: ExecutionContext, observer: (any ExecutionObserver)?, firstEventId: Int, executionInput: JSON = [:],
          resumeBranches: [String: BranchProgress] = [:], resumeTimers: [String: Date] = [:], resumeTasks: [String: String] = [:]) {
@@ -467,8 +484,8 @@ final class ExecutionRun: @unchecked Sendable {
         let context = contextObject(state: state, retryCount: retryCount)
         if state.queryLanguage == .jsonata {
             let states: JSON = ["input": input, "errorOutput": errorOutput, "context": context]
-            let output = try catcher.output.map { try evaluateTemplate($0, states: states, scope: scope) } ?? errorOutput
-            let assigned = try catcher.assign.map { try assignJSONata($0, states: states, scope: scope) }
+            let output = try catcher.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Catch.Output") } ?? errorOutput
+            let assigned = try catcher.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Catch.Assign") }
             return StateOutcome(output: output, next: catcher.next, assigned: assigned)
         }
         let assigned = try catcher.assign.map { try PayloadTemplate.resolve($0, input: errorOutput, context: context, variables: scope) }
@@ -532,6 +549,7 @@ final class ExecutionRun: @unchecked Sendable {
         let token = taskToken(for: state, key: key)
         let context = contextObject(state: state, taskToken: token, retryCount: retryCount)
         let effective = try selectPath(state.inputPath, in: input, context: context, scope: scope, field: "InputPath")
+        inspection?.record("afterInputPath", effective)
         // Assign in a JSONPath state: `.$` values are paths (`$` the state's result, or its input when it has
         // none), context paths, variables or intrinsic functions, all evaluated before any is assigned; the state's
         // output is computed with the variables as they were.
@@ -576,6 +594,7 @@ final class ExecutionRun: @unchecked Sendable {
         // A Map's Parameters is its (legacy) ItemSelector, applied to each item: not to the state's input.
         let parameters = state.type == .map ? effective
             : try state.parameters.map { try PayloadTemplate.resolve($0, input: effective, context: context, variables: scope) } ?? effective
+        inspection?.record("afterParameters", parameters)
         var result: JSON
         switch state.type {
         case .pass:
@@ -593,9 +612,11 @@ final class ExecutionRun: @unchecked Sendable {
             result = parameters
         }
         // Assign sees the raw result (before ResultSelector), as in AWS.
+        inspection?.record("result", result)
         let assignment = try assigning(state.assign, from: result)
         if let selector = state.resultSelector {
             result = try PayloadTemplate.resolve(selector, input: result, context: context, variables: scope)
+            inspection?.record("afterResultSelector", result)
         }
         let combined: JSON
         switch state.resultPath {
@@ -603,6 +624,7 @@ final class ExecutionRun: @unchecked Sendable {
         case .some(let path?): combined = try JSONPath.placing(result, at: path, in: input)
         case .none: combined = result
         }
+        inspection?.record("afterResultPath", combined)
         let output = try selectPath(state.outputPath, in: combined, context: context, scope: scope, field: "OutputPath")
         try checkSize(output, state: state)
         return StateOutcome(output: output, next: state.next, assigned: try assignment.map { try commitAssign($0, scope: scope) })
@@ -617,33 +639,34 @@ final class ExecutionRun: @unchecked Sendable {
         case .choice:
             for rule in state.choices {
                 let matched = try rule.matches(input: input, context: context) { condition in
-                    let v = try self.evaluateTemplate(.string(condition), states: states, scope: scope)
+                    let v = try self.evaluateTemplate(.string(condition), states: states, scope: scope, field: "Condition")
                     guard case .bool(let b) = v else {
                         throw StatesError("States.QueryEvaluationError", "The Condition '\(condition)' of state \(state.name) did not evaluate to a boolean")
                     }
                     return b
                 }
                 if matched {
-                    let output = try rule.output.map { try evaluateTemplate($0, states: states, scope: scope) } ?? input
-                    let assigned = try rule.assign.map { try assignJSONata($0, states: states, scope: scope) }
+                    let output = try rule.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Choices.Output") } ?? input
+                    let assigned = try rule.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Choices.Assign") }
                     return StateOutcome(output: output, next: rule.next, assigned: assigned)
                 }
             }
             guard let fallback = state.defaultState else { throw StatesError("States.NoChoiceMatched", "No Matches!") }
-            let output = try state.output.map { try evaluateTemplate($0, states: states, scope: scope) } ?? input
-            let assigned = try state.assign.map { try assignJSONata($0, states: states, scope: scope) }
+            let output = try state.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Output") } ?? input
+            let assigned = try state.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Assign") }
             return StateOutcome(output: output, next: fallback, assigned: assigned)
         case .fail:
-            let error = try state.json["Error"].map { try evaluateTemplate($0, states: states, scope: scope).stringValue ?? "" } ?? ""
-            let cause = try state.json["Cause"].map { try evaluateTemplate($0, states: states, scope: scope).stringValue ?? "" } ?? ""
+            let error = try state.json["Error"].map { try evaluateTemplate($0, states: states, scope: scope, field: "Error").stringValue ?? "" } ?? ""
+            let cause = try state.json["Cause"].map { try evaluateTemplate($0, states: states, scope: scope, field: "Cause").stringValue ?? "" } ?? ""
             throw StatesError(error, cause)
         case .wait:
-            try await wait(state, seconds: try state.seconds.map { try evaluateTemplate($0, states: states, scope: scope) },
-                           timestamp: try state.timestamp.map { try evaluateTemplate($0, states: states, scope: scope) }, key: key)
+            try await wait(state, seconds: try state.seconds.map { try evaluateTemplate($0, states: states, scope: scope, field: "Seconds") },
+                           timestamp: try state.timestamp.map { try evaluateTemplate($0, states: states, scope: scope, field: "Timestamp") }, key: key)
         default:
             break
         }
-        let arguments = try state.arguments.map { try evaluateTemplate($0, states: states, scope: scope) } ?? input
+        let arguments = try state.arguments.map { try evaluateTemplate($0, states: states, scope: scope, field: "Arguments") } ?? input
+        if state.arguments != nil { inspection?.record("afterArguments", arguments) }
         var result: JSON? = nil
         switch state.type {
         case .task:
@@ -656,9 +679,12 @@ final class ExecutionRun: @unchecked Sendable {
             result = try await runMap(state, input: input, scope: scope, jsonata: true, states: states, context: context, limits: limits)
         default: break
         }
-        if let result { states["result"] = result }
-        let output = try state.output.map { try evaluateTemplate($0, states: states, scope: scope) } ?? result ?? input
-        let assigned = try state.assign.map { try assignJSONata($0, states: states, scope: scope) }
+        if let result {
+            states["result"] = result
+            inspection?.record("result", result)
+        }
+        let output = try state.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Output") } ?? result ?? input
+        let assigned = try state.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Assign") }
         try checkSize(output, state: state)
         return StateOutcome(output: output, next: state.type == .succeed ? nil : state.next, assigned: assigned)
     }
@@ -693,7 +719,7 @@ final class ExecutionRun: @unchecked Sendable {
         case .path(let path)?:
             value = try selectRequired(path, in: input, context: context, scope: scope, field: field + "Path")
         case .expression(let expression)?:
-            value = try evaluateExpression(expression, states: states ?? ["input": input, "context": context], scope: scope)
+            value = try evaluateExpression(expression, states: states ?? ["input": input, "context": context], scope: scope, field: field)
         }
         guard let n = value.numberValue else {
             throw StatesError("States.Runtime", "The \(field) of state \(state.name) must be a number, not \(value.serialized().prefix(200))")
@@ -876,7 +902,7 @@ final class ExecutionRun: @unchecked Sendable {
     func runMap(_ state: StateDefinition, input: JSON, scope: VariableScope, jsonata: Bool, states: JSON = .null, context baseContext: JSON, limits: MapLimits) async throws -> JSON {
         let itemsValue: JSON
         if jsonata {
-            itemsValue = try state.items.map { try evaluateTemplate($0, states: states, scope: scope) } ?? input
+            itemsValue = try state.items.map { try evaluateTemplate($0, states: states, scope: scope, field: "Items") } ?? input
         } else {
             itemsValue = try selectRequired(state.itemsPath ?? "$", in: input, context: baseContext, scope: scope, field: "ItemsPath")
         }
@@ -909,7 +935,7 @@ final class ExecutionRun: @unchecked Sendable {
                     if jsonata {
                         var s = states
                         s["context"] = context
-                        itemInput = try evaluateTemplate(selector, states: s, scope: scope)
+                        itemInput = try evaluateTemplate(selector, states: s, scope: scope, field: "ItemSelector")
                     } else {
                         itemInput = try PayloadTemplate.resolve(selector, input: input, context: context, variables: scope)
                     }
@@ -1001,7 +1027,15 @@ final class ExecutionRun: @unchecked Sendable {
             "State": ["Name": .string(state.name), "EnteredTime": .string(ISO8601DateFormatter.skiff.string(from: engine.clock.now())), "RetryCount": .number(Double(retryCount))],
         ]
         if let taskToken { context["Task"] = ["Token": .string(taskToken)] }
+        if let contextOverride { context = Self.merging(contextOverride, into: context) }
         return context
+    }
+
+    /// `overlay` laid over `base`: objects merge key by key, other values replace.
+    static func merging(_ overlay: JSON, into base: JSON) -> JSON {
+        guard case .object(let top) = overlay, case .object(var merged) = base else { return overlay }
+        for (key, value) in top { merged[key] = merged[key].map { merging(value, into: $0) } ?? value }
+        return .object(merged)
     }
 
     /// The token of a state that waits for a callback (`.waitForTaskToken`, activities): the one it had before a
@@ -1035,42 +1069,64 @@ final class ExecutionRun: @unchecked Sendable {
     }
 
     /// Resolves `{% %}` templates in a JSONata state's field, with `$states` and the workflow variables bound.
-    func evaluateTemplate(_ template: JSON, states: JSON, scope: VariableScope) throws -> JSON {
+    /// `field` names where the template sits (`Arguments.Payload`, `Output[0]`), for the cause of a failure.
+    func evaluateTemplate(_ template: JSON, states: JSON, scope: VariableScope, field: String) throws -> JSON {
         switch template {
         case .string(let s):
             guard let expression = JSONataTemplate.expression(in: s) else { return template }
-            return try evaluateExpression(expression, states: states, scope: scope)
+            return try evaluateExpression(expression, states: states, scope: scope, field: field)
         case .array(let a):
-            return .array(try a.map { try evaluateTemplate($0, states: states, scope: scope) })
+            var items: [JSON] = []
+            items.reserveCapacity(a.count)
+            for (i, v) in a.enumerated() { items.append(try evaluateTemplate(v, states: states, scope: scope, field: "\(field)[\(i)]")) }
+            return .array(items)
         case .object(let o):
             var out = JSONObject(minimumCapacity: o.count)
-            for (k, v) in o { out[k] = try evaluateTemplate(v, states: states, scope: scope) }
+            for (k, v) in o { out[k] = try evaluateTemplate(v, states: states, scope: scope, field: field.isEmpty ? k : "\(field).\(k)") }
             return .object(out)
         default:
             return template
         }
     }
 
-    func evaluateExpression(_ expression: String, states: JSON, scope: VariableScope) throws -> JSON {
+    /// Evaluates one JSONata expression; its failures are States.QueryEvaluationError, worded as AWS words them:
+    /// the state, the expression and the field it is specified for.
+    func evaluateExpression(_ expression: String, states: JSON, scope: VariableScope, field: String) throws -> JSON {
         var variables = scope.all
         variables["states"] = states
         let environment = JSONataEnvironment(variables: variables, functions: JSONataFunctions.stepFunctions(), limits: JSONataLimits(maxDepth: 300, timeout: .seconds(5)))
+        let place = "An error occurred while executing the state '\(states["context"]?["State"]?["Name"]?.stringValue ?? "")'. The JSONata expression '\(expression)'"
+            + (field.isEmpty ? "" : " specified for the field '\(field)'")
         do {
             guard let v = try JSONataExpression(expression).evaluate(states["input"], environment: environment) else {
-                throw StatesError("States.QueryEvaluationError", "The JSONata expression '\(expression)' returned nothing (undefined)")
+                throw StatesError("States.QueryEvaluationError", "\(place) returned nothing (undefined).")
+            }
+            // JSON has no Infinity nor NaN (`1/0`): such a result is no JSON value.
+            guard Self.isJSONValue(v) else {
+                throw StatesError("States.QueryEvaluationError", "\(place) returned an unsupported result type.")
             }
             return v
         } catch let error as JSONataError {
-            throw StatesError("States.QueryEvaluationError", "An error occurred while evaluating the JSONata expression '\(expression)': \(error.code): \(error.message)")
+            throw StatesError("States.QueryEvaluationError", "\(place) failed: \(error.code): \(error.message)")
+        }
+    }
+
+    /// Whether a value can be written as JSON: no infinite or NaN number anywhere in it.
+    static func isJSONValue(_ value: JSON) -> Bool {
+        switch value {
+        case .number(let n): return n.isFinite
+        case .array(let a): return a.allSatisfy(isJSONValue)
+        case .object(let o): return o.values.allSatisfy(isJSONValue)
+        default: return true
         }
     }
 
     /// A JSONata state's Assign: every value evaluated first (expressions see the variables as they were), then
     /// all assigned.
-    func assignJSONata(_ assign: JSON, states: JSON, scope: VariableScope) throws -> [String: JSON] {
+    func assignJSONata(_ assign: JSON, states: JSON, scope: VariableScope, field: String) throws -> [String: JSON] {
         guard case .object(let o) = assign else { throw StatesError("States.Runtime", "Assign must be an object") }
         var values: JSONObject = [:]
-        for (k, v) in o { values[k] = try evaluateTemplate(v, states: states, scope: scope) }
+        for (k, v) in o { values[k] = try evaluateTemplate(v, states: states, scope: scope, field: "\(field).\(k)") }
         return try commitAssign(.object(values), scope: scope)
     }
 

@@ -92,6 +92,10 @@ struct FakeEvents: LocalService {
             let definition = #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"\#(resource)","End":true}}}"#
             let (_, created) = await call(cloud, "CreateStateMachine", ["name": "x", "roleArn": role, "definition": .string(definition), "type": "EXPRESS"])
             #expect(created["__type"] == "InvalidDefinition", "\(resource)")
+            let (_, validated) = await call(cloud, "ValidateStateMachineDefinition", ["definition": .string(definition), "type": "EXPRESS"])
+            #expect(validated["result"] == "FAIL")
+            #expect(validated["diagnostics"]?[0]?["location"] == "/States/T/Resource")
+            #expect(await call(cloud, "ValidateStateMachineDefinition", ["definition": .string(definition)]).1["result"] == "OK")
         }
     }
 

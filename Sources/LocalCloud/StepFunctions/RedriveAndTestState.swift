@@ -90,17 +90,41 @@ extension StepFunctionsService {
             }
             for (key, value) in object { variables[key] = value }
         }
+        // Without a mock, TestState runs no activity, no .sync or .waitForTaskToken task and no Map or Parallel
+        // state (AWS: "TestState only supports the following when a mock is specified"); a context object too
+        // needs a mock.
+        if input.mock == nil {
+            let resource = state.resource ?? ""
+            let needsMock = state.type == .map || state.type == .parallel || resource.contains(":activity:")
+                || resource.hasSuffix(".sync") || resource.hasSuffix(".sync:2") || resource.hasSuffix(".waitForTaskToken")
+            if needsMock {
+                throw AWSError("ValidationException", "TestState supports Activity tasks, the .sync and .waitForTaskToken integration patterns, and Parallel and Map states only when a mock is specified")
+            }
+            if input.context != nil {
+                throw AWSError("ValidationException", "The context field may only be specified together with a mock")
+            }
+        }
+        var contextObject: JSON?
+        if let text = input.context {
+            guard case .object? = try? JSON(parsing: text) else {
+                throw AWSError("ValidationException", "Invalid context: the context must be a JSON object")
+            }
+            contextObject = try? JSON(parsing: text)
+        }
         let integrations: any TaskIntegration = try input.mock.map { try MockedIntegration($0) } ?? self.integrations(context)
         let machine = try StateMachine(json: ["StartAt": .string(state.name), "States": .object([state.name: ["Type": "Succeed"]])])
         // Wait states do not wait in a test, as in AWS.
         let engine = ExecutionEngine(machine: machine, integrations: integrations, clock: ImmediateClock())
         let arn = "arn:aws:states:\(context.region):\(context.accountId):execution:TestStateMachine:\(UUID().uuidString.lowercased())"
         let result = await engine.test(state, input: stateInput, context: ExecutionContext(executionArn: arn, name: "TestState", roleArn: input.roleArn ?? ""),
-                                       variables: variables)
+                                       variables: variables, contextObject: contextObject)
         let level = input.inspectionLevel ?? "INFO"
         var inspection: SFNAPI.InspectionData?
         if level != "INFO" {
-            inspection = .init(input: stateInput.serialized(), result: result.output?.serialized(),
+            let step = { (name: String) in result.inspection[name]?.serialized() }
+            inspection = .init(input: stateInput.serialized(), afterArguments: step("afterArguments"), afterInputPath: step("afterInputPath"),
+                               afterParameters: step("afterParameters"), result: step("result") ?? result.output?.serialized(),
+                               afterResultSelector: step("afterResultSelector"), afterResultPath: step("afterResultPath"),
                                variables: JSON.object(JSONObject(uniqueKeysWithValues: result.variables.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })).serialized())
         }
         return .init(output: result.output?.serialized(), error: result.error, cause: result.cause, inspectionData: inspection,

@@ -191,23 +191,26 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     /// Express workflows run at most five minutes and keep no history: they cannot wait for callbacks, run
     /// activities or wait for jobs (`.sync`), as CreateStateMachine reports for type EXPRESS.
+    static func expressDiagnostics(_ machine: StateMachine, path: String = "") -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        for (name, state) in machine.states.sorted(by: { $0.key < $1.key }) {
+            let location = "\(path)/States/\(name)"
+            if let resource = state.resource,
+               resource.hasSuffix(".sync") || resource.hasSuffix(".sync:2") || resource.hasSuffix(".waitForTaskToken") || resource.contains(":activity:") {
+                found.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED",
+                                        message: "Express state machines do not support the .sync and .waitForTaskToken integration patterns nor activities: \(resource)",
+                                        location: location + "/Resource"))
+            }
+            for (i, branch) in state.branches.enumerated() { found += expressDiagnostics(branch, path: "\(location)/Branches/\(i)") }
+            if let iterator = state.iterator { found += expressDiagnostics(iterator, path: location + "/ItemProcessor") }
+        }
+        return found
+    }
+
     static func checkType(_ machine: StateMachine, type: String) throws {
         guard type == "EXPRESS" else { return }
-        var found: [String] = []
-        func walk(_ machine: StateMachine) {
-            for (name, state) in machine.states.sorted(by: { $0.key < $1.key }) {
-                if let resource = state.resource,
-                   resource.hasSuffix(".sync") || resource.hasSuffix(".sync:2") || resource.hasSuffix(".waitForTaskToken") || resource.contains(":activity:") {
-                    found.append("\(name) (\(resource))")
-                }
-                state.branches.forEach(walk)
-                if let iterator = state.iterator { walk(iterator) }
-            }
-        }
-        walk(machine)
-        if !found.isEmpty {
-            throw AWSError("InvalidDefinition", "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: Express state machines do not support the .sync and .waitForTaskToken service integration patterns nor activities: \(found.joined(separator: ", "))'")
-        }
+        let problems = expressDiagnostics(machine)
+        if !problems.isEmpty { throw AWSError("InvalidDefinition", DefinitionError(problems).description) }
     }
 
     /// At most 50 tags per resource, as AWS.
@@ -265,7 +268,10 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     }
 
     public func validateStateMachineDefinition(_ input: SFNAPI.ValidateStateMachineDefinitionInput, context: RequestContext) async throws -> SFNAPI.ValidateStateMachineDefinitionOutput {
-        let diagnostics = StateMachine.validate(input.definition)
+        var diagnostics = StateMachine.validate(input.definition)
+        if diagnostics.isEmpty, input.type == "EXPRESS", let machine = try? StateMachine(definition: input.definition) {
+            diagnostics = Self.expressDiagnostics(machine)
+        }
         let limit = input.maxResults ?? 100
         return .init(
             result: diagnostics.isEmpty ? "OK" : "FAIL",
