@@ -7,6 +7,13 @@ import Synchronization
 /// activities, and the rest; a failure is thrown as a ``StatesError`` with the error name and cause AWS would report.
 public protocol TaskIntegration: Sendable {
     func invoke(_ task: TaskInvocation) async throws -> JSON
+    /// Called before the task is scheduled (before its TaskScheduled event names its token), so that a
+    /// callback arriving right after can find it.
+    func prepare(_ task: TaskInvocation) async
+}
+
+extension TaskIntegration {
+    public func prepare(_ task: TaskInvocation) async {}
 }
 
 /// One call of a Task state's resource.
@@ -545,7 +552,8 @@ final class ExecutionRun: @unchecked Sendable {
     func runJSONPathState(_ state: StateDefinition, input: JSON, scope: VariableScope, retryCount: Int) async throws -> StateOutcome {
         // A Pass state that only passes its input on is the engine's hot path: no context object, no copies.
         if state.isTrivialPass { return StateOutcome(output: input, next: state.next) }
-        let key = instanceKey(state)
+        // Only Task and Wait states record anything under their key (a token, a deadline).
+        let key = state.type == .task || state.type == .wait ? instanceKey(state) : ""
         let token = taskToken(for: state, key: key)
         let context = contextObject(state: state, taskToken: token, retryCount: retryCount)
         let effective = try selectPath(state.inputPath, in: input, context: context, scope: scope, field: "InputPath")
@@ -631,7 +639,7 @@ final class ExecutionRun: @unchecked Sendable {
     }
 
     func runJSONataState(_ state: StateDefinition, input: JSON, scope: VariableScope, retryCount: Int) async throws -> StateOutcome {
-        let key = instanceKey(state)
+        let key = state.type == .task || state.type == .wait ? instanceKey(state) : ""
         let token = taskToken(for: state, key: key)
         let context = contextObject(state: state, taskToken: token, retryCount: retryCount)
         var states: JSON = ["input": input, "context": context]
@@ -755,19 +763,22 @@ final class ExecutionRun: @unchecked Sendable {
                "parameters": .string(resolved.serialized())]
         if let timeout { scheduledDetails["timeoutInSeconds"] = .number(timeout) }
         if let heartbeat { scheduledDetails["heartbeatInSeconds"] = .number(heartbeat) }
-        let scheduled = await emit("\(prefix)Scheduled", previous: lastEventId, "\(detailsPrefix)ScheduledEventDetails", recording ? .object(scheduledDetails) : nil)
+        let scheduledId = Mutex(0)
         let onStart: (@Sendable (String) async -> Void)? = isActivity ? { @Sendable [self] worker in
-            _ = await self.emit("ActivityStarted", previous: scheduled, "activityStartedEventDetails", ["workerName": .string(worker)])
+            _ = await self.emit("ActivityStarted", previous: scheduledId.withLock { $0 }, "activityStartedEventDetails", ["workerName": .string(worker)])
         } : nil
-        if !isActivity {
-            await emit("TaskStarted", previous: scheduled, "taskStartedEventDetails", recording ? ["resourceType": .string(resourceType), "resource": .string(resourceName)] : nil)
-        }
         var invocation = TaskInvocation(resource: resource, input: resolved, taskToken: token, timeoutSeconds: timeout, heartbeatSeconds: heartbeat, stateName: state.name, context: context)
         invocation.progress = TaskProgress(now: engine.clock.now(), onStart: onStart)
         invocation.key = key
         invocation.resumed = resumeTasks[key] != nil
         let call = invocation
         let integrations = engine.integrations
+        await integrations.prepare(call)
+        let scheduled = await emit("\(prefix)Scheduled", previous: lastEventId, "\(detailsPrefix)ScheduledEventDetails", recording ? .object(scheduledDetails) : nil)
+        scheduledId.withLock { $0 = scheduled }
+        if !isActivity {
+            await emit("TaskStarted", previous: scheduled, "taskStartedEventDetails", recording ? ["resourceType": .string(resourceType), "resource": .string(resourceName)] : nil)
+        }
         let body: @Sendable () async throws -> JSON
         if heartbeats, let heartbeat {
             body = { [self] in try await self.withHeartbeat(heartbeat, progress: call.progress) { try await integrations.invoke(call) } }

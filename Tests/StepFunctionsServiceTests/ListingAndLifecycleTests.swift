@@ -14,15 +14,6 @@ private func history(_ cloud: LocalCloud, _ arn: JSON) async -> [JSON] {
     await call(cloud, "GetExecutionHistory", ["executionArn": arn, "maxResults": 1000]).1["events"]?.arrayValue ?? []
 }
 
-private func waitForStatus(_ cloud: LocalCloud, _ arn: JSON, _ status: String) async -> JSON {
-    for _ in 0..<200 {
-        let d = await call(cloud, "DescribeExecution", ["executionArn": arn]).1
-        if d["status"] == .string(status) { return d }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return .null
-}
-
 @Suite struct ListingTests {
     @Test func pageTokensDoNotShiftWhenExecutionsStart() async throws {
         let cloud = try makeCloud()
@@ -133,8 +124,9 @@ private func waitForStatus(_ cloud: LocalCloud, _ arn: JSON, _ status: String) a
         let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(waiting)]).1["stateMachineArn"])
         let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": machine])
         let arn = try #require(started["executionArn"])
-        _ = await waitForStatus(cloud, arn, "RUNNING")
-        try await Task.sleep(for: .milliseconds(50))
+        for _ in 0..<500 where !(await history(cloud, arn)).contains(where: { $0["type"] == "WaitStateEntered" }) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         let (status, stopped) = await call(cloud, "StopExecution", ["executionArn": arn, "error": "Operator", "cause": "maintenance"])
         #expect(status == 200 && stopped["stopDate"] != nil)
         let described = await call(cloud, "DescribeExecution", ["executionArn": arn]).1

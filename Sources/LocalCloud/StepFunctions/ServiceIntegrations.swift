@@ -64,6 +64,11 @@ struct ServiceIntegrations: TaskIntegration {
     /// SDK service names that differ from the endpoint prefix of the service serving them.
     static let endpoints: [String: String] = ["sfn": "states", "eventbridge": "events", "cloudwatchlogs": "logs"]
 
+    /// A callback's token is known before its TaskScheduled event shows it: SendTaskSuccess may follow at once.
+    func prepare(_ task: TaskInvocation) async {
+        if let token = task.taskToken { _ = tokens.register(token, progress: task.progress) }
+    }
+
     func invoke(_ task: TaskInvocation) async throws -> JSON {
         let resource = task.resource
         if resource.hasPrefix("arn:aws:states:"), resource.contains(":activity:") {
@@ -315,10 +320,14 @@ final class TaskTokens: Sendable {
 
     let waiters = Mutex<[String: (waiter: Waiter, progress: TaskProgress)]>([:])
 
+    /// The waiter of `token`: the one registered already (``ServiceIntegrations/prepare(_:)``), else a new one.
     func register(_ token: String, progress: TaskProgress) -> Waiter {
-        let waiter = Waiter()
-        waiters.withLock { $0[token] = (waiter, progress) }
-        return waiter
+        waiters.withLock { waiters in
+            if let existing = waiters[token] { return existing.waiter }
+            let waiter = Waiter()
+            waiters[token] = (waiter, progress)
+            return waiter
+        }
     }
 
     /// The state stopped waiting (timed out, cancelled): its token is no longer known.
