@@ -35,6 +35,19 @@ public struct TaskInvocation: Sendable {
     /// The execution resumed while this task was under way (started before a restart): the host re-attaches to
     /// what it started then (same token, same ECS task, same child execution) instead of starting it again.
     public var resumed = false
+
+    public init(resource: String, input: JSON, taskToken: String? = nil, timeoutSeconds: Double? = nil, heartbeatSeconds: Double? = nil,
+                stateName: String, context: JSON, key: String = "", resumed: Bool = false) {
+        self.resource = resource
+        self.input = input
+        self.taskToken = taskToken
+        self.timeoutSeconds = timeoutSeconds
+        self.heartbeatSeconds = heartbeatSeconds
+        self.stateName = stateName
+        self.context = context
+        self.key = key
+        self.resumed = resumed
+    }
 }
 
 /// Time as the engine sees it: injectable so that tests run Wait states and retries instantly.

@@ -2,6 +2,7 @@ import AWSProtocol
 import Foundation
 import JSONCore
 import LocalCloud
+import States
 import Testing
 
 @testable import StepFunctionsService
@@ -189,5 +190,28 @@ struct FakeEvents: LocalService {
         let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "input": #"{"a":[1]}"#])
         let done = await waitForEnd(cloud, started["executionArn"]!)
         #expect(try JSON(parsing: done["output"]?.stringValue ?? "") == ["original": ["a": [1]], "redrives": 0])
+    }
+}
+
+@Suite struct ResumedTaskTests {
+    let executionArn = "arn:aws:states:us-east-1:000000000000:execution:m:e"
+    let context = RequestContext(accountId: "000000000000", region: "us-east-1", requestId: "test")
+
+    @Test func aResumedSyncTaskPollsTheTaskItStartedInsteadOfStartingAnother() async throws {
+        let ecs = FakeECS(exitCode: 0)
+        let cloud = try makeCloud([ecs])
+        let service = try #require(cloud.services.first as? StepFunctionsService)
+        try await service.store.saveTask(.init(id: "job-1", executionArn: executionArn, key: "g1/T", callback: false, status: "WAITING",
+                                               handle: ["Tasks": [["TaskArn": "arn:aws:ecs:us-east-1:000000000000:task/c/1", "ClusterArn": "c"]]]))
+        let task = TaskInvocation(resource: "arn:aws:states:::ecs:runTask.sync", input: ["TaskDefinition": "job"], stateName: "T",
+                                  context: ["Execution": ["Id": .string(executionArn)]], key: "g1/T", resumed: true)
+        let output = try await service.integrations(context).invoke(task)
+        #expect(output["LastStatus"] == "STOPPED")
+        #expect(ecs.runInputs.last == nil)
+        #expect(try await service.store.task("job-1")?.status == "CLOSED")
+        // Not resumed, the same state starts its task and records it.
+        _ = try await service.integrations(context).invoke(TaskInvocation(resource: "arn:aws:states:::ecs:runTask.sync", input: ["TaskDefinition": "job"],
+                                                                          stateName: "T", context: ["Execution": ["Id": .string(executionArn)]], key: "g2/T"))
+        #expect(ecs.runInputs.last != nil)
     }
 }

@@ -80,8 +80,12 @@ struct ServiceIntegrations: TaskIntegration {
         guard let target = Self.target(resource) else {
             throw StatesError("States.Runtime", "The resource \(resource) is not a service integration ARN")
         }
-        guard directory.service(target.endpoint) != nil else {
+        guard let service = directory.service(target.endpoint) else {
             throw StatesError("States.Runtime", "The resource \(resource) needs service \(target.service), which this local cloud does not serve")
+        }
+        // The local cloud calls its services internally over awsJson only (ServiceDirectory.invoke).
+        guard service.descriptor.wireProtocol.isAWSJson else {
+            throw StatesError("States.Runtime", "The resource \(resource) needs service \(target.service), which Step Functions cannot call in this local cloud yet: it does not speak awsJson")
         }
         let input = target.sdk ? task.input : Self.optimizedParameters(task.input, target)
         let executionArn = task.context["Execution"]?["Id"]?.stringValue ?? ""
