@@ -215,3 +215,17 @@ struct FakeEvents: LocalService {
         #expect(ecs.runInputs.last != nil)
     }
 }
+
+@Suite struct TaskTokenTests {
+    @Test func aCompletionBeforeTheIntegrationWaitsIsKept() async throws {
+        let tokens = TaskTokens()
+        let progress = TaskProgress()
+        _ = tokens.register("t", progress: progress)  // as prepare does, before TaskScheduled
+        #expect(tokens.complete("t", with: .success(["done": true])))
+        #expect(!tokens.complete("t", with: .success(["again": true])))
+        // The integration starts waiting afterwards and finds the result.
+        #expect(try await tokens.register("t", progress: progress).value() == ["done": true])
+        tokens.forget("t")
+        #expect(!tokens.complete("t", with: .success([:])))
+    }
+}

@@ -294,15 +294,18 @@ final class TaskTokens: Sendable {
     final class Waiter: Sendable {
         let state = Mutex<(result: Result<JSON, any Error>?, continuation: CheckedContinuation<JSON, Error>?)>((nil, nil))
 
-        func complete(_ result: Result<JSON, any Error>) {
-            let continuation = state.withLock { s -> CheckedContinuation<JSON, Error>? in
-                if s.result != nil { return nil }
+        /// Completes the wait once; false when it was completed already.
+        @discardableResult
+        func complete(_ result: Result<JSON, any Error>) -> Bool {
+            let (first, continuation) = state.withLock { s -> (Bool, CheckedContinuation<JSON, Error>?) in
+                if s.result != nil { return (false, nil) }
                 s.result = result
                 let c = s.continuation
                 s.continuation = nil
-                return c
+                return (true, c)
             }
             continuation?.resume(with: result)
+            return first
         }
 
         func value() async throws -> JSON {
@@ -346,10 +349,11 @@ final class TaskTokens: Sendable {
         return true
     }
 
-    /// Completes the state waiting on `token`; false when no state waits on it.
+    /// Completes the state waiting on `token`; false when no state waits on it (or it was completed already).
+    /// The token stays registered until its state stops waiting (``forget(_:)``): a completion may arrive
+    /// before the integration starts waiting, and must still be found then.
     func complete(_ token: String, with result: Result<JSON, StatesError>) -> Bool {
-        guard let waiter = waiters.withLock({ $0.removeValue(forKey: token)?.waiter }) else { return false }
-        waiter.complete(result.mapError { $0 as any Error })
-        return true
+        guard let waiter = waiters.withLock({ $0[token]?.waiter }) else { return false }
+        return waiter.complete(result.mapError { $0 as any Error })
     }
 }
