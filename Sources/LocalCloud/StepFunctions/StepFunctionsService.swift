@@ -532,20 +532,20 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         guard let output = try? JSON(parsing: input.output) else {
             throw AWSError("InvalidOutput", "Invalid Output: 'Invalid JSON'")
         }
-        if !tokens.complete(input.taskToken, with: .success(output)) { try await unknownToken(input.taskToken) }
+        try await onToken(input.taskToken) { tokens.complete(input.taskToken, with: .success(output)) }
         return .init()
     }
 
     public func sendTaskFailure(_ input: SFNAPI.SendTaskFailureInput, context: RequestContext) async throws -> SFNAPI.SendTaskFailureOutput {
         try Self.checkToken(input.taskToken)
         let failure = StatesError(input.error ?? "", input.cause ?? "")
-        if !tokens.complete(input.taskToken, with: .failure(failure)) { try await unknownToken(input.taskToken) }
+        try await onToken(input.taskToken) { tokens.complete(input.taskToken, with: .failure(failure)) }
         return .init()
     }
 
     public func sendTaskHeartbeat(_ input: SFNAPI.SendTaskHeartbeatInput, context: RequestContext) async throws -> SFNAPI.SendTaskHeartbeatOutput {
         try Self.checkToken(input.taskToken)
-        if !tokens.beat(input.taskToken) { try await unknownToken(input.taskToken) }
+        try await onToken(input.taskToken) { tokens.beat(input.taskToken) }
         return .init()
     }
 
@@ -556,11 +556,19 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         }
     }
 
-    /// No state waits on `token`: its task ended (completed, failed, timed out, stopped) — AWS's TaskTimedOut,
-    /// "the task token has either expired or the task associated with the token has already been closed" — or
-    /// the token was never issued.
-    func unknownToken(_ token: String) async throws -> Never {
+    /// Applies `action` to the state waiting on `token`. When none waits: a task still open is one whose
+    /// execution is resuming after a restart, and waits on the token again in a moment; a closed one ended
+    /// (completed, failed, timed out, stopped) — AWS's TaskTimedOut, "the task token has either expired or the
+    /// task associated with the token has already been closed"; any other token was never issued.
+    func onToken(_ token: String, _ action: () -> Bool) async throws {
+        if action() { return }
         if let task = try await store.task(token), task.callback {
+            if task.status != "CLOSED" {
+                for _ in 0..<100 {
+                    try await Task.sleep(for: .milliseconds(50))
+                    if action() { return }
+                }
+            }
             throw AWSError("TaskTimedOut", "Task Timed Out: '\(token)'")
         }
         throw AWSError("TaskDoesNotExist", "Task Does Not Exist: '\(token)'")
