@@ -32,6 +32,11 @@ public struct ChoiceRule: Sendable {
         if top && rule.next == nil {
             diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "These fields are required: [Next]", location: path))
         }
+        if let assign = json["Assign"] {
+            if language == .jsonPath { PayloadTemplate.validate(assign, at: path + "/Assign", &diagnostics) }
+            else { StateDefinition.validateJSONata(assign, at: path + "/Assign", &diagnostics) }
+            Assignment.validate(assign, at: path + "/Assign", &diagnostics)
+        }
         if language == .jsonata {
             guard let condition = json["Condition"]?.stringValue else {
                 diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "These fields are required: [Condition]", location: path))
@@ -49,26 +54,32 @@ public struct ChoiceRule: Sendable {
             rule.kind = .not(parse(not, path: "\(path)/Not", top: false, language: language, diagnostics: &diagnostics))
         } else if let variable = json["Variable"]?.stringValue, let op = json.objectValue?.keys.first(where: comparisons.contains) {
             rule.kind = .compare(variable: variable, op: op, value: json[op]!)
+            if !PayloadTemplate.isValidPath(variable) {
+                diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field Variable: \(variable)", location: path + "/Variable"))
+            }
+            if op.hasSuffix("Path"), let other = json[op]?.stringValue, !PayloadTemplate.isValidPath(other) {
+                diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(op): \(other)", location: path + "/" + op))
+            }
         } else {
             diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "A choice rule needs Variable and a comparison operator, or And, Or, Not", location: path))
         }
         return rule
     }
 
-    func matches(input: JSON, context: JSON, evaluateCondition: (String) throws -> Bool) throws -> Bool {
+    func matches(input: JSON, context: JSON, variables: VariableScope? = nil, evaluateCondition: (String) throws -> Bool) throws -> Bool {
         switch kind {
         case .and(let rules):
-            for r in rules where try !r.matches(input: input, context: context, evaluateCondition: evaluateCondition) { return false }
+            for r in rules where try !r.matches(input: input, context: context, variables: variables, evaluateCondition: evaluateCondition) { return false }
             return true
         case .or(let rules):
-            for r in rules where try r.matches(input: input, context: context, evaluateCondition: evaluateCondition) { return true }
+            for r in rules where try r.matches(input: input, context: context, variables: variables, evaluateCondition: evaluateCondition) { return true }
             return false
         case .not(let r):
-            return try !r.matches(input: input, context: context, evaluateCondition: evaluateCondition)
+            return try !r.matches(input: input, context: context, variables: variables, evaluateCondition: evaluateCondition)
         case .condition(let c):
             return try evaluateCondition(c)
         case .compare(let variable, let op, let expected):
-            let value = try select(variable, input: input, context: context)
+            let value = try PayloadTemplate.select(variable, input: input, context: context, variables: variables)
             switch op {
             case "IsPresent": return (value != nil) == (expected.boolValue ?? true)
             case "IsNull": return (value == .null) == (expected.boolValue ?? true)
@@ -85,7 +96,7 @@ public struct ChoiceRule: Sendable {
             var base = op
             if op.hasSuffix("Path") {
                 base = String(op.dropLast(4))
-                guard case .string(let p) = expected, let v = try select(p, input: input, context: context) else { return false }
+                guard case .string(let p) = expected, let v = try PayloadTemplate.select(p, input: input, context: context, variables: variables) else { return false }
                 target = v
             }
             if base == "StringMatches" {
@@ -115,11 +126,6 @@ public struct ChoiceRule: Sendable {
             if base.hasSuffix("LessThan") { return order < 0 }
             return order == 0
         }
-    }
-
-    func select(_ path: String, input: JSON, context: JSON) throws(StatesError) -> JSON? {
-        if path.hasPrefix("$$") { return try JSONPath.select("$" + path.dropFirst(2), in: context) }
-        return try JSONPath.select(path, in: input)
     }
 
     static func timestamp(_ s: String) -> Date? {

@@ -97,7 +97,14 @@ public struct StateMachine: Sendable {
             }
         }
         machine.comment = top["Comment"]?.stringValue
-        machine.timeoutSeconds = top["TimeoutSeconds"]?.intValue
+        if let timeout = top["TimeoutSeconds"] {
+            // A positive whole number of seconds, as CreateStateMachine requires.
+            if let seconds = timeout.intValue, seconds > 0, timeout.numberValue == Double(seconds) {
+                machine.timeoutSeconds = seconds
+            } else {
+                diagnostics.append(.schema("TimeoutSeconds must be a positive integer", at: path + "/TimeoutSeconds"))
+            }
+        }
         guard let startAt = top["StartAt"]?.stringValue else {
             diagnostics.append(.schema("These fields are required: [StartAt]", at: path.isEmpty ? "/" : path))
             return machine
@@ -218,10 +225,9 @@ public final class StateDefinition: @unchecked Sendable {
     public var assign: JSON?
     // Task
     public var resource: String?
-    public var timeoutSeconds: Double?
-    public var timeoutSecondsPath: String?
-    public var heartbeatSeconds: Double?
-    public var heartbeatSecondsPath: String?
+    /// TimeoutSeconds, TimeoutSecondsPath or a JSONata `{% %}` TimeoutSeconds.
+    public var timeout: StateNumber?
+    public var heartbeat: StateNumber?
     public var retry: [Retrier] = []
     public var catchers: [Catcher] = []
     // Choice
@@ -243,9 +249,10 @@ public final class StateDefinition: @unchecked Sendable {
     public var itemsPath: String? = "$"
     public var items: JSON?
     public var itemSelector: JSON?
-    public var maxConcurrency: Int = 0
-    public var toleratedFailurePercentage: Double?
-    public var toleratedFailureCount: Int?
+    /// MaxConcurrency (0: no limit), MaxConcurrencyPath or a JSONata `{% %}` MaxConcurrency.
+    public var maxConcurrency: StateNumber?
+    public var toleratedFailurePercentage: StateNumber?
+    public var toleratedFailureCount: StateNumber?
     public var itemBatcher: JSON?
 
     init(name: String, type: StateType, queryLanguage: QueryLanguage, json: JSON) {
@@ -261,6 +268,10 @@ public final class StateDefinition: @unchecked Sendable {
     var isPlainPassThrough: Bool {
         inputPath == .some("$") && outputPath == .some("$") && resultPath == .some("$")
     }
+
+    /// A JSONPath Pass state that only hands its input on (no Parameters, Result, Assign, paths): decided once at
+    /// parse time, as it is the engine's hot path.
+    var isTrivialPass = false
 
     /// Target states and the field naming each.
     var transitions: [(String, String)] {
@@ -287,8 +298,12 @@ public final class StateDefinition: @unchecked Sendable {
     static let jsonataOnly: Set<String> = ["Arguments", "Output", "Items"]
 
     static func parse(name: String, _ json: JSON, path: String, inherited: QueryLanguage, diagnostics: inout [Diagnostic]) -> StateDefinition {
-        guard case .object(let o) = json, let typeName = o["Type"]?.stringValue, let type = StateType(rawValue: typeName) else {
-            diagnostics.append(.schema("These fields are required: [Type] (one of Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map)", at: path))
+        guard case .object(let o) = json, let typeValue = o["Type"] else {
+            diagnostics.append(.schema("These fields are required: [Type]", at: path))
+            return StateDefinition(name: name, type: .pass, queryLanguage: inherited, json: json)
+        }
+        guard let typeName = typeValue.stringValue, let type = StateType(rawValue: typeName) else {
+            diagnostics.append(.schema("Value is not one of [Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map]: \(typeValue.stringValue ?? typeValue.serialized())", at: path + "/Type"))
             return StateDefinition(name: name, type: .pass, queryLanguage: inherited, json: json)
         }
         var language = inherited
@@ -331,7 +346,10 @@ public final class StateDefinition: @unchecked Sendable {
                 diagnostics.append(.schema("The value of \(key) must be a string path or null", at: "\(path)/\(key)"))
                 return .some("$")
             }
-            if language == .jsonPath && !JSONPath.isValid(s, reference: key == "ResultPath") {
+            // InputPath and OutputPath may also select from the context object or a variable; ResultPath places the
+            // result into the input, so it is a reference path of the input only.
+            let valid = key == "ResultPath" ? JSONPath.isValid(s, reference: true) : PayloadTemplate.isValidPath(s, reference: true)
+            if language == .jsonPath && !valid {
                 diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(key): \(s)", location: "\(path)/\(key)"))
             }
             return .some(s)
@@ -350,10 +368,13 @@ public final class StateDefinition: @unchecked Sendable {
                 if let v = o[key] { validateJSONata(v, at: "\(path)/\(key)", &diagnostics) }
             }
         } else {
-            for key in ["Parameters", "ResultSelector", "ItemSelector"] {
+            for key in ["Parameters", "ResultSelector", "ItemSelector", "Assign"] {
                 if let v = o[key] { PayloadTemplate.validate(v, at: "\(path)/\(key)", &diagnostics) }
             }
         }
+        if let assign = o["Assign"] { Assignment.validate(assign, at: "\(path)/Assign", &diagnostics) }
+        state.isTrivialPass = type == .pass && language == .jsonPath && o["Parameters"] == nil && o["Result"] == nil && o["Assign"] == nil
+            && state.isPlainPassThrough
         state.resource = o["Resource"]?.stringValue
         if type == .task && state.resource == nil {
             diagnostics.append(.schema("These fields are required: [Resource]", at: path))
@@ -361,16 +382,34 @@ public final class StateDefinition: @unchecked Sendable {
         if type == .task, let resource = state.resource, !Self.isResourceArn(resource) {
             diagnostics.append(Diagnostic(code: "INVALID_RESOURCE", message: "Resource \"\(resource)\" is not a valid ARN", location: "\(path)/Resource"))
         }
-        for key in ["TimeoutSeconds", "HeartbeatSeconds"] {
-            if let v = o[key], !(v.intValue.map { $0 > 0 } ?? false) && v.stringValue == nil {
-                diagnostics.append(.schema("\(key) must be a positive integer", at: "\(path)/\(key)"))
+        func number(_ key: String, positiveInteger: Bool, _ diagnostics: inout [Diagnostic]) -> StateNumber? {
+            let pathKey = key + "Path"
+            if o[key] != nil && o[pathKey] != nil {
+                diagnostics.append(.schema("A state cannot have both \(key) and \(pathKey)", at: path))
             }
+            if let p = o[pathKey] {
+                guard let text = p.stringValue, PayloadTemplate.isValidPath(text, reference: true) else {
+                    diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(pathKey): \(p.stringValue ?? p.serialized())", location: "\(path)/\(pathKey)"))
+                    return nil
+                }
+                return .path(text)
+            }
+            guard let v = o[key] else { return nil }
+            if language == .jsonata, let text = v.stringValue, let expression = JSONataTemplate.expression(in: text) {
+                validateJSONata(v, at: "\(path)/\(key)", &diagnostics)
+                return .expression(expression)
+            }
+            guard let n = v.numberValue, positiveInteger ? (n > 0 && n == n.rounded()) : n >= 0 else {
+                diagnostics.append(.schema("\(key) must be a \(positiveInteger ? "positive" : "non-negative") \(positiveInteger ? "integer" : "number")\(language == .jsonata ? " or a JSONata expression" : "")", at: "\(path)/\(key)"))
+                return nil
+            }
+            return .value(n)
         }
-        state.timeoutSeconds = o["TimeoutSeconds"]?.numberValue
-        state.timeoutSecondsPath = o["TimeoutSecondsPath"]?.stringValue
-        state.heartbeatSeconds = o["HeartbeatSeconds"]?.numberValue
-        state.heartbeatSecondsPath = o["HeartbeatSecondsPath"]?.stringValue
-        if let t = state.timeoutSeconds, let h = state.heartbeatSeconds, h >= t {
+        if [.task].contains(type) {
+            state.timeout = number("TimeoutSeconds", positiveInteger: true, &diagnostics)
+            state.heartbeat = number("HeartbeatSeconds", positiveInteger: true, &diagnostics)
+        }
+        if case .value(let t)? = state.timeout, case .value(let h)? = state.heartbeat, h >= t {
             diagnostics.append(.schema("HeartbeatSeconds must be smaller than TimeoutSeconds", at: "\(path)/HeartbeatSeconds"))
         }
         for (i, r) in (o["Retry"]?.arrayValue ?? []).enumerated() {
@@ -408,6 +447,11 @@ public final class StateDefinition: @unchecked Sendable {
             }
             catcher.output = c["Output"]
             catcher.assign = c["Assign"]
+            if let assign = c["Assign"] {
+                if language == .jsonPath { PayloadTemplate.validate(assign, at: "\(path)/Catch/\(i)/Assign", &diagnostics) }
+                else { validateJSONata(assign, at: "\(path)/Catch/\(i)/Assign", &diagnostics) }
+                Assignment.validate(assign, at: "\(path)/Catch/\(i)/Assign", &diagnostics)
+            }
             state.catchers.append(catcher)
         }
         if type == .choice {
@@ -433,6 +477,10 @@ public final class StateDefinition: @unchecked Sendable {
             state.cause = o["Cause"]?.stringValue
             state.errorPath = o["ErrorPath"]?.stringValue
             state.causePath = o["CausePath"]?.stringValue
+            // ErrorPath and CausePath hold a path or an intrinsic function (States.Format(...)), as `.$` fields do.
+            for key in ["ErrorPath", "CausePath"] {
+                if let v = o[key] { PayloadTemplate.validate([key + ".$": v], at: path, &diagnostics) }
+            }
             if o["Error"] != nil && o["ErrorPath"] != nil { diagnostics.append(.schema("A Fail state cannot have both Error and ErrorPath", at: path)) }
             if o["Cause"] != nil && o["CausePath"] != nil { diagnostics.append(.schema("A Fail state cannot have both Cause and CausePath", at: path)) }
         }
@@ -456,16 +504,17 @@ public final class StateDefinition: @unchecked Sendable {
                 diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "ItemReader needs Amazon S3, which Skiff does not serve yet", location: "\(path)/ItemReader"))
             }
             state.itemsPath = o["ItemsPath"]?.stringValue ?? "$"
+            if let itemsPath = o["ItemsPath"]?.stringValue, !PayloadTemplate.isValidPath(itemsPath, reference: true) {
+                diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field ItemsPath: \(itemsPath)", location: "\(path)/ItemsPath"))
+            }
             state.items = o["Items"]
             state.itemSelector = o["ItemSelector"] ?? o["Parameters"]
-            state.maxConcurrency = o["MaxConcurrency"]?.intValue ?? 0
-            state.toleratedFailurePercentage = o["ToleratedFailurePercentage"]?.numberValue
-            state.toleratedFailureCount = o["ToleratedFailureCount"]?.intValue
-            if state.maxConcurrency < 0 { diagnostics.append(.schema("MaxConcurrency must not be negative", at: "\(path)/MaxConcurrency")) }
-            if let p = state.toleratedFailurePercentage, !(0...100).contains(p) {
+            state.maxConcurrency = number("MaxConcurrency", positiveInteger: false, &diagnostics)
+            state.toleratedFailurePercentage = number("ToleratedFailurePercentage", positiveInteger: false, &diagnostics)
+            state.toleratedFailureCount = number("ToleratedFailureCount", positiveInteger: false, &diagnostics)
+            if case .value(let p)? = state.toleratedFailurePercentage, !(0...100).contains(p) {
                 diagnostics.append(.schema("ToleratedFailurePercentage must be between 0 and 100", at: "\(path)/ToleratedFailurePercentage"))
             }
-            if let c = state.toleratedFailureCount, c < 0 { diagnostics.append(.schema("ToleratedFailureCount must not be negative", at: "\(path)/ToleratedFailureCount")) }
             state.itemBatcher = o["ItemBatcher"]
         }
         return state
@@ -516,5 +565,36 @@ extension StateDefinition {
         let state = parse(name: name, json, path: "", inherited: queryLanguage, diagnostics: &diagnostics)
         if !diagnostics.isEmpty { throw DefinitionError(diagnostics) }
         return state
+    }
+}
+
+/// A number a state fixes in its definition or reads when it runs: `TimeoutSeconds` or `TimeoutSecondsPath`,
+/// `MaxConcurrency` or `MaxConcurrencyPath`, or (JSONata) a `{% %}` expression in the field itself.
+public enum StateNumber: Sendable, Equatable {
+    case value(Double)
+    case path(String)
+    case expression(String)
+}
+
+/// Workflow variables as Assign declares them.
+enum Assignment {
+    /// AWS: a variable name starts with a letter or `_`, goes on with letters, digits and `_`, has at most 80
+    /// characters, and is not the reserved `states`.
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.first, first.isLetter || first == "_", name.count <= 80, name != "states" else { return false }
+        return name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }
+    }
+
+    static func validate(_ assign: JSON, at path: String, _ diagnostics: inout [Diagnostic]) {
+        guard case .object(let o) = assign else {
+            diagnostics.append(.schema("Assign must be an object", at: path))
+            return
+        }
+        for key in o.keys.sorted() {
+            let name = key.hasSuffix(".$") ? String(key.dropLast(2)) : key
+            if !isValidName(name) {
+                diagnostics.append(.schema("The variable name '\(name)' is not valid: a name starts with a letter or '_', has only letters, digits and '_', at most 80 characters, and is not 'states'", at: "\(path)/\(key)"))
+            }
+        }
     }
 }

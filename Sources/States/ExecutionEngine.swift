@@ -7,6 +7,13 @@ import Synchronization
 /// activities, and the rest; a failure is thrown as a ``StatesError`` with the error name and cause AWS would report.
 public protocol TaskIntegration: Sendable {
     func invoke(_ task: TaskInvocation) async throws -> JSON
+    /// Called before the task is scheduled (before its TaskScheduled event names its token), so that a
+    /// callback arriving right after can find it.
+    func prepare(_ task: TaskInvocation) async
+}
+
+extension TaskIntegration {
+    public func prepare(_ task: TaskInvocation) async {}
 }
 
 /// One call of a Task state's resource.
@@ -22,6 +29,25 @@ public struct TaskInvocation: Sendable {
     public var context: JSON
     /// Reports from outside: a worker started the task, a heartbeat arrived.
     public var progress = TaskProgress()
+    /// Names this task among the execution's tasks, the same across a restart (see ``ExecutionSnapshot/tasks``):
+    /// the host records under it what it started, to find it again.
+    public var key: String = ""
+    /// The execution resumed while this task was under way (started before a restart): the host re-attaches to
+    /// what it started then (same token, same ECS task, same child execution) instead of starting it again.
+    public var resumed = false
+
+    public init(resource: String, input: JSON, taskToken: String? = nil, timeoutSeconds: Double? = nil, heartbeatSeconds: Double? = nil,
+                stateName: String, context: JSON, key: String = "", resumed: Bool = false) {
+        self.resource = resource
+        self.input = input
+        self.taskToken = taskToken
+        self.timeoutSeconds = timeoutSeconds
+        self.heartbeatSeconds = heartbeatSeconds
+        self.stateName = stateName
+        self.context = context
+        self.key = key
+        self.resumed = resumed
+    }
 }
 
 /// Time as the engine sees it: injectable so that tests run Wait states and retries instantly.
@@ -47,8 +73,14 @@ public struct ExecutionContext: Sendable {
     public var roleArn: String
     public var startTime: Date
     public var redriveCount: Int
+    /// When the execution was last redriven (`$$.Execution.RedriveTime`); its TimeoutSeconds counts from then.
+    public var redriveTime: Date?
+    /// The version and alias the execution was started through (ExecutionStarted reports them).
+    public var stateMachineVersionArn: String?
+    public var stateMachineAliasArn: String?
 
-    public init(executionArn: String, name: String, stateMachineArn: String = "", stateMachineName: String = "", roleArn: String = "", startTime: Date = Date(), redriveCount: Int = 0) {
+    public init(executionArn: String, name: String, stateMachineArn: String = "", stateMachineName: String = "", roleArn: String = "", startTime: Date = Date(),
+                redriveCount: Int = 0, redriveTime: Date? = nil, stateMachineVersionArn: String? = nil, stateMachineAliasArn: String? = nil) {
         self.executionArn = executionArn
         self.name = name
         self.stateMachineArn = stateMachineArn
@@ -56,6 +88,15 @@ public struct ExecutionContext: Sendable {
         self.roleArn = roleArn
         self.startTime = startTime
         self.redriveCount = redriveCount
+        self.redriveTime = redriveTime
+        self.stateMachineVersionArn = stateMachineVersionArn
+        self.stateMachineAliasArn = stateMachineAliasArn
+    }
+
+    /// The region of the execution, from its ARN.
+    var region: String {
+        let parts = executionArn.split(separator: ":", omittingEmptySubsequences: false)
+        return parts.count > 3 && !parts[3].isEmpty ? String(parts[3]) : "us-east-1"
     }
 }
 
@@ -71,6 +112,9 @@ public struct TestStateResult: Sendable, Equatable {
     public var nextState: String?
     /// The workflow variables after the state (its Assign applied).
     public var variables: [String: JSON] = [:]
+    /// The data at each step of the state's processing, as TestState's inspectionData names them
+    /// (`afterInputPath`, `afterParameters`, `result`, `afterResultSelector`, `afterResultPath`, `afterArguments`).
+    public var inspection: [String: JSON] = [:]
 }
 
 public enum ExecutionStatus: String, Sendable {
@@ -94,16 +138,25 @@ public struct ExecutionSnapshot: Sendable, Equatable, Codable {
     /// Progress inside the state `nextState` names, when it is a Map or Parallel state: each iteration or
     /// branch by its key (see ``BranchProgress``). The host fills it from ``ExecutionObserver/checkpoint(branch:progress:)``.
     public var branches: [String: BranchProgress]
+    /// Deadlines of the Wait states and task timeouts under way, by key (see ``ExecutionObserver/checkpoint(timer:deadline:)``):
+    /// a resumed Wait waits only for what was left of it. The host fills it.
+    public var timers: [String: Date]
+    /// The tasks under way by ``TaskInvocation/key``, each with its task token ("" for tasks without one): a
+    /// resumed task keeps its token and is not started again. The host fills it from what its integrations recorded.
+    public var tasks: [String: String]
 
-    public init(nextState: String, input: JSON, variables: [String: JSON], lastEventId: Int, branches: [String: BranchProgress] = [:]) {
+    public init(nextState: String, input: JSON, variables: [String: JSON], lastEventId: Int, branches: [String: BranchProgress] = [:],
+                timers: [String: Date] = [:], tasks: [String: String] = [:]) {
         self.nextState = nextState
         self.input = input
         self.variables = variables
         self.lastEventId = lastEventId
         self.branches = branches
+        self.timers = timers
+        self.tasks = tasks
     }
 
-    enum CodingKeys: String, CodingKey { case nextState, input, variables, lastEventId, branches }
+    enum CodingKeys: String, CodingKey { case nextState, input, variables, lastEventId, branches, timers, tasks }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -113,6 +166,8 @@ public struct ExecutionSnapshot: Sendable, Equatable, Codable {
         lastEventId = try c.decode(Int.self, forKey: .lastEventId)
         // Snapshots written before branches were recorded have none.
         branches = try c.decodeIfPresent([String: BranchProgress].self, forKey: .branches) ?? [:]
+        timers = try c.decodeIfPresent([String: Date].self, forKey: .timers) ?? [:]
+        tasks = try c.decodeIfPresent([String: String].self, forKey: .tasks) ?? [:]
     }
 }
 
@@ -133,11 +188,15 @@ public protocol ExecutionObserver: Sendable {
     func checkpoint(branch: String, progress: BranchProgress) async
     /// The top-level state moved on: the branches recorded for the previous one are no longer needed.
     func clearBranches() async
+    /// A Wait state or a task timeout started counting to `deadline` (nil: it ended); resuming passes the
+    /// deadlines still pending back in ``ExecutionSnapshot/timers``.
+    func checkpoint(timer key: String, deadline: Date?) async
 }
 
 extension ExecutionObserver {
     public func checkpoint(branch: String, progress: BranchProgress) async {}
     public func clearBranches() async {}
+    public func checkpoint(timer key: String, deadline: Date?) async {}
 }
 
 /// Executes a ``StateMachine``. Many executions may run at once on one engine.
@@ -157,24 +216,31 @@ public struct ExecutionEngine: Sendable {
     /// Runs to the end (or until the calling task is cancelled: then the outcome is ABORTED).
     public func run(input: JSON, context: ExecutionContext, resumingFrom snapshot: ExecutionSnapshot? = nil, observer: (any ExecutionObserver)? = nil) async -> ExecutionOutcome {
         let run = ExecutionRun(engine: self, context: context, observer: observer, firstEventId: snapshot?.lastEventId ?? 0,
-                               resumeBranches: snapshot?.branches ?? [:])
+                               executionInput: input, resumeBranches: snapshot?.branches ?? [:], resumeTimers: snapshot?.timers ?? [:],
+                               resumeTasks: snapshot?.tasks ?? [:])
         return await run.execute(input: input, snapshot: snapshot)
     }
 
-    /// Runs one attempt of one state alone, as the TestState API does.
-    public func test(_ state: StateDefinition, input: JSON, context: ExecutionContext, variables: [String: JSON] = [:]) async -> TestStateResult {
-        let run = ExecutionRun(engine: self, context: context, observer: nil, firstEventId: 0)
+    /// Runs one attempt of one state alone, as the TestState API does. `contextObject` (TestState's `context`)
+    /// is laid over the context object the state would see.
+    public func test(_ state: StateDefinition, input: JSON, context: ExecutionContext, variables: [String: JSON] = [:], contextObject: JSON? = nil) async -> TestStateResult {
+        let run = ExecutionRun(engine: self, context: context, observer: nil, firstEventId: 0, executionInput: input)
+        run.inspection = Inspection()
+        run.contextOverride = contextObject
         let scope = VariableScope(parent: nil)
         scope.values = variables
-        return await run.testOnce(state, input: input, scope: scope)
+        var result = await run.testOnce(state, input: input, scope: scope)
+        result.inspection = run.inspection?.steps.withLock { $0 } ?? [:]
+        return result
     }
 
     /// Runs one state alone, as TestState does: returns its output and the next state's name.
     public func testState(_ state: StateDefinition, input: JSON, context: ExecutionContext, variables: [String: JSON] = [:]) async throws -> (output: JSON, next: String?) {
-        let run = ExecutionRun(engine: self, context: context, observer: nil, firstEventId: 0)
+        let run = ExecutionRun(engine: self, context: context, observer: nil, firstEventId: 0, executionInput: input)
         let scope = VariableScope(parent: nil)
         scope.values = variables
-        return try await run.runStateWithRecovery(state, input: input, scope: scope, parentEventId: 0)
+        let outcome = try await run.runStateWithRecovery(state, input: input, scope: scope, parentEventId: 0)
+        return (outcome.output, outcome.next)
     }
 }
 
@@ -198,6 +264,28 @@ final class VariableScope: @unchecked Sendable {
         for (k, v) in new { values[k] = v }
         lock.unlock()
     }
+
+    /// The variable `name` as this scope sees it: its own, else the nearest enclosing scope's.
+    func value(_ name: String) -> JSON? {
+        lock.lock()
+        let own = values[name]
+        lock.unlock()
+        return own ?? parent?.value(name)
+    }
+}
+
+/// The data of each processing step of a state under test (TestState's inspectionData).
+final class Inspection: Sendable {
+    let steps = Mutex<[String: JSON]>([:])
+    func record(_ step: String, _ value: JSON) { steps.withLock { $0[step] = value } }
+}
+
+/// What one state came to: its output, the state to go to (nil: the machine ends), and the variables its
+/// Assign set (nil when it has no Assign), which its StateExited event reports.
+struct StateOutcome {
+    var output: JSON
+    var next: String?
+    var assigned: [String: JSON]? = nil
 }
 
 /// One execution in progress.
@@ -213,15 +301,41 @@ final class ExecutionRun: @unchecked Sendable {
     let generation: Mutex<Int>
     /// The branch key of the iteration or branch the current task runs in (nil at the top level).
     @TaskLocal static var branchKey: String?
+    /// The execution's input, for the context object (`$$.Execution.Input`).
+    let executionInput: JSON
+    /// Deadlines of the Wait states and task timeouts that were counting when this run resumed.
+    let resumeTimers: [String: Date]
+    /// Tasks under way when this run resumed, with their tokens.
+    let resumeTasks: [String: String]
+    /// Set by TestState only: where the processing steps are recorded, and the context object it was given.
+    var inspection: Inspection?
+    var contextOverride: JSON?
 
-    init(engine: ExecutionEngine, context: ExecutionContext, observer: (any ExecutionObserver)?, firstEventId: Int,
-         resumeBranches: [String: BranchProgress] = [:]) {
+    init(engine: ExecutionEngine, context: ExecutionContext, observer: (any ExecutionObserver)?, firstEventId: Int, executionInput: JSON = [:],
+         resumeBranches: [String: BranchProgress] = [:], resumeTimers: [String: Date] = [:], resumeTasks: [String: String] = [:]) {
         self.engine = engine
         self.context = context
         self.observer = observer
         self.nextId = Mutex(firstEventId)
         self.resumeBranches = resumeBranches
         self.generation = Mutex(firstEventId)
+        self.executionInput = executionInput
+        self.resumeTimers = resumeTimers
+        self.resumeTasks = resumeTasks
+    }
+
+    /// Names one state of the execution as it runs now, the same after a restart: the top-level step (or the
+    /// Map iteration / Parallel branch) it belongs to, then its name. Deadlines and tasks are recorded under it.
+    func instanceKey(_ state: StateDefinition) -> String {
+        "\(Self.branchKey ?? "g\(generation.withLock { $0 })")/\(state.name)"
+    }
+
+    /// When the timer `key` ends: as recorded before a restart, else `seconds` from now (recorded for one).
+    func deadline(_ key: String, seconds: Double) async -> Date {
+        if let saved = resumeTimers[key] { return saved }
+        let deadline = engine.clock.now().addingTimeInterval(seconds)
+        await observer?.checkpoint(timer: key, deadline: deadline)
+        return deadline
     }
 
     /// The key of iteration or branch `part` of `state`, inside the current one.
@@ -254,9 +368,12 @@ final class ExecutionRun: @unchecked Sendable {
             data = snapshot.input
             scope.values = snapshot.variables
         } else {
-            await emit("ExecutionStarted", previous: 0, "executionStartedEventDetails", [
+            var details: JSONObject = [
                 "input": .string(input.serialized()), "inputDetails": ["truncated": false], "roleArn": .string(context.roleArn),
-            ])
+            ]
+            if let version = context.stateMachineVersionArn { details["stateMachineVersionArn"] = .string(version) }
+            if let alias = context.stateMachineAliasArn { details["stateMachineAliasArn"] = .string(alias) }
+            await emit("ExecutionStarted", previous: 0, "executionStartedEventDetails", .object(details))
             // A first checkpoint, so that even the first state's Map iterations resume.
             if let observer {
                 let id = lastEventId
@@ -268,7 +385,10 @@ final class ExecutionRun: @unchecked Sendable {
             let output: JSON
             let firstState = start, firstInput = data
             if let timeout = engine.machine.timeoutSeconds {
-                output = try await withTimeout(Double(timeout), error: StatesError("States.Timeout", "The execution exceeded its TimeoutSeconds of \(timeout)")) {
+                // The timeout counts from the start (or the last redrive), not from a resume after a restart.
+                let since = context.redriveTime ?? context.startTime
+                let elapsed = max(0, engine.clock.now().timeIntervalSince(since))
+                output = try await withTimeout(max(0, Double(timeout) - elapsed), error: StatesError("States.Timeout", "The execution exceeded its TimeoutSeconds of \(timeout)")) {
                     try await self.runMachine(self.engine.machine, input: firstInput, scope: scope, start: firstState, topLevel: true)
                 }
             } else {
@@ -285,6 +405,7 @@ final class ExecutionRun: @unchecked Sendable {
             await emit("ExecutionFailed", previous: lastEventId, "executionFailedEventDetails", ["error": .string(error.error), "cause": .string(error.cause)])
             return ExecutionOutcome(status: .failed, error: error.error, cause: error.cause)
         } catch is CancellationError {
+            // The host that stopped the execution knows the error and cause StopExecution gave; its observer adds them.
             await emit("ExecutionAborted", previous: lastEventId, "executionAbortedEventDetails", [:])
             return ExecutionOutcome(status: .aborted)
         } catch {
@@ -306,34 +427,58 @@ final class ExecutionRun: @unchecked Sendable {
             let entered = await emit("\(state.type.rawValue)StateEntered", previous: lastEventId, "stateEnteredEventDetails", recording ? [
                 "name": .string(state.name), "input": .string(data.serialized()), "inputDetails": ["truncated": false],
             ] : nil)
-            let (output, next) = try await runStateWithRecovery(state, input: data, scope: scope, parentEventId: entered)
-            if state.type != .fail {
-                await emit("\(state.type.rawValue)StateExited", previous: lastEventId, "stateExitedEventDetails", recording ? [
-                    "name": .string(state.name), "output": .string(output.serialized()), "outputDetails": ["truncated": false],
-                ] : nil)
+            let outcome: StateOutcome
+            do {
+                outcome = try await runStateWithRecovery(state, input: data, scope: scope, parentEventId: entered)
+            } catch is CancellationError {
+                // Stopped (StopExecution, a failed sibling iteration or branch, a timeout): the states that wait
+                // or run work say they were aborted, as in AWS.
+                if let aborted = Self.abortedEvents[state.type] { await emit(aborted, previous: lastEventId) }
+                throw CancellationError()
             }
-            guard let next else { return output }
+            if state.type != .fail, recording {
+                var details: JSONObject = [
+                    "name": .string(state.name), "output": .string(outcome.output.serialized()), "outputDetails": ["truncated": false],
+                ]
+                if let assigned = outcome.assigned {
+                    details["assignedVariables"] = .object(JSONObject(uniqueKeysWithValues: assigned.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.serialized())) }))
+                    details["assignedVariablesDetails"] = ["truncated": false]
+                }
+                await emit("\(state.type.rawValue)StateExited", previous: lastEventId, "stateExitedEventDetails", .object(details))
+            }
+            guard let next = outcome.next else { return outcome.output }
             if topLevel, let observer {
                 let id = lastEventId
-                await observer.checkpoint(ExecutionSnapshot(nextState: next, input: output, variables: scope.values, lastEventId: id))
+                await observer.checkpoint(ExecutionSnapshot(nextState: next, input: outcome.output, variables: scope.values, lastEventId: id))
                 generation.withLock { $0 = id }
                 await observer.clearBranches()
             } else if let branchKey, let observer {
-                await observer.checkpoint(branch: branchKey, progress: .at(nextState: next, input: output, variables: scope.values))
+                await observer.checkpoint(branch: branchKey, progress: .at(nextState: next, input: outcome.output, variables: scope.values))
             }
             current = next
-            data = output
+            data = outcome.output
         }
     }
 
+    /// The `…StateAborted` event of the state types that have one.
+    static let abortedEvents: [StateType: String] = [
+        .task: "TaskStateAborted", .wait: "WaitStateAborted", .map: "MapStateAborted", .parallel: "ParallelStateAborted",
+    ]
+
     // MARK: Retry and Catch
 
-    func runStateWithRecovery(_ state: StateDefinition, input: JSON, scope: VariableScope, parentEventId: Int) async throws -> (JSON, String?) {
+    func runStateWithRecovery(_ state: StateDefinition, input: JSON, scope: VariableScope, parentEventId: Int) async throws -> StateOutcome {
         var attempts = [Int](repeating: 0, count: state.retry.count)
+        var retryCount = 0
         while true {
             do {
-                return try await runState(state, input: input, scope: scope)
+                return try await runState(state, input: input, scope: scope, retryCount: retryCount)
             } catch let error as StatesError {
+                if error.error == "States.QueryEvaluationError" {
+                    await emit("EvaluationFailed", previous: lastEventId, "evaluationFailedEventDetails", [
+                        "error": .string(error.error), "cause": .string(error.cause), "state": .string(state.name),
+                    ])
+                }
                 if let index = state.retry.firstIndex(where: { Self.matches($0.errorEquals, error.error) }) {
                     let retrier = state.retry[index]
                     if attempts[index] < retrier.maxAttempts {
@@ -341,44 +486,47 @@ final class ExecutionRun: @unchecked Sendable {
                         if let cap = retrier.maxDelaySeconds { delay = min(delay, cap) }
                         if retrier.jitterFull { delay = Double.random(in: 0...delay) }
                         attempts[index] += 1
+                        retryCount += 1
                         try await engine.clock.sleep(seconds: delay)
                         continue
                     }
                 }
                 guard let catcher = state.catchers.first(where: { Self.matches($0.errorEquals, error.error) }) else { throw error }
-                return (try caught(error, by: catcher, state: state, input: input, scope: scope), catcher.next)
+                return try caught(error, by: catcher, state: state, input: input, scope: scope, retryCount: retryCount)
             }
         }
     }
 
     /// The output a Catch hands to its Next state: the error output placed at ResultPath (JSONPath) or the
-    /// catcher's Output (JSONata), after its Assign.
-    func caught(_ error: StatesError, by catcher: Catcher, state: StateDefinition, input: JSON, scope: VariableScope) throws -> JSON {
+    /// catcher's Output (JSONata), after its Assign (which sees the error output as `$` in JSONPath).
+    func caught(_ error: StatesError, by catcher: Catcher, state: StateDefinition, input: JSON, scope: VariableScope, retryCount: Int = 0) throws -> StateOutcome {
         let errorOutput: JSON = ["Error": .string(error.error), "Cause": .string(error.cause)]
+        let context = contextObject(state: state, retryCount: retryCount)
         if state.queryLanguage == .jsonata {
-            let states: JSON = ["input": input, "errorOutput": errorOutput, "context": contextObject(state: state)]
-            let output = try catcher.output.map { try evaluateTemplate($0, states: states, scope: scope) } ?? errorOutput
-            if let assign = catcher.assign { try applyAssign(assign, states: states, scope: scope) }
-            return output
+            let states: JSON = ["input": input, "errorOutput": errorOutput, "context": context]
+            let output = try catcher.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Catch.Output") } ?? errorOutput
+            let assigned = try catcher.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Catch.Assign") }
+            return StateOutcome(output: output, next: catcher.next, assigned: assigned)
         }
-        if catcher.resultPathIsNull { return input }
-        return try JSONPath.placing(errorOutput, at: catcher.resultPath ?? "$", in: input)
+        let assigned = try catcher.assign.map { try PayloadTemplate.resolve($0, input: errorOutput, context: context, variables: scope) }
+        let output = catcher.resultPathIsNull ? input : try JSONPath.placing(errorOutput, at: catcher.resultPath ?? "$", in: input)
+        return StateOutcome(output: output, next: catcher.next, assigned: try assigned.map { try commitAssign($0, scope: scope) })
     }
 
     /// One attempt of one state, as TestState reports it: a matching Retry is not waited for (RETRIABLE) and a
     /// matching Catch is applied (CAUGHT_ERROR).
     func testOnce(_ state: StateDefinition, input: JSON, scope: VariableScope) async -> TestStateResult {
         do {
-            let (output, next) = try await runState(state, input: input, scope: scope)
-            return TestStateResult(status: .succeeded, output: output, nextState: next, variables: scope.values)
+            let outcome = try await runState(state, input: input, scope: scope)
+            return TestStateResult(status: .succeeded, output: outcome.output, nextState: outcome.next, variables: scope.values)
         } catch let error as StatesError {
             if error.error != "States.Runtime", state.retry.contains(where: { Self.matches($0.errorEquals, error.error) }) {
                 return TestStateResult(status: .retriable, error: error.error, cause: error.cause, variables: scope.values)
             }
             if let catcher = state.catchers.first(where: { Self.matches($0.errorEquals, error.error) }) {
                 do {
-                    let output = try caught(error, by: catcher, state: state, input: input, scope: scope)
-                    return TestStateResult(status: .caughtError, output: output, error: error.error, cause: error.cause, nextState: catcher.next, variables: scope.values)
+                    let outcome = try caught(error, by: catcher, state: state, input: input, scope: scope)
+                    return TestStateResult(status: .caughtError, output: outcome.output, error: error.error, cause: error.cause, nextState: catcher.next, variables: scope.values)
                 } catch let failure as StatesError {
                     return TestStateResult(status: .failed, error: failure.error, cause: failure.cause, variables: scope.values)
                 } catch {
@@ -391,74 +539,105 @@ final class ExecutionRun: @unchecked Sendable {
         }
     }
 
-    /// Whether an ErrorEquals list names `error`. States.ALL matches all but States.Runtime, which is never
-    /// retried nor caught; States.TaskFailed matches any error but States.Timeout.
+    /// Whether an ErrorEquals list names `error`. States.ALL matches all but States.Runtime and
+    /// States.DataLimitExceeded, which are never retried nor caught. States.TaskFailed "matches any known error
+    /// name except for States.Timeout" (AWS's error handling guide); a heartbeat timeout is a States.Timeout too.
     static func matches(_ names: [String], _ error: String) -> Bool {
         if error == "States.Runtime" || error == "States.DataLimitExceeded" { return false }
+        let isTimeout = error == "States.Timeout" || error == "States.HeartbeatTimeout"
         for name in names {
             if name == error || name == "States.ALL" { return true }
             // States.Timeout names both kinds of task timeout: TimeoutSeconds and HeartbeatSeconds.
             if name == "States.Timeout" && error == "States.HeartbeatTimeout" { return true }
-            if name == "States.TaskFailed" && !error.hasPrefix("States.") { return true }
-            if name == "States.TaskFailed" && error == "States.TaskFailed" { return true }
+            if name == "States.TaskFailed" && !isTimeout { return true }
         }
         return false
     }
 
     // MARK: States
 
-    func runState(_ state: StateDefinition, input: JSON, scope: VariableScope) async throws -> (JSON, String?) {
+    func runState(_ state: StateDefinition, input: JSON, scope: VariableScope, retryCount: Int = 0) async throws -> StateOutcome {
         state.queryLanguage == .jsonata
-            ? try await runJSONataState(state, input: input, scope: scope)
-            : try await runJSONPathState(state, input: input, scope: scope)
+            ? try await runJSONataState(state, input: input, scope: scope, retryCount: retryCount)
+            : try await runJSONPathState(state, input: input, scope: scope, retryCount: retryCount)
     }
 
-    func runJSONPathState(_ state: StateDefinition, input: JSON, scope: VariableScope) async throws -> (JSON, String?) {
+    func runJSONPathState(_ state: StateDefinition, input: JSON, scope: VariableScope, retryCount: Int) async throws -> StateOutcome {
         // A Pass state that only passes its input on is the engine's hot path: no context object, no copies.
-        if state.type == .pass, state.parameters == nil, state.result == nil, state.isPlainPassThrough {
-            return (input, state.next)
+        if state.isTrivialPass { return StateOutcome(output: input, next: state.next) }
+        // Only Task and Wait states record anything under their key (a token, a deadline).
+        let key = state.type == .task || state.type == .wait ? instanceKey(state) : ""
+        let token = taskToken(for: state, key: key)
+        let context = contextObject(state: state, taskToken: token, retryCount: retryCount)
+        let effective = try selectPath(state.inputPath, in: input, context: context, scope: scope, field: "InputPath")
+        inspection?.record("afterInputPath", effective)
+        // Assign in a JSONPath state: `.$` values are paths (`$` the state's result, or its input when it has
+        // none), context paths, variables or intrinsic functions, all evaluated before any is assigned; the state's
+        // output is computed with the variables as they were.
+        func assigning(_ assign: JSON?, from value: JSON) throws -> JSON? {
+            try assign.map { try PayloadTemplate.resolve($0, input: value, context: context, variables: scope) }
         }
-        let token = Self.taskToken(for: state)
-        let context = contextObject(state: state, taskToken: token)
-        let effective = try selectPath(state.inputPath, in: input, field: "InputPath")
         switch state.type {
         case .choice:
-            for rule in state.choices where try rule.matches(input: effective, context: context, evaluateCondition: { _ in false }) {
-                return (try selectPath(state.outputPath, in: effective, field: "OutputPath"), rule.next)
+            for rule in state.choices where try rule.matches(input: effective, context: context, variables: scope, evaluateCondition: { _ in false }) {
+                let assignment = try assigning(rule.assign, from: effective)
+                let output = try selectPath(state.outputPath, in: effective, context: context, scope: scope, field: "OutputPath")
+                return StateOutcome(output: output, next: rule.next, assigned: try assignment.map { try commitAssign($0, scope: scope) })
             }
             guard let fallback = state.defaultState else {
                 throw StatesError("States.NoChoiceMatched", "No Matches!")
             }
-            return (try selectPath(state.outputPath, in: effective, field: "OutputPath"), fallback)
+            let assignment = try assigning(state.assign, from: effective)
+            let output = try selectPath(state.outputPath, in: effective, context: context, scope: scope, field: "OutputPath")
+            return StateOutcome(output: output, next: fallback, assigned: try assignment.map { try commitAssign($0, scope: scope) })
         case .succeed:
-            return (try selectPath(state.outputPath, in: effective, field: "OutputPath"), nil)
+            return StateOutcome(output: try selectPath(state.outputPath, in: effective, context: context, scope: scope, field: "OutputPath"), next: nil)
         case .fail:
-            let error = try state.errorPath.map { try pathString($0, input: input, context: context, field: "ErrorPath") } ?? state.error ?? ""
-            let cause = try state.causePath.map { try pathString($0, input: input, context: context, field: "CausePath") } ?? state.cause ?? ""
+            // ErrorPath and CausePath are paths or intrinsic functions, as `.$` fields are.
+            func text(_ expression: String, _ field: String) throws -> String {
+                let value = try PayloadTemplate.evaluate(expression, input: input, context: context, variables: scope, field: field)
+                guard let s = value.stringValue else { throw StatesError("States.Runtime", "The \(field) '\(expression)' did not select a string") }
+                return s
+            }
+            let error = try state.errorPath.map { try text($0, "ErrorPath") } ?? state.error ?? ""
+            let cause = try state.causePath.map { try text($0, "CausePath") } ?? state.cause ?? ""
             throw StatesError(error, cause)
         case .wait:
-            try await wait(state, seconds: try state.secondsPath.map { try selectRequired($0, in: effective, field: "SecondsPath") } ?? state.seconds,
-                           timestamp: try state.timestampPath.map { try selectRequired($0, in: effective, field: "TimestampPath") } ?? state.timestamp)
-            return (try selectPath(state.outputPath, in: effective, field: "OutputPath"), state.next)
+            let seconds = try state.secondsPath.map { try selectRequired($0, in: effective, context: context, scope: scope, field: "SecondsPath") } ?? state.seconds
+            let timestamp = try state.timestampPath.map { try selectRequired($0, in: effective, context: context, scope: scope, field: "TimestampPath") } ?? state.timestamp
+            try await wait(state, seconds: seconds, timestamp: timestamp, key: key)
+            let assignment = try assigning(state.assign, from: effective)
+            let output = try selectPath(state.outputPath, in: effective, context: context, scope: scope, field: "OutputPath")
+            return StateOutcome(output: output, next: state.next, assigned: try assignment.map { try commitAssign($0, scope: scope) })
         default:
             break
         }
-        let parameters = try state.parameters.map { try PayloadTemplate.resolve($0, input: effective, context: context) } ?? effective
+        // A Map's Parameters is its (legacy) ItemSelector, applied to each item: not to the state's input.
+        let parameters = state.type == .map ? effective
+            : try state.parameters.map { try PayloadTemplate.resolve($0, input: effective, context: context, variables: scope) } ?? effective
+        inspection?.record("afterParameters", parameters)
         var result: JSON
         switch state.type {
         case .pass:
             result = state.result ?? parameters
         case .task:
-            result = try await runTask(state, arguments: parameters, input: effective, token: token, context: context)
+            let timeout = try number(state.timeout, "TimeoutSeconds", of: state, input: effective, context: context, scope: scope, states: nil)
+            let heartbeat = try number(state.heartbeat, "HeartbeatSeconds", of: state, input: effective, context: context, scope: scope, states: nil)
+            result = try await runTask(state, arguments: parameters, token: token, key: key, context: context, timeout: timeout, heartbeat: heartbeat)
         case .parallel:
             result = try await runParallel(state, input: parameters, scope: scope)
         case .map:
-            result = try await runMap(state, input: effective, scope: scope, jsonata: false)
+            let limits = try mapLimits(state, input: effective, context: context, scope: scope, states: nil)
+            result = try await runMap(state, input: effective, scope: scope, jsonata: false, context: context, limits: limits)
         default:
             result = parameters
         }
+        // Assign sees the raw result (before ResultSelector), as in AWS.
+        inspection?.record("result", result)
+        let assignment = try assigning(state.assign, from: result)
         if let selector = state.resultSelector {
-            result = try PayloadTemplate.resolve(selector, input: result, context: context)
+            result = try PayloadTemplate.resolve(selector, input: result, context: context, variables: scope)
+            inspection?.record("afterResultSelector", result)
         }
         let combined: JSON
         switch state.resultPath {
@@ -466,72 +645,107 @@ final class ExecutionRun: @unchecked Sendable {
         case .some(let path?): combined = try JSONPath.placing(result, at: path, in: input)
         case .none: combined = result
         }
-        let output = try selectPath(state.outputPath, in: combined, field: "OutputPath")
+        inspection?.record("afterResultPath", combined)
+        let output = try selectPath(state.outputPath, in: combined, context: context, scope: scope, field: "OutputPath")
         try checkSize(output, state: state)
-        return (output, state.next)
+        return StateOutcome(output: output, next: state.next, assigned: try assignment.map { try commitAssign($0, scope: scope) })
     }
 
-    func runJSONataState(_ state: StateDefinition, input: JSON, scope: VariableScope) async throws -> (JSON, String?) {
-        let token = Self.taskToken(for: state)
-        let context = contextObject(state: state, taskToken: token)
+    func runJSONataState(_ state: StateDefinition, input: JSON, scope: VariableScope, retryCount: Int) async throws -> StateOutcome {
+        let key = state.type == .task || state.type == .wait ? instanceKey(state) : ""
+        let token = taskToken(for: state, key: key)
+        let context = contextObject(state: state, taskToken: token, retryCount: retryCount)
         var states: JSON = ["input": input, "context": context]
         switch state.type {
         case .choice:
             for rule in state.choices {
                 let matched = try rule.matches(input: input, context: context) { condition in
-                    let v = try self.evaluateTemplate(.string(condition), states: states, scope: scope)
+                    let v = try self.evaluateTemplate(.string(condition), states: states, scope: scope, field: "Condition")
                     guard case .bool(let b) = v else {
                         throw StatesError("States.QueryEvaluationError", "The Condition '\(condition)' of state \(state.name) did not evaluate to a boolean")
                     }
                     return b
                 }
                 if matched {
-                    let output = try rule.output.map { try evaluateTemplate($0, states: states, scope: scope) } ?? input
-                    if let assign = rule.assign { try applyAssign(assign, states: states, scope: scope) }
-                    return (output, rule.next)
+                    let output = try rule.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Choices.Output") } ?? input
+                    let assigned = try rule.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Choices.Assign") }
+                    return StateOutcome(output: output, next: rule.next, assigned: assigned)
                 }
             }
             guard let fallback = state.defaultState else { throw StatesError("States.NoChoiceMatched", "No Matches!") }
-            let output = try state.output.map { try evaluateTemplate($0, states: states, scope: scope) } ?? input
-            if let assign = state.assign { try applyAssign(assign, states: states, scope: scope) }
-            return (output, fallback)
+            let output = try state.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Output") } ?? input
+            let assigned = try state.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Assign") }
+            return StateOutcome(output: output, next: fallback, assigned: assigned)
         case .fail:
-            let error = try state.json["Error"].map { try evaluateTemplate($0, states: states, scope: scope).stringValue ?? "" } ?? ""
-            let cause = try state.json["Cause"].map { try evaluateTemplate($0, states: states, scope: scope).stringValue ?? "" } ?? ""
+            let error = try state.json["Error"].map { try evaluateTemplate($0, states: states, scope: scope, field: "Error").stringValue ?? "" } ?? ""
+            let cause = try state.json["Cause"].map { try evaluateTemplate($0, states: states, scope: scope, field: "Cause").stringValue ?? "" } ?? ""
             throw StatesError(error, cause)
         case .wait:
-            try await wait(state, seconds: try state.seconds.map { try evaluateTemplate($0, states: states, scope: scope) },
-                           timestamp: try state.timestamp.map { try evaluateTemplate($0, states: states, scope: scope) })
+            try await wait(state, seconds: try state.seconds.map { try evaluateTemplate($0, states: states, scope: scope, field: "Seconds") },
+                           timestamp: try state.timestamp.map { try evaluateTemplate($0, states: states, scope: scope, field: "Timestamp") }, key: key)
         default:
             break
         }
-        let arguments = try state.arguments.map { try evaluateTemplate($0, states: states, scope: scope) } ?? input
+        let arguments = try state.arguments.map { try evaluateTemplate($0, states: states, scope: scope, field: "Arguments") } ?? input
+        if state.arguments != nil { inspection?.record("afterArguments", arguments) }
         var result: JSON? = nil
         switch state.type {
-        case .task: result = try await runTask(state, arguments: arguments, input: input, token: token, context: context)
+        case .task:
+            let timeout = try number(state.timeout, "TimeoutSeconds", of: state, input: input, context: context, scope: scope, states: states)
+            let heartbeat = try number(state.heartbeat, "HeartbeatSeconds", of: state, input: input, context: context, scope: scope, states: states)
+            result = try await runTask(state, arguments: arguments, token: token, key: key, context: context, timeout: timeout, heartbeat: heartbeat)
         case .parallel: result = try await runParallel(state, input: arguments, scope: scope)
-        case .map: result = try await runMap(state, input: input, scope: scope, jsonata: true, states: states)
+        case .map:
+            let limits = try mapLimits(state, input: input, context: context, scope: scope, states: states)
+            result = try await runMap(state, input: input, scope: scope, jsonata: true, states: states, context: context, limits: limits)
         default: break
         }
-        if let result { states["result"] = result }
-        let output = try state.output.map { try evaluateTemplate($0, states: states, scope: scope) } ?? result ?? input
-        if let assign = state.assign { try applyAssign(assign, states: states, scope: scope) }
+        if let result {
+            states["result"] = result
+            inspection?.record("result", result)
+        }
+        let output = try state.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Output") } ?? result ?? input
+        let assigned = try state.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Assign") }
         try checkSize(output, state: state)
-        return (output, state.type == .succeed ? nil : state.next)
+        return StateOutcome(output: output, next: state.type == .succeed ? nil : state.next, assigned: assigned)
     }
 
-    func wait(_ state: StateDefinition, seconds: JSON?, timestamp: JSON?) async throws {
+    /// A Wait state's wait, to a deadline recorded so that a restart resumes the wait rather than starting it over.
+    func wait(_ state: StateDefinition, seconds: JSON?, timestamp: JSON?, key: String) async throws {
+        let until: Date
         if let seconds {
             guard let s = seconds.numberValue, s >= 0 else {
                 throw StatesError("States.Runtime", "The Seconds of state \(state.name) must be a non-negative number")
             }
-            try await engine.clock.sleep(seconds: s)
+            until = await deadline(key, seconds: s)
         } else if let timestamp {
             guard let text = timestamp.stringValue, let date = ChoiceRule.timestamp(text) else {
                 throw StatesError("States.Runtime", "The Timestamp of state \(state.name) must be an ISO 8601 timestamp")
             }
-            try await engine.clock.sleep(seconds: date.timeIntervalSince(engine.clock.now()))
+            until = date
+        } else {
+            return
         }
+        try await engine.clock.sleep(seconds: until.timeIntervalSince(engine.clock.now()))
+        await observer?.checkpoint(timer: key, deadline: nil)
+    }
+
+    /// A number the state fixes or reads when it runs (TimeoutSeconds, MaxConcurrency, ...): from its path
+    /// (JSONPath) or its `{% %}` expression (JSONata).
+    func number(_ number: StateNumber?, _ field: String, of state: StateDefinition, input: JSON, context: JSON, scope: VariableScope, states: JSON?) throws -> Double? {
+        let value: JSON
+        switch number {
+        case nil: return nil
+        case .value(let n)?: return n
+        case .path(let path)?:
+            value = try selectRequired(path, in: input, context: context, scope: scope, field: field + "Path")
+        case .expression(let expression)?:
+            value = try evaluateExpression(expression, states: states ?? ["input": input, "context": context], scope: scope, field: field)
+        }
+        guard let n = value.numberValue else {
+            throw StatesError("States.Runtime", "The \(field) of state \(state.name) must be a number, not \(value.serialized().prefix(200))")
+        }
+        return n
     }
 
     func checkSize(_ output: JSON, state: StateDefinition) throws {
@@ -543,13 +757,14 @@ final class ExecutionRun: @unchecked Sendable {
 
     // MARK: Tasks
 
-    func runTask(_ state: StateDefinition, arguments resolved: JSON, input: JSON, token: String?, context: JSON) async throws -> JSON {
+    func runTask(_ state: StateDefinition, arguments resolved: JSON, token: String?, key: String, context: JSON, timeout: Double?, heartbeat: Double?) async throws -> JSON {
         let resource = state.resource ?? ""
         let (resourceType, resourceName) = Self.describe(resource)
-        var timeout = state.timeoutSeconds
-        if let path = state.timeoutSecondsPath { timeout = try selectRequired(path, in: input, field: "TimeoutSecondsPath").numberValue }
-        var heartbeat = state.heartbeatSeconds
-        if let path = state.heartbeatSecondsPath { heartbeat = try selectRequired(path, in: input, field: "HeartbeatSecondsPath").numberValue }
+        for (field, value) in [("TimeoutSeconds", timeout), ("HeartbeatSeconds", heartbeat)] {
+            if let value, !(value > 0) {
+                throw StatesError("States.Runtime", "The \(field) of state \(state.name) must be a positive number, not \(value)")
+            }
+        }
         // Activities have events of their own; callbacks and activities are the tasks that heartbeat.
         let isActivity = resource.hasPrefix("arn:aws:states:") && resource.contains(":activity:")
         let heartbeats = isActivity || resource.hasSuffix(".waitForTaskToken")
@@ -557,21 +772,26 @@ final class ExecutionRun: @unchecked Sendable {
         let detailsPrefix = isActivity ? "activity" : "task"
         var scheduledDetails: JSONObject = isActivity
             ? ["resource": .string(resource), "input": .string(resolved.serialized()), "inputDetails": ["truncated": false]]
-            : ["resourceType": .string(resourceType), "resource": .string(resourceName), "region": "us-east-1",
+            : ["resourceType": .string(resourceType), "resource": .string(resourceName), "region": .string(self.context.region),
                "parameters": .string(resolved.serialized())]
         if let timeout { scheduledDetails["timeoutInSeconds"] = .number(timeout) }
         if let heartbeat { scheduledDetails["heartbeatInSeconds"] = .number(heartbeat) }
-        let scheduled = await emit("\(prefix)Scheduled", previous: lastEventId, "\(detailsPrefix)ScheduledEventDetails", recording ? .object(scheduledDetails) : nil)
+        let scheduledId = Mutex(0)
         let onStart: (@Sendable (String) async -> Void)? = isActivity ? { @Sendable [self] worker in
-            _ = await self.emit("ActivityStarted", previous: scheduled, "activityStartedEventDetails", ["workerName": .string(worker)])
+            _ = await self.emit("ActivityStarted", previous: scheduledId.withLock { $0 }, "activityStartedEventDetails", ["workerName": .string(worker)])
         } : nil
+        var invocation = TaskInvocation(resource: resource, input: resolved, taskToken: token, timeoutSeconds: timeout, heartbeatSeconds: heartbeat, stateName: state.name, context: context)
+        invocation.progress = TaskProgress(now: engine.clock.now(), onStart: onStart)
+        invocation.key = key
+        invocation.resumed = resumeTasks[key] != nil
+        let call = invocation
+        let integrations = engine.integrations
+        await integrations.prepare(call)
+        let scheduled = await emit("\(prefix)Scheduled", previous: lastEventId, "\(detailsPrefix)ScheduledEventDetails", recording ? .object(scheduledDetails) : nil)
+        scheduledId.withLock { $0 = scheduled }
         if !isActivity {
             await emit("TaskStarted", previous: scheduled, "taskStartedEventDetails", recording ? ["resourceType": .string(resourceType), "resource": .string(resourceName)] : nil)
         }
-        var invocation = TaskInvocation(resource: resource, input: resolved, taskToken: token, timeoutSeconds: timeout, heartbeatSeconds: heartbeat, stateName: state.name, context: context)
-        invocation.progress = TaskProgress(now: engine.clock.now(), onStart: onStart)
-        let call = invocation
-        let integrations = engine.integrations
         let body: @Sendable () async throws -> JSON
         if heartbeats, let heartbeat {
             body = { [self] in try await self.withHeartbeat(heartbeat, progress: call.progress) { try await integrations.invoke(call) } }
@@ -579,10 +799,14 @@ final class ExecutionRun: @unchecked Sendable {
             body = { try await integrations.invoke(call) }
         }
         let subject: JSONObject = isActivity ? [:] : ["resourceType": .string(resourceType), "resource": .string(resourceName)]
+        let timerKey = key + "#timeout"
         do {
             let output: JSON
             if let timeout {
-                output = try await withTimeout(timeout, error: StatesError("States.Timeout", "Task timed out after \(timeout) seconds"), body)
+                // The timeout counts from the task's first start, across a restart.
+                let until = await deadline(timerKey, seconds: timeout)
+                output = try await withTimeout(until.timeIntervalSince(engine.clock.now()), error: StatesError("States.Timeout", "Task timed out after \(timeout) seconds"), body)
+                await observer?.checkpoint(timer: timerKey, deadline: nil)
             } else {
                 output = try await body()
             }
@@ -592,6 +816,7 @@ final class ExecutionRun: @unchecked Sendable {
             await emit("\(prefix)Succeeded", previous: lastEventId, "\(detailsPrefix)SucceededEventDetails", recording ? .object(details) : nil)
             return output
         } catch let error as StatesError {
+            if timeout != nil { await observer?.checkpoint(timer: timerKey, deadline: nil) }
             let timedOut = error.error == "States.Timeout" || error.error == "States.HeartbeatTimeout"
             var details = subject
             details["error"] = .string(error.error)
@@ -651,9 +876,9 @@ final class ExecutionRun: @unchecked Sendable {
     // MARK: Parallel and Map
 
     func runParallel(_ state: StateDefinition, input: JSON, scope: VariableScope) async throws -> JSON {
-        let started = await emit("ParallelStateStarted", previous: lastEventId)
-        _ = started
+        await emit("ParallelStateStarted", previous: lastEventId)
         do {
+            // A failing branch ends the group: the others are cancelled (and say so) before the state fails.
             let outputs = try await withThrowingTaskGroup(of: (Int, JSON).self) { group in
                 for (i, branch) in state.branches.enumerated() {
                     let branchScope = VariableScope(parent: scope)
@@ -666,18 +891,44 @@ final class ExecutionRun: @unchecked Sendable {
             }
             await emit("ParallelStateSucceeded", previous: lastEventId)
             return .array(outputs)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             await emit("ParallelStateFailed", previous: lastEventId)
             throw error
         }
     }
 
-    func runMap(_ state: StateDefinition, input: JSON, scope: VariableScope, jsonata: Bool, states: JSON = .null) async throws -> JSON {
+    /// A Map's MaxConcurrency and failure tolerance, as it runs (fixed, from paths or from JSONata).
+    struct MapLimits {
+        var maxConcurrency = 0
+        var toleratedFailureCount: Int?
+        var toleratedFailurePercentage: Double?
+    }
+
+    func mapLimits(_ state: StateDefinition, input: JSON, context: JSON, scope: VariableScope, states: JSON?) throws -> MapLimits {
+        var limits = MapLimits()
+        if let n = try number(state.maxConcurrency, "MaxConcurrency", of: state, input: input, context: context, scope: scope, states: states) {
+            guard n >= 0, n == n.rounded() else { throw StatesError("States.Runtime", "The MaxConcurrency of state \(state.name) must be a non-negative integer, not \(n)") }
+            limits.maxConcurrency = Int(n)
+        }
+        if let n = try number(state.toleratedFailureCount, "ToleratedFailureCount", of: state, input: input, context: context, scope: scope, states: states) {
+            guard n >= 0, n == n.rounded() else { throw StatesError("States.Runtime", "The ToleratedFailureCount of state \(state.name) must be a non-negative integer, not \(n)") }
+            limits.toleratedFailureCount = Int(n)
+        }
+        if let n = try number(state.toleratedFailurePercentage, "ToleratedFailurePercentage", of: state, input: input, context: context, scope: scope, states: states) {
+            guard (0...100).contains(n) else { throw StatesError("States.Runtime", "The ToleratedFailurePercentage of state \(state.name) must be between 0 and 100, not \(n)") }
+            limits.toleratedFailurePercentage = n
+        }
+        return limits
+    }
+
+    func runMap(_ state: StateDefinition, input: JSON, scope: VariableScope, jsonata: Bool, states: JSON = .null, context baseContext: JSON, limits: MapLimits) async throws -> JSON {
         let itemsValue: JSON
         if jsonata {
-            itemsValue = try state.items.map { try evaluateTemplate($0, states: states, scope: scope) } ?? input
+            itemsValue = try state.items.map { try evaluateTemplate($0, states: states, scope: scope, field: "Items") } ?? input
         } else {
-            itemsValue = try selectRequired(state.itemsPath ?? "$", in: input, field: "ItemsPath")
+            itemsValue = try selectRequired(state.itemsPath ?? "$", in: input, context: baseContext, scope: scope, field: "ItemsPath")
         }
         guard case .array(var items) = itemsValue else {
             throw StatesError("States.Runtime", "Map state \(state.name): the items must be a JSON array, got \(itemsValue.serialized().prefix(200))")
@@ -691,10 +942,8 @@ final class ExecutionRun: @unchecked Sendable {
         }
         guard let iterator = state.iterator else { throw StatesError("States.Runtime", "Map state \(state.name) has no ItemProcessor") }
         await emit("MapStateStarted", previous: lastEventId, "mapStateStartedEventDetails", ["length": .number(Double(items.count))])
-        let limit = state.maxConcurrency > 0 ? state.maxConcurrency : max(items.count, 1)
-        let baseContext = contextObject(state: state)
+        let limit = limits.maxConcurrency > 0 ? limits.maxConcurrency : max(items.count, 1)
         var failures = 0
-        var firstFailure: Error?
         var results = [JSON](repeating: .null, count: items.count)
         try await withThrowingTaskGroup(of: (Int, Result<JSON, Error>).self) { group in
             var nextIndex = 0
@@ -710,9 +959,9 @@ final class ExecutionRun: @unchecked Sendable {
                     if jsonata {
                         var s = states
                         s["context"] = context
-                        itemInput = try evaluateTemplate(selector, states: s, scope: scope)
+                        itemInput = try evaluateTemplate(selector, states: s, scope: scope, field: "ItemSelector")
                     } else {
-                        itemInput = try PayloadTemplate.resolve(selector, input: input, context: context)
+                        itemInput = try PayloadTemplate.resolve(selector, input: input, context: context, variables: scope)
                     }
                 } else {
                     itemInput = item
@@ -722,13 +971,17 @@ final class ExecutionRun: @unchecked Sendable {
                 group.addTask {
                     // An iteration that finished before a restart is not run again.
                     if case .done(let output)? = self.resumeBranches[key] { return (index, .success(output)) }
-                    await self.emit("MapIterationStarted", previous: self.lastEventId, "mapIterationStartedEventDetails", ["name": .string(state.name), "index": .number(Double(index))])
+                    let details: JSON = ["name": .string(state.name), "index": .number(Double(index))]
+                    await self.emit("MapIterationStarted", previous: self.lastEventId, "mapIterationStartedEventDetails", details)
                     do {
                         let output = try await self.runBranch(iterator, key: key, input: itemInput, scope: iterationScope)
-                        await self.emit("MapIterationSucceeded", previous: self.lastEventId, "mapIterationSucceededEventDetails", ["name": .string(state.name), "index": .number(Double(index))])
+                        await self.emit("MapIterationSucceeded", previous: self.lastEventId, "mapIterationSucceededEventDetails", details)
                         return (index, .success(output))
+                    } catch is CancellationError {
+                        await self.emit("MapIterationAborted", previous: self.lastEventId, "mapIterationAbortedEventDetails", details)
+                        return (index, .failure(CancellationError()))
                     } catch {
-                        await self.emit("MapIterationFailed", previous: self.lastEventId, "mapIterationFailedEventDetails", ["name": .string(state.name), "index": .number(Double(index))])
+                        await self.emit("MapIterationFailed", previous: self.lastEventId, "mapIterationFailedEventDetails", details)
                         return (index, .failure(error))
                     }
                 }
@@ -740,11 +993,12 @@ final class ExecutionRun: @unchecked Sendable {
                 case .failure(let error):
                     if error is CancellationError { throw error }
                     failures += 1
-                    firstFailure = firstFailure ?? error
-                    if !tolerated(failures, of: items.count, state: state) {
+                    if !tolerated(failures, of: items.count, limits: limits) {
+                        // The iterations still running are aborted, and their events come before the state's failure.
                         group.cancelAll()
+                        while try await group.next() != nil {}
                         await emit("MapStateFailed", previous: lastEventId)
-                        if state.toleratedFailureCount != nil || state.toleratedFailurePercentage != nil {
+                        if limits.toleratedFailureCount != nil || limits.toleratedFailurePercentage != nil {
                             throw StatesError("States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded")
                         }
                         throw error
@@ -777,92 +1031,136 @@ final class ExecutionRun: @unchecked Sendable {
         return output
     }
 
-    func tolerated(_ failures: Int, of total: Int, state: StateDefinition) -> Bool {
-        if let count = state.toleratedFailureCount, failures <= count { return true }
-        if let percentage = state.toleratedFailurePercentage, total > 0, Double(failures) * 100 / Double(total) <= percentage { return true }
+    func tolerated(_ failures: Int, of total: Int, limits: MapLimits) -> Bool {
+        if let count = limits.toleratedFailureCount, failures <= count { return true }
+        if let percentage = limits.toleratedFailurePercentage, total > 0, Double(failures) * 100 / Double(total) <= percentage { return true }
         return false
     }
 
     // MARK: Data
 
-    func contextObject(state: StateDefinition, taskToken: String? = nil) -> JSON {
+    func contextObject(state: StateDefinition, taskToken: String? = nil, retryCount: Int = 0) -> JSON {
+        var execution: JSONObject = [
+            "Id": .string(context.executionArn), "Input": executionInput, "Name": .string(context.name), "RoleArn": .string(context.roleArn),
+            "StartTime": .string(ISO8601DateFormatter.skiff.string(from: context.startTime)), "RedriveCount": .number(Double(context.redriveCount)),
+        ]
+        if let redriven = context.redriveTime { execution["RedriveTime"] = .string(ISO8601DateFormatter.skiff.string(from: redriven)) }
         var context: JSON = [
-            "Execution": [
-                "Id": .string(context.executionArn), "Name": .string(context.name), "RoleArn": .string(context.roleArn),
-                "StartTime": .string(ISO8601DateFormatter.skiff.string(from: context.startTime)), "RedriveCount": .number(Double(context.redriveCount)),
-            ],
+            "Execution": .object(execution),
             "StateMachine": ["Id": .string(context.stateMachineArn), "Name": .string(context.stateMachineName)],
-            "State": ["Name": .string(state.name), "EnteredTime": .string(ISO8601DateFormatter.skiff.string(from: engine.clock.now())), "RetryCount": 0],
+            "State": ["Name": .string(state.name), "EnteredTime": .string(ISO8601DateFormatter.skiff.string(from: engine.clock.now())), "RetryCount": .number(Double(retryCount))],
         ]
         if let taskToken { context["Task"] = ["Token": .string(taskToken)] }
+        if let contextOverride { context = Self.merging(contextOverride, into: context) }
         return context
     }
 
-    /// A fresh token for states that wait for a callback (`.waitForTaskToken`, activities); nil otherwise.
-    static func taskToken(for state: StateDefinition) -> String? {
-        guard state.type == .task, let resource = state.resource else { return nil }
-        let waits = resource.hasSuffix(".waitForTaskToken") || (resource.hasPrefix("arn:aws:states:") && resource.contains(":activity:"))
-        return waits ? UUID().uuidString.lowercased() + UUID().uuidString.lowercased() : nil
+    /// `overlay` laid over `base`: objects merge key by key, other values replace.
+    static func merging(_ overlay: JSON, into base: JSON) -> JSON {
+        guard case .object(let top) = overlay, case .object(var merged) = base else { return overlay }
+        for (key, value) in top { merged[key] = merged[key].map { merging(value, into: $0) } ?? value }
+        return .object(merged)
     }
 
-    func selectPath(_ path: String??, in value: JSON, field: String) throws -> JSON {
+    /// The token of a state that waits for a callback (`.waitForTaskToken`, activities): the one it had before a
+    /// restart, else a fresh one; nil for other states.
+    func taskToken(for state: StateDefinition, key: String) -> String? {
+        guard state.type == .task, let resource = state.resource else { return nil }
+        let waits = resource.hasSuffix(".waitForTaskToken") || (resource.hasPrefix("arn:aws:states:") && resource.contains(":activity:"))
+        guard waits else { return nil }
+        if let saved = resumeTasks[key], !saved.isEmpty { return saved }
+        return Self.newTaskToken()
+    }
+
+    /// A task token: 64 random hex digits in two UUIDs' worth of randomness.
+    static func newTaskToken() -> String {
+        (UUID().uuidString + UUID().uuidString).lowercased().replacingOccurrences(of: "-", with: "")
+    }
+
+    func selectPath(_ path: String??, in value: JSON, context: JSON, scope: VariableScope, field: String) throws -> JSON {
         switch path {
         case .some(nil): return .object([:])
         case .some("$"?), .none: return value
-        case .some(let p?): return try selectRequired(p, in: value, field: field)
+        case .some(let p?): return try selectRequired(p, in: value, context: context, scope: scope, field: field)
         }
     }
 
-    func selectRequired(_ path: String, in value: JSON, field: String) throws -> JSON {
-        guard let v = try JSONPath.select(path, in: value) else {
+    func selectRequired(_ path: String, in value: JSON, context: JSON, scope: VariableScope, field: String) throws -> JSON {
+        guard let v = try PayloadTemplate.select(path, input: value, context: context, variables: scope) else {
             throw StatesError("States.Runtime", "Invalid path '\(path)' : No results for path: $['\(path.dropFirst(2))'] (\(field))")
         }
         return v
     }
 
-    func pathString(_ path: String, input: JSON, context: JSON, field: String) throws -> String {
-        let v = path.hasPrefix("$$") ? try JSONPath.select("$" + path.dropFirst(2), in: context) : try JSONPath.select(path, in: input)
-        guard let s = v?.stringValue else { throw StatesError("States.Runtime", "The \(field) '\(path)' did not select a string") }
-        return s
-    }
-
     /// Resolves `{% %}` templates in a JSONata state's field, with `$states` and the workflow variables bound.
-    func evaluateTemplate(_ template: JSON, states: JSON, scope: VariableScope) throws -> JSON {
+    /// `field` names where the template sits (`Arguments.Payload`, `Output[0]`), for the cause of a failure.
+    func evaluateTemplate(_ template: JSON, states: JSON, scope: VariableScope, field: String) throws -> JSON {
         switch template {
         case .string(let s):
             guard let expression = JSONataTemplate.expression(in: s) else { return template }
-            var variables = scope.all
-            variables["states"] = states
-            let environment = JSONataEnvironment(variables: variables, functions: JSONataFunctions.stepFunctions(), limits: JSONataLimits(maxDepth: 300, timeout: .seconds(5)))
-            do {
-                guard let v = try JSONataExpression(expression).evaluate(states["input"], environment: environment) else {
-                    throw StatesError("States.QueryEvaluationError", "The JSONata expression '\(expression)' returned nothing (undefined)")
-                }
-                return v
-            } catch let error as JSONataError {
-                throw StatesError("States.QueryEvaluationError", "An error occurred while evaluating the JSONata expression '\(expression)': \(error.code): \(error.message)")
-            }
+            return try evaluateExpression(expression, states: states, scope: scope, field: field)
         case .array(let a):
-            return .array(try a.map { try evaluateTemplate($0, states: states, scope: scope) })
+            var items: [JSON] = []
+            items.reserveCapacity(a.count)
+            for (i, v) in a.enumerated() { items.append(try evaluateTemplate(v, states: states, scope: scope, field: "\(field)[\(i)]")) }
+            return .array(items)
         case .object(let o):
             var out = JSONObject(minimumCapacity: o.count)
-            for (k, v) in o { out[k] = try evaluateTemplate(v, states: states, scope: scope) }
+            for (k, v) in o { out[k] = try evaluateTemplate(v, states: states, scope: scope, field: field.isEmpty ? k : "\(field).\(k)") }
             return .object(out)
         default:
             return template
         }
     }
 
-    /// Evaluates every Assign value first, then assigns them all (expressions see the variables as they were).
-    func applyAssign(_ assign: JSON, states: JSON, scope: VariableScope) throws {
-        guard case .object(let o) = assign else { throw StatesError("States.Runtime", "Assign must be an object") }
-        var values: [String: JSON] = [:]
-        for (k, v) in o {
-            let value = try evaluateTemplate(v, states: states, scope: scope)
-            if k.hasSuffix(".$") { values[String(k.dropLast(2))] = value } else { values[k] = value }
+    /// Evaluates one JSONata expression; its failures are States.QueryEvaluationError, worded as AWS words them:
+    /// the state, the expression and the field it is specified for.
+    func evaluateExpression(_ expression: String, states: JSON, scope: VariableScope, field: String) throws -> JSON {
+        var variables = scope.all
+        variables["states"] = states
+        let environment = JSONataEnvironment(variables: variables, functions: JSONataFunctions.stepFunctions(), limits: JSONataLimits(maxDepth: 300, timeout: .seconds(5)))
+        let place = "An error occurred while executing the state '\(states["context"]?["State"]?["Name"]?.stringValue ?? "")'. The JSONata expression '\(expression)'"
+            + (field.isEmpty ? "" : " specified for the field '\(field)'")
+        do {
+            guard let v = try JSONataExpression(expression).evaluate(states["input"], environment: environment) else {
+                throw StatesError("States.QueryEvaluationError", "\(place) returned nothing (undefined).")
+            }
+            // JSON has no Infinity nor NaN (`1/0`): such a result is no JSON value.
+            guard Self.isJSONValue(v) else {
+                throw StatesError("States.QueryEvaluationError", "\(place) returned an unsupported result type.")
+            }
+            return v
+        } catch let error as JSONataError {
+            throw StatesError("States.QueryEvaluationError", "\(place) failed: \(error.code): \(error.message)")
         }
-        let size = JSON.object(JSONObject(uniqueKeysWithValues: values.map { ($0.key, $0.value) })).serializedBytes().count
-        if size > 262_144 {
+    }
+
+    /// Whether a value can be written as JSON: no infinite or NaN number anywhere in it.
+    static func isJSONValue(_ value: JSON) -> Bool {
+        switch value {
+        case .number(let n): return n.isFinite
+        case .array(let a): return a.allSatisfy(isJSONValue)
+        case .object(let o): return o.values.allSatisfy(isJSONValue)
+        default: return true
+        }
+    }
+
+    /// A JSONata state's Assign: every value evaluated first (expressions see the variables as they were), then
+    /// all assigned.
+    func assignJSONata(_ assign: JSON, states: JSON, scope: VariableScope, field: String) throws -> [String: JSON] {
+        guard case .object(let o) = assign else { throw StatesError("States.Runtime", "Assign must be an object") }
+        var values: JSONObject = [:]
+        for (k, v) in o { values[k] = try evaluateTemplate(v, states: states, scope: scope, field: "\(field).\(k)") }
+        return try commitAssign(.object(values), scope: scope)
+    }
+
+    /// Assigns evaluated variables (an object, names to values), within AWS's limits: 256 KiB per state's
+    /// assignment, 10 MiB for all of an execution's variables.
+    func commitAssign(_ evaluated: JSON, scope: VariableScope) throws -> [String: JSON] {
+        guard case .object(let o) = evaluated else { throw StatesError("States.Runtime", "Assign must be an object") }
+        var values: [String: JSON] = [:]
+        for (k, v) in o { values[k] = v }
+        if evaluated.serializedBytes().count > 262_144 {
             throw StatesError("States.Runtime", "The variables assigned exceed the 256 KiB limit")
         }
         var all = scope.all
@@ -872,6 +1170,7 @@ final class ExecutionRun: @unchecked Sendable {
             throw StatesError("States.Runtime", "The workflow variables exceed the 10 MiB limit of an execution")
         }
         scope.assign(values)
+        return values
     }
 }
 

@@ -116,6 +116,16 @@ public enum JSONPath {
         return parts
     }
 
+    /// `$name` or `$name.rest` (a workflow variable of a JSONPath state, and the path below it, as `$.rest`);
+    /// nil for `$`, `$.…`, `$[…]` and `$$…`.
+    static func variableReference(_ path: String) -> (name: String, path: String)? {
+        guard path.first == "$" else { return nil }
+        let afterDollar = path.index(after: path.startIndex)
+        guard afterDollar < path.endIndex, path[afterDollar].isLetter || path[afterDollar] == "_" else { return nil }
+        let end = path[afterDollar...].firstIndex(where: { $0 == "." || $0 == "[" }) ?? path.endIndex
+        return (String(path[afterDollar..<end]), "$" + path[end...])
+    }
+
     /// Whether `path` is a valid path; `reference` paths (ResultPath, InputPath...) select one node only.
     public static func isValid(_ path: String, reference: Bool = false) -> Bool {
         guard let segments = parse(path) else { return false }

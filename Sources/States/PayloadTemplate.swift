@@ -5,7 +5,7 @@ import JSONata
 /// Parameters / ResultSelector / ItemSelector of JSONPath states: fields ending in `.$` take the value of a path,
 /// a context path (`$$.`), or an intrinsic function (`States.Format(...)`).
 enum PayloadTemplate {
-    static func resolve(_ template: JSON, input: JSON, context: JSON) throws(StatesError) -> JSON {
+    static func resolve(_ template: JSON, input: JSON, context: JSON, variables: VariableScope? = nil) throws(StatesError) -> JSON {
         switch template {
         case .object(let o):
             var out = JSONObject(minimumCapacity: o.count)
@@ -15,26 +15,37 @@ enum PayloadTemplate {
                     guard case .string(let expression) = value else {
                         throw StatesError("States.Runtime", "The value of field '\(key)' must be a path or an intrinsic function")
                     }
-                    out[name] = try evaluate(expression, input: input, context: context, field: key)
+                    out[name] = try evaluate(expression, input: input, context: context, variables: variables, field: key)
                 } else {
-                    out[key] = try resolve(value, input: input, context: context)
+                    out[key] = try resolve(value, input: input, context: context, variables: variables)
                 }
             }
             return .object(out)
         case .array(let a):
             var items: [JSON] = []
             items.reserveCapacity(a.count)
-            for item in a { items.append(try resolve(item, input: input, context: context)) }
+            for item in a { items.append(try resolve(item, input: input, context: context, variables: variables)) }
             return .array(items)
         default:
             return template
         }
     }
 
-    static func evaluate(_ expression: String, input: JSON, context: JSON, field: String) throws(StatesError) -> JSON {
+    /// The value of one `.$` field: a path into the input, the context object (`$$`) or a workflow variable
+    /// (`$name`), or an intrinsic function call.
+    static func evaluate(_ expression: String, input: JSON, context: JSON, variables: VariableScope? = nil, field: String) throws(StatesError) -> JSON {
         if expression.hasPrefix("$$") {
             guard let v = try JSONPath.select("$" + expression.dropFirst(2), in: context) else {
                 throw StatesError("States.Runtime", "The JsonPath argument for the field '\(field)' could not find a value in the context object: \(expression)")
+            }
+            return v
+        }
+        if let reference = JSONPath.variableReference(expression) {
+            guard let value = variables?.value(reference.name) else {
+                throw StatesError("States.Runtime", "The variable '$\(reference.name)' used by the field '\(field)' is not defined")
+            }
+            guard let v = try JSONPath.select(reference.path, in: value) else {
+                throw StatesError("States.Runtime", "The JsonPath argument for the field '\(field)' could not be found in the variable '$\(reference.name)': \(expression)")
             }
             return v
         }
@@ -47,9 +58,30 @@ enum PayloadTemplate {
         if expression.hasPrefix("States.") {
             var parser = IntrinsicParser(Array(expression))
             let call = try parser.parseCall()
-            return try Intrinsics.call(call, input: input, context: context)
+            return try Intrinsics.call(call, input: input, context: context, variables: variables)
         }
         throw StatesError("States.Runtime", "The value of field '\(field)' is neither a path nor an intrinsic function: \(expression)")
+    }
+
+    /// What a path selects: in `input` (`$…`), in the context object (`$$…`), or in a workflow variable
+    /// (`$name…`); nil when it selects nothing (an undefined variable included).
+    static func select(_ path: String, input: JSON, context: JSON, variables: VariableScope?) throws(StatesError) -> JSON? {
+        if path.hasPrefix("$$") { return try JSONPath.select("$" + path.dropFirst(2), in: context) }
+        if let reference = JSONPath.variableReference(path) {
+            guard let value = variables?.value(reference.name) else { return nil }
+            return try JSONPath.select(reference.path, in: value)
+        }
+        return try JSONPath.select(path, in: input)
+    }
+
+    /// Whether `path` is valid where JSONPath states take a path: the input, the context object (`$$`) or a
+    /// workflow variable (`$name`); `reference` paths select one node only.
+    static func isValidPath(_ path: String, reference: Bool = false) -> Bool {
+        if path.hasPrefix("$$") { return JSONPath.isValid("$" + path.dropFirst(2), reference: reference) }
+        if let variable = JSONPath.variableReference(path) {
+            return Assignment.isValidName(variable.name) && JSONPath.isValid(variable.path, reference: reference)
+        }
+        return JSONPath.isValid(path, reference: reference)
     }
 }
 
@@ -73,12 +105,8 @@ extension PayloadTemplate {
                     diagnostics.append(.schema("The value for the field '\(key)' must be a STRING that contains a JSONPath or an intrinsic function", at: location))
                     continue
                 }
-                if expression.hasPrefix("$$") {
-                    if !JSONPath.isValid("$" + expression.dropFirst(2)) {
-                        diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "The value for the field '\(key)' must be a valid JSONPath: \(expression)", location: location))
-                    }
-                } else if expression.hasPrefix("$") {
-                    if !JSONPath.isValid(expression) {
+                if expression.hasPrefix("$") {
+                    if !isValidPath(expression) {
                         diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "The value for the field '\(key)' must be a valid JSONPath: \(expression)", location: location))
                     }
                 } else if expression.hasPrefix("States.") {
@@ -179,27 +207,25 @@ struct IntrinsicParser {
 }
 
 enum Intrinsics {
-    static func value(_ arg: IntrinsicArgument, input: JSON, context: JSON) throws(StatesError) -> JSON {
+    static func value(_ arg: IntrinsicArgument, input: JSON, context: JSON, variables: VariableScope?) throws(StatesError) -> JSON {
         switch arg {
         case .literal(let v): return v
         case .path(let p):
-            let isContext = p.hasPrefix("$$")
-            let target = isContext ? context : input
-            let path = isContext ? "$" + p.dropFirst(2) : p
-            guard let v = try JSONPath.select(path, in: target) else {
-                throw StatesError("States.Runtime", "The JsonPath argument \(p) could not be found in the input")
+            guard let v = try PayloadTemplate.select(p, input: input, context: context, variables: variables) else {
+                let place = p.hasPrefix("$$") ? "the context object" : JSONPath.variableReference(p) != nil ? "the workflow variables" : "the input"
+                throw StatesError("States.Runtime", "The JsonPath argument \(p) could not be found in \(place)")
             }
             return v
-        case .call: return try call(arg, input: input, context: context)
+        case .call: return try call(arg, input: input, context: context, variables: variables)
         }
     }
 
     static func fail(_ message: String) -> StatesError { StatesError("States.IntrinsicFailure", message) }
 
-    static func call(_ call: IntrinsicArgument, input: JSON, context: JSON) throws(StatesError) -> JSON {
-        guard case .call(let name, let rawArgs) = call else { return try value(call, input: input, context: context) }
+    static func call(_ call: IntrinsicArgument, input: JSON, context: JSON, variables: VariableScope? = nil) throws(StatesError) -> JSON {
+        guard case .call(let name, let rawArgs) = call else { return try value(call, input: input, context: context, variables: variables) }
         var args: [JSON] = []
-        for a in rawArgs { args.append(try value(a, input: input, context: context)) }
+        for a in rawArgs { args.append(try value(a, input: input, context: context, variables: variables)) }
         func arg(_ i: Int) throws(StatesError) -> JSON {
             guard i < args.count else { throw fail("\(name) expects at least \(i + 1) arguments") }
             return args[i]

@@ -119,7 +119,13 @@ func waitForEnd(_ cloud: LocalCloud, _ arn: JSON) async -> JSON {
         #expect(status == 200, "\(answer)")
         let done = await waitForEnd(cloud, started["executionArn"]!)
         #expect(done["output"] == #"{"done":true}"#)
-        let (_, unknown) = await call(cloud, "SendTaskSuccess", ["taskToken": "nope", "output": "{}"])
+        // The token's task is closed now: AWS answers TaskTimedOut. A token never issued does not exist; a string
+        // that is no token at all is InvalidToken.
+        let (_, late) = await call(cloud, "SendTaskSuccess", ["taskToken": .string(try #require(token)), "output": "{}"])
+        #expect(late["__type"] == "TaskTimedOut")
+        let (_, unknown) = await call(cloud, "SendTaskSuccess", ["taskToken": .string(String(repeating: "ab", count: 32)), "output": "{}"])
         #expect(unknown["__type"] == "TaskDoesNotExist")
+        let (_, malformed) = await call(cloud, "SendTaskHeartbeat", ["taskToken": "nope"])
+        #expect(malformed["__type"] == "InvalidToken")
     }
 }

@@ -39,7 +39,7 @@ def test_activity_worker_loop(skiff):
     assert any(a["activityArn"] == activity for a in sfn.list_activities()["activities"])
     with pytest.raises(ClientError) as error:
         sfn.send_task_failure(taskToken="not-a-token", error="E")
-    assert error.value.response["Error"]["Code"] == "TaskDoesNotExist"
+    assert error.value.response["Error"]["Code"] == "InvalidToken"
 
 
 def test_versions_aliases_and_cli(skiff):

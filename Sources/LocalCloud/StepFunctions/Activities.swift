@@ -16,7 +16,7 @@ extension StepFunctionsService {
         guard arn.hasPrefix("arn:aws:states:"), arn.contains(":activity:") else {
             throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
-        guard let activity = try await store.activity(arn), activity.account == context.accountId else {
+        guard let activity = try await store.activity(arn), activity.account == context.accountId, activity.region == context.region else {
             throw AWSError("ActivityDoesNotExist", "Activity Does Not Exist: '\(arn)'")
         }
         return activity
@@ -29,9 +29,10 @@ extension StepFunctionsService {
         if let existing = try await store.activity(arn) {
             return .init(activityArn: arn, creationDate: existing.created)
         }
+        try Self.checkTagCount(input.tags?.count ?? 0)
         var tags: [String: String] = [:]
         for tag in input.tags ?? [] { tags[tag.key ?? ""] = tag.value ?? "" }
-        let activity = StepFunctionsStore.Activity(arn: arn, account: context.accountId, name: input.name, created: Date(), tags: tags)
+        let activity = StepFunctionsStore.Activity(arn: arn, account: context.accountId, region: context.region, name: input.name, created: Date(), tags: tags)
         try await store.insert(activity, region: context.region)
         return .init(activityArn: arn, creationDate: activity.created)
     }
@@ -44,7 +45,7 @@ extension StepFunctionsService {
 
     public func listActivities(_ input: SFNAPI.ListActivitiesInput, context: RequestContext) async throws -> SFNAPI.ListActivitiesOutput {
         let all = try await store.activities(account: context.accountId, region: context.region)
-        let (page, next) = try Pagination.page(all, maxResults: input.maxResults, nextToken: input.nextToken)
+        let (page, next) = try Pagination.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { Pagination.key($0.created, $0.name) }
         return .init(activities: page.map { .init(activityArn: $0.arn, name: $0.name, creationDate: $0.created) }, nextToken: next)
     }
 
@@ -52,7 +53,10 @@ extension StepFunctionsService {
         guard input.activityArn.hasPrefix("arn:aws:states:"), input.activityArn.contains(":activity:") else {
             throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(input.activityArn)'")
         }
-        try await store.deleteActivity(input.activityArn)
+        // Only the caller's own activity (account and region) is deleted; deleting a missing one succeeds.
+        if let activity = try await store.activity(input.activityArn), activity.account == context.accountId, activity.region == context.region {
+            try await store.deleteActivity(activity.arn)
+        }
         return .init()
     }
 
@@ -61,6 +65,8 @@ extension StepFunctionsService {
         let activity = try await requireActivity(input.activityArn, context)
         guard let work = await activities.poll(activity.arn, timeout: activityPollTimeout) else { return .init() }
         await work.progress.started(worker: input.workerName ?? "")
+        // A worker holds the token now: a restart must not offer the task to another.
+        try? await store.setTaskStatus(work.token, "STARTED", handle: ["workerName": .string(input.workerName ?? "")])
         return .init(taskToken: work.token, input: work.input)
     }
 }

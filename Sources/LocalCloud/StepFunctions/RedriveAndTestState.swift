@@ -13,7 +13,7 @@ extension StepFunctionsService {
     /// not run again.
     public func redriveExecution(_ input: SFNAPI.RedriveExecutionInput, context: RequestContext) async throws -> SFNAPI.RedriveExecutionOutput {
         let execution = try await requireExecution(input.executionArn, context)
-        if let reason = Self.notRedrivableReason(execution) {
+        if let reason = Self.notRedrivableReason(execution, machine: try await store.machine(execution.machineArn)) {
             throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: \(reason)")
         }
         let now = Date()
@@ -43,15 +43,15 @@ extension StepFunctionsService {
         return .init(redriveDate: now)
     }
 
-    /// Why an execution cannot be redriven, or nil when it can (AWS: failed, timed out or aborted, and started
-    /// within the last 14 days).
-    static func notRedrivableReason(_ e: StepFunctionsStore.Execution) -> String? {
+    /// Why an execution cannot be redriven, in the model's words (DescribeExecution's redriveStatusReason), or nil
+    /// when it can: failed, timed out or aborted, within 14 days of stopping, its machine not being deleted.
+    static func notRedrivableReason(_ e: StepFunctionsStore.Execution, machine: StepFunctionsStore.Machine?, now: Date = Date()) -> String? {
+        if machine == nil || machine?.status == "DELETING" { return "State machine is in DELETING status" }
         switch e.status {
-        case "RUNNING": return "the execution is still running"
-        case "SUCCEEDED": return "the execution succeeded"
+        case "RUNNING", "SUCCEEDED": return "Execution is \(e.status) and cannot be redriven"
         default: break
         }
-        if Date().timeIntervalSince(e.started) > 14 * 86400 { return "the execution started more than 14 days ago" }
+        if now.timeIntervalSince(e.stopped ?? e.started) > 14 * 86400 { return "Execution redrivable period exceeded" }
         return nil
     }
 
@@ -90,17 +90,41 @@ extension StepFunctionsService {
             }
             for (key, value) in object { variables[key] = value }
         }
+        // Without a mock, TestState runs no activity, no .sync or .waitForTaskToken task and no Map or Parallel
+        // state (AWS: "TestState only supports the following when a mock is specified"); a context object too
+        // needs a mock.
+        if input.mock == nil {
+            let resource = state.resource ?? ""
+            let needsMock = state.type == .map || state.type == .parallel || resource.contains(":activity:")
+                || resource.hasSuffix(".sync") || resource.hasSuffix(".sync:2") || resource.hasSuffix(".waitForTaskToken")
+            if needsMock {
+                throw AWSError("ValidationException", "TestState supports Activity tasks, the .sync and .waitForTaskToken integration patterns, and Parallel and Map states only when a mock is specified")
+            }
+            if input.context != nil {
+                throw AWSError("ValidationException", "The context field may only be specified together with a mock")
+            }
+        }
+        var contextObject: JSON?
+        if let text = input.context {
+            guard case .object? = try? JSON(parsing: text) else {
+                throw AWSError("ValidationException", "Invalid context: the context must be a JSON object")
+            }
+            contextObject = try? JSON(parsing: text)
+        }
         let integrations: any TaskIntegration = try input.mock.map { try MockedIntegration($0) } ?? self.integrations(context)
         let machine = try StateMachine(json: ["StartAt": .string(state.name), "States": .object([state.name: ["Type": "Succeed"]])])
         // Wait states do not wait in a test, as in AWS.
         let engine = ExecutionEngine(machine: machine, integrations: integrations, clock: ImmediateClock())
         let arn = "arn:aws:states:\(context.region):\(context.accountId):execution:TestStateMachine:\(UUID().uuidString.lowercased())"
         let result = await engine.test(state, input: stateInput, context: ExecutionContext(executionArn: arn, name: "TestState", roleArn: input.roleArn ?? ""),
-                                       variables: variables)
+                                       variables: variables, contextObject: contextObject)
         let level = input.inspectionLevel ?? "INFO"
         var inspection: SFNAPI.InspectionData?
         if level != "INFO" {
-            inspection = .init(input: stateInput.serialized(), result: result.output?.serialized(),
+            let step = { (name: String) in result.inspection[name]?.serialized() }
+            inspection = .init(input: stateInput.serialized(), afterArguments: step("afterArguments"), afterInputPath: step("afterInputPath"),
+                               afterParameters: step("afterParameters"), result: step("result") ?? result.output?.serialized(),
+                               afterResultSelector: step("afterResultSelector"), afterResultPath: step("afterResultPath"),
                                variables: JSON.object(JSONObject(uniqueKeysWithValues: result.variables.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })).serialized())
         }
         return .init(output: result.output?.serialized(), error: result.error, cause: result.cause, inspectionData: inspection,

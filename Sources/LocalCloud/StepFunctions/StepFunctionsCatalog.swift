@@ -8,6 +8,7 @@ extension StepFunctionsStore {
     struct Activity: Sendable {
         var arn: String
         var account: String
+        var region: String = ""
         var name: String
         var created: Date
         var tags: [String: String]
@@ -22,6 +23,9 @@ extension StepFunctionsStore {
         var description: String?
         var revisionId: String
         var created: Date
+        /// The machine's logging and tracing configuration when the version was published.
+        var logging: JSON? = nil
+        var tracing: JSON? = nil
     }
 
     struct Alias: Sendable {
@@ -88,6 +92,7 @@ extension StepFunctionsStore {
                 t.primaryKey(["execution_arn", "key"])
             }
         }
+        registerResumeMigrations(&migrator)
     }
 
     // MARK: Map iterations and Parallel branches
@@ -117,7 +122,7 @@ extension StepFunctionsStore {
     // MARK: Activities
 
     static func activity(_ row: Row) -> Activity {
-        Activity(arn: row["arn"], account: row["account"], name: row["name"], created: Date(timeIntervalSince1970: row["created"]),
+        Activity(arn: row["arn"], account: row["account"], region: row["region"], name: row["name"], created: Date(timeIntervalSince1970: row["created"]),
                  tags: decodeTags(row["tags"]))
     }
 
@@ -153,7 +158,8 @@ extension StepFunctionsStore {
 
     static func version(_ row: Row) -> Version {
         Version(arn: row["arn"], machineArn: row["machine_arn"], number: row["number"], definition: row["definition"], roleArn: row["role_arn"],
-                description: row["description"], revisionId: row["revision_id"], created: Date(timeIntervalSince1970: row["created"]))
+                description: row["description"], revisionId: row["revision_id"], created: Date(timeIntervalSince1970: row["created"]),
+                logging: (row["logging"] as String?).flatMap { try? JSON(parsing: $0) }, tracing: (row["tracing"] as String?).flatMap { try? JSON(parsing: $0) })
     }
 
     func version(_ arn: String) async throws -> Version? {
@@ -175,11 +181,13 @@ extension StepFunctionsStore {
             let counter = try Int.fetchOne(db, sql: "SELECT value FROM sfn_version_counters WHERE machine_arn = ?", arguments: [machine.arn]) ?? 0
             let number = max(highest, counter) + 1
             let version = Version(arn: "\(machine.arn):\(number)", machineArn: machine.arn, number: number, definition: machine.definition,
-                                  roleArn: machine.roleArn, description: description, revisionId: machine.revisionId, created: date)
+                                  roleArn: machine.roleArn, description: description, revisionId: machine.revisionId, created: date,
+                                  logging: machine.logging, tracing: machine.tracing)
             try db.execute(sql: """
-                INSERT INTO sfn_versions (arn, machine_arn, number, definition, role_arn, description, revision_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO sfn_versions (arn, machine_arn, number, definition, role_arn, description, revision_id, created, logging, tracing)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [version.arn, version.machineArn, number, version.definition, version.roleArn, description, version.revisionId,
-                                 date.timeIntervalSince1970])
+                                 date.timeIntervalSince1970, machine.logging?.serialized(), machine.tracing?.serialized()])
             try db.execute(sql: "INSERT OR REPLACE INTO sfn_version_counters (machine_arn, value) VALUES (?, ?)", arguments: [machine.arn, number])
             return version
         }

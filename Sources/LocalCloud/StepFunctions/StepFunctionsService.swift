@@ -44,13 +44,16 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     public func run() async throws {
         for execution in try await store.runningExecutions() {
             let snapshot = try await loadSnapshot(execution)
+            // The events recorded after the snapshot are recorded again as the execution resumes from it.
+            try await store.truncateHistory(execution.arn, after: snapshot?.lastEventId ?? 0)
             let context = RequestContext(accountId: execution.account, region: execution.region, requestId: "resume")
             try? launch(execution, context: context, resumingFrom: snapshot)
         }
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
     }
 
-    /// An execution's last snapshot with the progress of the Map iterations and Parallel branches under way.
+    /// An execution's last snapshot with the progress of the Map iterations and Parallel branches under way,
+    /// the deadlines its timers count to and the tasks it had started.
     func loadSnapshot(_ execution: StepFunctionsStore.Execution) async throws -> ExecutionSnapshot? {
         guard var snapshot = execution.snapshot.flatMap({ try? JSONDecoder().decode(ExecutionSnapshot.self, from: Data($0.utf8)) }) else {
             return nil
@@ -58,6 +61,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         for (key, text) in try await store.branches(execution.arn) {
             if let progress = try? JSONDecoder().decode(BranchProgress.self, from: Data(text.utf8)) { snapshot.branches[key] = progress }
         }
+        snapshot.timers = try await store.timers(execution.arn)
+        snapshot.tasks = try await store.openTasks(execution.arn)
         return snapshot
     }
 
@@ -74,24 +79,32 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         "arn:aws:states:\(context.region):\(context.accountId):stateMachine:\(name)"
     }
 
+    /// A state machine of the caller's account and region: resources are regional, as in AWS.
     func requireMachine(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Machine {
         guard arn.hasPrefix("arn:aws:states:"), arn.contains(":stateMachine:") else {
             throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
-        guard let machine = try await store.machine(arn), machine.account == context.accountId else {
+        guard let machine = try await store.machine(arn), machine.account == context.accountId, machine.region == context.region else {
             throw AWSError("StateMachineDoesNotExist", "State Machine Does Not Exist: '\(arn)'")
         }
         return machine
     }
 
+    /// An execution of the caller's account and region. Express executions keep no record: none is found.
     func requireExecution(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Execution {
         guard arn.hasPrefix("arn:aws:states:"), arn.contains(":execution:") || arn.contains(":express:") else {
             throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
-        guard let execution = try await store.execution(arn), execution.account == context.accountId else {
+        guard let execution = try await store.execution(arn), execution.account == context.accountId, execution.region == context.region else {
             throw AWSError("ExecutionDoesNotExist", "Execution Does Not Exist: '\(arn)'")
         }
         return execution
+    }
+
+    /// Whether an ARN names a resource of the caller's account and region (`arn:aws:states:<region>:<account>:…`).
+    static func isOwn(_ arn: String, _ context: RequestContext) -> Bool {
+        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        return parts.count == 6 && parts[3] == context.region && parts[4] == context.accountId
     }
 
     static func parseDefinition(_ text: String) throws -> StateMachine {
@@ -106,13 +119,25 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     public func createStateMachine(_ input: SFNAPI.CreateStateMachineInput, context: RequestContext) async throws -> SFNAPI.CreateStateMachineOutput {
         try Self.validateName(input.name)
-        _ = try Self.parseDefinition(input.definition)
-        let arn = Self.machineArn(input.name, context)
         let type = input.type ?? "STANDARD"
+        let machine = try Self.parseDefinition(input.definition)
+        try Self.checkType(machine, type: type)
+        let arn = Self.machineArn(input.name, context)
+        let logging = input.loggingConfiguration?.json()
+        let tracing = input.tracingConfiguration?.json()
+        let encryption = input.encryptionConfiguration?.json()
+        try Self.checkTagCount(input.tags?.count ?? 0)
         if let existing = try await store.machine(arn) {
-            // Idempotent when everything matches, as AWS.
-            if existing.definition == input.definition && existing.roleArn == input.roleArn && existing.type == type {
-                return .init(stateMachineArn: arn, creationDate: existing.created)
+            if existing.status == "DELETING" {
+                throw AWSError("StateMachineDeleting", "State Machine is being deleted: '\(arn)'")
+            }
+            // Idempotent, as AWS: on name, definition, type, logging, tracing and encryption configuration, and
+            // publish and versionDescription; a different roleArn or tags are ignored (and not applied).
+            let latest = try await store.versions(of: arn).first
+            let samePublish = input.publish != true || (latest?.revisionId == existing.revisionId && latest?.description == input.versionDescription)
+            if existing.definition == input.definition && existing.type == type && existing.logging == logging && existing.tracing == tracing
+                && existing.encryption == encryption && samePublish {
+                return .init(stateMachineArn: arn, creationDate: existing.created, stateMachineVersionArn: input.publish == true ? latest?.arn : nil)
             }
             throw AWSError("StateMachineAlreadyExists", "State Machine Already Exists: '\(arn)'")
         }
@@ -122,7 +147,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         try await store.insert(.init(
             arn: arn, account: context.accountId, region: context.region, name: input.name, definition: input.definition,
             roleArn: input.roleArn, type: type, created: now, updated: now, description: input.versionDescription,
-            revisionId: UUID().uuidString.lowercased(), tags: tags))
+            revisionId: UUID().uuidString.lowercased(), tags: tags, logging: logging, tracing: tracing, encryption: encryption))
         if input.publish == true, let machine = try await store.machine(arn) {
             let version = try await publish(machine, revisionId: nil, description: input.versionDescription)
             return .init(stateMachineArn: arn, creationDate: now, stateMachineVersionArn: version.arn)
@@ -134,31 +159,85 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let (machineArn, qualifier) = try Self.splitMachineArn(input.stateMachineArn)
         let m = try await requireMachine(machineArn, context)
         if case .version = qualifier {
-            // A version describes as itself: its ARN, definition, role, revision and description.
-            let v = try await requireVersion(input.stateMachineArn)
+            // A version describes as itself: its ARN, definition, role, revision, description and configuration.
+            let v = try await requireVersion(input.stateMachineArn, context, missing: .machine)
             return .init(
-                stateMachineArn: v.arn, name: m.name, status: "ACTIVE", definition: v.definition, roleArn: v.roleArn, type: m.type,
-                creationDate: v.created, loggingConfiguration: .init(level: "OFF", includeExecutionData: false),
-                tracingConfiguration: .init(enabled: false), revisionId: v.revisionId, description: v.description)
+                stateMachineArn: v.arn, name: m.name, status: m.status, definition: v.definition, roleArn: v.roleArn, type: m.type,
+                creationDate: v.created, loggingConfiguration: Self.logging(v.logging ?? m.logging), tracingConfiguration: Self.tracing(v.tracing ?? m.tracing),
+                revisionId: v.revisionId, description: v.description, encryptionConfiguration: Self.encryption(m.encryption))
         }
         guard qualifier == .none else { throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'") }
         return .init(
-            stateMachineArn: m.arn, name: m.name, status: "ACTIVE", definition: m.definition, roleArn: m.roleArn, type: m.type,
-            creationDate: m.created, loggingConfiguration: .init(level: "OFF", includeExecutionData: false),
-            tracingConfiguration: .init(enabled: false), revisionId: m.revisionId)
+            stateMachineArn: m.arn, name: m.name, status: m.status, definition: m.definition, roleArn: m.roleArn, type: m.type,
+            creationDate: m.created, loggingConfiguration: Self.logging(m.logging), tracingConfiguration: Self.tracing(m.tracing),
+            revisionId: m.revisionId, encryptionConfiguration: Self.encryption(m.encryption))
+    }
+
+    /// The configurations as given to CreateStateMachine or UpdateStateMachine, or AWS's defaults.
+    static func logging(_ json: JSON?) -> SFNAPI.LoggingConfiguration {
+        var decoder = ShapeDecoder()
+        return json.flatMap { try? SFNAPI.LoggingConfiguration(json: $0, decoder: &decoder, path: "") } ?? .init(level: "OFF", includeExecutionData: false)
+    }
+
+    static func tracing(_ json: JSON?) -> SFNAPI.TracingConfiguration {
+        var decoder = ShapeDecoder()
+        return json.flatMap { try? SFNAPI.TracingConfiguration(json: $0, decoder: &decoder, path: "") } ?? .init(enabled: false)
+    }
+
+    static func encryption(_ json: JSON?) -> SFNAPI.EncryptionConfiguration? {
+        var decoder = ShapeDecoder()
+        return json.flatMap { try? SFNAPI.EncryptionConfiguration(json: $0, decoder: &decoder, path: "") }
+    }
+
+    /// Express workflows run at most five minutes and keep no history: they cannot wait for callbacks, run
+    /// activities or wait for jobs (`.sync`), as CreateStateMachine reports for type EXPRESS.
+    static func expressDiagnostics(_ machine: StateMachine, path: String = "") -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        for (name, state) in machine.states.sorted(by: { $0.key < $1.key }) {
+            let location = "\(path)/States/\(name)"
+            if let resource = state.resource,
+               resource.hasSuffix(".sync") || resource.hasSuffix(".sync:2") || resource.hasSuffix(".waitForTaskToken") || resource.contains(":activity:") {
+                found.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED",
+                                        message: "Express state machines do not support the .sync and .waitForTaskToken integration patterns nor activities: \(resource)",
+                                        location: location + "/Resource"))
+            }
+            for (i, branch) in state.branches.enumerated() { found += expressDiagnostics(branch, path: "\(location)/Branches/\(i)") }
+            if let iterator = state.iterator { found += expressDiagnostics(iterator, path: location + "/ItemProcessor") }
+        }
+        return found
+    }
+
+    static func checkType(_ machine: StateMachine, type: String) throws {
+        guard type == "EXPRESS" else { return }
+        let problems = expressDiagnostics(machine)
+        if !problems.isEmpty { throw AWSError("InvalidDefinition", DefinitionError(problems).description) }
+    }
+
+    /// At most 50 tags per resource, as AWS.
+    static func checkTagCount(_ count: Int) throws {
+        if count > 50 {
+            throw AWSError("TooManyTags", "Too many tags: a resource can have at most 50 tags, this request would give it \(count)")
+        }
     }
 
     public func listStateMachines(_ input: SFNAPI.ListStateMachinesInput, context: RequestContext) async throws -> SFNAPI.ListStateMachinesOutput {
         let all = try await store.machines(account: context.accountId, region: context.region)
-        let (page, next) = try Pagination.page(all, maxResults: input.maxResults, nextToken: input.nextToken)
+        let (page, next) = try Pagination.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { Pagination.key($0.created, $0.name) }
         return .init(stateMachines: page.map { .init(stateMachineArn: $0.arn, name: $0.name, type: $0.type, creationDate: $0.created) }, nextToken: next)
     }
 
+    /// Deletes a state machine as AWS does: it goes DELETING (no new executions), its running executions are
+    /// stopped, then it is deleted with its versions and aliases.
     public func deleteStateMachine(_ input: SFNAPI.DeleteStateMachineInput, context: RequestContext) async throws -> SFNAPI.DeleteStateMachineOutput {
         guard input.stateMachineArn.contains(":stateMachine:") else {
             throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'")
         }
-        if let m = try await store.machine(input.stateMachineArn), m.account == context.accountId {
+        if var m = try await store.machine(input.stateMachineArn), m.account == context.accountId, m.region == context.region {
+            m.status = "DELETING"
+            try await store.update(m)
+            for execution in try await store.executions(machineArn: m.arn, status: "RUNNING") {
+                try await stop(execution, error: nil, cause: "The state machine \(m.name) was deleted", context: context)
+            }
             try await store.deleteMachine(m.arn)
             try await store.deleteVersionsAndAliases(of: m.arn)
         }
@@ -171,10 +250,13 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             throw AWSError("MissingRequiredParameter", "Either the definition, the role ARN, the LoggingConfiguration, or the TracingConfiguration must be specified")
         }
         if let definition = input.definition {
-            _ = try Self.parseDefinition(definition)
+            try Self.checkType(try Self.parseDefinition(definition), type: m.type)
             m.definition = definition
         }
         if let role = input.roleArn { m.roleArn = role }
+        if let logging = input.loggingConfiguration { m.logging = logging.json() }
+        if let tracing = input.tracingConfiguration { m.tracing = tracing.json() }
+        if let encryption = input.encryptionConfiguration { m.encryption = encryption.json() }
         m.updated = Date()
         m.revisionId = UUID().uuidString.lowercased()
         try await store.update(m)
@@ -186,7 +268,10 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     }
 
     public func validateStateMachineDefinition(_ input: SFNAPI.ValidateStateMachineDefinitionInput, context: RequestContext) async throws -> SFNAPI.ValidateStateMachineDefinitionOutput {
-        let diagnostics = StateMachine.validate(input.definition)
+        var diagnostics = StateMachine.validate(input.definition)
+        if diagnostics.isEmpty, input.type == "EXPRESS", let machine = try? StateMachine(definition: input.definition) {
+            diagnostics = Self.expressDiagnostics(machine)
+        }
         let limit = input.maxResults ?? 100
         return .init(
             result: diagnostics.isEmpty ? "OK" : "FAIL",
@@ -199,14 +284,14 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     public func startExecution(_ input: SFNAPI.StartExecutionInput, context: RequestContext) async throws -> SFNAPI.StartExecutionOutput {
         let target = try await resolveForExecution(input.stateMachineArn, context)
         let m = target.machine
-        if m.type == "EXPRESS" {
-            throw AWSError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
-        }
         let name = input.name ?? UUID().uuidString.lowercased()
         try Self.validateName(name)
         let inputText = input.input ?? "{}"
-        guard (try? JSON(parsing: inputText)) != nil else {
+        guard let inputJSON = try? JSON(parsing: inputText) else {
             throw AWSError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid JSON'")
+        }
+        if m.type == "EXPRESS" {
+            return try startExpress(target, name: name, input: inputJSON, context: context)
         }
         let arn = "arn:aws:states:\(context.region):\(context.accountId):execution:\(m.name):\(name)"
         if let existing = try await store.execution(arn) {
@@ -219,7 +304,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let execution = StepFunctionsStore.Execution(
             arn: arn, account: context.accountId, region: context.region, machineArn: m.arn, name: name, status: "RUNNING",
             input: inputText, started: Date(), definition: target.definition, roleArn: target.roleArn,
-            versionArn: target.versionArn, aliasArn: target.aliasArn)
+            versionArn: target.versionArn, aliasArn: target.aliasArn, revisionId: target.revisionId)
         try await store.insert(execution)
         try launch(execution, context: context, resumingFrom: nil)
         // Events reach EventBridge asynchronously, as in AWS: the caller does not wait for rule matching.
@@ -227,8 +312,11 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         return .init(executionArn: arn, startDate: execution.started)
     }
 
+    /// Runs an Express execution to its end and answers its outcome. Versions and aliases run as with
+    /// StartExecution.
     public func startSyncExecution(_ input: SFNAPI.StartSyncExecutionInput, context: RequestContext) async throws -> SFNAPI.StartSyncExecutionOutput {
-        let m = try await requireMachine(input.stateMachineArn, context)
+        let target = try await resolveForExecution(input.stateMachineArn, context)
+        let m = target.machine
         guard m.type == "EXPRESS" else {
             throw AWSError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
         }
@@ -238,15 +326,42 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         guard let inputJSON = try? JSON(parsing: inputText) else {
             throw AWSError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid JSON'")
         }
-        let machine = try Self.parseDefinition(m.definition)
+        let machine = try definitions.machine(target.definition)
         let arn = "arn:aws:states:\(context.region):\(context.accountId):express:\(m.name):\(name):\(UUID().uuidString.lowercased())"
         let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
         let start = Date()
-        let outcome = await engine.run(input: inputJSON, context: ExecutionContext(executionArn: arn, name: name, stateMachineArn: m.arn, stateMachineName: m.name, roleArn: m.roleArn, startTime: start))
+        let outcome = await engine.run(input: inputJSON, context: ExecutionContext(
+            executionArn: arn, name: name, stateMachineArn: m.arn, stateMachineName: m.name, roleArn: target.roleArn, startTime: start,
+            stateMachineVersionArn: target.versionArn, stateMachineAliasArn: target.aliasArn))
+        let stop = Date()
+        // Express workflows bill by the 100 ms, with at least 64 MB of memory.
+        let billed = max(100, Int((stop.timeIntervalSince(start) * 10).rounded(.up)) * 100)
         return .init(
-            executionArn: arn, stateMachineArn: m.arn, name: name, startDate: start, stopDate: Date(), status: outcome.status.rawValue,
-            error: outcome.error, cause: outcome.cause, input: inputText, inputDetails: .init(included: true),
-            output: outcome.output?.serialized(), outputDetails: .init(included: true))
+            executionArn: arn, stateMachineArn: target.versionArn ?? target.aliasArn ?? m.arn, name: name, startDate: start, stopDate: stop,
+            status: outcome.status.rawValue, error: outcome.error, cause: outcome.cause, input: inputText, inputDetails: .init(included: true),
+            output: outcome.output?.serialized(), outputDetails: .init(included: outcome.output != nil),
+            billingDetails: .init(billedMemoryUsedInMB: 64, billedDurationInMilliseconds: billed))
+    }
+
+    /// StartExecution of an Express workflow: runs in the background, kept nowhere (AWS keeps no history of
+    /// Express executions and DescribeExecution does not know them); each call starts a new execution, even
+    /// with a name already used.
+    func startExpress(_ target: ExecutionTarget, name: String, input: JSON, context: RequestContext) throws -> SFNAPI.StartExecutionOutput {
+        let m = target.machine
+        let machine = try definitions.machine(target.definition)
+        let arn = "arn:aws:states:\(context.region):\(context.accountId):express:\(m.name):\(name):\(UUID().uuidString.lowercased())"
+        let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
+        let start = Date()
+        let executionContext = ExecutionContext(
+            executionArn: arn, name: name, stateMachineArn: m.arn, stateMachineName: m.name, roleArn: target.roleArn, startTime: start,
+            stateMachineVersionArn: target.versionArn, stateMachineAliasArn: target.aliasArn)
+        let runs = self.runs
+        let task = Task {
+            _ = await engine.run(input: input, context: executionContext)
+            runs.remove(arn)
+        }
+        runs.add(arn, task)
+        return .init(executionArn: arn, startDate: start)
     }
 
     /// Starts (or resumes) running an execution in the background.
@@ -258,20 +373,25 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let executionContext = ExecutionContext(
             executionArn: execution.arn, name: execution.name, stateMachineArn: execution.machineArn,
             stateMachineName: String(execution.machineArn.split(separator: ":").last ?? ""), roleArn: execution.roleArn, startTime: execution.started,
-            redriveCount: execution.redriveCount)
+            redriveCount: execution.redriveCount, redriveTime: execution.redriveDate,
+            stateMachineVersionArn: execution.versionArn, stateMachineAliasArn: execution.aliasArn)
         let observer = HistoryRecorder(store: store, executionArn: execution.arn)
         let store = self.store
         let service = self
         let task = Task {
             let outcome = await engine.run(input: input, context: executionContext, resumingFrom: snapshot, observer: observer)
             await observer.flush()
+            // This task is the one writer of the outcome: StopExecution cancels it and waits for it, so the
+            // status, the ExecutionAborted event and the published event agree.
+            let reason = observer.abortReason
+            let aborted = outcome.status == .aborted
             try? await store.finish(
-                execution.arn, status: outcome.status.rawValue, output: outcome.output?.serialized(), error: outcome.error,
-                cause: outcome.cause, stopped: Date())
+                execution.arn, status: outcome.status.rawValue, output: outcome.output?.serialized(), error: aborted ? reason.error : outcome.error,
+                cause: aborted ? reason.cause : outcome.cause, stopped: Date())
             await service.publish(execution, status: outcome.status.rawValue, context: context)
             service.runs.remove(execution.arn)
         }
-        runs.add(execution.arn, task)
+        runs.add(execution.arn, task, recorder: observer)
     }
 
     func publish(_ execution: StepFunctionsStore.Execution, status: String, context: RequestContext) async {
@@ -290,29 +410,54 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     public func describeExecution(_ input: SFNAPI.DescribeExecutionInput, context: RequestContext) async throws -> SFNAPI.DescribeExecutionOutput {
         let e = try await requireExecution(input.executionArn, context)
+        let machine = try await store.machine(e.machineArn)
+        let notRedrivable = Self.notRedrivableReason(e, machine: machine)
         return .init(
             executionArn: e.arn, stateMachineArn: e.machineArn, name: e.name, status: e.status, startDate: e.started, stopDate: e.stopped,
             input: e.input, inputDetails: .init(included: true), output: e.output, outputDetails: e.output.map { _ in .init(included: true) },
             error: e.error, cause: e.cause, stateMachineVersionArn: e.versionArn, stateMachineAliasArn: e.aliasArn,
             redriveCount: e.redriveCount, redriveDate: e.redriveDate,
-            redriveStatus: Self.notRedrivableReason(e) == nil ? "REDRIVABLE" : "NOT_REDRIVABLE", redriveStatusReason: Self.notRedrivableReason(e))
+            redriveStatus: notRedrivable == nil ? "REDRIVABLE" : "NOT_REDRIVABLE", redriveStatusReason: notRedrivable)
     }
 
+    /// The state machine as the execution ran it: the definition, role and revision of the version (or of the
+    /// machine's revision) it was started with.
     public func describeStateMachineForExecution(_ input: SFNAPI.DescribeStateMachineForExecutionInput, context: RequestContext) async throws -> SFNAPI.DescribeStateMachineForExecutionOutput {
         let e = try await requireExecution(input.executionArn, context)
         let m = try await store.machine(e.machineArn)
+        let version = try await e.versionArn.asyncMap { try await store.version($0) } ?? nil
+        let updated = version?.created ?? (m?.revisionId == e.revisionId ? m?.updated : nil) ?? e.started
         return .init(
-            stateMachineArn: e.machineArn, name: m?.name ?? String(e.machineArn.split(separator: ":").last ?? ""),
-            definition: e.definition, roleArn: e.roleArn, updateDate: m?.updated ?? e.started, revisionId: m?.revisionId)
+            stateMachineArn: e.versionArn ?? e.machineArn, name: m?.name ?? String(e.machineArn.split(separator: ":").last ?? ""),
+            definition: e.definition, roleArn: e.roleArn, updateDate: updated,
+            loggingConfiguration: Self.logging(version?.logging ?? m?.logging), tracingConfiguration: Self.tracing(version?.tracing ?? m?.tracing),
+            revisionId: e.revisionId ?? version?.revisionId, encryptionConfiguration: Self.encryption(m?.encryption))
     }
 
     public func listExecutions(_ input: SFNAPI.ListExecutionsInput, context: RequestContext) async throws -> SFNAPI.ListExecutionsOutput {
-        guard let machineArn = input.stateMachineArn else {
-            throw AWSError("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
+        switch (input.stateMachineArn, input.mapRunArn) {
+        case (nil, nil):
+            throw AWSError("ValidationException", "Must provide a StateMachine ARN or a MapRun ARN")
+        case (.some, .some):
+            throw AWSError("ValidationException", "You can specify either a mapRunArn or a stateMachineArn, but not both")
+        case (nil, let mapRun?):
+            // Map Runs are the child executions of Distributed Map states, which Skiff does not run: none exists.
+            guard mapRun.hasPrefix("arn:aws:states:"), mapRun.contains(":mapRun:") else {
+                throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(mapRun)'")
+            }
+            throw AWSError("ResourceNotFound", "Resource not found: '\(mapRun)'")
+        case (let machineArn?, nil):
+            return try await listExecutions(of: machineArn, input, context: context)
         }
+    }
+
+    func listExecutions(of machineArn: String, _ input: SFNAPI.ListExecutionsInput, context: RequestContext) async throws -> SFNAPI.ListExecutionsOutput {
         // A version or alias ARN lists the executions started through it.
         let (unqualified, qualifier) = try Self.splitMachineArn(machineArn)
-        _ = try await requireMachine(unqualified, context)
+        let machine = try await requireMachine(unqualified, context)
+        guard machine.type != "EXPRESS" else {
+            throw AWSError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
+        }
         var all = try await store.executions(machineArn: unqualified, status: input.statusFilter)
         switch qualifier {
         case .none: break
@@ -324,7 +469,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         case "NOT_REDRIVEN": all = all.filter { $0.redriveCount == 0 }
         default: break
         }
-        let (page, next) = try Pagination.page(all, maxResults: input.maxResults, nextToken: input.nextToken)
+        // Newest first; the token names the last execution listed, so executions started meanwhile do not shift pages.
+        let (page, next) = try Pagination.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { Pagination.key(newestFirst: $0.started, $0.arn) }
         return .init(executions: page.map {
             .init(executionArn: $0.arn, stateMachineArn: $0.machineArn, name: $0.name, status: $0.status, startDate: $0.started, stopDate: $0.stopped,
                   stateMachineVersionArn: $0.versionArn, stateMachineAliasArn: $0.aliasArn, redriveCount: $0.redriveCount, redriveDate: $0.redriveDate)
@@ -333,19 +479,32 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     public func stopExecution(_ input: SFNAPI.StopExecutionInput, context: RequestContext) async throws -> SFNAPI.StopExecutionOutput {
         let e = try await requireExecution(input.executionArn, context)
-        let now = Date()
-        guard e.status == "RUNNING" else { return .init(stopDate: e.stopped ?? now) }
-        runs.cancel(e.arn)
-        try await store.finish(e.arn, status: "ABORTED", output: nil, error: input.error, cause: input.cause, stopped: now)
-        await publish(e, status: "ABORTED", context: context)
-        return .init(stopDate: now)
+        guard e.status == "RUNNING" else { return .init(stopDate: e.stopped ?? Date()) }
+        let stopped = try await stop(e, error: input.error, cause: input.cause, context: context)
+        return .init(stopDate: stopped)
+    }
+
+    /// Stops a running execution: its run is cancelled with the error and cause (its ExecutionAborted event
+    /// carries them) and awaited, as the run writes the outcome; an execution not running here is marked ABORTED.
+    @discardableResult
+    func stop(_ e: StepFunctionsStore.Execution, error: String?, cause: String?, context: RequestContext) async throws -> Date {
+        if let run = runs.stop(e.arn, error: error, cause: cause) {
+            await run.value
+        } else {
+            try await store.finish(e.arn, status: "ABORTED", output: nil, error: error, cause: cause, stopped: Date())
+            await publish(e, status: "ABORTED", context: context)
+        }
+        return try await store.execution(e.arn)?.stopped ?? Date()
     }
 
     public func getExecutionHistory(_ input: SFNAPI.GetExecutionHistoryInput, context: RequestContext) async throws -> SFNAPI.GetExecutionHistoryOutput {
         let e = try await requireExecution(input.executionArn, context)
-        var events = try await store.history(e.arn)
-        if input.reverseOrder == true { events.reverse() }
-        let (page, next) = try Pagination.page(events, maxResults: input.maxResults, nextToken: input.nextToken)
+        let events = try await store.history(e.arn)
+        let reverse = input.reverseOrder == true
+        let (page, next) = try Pagination.page(events, maxResults: input.maxResults, nextToken: input.nextToken) { event in
+            let id = event["id"]?.intValue ?? 0
+            return Pagination.key(number: reverse ? Int(Int32.max) - id : id)
+        }
         var decoder = ShapeDecoder()
         let includeData = input.includeExecutionData ?? true
         let shaped = try page.map { event -> SFNAPI.HistoryEvent in
@@ -369,22 +528,50 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     // MARK: Task tokens
 
     public func sendTaskSuccess(_ input: SFNAPI.SendTaskSuccessInput, context: RequestContext) async throws -> SFNAPI.SendTaskSuccessOutput {
+        try Self.checkToken(input.taskToken)
         guard let output = try? JSON(parsing: input.output) else {
             throw AWSError("InvalidOutput", "Invalid Output: 'Invalid JSON'")
         }
-        guard tokens.complete(input.taskToken, with: .success(output)) else { throw AWSError("TaskDoesNotExist", "Task Does Not Exist: '\(input.taskToken)'") }
+        try await onToken(input.taskToken) { tokens.complete(input.taskToken, with: .success(output)) }
         return .init()
     }
 
     public func sendTaskFailure(_ input: SFNAPI.SendTaskFailureInput, context: RequestContext) async throws -> SFNAPI.SendTaskFailureOutput {
+        try Self.checkToken(input.taskToken)
         let failure = StatesError(input.error ?? "", input.cause ?? "")
-        guard tokens.complete(input.taskToken, with: .failure(failure)) else { throw AWSError("TaskDoesNotExist", "Task Does Not Exist: '\(input.taskToken)'") }
+        try await onToken(input.taskToken) { tokens.complete(input.taskToken, with: .failure(failure)) }
         return .init()
     }
 
     public func sendTaskHeartbeat(_ input: SFNAPI.SendTaskHeartbeatInput, context: RequestContext) async throws -> SFNAPI.SendTaskHeartbeatOutput {
-        guard tokens.beat(input.taskToken) else { throw AWSError("TaskDoesNotExist", "Task Does Not Exist: '\(input.taskToken)'") }
+        try Self.checkToken(input.taskToken)
+        try await onToken(input.taskToken) { tokens.beat(input.taskToken) }
         return .init()
+    }
+
+    /// Task tokens are 64 hexadecimal digits (``ExecutionEngine``'s); anything else is not a token at all.
+    static func checkToken(_ token: String) throws {
+        guard token.count == 64, token.allSatisfy(\.isHexDigit) else {
+            throw AWSError("InvalidToken", "Invalid Token: 'Invalid token'")
+        }
+    }
+
+    /// Applies `action` to the state waiting on `token`. When none waits: a task still open is one whose
+    /// execution is resuming after a restart, and waits on the token again in a moment; a closed one ended
+    /// (completed, failed, timed out, stopped) — AWS's TaskTimedOut, "the task token has either expired or the
+    /// task associated with the token has already been closed"; any other token was never issued.
+    func onToken(_ token: String, _ action: () -> Bool) async throws {
+        if action() { return }
+        if let task = try await store.task(token), task.callback {
+            if task.status != "CLOSED" {
+                for _ in 0..<100 {
+                    try await Task.sleep(for: .milliseconds(50))
+                    if action() { return }
+                }
+            }
+            throw AWSError("TaskTimedOut", "Task Timed Out: '\(token)'")
+        }
+        throw AWSError("TaskDoesNotExist", "Task Does Not Exist: '\(token)'")
     }
 
     // MARK: Tags
@@ -392,6 +579,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     public func tagResource(_ input: SFNAPI.TagResourceInput, context: RequestContext) async throws -> SFNAPI.TagResourceOutput {
         var tags = try await tags(of: input.resourceArn, context)
         for tag in input.tags { tags[tag.key ?? ""] = tag.value ?? "" }
+        try Self.checkTagCount(tags.count)
         try await setTags(tags, of: input.resourceArn, context)
         return .init()
     }
@@ -408,12 +596,17 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         return .init(tags: tags.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) })
     }
 
-    /// The tags of a state machine or an activity (the resources Step Functions tags).
+    /// The tags of a state machine or an activity (the resources Step Functions tags) of the caller's account
+    /// and region.
     func tags(of arn: String, _ context: RequestContext) async throws -> [String: String] {
-        if arn.contains(":activity:"), let activity = try await store.activity(arn), activity.account == context.accountId {
+        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+        guard arn.hasPrefix("arn:aws:states:"), parts.count >= 7, ["stateMachine", "activity"].contains(parts[5]) else {
+            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
+        }
+        if arn.contains(":activity:"), let activity = try await store.activity(arn), activity.account == context.accountId, activity.region == context.region {
             return activity.tags
         }
-        if let m = try await store.machine(arn), m.account == context.accountId { return m.tags }
+        if let m = try await store.machine(arn), m.account == context.accountId, m.region == context.region { return m.tags }
         throw AWSError("ResourceNotFound", "Resource not found: '\(arn)'")
     }
 
@@ -443,24 +636,48 @@ final class DefinitionCache: Sendable {
 
 /// The executions running in this process, so StopExecution can cancel them.
 final class ExecutionRuns: Sendable {
-    let tasks = Mutex<[String: Task<Void, Never>]>([:])
-    func add(_ arn: String, _ task: Task<Void, Never>) { tasks.withLock { $0[arn] = task } }
+    let tasks = Mutex<[String: (task: Task<Void, Never>, recorder: HistoryRecorder?)]>([:])
+    func add(_ arn: String, _ task: Task<Void, Never>, recorder: HistoryRecorder? = nil) { tasks.withLock { $0[arn] = (task, recorder) } }
     func remove(_ arn: String) { _ = tasks.withLock { $0.removeValue(forKey: arn) } }
-    func cancel(_ arn: String) { tasks.withLock { $0.removeValue(forKey: arn) }?.cancel() }
+
+    /// Cancels the run of `arn` with StopExecution's error and cause; answers the run to await, nil when none.
+    func stop(_ arn: String, error: String?, cause: String?) -> Task<Void, Never>? {
+        guard let run = tasks.withLock({ $0[arn] }) else { return nil }
+        run.recorder?.setAbortReason(error: error, cause: cause)
+        run.task.cancel()
+        return run.task
+    }
 }
 
 /// Writes an execution's events and snapshots to the store as they happen, in order.
 final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     let store: StepFunctionsStore
     let executionArn: String
+    /// The error and cause StopExecution gave, for the ExecutionAborted event and the execution's record.
+    private let reason = Mutex<(error: String?, cause: String?)>((nil, nil))
 
     init(store: StepFunctionsStore, executionArn: String) {
         self.store = store
         self.executionArn = executionArn
     }
 
+    func setAbortReason(error: String?, cause: String?) { reason.withLock { $0 = (error, cause) } }
+    var abortReason: (error: String?, cause: String?) { reason.withLock { $0 } }
+
     func record(_ event: HistoryEvent) async {
+        var event = event
+        if event.type == "ExecutionAborted" {
+            let (error, cause) = abortReason
+            var details: JSONObject = [:]
+            if let error { details["error"] = .string(error) }
+            if let cause { details["cause"] = .string(cause) }
+            event.details = .object(details)
+        }
         try? await store.append(event: event.json, id: event.id, to: executionArn)
+    }
+
+    func checkpoint(timer key: String, deadline: Date?) async {
+        try? await store.saveTimer(executionArn, key: key, deadline: deadline)
     }
 
     func checkpoint(_ snapshot: ExecutionSnapshot) async {
@@ -480,19 +697,60 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     func flush() async {}
 }
 
-/// Opaque `nextToken`s over an ordered list, as AWS's list operations page.
+/// Opaque `nextToken`s, as AWS's list operations page. A token names the last item of its page by its sort key
+/// (not by position), so that items created or deleted between two calls neither repeat nor skip others.
 enum Pagination {
-    static func page<T>(_ items: [T], maxResults: Int?, nextToken: String?) throws -> ([T], String?) {
-        var start = 0
+    /// One page of `items` in the order of `key` (a string that sorts as the list does; unique per item).
+    static func page<T>(_ items: [T], maxResults: Int?, nextToken: String?, key: (T) -> String) throws -> ([T], String?) {
+        var keyed = items.map { (key($0), $0) }
+        keyed.sort { $0.0 < $1.0 }
+        var start = keyed.startIndex
         if let nextToken {
-            guard let data = Data(base64Encoded: nextToken), let offset = Int(String(decoding: data, as: UTF8.self)), offset >= 0, offset <= items.count else {
+            guard let data = Data(base64Encoded: nextToken), case let text = String(decoding: data, as: UTF8.self), text.hasPrefix("v1|") else {
                 throw AWSError("InvalidToken", "Invalid Token: 'Invalid token'")
             }
-            start = offset
+            let after = String(text.dropFirst(3))
+            start = keyed.partitionPoint { $0.0 > after }
         }
         let size = (maxResults ?? 0) > 0 ? maxResults! : 100
-        let end = min(items.count, start + size)
-        let next = end < items.count ? Data(String(end).utf8).base64EncodedString() : nil
-        return (Array(items[start..<end]), next)
+        let end = min(keyed.count, start + size)
+        let page = keyed[start..<end]
+        let next = end < keyed.count ? page.last.map { Data(("v1|" + $0.0).utf8).base64EncodedString() } : nil
+        return (page.map(\.1), next)
+    }
+
+    /// A key sorting oldest first, then by name.
+    static func key(_ date: Date, _ name: String) -> String {
+        key(number: Int((date.timeIntervalSince1970 * 1_000_000).rounded())) + "|" + name
+    }
+
+    /// A key sorting newest first, then by name.
+    static func key(newestFirst date: Date, _ name: String) -> String {
+        key(number: Int.max / 2 - Int((date.timeIntervalSince1970 * 1_000_000).rounded())) + "|" + name
+    }
+
+    /// A non-negative number, zero-padded so that keys sort as numbers do.
+    static func key(number: Int) -> String {
+        let digits = String(max(0, number))
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+}
+
+extension Array {
+    /// The index of the first element for which `belongs` holds, in an array where it holds for a suffix.
+    func partitionPoint(_ belongs: (Element) -> Bool) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let mid = (low + high) / 2
+            if belongs(self[mid]) { high = mid } else { low = mid + 1 }
+        }
+        return low
+    }
+}
+
+extension Optional {
+    func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }

@@ -21,6 +21,12 @@ struct StepFunctionsStore: Sendable {
         var description: String?
         var revisionId: String
         var tags: [String: String]
+        /// ACTIVE, or DELETING while executions started before DeleteStateMachine finish.
+        var status = "ACTIVE"
+        /// LoggingConfiguration, TracingConfiguration and EncryptionConfiguration as given (botocore shapes).
+        var logging: JSON? = nil
+        var tracing: JSON? = nil
+        var encryption: JSON? = nil
     }
 
     struct Execution: Sendable {
@@ -44,6 +50,8 @@ struct StepFunctionsStore: Sendable {
         var aliasArn: String? = nil
         var redriveCount = 0
         var redriveDate: Date? = nil
+        /// The revision of the machine (or version) the execution runs.
+        var revisionId: String? = nil
     }
 
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
@@ -102,24 +110,33 @@ struct StepFunctionsStore: Sendable {
             arn: row["arn"], account: row["account"], region: row["region"], name: row["name"], definition: row["definition"],
             roleArn: row["role_arn"], type: row["type"], created: Date(timeIntervalSince1970: row["created"]),
             updated: Date(timeIntervalSince1970: row["updated"]), description: row["description"], revisionId: row["revision_id"],
-            tags: decodeTags(row["tags"]))
+            tags: decodeTags(row["tags"]), status: row["status"] ?? "ACTIVE", logging: json(row["logging"]), tracing: json(row["tracing"]),
+            encryption: json(row["encryption"]))
+    }
+
+    static func json(_ text: String?) -> JSON? {
+        text.flatMap { try? JSON(parsing: $0) }
     }
 
     func insert(_ m: Machine) async throws {
         try await database.write { db in
             try db.execute(sql: """
-                INSERT INTO sfn_state_machines (arn, account, region, name, definition, role_arn, type, created, updated, description, revision_id, tags)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO sfn_state_machines (arn, account, region, name, definition, role_arn, type, created, updated, description, revision_id, tags,
+                status, logging, tracing, encryption)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [m.arn, m.account, m.region, m.name, m.definition, m.roleArn, m.type, m.created.timeIntervalSince1970,
-                                 m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags)])
+                                 m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status,
+                                 m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized()])
         }
     }
 
     func update(_ m: Machine) async throws {
         try await database.write { db in
             try db.execute(sql: """
-                UPDATE sfn_state_machines SET definition = ?, role_arn = ?, updated = ?, description = ?, revision_id = ?, tags = ? WHERE arn = ?
-                """, arguments: [m.definition, m.roleArn, m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.arn])
+                UPDATE sfn_state_machines SET definition = ?, role_arn = ?, updated = ?, description = ?, revision_id = ?, tags = ?, status = ?,
+                logging = ?, tracing = ?, encryption = ? WHERE arn = ?
+                """, arguments: [m.definition, m.roleArn, m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status,
+                                 m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized(), m.arn])
         }
     }
 
@@ -142,7 +159,7 @@ struct StepFunctionsStore: Sendable {
             started: Date(timeIntervalSince1970: row["started"]), stopped: (row["stopped"] as Double?).map { Date(timeIntervalSince1970: $0) },
             definition: row["definition"], roleArn: row["role_arn"], snapshot: row["snapshot"],
             versionArn: row["version_arn"], aliasArn: row["alias_arn"], redriveCount: row["redrive_count"] ?? 0,
-            redriveDate: (row["redrive_date"] as Double?).map { Date(timeIntervalSince1970: $0) })
+            redriveDate: (row["redrive_date"] as Double?).map { Date(timeIntervalSince1970: $0) }, revisionId: row["revision_id"])
     }
 
     func execution(_ arn: String) async throws -> Execution? {
@@ -154,10 +171,11 @@ struct StepFunctionsStore: Sendable {
     func insert(_ e: Execution) async throws {
         try await database.writeGrouped { db in
             try db.execute(sql: """
-                INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, started, definition, role_arn, version_arn, alias_arn)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, started, definition, role_arn, version_arn, alias_arn,
+                revision_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [e.arn, e.account, e.region, e.machineArn, e.name, e.status, e.input, e.started.timeIntervalSince1970, e.definition, e.roleArn,
-                                 e.versionArn, e.aliasArn])
+                                 e.versionArn, e.aliasArn, e.revisionId])
         }
     }
 
@@ -169,6 +187,8 @@ struct StepFunctionsStore: Sendable {
                 """, arguments: [status, output, error, cause, stopped.timeIntervalSince1970, status, arn])
             // The last snapshot of a failed, timed-out or aborted execution stays: RedriveExecution resumes from it.
             if status == "SUCCEEDED" { try db.execute(sql: "DELETE FROM sfn_branches WHERE execution_arn = ?", arguments: [arn]) }
+            // Deadlines only matter while the execution runs (a redrive waits its Wait states anew).
+            try db.execute(sql: "DELETE FROM sfn_timers WHERE execution_arn = ?", arguments: [arn])
         }
     }
 

@@ -25,23 +25,48 @@ extension StepFunctionsService {
         return (machineArn, .alias(String(parts[7])))
     }
 
+    /// What an execution of a state machine ARN runs.
+    struct ExecutionTarget {
+        var machine: StepFunctionsStore.Machine
+        var definition: String
+        var roleArn: String
+        var versionArn: String?
+        var aliasArn: String?
+        var revisionId: String
+    }
+
     /// The definition an execution of `arn` runs: the machine's current one, a version's, or the version an
-    /// alias routes this execution to.
-    func resolveForExecution(_ arn: String, _ context: RequestContext) async throws
-        -> (machine: StepFunctionsStore.Machine, definition: String, roleArn: String, versionArn: String?, aliasArn: String?) {
+    /// alias routes this execution to. A machine being deleted starts no execution.
+    func resolveForExecution(_ arn: String, _ context: RequestContext) async throws -> ExecutionTarget {
         let (machineArn, qualifier) = try Self.splitMachineArn(arn)
         let machine = try await requireMachine(machineArn, context)
+        if machine.status == "DELETING" {
+            throw AWSError("StateMachineDeleting", "State Machine is being deleted: '\(machineArn)'")
+        }
         switch qualifier {
         case .none:
-            return (machine, machine.definition, machine.roleArn, nil, nil)
+            return ExecutionTarget(machine: machine, definition: machine.definition, roleArn: machine.roleArn, revisionId: machine.revisionId)
         case .version:
-            let version = try await requireVersion(arn)
-            return (machine, version.definition, version.roleArn, version.arn, nil)
+            let version = try await requireVersion(arn, context, missing: .machine)
+            return ExecutionTarget(machine: machine, definition: version.definition, roleArn: version.roleArn, versionArn: version.arn, revisionId: version.revisionId)
         case .alias:
-            let alias = try await requireAlias(arn)
+            let alias = try await requireAlias(arn, context, missing: .machine)
             let versionArn = Self.route(alias.routing)
-            let version = try await requireVersion(versionArn)
-            return (machine, version.definition, version.roleArn, version.arn, alias.arn)
+            let version = try await requireVersion(versionArn, context, missing: .machine)
+            return ExecutionTarget(machine: machine, definition: version.definition, roleArn: version.roleArn, versionArn: version.arn,
+                                   aliasArn: alias.arn, revisionId: version.revisionId)
+        }
+    }
+
+    /// The error a missing version or alias is: operations on state machines (DescribeStateMachine,
+    /// StartExecution) answer StateMachineDoesNotExist, as their error lists have no ResourceNotFound; the
+    /// version and alias operations answer ResourceNotFound.
+    enum MissingQualified { case machine, resource }
+
+    func missing(_ arn: String, _ kind: MissingQualified) -> AWSError {
+        switch kind {
+        case .machine: AWSError("StateMachineDoesNotExist", "State Machine Does Not Exist: '\(arn)'")
+        case .resource: AWSError("ResourceNotFound", "Resource not found: '\(arn)'")
         }
     }
 
@@ -55,17 +80,15 @@ extension StepFunctionsService {
         return routing.last?.0 ?? ""
     }
 
-    func requireVersion(_ arn: String) async throws -> StepFunctionsStore.Version {
-        guard let version = try await store.version(arn) else {
-            throw AWSError("ResourceNotFound", "Resource not found: '\(arn)'")
-        }
+    /// A version of the caller's account and region.
+    func requireVersion(_ arn: String, _ context: RequestContext, missing kind: MissingQualified = .resource) async throws -> StepFunctionsStore.Version {
+        guard Self.isOwn(arn, context), let version = try await store.version(arn) else { throw missing(arn, kind) }
         return version
     }
 
-    func requireAlias(_ arn: String) async throws -> StepFunctionsStore.Alias {
-        guard let alias = try await store.alias(arn) else {
-            throw AWSError("ResourceNotFound", "Resource not found: '\(arn)'")
-        }
+    /// An alias of the caller's account and region.
+    func requireAlias(_ arn: String, _ context: RequestContext, missing kind: MissingQualified = .resource) async throws -> StepFunctionsStore.Alias {
+        guard Self.isOwn(arn, context), let alias = try await store.alias(arn) else { throw missing(arn, kind) }
         return alias
     }
 
@@ -94,7 +117,9 @@ extension StepFunctionsService {
 
     public func listStateMachineVersions(_ input: SFNAPI.ListStateMachineVersionsInput, context: RequestContext) async throws -> SFNAPI.ListStateMachineVersionsOutput {
         let machine = try await requireMachine(input.stateMachineArn, context)
-        let (page, next) = try Pagination.page(try await store.versions(of: machine.arn), maxResults: input.maxResults, nextToken: input.nextToken)
+        let (page, next) = try Pagination.page(try await store.versions(of: machine.arn), maxResults: input.maxResults, nextToken: input.nextToken) {
+            Pagination.key(number: Int(Int32.max) - $0.number)
+        }
         return .init(stateMachineVersions: page.map { .init(stateMachineVersionArn: $0.arn, creationDate: $0.created) }, nextToken: next)
     }
 
@@ -103,6 +128,8 @@ extension StepFunctionsService {
         guard case .version = qualifier else {
             throw AWSError("ValidationException", "Invalid version ARN: '\(input.stateMachineVersionArn)'")
         }
+        // Another account's or region's version is not the caller's to delete (deleting a missing one succeeds).
+        guard Self.isOwn(input.stateMachineVersionArn, context) else { return .init() }
         for alias in try await store.aliases(of: machineArn) where alias.routing.contains(where: { $0.0 == input.stateMachineVersionArn }) {
             throw AWSError("ConflictException", "Version to be deleted must not be referenced by an alias. Current list of aliases referencing this version: [\(alias.name)]")
         }
@@ -115,7 +142,7 @@ extension StepFunctionsService {
     static let aliasNamePattern = try! NSRegularExpression(pattern: "^(?=.*[a-zA-Z_\\-\\.])[a-zA-Z0-9_\\-\\.]+$")
 
     /// Routing must name one or two distinct versions of the same machine, with weights adding up to 100.
-    func validateRouting(_ routing: [SFNAPI.RoutingConfigurationListItem], machineArn: String) async throws -> [(String, Int)] {
+    func validateRouting(_ routing: [SFNAPI.RoutingConfigurationListItem], machineArn: String, context: RequestContext) async throws -> [(String, Int)] {
         guard (1...2).contains(routing.count) else {
             throw AWSError("ValidationException", "1 validation error detected: Value at 'routingConfiguration' failed to satisfy constraint: Member must have length between 1 and 2")
         }
@@ -130,7 +157,7 @@ extension StepFunctionsService {
             guard case .version = qualifier, versionMachine == machineArn else {
                 throw AWSError("ValidationException", "Routing configuration must contain state machine version ARNs of one state machine: '\(item.stateMachineVersionArn)'")
             }
-            _ = try await requireVersion(item.stateMachineVersionArn)
+            _ = try await requireVersion(item.stateMachineVersionArn, context)
         }
         return routing.map { ($0.stateMachineVersionArn, $0.weight) }
     }
@@ -145,7 +172,7 @@ extension StepFunctionsService {
         }
         let (machineArn, _) = try Self.splitMachineArn(first.stateMachineVersionArn)
         _ = try await requireMachine(machineArn, context)
-        let routing = try await validateRouting(input.routingConfiguration, machineArn: machineArn)
+        let routing = try await validateRouting(input.routingConfiguration, machineArn: machineArn, context: context)
         let arn = "\(machineArn):\(name)"
         if let existing = try await store.alias(arn) {
             // Idempotent with the same configuration, as AWS.
@@ -159,24 +186,35 @@ extension StepFunctionsService {
     }
 
     public func describeStateMachineAlias(_ input: SFNAPI.DescribeStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.DescribeStateMachineAliasOutput {
-        let alias = try await requireAlias(input.stateMachineAliasArn)
+        let alias = try await requireAlias(input.stateMachineAliasArn, context)
         return .init(stateMachineAliasArn: alias.arn, name: alias.name, description: alias.description,
                      routingConfiguration: alias.routing.map { .init(stateMachineVersionArn: $0.0, weight: $0.1) },
                      creationDate: alias.created, updateDate: alias.updated)
     }
 
+    /// The aliases of a state machine or, given a version ARN, the aliases that route to that version.
     public func listStateMachineAliases(_ input: SFNAPI.ListStateMachineAliasesInput, context: RequestContext) async throws -> SFNAPI.ListStateMachineAliasesOutput {
-        let machine = try await requireMachine(input.stateMachineArn, context)
-        let (page, next) = try Pagination.page(try await store.aliases(of: machine.arn), maxResults: input.maxResults, nextToken: input.nextToken)
+        let (machineArn, qualifier) = try Self.splitMachineArn(input.stateMachineArn)
+        let machine = try await requireMachine(machineArn, context)
+        var aliases = try await store.aliases(of: machine.arn)
+        switch qualifier {
+        case .none: break
+        case .version:
+            _ = try await requireVersion(input.stateMachineArn, context)
+            aliases = aliases.filter { $0.routing.contains { $0.0 == input.stateMachineArn } }
+        case .alias:
+            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'")
+        }
+        let (page, next) = try Pagination.page(aliases, maxResults: input.maxResults, nextToken: input.nextToken) { Pagination.key($0.created, $0.name) }
         return .init(stateMachineAliases: page.map { .init(stateMachineAliasArn: $0.arn, creationDate: $0.created) }, nextToken: next)
     }
 
     public func updateStateMachineAlias(_ input: SFNAPI.UpdateStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.UpdateStateMachineAliasOutput {
-        var alias = try await requireAlias(input.stateMachineAliasArn)
+        var alias = try await requireAlias(input.stateMachineAliasArn, context)
         guard input.description != nil || input.routingConfiguration != nil else {
             throw AWSError("ValidationException", "Either the description or the RoutingConfiguration must be specified")
         }
-        if let routing = input.routingConfiguration { alias.routing = try await validateRouting(routing, machineArn: alias.machineArn) }
+        if let routing = input.routingConfiguration { alias.routing = try await validateRouting(routing, machineArn: alias.machineArn, context: context) }
         if let description = input.description { alias.description = description }
         alias.updated = Date()
         try await store.save(alias)
@@ -186,7 +224,7 @@ extension StepFunctionsService {
     public func deleteStateMachineAlias(_ input: SFNAPI.DeleteStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.DeleteStateMachineAliasOutput {
         let (_, qualifier) = try Self.splitMachineArn(input.stateMachineAliasArn)
         guard case .alias = qualifier else { throw AWSError("ValidationException", "Invalid alias ARN: '\(input.stateMachineAliasArn)'") }
-        _ = try await requireAlias(input.stateMachineAliasArn)
+        _ = try await requireAlias(input.stateMachineAliasArn, context)
         try await store.deleteAlias(input.stateMachineAliasArn)
         return .init()
     }

@@ -1,0 +1,170 @@
+import AWSProtocol
+import Foundation
+import JSONCore
+import LocalCloud
+import Testing
+
+@testable import StepFunctionsService
+
+private let role: JSON = "arn:aws:iam::000000000000:role/r"
+private let waiting = #"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":30,"End":true}}}"#
+private let passing = #"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#
+
+private func history(_ cloud: LocalCloud, _ arn: JSON) async -> [JSON] {
+    await call(cloud, "GetExecutionHistory", ["executionArn": arn, "maxResults": 1000]).1["events"]?.arrayValue ?? []
+}
+
+@Suite struct ListingTests {
+    @Test func pageTokensDoNotShiftWhenExecutionsStart() async throws {
+        let cloud = try makeCloud()
+        let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(passing)]).1["stateMachineArn"])
+        for i in 0..<3 {
+            _ = await call(cloud, "StartExecution", ["stateMachineArn": machine, "name": .string("e\(i)")])
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let first = await call(cloud, "ListExecutions", ["stateMachineArn": machine, "maxResults": 2]).1
+        #expect(first["executions"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["e2", "e1"])
+        _ = await call(cloud, "StartExecution", ["stateMachineArn": machine, "name": "late"])
+        let second = await call(cloud, "ListExecutions", ["stateMachineArn": machine, "maxResults": 2, "nextToken": first["nextToken"]!]).1
+        #expect(second["executions"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["e0"])
+        #expect(second["nextToken"] == nil)
+        #expect(await call(cloud, "ListExecutions", ["stateMachineArn": machine, "nextToken": "garbage"]).1["__type"] == "InvalidToken")
+    }
+
+    @Test func listExecutionsTakesAMapRunOrAStateMachine() async throws {
+        let cloud = try makeCloud()
+        let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(passing)]).1["stateMachineArn"])
+        let mapRun: JSON = "arn:aws:states:us-east-1:000000000000:mapRun:m/label:1234"
+        #expect(await call(cloud, "ListExecutions", ["mapRunArn": mapRun]).1["__type"] == "ResourceNotFound")
+        let both = await call(cloud, "ListExecutions", ["mapRunArn": mapRun, "stateMachineArn": machine]).1
+        #expect(both["__type"] == "ValidationException")
+        #expect(both["message"]?.stringValue?.contains("either a mapRunArn or a stateMachineArn, but not both") == true)
+        #expect(await call(cloud, "ListExecutions", [:]).1["__type"] == "ValidationException")
+    }
+
+    @Test func aliasesListByVersion() async throws {
+        let cloud = try makeCloud()
+        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(passing), "publish": true])
+        let machine = try #require(created["stateMachineArn"]?.stringValue)
+        let v1 = machine + ":1"
+        _ = await call(cloud, "UpdateStateMachine", ["stateMachineArn": .string(machine), "definition": .string(waiting), "publish": true])
+        let v2 = machine + ":2"
+        _ = await call(cloud, "CreateStateMachineAlias", ["name": "one", "routingConfiguration": [["stateMachineVersionArn": .string(v1), "weight": 100]]])
+        _ = await call(cloud, "CreateStateMachineAlias", ["name": "split", "routingConfiguration": [["stateMachineVersionArn": .string(v1), "weight": 50], ["stateMachineVersionArn": .string(v2), "weight": 50]]])
+        let names = { (arn: String) async in
+            await call(cloud, "ListStateMachineAliases", ["stateMachineArn": .string(arn)]).1["stateMachineAliases"]?.arrayValue?.compactMap { $0["stateMachineAliasArn"]?.stringValue?.split(separator: ":").last.map(String.init) }
+        }
+        #expect(await names(machine) == ["one", "split"])
+        #expect(await names(v1) == ["one", "split"])
+        #expect(await names(v2) == ["split"])
+    }
+
+    @Test func missingVersionsAndAliasesAreMissingStateMachines() async throws {
+        let cloud = try makeCloud()
+        let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(passing)]).1["stateMachineArn"]?.stringValue)
+        for arn in [machine + ":7", machine + ":nope"] {
+            #expect(await call(cloud, "StartExecution", ["stateMachineArn": .string(arn)]).1["__type"] == "StateMachineDoesNotExist", "\(arn)")
+        }
+        #expect(await call(cloud, "DescribeStateMachine", ["stateMachineArn": .string(machine + ":7")]).1["__type"] == "StateMachineDoesNotExist")
+        #expect(await call(cloud, "DescribeStateMachineAlias", ["stateMachineAliasArn": .string(machine + ":nope")]).1["__type"] == "ResourceNotFound")
+    }
+
+    @Test func tagsAreLimitedAndNeedAnArn() async throws {
+        let cloud = try makeCloud()
+        let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(passing)]).1["stateMachineArn"])
+        let fifty: JSON = .array((0..<50).map { ["key": .string("k\($0)"), "value": "v"] })
+        #expect(await call(cloud, "TagResource", ["resourceArn": machine, "tags": fifty]).0 == 200)
+        let (_, tooMany) = await call(cloud, "TagResource", ["resourceArn": machine, "tags": [["key": "one-more", "value": "v"]]])
+        #expect(tooMany["__type"] == "TooManyTags")
+        // Re-tagging an existing key does not add a tag.
+        #expect(await call(cloud, "TagResource", ["resourceArn": machine, "tags": [["key": "k1", "value": "w"]]]).0 == 200)
+        #expect(await call(cloud, "TagResource", ["resourceArn": "garbage", "tags": [["key": "a", "value": "b"]]]).1["__type"] == "InvalidArn")
+        #expect(await call(cloud, "CreateStateMachine", ["name": "t", "roleArn": role, "definition": .string(passing), "tags": .array((0..<51).map { ["key": .string("k\($0)"), "value": "v"] })]).1["__type"] == "TooManyTags")
+    }
+}
+
+@Suite struct StateMachineLifecycleTests {
+    @Test func createIsIdempotentOnDefinitionAndConfigurationNotRole() async throws {
+        let cloud = try makeCloud()
+        let logging: JSON = ["level": "ERROR", "includeExecutionData": false, "destinations": [["cloudWatchLogsLogGroup": ["logGroupArn": "arn:aws:logs:us-east-1:000000000000:log-group:sfn:*"]]]]
+        let (_, first) = await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(passing), "loggingConfiguration": logging])
+        let (status, again) = await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": "arn:aws:iam::000000000000:role/other", "definition": .string(passing),
+                                                                       "loggingConfiguration": logging, "tags": [["key": "a", "value": "b"]]])
+        #expect(status == 200)
+        #expect(again["stateMachineArn"] == first["stateMachineArn"])
+        #expect(again["creationDate"] == first["creationDate"])
+        let described = await call(cloud, "DescribeStateMachine", ["stateMachineArn": first["stateMachineArn"]!]).1
+        // The role and tags of the repeated request are not applied.
+        #expect(described["roleArn"] == role)
+        #expect(described["loggingConfiguration"] == logging)
+        #expect(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(passing)]).1["__type"] == "StateMachineAlreadyExists")
+        let tracing: JSON = ["enabled": true]
+        _ = await call(cloud, "UpdateStateMachine", ["stateMachineArn": first["stateMachineArn"]!, "tracingConfiguration": tracing])
+        #expect(await call(cloud, "DescribeStateMachine", ["stateMachineArn": first["stateMachineArn"]!]).1["tracingConfiguration"] == tracing)
+    }
+
+    @Test func describeStateMachineForExecutionDescribesTheVersionItRan() async throws {
+        let cloud = try makeCloud()
+        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(waiting), "publish": true])
+        let version = try #require(created["stateMachineVersionArn"])
+        let (_, v1) = await call(cloud, "DescribeStateMachine", ["stateMachineArn": version])
+        let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": version])
+        _ = await call(cloud, "UpdateStateMachine", ["stateMachineArn": created["stateMachineArn"]!, "definition": .string(passing)])
+        let (_, described) = await call(cloud, "DescribeStateMachineForExecution", ["executionArn": started["executionArn"]!])
+        #expect(described["definition"] == .string(waiting))
+        #expect(described["revisionId"] == v1["revisionId"])
+        #expect(described["stateMachineArn"] == version)
+        let events = await history(cloud, started["executionArn"]!)
+        #expect(events.first?["executionStartedEventDetails"]?["stateMachineVersionArn"] == version)
+        _ = await call(cloud, "StopExecution", ["executionArn": started["executionArn"]!])
+    }
+
+    @Test func stopExecutionRecordsItsErrorAndCauseOnce() async throws {
+        let cloud = try makeCloud()
+        let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(waiting)]).1["stateMachineArn"])
+        let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": machine])
+        let arn = try #require(started["executionArn"])
+        for _ in 0..<500 where !(await history(cloud, arn)).contains(where: { $0["type"] == "WaitStateEntered" }) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let (status, stopped) = await call(cloud, "StopExecution", ["executionArn": arn, "error": "Operator", "cause": "maintenance"])
+        #expect(status == 200 && stopped["stopDate"] != nil)
+        let described = await call(cloud, "DescribeExecution", ["executionArn": arn]).1
+        #expect(described["status"] == "ABORTED")
+        #expect(described["error"] == "Operator" && described["cause"] == "maintenance")
+        let events = await history(cloud, arn)
+        #expect(events.compactMap { $0["type"]?.stringValue }.suffix(2) == ["WaitStateAborted", "ExecutionAborted"])
+        #expect(events.last?["executionAbortedEventDetails"] == ["error": "Operator", "cause": "maintenance"])
+        #expect(described["redriveStatus"] == "REDRIVABLE")
+    }
+
+    @Test func redriveReasonsAreTheModels() async throws {
+        let cloud = try makeCloud()
+        let waitingMachine = try #require(await call(cloud, "CreateStateMachine", ["name": "w", "roleArn": role, "definition": .string(waiting)]).1["stateMachineArn"])
+        let running = try #require(await call(cloud, "StartExecution", ["stateMachineArn": waitingMachine]).1["executionArn"])
+        #expect(await call(cloud, "DescribeExecution", ["executionArn": running]).1["redriveStatusReason"] == "Execution is RUNNING and cannot be redriven")
+        let passingMachine = try #require(await call(cloud, "CreateStateMachine", ["name": "p", "roleArn": role, "definition": .string(passing)]).1["stateMachineArn"])
+        let done = try #require(await call(cloud, "StartExecution", ["stateMachineArn": passingMachine]).1["executionArn"])
+        #expect(await waitForEnd(cloud, done)["redriveStatusReason"] == "Execution is SUCCEEDED and cannot be redriven")
+        _ = await call(cloud, "StopExecution", ["executionArn": running])
+        // Redrivable for 14 days from the stop, not the start.
+        var old = StepFunctionsStore.Execution(arn: "a", account: "0", region: "r", machineArn: "m", name: "n", status: "FAILED", input: "{}",
+                                               started: Date(timeIntervalSinceNow: -20 * 86400), definition: "", roleArn: "")
+        let machine = StepFunctionsStore.Machine(arn: "m", account: "0", region: "r", name: "m", definition: "", roleArn: "", type: "STANDARD",
+                                                 created: Date(), updated: Date(), revisionId: "", tags: [:])
+        old.stopped = Date(timeIntervalSinceNow: -86400)
+        #expect(StepFunctionsService.notRedrivableReason(old, machine: machine) == nil)
+        old.stopped = Date(timeIntervalSinceNow: -15 * 86400)
+        #expect(StepFunctionsService.notRedrivableReason(old, machine: machine) == "Execution redrivable period exceeded")
+    }
+
+    @Test func deletingAMachineStopsItsExecutions() async throws {
+        let cloud = try makeCloud()
+        let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(waiting)]).1["stateMachineArn"])
+        let arn = try #require(await call(cloud, "StartExecution", ["stateMachineArn": machine]).1["executionArn"])
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(await call(cloud, "DeleteStateMachine", ["stateMachineArn": machine]).0 == 200)
+        #expect(await call(cloud, "DescribeExecution", ["executionArn": arn]).1["status"] == "ABORTED")
+        #expect(await call(cloud, "DescribeStateMachine", ["stateMachineArn": machine]).1["__type"] == "StateMachineDoesNotExist")
+    }
+}
