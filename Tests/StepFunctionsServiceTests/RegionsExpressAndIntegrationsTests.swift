@@ -14,6 +14,7 @@ func call(_ cloud: LocalCloud, region: String, _ operation: String, _ body: JSON
     let response = await cloud.respond(to: OperationRequest(
         method: "POST", path: "/",
         headers: ["x-amz-target": "AWSStepFunctions.\(operation)", "content-type": "application/x-amz-json-1.0",
+                  "x-amz-date": "20240101T000000Z",
                   "authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/\(region)/states/aws4_request, SignedHeaders=host, Signature=0"],
         body: body.serializedBytes()))
     return (response.status, (try? JSON(parsing: response.body)) ?? .null)
