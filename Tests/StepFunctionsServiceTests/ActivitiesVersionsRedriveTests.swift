@@ -51,6 +51,28 @@ private func eventTypes(_ cloud: LocalCloud, _ arn: JSON) async -> [String] {
         #expect(await call(cloud, "ListActivities", [:]).1["activities"] == [])
     }
 
+    /// A long poll ends, empty, as soon as its request is cancelled or the local cloud closes the queue: it
+    /// must not hold a shutdown for its full minute.
+    @Test func longPollsEndOnCancellationAndClose() async throws {
+        let queue = ActivityQueue()
+        let started = ContinuousClock.now
+        let poll = Task { await queue.poll("arn:a", timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(50))
+        poll.cancel()
+        #expect(await poll.value == nil)
+        // Cancelled before it could wait: still answers at once.
+        let early = Task { await queue.poll("arn:a", timeout: .seconds(60)) }
+        early.cancel()
+        #expect(await early.value == nil)
+
+        let waiting = Task { await queue.poll("arn:a", timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(50))
+        queue.close()
+        #expect(await waiting.value == nil)
+        #expect(await queue.poll("arn:a", timeout: .seconds(60)) == nil)
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
     @Test func missingHeartbeatsTimeTheTaskOut() async throws {
         let cloud = try makeCloud(activityPollTimeout: .milliseconds(300))
         let activityArn = await call(cloud, "CreateActivity", ["name": "slow"]).1["activityArn"]!.stringValue!

@@ -2,6 +2,7 @@ import AWSProtocol
 import Foundation
 import JSONCore
 import LocalCloud
+import ServiceLifecycle
 import States
 import Synchronization
 
@@ -63,7 +64,14 @@ extension StepFunctionsService {
     /// Long-polls, as AWS does, for up to 60 seconds; answers no token when no work arrived meanwhile.
     public func getActivityTask(_ input: SFNAPI.GetActivityTaskInput, context: RequestContext) async throws -> SFNAPI.GetActivityTaskOutput {
         let activity = try await requireActivity(input.activityArn, context)
-        guard let work = await activities.poll(activity.arn, timeout: activityPollTimeout) else { return .init() }
+        // A stopping server answers pollers at once (no task) instead of holding its shutdown for the poll.
+        let queue = activities
+        let polled = await withGracefulShutdownHandler {
+            await queue.poll(activity.arn, timeout: activityPollTimeout)
+        } onGracefulShutdown: {
+            queue.close()
+        }
+        guard let work = polled else { return .init() }
         await work.progress.started(worker: input.workerName ?? "")
         // A worker holds the token now: a restart must not offer the task to another.
         try? await store.setTaskStatus(work.token, "STARTED", handle: ["workerName": .string(input.workerName ?? "")])
@@ -82,12 +90,18 @@ final class ActivityQueue: Sendable {
     private struct Poller {
         var id: UInt64
         var continuation: CheckedContinuation<Work?, Never>
+        /// Ends the poll with no work when its time is up; cancelled when work or a cancellation ends it first.
+        var timer: Task<Void, Never>?
     }
 
     private struct State {
         var pending: [String: [Work]] = [:]
         var pollers: [String: [Poller]] = [:]
         var nextPollerId: UInt64 = 0
+        /// Polls cancelled before they were registered (cancellation races registration).
+        var cancelled: Set<UInt64> = []
+        /// Set when the local cloud stops: every poll answers at once, so that no long poll holds the shutdown.
+        var closed = false
     }
 
     private let state = Mutex(State())
@@ -103,6 +117,7 @@ final class ActivityQueue: Sendable {
             s.pending[activityArn, default: []].append(work)
             return nil
         }
+        poller?.timer?.cancel()
         poller?.continuation.resume(returning: work)
     }
 
@@ -111,28 +126,69 @@ final class ActivityQueue: Sendable {
         state.withLock { $0.pending[activityArn]?.removeAll { $0.token == token } }
     }
 
-    func poll(_ activityArn: String, timeout: Duration) async -> Work? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Work?, Never>) in
-            let (ready, id) = state.withLock { s -> (Work?, UInt64?) in
-                if var pending = s.pending[activityArn], !pending.isEmpty {
-                    let work = pending.removeFirst()
-                    s.pending[activityArn] = pending
-                    return (work, nil)
-                }
-                s.nextPollerId += 1
-                s.pollers[activityArn, default: []].append(Poller(id: s.nextPollerId, continuation: continuation))
-                return (nil, s.nextPollerId)
-            }
-            if let ready { continuation.resume(returning: ready); return }
-            guard let id else { return }
-            Task {
-                try? await Task.sleep(for: timeout)
-                let expired = self.state.withLock { s -> Poller? in
-                    guard let index = s.pollers[activityArn]?.firstIndex(where: { $0.id == id }) else { return nil }
-                    return s.pollers[activityArn]?.remove(at: index)
-                }
-                expired?.continuation.resume(returning: nil)
-            }
+    /// Ends every poll under way with no work, and answers later ones at once.
+    func close() {
+        let pollers = state.withLock { s -> [Poller] in
+            s.closed = true
+            defer { s.pollers = [:] }
+            return s.pollers.values.flatMap { $0 }
         }
+        for poller in pollers {
+            poller.timer?.cancel()
+            poller.continuation.resume(returning: nil)
+        }
+    }
+
+    /// Waits up to `timeout` for work on the activity. Ends early, with no work, when the calling task is
+    /// cancelled (its client went away, or the server is stopping).
+    func poll(_ activityArn: String, timeout: Duration) async -> Work? {
+        let id = state.withLock { s -> UInt64 in
+            s.nextPollerId += 1
+            return s.nextPollerId
+        }
+        defer { state.withLock { _ = $0.cancelled.remove(id) } }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Work?, Never>) in
+                let ready = state.withLock { s -> Work?? in
+                    if s.closed || s.cancelled.remove(id) != nil { return .some(nil) }
+                    if var pending = s.pending[activityArn], !pending.isEmpty {
+                        let work = pending.removeFirst()
+                        s.pending[activityArn] = pending
+                        return .some(work)
+                    }
+                    s.pollers[activityArn, default: []].append(Poller(id: id, continuation: continuation))
+                    return .none
+                }
+                if let ready {
+                    continuation.resume(returning: ready)
+                    return
+                }
+                let timer = Task {
+                    try? await Task.sleep(for: timeout)
+                    if !Task.isCancelled { self.end(activityArn, id) }
+                }
+                let stillWaiting = state.withLock { s -> Bool in
+                    guard let index = s.pollers[activityArn]?.firstIndex(where: { $0.id == id }) else { return false }
+                    s.pollers[activityArn]?[index].timer = timer
+                    return true
+                }
+                if !stillWaiting { timer.cancel() }
+            }
+        } onCancel: {
+            end(activityArn, id, cancelled: true)
+        }
+    }
+
+    /// Ends poll `id` with no work, if it still waits; a cancellation that comes before the poll waits is kept.
+    private func end(_ activityArn: String, _ id: UInt64, cancelled: Bool = false) {
+        let poller = state.withLock { s -> Poller? in
+            guard let index = s.pollers[activityArn]?.firstIndex(where: { $0.id == id }) else {
+                if cancelled { s.cancelled.insert(id) }
+                return nil
+            }
+            return s.pollers[activityArn]?.remove(at: index)
+        }
+        poller?.timer?.cancel()
+        poller?.continuation.resume(returning: nil)
     }
 }
