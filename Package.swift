@@ -94,7 +94,7 @@ let package = Package(
 
         .testTarget(name: "AWSProtocolTests", dependencies: ["AWSProtocol"]),
         .testTarget(name: "LocalCloudTests", dependencies: [
-            "LocalCloud", "STSService",
+            "LocalCloud", "STSService", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "SchedulerServiceTests", dependencies: ["SchedulerService", "LocalCloud"]),

@@ -317,8 +317,7 @@ public enum ShapeEncoding {
 /// fractional seconds, `Z` or an offset).
 public enum Timestamps {
     public static func iso8601(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(separator: .omitted))
-            .replacingOccurrences(of: "+0000", with: "Z")
+        UTCTimestamp.iso8601(secondsSince1970: date.timeIntervalSince1970, fractionDigits: 3)
     }
 
     public static func parseISO8601(_ text: String) -> Date? {

@@ -183,6 +183,10 @@ public enum BranchProgress: Sendable, Equatable, Codable {
 public protocol ExecutionObserver: Sendable {
     func record(_ event: HistoryEvent) async
     func checkpoint(_ snapshot: ExecutionSnapshot) async
+    /// A checkpoint after a top-level state. `durable` is false when the state just finished had no effect
+    /// outside the execution (Pass, Choice): re-running it after a crash repeats nothing anyone can observe, so
+    /// a host may persist such a snapshot lazily instead of waiting for it.
+    func checkpoint(_ snapshot: ExecutionSnapshot, durable: Bool) async
     /// Progress of one iteration or branch inside the current top-level state; resuming passes them back in
     /// ``ExecutionSnapshot/branches``.
     func checkpoint(branch: String, progress: BranchProgress) async
@@ -194,6 +198,7 @@ public protocol ExecutionObserver: Sendable {
 }
 
 extension ExecutionObserver {
+    public func checkpoint(_ snapshot: ExecutionSnapshot, durable: Bool) async { await checkpoint(snapshot) }
     public func checkpoint(branch: String, progress: BranchProgress) async {}
     public func clearBranches() async {}
     public func checkpoint(timer key: String, deadline: Date?) async {}
@@ -378,7 +383,8 @@ final class ExecutionRun: @unchecked Sendable {
             if let observer {
                 let id = lastEventId
                 generation.withLock { $0 = id }
-                await observer.checkpoint(ExecutionSnapshot(nextState: start, input: data, variables: [:], lastEventId: id))
+                // Nothing has happened yet that a restart from the execution's input would repeat.
+                await observer.checkpoint(ExecutionSnapshot(nextState: start, input: data, variables: [:], lastEventId: id), durable: false)
             }
         }
         do {
@@ -449,9 +455,11 @@ final class ExecutionRun: @unchecked Sendable {
             guard let next = outcome.next else { return outcome.output }
             if topLevel, let observer {
                 let id = lastEventId
-                await observer.checkpoint(ExecutionSnapshot(nextState: next, input: outcome.output, variables: scope.values, lastEventId: id))
+                let pure = state.type == .pass || state.type == .choice
+                await observer.checkpoint(ExecutionSnapshot(nextState: next, input: outcome.output, variables: scope.values, lastEventId: id), durable: !pure)
                 generation.withLock { $0 = id }
-                await observer.clearBranches()
+                // Only Map and Parallel states record the progress of branches.
+                if state.type == .map || state.type == .parallel { await observer.clearBranches() }
             } else if let branchKey, let observer {
                 await observer.checkpoint(branch: branchKey, progress: .at(nextState: next, input: outcome.output, variables: scope.values))
             }
@@ -1042,13 +1050,13 @@ final class ExecutionRun: @unchecked Sendable {
     func contextObject(state: StateDefinition, taskToken: String? = nil, retryCount: Int = 0) -> JSON {
         var execution: JSONObject = [
             "Id": .string(context.executionArn), "Input": executionInput, "Name": .string(context.name), "RoleArn": .string(context.roleArn),
-            "StartTime": .string(ISO8601DateFormatter.skiff.string(from: context.startTime)), "RedriveCount": .number(Double(context.redriveCount)),
+            "StartTime": .string(UTCTimestamp.iso8601(secondsSince1970: context.startTime.timeIntervalSince1970, fractionDigits: 3)), "RedriveCount": .number(Double(context.redriveCount)),
         ]
-        if let redriven = context.redriveTime { execution["RedriveTime"] = .string(ISO8601DateFormatter.skiff.string(from: redriven)) }
+        if let redriven = context.redriveTime { execution["RedriveTime"] = .string(UTCTimestamp.iso8601(secondsSince1970: redriven.timeIntervalSince1970, fractionDigits: 3)) }
         var context: JSON = [
             "Execution": .object(execution),
             "StateMachine": ["Id": .string(context.stateMachineArn), "Name": .string(context.stateMachineName)],
-            "State": ["Name": .string(state.name), "EnteredTime": .string(ISO8601DateFormatter.skiff.string(from: engine.clock.now())), "RetryCount": .number(Double(retryCount))],
+            "State": ["Name": .string(state.name), "EnteredTime": .string(UTCTimestamp.iso8601(secondsSince1970: engine.clock.now().timeIntervalSince1970, fractionDigits: 3)), "RetryCount": .number(Double(retryCount))],
         ]
         if let taskToken { context["Task"] = ["Token": .string(taskToken)] }
         if let contextOverride { context = Self.merging(contextOverride, into: context) }
@@ -1174,10 +1182,3 @@ final class ExecutionRun: @unchecked Sendable {
     }
 }
 
-extension ISO8601DateFormatter {
-    nonisolated(unsafe) static let skiff: ISO8601DateFormatter = {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f
-    }()
-}

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import JSONCore
 
@@ -82,5 +83,24 @@ import Testing
         #expect(value.intValue == nil)
         #expect(JSON.number(3).intValue == 3)
         #expect(JSON.number(3.5).intValue == nil)
+    }
+}
+
+@Suite struct UTCTimestampTests {
+    @Test func matchesFoundationAcrossCenturies() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var seconds = -2_208_988_800.0  // 1900-01-01
+        while seconds < 4_102_444_800 {  // 2100-01-01
+            let date = Date(timeIntervalSince1970: seconds)
+            #expect(UTCTimestamp.iso8601(secondsSince1970: seconds, fractionDigits: 3) == formatter.string(from: date))
+            seconds += 86_400 * 37 + 3_723.25
+        }
+    }
+
+    @Test func leapDaysAndFractions() {
+        #expect(UTCTimestamp.iso8601(secondsSince1970: 951_782_400) == "2000-02-29T00:00:00Z")
+        #expect(UTCTimestamp.iso8601(secondsSince1970: 1_704_067_199.9996, fractionDigits: 3) == "2023-12-31T23:59:59.999Z")
+        #expect(UTCTimestamp.iso8601(secondsSince1970: -0.5, fractionDigits: 3) == "1969-12-31T23:59:59.500Z")
     }
 }

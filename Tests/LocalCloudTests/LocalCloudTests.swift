@@ -1,5 +1,6 @@
 import AWSProtocol
 import Foundation
+import GRDB
 import JSONCore
 import Logging
 import STSService
@@ -167,5 +168,35 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
         #expect(value == "b")
         let mode = try reopened.writer.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
+    }
+}
+
+@Suite struct GroupCommitTests {
+    /// Concurrent writes commit together; one failing write fails only its caller; queued writes commit in
+    /// order before a later awaited one returns.
+    @Test func batchesFailAloneAndKeepOrder() async throws {
+        let database = try CloudDatabase(stateDirectory: nil)
+        try await database.write { try $0.execute(sql: "CREATE TABLE t (n INTEGER PRIMARY KEY)") }
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for n in 0..<50 {
+                group.addTask {
+                    // 13 collides with 12's key: a constraint failure.
+                    let key = n == 13 ? 12 : n
+                    do {
+                        try await database.writeGrouped { try $0.execute(sql: "INSERT INTO t (n) VALUES (?)", arguments: [key]) }
+                        return true
+                    } catch { return false }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { !$0 }.count == 1)
+        #expect(try await database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM t") } == 49)
+
+        for n in 100..<110 {
+            await database.queueGrouped { try $0.execute(sql: "INSERT INTO t (n) VALUES (?)", arguments: [n]) }
+        }
+        try await database.writeGrouped { try $0.execute(sql: "INSERT INTO t (n) VALUES (110)") }
+        #expect(try await database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM t WHERE n >= 100") } == 11)
     }
 }

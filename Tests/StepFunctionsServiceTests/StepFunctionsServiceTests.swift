@@ -16,6 +16,7 @@ struct FakeECS: LocalService {
         var inputs: [JSON] = []
         func add(_ j: JSON) { lock.lock(); inputs.append(j); lock.unlock() }
         var last: JSON? { lock.lock(); defer { lock.unlock() }; return inputs.last }
+        var all: [JSON] { lock.lock(); defer { lock.unlock() }; return inputs }
     }
     var descriptor: ServiceDescriptor {
         ServiceDescriptor(endpointPrefix: "ecs", signingName: "ecs", targetPrefix: "AmazonEC2ContainerServiceV20141113", wireProtocol: .awsJson1_1,
@@ -127,5 +128,46 @@ func waitForEnd(_ cloud: LocalCloud, _ arn: JSON) async -> JSON {
         #expect(unknown["__type"] == "TaskDoesNotExist")
         let (_, malformed) = await call(cloud, "SendTaskHeartbeat", ["taskToken": "nope"])
         #expect(malformed["__type"] == "InvalidToken")
+    }
+}
+
+/// Stands in for EventBridge: keeps every event the other services publish.
+struct EventRecorder: LocalService, EventSink {
+    let events = FakeECS.RunInputs()
+    var descriptor: ServiceDescriptor {
+        ServiceDescriptor(endpointPrefix: "events", signingName: "events", targetPrefix: "AWSEvents", wireProtocol: .awsJson1_1,
+                          apiVersion: "2015-10-07", xmlNamespace: nil, operations: [], routes: [])
+    }
+    func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
+        throw AWSError.unknownOperation(operation, service: "events")
+    }
+    func receive(_ event: ServiceEvent, context: RequestContext) async { events.add(event.detail) }
+}
+
+@Suite struct StatusEventTests {
+    /// The status-change events carry what AWS's do: the outcome without reading it back, and the redrive fields.
+    @Test func statusChangesCarryTheOutcome() async throws {
+        let recorder = EventRecorder()
+        let cloud = try makeCloud([recorder])
+        let definition = #"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Oops","Cause":"broken"}}}"#
+        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "input": #"{"a":1}"#])
+        _ = await waitForEnd(cloud, started["executionArn"]!)
+        var events: [JSON] = []
+        for _ in 0..<100 where events.count < 2 {
+            events = recorder.events.all
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let failed = try #require(events.first { $0["status"] == "FAILED" })
+        #expect(failed["error"] == "Oops")
+        #expect(failed["cause"] == "broken")
+        #expect(failed["input"] == #"{"a":1}"#)
+        #expect(failed["inputDetails"] == ["included": true])
+        #expect(failed["stopDate"]?.numberValue != nil)
+        #expect(failed["redriveCount"] == 0)
+        #expect(failed["redriveStatus"] == "REDRIVABLE")
+        let running = try #require(events.first { $0["status"] == "RUNNING" })
+        #expect(running["stopDate"] == .null)
+        #expect(running["redriveStatus"] == "NOT_REDRIVABLE")
     }
 }

@@ -68,4 +68,11 @@ public final class CloudDatabase: Sendable {
     public func writeGrouped(_ body: @escaping @Sendable (Database) throws -> Void) async throws {
         try await groupCommit.write(body)
     }
+
+    /// A small write queued for the next group commit without waiting for it: for records whose loss in a
+    /// crash is repaired by what is written durably after them (history events past the last snapshot are
+    /// recorded again when the execution resumes from it). Committed in order with ``writeGrouped(_:)``.
+    public func queueGrouped(_ body: @escaping @Sendable (Database) throws -> Void) async {
+        await groupCommit.queue(body)
+    }
 }

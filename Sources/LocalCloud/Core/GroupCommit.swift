@@ -6,17 +6,22 @@ import Synchronization
 ///
 /// A transaction costs far more than an insert, so one commit for every queued write keeps throughput up when
 /// many executions run at once, while each caller still waits for its own write (nothing is acknowledged before
-/// it is committed). Each write runs in a savepoint of its own, so one failing write fails only its caller.
+/// it is committed). A failing write fails only its caller: the batch is then committed again write by write.
 final class GroupCommit: Sendable {
     private struct Pending {
         var body: @Sendable (Database) throws -> Void
-        var continuation: CheckedContinuation<Void, any Error>
+        /// Nil for a write queued without waiting (see ``queue(_:)``).
+        var continuation: CheckedContinuation<Void, any Error>?
     }
 
     private struct State {
         var queue: [Pending] = []
         var draining = false
     }
+
+    /// Queued writes beyond which ``queue(_:)`` waits for its commit like ``write(_:)``: writers that do not
+    /// wait must not outrun the database without bound.
+    static let unacknowledgedLimit = 4096
 
     private let writer: any DatabaseWriter
     private let state = Mutex(State())
@@ -25,16 +30,32 @@ final class GroupCommit: Sendable {
         self.writer = writer
     }
 
+    /// Queues `body` and returns once it is committed.
     func write(_ body: @escaping @Sendable (Database) throws -> Void) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let startDrain = state.withLock { s -> Bool in
-                s.queue.append(Pending(body: body, continuation: continuation))
-                if s.draining { return false }
-                s.draining = true
-                return true
-            }
-            if startDrain { Task { await self.drain() } }
+            enqueue(Pending(body: body, continuation: continuation))
         }
+    }
+
+    /// Queues `body` to be committed with the next batch and returns at once (unless the queue is full). Writes
+    /// commit in the order they were queued, so a later ``write(_:)`` returning means this one is committed
+    /// too; a failure of this one is not reported.
+    func queue(_ body: @escaping @Sendable (Database) throws -> Void) async {
+        if state.withLock({ $0.queue.count }) >= Self.unacknowledgedLimit {
+            try? await write(body)
+        } else {
+            enqueue(Pending(body: body, continuation: nil))
+        }
+    }
+
+    private func enqueue(_ pending: Pending) {
+        let startDrain = state.withLock { s -> Bool in
+            s.queue.append(pending)
+            if s.draining { return false }
+            s.draining = true
+            return true
+        }
+        if startDrain { Task { await self.drain() } }
     }
 
     /// Commits batches until the queue is empty; writes queued meanwhile go into the next batch.
@@ -48,17 +69,26 @@ final class GroupCommit: Sendable {
             }
             if batch.isEmpty { return }
             let bodies = batch.map(\.body)
-            let results: [Result<Void, any Error>]
+            var results: [Result<Void, any Error>]
             do {
-                results = try await writer.write { db in
-                    bodies.map { body in
-                        Result { try db.inSavepoint { try body(db); return .commit } }
+                try await writer.write { db in
+                    for body in bodies { try body(db) }
+                }
+                results = Array(repeating: .success(()), count: batch.count)
+            } catch {
+                // One write failed and the batch rolled back: commit each on its own, so that only the failing
+                // ones fail. (A savepoint around every write would spare this, at two statements a write.)
+                results = []
+                for body in bodies {
+                    do {
+                        try await writer.write { db in try body(db) }
+                        results.append(.success(()))
+                    } catch {
+                        results.append(.failure(error))
                     }
                 }
-            } catch {
-                results = Array(repeating: .failure(error), count: batch.count)
             }
-            for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
+            for (pending, result) in zip(batch, results) { pending.continuation?.resume(with: result) }
         }
     }
 }

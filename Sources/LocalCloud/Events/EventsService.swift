@@ -22,6 +22,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     let clock: any SchedulerClock
     let queue = FireQueue()
     let patterns = PatternCache()
+    let matchable = MatchableRules()
 
     public init(environment: ServiceEnvironment, clock: any SchedulerClock = SystemSchedulerClock()) {
         self.environment = environment
@@ -32,8 +33,18 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     var database: CloudDatabase { environment.database }
 
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
+        defer {
+            // Any operation that may change rules, targets or buses makes the copy events are matched against stale.
+            if !Self.unchangingOperations.contains(operation) { matchable.invalidate() }
+        }
         return try await EventsAPI.dispatch(self, operation: operation, request: request, context: context)
     }
+
+    /// The operations that change no rule, target or bus.
+    static let unchangingOperations: Set<String> = [
+        "PutEvents", "TestEventPattern", "DescribeRule", "DescribeEventBus", "ListRules", "ListTargetsByRule",
+        "ListRuleNamesByTarget", "ListEventBuses", "ListTagsForResource", "TagResource", "UntagResource",
+    ]
 
     public func registerMigrations(_ migrator: inout DatabaseMigrator) {
         EventsStore.registerMigrations(&migrator)
@@ -475,28 +486,40 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     static func event(id: String, source: String, detailType: String, detail: JSON, resources: [String], time: Date, context: RequestContext) -> JSON {
-        let formatter = ISO8601DateFormatter()
-        return .object([
+        .object([
             "version": "0", "id": .string(id), "detail-type": .string(detailType), "source": .string(source),
-            "account": .string(context.accountId), "time": .string(formatter.string(from: time)), "region": .string(context.region),
+            "account": .string(context.accountId), "time": .string(UTCTimestamp.iso8601(secondsSince1970: time.timeIntervalSince1970)),
+            "region": .string(context.region),
             "resources": .array(resources.map(JSON.string)), "detail": detail,
         ])
     }
 
     /// Fires the targets of every enabled rule of `bus` whose pattern matches `event`, received at `ingested`.
     func deliver(_ event: JSON, bus: String, ingested: Date, context: RequestContext) async throws {
-        let matched: [(EventsAPI.DescribeRuleResponse, [EventsAPI.Target])] = try await database.read { db in
-            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
-            let rules = try String.fetchAll(db, sql: "SELECT document FROM events_rule WHERE account = ? AND region = ? AND bus = ?",
-                                            arguments: [context.accountId, context.region, bus])
-            return try rules.compactMap { text -> (EventsAPI.DescribeRuleResponse, [EventsAPI.Target])? in
-                let rule: EventsAPI.DescribeRuleResponse = try EventsStore.decode(text)
-                guard rule.state == "ENABLED", let pattern = rule.eventPattern, let parsed = try? patterns.compile(pattern), parsed.matches(event),
-                      let name = rule.name else { return nil }
-                return (rule, try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
+        let key = MatchableRules.Key(account: context.accountId, region: context.region, bus: bus)
+        let rules: [MatchableRules.Rule]
+        let (known, generation) = matchable.rules(for: key)
+        if let known {
+            rules = known
+        } else {
+            // Every event of every service comes this way: the enabled pattern rules of the bus are read once and
+            // kept until a rule, target or bus changes.
+            rules = try await database.read { db in
+                guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
+                let documents = try String.fetchAll(db.cachedStatement(sql: "SELECT document FROM events_rule WHERE account = ? AND region = ? AND bus = ?"),
+                                                    arguments: [context.accountId, context.region, bus])
+                return try documents.compactMap { text -> MatchableRules.Rule? in
+                    let rule: EventsAPI.DescribeRuleResponse = try EventsStore.decode(text)
+                    guard rule.state == "ENABLED", let pattern = rule.eventPattern, let parsed = try? patterns.compile(pattern),
+                          let name = rule.name else { return nil }
+                    return MatchableRules.Rule(rule: rule, pattern: parsed,
+                                               targets: try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
+                }
             }
+            matchable.keep(rules, for: key, readAt: generation)
         }
-        for (rule, targets) in matched {
+        for match in rules where match.pattern.matches(event) {
+            let (rule, targets) = (match.rule, match.targets)
             let source = InputTemplate.Context(ruleName: rule.name ?? "", ruleArn: rule.arn ?? "", ingestionTime: ingested)
             for target in targets {
                 Task { await invokeWithRetries(target, event: event, rule: source, context: context) }

@@ -67,7 +67,7 @@ enum EventsStore {
 
     static func busExists(_ db: Database, account: String, region: String, name: String) throws -> Bool {
         if name == "default" { return true }
-        return try Bool.fetchOne(db, sql: "SELECT 1 FROM events_bus WHERE account = ? AND region = ? AND name = ?",
+        return try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM events_bus WHERE account = ? AND region = ? AND name = ?"),
                                  arguments: [account, region, name]) ?? false
     }
 }

@@ -33,10 +33,9 @@ struct InputTemplate {
         for (name, path) in paths {
             if let value = EventPath.resolve(path, in: event) { values[name] = value }
         }
-        let formatter = ISO8601DateFormatter()
         values["aws.events.rule-name"] = .string(context.ruleName)
         values["aws.events.rule-arn"] = .string(context.ruleArn)
-        values["aws.events.event.ingestion-time"] = .string(formatter.string(from: context.ingestionTime))
+        values["aws.events.event.ingestion-time"] = .string(UTCTimestamp.iso8601(secondsSince1970: context.ingestionTime.timeIntervalSince1970))
         values["aws.events.event.json"] = event
         if var withoutDetail = event.objectValue {
             withoutDetail.removeValue(forKey: "detail")

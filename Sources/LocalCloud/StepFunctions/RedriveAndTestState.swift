@@ -27,7 +27,7 @@ extension StepFunctionsService {
         let last = try await store.lastEventId(execution.arn)
         let redriven = HistoryEvent(id: last + 1, previousEventId: last, timestamp: now, type: "ExecutionRedriven",
                                     detailsKey: "executionRedrivenEventDetails", details: ["redriveCount": .number(Double(execution.redriveCount + 1))])
-        try await store.append(event: redriven.json, id: redriven.id, to: execution.arn)
+        await store.append(event: redriven.json, id: redriven.id, to: execution.arn)
         // Branch keys start with the generation (the snapshot's event id): carry them over to the new one.
         let (oldPrefix, newPrefix) = ("g\(snapshot.lastEventId)/", "g\(redriven.id)/")
         snapshot.branches = Dictionary(uniqueKeysWithValues: snapshot.branches.map { key, progress in

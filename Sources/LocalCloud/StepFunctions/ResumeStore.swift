@@ -60,10 +60,10 @@ extension StepFunctionsStore {
     func saveTimer(_ arn: String, key: String, deadline: Date?) async throws {
         try await database.writeGrouped { db in
             if let deadline {
-                try db.execute(sql: "INSERT OR REPLACE INTO sfn_timers (execution_arn, key, deadline) VALUES (?, ?, ?)",
+                try db.executeCached("INSERT OR REPLACE INTO sfn_timers (execution_arn, key, deadline) VALUES (?, ?, ?)",
                                arguments: [arn, key, deadline.timeIntervalSince1970])
             } else {
-                try db.execute(sql: "DELETE FROM sfn_timers WHERE execution_arn = ? AND key = ?", arguments: [arn, key])
+                try db.executeCached("DELETE FROM sfn_timers WHERE execution_arn = ? AND key = ?", arguments: [arn, key])
             }
         }
     }
@@ -87,7 +87,7 @@ extension StepFunctionsStore {
 
     func saveTask(_ task: TaskRecord) async throws {
         try await database.writeGrouped { db in
-            try db.execute(sql: """
+            try db.executeCached("""
                 INSERT OR REPLACE INTO sfn_tasks (id, execution_arn, key, callback, status, handle, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [task.id, task.executionArn, task.key, task.callback, task.status, task.handle?.serialized(), Date().timeIntervalSince1970])
         }
@@ -96,16 +96,16 @@ extension StepFunctionsStore {
     func setTaskStatus(_ id: String, _ status: String, handle: JSON? = nil) async throws {
         try await database.writeGrouped { db in
             if let handle {
-                try db.execute(sql: "UPDATE sfn_tasks SET status = ?, handle = ?, updated = ? WHERE id = ?",
+                try db.executeCached("UPDATE sfn_tasks SET status = ?, handle = ?, updated = ? WHERE id = ?",
                                arguments: [status, handle.serialized(), Date().timeIntervalSince1970, id])
             } else {
-                try db.execute(sql: "UPDATE sfn_tasks SET status = ?, updated = ? WHERE id = ?", arguments: [status, Date().timeIntervalSince1970, id])
+                try db.executeCached("UPDATE sfn_tasks SET status = ?, updated = ? WHERE id = ?", arguments: [status, Date().timeIntervalSince1970, id])
             }
         }
     }
 
     func task(_ id: String) async throws -> TaskRecord? {
-        try await database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM sfn_tasks WHERE id = ?", arguments: [id]).map(Self.taskRecord) }
+        try await database.read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sfn_tasks WHERE id = ?"), arguments: [id]).map(Self.taskRecord) }
     }
 
     /// The task under way for `key` of an execution (not closed), if any.
@@ -134,7 +134,7 @@ extension StepFunctionsStore {
     /// so that event ids stay contiguous and no stale event outlives the resume.
     func truncateHistory(_ arn: String, after lastEventId: Int) async throws {
         try await database.write { db in
-            try db.execute(sql: "DELETE FROM sfn_history WHERE execution_arn = ? AND id > ?", arguments: [arn, lastEventId])
+            try db.executeCached("DELETE FROM sfn_history WHERE execution_arn = ? AND id > ?", arguments: [arn, lastEventId])
         }
     }
 }

@@ -237,7 +237,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         if var m = try await store.machine(input.stateMachineArn), m.account == context.accountId, m.region == context.region {
             m.status = "DELETING"
             try await store.update(m)
-            for execution in try await store.executions(machineArn: m.arn, status: "RUNNING") {
+            for listed in try await store.executions(machineArn: m.arn, status: "RUNNING") {
+                // A listing carries no input; the ABORTED status event does.
+                guard let execution = try await store.execution(listed.arn) else { continue }
                 try await stop(execution, error: nil, cause: "The state machine \(m.name) was deleted", context: context)
             }
             try await store.deleteMachine(m.arn)
@@ -296,18 +298,20 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             return try startExpress(target, name: name, input: inputJSON, context: context)
         }
         let arn = "arn:aws:states:\(context.region):\(context.accountId):execution:\(m.name):\(name)"
-        if let existing = try await store.execution(arn) {
-            // Idempotent by name while the same input is running, as AWS.
-            if existing.input == inputText && existing.status == "RUNNING" {
-                return .init(executionArn: arn, startDate: existing.started)
-            }
-            throw AWSError("ExecutionAlreadyExists", "Execution Already Exists: '\(arn)'")
-        }
         let execution = StepFunctionsStore.Execution(
             arn: arn, account: context.accountId, region: context.region, machineArn: m.arn, name: name, status: "RUNNING",
             input: inputText, started: Date(), definition: target.definition, roleArn: target.roleArn,
             versionArn: target.versionArn, aliasArn: target.aliasArn, revisionId: target.revisionId)
-        try await store.insert(execution)
+        do {
+            try await store.insert(execution)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            // The name is taken (found by the insert itself, which spares a read on every start). Idempotent by
+            // name while the same input is running, as AWS.
+            if let existing = try await store.execution(arn), existing.input == inputText && existing.status == "RUNNING" {
+                return .init(executionArn: arn, startDate: existing.started)
+            }
+            throw AWSError("ExecutionAlreadyExists", "Execution Already Exists: '\(arn)'")
+        }
         try launch(execution, context: context, resumingFrom: nil)
         // Events reach EventBridge asynchronously, as in AWS: the caller does not wait for rule matching.
         Task { await self.publish(execution, status: "RUNNING", context: context) }
@@ -387,26 +391,46 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             // status, the ExecutionAborted event and the published event agree.
             let reason = observer.abortReason
             let aborted = outcome.status == .aborted
+            let ending = Ending(stopped: Date(), output: outcome.output?.serialized(), error: aborted ? reason.error : outcome.error,
+                                cause: aborted ? reason.cause : outcome.cause)
             try? await store.finish(
-                execution.arn, status: outcome.status.rawValue, output: outcome.output?.serialized(), error: aborted ? reason.error : outcome.error,
-                cause: aborted ? reason.cause : outcome.cause, stopped: Date())
-            await service.publish(execution, status: outcome.status.rawValue, context: context)
+                execution.arn, status: outcome.status.rawValue, output: ending.output, error: ending.error, cause: ending.cause, stopped: ending.stopped)
+            await service.publish(execution, status: outcome.status.rawValue, ending: ending, context: context)
             service.runs.remove(execution.arn)
         }
         runs.add(execution.arn, task, recorder: observer)
     }
 
-    func publish(_ execution: StepFunctionsStore.Execution, status: String, context: RequestContext) async {
-        let current = try? await store.execution(execution.arn)
+    /// How an execution ended, for its last status-change event.
+    struct Ending: Sendable {
+        var stopped: Date
+        var output: String?
+        var error: String?
+        var cause: String?
+    }
+
+    /// Publishes the "Step Functions Execution Status Change" event AWS sends to the default bus. `ending` is
+    /// given for the statuses that end an execution (the run that ended it knows how, so nothing is read back).
+    func publish(_ execution: StepFunctionsStore.Execution, status: String, ending: Ending? = nil, context: RequestContext) async {
+        var ended = execution
+        ended.status = status
+        ended.stopped = ending?.stopped
+        let machine = try? await store.machine(execution.machineArn)
+        let notRedrivable = Self.notRedrivableReason(ended, machine: machine)
+        var detail: JSONObject = [
+            "executionArn": .string(execution.arn), "stateMachineArn": .string(execution.machineArn), "name": .string(execution.name),
+            "status": .string(status), "startDate": .number((execution.started.timeIntervalSince1970 * 1000).rounded()),
+            "stopDate": ending.map { .number(($0.stopped.timeIntervalSince1970 * 1000).rounded()) } ?? .null,
+            "input": .string(execution.input), "inputDetails": ["included": true],
+            "output": ending?.output.map { .string($0) } ?? .null, "outputDetails": ending?.output == nil ? .null : ["included": true],
+            "error": ending?.error.map { .string($0) } ?? .null, "cause": ending?.cause.map { .string($0) } ?? .null,
+            "redriveCount": .number(Double(execution.redriveCount)),
+            "redriveDate": execution.redriveDate.map { .number(($0.timeIntervalSince1970 * 1000).rounded()) } ?? .null,
+            "redriveStatus": .string(notRedrivable == nil ? "REDRIVABLE" : "NOT_REDRIVABLE"),
+        ]
+        detail["redriveStatusReason"] = notRedrivable.map(JSON.string) ?? .null
         await environment.directory.publish(ServiceEvent(
-            source: "aws.states", detailType: "Step Functions Execution Status Change",
-            detail: [
-                "executionArn": .string(execution.arn), "stateMachineArn": .string(execution.machineArn), "name": .string(execution.name),
-                "status": .string(status), "startDate": .number((execution.started.timeIntervalSince1970 * 1000).rounded()),
-                "stopDate": current?.stopped.map { .number(($0.timeIntervalSince1970 * 1000).rounded()) } ?? .null,
-                "input": .string(execution.input), "output": current?.output.map { .string($0) } ?? .null,
-                "error": current?.error.map { .string($0) } ?? .null, "cause": current?.cause.map { .string($0) } ?? .null,
-            ],
+            source: "aws.states", detailType: "Step Functions Execution Status Change", detail: .object(detail),
             resources: [execution.arn]), context: context)
     }
 
@@ -493,8 +517,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         if let run = runs.stop(e.arn, error: error, cause: cause) {
             await run.value
         } else {
-            try await store.finish(e.arn, status: "ABORTED", output: nil, error: error, cause: cause, stopped: Date())
-            await publish(e, status: "ABORTED", context: context)
+            let ending = Ending(stopped: Date(), error: error, cause: cause)
+            try await store.finish(e.arn, status: "ABORTED", output: nil, error: error, cause: cause, stopped: ending.stopped)
+            await publish(e, status: "ABORTED", ending: ending, context: context)
         }
         return try await store.execution(e.arn)?.stopped ?? Date()
     }
@@ -675,7 +700,7 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
             if let cause { details["cause"] = .string(cause) }
             event.details = .object(details)
         }
-        try? await store.append(event: event.json, id: event.id, to: executionArn)
+        await store.append(event: event.json, id: event.id, to: executionArn)
     }
 
     func checkpoint(timer key: String, deadline: Date?) async {
@@ -683,8 +708,20 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     }
 
     func checkpoint(_ snapshot: ExecutionSnapshot) async {
+        await checkpoint(snapshot, durable: true)
+    }
+
+    /// A durable snapshot returns once committed (with every event recorded before it). Others are queued: a
+    /// crash may lose them, and the execution then resumes from the durable one before, re-running only pure
+    /// states.
+    func checkpoint(_ snapshot: ExecutionSnapshot, durable: Bool) async {
         guard let data = try? JSONEncoder().encode(snapshot) else { return }
-        try? await store.saveSnapshot(String(decoding: data, as: UTF8.self), for: executionArn)
+        let text = String(decoding: data, as: UTF8.self)
+        if durable {
+            try? await store.saveSnapshot(text, for: executionArn)
+        } else {
+            await store.queueSnapshot(text, for: executionArn)
+        }
     }
 
     func checkpoint(branch: String, progress: BranchProgress) async {

@@ -2,11 +2,36 @@ import Foundation
 import GRDB
 import JSONCore
 import LocalCloud
+import Synchronization
 
 /// State machines, executions and their histories, in SQLite: every event is written as it happens, with the
 /// execution's latest snapshot, so that a restarted server resumes running executions where they stood.
 struct StepFunctionsStore: Sendable {
     let database: CloudDatabase
+    /// The state machines read so far, by ARN. Every StartExecution reads its machine; this process is the only
+    /// writer of the table, so the copy is kept exact by ``insert(_:)``, ``update(_:)`` and ``deleteMachine(_:)``.
+    private let machines = MachineCache()
+
+    final class MachineCache: Sendable {
+        private struct State {
+            var byArn: [String: Machine] = [:]
+            /// Counts removals, so that a read that began before one does not put back what it read.
+            var generation = 0
+        }
+        private let state = Mutex(State())
+        func get(_ arn: String) -> (Machine?, generation: Int) { state.withLock { ($0.byArn[arn], $0.generation) } }
+        func set(_ machine: Machine, readAt generation: Int? = nil) {
+            state.withLock { s in
+                if generation == nil || generation == s.generation { s.byArn[machine.arn] = machine }
+            }
+        }
+        func remove(_ arn: String) {
+            state.withLock { s in
+                s.byArn.removeValue(forKey: arn)
+                s.generation += 1
+            }
+        }
+    }
 
     struct Machine: Sendable {
         var arn: String
@@ -100,9 +125,13 @@ struct StepFunctionsStore: Sendable {
     // MARK: State machines
 
     func machine(_ arn: String) async throws -> Machine? {
-        try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sfn_state_machines WHERE arn = ?", arguments: [arn]).map(Self.machine)
+        let (cached, generation) = machines.get(arn)
+        if let cached { return cached }
+        let machine = try await database.read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sfn_state_machines WHERE arn = ?"), arguments: [arn]).map(Self.machine)
         }
+        if let machine { machines.set(machine, readAt: generation) }
+        return machine
     }
 
     static func machine(_ row: Row) -> Machine {
@@ -128,6 +157,7 @@ struct StepFunctionsStore: Sendable {
                                  m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status,
                                  m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized()])
         }
+        machines.set(m)
     }
 
     func update(_ m: Machine) async throws {
@@ -138,10 +168,13 @@ struct StepFunctionsStore: Sendable {
                 """, arguments: [m.definition, m.roleArn, m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status,
                                  m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized(), m.arn])
         }
+        // Re-read rather than trust `m`: an update may name a machine another request just deleted.
+        machines.remove(m.arn)
     }
 
     func deleteMachine(_ arn: String) async throws {
         try await database.write { db in try db.execute(sql: "DELETE FROM sfn_state_machines WHERE arn = ?", arguments: [arn]) }
+        machines.remove(arn)
     }
 
     func machines(account: String, region: String) async throws -> [Machine] {
@@ -164,13 +197,13 @@ struct StepFunctionsStore: Sendable {
 
     func execution(_ arn: String) async throws -> Execution? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sfn_executions WHERE arn = ?", arguments: [arn]).map(Self.execution)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sfn_executions WHERE arn = ?"), arguments: [arn]).map(Self.execution)
         }
     }
 
     func insert(_ e: Execution) async throws {
         try await database.writeGrouped { db in
-            try db.execute(sql: """
+            try db.executeCached("""
                 INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, started, definition, role_arn, version_arn, alias_arn,
                 revision_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -181,20 +214,26 @@ struct StepFunctionsStore: Sendable {
 
     func finish(_ arn: String, status: String, output: String?, error: String?, cause: String?, stopped: Date) async throws {
         try await database.writeGrouped { db in
-            try db.execute(sql: """
+            try db.executeCached("""
                 UPDATE sfn_executions SET status = ?, output = ?, error = ?, cause = ?, stopped = ?,
                 snapshot = CASE WHEN ? = 'SUCCEEDED' THEN NULL ELSE snapshot END WHERE arn = ? AND status = 'RUNNING'
                 """, arguments: [status, output, error, cause, stopped.timeIntervalSince1970, status, arn])
             // The last snapshot of a failed, timed-out or aborted execution stays: RedriveExecution resumes from it.
-            if status == "SUCCEEDED" { try db.execute(sql: "DELETE FROM sfn_branches WHERE execution_arn = ?", arguments: [arn]) }
+            if status == "SUCCEEDED" { try db.executeCached("DELETE FROM sfn_branches WHERE execution_arn = ?", arguments: [arn]) }
             // Deadlines only matter while the execution runs (a redrive waits its Wait states anew).
-            try db.execute(sql: "DELETE FROM sfn_timers WHERE execution_arn = ?", arguments: [arn])
+            try db.executeCached("DELETE FROM sfn_timers WHERE execution_arn = ?", arguments: [arn])
         }
     }
 
+    /// The executions of a machine, newest first, as a listing shows them: without input, output, definition or
+    /// snapshot (fetch one with ``execution(_:)`` for those).
     func executions(machineArn: String, status: String?) async throws -> [Execution] {
         try await database.read { db in
-            var sql = "SELECT * FROM sfn_executions WHERE machine_arn = ?"
+            // The columns a listing shows: not the input, output, definition or snapshot of every execution.
+            var sql = """
+                SELECT arn, account, region, machine_arn, name, status, '' AS input, started, stopped, '' AS definition, role_arn,
+                version_arn, alias_arn, redrive_count, redrive_date, revision_id FROM sfn_executions WHERE machine_arn = ?
+                """
             var arguments: StatementArguments = [machineArn]
             if let status {
                 sql += " AND status = ?"
@@ -213,16 +252,25 @@ struct StepFunctionsStore: Sendable {
 
     // MARK: History
 
-    func append(event: JSON, id: Int, to arn: String) async throws {
+    /// Queues a history event without waiting for its commit: the snapshot or status written durably after it
+    /// commits it too, and an event lost in a crash after the last snapshot is recorded again on resume.
+    func append(event: JSON, id: Int, to arn: String) async {
         let text = event.serialized()
-        try await database.writeGrouped { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO sfn_history (execution_arn, id, event) VALUES (?, ?, ?)", arguments: [arn, id, text])
+        await database.queueGrouped { db in
+            try db.executeCached("INSERT OR REPLACE INTO sfn_history (execution_arn, id, event) VALUES (?, ?, ?)", arguments: [arn, id, text])
+        }
+    }
+
+    /// Queues a snapshot without waiting for its commit (see ``append(event:id:to:)``).
+    func queueSnapshot(_ text: String, for arn: String) async {
+        await database.queueGrouped { db in
+            try db.executeCached("UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'", arguments: [text, arn])
         }
     }
 
     func saveSnapshot(_ text: String, for arn: String) async throws {
         try await database.writeGrouped { db in
-            try db.execute(sql: "UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'", arguments: [text, arn])
+            try db.executeCached("UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'", arguments: [text, arn])
         }
     }
 
