@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "PlatformExample", dependencies: ["Platform", "JSONCore"]),
 
         // Wire protocols: routing keys, SigV4, AWS errors, shape decoding and validation.
-        .target(name: "AWSProtocol", dependencies: ["JSONCore"]),
+        .target(name: "AWSProtocol", dependencies: ["JSONCore", .product(name: "Crypto", package: "swift-crypto")]),
 
         // The local cloud: a core (server, routing, persistence) and one target per AWS service,
         // each in its folder under Sources/LocalCloud.
@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "skiff",
             dependencies: [
-                "LocalCloud", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners",
+                "LocalCloud", "AWSProtocol", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners",
                 "SchedulerService", "EventsService", "JSONata", "States", "Schedules", "Platform", "PlatformExample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),

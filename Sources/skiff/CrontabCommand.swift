@@ -30,11 +30,12 @@ struct CrontabCommand: ParsableCommand {
         @Option(help: "Container whose command is overridden (cloudformation).") var container = "app"
         @Option(help: "Role Scheduler assumes to run the task (default: role/scheduler in --account).") var roleArn: String?
         @Option(help: "Region of ARNs built from bare names (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1).") var region: String?
-        @Option(help: "Account of ARNs built from bare names (default: the local cloud's 000000000000).") var account = "000000000000"
+        @Option(help: "Account of ARNs built from bare names (default: with --create the account of the credentials, else 000000000000).") var account: String?
         @Option(help: "text, json, cloudformation or rules.") var format = "text"
         @Flag(help: "Also create the schedules in a running local cloud (needs --cluster and --task-definition).") var create = false
         @Option(help: "The local cloud that --create talks to.") var endpointUrl = "http://127.0.0.1:4566"
         @Option(help: "Schedule group of the created schedules.") var group = "default"
+        @Option(help: "Access key that --create signs with (default: AWS_ACCESS_KEY_ID, else test); skiff up maps it to an account.") var accessKeyId: String?
 
         func validate() throws {
             guard ["text", "json", "cloudformation", "rules"].contains(format) else {
@@ -46,11 +47,13 @@ struct CrontabCommand: ParsableCommand {
             if (format == "cloudformation" || create) && (cluster == nil || taskDefinition == nil) {
                 throw ValidationError("--format cloudformation and --create need --cluster and --task-definition.")
             }
-            guard account.count == 12, account.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            if let account, account.count != 12 || !account.allSatisfy({ $0.isASCII && $0.isNumber }) {
                 throw ValidationError("--account \(account) is not a 12-digit AWS account ID.")
             }
-            _ = try target()
+            _ = try target(account: account ?? Self.defaultAccount)
         }
+
+        static let defaultAccount = "000000000000"
 
         var effectiveRegion: String {
             region ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? ProcessInfo.processInfo.environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
@@ -58,7 +61,7 @@ struct CrontabCommand: ParsableCommand {
 
         /// The ECS target, with a bare cluster name or task-definition family expanded into the ARN the Scheduler
         /// target needs (a target's Arn is an ARN; a name there would fail when the schedule fires).
-        func target() throws -> CrontabTarget? {
+        func target(account: String) throws -> CrontabTarget? {
             guard let cluster, let taskDefinition else { return nil }
             let prefix = "arn:aws:ecs:\(effectiveRegion):\(account):"
             let clusterArn: String
@@ -101,7 +104,17 @@ struct CrontabCommand: ParsableCommand {
             let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
             guard let data, let text = String(data: data, encoding: .utf8) else { throw CommandFailure("cannot read the crontab \(file)") }
             let conversion = Crontab.convert(text, timeZone: timeZone)
-            let target = try target()
+            let client = create ? LocalCloudClient(endpoint: endpointUrl, region: effectiveRegion, accessKeyId: accessKeyId) : nil
+            // The schedules are created in the account of the credentials; ARNs built from bare names must name it.
+            var account = self.account ?? Self.defaultAccount
+            if let client {
+                let signedIn = try client.callerAccount()
+                if let asked = self.account, asked != signedIn {
+                    throw CommandFailure("--account \(asked) is not the account of access key \(client.signer(for: "sts").accessKeyId) in the local cloud (\(signedIn)): pass that key's account, or map the key with `skiff up --account KEY=\(asked)`")
+                }
+                account = signedIn
+            }
+            let target = try target(account: account)
             switch format {
             case "json":
                 var json = conversion.json.objectValue ?? [:]
@@ -111,8 +124,8 @@ struct CrontabCommand: ParsableCommand {
             case "rules": print(conversion.rulesReport(), terminator: "")
             default: print(conversion.report, terminator: "")
             }
-            if create, let target {
-                let failures = createSchedules(conversion, target: target)
+            if let client, let target {
+                let failures = createSchedules(conversion, target: target, client: client)
                 if failures > 0 {
                     throw CommandFailure("\(failures) of \(conversion.schedules.count) schedule(s) could not be created (see above)")
                 }
@@ -123,7 +136,7 @@ struct CrontabCommand: ParsableCommand {
 
         /// CreateSchedule (EventBridge Scheduler, rest-json) for every converted schedule, on the local cloud; each
         /// failure is reported and the others still created. Returns how many failed.
-        func createSchedules(_ conversion: CrontabConversion, target: CrontabTarget) -> Int {
+        func createSchedules(_ conversion: CrontabConversion, target: CrontabTarget, client: LocalCloudClient) -> Int {
             var failures = 0
             for schedule in conversion.schedules {
                 var body = conversion.scheduleProperties(schedule, target: target)
@@ -132,7 +145,7 @@ struct CrontabCommand: ParsableCommand {
                 let name = schedule.name
                 let path = "/schedules/" + (name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)
                 do {
-                    let answer = try LocalHTTP.post(endpointUrl, path: path, body: JSON.object(body).serializedBytes())
+                    let answer = try client.post(service: "scheduler", path: path, body: JSON.object(body).serializedBytes())
                     guard answer.status == 200 else {
                         failures += 1
                         FileHandle.standardError.write(Data("CreateSchedule \(name) failed (HTTP \(answer.status)): \(answer.body)\n".utf8))

@@ -10,7 +10,15 @@ import Darwin
 enum LocalHTTP {
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    static func post(_ urlText: String, path: String, body: [UInt8], contentType: String = "application/json") throws -> (status: Int, body: String) {
+    /// The `Host` header of requests to `urlText` (what a signature of them signs): host, and port when given.
+    static func authority(_ urlText: String) -> String {
+        guard let url = URL(string: urlText), let host = url.host else { return urlText }
+        return url.port.map { "\(host):\($0)" } ?? host
+    }
+
+    /// POSTs `body` to `path`, with `headers` added (a SigV4 signature, say); returns the status and the body.
+    static func post(_ urlText: String, path: String, body: [UInt8], contentType: String = "application/json",
+                     headers: [String: String] = [:]) throws -> (status: Int, body: String) {
         guard let url = URL(string: urlText), url.scheme == "http", let host = url.host else {
             throw Failure(description: "\(urlText) is not an http:// URL of the local cloud")
         }
@@ -29,7 +37,8 @@ enum LocalHTTP {
         guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
             throw Failure(description: "cannot connect to \(host):\(port) (is skiff up running?)")
         }
-        var request = Array("POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
+        let extra = headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        var request = Array("POST \(path) HTTP/1.1\r\nHost: \(authority(urlText))\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)Connection: close\r\n\r\n".utf8)
         request.append(contentsOf: body)
         var sent = 0
         while sent < request.count {

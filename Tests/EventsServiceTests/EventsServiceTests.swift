@@ -199,6 +199,23 @@ let role = "arn:aws:iam::000000000000:role/events"
         await bus.states.waitFor(count).compactMap { $0.1["input"]?.stringValue }
     }
 
+    @Test func putTargetsRefusesInputThatIsNotJSONAndKeepsTheOthers() async throws {
+        let bus = try Bus()
+        await bus.call("PutRule", ["Name": "r", "EventPattern": #"{"source":["app"]}"#])
+        let (status, answer) = await bus.call("PutTargets", ["Rule": "r", "Targets": [
+            ["Id": "bad", "Arn": .string(machine), "RoleArn": .string(role), "Input": "{not json"],
+            ["Id": "good", "Arn": .string(machine), "RoleArn": .string(role), "Input": #"{"a":1}"#],
+        ]])
+        #expect(status == 200)
+        #expect(answer["FailedEntryCount"] == 1, "\(answer)")
+        let failure = try #require(answer["FailedEntries"]?.arrayValue?.first)
+        #expect(failure["TargetId"] == "bad")
+        #expect(failure["ErrorCode"] == "ValidationException")
+        #expect(failure["ErrorMessage"]?.stringValue?.hasPrefix("Input for target bad is not valid JSON text") == true, "\(failure)")
+        let (_, targets) = await bus.call("ListTargetsByRule", ["Rule": "r"])
+        #expect(targets["Targets"]?.arrayValue?.compactMap { $0["Id"]?.stringValue } == ["good"])
+    }
+
     // MARK: InputTransformer
 
     @Test func inputTransformerFillsPlaceholdersInsideAndOutsideStrings() async throws {

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 
+import boto3
 import pytest
 
 from conftest import ROOT, SkiffServer
@@ -100,3 +101,28 @@ def test_schedule_next_refuses_offsets_that_are_not_zone_names():
     accepted = skiff("schedule", "next", "cron(0 9 * * ? *)", "--time-zone", "Asia/Tokyo", "--count", "1",
                      "--after", "2026-12-31T23:00:00Z")
     assert accepted.returncode == 0 and "2027-01-01T00:00:00Z" in accepted.stdout, accepted.stdout + accepted.stderr
+
+
+def test_create_signs_for_the_region_and_the_keys_account(tmp_path):
+    crontab = tmp_path / "crontab"
+    crontab.write_text("0 1 * * * /job.sh\n")
+    server = SkiffServer(extra_args=("--account", "AKIDPROD=111111111111")).start()
+    try:
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIDPROD", "AWS_SECRET_ACCESS_KEY": "secret"}
+        args = ["crontab", "import", str(crontab), "--time-zone", "UTC", "--create", "--endpoint-url", server.endpoint,
+                "--region", "eu-west-1", "--cluster", "batch", "--task-definition", "php-app:1"]
+        binary = os.environ.get("SKIFF_BIN", os.path.join(ROOT, ".build", "debug", "skiff"))
+        result = subprocess.run([binary, *args], capture_output=True, text=True, timeout=60, env=env)
+        assert result.returncode == 0, result.stderr
+        # The schedule is in the key's account and the region asked for, and its target ARNs name them.
+        prod = boto3.client("scheduler", endpoint_url=server.endpoint, region_name="eu-west-1",
+                            aws_access_key_id="AKIDPROD", aws_secret_access_key="secret")
+        got = prod.get_schedule(Name="job.sh")
+        assert got["Arn"] == "arn:aws:scheduler:eu-west-1:111111111111:schedule/default/job.sh"
+        assert got["Target"]["Arn"] == "arn:aws:ecs:eu-west-1:111111111111:cluster/batch"
+        assert server.client("scheduler").list_schedules()["Schedules"] == []  # not in the default account
+        # An --account other than the key's is refused before anything is created.
+        refused = subprocess.run([binary, *args, "--account", "222222222222"], capture_output=True, text=True, timeout=60, env=env)
+        assert refused.returncode != 0 and "111111111111" in refused.stderr and "--account" in refused.stderr, refused.stderr
+    finally:
+        server.stop()

@@ -210,6 +210,11 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     // MARK: Targets
 
+    /// Why `text` is not JSON text, or nil when it is.
+    static func jsonProblem(_ text: String) -> String? {
+        do { _ = try JSON(parsing: text); return nil } catch { return "\(error)" }
+    }
+
     public func putTargets(_ input: EventsAPI.PutTargetsRequest, context: RequestContext) async throws -> EventsAPI.PutTargetsResponse {
         let bus = Self.busName(input.eventBusName)
         var failed: [EventsAPI.PutTargetsResultEntry] = []
@@ -219,6 +224,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                 failed.append(.init(targetId: target.id, errorCode: "ValidationException", errorMessage: "EcsParameters must be specified for an Amazon ECS target."))
             } else if [target.input != nil, target.inputPath != nil, target.inputTransformer != nil].filter({ $0 }).count > 1 {
                 failed.append(.init(targetId: target.id, errorCode: "ValidationException", errorMessage: "Only one of Input, InputPath, or InputTransformer can be specified."))
+            } else if let text = target.input, let problem = Self.jsonProblem(text) {
+                // Input is "valid JSON text passed to the target": refused here rather than failing at every event.
+                failed.append(.init(targetId: target.id, errorCode: "ValidationException", errorMessage: "Input for target \(target.id) is not valid JSON text: \(problem)."))
             } else {
                 accepted.append(target)
             }

@@ -59,9 +59,19 @@ extension SchedulerService {
         let due = queue.popDue(now: now)
         guard !due.isEmpty else { return 0 }
         let firing = Task {
+            // One read for the whole batch: a thousand schedules due at the same second would otherwise queue a
+            // thousand reads before the first target is invoked.
+            let documents: [String?]
+            do {
+                documents = try await database.read { db in try due.map { try ScheduleStore.document(db, key: $0.key) } }
+            } catch {
+                environment.logger.error("Schedules due at \(now) could not be read: \(error)")
+                return
+            }
             await withTaskGroup(of: Void.self) { group in
-                for entry in due {
-                    group.addTask { await self.fire(entry, now: now) }
+                for (entry, document) in zip(due, documents) {
+                    guard let document else { continue }  // deleted since it was queued
+                    group.addTask { await self.fire(entry, document: document, now: now) }
                 }
             }
         }
@@ -69,10 +79,9 @@ extension SchedulerService {
         return due.count
     }
 
-    private func fire(_ entry: FireQueue.Entry, now: Date) async {
+    private func fire(_ entry: FireQueue.Entry, document: String, now: Date) async {
         let key = entry.key
         do {
-            guard let document = try await database.read({ db in try ScheduleStore.document(db, key: key) }) else { return }
             let schedule = try ScheduleStore.decodeSchedule(document)
             guard schedule.state != "DISABLED", let target = schedule.target else { return }
             let nominal = Date(timeIntervalSince1970: entry.nominal)
@@ -102,7 +111,8 @@ extension SchedulerService {
     /// next fire time, as AWS keeps completed one-time schedules.
     private func finish(_ key: ScheduleKey, schedule: SchedulerAPI.GetScheduleOutput) async throws {
         queue.remove(key)
-        try await database.write { db in
+        // Grouped: the schedules of a batch finish together, in one transaction.
+        try await database.writeGrouped { db in
             guard try ScheduleStore.schedule(db, key: key)?.lastModificationDate == schedule.lastModificationDate else { return }
             if schedule.actionAfterCompletion == "DELETE" {
                 try ScheduleStore.delete(db, key: key)
