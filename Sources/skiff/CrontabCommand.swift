@@ -10,6 +10,7 @@ struct CrontabCommand: ParsableCommand {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Convert a crontab to EventBridge Scheduler cron expressions, explaining every change.",
             discussion: """
                 Each line becomes a schedule (or two, where cron's day-of-month OR day-of-week cannot be said in one AWS

@@ -9,6 +9,7 @@ struct ScheduleCommand: ParsableCommand {
 
     struct Next: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "next",
             abstract: "Validate a cron(), rate() or at() expression and print its next fire times.",
             discussion: """
                 Times are printed in UTC and in the time zone. Daylight saving follows EventBridge Scheduler: a wall-clock

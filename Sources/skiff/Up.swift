@@ -8,6 +8,7 @@ import TaskRunners
 /// `skiff up`: the local cloud on one port, until interrupted.
 struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "up",
         abstract: "Start the local cloud: every service on one port, speaking the AWS wire protocols.",
         discussion: """
             Point any AWS client at it: aws --endpoint-url http://127.0.0.1:4566 sts get-caller-identity

@@ -12,6 +12,7 @@ import Testing
 
 /// Collects the events services publish.
 final class EventRecorder: LocalService, EventSink {
+    var eventSink: (any EventSink)? { self }
     let events = Mutex<[ServiceEvent]>([])
     var descriptor: ServiceDescriptor {
         ServiceDescriptor(endpointPrefix: "events-recorder", signingName: "events-recorder", targetPrefix: "Recorder", wireProtocol: .awsJson1_1,

@@ -133,6 +133,7 @@ func waitForEnd(_ cloud: LocalCloud, _ arn: JSON) async -> JSON {
 
 /// Stands in for EventBridge: keeps every event the other services publish.
 struct EventRecorder: LocalService, EventSink {
+    var eventSink: (any EventSink)? { self }
     let events = FakeECS.RunInputs()
     var descriptor: ServiceDescriptor {
         ServiceDescriptor(endpointPrefix: "events", signingName: "events", targetPrefix: "AWSEvents", wireProtocol: .awsJson1_1,

@@ -23,7 +23,6 @@ public struct CloudServer: Sendable {
         return Application(
             responder: responder,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Skiff"),
-            services: cloud.services.map { BackgroundWork(service: $0, logger: cloud.environment.logger, health: cloud.healthBoard) },
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: cloud.environment.logger
         )
@@ -35,8 +34,16 @@ public struct CloudServer: Sendable {
         // group otherwise names each service with `"\(service)"`, which reflects the whole application value,
         // and each dynamic cast it makes scans the binary's protocol conformances: milliseconds of start-up and
         // megabytes of touched pages.
+        // The services' background work runs beside the HTTP server rather than inside Hummingbird's application,
+        // whose own service group would name each member the same costly way.
+        let background = cloud.services.map { service in
+            ServiceGroupConfiguration.ServiceConfiguration(
+                service: BackgroundWork(service: service, logger: cloud.environment.logger, health: cloud.healthBoard),
+                serviceName: "skiff-" + service.descriptor.endpointPrefix)
+        }
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: application(onServerRunning: onServerRunning), serviceName: "skiff-http")],
+            // Listed after the background work, the server is the first to stop (a group stops in reverse order).
+            services: background + [.init(service: application(onServerRunning: onServerRunning), serviceName: "skiff-http")],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: cloud.environment.logger)
         // Requests under way may finish, but a long poll (GetActivityTask waits a minute) must not hold the
         // shutdown: past this the group is cancelled, which closes the connections.

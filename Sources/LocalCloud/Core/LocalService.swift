@@ -26,6 +26,11 @@ public protocol LocalService: Sendable {
     /// Skiff's own endpoints of the service, `/_skiff/<endpointPrefix>/<path>`, for the `skiff` command line
     /// (not AWS APIs: `skiff exec` uses `/_skiff/ecs/exec`). Nil when the service has no such path.
     func control(_ request: OperationRequest, path: String) async throws -> OperationResponse?
+
+    /// The service as the receiver of the events other services publish (EventBridge), else nil. A requirement
+    /// rather than an `as? EventSink` cast: a dynamic cast to a protocol scans every conformance record of the
+    /// binary (tens of thousands) the first time for each type, which is start-up time and touched pages.
+    var eventSink: (any EventSink)? { get }
 }
 
 extension LocalService {
@@ -34,6 +39,7 @@ extension LocalService {
     public var errorStatus: [String: Int] { [:] }
     public var validationErrorCode: String { "ValidationException" }
     public func control(_ request: OperationRequest, path: String) async throws -> OperationResponse? { nil }
+    public var eventSink: (any EventSink)? { nil }
 }
 
 /// What every service is built from: the database, a logger and the server's settings.

@@ -23,7 +23,7 @@ public final class ServiceDirectory: Sendable {
         state.withLock { state in
             for service in services { state.services[service.descriptor.endpointPrefix] = service }
             if state.eventSink == nil {
-                state.eventSink = services.lazy.compactMap { $0 as? any EventSink }.first
+                state.eventSink = services.lazy.compactMap(\.eventSink).first
             }
         }
     }

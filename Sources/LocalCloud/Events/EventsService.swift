@@ -486,6 +486,8 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     /// Events other services publish (Step Functions status changes, ECS task state changes) go to the default bus.
+    public var eventSink: (any EventSink)? { self }
+
     public func receive(_ event: ServiceEvent, context: RequestContext) async {
         let now = clock.now()
         let json = Self.event(id: UUID().uuidString.lowercased(), source: event.source, detailType: event.detailType, detail: event.detail,
