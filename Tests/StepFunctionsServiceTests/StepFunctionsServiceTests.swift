@@ -89,6 +89,16 @@ func waitForEnd(_ cloud: LocalCloud, _ arn: JSON) async -> JSON {
         #expect(done["cause"]?.stringValue?.contains("does not serve") == true)
     }
 
+    @Test(arguments: ["bad name", "a/b", "a:b", "tab\there", "zero\u{200B}width", "", String(repeating: "n", count: 81)])
+    func namesAWSRefusesAreRefused(_ name: String) {
+        #expect(throws: AWSError.self) { try StepFunctionsService.validateName(name) }
+    }
+
+    @Test(arguments: ["job", "nightly-batch_2026.v1", "日本語の名前", String(repeating: "n", count: 80)])
+    func namesAWSAcceptsAreAccepted(_ name: String) throws {
+        try StepFunctionsService.validateName(name)
+    }
+
     @Test func validationAndErrors() async throws {
         let cloud = try makeCloud()
         let (status, error) = await call(cloud, "CreateStateMachine", ["name": "bad name", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])

@@ -57,11 +57,11 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// An execution's last snapshot with the progress of the Map iterations and Parallel branches under way,
     /// the deadlines its timers count to and the tasks it had started.
     func loadSnapshot(_ execution: StepFunctionsStore.Execution) async throws -> ExecutionSnapshot? {
-        guard var snapshot = execution.snapshot.flatMap({ try? JSONDecoder().decode(ExecutionSnapshot.self, from: Data($0.utf8)) }) else {
+        guard var snapshot = execution.snapshot.flatMap({ try? ExecutionSnapshot(serialized: $0) }) else {
             return nil
         }
         for (key, text) in try await store.branches(execution.arn) {
-            if let progress = try? JSONDecoder().decode(BranchProgress.self, from: Data(text.utf8)) { snapshot.branches[key] = progress }
+            if let progress = try? BranchProgress(serialized: text) { snapshot.branches[key] = progress }
         }
         snapshot.timers = try await store.timers(execution.arn)
         snapshot.tasks = try await store.openTasks(execution.arn)
@@ -70,9 +70,15 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     // MARK: Names and ARNs
 
+    /// The characters AWS refuses in names besides control and format characters (Unicode Cc and Cf).
+    static let forbiddenNameCharacters: Set<Unicode.Scalar> = Set(" <>{}[]?*\"#%\\^|~`$&,;:/".unicodeScalars)
+
     static func validateName(_ name: String) throws {
-        let forbidden = CharacterSet(charactersIn: " <>{}[]?*\"#%\\^|~`$&,;:/").union(.controlCharacters)
-        guard (1...80).contains(name.count), name.unicodeScalars.allSatisfy({ !forbidden.contains($0) }) else {
+        let allowed = name.unicodeScalars.allSatisfy { scalar in
+            let category = scalar.properties.generalCategory
+            return !forbiddenNameCharacters.contains(scalar) && category != .control && category != .format
+        }
+        guard (1...80).contains(name.count), allowed else {
             throw AWSError("InvalidName", "Invalid Name: '\(name)'")
         }
     }
@@ -715,8 +721,7 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     /// crash may lose them, and the execution then resumes from the durable one before, re-running only pure
     /// states.
     func checkpoint(_ snapshot: ExecutionSnapshot, durable: Bool) async {
-        guard let data = try? JSONEncoder().encode(snapshot) else { return }
-        let text = String(decoding: data, as: UTF8.self)
+        let text = snapshot.serialized()
         if durable {
             try? await store.saveSnapshot(text, for: executionArn)
         } else {
@@ -725,8 +730,7 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     }
 
     func checkpoint(branch: String, progress: BranchProgress) async {
-        guard let data = try? JSONEncoder().encode(progress) else { return }
-        try? await store.saveBranch(executionArn, key: branch, progress: String(decoding: data, as: UTF8.self))
+        try? await store.saveBranch(executionArn, key: branch, progress: progress.serialized())
     }
 
     func clearBranches() async {
