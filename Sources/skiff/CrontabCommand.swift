@@ -65,36 +65,36 @@ struct CrontabCommand: ParsableCommand {
         func target(account: String) throws -> CrontabTarget? {
             guard let cluster, let taskDefinition else { return nil }
             let prefix = "arn:aws:ecs:\(effectiveRegion):\(account):"
-            let clusterArn: String
-            if cluster.hasPrefix("arn:") {
-                let parts = cluster.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-                guard parts.count == 6, parts[2] == "ecs", parts[5].hasPrefix("cluster/") else {
-                    throw ValidationError("--cluster \(cluster) is not an ECS cluster ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME) or a cluster name.")
-                }
-                clusterArn = cluster
-            } else {
-                guard Self.isName(cluster) else {
-                    throw ValidationError("--cluster \(cluster) is not a cluster name (letters, digits, - and _, up to 255) or an ECS cluster ARN.")
-                }
-                clusterArn = prefix + "cluster/" + cluster
-            }
-            let taskDefinitionArn: String
-            if taskDefinition.hasPrefix("arn:") {
-                let parts = taskDefinition.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-                guard parts.count == 6, parts[2] == "ecs", parts[5].hasPrefix("task-definition/") else {
-                    throw ValidationError("--task-definition \(taskDefinition) is not a task definition ARN or a family[:revision].")
-                }
-                taskDefinitionArn = taskDefinition
-            } else {
-                let pieces = taskDefinition.split(separator: ":", omittingEmptySubsequences: false)
-                guard (1...2).contains(pieces.count), Self.isName(String(pieces[0])),
-                      pieces.count == 1 || pieces[1].allSatisfy({ $0.isASCII && $0.isNumber }) && !pieces[1].isEmpty else {
-                    throw ValidationError("--task-definition \(taskDefinition) is not a family, family:revision or task definition ARN.")
-                }
-                taskDefinitionArn = prefix + "task-definition/" + taskDefinition
+            let clusterArn = try Self.ecsArn(
+                cluster, resource: "cluster", option: "--cluster", prefix: prefix,
+                arnForm: "an ECS cluster ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME) or a cluster name",
+                nameForm: "a cluster name (letters, digits, - and _, up to 255) or an ECS cluster ARN",
+                isName: Self.isName)
+            let taskDefinitionArn = try Self.ecsArn(
+                taskDefinition, resource: "task-definition", option: "--task-definition", prefix: prefix,
+                arnForm: "a task definition ARN or a family[:revision]",
+                nameForm: "a family, family:revision or task definition ARN") { text in
+                let pieces = text.split(separator: ":", omittingEmptySubsequences: false)
+                return (1...2).contains(pieces.count) && Self.isName(String(pieces[0]))
+                    && (pieces.count == 1 || !pieces[1].isEmpty && pieces[1].allSatisfy { $0.isASCII && $0.isNumber })
             }
             return CrontabTarget(cluster: clusterArn, taskDefinition: taskDefinitionArn, container: container,
                                  roleArn: roleArn ?? "arn:aws:iam::\(account):role/scheduler")
+        }
+
+        /// `text` as the ARN of an ECS `resource`: an ARN of that resource as given, or a name (as `isName`
+        /// accepts) expanded under `prefix`.
+        static func ecsArn(_ text: String, resource: String, option: String, prefix: String, arnForm: String, nameForm: String,
+                           isName: (String) -> Bool) throws -> String {
+            if text.hasPrefix("arn:") {
+                let parts = text.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+                guard parts.count == 6, parts[2] == "ecs", parts[5].hasPrefix(resource + "/") else {
+                    throw ValidationError("\(option) \(text) is not \(arnForm).")
+                }
+                return text
+            }
+            guard isName(text) else { throw ValidationError("\(option) \(text) is not \(nameForm).") }
+            return prefix + resource + "/" + text
         }
 
         static func isName(_ text: String) -> Bool {
