@@ -318,9 +318,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             }
             throw AWSError("ExecutionAlreadyExists", "Execution Already Exists: '\(arn)'")
         }
-        try launch(execution, context: context, resumingFrom: nil)
-        // Events reach EventBridge asynchronously, as in AWS: the caller does not wait for rule matching.
-        Task { await self.publish(execution, status: "RUNNING", context: context) }
+        // Events reach EventBridge asynchronously, as in AWS: the caller does not wait for rule matching. The
+        // execution's own task publishes RUNNING before it runs, so it always precedes the final status.
+        try launch(execution, context: context, resumingFrom: nil, publishingRunning: true)
         return .init(executionArn: arn, startDate: execution.started)
     }
 
@@ -376,8 +376,10 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         return .init(executionArn: arn, startDate: start)
     }
 
-    /// Starts (or resumes) running an execution in the background.
-    func launch(_ execution: StepFunctionsStore.Execution, context: RequestContext, resumingFrom snapshot: ExecutionSnapshot?) throws {
+    /// Starts (or resumes) running an execution in the background; with `publishingRunning`, its RUNNING status
+    /// event is published first.
+    func launch(_ execution: StepFunctionsStore.Execution, context: RequestContext, resumingFrom snapshot: ExecutionSnapshot?,
+                publishingRunning: Bool = false) throws {
         let machine = try definitions.machine(execution.definition)
         let integrations = self.integrations(context)
         let engine = ExecutionEngine(machine: machine, integrations: integrations)
@@ -391,6 +393,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let store = self.store
         let service = self
         let task = Task {
+            if publishingRunning { await service.publish(execution, status: "RUNNING", context: context) }
             let outcome = await engine.run(input: input, context: executionContext, resumingFrom: snapshot, observer: observer)
             await observer.flush()
             // This task is the one writer of the outcome: StopExecution cancels it and waits for it, so the
