@@ -181,4 +181,26 @@ struct EventRecorder: LocalService, EventSink {
         #expect(running["stopDate"] == .null)
         #expect(running["redriveStatus"] == "NOT_REDRIVABLE")
     }
+
+    /// RUNNING is published before the execution runs, so a rule never sees an execution end before it starts.
+    @Test func runningAlwaysPrecedesTheFinalStatus() async throws {
+        let recorder = EventRecorder()
+        let cloud = try makeCloud([recorder])
+        let definition = #"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#
+        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        var arns: [String] = []
+        for i in 0..<20 {
+            let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "name": .string("e\(i)")])
+            arns.append(try #require(started["executionArn"]?.stringValue))
+        }
+        var events: [JSON] = []
+        for _ in 0..<300 where events.count < 40 {
+            events = recorder.events.all
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        for arn in arns {
+            let statuses = events.filter { $0["executionArn"]?.stringValue == arn }.compactMap { $0["status"]?.stringValue }
+            #expect(statuses == ["RUNNING", "SUCCEEDED"], "\(arn): \(statuses)")
+        }
+    }
 }
