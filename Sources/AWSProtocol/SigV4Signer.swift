@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import JSONCore
 
 /// Signs a request with AWS Signature Version 4, as the SDKs do, so that Skiff's own clients (`skiff crontab
 /// import --create`, ...) reach the account and region their credentials name, and pass a local cloud that
@@ -57,13 +58,9 @@ public struct SigV4Signer: Sendable {
         return added
     }
 
-    /// `20150830T123600Z`.
+    /// `20150830T123600Z`: the ISO 8601 basic form of the UTC time.
     static func timestamp(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        func two(_ n: Int?) -> String { let v = n ?? 0; return v < 10 ? "0\(v)" : "\(v)" }
-        return "\(c.year ?? 1970)\(two(c.month))\(two(c.day))T\(two(c.hour))\(two(c.minute))\(two(c.second))Z"
+        UTCTimestamp.iso8601(secondsSince1970: date.timeIntervalSince1970).filter { $0 != "-" && $0 != ":" }
     }
 
     /// The path as the SDKs canonicalize it: each segment URI-encoded once more (the sent path is already encoded),

@@ -111,7 +111,7 @@ struct CrontabCommand: ParsableCommand {
             if let client {
                 let signedIn = try client.callerAccount()
                 if let asked = self.account, asked != signedIn {
-                    throw CommandFailure("--account \(asked) is not the account of access key \(client.signer(for: "sts").accessKeyId) in the local cloud (\(signedIn)): pass that key's account, or map the key with `skiff up --account KEY=\(asked)`")
+                    throw CommandFailure("--account \(asked) is not the account of access key \(client.accessKeyId) in the local cloud (\(signedIn)): pass that key's account, or map the key with `skiff up --account KEY=\(asked)`")
                 }
                 account = signedIn
             }

@@ -200,3 +200,24 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
         #expect(try await database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM t WHERE n >= 100") } == 11)
     }
 }
+
+@Suite struct ReadThroughCacheTests {
+    @Test func keepsWhatWasReadUnlessSomethingWasRemovedMeanwhile() {
+        let cache = ReadThroughCache<String, Int>()
+        let (missing, generation) = cache.value(for: "a")
+        #expect(missing == nil)
+        cache.keep(1, for: "a", readAt: generation)
+        #expect(cache.value(for: "a").0 == 1)
+
+        // A read that began before a removal must not put back the value it read.
+        let (_, before) = cache.value(for: "b")
+        cache.remove("a")
+        cache.keep(2, for: "b", readAt: before)
+        #expect(cache.value(for: "b").0 == nil)
+        #expect(cache.value(for: "a").0 == nil)
+
+        cache.store(3, for: "c")
+        cache.removeAll()
+        #expect(cache.value(for: "c").0 == nil)
+    }
+}

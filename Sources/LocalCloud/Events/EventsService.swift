@@ -35,7 +35,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         defer {
             // Any operation that may change rules, targets or buses makes the copy events are matched against stale.
-            if !Self.unchangingOperations.contains(operation) { matchable.invalidate() }
+            if !Self.unchangingOperations.contains(operation) { matchable.removeAll() }
         }
         return try await EventsAPI.dispatch(self, operation: operation, request: request, context: context)
     }
@@ -506,9 +506,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     /// Fires the targets of every enabled rule of `bus` whose pattern matches `event`, received at `ingested`.
     func deliver(_ event: JSON, bus: String, ingested: Date, context: RequestContext) async throws {
-        let key = MatchableRules.Key(account: context.accountId, region: context.region, bus: bus)
-        let rules: [MatchableRules.Rule]
-        let (known, generation) = matchable.rules(for: key)
+        let key = MatchableRule.Bus(account: context.accountId, region: context.region, bus: bus)
+        let rules: [MatchableRule]
+        let (known, generation) = matchable.value(for: key)
         if let known {
             rules = known
         } else {
@@ -518,12 +518,12 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                 guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
                 let documents = try String.fetchAll(db.cachedStatement(sql: "SELECT document FROM events_rule WHERE account = ? AND region = ? AND bus = ?"),
                                                     arguments: [context.accountId, context.region, bus])
-                return try documents.compactMap { text -> MatchableRules.Rule? in
+                return try documents.compactMap { text -> MatchableRule? in
                     let rule: EventsAPI.DescribeRuleResponse = try EventsStore.decode(text)
                     guard rule.state == "ENABLED", let pattern = rule.eventPattern, let parsed = try? patterns.compile(pattern),
                           let name = rule.name else { return nil }
-                    return MatchableRules.Rule(rule: rule, pattern: parsed,
-                                               targets: try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
+                    return MatchableRule(rule: rule, pattern: parsed,
+                                         targets: try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
                 }
             }
             matchable.keep(rules, for: key, readAt: generation)

@@ -10,28 +10,7 @@ struct StepFunctionsStore: Sendable {
     let database: CloudDatabase
     /// The state machines read so far, by ARN. Every StartExecution reads its machine; this process is the only
     /// writer of the table, so the copy is kept exact by ``insert(_:)``, ``update(_:)`` and ``deleteMachine(_:)``.
-    private let machines = MachineCache()
-
-    final class MachineCache: Sendable {
-        private struct State {
-            var byArn: [String: Machine] = [:]
-            /// Counts removals, so that a read that began before one does not put back what it read.
-            var generation = 0
-        }
-        private let state = Mutex(State())
-        func get(_ arn: String) -> (Machine?, generation: Int) { state.withLock { ($0.byArn[arn], $0.generation) } }
-        func set(_ machine: Machine, readAt generation: Int? = nil) {
-            state.withLock { s in
-                if generation == nil || generation == s.generation { s.byArn[machine.arn] = machine }
-            }
-        }
-        func remove(_ arn: String) {
-            state.withLock { s in
-                s.byArn.removeValue(forKey: arn)
-                s.generation += 1
-            }
-        }
-    }
+    private let machines = ReadThroughCache<String, Machine>()
 
     struct Machine: Sendable {
         var arn: String
@@ -125,12 +104,12 @@ struct StepFunctionsStore: Sendable {
     // MARK: State machines
 
     func machine(_ arn: String) async throws -> Machine? {
-        let (cached, generation) = machines.get(arn)
+        let (cached, generation) = machines.value(for: arn)
         if let cached { return cached }
         let machine = try await database.read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sfn_state_machines WHERE arn = ?"), arguments: [arn]).map(Self.machine)
         }
-        if let machine { machines.set(machine, readAt: generation) }
+        if let machine { machines.keep(machine, for: arn, readAt: generation) }
         return machine
     }
 
@@ -157,7 +136,7 @@ struct StepFunctionsStore: Sendable {
                                  m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status,
                                  m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized()])
         }
-        machines.set(m)
+        machines.store(m, for: m.arn)
     }
 
     func update(_ m: Machine) async throws {
