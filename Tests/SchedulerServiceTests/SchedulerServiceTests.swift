@@ -128,6 +128,9 @@ struct Fixture {
             token = page["NextToken"]?.stringValue
         } while token != nil
         #expect(names == ["job-0", "job-1", "job-2", "job-3", "job-4"])
+        let (badStatus, bad) = await f.call("GET", "/schedules", query: ["NextToken": ["garbage"]])
+        #expect(badStatus == 400)
+        #expect(bad["Message"]?.stringValue == "Invalid NextToken." || bad["message"]?.stringValue == "Invalid NextToken.", "\(bad)")
         #expect(await f.call("GET", "/schedules", query: ["State": ["DISABLED"]]).1["Schedules"]?.arrayValue?.count == 1)
         #expect(await f.call("GET", "/schedules", query: ["NamePrefix": ["job-3"]]).1["Schedules"]?.arrayValue?.count == 1)
     }

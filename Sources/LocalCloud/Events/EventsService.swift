@@ -71,6 +71,10 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         return ZonedScheduleExpression(expression, zone: TimeZone(identifier: "UTC")!)
     }
 
+    /// EventBridge's answer to a NextToken it did not issue ("Using an expired pagination token results in an
+    /// HTTP 400 InvalidToken error").
+    static let invalidToken = AWSError("InvalidToken", "The NextToken is not valid.")
+
     static func ruleNotFound(_ name: String, bus: String) -> AWSError {
         AWSError("ResourceNotFoundException", "Rule \(name) does not exist on EventBus \(bus).")
     }
@@ -141,7 +145,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func listRules(_ input: EventsAPI.ListRulesRequest, context: RequestContext) async throws -> EventsAPI.ListRulesResponse {
         let bus = Self.busName(input.eventBusName)
         let limit = input.limit ?? 100
-        let after = try PageToken.decode(input.nextToken) ?? ""
+        let after = try PageToken.decode(input.nextToken, invalid: Self.invalidToken) ?? ""
         let documents: [String] = try await database.read { db in
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
             return try String.fetchAll(db, sql: """
@@ -283,7 +287,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func listTargetsByRule(_ input: EventsAPI.ListTargetsByRuleRequest, context: RequestContext) async throws -> EventsAPI.ListTargetsByRuleResponse {
         let bus = Self.busName(input.eventBusName)
         let limit = input.limit ?? 100
-        let after = try PageToken.decode(input.nextToken)
+        let after = try PageToken.decode(input.nextToken, invalid: Self.invalidToken)
         let targets = try await database.read { db in
             guard try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.rule) != nil else {
                 throw Self.ruleNotFound(input.rule, bus: bus)
@@ -298,7 +302,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func listRuleNamesByTarget(_ input: EventsAPI.ListRuleNamesByTargetRequest, context: RequestContext) async throws -> EventsAPI.ListRuleNamesByTargetResponse {
         let bus = Self.busName(input.eventBusName)
         let limit = input.limit ?? 100
-        let after = try PageToken.decode(input.nextToken) ?? ""
+        let after = try PageToken.decode(input.nextToken, invalid: Self.invalidToken) ?? ""
         let names: [String] = try await database.read { db in
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
             return try String.fetchAll(db, sql: """
@@ -335,7 +339,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func listEventBuses(_ input: EventsAPI.ListEventBusesRequest, context: RequestContext) async throws -> EventsAPI.ListEventBusesResponse {
         let all = try await buses(context: context, prefix: input.namePrefix)
         let limit = input.limit ?? 100
-        let after = try PageToken.decode(input.nextToken)
+        let after = try PageToken.decode(input.nextToken, invalid: Self.invalidToken)
         let rest = after.map { a in all.filter { ($0.name ?? "") > a } } ?? all
         let page = Array(rest.prefix(limit))
         return .init(eventBuses: page, nextToken: rest.count > limit ? page.last?.name.map(PageToken.encode) : nil)

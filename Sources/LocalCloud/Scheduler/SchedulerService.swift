@@ -347,15 +347,14 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         AWSError("ResourceNotFoundException", "Schedule group \(name) does not exist.", status: 404)
     }
 
+    /// A page token naming the last schedule (group and name) of a page.
     static func encodeToken(_ group: String, _ name: String) -> String {
-        Data("\(group)\u{0}\(name)".utf8).base64EncodedString()
+        PageToken.encode("\(group)\u{0}\(name)")
     }
 
     static func decodeToken(_ token: String) throws -> (String, String) {
-        guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8),
-              let sep = text.firstIndex(of: "\u{0}") else {
-            throw AWSError("ValidationException", "Invalid NextToken.")
-        }
-        return (String(text[..<sep]), String(text[text.index(after: sep)...]))
+        let invalid = AWSError("ValidationException", "Invalid NextToken.")
+        guard let key = try PageToken.decode(token, invalid: invalid), let sep = key.firstIndex(of: "\u{0}") else { throw invalid }
+        return (String(key[..<sep]), String(key[key.index(after: sep)...]))
     }
 }

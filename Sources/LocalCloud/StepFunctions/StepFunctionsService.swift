@@ -743,25 +743,20 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     func flush() async {}
 }
 
-/// Opaque `nextToken`s, as AWS's list operations page. A token names the last item of its page by its sort key
-/// (not by position), so that items created or deleted between two calls neither repeat nor skip others.
+/// Paging of Step Functions' list operations by sort key (see ``PageToken``).
 enum Pagination {
     /// One page of `items` in the order of `key` (a string that sorts as the list does; unique per item).
     static func page<T>(_ items: [T], maxResults: Int?, nextToken: String?, key: (T) -> String) throws -> ([T], String?) {
         var keyed = items.map { (key($0), $0) }
         keyed.sort { $0.0 < $1.0 }
         var start = keyed.startIndex
-        if let nextToken {
-            guard let data = Data(base64Encoded: nextToken), case let text = String(decoding: data, as: UTF8.self), text.hasPrefix("v1|") else {
-                throw AWSError("InvalidToken", "Invalid Token: 'Invalid token'")
-            }
-            let after = String(text.dropFirst(3))
+        if let after = try PageToken.decode(nextToken, invalid: AWSError("InvalidToken", "Invalid Token: 'Invalid token'")) {
             start = keyed.partitionPoint { $0.0 > after }
         }
         let size = (maxResults ?? 0) > 0 ? maxResults! : 100
         let end = min(keyed.count, start + size)
         let page = keyed[start..<end]
-        let next = end < keyed.count ? page.last.map { Data(("v1|" + $0.0).utf8).base64EncodedString() } : nil
+        let next = end < keyed.count ? page.last.map { PageToken.encode($0.0) } : nil
         return (page.map(\.1), next)
     }
 
