@@ -395,7 +395,6 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let task = Task {
             if publishingRunning { await service.publish(execution, status: "RUNNING", context: context) }
             let outcome = await engine.run(input: input, context: executionContext, resumingFrom: snapshot, observer: observer)
-            await observer.flush()
             // This task is the one writer of the outcome: StopExecution cancels it and waits for it, so the
             // status, the ExecutionAborted event and the published event agree.
             let reason = observer.abortReason
@@ -739,8 +738,6 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     func clearBranches() async {
         try? await store.clearBranches(executionArn)
     }
-
-    func flush() async {}
 }
 
 /// Paging of Step Functions' list operations by sort key (see ``PageToken``).
