@@ -105,7 +105,9 @@ let package = Package(
         .testTarget(name: "ECSServiceTests", dependencies: ["ECSService", "LogsService", "TaskRunners", "LocalCloud"]),
         .testTarget(name: "JSONataTests", dependencies: ["JSONata", "JSONataConformance"], exclude: ["known-failures.tsv"]),
         .testTarget(name: "StatesTests", dependencies: ["States"]),
-        .testTarget(name: "StepFunctionsServiceTests", dependencies: ["StepFunctionsService", "LocalCloud"]),
+        .testTarget(name: "StepFunctionsServiceTests", dependencies: [
+            "StepFunctionsService", "LocalCloud", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "EventPatternsTests", dependencies: ["EventPatterns", "JSONCore"]),
         .testTarget(name: "PlatformTests", dependencies: [

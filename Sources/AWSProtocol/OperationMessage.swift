@@ -25,7 +25,8 @@ public struct OperationRequest: Sendable {
     public var apparentProtocol: WireProtocol {
         let contentType = headers["content-type"] ?? ""
         if headers["x-amz-target"] != nil {
-            return contentType.contains("json-1.0") ? .awsJson1_0 : .awsJson1_1
+            // Bytes, not Foundation's `contains` (a CFString search): every request asks.
+            return contentType.utf8.contains("json-1.0".utf8) ? .awsJson1_0 : .awsJson1_1
         }
         if query["Action"] != nil || contentType.hasPrefix("application/x-www-form-urlencoded") { return .query }
         return .restJson

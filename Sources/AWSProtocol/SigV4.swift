@@ -31,11 +31,13 @@ public struct SigV4Credential: Sendable, Equatable {
                 "IncompleteSignatureException",
                 "Unsupported AWS 'algorithm': '\(given.prefix(40))'. Only \(algorithm) is supported.")
         }
+        // Every request carries this header, so it is read as bytes: splitting and trimming by Character (grapheme
+        // clusters) cost 2% of the server's time under load.
         var parameters: [String: String] = [:]
-        for part in header.dropFirst(algorithm.count + 1).split(separator: ",") {
+        for part in header.utf8.dropFirst(algorithm.utf8.count + 1).split(separator: UInt8(ascii: ",")) {
             let trimmed = part.trimmingSpaces()
-            guard let equals = trimmed.firstIndex(of: "=") else { continue }
-            parameters[String(trimmed[..<equals])] = String(trimmed[trimmed.index(after: equals)...])
+            guard let equals = trimmed.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            parameters[String(Substring(trimmed[..<equals]))] = String(Substring(trimmed[trimmed.index(after: equals)...]))
         }
         // AWS names every problem of the header at once, then the header itself.
         var problems: [String] = []
@@ -49,23 +51,23 @@ public struct SigV4Credential: Sendable, Equatable {
             throw AWSError("IncompleteSignatureException", problems.joined(separator: " ") + " Authorization=\(header)")
         }
         var credential = try parse(credentialScope: parameters["Credential"]!)
-        credential.signedHeaders = parameters["SignedHeaders"]!.split(separator: ";").map(String.init)
+        credential.signedHeaders = parameters["SignedHeaders"]!.utf8.split(separator: UInt8(ascii: ";")).map { String(Substring($0)) }
         credential.signature = parameters["Signature"]!
         return credential
     }
 
     /// Reads `AKID/20240101/us-east-1/states/aws4_request`, as found in the header or in `X-Amz-Credential`.
     public static func parse(credentialScope: String) throws(AWSError) -> SigV4Credential {
-        let parts = credentialScope.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[4] == "aws4_request", !parts[0].isEmpty, parts[1].count == 8,
-              parts[1].allSatisfy(\.isNumber), !parts[2].isEmpty, !parts[3].isEmpty
+        let parts = credentialScope.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[4].elementsEqual("aws4_request".utf8), !parts[0].isEmpty, parts[1].count == 8,
+              parts[1].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), !parts[2].isEmpty, !parts[3].isEmpty
         else {
             throw AWSError(
                 "IncompleteSignatureException",
                 "Credential should be scoped to a valid region, a service and 'aws4_request'. Credential=\(credentialScope)")
         }
-        return SigV4Credential(
-            accessKeyId: String(parts[0]), date: String(parts[1]), region: String(parts[2]), service: String(parts[3]))
+        let text = parts.map { String(Substring($0)) }
+        return SigV4Credential(accessKeyId: text[0], date: text[1], region: text[2], service: text[3])
     }
 
     /// Reads a presigned URL's query (`X-Amz-Algorithm`, `X-Amz-Credential`, ...). Nil when not presigned.
@@ -81,11 +83,11 @@ public struct SigV4Credential: Sendable, Equatable {
     }
 }
 
-extension Substring {
-    func trimmingSpaces() -> Substring {
+extension Substring.UTF8View {
+    func trimmingSpaces() -> Substring.UTF8View {
         var s = self
-        while s.first == " " { s.removeFirst() }
-        while s.last == " " { s.removeLast() }
+        while s.first == UInt8(ascii: " ") { s.removeFirst() }
+        while s.last == UInt8(ascii: " ") { s.removeLast() }
         return s
     }
 }

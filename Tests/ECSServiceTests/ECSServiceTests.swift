@@ -21,6 +21,8 @@ final class EventRecorder: LocalService, EventSink {
     func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         throw AWSError.unknownOperation(operation, service: "recorder")
     }
+    /// Listens to everything, as a bus with a rule matching every event.
+    func hasRules(context: RequestContext) async -> Bool { true }
     func receive(_ event: ServiceEvent, context: RequestContext) async { events.withLock { $0.append(event) } }
 }
 

@@ -163,16 +163,39 @@ let role = "arn:aws:iam::000000000000:role/events"
             ["Id": "ecs", "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/ops", "RoleArn": .string(role),
              "EcsParameters": ["TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/alert:1", "TaskCount": 2]]]])
         let context = RequestContext(accountId: "000000000000", region: "us-east-1", requestId: "r")
-        await bus.cloud.environment.directory.publish(ServiceEvent(source: "aws.states", detailType: "Step Functions Execution Status Change",
-                                                                   detail: ["status": "SUCCEEDED"]), context: context)
-        await bus.cloud.environment.directory.publish(ServiceEvent(source: "aws.states", detailType: "Step Functions Execution Status Change",
-                                                                   detail: ["status": "FAILED"]), context: context)
+        await bus.cloud.environment.directory.publish(context: context) {
+            ServiceEvent(source: "aws.states", detailType: "Step Functions Execution Status Change", detail: ["status": "SUCCEEDED"])
+        }
+        await bus.cloud.environment.directory.publish(context: context) {
+            ServiceEvent(source: "aws.states", detailType: "Step Functions Execution Status Change", detail: ["status": "FAILED"])
+        }
         let calls = await bus.ecs.waitFor(1)
         try await Task.sleep(for: .milliseconds(50))
         #expect(bus.ecs.calls.withLock { $0.count } == 1)
         #expect(calls.first?.0 == "RunTask")
         #expect(calls.first?.1["taskDefinition"]?.stringValue == "arn:aws:ecs:us-east-1:000000000000:task-definition/alert:1")
         #expect(calls.first?.1["count"]?.intValue == 2)
+    }
+
+    /// Publishers build their events only when the bus has a rule: a bus without one (or a disabled one only)
+    /// never asks for the event.
+    @Test func eventsAreBuiltOnlyForABusWithRules() async throws {
+        let bus = try Bus()
+        let context = RequestContext(accountId: "000000000000", region: "us-east-1", requestId: "r")
+        let built = Mutex(0)
+        let publish = {
+            await bus.cloud.environment.directory.publish(context: context) {
+                built.withLock { $0 += 1 }
+                return ServiceEvent(source: "aws.states", detailType: "Step Functions Execution Status Change", detail: ["status": "FAILED"])
+            }
+        }
+        await publish()
+        await bus.call("PutRule", ["Name": "off", "EventPattern": #"{"source":["aws.states"]}"#, "State": "DISABLED"])
+        await publish()
+        #expect(built.withLock { $0 } == 0)
+        await bus.call("PutRule", ["Name": "on", "EventPattern": #"{"source":["aws.states"]}"#])
+        await publish()
+        #expect(built.withLock { $0 } == 1)
     }
 
     @Test func scheduledRulesFireOnTheirSchedule() async throws {

@@ -221,3 +221,24 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
         #expect(cache.value(for: "c").0 == nil)
     }
 }
+
+@Suite struct RandomUUIDTests {
+    @Test func isAVersion4UUIDInLowercase() {
+        let pattern = /[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/
+        for _ in 0..<1000 {
+            let text = RandomUUID.make()
+            #expect(text.wholeMatch(of: pattern) != nil, "\(text)")
+            #expect(UUID(uuidString: text) != nil)
+        }
+    }
+
+    @Test func formatsTheBitsInOrder() {
+        #expect(RandomUUID.format(high: 0x0123_4567_89ab_cdef, low: 0xfedc_ba98_7654_3210) == "01234567-89ab-cdef-fedc-ba9876543210")
+        #expect(RandomUUID.format(high: 0, low: .max) == "00000000-0000-0000-ffff-ffffffffffff")
+    }
+
+    @Test func doesNotRepeat() {
+        let made = (0..<10_000).map { _ in RandomUUID.make() }
+        #expect(Set(made).count == made.count)
+    }
+}

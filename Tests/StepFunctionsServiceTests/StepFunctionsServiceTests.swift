@@ -152,6 +152,8 @@ struct EventRecorder: LocalService, EventSink {
     func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         throw AWSError.unknownOperation(operation, service: "events")
     }
+    /// Listens to everything, as a bus with a rule matching every event.
+    func hasRules(context: RequestContext) async -> Bool { true }
     func receive(_ event: ServiceEvent, context: RequestContext) async { events.add(event.detail) }
 }
 

@@ -65,7 +65,7 @@ public final class LocalCloud: Sendable {
     /// One request on its way through the cloud: what is known of it so far, for its answer and its log line.
     struct Exchange {
         var request: OperationRequest
-        let requestId = UUID().uuidString.lowercased()
+        let requestId = RandomUUID.make()
         let started = ContinuousClock.now
         /// Until routed, errors are written in the protocol the request's headers suggest.
         var errorProtocol: WireProtocol
@@ -98,6 +98,8 @@ public final class LocalCloud: Sendable {
     /// Logs the request (service, operation, status, duration; method and path when it was never routed).
     private func finish(_ exchange: Exchange, _ response: OperationResponse, error: String? = nil) -> OperationResponse {
         var logger = environment.logger
+        // The line's metadata (a formatted duration, a copy of the logger) is built only when it will be written.
+        guard logger.logLevel <= .info else { return response }
         logger[metadataKey: "request-id"] = "\(exchange.requestId)"
         let elapsed = ContinuousClock.now - exchange.started
         var metadata: Logger.Metadata = [

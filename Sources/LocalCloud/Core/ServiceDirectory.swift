@@ -52,9 +52,12 @@ public final class ServiceDirectory: Sendable {
 
     /// Puts an event on the account's default event bus, as AWS services emit theirs (source `aws.states`,
     /// detail type `Step Functions Execution Status Change`, ...). Does nothing when no bus is served.
-    public func publish(_ event: ServiceEvent, context: RequestContext) async {
-        let sink = state.withLock { $0.eventSink }
-        await sink?.receive(event, context: context)
+    ///
+    /// The event is built only when some rule could receive it: most events reach no rule, and building one (its
+    /// detail, often with a read) costs more than the rest of publishing.
+    public func publish(context: RequestContext, _ event: () async -> ServiceEvent) async {
+        guard let sink = state.withLock({ $0.eventSink }), await sink.hasRules(context: context) else { return }
+        await sink.receive(await event(), context: context)
     }
 }
 
@@ -75,5 +78,8 @@ public struct ServiceEvent: Sendable {
 
 /// A service that receives the events other services emit (EventBridge).
 public protocol EventSink: Sendable {
+    /// Whether the default bus of the context's account and region has a rule that could match an event: when
+    /// not, publishers skip building their events.
+    func hasRules(context: RequestContext) async -> Bool
     func receive(_ event: ServiceEvent, context: RequestContext) async
 }

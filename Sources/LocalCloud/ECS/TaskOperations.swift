@@ -119,7 +119,7 @@ extension ECSService {
             task.version = 1
             task.containers = containers.map { container in
                 var shape = ECSAPI.Container.empty
-                shape.containerArn = context.arn(service: "ecs", resource: "container/\(clusterName)/\(id)/\(UUID().uuidString.lowercased())")
+                shape.containerArn = context.arn(service: "ecs", resource: "container/\(clusterName)/\(id)/\(RandomUUID.make())")
                 shape.taskArn = taskArn
                 shape.name = container.name
                 shape.image = container.image
@@ -146,7 +146,7 @@ extension ECSService {
         var details: [ECSAPI.KeyValuePair] = []
         if let subnet = configuration?.awsvpcConfiguration?.subnets.first { details.append(ECSAPI.KeyValuePair(name: "subnetId", value: subnet)) }
         details.append(ECSAPI.KeyValuePair(name: "privateIPv4Address", value: "127.0.0.1"))
-        return ECSAPI.Attachment(id: UUID().uuidString.lowercased(), type: "ElasticNetworkInterface", status: "ATTACHED", details: details)
+        return ECSAPI.Attachment(id: RandomUUID.make(), type: "ElasticNetworkInterface", status: "ATTACHED", details: details)
     }
 
     public func stopTask(_ input: ECSAPI.StopTaskRequest, context: RequestContext) async throws -> ECSAPI.StopTaskResponse {

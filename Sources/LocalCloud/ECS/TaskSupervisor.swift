@@ -67,7 +67,7 @@ public final class TaskSupervisor: Sendable {
             self.supervisor = supervisor
         }
 
-        var context: RequestContext { RequestContext(accountId: account, region: region, requestId: UUID().uuidString.lowercased()) }
+        var context: RequestContext { RequestContext(accountId: account, region: region, requestId: RandomUUID.make()) }
 
         @discardableResult
         func update(publish: Bool = true, _ change: (inout ECSAPI.Task) -> Void) async throws -> ECSAPI.Task {
@@ -393,7 +393,7 @@ public final class TaskSupervisor: Sendable {
                 }
                 task.version = (task.version ?? 0) + 1
                 try await store.saveTask(account: account, region: region, cluster: cluster, task)
-                await publish(task, context: RequestContext(accountId: account, region: region, requestId: UUID().uuidString.lowercased()))
+                await publish(task, context: RequestContext(accountId: account, region: region, requestId: RandomUUID.make()))
             }
         } catch is CancellationError {
             // The server is stopping before it ever served (its port was taken, say): nothing to report.
@@ -408,7 +408,7 @@ public final class TaskSupervisor: Sendable {
         for liveTask in tasks {
             let (account, region, cluster, arn) = (liveTask.record.account, liveTask.record.region, liveTask.record.cluster, await liveTask.record.task.taskArn ?? "")
             _ = try? await stop(taskArn: arn, cluster: cluster, reason: "The Skiff local cloud is shutting down",
-                                context: RequestContext(accountId: account, region: region, requestId: UUID().uuidString.lowercased()))
+                                context: RequestContext(accountId: account, region: region, requestId: RandomUUID.make()))
         }
         for liveTask in tasks { await liveTask.waitUntilDone() }
     }
@@ -416,7 +416,7 @@ public final class TaskSupervisor: Sendable {
     // MARK: Events
 
     func publish(_ task: ECSAPI.Task, context: RequestContext) async {
-        await environment.directory.publish(Self.stateChangeEvent(task), context: context)
+        await environment.directory.publish(context: context) { Self.stateChangeEvent(task) }
     }
 
     /// The "ECS Task State Change" event of a task: its description with ISO 8601 timestamps, as EventBridge shows it.

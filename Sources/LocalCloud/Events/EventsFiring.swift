@@ -51,7 +51,7 @@ extension EventsService {
         let due = queue.popDue(now: now)
         for entry in due {
             let key = entry.key
-            let context = RequestContext(accountId: key.account, region: key.region, requestId: UUID().uuidString.lowercased())
+            let context = RequestContext(accountId: key.account, region: key.region, requestId: RandomUUID.make())
             do {
                 let found: (EventsAPI.DescribeRuleResponse, [EventsAPI.Target])? = try await database.read { db in
                     guard let rule = try EventsStore.rule(db, account: key.account, region: key.region, bus: key.group, name: key.name) else { return nil }
@@ -66,7 +66,7 @@ extension EventsService {
                                    arguments: [next?.timeIntervalSince1970, key.account, key.region, key.group, key.name])
                 }
                 if let next { queue.set(key, nominal: next, fireAt: next) }
-                let event = Self.event(id: UUID().uuidString.lowercased(), source: "aws.events", detailType: "Scheduled Event", detail: .object([:]),
+                let event = Self.event(id: RandomUUID.make(), source: "aws.events", detailType: "Scheduled Event", detail: .object([:]),
                                        resources: [rule.arn ?? ""], time: nominal, context: context)
                 let source = InputTemplate.Context(ruleName: key.name, ruleArn: rule.arn ?? "", ingestionTime: now)
                 for target in targets {

@@ -476,7 +476,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             guard let detail = try? JSON(parsing: text), detail.objectValue != nil else {
                 results.append(.init(errorCode: "MalformedDetail", errorMessage: "Detail is malformed.")); continue
             }
-            let id = UUID().uuidString.lowercased()
+            let id = RandomUUID.make()
             let event = Self.event(id: id, source: source, detailType: detailType, detail: detail, resources: entry.resources ?? [],
                                    time: entry.time ?? ingested, context: context)
             do {
@@ -494,7 +494,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     public func receive(_ event: ServiceEvent, context: RequestContext) async {
         let now = clock.now()
-        let json = Self.event(id: UUID().uuidString.lowercased(), source: event.source, detailType: event.detailType, detail: event.detail,
+        let json = Self.event(id: RandomUUID.make(), source: event.source, detailType: event.detailType, detail: event.detail,
                               resources: event.resources, time: now, context: context)
         try? await deliver(json, bus: "default", ingested: now, context: context)
     }
@@ -508,30 +508,35 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         ])
     }
 
+    public func hasRules(context: RequestContext) async -> Bool {
+        (try? await matchableRules(bus: "default", context: context).isEmpty) == false
+    }
+
+    /// The enabled pattern rules of `bus`, with their targets. Every event of every service comes this way: they
+    /// are read once and kept until a rule, target or bus changes.
+    func matchableRules(bus: String, context: RequestContext) async throws -> [MatchableRule] {
+        let key = MatchableRule.Bus(account: context.accountId, region: context.region, bus: bus)
+        let (known, generation) = matchable.value(for: key)
+        if let known { return known }
+        let rules = try await database.read { db in
+            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
+            let documents = try String.fetchAll(db.cachedStatement(sql: "SELECT document FROM events_rule WHERE account = ? AND region = ? AND bus = ?"),
+                                                arguments: [context.accountId, context.region, bus])
+            return try documents.compactMap { text -> MatchableRule? in
+                let rule: EventsAPI.DescribeRuleResponse = try EventsStore.decode(text)
+                guard rule.state == "ENABLED", let pattern = rule.eventPattern, let parsed = try? patterns.compile(pattern),
+                      let name = rule.name else { return nil }
+                return MatchableRule(rule: rule, pattern: parsed,
+                                     targets: try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
+            }
+        }
+        matchable.keep(rules, for: key, readAt: generation)
+        return rules
+    }
+
     /// Fires the targets of every enabled rule of `bus` whose pattern matches `event`, received at `ingested`.
     func deliver(_ event: JSON, bus: String, ingested: Date, context: RequestContext) async throws {
-        let key = MatchableRule.Bus(account: context.accountId, region: context.region, bus: bus)
-        let rules: [MatchableRule]
-        let (known, generation) = matchable.value(for: key)
-        if let known {
-            rules = known
-        } else {
-            // Every event of every service comes this way: the enabled pattern rules of the bus are read once and
-            // kept until a rule, target or bus changes.
-            rules = try await database.read { db in
-                guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
-                let documents = try String.fetchAll(db.cachedStatement(sql: "SELECT document FROM events_rule WHERE account = ? AND region = ? AND bus = ?"),
-                                                    arguments: [context.accountId, context.region, bus])
-                return try documents.compactMap { text -> MatchableRule? in
-                    let rule: EventsAPI.DescribeRuleResponse = try EventsStore.decode(text)
-                    guard rule.state == "ENABLED", let pattern = rule.eventPattern, let parsed = try? patterns.compile(pattern),
-                          let name = rule.name else { return nil }
-                    return MatchableRule(rule: rule, pattern: parsed,
-                                         targets: try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
-                }
-            }
-            matchable.keep(rules, for: key, readAt: generation)
-        }
+        let rules = try await matchableRules(bus: bus, context: context)
         for match in rules where match.pattern.matches(event) {
             let (rule, targets) = (match.rule, match.targets)
             let source = InputTemplate.Context(ruleName: rule.name ?? "", ruleArn: rule.arn ?? "", ingestionTime: ingested)

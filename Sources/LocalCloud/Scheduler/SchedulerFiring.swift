@@ -125,7 +125,7 @@ extension SchedulerService {
     /// Invokes `target`, retrying retryable failures with exponential backoff within the RetryPolicy.
     func invokeWithRetries(_ target: SchedulerAPI.Target, key: ScheduleKey, nominal: Date) async {
         let policy = Self.retryPolicy(target.retryPolicy)
-        let context = RequestContext(accountId: key.account, region: key.region, requestId: UUID().uuidString.lowercased())
+        let context = RequestContext(accountId: key.account, region: key.region, requestId: RandomUUID.make())
         do {
             try await TargetDelivery.withRetries(maximumRetryAttempts: policy.maximumRetryAttempts ?? 185,
                                                  maximumEventAge: Double(policy.maximumEventAgeInSeconds ?? 86400),

@@ -110,7 +110,7 @@ struct ServiceIntegrations: TaskIntegration {
             throw StatesError("States.Runtime", "The .sync pattern is not supported for \(target.service):\(target.operation)")
         }
         // A job started before a restart is polled again, not started twice.
-        let id = previous?.id ?? UUID().uuidString.lowercased()
+        let id = previous?.id ?? RandomUUID.make()
         let record = StepFunctionsStore.TaskRecord(id: id, executionArn: executionArn, key: task.key, callback: false, status: "STARTING")
         return try await recording(record) {
             let started: JSON

@@ -89,7 +89,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     /// A state machine of the caller's account and region: resources are regional, as in AWS.
     func requireMachine(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Machine {
-        guard arn.hasPrefix("arn:aws:states:"), arn.contains(":stateMachine:") else {
+        // Byte searches, not Foundation's `contains` (a CFString search): every StartExecution asks.
+        guard arn.hasPrefix("arn:aws:states:"), arn.utf8.contains(":stateMachine:".utf8) else {
             throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
         guard let machine = try await store.machine(arn), machine.account == context.accountId, machine.region == context.region else {
@@ -100,7 +101,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     /// An execution of the caller's account and region. Express executions keep no record: none is found.
     func requireExecution(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Execution {
-        guard arn.hasPrefix("arn:aws:states:"), arn.contains(":execution:") || arn.contains(":express:") else {
+        guard arn.hasPrefix("arn:aws:states:"), arn.utf8.contains(":execution:".utf8) || arn.utf8.contains(":express:".utf8) else {
             throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
         guard let execution = try await store.execution(arn), execution.account == context.accountId, execution.region == context.region else {
@@ -155,7 +156,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         try await store.insert(.init(
             arn: arn, account: context.accountId, region: context.region, name: input.name, definition: input.definition,
             roleArn: input.roleArn, type: type, created: now, updated: now, description: input.versionDescription,
-            revisionId: UUID().uuidString.lowercased(), tags: tags, logging: logging, tracing: tracing, encryption: encryption))
+            revisionId: RandomUUID.make(), tags: tags, logging: logging, tracing: tracing, encryption: encryption))
         if input.publish == true, let machine = try await store.machine(arn) {
             let version = try await publish(machine, revisionId: nil, description: input.versionDescription)
             return .init(stateMachineArn: arn, creationDate: now, stateMachineVersionArn: version.arn)
@@ -268,7 +269,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         if let tracing = input.tracingConfiguration { m.tracing = tracing.json() }
         if let encryption = input.encryptionConfiguration { m.encryption = encryption.json() }
         m.updated = Date()
-        m.revisionId = UUID().uuidString.lowercased()
+        m.revisionId = RandomUUID.make()
         try await store.update(m)
         if input.publish == true {
             let version = try await publish(m, revisionId: nil, description: input.versionDescription)
@@ -294,7 +295,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     public func startExecution(_ input: SFNAPI.StartExecutionInput, context: RequestContext) async throws -> SFNAPI.StartExecutionOutput {
         let target = try await resolveForExecution(input.stateMachineArn, context)
         let m = target.machine
-        let name = input.name ?? UUID().uuidString.lowercased()
+        let name = input.name ?? RandomUUID.make()
         try Self.validateName(name)
         let inputText = input.input ?? "{}"
         guard let inputJSON = try? JSON(parsing: inputText) else {
@@ -332,14 +333,14 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         guard m.type == "EXPRESS" else {
             throw AWSError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
         }
-        let name = input.name ?? UUID().uuidString.lowercased()
+        let name = input.name ?? RandomUUID.make()
         try Self.validateName(name)
         let inputText = input.input ?? "{}"
         guard let inputJSON = try? JSON(parsing: inputText) else {
             throw AWSError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid JSON'")
         }
         let machine = try definitions.machine(target.definition)
-        let arn = "arn:aws:states:\(context.region):\(context.accountId):express:\(m.name):\(name):\(UUID().uuidString.lowercased())"
+        let arn = "arn:aws:states:\(context.region):\(context.accountId):express:\(m.name):\(name):\(RandomUUID.make())"
         let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
         let start = Date()
         let outcome = await engine.run(input: inputJSON, context: ExecutionContext(
@@ -361,7 +362,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     func startExpress(_ target: ExecutionTarget, name: String, input: JSON, context: RequestContext) throws -> SFNAPI.StartExecutionOutput {
         let m = target.machine
         let machine = try definitions.machine(target.definition)
-        let arn = "arn:aws:states:\(context.region):\(context.accountId):express:\(m.name):\(name):\(UUID().uuidString.lowercased())"
+        let arn = "arn:aws:states:\(context.region):\(context.accountId):express:\(m.name):\(name):\(RandomUUID.make())"
         let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
         let start = Date()
         let executionContext = ExecutionContext(
@@ -390,7 +391,6 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             redriveCount: execution.redriveCount, redriveTime: execution.redriveDate,
             stateMachineVersionArn: execution.versionArn, stateMachineAliasArn: execution.aliasArn)
         let observer = HistoryRecorder(store: store, executionArn: execution.arn)
-        let store = self.store
         let service = self
         let task = Task {
             if publishingRunning { await service.publish(execution, status: "RUNNING", context: context) }
@@ -401,8 +401,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             let aborted = outcome.status == .aborted
             let ending = Ending(stopped: Date(), output: outcome.output?.serialized(), error: aborted ? reason.error : outcome.error,
                                 cause: aborted ? reason.cause : outcome.cause)
-            try? await store.finish(
-                execution.arn, status: outcome.status.rawValue, output: ending.output, error: ending.error, cause: ending.cause, stopped: ending.stopped)
+            await observer.finish(status: outcome.status.rawValue, ending: ending)
             await service.publish(execution, status: outcome.status.rawValue, ending: ending, context: context)
             service.runs.remove(execution.arn)
         }
@@ -420,26 +419,28 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// Publishes the "Step Functions Execution Status Change" event AWS sends to the default bus. `ending` is
     /// given for the statuses that end an execution (the run that ended it knows how, so nothing is read back).
     func publish(_ execution: StepFunctionsStore.Execution, status: String, ending: Ending? = nil, context: RequestContext) async {
-        var ended = execution
-        ended.status = status
-        ended.stopped = ending?.stopped
-        let machine = try? await store.machine(execution.machineArn)
-        let notRedrivable = Self.notRedrivableReason(ended, machine: machine)
-        var detail: JSONObject = [
-            "executionArn": .string(execution.arn), "stateMachineArn": .string(execution.machineArn), "name": .string(execution.name),
-            "status": .string(status), "startDate": .number((execution.started.timeIntervalSince1970 * 1000).rounded()),
-            "stopDate": ending.map { .number(($0.stopped.timeIntervalSince1970 * 1000).rounded()) } ?? .null,
-            "input": .string(execution.input), "inputDetails": ["included": true],
-            "output": ending?.output.map { .string($0) } ?? .null, "outputDetails": ending?.output == nil ? .null : ["included": true],
-            "error": ending?.error.map { .string($0) } ?? .null, "cause": ending?.cause.map { .string($0) } ?? .null,
-            "redriveCount": .number(Double(execution.redriveCount)),
-            "redriveDate": execution.redriveDate.map { .number(($0.timeIntervalSince1970 * 1000).rounded()) } ?? .null,
-            "redriveStatus": .string(notRedrivable == nil ? "REDRIVABLE" : "NOT_REDRIVABLE"),
-        ]
-        detail["redriveStatusReason"] = notRedrivable.map(JSON.string) ?? .null
-        await environment.directory.publish(ServiceEvent(
-            source: "aws.states", detailType: "Step Functions Execution Status Change", detail: .object(detail),
-            resources: [execution.arn]), context: context)
+        let store = self.store
+        await environment.directory.publish(context: context) {
+            var ended = execution
+            ended.status = status
+            ended.stopped = ending?.stopped
+            let machine = try? await store.machine(execution.machineArn)
+            let notRedrivable = Self.notRedrivableReason(ended, machine: machine)
+            var detail: JSONObject = [
+                "executionArn": .string(execution.arn), "stateMachineArn": .string(execution.machineArn), "name": .string(execution.name),
+                "status": .string(status), "startDate": .number((execution.started.timeIntervalSince1970 * 1000).rounded()),
+                "stopDate": ending.map { .number(($0.stopped.timeIntervalSince1970 * 1000).rounded()) } ?? .null,
+                "input": .string(execution.input), "inputDetails": ["included": true],
+                "output": ending?.output.map { .string($0) } ?? .null, "outputDetails": ending?.output == nil ? .null : ["included": true],
+                "error": ending?.error.map { .string($0) } ?? .null, "cause": ending?.cause.map { .string($0) } ?? .null,
+                "redriveCount": .number(Double(execution.redriveCount)),
+                "redriveDate": execution.redriveDate.map { .number(($0.timeIntervalSince1970 * 1000).rounded()) } ?? .null,
+                "redriveStatus": .string(notRedrivable == nil ? "REDRIVABLE" : "NOT_REDRIVABLE"),
+            ]
+            detail["redriveStatusReason"] = notRedrivable.map(JSON.string) ?? .null
+            return ServiceEvent(source: "aws.states", detailType: "Step Functions Execution Status Change", detail: .object(detail),
+                                resources: [execution.arn])
+        }
     }
 
     public func describeExecution(_ input: SFNAPI.DescribeExecutionInput, context: RequestContext) async throws -> SFNAPI.DescribeExecutionOutput {
@@ -681,62 +682,6 @@ final class ExecutionRuns: Sendable {
         run.recorder?.setAbortReason(error: error, cause: cause)
         run.task.cancel()
         return run.task
-    }
-}
-
-/// Writes an execution's events and snapshots to the store as they happen, in order.
-final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
-    let store: StepFunctionsStore
-    let executionArn: String
-    /// The error and cause StopExecution gave, for the ExecutionAborted event and the execution's record.
-    private let reason = Mutex<(error: String?, cause: String?)>((nil, nil))
-
-    init(store: StepFunctionsStore, executionArn: String) {
-        self.store = store
-        self.executionArn = executionArn
-    }
-
-    func setAbortReason(error: String?, cause: String?) { reason.withLock { $0 = (error, cause) } }
-    var abortReason: (error: String?, cause: String?) { reason.withLock { $0 } }
-
-    func record(_ event: HistoryEvent) async {
-        var event = event
-        if event.type == "ExecutionAborted" {
-            let (error, cause) = abortReason
-            var details: JSONObject = [:]
-            if let error { details["error"] = .string(error) }
-            if let cause { details["cause"] = .string(cause) }
-            event.details = .object(details)
-        }
-        await store.append(event: event.json, id: event.id, to: executionArn)
-    }
-
-    func checkpoint(timer key: String, deadline: Date?) async {
-        try? await store.saveTimer(executionArn, key: key, deadline: deadline)
-    }
-
-    func checkpoint(_ snapshot: ExecutionSnapshot) async {
-        await checkpoint(snapshot, durable: true)
-    }
-
-    /// A durable snapshot returns once committed (with every event recorded before it). Others are queued: a
-    /// crash may lose them, and the execution then resumes from the durable one before, re-running only pure
-    /// states.
-    func checkpoint(_ snapshot: ExecutionSnapshot, durable: Bool) async {
-        let text = snapshot.serialized()
-        if durable {
-            try? await store.saveSnapshot(text, for: executionArn)
-        } else {
-            await store.queueSnapshot(text, for: executionArn)
-        }
-    }
-
-    func checkpoint(branch: String, progress: BranchProgress) async {
-        try? await store.saveBranch(executionArn, key: branch, progress: progress.serialized())
-    }
-
-    func clearBranches() async {
-        try? await store.clearBranches(executionArn)
     }
 }
 

@@ -240,13 +240,6 @@ struct StepFunctionsStore: Sendable {
         }
     }
 
-    /// Queues a snapshot without waiting for its commit (see ``append(event:id:to:)``).
-    func queueSnapshot(_ text: String, for arn: String) async {
-        await database.queueGrouped { db in
-            try db.executeCached("UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'", arguments: [text, arn])
-        }
-    }
-
     func saveSnapshot(_ text: String, for arn: String) async throws {
         try await database.writeGrouped { db in
             try db.executeCached("UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'", arguments: [text, arn])

@@ -1,0 +1,53 @@
+import AWSProtocol
+import Foundation
+import GRDB
+import JSONCore
+import LocalCloud
+import Testing
+
+@testable import StepFunctionsService
+
+@Suite struct HistoryRecorderTests {
+    /// A loop of pure states records more events than the recorder buffers before it waits for a commit: every
+    /// event is still written once, in order, and the execution's snapshot is cleared when it succeeds.
+    @Test func aLongRunOfPureStatesRecordsEveryEventInOrder() async throws {
+        let cloud = try makeCloud()
+        let definition = #"""
+            {"StartAt":"Init","States":{
+              "Init":{"Type":"Pass","Result":{"n":0},"Next":"Add"},
+              "Add":{"Type":"Pass","Parameters":{"n.$":"States.MathAdd($.n, 1)"},"Next":"Check"},
+              "Check":{"Type":"Choice","Choices":[{"Variable":"$.n","NumericLessThan":400,"Next":"Add"}],"Default":"Done"},
+              "Done":{"Type":"Succeed"}}}
+            """#
+        let machine = try #require(await call(cloud, "CreateStateMachine", [
+            "name": "loop", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)]).1["stateMachineArn"])
+        let started = await call(cloud, "StartExecution", ["stateMachineArn": machine, "name": "loop-1"]).1
+        let arn = try #require(started["executionArn"])
+        let ended = await waitForEnd(cloud, arn)
+        #expect(ended["status"] == "SUCCEEDED")
+        #expect(ended["output"] == #"{"n":400}"#)
+
+        var events: [JSON] = []
+        var token: JSON = .null
+        repeat {
+            var request: JSONObject = ["executionArn": arn, "maxResults": 1000]
+            if token != .null { request["nextToken"] = token }
+            let page = await call(cloud, "GetExecutionHistory", .object(request)).1
+            events += page["events"]?.arrayValue ?? []
+            token = page["nextToken"] ?? .null
+        } while token != .null
+        // Started, Init's two, four for each of the 400 rounds of Add and Check, Done's two, Succeeded.
+        let expected: Int = 1 + 2 + 400 * 4 + 2 + 1
+        #expect(events.count == expected)
+        let ids: [Double] = events.map { $0["id"]?.numberValue ?? 0 }
+        let contiguous: [Double] = (1...max(1, events.count)).map { Double($0) }
+        #expect(ids == contiguous)
+        #expect(events.last?["type"] == "ExecutionSucceeded")
+
+        let service = try #require(cloud.services.first as? StepFunctionsService)
+        let snapshot = try await service.store.database.read { db in
+            try String.fetchOne(db, sql: "SELECT snapshot FROM sfn_executions WHERE arn = ?", arguments: [arn.stringValue ?? ""])
+        }
+        #expect(snapshot == nil)
+    }
+}
