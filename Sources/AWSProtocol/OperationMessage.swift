@@ -25,8 +25,7 @@ public struct OperationRequest: Sendable {
     public var apparentProtocol: WireProtocol {
         let contentType = headers["content-type"] ?? ""
         if headers["x-amz-target"] != nil {
-            // Bytes, not Foundation's `contains` (a CFString search): every request asks.
-            return contentType.utf8.contains("json-1.0".utf8) ? .awsJson1_0 : .awsJson1_1
+            return contentType.containsBytes("json-1.0") ? .awsJson1_0 : .awsJson1_1
         }
         if query["Action"] != nil || contentType.hasPrefix("application/x-www-form-urlencoded") { return .query }
         return .restJson

@@ -267,3 +267,15 @@ import Testing
         #expect(headers["Authorization"]?.contains("SignedHeaders=host;x-amz-date;x-amz-security-token,") == true)
     }
 }
+
+@Suite struct ByteSearchTests {
+    @Test func findsWhatContainsFinds() {
+        let cases: [(String, String)] = [
+            ("arn:aws:states:us-east-1:1:stateMachine:m", ":stateMachine:"), ("application/x-amz-json-1.0", "json-1.0"),
+            ("abc", ""), ("", "a"), ("ab", "abc"), ("aab", "ab"), ("abab", "bab"), ("ab", "ba"), ("日本語", "本"), ("x:stateMachin", ":stateMachine:"),
+        ]
+        for (whole, part) in cases {
+            #expect(whole.containsBytes(part) == (part.isEmpty || whole.contains(part)), "\(whole) / \(part)")
+        }
+    }
+}

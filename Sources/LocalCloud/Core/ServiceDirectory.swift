@@ -59,6 +59,13 @@ public final class ServiceDirectory: Sendable {
         guard let sink = state.withLock({ $0.eventSink }), await sink.hasRules(context: context) else { return }
         await sink.receive(await event(), context: context)
     }
+
+    /// Whether the default bus of the context's account and region has a rule that could receive an event: a
+    /// publisher that would start a task only to publish can skip both.
+    public func hasEventRules(context: RequestContext) async -> Bool {
+        guard let sink = state.withLock({ $0.eventSink }) else { return false }
+        return await sink.hasRules(context: context)
+    }
 }
 
 /// An event a service emits.

@@ -13,6 +13,9 @@ import Synchronization
 /// of its buffered snapshots is serialized. Nothing waits for that write; what must be durable (a snapshot
 /// before a state with effects, a timer, the outcome) is written with ``CloudDatabase/writeGrouped(_:)``, which
 /// commits after every write queued before it, so after the events recorded before it.
+///
+/// A recorder made `holding` queues nothing: its owner writes the whole record at once with
+/// ``writeHeldEvents(into:)`` and ``heldSnapshot``, as for an execution run to its end within StartExecution.
 final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     let store: StepFunctionsStore
     let executionArn: String
@@ -33,9 +36,12 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     /// through pure states cannot outrun the database without bound.
     static let bufferLimit = 1000
 
-    init(store: StepFunctionsStore, executionArn: String) {
+    private let holding: Bool
+
+    init(store: StepFunctionsStore, executionArn: String, holding: Bool = false) {
         self.store = store
         self.executionArn = executionArn
+        self.holding = holding
     }
 
     func setAbortReason(error: String?, cause: String?) { reason.withLock { $0 = (error, cause) } }
@@ -56,7 +62,7 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
             return buffer.events.count
         }
         await queueWrite()
-        if buffered >= Self.bufferLimit { try? await store.database.writeGrouped { _ in } }
+        if buffered >= Self.bufferLimit && !holding { try? await store.database.writeGrouped { _ in } }
     }
 
     func checkpoint(timer key: String, deadline: Date?) async {
@@ -99,7 +105,7 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     /// Queues the write that takes the buffer, unless one is queued already.
     private func queueWrite() async {
         let queue = buffer.withLock { buffer -> Bool in
-            if buffer.writeQueued || buffer.isEmpty { return false }
+            if holding || buffer.writeQueued || buffer.isEmpty { return false }
             buffer.writeQueued = true
             return true
         }
@@ -114,14 +120,26 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
                 }
             }
             guard let records = taken.records else { return }
-            for event in records.events {
-                try db.executeCached("INSERT OR REPLACE INTO sfn_history (execution_arn, id, event) VALUES (?, ?, ?)",
-                                     arguments: [executionArn, event.id, event.text])
-            }
-            if let snapshot = records.snapshot {
-                try db.executeCached("UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'",
-                                     arguments: [snapshot.serialized(), executionArn])
-            }
+            try Self.write(records, of: executionArn, into: db, keepingSnapshot: true)
+        }
+    }
+
+    /// Writes the events a holding recorder recorded, in `db`'s transaction.
+    func writeHeldEvents(into db: Database) throws {
+        try Self.write(buffer.withLock { $0 }, of: executionArn, into: db, keepingSnapshot: false)
+    }
+
+    /// The last snapshot a holding recorder was given.
+    var heldSnapshot: ExecutionSnapshot? { buffer.withLock { $0.snapshot } }
+
+    private static func write(_ records: Buffer, of executionArn: String, into db: Database, keepingSnapshot: Bool) throws {
+        for event in records.events {
+            try db.executeCached("INSERT OR REPLACE INTO sfn_history (execution_arn, id, event) VALUES (?, ?, ?)",
+                                 arguments: [executionArn, event.id, event.text])
+        }
+        if keepingSnapshot, let snapshot = records.snapshot {
+            try db.executeCached("UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'",
+                                 arguments: [snapshot.serialized(), executionArn])
         }
     }
 

@@ -89,8 +89,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     /// A state machine of the caller's account and region: resources are regional, as in AWS.
     func requireMachine(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Machine {
-        // Byte searches, not Foundation's `contains` (a CFString search): every StartExecution asks.
-        guard arn.hasPrefix("arn:aws:states:"), arn.utf8.contains(":stateMachine:".utf8) else {
+        guard arn.hasPrefix("arn:aws:states:"), arn.containsBytes(":stateMachine:") else {
             throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
         guard let machine = try await store.machine(arn), machine.account == context.accountId, machine.region == context.region else {
@@ -101,7 +100,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     /// An execution of the caller's account and region. Express executions keep no record: none is found.
     func requireExecution(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Execution {
-        guard arn.hasPrefix("arn:aws:states:"), arn.utf8.contains(":execution:".utf8) || arn.utf8.contains(":express:".utf8) else {
+        guard arn.hasPrefix("arn:aws:states:"), arn.containsBytes(":execution:") || arn.containsBytes(":express:") else {
             throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
         guard let execution = try await store.execution(arn), execution.account == context.accountId, execution.region == context.region else {
@@ -310,6 +309,11 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             input: inputText, started: Date(), definition: target.definition, roleArn: target.roleArn,
             versionArn: target.versionArn, aliasArn: target.aliasArn, revisionId: target.revisionId)
         do {
+            let machine = try definitions.machine(target.definition)
+            if machine.endsWithoutWaiting {
+                try await runAtOnce(execution, machine: machine, input: inputJSON, context: context)
+                return .init(executionArn: arn, startDate: execution.started)
+            }
             try await store.insert(execution)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             // The name is taken (found by the insert itself, which spares a read on every start). Idempotent by
@@ -323,6 +327,33 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         // execution's own task publishes RUNNING before it runs, so it always precedes the final status.
         try launch(execution, context: context, resumingFrom: nil, publishingRunning: true)
         return .init(executionArn: arn, startDate: execution.started)
+    }
+
+    /// Runs an execution of a machine that ends without waiting (``StateMachine/endsWithoutWaiting``) within
+    /// StartExecution, then writes it, ended, with its whole history in one write: a run in the background costs
+    /// a task, and writes of its start, its events and its end apart, for a run that takes microseconds. Nothing
+    /// of it can be seen before it has ended, and what a client sees after is what a run in the background shows
+    /// once done. Throws the insert's constraint error when the name is taken, having written nothing.
+    func runAtOnce(_ execution: StepFunctionsStore.Execution, machine: StateMachine, input: JSON, context: RequestContext) async throws {
+        let recorder = HistoryRecorder(store: store, executionArn: execution.arn, holding: true)
+        let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
+        let outcome = await engine.run(input: input, context: executionContext(execution), observer: recorder)
+        let aborted = outcome.status == .aborted  // the request was cancelled
+        let ending = Ending(stopped: Date(), output: outcome.output?.serialized(), error: aborted ? nil : outcome.error,
+                            cause: aborted ? nil : outcome.cause)
+        var ended = execution
+        ended.status = outcome.status.rawValue
+        (ended.output, ended.error, ended.cause, ended.stopped) = (ending.output, ending.error, ending.cause, ending.stopped)
+        // The last snapshot of an execution that did not succeed stays, for RedriveExecution (as ``StepFunctionsStore/finish``).
+        ended.snapshot = outcome.status == .succeeded ? nil : recorder.heldSnapshot?.serialized()
+        try await store.insertEnded(ended) { db in try recorder.writeHeldEvents(into: db) }
+        // Events reach EventBridge asynchronously, as in AWS; RUNNING first.
+        if await environment.directory.hasEventRules(context: context) {
+            Task {
+                await publish(execution, status: "RUNNING", context: context)
+                await publish(execution, status: ended.status, ending: ending, context: context)
+            }
+        }
     }
 
     /// Runs an Express execution to its end and answers its outcome. Versions and aliases run as with
@@ -385,11 +416,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let integrations = self.integrations(context)
         let engine = ExecutionEngine(machine: machine, integrations: integrations)
         let input = (try? JSON(parsing: execution.input)) ?? [:]
-        let executionContext = ExecutionContext(
-            executionArn: execution.arn, name: execution.name, stateMachineArn: execution.machineArn,
-            stateMachineName: String(execution.machineArn.split(separator: ":").last ?? ""), roleArn: execution.roleArn, startTime: execution.started,
-            redriveCount: execution.redriveCount, redriveTime: execution.redriveDate,
-            stateMachineVersionArn: execution.versionArn, stateMachineAliasArn: execution.aliasArn)
+        let executionContext = self.executionContext(execution)
         let observer = HistoryRecorder(store: store, executionArn: execution.arn)
         let service = self
         let task = Task {
@@ -406,6 +433,15 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             service.runs.remove(execution.arn)
         }
         runs.add(execution.arn, task, recorder: observer)
+    }
+
+    /// What the context object (`$$.Execution`, `$$.StateMachine`) tells the states of `execution`.
+    func executionContext(_ execution: StepFunctionsStore.Execution) -> ExecutionContext {
+        ExecutionContext(
+            executionArn: execution.arn, name: execution.name, stateMachineArn: execution.machineArn,
+            stateMachineName: String(execution.machineArn.split(separator: ":").last ?? ""), roleArn: execution.roleArn, startTime: execution.started,
+            redriveCount: execution.redriveCount, redriveTime: execution.redriveDate,
+            stateMachineVersionArn: execution.versionArn, stateMachineAliasArn: execution.aliasArn)
     }
 
     /// How an execution ended, for its last status-change event.

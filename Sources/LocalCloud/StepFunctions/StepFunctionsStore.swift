@@ -191,6 +191,22 @@ struct StepFunctionsStore: Sendable {
         }
     }
 
+    /// Inserts an execution that has already ended, with its history (written by `history` in the same
+    /// transaction): one write for an execution run to its end at once. Fails like ``insert(_:)`` when the
+    /// name is taken, writing nothing.
+    func insertEnded(_ e: Execution, history: @escaping @Sendable (Database) throws -> Void) async throws {
+        try await database.writeGrouped { db in
+            try db.executeCached("""
+                INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, output, error, cause, started, stopped, definition,
+                role_arn, snapshot, version_arn, alias_arn, revision_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [e.arn, e.account, e.region, e.machineArn, e.name, e.status, e.input, e.output, e.error, e.cause,
+                                 e.started.timeIntervalSince1970, e.stopped?.timeIntervalSince1970, e.definition, e.roleArn, e.snapshot,
+                                 e.versionArn, e.aliasArn, e.revisionId])
+            try history(db)
+        }
+    }
+
     func finish(_ arn: String, status: String, output: String?, error: String?, cause: String?, stopped: Date) async throws {
         try await database.writeGrouped { db in
             try db.executeCached("""
