@@ -31,6 +31,31 @@ private func history(_ cloud: LocalCloud, _ arn: JSON) async -> [JSON] {
         #expect(await call(cloud, "ListExecutions", ["stateMachineArn": machine, "nextToken": "garbage"]).1["__type"] == "InvalidToken")
     }
 
+    /// Pages come from SQLite: every execution once, newest first, the status filter applied before paging.
+    @Test func pagesCoverEveryExecutionOnceNewestFirst() async throws {
+        let cloud = try makeCloud()
+        let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(passing)]).1["stateMachineArn"])
+        for i in 0..<25 { _ = await call(cloud, "StartExecution", ["stateMachineArn": machine, "name": .string("e\(i)")]) }
+        var names: [String] = []
+        var dates: [Double] = []
+        var token: JSON = .null
+        repeat {
+            var request: JSONObject = ["stateMachineArn": machine, "maxResults": 10, "statusFilter": "SUCCEEDED"]
+            if token != .null { request["nextToken"] = token }
+            let page = await call(cloud, "ListExecutions", .object(request)).1
+            let executions = page["executions"]?.arrayValue ?? []
+            #expect(executions.count <= 10)
+            names += executions.compactMap { $0["name"]?.stringValue }
+            dates += executions.compactMap { $0["startDate"]?.numberValue }
+            token = page["nextToken"] ?? .null
+        } while token != .null
+        #expect(Set(names) == Set((0..<25).map { "e\($0)" }) && names.count == 25)
+        #expect(dates == dates.sorted(by: >))
+        #expect(await call(cloud, "ListExecutions", ["stateMachineArn": machine, "statusFilter": "RUNNING"]).1["executions"]?.arrayValue?.isEmpty == true)
+        let forged = Data("skiff-page:not-a-key".utf8).base64EncodedString()
+        #expect(await call(cloud, "ListExecutions", ["stateMachineArn": machine, "nextToken": .string(forged)]).1["__type"] == "InvalidToken")
+    }
+
     @Test func listExecutionsTakesAMapRunOrAStateMachine() async throws {
         let cloud = try makeCloud()
         let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(passing)]).1["stateMachineArn"])

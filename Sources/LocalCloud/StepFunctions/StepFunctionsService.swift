@@ -529,19 +529,29 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         guard machine.type != "EXPRESS" else {
             throw AWSError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
         }
-        var all = try await store.executions(machineArn: unqualified, status: input.statusFilter)
+        var filter = StepFunctionsStore.ExecutionFilter(status: input.statusFilter)
         switch qualifier {
         case .none: break
-        case .version: all = all.filter { $0.versionArn == machineArn }
-        case .alias: all = all.filter { $0.aliasArn == machineArn }
+        case .version: filter.versionArn = machineArn
+        case .alias: filter.aliasArn = machineArn
         }
         switch input.redriveFilter {
-        case "REDRIVEN": all = all.filter { $0.redriveCount > 0 }
-        case "NOT_REDRIVEN": all = all.filter { $0.redriveCount == 0 }
+        case "REDRIVEN": filter.redriven = true
+        case "NOT_REDRIVEN": filter.redriven = false
         default: break
         }
-        // Newest first; the token names the last execution listed, so executions started meanwhile do not shift pages.
-        let (page, next) = try Pagination.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { Pagination.key(newestFirst: $0.started, $0.arn) }
+        // Newest first; the token names the last execution listed (its key, as ``Pagination/key(newestFirst:_:)``
+        // writes it), so executions started meanwhile do not shift pages.
+        let invalid = AWSError("InvalidToken", "Invalid Token: 'Invalid token'")
+        var after: (micros: Int, arn: String)?
+        if let key = try PageToken.decode(input.nextToken, invalid: invalid) {
+            guard let bar = key.firstIndex(of: "|"), let inverted = Int(key[..<bar]) else { throw invalid }
+            after = (Int.max / 2 - inverted, String(key[key.index(after: bar)...]))
+        }
+        let size = (input.maxResults ?? 0) > 0 ? input.maxResults! : 100
+        let found = try await store.executionsPage(machineArn: unqualified, filter: filter, after: after, limit: size + 1)
+        let page = found.prefix(size)
+        let next = found.count > size ? page.last.map { PageToken.encode(Pagination.key(newestFirst: $0.started, $0.arn)) } : nil
         return .init(executions: page.map {
             .init(executionArn: $0.arn, stateMachineArn: $0.machineArn, name: $0.name, status: $0.status, startDate: $0.started, stopDate: $0.stopped,
                   stateMachineVersionArn: $0.versionArn, stateMachineAliasArn: $0.aliasArn, redriveCount: $0.redriveCount, redriveDate: $0.redriveDate)

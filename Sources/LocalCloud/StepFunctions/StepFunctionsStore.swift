@@ -239,6 +239,51 @@ struct StepFunctionsStore: Sendable {
         }
     }
 
+    /// What a ListExecutions page is filtered by, besides its machine.
+    struct ExecutionFilter: Sendable {
+        var status: String?
+        /// Started through this version or alias.
+        var versionArn: String?
+        var aliasArn: String?
+        /// Redriven at least once (true) or never (false).
+        var redriven: Bool?
+    }
+
+    /// One page of a machine's executions as a listing shows them (see ``executions(machineArn:status:)``),
+    /// newest first and by ARN among those started in the same microsecond: the `limit` after the one started at
+    /// `after.micros` with ARN `after.arn`. Paged by SQLite, so that a page costs the same however many
+    /// executions the machine has.
+    func executionsPage(machineArn: String, filter: ExecutionFilter, after: (micros: Int, arn: String)?, limit: Int) async throws -> [Execution] {
+        try await database.read { db in
+            let micros = "CAST(ROUND(started * 1000000) AS INTEGER)"
+            var sql = """
+                SELECT arn, account, region, machine_arn, name, status, '' AS input, started, stopped, '' AS definition, role_arn,
+                version_arn, alias_arn, redrive_count, redrive_date, revision_id FROM sfn_executions WHERE machine_arn = ?
+                """
+            var arguments: StatementArguments = [machineArn]
+            if let status = filter.status {
+                sql += " AND status = ?"
+                arguments += [status]
+            }
+            if let version = filter.versionArn {
+                sql += " AND version_arn = ?"
+                arguments += [version]
+            }
+            if let alias = filter.aliasArn {
+                sql += " AND alias_arn = ?"
+                arguments += [alias]
+            }
+            if let redriven = filter.redriven { sql += redriven ? " AND COALESCE(redrive_count, 0) > 0" : " AND COALESCE(redrive_count, 0) = 0" }
+            if let after {
+                sql += " AND (\(micros) < ? OR (\(micros) = ? AND arn > ?))"
+                arguments += [after.micros, after.micros, after.arn]
+            }
+            sql += " ORDER BY \(micros) DESC, arn LIMIT ?"
+            arguments += [limit]
+            return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(Self.execution)
+        }
+    }
+
     func runningExecutions() async throws -> [Execution] {
         try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM sfn_executions WHERE status = 'RUNNING' ORDER BY started").map(Self.execution)
