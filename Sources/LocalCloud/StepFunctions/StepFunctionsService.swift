@@ -308,8 +308,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             arn: arn, account: context.accountId, region: context.region, machineArn: m.arn, name: name, status: "RUNNING",
             input: inputText, started: Date(), definition: target.definition, roleArn: target.roleArn,
             versionArn: target.versionArn, aliasArn: target.aliasArn, revisionId: target.revisionId)
+        let machine = try definitions.machine(target.definition)
         do {
-            let machine = try definitions.machine(target.definition)
             if machine.endsWithoutWaiting {
                 try await runAtOnce(execution, machine: machine, input: inputJSON, context: context)
                 return .init(executionArn: arn, startDate: execution.started)
@@ -325,7 +325,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         }
         // Events reach EventBridge asynchronously, as in AWS: the caller does not wait for rule matching. The
         // execution's own task publishes RUNNING before it runs, so it always precedes the final status.
-        try launch(execution, context: context, resumingFrom: nil, publishingRunning: true)
+        try launch(execution, machine: machine, input: inputJSON, context: context, resumingFrom: nil, publishingRunning: true)
         return .init(executionArn: arn, startDate: execution.started)
     }
 
@@ -409,13 +409,14 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     }
 
     /// Starts (or resumes) running an execution in the background; with `publishingRunning`, its RUNNING status
-    /// event is published first.
-    func launch(_ execution: StepFunctionsStore.Execution, context: RequestContext, resumingFrom snapshot: ExecutionSnapshot?,
-                publishingRunning: Bool = false) throws {
-        let machine = try definitions.machine(execution.definition)
+    /// event is published first. `machine` and `input`, when the caller has them, are the execution's definition
+    /// and input already parsed.
+    func launch(_ execution: StepFunctionsStore.Execution, machine: StateMachine? = nil, input: JSON? = nil, context: RequestContext,
+                resumingFrom snapshot: ExecutionSnapshot?, publishingRunning: Bool = false) throws {
+        let machine = try machine ?? definitions.machine(execution.definition)
         let integrations = self.integrations(context)
         let engine = ExecutionEngine(machine: machine, integrations: integrations)
-        let input = (try? JSON(parsing: execution.input)) ?? [:]
+        let input = input ?? (try? JSON(parsing: execution.input)) ?? [:]
         let executionContext = self.executionContext(execution)
         let observer = HistoryRecorder(store: store, executionArn: execution.arn)
         let service = self
@@ -545,8 +546,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let invalid = AWSError("InvalidToken", "Invalid Token: 'Invalid token'")
         var after: (micros: Int, arn: String)?
         if let key = try PageToken.decode(input.nextToken, invalid: invalid) {
-            guard let bar = key.firstIndex(of: "|"), let inverted = Int(key[..<bar]) else { throw invalid }
-            after = (Int.max / 2 - inverted, String(key[key.index(after: bar)...]))
+            guard let position = Pagination.position(newestFirst: key) else { throw invalid }
+            after = (position.micros, position.name)
         }
         let size = (input.maxResults ?? 0) > 0 ? input.maxResults! : 100
         let found = try await store.executionsPage(machineArn: unqualified, filter: filter, after: after, limit: size + 1)
@@ -756,6 +757,13 @@ enum Pagination {
     /// A key sorting newest first, then by name.
     static func key(newestFirst date: Date, _ name: String) -> String {
         key(number: Int.max / 2 - Int((date.timeIntervalSince1970 * 1_000_000).rounded())) + "|" + name
+    }
+
+    /// What a key of ``key(newestFirst:_:)`` was made of: the date in microseconds since 1970, and the name. Nil
+    /// when `key` is not such a key.
+    static func position(newestFirst key: String) -> (micros: Int, name: String)? {
+        guard let bar = key.firstIndex(of: "|"), let inverted = Int(key[..<bar]) else { return nil }
+        return (Int.max / 2 - inverted, String(key[key.index(after: bar)...]))
     }
 
     /// A non-negative number, zero-padded so that keys sort as numbers do.

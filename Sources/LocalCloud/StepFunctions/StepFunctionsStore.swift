@@ -220,15 +220,18 @@ struct StepFunctionsStore: Sendable {
         }
     }
 
+    /// The executions of a machine with the columns a listing shows: not the input, output, definition or
+    /// snapshot of every execution.
+    static let listingSelect = """
+        SELECT arn, account, region, machine_arn, name, status, '' AS input, started, stopped, '' AS definition, role_arn,
+        version_arn, alias_arn, redrive_count, redrive_date, revision_id FROM sfn_executions WHERE machine_arn = ?
+        """
+
     /// The executions of a machine, newest first, as a listing shows them: without input, output, definition or
     /// snapshot (fetch one with ``execution(_:)`` for those).
     func executions(machineArn: String, status: String?) async throws -> [Execution] {
         try await database.read { db in
-            // The columns a listing shows: not the input, output, definition or snapshot of every execution.
-            var sql = """
-                SELECT arn, account, region, machine_arn, name, status, '' AS input, started, stopped, '' AS definition, role_arn,
-                version_arn, alias_arn, redrive_count, redrive_date, revision_id FROM sfn_executions WHERE machine_arn = ?
-                """
+            var sql = Self.listingSelect
             var arguments: StatementArguments = [machineArn]
             if let status {
                 sql += " AND status = ?"
@@ -256,10 +259,7 @@ struct StepFunctionsStore: Sendable {
     func executionsPage(machineArn: String, filter: ExecutionFilter, after: (micros: Int, arn: String)?, limit: Int) async throws -> [Execution] {
         try await database.read { db in
             let micros = "CAST(ROUND(started * 1000000) AS INTEGER)"
-            var sql = """
-                SELECT arn, account, region, machine_arn, name, status, '' AS input, started, stopped, '' AS definition, role_arn,
-                version_arn, alias_arn, redrive_count, redrive_date, revision_id FROM sfn_executions WHERE machine_arn = ?
-                """
+            var sql = Self.listingSelect
             var arguments: StatementArguments = [machineArn]
             if let status = filter.status {
                 sql += " AND status = ?"
