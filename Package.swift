@@ -58,6 +58,8 @@ let package = Package(
             dependencies: [
                 "JSONCore", "AWSProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -96,6 +98,7 @@ let package = Package(
         .testTarget(name: "LocalCloudTests", dependencies: [
             "LocalCloud", "STSService", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "SchedulerServiceTests", dependencies: ["SchedulerService", "LocalCloud"]),
         .testTarget(name: "EventsServiceTests", dependencies: ["EventsService", "SchedulerService", "LocalCloud"]),

@@ -1,3 +1,4 @@
+import AWSProtocol
 import Foundation
 import JSONCore
 import LocalCloud
@@ -108,6 +109,23 @@ private func eventTypes(_ cloud: LocalCloud, _ arn: JSON) async -> [String] {
 }
 
 @Suite struct VersionAndAliasTests {
+    /// A machine ARN, a version's and an alias's split into the machine and the qualifier; anything else is
+    /// InvalidArn.
+    @Test func machineArnsSplitIntoMachineAndQualifier() throws {
+        let machine = "arn:aws:states:us-east-1:000000000000:stateMachine:jobs"
+        #expect(try StepFunctionsService.splitMachineArn(machine) == (machine, .none))
+        #expect(try StepFunctionsService.splitMachineArn(machine + ":3") == (machine, .version(3)))
+        #expect(try StepFunctionsService.splitMachineArn(machine + ":prod") == (machine, .alias("prod")))
+        #expect(try StepFunctionsService.splitMachineArn(machine + ":0") == (machine, .alias("0")))
+        for invalid in [
+            "garbage", "arn:aws:states:us-east-1:000000000000:stateMachine:", "arn:aws:states:us-east-1:000000000000:activity:jobs",
+            "arn:aws:states:us-east-1:000000000000:stateMachine:jobs:1:2", "arn:aws:lambda:us-east-1:000000000000:stateMachine:jobs",
+            "arn:aws:states:us-east-1:000000000000:execution:jobs:e1", "arn:aws:states:us-east-1:stateMachine:jobs",
+        ] {
+            #expect(throws: AWSError.self) { try StepFunctionsService.splitMachineArn(invalid) }
+        }
+    }
+
     let passing = #"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":"v1","End":true}}}"#
     let passing2 = #"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":"v2","End":true}}}"#
 

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -20,10 +21,13 @@ public struct CloudServer: Sendable {
         let responder = CallbackResponder { (request: Request, _: BasicRequestContext) in
             try await Self.respond(to: request, cloud: cloud)
         }
+        let group = MultiThreadedEventLoopGroup.singleton
         return Application(
             responder: responder,
+            server: .http1OnEventLoops(of: group),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Skiff"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            eventLoopGroupProvider: .shared(group),
             logger: cloud.environment.logger
         )
     }

@@ -15,14 +15,31 @@ extension StepFunctionsService {
 
     /// Splits `arn:aws:states:region:account:stateMachine:name[:qualifier]`.
     static func splitMachineArn(_ arn: String) throws -> (machineArn: String, qualifier: MachineQualifier) {
-        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-        guard arn.hasPrefix("arn:aws:states:"), parts.count == 7 || parts.count == 8, parts[5] == "stateMachine", !parts[6].isEmpty else {
+        // Every request on a machine splits its ARN: the colons are found in one pass over the bytes, and the
+        // machine's ARN is the ARN itself unless it is qualified (no split into strings, no join).
+        let bytes = arn.utf8
+        var colons = 0
+        var typeStart = bytes.startIndex, nameStart = typeStart, qualifierColon = bytes.endIndex
+        for index in bytes.indices where bytes[index] == UInt8(ascii: ":") {
+            colons += 1
+            switch colons {
+            case 5: typeStart = bytes.index(after: index)
+            case 6: nameStart = bytes.index(after: index)
+            case 7: qualifierColon = index
+            default: break
+            }
+        }
+        guard arn.hasPrefix("arn:aws:states:"), colons == 6 || colons == 7,
+              bytes[typeStart..<bytes.index(before: nameStart)].elementsEqual("stateMachine".utf8),
+              nameStart < qualifierColon
+        else {
             throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
-        let machineArn = parts[0..<7].joined(separator: ":")
-        guard parts.count == 8 else { return (machineArn, .none) }
-        if let number = Int(parts[7]), number > 0 { return (machineArn, .version(number)) }
-        return (machineArn, .alias(String(parts[7])))
+        guard colons == 7 else { return (arn, .none) }
+        let machineArn = String(arn[..<qualifierColon])
+        let qualifier = arn[bytes.index(after: qualifierColon)...]
+        if let number = Int(qualifier), number > 0 { return (machineArn, .version(number)) }
+        return (machineArn, .alias(String(qualifier)))
     }
 
     /// What an execution of a state machine ARN runs.
