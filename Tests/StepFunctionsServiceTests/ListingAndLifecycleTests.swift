@@ -1,5 +1,6 @@
 import AWSProtocol
 import Foundation
+import GRDB
 import JSONCore
 import LocalCloud
 import Testing
@@ -54,6 +55,20 @@ private func history(_ cloud: LocalCloud, _ arn: JSON) async -> [JSON] {
         #expect(await call(cloud, "ListExecutions", ["stateMachineArn": machine, "statusFilter": "RUNNING"]).1["executions"]?.arrayValue?.isEmpty == true)
         let forged = Data("skiff-page:not-a-key".utf8).base64EncodedString()
         #expect(await call(cloud, "ListExecutions", ["stateMachineArn": machine, "nextToken": .string(forged)]).1["__type"] == "InvalidToken")
+    }
+
+    /// A later page is a seek along the listing index, not a scan and a sort of the machine's executions.
+    @Test func laterPagesSeekAlongTheListingIndex() async throws {
+        let cloud = try makeCloud()
+        let micros = StepFunctionsStore.startedMicros
+        let plan = try await cloud.environment.database.read { db in
+            try Row.fetchAll(db, sql: """
+                EXPLAIN QUERY PLAN SELECT arn FROM sfn_executions WHERE machine_arn = ? AND status = ?
+                AND \(micros) <= ? AND (\(micros) < ? OR arn > ?) ORDER BY \(micros) DESC, arn LIMIT 11
+                """, arguments: ["m", "SUCCEEDED", 1, 1, "a"]).map { $0["detail"] as String }
+        }
+        #expect(plan.contains { $0.contains("USING INDEX sfn_executions_listing") && $0.contains("<expr>") })
+        #expect(!plan.contains { $0.contains("TEMP B-TREE") })
     }
 
     @Test func listExecutionsTakesAMapRunOrAStateMachine() async throws {
