@@ -57,7 +57,6 @@ let package = Package(
             name: "LocalCloud",
             dependencies: [
                 "JSONCore", "AWSProtocol",
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,6 +1,6 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
+import HummingbirdCore
 import HummingbirdTesting
 import Logging
 import NIOCore
@@ -50,7 +50,8 @@ import Testing
 }
 
 @Suite struct CloudServerTests {
-    /// Through a real socket: concurrent requests on many connections are all answered, each in its protocol.
+    /// Through a real socket, on the server `skiff up` runs: concurrent requests on many connections are all
+    /// answered, each in its protocol, with the `Date` and `Server` headers AWS's answers carry.
     @Test func answersConcurrentRequestsOverHTTP() async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -58,32 +59,72 @@ import Testing
         let environment = ServiceEnvironment(
             database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: configuration)
         let cloud = try LocalCloud(services: [STSService()], environment: environment)
-        let application = CloudServer(cloud: cloud).application()
-        try await application.test(.live) { client in
-            let statuses = try await withThrowingTaskGroup(of: (UInt, Bool).self) { group in
-                for _ in 0..<40 {
-                    group.addTask {
-                        try await client.execute(
-                            uri: "/", method: .post,
-                            headers: [.contentType: "application/x-www-form-urlencoded"],
-                            body: ByteBuffer(string: "Action=GetCallerIdentity&Version=2011-06-15")
-                        ) { response in
-                            (UInt(response.status.code), String(buffer: response.body).contains("<Account>000000000000</Account>"))
-                        }
-                    }
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let server = Task { try await CloudServer(cloud: cloud).run { port in portContinuation.yield(port) } }
+        var portIterator = ports.makeAsyncIterator()
+        let port = try #require(await portIterator.next())
+        let clients = (0..<4).map { _ in TestClient(host: "127.0.0.1", port: port) }
+        for client in clients { client.connect() }
+        let statuses = try await withThrowingTaskGroup(of: (UInt, Bool).self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    let response = try await clients[index % clients.count].post(
+                        "/", headers: [.contentType: "application/x-www-form-urlencoded"],
+                        body: ByteBuffer(string: "Action=GetCallerIdentity&Version=2011-06-15"))
+                    return (UInt(response.status.code), Self.text(response).contains("<Account>000000000000</Account>"))
                 }
-                return try await group.reduce(into: [(UInt, Bool)]()) { $0.append($1) }
             }
-            #expect(statuses.count == 40)
-            #expect(statuses.allSatisfy { $0.0 == 200 && $0.1 })
-            try await client.execute(uri: "/_skiff/health", method: .get) { response in
-                #expect(response.status == .ok)
-                #expect(String(buffer: response.body).contains("\"sts\":\"running\""))
-            }
-            try await client.execute(uri: "/", method: .post, headers: [.contentType: "application/x-amz-json-1.0"],
-                                     body: ByteBuffer(string: "{")) { response in
-                #expect(response.status.code >= 400 && response.status.code < 500)
+            return try await group.reduce(into: [(UInt, Bool)]()) { $0.append($1) }
+        }
+        #expect(statuses.count == 40)
+        #expect(statuses.allSatisfy { $0.0 == 200 && $0.1 })
+        let client = clients[0]
+        let health = try await client.get("/_skiff/health")
+        #expect(health.status == .ok)
+        #expect(Self.text(health).contains("\"sts\":\"running\""))
+        #expect(health.headers[.server] == "Skiff")
+        let date = try #require(health.headers[.date])
+        #expect(date.hasSuffix(" GMT") && date.count == "Sun, 06 Nov 1994 08:49:37 GMT".count, "\(date)")
+        let malformed = try await client.post(
+            "/", headers: [.contentType: "application/x-amz-json-1.0"], body: ByteBuffer(string: "{"))
+        #expect(malformed.status.code >= 400 && malformed.status.code < 500)
+        for client in clients { try await client.shutdown() }
+        server.cancel()
+        try await server.value
+    }
+
+    static func text(_ response: TestClient.Response) -> String { response.body.map { String(buffer: $0) } ?? "" }
+}
+
+@Suite struct HTTPDateHeaderTests {
+    @Test func formatsInstantsAsIMFFixdate() {
+        #expect(HTTPDateHeader.format(secondsSince1970: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")  // RFC 9110's example
+        #expect(HTTPDateHeader.format(secondsSince1970: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(HTTPDateHeader.format(secondsSince1970: -1) == "Wed, 31 Dec 1969 23:59:59 GMT")
+        #expect(HTTPDateHeader.format(secondsSince1970: 951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")  // leap day of a 400th year
+        #expect(HTTPDateHeader.format(secondsSince1970: 4_107_542_399) == "Sun, 28 Feb 2100 23:59:59 GMT")  // 2100 is no leap year
+        #expect(HTTPDateHeader.format(secondsSince1970: 4_107_542_400) == "Mon, 01 Mar 2100 00:00:00 GMT")
+        #expect(HTTPDateHeader.format(secondsSince1970: 1_796_266_146) == "Thu, 03 Dec 2026 02:49:06 GMT")
+    }
+
+    /// Every day of 1900-2100 against Foundation's Gregorian calendar in UTC.
+    @Test func agreesWithFoundationsCalendar() throws {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = try #require(TimeZone(identifier: "UTC"))
+        for day in Int64(-25_567)...Int64(47_482) {
+            let parts = calendar.dateComponents([.year, .month, .day], from: Date(timeIntervalSince1970: Double(day) * 86_400))
+            let civil = HTTPDateHeader.civilDate(daysSince1970: day)
+            if civil.year != parts.year || civil.month != parts.month || civil.day != parts.day {
+                Issue.record("day \(day): \(civil) against \(parts)")
+                return
             }
         }
+    }
+
+    @Test func reusesTheValueWithinASecond() {
+        let header = HTTPDateHeader()
+        #expect(header.value(atSecond: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(header.value(atSecond: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(header.value(atSecond: 1) == "Thu, 01 Jan 1970 00:00:01 GMT")
     }
 }
