@@ -82,6 +82,7 @@ struct Up: AsyncParsableCommand {
             host: host, port: port, stateDirectory: inMemory ? nil : stateDir, accounts: try accounts())
         configuration.imageDirectories = try ImageMap(arguments: imageMaps, environment: ProcessInfo.processInfo.environment).directories
         configuration.containerEngine = containerEngine == "none" ? nil : containerEngine
+        CloudServer.prepareConnectionHandling(logger: logger)
         let database: CloudDatabase
         do {
             database = try CloudDatabase(stateDirectory: configuration.stateDirectory)
