@@ -50,11 +50,13 @@ import Testing
 }
 
 @Suite struct CloudServerTests {
-    /// Through a real socket, on the server `skiff up` runs: concurrent requests on many connections are all
-    /// answered, each in its protocol, with the `Date` and `Server` headers AWS's answers carry.
+    /// Through a real socket, on the server `skiff up` runs (the connection handling prepared first, as `skiff up`
+    /// does): concurrent requests on many connections are all answered, each in its protocol, with the `Date` and
+    /// `Server` headers AWS's answers carry.
     @Test func answersConcurrentRequestsOverHTTP() async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
+        CloudServer.prepareConnectionHandling(logger: logger)
         let configuration = CloudConfiguration(port: 0, stateDirectory: nil)
         let environment = ServiceEnvironment(
             database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: configuration)
