@@ -84,10 +84,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/LocalCloud/Events"),
 
+        .target(name: "CloudCatalog", dependencies: [
+            "LocalCloud", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners", "SchedulerService", "EventsService",
+        ], path: "Sources/LocalCloud/Catalog"),
+
         .executableTarget(
             name: "skiff",
             dependencies: [
-                "LocalCloud", "AWSProtocol", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners",
+                "LocalCloud", "CloudCatalog", "AWSProtocol", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners",
                 "SchedulerService", "EventsService", "JSONata", "States", "Schedules", "Platform", "PlatformExample",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -95,6 +99,7 @@ let package = Package(
         ),
 
         .testTarget(name: "AWSProtocolTests", dependencies: ["AWSProtocol"]),
+        .testTarget(name: "CloudCatalogTests", dependencies: ["CloudCatalog", "LocalCloud", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "LocalCloudTests", dependencies: [
             "LocalCloud", "STSService", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CloudCatalog
 import Foundation
 import LocalCloud
 import Logging
@@ -90,7 +91,8 @@ struct Up: AsyncParsableCommand {
             throw CommandFailure("cannot open the state database in \(stateDir): \(error)")
         }
         let environment = ServiceEnvironment(database: database, logger: logger, configuration: configuration)
-        let cloud = try LocalCloud(services: ServiceCatalog.services(environment: environment), environment: environment)
+        let cloud = try LocalCloud(
+            services: ServiceCatalog.services(environment: environment), environment: environment, freshSchema: ServiceCatalog.freshSchema)
         let server = CloudServer(cloud: cloud)
         let startupLogger = logger
         let listenHost = configuration.host

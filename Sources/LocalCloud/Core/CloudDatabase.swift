@@ -40,8 +40,22 @@ public final class CloudDatabase: Sendable {
         }
     }
 
-    /// Applies the migrations of every service, in order.
-    public func migrate(_ services: [any LocalService]) throws {
+    /// Applies the migrations of every service, in order. An empty database whose migrations are those of
+    /// `freshSchema` is given that schema at once instead (see ``SchemaSnapshot``); returns whether it was.
+    @discardableResult
+    public func migrate(_ services: [any LocalService], freshSchema: SchemaSnapshot? = nil) throws -> Bool {
+        let migrator = Self.migrator(services)
+        var snapshotApplied = false
+        if let freshSchema, freshSchema.migrations == migrator.migrations {
+            snapshotApplied = try writer.write { db in try freshSchema.apply(to: db) }
+        }
+        // Nothing is left to do after the snapshot; run anyway, so a database it did not apply to is migrated.
+        try migrator.migrate(writer)
+        return snapshotApplied
+    }
+
+    /// The migrations of skiff's own tables and of `services`, in the order they apply.
+    public static func migrator(_ services: [any LocalService]) -> DatabaseMigrator {
         // Skiff's tables declare no foreign keys, so the foreign-key check GRDB runs after each migration (every
         // table scanned, every migration) would only cost start-up time.
         var migrator = DatabaseMigrator().disablingDeferredForeignKeyChecks()
@@ -52,7 +66,7 @@ public final class CloudDatabase: Sendable {
             }
         }
         for service in services { service.registerMigrations(&migrator) }
-        try migrator.migrate(writer)
+        return migrator
     }
 
     public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {

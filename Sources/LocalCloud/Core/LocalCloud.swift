@@ -17,13 +17,15 @@ public final class LocalCloud: Sendable {
     public let healthBoard = HealthBoard()
     public static let version = "0.1.0"
 
-    public init(services: [any LocalService], environment: ServiceEnvironment, authenticator: any RequestAuthenticator = AcceptingAuthenticator()) throws {
+    /// Migrates the database for `services` (from `freshSchema` when the database is new and the schema is theirs).
+    public init(services: [any LocalService], environment: ServiceEnvironment, authenticator: any RequestAuthenticator = AcceptingAuthenticator(),
+                freshSchema: SchemaSnapshot? = nil) throws {
         self.services = services
         self.environment = environment
         self.router = RequestRouter(services: services)
         self.authenticator = authenticator
         self.startedAt = Date()
-        try environment.database.migrate(services)
+        try environment.database.migrate(services, freshSchema: freshSchema)
         environment.directory.register(services)
     }
 

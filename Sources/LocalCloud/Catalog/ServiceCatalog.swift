@@ -8,8 +8,8 @@ import StepFunctionsService
 import TaskRunners
 
 /// Every service the local cloud serves, built on one environment.
-enum ServiceCatalog {
-    static func services(environment: ServiceEnvironment) throws -> [any LocalService] {
+public enum ServiceCatalog {
+    public static func services(environment: ServiceEnvironment) throws -> [any LocalService] {
         let configuration = environment.configuration
         let runner = SelectingRunner(
             process: ProcessRunner(images: ImageMap(configuration.imageDirectories)),
