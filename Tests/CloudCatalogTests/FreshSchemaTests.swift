@@ -38,7 +38,11 @@ import Testing
 
                 extension ServiceCatalog {
                     /// The schema the migrations of every service leave in a new database (see ``SchemaSnapshot``).
-                    public static let \(schema.swiftSource(declaring: "freshSchema").replacingOccurrences(of: "\n", with: "\n    "))
+                    public static let freshSchema = SchemaSnapshot(
+                        migrations: [
+                \(schema.migrations.map { "            \($0.debugDescription),\n" }.joined())        ],
+                        statements: [
+                \(schema.statements.map { "            \($0.debugDescription),\n" }.joined())        ])
                 }
 
                 """

@@ -41,28 +41,4 @@ public struct SchemaSnapshot: Sendable, Equatable {
         }
         return true
     }
-
-    /// Swift source declaring this snapshot as `name`, for a generated file.
-    public func swiftSource(declaring name: String) -> String {
-        func literal(_ text: String) -> String {
-            var escaped = ""
-            for character in text.unicodeScalars {
-                switch character {
-                case "\\": escaped += "\\\\"
-                case "\"": escaped += "\\\""
-                case "\n": escaped += "\\n"
-                case "\t": escaped += "\\t"
-                default: escaped.unicodeScalars.append(character)
-                }
-            }
-            return "\"\(escaped)\""
-        }
-        return """
-            \(name) = SchemaSnapshot(
-                migrations: [
-            \(migrations.map { "        \(literal($0)),\n" }.joined())    ],
-                statements: [
-            \(statements.map { "        \(literal($0)),\n" }.joined())    ])
-            """
-    }
 }
