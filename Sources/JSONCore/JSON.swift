@@ -124,7 +124,11 @@ extension JSON: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expressibl
     public init(stringLiteral value: String) { self = .string(value) }
     public init(arrayLiteral elements: JSON...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSON)...) {
-        self = .object(JSONObject(elements, uniquingKeysWith: { _, last in last }))
+        // Member by member, the last of a repeated key winning: OrderedDictionary's merging initializer, which
+        // does the same through a closure per member, cost 4% of a Step Functions execution's instructions.
+        var members = JSONObject(minimumCapacity: elements.count)
+        for (key, value) in elements { members[key] = value }
+        self = .object(members)
     }
 }
 

@@ -36,6 +36,32 @@ extension JSON {
         return out
     }
 
+    /// Whether the value's compact text is at most `limit` bytes long. A bound on the length, counted without
+    /// writing anything, settles it for all but values near the limit, which are written to be measured.
+    public func serializedSizeIsAtMost(_ limit: Int) -> Bool {
+        var bound = 0
+        return Self.boundSerializedSize(self, into: &bound, limit: limit) || serializedBytes().count <= limit
+    }
+
+    /// Adds to `bound` at least the length of the value's compact text; false as soon as it passes `limit`.
+    private static func boundSerializedSize(_ value: JSON, into bound: inout Int, limit: Int) -> Bool {
+        switch value {
+        case .null, .bool: bound += 5
+        case .number: bound += 24  // the longest: -1.2345678901234567e-308
+        case .string(let s): bound += 2 + 6 * s.utf8.count  // \u00XX for every byte at worst
+        case .array(let elements):
+            bound += 1 + elements.count
+            for element in elements where !boundSerializedSize(element, into: &bound, limit: limit) { return false }
+        case .object(let members):
+            bound += 1 + members.count * 2
+            for (key, member) in members {
+                bound += 2 + 6 * key.utf8.count
+                if !boundSerializedSize(member, into: &bound, limit: limit) { return false }
+            }
+        }
+        return bound <= limit
+    }
+
     /// A number formatted as JavaScript's `Number.prototype.toString` does (`1`, `0.5`, `1e+21`, `1e-7`).
     /// Not-a-number and infinities, which JSON cannot hold, are written as JSON.stringify writes them: `null`.
     public static func formatNumber(_ value: Double) -> String {
@@ -140,13 +166,75 @@ struct JSONWriter {
             out.append(UInt8(ascii: "0"))  // JavaScript writes -0 as 0
             return
         }
-        // Fast path: integers below 2^53 print their digits.
+        // Integers below 2^53 print their digits.
         if value.rounded(.towardZero) == value, abs(value) < 9_007_199_254_740_992 {
-            out.append(contentsOf: String(Int64(value)).utf8)
+            writeInteger(Int64(value), into: &out)
             return
         }
-        // General case: take the shortest round-trip digits Swift finds, then lay them out by
-        // ECMAScript's Number::toString rules.
+        if writeShortDecimal(value, into: &out) { return }
+        writeShortestDigits(value, into: &out)
+    }
+
+    /// Writes `value` when it is a decimal of one to three fraction digits and at most fifteen significant ones
+    /// (timestamps in milliseconds, most amounts), as `m / 10^k` with the point put back; false, writing nothing,
+    /// otherwise.
+    ///
+    /// The text is the general path's: `m / 10^k` divided in doubles is the double nearest that decimal, so the
+    /// text reads back as `value`; and decimals of fifteen significant digits or fewer are distinct doubles, so no
+    /// shorter text does. Such numbers are most of what the local cloud writes, and the general path goes through
+    /// a String of Swift's description for each.
+    static func writeShortDecimal(_ value: Double, into out: inout [UInt8]) -> Bool {
+        let magnitude = abs(value)
+        guard magnitude >= 0.001, magnitude < 1e12 else { return false }
+        var scale = 1.0
+        for fractionDigits in 1...3 {
+            scale *= 10
+            let scaled = (magnitude * scale).rounded()
+            guard scaled / scale == magnitude else { continue }
+            // Below 10^15, so exact in an integer.
+            let scaledInteger = UInt64(scaled)
+            if value < 0 { out.append(UInt8(ascii: "-")) }
+            let count = digitCount(scaledInteger)
+            if count > fractionDigits {
+                appendDigits(scaledInteger, count: count, into: &out)
+                out.insert(UInt8(ascii: "."), at: out.count - fractionDigits)
+            } else {
+                out.append(contentsOf: [UInt8(ascii: "0"), UInt8(ascii: ".")])
+                out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: fractionDigits - count))
+                appendDigits(scaledInteger, count: count, into: &out)
+            }
+            return true
+        }
+        return false
+    }
+
+    static func digitCount(_ value: UInt64) -> Int {
+        var count = 1
+        var rest = value / 10
+        while rest > 0 { count += 1; rest /= 10 }
+        return count
+    }
+
+    /// Appends the `count` decimal digits of `value`, most significant first, with no buffer of their own.
+    static func appendDigits(_ value: UInt64, count: Int, into out: inout [UInt8]) {
+        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
+        var rest = value
+        var index = out.count
+        repeat {
+            index -= 1
+            out[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        } while rest > 0
+    }
+
+    static func writeInteger(_ value: Int64, into out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        appendDigits(value.magnitude, count: digitCount(value.magnitude), into: &out)
+    }
+
+    /// The general case: the shortest digits that read back as `value` (Swift's description finds them), laid out
+    /// by ECMAScript's Number::toString rules.
+    static func writeShortestDigits(_ value: Double, into out: inout [UInt8]) {
         let text = abs(value).description
         var digits: [UInt8] = []
         digits.reserveCapacity(20)

@@ -273,6 +273,20 @@ public final class StateDefinition: @unchecked Sendable {
     /// parse time, as it is the engine's hot path.
     var isTrivialPass = false
 
+    /// Whether any string of the state's definition holds `$$`, the JSONPath syntax that reaches the context
+    /// object: without one, a JSONPath Pass, Choice, Wait, Succeed or Fail state cannot read it, and the engine
+    /// does not build it (a fifth of a Pass state's instructions). Decided once at parse time.
+    var referencesContextObject = true
+
+    static func containsContextReference(_ value: JSON) -> Bool {
+        switch value {
+        case .string(let s): return s.contains("$$")
+        case .array(let elements): return elements.contains(where: containsContextReference)
+        case .object(let members): return members.contains { $0.key.contains("$$") || containsContextReference($0.value) }
+        default: return false
+        }
+    }
+
     /// Target states and the field naming each.
     var transitions: [(String, String)] {
         var result: [(String, String)] = []
@@ -373,6 +387,7 @@ public final class StateDefinition: @unchecked Sendable {
             }
         }
         if let assign = o["Assign"] { Assignment.validate(assign, at: "\(path)/Assign", &diagnostics) }
+        state.referencesContextObject = StateDefinition.containsContextReference(state.json)
         state.isTrivialPass = type == .pass && language == .jsonPath && o["Parameters"] == nil && o["Result"] == nil && o["Assign"] == nil
             && state.isPlainPassThrough
         state.resource = o["Resource"]?.stringValue

@@ -576,7 +576,11 @@ final class ExecutionRun: @unchecked Sendable {
         // Only Task and Wait states record anything under their key (a token, a deadline).
         let key = state.type == .task || state.type == .wait ? instanceKey(state) : ""
         let token = taskToken(for: state, key: key)
-        let context = contextObject(state: state, taskToken: token, retryCount: retryCount)
+        // Tasks, Maps and Parallels hand the context on (to integrations, to iterations); other states only read it
+        // through `$$` paths.
+        let handsContextOn = state.type == .task || state.type == .map || state.type == .parallel
+        let context = handsContextOn || state.referencesContextObject
+            ? contextObject(state: state, taskToken: token, retryCount: retryCount) : .null
         let effective = try selectPath(state.inputPath, in: input, context: context, scope: scope, field: "InputPath")
         inspection?.record("afterInputPath", effective)
         // Assign in a JSONPath state: `.$` values are paths (`$` the state's result, or its input when it has
@@ -757,8 +761,7 @@ final class ExecutionRun: @unchecked Sendable {
     }
 
     func checkSize(_ output: JSON, state: StateDefinition) throws {
-        let size = output.serializedBytes().count
-        if size > engine.payloadLimit {
+        if !output.serializedSizeIsAtMost(engine.payloadLimit) {
             throw StatesError("States.DataLimitExceeded", "The state/task '\(state.name)' returned a result with a size exceeding the maximum number of bytes service limit.")
         }
     }

@@ -49,6 +49,55 @@ import Testing
         #expect(JSON.formatNumber(value) == expected)
     }
 
+    /// The fast paths for integers and short decimals write what the general path (shortest round-trip digits)
+    /// writes, over numbers of every size they take and the edges where they stop taking them.
+    @Test func fastNumberPathsAgreeWithTheGeneralPath() {
+        var generator = SystemRandomNumberGenerator()
+        var values: [Double] = [0.001, -0.001, 0.01, 0.999, 1.001, 999_999_999_999.999, 1e12 - 0.001, 1e12 + 0.5, 0.0009, 0.0015,
+                                1764750000.123, 1764750000.1, 0.1 + 0.2, 1.005, 2.675, 9_007_199_254_740_991, -9_007_199_254_740_991, 12345]
+        for _ in 0..<20_000 {
+            let integer = Double(Int64.random(in: -1_000_000_000_000_000...1_000_000_000_000_000, using: &generator))
+            let fractionDigits = Int.random(in: 0...4, using: &generator)
+            let scale = [1.0, 10, 100, 1000, 10000][fractionDigits]
+            values.append(integer.truncatingRemainder(dividingBy: [1e3, 1e6, 1e9, 1e12, 1e15].randomElement(using: &generator)!) / scale)
+            values.append(Double.random(in: -1e13...1e13, using: &generator))
+            values.append(Double.random(in: 0...1, using: &generator))
+        }
+        for value in values where value != 0 && value.rounded(.towardZero) != value {
+            var fast: [UInt8] = []
+            var general: [UInt8] = []
+            JSONWriter.writeShortestDigits(value, into: &general)
+            if JSONWriter.writeShortDecimal(value, into: &fast) {
+                #expect(fast == general, "\(value): \(String(decoding: fast, as: UTF8.self)) != \(String(decoding: general, as: UTF8.self))")
+            }
+        }
+        for value in values where value.rounded(.towardZero) == value && abs(value) < 9_007_199_254_740_992 && value != 0 {
+            var fast: [UInt8] = []
+            var general: [UInt8] = []
+            JSONWriter.writeInteger(Int64(value), into: &fast)
+            JSONWriter.writeShortestDigits(value, into: &general)
+            #expect(fast == general, "\(value)")
+        }
+        // Written by the fast path, as expected of the values it exists for.
+        var out: [UInt8] = []
+        #expect(JSONWriter.writeShortDecimal(1764750000.123, into: &out) && out == Array("1764750000.123".utf8))
+        out = []
+        #expect(!JSONWriter.writeShortDecimal(0.1 + 0.2, into: &out) && out.isEmpty)
+    }
+
+    @Test func measuresTheSerializedSizeAgainstALimit() throws {
+        let values: [JSON] = [
+            .null, true, 1.5, "a\"b\u{01}", [1, "x", [:]], ["key": ["nested": [true, false, .null]], "n": -1.2345678901234567e-308],
+            .string(String(repeating: "\u{01}", count: 100)), .array(Array(repeating: 123456789, count: 50)),
+        ]
+        for value in values {
+            let size = value.serializedBytes().count
+            #expect(value.serializedSizeIsAtMost(size))
+            #expect(!value.serializedSizeIsAtMost(size - 1))
+            #expect(value.serializedSizeIsAtMost(size * 10))
+        }
+    }
+
     @Test func escapesStringsAsJSONStringify() {
         let value: JSON = "a\"b\\c\n\t\u{01}/é"
         #expect(value.serialized() == #""a\"b\\c\n\t\u0001/é""#)

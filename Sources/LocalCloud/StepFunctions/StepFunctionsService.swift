@@ -436,11 +436,18 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         runs.add(execution.arn, task, recorder: observer)
     }
 
+    /// What follows an ARN's last colon (a state machine's name), found among its bytes: splitting the ARN into
+    /// Characters cost 2% of an execution's instructions.
+    static func lastARNComponent(_ arn: String) -> String {
+        guard let colon = arn.utf8.lastIndex(of: UInt8(ascii: ":")) else { return arn }
+        return String(arn[arn.utf8.index(after: colon)...])
+    }
+
     /// What the context object (`$$.Execution`, `$$.StateMachine`) tells the states of `execution`.
     func executionContext(_ execution: StepFunctionsStore.Execution) -> ExecutionContext {
         ExecutionContext(
             executionArn: execution.arn, name: execution.name, stateMachineArn: execution.machineArn,
-            stateMachineName: String(execution.machineArn.split(separator: ":").last ?? ""), roleArn: execution.roleArn, startTime: execution.started,
+            stateMachineName: Self.lastARNComponent(execution.machineArn), roleArn: execution.roleArn, startTime: execution.started,
             redriveCount: execution.redriveCount, redriveTime: execution.redriveDate,
             stateMachineVersionArn: execution.versionArn, stateMachineAliasArn: execution.aliasArn)
     }
@@ -500,7 +507,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let version = try await e.versionArn.asyncMap { try await store.version($0) } ?? nil
         let updated = version?.created ?? (m?.revisionId == e.revisionId ? m?.updated : nil) ?? e.started
         return .init(
-            stateMachineArn: e.versionArn ?? e.machineArn, name: m?.name ?? String(e.machineArn.split(separator: ":").last ?? ""),
+            stateMachineArn: e.versionArn ?? e.machineArn, name: m?.name ?? Self.lastARNComponent(e.machineArn),
             definition: e.definition, roleArn: e.roleArn, updateDate: updated,
             loggingConfiguration: Self.logging(version?.logging ?? m?.logging), tracingConfiguration: Self.tracing(version?.tracing ?? m?.tracing),
             revisionId: e.revisionId ?? version?.revisionId, encryptionConfiguration: Self.encryption(m?.encryption))

@@ -103,6 +103,16 @@ struct StepFunctionsStore: Sendable {
             // ListExecutions' order (see ``executionsPage``), so that a page is a seek and a short walk of the index.
             try db.execute(sql: "CREATE INDEX sfn_executions_listing ON sfn_executions (machine_arn, \(startedMicros) DESC, arn)")
         }
+        migrator.registerMigration("stepfunctions-v6-fewer-execution-indexes") { db in
+            // Every execution written updates each index of the table. The listing index begins with the machine,
+            // so the index on the machine alone served nothing; the status is looked up only for the running
+            // executions to resume, which a partial index holds alone: an execution that ends adds nothing to it.
+            try db.execute(sql: """
+                DROP INDEX sfn_executions_on_machine_arn;
+                DROP INDEX sfn_executions_on_status;
+                CREATE INDEX sfn_executions_running ON sfn_executions (started) WHERE status = 'RUNNING';
+                """)
+        }
     }
 
     /// An execution's start in whole microseconds: the listing's order and its page key (``Pagination/key(newestFirst:_:)``).
@@ -315,10 +325,21 @@ struct StepFunctionsStore: Sendable {
         }
     }
 
+    /// The events of an execution, in order. A row holds one event, or an array of consecutive events ending
+    /// with the one of its id (an execution run to its end at once writes its whole history as one row).
     func history(_ arn: String) async throws -> [JSON] {
-        try await database.read { db in
+        let rows = try await database.read { db in
             try String.fetchAll(db, sql: "SELECT event FROM sfn_history WHERE execution_arn = ? ORDER BY id", arguments: [arn])
-        }.compactMap { try? JSON(parsing: $0) }
+        }
+        var events: [JSON] = []
+        for row in rows {
+            switch try? JSON(parsing: row) {
+            case .array(let run)?: events += run
+            case let event?: events.append(event)
+            case nil: continue
+            }
+        }
+        return events
     }
 
     static func encodeTags(_ tags: [String: String]) -> String {
