@@ -50,4 +50,47 @@ import Testing
         }
         #expect(snapshot == nil)
     }
+
+    /// An execution run to its end within StartExecution writes its history as one row; GetExecutionHistory
+    /// reads it back event by event, in pages, either way round.
+    @Test func aRunEndedAtOnceIsOneRowReadAsItsEvents() async throws {
+        let cloud = try makeCloud()
+        let definition = #"""
+            {"StartAt":"A","States":{
+              "A":{"Type":"Pass","Result":{"step":1},"ResultPath":"$.a","Next":"B"},
+              "B":{"Type":"Pass","Parameters":{"value.$":"$.a.step","id.$":"$$.Execution.Name"},"Next":"C"},
+              "C":{"Type":"Pass","End":true}}}
+            """#
+        let machine = try #require(await call(cloud, "CreateStateMachine", [
+            "name": "at-once", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)]).1["stateMachineArn"])
+        let arn = try #require(await call(cloud, "StartExecution", ["stateMachineArn": machine, "name": "run-1", "input": #"{"i":1}"#]).1["executionArn"])
+        let ended = await call(cloud, "DescribeExecution", ["executionArn": arn]).1
+        #expect(ended["status"] == "SUCCEEDED")
+        #expect(ended["output"] == #"{"value":1,"id":"run-1"}"#)
+
+        let service = try #require(cloud.services.first as? StepFunctionsService)
+        let rows = try await service.store.database.read { db in
+            try Int.fetchAll(db, sql: "SELECT id FROM sfn_history WHERE execution_arn = ?", arguments: [arn.stringValue ?? ""])
+        }
+        #expect(rows == [8])
+
+        func pages(reverse: Bool) async -> [JSON] {
+            var events: [JSON] = []
+            var token: JSON = .null
+            repeat {
+                var request: JSONObject = ["executionArn": arn, "maxResults": 3, "reverseOrder": .bool(reverse)]
+                if token != .null { request["nextToken"] = token }
+                let page = await call(cloud, "GetExecutionHistory", .object(request)).1
+                events += page["events"]?.arrayValue ?? []
+                token = page["nextToken"] ?? .null
+            } while token != .null
+            return events
+        }
+        let forward = await pages(reverse: false)
+        #expect(forward.map { $0["id"]?.intValue ?? 0 } == Array(1...8))
+        #expect(forward.map { $0["type"]?.stringValue ?? "" } == [
+            "ExecutionStarted", "PassStateEntered", "PassStateExited", "PassStateEntered", "PassStateExited", "PassStateEntered",
+            "PassStateExited", "ExecutionSucceeded"])
+        #expect(await pages(reverse: true) == forward.reversed())
+    }
 }
