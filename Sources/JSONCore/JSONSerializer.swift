@@ -21,7 +21,7 @@ extension JSON {
     /// The value as JSON text, written as JavaScript's `JSON.stringify` writes it (numbers included).
     public func serialized(_ options: JSONWriteOptions = .compact) -> String {
         var out: [UInt8] = []
-        out.reserveCapacity(64)
+        out.reserveCapacity(256)  // most values the local cloud writes (events, answers) fit
         let writer = JSONWriter(options: options)
         writer.write(self, into: &out, level: 0)
         return String(decoding: out, as: UTF8.self)
@@ -124,35 +124,58 @@ struct JSONWriter {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// For each byte, the character after the backslash that escapes it, or 0 when it is written as it is; `/` is
+    /// escaped only when asked (``JSONWriteOptions/escapeSlashes``), so it is left out here.
+    private static let escapes: [UInt8] = (0..<256).map { byte -> UInt8 in
+        switch byte {
+        case 0x22: UInt8(ascii: "\"")
+        case 0x5C: UInt8(ascii: "\\")
+        case 0x0A: UInt8(ascii: "n")
+        case 0x0D: UInt8(ascii: "r")
+        case 0x09: UInt8(ascii: "t")
+        case 0x08: UInt8(ascii: "b")
+        case 0x0C: UInt8(ascii: "f")
+        case 0..<0x20: UInt8(ascii: "u")
+        default: 0
+        }
+    }
+
     func writeString(_ string: String, into out: inout [UInt8]) {
+        let escapeSlashes = options.escapeSlashes
+        let written: Void? = string.utf8.withContiguousStorageIfAvailable { bytes in
+            Self.writeEscaped(bytes, escapeSlashes: escapeSlashes, into: &out)
+        }
+        if written == nil {
+            Array(string.utf8).withUnsafeBufferPointer { Self.writeEscaped($0, escapeSlashes: escapeSlashes, into: &out) }
+        }
+    }
+
+    /// Writes `bytes` as a JSON string: runs of bytes that need no escape are copied whole, found with a table.
+    static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, escapeSlashes: Bool, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        var string = string
-        string.withUTF8 { bytes in
-            var runStart = 0
-            for i in 0..<bytes.count {
-                let byte = bytes[i]
-                let escape: UInt8?
-                switch byte {
-                case 0x22: escape = UInt8(ascii: "\"")
-                case 0x5C: escape = UInt8(ascii: "\\")
-                case 0x0A: escape = UInt8(ascii: "n")
-                case 0x0D: escape = UInt8(ascii: "r")
-                case 0x09: escape = UInt8(ascii: "t")
-                case 0x08: escape = UInt8(ascii: "b")
-                case 0x0C: escape = UInt8(ascii: "f")
-                case 0x2F where options.escapeSlashes: escape = UInt8(ascii: "/")
-                case 0..<0x20: escape = UInt8(ascii: "u")
-                default: continue
+        escapes.withUnsafeBufferPointer { table in
+            var runStart = bytes.startIndex
+            var index = runStart
+            while index < bytes.endIndex {
+                let byte = bytes[index]
+                var escape = table[Int(byte)]
+                if escape == 0 {
+                    guard escapeSlashes && byte == UInt8(ascii: "/") else {
+                        index += 1
+                        continue
+                    }
+                    escape = UInt8(ascii: "/")
                 }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
-                runStart = i + 1
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
                 out.append(UInt8(ascii: "\\"))
-                out.append(escape!)
+                out.append(escape)
                 if escape == UInt8(ascii: "u") {
-                    out.append(contentsOf: [0x30, 0x30, Self.hex[Int(byte >> 4)], Self.hex[Int(byte & 0xF)]])
+                    out.append(contentsOf: [0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
                 }
+                index += 1
+                runStart = index
             }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.endIndex]))
         }
         out.append(UInt8(ascii: "\""))
     }

@@ -42,7 +42,8 @@ final class GroupCommit: Sendable {
     ///
     /// When nothing is queued or being committed, `body` is committed at once on the caller's thread: the two
     /// hand-offs (to the committer's queue and back) cost more than the write itself, which in WAL mode with
-    /// `synchronous = NORMAL` waits for no disk. Writes queued meanwhile go to the committer as usual.
+    /// `synchronous = NORMAL` waits for the disk only when it checkpoints the log (every thousand pages written
+    /// or so). Writes queued meanwhile go to the committer as usual.
     func write(_ body: @escaping @Sendable (Database) throws -> Void) async throws {
         let alone = state.withLock { s -> Bool in
             if s.draining { return false }
