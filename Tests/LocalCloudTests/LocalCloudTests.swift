@@ -4,7 +4,6 @@ import GRDB
 import JSONCore
 import Logging
 import STSService
-import Synchronization
 import Testing
 
 @testable import LocalCloud
@@ -200,47 +199,6 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
         try await database.writeGrouped { try $0.execute(sql: "INSERT INTO t (n) VALUES (110)") }
         #expect(try await database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM t WHERE n >= 100") } == 11)
     }
-
-    /// A write that finds nothing queued commits on its caller's thread; one that fails there fails alone; writes
-    /// queued while it commits are handed to the committer, committed before a later write returns.
-    @Test func aWriteAloneCommitsOnItsCallersThreadAndHandsOnWhatQueuedMeanwhile() async throws {
-        let database = try CloudDatabase(stateDirectory: nil)
-        try await database.write { try $0.execute(sql: "CREATE TABLE t (n INTEGER PRIMARY KEY)") }
-        let caller = Mutex<UInt?>(nil)
-        let writer = Mutex<UInt?>(nil)
-        caller.withLock { $0 = currentThread() }
-        try await database.writeGrouped { db in
-            writer.withLock { $0 = currentThread() }
-            try db.execute(sql: "INSERT INTO t (n) VALUES (1)")
-        }
-        #expect(caller.withLock { $0 } == writer.withLock { $0 })
-
-        await #expect(throws: DatabaseError.self) {
-            try await database.writeGrouped { try $0.execute(sql: "INSERT INTO t (n) VALUES (1)") }
-        }
-
-        // While this write commits, another task queues one (it finds the commit under way and must wait for it).
-        let queued = DispatchSemaphore(value: 0)
-        try await database.writeGrouped { db in
-            try db.execute(sql: "INSERT INTO t (n) VALUES (2)")
-            Task.detached {
-                await database.queueGrouped { try $0.execute(sql: "INSERT INTO t (n) VALUES (3)") }
-                queued.signal()
-            }
-            queued.wait()
-        }
-        try await database.writeGrouped { try $0.execute(sql: "INSERT INTO t (n) VALUES (4)") }
-        #expect(try await database.read { try Int.fetchAll($0, sql: "SELECT n FROM t ORDER BY n") } == [1, 2, 3, 4])
-    }
-}
-
-/// The calling thread's identity.
-private func currentThread() -> UInt {
-    #if canImport(Darwin)
-    UInt(bitPattern: pthread_self())
-    #else
-    UInt(pthread_self())
-    #endif
 }
 
 @Suite struct ReadThroughCacheTests {

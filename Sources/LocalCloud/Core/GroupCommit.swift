@@ -12,8 +12,7 @@ import Synchronization
 /// Batches are committed by a serial dispatch queue of their own, with GRDB's blocking `write`: a writer then
 /// costs one thread hand-off to the queue and one back when resumed, where an async drain task calling GRDB's
 /// async `write` cost four (to the task, to GRDB's queue, back to the task, to the writer). Hand-offs were the
-/// largest part of a write's cost under load. A ``write(_:)`` that finds nothing queued is committed on its
-/// caller's thread instead, with no hand-off at all.
+/// largest part of a write's cost under load.
 final class GroupCommit: Sendable {
     private struct Pending {
         var body: @Sendable (Database) throws -> Void
@@ -38,37 +37,11 @@ final class GroupCommit: Sendable {
         self.writer = writer
     }
 
-    /// Commits `body` after every write queued before it and returns once it is committed.
-    ///
-    /// When nothing is queued or being committed, `body` is committed at once on the caller's thread: the two
-    /// hand-offs (to the committer's queue and back) cost more than the write itself, which in WAL mode with
-    /// `synchronous = NORMAL` waits for the disk only when it checkpoints the log (every thousand pages written
-    /// or so). Writes queued meanwhile go to the committer as usual.
+    /// Queues `body` and returns once it is committed.
     func write(_ body: @escaping @Sendable (Database) throws -> Void) async throws {
-        let alone = state.withLock { s -> Bool in
-            if s.draining { return false }
-            s.draining = true
-            return true
-        }
-        if alone {
-            try commitAlone(body)
-            return
-        }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             enqueue(Pending(body: body, continuation: continuation))
         }
-    }
-
-    /// Commits `body` on the calling thread, which holds the right to drain (`draining` was set for it), then
-    /// hands whatever was queued meanwhile to the committer, so that the caller waits for its own write alone.
-    private func commitAlone(_ body: @escaping @Sendable (Database) throws -> Void) throws {
-        let result = Result { try writer.write { db in try body(db) } }
-        let more = state.withLock { s -> Bool in
-            if s.queue.isEmpty { s.draining = false }
-            return s.draining
-        }
-        if more { committer.async { self.drain() } }
-        try result.get()
     }
 
     /// Queues `body` to be committed with the next batch and returns at once (unless the queue is full). Writes
