@@ -126,15 +126,14 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
 
     /// Writes the events a holding recorder recorded, in `db`'s transaction: as one row of the history, an array
     /// of them under the last one's id (see ``StepFunctionsStore/history(_:)``). The run has ended, so none of
-    /// them is ever dropped for a resume (``ResumeStore/truncateHistory(_:after:)`` drops rows after a snapshot's
+    /// them is ever dropped for a resume (``StepFunctionsStore/truncateHistory(_:after:)`` drops rows after a snapshot's
     /// last event), and a redrive records its events after them. One row for a whole run spares an insert per event,
     /// a third of what writing such an execution cost.
     func writeHeldEvents(into db: Database) throws {
         let events = buffer.withLock { $0.events }
         guard let last = events.last else { return }
         let text = events.count == 1 ? last.text : "[" + events.map(\.text).joined(separator: ",") + "]"
-        try db.executeCached("INSERT OR REPLACE INTO sfn_history (execution_arn, id, event) VALUES (?, ?, ?)",
-                             arguments: [executionArn, last.id, text])
+        try db.executeCached(StepFunctionsStore.insertHistoryRow, arguments: [executionArn, last.id, text])
     }
 
     /// The last snapshot a holding recorder was given.
@@ -142,8 +141,7 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
 
     private static func write(_ records: Buffer, of executionArn: String, into db: Database) throws {
         for event in records.events {
-            try db.executeCached("INSERT OR REPLACE INTO sfn_history (execution_arn, id, event) VALUES (?, ?, ?)",
-                                 arguments: [executionArn, event.id, event.text])
+            try db.executeCached(StepFunctionsStore.insertHistoryRow, arguments: [executionArn, event.id, event.text])
         }
         if let snapshot = records.snapshot {
             try db.executeCached("UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'",

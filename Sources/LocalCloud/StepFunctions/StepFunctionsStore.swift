@@ -310,12 +310,15 @@ struct StepFunctionsStore: Sendable {
 
     // MARK: History
 
+    /// Writes one row of an execution's history: an event, or an array of consecutive events under the last one's id.
+    static let insertHistoryRow = "INSERT OR REPLACE INTO sfn_history (execution_arn, id, event) VALUES (?, ?, ?)"
+
     /// Queues a history event without waiting for its commit: the snapshot or status written durably after it
     /// commits it too, and an event lost in a crash after the last snapshot is recorded again on resume.
     func append(event: JSON, id: Int, to arn: String) async {
         let text = event.serialized()
         await database.queueGrouped { db in
-            try db.executeCached("INSERT OR REPLACE INTO sfn_history (execution_arn, id, event) VALUES (?, ?, ?)", arguments: [arn, id, text])
+            try db.executeCached(Self.insertHistoryRow, arguments: [arn, id, text])
         }
     }
 
