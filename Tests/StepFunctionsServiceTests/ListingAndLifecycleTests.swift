@@ -143,6 +143,31 @@ private func history(_ cloud: LocalCloud, _ arn: JSON) async -> [JSON] {
         #expect(await call(cloud, "DescribeStateMachine", ["stateMachineArn": first["stateMachineArn"]!]).1["tracingConfiguration"] == tracing)
     }
 
+    /// Concurrent creates of one name may all find no machine before any inserts; the losers still answer as for an
+    /// existing machine (the same ARN, or StateMachineAlreadyExists for another definition), never InternalFailure.
+    @Test func concurrentCreatesOfOneNameAnswerAsForAnExistingMachine() async throws {
+        let cloud = try makeCloud()
+        for round in 0..<5 {
+            let name = JSON.string("m\(round)")
+            let answers = await withTaskGroup(of: (Int, JSON).self) { group in
+                for caller in 0..<8 {
+                    // Callers 0-5 send one definition, 6 and 7 another.
+                    let definition = caller < 6 ? passing : waiting
+                    group.addTask { await call(cloud, "CreateStateMachine", ["name": name, "roleArn": role, "definition": .string(definition)]) }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            let types = Set(answers.compactMap { $0.1["__type"] })
+            #expect(types.isSubset(of: ["StateMachineAlreadyExists"]), "round \(round): \(types)")
+            let arns = Set(answers.filter { $0.0 == 200 }.compactMap { $0.1["stateMachineArn"] })
+            #expect(arns.count == 1)
+            // Whichever definition won, every caller that sent it succeeded.
+            let described = await call(cloud, "DescribeStateMachine", ["stateMachineArn": try #require(arns.first)]).1
+            let winners = described["definition"] == .string(passing) ? 6 : 2
+            #expect(answers.filter { $0.0 == 200 }.count == winners)
+        }
+    }
+
     @Test func describeStateMachineForExecutionDescribesTheVersionItRan() async throws {
         let cloud = try makeCloud()
         let (_, created) = await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(waiting), "publish": true])

@@ -136,31 +136,45 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let encryption = input.encryptionConfiguration?.json()
         try Self.checkTagCount(input.tags?.count ?? 0)
         if let existing = try await store.machine(arn) {
-            if existing.status == "DELETING" {
-                throw AWSError("StateMachineDeleting", "State Machine is being deleted: '\(arn)'")
-            }
-            // Idempotent, as AWS: on name, definition, type, logging, tracing and encryption configuration, and
-            // publish and versionDescription; a different roleArn or tags are ignored (and not applied).
-            let latest = try await store.versions(of: arn).first
-            let samePublish = input.publish != true || (latest?.revisionId == existing.revisionId && latest?.description == input.versionDescription)
-            if existing.definition == input.definition && existing.type == type && existing.logging == logging && existing.tracing == tracing
-                && existing.encryption == encryption && samePublish {
-                return .init(stateMachineArn: arn, creationDate: existing.created, stateMachineVersionArn: input.publish == true ? latest?.arn : nil)
-            }
-            throw AWSError("StateMachineAlreadyExists", "State Machine Already Exists: '\(arn)'")
+            return try await answerCreate(input, existing: existing, type: type, logging: logging, tracing: tracing, encryption: encryption)
         }
         let now = Date()
         var tags: [String: String] = [:]
         for tag in input.tags ?? [] { tags[tag.key ?? ""] = tag.value ?? "" }
-        try await store.insert(.init(
+        let inserted = try await store.insertIfAbsent(.init(
             arn: arn, account: context.accountId, region: context.region, name: input.name, definition: input.definition,
             roleArn: input.roleArn, type: type, created: now, updated: now, description: input.versionDescription,
             revisionId: RandomUUID.make(), tags: tags, logging: logging, tracing: tracing, encryption: encryption))
+        if !inserted {
+            // Another request created it since the look-up above (and may be deleting it again already).
+            guard let existing = try await store.machine(arn) else {
+                throw AWSError("StateMachineDeleting", "State Machine is being deleted: '\(arn)'")
+            }
+            return try await answerCreate(input, existing: existing, type: type, logging: logging, tracing: tracing, encryption: encryption)
+        }
         if input.publish == true, let machine = try await store.machine(arn) {
             let version = try await publish(machine, revisionId: nil, description: input.versionDescription)
             return .init(stateMachineArn: arn, creationDate: now, stateMachineVersionArn: version.arn)
         }
         return .init(stateMachineArn: arn, creationDate: now)
+    }
+
+    /// CreateStateMachine's answer when the machine exists: idempotent, as AWS, on name, definition, type, logging,
+    /// tracing and encryption configuration, and publish and versionDescription; a different roleArn or tags are
+    /// ignored (and not applied).
+    private func answerCreate(
+        _ input: SFNAPI.CreateStateMachineInput, existing: StepFunctionsStore.Machine, type: String, logging: JSON?, tracing: JSON?, encryption: JSON?
+    ) async throws -> SFNAPI.CreateStateMachineOutput {
+        if existing.status == "DELETING" {
+            throw AWSError("StateMachineDeleting", "State Machine is being deleted: '\(existing.arn)'")
+        }
+        let latest = try await store.versions(of: existing.arn).first
+        let samePublish = input.publish != true || (latest?.revisionId == existing.revisionId && latest?.description == input.versionDescription)
+        if existing.definition == input.definition && existing.type == type && existing.logging == logging && existing.tracing == tracing
+            && existing.encryption == encryption && samePublish {
+            return .init(stateMachineArn: existing.arn, creationDate: existing.created, stateMachineVersionArn: input.publish == true ? latest?.arn : nil)
+        }
+        throw AWSError("StateMachineAlreadyExists", "State Machine Already Exists: '\(existing.arn)'")
     }
 
     public func describeStateMachine(_ input: SFNAPI.DescribeStateMachineInput, context: RequestContext) async throws -> SFNAPI.DescribeStateMachineOutput {

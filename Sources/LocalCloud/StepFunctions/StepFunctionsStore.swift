@@ -143,17 +143,23 @@ struct StepFunctionsStore: Sendable {
         text.flatMap { try? JSON(parsing: $0) }
     }
 
-    func insert(_ m: Machine) async throws {
-        try await database.write { db in
+    /// Inserts the machine unless one with its ARN exists, and says whether it did: two CreateStateMachine calls for one
+    /// name may both find no machine before either inserts, and the one that loses must answer as AWS does for an
+    /// existing machine rather than fail on the primary key.
+    func insertIfAbsent(_ m: Machine) async throws -> Bool {
+        let inserted = try await database.write { db in
             try db.execute(sql: """
                 INSERT INTO sfn_state_machines (arn, account, region, name, definition, role_arn, type, created, updated, description, revision_id, tags,
                 status, logging, tracing, encryption)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (arn) DO NOTHING
                 """, arguments: [m.arn, m.account, m.region, m.name, m.definition, m.roleArn, m.type, m.created.timeIntervalSince1970,
                                  m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status,
                                  m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized()])
+            return db.changesCount > 0
         }
-        machines.store(m, for: m.arn)
+        if inserted { machines.store(m, for: m.arn) }
+        return inserted
     }
 
     func update(_ m: Machine) async throws {
