@@ -1,6 +1,7 @@
 import AWSProtocol
 import Foundation
 import GRDB
+import GRDBSQLite
 import JSONCore
 import Logging
 import STSService
@@ -168,6 +169,46 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
         #expect(value == "b")
         let mode = try reopened.writer.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
+    }
+
+    /// Rows decoded in place read every row of the statement, by column name in any case, and again on the
+    /// statement's next use; a statement with no row gives nil.
+    @Test func cachedFetchesDecodeRowsInPlace() throws {
+        let database = try CloudDatabase(stateDirectory: nil)
+        try database.migrate([])
+        try database.writer.write { db in
+            for (key, value) in [("a", "1"), ("b", "2"), ("c", "3")] {
+                try db.executeCached("INSERT INTO skiff_metadata (key, value) VALUES (?, ?)", arguments: [key, value])
+            }
+        }
+        let sql = "SELECT key, value FROM skiff_metadata WHERE key >= ? ORDER BY key"
+        for _ in 0..<2 {
+            let pairs = try database.writer.read { db in
+                try db.fetchAllCached(sql, arguments: ["b"]) { row -> String in "\(row["key"] as String)=\(row["VALUE"] as String)" }
+            }
+            #expect(pairs == ["b=2", "c=3"])
+        }
+        let one = try database.writer.read { db in try db.fetchOneCached(sql, arguments: ["a"]) { $0["value"] as String } }
+        #expect(one == "1")
+        let none = try database.writer.read { db in try db.fetchOneCached(sql, arguments: ["z"]) { $0["value"] as String } }
+        #expect(none == nil)
+    }
+
+    /// A read of an in-memory database leaves the connection's prepared statements valid: GRDB's read guard
+    /// (`PRAGMA query_only`, set and cleared) expired them all, so that each cached statement compiled again at
+    /// its next use.
+    @Test func inMemoryReadsKeepCachedStatementsCompiled() async throws {
+        let database = try CloudDatabase(stateDirectory: nil)
+        try database.migrate([])
+        let sql = "SELECT value FROM skiff_metadata WHERE key = ?"
+        for _ in 0..<3 {
+            _ = try await database.read { db in try db.fetchOneCached(sql, arguments: ["a"]) { $0[0] as String } }
+            try await database.write { db in try db.executeCached("INSERT OR REPLACE INTO skiff_metadata (key, value) VALUES ('a', 'b')") }
+        }
+        let recompiled = try await database.read { db in
+            sqlite3_stmt_status(try db.cachedStatement(sql: sql).sqliteStatement, SQLITE_STMTSTATUS_REPREPARE, 0)
+        }
+        #expect(recompiled == 0)
     }
 }
 

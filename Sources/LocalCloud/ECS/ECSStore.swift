@@ -48,7 +48,7 @@ struct ECSStore: Sendable {
 
     func cluster(account: String, region: String, name: String) async throws -> ECSAPI.Cluster? {
         try await database.read { db in
-            try String.fetchOne(db, sql: "SELECT body FROM ecs_clusters WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, name])
+            try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM ecs_clusters WHERE account = ? AND region = ? AND name = ?"), arguments: [account, region, name])
         }.map { try ECSAPI.Cluster(stored: $0) }
     }
 
@@ -62,7 +62,7 @@ struct ECSStore: Sendable {
 
     func activeClusterNames(account: String, region: String) async throws -> [String] {
         try await database.read { db in
-            try String.fetchAll(db, sql: "SELECT name FROM ecs_clusters WHERE account = ? AND region = ? AND status = 'ACTIVE' ORDER BY name", arguments: [account, region])
+            try String.fetchAll(db.cachedStatement(sql: "SELECT name FROM ecs_clusters WHERE account = ? AND region = ? AND status = 'ACTIVE' ORDER BY name"), arguments: [account, region])
         }
     }
 
@@ -88,7 +88,7 @@ struct ECSStore: Sendable {
     func registerTaskDefinition(account: String, region: String, family: String, tags: [ECSAPI.Tag], make: @Sendable (Int) -> ECSAPI.TaskDefinition) async throws -> ECSAPI.TaskDefinition {
         let tagsText = ECSAPI.Tag.storedList(tags)
         return try await database.write { db in
-            let latest = try Int.fetchOne(db, sql: "SELECT MAX(revision) FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ?", arguments: [account, region, family]) ?? 0
+            let latest = try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(revision) FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ?"), arguments: [account, region, family]) ?? 0
             let definition = make(latest + 1)
             try db.execute(sql: "INSERT INTO ecs_task_definitions (account, region, family, revision, status, body, tags) VALUES (?, ?, ?, ?, 'ACTIVE', ?, ?)",
                            arguments: [account, region, family, latest + 1, definition.storedText, tagsText])
@@ -167,7 +167,7 @@ struct ECSStore: Sendable {
 
     func task(account: String, region: String, cluster: String, id: String) async throws -> ECSAPI.Task? {
         try await database.read { db in
-            try String.fetchOne(db, sql: "SELECT body FROM ecs_tasks WHERE account = ? AND region = ? AND cluster = ? AND id = ?", arguments: [account, region, cluster, id])
+            try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM ecs_tasks WHERE account = ? AND region = ? AND cluster = ? AND id = ?"), arguments: [account, region, cluster, id])
         }.map { try ECSAPI.Task(stored: $0) }
     }
 

@@ -206,7 +206,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                            arguments: [context.accountId, context.region, bus, input.name])
             try db.execute(sql: "DELETE FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name = ?",
                            arguments: [context.accountId, context.region, bus, input.name])
-            try db.execute(sql: "DELETE FROM events_tag WHERE arn = ?", arguments: [Self.ruleArn(context, bus: bus, name: input.name)])
+            try db.executeCached("DELETE FROM events_tag WHERE arn = ?", arguments: [Self.ruleArn(context, bus: bus, name: input.name)])
         }
         queue.remove(ScheduleKey(account: context.accountId, region: context.region, group: bus, name: input.name))
         return .init()
@@ -364,7 +364,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             if rules > 0 { throw AWSError("ValidationException", "Cannot delete event bus \(input.name) because it has rules.") }
             try db.execute(sql: "DELETE FROM events_bus WHERE account = ? AND region = ? AND name = ?",
                            arguments: [context.accountId, context.region, input.name])
-            try db.execute(sql: "DELETE FROM events_tag WHERE arn = ?", arguments: [context.arn(service: "events", resource: "event-bus/\(input.name)")])
+            try db.executeCached("DELETE FROM events_tag WHERE arn = ?", arguments: [context.arn(service: "events", resource: "event-bus/\(input.name)")])
         }
         return .init()
     }
@@ -383,7 +383,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         try await database.write { db in
             try Self.requireTaggable(db, arn: input.resourceARN)
             for key in input.tagKeys {
-                try db.execute(sql: "DELETE FROM events_tag WHERE arn = ? AND key = ?", arguments: [input.resourceARN, key])
+                try db.executeCached("DELETE FROM events_tag WHERE arn = ? AND key = ?", arguments: [input.resourceARN, key])
             }
         }
         return .init()
@@ -392,7 +392,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func listTagsForResource(_ input: EventsAPI.ListTagsForResourceRequest, context: RequestContext) async throws -> EventsAPI.ListTagsForResourceResponse {
         let tags = try await database.read { db in
             try Self.requireTaggable(db, arn: input.resourceARN)
-            return try Row.fetchAll(db, sql: "SELECT key, value FROM events_tag WHERE arn = ? ORDER BY key", arguments: [input.resourceARN])
+            return try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM events_tag WHERE arn = ? ORDER BY key"), arguments: [input.resourceARN])
                 .map { EventsAPI.Tag(key: $0["key"], value: $0["value"]) }
         }
         return .init(tags: tags)

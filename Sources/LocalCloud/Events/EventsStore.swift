@@ -61,7 +61,7 @@ enum EventsStore {
 
     static func setTags(_ db: Database, arn: String, tags: [EventsAPI.Tag]) throws {
         for tag in tags {
-            try db.execute(sql: "INSERT OR REPLACE INTO events_tag (arn, key, value) VALUES (?, ?, ?)", arguments: [arn, tag.key, tag.value])
+            try db.executeCached("INSERT OR REPLACE INTO events_tag (arn, key, value) VALUES (?, ?, ?)", arguments: [arn, tag.key, tag.value])
         }
     }
 

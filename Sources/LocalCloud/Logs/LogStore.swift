@@ -132,17 +132,17 @@ struct LogStore: Sendable {
 
     func deleteGroup(account: String, region: String, name: String) async throws -> Bool {
         try await database.write { db in
-            try db.execute(sql: "DELETE FROM logs_groups WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, name])
+            try db.executeCached("DELETE FROM logs_groups WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, name])
             guard db.changesCount > 0 else { return false }
-            try db.execute(sql: "DELETE FROM logs_streams WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
-            try db.execute(sql: "DELETE FROM logs_events WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
+            try db.executeCached("DELETE FROM logs_streams WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
+            try db.executeCached("DELETE FROM logs_events WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
             return true
         }
     }
 
     func groupExists(account: String, region: String, name: String) async throws -> Bool {
         try await database.read { db in
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM logs_groups WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, name]) ?? false
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM logs_groups WHERE account = ? AND region = ? AND name = ?"), arguments: [account, region, name]) ?? false
         }
     }
 
@@ -180,7 +180,7 @@ struct LogStore: Sendable {
 
     func setRetention(account: String, region: String, group: String, days: Int?) async throws -> Bool {
         try await database.write { db in
-            try db.execute(sql: "UPDATE logs_groups SET retention_days = ? WHERE account = ? AND region = ? AND name = ?", arguments: [days, account, region, group])
+            try db.executeCached("UPDATE logs_groups SET retention_days = ? WHERE account = ? AND region = ? AND name = ?", arguments: [days, account, region, group])
             return db.changesCount > 0
         }
     }
@@ -198,7 +198,7 @@ struct LogStore: Sendable {
 
     func createStream(account: String, region: String, group: String, name: String, now: Int) async throws -> CreateStreamResult {
         try await database.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM logs_groups WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, group]) ?? false else {
+            guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM logs_groups WHERE account = ? AND region = ? AND name = ?"), arguments: [account, region, group]) ?? false else {
                 return .noGroup
             }
             try db.execute(sql: "INSERT OR IGNORE INTO logs_streams (account, region, group_name, name, creation_time) VALUES (?, ?, ?, ?, ?)",
@@ -209,9 +209,9 @@ struct LogStore: Sendable {
 
     func deleteStream(account: String, region: String, group: String, name: String) async throws -> Bool {
         try await database.write { db in
-            try db.execute(sql: "DELETE FROM logs_streams WHERE account = ? AND region = ? AND group_name = ? AND name = ?", arguments: [account, region, group, name])
+            try db.executeCached("DELETE FROM logs_streams WHERE account = ? AND region = ? AND group_name = ? AND name = ?", arguments: [account, region, group, name])
             guard db.changesCount > 0 else { return false }
-            try db.execute(sql: "DELETE FROM logs_events WHERE account = ? AND region = ? AND group_name = ? AND stream_name = ?", arguments: [account, region, group, name])
+            try db.executeCached("DELETE FROM logs_events WHERE account = ? AND region = ? AND group_name = ? AND stream_name = ?", arguments: [account, region, group, name])
             return true
         }
     }
@@ -247,7 +247,7 @@ struct LogStore: Sendable {
     /// older than the group's retention.
     func append(account: String, region: String, group: String, stream: String, events: [(Int, String)], now: Int) async throws -> AppendResult {
         try await database.write { db in
-            guard let retention = try Row.fetchOne(db, sql: "SELECT retention_days FROM logs_groups WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, group]) else {
+            guard let retention = try Row.fetchOne(db.cachedStatement(sql: "SELECT retention_days FROM logs_groups WHERE account = ? AND region = ? AND name = ?"), arguments: [account, region, group]) else {
                 return .noGroup
             }
             let retentionDays: Int? = retention[0]

@@ -99,7 +99,7 @@ enum ScheduleStore {
                        arguments: [key.account, key.region, key.group, key.name])
         try db.execute(sql: "DELETE FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
                        arguments: [key.account, key.region, key.group, key.name])
-        try db.execute(sql: "DELETE FROM scheduler_tag WHERE arn = ?", arguments: [key.arn])
+        try db.executeCached("DELETE FROM scheduler_tag WHERE arn = ?", arguments: [key.arn])
     }
 
     static func groupExists(_ db: Database, account: String, region: String, name: String) throws -> Bool {
@@ -109,7 +109,7 @@ enum ScheduleStore {
     }
 
     static func tags(_ db: Database, arn: String) throws -> [SchedulerAPI.Tag] {
-        try Row.fetchAll(db, sql: "SELECT key, value FROM scheduler_tag WHERE arn = ? ORDER BY key", arguments: [arn])
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM scheduler_tag WHERE arn = ? ORDER BY key"), arguments: [arn])
             .map { SchedulerAPI.Tag(key: $0["key"], value: $0["value"]) }
     }
 

@@ -191,7 +191,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
                            arguments: [context.accountId, context.region, input.name])
             try db.execute(sql: "DELETE FROM scheduler_group WHERE account = ? AND region = ? AND name = ?",
                            arguments: [context.accountId, context.region, input.name])
-            try db.execute(sql: "DELETE FROM scheduler_tag WHERE arn = ?", arguments: [arn])
+            try db.executeCached("DELETE FROM scheduler_tag WHERE arn = ?", arguments: [arn])
             return names
         }
         for name in names { queue.remove(ScheduleKey(account: context.accountId, region: context.region, group: input.name, name: name)) }
@@ -220,7 +220,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         try await database.write { db in
             try Self.requireTaggable(db, arn: input.resourceArn)
             try ScheduleStore.setTags(db, arn: input.resourceArn, tags: input.tags)
-            if try Int.fetchOne(db, sql: "SELECT count(*) FROM scheduler_tag WHERE arn = ?", arguments: [input.resourceArn])! > 200 {
+            if try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM scheduler_tag WHERE arn = ?"), arguments: [input.resourceArn])! > 200 {
                 throw AWSError("ValidationException", "A resource can have at most 200 tags.")
             }
         }
@@ -231,7 +231,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         try await database.write { db in
             try Self.requireTaggable(db, arn: input.resourceArn)
             for key in input.tagKeys {
-                try db.execute(sql: "DELETE FROM scheduler_tag WHERE arn = ? AND key = ?", arguments: [input.resourceArn, key])
+                try db.executeCached("DELETE FROM scheduler_tag WHERE arn = ? AND key = ?", arguments: [input.resourceArn, key])
             }
         }
         return .init()

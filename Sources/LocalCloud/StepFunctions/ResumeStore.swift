@@ -71,7 +71,7 @@ extension StepFunctionsStore {
     func timers(_ arn: String) async throws -> [String: Date] {
         try await database.read { db in
             var result: [String: Date] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT key, deadline FROM sfn_timers WHERE execution_arn = ?", arguments: [arn]) {
+            try Row.fetchCursor(db.cachedStatement(sql: "SELECT key, deadline FROM sfn_timers WHERE execution_arn = ?"), arguments: [arn]).forEach { row in
                 result[row["key"]] = Date(timeIntervalSince1970: row["deadline"])
             }
             return result
@@ -105,14 +105,15 @@ extension StepFunctionsStore {
     }
 
     func task(_ id: String) async throws -> TaskRecord? {
-        try await database.read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sfn_tasks WHERE id = ?"), arguments: [id]).map(Self.taskRecord) }
+        try await database.read { db in try db.fetchOneCached("SELECT * FROM sfn_tasks WHERE id = ?", arguments: [id], Self.taskRecord) }
     }
 
     /// The task under way for `key` of an execution (not closed), if any.
     func openTask(_ arn: String, key: String) async throws -> TaskRecord? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sfn_tasks WHERE execution_arn = ? AND key = ? AND status != 'CLOSED' ORDER BY updated DESC",
-                             arguments: [arn, key]).map(Self.taskRecord)
+            try db.fetchOneCached(
+                "SELECT * FROM sfn_tasks WHERE execution_arn = ? AND key = ? AND status != 'CLOSED' ORDER BY updated DESC",
+                arguments: [arn, key], Self.taskRecord)
         }
     }
 
@@ -120,7 +121,7 @@ extension StepFunctionsStore {
     func openTasks(_ arn: String) async throws -> [String: String] {
         try await database.read { db in
             var result: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM sfn_tasks WHERE execution_arn = ? AND status != 'CLOSED'", arguments: [arn]) {
+            try Row.fetchCursor(db.cachedStatement(sql: "SELECT * FROM sfn_tasks WHERE execution_arn = ? AND status != 'CLOSED'"), arguments: [arn]).forEach { row in
                 let task = Self.taskRecord(row)
                 result[task.key] = task.callback ? task.id : ""
             }

@@ -99,20 +99,20 @@ extension StepFunctionsStore {
 
     func saveBranch(_ arn: String, key: String, progress: String) async throws {
         try await database.writeGrouped { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO sfn_branches (execution_arn, key, progress) VALUES (?, ?, ?)", arguments: [arn, key, progress])
+            try db.executeCached("INSERT OR REPLACE INTO sfn_branches (execution_arn, key, progress) VALUES (?, ?, ?)", arguments: [arn, key, progress])
         }
     }
 
     func clearBranches(_ arn: String) async throws {
         try await database.writeGrouped { db in
-            try db.execute(sql: "DELETE FROM sfn_branches WHERE execution_arn = ?", arguments: [arn])
+            try db.executeCached("DELETE FROM sfn_branches WHERE execution_arn = ?", arguments: [arn])
         }
     }
 
     func branches(_ arn: String) async throws -> [String: String] {
         try await database.read { db in
             var result: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT key, progress FROM sfn_branches WHERE execution_arn = ?", arguments: [arn]) {
+            try Row.fetchCursor(db.cachedStatement(sql: "SELECT key, progress FROM sfn_branches WHERE execution_arn = ?"), arguments: [arn]).forEach { row in
                 result[row["key"]] = row["progress"]
             }
             return result
@@ -127,7 +127,7 @@ extension StepFunctionsStore {
     }
 
     func activity(_ arn: String) async throws -> Activity? {
-        try await database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM sfn_activities WHERE arn = ?", arguments: [arn]).map(Self.activity) }
+        try await database.read { db in try db.fetchOneCached("SELECT * FROM sfn_activities WHERE arn = ?", arguments: [arn], Self.activity) }
     }
 
     func insert(_ a: Activity, region: String) async throws {
@@ -139,18 +139,19 @@ extension StepFunctionsStore {
 
     func setTags(activity arn: String, _ tags: [String: String]) async throws {
         try await database.write { db in
-            try db.execute(sql: "UPDATE sfn_activities SET tags = ? WHERE arn = ?", arguments: [Self.encodeTags(tags), arn])
+            try db.executeCached("UPDATE sfn_activities SET tags = ? WHERE arn = ?", arguments: [Self.encodeTags(tags), arn])
         }
     }
 
     func deleteActivity(_ arn: String) async throws {
-        try await database.write { db in try db.execute(sql: "DELETE FROM sfn_activities WHERE arn = ?", arguments: [arn]) }
+        try await database.write { db in try db.executeCached("DELETE FROM sfn_activities WHERE arn = ?", arguments: [arn]) }
     }
 
     func activities(account: String, region: String) async throws -> [Activity] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM sfn_activities WHERE account = ? AND region = ? ORDER BY created, name",
-                             arguments: [account, region]).map(Self.activity)
+            try db.fetchAllCached(
+                "SELECT * FROM sfn_activities WHERE account = ? AND region = ? ORDER BY created, name",
+                arguments: [account, region], Self.activity)
         }
     }
 
@@ -163,13 +164,13 @@ extension StepFunctionsStore {
     }
 
     func version(_ arn: String) async throws -> Version? {
-        try await database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM sfn_versions WHERE arn = ?", arguments: [arn]).map(Self.version) }
+        try await database.read { db in try db.fetchOneCached("SELECT * FROM sfn_versions WHERE arn = ?", arguments: [arn], Self.version) }
     }
 
     /// Newest first, as ListStateMachineVersions answers.
     func versions(of machineArn: String) async throws -> [Version] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM sfn_versions WHERE machine_arn = ? ORDER BY number DESC", arguments: [machineArn]).map(Self.version)
+            try db.fetchAllCached("SELECT * FROM sfn_versions WHERE machine_arn = ? ORDER BY number DESC", arguments: [machineArn], Self.version)
         }
     }
 
@@ -177,8 +178,8 @@ extension StepFunctionsStore {
     /// number continues after deleted versions).
     func publishVersion(of machine: Machine, description: String?, at date: Date) async throws -> Version {
         try await database.write { db in
-            let highest = try Int.fetchOne(db, sql: "SELECT max(number) FROM sfn_versions WHERE machine_arn = ?", arguments: [machine.arn]) ?? 0
-            let counter = try Int.fetchOne(db, sql: "SELECT value FROM sfn_version_counters WHERE machine_arn = ?", arguments: [machine.arn]) ?? 0
+            let highest = try Int.fetchOne(db.cachedStatement(sql: "SELECT max(number) FROM sfn_versions WHERE machine_arn = ?"), arguments: [machine.arn]) ?? 0
+            let counter = try Int.fetchOne(db.cachedStatement(sql: "SELECT value FROM sfn_version_counters WHERE machine_arn = ?"), arguments: [machine.arn]) ?? 0
             let number = max(highest, counter) + 1
             let version = Version(arn: "\(machine.arn):\(number)", machineArn: machine.arn, number: number, definition: machine.definition,
                                   roleArn: machine.roleArn, description: description, revisionId: machine.revisionId, created: date,
@@ -188,13 +189,13 @@ extension StepFunctionsStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [version.arn, version.machineArn, number, version.definition, version.roleArn, description, version.revisionId,
                                  date.timeIntervalSince1970, machine.logging?.serialized(), machine.tracing?.serialized()])
-            try db.execute(sql: "INSERT OR REPLACE INTO sfn_version_counters (machine_arn, value) VALUES (?, ?)", arguments: [machine.arn, number])
+            try db.executeCached("INSERT OR REPLACE INTO sfn_version_counters (machine_arn, value) VALUES (?, ?)", arguments: [machine.arn, number])
             return version
         }
     }
 
     func deleteVersion(_ arn: String) async throws {
-        try await database.write { db in try db.execute(sql: "DELETE FROM sfn_versions WHERE arn = ?", arguments: [arn]) }
+        try await database.write { db in try db.executeCached("DELETE FROM sfn_versions WHERE arn = ?", arguments: [arn]) }
     }
 
     // MARK: Aliases
@@ -210,12 +211,12 @@ extension StepFunctionsStore {
     }
 
     func alias(_ arn: String) async throws -> Alias? {
-        try await database.read { db in try Row.fetchOne(db, sql: "SELECT * FROM sfn_aliases WHERE arn = ?", arguments: [arn]).map(Self.alias) }
+        try await database.read { db in try db.fetchOneCached("SELECT * FROM sfn_aliases WHERE arn = ?", arguments: [arn], Self.alias) }
     }
 
     func aliases(of machineArn: String) async throws -> [Alias] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM sfn_aliases WHERE machine_arn = ? ORDER BY created, name", arguments: [machineArn]).map(Self.alias)
+            try db.fetchAllCached("SELECT * FROM sfn_aliases WHERE machine_arn = ? ORDER BY created, name", arguments: [machineArn], Self.alias)
         }
     }
 
@@ -230,15 +231,15 @@ extension StepFunctionsStore {
     }
 
     func deleteAlias(_ arn: String) async throws {
-        try await database.write { db in try db.execute(sql: "DELETE FROM sfn_aliases WHERE arn = ?", arguments: [arn]) }
+        try await database.write { db in try db.executeCached("DELETE FROM sfn_aliases WHERE arn = ?", arguments: [arn]) }
     }
 
     /// Deleting a state machine deletes its versions and aliases with it.
     func deleteVersionsAndAliases(of machineArn: String) async throws {
         try await database.write { db in
-            try db.execute(sql: "DELETE FROM sfn_versions WHERE machine_arn = ?", arguments: [machineArn])
-            try db.execute(sql: "DELETE FROM sfn_aliases WHERE machine_arn = ?", arguments: [machineArn])
-            try db.execute(sql: "DELETE FROM sfn_version_counters WHERE machine_arn = ?", arguments: [machineArn])
+            try db.executeCached("DELETE FROM sfn_versions WHERE machine_arn = ?", arguments: [machineArn])
+            try db.executeCached("DELETE FROM sfn_aliases WHERE machine_arn = ?", arguments: [machineArn])
+            try db.executeCached("DELETE FROM sfn_version_counters WHERE machine_arn = ?", arguments: [machineArn])
         }
     }
 
@@ -256,6 +257,6 @@ extension StepFunctionsStore {
     }
 
     func lastEventId(_ arn: String) async throws -> Int {
-        try await database.read { db in try Int.fetchOne(db, sql: "SELECT max(id) FROM sfn_history WHERE execution_arn = ?", arguments: [arn]) ?? 0 }
+        try await database.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT max(id) FROM sfn_history WHERE execution_arn = ?"), arguments: [arn]) ?? 0 }
     }
 }

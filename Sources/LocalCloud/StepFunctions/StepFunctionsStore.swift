@@ -124,7 +124,7 @@ struct StepFunctionsStore: Sendable {
         let (cached, generation) = machines.value(for: arn)
         if let cached { return cached }
         let machine = try await database.read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sfn_state_machines WHERE arn = ?"), arguments: [arn]).map(Self.machine)
+            try db.fetchOneCached("SELECT * FROM sfn_state_machines WHERE arn = ?", arguments: [arn], Self.machine)
         }
         if let machine { machines.keep(machine, for: arn, readAt: generation) }
         return machine
@@ -175,13 +175,13 @@ struct StepFunctionsStore: Sendable {
     }
 
     func deleteMachine(_ arn: String) async throws {
-        try await database.write { db in try db.execute(sql: "DELETE FROM sfn_state_machines WHERE arn = ?", arguments: [arn]) }
+        try await database.write { db in try db.executeCached("DELETE FROM sfn_state_machines WHERE arn = ?", arguments: [arn]) }
         machines.remove(arn)
     }
 
     func machines(account: String, region: String) async throws -> [Machine] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM sfn_state_machines WHERE account = ? AND region = ? ORDER BY created, name", arguments: [account, region]).map(Self.machine)
+            try db.fetchAllCached("SELECT * FROM sfn_state_machines WHERE account = ? AND region = ? ORDER BY created, name", arguments: [account, region], Self.machine)
         }
     }
 
@@ -199,7 +199,7 @@ struct StepFunctionsStore: Sendable {
 
     func execution(_ arn: String) async throws -> Execution? {
         try await database.read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sfn_executions WHERE arn = ?"), arguments: [arn]).map(Self.execution)
+            try db.fetchOneCached("SELECT * FROM sfn_executions WHERE arn = ?", arguments: [arn], Self.execution)
         }
     }
 
@@ -261,7 +261,7 @@ struct StepFunctionsStore: Sendable {
                 arguments += [status]
             }
             sql += " ORDER BY started DESC, rowid DESC"
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.execution)
+            return try db.fetchAllCached(sql, arguments: arguments, Self.execution)
         }
     }
 
@@ -304,13 +304,13 @@ struct StepFunctionsStore: Sendable {
             }
             sql += " ORDER BY \(micros) DESC, arn LIMIT ?"
             arguments += [limit]
-            return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(Self.execution)
+            return try db.fetchAllCached(sql, arguments: arguments, Self.execution)
         }
     }
 
     func runningExecutions() async throws -> [Execution] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM sfn_executions WHERE status = 'RUNNING' ORDER BY started").map(Self.execution)
+            try db.fetchAllCached("SELECT * FROM sfn_executions WHERE status = 'RUNNING' ORDER BY started", Self.execution)
         }
     }
 
@@ -338,7 +338,7 @@ struct StepFunctionsStore: Sendable {
     /// with the one of its id (an execution run to its end at once writes its whole history as one row).
     func history(_ arn: String) async throws -> [JSON] {
         let rows = try await database.read { db in
-            try String.fetchAll(db, sql: "SELECT event FROM sfn_history WHERE execution_arn = ? ORDER BY id", arguments: [arn])
+            try String.fetchAll(db.cachedStatement(sql: "SELECT event FROM sfn_history WHERE execution_arn = ? ORDER BY id"), arguments: [arn])
         }
         var events: [JSON] = []
         for row in rows {
