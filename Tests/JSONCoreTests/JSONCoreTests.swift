@@ -104,6 +104,37 @@ import Testing
         #expect(value.serialized(.init(escapeSlashes: true)) == #""a\"b\\c\n\t\u0001\/é""#)
     }
 
+    /// Every byte to escape is found wherever it falls among runs copied whole: strings of every length up to 40
+    /// built from bytes that need an escape, bytes next to them and multi-byte UTF-8, against an escape written
+    /// scalar by scalar.
+    @Test func escapesEveryByteWhereverItFalls() {
+        func reference(_ text: String) -> String {
+            var out = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case "\u{08}": out += "\\b"
+                case "\u{0C}": out += "\\f"
+                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out + "\""
+        }
+        let pieces: [String] = ["\"", "\\", "\n", "\u{01}", "\u{1F}", " ", "!", "#", "[", "]", "a", "\u{7F}", "é", "€", "😀", "/"]
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...40 {
+            for _ in 0..<50 {
+                let text = (0..<length).map { _ in pieces.randomElement(using: &generator)! }.joined()
+                #expect(JSON.string(text).serialized() == reference(text), "\(Array(text.utf8))")
+            }
+        }
+    }
+
     @Test func writesPrettyText() {
         let value: JSON = ["a": [1, 2], "b": [:], "c": []]
         #expect(value.serialized(.pretty) == "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {},\n  \"c\": []\n}")
