@@ -211,6 +211,14 @@ public struct ExecutionEngine: Sendable {
     public let clock: any StatesClock
     /// Largest serialized size of a state's input or output (AWS: 256 KiB).
     public var payloadLimit = 262_144
+    /// Most events a recorded history holds (AWS's hard quota: 25,000). The event that would come past the last
+    /// but one ends the execution instead, unless it is `ExecutionSucceeded` (or another event that ends it): the
+    /// execution fails with `States.Runtime`. A run without an observer (an Express execution) has no history and
+    /// no such bound.
+    public var historyEventLimit = ExecutionEngine.maxHistoryEvents
+    public static let maxHistoryEvents = 25_000
+    /// The cause of an execution failed by ``historyEventLimit``, in AWS's words.
+    public static func historyLimitCause(_ limit: Int) -> String { "The execution reached the maximum number of history events (\(limit))." }
 
     public init(machine: StateMachine, integrations: any TaskIntegration, clock: any StatesClock = SystemClock()) {
         self.machine = machine
@@ -312,6 +320,9 @@ final class ExecutionRun: @unchecked Sendable {
     let resumeTimers: [String: Date]
     /// Tasks under way when this run resumed, with their tokens.
     let resumeTasks: [String: String]
+    /// Set once an event was refused for want of room in the history (see ``ExecutionEngine/historyEventLimit``):
+    /// the run then stops at its next state or attempt, and the execution fails.
+    let historyFull = Mutex(false)
     /// Set by TestState only: where the processing steps are recorded, and the context object it was given.
     var inspection: Inspection?
     var contextOverride: JSON?
@@ -351,15 +362,30 @@ final class ExecutionRun: @unchecked Sendable {
 
     var recording: Bool { observer != nil }
 
+    /// The events that end an execution: the only ones the last place in a full history takes.
+    static let endingEvents: Set<String> = ["ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"]
+
     @discardableResult
     func emit(_ type: String, previous: Int, _ detailsKey: String? = nil, _ details: JSON? = nil) async -> Int {
         guard let observer else { return 0 }
-        let id = nextId.withLock { id in
+        let limit = engine.historyEventLimit
+        let id: Int? = nextId.withLock { id in
+            // The last place is kept for the event that ends the execution, as in AWS.
+            if id + 1 >= limit && !Self.endingEvents.contains(type) { return nil }
             id += 1
             return id
         }
+        guard let id else {
+            historyFull.withLock { $0 = true }
+            return lastEventId
+        }
         await observer.record(HistoryEvent(id: id, previousEventId: previous, timestamp: engine.clock.now(), type: type, detailsKey: detailsKey, details: details))
         return id
+    }
+
+    /// Stops the run once its history is full: not a States error, so that no Retry or Catch can take it.
+    func checkHistoryRoom() throws {
+        if historyFull.withLock({ $0 }) { throw HistoryLimitReached() }
     }
 
     var lastEventId: Int { nextId.withLock { $0 } }
@@ -400,10 +426,16 @@ final class ExecutionRun: @unchecked Sendable {
             } else {
                 output = try await runMachine(engine.machine, input: data, scope: scope, start: start, topLevel: true)
             }
+            // An event refused on the way out (the last state's exit) fails the execution too.
+            try checkHistoryRoom()
             await emit("ExecutionSucceeded", previous: lastEventId, "executionSucceededEventDetails", [
                 "output": .string(output.serialized()), "outputDetails": ["truncated": false],
             ])
             return ExecutionOutcome(status: .succeeded, output: output)
+        } catch is HistoryLimitReached {
+            let cause = ExecutionEngine.historyLimitCause(engine.historyEventLimit)
+            await emit("ExecutionFailed", previous: lastEventId, "executionFailedEventDetails", ["error": "States.Runtime", "cause": .string(cause)])
+            return ExecutionOutcome(status: .failed, error: "States.Runtime", cause: cause)
         } catch let error as StatesError where error.error == "States.Timeout" && error.cause.hasPrefix("The execution exceeded") {
             await emit("ExecutionTimedOut", previous: lastEventId, "executionTimedOutEventDetails", ["error": .string(error.error), "cause": .string(error.cause)])
             return ExecutionOutcome(status: .timedOut, error: error.error, cause: error.cause)
@@ -425,8 +457,13 @@ final class ExecutionRun: @unchecked Sendable {
                     branchKey: String? = nil) async throws -> JSON {
         var current = start ?? machine.startAt
         var data = input
+        var transitions = 0
         while true {
             try Task.checkCancellation()
+            // States that never wait (a loop of Pass and Choice states) would hold their thread for as long as
+            // they loop, up to the history limit: every so often, let the thread's other work run.
+            transitions += 1
+            if transitions % 64 == 0 { await Task.yield() }
             guard let state = machine.states[current] else {
                 throw StatesError("States.Runtime", "State \(current) does not exist")
             }
@@ -479,6 +516,7 @@ final class ExecutionRun: @unchecked Sendable {
         var attempts = [Int](repeating: 0, count: state.retry.count)
         var retryCount = 0
         while true {
+            try checkHistoryRoom()
             do {
                 return try await runState(state, input: input, scope: scope, retryCount: retryCount)
             } catch let error as StatesError {
@@ -1002,7 +1040,8 @@ final class ExecutionRun: @unchecked Sendable {
                 switch result {
                 case .success(let output): results[index] = output
                 case .failure(let error):
-                    if error is CancellationError { throw error }
+                    // A full history is no iteration's failure: no tolerance applies to it.
+                    if error is CancellationError || error is HistoryLimitReached { throw error }
                     failures += 1
                     if !tolerated(failures, of: items.count, limits: limits) {
                         // The iterations still running are aborted, and their events come before the state's failure.
@@ -1185,3 +1224,5 @@ final class ExecutionRun: @unchecked Sendable {
     }
 }
 
+/// Thrown through a run whose history has no room left (see ``ExecutionEngine/historyEventLimit``).
+struct HistoryLimitReached: Error {}

@@ -218,9 +218,34 @@ private func history(_ cloud: LocalCloud, _ arn: JSON) async -> [JSON] {
         let machine = StepFunctionsStore.Machine(arn: "m", account: "0", region: "r", name: "m", definition: "", roleArn: "", type: "STANDARD",
                                                  created: Date(), updated: Date(), revisionId: "", tags: [:])
         old.stopped = Date(timeIntervalSinceNow: -86400)
-        #expect(StepFunctionsService.notRedrivableReason(old, machine: machine) == nil)
+        #expect(StepFunctionsService.notRedrivableReason(old, machine: machine, lastEventId: nil) == nil)
         old.stopped = Date(timeIntervalSinceNow: -15 * 86400)
-        #expect(StepFunctionsService.notRedrivableReason(old, machine: machine) == "Execution redrivable period exceeded")
+        #expect(StepFunctionsService.notRedrivableReason(old, machine: machine, lastEventId: nil) == "Execution redrivable period exceeded")
+    }
+
+    /// A runaway loop ends at AWS's 25,000 history events: failed with States.Runtime by the 25,000th event,
+    /// and not redrivable for want of room in its history.
+    @Test func aRunawayLoopFailsAtTheHistoryLimitAndCannotBeRedriven() async throws {
+        let cloud = try makeCloud()
+        let loop = #"{"StartAt":"P","States":{"P":{"Type":"Pass","Next":"C"},"C":{"Type":"Choice","Choices":[{"Variable":"$.stop","BooleanEquals":true,"Next":"D"}],"Default":"P"},"D":{"Type":"Succeed"}}}"#
+        let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "loop", "roleArn": role, "definition": .string(loop)]).1["stateMachineArn"])
+        let arn = try #require(await call(cloud, "StartExecution", ["stateMachineArn": machine, "input": #"{"stop":false}"#]).1["executionArn"])
+        // 25,000 events take seconds in a debug build: wait longer than waitForEnd does.
+        var ended: JSON = .null
+        for _ in 0..<600 {
+            ended = await call(cloud, "DescribeExecution", ["executionArn": arn]).1
+            if ended["status"] != "RUNNING" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(ended["status"] == "FAILED")
+        #expect(ended["error"] == "States.Runtime")
+        #expect(ended["cause"] == "The execution reached the maximum number of history events (25000).")
+        #expect(ended["redriveStatus"] == "NOT_REDRIVABLE")
+        #expect(ended["redriveStatusReason"] == "Execution history event limit exceeded")
+        let last = await call(cloud, "GetExecutionHistory", ["executionArn": arn, "reverseOrder": true, "maxResults": 1]).1["events"]?[0]
+        #expect(last?["id"] == 25000)
+        #expect(last?["type"] == "ExecutionFailed")
+        #expect(await call(cloud, "RedriveExecution", ["executionArn": arn]).1["__type"] == "ExecutionNotRedrivable")
     }
 
     @Test func deletingAMachineStopsItsExecutions() async throws {

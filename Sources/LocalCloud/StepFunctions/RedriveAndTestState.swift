@@ -13,7 +13,8 @@ extension StepFunctionsService {
     /// not run again.
     public func redriveExecution(_ input: SFNAPI.RedriveExecutionInput, context: RequestContext) async throws -> SFNAPI.RedriveExecutionOutput {
         let execution = try await requireExecution(input.executionArn, context)
-        if let reason = Self.notRedrivableReason(execution, machine: try await store.machine(execution.machineArn)) {
+        let last = try await store.lastEventId(execution.arn)
+        if let reason = Self.notRedrivableReason(execution, machine: try await store.machine(execution.machineArn), lastEventId: last) {
             throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: \(reason)")
         }
         let now = Date()
@@ -24,7 +25,6 @@ extension StepFunctionsService {
         // Redriving a Map reruns only the iterations that did not succeed, as in AWS.
         var snapshot = try await loadSnapshot(execution)
             ?? ExecutionSnapshot(nextState: machine.startAt, input: (try? JSON(parsing: execution.input)) ?? [:], variables: [:], lastEventId: 0)
-        let last = try await store.lastEventId(execution.arn)
         let redriven = HistoryEvent(id: last + 1, previousEventId: last, timestamp: now, type: "ExecutionRedriven",
                                     detailsKey: "executionRedrivenEventDetails", details: ["redriveCount": .number(Double(execution.redriveCount + 1))])
         await store.append(event: redriven.json, id: redriven.id, to: execution.arn)
@@ -44,13 +44,16 @@ extension StepFunctionsService {
     }
 
     /// Why an execution cannot be redriven, in the model's words (DescribeExecution's redriveStatusReason), or nil
-    /// when it can: failed, timed out or aborted, within 14 days of stopping, its machine not being deleted.
-    static func notRedrivableReason(_ e: StepFunctionsStore.Execution, machine: StepFunctionsStore.Machine?, now: Date = Date()) -> String? {
+    /// when it can: failed, timed out or aborted, within 14 days of stopping, its machine not being deleted, and
+    /// room left in its history (`lastEventId`, when known) for the redrive's events.
+    static func notRedrivableReason(_ e: StepFunctionsStore.Execution, machine: StepFunctionsStore.Machine?, lastEventId: Int?, now: Date = Date()) -> String? {
         if machine == nil || machine?.status == "DELETING" { return "State machine is in DELETING status" }
         switch e.status {
         case "RUNNING", "SUCCEEDED": return "Execution is \(e.status) and cannot be redriven"
         default: break
         }
+        // ExecutionRedriven and an event that ends the execution need two places.
+        if let lastEventId, lastEventId + 2 > ExecutionEngine.maxHistoryEvents { return "Execution history event limit exceeded" }
         if now.timeIntervalSince(e.stopped ?? e.started) > 14 * 86400 { return "Execution redrivable period exceeded" }
         return nil
     }

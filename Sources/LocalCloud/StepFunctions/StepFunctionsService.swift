@@ -483,7 +483,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             ended.status = status
             ended.stopped = ending?.stopped
             let machine = try? await store.machine(execution.machineArn)
-            let notRedrivable = Self.notRedrivableReason(ended, machine: machine)
+            let last = Self.mayBeRedrivable(status) ? try? await store.lastEventId(execution.arn) : nil
+            let notRedrivable = Self.notRedrivableReason(ended, machine: machine, lastEventId: last)
             var detail: JSONObject = [
                 "executionArn": .string(execution.arn), "stateMachineArn": .string(execution.machineArn), "name": .string(execution.name),
                 "status": .string(status), "startDate": .number((execution.started.timeIntervalSince1970 * 1000).rounded()),
@@ -501,10 +502,14 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         }
     }
 
+    /// Whether an execution of this status could be redriven (so that its history's length matters).
+    static func mayBeRedrivable(_ status: String) -> Bool { status == "FAILED" || status == "TIMED_OUT" || status == "ABORTED" }
+
     public func describeExecution(_ input: SFNAPI.DescribeExecutionInput, context: RequestContext) async throws -> SFNAPI.DescribeExecutionOutput {
         let e = try await requireExecution(input.executionArn, context)
         let machine = try await store.machine(e.machineArn)
-        let notRedrivable = Self.notRedrivableReason(e, machine: machine)
+        let last = Self.mayBeRedrivable(e.status) ? try await store.lastEventId(e.arn) : nil
+        let notRedrivable = Self.notRedrivableReason(e, machine: machine, lastEventId: last)
         return .init(
             executionArn: e.arn, stateMachineArn: e.machineArn, name: e.name, status: e.status, startDate: e.started, stopDate: e.stopped,
             input: e.input, inputDetails: .init(included: true), output: e.output, outputDetails: e.output.map { _ in .init(included: true) },
