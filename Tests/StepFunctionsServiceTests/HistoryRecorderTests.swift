@@ -93,4 +93,41 @@ import Testing
             "PassStateExited", "ExecutionSucceeded"])
         #expect(await pages(reverse: true) == forward.reversed())
     }
+
+    /// A history of both kinds of rows (a run failed at once is one row; its redrive adds rows event by event)
+    /// pages the same at every page size, in either order, as the whole history reads.
+    @Test func historyPagesAcrossRowsOfBothKinds() async throws {
+        let cloud = try makeCloud()
+        let failing = #"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"F"},"F":{"Type":"Fail","Error":"E","Cause":"c"}}}"#
+        let machine = try #require(await call(cloud, "CreateStateMachine", [
+            "name": "fails", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(failing)]).1["stateMachineArn"])
+        let arn = try #require(await call(cloud, "StartExecution", ["stateMachineArn": machine, "name": "run-1"]).1["executionArn"])
+        #expect(await waitForEnd(cloud, arn)["status"] == "FAILED")
+        #expect(await call(cloud, "RedriveExecution", ["executionArn": arn]).0 == 200)
+        #expect(await waitForEnd(cloud, arn)["status"] == "FAILED")
+
+        let service = try #require(cloud.services.first as? StepFunctionsService)
+        let all = try await service.store.history(arn.stringValue ?? "")
+        let rows = try await service.store.database.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM sfn_history WHERE execution_arn = ?", arguments: [arn.stringValue ?? ""])
+        }
+        #expect((rows ?? 0) > 1 && (rows ?? 0) < all.count)
+        #expect(all.map { $0["id"]?.intValue ?? 0 } == Array(1...all.count))
+
+        for size in 1...(all.count + 1) {
+            for reverse in [false, true] {
+                var events: [JSON] = []
+                var token: JSON = .null
+                repeat {
+                    var request: JSONObject = ["executionArn": arn, "maxResults": .number(Double(size)), "reverseOrder": .bool(reverse)]
+                    if token != .null { request["nextToken"] = token }
+                    let page = await call(cloud, "GetExecutionHistory", .object(request)).1
+                    events += page["events"]?.arrayValue ?? []
+                    token = page["nextToken"] ?? .null
+                } while token != .null
+                #expect(events.map { $0["id"] } == (reverse ? all.reversed() : all).map { $0["id"] }, "size \(size), reverse \(reverse)")
+            }
+        }
+        #expect(await call(cloud, "GetExecutionHistory", ["executionArn": arn, "nextToken": "bm90IGEgdG9rZW4="]).1["__type"] == "InvalidToken")
+    }
 }

@@ -608,12 +608,19 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     public func getExecutionHistory(_ input: SFNAPI.GetExecutionHistoryInput, context: RequestContext) async throws -> SFNAPI.GetExecutionHistoryOutput {
         let e = try await requireExecution(input.executionArn, context)
-        let events = try await store.history(e.arn)
         let reverse = input.reverseOrder == true
-        let (page, next) = try Pagination.page(events, maxResults: input.maxResults, nextToken: input.nextToken) { event in
-            let id = event["id"]?.intValue ?? 0
-            return Pagination.key(number: reverse ? Int(Int32.max) - id : id)
+        // The token names the last event listed, as a key that sorts in the page's order.
+        func key(_ id: Int) -> String { Pagination.key(number: reverse ? Int(Int32.max) - id : id) }
+        let invalid = AWSError("InvalidToken", "Invalid Token: 'Invalid token'")
+        var after: Int?
+        if let token = try PageToken.decode(input.nextToken, invalid: invalid) {
+            guard let number = Int(token), number >= 0 else { throw invalid }
+            after = reverse ? Int(Int32.max) - number : number
         }
+        let size = (input.maxResults ?? 0) > 0 ? input.maxResults! : 100
+        let found = try await store.historyPage(e.arn, after: after, newestFirst: reverse, limit: size)
+        let page = found.prefix(size)
+        let next = found.count > size ? page.last.map { PageToken.encode(key($0["id"]?.intValue ?? 0)) } : nil
         var decoder = ShapeDecoder()
         let includeData = input.includeExecutionData ?? true
         let shaped = try page.map { event -> SFNAPI.HistoryEvent in

@@ -334,6 +334,53 @@ struct StepFunctionsStore: Sendable {
         }
     }
 
+    /// One page of an execution's history, read from the rows it needs only, so that a page of a long history
+    /// (up to 25,000 events) costs what a page of a short one does: the events after event `after`, oldest
+    /// first, or with `newestFirst` the events before it (from the last when nil). Returns up to `limit + 1`
+    /// events: one more than `limit` when there are more.
+    ///
+    /// A row holds one event, or an array of consecutive events stored under the id of its last (see
+    /// ``history(_:)``): the row holding event `n` is the first at or past `n`.
+    func historyPage(_ arn: String, after: Int?, newestFirst: Bool, limit: Int) async throws -> [JSON] {
+        try await database.read { db in
+            var events: [JSON] = []
+            let wanted = limit + 1
+            /// Adds the events of one row that belong to the page; true once the page is full.
+            func take(_ text: String) -> Bool {
+                guard let parsed = try? JSON(parsing: text) else { return false }
+                var run: [JSON]
+                if case .array(let array) = parsed { run = array } else { run = [parsed] }
+                if newestFirst { run.reverse() }
+                for event in run {
+                    let id = event["id"]?.intValue ?? 0
+                    if let after, newestFirst ? id >= after : id <= after { continue }
+                    events.append(event)
+                    if events.count == wanted { return true }
+                }
+                return false
+            }
+            let rows: RowCursor
+            if newestFirst {
+                var top = Int.max
+                if let after {
+                    let holding = try Int.fetchOne(
+                        db.cachedStatement(sql: "SELECT min(id) FROM sfn_history WHERE execution_arn = ? AND id >= ?"), arguments: [arn, after - 1])
+                    guard let holding else { return [] }
+                    top = holding
+                }
+                rows = try Row.fetchCursor(
+                    db.cachedStatement(sql: "SELECT event FROM sfn_history WHERE execution_arn = ? AND id <= ? ORDER BY id DESC"), arguments: [arn, top])
+            } else {
+                rows = try Row.fetchCursor(
+                    db.cachedStatement(sql: "SELECT event FROM sfn_history WHERE execution_arn = ? AND id > ? ORDER BY id"), arguments: [arn, after ?? 0])
+            }
+            while let row = try rows.next() {
+                if take(row[0]) { break }
+            }
+            return events
+        }
+    }
+
     /// The events of an execution, in order. A row holds one event, or an array of consecutive events ending
     /// with the one of its id (an execution run to its end at once writes its whole history as one row).
     func history(_ arn: String) async throws -> [JSON] {
