@@ -211,10 +211,10 @@ public struct ExecutionEngine: Sendable {
     public let clock: any StatesClock
     /// Largest serialized size of a state's input or output (AWS: 256 KiB).
     public var payloadLimit = 262_144
-    /// Most events a recorded history holds (AWS's hard quota: 25,000). The event that would come past the last
-    /// but one ends the execution instead, unless it is `ExecutionSucceeded` (or another event that ends it): the
-    /// execution fails with `States.Runtime`. A run without an observer (an Express execution) has no history and
-    /// no such bound.
+    /// Most events a recorded history holds (AWS's hard quota: 25,000). The last place is kept for the event that
+    /// ends the execution: any other event that would take it is refused, and the execution fails with
+    /// `States.Runtime` in its place. A run without an observer (an Express execution) has no history and no such
+    /// bound.
     public var historyEventLimit = ExecutionEngine.maxHistoryEvents
     public static let maxHistoryEvents = 25_000
     /// The cause of an execution failed by ``historyEventLimit``, in AWS's words.
