@@ -86,6 +86,33 @@ def test_redrive_resumes_the_failed_state(skiff):
     assert error.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
 
 
+
+def test_runaway_loop_ends_at_the_history_limit(skiff):
+    """AWS's hard quota of 25,000 history events: the 25,000th is ExecutionFailed, the execution can't be redriven,
+    and boto3's paginator reads the whole history back (and its newest events first)."""
+    sfn = skiff.client("stepfunctions")
+    arn = machine(sfn, "runaway", {"StartAt": "Again", "States": {
+        "Again": {"Type": "Pass", "Next": "Check"},
+        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.stop", "BooleanEquals": True, "Next": "Done"}], "Default": "Again"},
+        "Done": {"Type": "Succeed"}}})
+    run = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"stop": False}))["executionArn"]
+    done = wait_done(sfn, run, timeout=120)
+    assert (done["status"], done["error"]) == ("FAILED", "States.Runtime")
+    assert done["cause"] == "The execution reached the maximum number of history events (25000)."
+    assert (done["redriveStatus"], done["redriveStatusReason"]) == ("NOT_REDRIVABLE", "Execution history event limit exceeded")
+    with pytest.raises(ClientError) as error:
+        sfn.redrive_execution(executionArn=run)
+    assert error.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
+    ids = [e["id"] for page in sfn.get_paginator("get_execution_history").paginate(
+        executionArn=run, includeExecutionData=False, PaginationConfig={"PageSize": 1000}) for e in page["events"]]
+    assert ids == list(range(1, 25001))
+    newest = [e["id"] for page in sfn.get_paginator("get_execution_history").paginate(
+        executionArn=run, reverseOrder=True, includeExecutionData=False, PaginationConfig={"PageSize": 1000, "MaxItems": 2000}) for e in page["events"]]
+    assert newest == list(range(25000, 23000, -1))
+    last = sfn.get_execution_history(executionArn=run, reverseOrder=True, maxResults=1)["events"][0]
+    assert last["type"] == "ExecutionFailed" and last["executionFailedEventDetails"]["error"] == "States.Runtime"
+
+
 def test_test_state(skiff):
     sfn = skiff.client("stepfunctions")
     result = sfn.test_state(definition=json.dumps({"Type": "Pass", "Parameters": {"total.$": "States.MathAdd($.a, $.b)"}, "Next": "Report"}),
