@@ -569,7 +569,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         }
         // Newest first; the token names the last execution listed (its key, as ``Pagination/key(newestFirst:_:)``
         // writes it), so executions started meanwhile do not shift pages.
-        let invalid = AWSError("InvalidToken", "Invalid Token: 'Invalid token'")
+        let invalid = Pagination.invalidToken
         var after: (micros: Int, arn: String)?
         if let key = try PageToken.decode(input.nextToken, invalid: invalid) {
             guard let position = Pagination.position(newestFirst: key) else { throw invalid }
@@ -611,7 +611,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let reverse = input.reverseOrder == true
         // The token names the last event listed, as a key that sorts in the page's order.
         func key(_ id: Int) -> String { Pagination.key(number: reverse ? Int(Int32.max) - id : id) }
-        let invalid = AWSError("InvalidToken", "Invalid Token: 'Invalid token'")
+        let invalid = Pagination.invalidToken
         var after: Int?
         if let token = try PageToken.decode(input.nextToken, invalid: invalid) {
             guard let number = Int(token), number >= 0 else { throw invalid }
@@ -668,7 +668,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// Task tokens are 64 hexadecimal digits (``ExecutionEngine``'s); anything else is not a token at all.
     static func checkToken(_ token: String) throws {
         guard token.count == 64, token.allSatisfy(\.isHexDigit) else {
-            throw AWSError("InvalidToken", "Invalid Token: 'Invalid token'")
+            throw Pagination.invalidToken
         }
     }
 
@@ -767,12 +767,15 @@ final class ExecutionRuns: Sendable {
 
 /// Paging of Step Functions' list operations by sort key (see ``PageToken``).
 enum Pagination {
+    /// AWS's answer to a page token (or task token) it did not issue.
+    static let invalidToken = AWSError("InvalidToken", "Invalid Token: 'Invalid token'")
+
     /// One page of `items` in the order of `key` (a string that sorts as the list does; unique per item).
     static func page<T>(_ items: [T], maxResults: Int?, nextToken: String?, key: (T) -> String) throws -> ([T], String?) {
         var keyed = items.map { (key($0), $0) }
         keyed.sort { $0.0 < $1.0 }
         var start = keyed.startIndex
-        if let after = try PageToken.decode(nextToken, invalid: AWSError("InvalidToken", "Invalid Token: 'Invalid token'")) {
+        if let after = try PageToken.decode(nextToken, invalid: invalidToken) {
             start = keyed.partitionPoint { $0.0 > after }
         }
         let size = (maxResults ?? 0) > 0 ? maxResults! : 100

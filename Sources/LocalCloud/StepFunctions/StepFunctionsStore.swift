@@ -339,8 +339,9 @@ struct StepFunctionsStore: Sendable {
     /// first, or with `newestFirst` the events before it (from the last when nil). Returns up to `limit + 1`
     /// events: one more than `limit` when there are more.
     ///
-    /// A row holds one event, or an array of consecutive events stored under the id of its last (see
-    /// ``history(_:)``): the row holding event `n` is the first at or past `n`.
+    /// A row holds one event, or an array of consecutive events stored under the id of its last (an execution
+    /// run to its end at once writes its whole history as one row): the row holding event `n` is the first at or
+    /// past `n`.
     func historyPage(_ arn: String, after: Int?, newestFirst: Bool, limit: Int) async throws -> [JSON] {
         try await database.read { db in
             var events: [JSON] = []
@@ -379,23 +380,6 @@ struct StepFunctionsStore: Sendable {
             }
             return events
         }
-    }
-
-    /// The events of an execution, in order. A row holds one event, or an array of consecutive events ending
-    /// with the one of its id (an execution run to its end at once writes its whole history as one row).
-    func history(_ arn: String) async throws -> [JSON] {
-        let rows = try await database.read { db in
-            try String.fetchAll(db.cachedStatement(sql: "SELECT event FROM sfn_history WHERE execution_arn = ? ORDER BY id"), arguments: [arn])
-        }
-        var events: [JSON] = []
-        for row in rows {
-            switch try? JSON(parsing: row) {
-            case .array(let run)?: events += run
-            case let event?: events.append(event)
-            case nil: continue
-            }
-        }
-        return events
     }
 
     static func encodeTags(_ tags: [String: String]) -> String {
