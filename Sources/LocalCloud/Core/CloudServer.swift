@@ -1,6 +1,5 @@
 import AWSProtocol
 import Foundation
-import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -15,8 +14,8 @@ public struct CloudServer: Sendable {
 
     public init(cloud: LocalCloud) { self.cloud = cloud }
 
-    /// The HTTP server answering every request of every service: Hummingbird's HTTP/1.1 server, with each
-    /// connection handled on its event loop.
+    /// The HTTP server answering every request of every service: Hummingbird's server accepting HTTP/1.1
+    /// connections, each read and answered by a ``CloudHTTPChannel`` on its event loop.
     ///
     /// Built from HummingbirdCore's server rather than Hummingbird's `Application`: the application would run a
     /// service group of its own inside the server's, and a date cache whose calendar opens ICU's time-zone data and
@@ -25,18 +24,12 @@ public struct CloudServer: Sendable {
         let cloud = self.cloud
         let configuration = cloud.environment.configuration
         let group = MultiThreadedEventLoopGroup.singleton
-        let date = HTTPDateHeader()
-        return try HTTPServerBuilder.http1OnEventLoops(of: group).buildServer(
+        return CloudHTTPChannel(group: group, maximumRequestBytes: configuration.maximumRequestBytes) { request in
+            await Self.respond(to: request, cloud: cloud)
+        }.server(
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: Self.serverName),
-            eventLoopGroup: group,
-            logger: cloud.environment.logger,
-            responder: { request, writer, _ in
-                var response = await Self.respond(to: request, cloud: cloud)
-                response.headers[.date] = date.current()
-                response.headers[.server] = Self.serverName
-                try await writer.write(response: response.head, body: response.body)
-            },
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) })
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            eventLoopGroup: group, logger: cloud.environment.logger)
     }
 
     static let serverName = "Skiff"
@@ -54,7 +47,8 @@ public struct CloudServer: Sendable {
         Task.detached {
             _ = MultiThreadedEventLoopGroup.singleton
             let channel = EmbeddedChannel()
-            _ = try? await HTTP1Channel(responder: { _, _, _ in }).setup(channel: channel, logger: logger).get()
+            _ = try? await CloudHTTPChannel(group: channel.eventLoop, maximumRequestBytes: 0) { _ in OperationResponse() }
+                .setup(channel: channel, logger: logger).get()
             _ = try? await channel.close()
         }
     }
@@ -82,50 +76,18 @@ public struct CloudServer: Sendable {
         try cloud.environment.database.close()
     }
 
-    static func respond(to request: Request, cloud: LocalCloud) async -> Response {
-        var request = request
-        let path = request.uri.path
-        if path == "/_skiff/health" && (request.method == .get || request.method == .head) {
-            var answer = cloud.health()
-            if request.method == .head { answer.body = [] }
-            return response(from: answer)
+    static func respond(to received: ReceivedRequest, cloud: LocalCloud) async -> OperationResponse {
+        let request = received.operationRequest
+        if request.path == "/_skiff/health" && (request.method == "GET" || request.method == "HEAD") {
+            return cloud.health()
         }
-        var headers: [String: String] = [:]
-        for field in request.headers {
-            let name = field.name.canonicalName
-            headers[name] = headers[name].map { $0 + "," + field.value } ?? field.value
+        if received.bodyTooLarge {
+            return cloud.respond(to: request, failingWith: .requestTooLarge(limit: cloud.environment.configuration.maximumRequestBytes))
         }
-        var query: [String: [String]] = [:]
-        if let text = request.uri.query {
-            for (name, value) in QueryForm.parse(text) { query[name, default: []].append(value) }
+        if request.path.hasPrefix("/_skiff/"), let answer = await cloud.control(request) {
+            return answer
         }
-        var operationRequest = OperationRequest(method: request.method.rawValue, path: path, query: query, headers: headers)
-        let limit = cloud.environment.configuration.maximumRequestBytes
-        do {
-            let buffer = try await request.collectBody(upTo: limit)
-            operationRequest.body = Array(buffer.readableBytesView)
-        } catch is NIOTooManyBytesError {
-            return response(from: cloud.respond(to: operationRequest, failingWith: .requestTooLarge(limit: limit)))
-        } catch {
-            // The client went away or broke the framing mid-body: nothing of the request can be trusted.
-            return response(from: cloud.respond(
-                to: operationRequest,
-                failingWith: AWSError("IncompleteBody", "The request body could not be read completely: \(error).")))
-        }
-        if path.hasPrefix("/_skiff/"), let answer = await cloud.control(operationRequest) {
-            return response(from: answer)
-        }
-        return response(from: await cloud.respond(to: operationRequest))
-    }
-
-    static func response(from answer: OperationResponse) -> Response {
-        var fields = HTTPFields()
-        for (name, value) in answer.headers {
-            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
-        }
-        return Response(
-            status: .init(code: answer.status), headers: fields,
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+        return await cloud.respond(to: request)
     }
 }
 

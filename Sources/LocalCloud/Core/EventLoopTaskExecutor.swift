@@ -1,5 +1,3 @@
-import HummingbirdCore
-import Logging
 import NIOCore
 
 /// Runs a task's jobs on a NIO event loop's thread.
@@ -20,36 +18,5 @@ final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
         eventLoop.execute { job.runSynchronously(on: executor) }
-    }
-}
-
-/// A server child channel whose connections are handled on their own event loop (see ``EventLoopTaskExecutor``).
-struct EventLoopAffineChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
-    typealias Value = Inner.Value
-
-    let inner: Inner
-    /// One executor per event loop of the server's group, keyed by the loop's identity.
-    let executors: [ObjectIdentifier: EventLoopTaskExecutor]
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        inner.setup(channel: channel, logger: logger)
-    }
-
-    func handle(value: Value, logger: Logger) async {
-        guard let executor = executors[ObjectIdentifier(value.channel.eventLoop)] else {
-            // A channel on a loop outside the group (not made by this server): handled where it is.
-            return await inner.handle(value: value, logger: logger)
-        }
-        await withTaskExecutorPreference(executor) { await inner.handle(value: value, logger: logger) }
-    }
-}
-
-extension HTTPServerBuilder {
-    /// HTTP/1.1 as Hummingbird serves it, with each connection handled on its event loop of `group`.
-    static func http1OnEventLoops(of group: any EventLoopGroup) -> HTTPServerBuilder {
-        var executors: [ObjectIdentifier: EventLoopTaskExecutor] = [:]
-        for loop in group.makeIterator() { executors[ObjectIdentifier(loop)] = EventLoopTaskExecutor(eventLoop: loop) }
-        let table = executors
-        return .init { responder in EventLoopAffineChildChannel(inner: HTTP1Channel(responder: responder), executors: table) }
     }
 }

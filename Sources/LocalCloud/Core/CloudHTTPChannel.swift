@@ -1,0 +1,221 @@
+import AWSProtocol
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// One HTTP/1.1 connection of the local cloud's server: NIO's HTTP codec, then ``CloudHTTPHandler``, which reads
+/// each request whole and answers it.
+///
+/// Why not Hummingbird's `HTTP1Channel`: it bridges the connection into Swift concurrency part by part (an async
+/// sequence of request parts in, an async writer of response parts out, a body iterator over both) and converts
+/// NIO's headers to HTTPTypes' and back. An AWS request is read whole before it is answered, so all of that was
+/// per-request cost with no use: under callgrind it was about a fifth of a StartExecution's instructions. Here the
+/// request is gathered on the event loop by a plain channel handler and crosses into concurrency once, as one task
+/// (on the connection's event loop, see ``EventLoopTaskExecutor``) that answers it. Hummingbird's `Server` still
+/// accepts the connections and quiesces them at shutdown.
+struct CloudHTTPChannel: ServerChildChannel {
+    struct Value: ServerChildChannelValue {
+        let channel: any Channel
+        let inFlight: InFlightAnswer
+    }
+
+    /// Answers one request read whole. Never throws: errors are AWS error responses.
+    typealias Answerer = @Sendable (ReceivedRequest) async -> OperationResponse
+
+    let answer: Answerer
+    /// One executor per event loop of the server's group, keyed by the loop's identity.
+    let executors: [ObjectIdentifier: EventLoopTaskExecutor]
+    let maximumRequestBytes: Int
+
+    init(group: any EventLoopGroup, maximumRequestBytes: Int, answer: @escaping Answerer) {
+        var executors: [ObjectIdentifier: EventLoopTaskExecutor] = [:]
+        for loop in group.makeIterator() { executors[ObjectIdentifier(loop)] = EventLoopTaskExecutor(eventLoop: loop) }
+        self.executors = executors
+        self.maximumRequestBytes = maximumRequestBytes
+        self.answer = answer
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            // Pipelining assistance holds a connection's next request until the answer to the last one is written,
+            // and closes an idle connection (or a busy one after its answer) when the server quiesces. Error handling
+            // answers a request that is not HTTP with 400 and closes the connection.
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false)
+            let inFlight = InFlightAnswer()
+            try channel.pipeline.syncOperations.addHandler(CloudHTTPHandler(
+                answer: answer, executor: executors[ObjectIdentifier(channel.eventLoop)],
+                maximumRequestBytes: maximumRequestBytes, inFlight: inFlight))
+            return Value(channel: channel, inFlight: inFlight)
+        }
+    }
+
+    /// Keeps the connection a member of the server until it closes, then until its last answer is done, so that a
+    /// stopping server waits for the requests under way. Cancelled (a shutdown that ran out of time), it cancels the
+    /// answer under way and closes the connection.
+    func handle(value: Value, logger: Logger) async {
+        await withTaskCancellationHandler {
+            try? await value.channel.closeFuture.get()
+            await value.inFlight.current?.value
+        } onCancel: {
+            value.inFlight.current?.cancel()
+            value.channel.close(promise: nil)
+        }
+    }
+}
+
+/// The task answering a connection's current request, if any: one at a time, as pipelining assistance delivers them.
+final class InFlightAnswer: Sendable {
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    var current: Task<Void, Never>? { task.withLock { $0 } }
+
+    func set(_ new: Task<Void, Never>?) { task.withLock { $0 = new } }
+}
+
+/// A request as read from the connection, before it is an ``OperationRequest``.
+struct ReceivedRequest: Sendable {
+    var head: HTTPRequestHead
+    var body: ByteBuffer?
+    /// The body went past the server's limit; what was read of it is dropped.
+    var bodyTooLarge: Bool
+}
+
+/// Gathers each request on a connection (head, body, end) and answers it in one task.
+final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let answer: CloudHTTPChannel.Answerer
+    private let executor: EventLoopTaskExecutor?
+    private let maximumRequestBytes: Int
+    private let inFlight: InFlightAnswer
+    private var request: ReceivedRequest?
+    private static let date = HTTPDateHeader()
+
+    init(answer: @escaping CloudHTTPChannel.Answerer, executor: EventLoopTaskExecutor?, maximumRequestBytes: Int,
+         inFlight: InFlightAnswer) {
+        self.answer = answer
+        self.executor = executor
+        self.maximumRequestBytes = maximumRequestBytes
+        self.inFlight = inFlight
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            request = ReceivedRequest(head: head, body: nil, bodyTooLarge: false)
+        case .body(var part):
+            guard var received = request, !received.bodyTooLarge else { return }
+            // Dropped from `request` while it grows, so that the buffer is uniquely referenced and appended in place.
+            request = nil
+            if (received.body?.readableBytes ?? 0) + part.readableBytes > maximumRequestBytes {
+                received.bodyTooLarge = true
+                received.body = nil
+            } else if received.body == nil {
+                received.body = part
+            } else {
+                received.body!.writeBuffer(&part)
+            }
+            request = received
+        case .end:
+            guard let received = request else { return }
+            request = nil
+            startAnswering(received, context: context)
+        }
+    }
+
+    /// A request that is not HTTP (answered 400 by NIO's error handler before this) or a broken connection: nothing
+    /// more on it can be read as requests, so it is closed.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func startAnswering(_ received: ReceivedRequest, context: ChannelHandlerContext) {
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+        let answer = self.answer
+        let inFlight = self.inFlight
+        let work: @Sendable () async -> Void = {
+            let response = await answer(received)
+            let write = {
+                bound.value.handler.write(response, for: received.head, context: bound.value.context)
+                inFlight.set(nil)
+            }
+            // On the loop already, but for a connection whose loop has no executor of the server's group.
+            if loop.inEventLoop { write() } else { loop.execute(write) }
+        }
+        inFlight.set(executor.map { Task(executorPreference: $0, operation: work) } ?? Task(operation: work))
+    }
+
+    private func write(_ response: OperationResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(response.headers.count + 4)
+        for (name, value) in response.headers { headers.add(name: name, value: value) }
+        headers.add(name: "Content-Length", value: String(response.body.count))
+        headers.add(name: "Date", value: Self.date.current())
+        headers.add(name: "Server", value: CloudServer.serverName)
+        let keepAlive = head.isKeepAlive
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(
+            version: head.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers))), promise: nil)
+        if !response.body.isEmpty && head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        }
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}
+
+extension ReceivedRequest {
+    /// The request as services read it: the path as sent, the query parsed, header names lower-cased (repeated
+    /// fields joined by commas, as HTTP allows).
+    var operationRequest: OperationRequest {
+        let (path, queryText) = Self.split(target: head.uri)
+        var query: [String: [String]] = [:]
+        if let queryText {
+            for (name, value) in QueryForm.parse(queryText) { query[name, default: []].append(value) }
+        }
+        var headers: [String: String] = [:]
+        headers.reserveCapacity(head.headers.count)
+        for (name, value) in head.headers {
+            let name = Self.lowercased(name)
+            if let earlier = headers[name] { headers[name] = earlier + "," + value } else { headers[name] = value }
+        }
+        var request = OperationRequest(method: head.method.rawValue, path: path, query: query, headers: headers)
+        if let body { request.body = Array(body.readableBytesView) }
+        return request
+    }
+
+    /// The path and the query of a request target, in origin form (`/path?query`) or absolute form
+    /// (`http://host/path?query`). A fragment is not part of either.
+    static func split(target: String) -> (path: String, query: String?) {
+        var rest = Substring(target)
+        if let fragment = rest.firstIndex(of: "#") { rest = rest[..<fragment] }
+        if !rest.hasPrefix("/"), let scheme = rest.range(of: "://") {
+            let authority = rest[scheme.upperBound...]
+            rest = authority.firstIndex(where: { $0 == "/" || $0 == "?" }).map { authority[$0...] } ?? ""
+        }
+        guard let mark = rest.firstIndex(of: "?") else { return (rest.isEmpty ? "/" : String(rest), nil) }
+        let path = rest[..<mark]
+        return (path.isEmpty ? "/" : String(path), String(rest[rest.index(after: mark)...]))
+    }
+
+    /// ASCII lower case: header names are ASCII tokens, and most arrive capitalized (`Content-Type`).
+    static func lowercased(_ name: String) -> String {
+        guard name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else { return name }
+        return String(unsafeUninitializedCapacity: name.utf8.count) { buffer in
+            var count = 0
+            for byte in name.utf8 {
+                buffer[count] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+                count += 1
+            }
+            return count
+        }
+    }
+}

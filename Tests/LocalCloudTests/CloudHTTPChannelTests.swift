@@ -1,0 +1,274 @@
+import AWSProtocol
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import STSService
+import Testing
+
+@testable import LocalCloud
+
+/// The server's HTTP/1.1 handling, through a real socket, byte for byte: what clients other than the SDKs' (curl,
+/// a proxy, a health probe, an HTTP/1.0 tool) send too.
+@Suite struct CloudHTTPChannelTests {
+    static let identity = "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 43\r\n\r\nAction=GetCallerIdentity&Version=2011-06-15"
+
+    /// Requests sent back to back on one connection, before any answer, are answered in order.
+    @Test func answersPipelinedRequestsInOrder() async throws {
+        try await withServer { port in
+            let exchange = try await RawHTTP.exchange(
+                port: port, sending: Self.identity + "GET /_skiff/health HTTP/1.1\r\nHost: localhost\r\n\r\n" + Self.identity,
+                expecting: 3)
+            #expect(exchange.responses.map(\.status) == [200, 200, 200])
+            #expect(exchange.responses[0].body.contains("<GetCallerIdentityResult>"))
+            #expect(exchange.responses[1].body.contains("\"sts\":\"running\""))
+            #expect(exchange.responses[2].body.contains("<GetCallerIdentityResult>"))
+            for response in exchange.responses {
+                #expect(response.headers["server"] == "Skiff")
+                #expect(response.headers["date"]?.hasSuffix(" GMT") == true)
+                #expect(response.headers["content-length"] == String(response.body.utf8.count))
+            }
+            #expect(!exchange.closedByServer)
+        }
+    }
+
+    /// `Connection: close` is honoured: the answer says so and the server closes the connection after it.
+    @Test func closesAfterAnAnswerWhenAsked() async throws {
+        try await withServer { port in
+            let request = Self.identity.replacingOccurrences(of: "Host: localhost\r\n", with: "Host: localhost\r\nConnection: close\r\n")
+            let exchange = try await RawHTTP.exchange(port: port, sending: request, expecting: 2)
+            #expect(exchange.responses.count == 1)
+            #expect(exchange.responses.first?.headers["connection"] == "close")
+            #expect(exchange.closedByServer)
+        }
+    }
+
+    /// An HTTP/1.0 request is answered in HTTP/1.0, and its connection closed (1.0 does not keep connections).
+    @Test func answersHTTP10AndCloses() async throws {
+        try await withServer { port in
+            let exchange = try await RawHTTP.exchange(port: port, sending: "GET /_skiff/health HTTP/1.0\r\n\r\n", expecting: 2)
+            #expect(exchange.responses.count == 1)
+            #expect(exchange.responses.first?.statusLine.hasPrefix("HTTP/1.0 200") == true)
+            #expect(exchange.closedByServer)
+        }
+    }
+
+    /// A body past the limit is answered with AWS's error in the request's protocol, and the connection goes on to
+    /// answer the next request: the rest of the body is read and dropped, not taken for a request.
+    @Test func answersABodyTooLargeAndKeepsTheConnection() async throws {
+        try await withServer(maximumRequestBytes: 64) { port in
+            let body = "{\"padding\": \"" + String(repeating: "x", count: 200) + "\"}"
+            let large = "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: AWSStepFunctions.ListStateMachines\r\n"
+                + "Content-Type: application/x-amz-json-1.0\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+            // The same body in chunks: the limit holds however the body is framed.
+            let chunked = "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: AWSStepFunctions.ListStateMachines\r\n"
+                + "Content-Type: application/x-amz-json-1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "64\r\n" + String(repeating: " ", count: 100) + "\r\n" + "64\r\n" + String(repeating: " ", count: 100) + "\r\n0\r\n\r\n"
+            let exchange = try await RawHTTP.exchange(port: port, sending: large + chunked + Self.identity, expecting: 3)
+            #expect(exchange.responses.map(\.status) == [413, 413, 200])
+            for response in exchange.responses.prefix(2) {
+                #expect(response.body.contains("RequestEntityTooLargeException"))
+                #expect(response.body.contains("exceeds the maximum of 64 bytes"))
+                #expect(response.headers["content-type"] == "application/x-amz-json-1.0")
+            }
+            #expect(exchange.responses.last?.body.contains("<GetCallerIdentityResult>") == true)
+        }
+    }
+
+    /// A HEAD request is answered with the headers a GET would have, and no body.
+    @Test func answersHeadWithoutABody() async throws {
+        try await withServer { port in
+            let exchange = try await RawHTTP.exchange(
+                port: port, sending: "HEAD /_skiff/health HTTP/1.1\r\nHost: x\r\n\r\nGET /_skiff/health HTTP/1.1\r\nHost: x\r\n\r\n",
+                expecting: 2, headRequests: [0])
+            #expect(exchange.responses.map(\.status) == [200, 200])
+            #expect(exchange.responses[0].body.isEmpty)
+            // The health report's own length (its uptime varies): what a GET would have.
+            #expect(Int(exchange.responses[0].headers["content-length"] ?? "") ?? 0 > 50)
+            #expect(exchange.responses[1].body.contains("\"sts\":\"running\""))
+        }
+    }
+
+    /// What is not HTTP is answered with 400 and the connection closed.
+    @Test func answersBadRequestToWhatIsNotHTTP() async throws {
+        try await withServer { port in
+            let exchange = try await RawHTTP.exchange(port: port, sending: "HELLO THERE\r\n\r\n", expecting: 2)
+            #expect(exchange.responses.map(\.status) == [400])
+            #expect(exchange.closedByServer)
+        }
+    }
+
+    /// A request through a proxy names the whole URL: the path and query are found in it as in origin form.
+    @Test func findsThePathAndQueryOfEitherTargetForm() {
+        #expect(ReceivedRequest.split(target: "/") == ("/", nil))
+        #expect(ReceivedRequest.split(target: "/schedules/a%2Fb?groupName=g&x") == ("/schedules/a%2Fb", "groupName=g&x"))
+        #expect(ReceivedRequest.split(target: "/?") == ("/", ""))
+        #expect(ReceivedRequest.split(target: "/p#fragment") == ("/p", nil))
+        #expect(ReceivedRequest.split(target: "http://localhost:4566/p/q?a=1#f") == ("/p/q", "a=1"))
+        #expect(ReceivedRequest.split(target: "http://localhost:4566") == ("/", nil))
+        #expect(ReceivedRequest.split(target: "http://localhost:4566?a=1") == ("/", "a=1"))
+        #expect(ReceivedRequest.split(target: "*") == ("*", nil))
+    }
+
+    /// Header names are lower-cased and repeated fields joined, as services read them; the query is parsed.
+    @Test func readsHeadersAndQueryAsServicesDo() {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/path?a=1&b=two%20words&a=3")
+        head.headers.add(name: "X-Amz-Target", value: "AWSStepFunctions.ListStateMachines")
+        head.headers.add(name: "Accept", value: "text/plain")
+        head.headers.add(name: "ACCEPT", value: "application/json")
+        head.headers.add(name: "x-already-lower", value: "v")
+        let request = ReceivedRequest(head: head, body: ByteBuffer(string: "{}"), bodyTooLarge: false).operationRequest
+        #expect(request.method == "POST")
+        #expect(request.path == "/path")
+        #expect(request.query == ["a": ["1", "3"], "b": ["two words"]])
+        #expect(request.headers == [
+            "x-amz-target": "AWSStepFunctions.ListStateMachines", "accept": "text/plain,application/json", "x-already-lower": "v"])
+        #expect(request.body == Array("{}".utf8))
+        #expect(ReceivedRequest.lowercased("Content-Type") == "content-type")
+        #expect(ReceivedRequest.lowercased("héader-Ä") == "héader-Ä")  // only ASCII letters change
+    }
+
+    /// A stopping server lets the answer under way finish and be written, then closes the connection, and stops
+    /// only after.
+    @Test func aStoppingServerFinishesTheAnswerUnderWay() async throws {
+        let started = AsyncStream.makeStream(of: Void.self)
+        let release = AsyncStream.makeStream(of: Void.self)
+        let channel = CloudHTTPChannel(group: MultiThreadedEventLoopGroup.singleton, maximumRequestBytes: 1024) { _ in
+            started.continuation.yield()
+            for await _ in release.stream { break }
+            return OperationResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("done".utf8))
+        }
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = channel.server(
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) },
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let group = ServiceGroup(services: [server], logger: logger)
+        let running = Task { try await group.run() }
+        var portIterator = ports.makeAsyncIterator()
+        let port = try #require(await portIterator.next())
+        let exchange = Task { try await RawHTTP.exchange(port: port, sending: "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", expecting: 2) }
+        var startedIterator = started.stream.makeAsyncIterator()
+        await startedIterator.next()
+        await group.triggerGracefulShutdown()  // what SIGTERM does
+        release.continuation.yield()
+        let result = try await exchange.value
+        #expect(result.responses.map(\.body) == ["done"])
+        #expect(result.closedByServer)
+        try await running.value
+    }
+
+    func withServer(maximumRequestBytes: Int = 10 * 1024 * 1024, _ body: (Int) async throws -> Void) async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let configuration = CloudConfiguration(port: 0, stateDirectory: nil, maximumRequestBytes: maximumRequestBytes)
+        let environment = ServiceEnvironment(
+            database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: configuration)
+        let cloud = try LocalCloud(services: [STSService()], environment: environment)
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let server = Task { try await CloudServer(cloud: cloud).run { port in portContinuation.yield(port) } }
+        var portIterator = ports.makeAsyncIterator()
+        let port = try #require(await portIterator.next())
+        do {
+            try await body(port)
+        } catch {
+            server.cancel()
+            throw error
+        }
+        server.cancel()
+        try await server.value
+    }
+}
+
+/// An HTTP/1.1 client of plain sockets: writes bytes as given and reads what comes back, so that tests can send
+/// what no well-behaved client library would.
+enum RawHTTP {
+    struct Response {
+        var statusLine: String
+        var status: Int
+        /// Lower-cased names.
+        var headers: [String: String]
+        var body: String
+    }
+
+    struct Exchange {
+        var responses: [Response]
+        /// The server closed the connection (read end of stream) before `expecting` answers came.
+        var closedByServer: Bool
+    }
+
+    /// Sends `text` on a new connection, then reads until `expecting` answers have come, the server closes, or
+    /// 10 s pass. `headRequests` are the indices of answers to HEAD requests, which have no body.
+    static func exchange(port: Int, sending text: String, expecting: Int, headRequests: Set<Int> = []) async throws -> Exchange {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try blockingExchange(port: port, text: text, expecting: expecting, headRequests: headRequests) })
+            }
+        }
+    }
+
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    private static func blockingExchange(port: Int, text: String, expecting: Int, headRequests: Set<Int>) throws -> Exchange {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw Failure(description: "socket: \(errno)") }
+        defer { close(socket) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw Failure(description: "connect: \(errno)") }
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw Failure(description: "send: \(errno)") }
+            sent += n
+        }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let (responses, complete) = parse(received, headRequests: headRequests)
+            if responses.count >= expecting && complete { return Exchange(responses: responses, closedByServer: false) }
+            let n = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return Exchange(responses: parse(received, headRequests: headRequests).0, closedByServer: true) }
+            guard n > 0 else { throw Failure(description: "recv: \(errno) after \(String(decoding: received, as: UTF8.self))") }
+            received += buffer[..<n]
+        }
+    }
+
+    /// The whole answers in `bytes`, and whether nothing follows the last of them.
+    static func parse(_ bytes: [UInt8], headRequests: Set<Int>) -> ([Response], Bool) {
+        var responses: [Response] = []
+        var rest = bytes[...]
+        let separator = Array("\r\n\r\n".utf8)
+        while let end = rest.firstRange(of: separator) {
+            let headText = String(decoding: rest[..<end.lowerBound], as: UTF8.self)
+            var lines = headText.components(separatedBy: "\r\n")
+            let statusLine = lines.removeFirst()
+            var headers: [String: String] = [:]
+            for line in lines {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            let length = headRequests.contains(responses.count) ? 0 : Int(headers["content-length"] ?? "0") ?? 0
+            guard rest[end.upperBound...].count >= length else { return (responses, false) }
+            let bodyEnd = rest.index(end.upperBound, offsetBy: length)
+            let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
+            responses.append(Response(
+                statusLine: statusLine, status: status, headers: headers,
+                body: String(decoding: rest[end.upperBound..<bodyEnd], as: UTF8.self)))
+            rest = rest[bodyEnd...]
+        }
+        return (responses, rest.isEmpty)
+    }
+}
