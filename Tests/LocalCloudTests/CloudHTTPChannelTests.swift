@@ -45,6 +45,28 @@ import Testing
         }
     }
 
+    /// A client that half-closes the connection after its request (as `nc -N` does) still reads the answer, and
+    /// the connection is closed after it.
+    @Test func answersAClientThatHalfClosed() async throws {
+        try await withServer { port in
+            let exchange = try await RawHTTP.exchange(port: port, sending: Self.identity, expecting: 2, halfClose: true)
+            #expect(exchange.responses.map(\.status) == [200])
+            #expect(exchange.responses.first?.body.contains("<GetCallerIdentityResult>") == true)
+            #expect(exchange.closedByServer)
+        }
+    }
+
+    /// A client that asks before sending its body (`Expect: 100-continue`, as curl does for large ones) is told to go on.
+    @Test func tellsAClientThatAsksToSendItsBody() async throws {
+        try await withServer { port in
+            let exchange = try await RawHTTP.exchange(
+                port: port, sending: Self.identity.replacingOccurrences(of: "Host: localhost\r\n", with: "Host: localhost\r\nExpect: 100-continue\r\n"),
+                expecting: 2)
+            #expect(exchange.responses.map(\.status) == [100, 200])
+            #expect(exchange.responses.last?.body.contains("<GetCallerIdentityResult>") == true)
+        }
+    }
+
     /// An HTTP/1.0 request is answered in HTTP/1.0, and its connection closed (1.0 does not keep connections).
     @Test func answersHTTP10AndCloses() async throws {
         try await withServer { port in
@@ -203,17 +225,24 @@ enum RawHTTP {
 
     /// Sends `text` on a new connection, then reads until `expecting` answers have come, the server closes, or
     /// 10 s pass. `headRequests` are the indices of answers to HEAD requests, which have no body.
-    static func exchange(port: Int, sending text: String, expecting: Int, headRequests: Set<Int> = []) async throws -> Exchange {
+    /// With `halfClose`, the client shuts its side of the connection once it has sent `text`.
+    static func exchange(port: Int, sending text: String, expecting: Int, headRequests: Set<Int> = [], halfClose: Bool = false)
+        async throws -> Exchange
+    {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(with: Result { try blockingExchange(port: port, text: text, expecting: expecting, headRequests: headRequests) })
+                continuation.resume(with: Result {
+                    try blockingExchange(port: port, text: text, expecting: expecting, headRequests: headRequests, halfClose: halfClose)
+                })
             }
         }
     }
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    private static func blockingExchange(port: Int, text: String, expecting: Int, headRequests: Set<Int>) throws -> Exchange {
+    private static func blockingExchange(port: Int, text: String, expecting: Int, headRequests: Set<Int>, halfClose: Bool)
+        throws -> Exchange
+    {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw Failure(description: "socket: \(errno)") }
         defer { close(socket) }
@@ -234,6 +263,7 @@ enum RawHTTP {
             guard n > 0 else { throw Failure(description: "send: \(errno)") }
             sent += n
         }
+        if halfClose { shutdown(socket, Int32(SHUT_WR)) }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {

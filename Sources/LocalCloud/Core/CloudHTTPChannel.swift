@@ -93,6 +93,10 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let maximumRequestBytes: Int
     private let inFlight: InFlightAnswer
     private var request: ReceivedRequest?
+    /// A request is being answered: the connection's next one waits (pipelining assistance holds it).
+    private var answering = false
+    /// The client closed its side: the connection closes once the answer under way is written.
+    private var closeAfterAnswer = false
     private static let date = HTTPDateHeader()
 
     init(answer: @escaping CloudHTTPChannel.Answerer, executor: EventLoopTaskExecutor?, maximumRequestBytes: Int,
@@ -107,6 +111,10 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             request = ReceivedRequest(head: head, body: nil, bodyTooLarge: false)
+            // curl, for one, asks before sending a large body, and waits a second for the answer.
+            if head.version != .http1_0, head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            }
         case .body(var part):
             guard var received = request, !received.bodyTooLarge else { return }
             // Dropped from `request` while it grows, so that the buffer is uniquely referenced and appended in place.
@@ -127,6 +135,15 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// The client half-closed the connection (it sends no more requests): closed now if idle, or else after the
+    /// answer under way, which the client still reads.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .some(ChannelEvent.inputClosed) = event as? ChannelEvent else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        if answering { closeAfterAnswer = true } else { context.close(promise: nil) }
+    }
+
     /// A request that is not HTTP (answered 400 by NIO's error handler before this) or a broken connection: nothing
     /// more on it can be read as requests, so it is closed.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -134,6 +151,7 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func startAnswering(_ received: ReceivedRequest, context: ChannelHandlerContext) {
+        answering = true
         let loop = context.eventLoop
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
         let answer = self.answer
@@ -157,7 +175,8 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "Content-Length", value: String(response.body.count))
         headers.add(name: "Date", value: Self.date.current())
         headers.add(name: "Server", value: CloudServer.serverName)
-        let keepAlive = head.isKeepAlive
+        answering = false
+        let keepAlive = head.isKeepAlive && !closeAfterAnswer
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(
             version: head.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers))), promise: nil)
@@ -208,14 +227,17 @@ extension ReceivedRequest {
 
     /// ASCII lower case: header names are ASCII tokens, and most arrive capitalized (`Content-Type`).
     static func lowercased(_ name: String) -> String {
-        guard name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else { return name }
-        return String(unsafeUninitializedCapacity: name.utf8.count) { buffer in
-            var count = 0
-            for byte in name.utf8 {
-                buffer[count] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
-                count += 1
+        var name = name
+        let lowered: String? = name.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 &- UInt8(ascii: "A") < 26 }) else { return nil }
+            return String(unsafeUninitializedCapacity: bytes.count) { out in
+                for index in bytes.indices {
+                    let byte = bytes[index]
+                    out[index] = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
+                }
+                return bytes.count
             }
-            return count
         }
+        return lowered ?? name
     }
 }
