@@ -54,6 +54,12 @@ extension AWSError {
         AWSError("InternalFailure", message, status: 500)
     }
 
+    /// The request carries no SigV4 signature, in the JSON protocols' words (``ErrorWriter`` gives the query
+    /// protocol's: `MissingAuthenticationToken`, "Request is missing Authentication Token").
+    public static func missingAuthenticationToken() -> AWSError {
+        AWSError("MissingAuthenticationTokenException", "Missing Authentication Token", status: 403)
+    }
+
     /// The request body is larger than the service accepts.
     public static func requestTooLarge(limit: Int) -> AWSError {
         AWSError("RequestEntityTooLargeException", "Request body exceeds the maximum of \(limit) bytes.", status: 413)

@@ -15,6 +15,13 @@ public enum ErrorWriter {
             headers.append(("Content-Type", wireProtocol.contentType))
             return OperationResponse(status: error.status, headers: headers, body: JSON.object(body).serializedBytes())
         case .query:
+            var error = error
+            // The query services' front end words a missing signature its own way.
+            if error.code == "MissingAuthenticationTokenException" {
+                error.code = "MissingAuthenticationToken"
+                error.message = "Request is missing Authentication Token"
+                headers[1].1 = error.code
+            }
             var xml = XMLWriter()
             xml.open("ErrorResponse", attributes: xmlNamespace.map { [("xmlns", $0)] } ?? [])
             xml.element("Error") { w in

@@ -10,7 +10,8 @@ struct ExecCommand: AsyncParsableCommand {
         abstract: "Run a command inside a running ECS task of the local cloud.",
         discussion: """
             The command runs in the task's environment: the same working directory, environment variables and
-            PATH as the task's container. Its output is printed and its exit code becomes skiff's.
+            PATH as the task's container. Its output is printed and its exit code becomes skiff's. The request is
+            signed as the AWS CLI signs (AWS_ACCESS_KEY_ID), and finds tasks of that key's account only.
               skiff exec --task 3f2a... -- php -v
               skiff exec --task arn:aws:ecs:us-east-1:000000000000:task/default/3f2a... --container app -- env
             """
@@ -18,6 +19,10 @@ struct ExecCommand: AsyncParsableCommand {
 
     @Option(help: "The local cloud's endpoint (default: $SKIFF_ENDPOINT, else http://127.0.0.1:4566).")
     var endpointUrl: String?
+    @Option(help: "The access key to sign with (default: $AWS_ACCESS_KEY_ID): the task is looked for in its account.")
+    var accessKeyId: String?
+    @Option(help: "The region to sign for (default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1).")
+    var region: String?
     @Option(help: "The task: its ARN or id.") var task: String
     @Option(help: "The cluster of the task (informational: task ids are unique).") var cluster: String?
     @Option(help: "The container to run in (default: the task's first container).") var container: String?
@@ -38,7 +43,11 @@ struct ExecCommand: AsyncParsableCommand {
         if let container { body["container"] = .string(container) }
         let reply: (status: Int, body: String)
         do {
-            reply = try LocalHTTP.post(endpoint.trimmingCharacters(in: CharacterSet(charactersIn: "/")), path: "/_skiff/ecs/exec", body: JSON.object(body).serializedBytes())
+            let client = LocalCloudClient(
+                endpoint: endpoint.trimmingCharacters(in: CharacterSet(charactersIn: "/")),
+                region: region ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? ProcessInfo.processInfo.environment["AWS_DEFAULT_REGION"] ?? "us-east-1",
+                accessKeyId: accessKeyId)
+            reply = try client.post(service: "ecs", path: "/_skiff/ecs/exec", body: JSON.object(body).serializedBytes())
         } catch {
             throw CommandFailure("cannot reach the local cloud at \(endpoint): \(error)")
         }
@@ -50,7 +59,7 @@ struct ExecCommand: AsyncParsableCommand {
         }
         FileHandle.standardOutput.write(Data((answer["stdout"]?.stringValue ?? "").utf8))
         FileHandle.standardError.write(Data((answer["stderr"]?.stringValue ?? "").utf8))
-        let code = Int32(answer["exitCode"]?.intValue ?? 1)
+        let code = Int32(clamping: answer["exitCode"]?.intValue ?? 1)
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -19,6 +19,10 @@ struct Up: AsyncParsableCommand {
             (repeatable) or the environment variable SKIFF_IMAGE_<NAME>=DIR (NAME upper-cased, other characters
             as _: php-app -> SKIFF_IMAGE_PHP_APP). The directory is the task's working directory and comes first
             on its PATH. Images with no directory run in the container engine when one answers (docker info).
+
+            Only requests addressed to this machine (Host: a loopback address, localhost, or --allowed-host) and
+            signed with SigV4 (any key) are served, and none from web pages of other origins (--allowed-origin):
+            see docs/security.md.
             """
     )
 
@@ -47,6 +51,19 @@ struct Up: AsyncParsableCommand {
         return accounts
     }
 
+    @Option(
+        name: .customLong("allowed-host"),
+        help: ArgumentHelp(
+            "A host name requests may be addressed to besides loopback addresses and localhost (repeatable).",
+            valueName: "name"))
+    var allowedHosts: [String] = []
+    @Option(
+        name: .customLong("allowed-origin"),
+        help: ArgumentHelp(
+            "A web origin whose pages may call the API, as scheme://host:port (repeatable). Other pages may not.",
+            valueName: "origin"))
+    var allowedOrigins: [String] = []
+
     @Option(name: .customLong("image-map"), help: ArgumentHelp("Run image NAME from local directory DIR (repeatable).", valueName: "NAME=DIR"))
     var imageMaps: [String] = []
     @Option(help: "Container engine for images with no directory: docker, podman or none.") var containerEngine = "docker"
@@ -68,12 +85,33 @@ struct Up: AsyncParsableCommand {
                 throw ValidationError("\(source): \(directory) is not a directory.")
             }
         }
+        for origin in allowedOrigins {
+            guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil,
+                  url.path.isEmpty || url.path == "/", url.query == nil
+            else {
+                throw ValidationError("--allowed-origin takes an origin such as http://localhost:3000; got '\(origin)'.")
+            }
+        }
+        for host in allowedHosts where host.isEmpty || host.contains(where: { $0 == "/" || $0 == " " || $0 == ":" && !host.hasPrefix("[") }) {
+            throw ValidationError("--allowed-host takes a host name such as skiff.internal, without a scheme or port; got '\(host)'.")
+        }
         guard ["docker", "podman", "none"].contains(containerEngine) else {
             throw ValidationError("--container-engine must be docker, podman or none.")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
         }
+    }
+
+    /// Raises the soft limit of open files to the hard limit where it is below what the server's connections and
+    /// its database need, so that the connection limit, not the file limit, is what a flood of clients meets.
+    static func raiseOpenFileLimit(toServe connections: Int) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let wanted = rlim_t(connections + 256)
+        guard limit.rlim_cur < wanted else { return }
+        limit.rlim_cur = min(wanted, limit.rlim_max)
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
     func run() async throws {
@@ -83,6 +121,9 @@ struct Up: AsyncParsableCommand {
             host: host, port: port, stateDirectory: inMemory ? nil : stateDir, accounts: try accounts())
         configuration.imageDirectories = try ImageMap(arguments: imageMaps, environment: ProcessInfo.processInfo.environment).directories
         configuration.containerEngine = containerEngine == "none" ? nil : containerEngine
+        configuration.allowedHosts = allowedHosts
+        configuration.allowedOrigins = allowedOrigins
+        Self.raiseOpenFileLimit(toServe: configuration.maximumConnections)
         CloudServer.prepareConnectionHandling(logger: logger)
         let database: CloudDatabase
         do {

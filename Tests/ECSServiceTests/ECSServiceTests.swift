@@ -36,7 +36,8 @@ struct Harness {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let environment = ServiceEnvironment(
-            database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: CloudConfiguration(stateDirectory: nil))
+            database: try CloudDatabase(stateDirectory: nil), logger: logger,
+            configuration: CloudConfiguration(stateDirectory: nil, accounts: ["AKIDOTHER": "222222222222"]))
         let image = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-ecs-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
         let script = "#!/bin/sh\necho \"job $JOB_NAME args $*\"\necho \"problem\" >&2\nexit ${EXIT_CODE:-0}\n"
@@ -50,9 +51,16 @@ struct Harness {
 
     func call(_ target: String, _ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
         let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/", headers: ["x-amz-target": "\(target).\(operation)", "content-type": "application/x-amz-json-1.1"],
+            method: "POST", path: "/", headers: ["x-amz-target": "\(target).\(operation)", "content-type": "application/x-amz-json-1.1"]
+                .merging(Self.signature(for: "ecs")) { $1 },
             body: input.serializedBytes()))
         return (response.status, try JSON(parsing: response.body))
+    }
+
+    /// The headers of a SigV4 signature of `key` (whose account is the default one unless mapped) for `service`.
+    static func signature(for service: String, key: String = "test") -> [String: String] {
+        ["x-amz-date": "20240101T000000Z",
+         "authorization": "AWS4-HMAC-SHA256 Credential=\(key)/20240101/us-east-1/\(service)/aws4_request, SignedHeaders=host, Signature=0"]
     }
 
     func ecs(_ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
@@ -233,20 +241,31 @@ struct Harness {
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(try await h.ecs("ListTasks", [:]).body["taskArns"] == [.string(taskArn)])
-        let exec = try await h.ecs.tasks.exec(task: taskArn, container: nil, command: ["sh", "-c", "echo $ECS_CONTAINER_NAME"])
+        let exec = try await h.ecs.tasks.exec(task: taskArn, account: "000000000000", container: nil, command: ["sh", "-c", "echo $ECS_CONTAINER_NAME"])
         #expect(exec.output == "app\n")
+        let signature = Harness.signature(for: "ecs")
         let control = await h.cloud.control(OperationRequest(
-            method: "POST", path: "/_skiff/ecs/exec",
+            method: "POST", path: "/_skiff/ecs/exec", headers: signature,
             body: JSON.object(["task": .string(taskArn), "command": ["sh", "-c", "pwd; exit 2"]]).serializedBytes()))
         let answer = try JSON(parsing: try #require(control).body)
         #expect(control?.status == 200)
         #expect(answer["exitCode"] == 2)
         #expect(answer["stdout"]?.stringValue?.hasSuffix(URL(fileURLWithPath: h.image).lastPathComponent + "\n") == true)
-        let unknown = await h.cloud.control(OperationRequest(method: "POST", path: "/_skiff/ecs/exec", body: Array(#"{"task":"nope","command":["true"]}"#.utf8)))
+        let unknown = await h.cloud.control(OperationRequest(
+            method: "POST", path: "/_skiff/ecs/exec", headers: signature, body: Array(#"{"task":"nope","command":["true"]}"#.utf8)))
         #expect(unknown?.status == 404)
-        let malformed = await h.cloud.control(OperationRequest(method: "POST", path: "/_skiff/ecs/exec", body: Array(#"{"task":"x"}"#.utf8)))
+        let malformed = await h.cloud.control(OperationRequest(
+            method: "POST", path: "/_skiff/ecs/exec", headers: signature, body: Array(#"{"task":"x"}"#.utf8)))
         #expect(malformed?.status == 400)
-        #expect(await h.cloud.control(OperationRequest(method: "GET", path: "/_skiff/ecs/other")) == nil)
+        // Unsigned, nothing runs; signed by a key of another account, the task is not found there.
+        let unsigned = await h.cloud.control(OperationRequest(
+            method: "POST", path: "/_skiff/ecs/exec", body: JSON.object(["task": .string(taskArn), "command": ["true"]]).serializedBytes()))
+        #expect(unsigned?.status == 403)
+        let otherAccount = await h.cloud.control(OperationRequest(
+            method: "POST", path: "/_skiff/ecs/exec", headers: Harness.signature(for: "ecs", key: "AKIDOTHER"),
+            body: JSON.object(["task": .string(taskArn), "command": ["true"]]).serializedBytes()))
+        #expect(otherAccount?.status == 404)
+        #expect(await h.cloud.control(OperationRequest(method: "GET", path: "/_skiff/ecs/other", headers: signature)) == nil)
         let ecsExec = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "command": "ls", "interactive": true])
         #expect(ecsExec.body["__type"] == "TargetNotConnectedException")
         let stop = try await h.ecs("StopTask", ["task": .string(taskArn), "reason": "no longer needed"])

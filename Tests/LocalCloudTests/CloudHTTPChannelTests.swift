@@ -13,7 +13,8 @@ import Testing
 /// The server's HTTP/1.1 handling, through a real socket, byte for byte: what clients other than the SDKs' (curl,
 /// a proxy, a health probe, an HTTP/1.0 tool) send too.
 @Suite struct CloudHTTPChannelTests {
-    static let identity = "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 43\r\n\r\nAction=GetCallerIdentity&Version=2011-06-15"
+    static let signature = "X-Amz-Date: 20240101T000000Z\r\nAuthorization: \(signed("sts"))\r\n"
+    static let identity = "POST / HTTP/1.1\r\nHost: localhost\r\n\(signature)Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 43\r\n\r\nAction=GetCallerIdentity&Version=2011-06-15"
 
     /// Requests sent back to back on one connection, before any answer, are answered in order.
     @Test func answersPipelinedRequestsInOrder() async throws {
@@ -82,10 +83,10 @@ import Testing
     @Test func answersABodyTooLargeAndKeepsTheConnection() async throws {
         try await withServer(maximumRequestBytes: 64) { port in
             let body = "{\"padding\": \"" + String(repeating: "x", count: 200) + "\"}"
-            let large = "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: AWSStepFunctions.ListStateMachines\r\n"
+            let large = "POST / HTTP/1.1\r\nHost: localhost\r\n\(Self.signature)X-Amz-Target: AWSStepFunctions.ListStateMachines\r\n"
                 + "Content-Type: application/x-amz-json-1.0\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
             // The same body in chunks: the limit holds however the body is framed.
-            let chunked = "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: AWSStepFunctions.ListStateMachines\r\n"
+            let chunked = "POST / HTTP/1.1\r\nHost: localhost\r\n\(Self.signature)X-Amz-Target: AWSStepFunctions.ListStateMachines\r\n"
                 + "Content-Type: application/x-amz-json-1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + "64\r\n" + String(repeating: " ", count: 100) + "\r\n" + "64\r\n" + String(repeating: " ", count: 100) + "\r\n0\r\n\r\n"
             let exchange = try await RawHTTP.exchange(port: port, sending: large + chunked + Self.identity, expecting: 3)
@@ -103,7 +104,7 @@ import Testing
     @Test func answersHeadWithoutABody() async throws {
         try await withServer { port in
             let exchange = try await RawHTTP.exchange(
-                port: port, sending: "HEAD /_skiff/health HTTP/1.1\r\nHost: x\r\n\r\nGET /_skiff/health HTTP/1.1\r\nHost: x\r\n\r\n",
+                port: port, sending: "HEAD /_skiff/health HTTP/1.1\r\nHost: localhost\r\n\r\nGET /_skiff/health HTTP/1.1\r\nHost: localhost\r\n\r\n",
                 expecting: 2, headRequests: [0])
             #expect(exchange.responses.map(\.status) == [200, 200])
             #expect(exchange.responses[0].body.isEmpty)
@@ -113,12 +114,131 @@ import Testing
         }
     }
 
-    /// What is not HTTP is answered with 400 and the connection closed.
+    /// What is not HTTP is answered with 400 and the reason, and the connection closed.
     @Test func answersBadRequestToWhatIsNotHTTP() async throws {
         try await withServer { port in
             let exchange = try await RawHTTP.exchange(port: port, sending: "HELLO THERE\r\n\r\n", expecting: 2)
             #expect(exchange.responses.map(\.status) == [400])
+            #expect(exchange.responses.first?.headers["content-type"] == "text/plain; charset=utf-8")
+            #expect(exchange.responses.first?.headers["x-amzn-errortype"] == "BadRequest")
+            #expect(exchange.responses.first?.body.contains("not an HTTP method") == true)
             #expect(exchange.closedByServer)
+        }
+    }
+
+    /// Malformed requests are told what is wrong: headers past 80 KiB (431), a bad chunk size mid-body, a bad version;
+    /// a known method no service answers gets AWS's error in JSON.
+    @Test func explainsEachKindOfMalformedRequest() async throws {
+        try await withServer { port in
+            let huge = "GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: \(String(repeating: "a", count: 90_000))\r\n\r\n"
+            let overflow = try await RawHTTP.exchange(port: port, sending: huge, expecting: 2)
+            #expect(overflow.responses.map(\.status) == [431])
+            #expect(overflow.responses.first?.body.contains("80 KiB") == true)
+            #expect(overflow.closedByServer)
+
+            let badChunk = "POST / HTTP/1.1\r\nHost: localhost\r\n\(Self.signature)Transfer-Encoding: chunked\r\n\r\nZZ\r\nxx\r\n0\r\n\r\n"
+            let chunk = try await RawHTTP.exchange(port: port, sending: badChunk, expecting: 2)
+            #expect(chunk.responses.map(\.status) == [400])
+            #expect(chunk.responses.first?.body.contains("not valid HTTP/1.1") == true)
+            #expect(chunk.closedByServer)
+
+            let version = try await RawHTTP.exchange(port: port, sending: "GET / HTTP/3.7\r\nHost: localhost\r\n\r\n", expecting: 2)
+            #expect(version.responses.first.map { [400, 505].contains($0.status) } == true)
+            #expect(version.responses.first?.body.isEmpty == false)
+
+            let unknown = try await RawHTTP.exchange(
+                port: port, sending: "PROPFIND /x HTTP/1.1\r\nHost: localhost\r\n\(Self.signature)Content-Length: 0\r\n\r\n", expecting: 1)
+            #expect(unknown.responses.map(\.status) == [404])
+            #expect(unknown.responses.first?.body.contains("UnknownOperationException") == true)
+        }
+    }
+
+    /// A request whose bytes stop coming is answered `RequestTimeout` once the read deadline passes, and its
+    /// connection closed; the server answers others meanwhile.
+    @Test func timesOutARequestThatNeverEnds() async throws {
+        try await withServer(configure: { $0.requestReadTimeout = .milliseconds(300) }) { port in
+            let started = ContinuousClock.now
+            let halfSent = try await RawHTTP.exchange(
+                port: port, sending: "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nab", expecting: 2)
+            #expect(halfSent.responses.map(\.status) == [400])
+            #expect(halfSent.responses.first?.headers["x-amzn-errortype"] == "RequestTimeout")
+            #expect(halfSent.responses.first?.body.contains("not read from or written to within the timeout period") == true)
+            #expect(halfSent.closedByServer)
+            #expect(ContinuousClock.now - started < .seconds(5))
+            // Headers that never end, likewise.
+            let halfHead = try await RawHTTP.exchange(port: port, sending: "POST / HTTP/1.1\r\nHost: loc", expecting: 2)
+            #expect(halfHead.responses.map(\.status) == [400])
+            #expect(halfHead.closedByServer)
+        }
+    }
+
+    /// A connection with no request under way is closed after the idle timeout; one whose request is being answered
+    /// is not timed (an answer may take long).
+    @Test func closesIdleConnections() async throws {
+        try await withServer(configure: { $0.idleConnectionTimeout = .milliseconds(300) }) { port in
+            let idle = try await RawHTTP.exchange(port: port, sending: "", expecting: 1)
+            #expect(idle.responses.isEmpty)
+            #expect(idle.closedByServer)
+            let afterAnswer = try await RawHTTP.exchange(port: port, sending: Self.identity, expecting: 2)
+            #expect(afterAnswer.responses.map(\.status) == [200])
+            #expect(afterAnswer.closedByServer)
+        }
+    }
+
+    /// Past the connection limit a new connection is answered 503 and closed; once others close, it is served again.
+    @Test func refusesConnectionsPastTheLimit() async throws {
+        try await withServer(configure: { $0.maximumConnections = 2 }) { port in
+            let holders = try (0..<2).map { _ in try RawHTTP.connect(port: port) }
+            // Each held connection is counted once the server has set it up.
+            try await Task.sleep(for: .milliseconds(200))
+            let refused = try await RawHTTP.exchange(port: port, sending: Self.identity, expecting: 2)
+            #expect(refused.responses.map(\.status) == [503])
+            #expect(refused.responses.first?.headers["x-amzn-errortype"] == "ServiceUnavailable")
+            #expect(refused.closedByServer)
+            for socket in holders { close(socket) }
+            var served: [Int] = []
+            for _ in 0..<50 where served != [200] {
+                try await Task.sleep(for: .milliseconds(50))
+                served = try await RawHTTP.exchange(port: port, sending: Self.identity, expecting: 1).responses.map(\.status)
+            }
+            #expect(served == [200])
+        }
+    }
+
+    /// Request bodies held at once are bounded over all connections: a body that would pass the total while others
+    /// are held is answered 503 `SlowDown` (which the SDKs retry), and served once the others are answered.
+    @Test func boundsTheBodiesHeldAtOnce() async throws {
+        let release = AsyncStream.makeStream(of: Void.self)
+        let started = AsyncStream.makeStream(of: Void.self)
+        var configuration = CloudConfiguration(port: 0, stateDirectory: nil)
+        configuration.maximumBufferedRequestBytes = 1000
+        let limits = ConnectionLimits(configuration: configuration)
+        let channel = CloudHTTPChannel(group: MultiThreadedEventLoopGroup.singleton, limits: limits) { request in
+            if let refusal = request.refusal {
+                return OperationResponse(status: refusal.status, headers: [("x-amzn-ErrorType", refusal.code)])
+            }
+            if request.head.uri == "/hold" {
+                started.continuation.yield()
+                for await _ in release.stream { break }
+            }
+            return OperationResponse(status: 200, body: Array("\(request.body?.readableBytes ?? 0)".utf8))
+        }
+        try await withChannelServer(channel) { port in
+            let body = String(repeating: "x", count: 600)
+            let hold = "POST /hold HTTP/1.1\r\nHost: localhost\r\nContent-Length: 600\r\n\r\n\(body)"
+            let other = hold.replacingOccurrences(of: "/hold", with: "/other")
+            let held = Task { try await RawHTTP.exchange(port: port, sending: hold, expecting: 1) }
+            var startedIterator = started.stream.makeAsyncIterator()
+            await startedIterator.next()
+            #expect(limits.bufferedByteCount == 600)
+            let refused = try await RawHTTP.exchange(port: port, sending: other, expecting: 1)
+            #expect(refused.responses.map(\.status) == [503])
+            #expect(refused.responses.first?.headers["x-amzn-errortype"] == "SlowDown")
+            release.continuation.yield()
+            #expect(try await held.value.responses.map(\.body) == ["600"])
+            let served = try await RawHTTP.exchange(port: port, sending: other, expecting: 1)
+            #expect(served.responses.map(\.body) == ["600"])
+            #expect(limits.bufferedByteCount == 0)
         }
     }
 
@@ -141,7 +261,7 @@ import Testing
         head.headers.add(name: "Accept", value: "text/plain")
         head.headers.add(name: "ACCEPT", value: "application/json")
         head.headers.add(name: "x-already-lower", value: "v")
-        let request = ReceivedRequest(head: head, body: ByteBuffer(string: "{}"), bodyTooLarge: false).operationRequest
+        let request = ReceivedRequest(head: head, body: ByteBuffer(string: "{}"), refusal: nil).operationRequest
         #expect(request.method == "POST")
         #expect(request.path == "/path")
         #expect(request.query == ["a": ["1", "3"], "b": ["two words"]])
@@ -157,7 +277,8 @@ import Testing
     @Test func aStoppingServerFinishesTheAnswerUnderWay() async throws {
         let started = AsyncStream.makeStream(of: Void.self)
         let release = AsyncStream.makeStream(of: Void.self)
-        let channel = CloudHTTPChannel(group: MultiThreadedEventLoopGroup.singleton, maximumRequestBytes: 1024) { _ in
+        let limits = ConnectionLimits(configuration: CloudConfiguration(maximumRequestBytes: 1024))
+        let channel = CloudHTTPChannel(group: MultiThreadedEventLoopGroup.singleton, limits: limits) { _ in
             started.continuation.yield()
             for await _ in release.stream { break }
             return OperationResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("done".utf8))
@@ -184,10 +305,32 @@ import Testing
         try await running.value
     }
 
-    func withServer(maximumRequestBytes: Int = 10 * 1024 * 1024, _ body: (Int) async throws -> Void) async throws {
+    func withChannelServer(_ channel: CloudHTTPChannel, _ body: (Int) async throws -> Void) async throws {
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let configuration = CloudConfiguration(port: 0, stateDirectory: nil, maximumRequestBytes: maximumRequestBytes)
+        let server = channel.server(
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) },
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let group = ServiceGroup(services: [server], logger: logger)
+        let running = Task { try await group.run() }
+        var portIterator = ports.makeAsyncIterator()
+        let port = try #require(await portIterator.next())
+        defer { running.cancel() }
+        try await body(port)
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+
+    func withServer(
+        maximumRequestBytes: Int = 10 * 1024 * 1024, configure: (inout CloudConfiguration) -> Void = { _ in },
+        _ body: (Int) async throws -> Void
+    ) async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        var configuration = CloudConfiguration(port: 0, stateDirectory: nil, maximumRequestBytes: maximumRequestBytes)
+        configure(&configuration)
         let environment = ServiceEnvironment(
             database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: configuration)
         let cloud = try LocalCloud(services: [STSService()], environment: environment)
@@ -240,12 +383,10 @@ enum RawHTTP {
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    private static func blockingExchange(port: Int, text: String, expecting: Int, headRequests: Set<Int>, halfClose: Bool)
-        throws -> Exchange
-    {
+    /// A socket connected to the server on `port`, which the caller closes.
+    static func connect(port: Int) throws -> Int32 {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw Failure(description: "socket: \(errno)") }
-        defer { close(socket) }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
@@ -253,9 +394,20 @@ enum RawHTTP {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw Failure(description: "connect: \(errno)") }
+        guard connected == 0 else {
+            close(socket)
+            throw Failure(description: "connect: \(errno)")
+        }
+        return socket
+    }
+
+    private static func blockingExchange(port: Int, text: String, expecting: Int, headRequests: Set<Int>, halfClose: Bool)
+        throws -> Exchange
+    {
+        let socket = try connect(port: port)
+        defer { close(socket) }
         let bytes = Array(text.utf8)
         var sent = 0
         while sent < bytes.count {

@@ -71,7 +71,10 @@ import Testing
             for index in 0..<40 {
                 group.addTask {
                     let response = try await clients[index % clients.count].post(
-                        "/", headers: [.contentType: "application/x-www-form-urlencoded"],
+                        "/", headers: [
+                            .contentType: "application/x-www-form-urlencoded", HTTPField.Name("X-Amz-Date")!: "20240101T000000Z",
+                            .authorization: signed("sts"),
+                        ],
                         body: ByteBuffer(string: "Action=GetCallerIdentity&Version=2011-06-15"))
                     return (UInt(response.status.code), Self.text(response).contains("<Account>000000000000</Account>"))
                 }

@@ -46,7 +46,8 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
     @Test func unimplementedOperationsNameThemselves() async throws {
         let cloud = try makeCloud()
         let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/", headers: ["content-type": "application/x-www-form-urlencoded"],
+            method: "POST", path: "/",
+            headers: ["content-type": "application/x-www-form-urlencoded", "x-amz-date": "20240101T000000Z", "authorization": signed("sts")],
             body: Array("Action=AssumeRole&RoleArn=x".utf8)))
         let text = String(decoding: response.body, as: UTF8.self)
         #expect(response.status == 501)

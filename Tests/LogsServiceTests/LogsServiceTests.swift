@@ -20,7 +20,10 @@ extension LocalCloud {
     func logs(_ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
         let response = await respond(to: OperationRequest(
             method: "POST", path: "/",
-            headers: ["x-amz-target": "Logs_20140328.\(operation)", "content-type": "application/x-amz-json-1.1"],
+            headers: [
+                "x-amz-target": "Logs_20140328.\(operation)", "content-type": "application/x-amz-json-1.1", "x-amz-date": "20240101T000000Z",
+                "authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
+            ],
             body: input.serializedBytes()))
         return (response.status, try JSON(parsing: response.body))
     }

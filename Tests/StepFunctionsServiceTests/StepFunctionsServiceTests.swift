@@ -41,7 +41,10 @@ func makeCloud(_ extra: [any LocalService] = [], activityPollTimeout: Duration =
 
 func call(_ cloud: LocalCloud, _ operation: String, _ body: JSON) async -> (Int, JSON) {
     let response = await cloud.respond(to: OperationRequest(
-        method: "POST", path: "/", headers: ["x-amz-target": "AWSStepFunctions.\(operation)", "content-type": "application/x-amz-json-1.0"],
+        method: "POST", path: "/", headers: [
+            "x-amz-target": "AWSStepFunctions.\(operation)", "content-type": "application/x-amz-json-1.0", "x-amz-date": "20240101T000000Z",
+            "authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/states/aws4_request, SignedHeaders=host, Signature=0",
+        ],
         body: body.serializedBytes()))
     return (response.status, (try? JSON(parsing: response.body)) ?? .null)
 }

@@ -19,8 +19,8 @@ public final class CloudDatabase: Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         if let stateDirectory {
-            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
             let path = (stateDirectory as NSString).appendingPathComponent("skiff.sqlite")
+            try Self.makePrivate(stateDirectory: stateDirectory, database: path)
             self.path = path
             writer = try DatabasePool(path: path, configuration: configuration)  // WAL by default
         } else {
@@ -28,6 +28,28 @@ public final class CloudDatabase: Sendable {
             writer = try DatabaseQueue(configuration: configuration)
         }
         groupCommit = GroupCommit(writer: writer)
+    }
+
+    /// Creates the state directory readable by its owner only (0700) and the database file 0600, and makes an
+    /// existing database so: the database holds task environments, which often carry secrets. SQLite gives its log
+    /// and shared-memory files the database file's mode. An existing directory is made 0700 only when it already
+    /// holds a database of Skiff's: `--state-dir /tmp` must not close /tmp to others.
+    static func makePrivate(stateDirectory: String, database: String) throws {
+        let files = FileManager.default
+        var isDirectory: ObjCBool = false
+        if !files.fileExists(atPath: stateDirectory, isDirectory: &isDirectory) {
+            try files.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } else if isDirectory.boolValue, files.fileExists(atPath: database) {
+            try files.setAttributes([.posixPermissions: 0o700], ofItemAtPath: stateDirectory)
+        }
+        for suffix in ["", "-wal", "-shm"] where files.fileExists(atPath: database + suffix) {
+            try files.setAttributes([.posixPermissions: 0o600], ofItemAtPath: database + suffix)
+        }
+        if !files.fileExists(atPath: database) {
+            guard files.createFile(atPath: database, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: database])
+            }
+        }
     }
 
     /// Writes the write-ahead log back into the database file (leaving it empty) and closes every connection, so

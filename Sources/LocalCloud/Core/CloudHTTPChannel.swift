@@ -27,27 +27,35 @@ struct CloudHTTPChannel: ServerChildChannel {
     let answer: Answerer
     /// One executor per event loop of the server's group, keyed by the loop's identity.
     let executors: [ObjectIdentifier: EventLoopTaskExecutor]
-    let maximumRequestBytes: Int
+    let limits: ConnectionLimits
 
-    init(group: any EventLoopGroup, maximumRequestBytes: Int, answer: @escaping Answerer) {
+    init(group: any EventLoopGroup, limits: ConnectionLimits, answer: @escaping Answerer) {
         var executors: [ObjectIdentifier: EventLoopTaskExecutor] = [:]
         for loop in group.makeIterator() { executors[ObjectIdentifier(loop)] = EventLoopTaskExecutor(eventLoop: loop) }
         self.executors = executors
-        self.maximumRequestBytes = maximumRequestBytes
+        self.limits = limits
         self.answer = answer
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            // Pipelining assistance holds a connection's next request until the answer to the last one is written,
-            // and closes an idle connection (or a busy one after its answer) when the server quiesces. Error handling
-            // answers a request that is not HTTP with 400 and closes the connection.
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false)
             let inFlight = InFlightAnswer()
+            let guardHandler = ConnectionGuard(limits: limits)
+            try channel.pipeline.syncOperations.addHandler(guardHandler)
+            guard limits.admitConnection() else {
+                guardHandler.refuse(.tooManyConnections(limits.maximumConnections))
+                return Value(channel: channel, inFlight: inFlight)
+            }
+            let limits = self.limits
+            channel.closeFuture.whenComplete { _ in limits.releaseConnection() }
+            // Pipelining assistance holds a connection's next request until the answer to the last one is written,
+            // and closes an idle connection (or a busy one after its answer) when the server quiesces. Requests that
+            // are not HTTP are answered by ``CloudHTTPHandler``, with a reason.
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: false)
             try channel.pipeline.syncOperations.addHandler(CloudHTTPHandler(
                 answer: answer, executor: executors[ObjectIdentifier(channel.eventLoop)],
-                maximumRequestBytes: maximumRequestBytes, inFlight: inFlight))
+                limits: limits, connection: guardHandler, inFlight: inFlight))
             return Value(channel: channel, inFlight: inFlight)
         }
     }
@@ -79,8 +87,9 @@ final class InFlightAnswer: Sendable {
 struct ReceivedRequest: Sendable {
     var head: HTTPRequestHead
     var body: ByteBuffer?
-    /// The body went past the server's limit; what was read of it is dropped.
-    var bodyTooLarge: Bool
+    /// Why the request is refused without being read whole: its body went past the server's limit for one request,
+    /// or for all requests at once. What was read of the body is dropped.
+    var refusal: AWSError?
 }
 
 /// Gathers each request on a connection (head, body, end) and answers it in one task.
@@ -90,47 +99,77 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let answer: CloudHTTPChannel.Answerer
     private let executor: EventLoopTaskExecutor?
-    private let maximumRequestBytes: Int
+    private let limits: ConnectionLimits
+    private let connection: ConnectionGuard
     private let inFlight: InFlightAnswer
     private var request: ReceivedRequest?
+    /// Body bytes of the current request reserved from the server's total (``ConnectionLimits/reserve(_:)``), given
+    /// back once its answer is written.
+    private var reservedBytes = 0
     /// A request is being answered: the connection's next one waits (pipelining assistance holds it).
     private var answering = false
     /// The client closed its side: the connection closes once the answer under way is written.
     private var closeAfterAnswer = false
-    private static let date = HTTPDateHeader()
 
-    init(answer: @escaping CloudHTTPChannel.Answerer, executor: EventLoopTaskExecutor?, maximumRequestBytes: Int,
-         inFlight: InFlightAnswer) {
+    init(answer: @escaping CloudHTTPChannel.Answerer, executor: EventLoopTaskExecutor?, limits: ConnectionLimits,
+         connection: ConnectionGuard, inFlight: InFlightAnswer) {
         self.answer = answer
         self.executor = executor
-        self.maximumRequestBytes = maximumRequestBytes
+        self.limits = limits
+        self.connection = connection
         self.inFlight = inFlight
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        limits.release(reservedBytes)
+        reservedBytes = 0
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // An answer under way still holds its request's body; it gives it back when written (or dropped).
+        if !answering {
+            limits.release(reservedBytes)
+            reservedBytes = 0
+        }
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            request = ReceivedRequest(head: head, body: nil, bodyTooLarge: false)
+            request = ReceivedRequest(head: head, body: nil, refusal: nil)
             // curl, for one, asks before sending a large body, and waits a second for the answer.
             if head.version != .http1_0, head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
             }
         case .body(var part):
-            guard var received = request, !received.bodyTooLarge else { return }
+            guard var received = request, received.refusal == nil else { return }
             // Dropped from `request` while it grows, so that the buffer is uniquely referenced and appended in place.
             request = nil
-            if (received.body?.readableBytes ?? 0) + part.readableBytes > maximumRequestBytes {
-                received.bodyTooLarge = true
+            if (received.body?.readableBytes ?? 0) + part.readableBytes > limits.maximumRequestBytes {
+                received.refusal = .requestTooLarge(limit: limits.maximumRequestBytes)
                 received.body = nil
+                limits.release(reservedBytes)
+                reservedBytes = 0
+            } else if !limits.reserve(part.readableBytes) {
+                received.refusal = AWSError(
+                    "SlowDown", "The local cloud holds \(limits.maximumBufferedRequestBytes) bytes of request bodies at "
+                        + "most, and other requests hold them now; send the request again.", status: 503)
+                received.body = nil
+                limits.release(reservedBytes)
+                reservedBytes = 0
             } else if received.body == nil {
+                reservedBytes += part.readableBytes
                 received.body = part
             } else {
+                reservedBytes += part.readableBytes
                 received.body!.writeBuffer(&part)
             }
             request = received
         case .end:
             guard let received = request else { return }
             request = nil
+            connection.requestRead()
             startAnswering(received, context: context)
         }
     }
@@ -144,10 +183,15 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if answering { closeAfterAnswer = true } else { context.close(promise: nil) }
     }
 
-    /// A request that is not HTTP (answered 400 by NIO's error handler before this) or a broken connection: nothing
-    /// more on it can be read as requests, so it is closed.
+    /// A request that is not HTTP is answered with the reason (pipelining assistance passes the error on only once
+    /// the answer under way is written); a broken connection is closed. Nothing more on either can be read as
+    /// requests.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        if let error = error as? HTTPParserError, !answering {
+            connection.refuse(.malformed(error))
+        } else {
+            context.close(promise: nil)
+        }
     }
 
     private func startAnswering(_ received: ReceivedRequest, context: ChannelHandlerContext) {
@@ -158,7 +202,7 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let inFlight = self.inFlight
         let work: @Sendable () async -> Void = {
             let response = await answer(received)
-            let write = {
+            let write: @Sendable () -> Void = {
                 bound.value.handler.write(response, for: received.head, context: bound.value.context)
                 inFlight.set(nil)
             }
@@ -173,9 +217,11 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.reserveCapacity(response.headers.count + 4)
         for (name, value) in response.headers { headers.add(name: name, value: value) }
         headers.add(name: "Content-Length", value: String(response.body.count))
-        headers.add(name: "Date", value: Self.date.current())
+        headers.add(name: "Date", value: HTTPDateHeader.shared.current())
         headers.add(name: "Server", value: CloudServer.serverName)
         answering = false
+        limits.release(reservedBytes)
+        reservedBytes = 0
         let keepAlive = head.isKeepAlive && !closeAfterAnswer
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(
@@ -185,8 +231,10 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            connection.answerWritten()
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         }
     }
 }

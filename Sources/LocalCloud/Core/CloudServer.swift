@@ -24,8 +24,9 @@ public struct CloudServer: Sendable {
         let cloud = self.cloud
         let configuration = cloud.environment.configuration
         let group = MultiThreadedEventLoopGroup.singleton
-        return CloudHTTPChannel(group: group, maximumRequestBytes: configuration.maximumRequestBytes) { request in
-            await Self.respond(to: request, cloud: cloud)
+        let policy = RequestOriginPolicy(configuration: configuration)
+        return CloudHTTPChannel(group: group, limits: ConnectionLimits(configuration: configuration)) { request in
+            await Self.respond(to: request, cloud: cloud, policy: policy)
         }.server(
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: Self.serverName),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
@@ -47,7 +48,9 @@ public struct CloudServer: Sendable {
         Task.detached {
             _ = MultiThreadedEventLoopGroup.singleton
             let channel = EmbeddedChannel()
-            _ = try? await CloudHTTPChannel(group: channel.eventLoop, maximumRequestBytes: 0) { _ in OperationResponse() }
+            _ = try? await CloudHTTPChannel(group: channel.eventLoop, limits: ConnectionLimits(configuration: CloudConfiguration())) { _ in
+                OperationResponse()
+            }
                 .setup(channel: channel, logger: logger).get()
             _ = try? await channel.close()
         }
@@ -76,13 +79,30 @@ public struct CloudServer: Sendable {
         try cloud.environment.database.close()
     }
 
-    static func respond(to received: ReceivedRequest, cloud: LocalCloud) async -> OperationResponse {
+    static func respond(to received: ReceivedRequest, cloud: LocalCloud, policy: RequestOriginPolicy) async -> OperationResponse {
         let request = received.operationRequest
+        let crossOrigin: String?
+        switch policy.verdict(method: request.method, headers: request.headers) {
+        case .refused(let reason):
+            return cloud.respond(to: request, failingWith: AWSError("AccessDeniedException", reason, status: 403))
+        case .allowedCrossOrigin(let origin):
+            if let preflight = policy.preflightAnswer(method: request.method, headers: request.headers) { return preflight }
+            crossOrigin = origin
+        case .allowed:
+            if let preflight = policy.preflightAnswer(method: request.method, headers: request.headers) { return preflight }
+            crossOrigin = nil
+        }
+        var response = await answer(request, received: received, cloud: cloud)
+        if let crossOrigin { response.headers += RequestOriginPolicy.crossOriginHeaders(origin: crossOrigin) }
+        return response
+    }
+
+    private static func answer(_ request: OperationRequest, received: ReceivedRequest, cloud: LocalCloud) async -> OperationResponse {
         if request.path == "/_skiff/health" && (request.method == "GET" || request.method == "HEAD") {
             return cloud.health()
         }
-        if received.bodyTooLarge {
-            return cloud.respond(to: request, failingWith: .requestTooLarge(limit: cloud.environment.configuration.maximumRequestBytes))
+        if let refusal = received.refusal {
+            return cloud.respond(to: request, failingWith: refusal)
         }
         if request.path.hasPrefix("/_skiff/"), let answer = await cloud.control(request) {
             return answer

@@ -13,6 +13,9 @@ import Darwin
 /// the current time zone, which opens ICU's time-zone data (about 1 MiB of pages kept resident by a server that
 /// only ever writes UTC), and a timer refreshing a cached value would wake the idle server every second.
 final class HTTPDateHeader: Sendable {
+    /// The one every connection of the server shares.
+    static let shared = HTTPDateHeader()
+
     private let cache = Mutex<(second: Int64, text: String)>((.min, ""))
 
     /// The header for the current second.

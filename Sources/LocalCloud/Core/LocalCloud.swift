@@ -18,7 +18,7 @@ public final class LocalCloud: Sendable {
     public static let version = "0.1.0"
 
     /// Migrates the database for `services` (from `freshSchema` when the database is new and the schema is theirs).
-    public init(services: [any LocalService], environment: ServiceEnvironment, authenticator: any RequestAuthenticator = AcceptingAuthenticator(),
+    public init(services: [any LocalService], environment: ServiceEnvironment, authenticator: any RequestAuthenticator = SignedRequestAuthenticator(),
                 freshSchema: SchemaSnapshot? = nil) throws {
         self.services = services
         self.environment = environment
@@ -120,15 +120,26 @@ public final class LocalCloud: Sendable {
         return response
     }
 
-    /// Answers `/_skiff/<service>/<path>` from the service's ``LocalService/control(_:path:)``; nil when no
-    /// service serves the path.
+    /// Answers `/_skiff/<service>/<path>` from the service's ``LocalService/control(_:path:context:)``; nil when no
+    /// service serves the path. The request must be signed as an API call is, and acts in the signer's account.
     public func control(_ request: OperationRequest) async -> OperationResponse? {
         let rest = request.path.dropFirst("/_skiff/".count)
         guard request.path.hasPrefix("/_skiff/"), let slash = rest.firstIndex(of: "/") else { return nil }
         let prefix = String(rest[..<slash])
+        let path = String(rest[rest.index(after: slash)...])
         guard let service = services.first(where: { $0.descriptor.endpointPrefix == prefix }) else { return nil }
         do {
-            return try await service.control(request, path: String(rest[rest.index(after: slash)...]))
+            let credential = try SigV4Credential.parse(authorization: request.headers["authorization"], headers: request.headers)
+                ?? SigV4Credential.parse(presignedQuery: request.query.compactMapValues(\.first))
+            let principal = try await authenticator.authenticate(
+                request, credential: credential, operation: OperationIdentity(service: "skiff", operation: "\(prefix)/\(path)"),
+                configuration: environment.configuration)
+            let context = RequestContext(
+                accountId: principal.accountId, region: credential?.region ?? environment.configuration.defaultRegion,
+                requestId: RandomUUID.make(), accessKeyId: principal.accessKeyId ?? "")
+            return try await service.control(request, path: path, context: context)
+        } catch let error as AWSError {
+            return .json(["__type": .string(error.code), "message": .string(error.message)], status: error.status, contentType: "application/json")
         } catch {
             return .json(["message": .string("\(error)")], status: 400, contentType: "application/json")
         }

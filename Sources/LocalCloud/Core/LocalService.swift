@@ -24,8 +24,9 @@ public protocol LocalService: Sendable {
     var validationErrorCode: String { get }
 
     /// Skiff's own endpoints of the service, `/_skiff/<endpointPrefix>/<path>`, for the `skiff` command line
-    /// (not AWS APIs: `skiff exec` uses `/_skiff/ecs/exec`). Nil when the service has no such path.
-    func control(_ request: OperationRequest, path: String) async throws -> OperationResponse?
+    /// (not AWS APIs: `skiff exec` uses `/_skiff/ecs/exec`). Nil when the service has no such path. Requests are
+    /// signed like API calls; `context` is the caller's account and region.
+    func control(_ request: OperationRequest, path: String, context: RequestContext) async throws -> OperationResponse?
 
     /// The service as the receiver of the events other services publish (EventBridge), else nil. A requirement
     /// rather than an `as? EventSink` cast: a dynamic cast to a protocol scans every conformance record of the
@@ -38,7 +39,7 @@ extension LocalService {
     public func run() async throws {}
     public var errorStatus: [String: Int] { [:] }
     public var validationErrorCode: String { "ValidationException" }
-    public func control(_ request: OperationRequest, path: String) async throws -> OperationResponse? { nil }
+    public func control(_ request: OperationRequest, path: String, context: RequestContext) async throws -> OperationResponse? { nil }
     public var eventSink: (any EventSink)? { nil }
 }
 

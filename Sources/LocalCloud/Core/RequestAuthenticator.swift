@@ -23,21 +23,27 @@ public struct OperationIdentity: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// The seam where signatures are verified and callers authorized. It runs after routing, so it knows the
-/// operation asked for. The default accepts every caller and maps its access key to an account; enforcing IAM
-/// replaces it.
+/// operation asked for. The default accepts every signed caller and maps its access key to an account; enforcing
+/// IAM replaces it.
 public protocol RequestAuthenticator: Sendable {
     func authenticate(
         _ request: OperationRequest, credential: SigV4Credential?, operation: OperationIdentity, configuration: CloudConfiguration
     ) async throws(AWSError) -> Principal
 }
 
-/// Accepts every request: a known access key maps to its account, any other to the default account.
-public struct AcceptingAuthenticator: RequestAuthenticator {
+/// Accepts every signed request (SigV4 in an `Authorization` header or a presigned query): a known access key maps
+/// to its account, any other to the default account. The signature itself is not checked (any secret works, as
+/// the SDKs' local-endpoint conventions expect), but an unsigned request is refused as AWS refuses it.
+///
+/// Why refuse unsigned requests at all: a web page can send a request without headers of its choosing to any
+/// server, but not one with an `Authorization` header (that needs a CORS preflight, which only allowed origins
+/// pass; see ``RequestOriginPolicy``). Requiring a signature keeps pages from driving the local cloud.
+public struct SignedRequestAuthenticator: RequestAuthenticator {
     public init() {}
     public func authenticate(
         _ request: OperationRequest, credential: SigV4Credential?, operation: OperationIdentity, configuration: CloudConfiguration
     ) async throws(AWSError) -> Principal {
-        let key = credential?.accessKeyId
-        return Principal(accountId: key.flatMap { configuration.accounts[$0] } ?? configuration.defaultAccountId, accessKeyId: key)
+        guard let key = credential?.accessKeyId else { throw .missingAuthenticationToken() }
+        return Principal(accountId: configuration.accounts[key] ?? configuration.defaultAccountId, accessKeyId: key)
     }
 }

@@ -44,7 +44,8 @@ public struct ECSService: LocalService, ECSAPIHandler {
 
     /// `POST /_skiff/ecs/exec` with `{"task": ARN or id, "container": name?, "command": [...], "timeoutSeconds": n?}`:
     /// runs the command in the task's environment and answers `{"exitCode", "stdout", "stderr"}` (`skiff exec`).
-    public func control(_ request: OperationRequest, path: String) async throws -> OperationResponse? {
+    /// The task is looked for in the caller's account only (`context`, from the request's signature).
+    public func control(_ request: OperationRequest, path: String, context: RequestContext) async throws -> OperationResponse? {
         guard path == "exec" else { return nil }
         guard request.method == "POST" else {
             return .json(["message": "Use POST."], status: 405, contentType: "application/json")
@@ -56,7 +57,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
         }
         do {
             let result = try await supervisor.exec(
-                task: task, container: body["container"]?.stringValue, command: command,
+                task: task, account: context.accountId, container: body["container"]?.stringValue, command: command,
                 timeoutSeconds: body["timeoutSeconds"]?.intValue ?? 300)
             return .json([
                 "exitCode": .number(Double(result.exitCode)), "stdout": .string(result.output), "stderr": .string(result.errorOutput),

@@ -336,10 +336,11 @@ public final class TaskSupervisor: Sendable {
     // MARK: Exec
 
     /// Runs `command` in a running task's container (the first one when `container` is nil), with the task's
-    /// environment and working directory, as ECS Exec does.
-    public func exec(task reference: String, container: String?, command: [String], timeoutSeconds: Int = 300) async throws -> ExecResult {
+    /// environment and working directory, as ECS Exec does. Only a task of `account` is found: another account's
+    /// task is as unknown to the caller as through the ECS API.
+    public func exec(task reference: String, account: String, container: String?, command: [String], timeoutSeconds: Int = 300) async throws -> ExecResult {
         let id = ECSService.taskId(fromArn: reference)
-        guard let liveTask = live.withLock({ $0[id] }) else {
+        guard let liveTask = live.withLock({ $0[id] }), liveTask.record.account == account else {
             throw ExecError.notRunning("Task \(id) is not running in this local cloud.")
         }
         let task = await liveTask.record.task
