@@ -284,3 +284,77 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
         #expect(Set(made).count == made.count)
     }
 }
+
+/// A rest-json service with a path other services share (`/tags/{arn}`), signed as the Scheduler is.
+struct TaggingService: LocalService {
+    var descriptor: ServiceDescriptor {
+        ServiceDescriptor(
+            endpointPrefix: "scheduler", signingName: "scheduler", targetPrefix: nil, wireProtocol: .restJson,
+            apiVersion: "2021-06-30", xmlNamespace: nil, operations: ["TagResource"],
+            routes: [RestRoute(method: "POST", uri: "/tags/{ResourceArn}", operation: "TagResource")])
+    }
+    func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
+        .json(["tagged": .string(request.pathParameters["ResourceArn"] ?? "")], contentType: "application/json")
+    }
+}
+
+/// Requests for AWS services Skiff does not serve are answered with one sentence naming service and operation,
+/// in the protocol's error shape, whatever the protocol.
+@Suite struct UnservedServiceTests {
+    func request(
+        _ service: String, method: String = "POST", path: String = "/", target: String? = nil, form: String? = nil,
+        contentType: String = "application/x-amz-json-1.1"
+    ) -> OperationRequest {
+        var headers = ["x-amz-date": "20240101T000000Z", "authorization": signed(service)]
+        if let target { headers["x-amz-target"] = target }
+        headers["content-type"] = form == nil ? contentType : "application/x-www-form-urlencoded"
+        return OperationRequest(method: method, path: path, headers: headers, body: Array((form ?? "{}").utf8))
+    }
+
+    @Test func namesQueryServicesAndTheirActions() async throws {
+        let cloud = try makeCloud([STSService()])
+        let iam = await cloud.respond(to: request("iam", form: "Action=CreateGroup&Version=2010-05-08&GroupName=ops"))
+        let text = String(decoding: iam.body, as: UTF8.self)
+        #expect(iam.status == 501)
+        #expect(text.contains("<Message>Skiff does not serve IAM CreateGroup yet.</Message>"))
+        #expect(text.contains("<Code>UnknownOperationException</Code>"))
+        let elb = await cloud.respond(to: request("elasticloadbalancing", form: "Action=CreateLoadBalancer&Version=2015-12-01"))
+        #expect(String(decoding: elb.body, as: UTF8.self).contains("Skiff does not serve Elastic Load Balancing v2 CreateLoadBalancer yet."))
+        let sns = await cloud.respond(to: request("sns", form: "Action=Publish&Version=2010-03-31"))
+        #expect(String(decoding: sns.body, as: UTF8.self).contains("Skiff does not serve Amazon SNS Publish yet."))
+        // Signed for IAM, an action STS also has is still IAM's.
+        let iamWhoami = await cloud.respond(to: request("iam", form: "Action=GetCallerIdentity&Version=2010-05-08"))
+        #expect(iamWhoami.status == 501)
+    }
+
+    @Test func namesJSONServicesByTheirTargetPrefix() async throws {
+        let cloud = try makeCloud([STSService()])
+        let organizations = await cloud.respond(to: request(
+            "organizations", target: "AWSOrganizationsV20161128.CreateOrganization"))
+        let body = try JSON(parsing: organizations.body)
+        #expect(organizations.status == 501)
+        #expect(body["message"] == "Skiff does not serve Organizations CreateOrganization yet.")
+        #expect(body["__type"] == "UnknownOperationException")
+        let ecr = await cloud.respond(to: request("ecr", target: "AmazonEC2ContainerRegistry_V20150921.CreateRepository"))
+        #expect(try JSON(parsing: ecr.body)["message"] == "Skiff does not serve Amazon ECR CreateRepository yet.")
+        // Even unsigned, the target names the service.
+        var unsigned = request("cloudtrail", target: "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.CreateTrail")
+        unsigned.headers["authorization"] = nil
+        let trail = await cloud.respond(to: unsigned)
+        #expect(try JSON(parsing: trail.body)["message"] == "Skiff does not serve CloudTrail CreateTrail yet.")
+    }
+
+    /// EKS's TagResource shares `/tags/{arn}` with the Scheduler's: signed for EKS, the Scheduler does not answer it.
+    @Test func restRequestsGoToTheServiceTheyWereSignedFor() async throws {
+        let cloud = try makeCloud([STSService(), TaggingService()])
+        let eks = await cloud.respond(to: request(
+            "eks", path: "/tags/arn:aws:eks:us-east-1:000000000000:cluster/c", contentType: "application/json"))
+        #expect(eks.status == 501)
+        #expect(try JSON(parsing: eks.body)["message"] == "Skiff does not serve Amazon EKS (POST /tags/arn:aws:eks:us-east-1:000000000000:cluster/c) yet.")
+        let clusters = await cloud.respond(to: request("eks", path: "/clusters", contentType: "application/json"))
+        #expect(try JSON(parsing: clusters.body)["message"] == "Skiff does not serve Amazon EKS (POST /clusters) yet.")
+        let scheduler = await cloud.respond(to: request(
+            "scheduler", path: "/tags/arn:aws:scheduler:us-east-1:000000000000:schedule-group:g", contentType: "application/json"))
+        #expect(scheduler.status == 200)
+    }
+}

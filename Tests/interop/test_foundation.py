@@ -26,6 +26,22 @@ def test_unimplemented_operation_names_itself(skiff):
     assert "GetSessionToken" in e.value.response["Error"]["Message"]
 
 
+@pytest.mark.parametrize("service, call, sentence", [
+    ("iam", lambda c: c.create_group(GroupName="ops"), "Skiff does not serve IAM CreateGroup yet."),
+    ("sns", lambda c: c.create_topic(Name="alerts"), "Skiff does not serve Amazon SNS CreateTopic yet."),
+    ("organizations", lambda c: c.describe_organization(), "Skiff does not serve Organizations DescribeOrganization yet."),
+    ("cloudtrail", lambda c: c.describe_trails(), "Skiff does not serve CloudTrail DescribeTrails yet."),
+    ("eks", lambda c: c.list_clusters(), "Skiff does not serve Amazon EKS (GET /clusters) yet."),
+    ("eks", lambda c: c.tag_resource(resourceArn="arn:aws:eks:us-east-1:000000000000:cluster/c", tags={"a": "b"}),
+     "Skiff does not serve Amazon EKS (POST /tags/arn%3Aaws%3Aeks%3Aus-east-1%3A000000000000%3Acluster%2Fc) yet."),
+])
+def test_services_not_served_are_named(skiff, service, call, sentence):
+    with pytest.raises(ClientError) as e:
+        call(skiff.client(service))
+    assert e.value.response["Error"]["Message"] == sentence
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+
+
 def test_malformed_json_gets_aws_error_and_server_keeps_serving(skiff):
     req = urllib.request.Request(skiff.endpoint + "/", data=b"{not json", method="POST", headers={
         "X-Amz-Target": "Nope.Op", "Content-Type": "application/x-amz-json-1.0"})

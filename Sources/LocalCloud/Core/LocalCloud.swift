@@ -38,6 +38,10 @@ public final class LocalCloud: Sendable {
             }
             let credential = try SigV4Credential.parse(authorization: request.headers["authorization"], headers: request.headers)
                 ?? SigV4Credential.parse(presignedQuery: request.query.compactMapValues(\.first))
+            if let unserved = router.unserved(request, signingService: credential?.service) {
+                exchange.unserved = unserved
+                throw unserved.error(method: request.method, path: request.path)
+            }
             let route = try router.route(request, signingService: credential?.service)
             exchange.routed(to: route)
             exchange.request.pathParameters = route.pathParameters
@@ -74,6 +78,8 @@ public final class LocalCloud: Sendable {
         var xmlNamespace: String?
         var service: (any LocalService)?
         var operation: String?
+        /// The request is for a service Skiff does not serve: the log names it.
+        var unserved: RequestRouter.Unserved?
 
         init(request: OperationRequest) {
             self.request = request
@@ -105,8 +111,8 @@ public final class LocalCloud: Sendable {
         logger[metadataKey: "request-id"] = "\(exchange.requestId)"
         let elapsed = ContinuousClock.now - exchange.started
         var metadata: Logger.Metadata = [
-            "service": "\(exchange.service?.descriptor.endpointPrefix ?? "-")",
-            "operation": "\(exchange.operation ?? "-")",
+            "service": "\(exchange.service?.descriptor.endpointPrefix ?? exchange.unserved?.service ?? "-")",
+            "operation": "\(exchange.operation ?? exchange.unserved?.operation ?? "-")",
             "status": "\(response.status)",
             "duration-ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
         ]

@@ -10,8 +10,22 @@ public struct RequestRouter: Sendable {
         public var pathParameters: [String: String]
     }
 
+    /// A request for an AWS service the local cloud does not serve: the service's name and, where the request
+    /// names it (awsJson's target, query's action), the operation.
+    public struct Unserved: Sendable, Equatable {
+        public var service: String
+        public var operation: String?
+
+        /// The answer: one sentence naming both, in the error shape of the request's protocol.
+        public func error(method: String, path: String) -> AWSError {
+            let what = operation.map { "\(service) \($0)" } ?? "\(service) (\(method) \(path.prefix(200)))"
+            return AWSError("UnknownOperationException", "Skiff does not serve \(what) yet.", status: 501)
+        }
+    }
+
     let services: [any LocalService]
     let byTargetPrefix: [String: any LocalService]
+    let signingNames: Set<String>
 
     public init(services: [any LocalService]) {
         self.services = services
@@ -20,9 +34,32 @@ public struct RequestRouter: Sendable {
             if let prefix = service.descriptor.targetPrefix { byTarget[prefix] = service }
         }
         byTargetPrefix = byTarget
+        signingNames = Set(services.map(\.descriptor.signingName))
+    }
+
+    /// The AWS service `request` is for, when it is one the local cloud does not serve: recognised by the service it
+    /// was signed for, or by its `X-Amz-Target` prefix. Nil for requests a Skiff service may answer.
+    public func unserved(_ request: OperationRequest, signingService: String?) -> Unserved? {
+        var operation: String?
+        var prefix: String?
+        if let target = request.headers["x-amz-target"], let dot = target.lastIndex(of: ".") {
+            prefix = String(target[..<dot])
+            operation = String(target[target.index(after: dot)...])
+        } else {
+            operation = Self.queryParameter("Action", of: request)
+        }
+        if let signingService, !signingNames.contains(signingService),
+           let service = AWSServiceNames.service(signingName: signingService, version: Self.queryParameter("Version", of: request)) {
+            return Unserved(service: service.name, operation: operation)
+        }
+        if let prefix, byTargetPrefix[prefix] == nil, let service = AWSServiceNames.service(targetPrefix: prefix) {
+            return Unserved(service: service.name, operation: operation)
+        }
+        return nil
     }
 
     /// The route of `request`. `signingService` is the service name of the SigV4 credential scope, if signed.
+    /// A request for a service Skiff does not serve is answered by ``unserved(_:signingService:)``, not here.
     public func route(_ request: OperationRequest, signingService: String?) throws(AWSError) -> Route {
         if let target = request.headers["x-amz-target"] {
             guard let dot = target.lastIndex(of: ".") else {
@@ -31,7 +68,7 @@ public struct RequestRouter: Sendable {
             let prefix = String(target[..<dot])
             let operation = String(target[target.index(after: dot)...])
             guard let service = byTargetPrefix[prefix] else {
-                throw AWSError("UnknownOperationException", "No service of Skiff answers X-Amz-Target prefix '\(prefix)'.")
+                throw AWSError("UnknownOperationException", "No AWS service answers X-Amz-Target prefix '\(prefix.prefix(200))'.")
             }
             // awsJson operations are all `POST /`; other methods and paths reach no operation.
             guard request.method == "POST", request.path == "/" || request.path.isEmpty else {
@@ -70,9 +107,9 @@ public struct RequestRouter: Sendable {
                 }
             }
         }
-        if let signingService {
-            let signed = matches.filter { $0.service.descriptor.signingName == signingService }
-            if !signed.isEmpty { matches = signed }
+        // A path may be shared by services (`/tags/{arn}`): the one the request was signed for answers it.
+        if let signingService, signingNames.contains(signingService) {
+            matches = matches.filter { $0.service.descriptor.signingName == signingService }
         }
         guard let best = matches.max(by: { $0.route.specificity < $1.route.specificity }) else {
             throw AWSError(
