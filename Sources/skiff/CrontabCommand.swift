@@ -34,7 +34,8 @@ struct CrontabCommand: ParsableCommand {
         @Option(help: "Account of ARNs built from bare names (default: with --create the account of the credentials, else 000000000000).") var account: String?
         @Option(help: "text, json, cloudformation or rules.") var format = "text"
         @Flag(help: "Also create the schedules in a running local cloud (needs --cluster and --task-definition).") var create = false
-        @Option(help: "The local cloud that --create talks to.") var endpointUrl = "http://127.0.0.1:4566"
+        @Option(help: "The local cloud that --create talks to (default: $SKIFF_ENDPOINT, $AWS_ENDPOINT_URL, else http://127.0.0.1:4566).")
+        var endpointUrl: String?
         @Option(help: "Schedule group of the created schedules.") var group = "default"
         @Option(help: "Access key that --create signs with (default: AWS_ACCESS_KEY_ID, else test); skiff up maps it to an account.") var accessKeyId: String?
 
@@ -105,7 +106,8 @@ struct CrontabCommand: ParsableCommand {
             let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
             guard let data, let text = String(data: data, encoding: .utf8) else { throw CommandFailure("cannot read the crontab \(file)") }
             let conversion = Crontab.convert(text, timeZone: timeZone)
-            let client = create ? LocalCloudClient(endpoint: endpointUrl, region: effectiveRegion, accessKeyId: accessKeyId) : nil
+            let endpoint = endpointUrl ?? LocalCloudClient.defaultEndpoint()
+            let client = create ? LocalCloudClient(endpoint: endpoint, region: effectiveRegion, accessKeyId: accessKeyId) : nil
             // The schedules are created in the account of the credentials; ARNs built from bare names must name it.
             var account = self.account ?? Self.defaultAccount
             if let client {
@@ -155,7 +157,7 @@ struct CrontabCommand: ParsableCommand {
                     FileHandle.standardError.write(Data("created schedule \(name) in group \(group)\n".utf8))
                 } catch {
                     failures += 1
-                    FileHandle.standardError.write(Data("cannot create schedule \(name) at \(endpointUrl): \(error)\n".utf8))
+                    FileHandle.standardError.write(Data("cannot create schedule \(name) at \(client.endpoint): \(error)\n".utf8))
                 }
             }
             return failures

@@ -17,7 +17,7 @@ struct ExecCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The local cloud's endpoint (default: $SKIFF_ENDPOINT, else http://127.0.0.1:4566).")
+    @Option(help: "The local cloud's endpoint (default: $SKIFF_ENDPOINT, $AWS_ENDPOINT_URL, else http://127.0.0.1:4566).")
     var endpointUrl: String?
     @Option(help: "The access key to sign with (default: $AWS_ACCESS_KEY_ID): the task is looked for in its account.")
     var accessKeyId: String?
@@ -38,7 +38,7 @@ struct ExecCommand: AsyncParsableCommand {
     func run() async throws {
         let arguments = command.first == "--" ? Array(command.dropFirst()) : command
         guard !arguments.isEmpty else { throw ValidationError("Give the command to run after --, e.g. skiff exec --task ID -- ls -l") }
-        let endpoint = endpointUrl ?? ProcessInfo.processInfo.environment["SKIFF_ENDPOINT"] ?? "http://127.0.0.1:4566"
+        let endpoint = endpointUrl ?? LocalCloudClient.defaultEndpoint()
         var body: JSONObject = ["task": .string(task), "command": .array(arguments.map { .string($0) }), "timeoutSeconds": .number(Double(timeout))]
         if let container { body["container"] = .string(container) }
         let reply: (status: Int, body: String)

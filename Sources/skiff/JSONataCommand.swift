@@ -21,6 +21,12 @@ struct JSONataCommand: ParsableCommand {
     @Flag(help: "Print the result on one line.") var compact = false
 
     func run() throws {
+        let trimmed = expression.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("{%"), trimmed.hasSuffix("%}"), trimmed.count >= 4 {
+            let inner = trimmed.dropFirst(2).dropLast(2).trimmingCharacters(in: .whitespaces)
+            throw CommandFailure(
+                "{% %} marks JSONata inside a state machine's fields; give skiff jsonata the expression alone: skiff jsonata '\(inner)'")
+        }
         let compiled: JSONataExpression
         do {
             compiled = try JSONataExpression(expression)

@@ -24,6 +24,15 @@ struct LocalCloudClient {
         self.sessionToken = ownSecret ? environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } : nil
     }
 
+    /// The endpoint of commands not given one: `SKIFF_ENDPOINT`, else the SDKs' `AWS_ENDPOINT_URL`, else the
+    /// local cloud's default address.
+    static func defaultEndpoint(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        for name in ["SKIFF_ENDPOINT", "AWS_ENDPOINT_URL"] {
+            if let value = environment[name], !value.isEmpty { return value }
+        }
+        return "http://127.0.0.1:4566"
+    }
+
     func signer(for service: String) -> SigV4Signer {
         SigV4Signer(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, sessionToken: sessionToken, region: region, service: service)
     }

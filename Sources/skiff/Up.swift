@@ -128,6 +128,8 @@ struct Up: AsyncParsableCommand {
         let database: CloudDatabase
         do {
             database = try CloudDatabase(stateDirectory: configuration.stateDirectory)
+        } catch let error as StateDirectoryError {
+            throw CommandFailure("cannot use the state directory: \(error)")
         } catch {
             throw CommandFailure("cannot open the state database in \(stateDir): \(error)")
         }

@@ -78,3 +78,30 @@ def test_access_keys_map_to_accounts(tmp_path):
         assert server.client("sts").get_caller_identity()["Account"] == "000000000000"
     finally:
         server.stop()
+
+
+def test_state_directory_is_private_and_its_errors_are_one_line(fresh_skiff, tmp_path):
+    import os
+    import stat
+    import subprocess
+    assert stat.S_IMODE(os.stat(fresh_skiff.state_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(os.path.join(fresh_skiff.state_dir, "skiff.sqlite")).st_mode) == 0o600
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = subprocess.run([fresh_skiff.binary, "up", "--port", "0", "--state-dir", str(blocker)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Error: cannot use the state directory: {blocker}: it is a file, not a folder"
+
+
+def test_skiff_jsonata_says_to_drop_the_state_machine_braces(skiff):
+    import subprocess
+    result = subprocess.run([interop_binary(), "jsonata", "{% $sum([1, 2]) %}"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "skiff jsonata '$sum([1, 2])'" in result.stderr
+
+
+def interop_binary():
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.environ.get("SKIFF_BIN", os.path.join(root, ".build", "debug", "skiff"))

@@ -1,6 +1,12 @@
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The local cloud's SQLite database: one file under the state directory (WAL mode), or memory for tests.
 ///
 /// Each service registers its own migrations; its tables carry `account` and `region` columns, because every
@@ -11,7 +17,8 @@ public final class CloudDatabase: Sendable {
     public let path: String?
     private let groupCommit: GroupCommit
 
-    /// Opens (creating if needed) `<stateDirectory>/skiff.sqlite`, or an in-memory database when nil.
+    /// Opens (creating if needed) `<stateDirectory>/skiff.sqlite`, or an in-memory database when nil. A folder
+    /// that cannot be made or used throws a ``StateDirectoryError``.
     public init(stateDirectory: String?) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -34,21 +41,27 @@ public final class CloudDatabase: Sendable {
     /// existing database so: the database holds task environments, which often carry secrets. SQLite gives its log
     /// and shared-memory files the database file's mode. An existing directory is made 0700 only when it already
     /// holds a database of Skiff's: `--state-dir /tmp` must not close /tmp to others.
-    static func makePrivate(stateDirectory: String, database: String) throws {
+    static func makePrivate(stateDirectory: String, database: String) throws(StateDirectoryError) {
         let files = FileManager.default
         var isDirectory: ObjCBool = false
         if !files.fileExists(atPath: stateDirectory, isDirectory: &isDirectory) {
-            try files.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } else if isDirectory.boolValue, files.fileExists(atPath: database) {
-            try files.setAttributes([.posixPermissions: 0o700], ofItemAtPath: stateDirectory)
+            do {
+                try files.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw StateDirectoryError(path: stateDirectory, error)
+            }
+        } else if !isDirectory.boolValue {
+            throw StateDirectoryError(path: stateDirectory, reason: "it is a file, not a folder")
+        } else if files.fileExists(atPath: database), chmod(stateDirectory, 0o700) != 0 {
+            throw StateDirectoryError(path: stateDirectory, errno: errno)
         }
         for suffix in ["", "-wal", "-shm"] where files.fileExists(atPath: database + suffix) {
-            try files.setAttributes([.posixPermissions: 0o600], ofItemAtPath: database + suffix)
+            guard chmod(database + suffix, 0o600) == 0 else { throw StateDirectoryError(path: database + suffix, errno: errno) }
         }
         if !files.fileExists(atPath: database) {
-            guard files.createFile(atPath: database, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: database])
-            }
+            let descriptor = open(database, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { throw StateDirectoryError(path: database, errno: errno) }
+            _ = closeFile(descriptor)
         }
     }
 
@@ -120,3 +133,33 @@ public final class CloudDatabase: Sendable {
         await groupCommit.queue(body)
     }
 }
+
+/// Why the state directory or its database file cannot be used: the path and the system's reason, in one line.
+public struct StateDirectoryError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    init(path: String, errno code: Int32) {
+        self.init(path: path, reason: String(cString: strerror(code)))
+    }
+
+    /// From a Foundation file error: the POSIX reason underneath it where there is one.
+    init(path: String, _ error: any Error) {
+        let underlying = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
+        if let underlying, underlying.domain == NSPOSIXErrorDomain {
+            self.init(path: path, errno: Int32(clamping: underlying.code))
+        } else {
+            self.init(path: path, reason: (error as NSError).localizedDescription)
+        }
+    }
+
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// The system's `close`, which `CloudDatabase.close()` hides inside the class.
+private func closeFile(_ descriptor: Int32) -> Int32 { close(descriptor) }
