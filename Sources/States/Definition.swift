@@ -41,10 +41,23 @@ public struct StateMachine: Sendable {
     }
 
     public init(json: JSON) throws(DefinitionError) {
+        try Self.checkNesting(json)
         var diagnostics: [Diagnostic] = []
         self = StateMachine.parse(json, path: "", inherited: .jsonPath, diagnostics: &diagnostics)
         Self.checkUniqueNames(self, path: "", seen: [:], &diagnostics)
         if !diagnostics.isEmpty { throw DefinitionError(diagnostics) }
+    }
+
+    /// The deepest a definition may nest: what the JSON parser reads. Parsing and validating a definition, and
+    /// running it (Choice rules, payload templates, nested Parallel and Map states), walk it recursively; a
+    /// definition built in memory rather than parsed from text is held to the same bound, so that no walk can
+    /// exhaust its thread's stack.
+    public static let maxDefinitionDepth = JSON.maximumParseDepth
+
+    static func checkNesting(_ json: JSON) throws(DefinitionError) {
+        guard JSONNesting.exceeds(json, maxDefinitionDepth) else { return }
+        let pointer = JSONNesting.pointerToFirstTooDeep(json, maxDefinitionDepth) ?? "/"
+        throw DefinitionError([.schema("The definition nests more than \(maxDefinitionDepth) levels of objects and arrays", at: pointer)])
     }
 
     /// State names are unique across the whole machine, Parallel branches and Map processors included (ASL).
@@ -81,10 +94,20 @@ public struct StateMachine: Sendable {
         }
     }
 
-    static func parse(_ json: JSON, path: String, inherited: QueryLanguage, diagnostics: inout [Diagnostic]) -> StateMachine {
+    /// How deep Parallel and Map states may nest in one another. Parsing a definition recurses through them, with
+    /// large frames (a debug build spends about 20 KB of stack on each level): a bound well within what a thread's
+    /// stack survives, and far beyond what a workflow uses.
+    public static let maxStateNesting = 40
+
+    /// `depth` counts this machine: 1 for the top level, 2 for a Parallel branch or Map processor in it, ...
+    static func parse(_ json: JSON, path: String, inherited: QueryLanguage, depth: Int = 1, diagnostics: inout [Diagnostic]) -> StateMachine {
         var machine = StateMachine(startAt: "", states: [:], queryLanguage: inherited, json: json)
         guard case .object(let top) = json else {
             diagnostics.append(.schema("Expected an object", at: path.isEmpty ? "/" : path))
+            return machine
+        }
+        guard depth <= maxStateNesting else {
+            diagnostics.append(.schema("Parallel and Map states nest at most \(maxStateNesting) deep", at: path))
             return machine
         }
         let allowed: Set<String> = ["Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage", "ProcessorConfig"]
@@ -99,10 +122,10 @@ public struct StateMachine: Sendable {
         machine.comment = top["Comment"]?.stringValue
         if let timeout = top["TimeoutSeconds"] {
             // A positive whole number of seconds, as CreateStateMachine requires.
-            if let seconds = timeout.intValue, seconds > 0, timeout.numberValue == Double(seconds) {
+            if let seconds = NumberBounds.timeoutSeconds.integer(timeout) {
                 machine.timeoutSeconds = seconds
             } else {
-                diagnostics.append(.schema("TimeoutSeconds must be a positive integer", at: path + "/TimeoutSeconds"))
+                diagnostics.append(.schema(NumberBounds.timeoutSeconds.requirement, at: path + "/TimeoutSeconds"))
             }
         }
         guard let startAt = top["StartAt"]?.stringValue else {
@@ -118,7 +141,8 @@ public struct StateMachine: Sendable {
             if name.count > 80 {
                 diagnostics.append(.schema("State name is longer than 80 characters", at: "\(path)/States/\(name)"))
             }
-            machine.states[name] = StateDefinition.parse(name: name, stateJSON, path: "\(path)/States/\(name)", inherited: machine.queryLanguage, diagnostics: &diagnostics)
+            machine.states[name] = StateDefinition.parse(name: name, stateJSON, path: "\(path)/States/\(name)", inherited: machine.queryLanguage, depth: depth,
+                                                         diagnostics: &diagnostics)
         }
         if machine.states[startAt] == nil {
             diagnostics.append(Diagnostic(code: "MISSING_TRANSITION_TARGET", message: "Missing 'Next' target: \(startAt)", location: "\(path)/StartAt"))
@@ -311,7 +335,8 @@ public final class StateDefinition: @unchecked Sendable {
     static let jsonPathOnly: Set<String> = ["InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "SecondsPath", "TimestampPath", "ErrorPath", "CausePath", "ItemsPath", "TimeoutSecondsPath", "HeartbeatSecondsPath", "Iterator", "MaxConcurrencyPath", "ToleratedFailurePercentagePath", "ToleratedFailureCountPath"]
     static let jsonataOnly: Set<String> = ["Arguments", "Output", "Items"]
 
-    static func parse(name: String, _ json: JSON, path: String, inherited: QueryLanguage, diagnostics: inout [Diagnostic]) -> StateDefinition {
+    /// `depth` is the nesting of the machine the state belongs to (see ``StateMachine/maxStateNesting``).
+    static func parse(name: String, _ json: JSON, path: String, inherited: QueryLanguage, depth: Int = 1, diagnostics: inout [Diagnostic]) -> StateDefinition {
         guard case .object(let o) = json, let typeValue = o["Type"] else {
             diagnostics.append(.schema("These fields are required: [Type]", at: path))
             return StateDefinition(name: name, type: .pass, queryLanguage: inherited, json: json)
@@ -397,7 +422,8 @@ public final class StateDefinition: @unchecked Sendable {
         if type == .task, let resource = state.resource, !Self.isResourceArn(resource) {
             diagnostics.append(Diagnostic(code: "INVALID_RESOURCE", message: "Resource \"\(resource)\" is not a valid ARN", location: "\(path)/Resource"))
         }
-        func number(_ key: String, positiveInteger: Bool, _ diagnostics: inout [Diagnostic]) -> StateNumber? {
+        func number(_ bounds: NumberBounds, _ diagnostics: inout [Diagnostic]) -> StateNumber? {
+            let key = bounds.field
             let pathKey = key + "Path"
             if o[key] != nil && o[pathKey] != nil {
                 diagnostics.append(.schema("A state cannot have both \(key) and \(pathKey)", at: path))
@@ -414,15 +440,15 @@ public final class StateDefinition: @unchecked Sendable {
                 validateJSONata(v, at: "\(path)/\(key)", &diagnostics)
                 return .expression(expression)
             }
-            guard let n = v.numberValue, positiveInteger ? (n > 0 && n == n.rounded()) : n >= 0 else {
-                diagnostics.append(.schema("\(key) must be a \(positiveInteger ? "positive" : "non-negative") \(positiveInteger ? "integer" : "number")\(language == .jsonata ? " or a JSONata expression" : "")", at: "\(path)/\(key)"))
+            guard let n = v.numberValue, bounds.accepts(n) else {
+                diagnostics.append(.schema(bounds.requirement + (language == .jsonata ? ", or a JSONata expression" : ""), at: "\(path)/\(key)"))
                 return nil
             }
             return .value(n)
         }
         if [.task].contains(type) {
-            state.timeout = number("TimeoutSeconds", positiveInteger: true, &diagnostics)
-            state.heartbeat = number("HeartbeatSeconds", positiveInteger: true, &diagnostics)
+            state.timeout = number(.timeoutSeconds, &diagnostics)
+            state.heartbeat = number(.heartbeatSeconds, &diagnostics)
         }
         if case .value(let t)? = state.timeout, case .value(let h)? = state.heartbeat, h >= t {
             diagnostics.append(.schema("HeartbeatSeconds must be smaller than TimeoutSeconds", at: "\(path)/HeartbeatSeconds"))
@@ -430,18 +456,23 @@ public final class StateDefinition: @unchecked Sendable {
         for (i, r) in (o["Retry"]?.arrayValue ?? []).enumerated() {
             var retrier = Retrier(errorEquals: r["ErrorEquals"]?.arrayValue?.compactMap(\.stringValue) ?? [])
             if retrier.errorEquals.isEmpty { diagnostics.append(.schema("These fields are required: [ErrorEquals]", at: "\(path)/Retry/\(i)")) }
-            retrier.intervalSeconds = r["IntervalSeconds"]?.numberValue ?? 1
-            retrier.maxAttempts = r["MaxAttempts"]?.intValue ?? 3
-            retrier.backoffRate = r["BackoffRate"]?.numberValue ?? 2
-            retrier.maxDelaySeconds = r["MaxDelaySeconds"]?.numberValue
+            // Each number within AWS's bounds; one outside them is reported and the default kept.
+            func retryNumber(_ bounds: NumberBounds) -> Double? {
+                guard let v = r[bounds.field] else { return nil }
+                guard let n = v.numberValue, bounds.accepts(n) else {
+                    diagnostics.append(.schema(bounds.requirement, at: "\(path)/Retry/\(i)/\(bounds.field)"))
+                    return nil
+                }
+                return n
+            }
+            retrier.intervalSeconds = retryNumber(.intervalSeconds) ?? 1
+            retrier.maxAttempts = retryNumber(.maxAttempts).flatMap { Int(exactly: $0) } ?? 3
+            retrier.backoffRate = retryNumber(.backoffRate) ?? 2
+            retrier.maxDelaySeconds = retryNumber(.maxDelaySeconds)
             retrier.jitterFull = r["JitterStrategy"]?.stringValue == "FULL"
-            if retrier.backoffRate < 1 { diagnostics.append(.schema("BackoffRate must be at least 1.0", at: "\(path)/Retry/\(i)/BackoffRate")) }
-            if retrier.maxAttempts < 0 { diagnostics.append(.schema("MaxAttempts must not be negative", at: "\(path)/Retry/\(i)/MaxAttempts")) }
             if retrier.errorEquals.contains("States.ALL") && retrier.errorEquals.count > 1 {
                 diagnostics.append(.schema("States.ALL must appear alone in ErrorEquals", at: "\(path)/Retry/\(i)/ErrorEquals"))
             }
-            if retrier.intervalSeconds < 1 { diagnostics.append(.schema("IntervalSeconds must be at least 1", at: "\(path)/Retry/\(i)/IntervalSeconds")) }
-            if let cap = retrier.maxDelaySeconds, cap < 1 { diagnostics.append(.schema("MaxDelaySeconds must be at least 1", at: "\(path)/Retry/\(i)/MaxDelaySeconds")) }
             if let jitter = r["JitterStrategy"]?.stringValue, !["FULL", "NONE"].contains(jitter) {
                 diagnostics.append(.schema("Value is not one of [FULL, NONE]", at: "\(path)/Retry/\(i)/JitterStrategy"))
             }
@@ -486,6 +517,20 @@ public final class StateDefinition: @unchecked Sendable {
             if count != 1 {
                 diagnostics.append(.schema("A Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath", at: path))
             }
+            // Seconds is a whole number of seconds up to 99999999 and Timestamp an RFC 3339 timestamp, unless a
+            // JSONata state computes them.
+            let computed = { (v: JSON) in language == .jsonata && v.stringValue.flatMap(JSONataTemplate.expression) != nil }
+            if let seconds = state.seconds, !computed(seconds), !(seconds.numberValue.map(NumberBounds.waitSeconds.accepts) ?? false) {
+                diagnostics.append(.schema(NumberBounds.waitSeconds.requirement + (language == .jsonata ? ", or a JSONata expression" : ""), at: "\(path)/Seconds"))
+            }
+            if let timestamp = state.timestamp, !computed(timestamp), timestamp.stringValue.flatMap(ChoiceRule.timestamp) == nil {
+                diagnostics.append(.schema("The value for the field 'Timestamp' must be an RFC 3339 timestamp (2016-08-18T17:33:00Z)", at: "\(path)/Timestamp"))
+            }
+            for key in ["SecondsPath", "TimestampPath"] {
+                if let v = o[key], !(v.stringValue.map { PayloadTemplate.isValidPath($0, reference: true) } ?? false) {
+                    diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(key): \(v.stringValue ?? v.serialized())", location: "\(path)/\(key)"))
+                }
+            }
         }
         if type == .fail {
             state.error = o["Error"]?.stringValue
@@ -503,7 +548,7 @@ public final class StateDefinition: @unchecked Sendable {
             let branches = o["Branches"]?.arrayValue ?? []
             if branches.isEmpty { diagnostics.append(.schema("These fields are required: [Branches]", at: path)) }
             for (i, b) in branches.enumerated() {
-                state.branches.append(StateMachine.parse(b, path: "\(path)/Branches/\(i)", inherited: language, diagnostics: &diagnostics))
+                state.branches.append(StateMachine.parse(b, path: "\(path)/Branches/\(i)", inherited: language, depth: depth + 1, diagnostics: &diagnostics))
             }
         }
         if type == .map {
@@ -511,7 +556,7 @@ public final class StateDefinition: @unchecked Sendable {
                 if processor["ProcessorConfig"]?["Mode"]?.stringValue == "DISTRIBUTED" {
                     diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "Distributed Map (ProcessorConfig Mode DISTRIBUTED) is not supported by Skiff yet; use INLINE", location: "\(path)/ItemProcessor/ProcessorConfig/Mode"))
                 }
-                state.iterator = StateMachine.parse(processor, path: "\(path)/ItemProcessor", inherited: language, diagnostics: &diagnostics)
+                state.iterator = StateMachine.parse(processor, path: "\(path)/ItemProcessor", inherited: language, depth: depth + 1, diagnostics: &diagnostics)
             } else {
                 diagnostics.append(.schema("These fields are required: [ItemProcessor]", at: path))
             }
@@ -524,12 +569,9 @@ public final class StateDefinition: @unchecked Sendable {
             }
             state.items = o["Items"]
             state.itemSelector = o["ItemSelector"] ?? o["Parameters"]
-            state.maxConcurrency = number("MaxConcurrency", positiveInteger: false, &diagnostics)
-            state.toleratedFailurePercentage = number("ToleratedFailurePercentage", positiveInteger: false, &diagnostics)
-            state.toleratedFailureCount = number("ToleratedFailureCount", positiveInteger: false, &diagnostics)
-            if case .value(let p)? = state.toleratedFailurePercentage, !(0...100).contains(p) {
-                diagnostics.append(.schema("ToleratedFailurePercentage must be between 0 and 100", at: "\(path)/ToleratedFailurePercentage"))
-            }
+            state.maxConcurrency = number(.maxConcurrency, &diagnostics)
+            state.toleratedFailurePercentage = number(.toleratedFailurePercentage, &diagnostics)
+            state.toleratedFailureCount = number(.toleratedFailureCount, &diagnostics)
             state.itemBatcher = o["ItemBatcher"]
         }
         return state
@@ -577,6 +619,7 @@ extension StateDefinition {
     public static func standalone(name: String, json: JSON, queryLanguage: QueryLanguage = .jsonPath) throws(DefinitionError) -> StateDefinition {
         var diagnostics: [Diagnostic] = []
         guard case .object = json else { throw DefinitionError([.schema("Expected an object", at: "/")]) }
+        try StateMachine.checkNesting(json)
         let state = parse(name: name, json, path: "", inherited: queryLanguage, diagnostics: &diagnostics)
         if !diagnostics.isEmpty { throw DefinitionError(diagnostics) }
         return state
@@ -589,6 +632,54 @@ public enum StateNumber: Sendable, Equatable {
     case value(Double)
     case path(String)
     case expression(String)
+}
+
+/// The whole numbers (and the percentage) a state fixes in its definition or computes as it runs, with the
+/// bounds AWS sets to them: CreateStateMachine refuses a definition with a number outside them, and a number
+/// computed outside them (a `…Path`, a JSONata expression) fails the execution with States.Runtime. Numbers within
+/// them convert to `Int` and to durations without overflow.
+public struct NumberBounds: Sendable {
+    public var field: String
+    public var range: ClosedRange<Double>
+    /// A whole number (all but ToleratedFailurePercentage and BackoffRate).
+    public var integer = true
+
+    /// AWS's bound on seconds of Wait states, task timeouts and heartbeats, retry intervals and attempts.
+    public static let maxSeconds = 99_999_999.0
+    /// The largest count AWS takes (a Java int).
+    public static let maxCount = Double(Int32.max)
+    /// The longest a retry may wait (AWS's bound on MaxDelaySeconds: a year and a second).
+    public static let maxRetryDelay = 31_622_401.0
+
+    public static let timeoutSeconds = NumberBounds(field: "TimeoutSeconds", range: 1...maxSeconds)
+    public static let heartbeatSeconds = NumberBounds(field: "HeartbeatSeconds", range: 1...maxSeconds)
+    public static let waitSeconds = NumberBounds(field: "Seconds", range: 0...maxSeconds)
+    public static let intervalSeconds = NumberBounds(field: "IntervalSeconds", range: 1...maxSeconds)
+    public static let maxAttempts = NumberBounds(field: "MaxAttempts", range: 0...maxSeconds)
+    public static let maxDelaySeconds = NumberBounds(field: "MaxDelaySeconds", range: 1...maxRetryDelay)
+    /// At least 1; no upper bound, as a retry's wait is bounded by ``maxRetryDelay`` however fast it grows.
+    public static let backoffRate = NumberBounds(field: "BackoffRate", range: 1...Double.greatestFiniteMagnitude, integer: false)
+    public static let maxConcurrency = NumberBounds(field: "MaxConcurrency", range: 0...maxCount)
+    public static let toleratedFailureCount = NumberBounds(field: "ToleratedFailureCount", range: 0...maxCount)
+    public static let toleratedFailurePercentage = NumberBounds(field: "ToleratedFailurePercentage", range: 0...100, integer: false)
+
+    public func accepts(_ n: Double) -> Bool {
+        range.contains(n) && (!integer || n == n.rounded(.towardZero))
+    }
+
+    /// The value as an `Int`, when it is a number these bounds accept.
+    func integer(_ value: JSON) -> Int? {
+        guard let n = value.numberValue, accepts(n) else { return nil }
+        return Int(exactly: n.rounded(.towardZero))
+    }
+
+    /// What the field must hold, as AWS words it.
+    public var requirement: String {
+        if range.upperBound == .greatestFiniteMagnitude {
+            return "The value for the field '\(field)' must be a number greater than or equal to \(JSON.formatNumber(range.lowerBound))"
+        }
+        return "The value for the field '\(field)' must be \(integer ? "an integer" : "a number") between \(JSON.formatNumber(range.lowerBound)) and \(JSON.formatNumber(range.upperBound))"
+    }
 }
 
 /// Workflow variables as Assign declares them.

@@ -59,9 +59,18 @@ public protocol StatesClock: Sendable {
 public struct SystemClock: StatesClock {
     public init() {}
     public func now() -> Date { Date() }
+    /// Sleeps a day at most at a time, so that any wait converts to a `Duration` without overflow (a Timestamp
+    /// far in the future, a wait with no end).
     public func sleep(seconds: Double) async throws {
-        if seconds > 0 { try await Task.sleep(for: .milliseconds(Int64((seconds * 1000).rounded()))) }
+        var remaining = seconds
+        while remaining > 0 {
+            let step = min(remaining, Self.longestSleep)
+            try await Task.sleep(for: .milliseconds(Int64((step * 1000).rounded())))
+            remaining -= step
+        }
     }
+
+    static let longestSleep = 86_400.0
 }
 
 /// Who the execution is, for the context object (`$$`) and the events.
@@ -231,7 +240,17 @@ public struct ExecutionEngine: Sendable {
         let run = ExecutionRun(engine: self, context: context, observer: observer, firstEventId: snapshot?.lastEventId ?? 0,
                                executionInput: input, resumeBranches: snapshot?.branches ?? [:], resumeTimers: snapshot?.timers ?? [:],
                                resumeTasks: snapshot?.tasks ?? [:])
-        return await run.execute(input: input, snapshot: snapshot)
+        return await Self.offCallersExecutor { await run.execute(input: input, snapshot: snapshot) }
+    }
+
+    /// Runs the work of an execution on the global concurrent executor, whatever executor its caller prefers.
+    ///
+    /// An execution runs users' expressions (JSONata, paths, intrinsic functions), any of which may take seconds. A
+    /// host that answers requests on an event loop's thread (the local cloud prefers it for a request's task) and
+    /// runs an execution within the request (StartSyncExecution, TestState, a run that ends at once) would hold
+    /// the loop, and every other connection on it, for as long.
+    static func offCallersExecutor<T>(_ work: () async -> T) async -> T {
+        await withTaskExecutorPreference(globalConcurrentExecutor, operation: work)
     }
 
     /// Runs one attempt of one state alone, as the TestState API does. `contextObject` (TestState's `context`)
@@ -242,7 +261,7 @@ public struct ExecutionEngine: Sendable {
         run.contextOverride = contextObject
         let scope = VariableScope(parent: nil)
         scope.values = variables
-        var result = await run.testOnce(state, input: input, scope: scope)
+        var result = await Self.offCallersExecutor { await run.testOnce(state, input: input, scope: scope) }
         result.inspection = run.inspection?.steps.withLock { $0 } ?? [:]
         return result
     }
@@ -252,7 +271,9 @@ public struct ExecutionEngine: Sendable {
         let run = ExecutionRun(engine: self, context: context, observer: nil, firstEventId: 0, executionInput: input)
         let scope = VariableScope(parent: nil)
         scope.values = variables
-        let outcome = try await run.runStateWithRecovery(state, input: input, scope: scope, parentEventId: 0)
+        let outcome = try await withTaskExecutorPreference(globalConcurrentExecutor) {
+            try await run.runStateWithRecovery(state, input: input, scope: scope, parentEventId: 0)
+        }
         return (outcome.output, outcome.next)
     }
 }
@@ -529,7 +550,10 @@ final class ExecutionRun: @unchecked Sendable {
                     let retrier = state.retry[index]
                     if attempts[index] < retrier.maxAttempts {
                         var delay = retrier.intervalSeconds * pow(retrier.backoffRate, Double(attempts[index]))
-                        if let cap = retrier.maxDelaySeconds { delay = min(delay, cap) }
+                        // However fast it grows (a BackoffRate of 1e300 makes it infinite at once), a retry waits at
+                        // most MaxDelaySeconds, and without one at most the year an execution can last.
+                        let cap = retrier.maxDelaySeconds ?? NumberBounds.maxRetryDelay
+                        if !(delay <= cap) { delay = cap }
                         if retrier.jitterFull { delay = Double.random(in: 0...delay) }
                         attempts[index] += 1
                         retryCount += 1
@@ -552,10 +576,12 @@ final class ExecutionRun: @unchecked Sendable {
             let states: JSON = ["input": input, "errorOutput": errorOutput, "context": context]
             let output = try catcher.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Catch.Output") } ?? errorOutput
             let assigned = try catcher.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Catch.Assign") }
+            try checkOutput(output, state: state)
             return StateOutcome(output: output, next: catcher.next, assigned: assigned)
         }
         let assigned = try catcher.assign.map { try PayloadTemplate.resolve($0, input: errorOutput, context: context, variables: scope) }
         let output = catcher.resultPathIsNull ? input : try JSONPath.placing(errorOutput, at: catcher.resultPath ?? "$", in: input)
+        try checkOutput(output, state: state)
         return StateOutcome(output: output, next: catcher.next, assigned: try assigned.map { try commitAssign($0, scope: scope) })
     }
 
@@ -655,7 +681,7 @@ final class ExecutionRun: @unchecked Sendable {
         case .wait:
             let seconds = try state.secondsPath.map { try selectRequired($0, in: effective, context: context, scope: scope, field: "SecondsPath") } ?? state.seconds
             let timestamp = try state.timestampPath.map { try selectRequired($0, in: effective, context: context, scope: scope, field: "TimestampPath") } ?? state.timestamp
-            try await wait(state, seconds: seconds, timestamp: timestamp, key: key)
+            try await wait(state, seconds: seconds, timestamp: timestamp, key: key, fieldSuffix: state.secondsPath != nil || state.timestampPath != nil ? "Path" : "")
             let assignment = try assigning(state.assign, from: effective)
             let output = try selectPath(state.outputPath, in: effective, context: context, scope: scope, field: "OutputPath")
             return StateOutcome(output: output, next: state.next, assigned: try assignment.map { try commitAssign($0, scope: scope) })
@@ -664,15 +690,15 @@ final class ExecutionRun: @unchecked Sendable {
         }
         // A Map's Parameters is its (legacy) ItemSelector, applied to each item: not to the state's input.
         let parameters = state.type == .map ? effective
-            : try state.parameters.map { try PayloadTemplate.resolve($0, input: effective, context: context, variables: scope) } ?? effective
+            : try state.parameters.map { try checkNesting(PayloadTemplate.resolve($0, input: effective, context: context, variables: scope), of: state, field: "Parameters") } ?? effective
         inspection?.record("afterParameters", parameters)
         var result: JSON
         switch state.type {
         case .pass:
             result = state.result ?? parameters
         case .task:
-            let timeout = try number(state.timeout, "TimeoutSeconds", of: state, input: effective, context: context, scope: scope, states: nil)
-            let heartbeat = try number(state.heartbeat, "HeartbeatSeconds", of: state, input: effective, context: context, scope: scope, states: nil)
+            let timeout = try number(state.timeout, .timeoutSeconds, of: state, input: effective, context: context, scope: scope, states: nil)
+            let heartbeat = try number(state.heartbeat, .heartbeatSeconds, of: state, input: effective, context: context, scope: scope, states: nil)
             result = try await runTask(state, arguments: parameters, token: token, key: key, context: context, timeout: timeout, heartbeat: heartbeat)
         case .parallel:
             result = try await runParallel(state, input: parameters, scope: scope)
@@ -697,7 +723,7 @@ final class ExecutionRun: @unchecked Sendable {
         }
         inspection?.record("afterResultPath", combined)
         let output = try selectPath(state.outputPath, in: combined, context: context, scope: scope, field: "OutputPath")
-        try checkSize(output, state: state)
+        try checkOutput(output, state: state)
         return StateOutcome(output: output, next: state.next, assigned: try assignment.map { try commitAssign($0, scope: scope) })
     }
 
@@ -719,12 +745,14 @@ final class ExecutionRun: @unchecked Sendable {
                 if matched {
                     let output = try rule.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Choices.Output") } ?? input
                     let assigned = try rule.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Choices.Assign") }
+                    if rule.output != nil { try checkOutput(output, state: state) }
                     return StateOutcome(output: output, next: rule.next, assigned: assigned)
                 }
             }
             guard let fallback = state.defaultState else { throw StatesError("States.NoChoiceMatched", "No Matches!") }
             let output = try state.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Output") } ?? input
             let assigned = try state.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Assign") }
+            if state.output != nil { try checkOutput(output, state: state) }
             return StateOutcome(output: output, next: fallback, assigned: assigned)
         case .fail:
             let error = try state.json["Error"].map { try evaluateTemplate($0, states: states, scope: scope, field: "Error").stringValue ?? "" } ?? ""
@@ -736,13 +764,13 @@ final class ExecutionRun: @unchecked Sendable {
         default:
             break
         }
-        let arguments = try state.arguments.map { try evaluateTemplate($0, states: states, scope: scope, field: "Arguments") } ?? input
+        let arguments = try state.arguments.map { try checkNesting(evaluateTemplate($0, states: states, scope: scope, field: "Arguments"), of: state, field: "Arguments") } ?? input
         if state.arguments != nil { inspection?.record("afterArguments", arguments) }
         var result: JSON? = nil
         switch state.type {
         case .task:
-            let timeout = try number(state.timeout, "TimeoutSeconds", of: state, input: input, context: context, scope: scope, states: states)
-            let heartbeat = try number(state.heartbeat, "HeartbeatSeconds", of: state, input: input, context: context, scope: scope, states: states)
+            let timeout = try number(state.timeout, .timeoutSeconds, of: state, input: input, context: context, scope: scope, states: states)
+            let heartbeat = try number(state.heartbeat, .heartbeatSeconds, of: state, input: input, context: context, scope: scope, states: states)
             result = try await runTask(state, arguments: arguments, token: token, key: key, context: context, timeout: timeout, heartbeat: heartbeat)
         case .parallel: result = try await runParallel(state, input: arguments, scope: scope)
         case .map:
@@ -756,21 +784,22 @@ final class ExecutionRun: @unchecked Sendable {
         }
         let output = try state.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Output") } ?? result ?? input
         let assigned = try state.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Assign") }
-        try checkSize(output, state: state)
+        try checkOutput(output, state: state)
         return StateOutcome(output: output, next: state.type == .succeed ? nil : state.next, assigned: assigned)
     }
 
     /// A Wait state's wait, to a deadline recorded so that a restart resumes the wait rather than starting it over.
-    func wait(_ state: StateDefinition, seconds: JSON?, timestamp: JSON?, key: String) async throws {
+    /// `fieldSuffix` is "Path" when the value was read from SecondsPath or TimestampPath, to name it in a failure.
+    func wait(_ state: StateDefinition, seconds: JSON?, timestamp: JSON?, key: String, fieldSuffix: String = "") async throws {
         let until: Date
         if let seconds {
-            guard let s = seconds.numberValue, s >= 0 else {
-                throw StatesError("States.Runtime", "The Seconds of state \(state.name) must be a non-negative number")
+            guard let s = seconds.numberValue, NumberBounds.waitSeconds.accepts(s) else {
+                throw Self.outOfBounds(.waitSeconds, field: "Seconds" + fieldSuffix, of: state, value: seconds)
             }
             until = await deadline(key, seconds: s)
         } else if let timestamp {
             guard let text = timestamp.stringValue, let date = ChoiceRule.timestamp(text) else {
-                throw StatesError("States.Runtime", "The Timestamp of state \(state.name) must be an ISO 8601 timestamp")
+                throw StatesError("States.Runtime", "An error occurred while executing the state '\(state.name)'. The value for the field 'Timestamp\(fieldSuffix)' must be an RFC 3339 timestamp, not \(timestamp.serialized().prefix(200))")
             }
             until = date
         } else {
@@ -781,27 +810,49 @@ final class ExecutionRun: @unchecked Sendable {
     }
 
     /// A number the state fixes or reads when it runs (TimeoutSeconds, MaxConcurrency, ...): from its path
-    /// (JSONPath) or its `{% %}` expression (JSONata).
-    func number(_ number: StateNumber?, _ field: String, of state: StateDefinition, input: JSON, context: JSON, scope: VariableScope, states: JSON?) throws -> Double? {
+    /// (JSONPath) or its `{% %}` expression (JSONata), within `bounds` (a fixed one was checked with the definition).
+    func number(_ number: StateNumber?, _ bounds: NumberBounds, of state: StateDefinition, input: JSON, context: JSON, scope: VariableScope, states: JSON?) throws -> Double? {
         let value: JSON
+        let field: String
         switch number {
         case nil: return nil
         case .value(let n)?: return n
         case .path(let path)?:
-            value = try selectRequired(path, in: input, context: context, scope: scope, field: field + "Path")
+            field = bounds.field + "Path"
+            value = try selectRequired(path, in: input, context: context, scope: scope, field: field)
         case .expression(let expression)?:
+            field = bounds.field
             value = try evaluateExpression(expression, states: states ?? ["input": input, "context": context], scope: scope, field: field)
         }
-        guard let n = value.numberValue else {
-            throw StatesError("States.Runtime", "The \(field) of state \(state.name) must be a number, not \(value.serialized().prefix(200))")
+        guard let n = value.numberValue, bounds.accepts(n) else {
+            throw Self.outOfBounds(bounds, field: field, of: state, value: value)
         }
         return n
     }
 
-    func checkSize(_ output: JSON, state: StateDefinition) throws {
+    /// The States.Runtime failure of a number computed outside its bounds, naming the field as written.
+    static func outOfBounds(_ bounds: NumberBounds, field: String, of state: StateDefinition, value: JSON) -> StatesError {
+        var named = bounds
+        named.field = field
+        return StatesError("States.Runtime", "An error occurred while executing the state '\(state.name)'. \(named.requirement), not \(value.serialized().prefix(200))")
+    }
+
+    /// A state's output within AWS's payload size and the data's nesting bound.
+    func checkOutput(_ output: JSON, state: StateDefinition) throws {
         if !output.serializedSizeIsAtMost(engine.payloadLimit) {
             throw StatesError("States.DataLimitExceeded", "The state/task '\(state.name)' returned a result with a size exceeding the maximum number of bytes service limit.")
         }
+        try checkNesting(output, of: state, field: "output")
+    }
+
+    /// Refuses data nested deeper than the execution may hold (see ``JSONNesting/maxDataDepth``) where a state
+    /// makes it: a template (Parameters, Arguments, ItemSelector) or an output deeper than its input.
+    @discardableResult
+    func checkNesting(_ value: JSON, of state: StateDefinition, field: String) throws -> JSON {
+        if JSONNesting.exceeds(value, JSONNesting.maxDataDepth) {
+            throw StatesError("States.Runtime", "An error occurred while executing the state '\(state.name)'. Its \(field) nests more than \(JSONNesting.maxDataDepth) levels of objects and arrays")
+        }
+        return value
     }
 
     // MARK: Tasks
@@ -809,11 +860,6 @@ final class ExecutionRun: @unchecked Sendable {
     func runTask(_ state: StateDefinition, arguments resolved: JSON, token: String?, key: String, context: JSON, timeout: Double?, heartbeat: Double?) async throws -> JSON {
         let resource = state.resource ?? ""
         let (resourceType, resourceName) = Self.describe(resource)
-        for (field, value) in [("TimeoutSeconds", timeout), ("HeartbeatSeconds", heartbeat)] {
-            if let value, !(value > 0) {
-                throw StatesError("States.Runtime", "The \(field) of state \(state.name) must be a positive number, not \(value)")
-            }
-        }
         // Activities have events of their own; callbacks and activities are the tasks that heartbeat.
         let isActivity = resource.hasPrefix("arn:aws:states:") && resource.contains(":activity:")
         let heartbeats = isActivity || resource.hasSuffix(".waitForTaskToken")
@@ -957,18 +1003,14 @@ final class ExecutionRun: @unchecked Sendable {
 
     func mapLimits(_ state: StateDefinition, input: JSON, context: JSON, scope: VariableScope, states: JSON?) throws -> MapLimits {
         var limits = MapLimits()
-        if let n = try number(state.maxConcurrency, "MaxConcurrency", of: state, input: input, context: context, scope: scope, states: states) {
-            guard n >= 0, n == n.rounded() else { throw StatesError("States.Runtime", "The MaxConcurrency of state \(state.name) must be a non-negative integer, not \(n)") }
-            limits.maxConcurrency = Int(n)
+        // Within their bounds, the counts are whole numbers that convert exactly.
+        if let n = try number(state.maxConcurrency, .maxConcurrency, of: state, input: input, context: context, scope: scope, states: states) {
+            limits.maxConcurrency = Int(exactly: n) ?? 0
         }
-        if let n = try number(state.toleratedFailureCount, "ToleratedFailureCount", of: state, input: input, context: context, scope: scope, states: states) {
-            guard n >= 0, n == n.rounded() else { throw StatesError("States.Runtime", "The ToleratedFailureCount of state \(state.name) must be a non-negative integer, not \(n)") }
-            limits.toleratedFailureCount = Int(n)
+        if let n = try number(state.toleratedFailureCount, .toleratedFailureCount, of: state, input: input, context: context, scope: scope, states: states) {
+            limits.toleratedFailureCount = Int(exactly: n)
         }
-        if let n = try number(state.toleratedFailurePercentage, "ToleratedFailurePercentage", of: state, input: input, context: context, scope: scope, states: states) {
-            guard (0...100).contains(n) else { throw StatesError("States.Runtime", "The ToleratedFailurePercentage of state \(state.name) must be between 0 and 100, not \(n)") }
-            limits.toleratedFailurePercentage = n
-        }
+        limits.toleratedFailurePercentage = try number(state.toleratedFailurePercentage, .toleratedFailurePercentage, of: state, input: input, context: context, scope: scope, states: states)
         return limits
     }
 
@@ -979,6 +1021,7 @@ final class ExecutionRun: @unchecked Sendable {
         } else {
             itemsValue = try selectRequired(state.itemsPath ?? "$", in: input, context: baseContext, scope: scope, field: "ItemsPath")
         }
+        try checkNesting(itemsValue, of: state, field: "Items")
         guard case .array(var items) = itemsValue else {
             throw StatesError("States.Runtime", "Map state \(state.name): the items must be a JSON array, got \(itemsValue.serialized().prefix(200))")
         }
@@ -1015,6 +1058,8 @@ final class ExecutionRun: @unchecked Sendable {
                 } else {
                     itemInput = item
                 }
+                // An item selected or batched deeper than the items themselves.
+                if state.itemSelector != nil || state.itemBatcher != nil { try self.checkNesting(itemInput, of: state, field: "ItemSelector") }
                 let iterationScope = VariableScope(parent: scope)
                 let key = self.branchKey(state, "[\(index)]")
                 group.addTask {
@@ -1175,23 +1220,18 @@ final class ExecutionRun: @unchecked Sendable {
             guard let v = try JSONataExpression(expression).evaluate(states["input"], environment: environment) else {
                 throw StatesError("States.QueryEvaluationError", "\(place) returned nothing (undefined).")
             }
+            // A result nested deeper than the execution's data may be (built by a recursive function) is refused
+            // before anything walks it recursively.
+            if JSONNesting.exceeds(v, JSONNesting.maxDataDepth) {
+                throw StatesError("States.QueryEvaluationError", "\(place) returned a value nested more than \(JSONNesting.maxDataDepth) levels deep.")
+            }
             // JSON has no Infinity nor NaN (`1/0`): such a result is no JSON value.
-            guard Self.isJSONValue(v) else {
+            guard JSONNesting.isFinite(v) else {
                 throw StatesError("States.QueryEvaluationError", "\(place) returned an unsupported result type.")
             }
             return v
         } catch let error as JSONataError {
             throw StatesError("States.QueryEvaluationError", "\(place) failed: \(error.code): \(error.message)")
-        }
-    }
-
-    /// Whether a value can be written as JSON: no infinite or NaN number anywhere in it.
-    static func isJSONValue(_ value: JSON) -> Bool {
-        switch value {
-        case .number(let n): return n.isFinite
-        case .array(let a): return a.allSatisfy(isJSONValue)
-        case .object(let o): return o.values.allSatisfy(isJSONValue)
-        default: return true
         }
     }
 
@@ -1210,6 +1250,9 @@ final class ExecutionRun: @unchecked Sendable {
         guard case .object(let o) = evaluated else { throw StatesError("States.Runtime", "Assign must be an object") }
         var values: [String: JSON] = [:]
         for (k, v) in o { values[k] = v }
+        if let (name, _) = values.first(where: { JSONNesting.exceeds($0.value, JSONNesting.maxDataDepth) }) {
+            throw StatesError("States.Runtime", "The variable '\(name)' nests more than \(JSONNesting.maxDataDepth) levels of objects and arrays")
+        }
         if evaluated.serializedBytes().count > 262_144 {
             throw StatesError("States.Runtime", "The variables assigned exceed the 256 KiB limit")
         }

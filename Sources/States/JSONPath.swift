@@ -49,9 +49,14 @@ public enum JSONPath {
             } else {
                 return nil
             }
+            // No data nests deeper: a longer path selects nothing, and placing a result at it (ResultPath, which
+            // recurses once per segment) would make data deeper than an execution may hold.
+            if segments.count > maxSegments { return nil }
         }
         return segments
     }
+
+    static let maxSegments = JSONNesting.maxDataDepth
 
     static func findClose(_ chars: [Character], from start: Int) -> Int? {
         var depth = 0

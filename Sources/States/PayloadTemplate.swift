@@ -147,11 +147,23 @@ indirect enum IntrinsicArgument {
 struct IntrinsicParser {
     let chars: [Character]
     var i = 0
+    /// How many calls enclose the one being parsed.
+    var depth = 0
     init(_ chars: [Character]) { self.chars = chars }
+
+    /// AWS: "You can nest up to 10 intrinsic functions within a field". Parsing, checking and evaluating a call
+    /// recurse once per level, so the bound also keeps a field's text (up to a definition's size) from nesting
+    /// them deeper than a stack survives.
+    static let maxNesting = 10
 
     mutating func skipSpaces() { while i < chars.count, chars[i] == " " { i += 1 } }
 
     mutating func parseCall() throws(StatesError) -> IntrinsicArgument {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxNesting else {
+            throw StatesError("States.IntrinsicFailure", "Intrinsic functions nest at most \(Self.maxNesting) deep")
+        }
         var name = ""
         while i < chars.count, chars[i] != "(" { name.append(chars[i]); i += 1 }
         guard i < chars.count else { throw StatesError("States.IntrinsicFailure", "Missing '(' after \(name)") }
@@ -238,6 +250,14 @@ enum Intrinsics {
             guard let n = try arg(i).numberValue else { throw fail("Argument \(i + 1) of \(name) must be a number") }
             return n
         }
+        /// An integer argument, exactly (a JSON number holds integers exactly up to 2^53).
+        func integer(_ i: Int) throws(StatesError) -> Int {
+            let n = try number(i)
+            guard n == n.rounded(.towardZero), abs(n) <= 9_007_199_254_740_992, let value = Int(exactly: n) else {
+                throw fail("Argument \(i + 1) of \(name) must be an integer, not \(JSON.formatNumber(n))")
+            }
+            return value
+        }
         func array(_ i: Int) throws(StatesError) -> [JSON] {
             guard let a = try arg(i).arrayValue else { throw fail("Argument \(i + 1) of \(name) must be an array") }
             return a
@@ -271,20 +291,22 @@ enum Intrinsics {
             return .array(args)
         case "States.ArrayPartition":
             let items = try array(0)
-            let size = Int(try number(1))
+            let size = try integer(1)
             guard size > 0 else { throw fail("The chunk size of States.ArrayPartition must be positive") }
             return .array(stride(from: 0, to: items.count, by: size).map { .array(Array(items[$0..<min($0 + size, items.count)])) })
         case "States.ArrayContains":
             return .bool(try array(0).contains(try arg(1)))
         case "States.ArrayRange":
-            let start = try number(0), end = try number(1), step = try number(2)
+            let start = try integer(0), end = try integer(1), step = try integer(2)
             guard step != 0 else { throw fail("The step of States.ArrayRange must not be 0") }
-            let count = Int(((end - start) / step).rounded(.down)) + 1
+            // Integers up to 2^53: their difference fits an Int. A step away from the end gives no item.
+            let span = end - start
+            let count = span == 0 ? 1 : (span > 0) == (step > 0) ? span / step + 1 : 0
             guard count <= 1000 else { throw fail("States.ArrayRange can create at most 1000 items") }
-            return .array(count <= 0 ? [] : (0..<count).map { .number(start + Double($0) * step) })
+            return .array((0..<count).map { .number(Double(start) + Double($0) * Double(step)) })
         case "States.ArrayGetItem":
             let items = try array(0)
-            let index = Int(try number(1))
+            let index = try integer(1)
             guard items.indices.contains(index) else { throw fail("States.ArrayGetItem index \(index) is out of bounds") }
             return items[index]
         case "States.ArrayLength":
@@ -311,10 +333,11 @@ enum Intrinsics {
             for (k, v) in b { merged[k] = v }
             return .object(merged)
         case "States.MathRandom":
-            let start = Int(try number(0)), end = Int(try number(1))
+            // Integers up to 2^53: end - start and start + an offset below it cannot overflow.
+            let start = try integer(0), end = try integer(1)
             guard start < end else { throw fail("States.MathRandom needs start < end") }
             if args.count > 2 {
-                var generator = SplitMix64(seed: UInt64(bitPattern: Int64(try number(2))))
+                var generator = SplitMix64(seed: UInt64(bitPattern: Int64(try integer(2))))
                 return .number(Double(start + Int(generator.next() % UInt64(end - start))))
             }
             return .number(Double(Int.random(in: start..<end)))

@@ -39,14 +39,9 @@ func makeCloud(_ extra: [any LocalService] = [], activityPollTimeout: Duration =
     return try LocalCloud(services: [StepFunctionsService(environment: environment, activityPollTimeout: activityPollTimeout)] + extra, environment: environment)
 }
 
+/// A request signed as the SDKs sign them (the local cloud refuses unsigned requests, as AWS does), in us-east-1.
 func call(_ cloud: LocalCloud, _ operation: String, _ body: JSON) async -> (Int, JSON) {
-    let response = await cloud.respond(to: OperationRequest(
-        method: "POST", path: "/", headers: [
-            "x-amz-target": "AWSStepFunctions.\(operation)", "content-type": "application/x-amz-json-1.0", "x-amz-date": "20240101T000000Z",
-            "authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/states/aws4_request, SignedHeaders=host, Signature=0",
-        ],
-        body: body.serializedBytes()))
-    return (response.status, (try? JSON(parsing: response.body)) ?? .null)
+    await call(cloud, region: "us-east-1", operation, body)
 }
 
 func waitForEnd(_ cloud: LocalCloud, _ arn: JSON) async -> JSON {

@@ -17,14 +17,21 @@ extension StepFunctionsService {
         if let reason = Self.notRedrivableReason(execution, machine: try await store.machine(execution.machineArn), lastEventId: last) {
             throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: \(reason)")
         }
+        let machine = try Self.parseDefinition(execution.definition)
+        // Redriving a Map reruns only the iterations that did not succeed, as in AWS. A snapshot that cannot be
+        // read does not say where the execution stopped: rerunning it from its start would repeat what it did.
+        let saved: ExecutionSnapshot?
+        do {
+            saved = try await loadSnapshot(execution)
+        } catch let error as SnapshotFormatError {
+            throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: the state it stopped in cannot be read (\(error.reason))")
+        }
+        var snapshot = saved
+            ?? ExecutionSnapshot(nextState: machine.startAt, input: (try? JSON(parsing: execution.input)) ?? [:], variables: [:], lastEventId: 0)
         let now = Date()
         guard try await store.redrive(execution.arn, at: now) else {
             throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: its status changed meanwhile")
         }
-        let machine = try Self.parseDefinition(execution.definition)
-        // Redriving a Map reruns only the iterations that did not succeed, as in AWS.
-        var snapshot = try await loadSnapshot(execution)
-            ?? ExecutionSnapshot(nextState: machine.startAt, input: (try? JSON(parsing: execution.input)) ?? [:], variables: [:], lastEventId: 0)
         let redriven = HistoryEvent(id: last + 1, previousEventId: last, timestamp: now, type: "ExecutionRedriven",
                                     detailsKey: "executionRedrivenEventDetails", details: ["redriveCount": .number(Double(execution.redriveCount + 1))])
         await store.append(event: redriven.json, id: redriven.id, to: execution.arn)

@@ -43,25 +43,55 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// Resumes the executions that were running when the server stopped.
     public func run() async throws {
         for execution in try await store.runningExecutions() {
-            let snapshot = try await loadSnapshot(execution)
-            // The events recorded after the snapshot are recorded again as the execution resumes from it.
-            try await store.truncateHistory(execution.arn, after: snapshot?.lastEventId ?? 0)
-            let context = RequestContext(accountId: execution.account, region: execution.region, requestId: "resume")
-            try? launch(execution, context: context, resumingFrom: snapshot)
+            await resume(execution)
         }
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
         // The local cloud is stopping: workers' long polls answer now rather than hold the shutdown for a minute.
         activities.close()
     }
 
-    /// An execution's last snapshot with the progress of the Map iterations and Parallel branches under way,
-    /// the deadlines its timers count to and the tasks it had started.
-    func loadSnapshot(_ execution: StepFunctionsStore.Execution) async throws -> ExecutionSnapshot? {
-        guard var snapshot = execution.snapshot.flatMap({ try? ExecutionSnapshot(serialized: $0) }) else {
-            return nil
+    /// Resumes one execution from its last snapshot; without one (it stopped before its first durable state), from
+    /// its start. One that cannot be resumed as it stood (its snapshot or a branch's progress unreadable, its
+    /// definition no longer valid) fails with States.Runtime, keeping its history: running it again from its
+    /// start would repeat the states it finished.
+    func resume(_ execution: StepFunctionsStore.Execution) async {
+        let context = RequestContext(accountId: execution.account, region: execution.region, requestId: "resume")
+        do {
+            let machine = try definitions.machine(execution.definition)
+            let snapshot = try await loadSnapshot(execution)
+            // The events recorded after the snapshot are recorded again as the execution resumes from it.
+            try await store.truncateHistory(execution.arn, after: snapshot?.lastEventId ?? 0)
+            try launch(execution, machine: machine, context: context, resumingFrom: snapshot)
+        } catch {
+            await failResume(execution, cause: "The execution could not be resumed after the server restarted: \(Self.describe(error))", context: context)
         }
+    }
+
+    /// Ends an execution that cannot resume: an ExecutionFailed event after its last one, and its FAILED record.
+    func failResume(_ execution: StepFunctionsStore.Execution, cause: String, context: RequestContext) async {
+        let error = "States.Runtime"
+        let ending = Ending(stopped: Date(), error: error, cause: cause)
+        let last = (try? await store.lastEventId(execution.arn)) ?? 0
+        let failed = HistoryEvent(id: last + 1, previousEventId: last, timestamp: ending.stopped, type: "ExecutionFailed",
+                                  detailsKey: "executionFailedEventDetails", details: ["error": .string(error), "cause": .string(cause)])
+        await store.append(event: failed.json, id: failed.id, to: execution.arn)
+        try? await store.finish(execution.arn, status: "FAILED", output: nil, error: error, cause: cause, stopped: ending.stopped)
+        await publish(execution, status: "FAILED", ending: ending, context: context)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? AWSError { return error.message }
+        return "\(error)"
+    }
+
+    /// An execution's last snapshot with the progress of the Map iterations and Parallel branches under way,
+    /// the deadlines its timers count to and the tasks it had started; nil when it has none. Throws
+    /// ``SnapshotFormatError`` when one is stored but cannot be read.
+    func loadSnapshot(_ execution: StepFunctionsStore.Execution) async throws -> ExecutionSnapshot? {
+        guard let text = execution.snapshot else { return nil }
+        var snapshot = try ExecutionSnapshot(serialized: text)
         for (key, text) in try await store.branches(execution.arn) {
-            if let progress = try? BranchProgress(serialized: text) { snapshot.branches[key] = progress }
+            snapshot.branches[key] = try BranchProgress(serialized: text)
         }
         snapshot.timers = try await store.timers(execution.arn)
         snapshot.tasks = try await store.openTasks(execution.arn)
@@ -798,7 +828,8 @@ enum Pagination {
     /// What a key of ``key(newestFirst:_:)`` was made of: the date in microseconds since 1970, and the name. Nil
     /// when `key` is not such a key.
     static func position(newestFirst key: String) -> (micros: Int, name: String)? {
-        guard let bar = key.firstIndex(of: "|"), let inverted = Int(key[..<bar]) else { return nil }
+        // Keys are written non-negative: any other number (a token made up) is no key, and would overflow.
+        guard let bar = key.firstIndex(of: "|"), let inverted = Int(key[..<bar]), (0...Int.max / 2).contains(inverted) else { return nil }
         return (Int.max / 2 - inverted, String(key[key.index(after: bar)...]))
     }
 
