@@ -26,6 +26,21 @@ final class EventRecorder: LocalService, EventSink {
     func receive(_ event: ServiceEvent, context: RequestContext) async { events.withLock { $0.append(event) } }
 }
 
+/// Copies host programs into an image's `bin`: a task finds programs in its image only.
+func copyPrograms(_ programs: [String], into image: String) throws {
+    try FileManager.default.createDirectory(atPath: image + "/bin", withIntermediateDirectories: true)
+    for program in programs {
+        let host = try #require(["/bin/", "/usr/bin/"].map { $0 + program }.first { FileManager.default.isExecutableFile(atPath: $0) })
+        try FileManager.default.copyItem(atPath: URL(fileURLWithPath: host).resolvingSymlinksInPath().path, toPath: image + "/bin/" + program)
+    }
+}
+
+/// The headers of a request signed as the SDKs sign (the local cloud refuses unsigned requests; any secret works).
+let signed: [String: String] = [
+    "x-amz-date": "20240101T000000Z",
+    "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0",
+]
+
 struct Harness {
     let cloud: LocalCloud
     let ecs: ECSService
@@ -36,13 +51,13 @@ struct Harness {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let environment = ServiceEnvironment(
-            database: try CloudDatabase(stateDirectory: nil), logger: logger,
-            configuration: CloudConfiguration(stateDirectory: nil, accounts: ["AKIDOTHER": "222222222222"]))
+            database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: CloudConfiguration(stateDirectory: nil))
         let image = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-ecs-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
         let script = "#!/bin/sh\necho \"job $JOB_NAME args $*\"\necho \"problem\" >&2\nexit ${EXIT_CODE:-0}\n"
         try script.write(toFile: image + "/job.sh", atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: image + "/job.sh")
+        try copyPrograms(["sh", "sleep", "true"], into: image)
         self.image = image
         ecs = ECSService(environment: environment, runner: ProcessRunner(images: ImageMap(["php-app": image].merging(extra) { $1 })))
         recorder = EventRecorder()
@@ -51,16 +66,9 @@ struct Harness {
 
     func call(_ target: String, _ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
         let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/", headers: ["x-amz-target": "\(target).\(operation)", "content-type": "application/x-amz-json-1.1"]
-                .merging(Self.signature(for: "ecs")) { $1 },
+            method: "POST", path: "/", headers: ["x-amz-target": "\(target).\(operation)", "content-type": "application/x-amz-json-1.1"].merging(signed) { $1 },
             body: input.serializedBytes()))
         return (response.status, try JSON(parsing: response.body))
-    }
-
-    /// The headers of a SigV4 signature of `key` (whose account is the default one unless mapped) for `service`.
-    static func signature(for service: String, key: String = "test") -> [String: String] {
-        ["x-amz-date": "20240101T000000Z",
-         "authorization": "AWS4-HMAC-SHA256 Credential=\(key)/20240101/us-east-1/\(service)/aws4_request, SignedHeaders=host, Signature=0"]
     }
 
     func ecs(_ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
@@ -243,29 +251,18 @@ struct Harness {
         #expect(try await h.ecs("ListTasks", [:]).body["taskArns"] == [.string(taskArn)])
         let exec = try await h.ecs.tasks.exec(task: taskArn, account: "000000000000", container: nil, command: ["sh", "-c", "echo $ECS_CONTAINER_NAME"])
         #expect(exec.output == "app\n")
-        let signature = Harness.signature(for: "ecs")
         let control = await h.cloud.control(OperationRequest(
-            method: "POST", path: "/_skiff/ecs/exec", headers: signature,
+            method: "POST", path: "/_skiff/ecs/exec", headers: signed,
             body: JSON.object(["task": .string(taskArn), "command": ["sh", "-c", "pwd; exit 2"]]).serializedBytes()))
         let answer = try JSON(parsing: try #require(control).body)
         #expect(control?.status == 200)
         #expect(answer["exitCode"] == 2)
         #expect(answer["stdout"]?.stringValue?.hasSuffix(URL(fileURLWithPath: h.image).lastPathComponent + "\n") == true)
-        let unknown = await h.cloud.control(OperationRequest(
-            method: "POST", path: "/_skiff/ecs/exec", headers: signature, body: Array(#"{"task":"nope","command":["true"]}"#.utf8)))
+        let unknown = await h.cloud.control(OperationRequest(method: "POST", path: "/_skiff/ecs/exec", headers: signed, body: Array(#"{"task":"nope","command":["true"]}"#.utf8)))
         #expect(unknown?.status == 404)
-        let malformed = await h.cloud.control(OperationRequest(
-            method: "POST", path: "/_skiff/ecs/exec", headers: signature, body: Array(#"{"task":"x"}"#.utf8)))
+        let malformed = await h.cloud.control(OperationRequest(method: "POST", path: "/_skiff/ecs/exec", headers: signed, body: Array(#"{"task":"x"}"#.utf8)))
         #expect(malformed?.status == 400)
-        // Unsigned, nothing runs; signed by a key of another account, the task is not found there.
-        let unsigned = await h.cloud.control(OperationRequest(
-            method: "POST", path: "/_skiff/ecs/exec", body: JSON.object(["task": .string(taskArn), "command": ["true"]]).serializedBytes()))
-        #expect(unsigned?.status == 403)
-        let otherAccount = await h.cloud.control(OperationRequest(
-            method: "POST", path: "/_skiff/ecs/exec", headers: Harness.signature(for: "ecs", key: "AKIDOTHER"),
-            body: JSON.object(["task": .string(taskArn), "command": ["true"]]).serializedBytes()))
-        #expect(otherAccount?.status == 404)
-        #expect(await h.cloud.control(OperationRequest(method: "GET", path: "/_skiff/ecs/other", headers: signature)) == nil)
+        #expect(await h.cloud.control(OperationRequest(method: "GET", path: "/_skiff/ecs/other", headers: signed)) == nil)
         let ecsExec = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "command": "ls", "interactive": true])
         #expect(ecsExec.body["__type"] == "TargetNotConnectedException")
         let stop = try await h.ecs("StopTask", ["task": .string(taskArn), "reason": "no longer needed"])
@@ -356,5 +353,176 @@ struct Harness {
         #expect(after.lastStatus == "STOPPED")
         #expect(after.stopCode == "TerminationNotice")
         #expect(after.stoppedReason?.contains("stopped while the task ran") == true)
+    }
+}
+
+/// A task definition names paths inside its image; one leading out fails the task as a container that cannot start.
+@Suite struct ImageConfinementTaskTests {
+    @Test func anEntryPointOutsideTheImageFailsTheTaskAndRunsNothing() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", [:])
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-escaped-\(UUID().uuidString)").path
+        let attempts: [JSON] = [
+            ["name": "app", "image": "php-app", "memory": 64, "entryPoint": ["/bin/bash", "-c"], "command": .array([.string("touch \(marker)")])],
+            ["name": "app", "image": "php-app", "memory": 64, "entryPoint": ["../../../../../../usr/bin/touch"], "command": .array([.string(marker)])],
+            ["name": "app", "image": "php-app", "memory": 64, "workingDirectory": "../../../../../../usr/bin", "entryPoint": ["./touch"], "command": .array([.string(marker)])],
+        ]
+        for (index, container) in attempts.enumerated() {
+            _ = try await h.ecs("RegisterTaskDefinition", ["family": .string("escape\(index)"), "containerDefinitions": [container]])
+            let run = try await h.ecs("RunTask", ["taskDefinition": .string("escape\(index)")])
+            let task = try await h.waitStopped(try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue))
+            #expect(task["stopCode"] == "TaskFailedToStart")
+            let reason = task["stoppedReason"]?.stringValue ?? ""
+            #expect(reason.hasPrefix("CannotStartContainerError: "), "\(reason)")
+            #expect(task["containers"]?[0]?["reason"]?.stringValue == reason)
+            #expect(task["containers"]?[0]?["exitCode"] == nil)
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+}
+
+/// After a crash, a server knows a task's processes by their session and start time: it takes over those of RUNNING
+/// tasks and kills the others, whatever the tasks set in their environment.
+///
+/// The server that "crashed" is played by the test: it starts the task's process with the process runner and records
+/// the task as a server does, then no supervisor watches it, as after a crash.
+@Suite struct RestartTests {
+    static let account = "000000000000"
+    static let region = "us-east-1"
+
+    struct Server {
+        let service: ECSService
+        let store: ECSStore
+        let cloud: LocalCloud
+        let image: String
+
+        init(state: String, image: String) throws {
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let environment = ServiceEnvironment(database: try CloudDatabase(stateDirectory: state), logger: logger, configuration: CloudConfiguration(stateDirectory: state))
+            store = ECSStore(database: environment.database)
+            service = ECSService(environment: environment, runner: ProcessRunner(images: ImageMap(["img": image])))
+            cloud = try LocalCloud(services: [service], environment: environment)
+            self.image = image
+        }
+
+        func ecs(_ operation: String, _ input: JSON) async throws -> JSON {
+            let response = await cloud.respond(to: OperationRequest(
+                method: "POST", path: "/", headers: ["x-amz-target": "AmazonEC2ContainerServiceV20141113.\(operation)", "content-type": "application/x-amz-json-1.1"].merging(signed) { $1 },
+                body: input.serializedBytes()))
+            return try JSON(parsing: response.body)
+        }
+
+        func task(_ arn: String) async throws -> JSON {
+            try #require(try await ecs("DescribeTasks", ["tasks": [.string(arn)]])["tasks"]?[0])
+        }
+
+        /// What a server that died left: a task recorded with `status`, and its process, running.
+        func leave(status: String, done: String) async throws -> (arn: String, container: any RunningContainer) {
+            let id = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            let arn = "arn:aws:ecs:\(RestartTests.region):\(RestartTests.account):task/default/\(id)"
+            let environment = ["DONE": done, "ECS_TASK_ARN": "arn:aws:ecs:us-east-1:000000000000:task/default/someone-else"]
+            let container = try await ProcessRunner(images: ImageMap(["img": image])).start(
+                ContainerSpec(taskId: id, name: "app", image: "img", entryPoint: ["./hold.sh"], environment: environment), output: { _ in })
+            var task = ECSAPI.Task.empty
+            task.taskArn = arn
+            task.clusterArn = "arn:aws:ecs:\(RestartTests.region):\(RestartTests.account):cluster/default"
+            task.taskDefinitionArn = "arn:aws:ecs:\(RestartTests.region):\(RestartTests.account):task-definition/hold:1"
+            task.lastStatus = status
+            task.desiredStatus = status == "STOPPED" ? "STOPPED" : "RUNNING"
+            task.createdAt = Date()
+            var record = ECSAPI.Container()
+            record.name = "app"
+            record.image = "img"
+            record.lastStatus = status
+            record.runtimeId = container.runtimeId
+            task.containers = [record]
+            try await store.saveTask(account: RestartTests.account, region: RestartTests.region, cluster: "default", task)
+            try await store.saveProcess(.init(account: RestartTests.account, region: RestartTests.region, taskId: id, container: "app",
+                                              identity: try #require(container.processIdentity), imageRoot: container.imageDirectory))
+            return (arn, container)
+        }
+    }
+
+    static func image() throws -> String {
+        let image = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-restart-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
+        // Quiet until the file $DONE appears: its output went to the server that died. It leaves a child behind.
+        let script = "#!/bin/sh\nsleep 300 &\nwhile [ ! -e \"$DONE\" ]; do sleep 0.05; done\n"
+        try script.write(toFile: image + "/hold.sh", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: image + "/hold.sh")
+        try copyPrograms(["sleep", "sh"], into: image)
+        return image
+    }
+
+    static func stateDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("skiff-ecs-restart-\(UUID().uuidString)").path
+    }
+
+    @Test func aRunningTaskIsTakenOverAndItsEndRecorded() async throws {
+        let image = try Self.image()
+        let done = image + "/done"
+        let server = try Server(state: Self.stateDirectory(), image: image)
+        _ = try await server.ecs("CreateCluster", [:])
+        _ = try await server.ecs("RegisterTaskDefinition", ["family": "hold", "containerDefinitions": [["name": "app", "image": "img", "entryPoint": ["./hold.sh"], "stopTimeout": 2]]])
+        let (arn, process) = try await server.leave(status: "RUNNING", done: done)
+        let identity = try #require(process.processIdentity)
+
+        await server.service.supervisor.reconcileAfterRestart()
+        #expect(try await server.task(arn)["lastStatus"] == "RUNNING")
+        #expect(try await server.ecs("ListTasks", [:])["taskArns"] == [.string(arn)])
+        #expect(ProcessTable.isRunning(identity))
+        // Supervised again: commands run in it, with its environment, inside its image.
+        let exec = try await server.service.tasks.exec(task: arn, account: Self.account, container: nil, command: ["sh", "-c", "echo $DONE; pwd"])
+        #expect(exec.output == "\(done)\n\(try #require(ImageRoot(directory: image)).path)\n")
+        #expect(ProcessTable.members(of: identity).count >= 2)
+
+        // Its end is noticed and recorded; what it left behind goes with it.
+        _ = FileManager.default.createFile(atPath: done, contents: nil)
+        await server.service.tasks.waitUntilStopped(taskId: ECSService.taskId(fromArn: arn))
+        let stopped = try await server.task(arn)
+        #expect(stopped["lastStatus"] == "STOPPED")
+        #expect(stopped["stopCode"] == "EssentialContainerExited")
+        #expect(stopped["containers"]?[0]?["lastStatus"] == "STOPPED")
+        #expect(stopped["containers"]?[0]?["reason"]?.stringValue?.contains("its exit code is unknown") == true)
+        #expect(try await server.store.allProcesses().isEmpty)
+        #expect(await process.wait().exitCode == 0)
+        #expect(ProcessTable.members(of: identity).isEmpty)
+    }
+
+    @Test func aTakenOverTaskStopsOnStopTask() async throws {
+        let image = try Self.image()
+        let server = try Server(state: Self.stateDirectory(), image: image)
+        _ = try await server.ecs("CreateCluster", [:])
+        _ = try await server.ecs("RegisterTaskDefinition", ["family": "hold", "containerDefinitions": [["name": "app", "image": "img", "entryPoint": ["./hold.sh"], "stopTimeout": 2]]])
+        let (arn, process) = try await server.leave(status: "RUNNING", done: image + "/never")
+        await server.service.supervisor.reconcileAfterRestart()
+        #expect(try await server.ecs("StopTask", ["task": .string(arn), "reason": "enough"])["task"]?["desiredStatus"] == "STOPPED")
+        await server.service.tasks.waitUntilStopped(taskId: ECSService.taskId(fromArn: arn))
+        let stopped = try await server.task(arn)
+        #expect(stopped["lastStatus"] == "STOPPED")
+        #expect(stopped["stopCode"] == "UserInitiated")
+        #expect(stopped["stoppedReason"] == "enough")
+        #expect(await process.wait().exitCode == 143)
+    }
+
+    @Test func leftoverProcessesOfTasksNotRunningAreKilled() async throws {
+        let image = try Self.image()
+        let server = try Server(state: Self.stateDirectory(), image: image)
+        _ = try await server.ecs("CreateCluster", [:])
+        // One task STOPPED (the server died before its processes ended), one PENDING (it died while starting it).
+        let stopped = try await server.leave(status: "STOPPED", done: image + "/never")
+        let pending = try await server.leave(status: "PENDING", done: image + "/never")
+        let identities = [try #require(stopped.container.processIdentity), try #require(pending.container.processIdentity)]
+
+        await server.service.supervisor.reconcileAfterRestart()
+        #expect(await stopped.container.wait().exitCode == 137)
+        #expect(await pending.container.wait().exitCode == 137)
+        for identity in identities { #expect(ProcessTable.members(of: identity).isEmpty) }
+        let task = try await server.task(pending.arn)
+        #expect(task["lastStatus"] == "STOPPED")
+        #expect(task["stopCode"] == "TaskFailedToStart")
+        #expect(try await server.store.allProcesses().isEmpty)
+        #expect(try await server.ecs("ListTasks", [:])["taskArns"] == [])
     }
 }

@@ -363,6 +363,41 @@ let role = "arn:aws:iam::000000000000:role/events"
         #expect(result["Entries"]?[2]?["EventId"]?.stringValue != nil)
     }
 
+    /// An entry for another account's or region's bus, or for a bus that does not exist, fails in the answer: it is
+    /// never acknowledged and then delivered to the caller's bus of the same name, or nowhere.
+    @Test func putEventsFailsEntriesForBusesOutOfReach() async throws {
+        let bus = try Bus()
+        await bus.call("PutRule", ["Name": "all", "EventPattern": #"{"source":["app"]}"#])
+        await bus.call("PutTargets", ["Rule": "all", "Targets": [["Id": "sfn", "Arn": .string(machine), "RoleArn": .string(role), "Input": "{}"]]])
+        let foreign = "arn:aws:events:us-east-1:111111111111:event-bus/default"
+        let (status, result) = await bus.call("PutEvents", ["Entries": [
+            ["Source": "app", "DetailType": "x", "Detail": "{}", "EventBusName": .string(foreign)],
+            ["Source": "app", "DetailType": "x", "Detail": "{}", "EventBusName": "arn:aws:events:eu-west-1:000000000000:event-bus/default"],
+            ["Source": "app", "DetailType": "x", "Detail": "{}", "EventBusName": "ghost"],
+            ["Source": "app", "DetailType": "x", "Detail": "{}", "EventBusName": "arn:aws:events:us-east-1:000000000000:event-bus/default"],
+        ]])
+        #expect(status == 200)
+        #expect(result["FailedEntryCount"]?.intValue == 3)
+        #expect(result["Entries"]?[0]?["ErrorCode"]?.stringValue == "AccessDeniedException")
+        #expect(result["Entries"]?[0]?["ErrorMessage"]?.stringValue
+                == "User: arn:aws:iam::000000000000:root is not authorized to perform: events:PutEvents on resource: \(foreign) because no resource-based policy allows the events:PutEvents action")
+        #expect(result["Entries"]?[0]?["EventId"] == nil)
+        #expect(result["Entries"]?[1]?["ErrorCode"]?.stringValue == "InvalidArgument")
+        #expect(result["Entries"]?[1]?["ErrorMessage"]?.stringValue == "Parameter EventBusName is not valid. Reason: Cross-region api call is not allowed.")
+        #expect(result["Entries"]?[2]?["ErrorCode"]?.stringValue == "ResourceNotFoundException")
+        #expect(result["Entries"]?[2]?["ErrorMessage"]?.stringValue == "Event bus ghost does not exist.")
+        #expect(result["Entries"]?[3]?["EventId"]?.stringValue != nil)
+        // Only the entry for the caller's own default bus (by ARN) reached its rule.
+        #expect(await bus.states.waitFor(2).count == 1)
+
+        let (ruleStatus, ruleError) = await bus.call("PutRule", ["Name": "r", "EventBusName": .string(foreign), "EventPattern": #"{"source":["app"]}"#])
+        #expect(ruleStatus == 400)
+        #expect(ruleError["__type"]?.stringValue?.hasSuffix("AccessDeniedException") == true, "\(ruleError)")
+        #expect(await bus.call("DescribeEventBus", ["Name": "arn:aws:events:eu-west-1:000000000000:event-bus/default"]).1["message"]?.stringValue
+                == "Cross-region api call is not allowed.")
+        #expect(await bus.call("ListRules", [:]).1["Rules"]?.arrayValue?.count == 1)
+    }
+
     @Test func putEventsRefusesARequestWithNoCompleteEntry() async throws {
         let bus = try Bus()
         #expect(await bus.call("PutEvents", ["Entries": [["Source": "x"], ["DetailType": "y"]]]).0 == 400)

@@ -18,6 +18,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 REGION = "us-east-1"
 
 
+def install_programs(image_dir, *names):
+    """Copies host programs into an image directory's bin/, as a container image carries its own: tasks of the
+    process runner find programs inside their image only (docs/ecs-tasks.md)."""
+    import shutil
+    bin_dir = os.path.join(str(image_dir), "bin")
+    os.makedirs(bin_dir, exist_ok=True)
+    for name in names:
+        shutil.copy2(shutil.which(name), os.path.join(bin_dir, name))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROOT, SkiffServer
+from conftest import ROOT, SkiffServer, install_programs
 
 BATCH_SCRIPT = """#!/bin/sh
 # A batch job as the seed's php-app runs them: arguments in, lines out, an exit code.
@@ -37,6 +37,7 @@ def image_dir(tmp_path_factory):
     php = directory / "php"
     php.write_text("#!/bin/sh\nexec sh \"$@\"\n")
     php.chmod(0o755)
+    install_programs(directory, "sh", "sleep")
     return directory
 
 
@@ -209,7 +210,9 @@ def test_logs_paginate_with_tokens_like_tail(logs):
     assert group["retentionInDays"] == 30
 
 
-def test_running_task_is_stopped_with_a_reason_after_a_crash(tmp_path, image_dir):
+def test_running_task_survives_a_crash_and_is_taken_over(tmp_path, image_dir):
+    """kill -9 of the server leaves the task's process running (its own session); the next server takes it over:
+    it stays RUNNING, and StopTask still ends it."""
     server = SkiffServer(state_dir=str(tmp_path / "state"), extra_args=["--image-map", f"php-app={image_dir}", "--container-engine", "none"]).start()
     try:
         ecs = server.client("ecs")
@@ -222,11 +225,17 @@ def test_running_task_is_stopped_with_a_reason_after_a_crash(tmp_path, image_dir
             time.sleep(0.05)
         server.kill()
         server.start()
-        task = server.client("ecs").describe_tasks(tasks=[task_arn])["tasks"][0]
-        assert task["lastStatus"] == "STOPPED"
-        assert task["stopCode"] == "TerminationNotice"
-        assert "leftover processes were killed at restart" in task["stoppedReason"]
+        ecs = server.client("ecs")
+        task = ecs.describe_tasks(tasks=[task_arn])["tasks"][0]
+        assert task["lastStatus"] == "RUNNING"
         pid = int(task["containers"][0]["runtimeId"])
+        assert os.path.exists(f"/proc/{pid}")
+        ecs.stop_task(task=task_arn, reason="done")
+        deadline = time.time() + 20
+        while (task := ecs.describe_tasks(tasks=[task_arn])["tasks"][0])["lastStatus"] != "STOPPED":
+            assert time.time() < deadline
+            time.sleep(0.05)
+        assert task["stoppedReason"] == "done"
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     finally:
         server.kill()

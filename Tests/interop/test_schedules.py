@@ -7,7 +7,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import SkiffServer
+from conftest import SkiffServer, install_programs
 
 ROLE = "arn:aws:iam::000000000000:role/scheduler"
 
@@ -18,6 +18,7 @@ def image_dir(tmp_path_factory):
     script = directory / "job.sh"
     script.write_text("#!/bin/sh\necho \"job ran: $*\"\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    install_programs(directory, "sh")
     return directory
 
 

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import JSONCore
 import LocalCloud
+import TaskRunners
 
 /// A generated shape kept as its JSON in a table column.
 protocol StoredShape: ShapeDecodable, JSONShapeEncodable {}
@@ -40,6 +41,15 @@ struct ECSStore: Sendable {
                     last_status TEXT NOT NULL, desired_status TEXT NOT NULL, created_at REAL NOT NULL, body TEXT NOT NULL,
                     PRIMARY KEY (account, region, id));
                 CREATE INDEX ecs_tasks_by_cluster ON ecs_tasks (account, region, cluster, desired_status, created_at);
+                """)
+        }
+        // The local processes of running tasks, by what tells them from any other process: session and start time.
+        migrator.registerMigration("ecs-v2-task-processes") { db in
+            try db.execute(sql: """
+                CREATE TABLE ecs_task_processes (
+                    account TEXT NOT NULL, region TEXT NOT NULL, task_id TEXT NOT NULL, container TEXT NOT NULL,
+                    pid INTEGER NOT NULL, session INTEGER NOT NULL, start_time INTEGER NOT NULL, image_root TEXT,
+                    PRIMARY KEY (account, region, task_id, container));
                 """)
         }
     }
@@ -182,6 +192,48 @@ struct ECSStore: Sendable {
             return try String.fetchAll(db, sql: sql, arguments: arguments)
         }
         return try bodies.compactMap { try ECSAPI.Task(stored: $0).taskArn }
+    }
+
+    // MARK: Task processes
+
+    /// A container's local process, kept while its task runs.
+    struct TaskProcess: Sendable, Equatable {
+        var account: String
+        var region: String
+        var taskId: String
+        var container: String
+        var identity: ProcessIdentity
+        /// The real path of the container's image directory.
+        var imageRoot: String?
+    }
+
+    func saveProcess(_ process: TaskProcess) async throws {
+        try await database.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO ecs_task_processes (account, region, task_id, container, pid, session, start_time, image_root)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [process.account, process.region, process.taskId, process.container, Int64(process.identity.pid),
+                                 Int64(process.identity.session), Int64(clamping: process.identity.startTime), process.imageRoot])
+        }
+    }
+
+    func deleteProcesses(account: String, region: String, taskId: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM ecs_task_processes WHERE account = ? AND region = ? AND task_id = ?", arguments: [account, region, taskId])
+        }
+    }
+
+    /// Every recorded process, of every account and region.
+    func allProcesses() async throws -> [TaskProcess] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT account, region, task_id, container, pid, session, start_time, image_root FROM ecs_task_processes ORDER BY rowid").map { row in
+                let (pid, session, start): (Int64, Int64, Int64) = (row[4], row[5], row[6])
+                return TaskProcess(account: row[0], region: row[1], taskId: row[2], container: row[3],
+                                   identity: ProcessIdentity(pid: Int32(truncatingIfNeeded: pid), session: Int32(truncatingIfNeeded: session),
+                                                             startTime: UInt64(max(0, start))),
+                                   imageRoot: row[7])
+            }
+        }
     }
 
     /// Tasks not STOPPED, in every account and region: the ones to reconcile after a restart.

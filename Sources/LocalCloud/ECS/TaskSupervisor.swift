@@ -136,6 +136,11 @@ public final class TaskSupervisor: Sendable {
                     let container = try await runner.start(spec, output: sink)
                     started.append((name, container, definitionContainer.essential ?? true))
                     liveTask.containers.withLock { $0[name] = container }
+                    // Kept before the task shows RUNNING, so that a server started after this one dies knows the process.
+                    if let identity = container.processIdentity {
+                        try await store.saveProcess(.init(account: record.account, region: record.region, taskId: taskId, container: name,
+                                                          identity: identity, imageRoot: container.imageDirectory))
+                    }
                 } catch let error as ContainerStartFailure {
                     failure = error.reason
                     try await record.update(publish: false) { task in
@@ -175,55 +180,62 @@ public final class TaskSupervisor: Sendable {
                 for entry in started { await entry.container.stop() }
             }
 
-            // The first essential container to end stops the others, as in ECS.
-            let firstEssentialExit = FirstExit()
-            let running = started
-            let exits = await withTaskGroup(of: (String, ContainerExit).self) { group in
-                for entry in running {
-                    group.addTask {
-                        let exit = await entry.container.wait()
-                        if entry.essential {
-                            let first = firstEssentialExit.value.withLock { value -> Bool in
-                                guard value == nil else { return false }
-                                value = (entry.name, exit)
-                                return true
-                            }
-                            if first {
-                                for other in running where other.name != entry.name { await other.container.stop() }
-                            }
-                        }
-                        return (entry.name, exit)
-                    }
-                }
-                var exits: [String: ContainerExit] = [:]
-                for await (name, exit) in group {
-                    exits[name] = exit
-                    try? await record.update(publish: false) { task in
-                        if let index = task.containers?.firstIndex(where: { $0.name == name }) {
-                            task.containers?[index].lastStatus = "STOPPED"
-                            task.containers?[index].exitCode = exit.exitCode
-                            task.containers?[index].reason = exit.reason
-                        }
-                    }
-                }
-                return exits
-            }
-            try await record.update { task in
-                task.lastStatus = "DEPROVISIONING"
-                task.desiredStatus = "STOPPED"
-                task.executionStoppedAt = Date()
-                if task.stoppingAt == nil { task.stoppingAt = Date() }
-            }
-            for shipper in shippers.values { await shipper.finish() }
-            if let userReason = liveTask.stopRequest.withLock({ $0 }) {
-                try await finish(record, stopCode: "UserInitiated", reason: userReason, exits: exits)
-            } else {
-                let name = firstEssentialExit.value.withLock { $0?.name } ?? ""
-                try await finish(record, stopCode: "EssentialContainerExited", reason: "Essential container in task exited", exits: exits, essential: name)
-            }
+            try await superviseRunning(liveTask, running: started, shippers: Array(shippers.values))
         } catch {
             environment.logger.error("task lifecycle failed", metadata: ["task": "\(taskId)", "error": "\(error)"])
             try? await finish(record, stopCode: "TaskFailedToStart", reason: "InternalError: \(error)", exits: [:])
+        }
+    }
+
+    /// A RUNNING task until STOPPED: the first essential container to end stops the others, as in ECS; each exit is
+    /// recorded, and the task's stop code says why it ended.
+    private func superviseRunning(_ liveTask: LiveTask, running: [(name: String, container: any RunningContainer, essential: Bool)],
+                                  shippers: [LogShipper]) async throws {
+        let record = liveTask.record
+        // The first essential container to end stops the others, as in ECS.
+        let firstEssentialExit = FirstExit()
+        let exits = await withTaskGroup(of: (String, ContainerExit).self) { group in
+            for entry in running {
+                group.addTask {
+                    let exit = await entry.container.wait()
+                    if entry.essential {
+                        let first = firstEssentialExit.value.withLock { value -> Bool in
+                            guard value == nil else { return false }
+                            value = (entry.name, exit)
+                            return true
+                        }
+                        if first {
+                            for other in running where other.name != entry.name { await other.container.stop() }
+                        }
+                    }
+                    return (entry.name, exit)
+                }
+            }
+            var exits: [String: ContainerExit] = [:]
+            for await (name, exit) in group {
+                exits[name] = exit
+                _ = try? await record.update(publish: false) { task in
+                    if let index = task.containers?.firstIndex(where: { $0.name == name }) {
+                        task.containers?[index].lastStatus = "STOPPED"
+                        task.containers?[index].exitCode = exit.exitCode
+                        task.containers?[index].reason = exit.reason
+                    }
+                }
+            }
+            return exits
+        }
+        try await record.update { task in
+            task.lastStatus = "DEPROVISIONING"
+            task.desiredStatus = "STOPPED"
+            task.executionStoppedAt = Date()
+            if task.stoppingAt == nil { task.stoppingAt = Date() }
+        }
+        for shipper in shippers { await shipper.finish() }
+        if let userReason = liveTask.stopRequest.withLock({ $0 }) {
+            try await finish(record, stopCode: "UserInitiated", reason: userReason, exits: exits)
+        } else {
+            let name = firstEssentialExit.value.withLock { $0?.name } ?? ""
+            try await finish(record, stopCode: "EssentialContainerExited", reason: "Essential container in task exited", exits: exits, essential: name)
         }
     }
 
@@ -234,6 +246,8 @@ public final class TaskSupervisor: Sendable {
 
     private func finish(_ record: TaskRecord, stopCode: String, reason: String, exits: [String: ContainerExit], essential: String? = nil) async throws {
         let now = Date()
+        let taskId = ECSService.taskId(fromArn: await record.task.taskArn ?? "")
+        try await store.deleteProcesses(account: record.account, region: record.region, taskId: taskId)
         try await record.update { task in
             task.lastStatus = "STOPPED"
             task.desiredStatus = "STOPPED"
@@ -368,19 +382,26 @@ public final class TaskSupervisor: Sendable {
 
     // MARK: Restart and shutdown
 
-    /// Tasks left unfinished by a previous server have lost their processes: they end STOPPED with a reason.
+    /// What a previous server left: a RUNNING task whose processes still run is taken over (it stays RUNNING and its
+    /// end is recorded as any task's); every other unfinished task ends STOPPED with a reason, and every process a
+    /// task left behind is killed. Processes are known by their session and start time (``ProcessTable``), never by
+    /// anything the task could set.
     func reconcileAfterRestart() async {
         do {
+            var processes = Dictionary(grouping: try await store.allProcesses()) { TaskKey(account: $0.account, region: $0.region, taskId: $0.taskId) }
             for (account, region, cluster, var task) in try await store.unfinishedTasks() {
                 let id = ECSService.taskId(fromArn: task.taskArn ?? "")
+                let key = TaskKey(account: account, region: region, taskId: id)
+                let recorded = processes.removeValue(forKey: key) ?? []
                 if live.withLock({ $0[id] != nil }) { continue }
-                let wasRunning = task.lastStatus == "RUNNING" || task.lastStatus == "DEPROVISIONING"
-                // Processes outlive a server killed with SIGKILL (they have their own process groups): end them.
-                var killed = false
-                for container in task.containers ?? [] {
-                    if let pid = container.runtimeId.flatMap(Int32.init),
-                       ProcessRunner.killLeftover(pid: pid, marker: "ECS_TASK_ARN=\(task.taskArn ?? "")") { killed = true }
+                if task.lastStatus == "RUNNING", try await adopt(task, processes: recorded, account: account, region: region, cluster: cluster) {
+                    continue
                 }
+                let wasRunning = task.lastStatus == "RUNNING" || task.lastStatus == "DEPROVISIONING"
+                // Processes outlive a server killed with SIGKILL (they have sessions of their own): end them.
+                var killed = false
+                for process in recorded where ProcessTable.killAll(process.identity) { killed = true }
+                try await store.deleteProcesses(account: account, region: region, taskId: id)
                 task.lastStatus = "STOPPED"
                 task.desiredStatus = "STOPPED"
                 task.stopCode = wasRunning ? "TerminationNotice" : "TaskFailedToStart"
@@ -396,10 +417,78 @@ public final class TaskSupervisor: Sendable {
                 try await store.saveTask(account: account, region: region, cluster: cluster, task)
                 await publish(task, context: RequestContext(accountId: account, region: region, requestId: RandomUUID.make()))
             }
+            // Processes of tasks already STOPPED (a server died between their end and its record of it) or unknown.
+            for (key, recorded) in processes where live.withLock({ $0[key.taskId] == nil }) {
+                for process in recorded { ProcessTable.killAll(process.identity) }
+                try await store.deleteProcesses(account: key.account, region: key.region, taskId: key.taskId)
+            }
         } catch is CancellationError {
             // The server is stopping before it ever served (its port was taken, say): nothing to report.
         } catch {
             environment.logger.error("cannot reconcile ECS tasks after a restart", metadata: ["error": "\(error)"])
+        }
+    }
+
+    struct TaskKey: Hashable {
+        var account: String
+        var region: String
+        var taskId: String
+    }
+
+    /// Takes over a RUNNING task of a previous server when each of its containers was a recorded local process and one
+    /// of them still runs; returns false otherwise. A container whose process has ended counts as exited, with its
+    /// exit code unknown (only the process's parent, gone with that server, could read it).
+    private func adopt(_ task: ECSAPI.Task, processes: [ECSStore.TaskProcess], account: String, region: String, cluster: String) async throws -> Bool {
+        let names = (task.containers ?? []).compactMap(\.name)
+        let byName = Dictionary(processes.map { ($0.container, $0) }) { $1 }
+        guard !names.isEmpty, names.allSatisfy({ byName[$0] != nil }),
+              processes.contains(where: { ProcessTable.isRunning($0.identity) }) else { return false }
+        var definition: ECSAPI.TaskDefinition? = nil
+        if let arn = task.taskDefinitionArn, let reference = try? ECSService.taskDefinitionReference(arn) {
+            definition = try await store.taskDefinition(account: account, region: region, family: reference.family, revision: reference.revision)?.0
+        }
+        var running: [(name: String, container: any RunningContainer, essential: Bool)] = []
+        for name in names {
+            let containerDefinition = definition?.containerDefinitions?.first { $0.name == name }
+            let process = byName[name]!
+            let container = ProcessRunner.adopt(process.identity, imageRoot: process.imageRoot, stopTimeoutSeconds: containerDefinition?.stopTimeout ?? 30)
+                ?? ExitedContainer(runtimeId: String(process.identity.pid))
+            running.append((name, container, containerDefinition?.essential ?? true))
+        }
+        let id = ECSService.taskId(fromArn: task.taskArn ?? "")
+        let liveTask = LiveTask(record: TaskRecord(task: task, account: account, region: region, cluster: cluster, supervisor: self))
+        liveTask.containers.withLock { containers in
+            for entry in running { containers[entry.name] = entry.container }
+        }
+        live.withLock { $0[id] = liveTask }
+        environment.logger.info("ECS task taken over after a restart", metadata: ["task": "\(id)", "containers": "\(names.joined(separator: ","))"])
+        // StopTask came just before the previous server died.
+        if task.desiredStatus == "STOPPED" {
+            liveTask.stopRequest.withLock { $0 = task.stoppedReason ?? "Task stopped by user" }
+            for entry in running { await entry.container.stop() }
+        }
+        Task.detached { [self] in
+            do {
+                try await self.superviseRunning(liveTask, running: running, shippers: [])
+            } catch {
+                self.environment.logger.error("task lifecycle failed", metadata: ["task": "\(id)", "error": "\(error)"])
+                try? await self.finish(liveTask.record, stopCode: "TaskFailedToStart", reason: "InternalError: \(error)", exits: [:])
+            }
+            self.live.withLock { _ = $0.removeValue(forKey: id) }
+            liveTask.markDone()
+        }
+        return true
+    }
+
+    /// A container of a taken-over task whose process had already ended.
+    struct ExitedContainer: RunningContainer {
+        let runtimeId: String
+        func wait() async -> ContainerExit {
+            ContainerExit(exitCode: nil, reason: "The process ended while the Skiff local cloud was stopped; its exit code is unknown")
+        }
+        func stop() async {}
+        func exec(_ command: [String], timeoutSeconds: Int) async throws -> ExecResult {
+            throw ContainerStartFailure("The container is not running")
         }
     }
 

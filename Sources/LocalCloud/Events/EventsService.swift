@@ -52,11 +52,35 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     // MARK: Names
 
-    /// A bus given by name or ARN.
+    /// The name of a bus given by name or ARN, whatever account and region an ARN names (see ``bus(_:action:context:)``).
     static func busName(_ nameOrArn: String?) -> String {
         guard let value = nameOrArn else { return "default" }
         if value.hasPrefix("arn:"), let slash = value.lastIndex(of: "/") { return String(value[value.index(after: slash)...]) }
         return value
+    }
+
+    /// The caller's bus a request names, by name or ARN (`default` when it names none).
+    ///
+    /// An ARN names its account and region. Another region's bus is out of reach of this regional endpoint, as AWS
+    /// answers ("Cross-region api call is not allowed."). Another account's bus is reached only through a resource
+    /// policy granting `action` to the caller (PutPermission), which this local cloud does not keep: AWS's answer to
+    /// a bus without such a policy is AccessDeniedException, and so is this one's — never a request applied to the
+    /// caller's own bus of the same name.
+    static func bus(_ nameOrArn: String?, action: String, context: RequestContext) throws -> String {
+        guard let value = nameOrArn, value.hasPrefix("arn:") else { return busName(nameOrArn) }
+        let parts = value.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[2] == "events", parts[5].hasPrefix("event-bus/"), parts[5].count > "event-bus/".count else {
+            throw AWSError("ValidationException", "Parameter \(value) is not valid. Reason: Provided Arn is not in correct format.")
+        }
+        let (region, account) = (String(parts[3]), String(parts[4]))
+        if region != context.region {
+            throw AWSError("ValidationException", "Cross-region api call is not allowed.")
+        }
+        if account != context.accountId {
+            throw AWSError("AccessDeniedException", "User: arn:aws:iam::\(context.accountId):root is not authorized to perform: events:\(action) "
+                           + "on resource: \(value) because no resource-based policy allows the events:\(action) action")
+        }
+        return String(parts[5].dropFirst("event-bus/".count))
     }
 
     static func ruleArn(_ context: RequestContext, bus: String, name: String) -> String {
@@ -86,7 +110,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     // MARK: Rules
 
     public func putRule(_ input: EventsAPI.PutRuleRequest, context: RequestContext) async throws -> EventsAPI.PutRuleResponse {
-        let bus = Self.busName(input.eventBusName)
+        let bus = try Self.bus(input.eventBusName, action: "PutRule", context: context)
         if input.scheduleExpression == nil && input.eventPattern == nil {
             throw AWSError("ValidationException", "Parameter(s) EventPattern or ScheduleExpression must be specified.")
         }
@@ -135,7 +159,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     public func describeRule(_ input: EventsAPI.DescribeRuleRequest, context: RequestContext) async throws -> EventsAPI.DescribeRuleResponse {
-        let bus = Self.busName(input.eventBusName)
+        let bus = try Self.bus(input.eventBusName, action: "DescribeRule", context: context)
         guard let rule = try await database.read({ db in
             try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.name)
         }) else { throw Self.ruleNotFound(input.name, bus: bus) }
@@ -143,7 +167,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     public func listRules(_ input: EventsAPI.ListRulesRequest, context: RequestContext) async throws -> EventsAPI.ListRulesResponse {
-        let bus = Self.busName(input.eventBusName)
+        let bus = try Self.bus(input.eventBusName, action: "ListRules", context: context)
         let limit = input.limit ?? 100
         let after = try PageToken.decode(input.nextToken, invalid: Self.invalidToken) ?? ""
         let documents: [String] = try await database.read { db in
@@ -163,12 +187,12 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     public func enableRule(_ input: EventsAPI.EnableRuleRequest, context: RequestContext) async throws -> EmptyShape {
-        try await setState("ENABLED", name: input.name, bus: Self.busName(input.eventBusName), context: context)
+        try await setState("ENABLED", name: input.name, bus: try Self.bus(input.eventBusName, action: "EnableRule", context: context), context: context)
         return .init()
     }
 
     public func disableRule(_ input: EventsAPI.DisableRuleRequest, context: RequestContext) async throws -> EmptyShape {
-        try await setState("DISABLED", name: input.name, bus: Self.busName(input.eventBusName), context: context)
+        try await setState("DISABLED", name: input.name, bus: try Self.bus(input.eventBusName, action: "DisableRule", context: context), context: context)
         return .init()
     }
 
@@ -196,7 +220,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     public func deleteRule(_ input: EventsAPI.DeleteRuleRequest, context: RequestContext) async throws -> EmptyShape {
-        let bus = Self.busName(input.eventBusName)
+        let bus = try Self.bus(input.eventBusName, action: "DeleteRule", context: context)
         try await database.write { db in
             // Deleting a rule that does not exist succeeds, as in AWS.
             let targets = try Int.fetchOne(db, sql: "SELECT count(*) FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ?",
@@ -220,7 +244,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     public func putTargets(_ input: EventsAPI.PutTargetsRequest, context: RequestContext) async throws -> EventsAPI.PutTargetsResponse {
-        let bus = Self.busName(input.eventBusName)
+        let bus = try Self.bus(input.eventBusName, action: "PutTargets", context: context)
         var failed: [EventsAPI.PutTargetsResultEntry] = []
         var accepted: [EventsAPI.Target] = []
         for target in input.targets {
@@ -257,7 +281,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     public func removeTargets(_ input: EventsAPI.RemoveTargetsRequest, context: RequestContext) async throws -> EventsAPI.RemoveTargetsResponse {
-        let bus = Self.busName(input.eventBusName)
+        let bus = try Self.bus(input.eventBusName, action: "RemoveTargets", context: context)
         try await database.write { db in
             guard try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.rule) != nil else {
                 throw Self.ruleNotFound(input.rule, bus: bus)
@@ -285,7 +309,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     public func listTargetsByRule(_ input: EventsAPI.ListTargetsByRuleRequest, context: RequestContext) async throws -> EventsAPI.ListTargetsByRuleResponse {
-        let bus = Self.busName(input.eventBusName)
+        let bus = try Self.bus(input.eventBusName, action: "ListTargetsByRule", context: context)
         let limit = input.limit ?? 100
         let after = try PageToken.decode(input.nextToken, invalid: Self.invalidToken)
         let targets = try await database.read { db in
@@ -300,7 +324,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     public func listRuleNamesByTarget(_ input: EventsAPI.ListRuleNamesByTargetRequest, context: RequestContext) async throws -> EventsAPI.ListRuleNamesByTargetResponse {
-        let bus = Self.busName(input.eventBusName)
+        let bus = try Self.bus(input.eventBusName, action: "ListRuleNamesByTarget", context: context)
         let limit = input.limit ?? 100
         let after = try PageToken.decode(input.nextToken, invalid: Self.invalidToken) ?? ""
         let names: [String] = try await database.read { db in
@@ -331,7 +355,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     public func describeEventBus(_ input: EventsAPI.DescribeEventBusRequest, context: RequestContext) async throws -> EventsAPI.DescribeEventBusResponse {
-        let name = Self.busName(input.name)
+        let name = try Self.bus(input.name, action: "DescribeEventBus", context: context)
         guard let bus = try await buses(context: context, prefix: nil).first(where: { $0.name == name }) else { throw Self.busNotFound(name) }
         return .init(name: bus.name, arn: bus.arn, description: bus.description, creationTime: bus.creationTime, lastModifiedTime: bus.lastModifiedTime)
     }
@@ -476,11 +500,21 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             guard let detail = try? JSON(parsing: text), detail.objectValue != nil else {
                 results.append(.init(errorCode: "MalformedDetail", errorMessage: "Detail is malformed.")); continue
             }
+            // Another account's or region's bus fails its entry rather than land on the caller's bus of that name.
+            let bus: String
+            do {
+                bus = try Self.bus(entry.eventBusName, action: "PutEvents", context: context)
+            } catch let error as AWSError {
+                results.append(error.code == "ValidationException"
+                    ? .init(errorCode: "InvalidArgument", errorMessage: "Parameter EventBusName is not valid. Reason: \(error.message)")
+                    : .init(errorCode: error.code, errorMessage: error.message))
+                continue
+            }
             let id = RandomUUID.make()
             let event = Self.event(id: id, source: source, detailType: detailType, detail: detail, resources: entry.resources ?? [],
                                    time: entry.time ?? ingested, context: context)
             do {
-                try await deliver(event, bus: Self.busName(entry.eventBusName), ingested: ingested, context: context)
+                try await deliver(event, bus: bus, ingested: ingested, context: context)
                 results.append(.init(eventId: id))
             } catch let error as AWSError {
                 results.append(.init(errorCode: error.code, errorMessage: error.message))

@@ -7,12 +7,13 @@ import Glibc
 import Darwin
 #endif
 
-/// Runs a container as a local process: the image is a directory (see ``ImageMap``) that becomes the working
-/// directory and the head of PATH; the entry point and command run with the task's environment, a hard memory
-/// limit (`ulimit -d`) when the container definition sets `memory`, and SIGTERM then SIGKILL on stop.
+/// Runs a container as a local process: the image is a directory (see ``ImageMap``) that stands for the container's
+/// file system (see ``ImageRoot``): the working directory, the entry point and the PATH are inside it. The entry point
+/// and command run with the task's environment, in a session of their own, with a hard memory limit (`ulimit -d`)
+/// when the container definition sets `memory`, and SIGTERM then SIGKILL on stop.
 public struct ProcessRunner: TaskRunner {
     public let images: ImageMap
-    /// Variables every task's process gets before its own (the host's PATH tail, HOME, the local cloud's endpoint).
+    /// Variables every task's process gets before its own (HOME, LANG, ...); PATH is always the image's.
     public let baseEnvironment: [String: String]
 
     public var name: String { "process" }
@@ -39,35 +40,51 @@ public struct ProcessRunner: TaskRunner {
                 + "start skiff up with --image-map \(Self.shortName(spec.image))=DIR or set SKIFF_IMAGE_\(ImageMap.environmentKey(Self.shortName(spec.image)))=DIR")
         }
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: imageDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard FileManager.default.fileExists(atPath: imageDirectory, isDirectory: &isDirectory), isDirectory.boolValue,
+              let root = ImageRoot(directory: imageDirectory) else {
             throw ContainerStartFailure("CannotPullContainerError: image \(spec.image) is mapped to \(imageDirectory), which is not a directory")
         }
-        var workingDirectory = imageDirectory
+        var workingDirectory = root.path
         if let requested = spec.workingDirectory, !requested.isEmpty {
-            workingDirectory = requested.hasPrefix("/") && FileManager.default.fileExists(atPath: requested)
-                ? requested : ((imageDirectory as NSString).appendingPathComponent(requested) as NSString).standardizingPath
-            guard FileManager.default.fileExists(atPath: workingDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            switch root.resolve(requested, from: root.path) {
+            case .inside(let real) where FileManager.default.fileExists(atPath: real, isDirectory: &isDirectory) && isDirectory.boolValue:
+                workingDirectory = real
+            case .outside(let real):
+                throw ContainerStartFailure(
+                    "CannotStartContainerError: working directory \(requested) leads to \(real), outside image \(spec.image) (\(root.path)); "
+                    + "a task's paths stay inside its image")
+            case .inside, .missing:
                 throw ContainerStartFailure("CannotStartContainerError: working directory \(requested) does not exist in image \(spec.image)")
             }
         }
         var environment = baseEnvironment
-        environment["PATH"] = imageDirectory + (environment["PATH"].map { ":" + $0 } ?? "")
         environment["HOSTNAME"] = spec.taskId
         for (key, value) in spec.environment { environment[key] = value }
+        // The image's PATH, never the host's: a program the task names by name is the image's or none.
+        let searchPath = root.searchPath(spec.environment["PATH"])
+        environment["PATH"] = searchPath.joined(separator: ":")
         let arguments = spec.arguments
         guard let program = arguments.first, !program.isEmpty else {
             throw ContainerStartFailure("CannotStartContainerError: no command specified for container \(spec.name): set entryPoint or command")
         }
-        guard let executable = Self.resolve(program, path: environment["PATH"] ?? "", workingDirectory: workingDirectory) else {
+        let executable: String
+        switch root.executable(program, searchPath: searchPath, workingDirectory: workingDirectory) {
+        case .success(let path):
+            executable = path
+        case .failure(.outside(let real)):
             throw ContainerStartFailure(
-                "CannotStartContainerError: exec: \"\(program)\": executable file not found in $PATH (image \(spec.image) at \(imageDirectory))")
+                "CannotStartContainerError: exec: \"\(program)\": leads to \(real), outside image \(spec.image) (\(root.path)); "
+                + "a task runs only programs inside its image")
+        case .failure(.notFound):
+            throw ContainerStartFailure(
+                "CannotStartContainerError: exec: \"\(program)\": executable file not found in $PATH (image \(spec.image) at \(root.path))")
         }
         for name in spec.ulimits.keys where PreparedProcess.ulimitFlags[name] == nil {
             throw ContainerStartFailure("CannotStartContainerError: ulimit \(name) is not supported by the process runner (supported: \(PreparedProcess.ulimitFlags.keys.sorted().joined(separator: ", ")))")
         }
         return PreparedProcess(
-            executable: executable, arguments: Array(arguments.dropFirst()), environment: environment,
-            workingDirectory: workingDirectory, memoryMiB: spec.memoryMiB, ulimits: spec.ulimits)
+            executable: executable, name: program, arguments: Array(arguments.dropFirst()), environment: environment,
+            workingDirectory: workingDirectory, imageRoot: root, memoryMiB: spec.memoryMiB, ulimits: spec.ulimits)
     }
 
     public func start(_ spec: ContainerSpec, output: @escaping @Sendable (OutputLine) -> Void) async throws -> any RunningContainer {
@@ -79,8 +96,9 @@ public struct ProcessRunner: TaskRunner {
         ImageMap.candidates(image).last ?? image
     }
 
-    /// Finds `program` as a shell would: a path with a slash is taken relative to the working directory,
-    /// a bare name is searched in PATH.
+    /// Finds a program of the host (a container engine's command line) as a shell would: a path with a slash is
+    /// taken relative to the working directory, a bare name is searched in PATH. Never for a task's programs, which
+    /// ``ImageRoot`` finds inside their image.
     static func resolve(_ program: String, path: String, workingDirectory: String) -> String? {
         let fileManager = FileManager.default
         if program.contains("/") {
@@ -101,10 +119,15 @@ public struct ProcessRunner: TaskRunner {
 
 /// A process ready to launch.
 public struct PreparedProcess: Sendable, Equatable {
+    /// The program's host path, inside the image, its symbolic links resolved.
     public var executable: String
+    /// The program as the task named it, its `argv[0]`.
+    public var name: String
     public var arguments: [String]
     public var environment: [String: String]
     public var workingDirectory: String
+    /// The image, inside which commands run in the container (`skiff exec`) are found too.
+    public var imageRoot: ImageRoot
     public var memoryMiB: Int?
     public var ulimits: [String: ResourceLimit] = [:]
 
@@ -125,6 +148,7 @@ public struct PreparedProcess: Sendable, Equatable {
         }
         if let memoryMiB, memoryMiB > 0 { settings.append("ulimit -d \(memoryMiB * 1024)") }
         guard !settings.isEmpty else { return (executable, arguments) }
+        // Skiff's own shell sets the limits, then becomes the task's program.
         return ("/bin/sh", ["-c", (settings + ["exec \"$@\""]).joined(separator: " && "), "skiff-task", executable] + arguments)
     }
 }
@@ -137,6 +161,8 @@ final class ProcessContainer: RunningContainer, Sendable {
     private let exitState = Mutex<(exit: ContainerExit?, waiters: [CheckedContinuation<ContainerExit, Never>], stopRequested: Bool)>((nil, [], false))
 
     var runtimeId: String { String(process.pid) }
+    var processIdentity: ProcessIdentity? { process.identity }
+    var imageDirectory: String? { prepared.imageRoot.path }
 
     private init(process: SpawnedProcess, prepared: PreparedProcess, stopTimeoutSeconds: Int) {
         self.process = process
@@ -148,7 +174,9 @@ final class ProcessContainer: RunningContainer, Sendable {
         let (executable, arguments) = prepared.launchVector
         let process: SpawnedProcess
         do {
-            process = try SpawnedProcess.spawn(executable: executable, arguments: arguments, environment: prepared.environment, workingDirectory: prepared.workingDirectory)
+            process = try SpawnedProcess.spawn(
+                executable: executable, name: executable == prepared.executable ? prepared.name : nil, arguments: arguments,
+                environment: prepared.environment, workingDirectory: prepared.workingDirectory)
         } catch {
             throw ContainerStartFailure("CannotStartContainerError: \(error.message)")
         }
@@ -165,6 +193,9 @@ final class ProcessContainer: RunningContainer, Sendable {
         }
         let waiter = Thread {
             let status = process.waitForExit()
+            // A container ends with its first process: what that process left running in its session goes too, as
+            // a container's processes go with its PID namespace (and the output pipes they hold close).
+            if let identity = process.identity { ProcessTable.killAll(identity) }
             readers.wait()
             container.finish(status)
         }
@@ -217,20 +248,42 @@ final class ProcessContainer: RunningContainer, Sendable {
         guard exitState.withLock({ $0.exit == nil }) else {
             throw ContainerStartFailure("The container is not running")
         }
-        return try await ProcessExec.run(command, environment: prepared.environment, workingDirectory: prepared.workingDirectory, timeoutSeconds: timeoutSeconds)
+        return try await ProcessExec.run(
+            command, in: prepared.imageRoot, environment: prepared.environment, workingDirectory: prepared.workingDirectory, timeoutSeconds: timeoutSeconds)
     }
 }
 
 /// One-off commands in a container's environment, output captured.
 enum ProcessExec {
+    /// Runs a command inside a task's image: its program is found there as the task's own is (``ImageRoot``).
+    static func run(_ command: [String], in root: ImageRoot, environment: [String: String], workingDirectory: String, timeoutSeconds: Int) async throws -> ExecResult {
+        guard let program = command.first, !program.isEmpty else { throw ContainerStartFailure("No command given") }
+        let searchPath = (environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        switch root.executable(program, searchPath: searchPath, workingDirectory: workingDirectory) {
+        case .success(let executable):
+            return try await run(executable: executable, name: program, arguments: Array(command.dropFirst()),
+                                 environment: environment, workingDirectory: workingDirectory, timeoutSeconds: timeoutSeconds)
+        case .failure(.outside(let real)):
+            throw ContainerStartFailure("exec: \"\(program)\": leads to \(real), outside the task's image (\(root.path)); commands run only programs inside it")
+        case .failure(.notFound):
+            throw ContainerStartFailure("exec: \"\(program)\": executable file not found in $PATH")
+        }
+    }
+
+    /// Runs a program of the host (a container engine's command line), found in `environment`'s PATH.
     static func run(_ command: [String], environment: [String: String], workingDirectory: String, timeoutSeconds: Int) async throws -> ExecResult {
         guard let program = command.first else { throw ContainerStartFailure("No command given") }
         guard let executable = ProcessRunner.resolve(program, path: environment["PATH"] ?? "", workingDirectory: workingDirectory) else {
             throw ContainerStartFailure("exec: \"\(program)\": executable file not found in $PATH")
         }
+        return try await run(executable: executable, name: nil, arguments: Array(command.dropFirst()),
+                             environment: environment, workingDirectory: workingDirectory, timeoutSeconds: timeoutSeconds)
+    }
+
+    static func run(executable: String, name: String?, arguments: [String], environment: [String: String], workingDirectory: String, timeoutSeconds: Int) async throws -> ExecResult {
         let process: SpawnedProcess
         do {
-            process = try SpawnedProcess.spawn(executable: executable, arguments: Array(command.dropFirst()), environment: environment, workingDirectory: workingDirectory)
+            process = try SpawnedProcess.spawn(executable: executable, name: name, arguments: arguments, environment: environment, workingDirectory: workingDirectory)
         } catch {
             throw ContainerStartFailure(error.message)
         }

@@ -15,13 +15,19 @@ struct SpawnedProcess: Sendable {
     let pid: pid_t
     let stdout: Int32
     let stderr: Int32
+    /// The process, its session and its start time: how a later server knows its processes (see ``ProcessTable``).
+    let identity: ProcessIdentity?
 
     struct Failure: Error, CustomStringConvertible {
         var message: String
         var description: String { message }
     }
 
-    static func spawn(executable: String, arguments: [String], environment: [String: String], workingDirectory: String) throws(Failure) -> SpawnedProcess {
+    /// Starts `executable` with `argv[0]` set to `name` (the program as the task named it, as a container runtime
+    /// passes it; multi-call programs such as busybox go by it), or to `executable` when `name` is nil.
+    static func spawn(
+        executable: String, name: String? = nil, arguments: [String], environment: [String: String], workingDirectory: String
+    ) throws(Failure) -> SpawnedProcess {
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
         // Close-on-exec, so that other tasks spawned at the same moment do not inherit these pipes (and keep
@@ -39,6 +45,7 @@ struct SpawnedProcess: Sendable {
         // library opened it without close-on-exec.
         if let addClosefrom = Self.addClosefrom { _ = addClosefrom(&actions, 3) }
         var executable = executable
+        var argv0 = name ?? executable
         var arguments = arguments
         if let addChdir = Self.addChdir {
             _ = addChdir(&actions, workingDirectory)
@@ -46,6 +53,7 @@ struct SpawnedProcess: Sendable {
             // Without posix_spawn_file_actions_addchdir_np, a shell changes directory and then becomes the program.
             arguments = ["-c", "cd \"$0\" && exec \"$@\"", workingDirectory, executable] + arguments
             executable = "/bin/sh"
+            argv0 = executable
         }
 
         var attributes = posix_spawnattr_t()
@@ -59,11 +67,16 @@ struct SpawnedProcess: Sendable {
         var mask = sigset_t()
         sigemptyset(&mask)
         posix_spawnattr_setsigmask(&attributes, &mask)
-        // Its own process group, so that stopping a task reaches the children it started too.
+        // Its own session (Linux) or process group, so that stopping a task reaches the children it started too, and
+        // a later server knows them by it: a task cannot put itself back into a session it left.
+        #if os(Linux)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | Self.setSessionFlag)
+        #else
         posix_spawnattr_setpgroup(&attributes, 0)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
+        #endif
 
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let argv = ([argv0] + arguments).map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             for pointer in argv { free(pointer) }
@@ -86,8 +99,13 @@ struct SpawnedProcess: Sendable {
             close(errPipe[0])
             throw Failure(message: "cannot run \(executable): \(String(cString: strerror(result)))")
         }
-        return SpawnedProcess(pid: pid, stdout: outPipe[0], stderr: errPipe[0])
+        // Not reaped yet, the process is in /proc even if it has already ended.
+        let identity = ProcessTable.entry(pid).map { ProcessIdentity(pid: pid, session: $0.session, startTime: $0.startTime) }
+        return SpawnedProcess(pid: pid, stdout: outPipe[0], stderr: errPipe[0], identity: identity)
     }
+
+    /// glibc's `POSIX_SPAWN_SETSID` (2.26+), which Swift's Glibc module does not export: the child calls `setsid`.
+    static let setSessionFlag: Int16 = 0x80
 
     typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
 
@@ -134,18 +152,5 @@ struct SpawnedProcess: Sendable {
     /// Signals the process's whole group.
     func signal(_ signal: Int32) {
         if kill(-pid, signal) != 0 { kill(pid, signal) }
-    }
-}
-
-extension ProcessRunner {
-    /// Kills the process group of a task's process left behind by a server that died, when `pid` is still that
-    /// process: its environment carries `marker` (`ECS_TASK_ARN=<arn>`), so a reused pid is never touched.
-    /// Returns whether it was found and killed.
-    public static func killLeftover(pid: Int32, marker: String) -> Bool {
-        guard pid > 1, let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
-        let entries = environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-        guard entries.contains(marker) else { return false }
-        if kill(-pid, SIGKILL) != 0 { kill(pid, SIGKILL) }
-        return true
     }
 }

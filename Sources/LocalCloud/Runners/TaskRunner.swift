@@ -105,6 +105,16 @@ public protocol RunningContainer: Sendable {
     func stop() async
     /// Runs `command` in the container's environment and working directory, and returns its output.
     func exec(_ command: [String], timeoutSeconds: Int) async throws -> ExecResult
+    /// The local process the container is, when it is one: kept with the task, so that a server started after this
+    /// one died finds it again (``ProcessRunner/adopt(_:imageRoot:stopTimeoutSeconds:)``) or ends what it left.
+    var processIdentity: ProcessIdentity? { get }
+    /// The real path of the image directory the process runs in, when it is a local process.
+    var imageDirectory: String? { get }
+}
+
+extension RunningContainer {
+    public var processIdentity: ProcessIdentity? { nil }
+    public var imageDirectory: String? { nil }
 }
 
 /// Runs the containers of ECS tasks: as local processes, in a container engine, ...
