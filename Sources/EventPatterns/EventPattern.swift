@@ -92,11 +92,29 @@ struct ObjectPattern: Sendable {
         return true
     }
 
-    /// The leaf values of a field: none for a missing field or an object, an array's elements (flattened).
+    /// The leaf values of a field: none for a missing field or an object, an array's elements (flattened, in
+    /// order). Walked with a list rather than recursion: an event built in code may nest arrays without bound.
     static func leaves(_ value: JSON?) -> [JSON] {
         switch value {
         case nil, .object?: return []
-        case .array(let elements)?: return elements.flatMap { leaves($0) }
+        case .array(let elements)?:
+            var result: [JSON] = []
+            // Arrays still to flatten, each with the index of its next element.
+            var pending: [(elements: [JSON], next: Int)] = [(elements, 0)]
+            while var (elements, next) = pending.popLast() {
+                while next < elements.count {
+                    let element = elements[next]
+                    next += 1
+                    switch element {
+                    case .object: continue
+                    case .array(let inner):
+                        pending.append((elements, next))
+                        (elements, next) = (inner, 0)
+                    default: result.append(element)
+                    }
+                }
+            }
+            return result
         case let leaf?: return [leaf]
         }
     }

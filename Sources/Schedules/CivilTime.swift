@@ -38,8 +38,19 @@ public struct LocalDateTime: Sendable, Hashable, Comparable, CustomStringConvert
 
     /// The wall-clock time of `date` in `zone`.
     public init(_ date: Date, in zone: TimeZone) {
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
-        self.init(localSeconds: seconds + zone.secondsFromGMT(for: date))
+        self.init(localSeconds: Self.wholeSeconds(date) + zone.secondsFromGMT(for: date))
+    }
+
+    /// The most seconds either side of 1970 that calendar arithmetic takes: a million years, far past the year
+    /// 2199 where AWS schedules end, and far from overflowing an Int.
+    static let secondsRange = -31_556_952_000_000...31_556_952_000_000
+
+    /// `date`'s whole seconds since 1970, held within ``secondsRange`` (a `Date` can hold 1e300 seconds, and
+    /// converting that to an Int would trap).
+    static func wholeSeconds(_ date: Date) -> Int {
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        guard !seconds.isNaN else { return 0 }
+        return Int(max(Double(secondsRange.lowerBound), min(Double(secondsRange.upperBound), seconds)))
     }
 
     /// Every instant at which clocks in `zone` show this time, earliest first: none in a daylight-saving gap

@@ -176,7 +176,7 @@ public struct CronExpression: Sendable, Hashable {
     public func next(after: Date, in zone: TimeZone) -> Date? {
         // Search from the wall-clock minute after `after`, field by field, so each step skips whole months,
         // days or hours that cannot match.
-        let wallSeconds = Int(after.timeIntervalSince1970.rounded(.down)) + zone.secondsFromGMT(for: after)
+        let wallSeconds = LocalDateTime.wholeSeconds(after) + zone.secondsFromGMT(for: after)
         let minuteFloor = Int((Double(wallSeconds) / 60).rounded(.down)) * 60
         let localStart = LocalDateTime(localSeconds: minuteFloor + 60)
         let start = (localStart.year, localStart.month, localStart.day, localStart.hour, localStart.minute)

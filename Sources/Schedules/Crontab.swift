@@ -335,7 +335,7 @@ public enum Crontab {
             let after = zone.secondsFromGMT(for: transition)
             guard after > before else { continue }
             // Clocks jump from gapStart to gapStart + (after - before): times in between do not exist that day.
-            let gapStart = LocalDateTime(localSeconds: Int(transition.timeIntervalSince1970.rounded(.down)) + before)
+            let gapStart = LocalDateTime(localSeconds: LocalDateTime.wholeSeconds(transition) + before)
             let gapEnd = LocalDateTime(localSeconds: gapStart.localSeconds + after - before)
             guard cron.months.contains(gapStart.month), cron.years?.contains(gapStart.year) ?? true,
                   cron.days(year: gapStart.year, month: gapStart.month).contains(gapStart.day) else { continue }

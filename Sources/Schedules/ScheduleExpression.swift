@@ -61,9 +61,10 @@ public struct ScheduleExpression: Sendable, Hashable, CustomStringConvertible {
             kind = .at(time)
         case "rate":
             let parts = body.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, let value = Int(parts[0]), parts[0].allSatisfy(\.isNumber) else {
+            guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isASCII && $0.isNumber }) else {
                 throw fail("rate() takes a whole number and a unit, as in rate(5 minutes)")
             }
+            guard let value = Int(parts[0]) else { throw fail("the rate value \(parts[0]) is too large") }
             guard value > 0 else { throw fail("the rate value must be a positive whole number") }
             let unitName = value == 1 ? parts[1] : parts[1].hasSuffix("s") ? parts[1].dropLast() : ""
             guard let unit = RateUnit(rawValue: String(unitName)) else {
@@ -111,11 +112,13 @@ public struct ScheduleExpression: Sendable, Hashable, CustomStringConvertible {
             let date = time.instant(in: zone)
             return date > after ? date : nil
         case .rate(let value, let unit):
-            let interval = Double(value * unit.seconds)
+            // In doubles: a rate of 2^62 days is a valid expression, and its seconds are no Int.
+            let interval = Double(value) * Double(unit.seconds)
             let elapsed = after.timeIntervalSince(anchor)
             var k = max(0, (elapsed / interval).rounded(.down) + 1)
             // Floating-point error must never return `after` itself, which would fire twice.
-            while anchor.addingTimeInterval(k * interval) <= after { k += 1 }
+            // Past 2^53 intervals, `k + 1 == k`: step by at least the next representable count so the loop ends.
+            while anchor.addingTimeInterval(k * interval) <= after { k = max(k + 1, k.nextUp) }
             return anchor.addingTimeInterval(k * interval)
         case .cron(let cron):
             return cron.next(after: after, in: zone)
