@@ -243,14 +243,15 @@ public struct ExecutionEngine: Sendable {
         return await Self.offCallersExecutor { await run.execute(input: input, snapshot: snapshot) }
     }
 
-    /// Runs the work of an execution on the global concurrent executor, whatever executor its caller prefers.
+    /// Runs the work of an execution on ``ExecutionThreads``, whatever executor its caller prefers.
     ///
     /// An execution runs users' expressions (JSONata, paths, intrinsic functions), any of which may take seconds. A
     /// host that answers requests on an event loop's thread (the local cloud prefers it for a request's task) and
     /// runs an execution within the request (StartSyncExecution, TestState, a run that ends at once) would hold
-    /// the loop, and every other connection on it, for as long.
+    /// the loop, and every other connection on it, for as long; on the global executor it would hold the process's
+    /// other tasks.
     static func offCallersExecutor<T>(_ work: () async -> T) async -> T {
-        await withTaskExecutorPreference(globalConcurrentExecutor, operation: work)
+        await withTaskExecutorPreference(ExecutionThreads.shared, operation: work)
     }
 
     /// Runs one attempt of one state alone, as the TestState API does. `contextObject` (TestState's `context`)
@@ -271,7 +272,7 @@ public struct ExecutionEngine: Sendable {
         let run = ExecutionRun(engine: self, context: context, observer: nil, firstEventId: 0, executionInput: input)
         let scope = VariableScope(parent: nil)
         scope.values = variables
-        let outcome = try await withTaskExecutorPreference(globalConcurrentExecutor) {
+        let outcome = try await withTaskExecutorPreference(ExecutionThreads.shared) {
             try await run.runStateWithRecovery(state, input: input, scope: scope, parentEventId: 0)
         }
         return (outcome.output, outcome.next)
