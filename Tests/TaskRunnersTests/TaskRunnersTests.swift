@@ -151,7 +151,7 @@ final class Lines: Sendable {
     }
 
     @Test func execRunsInTheContainersEnvironment() async throws {
-        let image = try makeImage(["hold.sh": "#!/bin/sh\nexec sleep 5\n"], programs: ["sh", "sleep", "true"])
+        let image = try makeImage(["hold.sh": "#!/bin/sh\nexec sleep 120\n"], programs: ["sh", "sleep", "true"])  // stopped below
         let runner = ProcessRunner(images: ImageMap(["img": image]))
         let container = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./hold.sh"], environment: ["SECRET": "42"]), output: { _ in })
         let result = try await container.exec(["sh", "-c", "echo $SECRET; echo err >&2; exit 3"], timeoutSeconds: 10)
@@ -239,7 +239,7 @@ final class Lines: Sendable {
     }
 
     @Test func execFindsItsCommandInTheImage() async throws {
-        let image = try makeImage(["hold.sh": "#!/bin/sh\nexec sleep 5\n"], programs: ["sleep", "true"])
+        let image = try makeImage(["hold.sh": "#!/bin/sh\nexec sleep 120\n"], programs: ["sleep", "true"])  // stopped below
         try FileManager.default.createSymbolicLink(atPath: image + "/bin/sh", withDestinationPath: "/bin/sh")
         let runner = ProcessRunner(images: ImageMap(["img": image]))
         let container = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./hold.sh"]), output: { _ in })
