@@ -223,7 +223,7 @@ import Testing
             }
             return OperationResponse(status: 200, body: Array("\(request.body?.readableBytes ?? 0)".utf8))
         }
-        try await withChannelServer(channel) { port in
+        try await withChannelServer(channel) { port, _ in
             let body = String(repeating: "x", count: 600)
             let hold = "POST /hold HTTP/1.1\r\nHost: localhost\r\nContent-Length: 600\r\n\r\n\(body)"
             let other = hold.replacingOccurrences(of: "/hold", with: "/other")
@@ -283,29 +283,20 @@ import Testing
             for await _ in release.stream { break }
             return OperationResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("done".utf8))
         }
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let server = channel.server(
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) },
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
-        let group = ServiceGroup(services: [server], logger: logger)
-        let running = Task { try await group.run() }
-        var portIterator = ports.makeAsyncIterator()
-        let port = try #require(await portIterator.next())
-        let exchange = Task { try await RawHTTP.exchange(port: port, sending: "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", expecting: 2) }
-        var startedIterator = started.stream.makeAsyncIterator()
-        await startedIterator.next()
-        await group.triggerGracefulShutdown()  // what SIGTERM does
-        release.continuation.yield()
-        let result = try await exchange.value
-        #expect(result.responses.map(\.body) == ["done"])
-        #expect(result.closedByServer)
-        try await running.value
+        try await withChannelServer(channel) { port, group in
+            let exchange = Task { try await RawHTTP.exchange(port: port, sending: "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", expecting: 2) }
+            var startedIterator = started.stream.makeAsyncIterator()
+            await startedIterator.next()
+            await group.triggerGracefulShutdown()  // what SIGTERM does
+            release.continuation.yield()
+            let result = try await exchange.value
+            #expect(result.responses.map(\.body) == ["done"])
+            #expect(result.closedByServer)
+        }
     }
 
-    func withChannelServer(_ channel: CloudHTTPChannel, _ body: (Int) async throws -> Void) async throws {
+    /// Runs `channel` on a port of its own until `body` (given the port and the server's service group) returns.
+    func withChannelServer(_ channel: CloudHTTPChannel, _ body: (Int, ServiceGroup) async throws -> Void) async throws {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -318,7 +309,7 @@ import Testing
         var portIterator = ports.makeAsyncIterator()
         let port = try #require(await portIterator.next())
         defer { running.cancel() }
-        try await body(port)
+        try await body(port, group)
         await group.triggerGracefulShutdown()
         try await running.value
     }
