@@ -2,6 +2,10 @@
 extension JSON: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
+        // Each level of nesting decodes through another call of this initializer: bounded as the parser is.
+        guard decoder.codingPath.count <= JSON.maximumParseDepth else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "JSON nested more than \(JSON.maximumParseDepth) levels deep")
+        }
         if container.decodeNil() {
             self = .null
         } else if let bool = try? container.decode(Bool.self) {
@@ -20,6 +24,9 @@ extension JSON: Codable {
     }
 
     public func encode(to encoder: any Encoder) throws {
+        guard encoder.codingPath.count <= JSON.maximumParseDepth else {
+            throw EncodingError.invalidValue(self, EncodingError.Context(codingPath: encoder.codingPath, debugDescription: "JSON nested more than \(JSON.maximumParseDepth) levels deep"))
+        }
         var container = encoder.singleValueContainer()
         switch self {
         case .null: try container.encodeNil()

@@ -70,40 +70,86 @@ extension JSON {
 
 extension JSON: Equatable {
     /// Structural equality: numbers by value, arrays in order, objects regardless of member order.
-    public static func == (lhs: JSON, rhs: JSON) -> Bool {
+    ///
+    /// Recursive for the first levels of nesting, then with a list of its own, so that values built in code,
+    /// however deep (the parser's depth limit does not bound them), compare without overflowing the stack.
+    public static func == (lhs: JSON, rhs: JSON) -> Bool { equal(lhs, rhs, depth: 0) }
+
+    /// Levels compared (and hashed) by recursion.
+    static let recursionDepth = 64
+
+    private static func equal(_ lhs: JSON, _ rhs: JSON, depth: Int) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true
         case (.bool(let a), .bool(let b)): return a == b
         case (.number(let a), .number(let b)): return a == b
         case (.string(let a), .string(let b)): return a == b
-        case (.array(let a), .array(let b)): return a == b
+        case (.array(let a), .array(let b)):
+            guard a.count == b.count else { return false }
+            if depth >= recursionDepth { return equalNested(lhs, rhs) }
+            for i in a.indices where !equal(a[i], b[i], depth: depth + 1) { return false }
+            return true
         case (.object(let a), .object(let b)):
             guard a.count == b.count else { return false }
+            if depth >= recursionDepth { return equalNested(lhs, rhs) }
             for (key, value) in a {
-                guard let other = b[key], other == value else { return false }
+                guard let other = b[key], equal(value, other, depth: depth + 1) else { return false }
             }
             return true
         default: return false
         }
     }
+
+    /// `==` with a list of pairs still to compare instead of recursion.
+    private static func equalNested(_ lhs: JSON, _ rhs: JSON) -> Bool {
+        var pairs = [(lhs, rhs)]
+        while let (l, r) = pairs.popLast() {
+            switch (l, r) {
+            case (.array(let a), .array(let b)):
+                guard a.count == b.count else { return false }
+                for i in a.indices { pairs.append((a[i], b[i])) }
+            case (.object(let a), .object(let b)):
+                guard a.count == b.count else { return false }
+                for (key, value) in a {
+                    guard let other = b[key] else { return false }
+                    pairs.append((value, other))
+                }
+            case (.array, _), (.object, _), (_, .array), (_, .object):
+                return false
+            default:
+                if !equal(l, r, depth: 0) { return false }
+            }
+        }
+        return true
+    }
 }
 
 extension JSON: Hashable {
-    public func hash(into hasher: inout Hasher) {
+    public func hash(into hasher: inout Hasher) { hash(into: &hasher, depth: 0) }
+
+    /// Below ``recursionDepth`` levels an array or object adds only its kind and size: equal values still hash
+    /// alike, and hashing needs no recursion past that depth.
+    private func hash(into hasher: inout Hasher, depth: Int) {
         switch self {
         case .null: hasher.combine(0)
         case .bool(let b): hasher.combine(1); hasher.combine(b)
         case .number(let n): hasher.combine(2); hasher.combine(n)
         case .string(let s): hasher.combine(3); hasher.combine(s)
-        case .array(let a): hasher.combine(4); hasher.combine(a)
+        case .array(let a):
+            hasher.combine(4)
+            hasher.combine(a.count)
+            guard depth < Self.recursionDepth else { return }
+            for element in a { element.hash(into: &hasher, depth: depth + 1) }
         case .object(let o):
             // Order-independent, to agree with ==.
             hasher.combine(5)
+            hasher.combine(o.count)
+            guard depth < Self.recursionDepth else { return }
             var combined = 0
             for (key, value) in o {
                 var h = Hasher()
                 h.combine(key)
-                h.combine(value)
+                value.hash(into: &h, depth: depth + 1)
                 combined ^= h.finalize()
             }
             hasher.combine(combined)

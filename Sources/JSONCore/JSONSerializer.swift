@@ -36,6 +36,17 @@ extension JSON {
         return out
     }
 
+    /// The value as JSON text, or nil as soon as the text is found to be longer than `maximumLength` bytes: an
+    /// engine building text from values it does not control stops there rather than filling memory.
+    public func serialized(_ options: JSONWriteOptions = .compact, maximumLength: Int) -> String? {
+        var out: [UInt8] = []
+        out.reserveCapacity(min(256, maximumLength + 1))
+        let writer = JSONWriter(options: options, maximumLength: maximumLength)
+        writer.write(self, into: &out, level: 0)
+        guard out.count <= maximumLength else { return nil }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Whether the value's compact text is at most `limit` bytes long. A bound on the length, counted without
     /// writing anything, settles it for all but values near the limit, which are written to be measured.
     public func serializedSizeIsAtMost(_ limit: Int) -> Bool {
@@ -43,20 +54,25 @@ extension JSON {
         return Self.boundSerializedSize(self, into: &bound, limit: limit) || serializedBytes().count <= limit
     }
 
-    /// Adds to `bound` at least the length of the value's compact text; false as soon as it passes `limit`.
-    private static func boundSerializedSize(_ value: JSON, into bound: inout Int, limit: Int) -> Bool {
+    /// Adds to `bound` at least the length of the value's compact text; false as soon as it passes `limit`, or
+    /// when the value nests too deeply to be walked recursively (then the caller measures the written text).
+    private static func boundSerializedSize(_ value: JSON, into bound: inout Int, limit: Int, depth: Int = 0) -> Bool {
         switch value {
         case .null, .bool: bound += 5
         case .number: bound += 24  // the longest: -1.2345678901234567e-308
         case .string(let s): bound += 2 + 6 * s.utf8.count  // \u00XX for every byte at worst
         case .array(let elements):
+            if depth >= JSONWriter.recursionDepth { return false }
             bound += 1 + elements.count
-            for element in elements where !boundSerializedSize(element, into: &bound, limit: limit) { return false }
+            for element in elements where !boundSerializedSize(element, into: &bound, limit: limit, depth: depth + 1) {
+                return false
+            }
         case .object(let members):
+            if depth >= JSONWriter.recursionDepth { return false }
             bound += 1 + members.count * 2
             for (key, member) in members {
                 bound += 2 + 6 * key.utf8.count
-                if !boundSerializedSize(member, into: &bound, limit: limit) { return false }
+                if !boundSerializedSize(member, into: &bound, limit: limit, depth: depth + 1) { return false }
             }
         }
         return bound <= limit
@@ -71,10 +87,21 @@ extension JSON {
     }
 }
 
+/// Writes JSON text. Recursive for the first ``recursionDepth`` levels of nesting, the fast path for every value
+/// a service writes, and with a stack of its own below that, so that a value built in code (which the parser's
+/// depth limit does not bound) is written however deep it is.
 struct JSONWriter {
     let options: JSONWriteOptions
+    /// Writing stops (leaving the text unfinished) once the text is longer than this.
+    let maximumLength: Int
 
-    init(options: JSONWriteOptions) { self.options = options }
+    /// Levels written by recursion before the writer switches to its own stack: a few kilobytes of stack at most.
+    static let recursionDepth = 64
+
+    init(options: JSONWriteOptions, maximumLength: Int = .max) {
+        self.options = options
+        self.maximumLength = maximumLength
+    }
 
     func write(_ value: JSON, into out: inout [UInt8], level: Int) {
         switch value {
@@ -84,16 +111,19 @@ struct JSONWriter {
         case .number(let n): Self.writeNumber(n, into: &out)
         case .string(let s): writeString(s, into: &out)
         case .array(let elements):
+            if level >= Self.recursionDepth { return writeNested(value, into: &out, level: level) }
             out.append(UInt8(ascii: "["))
             if elements.isEmpty { out.append(UInt8(ascii: "]")); return }
             for (i, element) in elements.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 newline(into: &out, level: level + 1)
                 write(element, into: &out, level: level + 1)
+                if out.count > maximumLength { return }
             }
             newline(into: &out, level: level)
             out.append(UInt8(ascii: "]"))
         case .object(let members):
+            if level >= Self.recursionDepth { return writeNested(value, into: &out, level: level) }
             out.append(UInt8(ascii: "{"))
             if members.isEmpty { out.append(UInt8(ascii: "}")); return }
             var first = true
@@ -101,18 +131,88 @@ struct JSONWriter {
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
                 newline(into: &out, level: level + 1)
-                writeString(key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                if options.indent > 0 { out.append(UInt8(ascii: " ")) }
+                writeMemberName(key, into: &out)
                 write(value, into: &out, level: level + 1)
             }
             if options.sortedKeys {
-                for key in members.keys.sorted() { member(key, members[key]!) }
+                for key in members.keys.sorted() where out.count <= maximumLength { member(key, members[key]!) }
             } else {
-                for (key, value) in members { member(key, value) }
+                for (key, value) in members where out.count <= maximumLength { member(key, value) }
             }
+            if out.count > maximumLength { return }
             newline(into: &out, level: level)
             out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    @inline(__always) func writeMemberName(_ key: String, into out: inout [UInt8]) {
+        writeString(key, into: &out)
+        out.append(UInt8(ascii: ":"))
+        if options.indent > 0 { out.append(UInt8(ascii: " ")) }
+    }
+
+    /// An array or object being written by ``writeNested``: its members, in the order they are written, and
+    /// how many are written.
+    private struct OpenContainer {
+        enum Members { case elements([JSON]), members(JSONObject, keys: [String]?) }
+        var members: Members
+        var written = 0
+        var count: Int {
+            switch members {
+            case .elements(let elements): elements.count
+            case .members(let object, _): object.count
+            }
+        }
+    }
+
+    /// What ``write(_:into:level:)`` writes, with a stack of open arrays and objects instead of recursion.
+    func writeNested(_ value: JSON, into out: inout [UInt8], level: Int) {
+        var stack: [OpenContainer] = []
+        var next: JSON? = value
+        while true {
+            if let current = next {
+                next = nil
+                switch current {
+                case .array(let elements):
+                    out.append(UInt8(ascii: "["))
+                    if elements.isEmpty { out.append(UInt8(ascii: "]")) } else { stack.append(OpenContainer(members: .elements(elements))) }
+                case .object(let members):
+                    out.append(UInt8(ascii: "{"))
+                    if members.isEmpty {
+                        out.append(UInt8(ascii: "}"))
+                    } else {
+                        stack.append(OpenContainer(members: .members(members, keys: options.sortedKeys ? members.keys.sorted() : nil)))
+                    }
+                default:
+                    write(current, into: &out, level: level)
+                }
+            }
+            if out.count > maximumLength { return }
+            guard var top = stack.popLast() else { return }
+            // The level of the container on top: `level` for the outermost.
+            let containerLevel = level + stack.count
+            if top.written == top.count {
+                newline(into: &out, level: containerLevel)
+                if case .elements = top.members { out.append(UInt8(ascii: "]")) } else { out.append(UInt8(ascii: "}")) }
+                continue
+            }
+            if top.written > 0 { out.append(UInt8(ascii: ",")) }
+            newline(into: &out, level: containerLevel + 1)
+            switch top.members {
+            case .elements(let elements):
+                next = elements[top.written]
+            case .members(let object, let keys):
+                if let keys {
+                    writeMemberName(keys[top.written], into: &out)
+                    next = object[keys[top.written]]!
+                } else {
+                    let member = object.elements[top.written]
+                    writeMemberName(member.key, into: &out)
+                    next = member.value
+                }
+            }
+            top.written += 1
+            stack.append(top)
         }
     }
 

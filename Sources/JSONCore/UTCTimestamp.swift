@@ -5,14 +5,26 @@
 /// a call, which showed as a tenth of the server's time when every execution publishes its status changes.
 public enum UTCTimestamp {
     /// `secondsSince1970` written with `fractionDigits` (0, 3 or any up to 9) digits of fractional seconds.
+    /// Times past JavaScript's range of dates (8.64e12 seconds either side of 1970) are written as its ends.
     public static func iso8601(secondsSince1970 seconds: Double, fractionDigits: Int = 0) -> String {
         let digits = max(0, min(9, fractionDigits))
         var scale: Int64 = 1
         for _ in 0..<digits { scale *= 10 }
         // Round to the unit of the last digit first, so 59.9996 with three digits carries into the next minute.
-        let units = Int64((seconds * Double(scale)).rounded(.down))
-        let whole = floorDivide(units, scale)
-        let fraction = units - whole * scale
+        // Held within JavaScript's dates (±8.64e12 s, years -271821 to 275760), so that no conversion traps.
+        let seconds = seconds.isNaN ? 0 : max(-8.64e12, min(8.64e12, seconds))
+        let scaled = (seconds * Double(scale)).rounded(.down)
+        let whole: Int64, fraction: Int64
+        if abs(scaled) < 9e18 {
+            let units = Int64(scaled)
+            whole = floorDivide(units, scale)
+            fraction = units - whole * scale
+        } else {
+            // Nine digits of a time millennia away: too many units for an Int64, so seconds and fraction apart.
+            let wholeSeconds = seconds.rounded(.down)
+            whole = Int64(wholeSeconds)
+            fraction = min(scale - 1, Int64(((seconds - wholeSeconds) * Double(scale)).rounded(.down)))
+        }
         let days = floorDivide(whole, 86_400)
         let secondOfDay = Int(whole - days * 86_400)
         let (year, month, day) = civil(fromDays: days)

@@ -1,4 +1,5 @@
 import Foundation
+import JSONCore
 
 /// An XPath F&O 3.1 date/time picture (`format-dateTime`): literals and `[...]` variable markers such as
 /// `[Y0001]`, `[MNn,*-3]`, `[D1o]`, `[FNn]`, `[H01]:[m01]`, `[Z01:01t]`. Used by `$fromMillis` and `$toMillis`.
@@ -58,6 +59,9 @@ struct DateTimePicture {
         addLiteral(start, chars.count)
     }
 
+    /// The widest component a picture may ask for.
+    static let maximumWidth = 10_000
+
     static func marker(_ text: String, picture: String) throws(JSONataError) -> Marker {
         guard let component = text.first else {
             throw JSONataError(code: "D3132", message: "Unknown component specifier in date/time picture string", value: .string(""))
@@ -75,6 +79,10 @@ struct DateTimePicture {
                 marker.maxWidth = width(widths[widths.index(after: dash)...])
             } else {
                 marker.minWidth = width(Substring(widths))
+            }
+            // Widths pad with as many characters: a width of millions is a string of megabytes.
+            for case let w? in [marker.minWidth, marker.maxWidth] where w > Self.maximumWidth {
+                throw JSONataError(code: "D2015", message: "The width \(w) in the date/time picture string exceeds the maximum of \(Self.maximumWidth)", value: .number(Double(w)))
             }
             presentation = String(text[text.index(after: text.startIndex)..<comma])
         } else {
@@ -134,7 +142,10 @@ struct DateTimePicture {
 
     /// Formats `millis` (since the epoch) shifted by `offset` (±hhmm as given to `$fromMillis`).
     func format(millis: Double, offsetHours: Int, offsetMinutes: Int) throws(JSONataError) -> String {
-        let shifted = millis + Double((60 * offsetHours + offsetMinutes) * 60_000)
+        let shifted = millis + (60 * Double(offsetHours) + Double(offsetMinutes)) * 60_000
+        guard abs(shifted) <= maximumMillis + 86_400_000 else {
+            throw JSONataError(code: "D1001", message: "Number out of range: \(JSON.formatNumber(millis))", value: .number(millis))
+        }
         let fields = CalendarFields(millis: shifted)
         var out = ""
         for part in parts {
@@ -151,7 +162,8 @@ struct DateTimePicture {
         if "YMDdFWwXxHhms".contains(c) {
             var value = fields.component(c) ?? 0
             if c == "Y", marker.yearDigits != -1 {
-                value = value % Int(pow(10, Double(marker.yearDigits)))
+                // A width of 19 digits or more keeps every year whole (and 10^19 is no Int).
+                if marker.yearDigits < 19 { value = value % Int(pow(10, Double(marker.yearDigits))) }
             }
             if let names = marker.names {
                 var name: String
@@ -284,11 +296,14 @@ struct DateTimePicture {
         var millis = Self.utc(year: year, month: month, day: day) + hour * 3_600_000 + (components["m"] ?? 0) * 60_000
             + (components["s"] ?? 0) * 1000 + (components["f"] ?? 0)
         if let zone = components["Z"] ?? components["z"], zone != 0 { millis -= zone * 60_000 }
-        return millis
+        // A date past JavaScript's (a year of 300,000) is no date: undefined.
+        return millis.isFinite ? millis : nil
     }
 
     /// `Date.UTC(year, month, day)` (month 0-based; overflowing days and months roll over as in JavaScript).
     static func utc(year: Double, month: Double, day: Double) -> Double {
+        // Past JavaScript's dates (about 275,000 years, 100 million days), Date.UTC answers NaN.
+        guard abs(year) < 300_000, abs(month) < 4_000_000, abs(day) < 200_000_000 else { return .nan }
         let y = Int(year) + Int((month / 12).rounded(.down))
         let m = Int(month) - Int((month / 12).rounded(.down)) * 12 + 1
         return Double(CalendarFields.daysFromCivil(y, m, 1) + Int(day) - 1) * 86_400_000
@@ -352,6 +367,8 @@ struct CalendarFields {
     var days: Int
 
     init(millis: Double) {
+        // Held within JavaScript's dates (callers check), so that no conversion below can trap.
+        let millis = millis.isFinite ? max(-9e15, min(9e15, millis)) : 0
         let dayNumber = Int((millis / 86_400_000).rounded(.down))
         var rest = Int(millis - Double(dayNumber) * 86_400_000)
         days = dayNumber

@@ -5,7 +5,8 @@ import JSONCore
 final class Frame {
     /// A name bound to undefined is kept (as nil) so that it hides the same name in outer frames.
     var bindings: [String: Value?] = [:]
-    let parent: Frame?
+    /// Variable only so that ``Teardown`` can take a frame apart.
+    var parent: Frame?
     init(parent: Frame?) { self.parent = parent }
 
     func bind(_ name: String, _ value: Value?) {
@@ -24,12 +25,22 @@ final class Frame {
 
 /// A function value: a built-in, a lambda (closure), a partial application, a regex, or a host function.
 final class JFunction {
+    /// What the function does. Everything that holds values or frames is a case of its own rather than a captured
+    /// closure, so that ``Teardown`` can take a chain of functions apart without recursion.
     enum Body {
         case native((inout CallContext, [Value?]) throws -> Value?)
         case lambda(node: Node, input: Value?, frame: Frame)
         case regex(NSRegularExpression)
+        /// `$f(?, x)`: the function with the holes left to fill.
+        case partial(JFunction, arguments: [Value?], holes: [Int])
+        /// `$f ~> $g`: `$g($f($x))`.
+        case composition(JFunction, JFunction)
+        /// `| pattern | update, delete |`, evaluated in `frame`.
+        case transform(Node, Frame)
+        /// Taken apart by ``Teardown``: never called again.
+        case released
     }
-    let body: Body
+    var body: Body
     var signature: Signature?
     var name: String
     var arity: Int
@@ -43,6 +54,36 @@ final class JFunction {
         self.arity = arity
         self.body = body
     }
+
+    deinit {
+        switch body {
+        case .native, .regex, .released: return
+        default:
+            var values: [Value] = []
+            var frames: [Frame] = []
+            takeParts(&values, &frames)
+            Teardown.release(&values, &frames)
+        }
+    }
+
+    /// Moves the values and frames the function holds onto the lists, leaving it ``Body/released``.
+    func takeParts(_ values: inout [Value], _ frames: inout [Frame]) {
+        switch body {
+        case .native, .regex, .released: return
+        case .lambda(_, let input, let frame):
+            if let input { values.append(input) }
+            frames.append(frame)
+        case .partial(let f, let arguments, _):
+            values.append(.function(f))
+            for case let argument? in arguments { values.append(argument) }
+        case .composition(let f, let g):
+            values.append(.function(f))
+            values.append(.function(g))
+        case .transform(_, let frame):
+            frames.append(frame)
+        }
+        body = .released
+    }
 }
 
 /// What a native function sees of its caller.
@@ -54,17 +95,68 @@ struct CallContext {
 }
 
 /// Evaluates processed ASTs, after jsonata-js's jsonata.js.
+///
+/// Bounded by ``JSONataLimits``: the depth of recursion (of `evaluate` and, separately, of function calls, which
+/// chains of partial applications and compositions nest without `evaluate`), the time, checked every
+/// ``clockInterval`` units of work (an evaluation step, an element a built-in visits), and the number of array
+/// elements and object members created, counted where arrays and objects are built.
 final class Evaluator {
     let limits: JSONataLimits
     let deadline: ContinuousClock.Instant?
     var depth = 0
-    var steps = 0
+    var callDepth = 0
+    /// Units of work left before the clock is read again.
+    var workUntilClock = Evaluator.clockInterval
+    /// Array elements and object members created so far.
+    var elements = 0
     /// The time of this evaluation, in epoch millis: `$now()` and `$millis()` answer the same value throughout.
     let timestamp = (Date().timeIntervalSince1970 * 1000).rounded(.down)
+
+    /// Units of work between two readings of the clock: a reading costs about as much as a few hundred steps.
+    static let clockInterval = 1024
 
     init(limits: JSONataLimits) {
         self.limits = limits
         deadline = limits.timeout.map { ContinuousClock.now + $0 }
+    }
+
+    // MARK: Limits
+
+    /// Counts `units` of work (an evaluation step, elements visited by a built-in), reading the clock every
+    /// ``clockInterval`` units.
+    @inline(__always) func tick(_ units: Int = 1) throws(JSONataError) {
+        workUntilClock &-= units
+        if workUntilClock <= 0 { try checkClock() }
+    }
+
+    func checkClock() throws(JSONataError) {
+        workUntilClock = Self.clockInterval
+        if let deadline, ContinuousClock.now > deadline {
+            throw JSONataError(code: "U1001", message: "Expression evaluation timeout: Check for infinite loop", value: nil as Value?)
+        }
+    }
+
+    /// Counts `count` array elements or object members about to be created; `D2015` past
+    /// ``JSONataLimits/maxElements``. Building them is work too, so it also counts toward the next clock reading.
+    @inline(__always) func allocate(_ count: Int) throws(JSONataError) {
+        elements &+= count
+        if elements > limits.maxElements {
+            throw JSONataError(code: "D2015", message: "The maximum sequence length of \(limits.maxElements) was exceeded.  One evaluation may create at most \(limits.maxElements) array elements and object members in all.", value: .number(Double(limits.maxElements)))
+        }
+        try tick(count)
+    }
+
+    /// Refuses a string longer than ``JSONataLimits/maxStringLength`` UTF-8 bytes (`D2015`).
+    @inline(__always) func checkLength(_ utf8Count: Int) throws(JSONataError) {
+        if utf8Count > limits.maxStringLength { throw stringTooLong() }
+    }
+
+    func stringTooLong() -> JSONataError {
+        JSONataError(code: "D2015", message: "The maximum string length of \(limits.maxStringLength) was exceeded.", value: .number(Double(limits.maxStringLength)))
+    }
+
+    func stackOverflow(position: Int?) -> JSONataError {
+        JSONataError(code: "U1001", position: position, message: "Stack overflow error: Check for non-terminating recursive function.  Consider rewriting as tail-recursive.", value: nil as Value?)
     }
 
     // MARK: Entry
@@ -72,22 +164,23 @@ final class Evaluator {
     func evaluate(_ expr: Node, _ input: Value?, _ frame: Frame) throws -> Value? {
         depth += 1
         defer { depth -= 1 }
-        if depth > limits.maxDepth {
-            throw JSONataError(code: "U1001", position: expr.position, message: "Stack overflow error: Check for non-terminating recursive function.  Consider rewriting as tail-recursive.")
-        }
-        steps &+= 1
-        if steps & 0x3FF == 0, let deadline, ContinuousClock.now > deadline {
-            throw JSONataError(code: "U1001", position: expr.position, message: "Expression evaluation timeout: Check for infinite loop")
+        if depth > limits.maxDepth { throw stackOverflow(position: expr.position) }
+        workUntilClock &-= 1
+        if workUntilClock <= 0 {
+            do { try checkClock() } catch var error {
+                error.position = expr.position
+                throw error
+            }
         }
         var result: Value?
         switch expr.kind {
         case .path: result = try evaluatePath(expr, input, frame)
         case .binary: result = try evaluateBinary(expr, input, frame)
         case .unary: result = try evaluateUnary(expr, input, frame)
-        case .name: result = lookup(input, expr.value)
+        case .name: result = try lookup(input, expr.value)
         case .string, .number, .value: result = expr.literal
-        case .wildcard: result = evaluateWildcard(input)
-        case .descendant: result = evaluateDescendants(input)
+        case .wildcard: result = try evaluateWildcard(input)
+        case .descendant: result = try evaluateDescendants(input)
         case .parent: result = frame.lookup(expr.slot!.label)
         case .condition:
             let condition = try evaluate(expr.condition!, input, frame)
@@ -214,11 +307,13 @@ final class Evaluator {
         sequence.items.reserveCapacity(results.count)
         for res in results {
             if case .array(let a) = res, !a.cons {
+                try allocate(a.items.count)
                 sequence.items.append(contentsOf: a.items)
             } else {
                 sequence.append(res)
             }
         }
+        try allocate(results.count)
         return sequence
     }
 
@@ -272,6 +367,7 @@ final class Evaluator {
                     if let index = expr.index { members[index] = .number(Double(bb)) }
                     if let ancestor = expr.ancestor { members[ancestor.label] = context }
                 }
+                try allocate(members.count)
                 result.append(tuple(members))
             }
         }
@@ -310,9 +406,7 @@ final class Evaluator {
         }
         results.tupleStream = tupleStream
         if predicate.kind == .number, case .number(let n)? = predicate.literal {
-            var index = Int(n.rounded(.down))
-            if index < 0 { index += items.count }
-            if index >= 0 && index < items.count {
+            if let index = arrayIndex(n, count: items.count) {
                 let item = items[index]
                 if case .array(let a) = item { return .array(a) }
                 results.append(item)
@@ -329,25 +423,38 @@ final class Evaluator {
             var res = try evaluate(predicate, context, env)
             if case .number? = res { res = .array(JArray([res!])) }
             if case .array(let a)? = res, !a.items.isEmpty, a.items.allSatisfy({ if case .number = $0 { true } else { false } }) {
-                for v in a.items {
-                    var ii = Int(v.number!.rounded(.down))
-                    if ii < 0 { ii += items.count }
-                    if ii == index { results.append(item) }
+                for v in a.items where arrayIndex(v.number!, count: items.count) == index {
+                    results.append(item)
                 }
             } else if boolean(res) == true {
                 results.append(item)
             }
         }
+        try allocate(results.count)
         return .array(results)
     }
 
-    func lookup(_ input: Value?, _ key: String) -> Value? {
+    /// The position `n` names in an array of `count` items (negative from the end, fractions rounded down), or
+    /// nil when it is outside, however large `n` is.
+    func arrayIndex(_ n: Double, count: Int) -> Int? {
+        var index = n.rounded(.down)
+        if index < 0 { index += Double(count) }
+        return index >= 0 && index < Double(count) ? Int(index) : nil
+    }
+
+    func lookup(_ input: Value?, _ key: String) throws(JSONataError) -> Value? {
         switch input {
         case .array(let a)?:
             let result = JArray([], sequence: true)
             for item in a.items {
-                if let res = lookup(item, key) {
-                    if case .array(let inner) = res { result.items.append(contentsOf: inner.items) } else { result.append(res) }
+                if let res = try lookup(item, key) {
+                    if case .array(let inner) = res {
+                        try allocate(inner.items.count)
+                        result.items.append(contentsOf: inner.items)
+                    } else {
+                        try allocate(1)
+                        result.append(res)
+                    }
                 }
             }
             return .array(result)
@@ -358,7 +465,7 @@ final class Evaluator {
         }
     }
 
-    func evaluateWildcard(_ input: Value?) -> Value? {
+    func evaluateWildcard(_ input: Value?) throws(JSONataError) -> Value? {
         let results = JArray([], sequence: true)
         var input = input
         if case .array(let a)? = input, a.outerWrapper, !a.items.isEmpty { input = a.items[0] }
@@ -369,26 +476,31 @@ final class Evaluator {
         default: values = []
         }
         for value in values {
-            if case .array = value { flatten(value, into: results) } else { results.append(value) }
+            if case .array = value { try flatten(value, into: results) } else { results.append(value) }
         }
+        try allocate(results.count)
         return .array(results)
     }
 
-    func evaluateDescendants(_ input: Value?) -> Value? {
+    func evaluateDescendants(_ input: Value?) throws(JSONataError) -> Value? {
         guard let input else { return nil }
         let results = JArray([], sequence: true)
-        recurseDescendants(input, results)
+        try recurseDescendants(input, results, depth: 0)
+        try allocate(results.count)
         return results.items.count == 1 ? results.items[0] : .array(results)
     }
 
-    func recurseDescendants(_ input: Value, _ results: JArray) {
+    func recurseDescendants(_ input: Value, _ results: JArray, depth: Int) throws(JSONataError) {
         if case .array(let a) = input {
-            for m in a.items { recurseDescendants(m, results) }
+            try checkValueDepth(depth + 1)
+            for m in a.items { try recurseDescendants(m, results, depth: depth + 1) }
             return
         }
         results.append(input)
         if case .object(let o) = input {
-            for (_, v) in o.members { recurseDescendants(v, results) }
+            try checkValueDepth(depth + 1)
+            try tick(o.members.count)
+            for (_, v) in o.members { try recurseDescendants(v, results, depth: depth + 1) }
         }
     }
 
@@ -419,13 +531,14 @@ final class Evaluator {
             switch op {
             case "+", "-", "*", "/", "%":
                 return try numeric(lhs, rhs, op)
-            case "=": return (lhs == nil || rhs == nil) ? .bool(false) : .bool(deepEqual(lhs, rhs))
-            case "!=": return (lhs == nil || rhs == nil) ? .bool(false) : .bool(!deepEqual(lhs, rhs))
+            case "=": return (lhs == nil || rhs == nil) ? .bool(false) : .bool(try deepEqual(lhs, rhs))
+            case "!=": return (lhs == nil || rhs == nil) ? .bool(false) : .bool(!(try deepEqual(lhs, rhs)))
             case "<", "<=", ">", ">=":
                 return try comparison(lhs, rhs, op)
             case "&":
-                let l = try lhs.map { try stringify($0) } ?? ""
-                let r = try rhs.map { try stringify($0) } ?? ""
+                let l = try lhs.map { try stringify($0, self) } ?? ""
+                let r = try rhs.map { try stringify($0, self) } ?? ""
+                try checkLength(l.utf8.count + r.utf8.count)
                 return .string(l + r)
             case "..":
                 return try range(lhs, rhs)
@@ -524,10 +637,12 @@ final class Evaluator {
         if size > 1e7 {
             throw JSONataError(code: "D2014", message: "The size of the sequence allocated by the range operator (..) must not exceed 1e7.  Attempted to allocate \(JSON.formatNumber(size)).", value: .number(size))
         }
+        let count = Int(size)
+        try allocate(count)
         let result = JArray([], sequence: true)
-        result.items.reserveCapacity(Int(size))
-        var i = l
-        while i <= r { result.append(.number(i)); i += 1 }
+        result.items.reserveCapacity(count)
+        // Counted rather than stepped: above 2^53, `i += 1` no longer moves `i`.
+        for offset in 0..<count { result.items.append(.number(l + Double(offset))) }
         return .array(result)
     }
 
@@ -540,15 +655,22 @@ final class Evaluator {
             }
             return .number(-n)
         case "[":
-            var result = JArray()
+            let result = JArray()
             for item in expr.expressions {
                 guard let value = try evaluate(item, input, frame) else { continue }
                 if item.kind == .unary && item.value == "[" {
+                    try allocate(1)
                     result.append(value)
                 } else if case .array(let a) = value {
-                    let merged = JArray(result.items + a.items)
-                    result = merged
+                    if result.items.isEmpty {
+                        // Shares the array's storage until either is changed: a range is not copied.
+                        result.items = a.items
+                    } else {
+                        try allocate(a.items.count)
+                        result.items.append(contentsOf: a.items)
+                    }
                 } else {
+                    try allocate(1)
                     result.append(value)
                 }
             }
@@ -574,7 +696,7 @@ final class Evaluator {
         case let v?: items = [v]
         }
         if items.isEmpty { items = [nil] }
-        var groups = OrderedDictionary<String, (data: Value?, exprIndex: Int)>()
+        var groups = OrderedDictionary<String, (data: AppendedValues, exprIndex: Int)>()
         for item in items {
             let env = reduce && item != nil ? frameFromTuple(frame, item!) : frame
             let context = reduce ? item?.objectBox?.members["@"] : item
@@ -584,21 +706,22 @@ final class Evaluator {
                 guard case .string(let k) = key else {
                     throw JSONataError(code: "T1003", position: position, message: "Key in object structure must evaluate to a string; got: \(key.json)", value: key)
                 }
-                if let existing = groups[k] {
-                    if existing.exprIndex != pairIndex {
+                try allocate(1)
+                if let index = groups.index(forKey: k) {
+                    if groups.values[index].exprIndex != pairIndex {
                         throw JSONataError(code: "D1009", position: position, message: "Multiple key definitions evaluate to same key: \(k)", value: key)
                     }
-                    groups[k] = (appendValues(existing.data, item), pairIndex)
+                    groups.values[index].data.append(item)
                 } else {
-                    groups[k] = (item, pairIndex)
+                    groups[k] = (AppendedValues(item), pairIndex)
                 }
             }
         }
         var result = OrderedDictionary<String, Value>()
         for (key, entry) in groups {
-            var context = entry.data
+            var context = entry.data.value
             var env = frame
-            if reduce, let data = entry.data {
+            if reduce, let data = context {
                 var reduced = reduceTupleStream(data)
                 context = reduced.removeValue(forKey: "@")
                 env = frameFromTuple(frame, .object(JObjectBox(reduced)))
@@ -612,12 +735,15 @@ final class Evaluator {
 
     func reduceTupleStream(_ stream: Value) -> OrderedDictionary<String, Value> {
         guard case .array(let a) = stream else { return stream.objectBox?.members ?? [:] }
-        var result = a.items.first?.objectBox?.members ?? [:]
+        var appended = OrderedDictionary<String, AppendedValues>()
+        for (k, v) in a.items.first?.objectBox?.members ?? [:] { appended[k] = AppendedValues(v) }
         for t in a.items.dropFirst() {
             for (k, v) in t.objectBox?.members ?? [:] {
-                result[k] = appendValues(result[k], v)
+                appended[k, default: AppendedValues(nil)].append(v)
             }
         }
+        var result = OrderedDictionary<String, Value>(minimumCapacity: appended.count)
+        for (k, v) in appended { result[k] = v.value }
         return result
     }
 
@@ -636,7 +762,8 @@ final class Evaluator {
             keyed.append((item, keys))
         }
         var failure: JSONataError?
-        func comesAfter(_ a: [Value?], _ b: [Value?]) -> Bool {
+        func comesAfter(_ a: [Value?], _ b: [Value?]) throws(JSONataError) -> Bool {
+            try tick()
             for (i, term) in expr.terms.enumerated() {
                 let aa = a[i], bb = b[i]
                 var comp = 0
@@ -662,7 +789,7 @@ final class Evaluator {
             }
             return false
         }
-        let sorted = mergeSort(keyed) { comesAfter($0.keys, $1.keys) }
+        let sorted = try mergeSort(keyed) { (a, b) throws(JSONataError) in try comesAfter(a.keys, b.keys) }
         if let failure { throw failure }
         let result = JArray(sorted.map(\.item), sequence: true)
         result.tupleStream = input.tupleStream
@@ -690,6 +817,10 @@ final class Evaluator {
     }
 
     func apply(_ proc: Value?, _ args: [Value?], _ input: Value?, _ frame: Frame, position: Int) throws -> Value? {
+        // Calls nest without `evaluate` through partial applications and compositions of compositions.
+        callDepth += 1
+        defer { callDepth -= 1 }
+        if callDepth > limits.maxDepth { throw stackOverflow(position: position) }
         var result = try applyInner(proc, args, input, frame, position: position)
         while case .function(let f)? = result, f.thunk, case .lambda(let node, let thunkInput, let thunkFrame) = f.body {
             let call = node.body!
@@ -718,6 +849,17 @@ final class Evaluator {
             return try evaluate(node.body!, lambdaInput, env)
         case .regex(let regex):
             return try regexMatch(regex, args.first ?? nil)
+        case .partial(let f, let captured, let holes):
+            var full = captured
+            for (n, hole) in holes.enumerated() { full[hole] = n < validated.count ? validated[n] : nil }
+            return try apply(.function(f), full, input, frame, position: position)
+        case .composition(let f, let g):
+            let inner = try apply(.function(f), [validated.first ?? nil], input, frame, position: position)
+            return try apply(.function(g), [inner], input, frame, position: position)
+        case .transform(let node, let transformFrame):
+            return try transform(node, validated.first ?? nil, transformFrame)
+        case .released:
+            return nil
         }
     }
 
@@ -739,13 +881,7 @@ final class Evaluator {
             }
             throw JSONataError(code: "T1008", position: expr.position, token: expr.procedure!.kind == .path ? expr.procedure!.steps[0].value : expr.procedure!.value, message: "Attempted to partially apply a non-function")
         }
-        let captured = args
-        let partial = JFunction(name: "partial", signature: nil, arity: holes.count, body: .native { context, supplied in
-            var full = captured
-            for (n, hole) in holes.enumerated() { full[hole] = n < supplied.count ? supplied[n] : nil }
-            return try context.evaluator.apply(.function(f), full, context.input, context.frame, position: context.position)
-        })
-        return .function(partial)
+        return .function(JFunction(name: "partial", signature: nil, arity: holes.count, body: .partial(f, arguments: args, holes: holes)))
     }
 
     func evaluateApply(_ expr: Node, _ input: Value?, _ frame: Frame) throws -> Value? {
@@ -759,48 +895,48 @@ final class Evaluator {
         }
         if case .function(let f)? = lhs {
             // Function composition: λ($x){ $g($f($x)) }
-            let composed = JFunction(name: "composition", signature: nil, arity: 1, body: .native { context, args in
-                let inner = try context.evaluator.apply(.function(f), [args.first ?? nil], context.input, context.frame, position: context.position)
-                return try context.evaluator.apply(.function(g), [inner], context.input, context.frame, position: context.position)
-            })
-            return .function(composed)
+            return .function(JFunction(name: "composition", signature: nil, arity: 1, body: .composition(f, g)))
         }
         return try apply(fn, [lhs], input, frame, position: expr.position)
     }
 
+    static let transformSignature = try! Signature("<(oa):o>", position: 0)
+
     func evaluateTransform(_ expr: Node, _ frame: Frame) -> Value? {
-        let transformer = JFunction(name: "transform", signature: try? Signature("<(oa):o>", position: expr.position), arity: 1, body: .native { context, args in
-            guard let obj = args.first ?? nil else { return nil }
-            let evaluator = context.evaluator
-            let result = deepClone(obj)
-            let matches = try evaluator.evaluate(expr.pattern!, result, frame)
-            guard let matches else { return result }
-            let list: [Value]
-            if case .array(let a) = matches { list = a.items } else { list = [matches] }
-            for match in list {
-                let update = try evaluator.evaluate(expr.update!, match, frame)
-                if let update {
-                    guard case .object(let u) = update else {
-                        throw JSONataError(code: "T2011", position: expr.update!.position, message: "The insert/update clause of the transform expression must evaluate to an object: \(update.json)", value: update)
-                    }
-                    if case .object(let m) = match {
-                        for (k, v) in u.members { m.members[k] = v }
-                    }
+        .function(JFunction(name: "transform", signature: Self.transformSignature, arity: 1, body: .transform(expr, frame)))
+    }
+
+    /// Applies a transform expression `| pattern | update, delete |` to a copy of `obj`.
+    func transform(_ expr: Node, _ obj: Value?, _ frame: Frame) throws -> Value? {
+        guard let obj else { return nil }
+        let result = try deepClone(obj, self)
+        let matches = try evaluate(expr.pattern!, result, frame)
+        guard let matches else { return result }
+        let list: [Value]
+        if case .array(let a) = matches { list = a.items } else { list = [matches] }
+        for match in list {
+            let update = try evaluate(expr.update!, match, frame)
+            if let update {
+                guard case .object(let u) = update else {
+                    throw JSONataError(code: "T2011", position: expr.update!.position, message: "The insert/update clause of the transform expression must evaluate to an object: \(update.json)", value: update)
                 }
-                if let deleteExpr = expr.delete, let deletions = try evaluator.evaluate(deleteExpr, match, frame) {
-                    let names: [Value]
-                    if case .array(let a) = deletions { names = a.items } else { names = [deletions] }
-                    guard names.allSatisfy({ $0.string != nil }) else {
-                        throw JSONataError(code: "T2012", position: deleteExpr.position, message: "The delete clause of the transform expression must evaluate to a string or array of strings: \(deletions.json)", value: deletions)
-                    }
-                    if case .object(let m) = match {
-                        for n in names { m.members.removeValue(forKey: n.string!) }
-                    }
+                if case .object(let m) = match {
+                    try allocate(u.members.count)
+                    for (k, v) in u.members { m.members[k] = v }
                 }
             }
-            return result
-        })
-        return .function(transformer)
+            if let deleteExpr = expr.delete, let deletions = try evaluate(deleteExpr, match, frame) {
+                let names: [Value]
+                if case .array(let a) = deletions { names = a.items } else { names = [deletions] }
+                guard names.allSatisfy({ $0.string != nil }) else {
+                    throw JSONataError(code: "T2012", position: deleteExpr.position, message: "The delete clause of the transform expression must evaluate to a string or array of strings: \(deletions.json)", value: deletions)
+                }
+                if case .object(let m) = match {
+                    for n in names { m.members.removeValue(forKey: n.string!) }
+                }
+            }
+        }
+        return result
     }
 
     func regexMatch(_ regex: NSRegularExpression, _ value: Value?) throws -> Value? {
@@ -827,16 +963,24 @@ func matchObject(_ m: NSTextCheckingResult, in ns: NSString, regex: NSRegularExp
     ]))
 }
 
-func deepClone(_ value: Value) -> Value {
+/// A copy of `value` sharing nothing mutable with it (`$clone`, transforms).
+func deepClone(_ value: Value, _ evaluator: Evaluator, depth: Int = 0) throws(JSONataError) -> Value {
     switch value {
     case .array(let a):
-        let c = JArray(a.items.map(deepClone), sequence: a.sequence)
+        try checkValueDepth(depth + 1)
+        try evaluator.allocate(a.items.count)
+        var items: [Value] = []
+        items.reserveCapacity(a.items.count)
+        for item in a.items { items.append(try deepClone(item, evaluator, depth: depth + 1)) }
+        let c = JArray(items, sequence: a.sequence)
         c.keepSingleton = a.keepSingleton
         c.cons = a.cons
         return .array(c)
     case .object(let o):
+        try checkValueDepth(depth + 1)
+        try evaluator.allocate(o.members.count)
         var m = OrderedDictionary<String, Value>(minimumCapacity: o.members.count)
-        for (k, v) in o.members { m[k] = deepClone(v) }
+        for (k, v) in o.members { m[k] = try deepClone(v, evaluator, depth: depth + 1) }
         return .object(JObjectBox(m))
     default:
         return value
@@ -857,18 +1001,43 @@ func compareJS(_ a: String, _ b: String) -> Int {
 }
 
 /// Stable merge sort where `swap(a, b)` says a must come after b (jsonata-js's comparator convention).
-func mergeSort<T>(_ items: [T], _ swap: (T, T) -> Bool) -> [T] {
+func mergeSort<T, E: Error>(_ items: [T], _ swap: (T, T) throws(E) -> Bool) throws(E) -> [T] {
     if items.count <= 1 { return items }
     let mid = items.count / 2
-    let left = mergeSort(Array(items[..<mid]), swap)
-    let right = mergeSort(Array(items[mid...]), swap)
+    let left = try mergeSort(Array(items[..<mid]), swap)
+    let right = try mergeSort(Array(items[mid...]), swap)
     var result: [T] = []
     result.reserveCapacity(items.count)
     var i = 0, j = 0
     while i < left.count && j < right.count {
-        if swap(left[i], right[j]) { result.append(right[j]); j += 1 } else { result.append(left[i]); i += 1 }
+        if try swap(left[i], right[j]) { result.append(right[j]); j += 1 } else { result.append(left[i]); i += 1 }
     }
     result.append(contentsOf: left[i...])
     result.append(contentsOf: right[j...])
     return result
+}
+
+/// Repeated `appendValues` (grouping's accumulation of the items of one key) in amortized constant time per
+/// item: the array is built once rather than copied at every item.
+struct AppendedValues {
+    private var single: Value?
+    private var items: [Value]?
+
+    init(_ value: Value?) { single = value }
+
+    mutating func append(_ value: Value?) {
+        guard let value else { return }
+        if items == nil {
+            guard let first = single else {
+                single = value
+                return
+            }
+            if case .array(let a) = first { items = a.items } else { items = [first] }
+            single = nil
+        }
+        if case .array(let b) = value { items!.append(contentsOf: b.items) } else { items!.append(value) }
+    }
+
+    /// What `appendValues` would have answered.
+    var value: Value? { items.map { .array(JArray($0)) } ?? single }
 }

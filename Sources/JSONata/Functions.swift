@@ -2,7 +2,7 @@ import Foundation
 import JSONCore
 
 /// `$string` of a value: strings as they are, numbers to 15 significant digits, anything else as JSON.
-func stringify(_ value: Value, pretty: Bool = false) throws -> String {
+func stringify(_ value: Value, _ evaluator: Evaluator, pretty: Bool = false) throws(JSONataError) -> String {
     switch value {
     case .string(let s): return s
     case .function: return ""
@@ -14,24 +14,45 @@ func stringify(_ value: Value, pretty: Bool = false) throws -> String {
     default:
         var v = value
         if case .array(let a) = value, a.outerWrapper, let first = a.items.first { v = first }
-        return try normalizedJSON(v).serialized(pretty ? .pretty : .compact)
+        let json = try normalizedJSON(v, evaluator)
+        guard let text = json.serialized(pretty ? .pretty : .compact, maximumLength: evaluator.limits.maxStringLength) else {
+            throw evaluator.stringTooLong()
+        }
+        return text
     }
 }
 
 /// JSON for `$string`: numbers rounded to 15 digits, functions as "".
-func normalizedJSON(_ value: Value) throws -> JSON {
+func normalizedJSON(_ value: Value, _ evaluator: Evaluator, depth: Int = 0) throws(JSONataError) -> JSON {
     switch value {
     case .number(let n):
         guard n.isFinite else { throw JSONataError(code: "D1001", message: "Number out of range: \(n)", value: .number(n)) }
         return .number(roundedTo15(n))
-    case .array(let a): return .array(try a.items.map(normalizedJSON))
+    case .array(let a):
+        try checkValueDepth(depth + 1)
+        try evaluator.allocate(a.items.count)
+        var elements: [JSON] = []
+        elements.reserveCapacity(a.items.count)
+        for item in a.items { elements.append(try normalizedJSON(item, evaluator, depth: depth + 1)) }
+        return .array(elements)
     case .object(let o):
-        var m = JSONObject()
-        for (k, v) in o.members { m[k] = try normalizedJSON(v) }
+        try checkValueDepth(depth + 1)
+        try evaluator.allocate(o.members.count)
+        var m = JSONObject(minimumCapacity: o.members.count)
+        for (k, v) in o.members { m[k] = try normalizedJSON(v, evaluator, depth: depth + 1) }
         return .object(m)
     case .function: return .string("")
-    default: return value.json
+    case .null: return .null
+    case .bool(let b): return .bool(b)
+    case .string(let s): return .string(s)
     }
+}
+
+/// `n` as an Int, rounded toward zero and clamped to ±2^53 (beyond which no string, array or count reaches),
+/// so that no number, however large, traps a conversion; NaN is 0.
+func clampedInt(_ n: Double) -> Int {
+    guard !n.isNaN else { return 0 }
+    return Int(max(-9_007_199_254_740_992, min(9_007_199_254_740_992, n.rounded(.towardZero))))
 }
 
 typealias NativeBody = (inout CallContext, [Value?]) throws -> Value?
@@ -74,8 +95,9 @@ enum Builtins {
 
     nonisolated(unsafe) static let all: [(String, String, NativeBody)] = [
         // Aggregation
-        ("sum", "<a<n>:n>", { _, a in
+        ("sum", "<a<n>:n>", { c, a in
             guard case .array(let arr)? = a[0] else { return nil }
+            try c.evaluator.tick(arr.count)
             return .number(arr.items.reduce(0) { $0 + ($1.number ?? 0) })
         }),
         ("count", "<a:n>", { _, a in
@@ -96,22 +118,22 @@ enum Builtins {
             return .number(arr.items.reduce(0) { $0 + ($1.number ?? 0) } / Double(arr.count))
         }),
         // Strings
-        ("string", "<x-b?:s>", { _, a in
+        ("string", "<x-b?:s>", { c, a in
             guard let v = a[0] else { return nil }
-            return .string(try stringify(v, pretty: a.count > 1 && boolean(a[1]) == true))
+            return .string(try stringify(v, c.evaluator, pretty: a.count > 1 && boolean(a[1]) == true))
         }),
         ("substring", "<s-nn?:s>", { _, a in
             guard let s = str(a[0]) else { return nil }
             let chars = Array(s.unicodeScalars)
-            var start = Int(num(a[1])!.rounded(.towardZero))
+            var start = clampedInt(num(a[1])!)
             let count = chars.count
             if start < 0 { start = max(0, count + start) }
             if start > count { return .string("") }
             var end = count
             if a.count > 2, let l = num(a[2]) {
-                let length = Int(l.rounded(.towardZero))
+                let length = clampedInt(l)
                 if length <= 0 { return .string("") }
-                end = min(count, start + length)
+                end = length >= count - start ? count : start + length
             }
             return .string(start < end ? String(String.UnicodeScalarView(chars[start..<end])) : "")
         }),
@@ -137,19 +159,23 @@ enum Builtins {
             let collapsed = s.replacingOccurrences(of: "[ \t\n\r]+", with: " ", options: .regularExpression)
             return .string(collapsed.trimmingCharacters(in: CharacterSet(charactersIn: " ")))
         }),
-        ("pad", "<s-ns?:s>", { _, a in
+        ("pad", "<s-ns?:s>", { c, a in
             guard let s = str(a[0]) else { return nil }
-            let width = Int(num(a[1])!.rounded(.towardZero))
+            let width = clampedInt(num(a[1])!)
             let padChar = (a.count > 2 ? str(a[2]) : nil).flatMap { $0.isEmpty ? nil : $0 } ?? " "
             // Lengths in code points, as jsonata-js counts them; built in one pass (a loop re-counting the
             // padding is quadratic, and `$pad('', 250000)` is a realistic Step Functions payload).
             let needed = abs(width) - s.unicodeScalars.count
             if needed <= 0 { return .string(s) }
+            // Each padding character is at least one byte.
+            try c.evaluator.checkLength(s.utf8.count + needed)
+            try c.evaluator.tick(needed)
             let unit = Array(padChar.unicodeScalars)
             var padding = String.UnicodeScalarView()
             padding.reserveCapacity(needed)
             for i in 0..<needed { padding.append(unit[i % unit.count]) }
             let padded = String(padding)
+            try c.evaluator.checkLength(s.utf8.count + padded.utf8.count)
             return .string(width > 0 ? s + padded : padded + s)
         }),
         ("contains", "<s-(sf):b>", { context, a in
@@ -171,8 +197,9 @@ enum Builtins {
                 if l < 0 {
                     throw JSONataError(code: "D3020", message: "Third argument of split function must evaluate to a positive number", value: .number(l))
                 }
-                limit = Int(l)
+                limit = clampedInt(l)
             }
+            try context.evaluator.tick(s.utf8.count)
             var parts: [String]
             switch a[1] {
             case .string(let sep)?:
@@ -196,11 +223,16 @@ enum Builtins {
             default: return nil
             }
             if let limit { parts = Array(parts.prefix(limit)) }
+            try context.evaluator.allocate(parts.count)
             return .array(JArray(parts.map { .string($0) }))
         }),
-        ("join", "<a<s>s?:s>", { _, a in
+        ("join", "<a<s>s?:s>", { c, a in
             guard case .array(let arr)? = a[0] else { return nil }
             let sep = a.count > 1 ? str(a[1]) ?? "" : ""
+            var length = max(0, arr.count - 1) * sep.utf8.count
+            for item in arr.items { length += item.string?.utf8.count ?? 0 }
+            try c.evaluator.checkLength(length)
+            try c.evaluator.tick(arr.count + length / 64)
             return .string(arr.items.compactMap(\.string).joined(separator: sep))
         }),
         ("match", "<s-f<s:o>n?:a<o>>", { context, a in
@@ -211,7 +243,7 @@ enum Builtins {
             var limit = Int.max
             if a.count > 2, let l = num(a[2]) {
                 if l < 0 { throw JSONataError(code: "D3040", message: "Third argument of match function must evaluate to a positive number", value: .number(l)) }
-                limit = Int(l)
+                limit = clampedInt(l)
             }
             guard case .regex(let re) = f.body else {
                 // A user-defined matcher: a function answering {match, start, end, groups, next}.
@@ -220,7 +252,9 @@ enum Builtins {
                 })
             }
             let ns = s as NSString
+            try context.evaluator.tick(ns.length)
             let matches = re.matches(in: s, range: NSRange(location: 0, length: ns.length)).prefix(limit)
+            try context.evaluator.allocate(matches.count * 4)
             let objects: [Value] = matches.map { m in
                 let o = matchObject(m, in: ns, regex: re)
                 o.objectBox!.members.removeValue(forKey: "start")
@@ -236,7 +270,7 @@ enum Builtins {
             var limit = Int.max
             if a.count > 3, let l = num(a[3]) {
                 if l < 0 { throw JSONataError(code: "D3011", message: "Fourth argument of replace function must evaluate to a positive number", value: .number(l)) }
-                limit = Int(l)
+                limit = clampedInt(l)
             }
             switch a[1] {
             case .string(let pattern)?:
@@ -256,14 +290,20 @@ enum Builtins {
                     result += rest[..<r.lowerBound] + replacement
                     rest = rest[r.upperBound...]
                     count += 1
+                    try context.evaluator.checkLength(result.utf8.count)
+                    try context.evaluator.tick()
                 }
+                try context.evaluator.checkLength(result.utf8.count + rest.utf8.count)
                 return .string(result + rest)
             case .function(let f)?:
                 guard case .regex(let re) = f.body else { return nil }
                 let ns = s as NSString
                 var result = ""
                 var last = 0
+                try context.evaluator.tick(ns.length)
                 for (i, m) in re.matches(in: s, range: NSRange(location: 0, length: ns.length)).enumerated() where i < limit {
+                    try context.evaluator.checkLength(result.utf8.count)
+                    try context.evaluator.tick()
                     if m.range.length == 0 {
                         throw JSONataError(code: "D1004", message: "Regular expression matches zero length string", value: nil as Value?)
                     }
@@ -284,7 +324,9 @@ enum Builtins {
                     }
                     last = m.range.location + m.range.length
                 }
-                return .string(result + ns.substring(from: last))
+                let rest = ns.substring(from: last)
+                try context.evaluator.checkLength(result.utf8.count + rest.utf8.count)
+                return .string(result + rest)
             default: return nil
             }
         }),
@@ -354,17 +396,18 @@ enum Builtins {
         }),
         ("round", "<n-n?:n>", { _, a in
             guard let n = num(a[0]) else { return nil }
-            let precision = a.count > 1 ? Int(num(a[1]) ?? 0) : 0
+            let precision = a.count > 1 ? clampedInt(num(a[1]) ?? 0) : 0
             return .number(roundHalfEven(n, precision))
         }),
         ("random", "<:n>", { _, _ in .number(Double.random(in: 0..<1)) }),
         ("formatBase", "<n-n?:s>", { _, a in
             guard let n = num(a[0]) else { return nil }
-            let radix = a.count > 1 ? Int(num(a[1]) ?? 10) : 10
+            let radixArgument = a.count > 1 ? (num(a[1]) ?? 10) : 10
+            let radix = clampedInt(radixArgument)
             guard (2...36).contains(radix) else {
-                throw JSONataError(code: "D3100", message: "The radix of the formatBase function must be between 2 and 36.  It was given \(radix)", value: .number(Double(radix)))
+                throw JSONataError(code: "D3100", message: "The radix of the formatBase function must be between 2 and 36.  It was given \(JSON.formatNumber(radixArgument))", value: .number(radixArgument))
             }
-            return .string(String(Int(roundHalfEven(n, 0)), radix: radix))
+            return .string(integerText(roundHalfEven(n, 0), radix: radix))
         }),
         // Booleans
         ("boolean", "<x-:b>", { _, a in boolean(a[0]).map { .bool($0) } }),
@@ -372,24 +415,26 @@ enum Builtins {
         ("exists", "<x:b>", { _, a in .bool(a[0] != nil) }),
         // Arrays
         ("append", "<xx:a>", { _, a in appendValues(a[0], a.count > 1 ? a[1] : nil) }),
-        ("reverse", "<a:a>", { _, a in
+        ("reverse", "<a:a>", { c, a in
             guard case .array(let arr)? = a[0] else { return nil }
+            try c.evaluator.allocate(arr.count)
             return .array(JArray(arr.items.reversed()))
         }),
-        ("distinct", "<x:x>", { _, a in
+        ("distinct", "<x:x>", { c, a in
             guard let v = a[0] else { return nil }
             guard case .array(let arr) = v, arr.items.count > 1 else { return v }
-            var out: [Value] = []
-            for item in arr.items where !out.contains(where: { deepEqual($0, item) }) { out.append(item) }
-            return .array(JArray(out, sequence: arr.sequence))
+            try c.evaluator.allocate(arr.count)
+            return .array(JArray(try distinctValues(arr.items, c.evaluator), sequence: arr.sequence))
         }),
-        ("shuffle", "<a:a>", { _, a in
+        ("shuffle", "<a:a>", { c, a in
             guard case .array(let arr)? = a[0] else { return nil }
+            try c.evaluator.allocate(arr.count)
             return .array(JArray(arr.items.shuffled()))
         }),
-        ("zip", "<a+>", { _, a in
+        ("zip", "<a+>", { c, a in
             let arrays = a.map { arr($0) }
             let length = arrays.map(\.count).min() ?? 0
+            try c.evaluator.allocate(length * (arrays.count + 1))
             var out: [Value] = []
             for i in 0..<length { out.append(.array(JArray(arrays.map { $0[i] }))) }
             return .array(JArray(out))
@@ -398,6 +443,7 @@ enum Builtins {
             guard let v = a[0] else { return nil }
             guard case .array(let arr) = v else { return v }
             if arr.items.count <= 1 { return v }
+            try context.evaluator.allocate(arr.count)
             if a.count > 1, let cmp = a[1] {
                 var failure: Error?
                 var ctx = context
@@ -408,30 +454,42 @@ enum Builtins {
                 if let failure { throw failure }
                 return .array(JArray(sorted))
             }
+            let evaluator = context.evaluator
             if arr.items.allSatisfy({ $0.number != nil }) {
-                return .array(JArray(mergeSort(arr.items) { $0.number! > $1.number! }))
+                return .array(JArray(try mergeSort(arr.items) { (x, y) throws(JSONataError) in
+                    try evaluator.tick()
+                    return x.number! > y.number!
+                }))
             }
             if arr.items.allSatisfy({ $0.string != nil }) {
-                return .array(JArray(mergeSort(arr.items) { compareJS($0.string!, $1.string!) > 0 }))
+                return .array(JArray(try mergeSort(arr.items) { (x, y) throws(JSONataError) in
+                    try evaluator.tick()
+                    return compareJS(x.string!, y.string!) > 0
+                }))
             }
             throw JSONataError(code: "D3070", message: "The single argument form of the sort function can only be applied to an array of strings or an array of numbers.  Use the second argument to specify a comparison function", value: nil as Value?)
         }),
         // Objects
-        ("keys", "<x-:a<s>>", { _, a in
-            var keys: [String] = []
+        ("keys", "<x-:a<s>>", { c, a in
+            var keys = OrderedSet<String>()
             for item in arr(a[0]) {
-                if case .object(let o) = item { for k in o.members.keys where !keys.contains(k) { keys.append(k) } }
+                if case .object(let o) = item {
+                    try c.evaluator.tick(o.members.count)
+                    keys.append(contentsOf: o.members.keys)
+                }
             }
+            try c.evaluator.allocate(keys.count)
             return seq(keys.map { .string($0) })
         }),
         ("lookup", "<x-s:x>", { context, a in
             guard let key = str(a[1]) else { return nil }
-            return context.evaluator.lookup(a[0], key)
+            return try context.evaluator.lookup(a[0], key)
         }),
-        ("spread", "<x-:a<o>>", { _, a in
+        ("spread", "<x-:a<o>>", { c, a in
             guard let v = a[0] else { return nil }
             var out: [Value] = []
             for item in arr(v) {
+                if case .object(let o) = item { try c.evaluator.allocate(o.members.count * 2) }
                 if case .object(let o) = item {
                     for (k, val) in o.members { out.append(.object(JObjectBox([k: val]))) }
                 } else {
@@ -440,11 +498,14 @@ enum Builtins {
             }
             return seq(out)
         }),
-        ("merge", "<a<o>:o>", { _, a in
+        ("merge", "<a<o>:o>", { c, a in
             guard let v = a[0] else { return nil }
             var result = OrderedDictionary<String, Value>()
             for item in arr(v) {
-                if case .object(let o) = item { for (k, val) in o.members { result[k] = val } }
+                if case .object(let o) = item {
+                    try c.evaluator.allocate(o.members.count)
+                    for (k, val) in o.members { result[k] = val }
+                }
             }
             return .object(JObjectBox(result))
         }),
@@ -474,12 +535,13 @@ enum Builtins {
             }
             return nil
         }),
-        ("clone", "<(oa)-:o>", { _, a in a[0].map(deepClone) }),
+        ("clone", "<(oa)-:o>", { c, a in try a[0].map { v throws(JSONataError) in try deepClone(v, c.evaluator) } }),
         // Higher order
         ("map", "<af>", { context, a in
             guard let f = a[1] else { return nil }
             let items = arr(a[0])
             var out: [Value] = []
+            try context.evaluator.allocate(items.count)
             for (i, item) in items.enumerated() {
                 if let r = try callback(&context, f, [item, .number(Double(i)), a[0]]) { out.append(r) }
             }
@@ -492,6 +554,7 @@ enum Builtins {
             for (i, item) in items.enumerated() where boolean(try callback(&context, f, [item, .number(Double(i)), a[0]])) == true {
                 out.append(item)
             }
+            try context.evaluator.allocate(out.count)
             return seq(out)
         }),
         ("single", "<af?>", { context, a in
@@ -585,6 +648,32 @@ enum Builtins {
     ]
 }
 
+/// `$distinct`'s items: the first of each set of deep-equal values, in order. Strings, numbers, booleans and
+/// null are looked up by hash; only arrays, objects and functions are compared with each other one by one.
+func distinctValues(_ items: [Value], _ evaluator: Evaluator) throws(JSONataError) -> [Value] {
+    enum Key: Hashable { case null, bool(Bool), number(Double), string(String) }
+    var seen = Set<Key>()
+    var composites: [Value] = []
+    var out: [Value] = []
+    items: for item in items {
+        let key: Key
+        switch item {
+        case .null: key = .null
+        case .bool(let b): key = .bool(b)
+        case .number(let n): key = .number(n)
+        case .string(let s): key = .string(s)
+        case .array, .object, .function:
+            try evaluator.tick(composites.count + 1)
+            for kept in composites where try deepEqual(kept, item) { continue items }
+            composites.append(item)
+            out.append(item)
+            continue
+        }
+        if seen.insert(key).inserted { out.append(item) }
+    }
+    return out
+}
+
 /// One match found by a matcher: a regex, or a user-defined function as jsonata-js allows.
 struct MatchRecord {
     var match: String
@@ -605,7 +694,8 @@ func customMatches(_ context: inout CallContext, _ matcher: Value, _ s: String, 
         }
         var groups: [Value] = []
         if case .array(let g)? = box.members["groups"] { groups = g.items }
-        records.append(MatchRecord(match: match, start: Int(start), end: Int(end), groups: groups))
+        records.append(MatchRecord(match: match, start: clampedInt(start), end: clampedInt(end), groups: groups))
+        try context.evaluator.tick()
         guard let next = box.members["next"], next.isFunction else { break }
         result = try context.evaluator.apply(next, [], nil, context.frame, position: context.position)
     }
@@ -671,8 +761,13 @@ func parseJSNumber(_ s: String) -> Double? {
 }
 
 func roundHalfEven(_ value: Double, _ precision: Int) -> Double {
+    // A double has no digit 400 places after the point that rounding could change, and none is as large as
+    // half of 10^400: past those, the answer is known without shifting (which would overflow).
+    if precision > 400 { return value }
+    if precision < -400 { return 0 }
     // Shift by decimal exponent textually to avoid binary rounding surprises, as jsonata-js does.
     let shifted = Double("\(JSON.formatNumber(value))e\(precision)") ?? value * pow(10, Double(precision))
+    if !shifted.isFinite { return value }
     var result = shifted.rounded()
     let diff = abs(shifted - shifted.rounded(.towardZero))
     if diff == 0.5 {
@@ -684,16 +779,25 @@ func roundHalfEven(_ value: Double, _ precision: Int) -> Double {
 
 /// `$fromMillis`/`$now` with an optional picture (default ISO 8601) and `±hhmm` time zone.
 func formatMillis(_ millis: Double, picture: String?, timezone: String?) throws(JSONataError) -> String {
+    // JavaScript's dates reach 8.64e15 ms either side of 1970; jsonata-js fails beyond ("Invalid time value").
+    guard abs(millis) <= maximumMillis else {
+        throw JSONataError(code: "D1001", message: "Number out of range: \(JSON.formatNumber(millis))", value: .number(millis))
+    }
     var hours = 0, minutes = 0
     if let timezone {
-        // As jsonata-js: parseInt of the ±hhmm text, then hours and minutes from it.
-        let offset = Int(timezone.prefix { $0.isNumber || $0 == "-" || $0 == "+" }) ?? 0
+        // As jsonata-js: parseInt of the ±hhmm text, then hours and minutes from it. An offset past ±99:99 is
+        // no time zone: held there, so that no arithmetic on it overflows.
+        let parsed = Int(timezone.prefix { $0.isNumber || $0 == "-" || $0 == "+" }) ?? 0
+        let offset = max(-9999, min(9999, parsed))
         hours = Int((Double(offset) / 100).rounded(.down))
         minutes = offset % 100
     }
     if picture == nil && timezone == nil { return isoMillis(millis) }
     return try DateTimePicture(picture ?? DateTimePicture.iso8601).format(millis: millis, offsetHours: hours, offsetMinutes: minutes)
 }
+
+/// The instants JavaScript's `Date` holds: 8.64e15 ms (100 million days) either side of 1970.
+let maximumMillis = 8.64e15
 
 func isoMillis(_ millis: Double) -> String {
     let date = Date(timeIntervalSince1970: millis / 1000)
@@ -736,4 +840,32 @@ func parseISOMillis(_ s: String) -> Double? {
         millis -= sign * (hours * 3600 + minutes * 60) * 1000
     }
     return millis
+}
+
+/// An integer as `Number.prototype.toString(radix)` writes it: below 2^63 exactly; beyond, in radix 10 as
+/// JavaScript does (`1e+300`), in other radices with all its digits, worked out on 32-bit limbs.
+func integerText(_ n: Double, radix: Int) -> String {
+    guard n.isFinite else { return n.isNaN ? "NaN" : n < 0 ? "-Infinity" : "Infinity" }
+    if abs(n) < 9.2e18 { return String(Int64(n), radix: radix) }
+    if radix == 10 { return JSON.formatNumber(n) }
+    let magnitude = abs(n)
+    let exponent = Int(magnitude.exponent)
+    let significand = UInt64(magnitude.significandBitPattern) | (1 << 52)
+    var limbs = [UInt32](repeating: 0, count: exponent / 32 + 2)
+    for bit in 0..<53 where (significand >> UInt64(bit)) & 1 == 1 {
+        let position = bit + exponent - 52
+        limbs[position / 32] |= 1 << UInt32(position % 32)
+    }
+    let symbols = Array("0123456789abcdefghijklmnopqrstuvwxyz")
+    var digits: [Character] = []
+    while limbs.contains(where: { $0 != 0 }) {
+        var remainder: UInt64 = 0
+        for i in stride(from: limbs.count - 1, through: 0, by: -1) {
+            let current = remainder << 32 | UInt64(limbs[i])
+            limbs[i] = UInt32(current / UInt64(radix))
+            remainder = current % UInt64(radix)
+        }
+        digits.append(symbols[Int(remainder)])
+    }
+    return (n < 0 ? "-" : "") + String(digits.reversed())
 }

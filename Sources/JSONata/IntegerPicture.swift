@@ -97,7 +97,7 @@ struct IntegerPicture {
         case .letters:
             text = Self.letters(value, upper: letterCase == .upper)
         case .roman:
-            text = Self.roman(value)
+            text = try Self.roman(value)
             if letterCase == .upper { text = text.uppercased() }
         case .words:
             text = NumberWords.words(magnitude, ordinal: ordinal)
@@ -135,9 +135,9 @@ struct IntegerPicture {
     }
 
     static func letters(_ value: UInt, upper: Bool) -> String {
-        let base = upper ? 65 : 97
+        let base: UInt = upper ? 65 : 97
         var scalars: [Character] = []
-        var v = Int(value)
+        var v = value
         while v > 0 {
             scalars.insert(Character(Unicode.Scalar(UInt8((v - 1) % 26 + base))), at: 0)
             v = (v - 1) / 26
@@ -145,12 +145,18 @@ struct IntegerPicture {
         return String(scalars)
     }
 
+    /// The largest number written in roman numerals: its `m`s alone are a million characters.
+    static let maximumRoman: UInt = 1_000_000_000
+
     static let romanNumerals: [(Int, String)] = [
         (1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"), (40, "xl"),
         (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i"),
     ]
 
-    static func roman(_ value: UInt) -> String {
+    static func roman(_ value: UInt) throws(JSONataError) -> String {
+        guard value <= maximumRoman else {
+            throw JSONataError(code: "D2015", message: "The roman numeral for \(value) would be \(value / 1000) characters long; numbers up to \(maximumRoman) are written in roman numerals", value: .number(Double(value)))
+        }
         var v = Int(value)
         var out = ""
         for (n, numeral) in romanNumerals {

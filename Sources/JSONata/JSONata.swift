@@ -11,6 +11,16 @@ public struct JSONataExpression: @unchecked Sendable {
     let ast: Node
     public let source: String
 
+    /// The deepest an expression may nest (parentheses, brackets, operands of operands, steps of a path) before it
+    /// is refused with `U1001`. jsonata-js has no such limit of its own (its recursive parser fails with
+    /// JavaScript's "Maximum call stack size exceeded").
+    ///
+    /// Measured, a level takes up to 2 KiB of stack in a release build (parsing, then processing the tree) and
+    /// up to 12 KiB in a debug build: 256 levels use a sixteenth of the 8 MiB stack of a Swift task or NIO thread
+    /// on Linux in release, and under half of it in debug. Deeper nesting is also beyond what evaluation, limited
+    /// to ``JSONataLimits/maxDepth`` levels, could run.
+    public static let maximumNesting = 256
+
     public init(_ source: String) throws {
         self.source = source
         var parser = try Parser(source)
@@ -31,7 +41,7 @@ public struct JSONataExpression: @unchecked Sendable {
             value = .array(wrapper)
         }
         let result = try evaluator.evaluate(ast, value, root)
-        return result.map(\.json)
+        return try result?.toJSON()
     }
 }
 
@@ -48,16 +58,29 @@ public struct JSONataEnvironment: Sendable {
     }
 }
 
-/// Bounds that keep a hostile expression from hanging or crashing the host.
+/// Bounds that keep a hostile expression from hanging, exhausting memory or crashing the host.
+///
+/// Independent of these, an expression nested more than ``JSONataExpression/maximumNesting`` levels deep is
+/// refused when compiled, and a value nested more than 512 arrays and objects deep (as deep as the JSON parser
+/// reads) is refused where it would be walked or returned (`U1001`).
 public struct JSONataLimits: Sendable {
-    /// Deepest nesting of evaluation (recursion) before `U1001`.
+    /// Deepest nesting of evaluation (recursion) before `U1001`. Function calls count on their own, against the
+    /// same bound. The default leaves a wide margin on the 512 KiB stacks of secondary threads.
     public var maxDepth: Int
-    /// Longest evaluation before `U1001`; nil for none.
+    /// Longest evaluation before `U1001`; nil for none. Checked inside built-in functions as well.
     public var timeout: Duration?
+    /// Most array elements and object members one evaluation may create, in all, before `D2015`; a sequence of
+    /// 10 million (the range operator's own limit) fits, with room to use it.
+    public var maxElements: Int
+    /// Longest string, in UTF-8 bytes, one evaluation may build (by `&`, `$join`, `$pad`, `$string`, ...)
+    /// before `D2015`.
+    public var maxStringLength: Int
 
-    public init(maxDepth: Int = 500, timeout: Duration? = .seconds(10)) {
+    public init(maxDepth: Int = 500, timeout: Duration? = .seconds(10), maxElements: Int = 16_000_000, maxStringLength: Int = 100_000_000) {
         self.maxDepth = maxDepth
         self.timeout = timeout
+        self.maxElements = maxElements
+        self.maxStringLength = maxStringLength
     }
 }
 
@@ -68,7 +91,7 @@ public struct JSONataFunction: @unchecked Sendable {
     public init(signature: String? = nil, _ body: @escaping @Sendable ([JSON?]) throws -> JSON?) {
         let parsed = signature.flatMap { try? Signature($0, position: 0) }
         value = JFunction(name: "host", signature: parsed, arity: parsed?.params.count ?? 1, body: .native { _, args in
-            try body(args.map { $0?.json }).map(Value.init)
+            try body(args.map { try $0?.toJSON() }).map(Value.init)
         })
     }
 }

@@ -68,6 +68,10 @@ struct Parser {
     var tokenizer: Tokenizer
     var token: Token
     var previous: Token?
+    /// How deeply the tree built so far nests at the point being parsed: one level per nested sub-expression and
+    /// per operator of a left-associative chain (`1+1+1` nests as `(1+1)+1`). Bounded so that neither the parser
+    /// nor anything that walks the tree after it (processing, evaluation, release) can overflow the stack.
+    var nesting = 0
 
     static let bindingPower: [String: Int] = [
         ".": 75, "[": 80, "]": 0, "{": 70, "}": 0, "(": 80, ")": 0, ",": 0, "@": 80, "#": 80, ";": 80, ":": 80,
@@ -131,15 +135,27 @@ struct Parser {
     }
 
     mutating func expression(_ rbp: Int) throws -> Node {
+        let outer = nesting
+        defer { nesting = outer }
+        try nest()
         let t = token
         try advance()
         var left = try nud(t)
         while rbp < lbp {
+            try nest()
             let op = token
             try advance()
             left = try led(op, left)
         }
         return left
+    }
+
+    mutating func nest() throws(JSONataError) {
+        nesting += 1
+        let maximum = JSONataExpression.maximumNesting
+        if nesting > maximum {
+            throw JSONataError(code: "U1001", position: token.position, token: token.text, message: "Stack overflow error: the expression nests more than \(maximum) levels deep", value: nil as Value?)
+        }
     }
 
     mutating func nud(_ t: Token) throws -> Node {

@@ -14,7 +14,8 @@ public enum JSONataFunctions {
                 guard case .number(let size)? = args[1], size >= 1, size == size.rounded() else {
                     throw JSONataError(code: "T0410", message: "The chunk size of $partition must be a positive integer")
                 }
-                let n = Int(size)
+                // A size past the array's length is one chunk (and a size past Int would trap).
+                let n = size >= Double(items.count) ? max(1, items.count) : Int(size)
                 return .array(stride(from: 0, to: items.count, by: n).map { .array(Array(items[$0..<min($0 + n, items.count)])) })
             },
             "range": JSONataFunction(signature: "<nnn:a>") { args in
@@ -22,10 +23,12 @@ public enum JSONataFunctions {
                 guard step != 0, [start, end, step].allSatisfy({ $0 == $0.rounded() }) else {
                     throw JSONataError(code: "T0410", message: "The arguments of $range must be integers and the step must not be 0")
                 }
-                let count = Int(((end - start) / step).rounded(.down)) + 1
-                guard count <= 1000 else {
+                // Counted in doubles: the bounds may be any number, and only a count up to 1000 becomes an Int.
+                let countValue = ((end - start) / step).rounded(.down) + 1
+                guard countValue <= 1000 else {
                     throw JSONataError(code: "D2014", message: "$range can produce at most 1000 items")
                 }
+                let count = countValue.isNaN ? 0 : Int(max(0, countValue))
                 return .array(count <= 0 ? [] : (0..<count).map { .number(start + Double($0) * step) })
             },
             "hash": JSONataFunction(signature: "<s-s:s>") { args in
@@ -38,7 +41,9 @@ public enum JSONataFunctions {
             },
             "random": JSONataFunction(signature: "<n?:n>") { args in
                 if case .number(let seed)? = args.first ?? nil {
-                    var seeded = SplitMix64(seed: UInt64(bitPattern: Int64(seed)))
+                    // The seed's integer part; one past 64 bits by the number's bits (Int64() would trap).
+                    let integer = Int64(exactly: seed.rounded(.towardZero))
+                    var seeded = SplitMix64(seed: integer.map { UInt64(bitPattern: $0) } ?? seed.bitPattern)
                     return .number(seeded.nextUnit())
                 }
                 return .number(generator.next())
