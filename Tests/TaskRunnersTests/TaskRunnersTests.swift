@@ -110,6 +110,9 @@ final class Lines: Sendable {
         let prepared = try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["true"], memoryMiB: 64))
         #expect(prepared.launchVector.0 == "/bin/sh")
         #expect(prepared.launchVector.1.contains("ulimit -d 65536 && exec \"$@\""))
+        // A memory limit past what can be counted in KiB is no limit, not an overflow.
+        let huge = try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["true"], memoryMiB: Int.max))
+        #expect(huge.launchVector.1.contains("ulimit -d unlimited && exec \"$@\""))
     }
 
     @Test func appliesUlimitsAndRejectsUnknownOnes() async throws {

@@ -108,7 +108,7 @@ final class EngineContainer: RunningContainer {
     func stop() async {
         _ = try? await ProcessExec.run(
             [cli, "stop", "--time", String(stopTimeoutSeconds), id], environment: ProcessRunner.defaultBaseEnvironment(),
-            workingDirectory: FileManager.default.currentDirectoryPath, timeoutSeconds: stopTimeoutSeconds + 30)
+            workingDirectory: FileManager.default.currentDirectoryPath, timeoutSeconds: min(stopTimeoutSeconds, 86_400) + 30)
     }
 
     func exec(_ command: [String], timeoutSeconds: Int) async throws -> ExecResult {

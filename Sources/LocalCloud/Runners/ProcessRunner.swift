@@ -146,7 +146,11 @@ public struct PreparedProcess: Sendable, Equatable {
             guard let flag = Self.ulimitFlags[name] else { continue }
             settings.append("{ ulimit -S -\(flag) \(limit.soft) 2>/dev/null; ulimit -H -\(flag) \(limit.hard) && ulimit -S -\(flag) \(limit.soft); }")
         }
-        if let memoryMiB, memoryMiB > 0 { settings.append("ulimit -d \(memoryMiB * 1024)") }
+        if let memoryMiB, memoryMiB > 0 {
+            // A limit past what the kernel counts is no limit.
+            let (kibibytes, overflow) = memoryMiB.multipliedReportingOverflow(by: 1024)
+            settings.append("ulimit -d \(overflow ? "unlimited" : String(kibibytes))")
+        }
         guard !settings.isEmpty else { return (executable, arguments) }
         // Skiff's own shell sets the limits, then becomes the task's program.
         return ("/bin/sh", ["-c", (settings + ["exec \"$@\""]).joined(separator: " && "), "skiff-task", executable] + arguments)
