@@ -40,20 +40,20 @@ public struct RequestRouter: Sendable {
     /// The AWS service `request` is for, when it is one the local cloud does not serve: recognised by the service it
     /// was signed for, or by its `X-Amz-Target` prefix. Nil for requests a Skiff service may answer.
     public func unserved(_ request: OperationRequest, signingService: String?) -> Unserved? {
-        var operation: String?
-        var prefix: String?
-        if let target = request.headers["x-amz-target"], let dot = target.lastIndex(of: ".") {
-            prefix = String(target[..<dot])
-            operation = String(target[target.index(after: dot)...])
-        } else {
-            operation = Self.queryParameter("Action", of: request)
+        let target = request.headers["x-amz-target"]
+        let dot = target?.lastIndex(of: ".")
+        // The operation, read only for a request found to be unserved: reading a query body costs a parse.
+        func operation() -> String? {
+            if let target, let dot { return String(target[target.index(after: dot)...]) }
+            return Self.queryParameter("Action", of: request)
         }
         if let signingService, !signingNames.contains(signingService),
            let service = AWSServiceNames.service(signingName: signingService, version: Self.queryParameter("Version", of: request)) {
-            return Unserved(service: service.name, operation: operation)
+            return Unserved(service: service.name, operation: operation())
         }
-        if let prefix, byTargetPrefix[prefix] == nil, let service = AWSServiceNames.service(targetPrefix: prefix) {
-            return Unserved(service: service.name, operation: operation)
+        if let target, let dot, byTargetPrefix[String(target[..<dot])] == nil,
+           let service = AWSServiceNames.service(targetPrefix: String(target[..<dot])) {
+            return Unserved(service: service.name, operation: operation())
         }
         return nil
     }
