@@ -156,11 +156,14 @@ import Testing
 
     @Test func jsonataTimeoutAndHeartbeatAreEvaluated() async throws {
         let tasks = ScriptedTasks { task, _ in ["t": task.timeoutSeconds.map { .number($0) } ?? .null, "h": task.heartbeatSeconds.map { .number($0) } ?? .null] }
-        let outcome = try await run(#"""
+        // A clock whose timers never fire: a virtual one ends its 30 s at once, racing the task's own answer.
+        let machine = try StateMachine(definition: #"""
             {"QueryLanguage":"JSONata","StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::x:y.waitForTaskToken",
               "TimeoutSeconds":"{% $states.input.t %}","HeartbeatSeconds":"{% $states.input.t - 5 %}","End":true}}}
-            """#, ["t": 30], tasks: tasks)
-        #expect(outcome.output == ["t": 30, "h": 25])
+            """#)
+        let outcome = await ExecutionEngine(machine: machine, integrations: tasks, clock: StoppedClock()).run(
+            input: ["t": 30], context: ExecutionContext(executionArn: "arn:aws:states:us-east-1:000000000000:execution:m:e", name: "e"))
+        #expect(outcome.output == ["t": 30, "h": 25], "\(outcome)")
         let bad = try await run(#"{"QueryLanguage":"JSONata","StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::x:y","TimeoutSeconds":"{% -1 %}","End":true}}}"#, tasks: tasks)
         #expect(bad.error == "States.Runtime")
     }
@@ -191,5 +194,13 @@ import Testing
         #expect(outcome.error == "E1")
         #expect(outcome.cause == "C1")
         #expect(StateMachine.validate(#"{"StartAt":"F","States":{"F":{"Type":"Fail","ErrorPath":"States.Nope($.n)"}}}"#).count == 1)
+    }
+}
+
+/// A clock whose sleeps last until cancelled: no timeout or heartbeat ever fires.
+struct StoppedClock: StatesClock {
+    func now() -> Date { Date(timeIntervalSince1970: 1_700_000_000) }
+    func sleep(seconds: Double) async throws {
+        while true { try await Task.sleep(for: .seconds(3600)) }
     }
 }
