@@ -100,19 +100,24 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     enum Phase {
-        /// No request under way: the idle timer runs.
+        /// No request under way: the connection may stay so for the idle timeout.
         case idle
         /// A request's first bytes came: it must end before the read deadline.
         case reading
-        /// A request was read whole and is being answered: no timer runs (an answer may take a minute, as a long
-        /// poll does).
+        /// A request was read whole and is being answered: not timed (an answer may take a minute, as a long poll
+        /// does).
         case answering
         case closed
     }
 
     private let limits: ConnectionLimits
     private var phase = Phase.idle
-    private var timer: Scheduled<Void>?
+    /// When the connection entered its phase.
+    private var phaseStarted = NIODeadline.now()
+    /// The check of the phase's time, repeated at a quarter of the shorter timeout. One repeated check per
+    /// connection rather than a timer scheduled and cancelled at every request: each request then only reads the
+    /// clock, and a timeout fires at most a quarter late.
+    private var check: RepeatedTask?
     private var context: ChannelHandlerContext?
 
     init(limits: ConnectionLimits) {
@@ -121,29 +126,31 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { arm(.idle, context: context) }
+        if context.channel.isActive { startChecking(context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
+        check?.cancel()
+        check = nil
         self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        arm(.idle, context: context)
+        startChecking(context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         phase = .closed
-        timer?.cancel()
+        check?.cancel()
+        check = nil
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch phase {
         case .idle:
-            arm(.reading, context: context)
+            enter(.reading)
         case .closed:
             // Refused: what the client still sends is read and dropped (see ``refuse(_:context:)``).
             return
@@ -165,41 +172,41 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func requestRead() {
         guard phase != .closed else { return }
         phase = .answering
-        timer?.cancel()
-        timer = nil
     }
 
     /// The answer was written: the connection waits for its next request.
     func answerWritten() {
-        guard phase != .closed, let context else { return }
-        arm(.idle, context: context)
+        guard phase != .closed else { return }
+        enter(.idle)
     }
 
-    private func arm(_ next: Phase, context: ChannelHandlerContext) {
-        timer?.cancel()
+    private func enter(_ next: Phase) {
         phase = next
-        let delay: TimeAmount
-        switch next {
-        case .idle: delay = limits.idleConnectionTimeout
-        case .reading: delay = limits.requestReadTimeout
-        case .answering, .closed: return
-        }
+        phaseStarted = .now()
+    }
+
+    private func startChecking(context: ChannelHandlerContext) {
+        guard check == nil, phase != .closed else { return }
+        enter(.idle)
+        let shorter = min(limits.requestReadTimeout.nanoseconds, limits.idleConnectionTimeout.nanoseconds)
+        let interval = TimeAmount.nanoseconds(max(shorter / 4, 1_000_000))
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: delay) {
+        check = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             let (handler, context) = loopBound.value
-            handler.expire(next, context: context)
+            handler.checkPhase(context: context)
         }
     }
 
-    private func expire(_ expected: Phase, context: ChannelHandlerContext) {
-        guard phase == expected else { return }
-        switch expected {
-        case .idle:
+    private func checkPhase(context: ChannelHandlerContext) {
+        let elapsed = NIODeadline.now() - phaseStarted
+        switch phase {
+        case .idle where elapsed >= limits.idleConnectionTimeout:
             phase = .closed
+            check?.cancel()
             context.close(promise: nil)
-        case .reading:
+        case .reading where elapsed >= limits.requestReadTimeout:
             refuse(Refusal.requestTimeout, context: context)
-        case .answering, .closed:
+        case .idle, .reading, .answering, .closed:
             break
         }
     }
@@ -213,7 +220,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func refuse(_ refusal: Refusal, context: ChannelHandlerContext) {
         guard phase != .closed else { return }
         phase = .closed
-        timer?.cancel()
+        check?.cancel()
+        check = nil
         let bytes = refusal.responseBytes(date: HTTPDateHeader.shared.current())
         let channel = context.channel
         // Closing a socket that still has unread bytes of the client's resets the connection, and a reset can destroy
