@@ -85,13 +85,10 @@ public struct CloudServer: Sendable {
         switch policy.verdict(method: request.method, headers: request.headers) {
         case .refused(let reason):
             return cloud.respond(to: request, failingWith: AWSError("AccessDeniedException", reason, status: 403))
-        case .allowedCrossOrigin(let origin):
-            if let preflight = policy.preflightAnswer(method: request.method, headers: request.headers) { return preflight }
-            crossOrigin = origin
-        case .allowed:
-            if let preflight = policy.preflightAnswer(method: request.method, headers: request.headers) { return preflight }
-            crossOrigin = nil
+        case .allowedCrossOrigin(let origin): crossOrigin = origin
+        case .allowed: crossOrigin = nil
         }
+        if let preflight = policy.preflightAnswer(method: request.method, headers: request.headers) { return preflight }
         var response = await answer(request, received: received, cloud: cloud)
         if let crossOrigin { response.headers += RequestOriginPolicy.crossOriginHeaders(origin: crossOrigin) }
         return response

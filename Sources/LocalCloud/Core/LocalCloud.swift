@@ -36,8 +36,7 @@ public final class LocalCloud: Sendable {
             if request.body.count > environment.configuration.maximumRequestBytes {
                 throw AWSError.requestTooLarge(limit: environment.configuration.maximumRequestBytes)
             }
-            let credential = try SigV4Credential.parse(authorization: request.headers["authorization"], headers: request.headers)
-                ?? SigV4Credential.parse(presignedQuery: request.query.compactMapValues(\.first))
+            let credential = try Self.credential(of: request)
             if let unserved = router.unserved(request, signingService: credential?.service) {
                 exchange.unserved = unserved
                 throw unserved.error(method: request.method, path: request.path)
@@ -45,13 +44,10 @@ public final class LocalCloud: Sendable {
             let route = try router.route(request, signingService: credential?.service)
             exchange.routed(to: route)
             exchange.request.pathParameters = route.pathParameters
-            let principal = try await authenticator.authenticate(
+            let context = try await authenticate(
                 exchange.request, credential: credential,
                 operation: OperationIdentity(service: route.service.descriptor.signingName, operation: route.operation),
-                configuration: environment.configuration)
-            let context = RequestContext(
-                accountId: principal.accountId, region: credential?.region ?? environment.configuration.defaultRegion,
-                requestId: exchange.requestId, accessKeyId: credential?.accessKeyId ?? "")
+                requestId: exchange.requestId)
             let response = try await route.service.handle(operation: route.operation, request: exchange.request, context: context)
             return finish(exchange, response)
         } catch let error as AWSError {
@@ -60,6 +56,26 @@ public final class LocalCloud: Sendable {
             environment.logger.error("unexpected failure", metadata: ["error": "\(error)", "request-id": "\(exchange.requestId)"])
             return finish(exchange, failingWith: .internalFailure())
         }
+    }
+
+    /// The SigV4 credential of `request`: its `Authorization` header, or its presigned query; nil when unsigned.
+    static func credential(of request: OperationRequest) throws(AWSError) -> SigV4Credential? {
+        if let signed = try SigV4Credential.parse(authorization: request.headers["authorization"], headers: request.headers) {
+            return signed
+        }
+        return try SigV4Credential.parse(presignedQuery: request.query.compactMapValues(\.first))
+    }
+
+    /// Who is calling and where, for API calls and Skiff's own endpoints alike: the authenticator's account, the
+    /// signature's region.
+    func authenticate(
+        _ request: OperationRequest, credential: SigV4Credential?, operation: OperationIdentity, requestId: String
+    ) async throws(AWSError) -> RequestContext {
+        let principal = try await authenticator.authenticate(
+            request, credential: credential, operation: operation, configuration: environment.configuration)
+        return RequestContext(
+            accountId: principal.accountId, region: credential?.region ?? environment.configuration.defaultRegion,
+            requestId: requestId, accessKeyId: principal.accessKeyId ?? "")
     }
 
     /// Answers a request that failed before it could be read in full (too large, or cut off), in the error shape
@@ -135,14 +151,9 @@ public final class LocalCloud: Sendable {
         let path = String(rest[rest.index(after: slash)...])
         guard let service = services.first(where: { $0.descriptor.endpointPrefix == prefix }) else { return nil }
         do {
-            let credential = try SigV4Credential.parse(authorization: request.headers["authorization"], headers: request.headers)
-                ?? SigV4Credential.parse(presignedQuery: request.query.compactMapValues(\.first))
-            let principal = try await authenticator.authenticate(
-                request, credential: credential, operation: OperationIdentity(service: "skiff", operation: "\(prefix)/\(path)"),
-                configuration: environment.configuration)
-            let context = RequestContext(
-                accountId: principal.accountId, region: credential?.region ?? environment.configuration.defaultRegion,
-                requestId: RandomUUID.make(), accessKeyId: principal.accessKeyId ?? "")
+            let context = try await authenticate(
+                request, credential: try Self.credential(of: request),
+                operation: OperationIdentity(service: "skiff", operation: "\(prefix)/\(path)"), requestId: RandomUUID.make())
             return try await service.control(request, path: path, context: context)
         } catch let error as AWSError {
             return .json(["__type": .string(error.code), "message": .string(error.message)], status: error.status, contentType: "application/json")
