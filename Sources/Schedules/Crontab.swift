@@ -3,6 +3,8 @@ import Foundation
 /// A crontab translated into AWS schedule expressions: what was converted (with every change explained) and
 /// what was refused (with the reason).
 public struct CrontabConversion: Sendable, Equatable {
+    /// Whether the file was read as a user or a system crontab, and why.
+    public var kind: CrontabKindDecision
     public var schedules: [ConvertedSchedule]
     public var refusals: [CrontabRefusal]
 }
@@ -32,6 +34,8 @@ public struct ConvertedSchedule: Sendable, Equatable {
     public var timeZone: String
     /// The command, as the container command override of the task that runs it: `SHELL -c command`.
     public var command: [String]
+    /// The user a system crontab ran the command as; nil for a user crontab (the crontab's owner).
+    public var user: String?
     /// Variables the crontab set above the line, which cron passes to the command: container environment overrides.
     public var environment: [EnvironmentVariable]
     /// cronie's `RANDOM_DELAY` in minutes, which a flexible time window reproduces; nil when the start is exact.
@@ -63,10 +67,15 @@ public enum Crontab {
     static let monthNames = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
     static let dayNames = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 
-    /// Converts `text`. Time zone: `CRON_TZ=`/`TZ=` lines in the file win over `timeZone`; with neither, UTC (and a
-    /// note says so). `now` is where daylight-saving checks start.
-    public static func convert(_ text: String, timeZone: String? = nil, now: Date = Date()) -> CrontabConversion {
-        var result = CrontabConversion(schedules: [], refusals: [])
+    /// Converts `text`, read from `path` (nil: standard input). Time zone: `CRON_TZ=`/`TZ=` lines in the file win
+    /// over `timeZone`; with neither, UTC (and a note says so). `kind` nil: ``detectKind(_:path:)`` decides whether
+    /// the sixth field is the user. `now` is where daylight-saving checks start.
+    public static func convert(_ text: String, timeZone: String? = nil, kind: CrontabKind? = nil, path: String? = nil,
+                               now: Date = Date()) -> CrontabConversion {
+        let decision = kind.map { kind in
+            CrontabKindDecision(kind: kind, reason: kind == .system ? "--system says the sixth field of each line is the user" : "--user-crontab says each line is five time fields, then the command")
+        } ?? detectKind(text, path: path)
+        var result = CrontabConversion(kind: decision, schedules: [], refusals: [])
         var settings = LineSettings(zone: timeZone ?? "UTC", zoneSource: timeZone == nil ? .defaulted : .option)
         var usedNames = Set<String>()
         for (index, rawLine) in text.components(separatedBy: "\n").enumerated() {
@@ -80,7 +89,7 @@ public enum Crontab {
                 continue
             }
             do {
-                var converted = try convertLine(line, lineNumber: lineNumber, settings: settings, now: now)
+                var converted = try convertLine(line, lineNumber: lineNumber, kind: decision.kind, settings: settings, now: now)
                 for i in converted.indices { converted[i].name = uniqueName(converted[i].name, used: &usedNames) }
                 result.schedules.append(contentsOf: converted)
             } catch let refusal as RefusalReason {
@@ -88,6 +97,12 @@ public enum Crontab {
             } catch {
                 result.refusals.append(CrontabRefusal(line: lineNumber, text: line, reason: "\(error)"))
             }
+        }
+        // One task definition runs every schedule, and its container has one user.
+        let users = Set(result.schedules.compactMap(\.user)).sorted()
+        if users.count > 1 {
+            let note = "The crontab runs its commands as \(users.count) users (\(users.joined(separator: ", "))), and a task definition's container runs as one: split the crontab by user and import each part with a task definition of its own."
+            for i in result.schedules.indices { result.schedules[i].notes.append(note) }
         }
         return result
     }
@@ -208,7 +223,7 @@ public enum Crontab {
         return (fields, String(line[index...]))
     }
 
-    static func convertLine(_ line: String, lineNumber: Int, settings: LineSettings, now: Date) throws -> [ConvertedSchedule] {
+    static func convertLine(_ line: String, lineNumber: Int, kind: CrontabKind, settings: LineSettings, now: Date) throws -> [ConvertedSchedule] {
         var notes: [String] = []
         let fields: [String]
         var command: String
@@ -225,10 +240,17 @@ public enum Crontab {
             notes.append("\(words[0]) is \(expansion) in cron.")
         } else {
             guard let (words, rest) = splitFields(line, count: 5), !rest.isEmpty else {
-                throw RefusalReason("A crontab line needs five time fields and a command")
+                throw RefusalReason(kind == .system ? "A system crontab line needs five time fields, the user and a command" : "A crontab line needs five time fields and a command")
             }
             fields = words
             command = rest
+        }
+        var user: String?
+        if kind == .system {
+            let split = try splitUser(command)
+            user = split.user
+            command = split.command
+            notes.append(userNote(split.user))
         }
         command = try cronCommand(command, notes: &notes)
 
@@ -241,13 +263,13 @@ public enum Crontab {
         let minuteText = minutes.aws()
         let hourText = hours.aws()
         let monthText = months.aws()
-        let base = scheduleName(command)
+        let base = CrontabJobName.name(forCommand: command)
         let lineNotes = notes + settings.notes + ["AWS cron has a sixth field, the year: * (every year)."]
         func schedule(_ dom: String, _ dow: String, _ extra: [String]) -> ConvertedSchedule {
             ConvertedSchedule(
                 line: lineNumber, original: line, name: base,
                 expression: "cron(\(minuteText) \(hourText) \(dom) \(monthText) \(dow) *)", timeZone: settings.zone,
-                command: [settings.shell ?? "sh", "-c", command], environment: settings.environment,
+                command: [settings.shell ?? "sh", "-c", command], user: user, environment: settings.environment,
                 flexibleWindowMinutes: settings.randomDelay, notes: extra + lineNotes)
         }
         let weekdayText = weekdays.aws(shift: 1, increments: false)
@@ -351,6 +373,23 @@ public enum Crontab {
         return nil
     }
 
+    /// The user and the command of what follows the time fields on a system crontab line.
+    static func splitUser(_ rest: String) throws -> (user: String, command: String) {
+        guard let (words, command) = splitFields(rest, count: 1) else { throw RefusalReason("The line has no user and no command") }
+        let user = words[0]
+        guard isUserName(user) else {
+            throw RefusalReason("In a system crontab the sixth field is the user cron runs the command as, and '\(user)' is not a user name. If this file is a user's crontab (crontab -l), convert it with --user-crontab")
+        }
+        guard !command.isEmpty else { throw RefusalReason("The line has no command after the user \(user)") }
+        return (user, command)
+    }
+
+    /// Why the user is not in the schedule: ECS RunTask's ContainerOverride has name, command, environment,
+    /// environmentFiles, cpu, memory, memoryReservation and resourceRequirements, but no user (the botocore ecs model).
+    static func userNote(_ user: String) -> String {
+        "Cron ran the command as \(user). A schedule cannot choose the user (ECS RunTask's container overrides have no user): set \"user\": \"\(user)\" on the container in the task definition (User in an AWS::ECS::TaskDefinition's ContainerDefinitions), or the command runs as the image's USER."
+    }
+
     /// Cron's command field: `%` ends the command (the rest is standard input); `\%` is a literal `%`.
     static func cronCommand(_ text: String, notes: inout [String]) throws -> String {
         var out = ""
@@ -372,19 +411,6 @@ public enum Crontab {
         if out.contains("\\%") || text.contains("\\%") { notes.append("\\% in the command became %.") }
         guard !out.isEmpty else { throw RefusalReason("The line has no command") }
         return out
-    }
-
-    static func scheduleName(_ command: String) -> String {
-        let words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-        let program = words.first { !$0.contains("=") && $0 != "cd" && $0 != "sudo" } ?? "job"
-        var name = (program as NSString).lastPathComponent
-        if let script = words.dropFirst().first(where: { $0.hasSuffix(".php") || $0.hasSuffix(".sh") || $0.hasSuffix(".py") || $0.hasSuffix(".rb") }) {
-            name += "-" + ((script as NSString).lastPathComponent as NSString).deletingPathExtension
-        }
-        let allowed = name.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "-" }
-        let cleaned = String(allowed).trimmingCharacters(in: CharacterSet(charactersIn: "-"))
-        // Room for the -dom/-dow and -2 suffixes that keep names unique.
-        return String((cleaned.isEmpty ? "job" : cleaned).prefix(56))
     }
 
     /// A cron time field: the values it matches, and whether its text began with `*` (cron's DOM_STAR/DOW_STAR).

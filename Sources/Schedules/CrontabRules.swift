@@ -84,7 +84,8 @@ extension CrontabConversion {
         schedules.map { $0.ruleExpressions(from: date) }
     }
 
-    /// The rule expressions for people, with the crontab lines refused outright.
+    /// The rule expressions for people. The crontab lines refused outright are in ``refusalReport``, which the
+    /// command prints on standard error.
     public func rulesReport(from date: Date = Date()) -> String {
         var out = ""
         for (schedule, rule) in zip(schedules, ruleExpressions(from: date)) {
@@ -96,7 +97,6 @@ extension CrontabConversion {
                 for note in rule.notes { out += "    - \(note)\n" }
             }
         }
-        out += refusalReport
         return out
     }
 

@@ -39,9 +39,18 @@ struct LocalCloudClient {
 
     /// A signed POST to `path` for `service`.
     func post(service: String, path: String, body: [UInt8], contentType: String = "application/json") throws -> (status: Int, body: String) {
-        let headers = signer(for: service).signatureHeaders(method: "POST", path: path, headers: ["Host": LocalHTTP.authority(endpoint)],
-                                                            body: body, date: Date())
-        return try LocalHTTP.post(endpoint, path: path, body: body, contentType: contentType, headers: headers)
+        try send(service: service, method: "POST", path: path, body: body, contentType: contentType)
+    }
+
+    /// A signed request to `path` with `query` for `service` (rest-json operations: GET, PUT, DELETE...).
+    func send(service: String, method: String, path: String, query: [(String, String)] = [], body: [UInt8],
+              contentType: String = "application/json") throws -> (status: Int, body: String) {
+        let target = query.isEmpty ? path : path + "?" + query.map {
+            "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)"
+        }.joined(separator: "&")
+        let headers = signer(for: service).signatureHeaders(
+            method: method, path: path, query: query, headers: ["Host": LocalHTTP.authority(endpoint)], body: body, date: Date())
+        return try LocalHTTP.exchange(endpoint, method: method, target: target, body: body, contentType: contentType, headers: headers)
     }
 
     /// The account the credentials belong to (STS GetCallerIdentity).

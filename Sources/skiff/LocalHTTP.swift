@@ -19,6 +19,13 @@ enum LocalHTTP {
     /// POSTs `body` to `path`, with `headers` added (a SigV4 signature, say); returns the status and the body.
     static func post(_ urlText: String, path: String, body: [UInt8], contentType: String = "application/json",
                      headers: [String: String] = [:]) throws -> (status: Int, body: String) {
+        try exchange(urlText, method: "POST", target: path, body: body, contentType: contentType, headers: headers)
+    }
+
+    /// Sends one request with `method` to `target` (a path, with its query when it has one), with `headers` added;
+    /// returns the status and the body.
+    static func exchange(_ urlText: String, method: String, target: String, body: [UInt8], contentType: String = "application/json",
+                         headers: [String: String] = [:]) throws -> (status: Int, body: String) {
         guard let url = URL(string: urlText), url.scheme == "http", let host = url.host else {
             throw Failure(description: "\(urlText) is not an http:// URL of the local cloud")
         }
@@ -38,7 +45,7 @@ enum LocalHTTP {
             throw Failure(description: "cannot connect to \(host):\(port) (is skiff up running?)")
         }
         let extra = headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
-        var request = Array("POST \(path) HTTP/1.1\r\nHost: \(authority(urlText))\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)Connection: close\r\n\r\n".utf8)
+        var request = Array("\(method) \(target) HTTP/1.1\r\nHost: \(authority(urlText))\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)Connection: close\r\n\r\n".utf8)
         request.append(contentsOf: body)
         var sent = 0
         while sent < request.count {

@@ -45,7 +45,7 @@ import Testing
         let conversion = Crontab.convert("TZ=Europe/Paris\n0 9 * * 1 /app/report.sh\n", timeZone: "Asia/Tokyo")
         let schedule = try! #require(conversion.schedules.first)
         #expect(schedule.timeZone == "Europe/Paris")
-        #expect(schedule.name == "report.sh")
+        #expect(schedule.name == "report")
         #expect(schedule.command == ["sh", "-c", "/app/report.sh"])
         #expect(schedule.notes.contains { $0.contains("SUN-SAT as 1-7") })
         #expect(schedule.notes.contains { $0.contains("CRON_TZ/TZ") })
@@ -57,7 +57,7 @@ import Testing
 
     @Test func skipsCommentsAndEnvironmentAndNamesUniquely() {
         let conversion = Crontab.convert("# c\nSHELL=/bin/bash\n\n0 1 * * * /a/run.sh\n0 2 * * * /b/run.sh\n")
-        #expect(conversion.schedules.map(\.name) == ["run.sh", "run.sh-2"])
+        #expect(conversion.schedules.map(\.name) == ["run", "run-2"])
         #expect(conversion.schedules.map(\.line) == [4, 5])
     }
 
@@ -204,7 +204,7 @@ import Testing
     }
 
     @Test func cloudFormationLogicalIdsAreUnique() {
-        let template = Crontab.convert("0 1 * * * backup.sh\n0 2 * * * backup-sh\n")
+        let template = Crontab.convert("0 1 * * * backup_sh\n0 2 * * * backup-sh\n")
             .cloudFormation(target: CrontabTarget(cluster: "arn:c", taskDefinition: "arn:t", roleArn: "arn:r"))
         #expect(Set(template["Resources"]?.objectValue?.keys.map { $0 } ?? []) == ["ScheduleBackupSh", "ScheduleBackupSh2"])
     }

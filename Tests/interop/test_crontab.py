@@ -23,10 +23,11 @@ def test_import_creates_schedules_in_the_local_cloud(skiff_server_crontab):
     report = json.loads(result.stdout)
     assert [s["scheduleExpression"] for s in report["schedules"]] == ["cron(30 2 * * ? *)", "cron(0/10 * ? * 2-6 *)"]
     assert "@reboot" in report["refused"][0]["reason"]
+    assert "line 3: @reboot /app/start.sh" in result.stderr and "@reboot runs when the machine boots" in result.stderr
     scheduler = server.client("scheduler")
     names = sorted(s["Name"] for s in scheduler.list_schedules()["Schedules"])
-    assert names == ["nightly.sh", "poll.sh"]
-    nightly = scheduler.get_schedule(Name="nightly.sh")
+    assert names == ["nightly", "poll"]
+    nightly = scheduler.get_schedule(Name="nightly")
     assert nightly["ScheduleExpressionTimezone"] == "Asia/Tokyo"
     assert json.loads(nightly["Target"]["Input"])["containerOverrides"][0]["command"] == ["sh", "-c", "/app/nightly.sh"]
 
@@ -65,13 +66,9 @@ def test_create_makes_every_schedule_even_when_names_collide(tmp_path):
         got = server.client("scheduler").get_schedule(Name="backup-sh")
         assert got["Target"]["Arn"] == "arn:aws:ecs:us-east-1:000000000000:cluster/batch"
         assert got["Target"]["EcsParameters"]["TaskDefinitionArn"] == "arn:aws:ecs:us-east-1:000000000000:task-definition/php-app:1"
-        template = json.loads(skiff("crontab", "import", str(crontab), "--format", "cloudformation",
+        template = json.loads(skiff("crontab", "import", str(crontab), "--format", "cloudformation-json",
                                     "--cluster", "batch", "--task-definition", "php-app:1").stdout)
-        assert len(template["Resources"]) == 5
-        # Creating again: every CreateSchedule conflicts, and the command says so with a non-zero status.
-        again = skiff("crontab", "import", str(crontab), "--create", "--endpoint-url", server.endpoint,
-                      "--cluster", "batch", "--task-definition", "php-app:1")
-        assert again.returncode == 1 and "ConflictException" in again.stderr, again.stderr
+        assert len(template["Resources"]) == 6  # five schedules and the role they assume
     finally:
         server.stop()
 
@@ -117,12 +114,170 @@ def test_create_signs_for_the_region_and_the_keys_account(tmp_path):
         # The schedule is in the key's account and the region asked for, and its target ARNs name them.
         prod = boto3.client("scheduler", endpoint_url=server.endpoint, region_name="eu-west-1",
                             aws_access_key_id="AKIDPROD", aws_secret_access_key="secret")
-        got = prod.get_schedule(Name="job.sh")
-        assert got["Arn"] == "arn:aws:scheduler:eu-west-1:111111111111:schedule/default/job.sh"
+        got = prod.get_schedule(Name="job")
+        assert got["Arn"] == "arn:aws:scheduler:eu-west-1:111111111111:schedule/default/job"
         assert got["Target"]["Arn"] == "arn:aws:ecs:eu-west-1:111111111111:cluster/batch"
         assert server.client("scheduler").list_schedules()["Schedules"] == []  # not in the default account
         # An --account other than the key's is refused before anything is created.
         refused = subprocess.run([binary, *args, "--account", "222222222222"], capture_output=True, text=True, timeout=60, env=env)
         assert refused.returncode != 0 and "111111111111" in refused.stderr and "--account" in refused.stderr, refused.stderr
+    finally:
+        server.stop()
+
+
+# Issue #26, item 1: system crontabs (/etc/crontab, /etc/cron.d/*), whose sixth field is the user.
+
+CRON_D = """SHELL=/bin/bash
+0 3 * * * www-data cd /var/www/app && php artisan batch:nightly
+*/10 * * * 1-5 www-data cd /var/www/app && php artisan queue:retry-failed >> /var/log/batch.log 2>&1
+@reboot www-data /var/www/app/bin/warm-cache
+"""
+
+
+def cron_d_file(tmp_path):
+    folder = tmp_path / "cron.d"
+    folder.mkdir()
+    path = folder / "batch"
+    path.write_text(CRON_D)
+    return path
+
+
+def test_a_cron_d_file_is_read_with_its_user_and_named_after_its_jobs(tmp_path):
+    path = cron_d_file(tmp_path)
+    result = skiff("crontab", "import", str(path), "--time-zone", "Asia/Tokyo")
+    assert result.returncode == 2, result.stderr  # @reboot is refused
+    assert result.stdout.startswith("Read as a system crontab: "), result.stdout
+    assert "→ batch-nightly: cron(0 3 * * ? *) in Asia/Tokyo" in result.stdout
+    assert "→ queue-retry-failed: cron(0/10 * ? * 2-6 *) in Asia/Tokyo" in result.stdout
+    assert "command: /bin/bash -c cd /var/www/app && php artisan batch:nightly" in result.stdout
+    assert "→ www-data" not in result.stdout and "-c www-data" not in result.stdout
+    # The user note is said once, for both lines.
+    assert result.stdout.count("Cron ran the command as www-data") == 1 and "(every line)" in result.stdout
+    # The refused line is on standard error, with the reason, not in the report.
+    assert "line 4: @reboot www-data /var/www/app/bin/warm-cache" in result.stderr
+    assert "@reboot runs when" in result.stderr and "@reboot runs when" not in result.stdout
+    as_json = json.loads(skiff("crontab", "import", str(path), "--format", "json").stdout)
+    assert as_json["crontabKind"] == "system"
+    assert [(s["name"], s["user"]) for s in as_json["schedules"]] == [("batch-nightly", "www-data"), ("queue-retry-failed", "www-data")]
+
+
+def test_the_kind_is_detected_on_standard_input_and_can_be_forced(tmp_path):
+    system_lines = "0 3 * * * root /usr/local/bin/backup\n0 4 * * * root cd / && run-parts /etc/cron.daily\n"
+    detected = subprocess.run([os.environ.get("SKIFF_BIN", os.path.join(ROOT, ".build", "debug", "skiff")),
+                               "crontab", "import", "-", "--format", "json"], input=system_lines, capture_output=True, text=True, timeout=60)
+    report = json.loads(detected.stdout)
+    assert report["crontabKind"] == "system" and [s["name"] for s in report["schedules"]] == ["backup", "cron.daily"]
+    user = tmp_path / "crontab"
+    user.write_text("0 3 * * * php artisan inspire\n")
+    kept = json.loads(skiff("crontab", "import", str(user), "--format", "json").stdout)
+    assert kept["crontabKind"] == "user" and kept["schedules"][0]["command"] == ["sh", "-c", "php artisan inspire"]
+    assert kept["schedules"][0]["name"] == "inspire"
+    forced = json.loads(skiff("crontab", "import", str(user), "--format", "json", "--system").stdout)
+    assert forced["schedules"][0]["user"] == "php" and forced["schedules"][0]["command"] == ["sh", "-c", "artisan inspire"]
+    both = skiff("crontab", "import", str(user), "--system", "--user-crontab")
+    assert both.returncode != 0 and "contradict" in both.stderr
+
+
+# Issue #26, item 8: a CloudFormation template that deploys as is, and --create that can run again.
+
+def lint(path):
+    result = subprocess.run(["cfn-lint", str(path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cloudformation_creates_the_role_keeps_the_notes_and_passes_cfn_lint(tmp_path):
+    path = cron_d_file(tmp_path)
+    args = ["crontab", "import", str(path), "--time-zone", "Asia/Tokyo", "--cluster", "batch", "--task-definition", "php-app",
+            "--pass-role", "arn:aws:iam::111111111111:role/php-app-task",
+            "--pass-role", "arn:aws:iam::111111111111:role/php-app-execution"]
+    result = skiff(*args, "--format", "cloudformation")
+    assert result.returncode == 2, result.stderr
+    # The refused line: on standard error and in the template's header, with the reason.
+    assert "line 4: @reboot" in result.stderr and "@reboot runs when" in result.stderr
+    assert "#   line 4: @reboot www-data /var/www/app/bin/warm-cache" in result.stdout
+    assert "# line 2: 0 3 * * * www-data cd /var/www/app && php artisan batch:nightly" in result.stdout
+    assert result.stdout.count("Cron ran the command as www-data") == 1
+    yaml_path = tmp_path / "schedules.yaml"
+    yaml_path.write_text(result.stdout)
+    lint(yaml_path)
+    as_json = skiff(*args, "--format", "cloudformation-json")
+    template = json.loads(as_json.stdout)
+    json_path = tmp_path / "schedules.json"
+    json_path.write_text(as_json.stdout)
+    lint(json_path)
+    resources = template["Resources"]
+    role = resources["SchedulerRole"]["Properties"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    run_task, pass_role = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert run_task["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/php-app"},
+        {"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/php-app:*"}]
+    assert pass_role["Resource"] == ["arn:aws:iam::111111111111:role/php-app-task", "arn:aws:iam::111111111111:role/php-app-execution"]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    nightly = resources["ScheduleBatchNightly"]
+    assert nightly["Properties"]["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert nightly["Properties"]["Target"]["Arn"] == {"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/batch"}
+    assert any("www-data" in note for note in template["Metadata"]["Skiff::Notes"])
+    assert nightly["Metadata"]["Skiff::Notes"][0].startswith("line 2: ")
+    # A role given: no role created, the schedules use it.
+    given = json.loads(skiff("crontab", "import", str(path), "--format", "cloudformation-json", "--cluster", "batch",
+                             "--task-definition", "php-app:3", "--role-arn", "arn:aws:iam::111111111111:role/scheduler").stdout)
+    assert "SchedulerRole" not in given["Resources"]
+    assert given["Resources"]["ScheduleBatchNightly"]["Properties"]["Target"]["RoleArn"] == "arn:aws:iam::111111111111:role/scheduler"
+    refused = skiff("crontab", "import", str(path), "--format", "cloudformation", "--cluster", "batch", "--task-definition", "t",
+                    "--role-arn", "scheduler")
+    assert refused.returncode != 0 and "not an IAM role ARN" in refused.stderr
+
+
+def test_refused_lines_are_on_standard_error_in_every_format(tmp_path):
+    crontab = tmp_path / "crontab"
+    crontab.write_text("0 1 * * * /job.sh\n@reboot /start.sh\n")
+    for fmt in ["text", "json", "rules", "cloudformation", "cloudformation-json"]:
+        result = skiff("crontab", "import", str(crontab), "--format", fmt, "--cluster", "c", "--task-definition", "t")
+        assert result.returncode == 2, (fmt, result.stderr)
+        assert "line 2: @reboot /start.sh" in result.stderr and "@reboot runs when the machine boots" in result.stderr, (fmt, result.stderr)
+    # Nothing converted: no template (one without schedules would not deploy), and the reason.
+    crontab.write_text("@reboot /start.sh\n")
+    empty = skiff("crontab", "import", str(crontab), "--format", "cloudformation", "--cluster", "c", "--task-definition", "t")
+    assert empty.returncode == 2 and empty.stdout == "" and "no template written" in empty.stderr, empty.stderr
+
+
+def test_create_again_updates_what_changed_and_dry_run_writes_nothing(tmp_path):
+    crontab = tmp_path / "crontab"
+    crontab.write_text("0 1 * * * /app/backup.sh\n0 2 * * * /app/report.sh\n")
+    server = SkiffServer().start()
+    try:
+        args = ["crontab", "import", str(crontab), "--time-zone", "UTC", "--create", "--endpoint-url", server.endpoint,
+                "--cluster", "batch", "--task-definition", "php-app:1"]
+        first = skiff(*args)
+        assert first.returncode == 0, first.stderr
+        assert "created schedule backup in group default" in first.stderr
+        again = skiff(*args)
+        assert again.returncode == 0, again.stderr
+        assert "unchanged schedule backup" in again.stderr and "unchanged schedule report" in again.stderr
+        scheduler = server.client("scheduler")
+        scheduler.update_schedule(Name="report", ScheduleExpression="cron(0 2 * * ? *)", FlexibleTimeWindow={"Mode": "OFF"},
+                                  State="DISABLED", Target=scheduler.get_schedule(Name="report")["Target"])
+        crontab.write_text("30 1 * * * /app/backup.sh\n0 2 * * * /app/report.sh --full\n0 3 * * * /app/cleanup.sh\n")
+        dry = skiff(*args, "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "would update schedule backup in group default:" in dry.stderr
+        assert "ScheduleExpression: \"cron(0 1 * * ? *)\" → \"cron(30 1 * * ? *)\"" in dry.stderr, dry.stderr
+        assert "would update schedule report" in dry.stderr and "Target.Input" in dry.stderr
+        assert "would create schedule cleanup" in dry.stderr and "dry run: nothing was written" in dry.stderr
+        assert scheduler.get_schedule(Name="backup")["ScheduleExpression"] == "cron(0 1 * * ? *)"
+        assert "cleanup" not in [s["Name"] for s in scheduler.list_schedules()["Schedules"]]
+        applied = skiff(*args)
+        assert applied.returncode == 0, applied.stderr
+        assert "updated schedule backup" in applied.stderr and "created schedule cleanup" in applied.stderr
+        assert scheduler.get_schedule(Name="backup")["ScheduleExpression"] == "cron(30 1 * * ? *)"
+        report = scheduler.get_schedule(Name="report")
+        assert json.loads(report["Target"]["Input"])["containerOverrides"][0]["command"] == ["sh", "-c", "/app/report.sh --full"]
+        assert report["State"] == "DISABLED"  # the crontab does not say; an update keeps it
+        assert "it stays DISABLED" in applied.stderr
+        refused = skiff("crontab", "import", str(crontab), "--dry-run")
+        assert refused.returncode != 0 and "--create" in refused.stderr
     finally:
         server.stop()
