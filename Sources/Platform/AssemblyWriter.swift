@@ -1,7 +1,7 @@
 import OrderedCollections
 import Foundation
 
-/// Writes a cloud assembly to a folder: the only I/O of the Platform module.
+/// Writes a cloud assembly to a folder (with ``PlatformApp/synth()``, the Platform module's only I/O).
 public enum AssemblyWriter {
     /// Writes every file, creating the folder; returns the paths written.
     @discardableResult
