@@ -60,7 +60,9 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -70,10 +72,12 @@ let package = Package(
         .target(name: "STSService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/STS"),
         .target(name: "StepFunctionsService", dependencies: [
             "LocalCloud", "States", .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/LocalCloud/StepFunctions"),
-        .target(name: "TaskRunners", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Runners"),
-        .target(name: "ECSService", dependencies: ["LocalCloud", "TaskRunners"], path: "Sources/LocalCloud/ECS"),
+        .target(name: "TaskRunners", dependencies: ["LocalCloud", "JSONCore"], path: "Sources/LocalCloud/Runners"),
+        .target(name: "ECSService", dependencies: [
+            "LocalCloud", "TaskRunners", .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Sources/LocalCloud/ECS"),
         .target(name: "LogsService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Logs"),
         .target(name: "SchedulerService", dependencies: [
             "LocalCloud", "Schedules", .product(name: "GRDB", package: "GRDB.swift"),

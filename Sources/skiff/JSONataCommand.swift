@@ -9,9 +9,11 @@ struct JSONataCommand: ParsableCommand {
         commandName: "jsonata",
         abstract: "Evaluate a JSONata expression against a JSON document.",
         discussion: """
-            The input is --input FILE, or standard input when it is not a terminal, or none.
-            Step Functions' functions ($partition, $range, $hash, $random, $uuid, $parse) are available.
-            Example: echo '{"args":["--date","2024-01-01"]}' | skiff jsonata '$count(args)'
+            The input is --input FILE, or standard input when it is not a terminal, or none. Step Functions' \
+            functions ($partition, $range, $hash, $random, $uuid, $parse) are available.
+
+            Example:
+              echo '{"args":["--date","2024-01-01"]}' | skiff jsonata '$count(args)'
             """
     )
 
@@ -62,16 +64,7 @@ struct JSONataCommand: ParsableCommand {
     }
 
     func readJSON(_ path: String, what: String) throws -> JSON {
-        let data: Data
-        if path == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let contents = FileManager.default.contents(atPath: path) else {
-                throw CommandFailure("cannot read \(what) file \(path)")
-            }
-            data = contents
-        }
-        return try parse(data, what: path)
+        try parse(Data(try CommandFailure.read(path, as: "the \(what) file")), what: path)
     }
 
     func parse(_ data: Data, what: String) throws -> JSON {

@@ -12,9 +12,12 @@ struct ScheduleCommand: ParsableCommand {
             commandName: "next",
             abstract: "Validate a cron(), rate() or at() expression and print its next fire times.",
             discussion: """
-                Times are printed in UTC and in the time zone. Daylight saving follows EventBridge Scheduler: a wall-clock
-                time that does not exist is skipped, one that happens twice fires once. EventBridge rules evaluate in UTC.
-                Example: skiff schedule next 'cron(0 9 ? * MON-FRI *)' --time-zone Asia/Tokyo
+                Times are printed in UTC and in the time zone. Daylight saving follows EventBridge Scheduler: a \
+                wall-clock time that does not exist is skipped, one that happens twice fires once. EventBridge rules \
+                evaluate in UTC.
+
+                Example:
+                  skiff schedule next 'cron(0 9 ? * MON-FRI *)' --time-zone Asia/Tokyo
                 """)
 
         @Argument(help: "The expression, e.g. 'cron(0 10 * * ? *)', 'rate(5 minutes)', 'at(2026-12-01T09:00:00)'.") var expression: String

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import Foundation
 import LocalCloud
 
 /// The `skiff` command: the local cloud and the operations tools.
@@ -8,7 +9,8 @@ struct Skiff: AsyncParsableCommand {
         commandName: "skiff",
         abstract: "A local AWS cloud, platform as code in Swift, and operations tools.",
         version: LocalCloud.version,
-        subcommands: [Up.self, JSONataCommand.self, ExecCommand.self, CrontabCommand.self, ScheduleCommand.self, SynthCommand.self]
+        subcommands: [Up.self, ImageCommand.self, JSONataCommand.self, ExecCommand.self, CrontabCommand.self, ScheduleCommand.self, SynthCommand.self,
+                      DiffCommand.self, DeployCommand.self, InitCommand.self, SessionManagerPluginCommand.self]
     )
 }
 
@@ -22,6 +24,10 @@ struct Skiff: AsyncParsableCommand {
 @main
 enum SkiffMain {
     static func main() {
+        // Installed as `session-manager-plugin` (a link to skiff), it is the plugin the AWS CLI runs for ECS Exec.
+        if CommandLine.arguments.first.map({ ($0 as NSString).lastPathComponent }) == SessionManagerPlugin.programName {
+            exit(SessionManagerPlugin.run(CommandLine.arguments))
+        }
         let finished = DispatchSemaphore(value: 0)
         // Detached: the entry point is isolated to the main actor, and a task inheriting that would wait for the
         // main thread forever.

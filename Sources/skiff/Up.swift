@@ -12,17 +12,25 @@ struct Up: AsyncParsableCommand {
         commandName: "up",
         abstract: "Start the local cloud: every service on one port, speaking the AWS wire protocols.",
         discussion: """
-            Point any AWS client at it: aws --endpoint-url http://127.0.0.1:4566 sts get-caller-identity
+            Point any AWS client at it:
+              export AWS_ENDPOINT_URL=http://127.0.0.1:4566
+              aws sts get-caller-identity
+
             State is kept in <state-dir>/skiff.sqlite and survives restarts, unless --in-memory is given.
 
-            ECS tasks run as local processes. An image is a local directory: map it with --image-map NAME=DIR
-            (repeatable) or the environment variable SKIFF_IMAGE_<NAME>=DIR (NAME upper-cased, other characters
-            as _: php-app -> SKIFF_IMAGE_PHP_APP). The directory is the task's working directory and comes first
-            on its PATH. Images with no directory run in the container engine when one answers (docker info).
+            ECS tasks run as local processes. An image is a local directory: map it with --image-map NAME=DIR \
+            (repeatable), the environment variable SKIFF_IMAGE_<NAME>=DIR (NAME upper-cased, other characters as _: \
+            php-app -> SKIFF_IMAGE_PHP_APP), or while the server runs with skiff image map NAME DIR. The directory \
+            is the task's file system: its working directory, and its PATH is inside it. Images with no directory \
+            run in the container engine when one answers (docker info).
 
-            Only requests addressed to this machine (Host: a loopback address, localhost, or --allowed-host) and
-            signed with SigV4 (any key) are served, and none from web pages of other origins (--allowed-origin):
+            Only requests addressed to this machine (Host: a loopback address, localhost, or --allowed-host) and \
+            signed with SigV4 (any key) are served, and none from web pages of other origins (--allowed-origin): \
             see docs/security.md.
+
+            The log (standard error) has a line per request, task start and stop, execution start and end, and \
+            schedule or rule firing: a message, then key=value pairs, or one JSON object per line with \
+            --log-format json.
             """
     )
 
@@ -31,6 +39,8 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Folder of the local cloud's database.") var stateDir = ".skiff"
     @Flag(help: "Keep all state in memory; nothing survives the process.") var inMemory = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Option(help: "Log lines as text (a message, then key=value pairs) or json (one object per line), on standard error.")
+    var logFormat = "text"
     @Option(
         name: .customLong("account"),
         help: ArgumentHelp(
@@ -98,6 +108,9 @@ struct Up: AsyncParsableCommand {
         guard ["docker", "podman", "none"].contains(containerEngine) else {
             throw ValidationError("--container-engine must be docker, podman or none.")
         }
+        guard ServerLogHandler.Format(rawValue: logFormat) != nil else {
+            throw ValidationError("--log-format must be text or json.")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
         }
@@ -115,6 +128,8 @@ struct Up: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let format = ServerLogHandler.Format(rawValue: logFormat) ?? .text
+        LoggingSystem.bootstrap { _ in ServerLogHandler(format: format) }
         var logger = Logger(label: "skiff")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         var configuration = CloudConfiguration(
@@ -143,6 +158,7 @@ struct Up: AsyncParsableCommand {
             try await server.run { port in
                 startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(listenHost):\(port) (state: \(database.path ?? "in memory"))")
             }
+            startupLogger.notice("Skiff stopped")
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw CommandFailure("cannot listen on \(host):\(port): the address is already in use (is another skiff up running?).")
         }

@@ -82,6 +82,7 @@ def test_one_time_schedule_created_with_the_cli_runs_an_ecs_task(server):
     assert seen >= due.timestamp() - 0.05, "the task started before the schedule was due"
     assert tasks[0]["taskDefinitionArn"] == task_definition
     assert tasks[0]["overrides"]["containerOverrides"][0]["command"] == ["job.sh", "from-scheduler"]
+    assert tasks[0]["startedBy"] == "chronos-schedule/once", "Scheduler's tasks say who started them, as on AWS"
     # ActionAfterCompletion DELETE removes the completed one-time schedule.
     deadline = time.time() + 5
     while time.time() < deadline and server.cli("scheduler", "get-schedule", "--name", "once", check=False).returncode == 0:
@@ -207,7 +208,16 @@ def test_schedule_runs_a_task_whose_stop_event_fires_a_rule(server):
         time.sleep(0.2)
     assert len(executions) == 1, "the task's STOPPED event did not start the execution"
     task_arn = json.loads(sfn.describe_execution(executionArn=executions[0]["executionArn"])["input"])
-    assert ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]["lastStatus"] == "STOPPED"
+    stopped = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
+    assert stopped["lastStatus"] == "STOPPED" and stopped["startedBy"] == "chronos-schedule/chain"
+    # The server log tells the story, a line each: the schedule fired, the task started and stopped, the rule fired.
+    with open(server.log_path) as f:
+        log = f.read()
+    task_id = task_arn.rsplit("/", 1)[1]
+    assert "schedule fired service=scheduler schedule=arn:aws:scheduler:us-east-1:000000000000:schedule/default/chain" in log
+    assert f"ECS task started service=ecs task={task_id}" in log
+    assert f"ECS task stopped service=ecs task={task_id} task-definition=" in log and "exit-codes=app:0" in log
+    assert "rule fired service=events rule=arn:aws:events:us-east-1:000000000000:rule/task-stopped" in log
 
 
 def test_eventbridge_targets_rules_and_events_as_aws_documents_them(server):

@@ -145,6 +145,7 @@ def test_seed_batch_job_through_the_cli(batch_server):
     ok = run({"date": "2024-01-01", "mode": "ok"})
     assert ok["status"] == "SUCCEEDED", ok
     assert json.loads(ok["output"])["Containers"][0]["ExitCode"] == 0
+    assert json.loads(ok["output"])["StartedBy"] == "AWS Step Functions"
     failed = run({"date": "2024-01-01", "mode": "fail"})
     assert failed["status"] == "FAILED" and failed["error"] == "States.TaskFailed"
     assert json.loads(failed["cause"])["Containers"][0]["ExitCode"] == 3

@@ -98,3 +98,82 @@ def test_kill_9_keeps_tokens_deadlines_and_history(tmp_path):
             pass
     finally:
         server.kill()
+
+
+def start_job_server(tmp_path):
+    """A server with state on disk running `job.sh` (prints a line every 0.2 s, then exits with $CODE) as a task."""
+    from conftest import install_programs
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    script = jobs / "job.sh"
+    script.write_text('#!/bin/sh\ni=0\nwhile [ $i -lt 12 ]; do echo "step $i"; i=$((i+1)); sleep 0.2; done\nexit "$CODE"\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    install_programs(jobs, "sleep")
+    server = SkiffServer(state_dir=str(tmp_path / "state"), extra_args=["--image-map", f"job={jobs}", "--container-engine", "none"]).start()
+    server.client("logs").create_log_group(logGroupName="/job")
+    server.client("ecs").create_cluster()
+    server.client("ecs").register_task_definition(family="job", containerDefinitions=[{
+        "name": "app", "image": "job", "memory": 64, "entryPoint": ["./job.sh"],
+        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/job", "awslogs-stream-prefix": "run"}}}])
+    machine = server.client("stepfunctions").create_state_machine(name="job", roleArn=ROLE, definition=json.dumps({
+        "StartAt": "Run", "States": {"Run": {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "End": True,
+                                             "Parameters": {"TaskDefinition": "job", "Overrides": {"ContainerOverrides": [
+                                                 {"Name": "app", "Environment": [{"Name": "CODE", "Value.$": "$.code"}]}]}}}}}))
+    return server, machine["stateMachineArn"]
+
+
+def wait_for_running_task(ecs):
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        arns = ecs.list_tasks(desiredStatus="RUNNING")["taskArns"]
+        if arns and ecs.describe_tasks(tasks=arns)["tasks"][0]["lastStatus"] == "RUNNING":
+            return arns[0]
+        time.sleep(0.05)
+    raise AssertionError("the execution's task did not start")
+
+
+def test_a_restart_keeps_the_running_task_and_its_execution_goes_to_succeeded(tmp_path):
+    """Ctrl-C (SIGTERM) while runTask.sync waits: the task's process goes on, the next server takes it over, and the
+    execution ends SUCCEEDED with the task's real exit code; the job's output reaches its log stream once, whole."""
+    server, machine = start_job_server(tmp_path)
+    try:
+        sfn, ecs = server.client("stepfunctions"), server.client("ecs")
+        execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"code": "0"}))["executionArn"]
+        task_arn = wait_for_running_task(ecs)
+        time.sleep(0.5)
+        server.stop()
+        with open(server.log_path) as f:
+            assert "ECS tasks left running, for the next start to take over" in f.read()
+        server.start()
+        sfn, ecs = server.client("stepfunctions"), server.client("ecs")
+        done = wait_done(sfn, execution, timeout=30)
+        assert done["status"] == "SUCCEEDED", done
+        assert json.loads(done["output"])["Containers"][0]["ExitCode"] == 0
+        assert_contiguous(events_of(sfn, execution))
+        task = ecs.describe_tasks(tasks=[task_arn])["tasks"][0]
+        assert (task["lastStatus"], task["containers"][0]["exitCode"]) == ("STOPPED", 0)
+        stream = f"run/app/{task_arn.rsplit('/', 1)[1]}"
+        lines = [e["message"] for e in server.client("logs").get_log_events(logGroupName="/job", logStreamName=stream)["events"]]
+        assert lines == [f"step {i}" for i in range(12)]
+        with open(server.log_path) as f:
+            assert "ECS task taken over" in f.read()
+    finally:
+        server.kill()
+
+
+def test_a_task_that_ends_while_the_server_is_down_reports_its_exit_code(tmp_path):
+    """kill -9 of the server; the task ends (exit 3) before the next start: its status was kept, so the execution
+    fails as on AWS, with the task's exit code, not with a lost task."""
+    server, machine = start_job_server(tmp_path)
+    try:
+        sfn, ecs = server.client("stepfunctions"), server.client("ecs")
+        execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"code": "3"}))["executionArn"]
+        wait_for_running_task(ecs)
+        server.kill()
+        time.sleep(3.5)  # the job runs 2.4 s
+        server.start()
+        done = wait_done(server.client("stepfunctions"), execution, timeout=30)
+        assert (done["status"], done["error"]) == ("FAILED", "States.TaskFailed"), done
+        assert json.loads(done["cause"])["Containers"][0]["ExitCode"] == 3
+    finally:
+        server.kill()

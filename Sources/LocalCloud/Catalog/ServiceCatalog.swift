@@ -12,7 +12,10 @@ public enum ServiceCatalog {
     public static func services(environment: ServiceEnvironment) throws -> [any LocalService] {
         let configuration = environment.configuration
         let runner = SelectingRunner(
-            process: ProcessRunner(images: ImageMap(configuration.imageDirectories)),
+            process: ProcessRunner(
+                images: ImageMap(configuration.imageDirectories),
+                imageMapFile: configuration.stateDirectory.map { ImageMapFile.path(stateDirectory: $0) },
+                taskOutputRoot: configuration.stateDirectory.map { TaskOutputFiles.root(stateDirectory: $0) }),
             engine: configuration.containerEngine.map { ContainerEngineRunner(cli: $0) })
         return [
             STSService(),

@@ -145,7 +145,9 @@ final class ForcedStop {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 let count = seen.value.withLock { $0 += 1; return $0 }
-                if count >= 2 {
+                if count == 1 {
+                    logger.notice("stopping: requests under way may finish; a second stop signal stops at once")
+                } else {
                     logger.warning("second stop signal: stopping now, without waiting for requests under way")
                     exit(130)
                 }

@@ -107,6 +107,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         /// A request was read whole and is being answered: not timed (an answer may take a minute, as a long poll
         /// does).
         case answering
+        /// The connection became a WebSocket: not timed here; its endpoint ends it (an ECS Exec session lives as long
+        /// as its command).
+        case upgraded
         case closed
     }
 
@@ -154,7 +157,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .closed:
             // Refused: what the client still sends is read and dropped (see ``refuse(_:context:)``).
             return
-        case .reading, .answering:
+        case .reading, .answering, .upgraded:
             break
         }
         context.fireChannelRead(data)
@@ -180,13 +183,21 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         enter(.idle)
     }
 
+    /// The connection became a WebSocket (``WebSocketUpgrade``): its phases are no longer timed.
+    func upgraded() {
+        guard phase != .closed else { return }
+        enter(.upgraded)
+        check?.cancel()
+        check = nil
+    }
+
     private func enter(_ next: Phase) {
         phase = next
         phaseStarted = .now()
     }
 
     private func startChecking(context: ChannelHandlerContext) {
-        guard check == nil, phase != .closed else { return }
+        guard check == nil, phase != .closed, phase != .upgraded else { return }
         enter(.idle)
         let shorter = min(limits.requestReadTimeout.nanoseconds, limits.idleConnectionTimeout.nanoseconds)
         let interval = TimeAmount.nanoseconds(max(shorter / 4, 1_000_000))
@@ -206,7 +217,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
         case .reading where elapsed >= limits.requestReadTimeout:
             refuse(Refusal.requestTimeout, context: context)
-        case .idle, .reading, .answering, .closed:
+        case .idle, .reading, .answering, .upgraded, .closed:
             break
         }
     }

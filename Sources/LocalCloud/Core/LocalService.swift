@@ -24,7 +24,8 @@ public protocol LocalService: Sendable {
     var validationErrorCode: String { get }
 
     /// Skiff's own endpoints of the service, `/_skiff/<endpointPrefix>/<path>`, for the `skiff` command line
-    /// (not AWS APIs: `skiff exec` uses `/_skiff/ecs/exec`). Nil when the service has no such path. Requests are
+    /// (not AWS APIs: `skiff exec` uses `/_skiff/ecs/exec` and `/_skiff/ecs/sessions`, the stream of an ECS Exec
+    /// session `/_skiff/ecs/sessions/<id>`). Nil when the service has no such path. Requests are
     /// signed like API calls; `context` is the caller's account and region.
     func control(_ request: OperationRequest, path: String, context: RequestContext) async throws -> OperationResponse?
 

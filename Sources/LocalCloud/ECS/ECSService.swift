@@ -23,7 +23,13 @@ public struct ECSService: LocalService, ECSAPIHandler {
     public var errorStatus: [String: Int] { ECSAPI.errorStatus }
 
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
-        try await ECSAPI.dispatch(self, operation: operation, request: request, context: context)
+        // ExecuteCommand's stream URL names the host the client reached the local cloud at.
+        if operation == "ExecuteCommand" {
+            return try await Self.$requestHost.withValue(request.headers["host"]) {
+                try await ECSAPI.dispatch(self, operation: operation, request: request, context: context)
+            }
+        }
+        return try await ECSAPI.dispatch(self, operation: operation, request: request, context: context)
     }
 
     public func registerMigrations(_ migrator: inout DatabaseMigrator) {
@@ -42,10 +48,14 @@ public struct ECSService: LocalService, ECSAPIHandler {
         await Task { await supervisor.shutdown() }.value
     }
 
-    /// `POST /_skiff/ecs/exec` with `{"task": ARN or id, "container": name?, "command": [...], "timeoutSeconds": n?}`:
-    /// runs the command in the task's environment and answers `{"exitCode", "stdout", "stderr"}` (`skiff exec`).
-    /// The task is looked for in the caller's account only (`context`, from the request's signature).
+    /// Skiff's own endpoints of ECS, for `skiff exec` (signed as API calls; tasks are looked for in the caller's account):
+    /// - `POST /_skiff/ecs/exec` with `{"task": ARN or id, "container": name?, "command": [...], "timeoutSeconds": n?}`
+    ///   runs the command and answers `{"exitCode", "stdout", "stderr"}`;
+    /// - `POST /_skiff/ecs/sessions` starts an interactive session (``startSession(_:context:)``);
+    /// - `GET /_skiff/ecs/sessions/<id>` is a session's data channel, a WebSocket (``connectSession(_:)``).
     public func control(_ request: OperationRequest, path: String, context: RequestContext) async throws -> OperationResponse? {
+        if path == "sessions" { return try await startSession(request, context: context) }
+        if path.hasPrefix("sessions/") { return connectSession(String(path.dropFirst("sessions/".count))) }
         guard path == "exec" else { return nil }
         guard request.method == "POST" else {
             return .json(["message": "Use POST."], status: 405, contentType: "application/json")
@@ -58,15 +68,19 @@ public struct ECSService: LocalService, ECSAPIHandler {
         do {
             let result = try await supervisor.exec(
                 task: task, account: context.accountId, container: body["container"]?.stringValue, command: command,
-                timeoutSeconds: body["timeoutSeconds"]?.intValue ?? 300)
+                timeoutSeconds: max(1, min(body["timeoutSeconds"]?.intValue ?? 300, 86_400)))
             return .json([
                 "exitCode": .number(Double(result.exitCode)), "stdout": .string(result.output), "stderr": .string(result.errorOutput),
             ], contentType: "application/json")
         } catch let error as TaskSupervisor.ExecError {
-            let status: Int
-            switch error { case .notRunning, .noContainer: status = 404; case .failed: status = 422 }
-            return .json(["message": .string(error.description)], status: status, contentType: "application/json")
+            return Self.answer(error)
         }
+    }
+
+    static func answer(_ error: TaskSupervisor.ExecError) -> OperationResponse {
+        let status: Int
+        switch error { case .notRunning, .noContainer: status = 404; case .failed: status = 422 }
+        return .json(["message": .string(error.description)], status: status, contentType: "application/json")
     }
 
     /// `skiff exec`: runs a command in a running task's environment (see ``TaskSupervisor/exec``).

@@ -207,23 +207,4 @@ extension ECSService {
         let page = try Self.page(arns, token: input.nextToken, maxResults: input.maxResults)
         return .init(taskArns: page.items, nextToken: page.next)
     }
-
-    /// ECS Exec opens an interactive AWS Systems Manager session, which the local cloud does not serve. After
-    /// checking the request as ECS does, it answers with how to reach the task instead: `skiff exec`.
-    public func executeCommand(_ input: ECSAPI.ExecuteCommandRequest, context: RequestContext) async throws -> ECSAPI.ExecuteCommandResponse {
-        let cluster = try await activeCluster(input.cluster, context: context)
-        let clusterName = cluster.clusterName ?? "default"
-        guard input.interactive else {
-            throw AWSError("InvalidParameterException", "Interactive is the only mode supported currently.")
-        }
-        guard let task = try await store.task(account: context.accountId, region: context.region, cluster: clusterName, id: Self.taskId(fromArn: input.task)) else {
-            throw AWSError("InvalidParameterException", "The specified task could not be found.")
-        }
-        guard task.enableExecuteCommand == true, task.lastStatus == "RUNNING" else {
-            throw AWSError("InvalidParameterException", "The execute command failed because execute command was not enabled when the task was run or the execute command agent isn\u{2019}t running. Wait and try the command again or run a new task with execute command enabled and try again.")
-        }
-        throw AWSError(
-            "TargetNotConnectedException",
-            "The execute command failed: interactive sessions need AWS Systems Manager Session Manager, which the Skiff local cloud does not serve. Run the command with: skiff exec --cluster \(clusterName) --task \(Self.taskId(fromArn: input.task)) -- \(input.command)")
-    }
 }

@@ -14,6 +14,8 @@ public final class TaskSupervisor: Sendable {
     let runner: any TaskRunner
     let environment: ServiceEnvironment
     private let live = Mutex<[String: LiveTask]>([:])
+    /// ECS Exec and `skiff exec` sessions (``ExecSession``), which end with their task.
+    let sessions = ExecSessions()
 
     init(store: ECSStore, runner: any TaskRunner, environment: ServiceEnvironment) {
         self.store = store
@@ -25,6 +27,8 @@ public final class TaskSupervisor: Sendable {
     final class LiveTask: Sendable {
         let record: TaskRecord
         let containers = Mutex<[String: any RunningContainer]>([:])
+        /// Its containers' awslogs streams: flushed when the server stops and leaves the task running.
+        let shippers = Mutex<[LogShipper]>([])
         /// Set by StopTask: the reason, and whether containers should be signalled once they start.
         let stopRequest = Mutex<String?>(nil)
         let done = Mutex<[CheckedContinuation<Void, Never>]?>([])
@@ -96,6 +100,27 @@ public final class TaskSupervisor: Sendable {
         }
     }
 
+    /// Where a container's output goes: its awslogs stream in CloudWatch Logs (opened here; the CloudWatch Logs error
+    /// when its group is missing), or the server's debug log.
+    func logDriver(of container: ECSAPI.ContainerDefinition, taskId: String, context: RequestContext) async throws(AWSError)
+        -> (LogShipper?, @Sendable (OutputLine) -> Void) {
+        let name = container.name ?? ""
+        if let configuration = container.logConfiguration, configuration.logDriver == "awslogs" {
+            let shipper: LogShipper
+            do {
+                shipper = try await LogShipper.open(configuration, container: name, taskId: taskId, directory: environment.directory,
+                                                    context: context, logger: environment.logger)
+            } catch let error as AWSError {
+                throw error
+            } catch {
+                throw AWSError("InternalError", "\(error)")
+            }
+            return (shipper, { line in shipper.append(line) })
+        }
+        let logger = environment.logger
+        return (nil, { line in logger.debug("task output", metadata: ["task": "\(taskId)", "container": "\(name)", "line": "\(line.text)"]) })
+    }
+
     /// The lifecycle of one task, until STOPPED.
     private func run(_ liveTask: LiveTask, definition: ECSAPI.TaskDefinition, context: RequestContext) async {
         let record = liveTask.record
@@ -113,25 +138,16 @@ public final class TaskSupervisor: Sendable {
                 if liveTask.stopRequest.withLock({ $0 }) != nil { break }
                 let name = definitionContainer.name ?? ""
                 let spec = containerSpec(definitionContainer, task: task, taskId: taskId, context: context)
-                var shipper: LogShipper? = nil
-                if let configuration = definitionContainer.logConfiguration, configuration.logDriver == "awslogs" {
-                    do {
-                        shipper = try await LogShipper.open(configuration, container: name, taskId: taskId, directory: environment.directory, context: context, logger: environment.logger)
-                    } catch let error as AWSError {
-                        failure = "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log stream: \(error.code): \(error.message) : exit status 1"
-                        break
-                    }
+                let shipper: LogShipper?
+                let sink: @Sendable (OutputLine) -> Void
+                do {
+                    (shipper, sink) = try await logDriver(of: definitionContainer, taskId: taskId, context: context)
+                } catch {
+                    failure = "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log stream: \(error.code): \(error.message) : exit status 1"
+                    break
                 }
                 shippers[name] = shipper
-                let logger = environment.logger
-                let sink: @Sendable (OutputLine) -> Void
-                if let shipper {
-                    sink = { line in shipper.append(line) }
-                } else {
-                    sink = { line in
-                        logger.debug("task output", metadata: ["task": "\(taskId)", "container": "\(name)", "line": "\(line.text)"])
-                    }
-                }
+                if let shipper { liveTask.shippers.withLock { $0.append(shipper) } }
                 do {
                     let container = try await runner.start(spec, output: sink)
                     started.append((name, container, definitionContainer.essential ?? true))
@@ -173,8 +189,19 @@ public final class TaskSupervisor: Sendable {
                     task.containers?[index].lastStatus = "RUNNING"
                     let name = task.containers?[index].name ?? ""
                     task.containers?[index].runtimeId = runtimeIds[name]
+                    // ECS Exec's agent, as DescribeTasks shows it for a task run with enableExecuteCommand.
+                    if task.enableExecuteCommand == true {
+                        task.containers?[index].managedAgents = [
+                            ECSAPI.ManagedAgent(lastStartedAt: Date(), name: "ExecuteCommandAgent", lastStatus: "RUNNING"),
+                        ]
+                    }
                 }
             }
+            environment.logger.info("ECS task started", metadata: [
+                "service": "ecs", "account": "\(record.account)", "region": "\(record.region)", "cluster": "\(record.cluster)",
+                "task": "\(taskId)", "task-definition": "\(Self.familyAndRevision(task.taskDefinitionArn))",
+                "started-by": "\(task.startedBy ?? "-")",
+            ])
             // StopTask may have come while the containers were starting.
             if liveTask.stopRequest.withLock({ $0 }) != nil {
                 for entry in started { await entry.container.stop() }
@@ -224,6 +251,8 @@ public final class TaskSupervisor: Sendable {
             }
             return exits
         }
+        // Commands run in the task end with its containers, as in a container's PID namespace.
+        sessions.endSessions(ofTask: ECSService.taskId(fromArn: await record.task.taskArn ?? ""), message: "The task stopped.")
         try await record.update { task in
             task.lastStatus = "DEPROVISIONING"
             task.desiredStatus = "STOPPED"
@@ -248,7 +277,7 @@ public final class TaskSupervisor: Sendable {
         let now = Date()
         let taskId = ECSService.taskId(fromArn: await record.task.taskArn ?? "")
         try await store.deleteProcesses(account: record.account, region: record.region, taskId: taskId)
-        try await record.update { task in
+        let stopped = try await record.update { task in
             task.lastStatus = "STOPPED"
             task.desiredStatus = "STOPPED"
             task.stopCode = stopCode
@@ -258,12 +287,32 @@ public final class TaskSupervisor: Sendable {
             task.stoppedAt = now
             for index in (task.containers ?? []).indices {
                 task.containers?[index].lastStatus = "STOPPED"
+                for agent in task.containers?[index].managedAgents?.indices ?? 0..<0 {
+                    task.containers?[index].managedAgents?[agent].lastStatus = "STOPPED"
+                }
                 if let exit = exits[task.containers?[index].name ?? ""] {
                     task.containers?[index].exitCode = exit.exitCode
                     task.containers?[index].reason = exit.reason
                 }
             }
         }
+        logStopped(stopped, account: record.account, region: record.region, cluster: record.cluster)
+    }
+
+    /// The server log's line for a task that ended: why, and each container's exit code (`?` when unknown).
+    func logStopped(_ task: ECSAPI.Task, account: String, region: String, cluster: String) {
+        let exitCodes = (task.containers ?? []).map { "\($0.name ?? "-"):\($0.exitCode.map(String.init) ?? "?")" }.joined(separator: ",")
+        environment.logger.info("ECS task stopped", metadata: [
+            "service": "ecs", "account": "\(account)", "region": "\(region)", "cluster": "\(cluster)",
+            "task": "\(ECSService.taskId(fromArn: task.taskArn ?? ""))", "task-definition": "\(Self.familyAndRevision(task.taskDefinitionArn))",
+            "stop-code": "\(task.stopCode ?? "-")", "exit-codes": "\(exitCodes)", "reason": "\(task.stoppedReason ?? "-")",
+        ])
+    }
+
+    /// `php-app:3` of a task definition ARN, as the console shows it.
+    static func familyAndRevision(_ arn: String?) -> String {
+        guard let arn, let slash = arn.lastIndex(of: "/") else { return arn ?? "-" }
+        return String(arn[arn.index(after: slash)...])
     }
 
     /// The runner's view of a container: the definition with the task's overrides applied.
@@ -349,10 +398,9 @@ public final class TaskSupervisor: Sendable {
 
     // MARK: Exec
 
-    /// Runs `command` in a running task's container (the first one when `container` is nil), with the task's
-    /// environment and working directory, as ECS Exec does. Only a task of `account` is found: another account's
-    /// task is as unknown to the caller as through the ECS API.
-    public func exec(task reference: String, account: String, container: String?, command: [String], timeoutSeconds: Int = 300) async throws -> ExecResult {
+    /// The container `container` (the task's first when nil) of a RUNNING task of `account`, running here. Only a task of
+    /// `account` is found: another account's task is as unknown to the caller as through the ECS API.
+    func runningContainer(task reference: String, account: String, container: String?) async throws(ExecError) -> (task: ECSAPI.Task, name: String) {
         let id = ECSService.taskId(fromArn: reference)
         guard let liveTask = live.withLock({ $0[id] }), liveTask.record.account == account else {
             throw ExecError.notRunning("Task \(id) is not running in this local cloud.")
@@ -363,13 +411,66 @@ public final class TaskSupervisor: Sendable {
         }
         let names = (task.containers ?? []).compactMap(\.name)
         let name = container ?? names.first ?? ""
-        guard let running = liveTask.containers.withLock({ $0[name] }) else {
+        guard task.containers?.first(where: { $0.name == name })?.lastStatus == "RUNNING", liveTask.containers.withLock({ $0[name] }) != nil else {
             throw ExecError.noContainer("Task \(id) has no running container named \(name); its containers: \(names.joined(separator: ", ")).")
         }
+        return (task, name)
+    }
+
+    /// What runs `command` in container `name` of task `taskId` now, or why it cannot (``ContainerExec``).
+    func launch(_ command: [String], taskId: String, container name: String, terminalType: String?) throws(ExecRefusal) -> ExecLaunch {
+        guard let running = live.withLock({ $0[taskId] })?.containers.withLock({ $0[name] }) else {
+            throw ExecRefusal(status: ExecRefusal.cannotRun, message: "exec: the container \(name) is not running")
+        }
+        return try ContainerExec.launch(command, in: running, terminalType: terminalType)
+    }
+
+    /// Runs `command` in a running task's container (the first one when `container` is nil), with the task's
+    /// environment and working directory, as ECS Exec does, and returns its output and exit status: 127 (with the
+    /// reason on standard error) for a program that is not in the container, 126 for one that cannot be run, as a shell
+    /// and an interactive session say. It is killed after `timeoutSeconds`.
+    public func exec(task reference: String, account: String, container: String?, command: [String], timeoutSeconds: Int = 300) async throws -> ExecResult {
+        let (task, name) = try await runningContainer(task: reference, account: account, container: container)
+        let taskId = ECSService.taskId(fromArn: task.taskArn ?? reference)
+        let launch: ExecLaunch
         do {
-            return try await running.exec(command, timeoutSeconds: timeoutSeconds)
-        } catch let error as ContainerStartFailure {
-            throw ExecError.failed(error.reason)
+            launch = try self.launch(command, taskId: taskId, container: name, terminalType: nil)
+        } catch {
+            return ExecResult(exitCode: error.status, output: "", errorOutput: error.message + "\n")
+        }
+        let collected = CollectedOutput()
+        let exit: ExecExit = await withCheckedContinuation { continuation in
+            do throws(ExecRefusal) {
+                let process = try ExecProcess.start(launch, streams: ExecStreams(terminal: nil, input: false), handlers: .init(
+                    output: { stream, bytes in collected.append(stream, bytes) },
+                    ended: { exit in continuation.resume(returning: exit) }))
+                process.killSession(after: .seconds(timeoutSeconds))
+            } catch {
+                collected.append(.error, Array((error.message + "\n").utf8))
+                continuation.resume(returning: ExecExit(status: error.status))
+            }
+        }
+        let (output, errorOutput) = collected.text
+        return ExecResult(exitCode: exit.status, output: output, errorOutput: errorOutput)
+    }
+
+    /// The output of a command run by ``exec(task:account:container:command:timeoutSeconds:)``, up to 8 MiB a stream.
+    final class CollectedOutput: Sendable {
+        private let bytes = Mutex<(output: [UInt8], error: [UInt8])>(([], []))
+        static let limit = 8 * 1024 * 1024
+
+        func append(_ stream: ExecProcess.Stream, _ chunk: [UInt8]) {
+            bytes.withLock { bytes in
+                if stream == .error {
+                    bytes.error.append(contentsOf: chunk.prefix(max(0, Self.limit - bytes.error.count)))
+                } else {
+                    bytes.output.append(contentsOf: chunk.prefix(max(0, Self.limit - bytes.output.count)))
+                }
+            }
+        }
+
+        var text: (String, String) {
+            bytes.withLock { (String(decoding: $0.output, as: UTF8.self), String(decoding: $0.error, as: UTF8.self)) }
         }
     }
 
@@ -415,6 +516,7 @@ public final class TaskSupervisor: Sendable {
                 }
                 task.version = (task.version ?? 0) + 1
                 try await store.saveTask(account: account, region: region, cluster: cluster, task)
+                logStopped(task, account: account, region: region, cluster: cluster)
                 await publish(task, context: RequestContext(accountId: account, region: region, requestId: RandomUUID.make()))
             }
             // Processes of tasks already STOPPED (a server died between their end and its record of it) or unknown.
@@ -441,27 +543,43 @@ public final class TaskSupervisor: Sendable {
     private func adopt(_ task: ECSAPI.Task, processes: [ECSStore.TaskProcess], account: String, region: String, cluster: String) async throws -> Bool {
         let names = (task.containers ?? []).compactMap(\.name)
         let byName = Dictionary(processes.map { ($0.container, $0) }) { $1 }
+        let id = ECSService.taskId(fromArn: task.taskArn ?? "")
+        let files = { (container: String) in self.outputRoot.map { TaskOutputFiles(root: $0, taskId: id, container: container) } }
+        // Taken over when a process still runs, or when one ended while no server watched and its status was kept.
         guard !names.isEmpty, names.allSatisfy({ byName[$0] != nil }),
-              processes.contains(where: { ProcessTable.isRunning($0.identity) }) else { return false }
+              processes.contains(where: { ProcessTable.isRunning($0.identity) || files($0.container)?.readStatus() != nil })
+        else { return false }
         var definition: ECSAPI.TaskDefinition? = nil
         if let arn = task.taskDefinitionArn, let reference = try? ECSService.taskDefinitionReference(arn) {
             definition = try await store.taskDefinition(account: account, region: region, family: reference.family, revision: reference.revision)?.0
         }
+        let context = RequestContext(accountId: account, region: region, requestId: RandomUUID.make())
+        let liveTask = LiveTask(record: TaskRecord(task: task, account: account, region: region, cluster: cluster, supervisor: self))
         var running: [(name: String, container: any RunningContainer, essential: Bool)] = []
+        var shippers: [LogShipper] = []
         for name in names {
             let containerDefinition = definition?.containerDefinitions?.first { $0.name == name }
             let process = byName[name]!
-            let container = ProcessRunner.adopt(process.identity, imageRoot: process.imageRoot, stopTimeoutSeconds: containerDefinition?.stopTimeout ?? 30)
+            // Its output goes on to its log stream from where the previous server stopped shipping it.
+            var sink: @Sendable (OutputLine) -> Void = { _ in }
+            if let containerDefinition, let (shipper, output) = try? await logDriver(of: containerDefinition, taskId: id, context: context) {
+                sink = output
+                if let shipper { shippers.append(shipper) }
+            }
+            let container = ProcessRunner.adopt(process.identity, imageRoot: process.imageRoot, stopTimeoutSeconds: containerDefinition?.stopTimeout ?? 30,
+                                                files: files(name), output: sink)
                 ?? ExitedContainer(runtimeId: String(process.identity.pid))
             running.append((name, container, containerDefinition?.essential ?? true))
         }
-        let id = ECSService.taskId(fromArn: task.taskArn ?? "")
-        let liveTask = LiveTask(record: TaskRecord(task: task, account: account, region: region, cluster: cluster, supervisor: self))
+        liveTask.shippers.withLock { $0 = shippers }
         liveTask.containers.withLock { containers in
             for entry in running { containers[entry.name] = entry.container }
         }
         live.withLock { $0[id] = liveTask }
-        environment.logger.info("ECS task taken over after a restart", metadata: ["task": "\(id)", "containers": "\(names.joined(separator: ","))"])
+        environment.logger.info("ECS task taken over", metadata: [
+            "service": "ecs", "account": "\(account)", "region": "\(region)", "cluster": "\(cluster)", "task": "\(id)",
+            "containers": "\(names.joined(separator: ","))", "reason": "it ran when the previous server stopped",
+        ])
         // StopTask came just before the previous server died.
         if task.desiredStatus == "STOPPED" {
             liveTask.stopRequest.withLock { $0 = task.stoppedReason ?? "Task stopped by user" }
@@ -469,7 +587,7 @@ public final class TaskSupervisor: Sendable {
         }
         Task.detached { [self] in
             do {
-                try await self.superviseRunning(liveTask, running: running, shippers: [])
+                try await self.superviseRunning(liveTask, running: running, shippers: shippers)
             } catch {
                 self.environment.logger.error("task lifecycle failed", metadata: ["task": "\(id)", "error": "\(error)"])
                 try? await self.finish(liveTask.record, stopCode: "TaskFailedToStart", reason: "InternalError: \(error)", exits: [:])
@@ -492,9 +610,30 @@ public final class TaskSupervisor: Sendable {
         }
     }
 
-    /// Stops every running task (SIGTERM, then SIGKILL after its stop timeout) and waits for them.
+    /// Where containers keep their output and exit status (``TaskOutputFiles``): in the state directory, for a
+    /// server that keeps state; nil otherwise.
+    var outputRoot: String? { environment.configuration.stateDirectory.map { TaskOutputFiles.root(stateDirectory: $0) } }
+
+    /// The server stops. With a state directory, running tasks go on: their output is shipped up to where they
+    /// are, and the next server takes them over (``reconcileAfterRestart()``). Without, nothing could take them
+    /// over: each is stopped (SIGTERM, then SIGKILL after its stop timeout), and waited for.
     func shutdown() async {
+        sessions.endAll(message: "The Skiff local cloud is stopping.")
         let tasks = live.withLock { Array($0.values) }
+        guard !tasks.isEmpty else { return }
+        if outputRoot != nil {
+            var ids: [String] = []
+            for liveTask in tasks {
+                for container in liveTask.containers.withLock({ Array($0.values) }) { container.detach() }
+                for shipper in liveTask.shippers.withLock({ $0 }) { await shipper.finish() }
+                ids.append(ECSService.taskId(fromArn: await liveTask.record.task.taskArn ?? ""))
+            }
+            environment.logger.notice("ECS tasks left running, for the next start to take over", metadata: [
+                "service": "ecs", "tasks": "\(ids.sorted().joined(separator: ","))",
+            ])
+            return
+        }
+        environment.logger.notice("stopping the ECS tasks still running", metadata: ["service": "ecs", "tasks": "\(tasks.count)"])
         for liveTask in tasks {
             let (account, region, cluster, arn) = (liveTask.record.account, liveTask.record.region, liveTask.record.cluster, await liveTask.record.task.taskArn ?? "")
             _ = try? await stop(taskArn: arn, cluster: cluster, reason: "The Skiff local cloud is shutting down",

@@ -86,10 +86,13 @@ extension EventsService {
                                                  maximumEventAge: Double(target.retryPolicy?.maximumEventAgeInSeconds ?? 86400),
                                                  origin: clock.now(), clock: clock) {
                 try await TargetDelivery.invoke(arn: target.arn, input: input, ecsParameters: target.ecsParameters?.json(),
-                                                directory: environment.directory, context: context)
+                                                startedBy: "events-rule/\(rule.ruleName)", directory: environment.directory, context: context)
             }
+            environment.logger.info("rule fired", metadata: ["service": "events", "rule": "\(rule.ruleArn)", "target": "\(target.arn)"])
         } catch {
-            environment.logger.error("Rule \(rule.ruleName) failed to invoke \(target.arn): \(error)")
+            environment.logger.error("rule failed to invoke its target", metadata: [
+                "service": "events", "rule": "\(rule.ruleArn)", "target": "\(target.arn)", "error": "\(error)",
+            ])
         }
     }
 

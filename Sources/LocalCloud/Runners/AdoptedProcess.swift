@@ -9,17 +9,24 @@ import Darwin
 
 extension ProcessRunner {
     /// The container a previous server started as the process `identity`, when it still runs: this server takes it
-    /// over. Its output went to the previous server and is lost; its end is noticed, but not its exit code, which
-    /// only the process's parent (gone with that server) could read. Commands run in it (`skiff exec`) are found in
-    /// `imageRoot`, with the environment and working directory the process has.
-    public static func adopt(_ identity: ProcessIdentity, imageRoot: String?, stopTimeoutSeconds: Int) -> (any RunningContainer)? {
-        guard ProcessTable.isRunning(identity) else { return nil }
+    /// over. With its ``TaskOutputFiles``, its output is followed from where the previous server stopped and its exit
+    /// status is read from Skiff's shell around it; without (a task started by a server that kept its output on
+    /// pipes), its output went to the previous server and is lost, and its end is noticed but not its exit code,
+    /// which only the process's parent (gone with that server) could read. Commands run in it (`skiff exec`) are
+    /// found in `imageRoot`, with the environment and working directory the process has.
+    public static func adopt(_ identity: ProcessIdentity, imageRoot: String?, stopTimeoutSeconds: Int, files: TaskOutputFiles? = nil,
+                             output: @escaping @Sendable (OutputLine) -> Void = { _ in }) -> (any RunningContainer)? {
+        // A process that ended while no server watched it is taken over too when its status was kept: its end and
+        // the output it wrote last are then recorded as any container's.
+        guard ProcessTable.isRunning(identity) || files?.readStatus() != nil else { return nil }
         let root = imageRoot.flatMap { ImageRoot(directory: $0) }
         // Commands start where the process is, if that is in its image.
         let current = ProcessTable.workingDirectory(of: identity.pid).flatMap(ImageRoot.realPath)
         let workingDirectory = root.map { root in current.flatMap { root.contains($0) ? $0 : nil } ?? root.path }
+        let follower = files.flatMap { FileManager.default.fileExists(atPath: $0.standardOutput) ? OutputFollower(files: $0, output: output) : nil }
+        follower?.start()
         return AdoptedProcess(identity: identity, root: root, environment: ProcessTable.environment(of: identity.pid) ?? [:],
-                              workingDirectory: workingDirectory, stopTimeoutSeconds: stopTimeoutSeconds)
+                              workingDirectory: workingDirectory, stopTimeoutSeconds: stopTimeoutSeconds, follower: follower)
     }
 }
 
@@ -40,7 +47,12 @@ final class AdoptedProcess: RunningContainer, Sendable {
     var processIdentity: ProcessIdentity? { identity }
     var imageDirectory: String? { root?.path }
 
-    init(identity: ProcessIdentity, root: ImageRoot?, environment: [String: String], workingDirectory: String?, stopTimeoutSeconds: Int) {
+    /// What reads the process's output files, when it has them.
+    let follower: OutputFollower?
+
+    init(identity: ProcessIdentity, root: ImageRoot?, environment: [String: String], workingDirectory: String?, stopTimeoutSeconds: Int,
+         follower: OutputFollower? = nil) {
+        self.follower = follower
         self.identity = identity
         self.root = root
         self.environment = environment
@@ -54,6 +66,12 @@ final class AdoptedProcess: RunningContainer, Sendable {
             // As for a process of this server: what it left in its session ends with it.
             ProcessTable.killAll(identity)
             let stopped = stopRequested.value.withLock { $0 }
+            // Skiff's shell around the process wrote how it ended; it is missing only when the shell was killed too.
+            if let follower, follower.finish() {
+                let status = follower.files.readStatus()
+                follower.files.remove()
+                if let status { return ContainerExit(exitCode: status) }
+            }
             return ContainerExit(exitCode: nil, reason: stopped ? nil
                 : "The process ended while it was watched after a restart of the Skiff local cloud; its exit code is unknown")
         }
@@ -65,6 +83,8 @@ final class AdoptedProcess: RunningContainer, Sendable {
     }
 
     func wait() async -> ContainerExit { await ended.value }
+
+    func detach() { follower?.detach() }
 
     func stop() async {
         stopRequested.value.withLock { $0 = true }

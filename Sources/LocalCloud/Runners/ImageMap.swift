@@ -32,7 +32,7 @@ public struct ImageMap: Sendable, Equatable {
         self.directories = directories
     }
 
-    static func absolute(_ path: String, base: String) -> String {
+    public static func absolute(_ path: String, base: String) -> String {
         let expanded = (path as NSString).expandingTildeInPath
         let full = expanded.hasPrefix("/") ? expanded : (base as NSString).appendingPathComponent(expanded)
         return (full as NSString).standardizingPath

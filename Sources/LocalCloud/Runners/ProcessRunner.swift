@@ -12,15 +12,27 @@ import Darwin
 /// and command run with the task's environment, in a session of their own, with a hard memory limit (`ulimit -d`)
 /// when the container definition sets `memory`, and SIGTERM then SIGKILL on stop.
 public struct ProcessRunner: TaskRunner {
-    public let images: ImageMap
+    public let images: ImageCatalog
+    /// Where containers' output and exit status are kept (``TaskOutputFiles``), so that tasks outlive the server;
+    /// nil for a server that keeps no state, whose tasks write to pipes and end with it.
+    public let taskOutputRoot: String?
     /// Variables every task's process gets before its own (HOME, LANG, ...); PATH is always the image's.
     public let baseEnvironment: [String: String]
 
     public var name: String { "process" }
 
-    public init(images: ImageMap, baseEnvironment: [String: String] = ProcessRunner.defaultBaseEnvironment()) {
-        self.images = images
+    /// `imageMapFile` is the state directory's `images.json` (``ImageCatalog``), whose mappings win over `images`;
+    /// `taskOutputRoot` a folder of the state directory for the containers' ``TaskOutputFiles``.
+    public init(images: ImageMap, imageMapFile: String? = nil, taskOutputRoot: String? = nil,
+                baseEnvironment: [String: String] = ProcessRunner.defaultBaseEnvironment()) {
+        self.images = ImageCatalog(startup: images, file: imageMapFile)
+        self.taskOutputRoot = taskOutputRoot
         self.baseEnvironment = baseEnvironment
+    }
+
+    /// The files of container `container` of task `taskId`, when this runner keeps them.
+    public func outputFiles(taskId: String, container: String) -> TaskOutputFiles? {
+        taskOutputRoot.map { TaskOutputFiles(root: $0, taskId: taskId, container: container) }
     }
 
     /// PATH, HOME, LANG, USER and TMPDIR of the server's own environment.
@@ -35,9 +47,11 @@ public struct ProcessRunner: TaskRunner {
     /// The process's environment, working directory and argument vector, or why it cannot start.
     public func prepare(_ spec: ContainerSpec) throws(ContainerStartFailure) -> PreparedProcess {
         guard let imageDirectory = images.directory(for: spec.image) else {
+            let name = Self.shortName(spec.image)
             throw ContainerStartFailure(
                 "CannotPullContainerError: image \(spec.image) is not mapped to a local directory; "
-                + "start skiff up with --image-map \(Self.shortName(spec.image))=DIR or set SKIFF_IMAGE_\(ImageMap.environmentKey(Self.shortName(spec.image)))=DIR")
+                + "map it with skiff image map \(name) DIR, or start skiff up with --image-map \(name)=DIR or SKIFF_IMAGE_\(ImageMap.environmentKey(name))=DIR"
+                + (images.fileProblem.map { " (\($0))" } ?? ""))
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: imageDirectory, isDirectory: &isDirectory), isDirectory.boolValue,
@@ -89,7 +103,8 @@ public struct ProcessRunner: TaskRunner {
 
     public func start(_ spec: ContainerSpec, output: @escaping @Sendable (OutputLine) -> Void) async throws -> any RunningContainer {
         let prepared = try prepare(spec)
-        return try ProcessContainer.launch(prepared, stopTimeoutSeconds: spec.stopTimeoutSeconds, output: output)
+        return try ProcessContainer.launch(prepared, stopTimeoutSeconds: spec.stopTimeoutSeconds,
+                                           files: outputFiles(taskId: spec.taskId, container: spec.name), output: output)
     }
 
     static func shortName(_ image: String) -> String {
@@ -137,9 +152,19 @@ public struct PreparedProcess: Sendable, Equatable {
         "nice": "e", "nofile": "n", "nproc": "u", "rss": "m", "rtprio": "r", "sigpending": "i", "stack": "s",
     ]
 
-    /// The executable and arguments to spawn: under `/bin/sh -c 'ulimit -d ...; exec "$@"'` when
-    /// a memory limit applies, so the limit holds for the process itself and not for Skiff.
-    var launchVector: (String, [String]) {
+    /// The executable and arguments to spawn a command with the container's limits: ``launchVector(statusFile:)``
+    /// with no status file.
+    var launchVector: (String, [String]) { launchVector(statusFile: nil) }
+
+    /// The executable and arguments to spawn: the task's program itself, or Skiff's own shell around it that sets
+    /// the container's limits (`ulimit -d` for `memory`, its `ulimits`: they hold for the process, not for Skiff)
+    /// and, given a `statusFile`, stays the program's parent to write its exit status there when it ends.
+    ///
+    /// The status is what a server that takes the task over after a restart reports as its exit code: only a parent
+    /// learns it, and the server that started the task may be gone. The shell ignores the stop signals (StopTask's
+    /// SIGTERM reaches the whole session, the program included) and waits for the program; as for any command a
+    /// non-interactive shell runs in the background, the program starts with SIGINT and SIGQUIT ignored.
+    func launchVector(statusFile: String?) -> (String, [String]) {
         var settings: [String] = []
         // Soft first where it can go (a lower limit), then hard, then soft again within the new hard limit.
         for (name, limit) in ulimits.sorted(by: { $0.key < $1.key }) {
@@ -151,9 +176,23 @@ public struct PreparedProcess: Sendable, Equatable {
             let (kibibytes, overflow) = memoryMiB.multipliedReportingOverflow(by: 1024)
             settings.append("ulimit -d \(overflow ? "unlimited" : String(kibibytes))")
         }
+        if let statusFile {
+            // Only builtins: the process's PATH is its image's. A `wait` a trapped signal interrupts answers 128+N
+            // while the program runs on; it is waited for again until it has ended, and what it ended with is written.
+            let supervise = #"{ "$@" & child=$!; trap : HUP INT QUIT TERM USR1 USR2; "#
+                + #"while :; do wait "$child"; status=$?; kill -0 "$child" 2>/dev/null || break; done; "#
+                + #"wait "$child" 2>/dev/null; last=$?; [ "$last" = 127 ] || status=$last; "#
+                + #"echo "$status" > "# + Self.shellQuoted(statusFile) + #" 2>/dev/null; exit "$status"; }"#
+            return ("/bin/sh", ["-c", (settings + [supervise]).joined(separator: " && "), "skiff-task", executable] + arguments)
+        }
         guard !settings.isEmpty else { return (executable, arguments) }
         // Skiff's own shell sets the limits, then becomes the task's program.
         return ("/bin/sh", ["-c", (settings + ["exec \"$@\""]).joined(separator: " && "), "skiff-task", executable] + arguments)
+    }
+
+    /// `text` as one word of a shell command line, whatever it holds.
+    static func shellQuoted(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
     }
 }
 
@@ -163,6 +202,8 @@ final class ProcessContainer: RunningContainer, Sendable {
     let prepared: PreparedProcess
     let stopTimeoutSeconds: Int
     private let exitState = Mutex<(exit: ContainerExit?, waiters: [CheckedContinuation<ContainerExit, Never>], stopRequested: Bool)>((nil, [], false))
+    /// What reads the process's output files, when it writes to files.
+    private let follower = Mutex<OutputFollower?>(nil)
 
     var runtimeId: String { String(process.pid) }
     var processIdentity: ProcessIdentity? { process.identity }
@@ -174,26 +215,38 @@ final class ProcessContainer: RunningContainer, Sendable {
         self.stopTimeoutSeconds = stopTimeoutSeconds
     }
 
-    static func launch(_ prepared: PreparedProcess, stopTimeoutSeconds: Int, output: @escaping @Sendable (OutputLine) -> Void) throws(ContainerStartFailure) -> ProcessContainer {
-        let (executable, arguments) = prepared.launchVector
+    /// Starts the process. With `files`, its output goes to them and is followed there (``OutputFollower``), and
+    /// Skiff's shell around it writes its exit status: it can outlive this server. Without, its output comes on pipes.
+    static func launch(_ prepared: PreparedProcess, stopTimeoutSeconds: Int, files: TaskOutputFiles? = nil,
+                       output: @escaping @Sendable (OutputLine) -> Void) throws(ContainerStartFailure) -> ProcessContainer {
+        try files?.prepare()
+        let (executable, arguments) = prepared.launchVector(statusFile: files?.status)
         let process: SpawnedProcess
         do {
             process = try SpawnedProcess.spawn(
                 executable: executable, name: executable == prepared.executable ? prepared.name : nil, arguments: arguments,
-                environment: prepared.environment, workingDirectory: prepared.workingDirectory)
+                environment: prepared.environment, workingDirectory: prepared.workingDirectory,
+                streams: files.map { .outputFiles(standardOutput: $0.standardOutput, standardError: $0.standardError) } ?? .outputPipes)
         } catch {
+            files?.remove()
             throw ContainerStartFailure("CannotStartContainerError: \(error.message)")
         }
         let container = ProcessContainer(process: process, prepared: prepared, stopTimeoutSeconds: stopTimeoutSeconds)
         let readers = DispatchGroup()
-        for (descriptor, stream) in [(process.stdout, OutputLine.Stream.stdout), (process.stderr, .stderr)] {
-            readers.enter()
-            let thread = Thread {
-                LineReader.read(descriptor) { output(OutputLine(stream: stream, text: $0, timestamp: Date.nowMilliseconds)) }
-                readers.leave()
+        if let files {
+            let follower = OutputFollower(files: files, output: output)
+            container.follower.withLock { $0 = follower }
+            follower.start()
+        } else {
+            for (descriptor, stream) in [(process.stdout, OutputLine.Stream.stdout), (process.stderr, .stderr)] {
+                readers.enter()
+                let thread = Thread {
+                    LineReader.read(descriptor) { output(OutputLine(stream: stream, text: $0, timestamp: Date.nowMilliseconds)) }
+                    readers.leave()
+                }
+                thread.name = "skiff-task-\(stream.rawValue)"
+                thread.start()
             }
-            thread.name = "skiff-task-\(stream.rawValue)"
-            thread.start()
         }
         let waiter = Thread {
             let status = process.waitForExit()
@@ -201,11 +254,19 @@ final class ProcessContainer: RunningContainer, Sendable {
             // a container's processes go with its PID namespace (and the output pipes they hold close).
             if let identity = process.identity { ProcessTable.killAll(identity) }
             readers.wait()
+            // Files are removed once all they hold was shipped; a detached follower leaves them to the next server.
+            if let follower = container.follower.withLock({ $0 }), follower.finish() { files?.remove() }
             container.finish(status)
         }
         waiter.name = "skiff-task-wait"
         waiter.start()
         return container
+    }
+
+    /// The server stops and leaves the process running, for the next server to take over: output is read up to
+    /// the last whole line, and how far is saved.
+    func detach() {
+        follower.withLock { $0 }?.detach()
     }
 
     private func finish(_ status: (code: Int, signal: Int32?)) {
@@ -331,41 +392,17 @@ enum ProcessExec {
 
 /// Splits a stream into lines (without their line breaks) as it is read; a last line without a break counts.
 enum LineReader {
-    /// Lines longer than this are cut, as the awslogs driver cuts lines at 16 KiB.
-    static let maximumLineBytes = 16 * 1024
-
+    /// Reads `descriptor` to its end, handing over each line (``LineAssembler``), then closes it.
     static func read(_ descriptor: Int32, line: (String) -> Void) {
-        var pending: [UInt8] = []
+        var lines = LineAssembler()
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let count = buffer.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { break }
-            var start = 0
-            for index in 0..<count where buffer[index] == UInt8(ascii: "\n") {
-                pending.append(contentsOf: buffer[start..<index])
-                emit(&pending, line)
-                start = index + 1
-            }
-            pending.append(contentsOf: buffer[start..<count])
-            while pending.count >= maximumLineBytes {
-                let head = Array(pending.prefix(maximumLineBytes))
-                pending.removeFirst(maximumLineBytes)
-                line(String(decoding: head, as: UTF8.self))
-            }
+            lines.append(buffer[0..<count], line)
         }
-        if !pending.isEmpty { emit(&pending, line) }
+        lines.finish(line)
         close(descriptor)
-    }
-
-    private static func emit(_ pending: inout [UInt8], _ line: (String) -> Void) {
-        if pending.last == UInt8(ascii: "\r") { pending.removeLast() }
-        var start = 0
-        while pending.count - start > maximumLineBytes {
-            line(String(decoding: pending[start..<start + maximumLineBytes], as: UTF8.self))
-            start += maximumLineBytes
-        }
-        line(String(decoding: pending[start...], as: UTF8.self))
-        pending.removeAll(keepingCapacity: true)
     }
 }

@@ -6,13 +6,16 @@ import Glibc
 import Darwin
 #endif
 
-/// A child process started with `posix_spawn`, with its output on pipes.
+/// A child process started with `posix_spawn`, with its standard streams on pipes or on a terminal.
 ///
 /// Not `Foundation.Process`: a server ignores SIGTERM and SIGINT to handle them itself, and ignored signals
 /// are inherited across `exec`, so a task's process would ignore StopTask's SIGTERM. Spawning resets every
 /// signal to its default disposition and clears the signal mask, as a container's init does.
 struct SpawnedProcess: Sendable {
     let pid: pid_t
+    /// The write end of the process's standard input, or -1 (it reads `/dev/null`, or its terminal).
+    var stdin: Int32 = -1
+    /// The read ends of its standard output and error, or -1 (they go to its terminal).
     let stdout: Int32
     let stderr: Int32
     /// The process, its session and its start time: how a later server knows its processes (see ``ProcessTable``).
@@ -20,27 +23,80 @@ struct SpawnedProcess: Sendable {
 
     struct Failure: Error, CustomStringConvertible {
         var message: String
+        /// The `errno` of the failure: `ENOENT`, `EACCES`, `ENOEXEC` tell a shell's 127 from its 126.
+        var code: Int32 = 0
         var description: String { message }
+    }
+
+    /// Where the process's standard streams go.
+    enum StandardStreams {
+        /// Input from `/dev/null`, output and error each on a pipe (a task's container).
+        case outputPipes
+        /// Input, output and error each on a pipe (`skiff exec -i` without a terminal).
+        case pipes
+        /// All three on the terminal whose device is at this path, which becomes the process's controlling terminal
+        /// (`skiff exec -t`, ECS Exec): glibc's `posix_spawn` starts the child's session (`POSIX_SPAWN_SETSID`)
+        /// before it runs the file actions, and a session leader that opens a terminal without `O_NOCTTY` acquires it.
+        case terminal(String)
+        /// Input from `/dev/null`, output and error appended to these files (a task's container when the server
+        /// keeps state: see ``TaskOutputFiles``), which the process keeps writing whether a server reads them or not.
+        case outputFiles(standardOutput: String, standardError: String)
     }
 
     /// Starts `executable` with `argv[0]` set to `name` (the program as the task named it, as a container runtime
     /// passes it; multi-call programs such as busybox go by it), or to `executable` when `name` is nil.
     static func spawn(
-        executable: String, name: String? = nil, arguments: [String], environment: [String: String], workingDirectory: String
+        executable: String, name: String? = nil, arguments: [String], environment: [String: String], workingDirectory: String,
+        streams: StandardStreams = .outputPipes
     ) throws(Failure) -> SpawnedProcess {
-        var outPipe: [Int32] = [0, 0]
-        var errPipe: [Int32] = [0, 0]
+        var inPipe: [Int32] = [-1, -1]
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        var terminal: String? = nil
+        var outputFiles: (String, String)? = nil
         // Close-on-exec, so that other tasks spawned at the same moment do not inherit these pipes (and keep
-        // this task's output open after it ends); dup2 onto 1 and 2 clears the flag in this child.
-        guard Self.cloexecPipe(&outPipe), Self.cloexecPipe(&errPipe) else { throw Failure(message: "cannot create pipes: \(String(cString: strerror(errno)))") }
+        // this task's output open after it ends); dup2 onto 0, 1 and 2 clears the flag in this child.
+        switch streams {
+        case .outputPipes:
+            guard Self.cloexecPipe(&outPipe) else { throw Failure(message: "cannot create pipes: \(String(cString: strerror(errno)))") }
+            guard Self.cloexecPipe(&errPipe) else {
+                Self.closeAll(outPipe)
+                throw Failure(message: "cannot create pipes: \(String(cString: strerror(errno)))")
+            }
+        case .pipes:
+            guard Self.cloexecPipe(&inPipe) else { throw Failure(message: "cannot create pipes: \(String(cString: strerror(errno)))") }
+            guard Self.cloexecPipe(&outPipe), Self.cloexecPipe(&errPipe) else {
+                Self.closeAll(inPipe + outPipe + errPipe)
+                throw Failure(message: "cannot create pipes: \(String(cString: strerror(errno)))")
+            }
+        case .terminal(let path):
+            terminal = path
+        case .outputFiles(let standardOutput, let standardError):
+            outputFiles = (standardOutput, standardError)
+        }
+        let ours = (inPipe + outPipe + errPipe).filter { $0 >= 0 }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        for descriptor in [outPipe[0], outPipe[1], errPipe[0], errPipe[1]] { posix_spawn_file_actions_addclose(&actions, descriptor) }
+        if let terminal {
+            posix_spawn_file_actions_addopen(&actions, 0, terminal, O_RDWR, 0)
+            posix_spawn_file_actions_adddup2(&actions, 0, 1)
+            posix_spawn_file_actions_adddup2(&actions, 0, 2)
+        } else if let (standardOutput, standardError) = outputFiles {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        } else {
+            if inPipe[0] >= 0 {
+                posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+            } else {
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            }
+            posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        }
+        for descriptor in ours { posix_spawn_file_actions_addclose(&actions, descriptor) }
         // Nothing else of the server's (its listening socket, the database) reaches the task, even where a
         // library opened it without close-on-exec.
         if let addClosefrom = Self.addClosefrom { _ = addClosefrom(&actions, 3) }
@@ -92,16 +148,19 @@ struct SpawnedProcess: Sendable {
             usleep(10_000)
             result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         }
-        close(outPipe[1])
-        close(errPipe[1])
+        // The child's ends: the child holds them now (or never will).
+        Self.closeAll([inPipe[0], outPipe[1], errPipe[1]])
         guard result == 0 else {
-            close(outPipe[0])
-            close(errPipe[0])
-            throw Failure(message: "cannot run \(executable): \(String(cString: strerror(result)))")
+            Self.closeAll([inPipe[1], outPipe[0], errPipe[0]])
+            throw Failure(message: "cannot run \(executable): \(String(cString: strerror(result)))", code: result)
         }
         // Not reaped yet, the process is in /proc even if it has already ended.
         let identity = ProcessTable.entry(pid).map { ProcessIdentity(pid: pid, session: $0.session, startTime: $0.startTime) }
-        return SpawnedProcess(pid: pid, stdout: outPipe[0], stderr: errPipe[0], identity: identity)
+        return SpawnedProcess(pid: pid, stdin: inPipe[1], stdout: outPipe[0], stderr: errPipe[0], identity: identity)
+    }
+
+    private static func closeAll(_ descriptors: [Int32]) {
+        for descriptor in descriptors where descriptor >= 0 { close(descriptor) }
     }
 
     /// glibc's `POSIX_SPAWN_SETSID` (2.26+), which Swift's Glibc module does not export: the child calls `setsid`.

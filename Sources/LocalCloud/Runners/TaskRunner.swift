@@ -110,11 +110,15 @@ public protocol RunningContainer: Sendable {
     var processIdentity: ProcessIdentity? { get }
     /// The real path of the image directory the process runs in, when it is a local process.
     var imageDirectory: String? { get }
+    /// The server stops and leaves the container running for the next server to take over: whatever it reads of
+    /// the container stops where the next server goes on.
+    func detach()
 }
 
 extension RunningContainer {
     public var processIdentity: ProcessIdentity? { nil }
     public var imageDirectory: String? { nil }
+    public func detach() {}
 }
 
 /// Runs the containers of ECS tasks: as local processes, in a container engine, ...

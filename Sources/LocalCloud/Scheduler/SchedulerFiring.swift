@@ -131,12 +131,19 @@ extension SchedulerService {
                                                  maximumEventAge: Double(policy.maximumEventAgeInSeconds ?? 86400),
                                                  origin: nominal, clock: clock) {
                 try await TargetDelivery.invoke(arn: target.arn, input: target.input, ecsParameters: target.ecsParameters?.json(),
-                                                directory: environment.directory, context: context)
+                                                startedBy: "chronos-schedule/\(key.name)", directory: environment.directory, context: context)
             }
-            environment.logger.info("Schedule \(key.arn) invoked \(target.arn)")
+            environment.logger.info("schedule fired", metadata: [
+                "service": "scheduler", "schedule": "\(key.arn)", "target": "\(target.arn)", "scheduled-time": "\(Timestamps.iso8601(nominal))",
+            ])
         } catch {
-            let destination = target.deadLetterConfig?.arn.map { " (dead-letter queue \($0) is not served; event dropped)" } ?? ""
-            environment.logger.error("Schedule \(key.arn) failed to invoke \(target.arn): \(error)\(destination)")
+            var metadata: Logger.Metadata = [
+                "service": "scheduler", "schedule": "\(key.arn)", "target": "\(target.arn)", "scheduled-time": "\(Timestamps.iso8601(nominal))",
+                "error": "\(error)",
+            ]
+            // A dead-letter queue is SQS, which Skiff does not serve: the event is dropped, and the line says so.
+            if let queue = target.deadLetterConfig?.arn { metadata["dead-letter-queue"] = "\(queue) (not served; event dropped)" }
+            environment.logger.error("schedule failed to invoke its target", metadata: metadata)
         }
     }
 

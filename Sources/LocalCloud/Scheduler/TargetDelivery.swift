@@ -31,13 +31,19 @@ public struct ZonedScheduleExpression: Sendable {
 /// AWS does within the target's retry policy.
 public enum TargetDelivery {
     /// Calls the API a target ARN names: Step Functions StartExecution with `input`, or ECS RunTask with the
-    /// target's EcsParameters and `input` as the task overrides.
-    public static func invoke(arn: String, input: String?, ecsParameters: JSON?, directory: ServiceDirectory, context: RequestContext) async throws {
+    /// target's EcsParameters and `input` as the task overrides. `startedBy` is what the task's `startedBy` says
+    /// of its starter, as AWS sets it: `chronos-schedule/<schedule>` for Scheduler, `events-rule/<rule>` for EventBridge.
+    public static func invoke(arn: String, input: String?, ecsParameters: JSON?, startedBy: String, directory: ServiceDirectory,
+                              context: RequestContext) async throws {
         if arn.hasPrefix("arn:aws:states:") {
             let request: JSONObject = ["stateMachineArn": .string(arn), "input": .string(input ?? "{}")]
             _ = try await directory.invoke("states", operation: "StartExecution", input: .object(request), context: context)
         } else if arn.hasPrefix("arn:aws:ecs:"), let ecsParameters {
-            let request = SchedulerService.runTaskInput(cluster: arn, ecsParameters: ecsParameters, overrides: input)
+            var request = SchedulerService.runTaskInput(cluster: arn, ecsParameters: ecsParameters, overrides: input)
+            if case .object(var parameters) = request {
+                parameters["startedBy"] = .string(String(startedBy.prefix(128)))
+                request = .object(parameters)
+            }
             _ = try await directory.invoke("ecs", operation: "RunTask", input: request, context: context)
         } else {
             throw AWSError("ValidationException", "Target \(arn) is not a target the local cloud can invoke (ECS RunTask, Step Functions StartExecution).")

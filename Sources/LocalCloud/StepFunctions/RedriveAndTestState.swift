@@ -46,6 +46,7 @@ extension StepFunctionsService {
         running.redriveCount += 1
         running.redriveDate = now
         try launch(running, context: context, resumingFrom: snapshot)
+        logExecution("execution redriven", running.arn, context: context, ["redrive-count": "\(running.redriveCount)"])
         await publish(running, status: "RUNNING", context: context)
         return .init(redriveDate: now)
     }

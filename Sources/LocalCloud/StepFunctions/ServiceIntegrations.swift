@@ -170,6 +170,12 @@ struct ServiceIntegrations: TaskIntegration {
     /// Calls an operation with Step Functions' parameter casing (PascalCase), answering in the same casing; a
     /// failure is named as Step Functions names it (``errorName(_:_:)``).
     func call(_ target: Target, _ input: JSON) async throws -> JSON {
+        var input = input
+        // The optimized integration's tasks say who started them, as AWS's do (ListTasks --started-by finds them).
+        if !target.sdk, target.endpoint == "ecs", target.operation == "RunTask", case .object(var parameters) = input, parameters["StartedBy"] == nil {
+            parameters["StartedBy"] = "AWS Step Functions"
+            input = .object(parameters)
+        }
         let pascal = Self.pascalCaseServices.contains(target.endpoint)
         do {
             let output = try await directory.invoke(target.endpoint, operation: target.operation, input: pascal ? input : Self.recase(input, upper: false), context: context)

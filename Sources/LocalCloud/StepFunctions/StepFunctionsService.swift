@@ -2,6 +2,7 @@ import AWSProtocol
 import Foundation
 import GRDB
 import JSONCore
+import Logging
 import LocalCloud
 import States
 import Synchronization
@@ -62,6 +63,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             // The events recorded after the snapshot are recorded again as the execution resumes from it.
             try await store.truncateHistory(execution.arn, after: snapshot?.lastEventId ?? 0)
             try launch(execution, machine: machine, context: context, resumingFrom: snapshot)
+            logExecution("execution resumed", execution.arn, context: context, ["from-event": "\(snapshot?.lastEventId ?? 0)"])
         } catch {
             await failResume(execution, cause: "The execution could not be resumed after the server restarted: \(Self.describe(error))", context: context)
         }
@@ -77,6 +79,22 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         await store.append(event: failed.json, id: failed.id, to: execution.arn)
         try? await store.finish(execution.arn, status: "FAILED", output: nil, error: error, cause: cause, stopped: ending.stopped)
         await publish(execution, status: "FAILED", ending: ending, context: context)
+        logEnded(execution.arn, status: "FAILED", started: execution.started, ending: ending, context: context)
+    }
+
+    /// A line of the server log about one execution.
+    func logExecution(_ message: Logger.Message, _ arn: String, context: RequestContext, _ extra: Logger.Metadata = [:]) {
+        var metadata: Logger.Metadata = ["service": "states", "account": "\(context.accountId)", "region": "\(context.region)", "execution": "\(arn)"]
+        metadata.merge(extra) { $1 }
+        environment.logger.info(message, metadata: metadata)
+    }
+
+    /// The server log's line for an execution that ended: its status, its error, and how long it ran.
+    func logEnded(_ arn: String, status: String, started: Date, ending: Ending, context: RequestContext) {
+        guard environment.logger.logLevel <= .info else { return }
+        var extra: Logger.Metadata = ["status": "\(status)", "duration-ms": "\(Int((ending.stopped.timeIntervalSince(started) * 1000).rounded()))"]
+        if let error = ending.error { extra["error"] = "\(error)" }
+        logExecution("execution ended", arn, context: context, extra)
     }
 
     static func describe(_ error: any Error) -> String {
@@ -370,6 +388,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         // Events reach EventBridge asynchronously, as in AWS: the caller does not wait for rule matching. The
         // execution's own task publishes RUNNING before it runs, so it always precedes the final status.
         try launch(execution, machine: machine, input: inputJSON, context: context, resumingFrom: nil, publishingRunning: true)
+        logExecution("execution started", arn, context: context)
         return .init(executionArn: arn, startDate: execution.started)
     }
 
@@ -391,6 +410,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         // The last snapshot of an execution that did not succeed stays, for RedriveExecution (as ``StepFunctionsStore/finish``).
         ended.snapshot = outcome.status == .succeeded ? nil : recorder.heldSnapshot?.serialized()
         try await store.insertEnded(ended) { db in try recorder.writeHeldEvents(into: db) }
+        logExecution("execution started", execution.arn, context: context)
+        logEnded(execution.arn, status: ended.status, started: execution.started, ending: ending, context: context)
         // Events reach EventBridge asynchronously, as in AWS; RUNNING first.
         if await environment.directory.hasEventRules(context: context) {
             Task {
@@ -422,6 +443,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             executionArn: arn, name: name, stateMachineArn: m.arn, stateMachineName: m.name, roleArn: target.roleArn, startTime: start,
             stateMachineVersionArn: target.versionArn, stateMachineAliasArn: target.aliasArn))
         let stop = Date()
+        logExecution("execution started", arn, context: context)
+        logEnded(arn, status: outcome.status.rawValue, started: start, ending: Ending(stopped: stop, error: outcome.error), context: context)
         // Express workflows bill by the 100 ms, with at least 64 MB of memory.
         let billed = max(100, Int((stop.timeIntervalSince(start) * 10).rounded(.up)) * 100)
         return .init(
@@ -444,8 +467,10 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             executionArn: arn, name: name, stateMachineArn: m.arn, stateMachineName: m.name, roleArn: target.roleArn, startTime: start,
             stateMachineVersionArn: target.versionArn, stateMachineAliasArn: target.aliasArn)
         let runs = self.runs
+        logExecution("execution started", arn, context: context)
         let task = Task {
-            _ = await engine.run(input: input, context: executionContext)
+            let outcome = await engine.run(input: input, context: executionContext)
+            self.logEnded(arn, status: outcome.status.rawValue, started: start, ending: Ending(stopped: Date(), error: outcome.error), context: context)
             runs.remove(arn)
         }
         runs.add(arn, task)
@@ -474,6 +499,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             let ending = Ending(stopped: Date(), output: outcome.output?.serialized(), error: aborted ? reason.error : outcome.error,
                                 cause: aborted ? reason.cause : outcome.cause)
             await observer.finish(status: outcome.status.rawValue, ending: ending)
+            service.logEnded(execution.arn, status: outcome.status.rawValue, started: execution.started, ending: ending, context: context)
             await service.publish(execution, status: outcome.status.rawValue, ending: ending, context: context)
             service.runs.remove(execution.arn)
         }
