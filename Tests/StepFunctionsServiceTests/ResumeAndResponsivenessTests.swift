@@ -106,6 +106,31 @@ private func historyTypes(_ cloud: LocalCloud, _ arn: String) async -> [String] 
         #expect(await call(cloud, "DescribeExecution", ["executionArn": .string(execution.arn)]).1["status"] == "FAILED")
     }
 
+    /// The events a run recorded after its snapshot, before the server stopped, are recorded again as it resumes:
+    /// those it repeats keep the times they happened at, and one it does not repeat is dropped.
+    @Test func repeatedEventsKeepTheirFirstTimesAndOthersAreDropped() async throws {
+        let cloud = try makeCloud()
+        let snapshot = ExecutionSnapshot(nextState: "First", input: [:], variables: [:], lastEventId: 1).serialized()
+        let execution = try await runningExecution(cloud, events: 1, snapshot: snapshot)
+        let store = try service(of: cloud).store
+        let before = Date(timeIntervalSince1970: 1_700_000_000)
+        let entered = HistoryEvent(id: 2, previousEventId: 1, timestamp: before, type: "PassStateEntered",
+                                   detailsKey: "stateEnteredEventDetails", details: ["name": "First", "input": "{}"])
+        // Recorded by the previous run, but not what this run does next: it goes away.
+        let stray = HistoryEvent(id: 3, previousEventId: 2, timestamp: before, type: "WaitStateEntered")
+        await store.append(event: entered.json, id: 2, to: execution.arn)
+        await store.append(event: stray.json, id: 3, to: execution.arn)
+        try await service(of: cloud).resume(try #require(await store.execution(execution.arn)))
+        #expect(await waitForEnd(cloud, .string(execution.arn))["status"] == "SUCCEEDED")
+        let events = await call(cloud, "GetExecutionHistory", ["executionArn": .string(execution.arn), "maxResults": 1000]).1["events"]?.arrayValue ?? []
+        #expect(events.compactMap { $0["type"]?.stringValue } == [
+            "ExecutionStarted", "PassStateEntered", "PassStateExited", "PassStateEntered", "PassStateExited", "ExecutionSucceeded",
+        ])
+        #expect(events.compactMap { $0["id"]?.intValue } == Array(1...6))
+        #expect(events[1]["timestamp"]?.numberValue == before.timeIntervalSince1970, "the repeated event keeps its first time")
+        #expect((events[2]["timestamp"]?.numberValue ?? 0) > before.timeIntervalSince1970)
+    }
+
     @Test func aMadeUpPageTokenIsRefusedNotOverflowed() async throws {
         let cloud = try makeCloud()
         let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": .string(role), "definition": .string(twoPasses)]).1["stateMachineArn"])

@@ -1,7 +1,8 @@
-"""Step Functions across a kill -9: what AWS keeps through a service restart is kept here too. Task tokens stay
-valid and their tasks are not started again, Wait states and execution timeouts keep their deadlines, and the
-history stays one contiguous record."""
+"""Step Functions across restarts of the server (kill -9, Ctrl-C): what AWS keeps through a service restart is kept
+here too. Task tokens stay valid and their tasks are not started again, Wait states and execution timeouts keep their
+deadlines, ECS tasks run on and report their own exit codes, and the history stays one contiguous record."""
 import json
+import os
 import stat
 import time
 
@@ -141,6 +142,7 @@ def test_a_restart_keeps_the_running_task_and_its_execution_goes_to_succeeded(tm
         execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"code": "0"}))["executionArn"]
         task_arn = wait_for_running_task(ecs)
         time.sleep(0.5)
+        stopped_at = time.time()
         server.stop()
         with open(server.log_path) as f:
             assert "ECS tasks left running, for the next start to take over" in f.read()
@@ -149,7 +151,13 @@ def test_a_restart_keeps_the_running_task_and_its_execution_goes_to_succeeded(tm
         done = wait_done(sfn, execution, timeout=30)
         assert done["status"] == "SUCCEEDED", done
         assert json.loads(done["output"])["Containers"][0]["ExitCode"] == 0
-        assert_contiguous(events_of(sfn, execution))
+        events = events_of(sfn, execution)
+        assert_contiguous(events)
+        # The Task state was entered, scheduled and started once, before the restart, and its events say so.
+        types = [e["type"] for e in events]
+        assert types == ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded",
+                         "TaskStateExited", "ExecutionSucceeded"], types
+        assert all(e["timestamp"].timestamp() < stopped_at for e in events[:4]), events[:4]
         task = ecs.describe_tasks(tasks=[task_arn])["tasks"][0]
         assert (task["lastStatus"], task["containers"][0]["exitCode"]) == ("STOPPED", 0)
         stream = f"run/app/{task_arn.rsplit('/', 1)[1]}"
@@ -175,5 +183,7 @@ def test_a_task_that_ends_while_the_server_is_down_reports_its_exit_code(tmp_pat
         done = wait_done(server.client("stepfunctions"), execution, timeout=30)
         assert (done["status"], done["error"]) == ("FAILED", "States.TaskFailed"), done
         assert json.loads(done["cause"])["Containers"][0]["ExitCode"] == 3
+        # The output files of a task that ended and was shipped do not stay in the state directory.
+        assert os.listdir(tmp_path / "state" / "tasks") == []
     finally:
         server.kill()

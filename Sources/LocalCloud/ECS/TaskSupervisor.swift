@@ -524,10 +524,21 @@ public final class TaskSupervisor: Sendable {
                 for process in recorded { ProcessTable.killAll(process.identity) }
                 try await store.deleteProcesses(account: key.account, region: key.region, taskId: key.taskId)
             }
+            removeOutputFilesOfEndedTasks()
         } catch is CancellationError {
             // The server is stopping before it ever served (its port was taken, say): nothing to report.
         } catch {
             environment.logger.error("cannot reconcile ECS tasks after a restart", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The output files left by tasks that no server watches any more (ended above, or before a crash): what they
+    /// hold was shipped or belongs to a task that is over.
+    private func removeOutputFilesOfEndedTasks() {
+        guard let outputRoot, let directories = try? FileManager.default.contentsOfDirectory(atPath: outputRoot) else { return }
+        let watched = live.withLock { Set($0.keys.map { TaskOutputFiles.safeName($0) }) }
+        for directory in directories where !watched.contains(directory) {
+            try? FileManager.default.removeItem(atPath: (outputRoot as NSString).appendingPathComponent(directory))
         }
     }
 

@@ -33,7 +33,7 @@ public struct TaskOutputFiles: Sendable, Equatable {
 
     /// A path component from a name the API accepted: container names are `[A-Za-z0-9_-]`, task ids hex, but a file
     /// name must never climb out of its directory whatever it is given.
-    static func safeName(_ name: String) -> String {
+    public static func safeName(_ name: String) -> String {
         let cleaned = String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
         return cleaned.isEmpty ? "_" : cleaned
     }

@@ -37,11 +37,33 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     static let bufferLimit = 1000
 
     private let holding: Bool
+    /// The events a resumed execution recorded after its snapshot, before the server stopped, not yet repeated: while
+    /// the run records the same events again (same id and type), the first records stand, with the times they
+    /// happened; at the first that differs, those left are dropped and recording goes on as usual.
+    private let replay: Mutex<[JSON]>
 
-    init(store: StepFunctionsStore, executionArn: String, holding: Bool = false) {
+    init(store: StepFunctionsStore, executionArn: String, holding: Bool = false, replaying: [JSON] = []) {
         self.store = store
         self.executionArn = executionArn
         self.holding = holding
+        self.replay = Mutex(replaying)
+    }
+
+    /// Whether `event` repeats the next event recorded before the resume (it is then not recorded again); when it
+    /// differs, the events recorded from there on are dropped.
+    private func repeatsRecordedEvent(_ event: HistoryEvent) async -> Bool {
+        let verdict = replay.withLock { recorded -> Bool? in
+            guard let next = recorded.first else { return nil }
+            if next["id"]?.intValue == event.id && next["type"]?.stringValue == event.type {
+                recorded.removeFirst()
+                return true
+            }
+            recorded.removeAll()
+            return false
+        }
+        guard let verdict else { return false }
+        if !verdict { try? await store.truncateHistory(executionArn, after: event.id - 1) }
+        return verdict
     }
 
     func setAbortReason(error: String?, cause: String?) { reason.withLock { $0 = (error, cause) } }
@@ -56,6 +78,7 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
             if let cause { details["cause"] = .string(cause) }
             event.details = .object(details)
         }
+        if await repeatsRecordedEvent(event) { return }
         let text = event.json.serialized()
         let buffered = buffer.withLock { buffer in
             buffer.events.append((event.id, text))
@@ -97,6 +120,10 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
 
     /// Writes the execution's outcome, after everything recorded before it; returns once committed.
     func finish(status: String, ending: StepFunctionsService.Ending) async {
+        // Events recorded before the resume that the run did not repeat (it ended before reaching them).
+        if let stale = replay.withLock({ recorded -> Int? in defer { recorded.removeAll() }; return recorded.first?["id"]?.intValue }) {
+            try? await store.truncateHistory(executionArn, after: stale - 1)
+        }
         // A succeeded execution's snapshot is cleared by the same write: a buffered one need not be written.
         if status == "SUCCEEDED" { buffer.withLock { $0.snapshot = nil } }
         try? await store.finish(executionArn, status: status, output: ending.output, error: ending.error, cause: ending.cause, stopped: ending.stopped)

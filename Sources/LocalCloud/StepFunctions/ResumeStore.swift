@@ -131,8 +131,25 @@ extension StepFunctionsStore {
 
     // MARK: History
 
-    /// Drops the events recorded after `lastEventId`: a resumed execution records them again from its snapshot,
-    /// so that event ids stay contiguous and no stale event outlives the resume.
+    /// The events recorded after `lastEventId`, in order: those a resumed execution records again from its snapshot
+    /// (``HistoryRecorder`` keeps each one as first recorded, with its own time, while the run repeats it).
+    func events(_ arn: String, after lastEventId: Int) async throws -> [JSON] {
+        try await database.read { db in
+            var events: [JSON] = []
+            try String.fetchCursor(db.cachedStatement(sql: "SELECT event FROM sfn_history WHERE execution_arn = ? AND id > ? ORDER BY id"),
+                                   arguments: [arn, lastEventId]).forEach { text in
+                switch try? JSON(parsing: text) {
+                case .array(let run)?: events += run.filter { ($0["id"]?.intValue ?? 0) > lastEventId }
+                case let event?: events.append(event)
+                case nil: break
+                }
+            }
+            return events
+        }
+    }
+
+    /// Drops the events recorded after `lastEventId`: what a resumed execution did not repeat must not outlive the
+    /// resume, and event ids stay contiguous.
     func truncateHistory(_ arn: String, after lastEventId: Int) async throws {
         try await database.write { db in
             try db.executeCached("DELETE FROM sfn_history WHERE execution_arn = ? AND id > ?", arguments: [arn, lastEventId])

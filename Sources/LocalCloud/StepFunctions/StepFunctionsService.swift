@@ -60,9 +60,10 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         do {
             let machine = try definitions.machine(execution.definition)
             let snapshot = try await loadSnapshot(execution)
-            // The events recorded after the snapshot are recorded again as the execution resumes from it.
-            try await store.truncateHistory(execution.arn, after: snapshot?.lastEventId ?? 0)
-            try launch(execution, machine: machine, context: context, resumingFrom: snapshot)
+            // The events recorded after the snapshot are recorded again as the execution resumes from it: those it
+            // repeats keep the times they first happened at.
+            let recorded = try await store.events(execution.arn, after: snapshot?.lastEventId ?? 0)
+            try launch(execution, machine: machine, context: context, resumingFrom: snapshot, replaying: recorded)
             logExecution("execution resumed", execution.arn, context: context, ["from-event": "\(snapshot?.lastEventId ?? 0)"])
         } catch {
             await failResume(execution, cause: "The execution could not be resumed after the server restarted: \(Self.describe(error))", context: context)
@@ -481,13 +482,13 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// event is published first. `machine` and `input`, when the caller has them, are the execution's definition
     /// and input already parsed.
     func launch(_ execution: StepFunctionsStore.Execution, machine: StateMachine? = nil, input: JSON? = nil, context: RequestContext,
-                resumingFrom snapshot: ExecutionSnapshot?, publishingRunning: Bool = false) throws {
+                resumingFrom snapshot: ExecutionSnapshot?, replaying recorded: [JSON] = [], publishingRunning: Bool = false) throws {
         let machine = try machine ?? definitions.machine(execution.definition)
         let integrations = self.integrations(context)
         let engine = ExecutionEngine(machine: machine, integrations: integrations)
         let input = input ?? (try? JSON(parsing: execution.input)) ?? [:]
         let executionContext = self.executionContext(execution)
-        let observer = HistoryRecorder(store: store, executionArn: execution.arn)
+        let observer = HistoryRecorder(store: store, executionArn: execution.arn, replaying: recorded)
         let service = self
         let task = Task {
             if publishingRunning { await service.publish(execution, status: "RUNNING", context: context) }
