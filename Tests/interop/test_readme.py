@@ -75,6 +75,18 @@ def stop_group(process):
         process.wait()
 
 
+def kill_tasks_under(directory):
+    """Ends the task processes still running from `directory`'s images: tasks outlive their server by design, and a
+    failed block may leave the tour's worker running."""
+    root = os.path.realpath(directory)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.path.realpath(f"/proc/{pid}/cwd").startswith(root + os.sep):
+                os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def test_the_readme_starts_with_the_run_and_test_commands():
     first_line, first = shell_blocks()[0]
     commands = [re.sub(r"\s+#.*$", "", line).strip() for line in first.splitlines() if line.strip()]
@@ -125,6 +137,7 @@ def test_every_later_block_runs_in_order(port_4566, tmp_path):
             code = None
         finally:
             stop_group(process)
+            kill_tasks_under(work)
     text = open(output_path).read()
     server_log = (work / "skiff.log").read_text() if (work / "skiff.log").exists() else "(no skiff.log)"
     assert code == 0, f"a README block failed (exit {code}):\n{text[-6000:]}\n--- skiff.log ---\n{server_log[-3000:]}"
