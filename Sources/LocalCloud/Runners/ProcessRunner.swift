@@ -179,7 +179,9 @@ public struct PreparedProcess: Sendable, Equatable {
         if let statusFile {
             // Only builtins: the process's PATH is its image's. A `wait` a trapped signal interrupts answers 128+N
             // while the program runs on; it is waited for again until it has ended, and what it ended with is written.
-            let supervise = #"{ "$@" & child=$!; trap : HUP INT QUIT TERM USR1 USR2; "#
+            // The traps come first, so that no stop signal finds the shell unprepared; a command started after them
+            // gets the default actions back, as any command a shell runs does for caught signals.
+            let supervise = #"{ trap : HUP INT QUIT TERM USR1 USR2; "$@" & child=$!; "#
                 + #"while :; do wait "$child"; status=$?; kill -0 "$child" 2>/dev/null || break; done; "#
                 + #"wait "$child" 2>/dev/null; last=$?; [ "$last" = 127 ] || status=$last; "#
                 + #"echo "$status" > "# + Self.shellQuoted(statusFile) + #" 2>/dev/null; exit "$status"; }"#
