@@ -82,15 +82,8 @@ public struct ServerLogHandler: LogHandler {
 
     /// `2026-12-07T22:40:01.123Z`: UTC with milliseconds, as CloudWatch and most log tools read it.
     static func timestamp(_ date: Date) -> String {
-        // Through whole microseconds: 0.007 s is 6.999… ms as a Double.
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) / 1000
-        var seconds = time_t(milliseconds / 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let millis = Int(milliseconds % 1000)
-        let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
+        // Nudged half a microsecond up: the writer rounds down to the millisecond, and 0.007 s is 6.999… ms as a Double.
+        UTCTimestamp.iso8601(secondsSince1970: date.timeIntervalSince1970 + 5e-7, fractionDigits: 3)
     }
 
     static func text(of value: Logger.MetadataValue) -> String {

@@ -134,18 +134,7 @@ extension StepFunctionsStore {
     /// The events recorded after `lastEventId`, in order: those a resumed execution records again from its snapshot
     /// (``HistoryRecorder`` keeps each one as first recorded, with its own time, while the run repeats it).
     func events(_ arn: String, after lastEventId: Int) async throws -> [JSON] {
-        try await database.read { db in
-            var events: [JSON] = []
-            try String.fetchCursor(db.cachedStatement(sql: "SELECT event FROM sfn_history WHERE execution_arn = ? AND id > ? ORDER BY id"),
-                                   arguments: [arn, lastEventId]).forEach { text in
-                switch try? JSON(parsing: text) {
-                case .array(let run)?: events += run.filter { ($0["id"]?.intValue ?? 0) > lastEventId }
-                case let event?: events.append(event)
-                case nil: break
-                }
-            }
-            return events
-        }
+        try await historyPage(arn, after: lastEventId, newestFirst: false, limit: Int.max - 1)
     }
 
     /// Drops the events recorded after `lastEventId`: what a resumed execution did not repeat must not outlive the
