@@ -82,12 +82,12 @@ public enum ProtocolCodec {
         }
     }
 
-    public static func encode<Output: JSONShapeEncodable & XMLShapeEncodable>(
-        _ output: Output, operation: String, resultWrapper: String?, descriptor: ServiceDescriptor, context: RequestContext
-    ) -> OperationResponse {
+    /// Writes an awsJson or rest-json response (for rest-json, the members bound to headers and the status go
+    /// there). Query services answer in XML, through ``encodeXML(_:operation:resultWrapper:descriptor:context:)``.
+    public static func encode<Output: JSONShapeEncodable>(_ output: Output, descriptor: ServiceDescriptor, context: RequestContext) -> OperationResponse {
         var headers: [(String, String)] = [("x-amzn-RequestId", context.requestId)]
         switch descriptor.wireProtocol {
-        case .awsJson1_0, .awsJson1_1:
+        case .awsJson1_0, .awsJson1_1, .query:
             headers.append(("Content-Type", descriptor.wireProtocol.contentType))
             return OperationResponse(status: 200, headers: headers, body: output.json().serializedBytes())
         case .restJson:
@@ -106,14 +106,20 @@ public enum ProtocolCodec {
             }
             headers.append(("Content-Type", "application/json"))
             return OperationResponse(status: status, headers: headers, body: body.serializedBytes())
-        case .query:
-            var xml = XMLWriter()
-            xml.open("\(operation)Response", attributes: descriptor.xmlNamespace.map { [("xmlns", $0)] } ?? [])
-            xml.element(resultWrapper ?? "\(operation)Result") { w in output.xml(into: &w) }
-            xml.element("ResponseMetadata") { w in w.element("RequestId", context.requestId) }
-            xml.close("\(operation)Response")
-            headers.append(("Content-Type", "text/xml"))
-            return OperationResponse(status: 200, headers: headers, body: Array(xml.text.utf8))
         }
+    }
+
+    /// Writes a query (XML) response: the output in `<Operation>Result` (or the model's result wrapper).
+    public static func encodeXML<Output: XMLShapeEncodable>(
+        _ output: Output, operation: String, resultWrapper: String?, descriptor: ServiceDescriptor, context: RequestContext
+    ) -> OperationResponse {
+        var headers: [(String, String)] = [("x-amzn-RequestId", context.requestId)]
+        var xml = XMLWriter()
+        xml.open("\(operation)Response", attributes: descriptor.xmlNamespace.map { [("xmlns", $0)] } ?? [])
+        xml.element(resultWrapper ?? "\(operation)Result") { w in output.xml(into: &w) }
+        xml.element("ResponseMetadata") { w in w.element("RequestId", context.requestId) }
+        xml.close("\(operation)Response")
+        headers.append(("Content-Type", "text/xml"))
+        return OperationResponse(status: 200, headers: headers, body: Array(xml.text.utf8))
     }
 }

@@ -299,12 +299,33 @@ public struct ShapeDecoder: Sendable {
         range(value.map(Double.init), min: min, max: max, path: path)
     }
 
-    public mutating func enumeration(_ value: String?, allowed: [String], path: String) {
-        guard let value, !allowed.contains(value) else { return }
-        report.add(
-            value: "'\(value)'", at: path,
-            constraint: "Member must satisfy enum value set: [\(allowed.joined(separator: ", "))]")
+    /// Reads a member of an enum shape: a value outside the model's cases is reported as AWS reports it, and
+    /// read as ``ModeledEnum/unmodeled`` so that decoding goes on to report every violation at once.
+    public mutating func enumeration<E: ModeledEnum>(_ json: JSON?, as type: E.Type, path: String) throws(AWSError) -> E? {
+        guard let value = try string(json, path: path) else { return nil }
+        let read = E(rawValue: value)
+        if case .none = read.modeledCase {
+            report.add(
+                value: "'\(value)'", at: path,
+                constraint: "Member must satisfy enum value set: [\(E.allCases.map(\.rawValue).joined(separator: ", "))]")
+        }
+        return read
     }
+}
+
+/// An enum of a service model: a known case for each value the model lists, and `unmodeled` for any other
+/// value (one a newer model adds), so that reading a value never fails and a `switch` names every case.
+public protocol ModeledEnum: RawRepresentable, Hashable, Sendable, CaseIterable, CustomStringConvertible
+where RawValue == String, AllCases == [Self] {
+    init(rawValue: String)
+    static func unmodeled(_ value: String) -> Self
+}
+
+extension ModeledEnum {
+    public var description: String { rawValue }
+
+    /// Self when the model lists the value, nil for an ``unmodeled(_:)`` value.
+    public var modeledCase: Self? { Self.allCases.contains(self) ? self : nil }
 }
 
 /// Helpers generated encoders call.

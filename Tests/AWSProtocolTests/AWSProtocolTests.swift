@@ -39,13 +39,27 @@ import Testing
 }
 
 @Suite struct ValidationTests {
+    enum Kind: ModeledEnum {
+        case a, b
+        case unmodeled(String)
+        static let allCases: [Kind] = [.a, .b]
+        init(rawValue: String) { self = rawValue == "A" ? .a : rawValue == "B" ? .b : .unmodeled(rawValue) }
+        var rawValue: String {
+            switch self {
+            case .a: "A"
+            case .b: "B"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
     struct Sample: ShapeDecodable {
         var name: String
         var count: Int?
-        var kind: String?
+        var kind: Kind?
         var tags: [String]?
         static var empty: Sample { Sample(name: "") }
-        init(name: String, count: Int? = nil, kind: String? = nil, tags: [String]? = nil) {
+        init(name: String, count: Int? = nil, kind: Kind? = nil, tags: [String]? = nil) {
             self.name = name
             self.count = count
             self.kind = kind
@@ -58,8 +72,7 @@ import Testing
             name = d.required(rawName, path: "name", empty: "")
             count = try d.integer(o["count"], path: "count")
             d.range(count, min: 1, max: 10, path: "count")
-            kind = try d.string(o["kind"], path: "kind")
-            d.enumeration(kind, allowed: ["A", "B"], path: "kind")
+            kind = try d.enumeration(o["kind"], as: Kind.self, path: "kind")
             tags = try d.list(o["tags"], path: "tags") { v, d, p throws(AWSError) in try d.string(v, path: p) }
         }
     }
@@ -74,6 +87,7 @@ import Testing
     @Test func acceptsValidInput() throws {
         let sample = try decode(#"{"name":"abc","count":3,"kind":"A","tags":["x"]}"#)
         #expect(sample.name == "abc")
+        #expect(sample.kind == .a)
         #expect(sample.tags == ["x"])
     }
 

@@ -353,7 +353,7 @@ struct Harness {
         await service.supervisor.reconcileAfterRestart()
         let after = try #require(try await store.task(account: "000000000000", region: "us-east-1", cluster: "default", id: "abc"))
         #expect(after.lastStatus == "STOPPED")
-        #expect(after.stopCode == "TerminationNotice")
+        #expect(after.stopCode == .terminationNotice)
         #expect(after.stoppedReason?.contains("stopped while the task ran") == true)
     }
 }

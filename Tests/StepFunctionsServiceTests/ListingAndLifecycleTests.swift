@@ -213,9 +213,9 @@ private func history(_ cloud: LocalCloud, _ arn: JSON) async -> [JSON] {
         #expect(await waitForEnd(cloud, done)["redriveStatusReason"] == "Execution is SUCCEEDED and cannot be redriven")
         _ = await call(cloud, "StopExecution", ["executionArn": running])
         // Redrivable for 14 days from the stop, not the start.
-        var old = StepFunctionsStore.Execution(arn: "a", account: "0", region: "r", machineArn: "m", name: "n", status: "FAILED", input: "{}",
+        var old = StepFunctionsStore.Execution(arn: "a", account: "0", region: "r", machineArn: "m", name: "n", status: .failed, input: "{}",
                                                started: Date(timeIntervalSinceNow: -20 * 86400), definition: "", roleArn: "")
-        let machine = StepFunctionsStore.Machine(arn: "m", account: "0", region: "r", name: "m", definition: "", roleArn: "", type: "STANDARD",
+        let machine = StepFunctionsStore.Machine(arn: "m", account: "0", region: "r", name: "m", definition: "", roleArn: "", type: .standard,
                                                  created: Date(), updated: Date(), revisionId: "", tags: [:])
         old.stopped = Date(timeIntervalSinceNow: -86400)
         #expect(StepFunctionsService.notRedrivableReason(old, machine: machine, lastEventId: nil) == nil)

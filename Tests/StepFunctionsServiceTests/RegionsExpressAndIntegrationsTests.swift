@@ -202,14 +202,14 @@ struct FakeEvents: LocalService {
         let ecs = FakeECS(exitCode: 0)
         let cloud = try makeCloud([ecs])
         let service = try #require(cloud.services.first as? StepFunctionsService)
-        try await service.store.saveTask(.init(id: "job-1", executionArn: executionArn, key: "g1/T", callback: false, status: "WAITING",
+        try await service.store.saveTask(.init(id: "job-1", executionArn: executionArn, key: "g1/T", callback: false, status: .waiting,
                                                handle: ["Tasks": [["TaskArn": "arn:aws:ecs:us-east-1:000000000000:task/c/1", "ClusterArn": "c"]]]))
         let task = TaskInvocation(resource: "arn:aws:states:::ecs:runTask.sync", input: ["TaskDefinition": "job"], stateName: "T",
                                   context: ["Execution": ["Id": .string(executionArn)]], key: "g1/T", resumed: true)
         let output = try await service.integrations(context).invoke(task)
         #expect(output["LastStatus"] == "STOPPED")
         #expect(ecs.runInputs.last == nil)
-        #expect(try await service.store.task("job-1")?.status == "CLOSED")
+        #expect(try await service.store.task("job-1")?.status == .closed)
         // Not resumed, the same state starts its task and records it.
         _ = try await service.integrations(context).invoke(TaskInvocation(resource: "arn:aws:states:::ecs:runTask.sync", input: ["TaskDefinition": "job"],
                                                                           stateName: "T", context: ["Execution": ["Id": .string(executionArn)]], key: "g2/T"))

@@ -21,7 +21,7 @@ private func runningExecution(_ cloud: LocalCloud, definition: String = twoPasse
     let store = try service(of: cloud).store
     let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": .string(role), "definition": .string(definition)]).1["stateMachineArn"]?.stringValue)
     let arn = "arn:aws:states:us-east-1:000000000000:execution:m:e"
-    try await store.insert(.init(arn: arn, account: "000000000000", region: "us-east-1", machineArn: machine, name: "e", status: "RUNNING",
+    try await store.insert(.init(arn: arn, account: "000000000000", region: "us-east-1", machineArn: machine, name: "e", status: .running,
                                  input: "{}", started: Date(), definition: definition, roleArn: role, snapshot: nil))
     for id in stride(from: 1, through: events, by: 1) {
         let event = HistoryEvent(id: id, previousEventId: id - 1, timestamp: Date(), type: id == 1 ? "ExecutionStarted" : "PassStateEntered")

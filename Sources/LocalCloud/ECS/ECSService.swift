@@ -174,7 +174,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
         cluster.clusterName = name
         cluster.status = "ACTIVE"
         cluster.tags = input.tags ?? []
-        cluster.settings = input.settings ?? [ECSAPI.ClusterSetting(name: "containerInsights", value: "disabled")]
+        cluster.settings = input.settings ?? [ECSAPI.ClusterSetting(name: .containerInsights, value: "disabled")]
         cluster.configuration = input.configuration
         cluster.capacityProviders = input.capacityProviders ?? []
         cluster.defaultCapacityProviderStrategy = input.defaultCapacityProviderStrategy ?? []
@@ -187,14 +187,14 @@ public struct ECSService: LocalService, ECSAPIHandler {
         return .init(cluster: cluster)
     }
 
-    func withCounts(_ cluster: ECSAPI.Cluster, context: RequestContext, include: [String] = ["TAGS", "SETTINGS"]) async throws -> ECSAPI.Cluster {
+    func withCounts(_ cluster: ECSAPI.Cluster, context: RequestContext, include: [ECSAPI.ClusterField] = [.tags, .settings]) async throws -> ECSAPI.Cluster {
         var cluster = cluster
         let counts = try await store.taskCounts(account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "")
         cluster.runningTasksCount = counts.running
         cluster.pendingTasksCount = counts.pending
-        if !include.contains("TAGS") { cluster.tags = nil }
-        if !include.contains("SETTINGS") { cluster.settings = nil }
-        if include.contains("STATISTICS") {
+        if !include.contains(.tags) { cluster.tags = nil }
+        if !include.contains(.settings) { cluster.settings = nil }
+        if include.contains(.statistics) {
             cluster.statistics = [
                 ECSAPI.KeyValuePair(name: "runningFargateTasksCount", value: String(counts.running)),
                 ECSAPI.KeyValuePair(name: "pendingFargateTasksCount", value: String(counts.pending)),
@@ -249,11 +249,11 @@ public struct ECSService: LocalService, ECSAPIHandler {
         guard !input.containerDefinitions.isEmpty else {
             throw AWSError("ClientException", "Container list cannot be empty.")
         }
-        let fargate = input.requiresCompatibilities?.contains("FARGATE") ?? false
+        let fargate = input.requiresCompatibilities?.contains(.fargate) ?? false
         if fargate {
             guard input.cpu != nil else { throw AWSError("ClientException", "Fargate requires that 'cpu' be defined at the task level.") }
             guard input.memory != nil else { throw AWSError("ClientException", "Fargate requires that 'memory' be defined at the task level.") }
-            if let mode = input.networkMode, mode != "awsvpc" { throw AWSError("ClientException", "Fargate only supports network mode \u{2018}awsvpc\u{2019}.") }
+            if let mode = input.networkMode, mode != .awsvpc { throw AWSError("ClientException", "Fargate only supports network mode \u{2018}awsvpc\u{2019}.") }
         }
         var names = Set<String>()
         for container in input.containerDefinitions {
@@ -268,7 +268,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
             if let memory = container.memory, let reservation = container.memoryReservation, reservation > memory {
                 throw AWSError("ClientException", "Invalid setting for container '\(name)'. The memory reservation must be less than or equal to the memory limit.")
             }
-            if let log = container.logConfiguration, log.logDriver == "awslogs" {
+            if let log = container.logConfiguration, log.logDriver == .awslogs {
                 guard let group = log.options?["awslogs-group"], !group.isEmpty else {
                     throw AWSError("ClientException", "Log driver awslogs option 'awslogs-group' should not be null or empty.")
                 }
@@ -298,12 +298,12 @@ public struct ECSService: LocalService, ECSAPIHandler {
             definition.family = input.family
             definition.taskRoleArn = input.taskRoleArn
             definition.executionRoleArn = input.executionRoleArn
-            definition.networkMode = input.networkMode ?? (fargate ? "awsvpc" : "bridge")
+            definition.networkMode = input.networkMode ?? (fargate ? .awsvpc : .bridge)
             definition.revision = revision
             definition.volumes = input.volumes ?? []
-            definition.status = "ACTIVE"
+            definition.status = .active
             definition.placementConstraints = input.placementConstraints ?? []
-            definition.compatibilities = fargate ? ["EC2", "FARGATE"] : ["EXTERNAL", "EC2"]
+            definition.compatibilities = fargate ? [.ec2, .fargate] : [.external, .ec2]
             definition.requiresCompatibilities = input.requiresCompatibilities
             definition.runtimePlatform = input.runtimePlatform
             definition.cpu = input.cpu
@@ -331,8 +331,8 @@ public struct ECSService: LocalService, ECSAPIHandler {
         guard var (definition, _) = try await store.taskDefinition(account: context.accountId, region: context.region, family: family, revision: revision) else {
             throw AWSError("ClientException", "The specified task definition does not exist.")
         }
-        if definition.status != "INACTIVE" {
-            definition.status = "INACTIVE"
+        if definition.status != .inactive {
+            definition.status = .inactive
             definition.deregisteredAt = Date()
             try await store.updateTaskDefinition(account: context.accountId, region: context.region, definition)
         }
@@ -343,20 +343,20 @@ public struct ECSService: LocalService, ECSAPIHandler {
         guard let (definition, tags) = try await taskDefinition(input.taskDefinition, context: context) else {
             throw AWSError("ClientException", "Unable to describe task definition.")
         }
-        return .init(taskDefinition: definition, tags: (input.include ?? []).contains("TAGS") ? tags : nil)
+        return .init(taskDefinition: definition, tags: (input.include ?? []).contains(.tags) ? tags : nil)
     }
 
     public func listTaskDefinitions(_ input: ECSAPI.ListTaskDefinitionsRequest, context: RequestContext) async throws -> ECSAPI.ListTaskDefinitionsResponse {
         let rows = try await store.taskDefinitionArns(
             account: context.accountId, region: context.region, familyPrefix: nil, exactFamily: input.familyPrefix,
-            status: input.status ?? "ACTIVE", descending: input.sort == "DESC")
+            status: (input.status ?? .active).rawValue, descending: input.sort == .desc)
         let arns = rows.map { context.arn(service: "ecs", resource: "task-definition/\($0.family):\($0.revision)") }
         let page = try Self.page(arns, token: input.nextToken, maxResults: input.maxResults)
         return .init(taskDefinitionArns: page.items, nextToken: page.next)
     }
 
     public func listTaskDefinitionFamilies(_ input: ECSAPI.ListTaskDefinitionFamiliesRequest, context: RequestContext) async throws -> ECSAPI.ListTaskDefinitionFamiliesResponse {
-        let families = try await store.families(account: context.accountId, region: context.region, prefix: input.familyPrefix, status: input.status ?? "ALL")
+        let families = try await store.families(account: context.accountId, region: context.region, prefix: input.familyPrefix, status: (input.status ?? .all).rawValue)
         let page = try Self.page(families, token: input.nextToken, maxResults: input.maxResults)
         return .init(families: page.items, nextToken: page.next)
     }

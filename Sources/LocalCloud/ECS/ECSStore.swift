@@ -128,7 +128,7 @@ struct ECSStore: Sendable {
         let tagsText = tags.map { ECSAPI.Tag.storedList($0) }
         try await database.write { db in
             try db.execute(sql: "UPDATE ecs_task_definitions SET status = ?, body = ?, tags = COALESCE(?, tags) WHERE account = ? AND region = ? AND family = ? AND revision = ?",
-                           arguments: [definition.status ?? "ACTIVE", body, tagsText, account, region, definition.family ?? "", definition.revision ?? 0])
+                           arguments: [(definition.status ?? .active).rawValue, body, tagsText, account, region, definition.family ?? "", definition.revision ?? 0])
         }
     }
 
@@ -170,7 +170,7 @@ struct ECSStore: Sendable {
             try db.execute(sql: """
                 INSERT OR REPLACE INTO ecs_tasks (account, region, id, cluster, family, started_by, launch_type, last_status, desired_status, created_at, body)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [account, region, id, cluster, family, task.startedBy, task.launchType, task.lastStatus ?? "PROVISIONING",
+                """, arguments: [account, region, id, cluster, family, task.startedBy, task.launchType?.rawValue, task.lastStatus ?? "PROVISIONING",
                                  task.desiredStatus ?? "RUNNING", task.createdAt?.timeIntervalSince1970 ?? 0, body])
         }
     }

@@ -29,7 +29,7 @@ extension ECSService {
         }
         let tasks = try await launch(
             clusterReference: input.cluster, taskDefinitionReference: input.taskDefinition, instances: input.containerInstances,
-            overrides: input.overrides, launchType: "EC2", startedBy: input.startedBy, group: input.group,
+            overrides: input.overrides, launchType: .ec2, startedBy: input.startedBy, group: input.group,
             tags: input.tags, enableExecuteCommand: input.enableExecuteCommand ?? false, propagateTags: input.propagateTags,
             platformVersion: nil, networkConfiguration: input.networkConfiguration, context: context)
         return .init(tasks: tasks, failures: [])
@@ -37,8 +37,8 @@ extension ECSService {
 
     func launch(
         clusterReference: String?, taskDefinitionReference: String, instances: [String?], overrides: ECSAPI.TaskOverride?,
-        launchType: String?, startedBy: String?, group: String?, tags: [ECSAPI.Tag]?, enableExecuteCommand: Bool,
-        propagateTags: String?, platformVersion: String?, networkConfiguration: ECSAPI.NetworkConfiguration?, context: RequestContext
+        launchType: ECSAPI.LaunchType?, startedBy: String?, group: String?, tags: [ECSAPI.Tag]?, enableExecuteCommand: Bool,
+        propagateTags: ECSAPI.PropagateTags?, platformVersion: String?, networkConfiguration: ECSAPI.NetworkConfiguration?, context: RequestContext
     ) async throws -> [ECSAPI.Task] {
         let cluster = try await activeCluster(clusterReference, context: context)
         if let startedBy, startedBy.count > 128 {
@@ -49,10 +49,10 @@ extension ECSService {
             account: context.accountId, region: context.region, family: reference.family, revision: reference.revision) else {
             throw AWSError("InvalidParameterException", "TaskDefinition not found.")
         }
-        guard definition.status == "ACTIVE" else {
+        guard definition.status == .active else {
             throw AWSError("InvalidParameterException", "TaskDefinition is inactive")
         }
-        if definition.networkMode == "awsvpc" {
+        if definition.networkMode == .awsvpc {
             guard let vpc = networkConfiguration?.awsvpcConfiguration else {
                 throw AWSError("InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
             }
@@ -79,11 +79,11 @@ extension ECSService {
             throw AWSError("InvalidParameterException", "Tag keys must not be empty.")
         }
         var taskTags = tags ?? []
-        if propagateTags == "TASK_DEFINITION" {
+        if propagateTags == .taskDefinition {
             taskTags += definitionTags.filter { tag in !taskTags.contains { $0.key == tag.key } }
         }
-        let fargate = definition.requiresCompatibilities?.contains("FARGATE") ?? false
-        let resolvedLaunchType = launchType ?? (fargate ? "FARGATE" : "EC2")
+        let fargate = definition.requiresCompatibilities?.contains(.fargate) ?? false
+        let resolvedLaunchType = launchType ?? (fargate ? .fargate : .ec2)
         let clusterName = cluster.clusterName ?? "default"
         var launched: [ECSAPI.Task] = []
         for instance in instances {
@@ -107,15 +107,15 @@ extension ECSService {
             task.startedBy = startedBy
             task.group = group ?? "family:\(definition.family ?? "")"
             task.launchType = resolvedLaunchType
-            task.platformVersion = resolvedLaunchType == "FARGATE" ? (platformVersion ?? "1.4.0") : nil
-            task.platformFamily = resolvedLaunchType == "FARGATE" ? "Linux" : nil
+            task.platformVersion = resolvedLaunchType == .fargate ? (platformVersion ?? "1.4.0") : nil
+            task.platformFamily = resolvedLaunchType == .fargate ? "Linux" : nil
             task.availabilityZone = "\(context.region)a"
-            task.connectivity = "CONNECTED"
+            task.connectivity = .connected
             task.connectivityAt = task.createdAt
             task.enableExecuteCommand = enableExecuteCommand
-            task.healthStatus = "UNKNOWN"
+            task.healthStatus = .unknown
             task.tags = taskTags
-            task.attachments = definition.networkMode == "awsvpc" ? [Self.networkInterface(networkConfiguration)] : []
+            task.attachments = definition.networkMode == .awsvpc ? [Self.networkInterface(networkConfiguration)] : []
             task.version = 1
             task.containers = containers.map { container in
                 var shape = ECSAPI.Container.empty
@@ -125,7 +125,7 @@ extension ECSService {
                 shape.image = container.image
                 shape.lastStatus = "PENDING"
                 shape.networkInterfaces = []
-                shape.healthStatus = "UNKNOWN"
+                shape.healthStatus = .unknown
                 shape.cpu = String(container.cpu ?? 0)
                 shape.memory = container.memory.map(String.init)
                 shape.memoryReservation = container.memoryReservation.map(String.init)
@@ -170,7 +170,7 @@ extension ECSService {
         guard input.tasks.count <= 100 else { throw AWSError("InvalidParameterException", "Tasks cannot have more than 100 elements") }
         let cluster = try await activeCluster(input.cluster, context: context)
         let clusterName = cluster.clusterName ?? "default"
-        let includeTags = (input.include ?? []).contains("TAGS")
+        let includeTags = (input.include ?? []).contains(.tags)
         var tasks: [ECSAPI.Task] = []
         var failures: [ECSAPI.Failure] = []
         for reference in input.tasks {
@@ -195,7 +195,7 @@ extension ECSService {
         if input.serviceName != nil || input.daemonName != nil { return .init(taskArns: [], nextToken: nil) }
         var arns = try await store.taskArns(
             account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "default", family: input.family,
-            startedBy: input.startedBy, desiredStatus: input.desiredStatus ?? "RUNNING", launchType: input.launchType)
+            startedBy: input.startedBy, desiredStatus: (input.desiredStatus ?? .running).rawValue, launchType: input.launchType?.rawValue)
         if input.containerInstance != nil {
             var filtered: [String] = []
             for arn in arns {

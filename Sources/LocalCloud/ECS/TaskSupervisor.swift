@@ -105,7 +105,7 @@ public final class TaskSupervisor: Sendable {
     func logDriver(of container: ECSAPI.ContainerDefinition, taskId: String, context: RequestContext) async throws(AWSError)
         -> (LogShipper?, @Sendable (OutputLine) -> Void) {
         let name = container.name ?? ""
-        if let configuration = container.logConfiguration, configuration.logDriver == "awslogs" {
+        if let configuration = container.logConfiguration, configuration.logDriver == .awslogs {
             let shipper: LogShipper
             do {
                 shipper = try await LogShipper.open(configuration, container: name, taskId: taskId, directory: environment.directory,
@@ -176,7 +176,7 @@ public final class TaskSupervisor: Sendable {
                 for entry in started { _ = await entry.container.wait() }
                 for shipper in shippers.values { await shipper.finish() }
                 let userReason = liveTask.stopRequest.withLock { $0 }
-                try await finish(record, stopCode: failure != nil ? "TaskFailedToStart" : "UserInitiated", reason: failure ?? userReason ?? "Task stopped by user", exits: [:])
+                try await finish(record, stopCode: failure != nil ? .taskFailedToStart : .userInitiated, reason: failure ?? userReason ?? "Task stopped by user", exits: [:])
                 return
             }
 
@@ -192,7 +192,7 @@ public final class TaskSupervisor: Sendable {
                     // ECS Exec's agent, as DescribeTasks shows it for a task run with enableExecuteCommand.
                     if task.enableExecuteCommand == true {
                         task.containers?[index].managedAgents = [
-                            ECSAPI.ManagedAgent(lastStartedAt: Date(), name: "ExecuteCommandAgent", lastStatus: "RUNNING"),
+                            ECSAPI.ManagedAgent(lastStartedAt: Date(), name: .executeCommandAgent, lastStatus: "RUNNING"),
                         ]
                     }
                 }
@@ -210,7 +210,7 @@ public final class TaskSupervisor: Sendable {
             try await superviseRunning(liveTask, running: started, shippers: Array(shippers.values))
         } catch {
             environment.logger.error("task lifecycle failed", metadata: ["task": "\(taskId)", "error": "\(error)"])
-            try? await finish(record, stopCode: "TaskFailedToStart", reason: "InternalError: \(error)", exits: [:])
+            try? await finish(record, stopCode: .taskFailedToStart, reason: "InternalError: \(error)", exits: [:])
         }
     }
 
@@ -261,10 +261,10 @@ public final class TaskSupervisor: Sendable {
         }
         for shipper in shippers { await shipper.finish() }
         if let userReason = liveTask.stopRequest.withLock({ $0 }) {
-            try await finish(record, stopCode: "UserInitiated", reason: userReason, exits: exits)
+            try await finish(record, stopCode: .userInitiated, reason: userReason, exits: exits)
         } else {
             let name = firstEssentialExit.value.withLock { $0?.name } ?? ""
-            try await finish(record, stopCode: "EssentialContainerExited", reason: "Essential container in task exited", exits: exits, essential: name)
+            try await finish(record, stopCode: .essentialContainerExited, reason: "Essential container in task exited", exits: exits, essential: name)
         }
     }
 
@@ -273,7 +273,7 @@ public final class TaskSupervisor: Sendable {
         let value = Mutex<(name: String, exit: ContainerExit)?>(nil)
     }
 
-    private func finish(_ record: TaskRecord, stopCode: String, reason: String, exits: [String: ContainerExit], essential: String? = nil) async throws {
+    private func finish(_ record: TaskRecord, stopCode: ECSAPI.TaskStopCode, reason: String, exits: [String: ContainerExit], essential: String? = nil) async throws {
         let now = Date()
         let taskId = ECSService.taskId(fromArn: await record.task.taskArn ?? "")
         try await store.deleteProcesses(account: record.account, region: record.region, taskId: taskId)
@@ -305,7 +305,7 @@ public final class TaskSupervisor: Sendable {
         environment.logger.info("ECS task stopped", metadata: [
             "service": "ecs", "account": "\(account)", "region": "\(region)", "cluster": "\(cluster)",
             "task": "\(ECSService.taskId(fromArn: task.taskArn ?? ""))", "task-definition": "\(Self.familyAndRevision(task.taskDefinitionArn))",
-            "stop-code": "\(task.stopCode ?? "-")", "exit-codes": "\(exitCodes)", "reason": "\(task.stoppedReason ?? "-")",
+            "stop-code": "\(task.stopCode?.rawValue ?? "-")", "exit-codes": "\(exitCodes)", "reason": "\(task.stoppedReason ?? "-")",
         ])
     }
 
@@ -321,7 +321,7 @@ public final class TaskSupervisor: Sendable {
         var variables: [String: String] = [
             "AWS_REGION": context.region,
             "AWS_DEFAULT_REGION": context.region,
-            "AWS_EXECUTION_ENV": task.launchType == "FARGATE" ? "AWS_ECS_FARGATE" : "AWS_ECS_EC2",
+            "AWS_EXECUTION_ENV": task.launchType == .fargate ? "AWS_ECS_FARGATE" : "AWS_ECS_EC2",
             "ECS_TASK_ARN": task.taskArn ?? "",
             "ECS_CLUSTER": ECSService.clusterName(task.clusterArn),
             "ECS_CONTAINER_NAME": container.name ?? "",
@@ -336,7 +336,7 @@ public final class TaskSupervisor: Sendable {
             entryPoint: container.entryPoint ?? [], command: override?.command ?? container.command ?? [],
             environment: variables, workingDirectory: container.workingDirectory,
             memoryMiB: override?.memory ?? container.memory, stopTimeoutSeconds: container.stopTimeout ?? 30,
-            ulimits: Dictionary((container.ulimits ?? []).map { ($0.name, ResourceLimit(soft: $0.softLimit, hard: $0.hardLimit)) }) { $1 })
+            ulimits: Dictionary((container.ulimits ?? []).map { ($0.name.rawValue, ResourceLimit(soft: $0.softLimit, hard: $0.hardLimit)) }) { $1 })
     }
 
     // MARK: Stopping
@@ -351,7 +351,7 @@ public final class TaskSupervisor: Sendable {
             guard task.lastStatus != "STOPPED" else { return task }
             task.lastStatus = "STOPPED"
             task.desiredStatus = "STOPPED"
-            task.stopCode = "UserInitiated"
+            task.stopCode = .userInitiated
             task.stoppedReason = reason
             task.stoppedAt = Date()
             task.version = (task.version ?? 0) + 1
@@ -368,7 +368,7 @@ public final class TaskSupervisor: Sendable {
             task.desiredStatus = "STOPPED"
             if first {
                 task.stoppingAt = Date()
-                task.stopCode = "UserInitiated"
+                task.stopCode = .userInitiated
                 task.stoppedReason = reason
             }
         }
@@ -505,7 +505,7 @@ public final class TaskSupervisor: Sendable {
                 try await store.deleteProcesses(account: account, region: region, taskId: id)
                 task.lastStatus = "STOPPED"
                 task.desiredStatus = "STOPPED"
-                task.stopCode = wasRunning ? "TerminationNotice" : "TaskFailedToStart"
+                task.stopCode = wasRunning ? .terminationNotice : .taskFailedToStart
                 task.stoppedReason = task.stoppedReason ?? (wasRunning
                     ? (killed ? "Host stopped: the Skiff local cloud stopped while the task ran; its leftover processes were killed at restart"
                               : "Host stopped: the Skiff local cloud stopped while the task ran, and its processes did not survive")
@@ -601,7 +601,7 @@ public final class TaskSupervisor: Sendable {
                 try await self.superviseRunning(liveTask, running: running, shippers: shippers)
             } catch {
                 self.environment.logger.error("task lifecycle failed", metadata: ["task": "\(id)", "error": "\(error)"])
-                try? await self.finish(liveTask.record, stopCode: "TaskFailedToStart", reason: "InternalError: \(error)", exits: [:])
+                try? await self.finish(liveTask.record, stopCode: .taskFailedToStart, reason: "InternalError: \(error)", exits: [:])
             }
             self.live.withLock { _ = $0.removeValue(forKey: id) }
             liveTask.markDone()

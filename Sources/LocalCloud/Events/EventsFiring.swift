@@ -57,7 +57,7 @@ extension EventsService {
                     guard let rule = try EventsStore.rule(db, account: key.account, region: key.region, bus: key.group, name: key.name) else { return nil }
                     return (rule, try EventsStore.targets(db, account: key.account, region: key.region, bus: key.group, rule: key.name))
                 }
-                guard let (rule, targets) = found, rule.state == "ENABLED", let text = rule.scheduleExpression else { continue }
+                guard let (rule, targets) = found, rule.state == .enabled, let text = rule.scheduleExpression else { continue }
                 let nominal = Date(timeIntervalSince1970: entry.nominal)
                 let expression = try Self.parseSchedule(text)
                 let next = expression.nextFire(after: max(nominal, now.addingTimeInterval(-0.001)), anchor: nominal)

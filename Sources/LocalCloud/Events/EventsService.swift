@@ -123,7 +123,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let arn = Self.ruleArn(context, bus: bus, name: input.name)
         let rule = EventsAPI.DescribeRuleResponse(
             name: input.name, arn: arn, eventPattern: input.eventPattern, scheduleExpression: input.scheduleExpression,
-            state: input.state ?? "ENABLED", description: input.description, roleArn: input.roleArn, eventBusName: bus,
+            state: input.state ?? .enabled, description: input.description, roleArn: input.roleArn, eventBusName: bus,
             createdBy: context.accountId)
         let now = clock.now()
         let schedule = expression
@@ -133,8 +133,8 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                                        arguments: [context.accountId, context.region, bus, input.name])
             let previous: EventsAPI.DescribeRuleResponse? = try old.map { try EventsStore.decode($0["document"] as String) }
             var next: Date?
-            if rule.state == "ENABLED", let schedule {
-                if let previous, previous.state == "ENABLED", previous.scheduleExpression == rule.scheduleExpression, let kept = old?["next_fire"] as Double? {
+            if rule.state == .enabled, let schedule {
+                if let previous, previous.state == .enabled, previous.scheduleExpression == rule.scheduleExpression, let kept = old?["next_fire"] as Double? {
                     // The same schedule, still enabled: it keeps its place (a rate rule its phase).
                     next = Date(timeIntervalSince1970: kept)
                 } else {
@@ -187,25 +187,25 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     public func enableRule(_ input: EventsAPI.EnableRuleRequest, context: RequestContext) async throws -> EmptyShape {
-        try await setState("ENABLED", name: input.name, bus: try Self.bus(input.eventBusName, action: "EnableRule", context: context), context: context)
+        try await setState(.enabled, name: input.name, bus: try Self.bus(input.eventBusName, action: "EnableRule", context: context), context: context)
         return .init()
     }
 
     public func disableRule(_ input: EventsAPI.DisableRuleRequest, context: RequestContext) async throws -> EmptyShape {
-        try await setState("DISABLED", name: input.name, bus: try Self.bus(input.eventBusName, action: "DisableRule", context: context), context: context)
+        try await setState(.disabled, name: input.name, bus: try Self.bus(input.eventBusName, action: "DisableRule", context: context), context: context)
         return .init()
     }
 
-    func setState(_ state: String, name: String, bus: String, context: RequestContext) async throws {
+    func setState(_ state: EventsAPI.RuleState, name: String, bus: String, context: RequestContext) async throws {
         let now = clock.now()
         let next: Date? = try await database.write { db in
             guard var rule = try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: name) else {
                 throw Self.ruleNotFound(name, bus: bus)
             }
-            let wasEnabled = rule.state == "ENABLED"
+            let wasEnabled = rule.state == .enabled
             rule.state = state
             var next: Date?
-            if state == "ENABLED", let text = rule.scheduleExpression {
+            if state == .enabled, let text = rule.scheduleExpression {
                 let stored = try Double.fetchOne(db, sql: "SELECT next_fire FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name = ?",
                                                  arguments: [context.accountId, context.region, bus, name])
                 // Enabling starts the schedule as creating it does; enabling an enabled rule changes nothing.
@@ -558,7 +558,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                                                 arguments: [context.accountId, context.region, bus])
             return try documents.compactMap { text -> MatchableRule? in
                 let rule: EventsAPI.DescribeRuleResponse = try EventsStore.decode(text)
-                guard rule.state == "ENABLED", let pattern = rule.eventPattern, let parsed = try? patterns.compile(pattern),
+                guard rule.state == .enabled, let pattern = rule.eventPattern, let parsed = try? patterns.compile(pattern),
                       let name = rule.name else { return nil }
                 return MatchableRule(rule: rule, pattern: parsed,
                                      targets: try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))

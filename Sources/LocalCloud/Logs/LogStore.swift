@@ -8,7 +8,7 @@ struct StoredGroup: Sendable {
     var name: String
     var creationTime: Int
     var retentionInDays: Int?
-    var logGroupClass: String
+    var logGroupClass: LogsAPI.LogGroupClass
     var kmsKeyId: String?
     var storedBytes: Int
 
@@ -119,13 +119,13 @@ struct LogStore: Sendable {
         }
     }
 
-    func createGroup(account: String, region: String, name: String, logGroupClass: String, kmsKeyId: String?, tags: [String: String], now: Int) async throws -> Bool {
+    func createGroup(account: String, region: String, name: String, logGroupClass: LogsAPI.LogGroupClass, kmsKeyId: String?, tags: [String: String], now: Int) async throws -> Bool {
         let tagsText = String(decoding: try JSONEncoder().encode(tags), as: UTF8.self)
         return try await database.write { db in
             try db.execute(sql: """
                 INSERT OR IGNORE INTO logs_groups (account, region, name, creation_time, log_group_class, kms_key_id, tags)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [account, region, name, now, logGroupClass, kmsKeyId, tagsText])
+                """, arguments: [account, region, name, now, logGroupClass.rawValue, kmsKeyId, tagsText])
             return db.changesCount > 0
         }
     }
@@ -153,7 +153,7 @@ struct LogStore: Sendable {
         }
     }
 
-    func groups(account: String, region: String, prefix: String?, pattern: String?, names: [String]?, logGroupClass: String?, after: String?, limit: Int) async throws -> [StoredGroup] {
+    func groups(account: String, region: String, prefix: String?, pattern: String?, names: [String]?, logGroupClass: LogsAPI.LogGroupClass?, after: String?, limit: Int) async throws -> [StoredGroup] {
         try await database.read { db in
             var sql = """
                 SELECT g.name, g.creation_time, g.retention_days, g.log_group_class, g.kms_key_id,
@@ -163,7 +163,7 @@ struct LogStore: Sendable {
             var arguments: StatementArguments = [account, region]
             if let prefix { sql += " AND substr(g.name, 1, ?) = ?"; arguments += [prefix.count, prefix] }
             if let pattern { sql += " AND instr(lower(g.name), lower(?)) > 0"; arguments += [pattern] }
-            if let logGroupClass { sql += " AND g.log_group_class = ?"; arguments += [logGroupClass] }
+            if let logGroupClass { sql += " AND g.log_group_class = ?"; arguments += [logGroupClass.rawValue] }
             if let names {
                 guard !names.isEmpty else { return [] }
                 sql += " AND g.name IN (\(Array(repeating: "?", count: names.count).joined(separator: ", ")))"
@@ -173,7 +173,7 @@ struct LogStore: Sendable {
             sql += " ORDER BY g.name LIMIT ?"
             arguments += [limit]
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row -> StoredGroup in
-                StoredGroup(name: row[0], creationTime: row[1], retentionInDays: row[2], logGroupClass: row[3], kmsKeyId: row[4], storedBytes: row[5])
+                StoredGroup(name: row[0], creationTime: row[1], retentionInDays: row[2], logGroupClass: .init(rawValue: row[3]), kmsKeyId: row[4], storedBytes: row[5])
             }
         }
     }

@@ -82,12 +82,12 @@ public struct LogsService: LocalService, LogsAPIHandler {
 
     public func createLogGroup(_ input: LogsAPI.CreateLogGroupRequest, context: RequestContext) async throws -> EmptyShape {
         try Self.validateGroupName(input.logGroupName)
-        if let logGroupClass = input.logGroupClass, !["STANDARD", "INFREQUENT_ACCESS", "DELIVERY"].contains(logGroupClass) {
+        if let logGroupClass = input.logGroupClass, logGroupClass.modeledCase == nil {
             throw AWSError("InvalidParameterException", "1 validation error detected: Value '\(logGroupClass)' at 'logGroupClass' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, INFREQUENT_ACCESS, DELIVERY]")
         }
         let created = try await store.createGroup(
             account: context.accountId, region: context.region, name: input.logGroupName,
-            logGroupClass: input.logGroupClass ?? "STANDARD", kmsKeyId: input.kmsKeyId, tags: input.tags ?? [:], now: Self.now())
+            logGroupClass: input.logGroupClass ?? .standard, kmsKeyId: input.kmsKeyId, tags: input.tags ?? [:], now: Self.now())
         guard created else { throw AWSError("ResourceAlreadyExistsException", "The specified log group already exists") }
         return EmptyShape()
     }
@@ -153,7 +153,7 @@ public struct LogsService: LocalService, LogsAPIHandler {
 
     public func describeLogStreams(_ input: LogsAPI.DescribeLogStreamsRequest, context: RequestContext) async throws -> LogsAPI.DescribeLogStreamsResponse {
         let group = try Self.groupName(name: input.logGroupName, identifier: input.logGroupIdentifier)
-        let orderByTime = input.orderBy == "LastEventTime"
+        let orderByTime = input.orderBy == .lastEventTime
         if orderByTime && input.logStreamNamePrefix != nil {
             throw AWSError("InvalidParameterException", "Cannot order by LastEventTime with a logStreamNamePrefix.")
         }

@@ -90,7 +90,7 @@ enum ScheduleStore {
         try db.execute(sql: """
             INSERT OR REPLACE INTO scheduler_schedule (account, region, group_name, name, state, next_fire, document)
             VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [key.account, key.region, key.group, key.name, schedule.state ?? "ENABLED",
+            """, arguments: [key.account, key.region, key.group, key.name, (schedule.state ?? .enabled).rawValue,
                              nextFire?.timeIntervalSince1970, schedule.json().serialized()])
     }
 

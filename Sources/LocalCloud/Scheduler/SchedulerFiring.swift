@@ -30,7 +30,7 @@ extension SchedulerService {
         }
         for (key, due, document) in rows {
             var nominal = Date(timeIntervalSince1970: due)
-            var schedule = SchedulerAPI.GetScheduleOutput(state: "ENABLED")
+            var schedule = SchedulerAPI.GetScheduleOutput(state: .enabled)
             if let document, let stored = try? ScheduleStore.decodeSchedule(document) {
                 schedule = stored
                 let maximumAge = Double(stored.target?.retryPolicy?.maximumEventAgeInSeconds ?? 86400)
@@ -83,7 +83,7 @@ extension SchedulerService {
         let key = entry.key
         do {
             let schedule = try ScheduleStore.decodeSchedule(document)
-            guard schedule.state != "DISABLED", let target = schedule.target else { return }
+            guard schedule.state != .disabled, let target = schedule.target else { return }
             let nominal = Date(timeIntervalSince1970: entry.nominal)
             // Queue the next fire before invoking, so a slow target never delays the schedule. The next occurrence
             // follows this one's nominal time, not the moment it fired (a flexible window delays that at random):
@@ -114,7 +114,7 @@ extension SchedulerService {
         // Grouped: the schedules of a batch finish together, in one transaction.
         try await database.writeGrouped { db in
             guard try ScheduleStore.schedule(db, key: key)?.lastModificationDate == schedule.lastModificationDate else { return }
-            if schedule.actionAfterCompletion == "DELETE" {
+            if schedule.actionAfterCompletion == .delete {
                 try ScheduleStore.delete(db, key: key)
             } else {
                 try ScheduleStore.save(db, key: key, schedule: schedule, nextFire: nil)

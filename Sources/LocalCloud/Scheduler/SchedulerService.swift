@@ -41,11 +41,11 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         let key = ScheduleKey(account: context.accountId, region: context.region, group: input.groupName ?? "default", name: input.name)
         let now = clock.now()
         var schedule = SchedulerAPI.GetScheduleOutput(
-            actionAfterCompletion: input.actionAfterCompletion ?? "NONE", arn: key.arn, creationDate: now,
+            actionAfterCompletion: input.actionAfterCompletion ?? .none, arn: key.arn, creationDate: now,
             description: input.description, endDate: input.endDate, flexibleTimeWindow: input.flexibleTimeWindow,
             groupName: key.group, kmsKeyArn: input.kmsKeyArn, lastModificationDate: now, name: input.name,
             scheduleExpression: input.scheduleExpression, scheduleExpressionTimezone: input.scheduleExpressionTimezone,
-            startDate: input.startDate, state: input.state ?? "ENABLED", target: input.target)
+            startDate: input.startDate, state: input.state ?? .enabled, target: input.target)
         schedule.target?.retryPolicy = Self.retryPolicy(input.target.retryPolicy)
         let expression = try Self.validate(schedule, now: now)
         // Created now, a rate schedule without a StartDate has its first occurrence now.
@@ -82,11 +82,11 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         let result: (SchedulerAPI.GetScheduleOutput, Date?) = try await database.write { db in
             guard let old = try ScheduleStore.schedule(db, key: key) else { throw Self.notFound(key) }
             var schedule = SchedulerAPI.GetScheduleOutput(
-                actionAfterCompletion: input.actionAfterCompletion ?? "NONE", arn: key.arn, creationDate: old.creationDate,
+                actionAfterCompletion: input.actionAfterCompletion ?? .none, arn: key.arn, creationDate: old.creationDate,
                 description: input.description, endDate: input.endDate, flexibleTimeWindow: input.flexibleTimeWindow,
                 groupName: key.group, kmsKeyArn: input.kmsKeyArn, lastModificationDate: now, name: input.name,
                 scheduleExpression: input.scheduleExpression, scheduleExpressionTimezone: input.scheduleExpressionTimezone,
-                startDate: input.startDate, state: input.state ?? "ENABLED", target: input.target)
+                startDate: input.startDate, state: input.state ?? .enabled, target: input.target)
             schedule.target?.retryPolicy = Self.retryPolicy(input.target.retryPolicy)
             let expression = try Self.validate(schedule, now: now)
             // An update keeps a rate schedule's phase (anchored at its StartDate or creation): its next occurrence
@@ -123,7 +123,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
             var arguments: StatementArguments = [context.accountId, context.region]
             if let group = input.groupName { sql += " AND group_name = ?"; _ = arguments.append(contentsOf: [group]) }
             if let prefix = input.namePrefix { sql += " AND substr(name, 1, ?) = ?"; _ = arguments.append(contentsOf: [prefix.count, prefix]) }
-            if let state = input.state { sql += " AND state = ?"; _ = arguments.append(contentsOf: [state]) }
+            if let state = input.state { sql += " AND state = ?"; _ = arguments.append(contentsOf: [state.rawValue]) }
             if let after { sql += " AND (group_name, name) > (?, ?)"; _ = arguments.append(contentsOf: [after.0, after.1]) }
             sql += " ORDER BY group_name, name LIMIT ?"
             _ = arguments.append(contentsOf: [limit + 1])
@@ -210,7 +210,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         return groups.sorted { $0.0 < $1.0 }.map { name, created in
             let date = Date(timeIntervalSince1970: created)
             return .init(arn: context.arn(service: "scheduler", resource: "schedule-group/\(name)"), creationDate: date,
-                         lastModificationDate: date, name: name, state: "ACTIVE")
+                         lastModificationDate: date, name: name, state: .active)
         }
     }
 
@@ -274,10 +274,10 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
             throw AWSError("ValidationException", "Invalid Schedule Expression \(text). Reason: \(error.reason).")
         }
         if let window = schedule.flexibleTimeWindow {
-            if window.mode == "FLEXIBLE" && window.maximumWindowInMinutes == nil {
+            if window.mode == .flexible && window.maximumWindowInMinutes == nil {
                 throw AWSError("ValidationException", "MaximumWindowInMinutes must be provided when Mode is FLEXIBLE.")
             }
-            if window.mode == "OFF" && window.maximumWindowInMinutes != nil {
+            if window.mode == .off && window.maximumWindowInMinutes != nil {
                 throw AWSError("ValidationException", "MaximumWindowInMinutes must not be provided when Mode is OFF.")
             }
         }
@@ -306,7 +306,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     /// (at once).
     static func nextFire(_ schedule: SchedulerAPI.GetScheduleOutput, expression: ZonedScheduleExpression, after: Date, missedWindow: Bool,
                          includingAfter: Bool = false) -> Date? {
-        if schedule.state == "DISABLED" { return nil }
+        if schedule.state == .disabled { return nil }
         // AWS ignores StartDate and EndDate for one-time schedules.
         let bounded = !expression.isOneTime
         let anchor = (bounded ? schedule.startDate : nil) ?? schedule.creationDate ?? after
@@ -323,7 +323,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     }
 
     func enqueue(_ key: ScheduleKey, schedule: SchedulerAPI.GetScheduleOutput, nominal: Date?) {
-        guard let nominal, schedule.state != "DISABLED" else { queue.remove(key); return }
+        guard let nominal, schedule.state != .disabled else { queue.remove(key); return }
         var fireAt = nominal
         let window = Self.flexibleWindow(schedule)
         if window > 0 {
@@ -335,7 +335,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
 
     /// The seconds of a FLEXIBLE time window after each due time; 0 when the window is OFF.
     static func flexibleWindow(_ schedule: SchedulerAPI.GetScheduleOutput) -> Double {
-        guard let window = schedule.flexibleTimeWindow, window.mode == "FLEXIBLE", let minutes = window.maximumWindowInMinutes else { return 0 }
+        guard let window = schedule.flexibleTimeWindow, window.mode == .flexible, let minutes = window.maximumWindowInMinutes else { return 0 }
         return Double(minutes * 60)
     }
 

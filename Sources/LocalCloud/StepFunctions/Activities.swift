@@ -41,7 +41,7 @@ extension StepFunctionsService {
     public func describeActivity(_ input: SFNAPI.DescribeActivityInput, context: RequestContext) async throws -> SFNAPI.DescribeActivityOutput {
         let activity = try await requireActivity(input.activityArn, context)
         return .init(activityArn: activity.arn, name: activity.name, creationDate: activity.created,
-                     encryptionConfiguration: .init(type: "AWS_OWNED_KEY"))
+                     encryptionConfiguration: .init(type: .awsOwnedKey))
     }
 
     public func listActivities(_ input: SFNAPI.ListActivitiesInput, context: RequestContext) async throws -> SFNAPI.ListActivitiesOutput {
@@ -74,7 +74,7 @@ extension StepFunctionsService {
         guard let work = polled else { return .init() }
         await work.progress.started(worker: input.workerName ?? "")
         // A worker holds the token now: a restart must not offer the task to another.
-        try? await store.setTaskStatus(work.token, "STARTED", handle: ["workerName": .string(input.workerName ?? "")])
+        try? await store.setTaskStatus(work.token, .started, handle: ["workerName": .string(input.workerName ?? "")])
         return .init(taskToken: work.token, input: work.input)
     }
 }

@@ -119,13 +119,13 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     }
 
     /// Writes the execution's outcome, after everything recorded before it; returns once committed.
-    func finish(status: String, ending: StepFunctionsService.Ending) async {
+    func finish(status: SFNAPI.ExecutionStatus, ending: StepFunctionsService.Ending) async {
         // Events recorded before the resume that the run did not repeat (it ended before reaching them).
         if let stale = replay.withLock({ recorded -> Int? in defer { recorded.removeAll() }; return recorded.first?["id"]?.intValue }) {
             try? await store.truncateHistory(executionArn, after: stale - 1)
         }
         // A succeeded execution's snapshot is cleared by the same write: a buffered one need not be written.
-        if status == "SUCCEEDED" { buffer.withLock { $0.snapshot = nil } }
+        if status == .succeeded { buffer.withLock { $0.snapshot = nil } }
         try? await store.finish(executionArn, status: status, output: ending.output, error: ending.error, cause: ending.cause, stopped: ending.stopped)
     }
 

@@ -42,12 +42,12 @@ extension StepFunctionsService {
         })
         snapshot.lastEventId = redriven.id
         var running = execution
-        running.status = "RUNNING"
+        running.status = .running
         running.redriveCount += 1
         running.redriveDate = now
         try launch(running, context: context, resumingFrom: snapshot)
         logExecution("execution redriven", running.arn, context: context, ["redrive-count": "\(running.redriveCount)"])
-        await publish(running, status: "RUNNING", context: context)
+        await publish(running, status: .running, context: context)
         return .init(redriveDate: now)
     }
 
@@ -55,9 +55,9 @@ extension StepFunctionsService {
     /// when it can: failed, timed out or aborted, within 14 days of stopping, its machine not being deleted, and
     /// room left in its history (`lastEventId`, when known) for the redrive's events.
     static func notRedrivableReason(_ e: StepFunctionsStore.Execution, machine: StepFunctionsStore.Machine?, lastEventId: Int?, now: Date = Date()) -> String? {
-        if machine == nil || machine?.status == "DELETING" { return "State machine is in DELETING status" }
+        if machine == nil || machine?.status == .deleting { return "State machine is in DELETING status" }
         switch e.status {
-        case "RUNNING", "SUCCEEDED": return "Execution is \(e.status) and cannot be redriven"
+        case .running, .succeeded: return "Execution is \(e.status) and cannot be redriven"
         default: break
         }
         // ExecutionRedriven and an event that ends the execution need two places.
@@ -129,9 +129,9 @@ extension StepFunctionsService {
         let arn = "arn:aws:states:\(context.region):\(context.accountId):execution:TestStateMachine:\(RandomUUID.make())"
         let result = await engine.test(state, input: stateInput, context: ExecutionContext(executionArn: arn, name: "TestState", roleArn: input.roleArn ?? ""),
                                        variables: variables, contextObject: contextObject)
-        let level = input.inspectionLevel ?? "INFO"
+        let level = input.inspectionLevel ?? .info
         var inspection: SFNAPI.InspectionData?
-        if level != "INFO" {
+        if level != .info {
             let step = { (name: String) in result.inspection[name]?.serialized() }
             inspection = .init(input: stateInput.serialized(), afterArguments: step("afterArguments"), afterInputPath: step("afterInputPath"),
                                afterParameters: step("afterParameters"), result: step("result") ?? result.output?.serialized(),
@@ -139,7 +139,7 @@ extension StepFunctionsService {
                                variables: JSON.object(JSONObject(uniqueKeysWithValues: result.variables.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })).serialized())
         }
         return .init(output: result.output?.serialized(), error: result.error, cause: result.cause, inspectionData: inspection,
-                     nextState: result.nextState, status: result.status.rawValue)
+                     nextState: result.nextState, status: .init(rawValue: result.status.rawValue))
     }
 }
 

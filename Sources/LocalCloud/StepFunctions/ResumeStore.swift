@@ -15,10 +15,19 @@ extension StepFunctionsStore {
         var key: String
         /// Whether `id` is a task token a worker completes (callbacks and activities).
         var callback: Bool
-        /// STARTING (the integration is being called), WAITING (called; waiting for a callback, a worker or
-        /// the job), STARTED (an activity worker took it), CLOSED (the state stopped waiting for it).
-        var status: String
+        var status: Status
         var handle: JSON?
+
+        enum Status: String, Sendable {
+            /// The integration is being called.
+            case starting = "STARTING"
+            /// Called; waiting for a callback, a worker or the job.
+            case waiting = "WAITING"
+            /// An activity worker took it.
+            case started = "STARTED"
+            /// The state stopped waiting for it.
+            case closed = "CLOSED"
+        }
     }
 
     static func registerResumeMigrations(_ migrator: inout DatabaseMigrator) {
@@ -81,7 +90,7 @@ extension StepFunctionsStore {
     // MARK: Tasks
 
     static func taskRecord(_ row: Row) -> TaskRecord {
-        TaskRecord(id: row["id"], executionArn: row["execution_arn"], key: row["key"], callback: row["callback"], status: row["status"],
+        TaskRecord(id: row["id"], executionArn: row["execution_arn"], key: row["key"], callback: row["callback"], status: TaskRecord.Status(rawValue: row["status"]) ?? .closed,
                    handle: (row["handle"] as String?).flatMap { try? JSON(parsing: $0) })
     }
 
@@ -89,17 +98,17 @@ extension StepFunctionsStore {
         try await database.writeGrouped { db in
             try db.executeCached("""
                 INSERT OR REPLACE INTO sfn_tasks (id, execution_arn, key, callback, status, handle, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [task.id, task.executionArn, task.key, task.callback, task.status, task.handle?.serialized(), Date().timeIntervalSince1970])
+                """, arguments: [task.id, task.executionArn, task.key, task.callback, task.status.rawValue, task.handle?.serialized(), Date().timeIntervalSince1970])
         }
     }
 
-    func setTaskStatus(_ id: String, _ status: String, handle: JSON? = nil) async throws {
+    func setTaskStatus(_ id: String, _ status: TaskRecord.Status, handle: JSON? = nil) async throws {
         try await database.writeGrouped { db in
             if let handle {
                 try db.executeCached("UPDATE sfn_tasks SET status = ?, handle = ?, updated = ? WHERE id = ?",
-                               arguments: [status, handle.serialized(), Date().timeIntervalSince1970, id])
+                               arguments: [status.rawValue, handle.serialized(), Date().timeIntervalSince1970, id])
             } else {
-                try db.executeCached("UPDATE sfn_tasks SET status = ?, updated = ? WHERE id = ?", arguments: [status, Date().timeIntervalSince1970, id])
+                try db.executeCached("UPDATE sfn_tasks SET status = ?, updated = ? WHERE id = ?", arguments: [status.rawValue, Date().timeIntervalSince1970, id])
             }
         }
     }

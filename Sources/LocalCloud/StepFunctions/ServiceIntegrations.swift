@@ -94,13 +94,13 @@ struct ServiceIntegrations: TaskIntegration {
             guard let token = task.taskToken else { throw StatesError("States.Runtime", "No task token") }
             let waiter = tokens.register(token, progress: task.progress)
             defer { tokens.forget(token) }
-            let record = StepFunctionsStore.TaskRecord(id: token, executionArn: executionArn, key: task.key, callback: true, status: "STARTING")
+            let record = StepFunctionsStore.TaskRecord(id: token, executionArn: executionArn, key: task.key, callback: true, status: .starting)
             return try await recording(record) {
                 // Called before a restart: the callback is still to come, on the same token.
-                if previous?.id != token || previous?.status == "STARTING" {
+                if previous?.id != token || previous?.status == .starting {
                     try? await store.saveTask(record)
                     _ = try await call(target, input)
-                    try? await store.setTaskStatus(token, "WAITING")
+                    try? await store.setTaskStatus(token, .waiting)
                 }
                 return try await waiter.value()
             }
@@ -111,7 +111,7 @@ struct ServiceIntegrations: TaskIntegration {
         }
         // A job started before a restart is polled again, not started twice.
         let id = previous?.id ?? RandomUUID.make()
-        let record = StepFunctionsStore.TaskRecord(id: id, executionArn: executionArn, key: task.key, callback: false, status: "STARTING")
+        let record = StepFunctionsStore.TaskRecord(id: id, executionArn: executionArn, key: task.key, callback: false, status: .starting)
         return try await recording(record) {
             let started: JSON
             if let handle = previous?.handle {
@@ -119,7 +119,7 @@ struct ServiceIntegrations: TaskIntegration {
             } else {
                 try? await store.saveTask(record)
                 started = try await call(target, input)
-                try? await store.setTaskStatus(id, "WAITING", handle: started)
+                try? await store.setTaskStatus(id, .waiting, handle: started)
             }
             switch target.endpoint {
             case "ecs": return try await waitForECSTask(started)
@@ -132,10 +132,10 @@ struct ServiceIntegrations: TaskIntegration {
     func recording(_ record: StepFunctionsStore.TaskRecord, _ body: () async throws -> JSON) async throws -> JSON {
         do {
             let output = try await body()
-            try? await store.setTaskStatus(record.id, "CLOSED")
+            try? await store.setTaskStatus(record.id, .closed)
             return output
         } catch {
-            try? await store.setTaskStatus(record.id, "CLOSED")
+            try? await store.setTaskStatus(record.id, .closed)
             throw error
         }
     }
@@ -154,9 +154,9 @@ struct ServiceIntegrations: TaskIntegration {
             activities.withdraw(task.resource, token: token)
             tokens.forget(token)
         }
-        let record = StepFunctionsStore.TaskRecord(id: token, executionArn: executionArn, key: task.key, callback: true, status: "WAITING")
+        let record = StepFunctionsStore.TaskRecord(id: token, executionArn: executionArn, key: task.key, callback: true, status: .waiting)
         return try await recording(record) {
-            if let previous, previous.status == "STARTED" {
+            if let previous, previous.status == .started {
                 // The worker's ActivityStarted event was recorded after the snapshot; record it again.
                 await task.progress.started(worker: previous.handle?["workerName"]?.stringValue ?? "")
             } else {

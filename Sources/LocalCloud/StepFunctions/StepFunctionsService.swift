@@ -78,9 +78,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let failed = HistoryEvent(id: last + 1, previousEventId: last, timestamp: ending.stopped, type: "ExecutionFailed",
                                   detailsKey: "executionFailedEventDetails", details: ["error": .string(error), "cause": .string(cause)])
         await store.append(event: failed.json, id: failed.id, to: execution.arn)
-        try? await store.finish(execution.arn, status: "FAILED", output: nil, error: error, cause: cause, stopped: ending.stopped)
-        await publish(execution, status: "FAILED", ending: ending, context: context)
-        logEnded(execution.arn, status: "FAILED", started: execution.started, ending: ending, context: context)
+        try? await store.finish(execution.arn, status: .failed, output: nil, error: error, cause: cause, stopped: ending.stopped)
+        await publish(execution, status: .failed, ending: ending, context: context)
+        logEnded(execution.arn, status: .failed, started: execution.started, ending: ending, context: context)
     }
 
     /// A line of the server log about one execution.
@@ -91,7 +91,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     }
 
     /// The server log's line for an execution that ended: its status, its error, and how long it ran.
-    func logEnded(_ arn: String, status: String, started: Date, ending: Ending, context: RequestContext) {
+    func logEnded(_ arn: String, status: SFNAPI.ExecutionStatus, started: Date, ending: Ending, context: RequestContext) {
         guard environment.logger.logLevel <= .info else { return }
         var extra: Logger.Metadata = ["status": "\(status)", "duration-ms": "\(Int((ending.stopped.timeIntervalSince(started) * 1000).rounded()))"]
         if let error = ending.error { extra["error"] = "\(error)" }
@@ -176,7 +176,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     public func createStateMachine(_ input: SFNAPI.CreateStateMachineInput, context: RequestContext) async throws -> SFNAPI.CreateStateMachineOutput {
         try Self.validateName(input.name)
-        let type = input.type ?? "STANDARD"
+        let type = input.type ?? .standard
         let machine = try Self.parseDefinition(input.definition)
         try Self.checkType(machine, type: type)
         let arn = Self.machineArn(input.name, context)
@@ -212,9 +212,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// tracing and encryption configuration, and publish and versionDescription; a different roleArn or tags are
     /// ignored (and not applied).
     private func answerCreate(
-        _ input: SFNAPI.CreateStateMachineInput, existing: StepFunctionsStore.Machine, type: String, logging: JSON?, tracing: JSON?, encryption: JSON?
+        _ input: SFNAPI.CreateStateMachineInput, existing: StepFunctionsStore.Machine, type: SFNAPI.StateMachineType, logging: JSON?, tracing: JSON?, encryption: JSON?
     ) async throws -> SFNAPI.CreateStateMachineOutput {
-        if existing.status == "DELETING" {
+        if existing.status == .deleting {
             throw AWSError("StateMachineDeleting", "State Machine is being deleted: '\(existing.arn)'")
         }
         let latest = try await store.versions(of: existing.arn).first
@@ -247,7 +247,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// The configurations as given to CreateStateMachine or UpdateStateMachine, or AWS's defaults.
     static func logging(_ json: JSON?) -> SFNAPI.LoggingConfiguration {
         var decoder = ShapeDecoder()
-        return json.flatMap { try? SFNAPI.LoggingConfiguration(json: $0, decoder: &decoder, path: "") } ?? .init(level: "OFF", includeExecutionData: false)
+        return json.flatMap { try? SFNAPI.LoggingConfiguration(json: $0, decoder: &decoder, path: "") } ?? .init(level: .off, includeExecutionData: false)
     }
 
     static func tracing(_ json: JSON?) -> SFNAPI.TracingConfiguration {
@@ -278,8 +278,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         return found
     }
 
-    static func checkType(_ machine: StateMachine, type: String) throws {
-        guard type == "EXPRESS" else { return }
+    static func checkType(_ machine: StateMachine, type: SFNAPI.StateMachineType) throws {
+        guard type == .express else { return }
         let problems = expressDiagnostics(machine)
         if !problems.isEmpty { throw AWSError("InvalidDefinition", DefinitionError(problems).description) }
     }
@@ -304,9 +304,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'")
         }
         if var m = try await store.machine(input.stateMachineArn), m.account == context.accountId, m.region == context.region {
-            m.status = "DELETING"
+            m.status = .deleting
             try await store.update(m)
-            for listed in try await store.executions(machineArn: m.arn, status: "RUNNING") {
+            for listed in try await store.executions(machineArn: m.arn, status: .running) {
                 // A listing carries no input; the ABORTED status event does.
                 guard let execution = try await store.execution(listed.arn) else { continue }
                 try await stop(execution, error: nil, cause: "The state machine \(m.name) was deleted", context: context)
@@ -342,13 +342,13 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     public func validateStateMachineDefinition(_ input: SFNAPI.ValidateStateMachineDefinitionInput, context: RequestContext) async throws -> SFNAPI.ValidateStateMachineDefinitionOutput {
         var diagnostics = StateMachine.validate(input.definition)
-        if diagnostics.isEmpty, input.type == "EXPRESS", let machine = try? StateMachine(definition: input.definition) {
+        if diagnostics.isEmpty, input.type == .express, let machine = try? StateMachine(definition: input.definition) {
             diagnostics = Self.expressDiagnostics(machine)
         }
         let limit = input.maxResults ?? 100
         return .init(
-            result: diagnostics.isEmpty ? "OK" : "FAIL",
-            diagnostics: diagnostics.prefix(limit).map { .init(severity: $0.severity, code: $0.code, message: $0.message, location: $0.location) },
+            result: diagnostics.isEmpty ? .ok : .fail,
+            diagnostics: diagnostics.prefix(limit).map { .init(severity: .init(rawValue: $0.severity), code: $0.code, message: $0.message, location: $0.location) },
             truncated: diagnostics.count > limit)
     }
 
@@ -363,12 +363,12 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         guard let inputJSON = try? JSON(parsing: inputText) else {
             throw AWSError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid JSON'")
         }
-        if m.type == "EXPRESS" {
+        if m.type == .express {
             return try startExpress(target, name: name, input: inputJSON, context: context)
         }
         let arn = "arn:aws:states:\(context.region):\(context.accountId):execution:\(m.name):\(name)"
         let execution = StepFunctionsStore.Execution(
-            arn: arn, account: context.accountId, region: context.region, machineArn: m.arn, name: name, status: "RUNNING",
+            arn: arn, account: context.accountId, region: context.region, machineArn: m.arn, name: name, status: .running,
             input: inputText, started: Date(), definition: target.definition, roleArn: target.roleArn,
             versionArn: target.versionArn, aliasArn: target.aliasArn, revisionId: target.revisionId)
         let machine = try definitions.machine(target.definition)
@@ -381,7 +381,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             // The name is taken (found by the insert itself, which spares a read on every start). Idempotent by
             // name while the same input is running, as AWS.
-            if let existing = try await store.execution(arn), existing.input == inputText && existing.status == "RUNNING" {
+            if let existing = try await store.execution(arn), existing.input == inputText && existing.status == .running {
                 return .init(executionArn: arn, startDate: existing.started)
             }
             throw AWSError("ExecutionAlreadyExists", "Execution Already Exists: '\(arn)'")
@@ -406,7 +406,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let ending = Ending(stopped: Date(), output: outcome.output?.serialized(), error: aborted ? nil : outcome.error,
                             cause: aborted ? nil : outcome.cause)
         var ended = execution
-        ended.status = outcome.status.rawValue
+        ended.status = SFNAPI.ExecutionStatus(outcome.status)
         (ended.output, ended.error, ended.cause, ended.stopped) = (ending.output, ending.error, ending.cause, ending.stopped)
         // The last snapshot of an execution that did not succeed stays, for RedriveExecution (as ``StepFunctionsStore/finish``).
         ended.snapshot = outcome.status == .succeeded ? nil : recorder.heldSnapshot?.serialized()
@@ -416,7 +416,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         // Events reach EventBridge asynchronously, as in AWS; RUNNING first.
         if await environment.directory.hasEventRules(context: context) {
             Task {
-                await publish(execution, status: "RUNNING", context: context)
+                await publish(execution, status: .running, context: context)
                 await publish(execution, status: ended.status, ending: ending, context: context)
             }
         }
@@ -427,7 +427,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     public func startSyncExecution(_ input: SFNAPI.StartSyncExecutionInput, context: RequestContext) async throws -> SFNAPI.StartSyncExecutionOutput {
         let target = try await resolveForExecution(input.stateMachineArn, context)
         let m = target.machine
-        guard m.type == "EXPRESS" else {
+        guard m.type == .express else {
             throw AWSError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
         }
         let name = input.name ?? RandomUUID.make()
@@ -445,12 +445,12 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             stateMachineVersionArn: target.versionArn, stateMachineAliasArn: target.aliasArn))
         let stop = Date()
         logExecution("execution started", arn, context: context)
-        logEnded(arn, status: outcome.status.rawValue, started: start, ending: Ending(stopped: stop, error: outcome.error), context: context)
+        logEnded(arn, status: SFNAPI.ExecutionStatus(outcome.status), started: start, ending: Ending(stopped: stop, error: outcome.error), context: context)
         // Express workflows bill by the 100 ms, with at least 64 MB of memory.
         let billed = max(100, Int((stop.timeIntervalSince(start) * 10).rounded(.up)) * 100)
         return .init(
             executionArn: arn, stateMachineArn: target.versionArn ?? target.aliasArn ?? m.arn, name: name, startDate: start, stopDate: stop,
-            status: outcome.status.rawValue, error: outcome.error, cause: outcome.cause, input: inputText, inputDetails: .init(included: true),
+            status: .init(rawValue: outcome.status.rawValue), error: outcome.error, cause: outcome.cause, input: inputText, inputDetails: .init(included: true),
             output: outcome.output?.serialized(), outputDetails: .init(included: outcome.output != nil),
             billingDetails: .init(billedMemoryUsedInMB: 64, billedDurationInMilliseconds: billed))
     }
@@ -471,7 +471,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         logExecution("execution started", arn, context: context)
         let task = Task {
             let outcome = await engine.run(input: input, context: executionContext)
-            self.logEnded(arn, status: outcome.status.rawValue, started: start, ending: Ending(stopped: Date(), error: outcome.error), context: context)
+            self.logEnded(arn, status: SFNAPI.ExecutionStatus(outcome.status), started: start, ending: Ending(stopped: Date(), error: outcome.error), context: context)
             runs.remove(arn)
         }
         runs.add(arn, task)
@@ -491,7 +491,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let observer = HistoryRecorder(store: store, executionArn: execution.arn, replaying: recorded)
         let service = self
         let task = Task {
-            if publishingRunning { await service.publish(execution, status: "RUNNING", context: context) }
+            if publishingRunning { await service.publish(execution, status: .running, context: context) }
             let outcome = await engine.run(input: input, context: executionContext, resumingFrom: snapshot, observer: observer)
             // This task is the one writer of the outcome: StopExecution cancels it and waits for it, so the
             // status, the ExecutionAborted event and the published event agree.
@@ -499,9 +499,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             let aborted = outcome.status == .aborted
             let ending = Ending(stopped: Date(), output: outcome.output?.serialized(), error: aborted ? reason.error : outcome.error,
                                 cause: aborted ? reason.cause : outcome.cause)
-            await observer.finish(status: outcome.status.rawValue, ending: ending)
-            service.logEnded(execution.arn, status: outcome.status.rawValue, started: execution.started, ending: ending, context: context)
-            await service.publish(execution, status: outcome.status.rawValue, ending: ending, context: context)
+            await observer.finish(status: SFNAPI.ExecutionStatus(outcome.status), ending: ending)
+            service.logEnded(execution.arn, status: SFNAPI.ExecutionStatus(outcome.status), started: execution.started, ending: ending, context: context)
+            await service.publish(execution, status: SFNAPI.ExecutionStatus(outcome.status), ending: ending, context: context)
             service.runs.remove(execution.arn)
         }
         runs.add(execution.arn, task, recorder: observer)
@@ -533,7 +533,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     /// Publishes the "Step Functions Execution Status Change" event AWS sends to the default bus. `ending` is
     /// given for the statuses that end an execution (the run that ended it knows how, so nothing is read back).
-    func publish(_ execution: StepFunctionsStore.Execution, status: String, ending: Ending? = nil, context: RequestContext) async {
+    func publish(_ execution: StepFunctionsStore.Execution, status: SFNAPI.ExecutionStatus, ending: Ending? = nil, context: RequestContext) async {
         let store = self.store
         await environment.directory.publish(context: context) {
             var ended = execution
@@ -544,7 +544,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             let notRedrivable = Self.notRedrivableReason(ended, machine: machine, lastEventId: last)
             var detail: JSONObject = [
                 "executionArn": .string(execution.arn), "stateMachineArn": .string(execution.machineArn), "name": .string(execution.name),
-                "status": .string(status), "startDate": .number((execution.started.timeIntervalSince1970 * 1000).rounded()),
+                "status": .string(status.rawValue), "startDate": .number((execution.started.timeIntervalSince1970 * 1000).rounded()),
                 "stopDate": ending.map { .number(($0.stopped.timeIntervalSince1970 * 1000).rounded()) } ?? .null,
                 "input": .string(execution.input), "inputDetails": ["included": true],
                 "output": ending?.output.map { .string($0) } ?? .null, "outputDetails": ending?.output == nil ? .null : ["included": true],
@@ -560,7 +560,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     }
 
     /// Whether an execution of this status could be redriven (so that its history's length matters).
-    static func mayBeRedrivable(_ status: String) -> Bool { status == "FAILED" || status == "TIMED_OUT" || status == "ABORTED" }
+    static func mayBeRedrivable(_ status: SFNAPI.ExecutionStatus) -> Bool { status == .failed || status == .timedOut || status == .aborted }
 
     public func describeExecution(_ input: SFNAPI.DescribeExecutionInput, context: RequestContext) async throws -> SFNAPI.DescribeExecutionOutput {
         let e = try await requireExecution(input.executionArn, context)
@@ -572,7 +572,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             input: e.input, inputDetails: .init(included: true), output: e.output, outputDetails: e.output.map { _ in .init(included: true) },
             error: e.error, cause: e.cause, stateMachineVersionArn: e.versionArn, stateMachineAliasArn: e.aliasArn,
             redriveCount: e.redriveCount, redriveDate: e.redriveDate,
-            redriveStatus: notRedrivable == nil ? "REDRIVABLE" : "NOT_REDRIVABLE", redriveStatusReason: notRedrivable)
+            redriveStatus: notRedrivable == nil ? .redrivable : .notRedrivable, redriveStatusReason: notRedrivable)
     }
 
     /// The state machine as the execution ran it: the definition, role and revision of the version (or of the
@@ -610,7 +610,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         // A version or alias ARN lists the executions started through it.
         let (unqualified, qualifier) = try Self.splitMachineArn(machineArn)
         let machine = try await requireMachine(unqualified, context)
-        guard machine.type != "EXPRESS" else {
+        guard machine.type != .express else {
             throw AWSError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
         }
         var filter = StepFunctionsStore.ExecutionFilter(status: input.statusFilter)
@@ -620,9 +620,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         case .alias: filter.aliasArn = machineArn
         }
         switch input.redriveFilter {
-        case "REDRIVEN": filter.redriven = true
-        case "NOT_REDRIVEN": filter.redriven = false
-        default: break
+        case .redriven: filter.redriven = true
+        case .notRedriven: filter.redriven = false
+        case .unmodeled, .none: break
         }
         // Newest first; the token names the last execution listed (its key, as ``Pagination/key(newestFirst:_:)``
         // writes it), so executions started meanwhile do not shift pages.
@@ -644,7 +644,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     public func stopExecution(_ input: SFNAPI.StopExecutionInput, context: RequestContext) async throws -> SFNAPI.StopExecutionOutput {
         let e = try await requireExecution(input.executionArn, context)
-        guard e.status == "RUNNING" else { return .init(stopDate: e.stopped ?? Date()) }
+        guard e.status == .running else { return .init(stopDate: e.stopped ?? Date()) }
         let stopped = try await stop(e, error: input.error, cause: input.cause, context: context)
         return .init(stopDate: stopped)
     }
@@ -657,8 +657,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             await run.value
         } else {
             let ending = Ending(stopped: Date(), error: error, cause: cause)
-            try await store.finish(e.arn, status: "ABORTED", output: nil, error: error, cause: cause, stopped: ending.stopped)
-            await publish(e, status: "ABORTED", ending: ending, context: context)
+            try await store.finish(e.arn, status: .aborted, output: nil, error: error, cause: cause, stopped: ending.stopped)
+            await publish(e, status: .aborted, ending: ending, context: context)
         }
         return try await store.execution(e.arn)?.stopped ?? Date()
     }
@@ -736,7 +736,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     func onToken(_ token: String, _ action: () -> Bool) async throws {
         if action() { return }
         if let task = try await store.task(token), task.callback {
-            if task.status != "CLOSED" {
+            if task.status != .closed {
                 for _ in 0..<100 {
                     try await Task.sleep(for: .milliseconds(50))
                     if action() { return }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import JSONCore
 import LocalCloud
+import States
 import Synchronization
 
 /// State machines, executions and their histories, in SQLite: every event is written as it happens, with the
@@ -19,14 +20,14 @@ struct StepFunctionsStore: Sendable {
         var name: String
         var definition: String
         var roleArn: String
-        var type: String
+        var type: SFNAPI.StateMachineType
         var created: Date
         var updated: Date
         var description: String?
         var revisionId: String
         var tags: [String: String]
         /// ACTIVE, or DELETING while executions started before DeleteStateMachine finish.
-        var status = "ACTIVE"
+        var status = SFNAPI.StateMachineStatus.active
         /// LoggingConfiguration, TracingConfiguration and EncryptionConfiguration as given (botocore shapes).
         var logging: JSON? = nil
         var tracing: JSON? = nil
@@ -39,7 +40,7 @@ struct StepFunctionsStore: Sendable {
         var region: String
         var machineArn: String
         var name: String
-        var status: String
+        var status: SFNAPI.ExecutionStatus
         var input: String
         var output: String?
         var error: String?
@@ -133,9 +134,9 @@ struct StepFunctionsStore: Sendable {
     static func machine(_ row: Row) -> Machine {
         Machine(
             arn: row["arn"], account: row["account"], region: row["region"], name: row["name"], definition: row["definition"],
-            roleArn: row["role_arn"], type: row["type"], created: Date(timeIntervalSince1970: row["created"]),
+            roleArn: row["role_arn"], type: .init(rawValue: row["type"]), created: Date(timeIntervalSince1970: row["created"]),
             updated: Date(timeIntervalSince1970: row["updated"]), description: row["description"], revisionId: row["revision_id"],
-            tags: decodeTags(row["tags"]), status: row["status"] ?? "ACTIVE", logging: json(row["logging"]), tracing: json(row["tracing"]),
+            tags: decodeTags(row["tags"]), status: .init(rawValue: row["status"] ?? "ACTIVE"), logging: json(row["logging"]), tracing: json(row["tracing"]),
             encryption: json(row["encryption"]))
     }
 
@@ -153,8 +154,8 @@ struct StepFunctionsStore: Sendable {
                 status, logging, tracing, encryption)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (arn) DO NOTHING
-                """, arguments: [m.arn, m.account, m.region, m.name, m.definition, m.roleArn, m.type, m.created.timeIntervalSince1970,
-                                 m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status,
+                """, arguments: [m.arn, m.account, m.region, m.name, m.definition, m.roleArn, m.type.rawValue, m.created.timeIntervalSince1970,
+                                 m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status.rawValue,
                                  m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized()])
             return db.changesCount > 0
         }
@@ -167,7 +168,7 @@ struct StepFunctionsStore: Sendable {
             try db.execute(sql: """
                 UPDATE sfn_state_machines SET definition = ?, role_arn = ?, updated = ?, description = ?, revision_id = ?, tags = ?, status = ?,
                 logging = ?, tracing = ?, encryption = ? WHERE arn = ?
-                """, arguments: [m.definition, m.roleArn, m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status,
+                """, arguments: [m.definition, m.roleArn, m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status.rawValue,
                                  m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized(), m.arn])
         }
         // Re-read rather than trust `m`: an update may name a machine another request just deleted.
@@ -190,7 +191,7 @@ struct StepFunctionsStore: Sendable {
     static func execution(_ row: Row) -> Execution {
         Execution(
             arn: row["arn"], account: row["account"], region: row["region"], machineArn: row["machine_arn"], name: row["name"],
-            status: row["status"], input: row["input"], output: row["output"], error: row["error"], cause: row["cause"],
+            status: .init(rawValue: row["status"]), input: row["input"], output: row["output"], error: row["error"], cause: row["cause"],
             started: Date(timeIntervalSince1970: row["started"]), stopped: (row["stopped"] as Double?).map { Date(timeIntervalSince1970: $0) },
             definition: row["definition"], roleArn: row["role_arn"], snapshot: row["snapshot"],
             versionArn: row["version_arn"], aliasArn: row["alias_arn"], redriveCount: row["redrive_count"] ?? 0,
@@ -209,7 +210,7 @@ struct StepFunctionsStore: Sendable {
                 INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, started, definition, role_arn, version_arn, alias_arn,
                 revision_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [e.arn, e.account, e.region, e.machineArn, e.name, e.status, e.input, e.started.timeIntervalSince1970, e.definition, e.roleArn,
+                """, arguments: [e.arn, e.account, e.region, e.machineArn, e.name, e.status.rawValue, e.input, e.started.timeIntervalSince1970, e.definition, e.roleArn,
                                  e.versionArn, e.aliasArn, e.revisionId])
         }
     }
@@ -223,21 +224,21 @@ struct StepFunctionsStore: Sendable {
                 INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, output, error, cause, started, stopped, definition,
                 role_arn, snapshot, version_arn, alias_arn, revision_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [e.arn, e.account, e.region, e.machineArn, e.name, e.status, e.input, e.output, e.error, e.cause,
+                """, arguments: [e.arn, e.account, e.region, e.machineArn, e.name, e.status.rawValue, e.input, e.output, e.error, e.cause,
                                  e.started.timeIntervalSince1970, e.stopped?.timeIntervalSince1970, e.definition, e.roleArn, e.snapshot,
                                  e.versionArn, e.aliasArn, e.revisionId])
             try history(db)
         }
     }
 
-    func finish(_ arn: String, status: String, output: String?, error: String?, cause: String?, stopped: Date) async throws {
+    func finish(_ arn: String, status: SFNAPI.ExecutionStatus, output: String?, error: String?, cause: String?, stopped: Date) async throws {
         try await database.writeGrouped { db in
             try db.executeCached("""
                 UPDATE sfn_executions SET status = ?, output = ?, error = ?, cause = ?, stopped = ?,
                 snapshot = CASE WHEN ? = 'SUCCEEDED' THEN NULL ELSE snapshot END WHERE arn = ? AND status = 'RUNNING'
-                """, arguments: [status, output, error, cause, stopped.timeIntervalSince1970, status, arn])
+                """, arguments: [status.rawValue, output, error, cause, stopped.timeIntervalSince1970, status.rawValue, arn])
             // The last snapshot of a failed, timed-out or aborted execution stays: RedriveExecution resumes from it.
-            if status == "SUCCEEDED" { try db.executeCached("DELETE FROM sfn_branches WHERE execution_arn = ?", arguments: [arn]) }
+            if status == .succeeded { try db.executeCached("DELETE FROM sfn_branches WHERE execution_arn = ?", arguments: [arn]) }
             // Deadlines only matter while the execution runs (a redrive waits its Wait states anew).
             try db.executeCached("DELETE FROM sfn_timers WHERE execution_arn = ?", arguments: [arn])
         }
@@ -252,13 +253,13 @@ struct StepFunctionsStore: Sendable {
 
     /// The executions of a machine, newest first, as a listing shows them: without input, output, definition or
     /// snapshot (fetch one with ``execution(_:)`` for those).
-    func executions(machineArn: String, status: String?) async throws -> [Execution] {
+    func executions(machineArn: String, status: SFNAPI.ExecutionStatus?) async throws -> [Execution] {
         try await database.read { db in
             var sql = Self.listingSelect
             var arguments: StatementArguments = [machineArn]
             if let status {
                 sql += " AND status = ?"
-                arguments += [status]
+                arguments += [status.rawValue]
             }
             sql += " ORDER BY started DESC, rowid DESC"
             return try db.fetchAllCached(sql, arguments: arguments, Self.execution)
@@ -267,7 +268,7 @@ struct StepFunctionsStore: Sendable {
 
     /// What a ListExecutions page is filtered by, besides its machine.
     struct ExecutionFilter: Sendable {
-        var status: String?
+        var status: SFNAPI.ExecutionStatus?
         /// Started through this version or alias.
         var versionArn: String?
         var aliasArn: String?
@@ -286,7 +287,7 @@ struct StepFunctionsStore: Sendable {
             var arguments: StatementArguments = [machineArn]
             if let status = filter.status {
                 sql += " AND status = ?"
-                arguments += [status]
+                arguments += [status.rawValue]
             }
             if let version = filter.versionArn {
                 sql += " AND version_arn = ?"
@@ -391,5 +392,18 @@ struct StepFunctionsStore: Sendable {
         var tags: [String: String] = [:]
         for (k, v) in o { tags[k] = v.stringValue ?? "" }
         return tags
+    }
+}
+
+extension SFNAPI.ExecutionStatus {
+    /// The API's name for how the engine ended an execution.
+    init(_ status: States.ExecutionStatus) {
+        switch status {
+        case .running: self = .running
+        case .succeeded: self = .succeeded
+        case .failed: self = .failed
+        case .timedOut: self = .timedOut
+        case .aborted: self = .aborted
+        }
     }
 }

@@ -57,7 +57,7 @@ extension StepFunctionsService {
     func resolveForExecution(_ arn: String, _ context: RequestContext) async throws -> ExecutionTarget {
         let (machineArn, qualifier) = try Self.splitMachineArn(arn)
         let machine = try await requireMachine(machineArn, context)
-        if machine.status == "DELETING" {
+        if machine.status == .deleting {
             throw AWSError("StateMachineDeleting", "State Machine is being deleted: '\(machineArn)'")
         }
         switch qualifier {

@@ -17,7 +17,7 @@ public enum ECSAPI {
     public static let errorStatus: [String: Int] = [:]
 
     /// The `CreateClusterRequest` shape of the ECS model.
-    public struct CreateClusterRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateClusterRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var clusterName: String?
         public var tags: [Tag]?
         public var settings: [ClusterSetting]?
@@ -64,19 +64,10 @@ public enum ECSAPI {
             if let v = self.serviceConnectDefaults { o["serviceConnectDefaults"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.clusterName { w.element("clusterName", v) }
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.settings { w.element("settings") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.configuration { w.element("configuration") { w in v.xml(into: &w) } }
-            if let v = self.capacityProviders { w.element("capacityProviders") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.defaultCapacityProviderStrategy { w.element("defaultCapacityProviderStrategy") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.serviceConnectDefaults { w.element("serviceConnectDefaults") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `Tag` shape of the ECS model.
-    public struct Tag: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Tag: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var key: String?
         public var value: String?
         public init(key: String? = nil, value: String? = nil) {
@@ -101,43 +92,34 @@ public enum ECSAPI {
             if let v = self.value { o["value"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.key { w.element("key", v) }
-            if let v = self.value { w.element("value", v) }
-        }
     }
 
     /// The `ClusterSetting` shape of the ECS model.
-    public struct ClusterSetting: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var name: String?
+    public struct ClusterSetting: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var name: ClusterSettingName?
         public var value: String?
-        public init(name: String? = nil, value: String? = nil) {
+        public init(name: ClusterSettingName? = nil, value: String? = nil) {
             self.name = name
             self.value = value
         }
         public static var empty: ClusterSetting { ClusterSetting() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
-            d.enumeration(m_name, allowed: ["containerInsights"], path: ShapeDecoder.join(path, "name"))
+            let m_name = try d.enumeration(o["name"], as: ClusterSettingName.self, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
             let m_value = try d.string(o["value"], path: ShapeDecoder.join(path, "value"))
             self.value = m_value
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.name { o["name"] = .string(v) }
+            if let v = self.name { o["name"] = .string(v.rawValue) }
             if let v = self.value { o["value"] = .string(v) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.name { w.element("name", v) }
-            if let v = self.value { w.element("value", v) }
         }
     }
 
     /// The `ClusterConfiguration` shape of the ECS model.
-    public struct ClusterConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ClusterConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var executeCommandConfiguration: ExecuteCommandConfiguration?
         public var managedStorageConfiguration: ManagedStorageConfiguration?
         public init(executeCommandConfiguration: ExecuteCommandConfiguration? = nil, managedStorageConfiguration: ManagedStorageConfiguration? = nil) {
@@ -158,18 +140,14 @@ public enum ECSAPI {
             if let v = self.managedStorageConfiguration { o["managedStorageConfiguration"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.executeCommandConfiguration { w.element("executeCommandConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.managedStorageConfiguration { w.element("managedStorageConfiguration") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `ExecuteCommandConfiguration` shape of the ECS model.
-    public struct ExecuteCommandConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ExecuteCommandConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var kmsKeyId: String?
-        public var logging: String?
+        public var logging: ExecuteCommandLogging?
         public var logConfiguration: ExecuteCommandLogConfiguration?
-        public init(kmsKeyId: String? = nil, logging: String? = nil, logConfiguration: ExecuteCommandLogConfiguration? = nil) {
+        public init(kmsKeyId: String? = nil, logging: ExecuteCommandLogging? = nil, logConfiguration: ExecuteCommandLogConfiguration? = nil) {
             self.kmsKeyId = kmsKeyId
             self.logging = logging
             self.logConfiguration = logConfiguration
@@ -179,8 +157,7 @@ public enum ECSAPI {
             let o = try d.object(json, path: path)
             let m_kmsKeyId = try d.string(o["kmsKeyId"], path: ShapeDecoder.join(path, "kmsKeyId"))
             self.kmsKeyId = m_kmsKeyId
-            let m_logging = try d.string(o["logging"], path: ShapeDecoder.join(path, "logging"))
-            d.enumeration(m_logging, allowed: ["NONE", "DEFAULT", "OVERRIDE"], path: ShapeDecoder.join(path, "logging"))
+            let m_logging = try d.enumeration(o["logging"], as: ExecuteCommandLogging.self, path: ShapeDecoder.join(path, "logging"))
             self.logging = m_logging
             let m_logConfiguration = try d.structure(o["logConfiguration"], path: ShapeDecoder.join(path, "logConfiguration"), as: ExecuteCommandLogConfiguration.self)
             self.logConfiguration = m_logConfiguration
@@ -188,19 +165,14 @@ public enum ECSAPI {
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.kmsKeyId { o["kmsKeyId"] = .string(v) }
-            if let v = self.logging { o["logging"] = .string(v) }
+            if let v = self.logging { o["logging"] = .string(v.rawValue) }
             if let v = self.logConfiguration { o["logConfiguration"] = v.json() }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.kmsKeyId { w.element("kmsKeyId", v) }
-            if let v = self.logging { w.element("logging", v) }
-            if let v = self.logConfiguration { w.element("logConfiguration") { w in v.xml(into: &w) } }
         }
     }
 
     /// The `ExecuteCommandLogConfiguration` shape of the ECS model.
-    public struct ExecuteCommandLogConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ExecuteCommandLogConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var cloudWatchLogGroupName: String?
         public var cloudWatchEncryptionEnabled: Bool?
         public var s3BucketName: String?
@@ -236,17 +208,10 @@ public enum ECSAPI {
             if let v = self.s3KeyPrefix { o["s3KeyPrefix"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.cloudWatchLogGroupName { w.element("cloudWatchLogGroupName", v) }
-            if let v = self.cloudWatchEncryptionEnabled { w.element("cloudWatchEncryptionEnabled", v ? "true" : "false") }
-            if let v = self.s3BucketName { w.element("s3BucketName", v) }
-            if let v = self.s3EncryptionEnabled { w.element("s3EncryptionEnabled", v ? "true" : "false") }
-            if let v = self.s3KeyPrefix { w.element("s3KeyPrefix", v) }
-        }
     }
 
     /// The `ManagedStorageConfiguration` shape of the ECS model.
-    public struct ManagedStorageConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ManagedStorageConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var kmsKeyId: String?
         public var fargateEphemeralStorageKmsKeyId: String?
         public init(kmsKeyId: String? = nil, fargateEphemeralStorageKmsKeyId: String? = nil) {
@@ -267,14 +232,10 @@ public enum ECSAPI {
             if let v = self.fargateEphemeralStorageKmsKeyId { o["fargateEphemeralStorageKmsKeyId"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.kmsKeyId { w.element("kmsKeyId", v) }
-            if let v = self.fargateEphemeralStorageKmsKeyId { w.element("fargateEphemeralStorageKmsKeyId", v) }
-        }
     }
 
     /// The `CapacityProviderStrategyItem` shape of the ECS model.
-    public struct CapacityProviderStrategyItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CapacityProviderStrategyItem: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var capacityProvider: String
         public var weight: Int?
         public var base: Int?
@@ -302,15 +263,10 @@ public enum ECSAPI {
             if let v = self.base { o["base"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("capacityProvider", self.capacityProvider)
-            if let v = self.weight { w.element("weight", String(v)) }
-            if let v = self.base { w.element("base", String(v)) }
-        }
     }
 
     /// The `ClusterServiceConnectDefaultsRequest` shape of the ECS model.
-    public struct ClusterServiceConnectDefaultsRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ClusterServiceConnectDefaultsRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var namespace: String
         public init(namespace: String) {
             self.namespace = namespace
@@ -326,13 +282,10 @@ public enum ECSAPI {
             o["namespace"] = .string(self.namespace)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("namespace", self.namespace)
-        }
     }
 
     /// The `CreateClusterResponse` shape of the ECS model.
-    public struct CreateClusterResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateClusterResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var cluster: Cluster?
         public init(cluster: Cluster? = nil) {
             self.cluster = cluster
@@ -348,13 +301,10 @@ public enum ECSAPI {
             if let v = self.cluster { o["cluster"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.cluster { w.element("cluster") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `Cluster` shape of the ECS model.
-    public struct Cluster: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Cluster: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var clusterArn: String?
         public var clusterName: String?
         public var configuration: ClusterConfiguration?
@@ -446,28 +396,10 @@ public enum ECSAPI {
             if let v = self.serviceConnectDefaults { o["serviceConnectDefaults"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.clusterArn { w.element("clusterArn", v) }
-            if let v = self.clusterName { w.element("clusterName", v) }
-            if let v = self.configuration { w.element("configuration") { w in v.xml(into: &w) } }
-            if let v = self.status { w.element("status", v) }
-            if let v = self.registeredContainerInstancesCount { w.element("registeredContainerInstancesCount", String(v)) }
-            if let v = self.runningTasksCount { w.element("runningTasksCount", String(v)) }
-            if let v = self.pendingTasksCount { w.element("pendingTasksCount", String(v)) }
-            if let v = self.activeServicesCount { w.element("activeServicesCount", String(v)) }
-            if let v = self.statistics { w.element("statistics") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.settings { w.element("settings") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.capacityProviders { w.element("capacityProviders") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.defaultCapacityProviderStrategy { w.element("defaultCapacityProviderStrategy") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.attachments { w.element("attachments") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.attachmentsStatus { w.element("attachmentsStatus", v) }
-            if let v = self.serviceConnectDefaults { w.element("serviceConnectDefaults") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `KeyValuePair` shape of the ECS model.
-    public struct KeyValuePair: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct KeyValuePair: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String?
         public var value: String?
         public init(name: String? = nil, value: String? = nil) {
@@ -488,14 +420,10 @@ public enum ECSAPI {
             if let v = self.value { o["value"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.name { w.element("name", v) }
-            if let v = self.value { w.element("value", v) }
-        }
     }
 
     /// The `Attachment` shape of the ECS model.
-    public struct Attachment: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Attachment: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var id: String?
         public var type: String?
         public var status: String?
@@ -526,16 +454,10 @@ public enum ECSAPI {
             if let v = self.details { o["details"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.id { w.element("id", v) }
-            if let v = self.type { w.element("type", v) }
-            if let v = self.status { w.element("status", v) }
-            if let v = self.details { w.element("details") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `ClusterServiceConnectDefaults` shape of the ECS model.
-    public struct ClusterServiceConnectDefaults: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ClusterServiceConnectDefaults: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var namespace: String?
         public init(namespace: String? = nil) {
             self.namespace = namespace
@@ -551,13 +473,10 @@ public enum ECSAPI {
             if let v = self.namespace { o["namespace"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.namespace { w.element("namespace", v) }
-        }
     }
 
     /// The `DeleteClusterRequest` shape of the ECS model.
-    public struct DeleteClusterRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteClusterRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var cluster: String
         public init(cluster: String) {
             self.cluster = cluster
@@ -573,13 +492,10 @@ public enum ECSAPI {
             o["cluster"] = .string(self.cluster)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("cluster", self.cluster)
-        }
     }
 
     /// The `DeleteClusterResponse` shape of the ECS model.
-    public struct DeleteClusterResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteClusterResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var cluster: Cluster?
         public init(cluster: Cluster? = nil) {
             self.cluster = cluster
@@ -595,16 +511,13 @@ public enum ECSAPI {
             if let v = self.cluster { o["cluster"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.cluster { w.element("cluster") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `DescribeClustersRequest` shape of the ECS model.
-    public struct DescribeClustersRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeClustersRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var clusters: [String]?
-        public var include: [String]?
-        public init(clusters: [String]? = nil, include: [String]? = nil) {
+        public var include: [ClusterField]?
+        public init(clusters: [String]? = nil, include: [ClusterField]? = nil) {
             self.clusters = clusters
             self.include = include
         }
@@ -613,23 +526,19 @@ public enum ECSAPI {
             let o = try d.object(json, path: path)
             let m_clusters = try d.list(o["clusters"], path: ShapeDecoder.join(path, "clusters")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.string(v0, path: p0) }
             self.clusters = m_clusters
-            let m_include = try d.list(o["include"], path: ShapeDecoder.join(path, "include")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.enumeration(value, allowed: ["ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"], path: p0); return value }
+            let m_include = try d.list(o["include"], path: ShapeDecoder.join(path, "include")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.enumeration(v0, as: ClusterField.self, path: p0) }
             self.include = m_include
         }
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.clusters { o["clusters"] = .array(v.map { e0 in .string(e0) }) }
-            if let v = self.include { o["include"] = .array(v.map { e0 in .string(e0) }) }
+            if let v = self.include { o["include"] = .array(v.map { e0 in .string(e0.rawValue) }) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.clusters { w.element("clusters") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.include { w.element("include") { w in for x0 in v { w.element("member", x0) } } }
         }
     }
 
     /// The `DescribeClustersResponse` shape of the ECS model.
-    public struct DescribeClustersResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeClustersResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var clusters: [Cluster]?
         public var failures: [Failure]?
         public init(clusters: [Cluster]? = nil, failures: [Failure]? = nil) {
@@ -650,14 +559,10 @@ public enum ECSAPI {
             if let v = self.failures { o["failures"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.clusters { w.element("clusters") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.failures { w.element("failures") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `Failure` shape of the ECS model.
-    public struct Failure: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Failure: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var arn: String?
         public var reason: String?
         public var detail: String?
@@ -683,15 +588,10 @@ public enum ECSAPI {
             if let v = self.detail { o["detail"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.arn { w.element("arn", v) }
-            if let v = self.reason { w.element("reason", v) }
-            if let v = self.detail { w.element("detail", v) }
-        }
     }
 
     /// The `ListClustersRequest` shape of the ECS model.
-    public struct ListClustersRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListClustersRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var nextToken: String?
         public var maxResults: Int?
         public init(nextToken: String? = nil, maxResults: Int? = nil) {
@@ -712,14 +612,10 @@ public enum ECSAPI {
             if let v = self.maxResults { o["maxResults"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.maxResults { w.element("maxResults", String(v)) }
-        }
     }
 
     /// The `ListClustersResponse` shape of the ECS model.
-    public struct ListClustersResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListClustersResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var clusterArns: [String]?
         public var nextToken: String?
         public init(clusterArns: [String]? = nil, nextToken: String? = nil) {
@@ -740,33 +636,29 @@ public enum ECSAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.clusterArns { w.element("clusterArns") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `RegisterTaskDefinitionRequest` shape of the ECS model.
-    public struct RegisterTaskDefinitionRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RegisterTaskDefinitionRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var family: String
         public var taskRoleArn: String?
         public var executionRoleArn: String?
-        public var networkMode: String?
+        public var networkMode: NetworkMode?
         public var containerDefinitions: [ContainerDefinition]
         public var volumes: [Volume]?
         public var placementConstraints: [TaskDefinitionPlacementConstraint]?
-        public var requiresCompatibilities: [String]?
+        public var requiresCompatibilities: [Compatibility]?
         public var cpu: String?
         public var memory: String?
         public var tags: [Tag]?
-        public var pidMode: String?
-        public var ipcMode: String?
+        public var pidMode: PidMode?
+        public var ipcMode: IpcMode?
         public var proxyConfiguration: ProxyConfiguration?
         public var inferenceAccelerators: [InferenceAccelerator]?
         public var ephemeralStorage: EphemeralStorage?
         public var runtimePlatform: RuntimePlatform?
         public var enableFaultInjection: Bool?
-        public init(family: String, taskRoleArn: String? = nil, executionRoleArn: String? = nil, networkMode: String? = nil, containerDefinitions: [ContainerDefinition], volumes: [Volume]? = nil, placementConstraints: [TaskDefinitionPlacementConstraint]? = nil, requiresCompatibilities: [String]? = nil, cpu: String? = nil, memory: String? = nil, tags: [Tag]? = nil, pidMode: String? = nil, ipcMode: String? = nil, proxyConfiguration: ProxyConfiguration? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, ephemeralStorage: EphemeralStorage? = nil, runtimePlatform: RuntimePlatform? = nil, enableFaultInjection: Bool? = nil) {
+        public init(family: String, taskRoleArn: String? = nil, executionRoleArn: String? = nil, networkMode: NetworkMode? = nil, containerDefinitions: [ContainerDefinition], volumes: [Volume]? = nil, placementConstraints: [TaskDefinitionPlacementConstraint]? = nil, requiresCompatibilities: [Compatibility]? = nil, cpu: String? = nil, memory: String? = nil, tags: [Tag]? = nil, pidMode: PidMode? = nil, ipcMode: IpcMode? = nil, proxyConfiguration: ProxyConfiguration? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, ephemeralStorage: EphemeralStorage? = nil, runtimePlatform: RuntimePlatform? = nil, enableFaultInjection: Bool? = nil) {
             self.family = family
             self.taskRoleArn = taskRoleArn
             self.executionRoleArn = executionRoleArn
@@ -795,8 +687,7 @@ public enum ECSAPI {
             self.taskRoleArn = m_taskRoleArn
             let m_executionRoleArn = try d.string(o["executionRoleArn"], path: ShapeDecoder.join(path, "executionRoleArn"))
             self.executionRoleArn = m_executionRoleArn
-            let m_networkMode = try d.string(o["networkMode"], path: ShapeDecoder.join(path, "networkMode"))
-            d.enumeration(m_networkMode, allowed: ["bridge", "host", "awsvpc", "none"], path: ShapeDecoder.join(path, "networkMode"))
+            let m_networkMode = try d.enumeration(o["networkMode"], as: NetworkMode.self, path: ShapeDecoder.join(path, "networkMode"))
             self.networkMode = m_networkMode
             let m_containerDefinitions = try d.list(o["containerDefinitions"], path: ShapeDecoder.join(path, "containerDefinitions")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: ContainerDefinition.self) }
             self.containerDefinitions = d.required(m_containerDefinitions, path: ShapeDecoder.join(path, "containerDefinitions"), empty: [])
@@ -804,7 +695,7 @@ public enum ECSAPI {
             self.volumes = m_volumes
             let m_placementConstraints = try d.list(o["placementConstraints"], path: ShapeDecoder.join(path, "placementConstraints")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: TaskDefinitionPlacementConstraint.self) }
             self.placementConstraints = m_placementConstraints
-            let m_requiresCompatibilities = try d.list(o["requiresCompatibilities"], path: ShapeDecoder.join(path, "requiresCompatibilities")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.enumeration(value, allowed: ["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"], path: p0); return value }
+            let m_requiresCompatibilities = try d.list(o["requiresCompatibilities"], path: ShapeDecoder.join(path, "requiresCompatibilities")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.enumeration(v0, as: Compatibility.self, path: p0) }
             self.requiresCompatibilities = m_requiresCompatibilities
             let m_cpu = try d.string(o["cpu"], path: ShapeDecoder.join(path, "cpu"))
             self.cpu = m_cpu
@@ -813,11 +704,9 @@ public enum ECSAPI {
             let m_tags = try d.list(o["tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: Tag.self) }
             d.length(m_tags, min: 0, max: 50, path: ShapeDecoder.join(path, "tags"))
             self.tags = m_tags
-            let m_pidMode = try d.string(o["pidMode"], path: ShapeDecoder.join(path, "pidMode"))
-            d.enumeration(m_pidMode, allowed: ["host", "task"], path: ShapeDecoder.join(path, "pidMode"))
+            let m_pidMode = try d.enumeration(o["pidMode"], as: PidMode.self, path: ShapeDecoder.join(path, "pidMode"))
             self.pidMode = m_pidMode
-            let m_ipcMode = try d.string(o["ipcMode"], path: ShapeDecoder.join(path, "ipcMode"))
-            d.enumeration(m_ipcMode, allowed: ["host", "task", "none"], path: ShapeDecoder.join(path, "ipcMode"))
+            let m_ipcMode = try d.enumeration(o["ipcMode"], as: IpcMode.self, path: ShapeDecoder.join(path, "ipcMode"))
             self.ipcMode = m_ipcMode
             let m_proxyConfiguration = try d.structure(o["proxyConfiguration"], path: ShapeDecoder.join(path, "proxyConfiguration"), as: ProxyConfiguration.self)
             self.proxyConfiguration = m_proxyConfiguration
@@ -835,16 +724,16 @@ public enum ECSAPI {
             o["family"] = .string(self.family)
             if let v = self.taskRoleArn { o["taskRoleArn"] = .string(v) }
             if let v = self.executionRoleArn { o["executionRoleArn"] = .string(v) }
-            if let v = self.networkMode { o["networkMode"] = .string(v) }
+            if let v = self.networkMode { o["networkMode"] = .string(v.rawValue) }
             o["containerDefinitions"] = .array(self.containerDefinitions.map { e0 in e0.json() })
             if let v = self.volumes { o["volumes"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.placementConstraints { o["placementConstraints"] = .array(v.map { e0 in e0.json() }) }
-            if let v = self.requiresCompatibilities { o["requiresCompatibilities"] = .array(v.map { e0 in .string(e0) }) }
+            if let v = self.requiresCompatibilities { o["requiresCompatibilities"] = .array(v.map { e0 in .string(e0.rawValue) }) }
             if let v = self.cpu { o["cpu"] = .string(v) }
             if let v = self.memory { o["memory"] = .string(v) }
             if let v = self.tags { o["tags"] = .array(v.map { e0 in e0.json() }) }
-            if let v = self.pidMode { o["pidMode"] = .string(v) }
-            if let v = self.ipcMode { o["ipcMode"] = .string(v) }
+            if let v = self.pidMode { o["pidMode"] = .string(v.rawValue) }
+            if let v = self.ipcMode { o["ipcMode"] = .string(v.rawValue) }
             if let v = self.proxyConfiguration { o["proxyConfiguration"] = v.json() }
             if let v = self.inferenceAccelerators { o["inferenceAccelerators"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.ephemeralStorage { o["ephemeralStorage"] = v.json() }
@@ -852,30 +741,10 @@ public enum ECSAPI {
             if let v = self.enableFaultInjection { o["enableFaultInjection"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("family", self.family)
-            if let v = self.taskRoleArn { w.element("taskRoleArn", v) }
-            if let v = self.executionRoleArn { w.element("executionRoleArn", v) }
-            if let v = self.networkMode { w.element("networkMode", v) }
-            w.element("containerDefinitions") { w in for x0 in self.containerDefinitions { w.element("member") { w in x0.xml(into: &w) } } }
-            if let v = self.volumes { w.element("volumes") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.placementConstraints { w.element("placementConstraints") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.requiresCompatibilities { w.element("requiresCompatibilities") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.cpu { w.element("cpu", v) }
-            if let v = self.memory { w.element("memory", v) }
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.pidMode { w.element("pidMode", v) }
-            if let v = self.ipcMode { w.element("ipcMode", v) }
-            if let v = self.proxyConfiguration { w.element("proxyConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.inferenceAccelerators { w.element("inferenceAccelerators") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.ephemeralStorage { w.element("ephemeralStorage") { w in v.xml(into: &w) } }
-            if let v = self.runtimePlatform { w.element("runtimePlatform") { w in v.xml(into: &w) } }
-            if let v = self.enableFaultInjection { w.element("enableFaultInjection", v ? "true" : "false") }
-        }
     }
 
     /// The `ContainerDefinition` shape of the ECS model.
-    public struct ContainerDefinition: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ContainerDefinition: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String?
         public var image: String?
         public var repositoryCredentials: RepositoryCredentials?
@@ -897,7 +766,7 @@ public enum ECSAPI {
         public var dependsOn: [ContainerDependency]?
         public var startTimeout: Int?
         public var stopTimeout: Int?
-        public var versionConsistency: String?
+        public var versionConsistency: VersionConsistency?
         public var hostname: String?
         public var user: String?
         public var workingDirectory: String?
@@ -918,7 +787,7 @@ public enum ECSAPI {
         public var resourceRequirements: [ResourceRequirement]?
         public var firelensConfiguration: FirelensConfiguration?
         public var credentialSpecs: [String]?
-        public init(name: String? = nil, image: String? = nil, repositoryCredentials: RepositoryCredentials? = nil, cpu: Int? = nil, memory: Int? = nil, memoryReservation: Int? = nil, links: [String]? = nil, portMappings: [PortMapping]? = nil, essential: Bool? = nil, restartPolicy: ContainerRestartPolicy? = nil, entryPoint: [String]? = nil, command: [String]? = nil, environment: [KeyValuePair]? = nil, environmentFiles: [EnvironmentFile]? = nil, mountPoints: [MountPoint]? = nil, volumesFrom: [VolumeFrom]? = nil, linuxParameters: LinuxParameters? = nil, secrets: [Secret]? = nil, dependsOn: [ContainerDependency]? = nil, startTimeout: Int? = nil, stopTimeout: Int? = nil, versionConsistency: String? = nil, hostname: String? = nil, user: String? = nil, workingDirectory: String? = nil, disableNetworking: Bool? = nil, privileged: Bool? = nil, readonlyRootFilesystem: Bool? = nil, dnsServers: [String]? = nil, dnsSearchDomains: [String]? = nil, extraHosts: [HostEntry]? = nil, dockerSecurityOptions: [String]? = nil, interactive: Bool? = nil, pseudoTerminal: Bool? = nil, dockerLabels: [String: String]? = nil, ulimits: [Ulimit]? = nil, logConfiguration: LogConfiguration? = nil, healthCheck: HealthCheck? = nil, systemControls: [SystemControl]? = nil, resourceRequirements: [ResourceRequirement]? = nil, firelensConfiguration: FirelensConfiguration? = nil, credentialSpecs: [String]? = nil) {
+        public init(name: String? = nil, image: String? = nil, repositoryCredentials: RepositoryCredentials? = nil, cpu: Int? = nil, memory: Int? = nil, memoryReservation: Int? = nil, links: [String]? = nil, portMappings: [PortMapping]? = nil, essential: Bool? = nil, restartPolicy: ContainerRestartPolicy? = nil, entryPoint: [String]? = nil, command: [String]? = nil, environment: [KeyValuePair]? = nil, environmentFiles: [EnvironmentFile]? = nil, mountPoints: [MountPoint]? = nil, volumesFrom: [VolumeFrom]? = nil, linuxParameters: LinuxParameters? = nil, secrets: [Secret]? = nil, dependsOn: [ContainerDependency]? = nil, startTimeout: Int? = nil, stopTimeout: Int? = nil, versionConsistency: VersionConsistency? = nil, hostname: String? = nil, user: String? = nil, workingDirectory: String? = nil, disableNetworking: Bool? = nil, privileged: Bool? = nil, readonlyRootFilesystem: Bool? = nil, dnsServers: [String]? = nil, dnsSearchDomains: [String]? = nil, extraHosts: [HostEntry]? = nil, dockerSecurityOptions: [String]? = nil, interactive: Bool? = nil, pseudoTerminal: Bool? = nil, dockerLabels: [String: String]? = nil, ulimits: [Ulimit]? = nil, logConfiguration: LogConfiguration? = nil, healthCheck: HealthCheck? = nil, systemControls: [SystemControl]? = nil, resourceRequirements: [ResourceRequirement]? = nil, firelensConfiguration: FirelensConfiguration? = nil, credentialSpecs: [String]? = nil) {
             self.name = name
             self.image = image
             self.repositoryCredentials = repositoryCredentials
@@ -1007,8 +876,7 @@ public enum ECSAPI {
             self.startTimeout = m_startTimeout
             let m_stopTimeout = try d.integer(o["stopTimeout"], path: ShapeDecoder.join(path, "stopTimeout"))
             self.stopTimeout = m_stopTimeout
-            let m_versionConsistency = try d.string(o["versionConsistency"], path: ShapeDecoder.join(path, "versionConsistency"))
-            d.enumeration(m_versionConsistency, allowed: ["enabled", "disabled"], path: ShapeDecoder.join(path, "versionConsistency"))
+            let m_versionConsistency = try d.enumeration(o["versionConsistency"], as: VersionConsistency.self, path: ShapeDecoder.join(path, "versionConsistency"))
             self.versionConsistency = m_versionConsistency
             let m_hostname = try d.string(o["hostname"], path: ShapeDecoder.join(path, "hostname"))
             self.hostname = m_hostname
@@ -1074,7 +942,7 @@ public enum ECSAPI {
             if let v = self.dependsOn { o["dependsOn"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.startTimeout { o["startTimeout"] = .number(Double(v)) }
             if let v = self.stopTimeout { o["stopTimeout"] = .number(Double(v)) }
-            if let v = self.versionConsistency { o["versionConsistency"] = .string(v) }
+            if let v = self.versionConsistency { o["versionConsistency"] = .string(v.rawValue) }
             if let v = self.hostname { o["hostname"] = .string(v) }
             if let v = self.user { o["user"] = .string(v) }
             if let v = self.workingDirectory { o["workingDirectory"] = .string(v) }
@@ -1097,54 +965,10 @@ public enum ECSAPI {
             if let v = self.credentialSpecs { o["credentialSpecs"] = .array(v.map { e0 in .string(e0) }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.name { w.element("name", v) }
-            if let v = self.image { w.element("image", v) }
-            if let v = self.repositoryCredentials { w.element("repositoryCredentials") { w in v.xml(into: &w) } }
-            if let v = self.cpu { w.element("cpu", String(v)) }
-            if let v = self.memory { w.element("memory", String(v)) }
-            if let v = self.memoryReservation { w.element("memoryReservation", String(v)) }
-            if let v = self.links { w.element("links") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.portMappings { w.element("portMappings") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.essential { w.element("essential", v ? "true" : "false") }
-            if let v = self.restartPolicy { w.element("restartPolicy") { w in v.xml(into: &w) } }
-            if let v = self.entryPoint { w.element("entryPoint") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.command { w.element("command") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.environment { w.element("environment") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.environmentFiles { w.element("environmentFiles") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.mountPoints { w.element("mountPoints") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.volumesFrom { w.element("volumesFrom") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.linuxParameters { w.element("linuxParameters") { w in v.xml(into: &w) } }
-            if let v = self.secrets { w.element("secrets") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.dependsOn { w.element("dependsOn") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.startTimeout { w.element("startTimeout", String(v)) }
-            if let v = self.stopTimeout { w.element("stopTimeout", String(v)) }
-            if let v = self.versionConsistency { w.element("versionConsistency", v) }
-            if let v = self.hostname { w.element("hostname", v) }
-            if let v = self.user { w.element("user", v) }
-            if let v = self.workingDirectory { w.element("workingDirectory", v) }
-            if let v = self.disableNetworking { w.element("disableNetworking", v ? "true" : "false") }
-            if let v = self.privileged { w.element("privileged", v ? "true" : "false") }
-            if let v = self.readonlyRootFilesystem { w.element("readonlyRootFilesystem", v ? "true" : "false") }
-            if let v = self.dnsServers { w.element("dnsServers") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.dnsSearchDomains { w.element("dnsSearchDomains") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.extraHosts { w.element("extraHosts") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.dockerSecurityOptions { w.element("dockerSecurityOptions") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.interactive { w.element("interactive", v ? "true" : "false") }
-            if let v = self.pseudoTerminal { w.element("pseudoTerminal", v ? "true" : "false") }
-            if let v = self.dockerLabels { w.element("dockerLabels") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
-            if let v = self.ulimits { w.element("ulimits") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.logConfiguration { w.element("logConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.healthCheck { w.element("healthCheck") { w in v.xml(into: &w) } }
-            if let v = self.systemControls { w.element("systemControls") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.resourceRequirements { w.element("resourceRequirements") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.firelensConfiguration { w.element("firelensConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.credentialSpecs { w.element("credentialSpecs") { w in for x0 in v { w.element("member", x0) } } }
-        }
     }
 
     /// The `RepositoryCredentials` shape of the ECS model.
-    public struct RepositoryCredentials: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RepositoryCredentials: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var credentialsParameter: String
         public init(credentialsParameter: String) {
             self.credentialsParameter = credentialsParameter
@@ -1160,20 +984,17 @@ public enum ECSAPI {
             o["credentialsParameter"] = .string(self.credentialsParameter)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("credentialsParameter", self.credentialsParameter)
-        }
     }
 
     /// The `PortMapping` shape of the ECS model.
-    public struct PortMapping: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PortMapping: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var containerPort: Int?
         public var hostPort: Int?
-        public var `protocol`: String?
+        public var `protocol`: TransportProtocol?
         public var name: String?
-        public var appProtocol: String?
+        public var appProtocol: ApplicationProtocol?
         public var containerPortRange: String?
-        public init(containerPort: Int? = nil, hostPort: Int? = nil, `protocol`: String? = nil, name: String? = nil, appProtocol: String? = nil, containerPortRange: String? = nil) {
+        public init(containerPort: Int? = nil, hostPort: Int? = nil, `protocol`: TransportProtocol? = nil, name: String? = nil, appProtocol: ApplicationProtocol? = nil, containerPortRange: String? = nil) {
             self.containerPort = containerPort
             self.hostPort = hostPort
             self.`protocol` = `protocol`
@@ -1188,13 +1009,11 @@ public enum ECSAPI {
             self.containerPort = m_containerPort
             let m_hostPort = try d.integer(o["hostPort"], path: ShapeDecoder.join(path, "hostPort"))
             self.hostPort = m_hostPort
-            let m_protocol = try d.string(o["protocol"], path: ShapeDecoder.join(path, "protocol"))
-            d.enumeration(m_protocol, allowed: ["tcp", "udp"], path: ShapeDecoder.join(path, "protocol"))
+            let m_protocol = try d.enumeration(o["protocol"], as: TransportProtocol.self, path: ShapeDecoder.join(path, "protocol"))
             self.`protocol` = m_protocol
             let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
             self.name = m_name
-            let m_appProtocol = try d.string(o["appProtocol"], path: ShapeDecoder.join(path, "appProtocol"))
-            d.enumeration(m_appProtocol, allowed: ["http", "http2", "grpc"], path: ShapeDecoder.join(path, "appProtocol"))
+            let m_appProtocol = try d.enumeration(o["appProtocol"], as: ApplicationProtocol.self, path: ShapeDecoder.join(path, "appProtocol"))
             self.appProtocol = m_appProtocol
             let m_containerPortRange = try d.string(o["containerPortRange"], path: ShapeDecoder.join(path, "containerPortRange"))
             self.containerPortRange = m_containerPortRange
@@ -1203,24 +1022,16 @@ public enum ECSAPI {
             var o = JSONObject()
             if let v = self.containerPort { o["containerPort"] = .number(Double(v)) }
             if let v = self.hostPort { o["hostPort"] = .number(Double(v)) }
-            if let v = self.`protocol` { o["protocol"] = .string(v) }
+            if let v = self.`protocol` { o["protocol"] = .string(v.rawValue) }
             if let v = self.name { o["name"] = .string(v) }
-            if let v = self.appProtocol { o["appProtocol"] = .string(v) }
+            if let v = self.appProtocol { o["appProtocol"] = .string(v.rawValue) }
             if let v = self.containerPortRange { o["containerPortRange"] = .string(v) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.containerPort { w.element("containerPort", String(v)) }
-            if let v = self.hostPort { w.element("hostPort", String(v)) }
-            if let v = self.`protocol` { w.element("protocol", v) }
-            if let v = self.name { w.element("name", v) }
-            if let v = self.appProtocol { w.element("appProtocol", v) }
-            if let v = self.containerPortRange { w.element("containerPortRange", v) }
         }
     }
 
     /// The `ContainerRestartPolicy` shape of the ECS model.
-    public struct ContainerRestartPolicy: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ContainerRestartPolicy: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var enabled: Bool
         public var ignoredExitCodes: [Int]?
         public var restartAttemptPeriod: Int?
@@ -1246,44 +1057,34 @@ public enum ECSAPI {
             if let v = self.restartAttemptPeriod { o["restartAttemptPeriod"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("enabled", self.enabled ? "true" : "false")
-            if let v = self.ignoredExitCodes { w.element("ignoredExitCodes") { w in for x0 in v { w.element("member", String(x0)) } } }
-            if let v = self.restartAttemptPeriod { w.element("restartAttemptPeriod", String(v)) }
-        }
     }
 
     /// The `EnvironmentFile` shape of the ECS model.
-    public struct EnvironmentFile: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct EnvironmentFile: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var value: String
-        public var type: String
-        public init(value: String, type: String) {
+        public var type: EnvironmentFileType
+        public init(value: String, type: EnvironmentFileType) {
             self.value = value
             self.type = type
         }
-        public static var empty: EnvironmentFile { EnvironmentFile(value: "", type: "") }
+        public static var empty: EnvironmentFile { EnvironmentFile(value: "", type: .unmodeled("")) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_value = try d.string(o["value"], path: ShapeDecoder.join(path, "value"))
             self.value = d.required(m_value, path: ShapeDecoder.join(path, "value"), empty: "")
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["s3"], path: ShapeDecoder.join(path, "type"))
-            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: "")
+            let m_type = try d.enumeration(o["type"], as: EnvironmentFileType.self, path: ShapeDecoder.join(path, "type"))
+            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: .unmodeled(""))
         }
         public func json() -> JSON {
             var o = JSONObject()
             o["value"] = .string(self.value)
-            o["type"] = .string(self.type)
+            o["type"] = .string(self.type.rawValue)
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("value", self.value)
-            w.element("type", self.type)
         }
     }
 
     /// The `MountPoint` shape of the ECS model.
-    public struct MountPoint: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct MountPoint: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var sourceVolume: String?
         public var containerPath: String?
         public var readOnly: Bool?
@@ -1309,15 +1110,10 @@ public enum ECSAPI {
             if let v = self.readOnly { o["readOnly"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.sourceVolume { w.element("sourceVolume", v) }
-            if let v = self.containerPath { w.element("containerPath", v) }
-            if let v = self.readOnly { w.element("readOnly", v ? "true" : "false") }
-        }
     }
 
     /// The `VolumeFrom` shape of the ECS model.
-    public struct VolumeFrom: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct VolumeFrom: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var sourceContainer: String?
         public var readOnly: Bool?
         public init(sourceContainer: String? = nil, readOnly: Bool? = nil) {
@@ -1338,14 +1134,10 @@ public enum ECSAPI {
             if let v = self.readOnly { o["readOnly"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.sourceContainer { w.element("sourceContainer", v) }
-            if let v = self.readOnly { w.element("readOnly", v ? "true" : "false") }
-        }
     }
 
     /// The `LinuxParameters` shape of the ECS model.
-    public struct LinuxParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct LinuxParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var capabilities: KernelCapabilities?
         public var devices: [Device]?
         public var initProcessEnabled: Bool?
@@ -1391,19 +1183,10 @@ public enum ECSAPI {
             if let v = self.swappiness { o["swappiness"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.capabilities { w.element("capabilities") { w in v.xml(into: &w) } }
-            if let v = self.devices { w.element("devices") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.initProcessEnabled { w.element("initProcessEnabled", v ? "true" : "false") }
-            if let v = self.sharedMemorySize { w.element("sharedMemorySize", String(v)) }
-            if let v = self.tmpfs { w.element("tmpfs") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.maxSwap { w.element("maxSwap", String(v)) }
-            if let v = self.swappiness { w.element("swappiness", String(v)) }
-        }
     }
 
     /// The `KernelCapabilities` shape of the ECS model.
-    public struct KernelCapabilities: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct KernelCapabilities: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var add: [String]?
         public var drop: [String]?
         public init(add: [String]? = nil, drop: [String]? = nil) {
@@ -1424,18 +1207,14 @@ public enum ECSAPI {
             if let v = self.drop { o["drop"] = .array(v.map { e0 in .string(e0) }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.add { w.element("add") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.drop { w.element("drop") { w in for x0 in v { w.element("member", x0) } } }
-        }
     }
 
     /// The `Device` shape of the ECS model.
-    public struct Device: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Device: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var hostPath: String
         public var containerPath: String?
-        public var permissions: [String]?
-        public init(hostPath: String, containerPath: String? = nil, permissions: [String]? = nil) {
+        public var permissions: [DeviceCgroupPermission]?
+        public init(hostPath: String, containerPath: String? = nil, permissions: [DeviceCgroupPermission]? = nil) {
             self.hostPath = hostPath
             self.containerPath = containerPath
             self.permissions = permissions
@@ -1447,25 +1226,20 @@ public enum ECSAPI {
             self.hostPath = d.required(m_hostPath, path: ShapeDecoder.join(path, "hostPath"), empty: "")
             let m_containerPath = try d.string(o["containerPath"], path: ShapeDecoder.join(path, "containerPath"))
             self.containerPath = m_containerPath
-            let m_permissions = try d.list(o["permissions"], path: ShapeDecoder.join(path, "permissions")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.enumeration(value, allowed: ["read", "write", "mknod"], path: p0); return value }
+            let m_permissions = try d.list(o["permissions"], path: ShapeDecoder.join(path, "permissions")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.enumeration(v0, as: DeviceCgroupPermission.self, path: p0) }
             self.permissions = m_permissions
         }
         public func json() -> JSON {
             var o = JSONObject()
             o["hostPath"] = .string(self.hostPath)
             if let v = self.containerPath { o["containerPath"] = .string(v) }
-            if let v = self.permissions { o["permissions"] = .array(v.map { e0 in .string(e0) }) }
+            if let v = self.permissions { o["permissions"] = .array(v.map { e0 in .string(e0.rawValue) }) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("hostPath", self.hostPath)
-            if let v = self.containerPath { w.element("containerPath", v) }
-            if let v = self.permissions { w.element("permissions") { w in for x0 in v { w.element("member", x0) } } }
         }
     }
 
     /// The `Tmpfs` shape of the ECS model.
-    public struct Tmpfs: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Tmpfs: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var containerPath: String
         public var size: Int
         public var mountOptions: [String]?
@@ -1491,15 +1265,10 @@ public enum ECSAPI {
             if let v = self.mountOptions { o["mountOptions"] = .array(v.map { e0 in .string(e0) }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("containerPath", self.containerPath)
-            w.element("size", String(self.size))
-            if let v = self.mountOptions { w.element("mountOptions") { w in for x0 in v { w.element("member", x0) } } }
-        }
     }
 
     /// The `Secret` shape of the ECS model.
-    public struct Secret: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Secret: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var valueFrom: String
         public init(name: String, valueFrom: String) {
@@ -1520,43 +1289,34 @@ public enum ECSAPI {
             o["valueFrom"] = .string(self.valueFrom)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("name", self.name)
-            w.element("valueFrom", self.valueFrom)
-        }
     }
 
     /// The `ContainerDependency` shape of the ECS model.
-    public struct ContainerDependency: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ContainerDependency: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var containerName: String
-        public var condition: String
-        public init(containerName: String, condition: String) {
+        public var condition: ContainerCondition
+        public init(containerName: String, condition: ContainerCondition) {
             self.containerName = containerName
             self.condition = condition
         }
-        public static var empty: ContainerDependency { ContainerDependency(containerName: "", condition: "") }
+        public static var empty: ContainerDependency { ContainerDependency(containerName: "", condition: .unmodeled("")) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_containerName = try d.string(o["containerName"], path: ShapeDecoder.join(path, "containerName"))
             self.containerName = d.required(m_containerName, path: ShapeDecoder.join(path, "containerName"), empty: "")
-            let m_condition = try d.string(o["condition"], path: ShapeDecoder.join(path, "condition"))
-            d.enumeration(m_condition, allowed: ["START", "COMPLETE", "SUCCESS", "HEALTHY"], path: ShapeDecoder.join(path, "condition"))
-            self.condition = d.required(m_condition, path: ShapeDecoder.join(path, "condition"), empty: "")
+            let m_condition = try d.enumeration(o["condition"], as: ContainerCondition.self, path: ShapeDecoder.join(path, "condition"))
+            self.condition = d.required(m_condition, path: ShapeDecoder.join(path, "condition"), empty: .unmodeled(""))
         }
         public func json() -> JSON {
             var o = JSONObject()
             o["containerName"] = .string(self.containerName)
-            o["condition"] = .string(self.condition)
+            o["condition"] = .string(self.condition.rawValue)
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("containerName", self.containerName)
-            w.element("condition", self.condition)
         }
     }
 
     /// The `HostEntry` shape of the ECS model.
-    public struct HostEntry: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct HostEntry: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var hostname: String
         public var ipAddress: String
         public init(hostname: String, ipAddress: String) {
@@ -1577,28 +1337,23 @@ public enum ECSAPI {
             o["ipAddress"] = .string(self.ipAddress)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("hostname", self.hostname)
-            w.element("ipAddress", self.ipAddress)
-        }
     }
 
     /// The `Ulimit` shape of the ECS model.
-    public struct Ulimit: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var name: String
+    public struct Ulimit: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var name: UlimitName
         public var softLimit: Int
         public var hardLimit: Int
-        public init(name: String, softLimit: Int, hardLimit: Int) {
+        public init(name: UlimitName, softLimit: Int, hardLimit: Int) {
             self.name = name
             self.softLimit = softLimit
             self.hardLimit = hardLimit
         }
-        public static var empty: Ulimit { Ulimit(name: "", softLimit: 0, hardLimit: 0) }
+        public static var empty: Ulimit { Ulimit(name: .unmodeled(""), softLimit: 0, hardLimit: 0) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
-            d.enumeration(m_name, allowed: ["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"], path: ShapeDecoder.join(path, "name"))
-            self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
+            let m_name = try d.enumeration(o["name"], as: UlimitName.self, path: ShapeDecoder.join(path, "name"))
+            self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: .unmodeled(""))
             let m_softLimit = try d.integer(o["softLimit"], path: ShapeDecoder.join(path, "softLimit"))
             self.softLimit = d.required(m_softLimit, path: ShapeDecoder.join(path, "softLimit"), empty: 0)
             let m_hardLimit = try d.integer(o["hardLimit"], path: ShapeDecoder.join(path, "hardLimit"))
@@ -1606,34 +1361,28 @@ public enum ECSAPI {
         }
         public func json() -> JSON {
             var o = JSONObject()
-            o["name"] = .string(self.name)
+            o["name"] = .string(self.name.rawValue)
             o["softLimit"] = .number(Double(self.softLimit))
             o["hardLimit"] = .number(Double(self.hardLimit))
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("name", self.name)
-            w.element("softLimit", String(self.softLimit))
-            w.element("hardLimit", String(self.hardLimit))
-        }
     }
 
     /// The `LogConfiguration` shape of the ECS model.
-    public struct LogConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var logDriver: String
+    public struct LogConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var logDriver: LogDriver
         public var options: [String: String]?
         public var secretOptions: [Secret]?
-        public init(logDriver: String, options: [String: String]? = nil, secretOptions: [Secret]? = nil) {
+        public init(logDriver: LogDriver, options: [String: String]? = nil, secretOptions: [Secret]? = nil) {
             self.logDriver = logDriver
             self.options = options
             self.secretOptions = secretOptions
         }
-        public static var empty: LogConfiguration { LogConfiguration(logDriver: "") }
+        public static var empty: LogConfiguration { LogConfiguration(logDriver: .unmodeled("")) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_logDriver = try d.string(o["logDriver"], path: ShapeDecoder.join(path, "logDriver"))
-            d.enumeration(m_logDriver, allowed: ["json-file", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "awsfirelens"], path: ShapeDecoder.join(path, "logDriver"))
-            self.logDriver = d.required(m_logDriver, path: ShapeDecoder.join(path, "logDriver"), empty: "")
+            let m_logDriver = try d.enumeration(o["logDriver"], as: LogDriver.self, path: ShapeDecoder.join(path, "logDriver"))
+            self.logDriver = d.required(m_logDriver, path: ShapeDecoder.join(path, "logDriver"), empty: .unmodeled(""))
             let m_options = try d.map(o["options"], path: ShapeDecoder.join(path, "options")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.string(v0, path: p0) }
             self.options = m_options
             let m_secretOptions = try d.list(o["secretOptions"], path: ShapeDecoder.join(path, "secretOptions")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: Secret.self) }
@@ -1641,20 +1390,15 @@ public enum ECSAPI {
         }
         public func json() -> JSON {
             var o = JSONObject()
-            o["logDriver"] = .string(self.logDriver)
+            o["logDriver"] = .string(self.logDriver.rawValue)
             if let v = self.options { o["options"] = .object(JSONObject(uniqueKeysWithValues: v.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) }
             if let v = self.secretOptions { o["secretOptions"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("logDriver", self.logDriver)
-            if let v = self.options { w.element("options") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
-            if let v = self.secretOptions { w.element("secretOptions") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `HealthCheck` shape of the ECS model.
-    public struct HealthCheck: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct HealthCheck: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var command: [String]
         public var interval: Int?
         public var timeout: Int?
@@ -1690,17 +1434,10 @@ public enum ECSAPI {
             if let v = self.startPeriod { o["startPeriod"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("command") { w in for x0 in self.command { w.element("member", x0) } }
-            if let v = self.interval { w.element("interval", String(v)) }
-            if let v = self.timeout { w.element("timeout", String(v)) }
-            if let v = self.retries { w.element("retries", String(v)) }
-            if let v = self.startPeriod { w.element("startPeriod", String(v)) }
-        }
     }
 
     /// The `SystemControl` shape of the ECS model.
-    public struct SystemControl: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SystemControl: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var namespace: String?
         public var value: String?
         public init(namespace: String? = nil, value: String? = nil) {
@@ -1721,72 +1458,58 @@ public enum ECSAPI {
             if let v = self.value { o["value"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.namespace { w.element("namespace", v) }
-            if let v = self.value { w.element("value", v) }
-        }
     }
 
     /// The `ResourceRequirement` shape of the ECS model.
-    public struct ResourceRequirement: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ResourceRequirement: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var value: String
-        public var type: String
-        public init(value: String, type: String) {
+        public var type: ResourceType
+        public init(value: String, type: ResourceType) {
             self.value = value
             self.type = type
         }
-        public static var empty: ResourceRequirement { ResourceRequirement(value: "", type: "") }
+        public static var empty: ResourceRequirement { ResourceRequirement(value: "", type: .unmodeled("")) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_value = try d.string(o["value"], path: ShapeDecoder.join(path, "value"))
             self.value = d.required(m_value, path: ShapeDecoder.join(path, "value"), empty: "")
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["GPU", "InferenceAccelerator"], path: ShapeDecoder.join(path, "type"))
-            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: "")
+            let m_type = try d.enumeration(o["type"], as: ResourceType.self, path: ShapeDecoder.join(path, "type"))
+            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: .unmodeled(""))
         }
         public func json() -> JSON {
             var o = JSONObject()
             o["value"] = .string(self.value)
-            o["type"] = .string(self.type)
+            o["type"] = .string(self.type.rawValue)
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("value", self.value)
-            w.element("type", self.type)
         }
     }
 
     /// The `FirelensConfiguration` shape of the ECS model.
-    public struct FirelensConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var type: String
+    public struct FirelensConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var type: FirelensConfigurationType
         public var options: [String: String]?
-        public init(type: String, options: [String: String]? = nil) {
+        public init(type: FirelensConfigurationType, options: [String: String]? = nil) {
             self.type = type
             self.options = options
         }
-        public static var empty: FirelensConfiguration { FirelensConfiguration(type: "") }
+        public static var empty: FirelensConfiguration { FirelensConfiguration(type: .unmodeled("")) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["fluentd", "fluentbit"], path: ShapeDecoder.join(path, "type"))
-            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: "")
+            let m_type = try d.enumeration(o["type"], as: FirelensConfigurationType.self, path: ShapeDecoder.join(path, "type"))
+            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: .unmodeled(""))
             let m_options = try d.map(o["options"], path: ShapeDecoder.join(path, "options")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.string(v0, path: p0) }
             self.options = m_options
         }
         public func json() -> JSON {
             var o = JSONObject()
-            o["type"] = .string(self.type)
+            o["type"] = .string(self.type.rawValue)
             if let v = self.options { o["options"] = .object(JSONObject(uniqueKeysWithValues: v.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("type", self.type)
-            if let v = self.options { w.element("options") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
         }
     }
 
     /// The `Volume` shape of the ECS model.
-    public struct Volume: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Volume: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String?
         public var host: HostVolumeProperties?
         public var dockerVolumeConfiguration: DockerVolumeConfiguration?
@@ -1832,19 +1555,10 @@ public enum ECSAPI {
             if let v = self.configuredAtLaunch { o["configuredAtLaunch"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.name { w.element("name", v) }
-            if let v = self.host { w.element("host") { w in v.xml(into: &w) } }
-            if let v = self.dockerVolumeConfiguration { w.element("dockerVolumeConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.efsVolumeConfiguration { w.element("efsVolumeConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.s3filesVolumeConfiguration { w.element("s3filesVolumeConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.fsxWindowsFileServerVolumeConfiguration { w.element("fsxWindowsFileServerVolumeConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.configuredAtLaunch { w.element("configuredAtLaunch", v ? "true" : "false") }
-        }
     }
 
     /// The `HostVolumeProperties` shape of the ECS model.
-    public struct HostVolumeProperties: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct HostVolumeProperties: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var sourcePath: String?
         public init(sourcePath: String? = nil) {
             self.sourcePath = sourcePath
@@ -1860,19 +1574,16 @@ public enum ECSAPI {
             if let v = self.sourcePath { o["sourcePath"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.sourcePath { w.element("sourcePath", v) }
-        }
     }
 
     /// The `DockerVolumeConfiguration` shape of the ECS model.
-    public struct DockerVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var scope: String?
+    public struct DockerVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var scope: Scope?
         public var autoprovision: Bool?
         public var driver: String?
         public var driverOpts: [String: String]?
         public var labels: [String: String]?
-        public init(scope: String? = nil, autoprovision: Bool? = nil, driver: String? = nil, driverOpts: [String: String]? = nil, labels: [String: String]? = nil) {
+        public init(scope: Scope? = nil, autoprovision: Bool? = nil, driver: String? = nil, driverOpts: [String: String]? = nil, labels: [String: String]? = nil) {
             self.scope = scope
             self.autoprovision = autoprovision
             self.driver = driver
@@ -1882,8 +1593,7 @@ public enum ECSAPI {
         public static var empty: DockerVolumeConfiguration { DockerVolumeConfiguration() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_scope = try d.string(o["scope"], path: ShapeDecoder.join(path, "scope"))
-            d.enumeration(m_scope, allowed: ["task", "shared"], path: ShapeDecoder.join(path, "scope"))
+            let m_scope = try d.enumeration(o["scope"], as: Scope.self, path: ShapeDecoder.join(path, "scope"))
             self.scope = m_scope
             let m_autoprovision = try d.boolean(o["autoprovision"], path: ShapeDecoder.join(path, "autoprovision"))
             self.autoprovision = m_autoprovision
@@ -1896,30 +1606,23 @@ public enum ECSAPI {
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.scope { o["scope"] = .string(v) }
+            if let v = self.scope { o["scope"] = .string(v.rawValue) }
             if let v = self.autoprovision { o["autoprovision"] = .bool(v) }
             if let v = self.driver { o["driver"] = .string(v) }
             if let v = self.driverOpts { o["driverOpts"] = .object(JSONObject(uniqueKeysWithValues: v.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) }
             if let v = self.labels { o["labels"] = .object(JSONObject(uniqueKeysWithValues: v.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.scope { w.element("scope", v) }
-            if let v = self.autoprovision { w.element("autoprovision", v ? "true" : "false") }
-            if let v = self.driver { w.element("driver", v) }
-            if let v = self.driverOpts { w.element("driverOpts") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
-            if let v = self.labels { w.element("labels") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
-        }
     }
 
     /// The `EFSVolumeConfiguration` shape of the ECS model.
-    public struct EFSVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct EFSVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var fileSystemId: String
         public var rootDirectory: String?
-        public var transitEncryption: String?
+        public var transitEncryption: EFSTransitEncryption?
         public var transitEncryptionPort: Int?
         public var authorizationConfig: EFSAuthorizationConfig?
-        public init(fileSystemId: String, rootDirectory: String? = nil, transitEncryption: String? = nil, transitEncryptionPort: Int? = nil, authorizationConfig: EFSAuthorizationConfig? = nil) {
+        public init(fileSystemId: String, rootDirectory: String? = nil, transitEncryption: EFSTransitEncryption? = nil, transitEncryptionPort: Int? = nil, authorizationConfig: EFSAuthorizationConfig? = nil) {
             self.fileSystemId = fileSystemId
             self.rootDirectory = rootDirectory
             self.transitEncryption = transitEncryption
@@ -1933,8 +1636,7 @@ public enum ECSAPI {
             self.fileSystemId = d.required(m_fileSystemId, path: ShapeDecoder.join(path, "fileSystemId"), empty: "")
             let m_rootDirectory = try d.string(o["rootDirectory"], path: ShapeDecoder.join(path, "rootDirectory"))
             self.rootDirectory = m_rootDirectory
-            let m_transitEncryption = try d.string(o["transitEncryption"], path: ShapeDecoder.join(path, "transitEncryption"))
-            d.enumeration(m_transitEncryption, allowed: ["ENABLED", "DISABLED"], path: ShapeDecoder.join(path, "transitEncryption"))
+            let m_transitEncryption = try d.enumeration(o["transitEncryption"], as: EFSTransitEncryption.self, path: ShapeDecoder.join(path, "transitEncryption"))
             self.transitEncryption = m_transitEncryption
             let m_transitEncryptionPort = try d.integer(o["transitEncryptionPort"], path: ShapeDecoder.join(path, "transitEncryptionPort"))
             self.transitEncryptionPort = m_transitEncryptionPort
@@ -1945,25 +1647,18 @@ public enum ECSAPI {
             var o = JSONObject()
             o["fileSystemId"] = .string(self.fileSystemId)
             if let v = self.rootDirectory { o["rootDirectory"] = .string(v) }
-            if let v = self.transitEncryption { o["transitEncryption"] = .string(v) }
+            if let v = self.transitEncryption { o["transitEncryption"] = .string(v.rawValue) }
             if let v = self.transitEncryptionPort { o["transitEncryptionPort"] = .number(Double(v)) }
             if let v = self.authorizationConfig { o["authorizationConfig"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("fileSystemId", self.fileSystemId)
-            if let v = self.rootDirectory { w.element("rootDirectory", v) }
-            if let v = self.transitEncryption { w.element("transitEncryption", v) }
-            if let v = self.transitEncryptionPort { w.element("transitEncryptionPort", String(v)) }
-            if let v = self.authorizationConfig { w.element("authorizationConfig") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `EFSAuthorizationConfig` shape of the ECS model.
-    public struct EFSAuthorizationConfig: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct EFSAuthorizationConfig: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var accessPointId: String?
-        public var iam: String?
-        public init(accessPointId: String? = nil, iam: String? = nil) {
+        public var iam: EFSAuthorizationConfigIAM?
+        public init(accessPointId: String? = nil, iam: EFSAuthorizationConfigIAM? = nil) {
             self.accessPointId = accessPointId
             self.iam = iam
         }
@@ -1972,24 +1667,19 @@ public enum ECSAPI {
             let o = try d.object(json, path: path)
             let m_accessPointId = try d.string(o["accessPointId"], path: ShapeDecoder.join(path, "accessPointId"))
             self.accessPointId = m_accessPointId
-            let m_iam = try d.string(o["iam"], path: ShapeDecoder.join(path, "iam"))
-            d.enumeration(m_iam, allowed: ["ENABLED", "DISABLED"], path: ShapeDecoder.join(path, "iam"))
+            let m_iam = try d.enumeration(o["iam"], as: EFSAuthorizationConfigIAM.self, path: ShapeDecoder.join(path, "iam"))
             self.iam = m_iam
         }
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.accessPointId { o["accessPointId"] = .string(v) }
-            if let v = self.iam { o["iam"] = .string(v) }
+            if let v = self.iam { o["iam"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.accessPointId { w.element("accessPointId", v) }
-            if let v = self.iam { w.element("iam", v) }
         }
     }
 
     /// The `S3FilesVolumeConfiguration` shape of the ECS model.
-    public struct S3FilesVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct S3FilesVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var fileSystemArn: String
         public var rootDirectory: String?
         public var transitEncryptionPort: Int?
@@ -2020,16 +1710,10 @@ public enum ECSAPI {
             if let v = self.accessPointArn { o["accessPointArn"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("fileSystemArn", self.fileSystemArn)
-            if let v = self.rootDirectory { w.element("rootDirectory", v) }
-            if let v = self.transitEncryptionPort { w.element("transitEncryptionPort", String(v)) }
-            if let v = self.accessPointArn { w.element("accessPointArn", v) }
-        }
     }
 
     /// The `FSxWindowsFileServerVolumeConfiguration` shape of the ECS model.
-    public struct FSxWindowsFileServerVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct FSxWindowsFileServerVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var fileSystemId: String
         public var rootDirectory: String
         public var authorizationConfig: FSxWindowsFileServerAuthorizationConfig
@@ -2055,15 +1739,10 @@ public enum ECSAPI {
             o["authorizationConfig"] = self.authorizationConfig.json()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("fileSystemId", self.fileSystemId)
-            w.element("rootDirectory", self.rootDirectory)
-            w.element("authorizationConfig") { w in self.authorizationConfig.xml(into: &w) }
-        }
     }
 
     /// The `FSxWindowsFileServerAuthorizationConfig` shape of the ECS model.
-    public struct FSxWindowsFileServerAuthorizationConfig: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct FSxWindowsFileServerAuthorizationConfig: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var credentialsParameter: String
         public var domain: String
         public init(credentialsParameter: String, domain: String) {
@@ -2084,47 +1763,38 @@ public enum ECSAPI {
             o["domain"] = .string(self.domain)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("credentialsParameter", self.credentialsParameter)
-            w.element("domain", self.domain)
-        }
     }
 
     /// The `TaskDefinitionPlacementConstraint` shape of the ECS model.
-    public struct TaskDefinitionPlacementConstraint: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var type: String?
+    public struct TaskDefinitionPlacementConstraint: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var type: TaskDefinitionPlacementConstraintType?
         public var expression: String?
-        public init(type: String? = nil, expression: String? = nil) {
+        public init(type: TaskDefinitionPlacementConstraintType? = nil, expression: String? = nil) {
             self.type = type
             self.expression = expression
         }
         public static var empty: TaskDefinitionPlacementConstraint { TaskDefinitionPlacementConstraint() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["memberOf"], path: ShapeDecoder.join(path, "type"))
+            let m_type = try d.enumeration(o["type"], as: TaskDefinitionPlacementConstraintType.self, path: ShapeDecoder.join(path, "type"))
             self.type = m_type
             let m_expression = try d.string(o["expression"], path: ShapeDecoder.join(path, "expression"))
             self.expression = m_expression
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.type { o["type"] = .string(v) }
+            if let v = self.type { o["type"] = .string(v.rawValue) }
             if let v = self.expression { o["expression"] = .string(v) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.type { w.element("type", v) }
-            if let v = self.expression { w.element("expression", v) }
         }
     }
 
     /// The `ProxyConfiguration` shape of the ECS model.
-    public struct ProxyConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var type: String?
+    public struct ProxyConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var type: ProxyConfigurationType?
         public var containerName: String
         public var properties: [KeyValuePair]?
-        public init(type: String? = nil, containerName: String, properties: [KeyValuePair]? = nil) {
+        public init(type: ProxyConfigurationType? = nil, containerName: String, properties: [KeyValuePair]? = nil) {
             self.type = type
             self.containerName = containerName
             self.properties = properties
@@ -2132,8 +1802,7 @@ public enum ECSAPI {
         public static var empty: ProxyConfiguration { ProxyConfiguration(containerName: "") }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["APPMESH"], path: ShapeDecoder.join(path, "type"))
+            let m_type = try d.enumeration(o["type"], as: ProxyConfigurationType.self, path: ShapeDecoder.join(path, "type"))
             self.type = m_type
             let m_containerName = try d.string(o["containerName"], path: ShapeDecoder.join(path, "containerName"))
             self.containerName = d.required(m_containerName, path: ShapeDecoder.join(path, "containerName"), empty: "")
@@ -2142,20 +1811,15 @@ public enum ECSAPI {
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.type { o["type"] = .string(v) }
+            if let v = self.type { o["type"] = .string(v.rawValue) }
             o["containerName"] = .string(self.containerName)
             if let v = self.properties { o["properties"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.type { w.element("type", v) }
-            w.element("containerName", self.containerName)
-            if let v = self.properties { w.element("properties") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `InferenceAccelerator` shape of the ECS model.
-    public struct InferenceAccelerator: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct InferenceAccelerator: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var deviceName: String
         public var deviceType: String
         public init(deviceName: String, deviceType: String) {
@@ -2176,14 +1840,10 @@ public enum ECSAPI {
             o["deviceType"] = .string(self.deviceType)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("deviceName", self.deviceName)
-            w.element("deviceType", self.deviceType)
-        }
     }
 
     /// The `EphemeralStorage` shape of the ECS model.
-    public struct EphemeralStorage: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct EphemeralStorage: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var sizeInGiB: Int
         public init(sizeInGiB: Int) {
             self.sizeInGiB = sizeInGiB
@@ -2199,43 +1859,34 @@ public enum ECSAPI {
             o["sizeInGiB"] = .number(Double(self.sizeInGiB))
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("sizeInGiB", String(self.sizeInGiB))
-        }
     }
 
     /// The `RuntimePlatform` shape of the ECS model.
-    public struct RuntimePlatform: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var cpuArchitecture: String?
-        public var operatingSystemFamily: String?
-        public init(cpuArchitecture: String? = nil, operatingSystemFamily: String? = nil) {
+    public struct RuntimePlatform: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var cpuArchitecture: CPUArchitecture?
+        public var operatingSystemFamily: OSFamily?
+        public init(cpuArchitecture: CPUArchitecture? = nil, operatingSystemFamily: OSFamily? = nil) {
             self.cpuArchitecture = cpuArchitecture
             self.operatingSystemFamily = operatingSystemFamily
         }
         public static var empty: RuntimePlatform { RuntimePlatform() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_cpuArchitecture = try d.string(o["cpuArchitecture"], path: ShapeDecoder.join(path, "cpuArchitecture"))
-            d.enumeration(m_cpuArchitecture, allowed: ["X86_64", "ARM64"], path: ShapeDecoder.join(path, "cpuArchitecture"))
+            let m_cpuArchitecture = try d.enumeration(o["cpuArchitecture"], as: CPUArchitecture.self, path: ShapeDecoder.join(path, "cpuArchitecture"))
             self.cpuArchitecture = m_cpuArchitecture
-            let m_operatingSystemFamily = try d.string(o["operatingSystemFamily"], path: ShapeDecoder.join(path, "operatingSystemFamily"))
-            d.enumeration(m_operatingSystemFamily, allowed: ["WINDOWS_SERVER_2019_FULL", "WINDOWS_SERVER_2019_CORE", "WINDOWS_SERVER_2016_FULL", "WINDOWS_SERVER_2004_CORE", "WINDOWS_SERVER_2022_CORE", "WINDOWS_SERVER_2022_FULL", "WINDOWS_SERVER_2025_CORE", "WINDOWS_SERVER_2025_FULL", "WINDOWS_SERVER_20H2_CORE", "LINUX"], path: ShapeDecoder.join(path, "operatingSystemFamily"))
+            let m_operatingSystemFamily = try d.enumeration(o["operatingSystemFamily"], as: OSFamily.self, path: ShapeDecoder.join(path, "operatingSystemFamily"))
             self.operatingSystemFamily = m_operatingSystemFamily
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.cpuArchitecture { o["cpuArchitecture"] = .string(v) }
-            if let v = self.operatingSystemFamily { o["operatingSystemFamily"] = .string(v) }
+            if let v = self.cpuArchitecture { o["cpuArchitecture"] = .string(v.rawValue) }
+            if let v = self.operatingSystemFamily { o["operatingSystemFamily"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.cpuArchitecture { w.element("cpuArchitecture", v) }
-            if let v = self.operatingSystemFamily { w.element("operatingSystemFamily", v) }
         }
     }
 
     /// The `RegisterTaskDefinitionResponse` shape of the ECS model.
-    public struct RegisterTaskDefinitionResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RegisterTaskDefinitionResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskDefinition: TaskDefinition?
         public var tags: [Tag]?
         public init(taskDefinition: TaskDefinition? = nil, tags: [Tag]? = nil) {
@@ -2257,33 +1908,29 @@ public enum ECSAPI {
             if let v = self.tags { o["tags"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.taskDefinition { w.element("taskDefinition") { w in v.xml(into: &w) } }
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `TaskDefinition` shape of the ECS model.
-    public struct TaskDefinition: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskDefinition: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskDefinitionArn: String?
         public var containerDefinitions: [ContainerDefinition]?
         public var family: String?
         public var taskRoleArn: String?
         public var executionRoleArn: String?
-        public var networkMode: String?
+        public var networkMode: NetworkMode?
         public var revision: Int?
         public var volumes: [Volume]?
-        public var status: String?
+        public var status: TaskDefinitionStatus?
         public var requiresAttributes: [Attribute]?
         public var placementConstraints: [TaskDefinitionPlacementConstraint]?
-        public var compatibilities: [String]?
+        public var compatibilities: [Compatibility]?
         public var runtimePlatform: RuntimePlatform?
-        public var requiresCompatibilities: [String]?
+        public var requiresCompatibilities: [Compatibility]?
         public var cpu: String?
         public var memory: String?
         public var inferenceAccelerators: [InferenceAccelerator]?
-        public var pidMode: String?
-        public var ipcMode: String?
+        public var pidMode: PidMode?
+        public var ipcMode: IpcMode?
         public var proxyConfiguration: ProxyConfiguration?
         public var registeredAt: Date?
         public var deregisteredAt: Date?
@@ -2291,7 +1938,7 @@ public enum ECSAPI {
         public var registeredBy: String?
         public var ephemeralStorage: EphemeralStorage?
         public var enableFaultInjection: Bool?
-        public init(taskDefinitionArn: String? = nil, containerDefinitions: [ContainerDefinition]? = nil, family: String? = nil, taskRoleArn: String? = nil, executionRoleArn: String? = nil, networkMode: String? = nil, revision: Int? = nil, volumes: [Volume]? = nil, status: String? = nil, requiresAttributes: [Attribute]? = nil, placementConstraints: [TaskDefinitionPlacementConstraint]? = nil, compatibilities: [String]? = nil, runtimePlatform: RuntimePlatform? = nil, requiresCompatibilities: [String]? = nil, cpu: String? = nil, memory: String? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, pidMode: String? = nil, ipcMode: String? = nil, proxyConfiguration: ProxyConfiguration? = nil, registeredAt: Date? = nil, deregisteredAt: Date? = nil, deleteRequestedAt: Date? = nil, registeredBy: String? = nil, ephemeralStorage: EphemeralStorage? = nil, enableFaultInjection: Bool? = nil) {
+        public init(taskDefinitionArn: String? = nil, containerDefinitions: [ContainerDefinition]? = nil, family: String? = nil, taskRoleArn: String? = nil, executionRoleArn: String? = nil, networkMode: NetworkMode? = nil, revision: Int? = nil, volumes: [Volume]? = nil, status: TaskDefinitionStatus? = nil, requiresAttributes: [Attribute]? = nil, placementConstraints: [TaskDefinitionPlacementConstraint]? = nil, compatibilities: [Compatibility]? = nil, runtimePlatform: RuntimePlatform? = nil, requiresCompatibilities: [Compatibility]? = nil, cpu: String? = nil, memory: String? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, pidMode: PidMode? = nil, ipcMode: IpcMode? = nil, proxyConfiguration: ProxyConfiguration? = nil, registeredAt: Date? = nil, deregisteredAt: Date? = nil, deleteRequestedAt: Date? = nil, registeredBy: String? = nil, ephemeralStorage: EphemeralStorage? = nil, enableFaultInjection: Bool? = nil) {
             self.taskDefinitionArn = taskDefinitionArn
             self.containerDefinitions = containerDefinitions
             self.family = family
@@ -2332,25 +1979,23 @@ public enum ECSAPI {
             self.taskRoleArn = m_taskRoleArn
             let m_executionRoleArn = try d.string(o["executionRoleArn"], path: ShapeDecoder.join(path, "executionRoleArn"))
             self.executionRoleArn = m_executionRoleArn
-            let m_networkMode = try d.string(o["networkMode"], path: ShapeDecoder.join(path, "networkMode"))
-            d.enumeration(m_networkMode, allowed: ["bridge", "host", "awsvpc", "none"], path: ShapeDecoder.join(path, "networkMode"))
+            let m_networkMode = try d.enumeration(o["networkMode"], as: NetworkMode.self, path: ShapeDecoder.join(path, "networkMode"))
             self.networkMode = m_networkMode
             let m_revision = try d.integer(o["revision"], path: ShapeDecoder.join(path, "revision"))
             self.revision = m_revision
             let m_volumes = try d.list(o["volumes"], path: ShapeDecoder.join(path, "volumes")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: Volume.self) }
             self.volumes = m_volumes
-            let m_status = try d.string(o["status"], path: ShapeDecoder.join(path, "status"))
-            d.enumeration(m_status, allowed: ["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"], path: ShapeDecoder.join(path, "status"))
+            let m_status = try d.enumeration(o["status"], as: TaskDefinitionStatus.self, path: ShapeDecoder.join(path, "status"))
             self.status = m_status
             let m_requiresAttributes = try d.list(o["requiresAttributes"], path: ShapeDecoder.join(path, "requiresAttributes")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: Attribute.self) }
             self.requiresAttributes = m_requiresAttributes
             let m_placementConstraints = try d.list(o["placementConstraints"], path: ShapeDecoder.join(path, "placementConstraints")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: TaskDefinitionPlacementConstraint.self) }
             self.placementConstraints = m_placementConstraints
-            let m_compatibilities = try d.list(o["compatibilities"], path: ShapeDecoder.join(path, "compatibilities")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.enumeration(value, allowed: ["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"], path: p0); return value }
+            let m_compatibilities = try d.list(o["compatibilities"], path: ShapeDecoder.join(path, "compatibilities")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.enumeration(v0, as: Compatibility.self, path: p0) }
             self.compatibilities = m_compatibilities
             let m_runtimePlatform = try d.structure(o["runtimePlatform"], path: ShapeDecoder.join(path, "runtimePlatform"), as: RuntimePlatform.self)
             self.runtimePlatform = m_runtimePlatform
-            let m_requiresCompatibilities = try d.list(o["requiresCompatibilities"], path: ShapeDecoder.join(path, "requiresCompatibilities")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.enumeration(value, allowed: ["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"], path: p0); return value }
+            let m_requiresCompatibilities = try d.list(o["requiresCompatibilities"], path: ShapeDecoder.join(path, "requiresCompatibilities")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.enumeration(v0, as: Compatibility.self, path: p0) }
             self.requiresCompatibilities = m_requiresCompatibilities
             let m_cpu = try d.string(o["cpu"], path: ShapeDecoder.join(path, "cpu"))
             self.cpu = m_cpu
@@ -2358,11 +2003,9 @@ public enum ECSAPI {
             self.memory = m_memory
             let m_inferenceAccelerators = try d.list(o["inferenceAccelerators"], path: ShapeDecoder.join(path, "inferenceAccelerators")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: InferenceAccelerator.self) }
             self.inferenceAccelerators = m_inferenceAccelerators
-            let m_pidMode = try d.string(o["pidMode"], path: ShapeDecoder.join(path, "pidMode"))
-            d.enumeration(m_pidMode, allowed: ["host", "task"], path: ShapeDecoder.join(path, "pidMode"))
+            let m_pidMode = try d.enumeration(o["pidMode"], as: PidMode.self, path: ShapeDecoder.join(path, "pidMode"))
             self.pidMode = m_pidMode
-            let m_ipcMode = try d.string(o["ipcMode"], path: ShapeDecoder.join(path, "ipcMode"))
-            d.enumeration(m_ipcMode, allowed: ["host", "task", "none"], path: ShapeDecoder.join(path, "ipcMode"))
+            let m_ipcMode = try d.enumeration(o["ipcMode"], as: IpcMode.self, path: ShapeDecoder.join(path, "ipcMode"))
             self.ipcMode = m_ipcMode
             let m_proxyConfiguration = try d.structure(o["proxyConfiguration"], path: ShapeDecoder.join(path, "proxyConfiguration"), as: ProxyConfiguration.self)
             self.proxyConfiguration = m_proxyConfiguration
@@ -2386,20 +2029,20 @@ public enum ECSAPI {
             if let v = self.family { o["family"] = .string(v) }
             if let v = self.taskRoleArn { o["taskRoleArn"] = .string(v) }
             if let v = self.executionRoleArn { o["executionRoleArn"] = .string(v) }
-            if let v = self.networkMode { o["networkMode"] = .string(v) }
+            if let v = self.networkMode { o["networkMode"] = .string(v.rawValue) }
             if let v = self.revision { o["revision"] = .number(Double(v)) }
             if let v = self.volumes { o["volumes"] = .array(v.map { e0 in e0.json() }) }
-            if let v = self.status { o["status"] = .string(v) }
+            if let v = self.status { o["status"] = .string(v.rawValue) }
             if let v = self.requiresAttributes { o["requiresAttributes"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.placementConstraints { o["placementConstraints"] = .array(v.map { e0 in e0.json() }) }
-            if let v = self.compatibilities { o["compatibilities"] = .array(v.map { e0 in .string(e0) }) }
+            if let v = self.compatibilities { o["compatibilities"] = .array(v.map { e0 in .string(e0.rawValue) }) }
             if let v = self.runtimePlatform { o["runtimePlatform"] = v.json() }
-            if let v = self.requiresCompatibilities { o["requiresCompatibilities"] = .array(v.map { e0 in .string(e0) }) }
+            if let v = self.requiresCompatibilities { o["requiresCompatibilities"] = .array(v.map { e0 in .string(e0.rawValue) }) }
             if let v = self.cpu { o["cpu"] = .string(v) }
             if let v = self.memory { o["memory"] = .string(v) }
             if let v = self.inferenceAccelerators { o["inferenceAccelerators"] = .array(v.map { e0 in e0.json() }) }
-            if let v = self.pidMode { o["pidMode"] = .string(v) }
-            if let v = self.ipcMode { o["ipcMode"] = .string(v) }
+            if let v = self.pidMode { o["pidMode"] = .string(v.rawValue) }
+            if let v = self.ipcMode { o["ipcMode"] = .string(v.rawValue) }
             if let v = self.proxyConfiguration { o["proxyConfiguration"] = v.json() }
             if let v = self.registeredAt { o["registeredAt"] = ShapeEncoding.timestamp(v) }
             if let v = self.deregisteredAt { o["deregisteredAt"] = ShapeEncoding.timestamp(v) }
@@ -2409,43 +2052,15 @@ public enum ECSAPI {
             if let v = self.enableFaultInjection { o["enableFaultInjection"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.taskDefinitionArn { w.element("taskDefinitionArn", v) }
-            if let v = self.containerDefinitions { w.element("containerDefinitions") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.family { w.element("family", v) }
-            if let v = self.taskRoleArn { w.element("taskRoleArn", v) }
-            if let v = self.executionRoleArn { w.element("executionRoleArn", v) }
-            if let v = self.networkMode { w.element("networkMode", v) }
-            if let v = self.revision { w.element("revision", String(v)) }
-            if let v = self.volumes { w.element("volumes") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.status { w.element("status", v) }
-            if let v = self.requiresAttributes { w.element("requiresAttributes") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.placementConstraints { w.element("placementConstraints") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.compatibilities { w.element("compatibilities") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.runtimePlatform { w.element("runtimePlatform") { w in v.xml(into: &w) } }
-            if let v = self.requiresCompatibilities { w.element("requiresCompatibilities") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.cpu { w.element("cpu", v) }
-            if let v = self.memory { w.element("memory", v) }
-            if let v = self.inferenceAccelerators { w.element("inferenceAccelerators") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.pidMode { w.element("pidMode", v) }
-            if let v = self.ipcMode { w.element("ipcMode", v) }
-            if let v = self.proxyConfiguration { w.element("proxyConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.registeredAt { w.element("registeredAt", Timestamps.iso8601(v)) }
-            if let v = self.deregisteredAt { w.element("deregisteredAt", Timestamps.iso8601(v)) }
-            if let v = self.deleteRequestedAt { w.element("deleteRequestedAt", Timestamps.iso8601(v)) }
-            if let v = self.registeredBy { w.element("registeredBy", v) }
-            if let v = self.ephemeralStorage { w.element("ephemeralStorage") { w in v.xml(into: &w) } }
-            if let v = self.enableFaultInjection { w.element("enableFaultInjection", v ? "true" : "false") }
-        }
     }
 
     /// The `Attribute` shape of the ECS model.
-    public struct Attribute: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Attribute: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var value: String?
-        public var targetType: String?
+        public var targetType: TargetType?
         public var targetId: String?
-        public init(name: String, value: String? = nil, targetType: String? = nil, targetId: String? = nil) {
+        public init(name: String, value: String? = nil, targetType: TargetType? = nil, targetId: String? = nil) {
             self.name = name
             self.value = value
             self.targetType = targetType
@@ -2458,8 +2073,7 @@ public enum ECSAPI {
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
             let m_value = try d.string(o["value"], path: ShapeDecoder.join(path, "value"))
             self.value = m_value
-            let m_targetType = try d.string(o["targetType"], path: ShapeDecoder.join(path, "targetType"))
-            d.enumeration(m_targetType, allowed: ["container-instance"], path: ShapeDecoder.join(path, "targetType"))
+            let m_targetType = try d.enumeration(o["targetType"], as: TargetType.self, path: ShapeDecoder.join(path, "targetType"))
             self.targetType = m_targetType
             let m_targetId = try d.string(o["targetId"], path: ShapeDecoder.join(path, "targetId"))
             self.targetId = m_targetId
@@ -2468,20 +2082,14 @@ public enum ECSAPI {
             var o = JSONObject()
             o["name"] = .string(self.name)
             if let v = self.value { o["value"] = .string(v) }
-            if let v = self.targetType { o["targetType"] = .string(v) }
+            if let v = self.targetType { o["targetType"] = .string(v.rawValue) }
             if let v = self.targetId { o["targetId"] = .string(v) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("name", self.name)
-            if let v = self.value { w.element("value", v) }
-            if let v = self.targetType { w.element("targetType", v) }
-            if let v = self.targetId { w.element("targetId", v) }
         }
     }
 
     /// The `DeregisterTaskDefinitionRequest` shape of the ECS model.
-    public struct DeregisterTaskDefinitionRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeregisterTaskDefinitionRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskDefinition: String
         public init(taskDefinition: String) {
             self.taskDefinition = taskDefinition
@@ -2497,13 +2105,10 @@ public enum ECSAPI {
             o["taskDefinition"] = .string(self.taskDefinition)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("taskDefinition", self.taskDefinition)
-        }
     }
 
     /// The `DeregisterTaskDefinitionResponse` shape of the ECS model.
-    public struct DeregisterTaskDefinitionResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeregisterTaskDefinitionResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskDefinition: TaskDefinition?
         public init(taskDefinition: TaskDefinition? = nil) {
             self.taskDefinition = taskDefinition
@@ -2519,16 +2124,13 @@ public enum ECSAPI {
             if let v = self.taskDefinition { o["taskDefinition"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.taskDefinition { w.element("taskDefinition") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `DescribeTaskDefinitionRequest` shape of the ECS model.
-    public struct DescribeTaskDefinitionRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeTaskDefinitionRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskDefinition: String
-        public var include: [String]?
-        public init(taskDefinition: String, include: [String]? = nil) {
+        public var include: [TaskDefinitionField]?
+        public init(taskDefinition: String, include: [TaskDefinitionField]? = nil) {
             self.taskDefinition = taskDefinition
             self.include = include
         }
@@ -2537,23 +2139,19 @@ public enum ECSAPI {
             let o = try d.object(json, path: path)
             let m_taskDefinition = try d.string(o["taskDefinition"], path: ShapeDecoder.join(path, "taskDefinition"))
             self.taskDefinition = d.required(m_taskDefinition, path: ShapeDecoder.join(path, "taskDefinition"), empty: "")
-            let m_include = try d.list(o["include"], path: ShapeDecoder.join(path, "include")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.enumeration(value, allowed: ["TAGS"], path: p0); return value }
+            let m_include = try d.list(o["include"], path: ShapeDecoder.join(path, "include")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.enumeration(v0, as: TaskDefinitionField.self, path: p0) }
             self.include = m_include
         }
         public func json() -> JSON {
             var o = JSONObject()
             o["taskDefinition"] = .string(self.taskDefinition)
-            if let v = self.include { o["include"] = .array(v.map { e0 in .string(e0) }) }
+            if let v = self.include { o["include"] = .array(v.map { e0 in .string(e0.rawValue) }) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("taskDefinition", self.taskDefinition)
-            if let v = self.include { w.element("include") { w in for x0 in v { w.element("member", x0) } } }
         }
     }
 
     /// The `DescribeTaskDefinitionResponse` shape of the ECS model.
-    public struct DescribeTaskDefinitionResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeTaskDefinitionResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskDefinition: TaskDefinition?
         public var tags: [Tag]?
         public init(taskDefinition: TaskDefinition? = nil, tags: [Tag]? = nil) {
@@ -2575,20 +2173,16 @@ public enum ECSAPI {
             if let v = self.tags { o["tags"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.taskDefinition { w.element("taskDefinition") { w in v.xml(into: &w) } }
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `ListTaskDefinitionsRequest` shape of the ECS model.
-    public struct ListTaskDefinitionsRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTaskDefinitionsRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var familyPrefix: String?
-        public var status: String?
-        public var sort: String?
+        public var status: TaskDefinitionStatus?
+        public var sort: SortOrder?
         public var nextToken: String?
         public var maxResults: Int?
-        public init(familyPrefix: String? = nil, status: String? = nil, sort: String? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
+        public init(familyPrefix: String? = nil, status: TaskDefinitionStatus? = nil, sort: SortOrder? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
             self.familyPrefix = familyPrefix
             self.status = status
             self.sort = sort
@@ -2600,11 +2194,9 @@ public enum ECSAPI {
             let o = try d.object(json, path: path)
             let m_familyPrefix = try d.string(o["familyPrefix"], path: ShapeDecoder.join(path, "familyPrefix"))
             self.familyPrefix = m_familyPrefix
-            let m_status = try d.string(o["status"], path: ShapeDecoder.join(path, "status"))
-            d.enumeration(m_status, allowed: ["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"], path: ShapeDecoder.join(path, "status"))
+            let m_status = try d.enumeration(o["status"], as: TaskDefinitionStatus.self, path: ShapeDecoder.join(path, "status"))
             self.status = m_status
-            let m_sort = try d.string(o["sort"], path: ShapeDecoder.join(path, "sort"))
-            d.enumeration(m_sort, allowed: ["ASC", "DESC"], path: ShapeDecoder.join(path, "sort"))
+            let m_sort = try d.enumeration(o["sort"], as: SortOrder.self, path: ShapeDecoder.join(path, "sort"))
             self.sort = m_sort
             let m_nextToken = try d.string(o["nextToken"], path: ShapeDecoder.join(path, "nextToken"))
             self.nextToken = m_nextToken
@@ -2614,23 +2206,16 @@ public enum ECSAPI {
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.familyPrefix { o["familyPrefix"] = .string(v) }
-            if let v = self.status { o["status"] = .string(v) }
-            if let v = self.sort { o["sort"] = .string(v) }
+            if let v = self.status { o["status"] = .string(v.rawValue) }
+            if let v = self.sort { o["sort"] = .string(v.rawValue) }
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             if let v = self.maxResults { o["maxResults"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.familyPrefix { w.element("familyPrefix", v) }
-            if let v = self.status { w.element("status", v) }
-            if let v = self.sort { w.element("sort", v) }
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.maxResults { w.element("maxResults", String(v)) }
-        }
     }
 
     /// The `ListTaskDefinitionsResponse` shape of the ECS model.
-    public struct ListTaskDefinitionsResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTaskDefinitionsResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskDefinitionArns: [String]?
         public var nextToken: String?
         public init(taskDefinitionArns: [String]? = nil, nextToken: String? = nil) {
@@ -2651,19 +2236,15 @@ public enum ECSAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.taskDefinitionArns { w.element("taskDefinitionArns") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `ListTaskDefinitionFamiliesRequest` shape of the ECS model.
-    public struct ListTaskDefinitionFamiliesRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTaskDefinitionFamiliesRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var familyPrefix: String?
-        public var status: String?
+        public var status: TaskDefinitionFamilyStatus?
         public var nextToken: String?
         public var maxResults: Int?
-        public init(familyPrefix: String? = nil, status: String? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
+        public init(familyPrefix: String? = nil, status: TaskDefinitionFamilyStatus? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
             self.familyPrefix = familyPrefix
             self.status = status
             self.nextToken = nextToken
@@ -2674,8 +2255,7 @@ public enum ECSAPI {
             let o = try d.object(json, path: path)
             let m_familyPrefix = try d.string(o["familyPrefix"], path: ShapeDecoder.join(path, "familyPrefix"))
             self.familyPrefix = m_familyPrefix
-            let m_status = try d.string(o["status"], path: ShapeDecoder.join(path, "status"))
-            d.enumeration(m_status, allowed: ["ACTIVE", "INACTIVE", "ALL"], path: ShapeDecoder.join(path, "status"))
+            let m_status = try d.enumeration(o["status"], as: TaskDefinitionFamilyStatus.self, path: ShapeDecoder.join(path, "status"))
             self.status = m_status
             let m_nextToken = try d.string(o["nextToken"], path: ShapeDecoder.join(path, "nextToken"))
             self.nextToken = m_nextToken
@@ -2685,21 +2265,15 @@ public enum ECSAPI {
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.familyPrefix { o["familyPrefix"] = .string(v) }
-            if let v = self.status { o["status"] = .string(v) }
+            if let v = self.status { o["status"] = .string(v.rawValue) }
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             if let v = self.maxResults { o["maxResults"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.familyPrefix { w.element("familyPrefix", v) }
-            if let v = self.status { w.element("status", v) }
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.maxResults { w.element("maxResults", String(v)) }
-        }
     }
 
     /// The `ListTaskDefinitionFamiliesResponse` shape of the ECS model.
-    public struct ListTaskDefinitionFamiliesResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTaskDefinitionFamiliesResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var families: [String]?
         public var nextToken: String?
         public init(families: [String]? = nil, nextToken: String? = nil) {
@@ -2720,34 +2294,30 @@ public enum ECSAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.families { w.element("families") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `RunTaskRequest` shape of the ECS model.
-    public struct RunTaskRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RunTaskRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var capacityProviderStrategy: [CapacityProviderStrategyItem]?
         public var cluster: String?
         public var count: Int?
         public var enableECSManagedTags: Bool?
         public var enableExecuteCommand: Bool?
         public var group: String?
-        public var launchType: String?
+        public var launchType: LaunchType?
         public var networkConfiguration: NetworkConfiguration?
         public var overrides: TaskOverride?
         public var placementConstraints: [PlacementConstraint]?
         public var placementStrategy: [PlacementStrategy]?
         public var platformVersion: String?
-        public var propagateTags: String?
+        public var propagateTags: PropagateTags?
         public var referenceId: String?
         public var startedBy: String?
         public var tags: [Tag]?
         public var taskDefinition: String
         public var clientToken: String?
         public var volumeConfigurations: [TaskVolumeConfiguration]?
-        public init(capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, cluster: String? = nil, count: Int? = nil, enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, launchType: String? = nil, networkConfiguration: NetworkConfiguration? = nil, overrides: TaskOverride? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, platformVersion: String? = nil, propagateTags: String? = nil, referenceId: String? = nil, startedBy: String? = nil, tags: [Tag]? = nil, taskDefinition: String, clientToken: String? = nil, volumeConfigurations: [TaskVolumeConfiguration]? = nil) {
+        public init(capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, cluster: String? = nil, count: Int? = nil, enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, launchType: LaunchType? = nil, networkConfiguration: NetworkConfiguration? = nil, overrides: TaskOverride? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, platformVersion: String? = nil, propagateTags: PropagateTags? = nil, referenceId: String? = nil, startedBy: String? = nil, tags: [Tag]? = nil, taskDefinition: String, clientToken: String? = nil, volumeConfigurations: [TaskVolumeConfiguration]? = nil) {
             self.capacityProviderStrategy = capacityProviderStrategy
             self.cluster = cluster
             self.count = count
@@ -2783,8 +2353,7 @@ public enum ECSAPI {
             self.enableExecuteCommand = m_enableExecuteCommand
             let m_group = try d.string(o["group"], path: ShapeDecoder.join(path, "group"))
             self.group = m_group
-            let m_launchType = try d.string(o["launchType"], path: ShapeDecoder.join(path, "launchType"))
-            d.enumeration(m_launchType, allowed: ["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"], path: ShapeDecoder.join(path, "launchType"))
+            let m_launchType = try d.enumeration(o["launchType"], as: LaunchType.self, path: ShapeDecoder.join(path, "launchType"))
             self.launchType = m_launchType
             let m_networkConfiguration = try d.structure(o["networkConfiguration"], path: ShapeDecoder.join(path, "networkConfiguration"), as: NetworkConfiguration.self)
             self.networkConfiguration = m_networkConfiguration
@@ -2796,8 +2365,7 @@ public enum ECSAPI {
             self.placementStrategy = m_placementStrategy
             let m_platformVersion = try d.string(o["platformVersion"], path: ShapeDecoder.join(path, "platformVersion"))
             self.platformVersion = m_platformVersion
-            let m_propagateTags = try d.string(o["propagateTags"], path: ShapeDecoder.join(path, "propagateTags"))
-            d.enumeration(m_propagateTags, allowed: ["TASK_DEFINITION", "SERVICE", "NONE"], path: ShapeDecoder.join(path, "propagateTags"))
+            let m_propagateTags = try d.enumeration(o["propagateTags"], as: PropagateTags.self, path: ShapeDecoder.join(path, "propagateTags"))
             self.propagateTags = m_propagateTags
             let m_referenceId = try d.string(o["referenceId"], path: ShapeDecoder.join(path, "referenceId"))
             self.referenceId = m_referenceId
@@ -2821,13 +2389,13 @@ public enum ECSAPI {
             if let v = self.enableECSManagedTags { o["enableECSManagedTags"] = .bool(v) }
             if let v = self.enableExecuteCommand { o["enableExecuteCommand"] = .bool(v) }
             if let v = self.group { o["group"] = .string(v) }
-            if let v = self.launchType { o["launchType"] = .string(v) }
+            if let v = self.launchType { o["launchType"] = .string(v.rawValue) }
             if let v = self.networkConfiguration { o["networkConfiguration"] = v.json() }
             if let v = self.overrides { o["overrides"] = v.json() }
             if let v = self.placementConstraints { o["placementConstraints"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.placementStrategy { o["placementStrategy"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.platformVersion { o["platformVersion"] = .string(v) }
-            if let v = self.propagateTags { o["propagateTags"] = .string(v) }
+            if let v = self.propagateTags { o["propagateTags"] = .string(v.rawValue) }
             if let v = self.referenceId { o["referenceId"] = .string(v) }
             if let v = self.startedBy { o["startedBy"] = .string(v) }
             if let v = self.tags { o["tags"] = .array(v.map { e0 in e0.json() }) }
@@ -2836,31 +2404,10 @@ public enum ECSAPI {
             if let v = self.volumeConfigurations { o["volumeConfigurations"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.capacityProviderStrategy { w.element("capacityProviderStrategy") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.cluster { w.element("cluster", v) }
-            if let v = self.count { w.element("count", String(v)) }
-            if let v = self.enableECSManagedTags { w.element("enableECSManagedTags", v ? "true" : "false") }
-            if let v = self.enableExecuteCommand { w.element("enableExecuteCommand", v ? "true" : "false") }
-            if let v = self.group { w.element("group", v) }
-            if let v = self.launchType { w.element("launchType", v) }
-            if let v = self.networkConfiguration { w.element("networkConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.overrides { w.element("overrides") { w in v.xml(into: &w) } }
-            if let v = self.placementConstraints { w.element("placementConstraints") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.placementStrategy { w.element("placementStrategy") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.platformVersion { w.element("platformVersion", v) }
-            if let v = self.propagateTags { w.element("propagateTags", v) }
-            if let v = self.referenceId { w.element("referenceId", v) }
-            if let v = self.startedBy { w.element("startedBy", v) }
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            w.element("taskDefinition", self.taskDefinition)
-            if let v = self.clientToken { w.element("clientToken", v) }
-            if let v = self.volumeConfigurations { w.element("volumeConfigurations") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `NetworkConfiguration` shape of the ECS model.
-    public struct NetworkConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct NetworkConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var awsvpcConfiguration: AwsVpcConfiguration?
         public init(awsvpcConfiguration: AwsVpcConfiguration? = nil) {
             self.awsvpcConfiguration = awsvpcConfiguration
@@ -2876,17 +2423,14 @@ public enum ECSAPI {
             if let v = self.awsvpcConfiguration { o["awsvpcConfiguration"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.awsvpcConfiguration { w.element("awsvpcConfiguration") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `AwsVpcConfiguration` shape of the ECS model.
-    public struct AwsVpcConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct AwsVpcConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var subnets: [String]
         public var securityGroups: [String]?
-        public var assignPublicIp: String?
-        public init(subnets: [String], securityGroups: [String]? = nil, assignPublicIp: String? = nil) {
+        public var assignPublicIp: AssignPublicIp?
+        public init(subnets: [String], securityGroups: [String]? = nil, assignPublicIp: AssignPublicIp? = nil) {
             self.subnets = subnets
             self.securityGroups = securityGroups
             self.assignPublicIp = assignPublicIp
@@ -2898,26 +2442,20 @@ public enum ECSAPI {
             self.subnets = d.required(m_subnets, path: ShapeDecoder.join(path, "subnets"), empty: [])
             let m_securityGroups = try d.list(o["securityGroups"], path: ShapeDecoder.join(path, "securityGroups")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.string(v0, path: p0) }
             self.securityGroups = m_securityGroups
-            let m_assignPublicIp = try d.string(o["assignPublicIp"], path: ShapeDecoder.join(path, "assignPublicIp"))
-            d.enumeration(m_assignPublicIp, allowed: ["ENABLED", "DISABLED"], path: ShapeDecoder.join(path, "assignPublicIp"))
+            let m_assignPublicIp = try d.enumeration(o["assignPublicIp"], as: AssignPublicIp.self, path: ShapeDecoder.join(path, "assignPublicIp"))
             self.assignPublicIp = m_assignPublicIp
         }
         public func json() -> JSON {
             var o = JSONObject()
             o["subnets"] = .array(self.subnets.map { e0 in .string(e0) })
             if let v = self.securityGroups { o["securityGroups"] = .array(v.map { e0 in .string(e0) }) }
-            if let v = self.assignPublicIp { o["assignPublicIp"] = .string(v) }
+            if let v = self.assignPublicIp { o["assignPublicIp"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("subnets") { w in for x0 in self.subnets { w.element("member", x0) } }
-            if let v = self.securityGroups { w.element("securityGroups") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.assignPublicIp { w.element("assignPublicIp", v) }
         }
     }
 
     /// The `TaskOverride` shape of the ECS model.
-    public struct TaskOverride: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskOverride: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var containerOverrides: [ContainerOverride]?
         public var cpu: String?
         public var inferenceAcceleratorOverrides: [InferenceAcceleratorOverride]?
@@ -2963,19 +2501,10 @@ public enum ECSAPI {
             if let v = self.ephemeralStorage { o["ephemeralStorage"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.containerOverrides { w.element("containerOverrides") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.cpu { w.element("cpu", v) }
-            if let v = self.inferenceAcceleratorOverrides { w.element("inferenceAcceleratorOverrides") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.executionRoleArn { w.element("executionRoleArn", v) }
-            if let v = self.memory { w.element("memory", v) }
-            if let v = self.taskRoleArn { w.element("taskRoleArn", v) }
-            if let v = self.ephemeralStorage { w.element("ephemeralStorage") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `ContainerOverride` shape of the ECS model.
-    public struct ContainerOverride: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ContainerOverride: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String?
         public var command: [String]?
         public var environment: [KeyValuePair]?
@@ -3026,20 +2555,10 @@ public enum ECSAPI {
             if let v = self.resourceRequirements { o["resourceRequirements"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.name { w.element("name", v) }
-            if let v = self.command { w.element("command") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.environment { w.element("environment") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.environmentFiles { w.element("environmentFiles") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.cpu { w.element("cpu", String(v)) }
-            if let v = self.memory { w.element("memory", String(v)) }
-            if let v = self.memoryReservation { w.element("memoryReservation", String(v)) }
-            if let v = self.resourceRequirements { w.element("resourceRequirements") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `InferenceAcceleratorOverride` shape of the ECS model.
-    public struct InferenceAcceleratorOverride: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct InferenceAcceleratorOverride: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var deviceName: String?
         public var deviceType: String?
         public init(deviceName: String? = nil, deviceType: String? = nil) {
@@ -3060,72 +2579,58 @@ public enum ECSAPI {
             if let v = self.deviceType { o["deviceType"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.deviceName { w.element("deviceName", v) }
-            if let v = self.deviceType { w.element("deviceType", v) }
-        }
     }
 
     /// The `PlacementConstraint` shape of the ECS model.
-    public struct PlacementConstraint: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var type: String?
+    public struct PlacementConstraint: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var type: PlacementConstraintType?
         public var expression: String?
-        public init(type: String? = nil, expression: String? = nil) {
+        public init(type: PlacementConstraintType? = nil, expression: String? = nil) {
             self.type = type
             self.expression = expression
         }
         public static var empty: PlacementConstraint { PlacementConstraint() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["distinctInstance", "memberOf"], path: ShapeDecoder.join(path, "type"))
+            let m_type = try d.enumeration(o["type"], as: PlacementConstraintType.self, path: ShapeDecoder.join(path, "type"))
             self.type = m_type
             let m_expression = try d.string(o["expression"], path: ShapeDecoder.join(path, "expression"))
             self.expression = m_expression
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.type { o["type"] = .string(v) }
+            if let v = self.type { o["type"] = .string(v.rawValue) }
             if let v = self.expression { o["expression"] = .string(v) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.type { w.element("type", v) }
-            if let v = self.expression { w.element("expression", v) }
         }
     }
 
     /// The `PlacementStrategy` shape of the ECS model.
-    public struct PlacementStrategy: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var type: String?
+    public struct PlacementStrategy: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var type: PlacementStrategyType?
         public var field: String?
-        public init(type: String? = nil, field: String? = nil) {
+        public init(type: PlacementStrategyType? = nil, field: String? = nil) {
             self.type = type
             self.field = field
         }
         public static var empty: PlacementStrategy { PlacementStrategy() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["random", "spread", "binpack"], path: ShapeDecoder.join(path, "type"))
+            let m_type = try d.enumeration(o["type"], as: PlacementStrategyType.self, path: ShapeDecoder.join(path, "type"))
             self.type = m_type
             let m_field = try d.string(o["field"], path: ShapeDecoder.join(path, "field"))
             self.field = m_field
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.type { o["type"] = .string(v) }
+            if let v = self.type { o["type"] = .string(v.rawValue) }
             if let v = self.field { o["field"] = .string(v) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.type { w.element("type", v) }
-            if let v = self.field { w.element("field", v) }
         }
     }
 
     /// The `TaskVolumeConfiguration` shape of the ECS model.
-    public struct TaskVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var managedEBSVolume: TaskManagedEBSVolumeConfiguration?
         public init(name: String, managedEBSVolume: TaskManagedEBSVolumeConfiguration? = nil) {
@@ -3146,14 +2651,10 @@ public enum ECSAPI {
             if let v = self.managedEBSVolume { o["managedEBSVolume"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("name", self.name)
-            if let v = self.managedEBSVolume { w.element("managedEBSVolume") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `TaskManagedEBSVolumeConfiguration` shape of the ECS model.
-    public struct TaskManagedEBSVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskManagedEBSVolumeConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var encrypted: Bool?
         public var kmsKeyId: String?
         public var volumeType: String?
@@ -3165,8 +2666,8 @@ public enum ECSAPI {
         public var tagSpecifications: [EBSTagSpecification]?
         public var roleArn: String
         public var terminationPolicy: TaskManagedEBSVolumeTerminationPolicy?
-        public var filesystemType: String?
-        public init(encrypted: Bool? = nil, kmsKeyId: String? = nil, volumeType: String? = nil, sizeInGiB: Int? = nil, snapshotId: String? = nil, volumeInitializationRate: Int? = nil, iops: Int? = nil, throughput: Int? = nil, tagSpecifications: [EBSTagSpecification]? = nil, roleArn: String, terminationPolicy: TaskManagedEBSVolumeTerminationPolicy? = nil, filesystemType: String? = nil) {
+        public var filesystemType: TaskFilesystemType?
+        public init(encrypted: Bool? = nil, kmsKeyId: String? = nil, volumeType: String? = nil, sizeInGiB: Int? = nil, snapshotId: String? = nil, volumeInitializationRate: Int? = nil, iops: Int? = nil, throughput: Int? = nil, tagSpecifications: [EBSTagSpecification]? = nil, roleArn: String, terminationPolicy: TaskManagedEBSVolumeTerminationPolicy? = nil, filesystemType: TaskFilesystemType? = nil) {
             self.encrypted = encrypted
             self.kmsKeyId = kmsKeyId
             self.volumeType = volumeType
@@ -3205,8 +2706,7 @@ public enum ECSAPI {
             self.roleArn = d.required(m_roleArn, path: ShapeDecoder.join(path, "roleArn"), empty: "")
             let m_terminationPolicy = try d.structure(o["terminationPolicy"], path: ShapeDecoder.join(path, "terminationPolicy"), as: TaskManagedEBSVolumeTerminationPolicy.self)
             self.terminationPolicy = m_terminationPolicy
-            let m_filesystemType = try d.string(o["filesystemType"], path: ShapeDecoder.join(path, "filesystemType"))
-            d.enumeration(m_filesystemType, allowed: ["ext3", "ext4", "xfs", "ntfs"], path: ShapeDecoder.join(path, "filesystemType"))
+            let m_filesystemType = try d.enumeration(o["filesystemType"], as: TaskFilesystemType.self, path: ShapeDecoder.join(path, "filesystemType"))
             self.filesystemType = m_filesystemType
         }
         public func json() -> JSON {
@@ -3222,64 +2722,43 @@ public enum ECSAPI {
             if let v = self.tagSpecifications { o["tagSpecifications"] = .array(v.map { e0 in e0.json() }) }
             o["roleArn"] = .string(self.roleArn)
             if let v = self.terminationPolicy { o["terminationPolicy"] = v.json() }
-            if let v = self.filesystemType { o["filesystemType"] = .string(v) }
+            if let v = self.filesystemType { o["filesystemType"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.encrypted { w.element("encrypted", v ? "true" : "false") }
-            if let v = self.kmsKeyId { w.element("kmsKeyId", v) }
-            if let v = self.volumeType { w.element("volumeType", v) }
-            if let v = self.sizeInGiB { w.element("sizeInGiB", String(v)) }
-            if let v = self.snapshotId { w.element("snapshotId", v) }
-            if let v = self.volumeInitializationRate { w.element("volumeInitializationRate", String(v)) }
-            if let v = self.iops { w.element("iops", String(v)) }
-            if let v = self.throughput { w.element("throughput", String(v)) }
-            if let v = self.tagSpecifications { w.element("tagSpecifications") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            w.element("roleArn", self.roleArn)
-            if let v = self.terminationPolicy { w.element("terminationPolicy") { w in v.xml(into: &w) } }
-            if let v = self.filesystemType { w.element("filesystemType", v) }
         }
     }
 
     /// The `EBSTagSpecification` shape of the ECS model.
-    public struct EBSTagSpecification: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var resourceType: String
+    public struct EBSTagSpecification: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var resourceType: EBSResourceType
         public var tags: [Tag]?
-        public var propagateTags: String?
-        public init(resourceType: String, tags: [Tag]? = nil, propagateTags: String? = nil) {
+        public var propagateTags: PropagateTags?
+        public init(resourceType: EBSResourceType, tags: [Tag]? = nil, propagateTags: PropagateTags? = nil) {
             self.resourceType = resourceType
             self.tags = tags
             self.propagateTags = propagateTags
         }
-        public static var empty: EBSTagSpecification { EBSTagSpecification(resourceType: "") }
+        public static var empty: EBSTagSpecification { EBSTagSpecification(resourceType: .unmodeled("")) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_resourceType = try d.string(o["resourceType"], path: ShapeDecoder.join(path, "resourceType"))
-            d.enumeration(m_resourceType, allowed: ["volume"], path: ShapeDecoder.join(path, "resourceType"))
-            self.resourceType = d.required(m_resourceType, path: ShapeDecoder.join(path, "resourceType"), empty: "")
+            let m_resourceType = try d.enumeration(o["resourceType"], as: EBSResourceType.self, path: ShapeDecoder.join(path, "resourceType"))
+            self.resourceType = d.required(m_resourceType, path: ShapeDecoder.join(path, "resourceType"), empty: .unmodeled(""))
             let m_tags = try d.list(o["tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: Tag.self) }
             d.length(m_tags, min: 0, max: 50, path: ShapeDecoder.join(path, "tags"))
             self.tags = m_tags
-            let m_propagateTags = try d.string(o["propagateTags"], path: ShapeDecoder.join(path, "propagateTags"))
-            d.enumeration(m_propagateTags, allowed: ["TASK_DEFINITION", "SERVICE", "NONE"], path: ShapeDecoder.join(path, "propagateTags"))
+            let m_propagateTags = try d.enumeration(o["propagateTags"], as: PropagateTags.self, path: ShapeDecoder.join(path, "propagateTags"))
             self.propagateTags = m_propagateTags
         }
         public func json() -> JSON {
             var o = JSONObject()
-            o["resourceType"] = .string(self.resourceType)
+            o["resourceType"] = .string(self.resourceType.rawValue)
             if let v = self.tags { o["tags"] = .array(v.map { e0 in e0.json() }) }
-            if let v = self.propagateTags { o["propagateTags"] = .string(v) }
+            if let v = self.propagateTags { o["propagateTags"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceType", self.resourceType)
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.propagateTags { w.element("propagateTags", v) }
         }
     }
 
     /// The `TaskManagedEBSVolumeTerminationPolicy` shape of the ECS model.
-    public struct TaskManagedEBSVolumeTerminationPolicy: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskManagedEBSVolumeTerminationPolicy: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var deleteOnTermination: Bool
         public init(deleteOnTermination: Bool) {
             self.deleteOnTermination = deleteOnTermination
@@ -3295,13 +2774,10 @@ public enum ECSAPI {
             o["deleteOnTermination"] = .bool(self.deleteOnTermination)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("deleteOnTermination", self.deleteOnTermination ? "true" : "false")
-        }
     }
 
     /// The `RunTaskResponse` shape of the ECS model.
-    public struct RunTaskResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RunTaskResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var tasks: [Task]?
         public var failures: [Failure]?
         public init(tasks: [Task]? = nil, failures: [Failure]? = nil) {
@@ -3322,20 +2798,16 @@ public enum ECSAPI {
             if let v = self.failures { o["failures"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.tasks { w.element("tasks") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.failures { w.element("failures") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `Task` shape of the ECS model.
-    public struct Task: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Task: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var attachments: [Attachment]?
         public var attributes: [Attribute]?
         public var availabilityZone: String?
         public var capacityProviderName: String?
         public var clusterArn: String?
-        public var connectivity: String?
+        public var connectivity: Connectivity?
         public var connectivityAt: Date?
         public var containerInstanceArn: String?
         public var containers: [Container]?
@@ -3345,10 +2817,10 @@ public enum ECSAPI {
         public var enableExecuteCommand: Bool?
         public var executionStoppedAt: Date?
         public var group: String?
-        public var healthStatus: String?
+        public var healthStatus: HealthStatus?
         public var inferenceAccelerators: [InferenceAccelerator]?
         public var lastStatus: String?
-        public var launchType: String?
+        public var launchType: LaunchType?
         public var memory: String?
         public var overrides: TaskOverride?
         public var platformVersion: String?
@@ -3357,7 +2829,7 @@ public enum ECSAPI {
         public var pullStoppedAt: Date?
         public var startedAt: Date?
         public var startedBy: String?
-        public var stopCode: String?
+        public var stopCode: TaskStopCode?
         public var stoppedAt: Date?
         public var stoppedReason: String?
         public var stoppingAt: Date?
@@ -3367,7 +2839,7 @@ public enum ECSAPI {
         public var version: Int?
         public var ephemeralStorage: EphemeralStorage?
         public var fargateEphemeralStorage: TaskEphemeralStorage?
-        public init(attachments: [Attachment]? = nil, attributes: [Attribute]? = nil, availabilityZone: String? = nil, capacityProviderName: String? = nil, clusterArn: String? = nil, connectivity: String? = nil, connectivityAt: Date? = nil, containerInstanceArn: String? = nil, containers: [Container]? = nil, cpu: String? = nil, createdAt: Date? = nil, desiredStatus: String? = nil, enableExecuteCommand: Bool? = nil, executionStoppedAt: Date? = nil, group: String? = nil, healthStatus: String? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, lastStatus: String? = nil, launchType: String? = nil, memory: String? = nil, overrides: TaskOverride? = nil, platformVersion: String? = nil, platformFamily: String? = nil, pullStartedAt: Date? = nil, pullStoppedAt: Date? = nil, startedAt: Date? = nil, startedBy: String? = nil, stopCode: String? = nil, stoppedAt: Date? = nil, stoppedReason: String? = nil, stoppingAt: Date? = nil, tags: [Tag]? = nil, taskArn: String? = nil, taskDefinitionArn: String? = nil, version: Int? = nil, ephemeralStorage: EphemeralStorage? = nil, fargateEphemeralStorage: TaskEphemeralStorage? = nil) {
+        public init(attachments: [Attachment]? = nil, attributes: [Attribute]? = nil, availabilityZone: String? = nil, capacityProviderName: String? = nil, clusterArn: String? = nil, connectivity: Connectivity? = nil, connectivityAt: Date? = nil, containerInstanceArn: String? = nil, containers: [Container]? = nil, cpu: String? = nil, createdAt: Date? = nil, desiredStatus: String? = nil, enableExecuteCommand: Bool? = nil, executionStoppedAt: Date? = nil, group: String? = nil, healthStatus: HealthStatus? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, lastStatus: String? = nil, launchType: LaunchType? = nil, memory: String? = nil, overrides: TaskOverride? = nil, platformVersion: String? = nil, platformFamily: String? = nil, pullStartedAt: Date? = nil, pullStoppedAt: Date? = nil, startedAt: Date? = nil, startedBy: String? = nil, stopCode: TaskStopCode? = nil, stoppedAt: Date? = nil, stoppedReason: String? = nil, stoppingAt: Date? = nil, tags: [Tag]? = nil, taskArn: String? = nil, taskDefinitionArn: String? = nil, version: Int? = nil, ephemeralStorage: EphemeralStorage? = nil, fargateEphemeralStorage: TaskEphemeralStorage? = nil) {
             self.attachments = attachments
             self.attributes = attributes
             self.availabilityZone = availabilityZone
@@ -3419,8 +2891,7 @@ public enum ECSAPI {
             self.capacityProviderName = m_capacityProviderName
             let m_clusterArn = try d.string(o["clusterArn"], path: ShapeDecoder.join(path, "clusterArn"))
             self.clusterArn = m_clusterArn
-            let m_connectivity = try d.string(o["connectivity"], path: ShapeDecoder.join(path, "connectivity"))
-            d.enumeration(m_connectivity, allowed: ["CONNECTED", "DISCONNECTED"], path: ShapeDecoder.join(path, "connectivity"))
+            let m_connectivity = try d.enumeration(o["connectivity"], as: Connectivity.self, path: ShapeDecoder.join(path, "connectivity"))
             self.connectivity = m_connectivity
             let m_connectivityAt = try d.timestamp(o["connectivityAt"], path: ShapeDecoder.join(path, "connectivityAt"))
             self.connectivityAt = m_connectivityAt
@@ -3440,15 +2911,13 @@ public enum ECSAPI {
             self.executionStoppedAt = m_executionStoppedAt
             let m_group = try d.string(o["group"], path: ShapeDecoder.join(path, "group"))
             self.group = m_group
-            let m_healthStatus = try d.string(o["healthStatus"], path: ShapeDecoder.join(path, "healthStatus"))
-            d.enumeration(m_healthStatus, allowed: ["HEALTHY", "UNHEALTHY", "UNKNOWN"], path: ShapeDecoder.join(path, "healthStatus"))
+            let m_healthStatus = try d.enumeration(o["healthStatus"], as: HealthStatus.self, path: ShapeDecoder.join(path, "healthStatus"))
             self.healthStatus = m_healthStatus
             let m_inferenceAccelerators = try d.list(o["inferenceAccelerators"], path: ShapeDecoder.join(path, "inferenceAccelerators")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: InferenceAccelerator.self) }
             self.inferenceAccelerators = m_inferenceAccelerators
             let m_lastStatus = try d.string(o["lastStatus"], path: ShapeDecoder.join(path, "lastStatus"))
             self.lastStatus = m_lastStatus
-            let m_launchType = try d.string(o["launchType"], path: ShapeDecoder.join(path, "launchType"))
-            d.enumeration(m_launchType, allowed: ["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"], path: ShapeDecoder.join(path, "launchType"))
+            let m_launchType = try d.enumeration(o["launchType"], as: LaunchType.self, path: ShapeDecoder.join(path, "launchType"))
             self.launchType = m_launchType
             let m_memory = try d.string(o["memory"], path: ShapeDecoder.join(path, "memory"))
             self.memory = m_memory
@@ -3466,8 +2935,7 @@ public enum ECSAPI {
             self.startedAt = m_startedAt
             let m_startedBy = try d.string(o["startedBy"], path: ShapeDecoder.join(path, "startedBy"))
             self.startedBy = m_startedBy
-            let m_stopCode = try d.string(o["stopCode"], path: ShapeDecoder.join(path, "stopCode"))
-            d.enumeration(m_stopCode, allowed: ["TaskFailedToStart", "EssentialContainerExited", "UserInitiated", "ServiceSchedulerInitiated", "SpotInterruption", "TerminationNotice"], path: ShapeDecoder.join(path, "stopCode"))
+            let m_stopCode = try d.enumeration(o["stopCode"], as: TaskStopCode.self, path: ShapeDecoder.join(path, "stopCode"))
             self.stopCode = m_stopCode
             let m_stoppedAt = try d.timestamp(o["stoppedAt"], path: ShapeDecoder.join(path, "stoppedAt"))
             self.stoppedAt = m_stoppedAt
@@ -3496,7 +2964,7 @@ public enum ECSAPI {
             if let v = self.availabilityZone { o["availabilityZone"] = .string(v) }
             if let v = self.capacityProviderName { o["capacityProviderName"] = .string(v) }
             if let v = self.clusterArn { o["clusterArn"] = .string(v) }
-            if let v = self.connectivity { o["connectivity"] = .string(v) }
+            if let v = self.connectivity { o["connectivity"] = .string(v.rawValue) }
             if let v = self.connectivityAt { o["connectivityAt"] = ShapeEncoding.timestamp(v) }
             if let v = self.containerInstanceArn { o["containerInstanceArn"] = .string(v) }
             if let v = self.containers { o["containers"] = .array(v.map { e0 in e0.json() }) }
@@ -3506,10 +2974,10 @@ public enum ECSAPI {
             if let v = self.enableExecuteCommand { o["enableExecuteCommand"] = .bool(v) }
             if let v = self.executionStoppedAt { o["executionStoppedAt"] = ShapeEncoding.timestamp(v) }
             if let v = self.group { o["group"] = .string(v) }
-            if let v = self.healthStatus { o["healthStatus"] = .string(v) }
+            if let v = self.healthStatus { o["healthStatus"] = .string(v.rawValue) }
             if let v = self.inferenceAccelerators { o["inferenceAccelerators"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.lastStatus { o["lastStatus"] = .string(v) }
-            if let v = self.launchType { o["launchType"] = .string(v) }
+            if let v = self.launchType { o["launchType"] = .string(v.rawValue) }
             if let v = self.memory { o["memory"] = .string(v) }
             if let v = self.overrides { o["overrides"] = v.json() }
             if let v = self.platformVersion { o["platformVersion"] = .string(v) }
@@ -3518,7 +2986,7 @@ public enum ECSAPI {
             if let v = self.pullStoppedAt { o["pullStoppedAt"] = ShapeEncoding.timestamp(v) }
             if let v = self.startedAt { o["startedAt"] = ShapeEncoding.timestamp(v) }
             if let v = self.startedBy { o["startedBy"] = .string(v) }
-            if let v = self.stopCode { o["stopCode"] = .string(v) }
+            if let v = self.stopCode { o["stopCode"] = .string(v.rawValue) }
             if let v = self.stoppedAt { o["stoppedAt"] = ShapeEncoding.timestamp(v) }
             if let v = self.stoppedReason { o["stoppedReason"] = .string(v) }
             if let v = self.stoppingAt { o["stoppingAt"] = ShapeEncoding.timestamp(v) }
@@ -3530,49 +2998,10 @@ public enum ECSAPI {
             if let v = self.fargateEphemeralStorage { o["fargateEphemeralStorage"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.attachments { w.element("attachments") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.attributes { w.element("attributes") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.availabilityZone { w.element("availabilityZone", v) }
-            if let v = self.capacityProviderName { w.element("capacityProviderName", v) }
-            if let v = self.clusterArn { w.element("clusterArn", v) }
-            if let v = self.connectivity { w.element("connectivity", v) }
-            if let v = self.connectivityAt { w.element("connectivityAt", Timestamps.iso8601(v)) }
-            if let v = self.containerInstanceArn { w.element("containerInstanceArn", v) }
-            if let v = self.containers { w.element("containers") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.cpu { w.element("cpu", v) }
-            if let v = self.createdAt { w.element("createdAt", Timestamps.iso8601(v)) }
-            if let v = self.desiredStatus { w.element("desiredStatus", v) }
-            if let v = self.enableExecuteCommand { w.element("enableExecuteCommand", v ? "true" : "false") }
-            if let v = self.executionStoppedAt { w.element("executionStoppedAt", Timestamps.iso8601(v)) }
-            if let v = self.group { w.element("group", v) }
-            if let v = self.healthStatus { w.element("healthStatus", v) }
-            if let v = self.inferenceAccelerators { w.element("inferenceAccelerators") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.lastStatus { w.element("lastStatus", v) }
-            if let v = self.launchType { w.element("launchType", v) }
-            if let v = self.memory { w.element("memory", v) }
-            if let v = self.overrides { w.element("overrides") { w in v.xml(into: &w) } }
-            if let v = self.platformVersion { w.element("platformVersion", v) }
-            if let v = self.platformFamily { w.element("platformFamily", v) }
-            if let v = self.pullStartedAt { w.element("pullStartedAt", Timestamps.iso8601(v)) }
-            if let v = self.pullStoppedAt { w.element("pullStoppedAt", Timestamps.iso8601(v)) }
-            if let v = self.startedAt { w.element("startedAt", Timestamps.iso8601(v)) }
-            if let v = self.startedBy { w.element("startedBy", v) }
-            if let v = self.stopCode { w.element("stopCode", v) }
-            if let v = self.stoppedAt { w.element("stoppedAt", Timestamps.iso8601(v)) }
-            if let v = self.stoppedReason { w.element("stoppedReason", v) }
-            if let v = self.stoppingAt { w.element("stoppingAt", Timestamps.iso8601(v)) }
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.taskArn { w.element("taskArn", v) }
-            if let v = self.taskDefinitionArn { w.element("taskDefinitionArn", v) }
-            if let v = self.version { w.element("version", String(v)) }
-            if let v = self.ephemeralStorage { w.element("ephemeralStorage") { w in v.xml(into: &w) } }
-            if let v = self.fargateEphemeralStorage { w.element("fargateEphemeralStorage") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `Container` shape of the ECS model.
-    public struct Container: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Container: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var containerArn: String?
         public var taskArn: String?
         public var name: String?
@@ -3584,13 +3013,13 @@ public enum ECSAPI {
         public var reason: String?
         public var networkBindings: [NetworkBinding]?
         public var networkInterfaces: [NetworkInterface]?
-        public var healthStatus: String?
+        public var healthStatus: HealthStatus?
         public var managedAgents: [ManagedAgent]?
         public var cpu: String?
         public var memory: String?
         public var memoryReservation: String?
         public var gpuIds: [String]?
-        public init(containerArn: String? = nil, taskArn: String? = nil, name: String? = nil, image: String? = nil, imageDigest: String? = nil, runtimeId: String? = nil, lastStatus: String? = nil, exitCode: Int? = nil, reason: String? = nil, networkBindings: [NetworkBinding]? = nil, networkInterfaces: [NetworkInterface]? = nil, healthStatus: String? = nil, managedAgents: [ManagedAgent]? = nil, cpu: String? = nil, memory: String? = nil, memoryReservation: String? = nil, gpuIds: [String]? = nil) {
+        public init(containerArn: String? = nil, taskArn: String? = nil, name: String? = nil, image: String? = nil, imageDigest: String? = nil, runtimeId: String? = nil, lastStatus: String? = nil, exitCode: Int? = nil, reason: String? = nil, networkBindings: [NetworkBinding]? = nil, networkInterfaces: [NetworkInterface]? = nil, healthStatus: HealthStatus? = nil, managedAgents: [ManagedAgent]? = nil, cpu: String? = nil, memory: String? = nil, memoryReservation: String? = nil, gpuIds: [String]? = nil) {
             self.containerArn = containerArn
             self.taskArn = taskArn
             self.name = name
@@ -3634,8 +3063,7 @@ public enum ECSAPI {
             self.networkBindings = m_networkBindings
             let m_networkInterfaces = try d.list(o["networkInterfaces"], path: ShapeDecoder.join(path, "networkInterfaces")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: NetworkInterface.self) }
             self.networkInterfaces = m_networkInterfaces
-            let m_healthStatus = try d.string(o["healthStatus"], path: ShapeDecoder.join(path, "healthStatus"))
-            d.enumeration(m_healthStatus, allowed: ["HEALTHY", "UNHEALTHY", "UNKNOWN"], path: ShapeDecoder.join(path, "healthStatus"))
+            let m_healthStatus = try d.enumeration(o["healthStatus"], as: HealthStatus.self, path: ShapeDecoder.join(path, "healthStatus"))
             self.healthStatus = m_healthStatus
             let m_managedAgents = try d.list(o["managedAgents"], path: ShapeDecoder.join(path, "managedAgents")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: ManagedAgent.self) }
             self.managedAgents = m_managedAgents
@@ -3661,7 +3089,7 @@ public enum ECSAPI {
             if let v = self.reason { o["reason"] = .string(v) }
             if let v = self.networkBindings { o["networkBindings"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.networkInterfaces { o["networkInterfaces"] = .array(v.map { e0 in e0.json() }) }
-            if let v = self.healthStatus { o["healthStatus"] = .string(v) }
+            if let v = self.healthStatus { o["healthStatus"] = .string(v.rawValue) }
             if let v = self.managedAgents { o["managedAgents"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.cpu { o["cpu"] = .string(v) }
             if let v = self.memory { o["memory"] = .string(v) }
@@ -3669,36 +3097,17 @@ public enum ECSAPI {
             if let v = self.gpuIds { o["gpuIds"] = .array(v.map { e0 in .string(e0) }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.containerArn { w.element("containerArn", v) }
-            if let v = self.taskArn { w.element("taskArn", v) }
-            if let v = self.name { w.element("name", v) }
-            if let v = self.image { w.element("image", v) }
-            if let v = self.imageDigest { w.element("imageDigest", v) }
-            if let v = self.runtimeId { w.element("runtimeId", v) }
-            if let v = self.lastStatus { w.element("lastStatus", v) }
-            if let v = self.exitCode { w.element("exitCode", String(v)) }
-            if let v = self.reason { w.element("reason", v) }
-            if let v = self.networkBindings { w.element("networkBindings") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.networkInterfaces { w.element("networkInterfaces") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.healthStatus { w.element("healthStatus", v) }
-            if let v = self.managedAgents { w.element("managedAgents") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.cpu { w.element("cpu", v) }
-            if let v = self.memory { w.element("memory", v) }
-            if let v = self.memoryReservation { w.element("memoryReservation", v) }
-            if let v = self.gpuIds { w.element("gpuIds") { w in for x0 in v { w.element("member", x0) } } }
-        }
     }
 
     /// The `NetworkBinding` shape of the ECS model.
-    public struct NetworkBinding: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct NetworkBinding: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var bindIP: String?
         public var containerPort: Int?
         public var hostPort: Int?
-        public var `protocol`: String?
+        public var `protocol`: TransportProtocol?
         public var containerPortRange: String?
         public var hostPortRange: String?
-        public init(bindIP: String? = nil, containerPort: Int? = nil, hostPort: Int? = nil, `protocol`: String? = nil, containerPortRange: String? = nil, hostPortRange: String? = nil) {
+        public init(bindIP: String? = nil, containerPort: Int? = nil, hostPort: Int? = nil, `protocol`: TransportProtocol? = nil, containerPortRange: String? = nil, hostPortRange: String? = nil) {
             self.bindIP = bindIP
             self.containerPort = containerPort
             self.hostPort = hostPort
@@ -3715,8 +3124,7 @@ public enum ECSAPI {
             self.containerPort = m_containerPort
             let m_hostPort = try d.integer(o["hostPort"], path: ShapeDecoder.join(path, "hostPort"))
             self.hostPort = m_hostPort
-            let m_protocol = try d.string(o["protocol"], path: ShapeDecoder.join(path, "protocol"))
-            d.enumeration(m_protocol, allowed: ["tcp", "udp"], path: ShapeDecoder.join(path, "protocol"))
+            let m_protocol = try d.enumeration(o["protocol"], as: TransportProtocol.self, path: ShapeDecoder.join(path, "protocol"))
             self.`protocol` = m_protocol
             let m_containerPortRange = try d.string(o["containerPortRange"], path: ShapeDecoder.join(path, "containerPortRange"))
             self.containerPortRange = m_containerPortRange
@@ -3728,23 +3136,15 @@ public enum ECSAPI {
             if let v = self.bindIP { o["bindIP"] = .string(v) }
             if let v = self.containerPort { o["containerPort"] = .number(Double(v)) }
             if let v = self.hostPort { o["hostPort"] = .number(Double(v)) }
-            if let v = self.`protocol` { o["protocol"] = .string(v) }
+            if let v = self.`protocol` { o["protocol"] = .string(v.rawValue) }
             if let v = self.containerPortRange { o["containerPortRange"] = .string(v) }
             if let v = self.hostPortRange { o["hostPortRange"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.bindIP { w.element("bindIP", v) }
-            if let v = self.containerPort { w.element("containerPort", String(v)) }
-            if let v = self.hostPort { w.element("hostPort", String(v)) }
-            if let v = self.`protocol` { w.element("protocol", v) }
-            if let v = self.containerPortRange { w.element("containerPortRange", v) }
-            if let v = self.hostPortRange { w.element("hostPortRange", v) }
-        }
     }
 
     /// The `NetworkInterface` shape of the ECS model.
-    public struct NetworkInterface: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct NetworkInterface: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var attachmentId: String?
         public var privateIpv4Address: String?
         public var ipv6Address: String?
@@ -3770,20 +3170,15 @@ public enum ECSAPI {
             if let v = self.ipv6Address { o["ipv6Address"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.attachmentId { w.element("attachmentId", v) }
-            if let v = self.privateIpv4Address { w.element("privateIpv4Address", v) }
-            if let v = self.ipv6Address { w.element("ipv6Address", v) }
-        }
     }
 
     /// The `ManagedAgent` shape of the ECS model.
-    public struct ManagedAgent: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ManagedAgent: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var lastStartedAt: Date?
-        public var name: String?
+        public var name: ManagedAgentName?
         public var reason: String?
         public var lastStatus: String?
-        public init(lastStartedAt: Date? = nil, name: String? = nil, reason: String? = nil, lastStatus: String? = nil) {
+        public init(lastStartedAt: Date? = nil, name: ManagedAgentName? = nil, reason: String? = nil, lastStatus: String? = nil) {
             self.lastStartedAt = lastStartedAt
             self.name = name
             self.reason = reason
@@ -3794,8 +3189,7 @@ public enum ECSAPI {
             let o = try d.object(json, path: path)
             let m_lastStartedAt = try d.timestamp(o["lastStartedAt"], path: ShapeDecoder.join(path, "lastStartedAt"))
             self.lastStartedAt = m_lastStartedAt
-            let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
-            d.enumeration(m_name, allowed: ["ExecuteCommandAgent"], path: ShapeDecoder.join(path, "name"))
+            let m_name = try d.enumeration(o["name"], as: ManagedAgentName.self, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
             let m_reason = try d.string(o["reason"], path: ShapeDecoder.join(path, "reason"))
             self.reason = m_reason
@@ -3805,21 +3199,15 @@ public enum ECSAPI {
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.lastStartedAt { o["lastStartedAt"] = ShapeEncoding.timestamp(v) }
-            if let v = self.name { o["name"] = .string(v) }
+            if let v = self.name { o["name"] = .string(v.rawValue) }
             if let v = self.reason { o["reason"] = .string(v) }
             if let v = self.lastStatus { o["lastStatus"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.lastStartedAt { w.element("lastStartedAt", Timestamps.iso8601(v)) }
-            if let v = self.name { w.element("name", v) }
-            if let v = self.reason { w.element("reason", v) }
-            if let v = self.lastStatus { w.element("lastStatus", v) }
-        }
     }
 
     /// The `TaskEphemeralStorage` shape of the ECS model.
-    public struct TaskEphemeralStorage: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskEphemeralStorage: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var sizeInGiB: Int?
         public var kmsKeyId: String?
         public init(sizeInGiB: Int? = nil, kmsKeyId: String? = nil) {
@@ -3840,14 +3228,10 @@ public enum ECSAPI {
             if let v = self.kmsKeyId { o["kmsKeyId"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.sizeInGiB { w.element("sizeInGiB", String(v)) }
-            if let v = self.kmsKeyId { w.element("kmsKeyId", v) }
-        }
     }
 
     /// The `StartTaskRequest` shape of the ECS model.
-    public struct StartTaskRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StartTaskRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var cluster: String?
         public var containerInstances: [String]
         public var enableECSManagedTags: Bool?
@@ -3855,13 +3239,13 @@ public enum ECSAPI {
         public var group: String?
         public var networkConfiguration: NetworkConfiguration?
         public var overrides: TaskOverride?
-        public var propagateTags: String?
+        public var propagateTags: PropagateTags?
         public var referenceId: String?
         public var startedBy: String?
         public var tags: [Tag]?
         public var taskDefinition: String
         public var volumeConfigurations: [TaskVolumeConfiguration]?
-        public init(cluster: String? = nil, containerInstances: [String], enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, networkConfiguration: NetworkConfiguration? = nil, overrides: TaskOverride? = nil, propagateTags: String? = nil, referenceId: String? = nil, startedBy: String? = nil, tags: [Tag]? = nil, taskDefinition: String, volumeConfigurations: [TaskVolumeConfiguration]? = nil) {
+        public init(cluster: String? = nil, containerInstances: [String], enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, networkConfiguration: NetworkConfiguration? = nil, overrides: TaskOverride? = nil, propagateTags: PropagateTags? = nil, referenceId: String? = nil, startedBy: String? = nil, tags: [Tag]? = nil, taskDefinition: String, volumeConfigurations: [TaskVolumeConfiguration]? = nil) {
             self.cluster = cluster
             self.containerInstances = containerInstances
             self.enableECSManagedTags = enableECSManagedTags
@@ -3893,8 +3277,7 @@ public enum ECSAPI {
             self.networkConfiguration = m_networkConfiguration
             let m_overrides = try d.structure(o["overrides"], path: ShapeDecoder.join(path, "overrides"), as: TaskOverride.self)
             self.overrides = m_overrides
-            let m_propagateTags = try d.string(o["propagateTags"], path: ShapeDecoder.join(path, "propagateTags"))
-            d.enumeration(m_propagateTags, allowed: ["TASK_DEFINITION", "SERVICE", "NONE"], path: ShapeDecoder.join(path, "propagateTags"))
+            let m_propagateTags = try d.enumeration(o["propagateTags"], as: PropagateTags.self, path: ShapeDecoder.join(path, "propagateTags"))
             self.propagateTags = m_propagateTags
             let m_referenceId = try d.string(o["referenceId"], path: ShapeDecoder.join(path, "referenceId"))
             self.referenceId = m_referenceId
@@ -3917,7 +3300,7 @@ public enum ECSAPI {
             if let v = self.group { o["group"] = .string(v) }
             if let v = self.networkConfiguration { o["networkConfiguration"] = v.json() }
             if let v = self.overrides { o["overrides"] = v.json() }
-            if let v = self.propagateTags { o["propagateTags"] = .string(v) }
+            if let v = self.propagateTags { o["propagateTags"] = .string(v.rawValue) }
             if let v = self.referenceId { o["referenceId"] = .string(v) }
             if let v = self.startedBy { o["startedBy"] = .string(v) }
             if let v = self.tags { o["tags"] = .array(v.map { e0 in e0.json() }) }
@@ -3925,25 +3308,10 @@ public enum ECSAPI {
             if let v = self.volumeConfigurations { o["volumeConfigurations"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.cluster { w.element("cluster", v) }
-            w.element("containerInstances") { w in for x0 in self.containerInstances { w.element("member", x0) } }
-            if let v = self.enableECSManagedTags { w.element("enableECSManagedTags", v ? "true" : "false") }
-            if let v = self.enableExecuteCommand { w.element("enableExecuteCommand", v ? "true" : "false") }
-            if let v = self.group { w.element("group", v) }
-            if let v = self.networkConfiguration { w.element("networkConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.overrides { w.element("overrides") { w in v.xml(into: &w) } }
-            if let v = self.propagateTags { w.element("propagateTags", v) }
-            if let v = self.referenceId { w.element("referenceId", v) }
-            if let v = self.startedBy { w.element("startedBy", v) }
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            w.element("taskDefinition", self.taskDefinition)
-            if let v = self.volumeConfigurations { w.element("volumeConfigurations") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `StartTaskResponse` shape of the ECS model.
-    public struct StartTaskResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StartTaskResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var tasks: [Task]?
         public var failures: [Failure]?
         public init(tasks: [Task]? = nil, failures: [Failure]? = nil) {
@@ -3964,14 +3332,10 @@ public enum ECSAPI {
             if let v = self.failures { o["failures"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.tasks { w.element("tasks") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.failures { w.element("failures") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `StopTaskRequest` shape of the ECS model.
-    public struct StopTaskRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StopTaskRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var cluster: String?
         public var task: String
         public var reason: String?
@@ -3997,15 +3361,10 @@ public enum ECSAPI {
             if let v = self.reason { o["reason"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.cluster { w.element("cluster", v) }
-            w.element("task", self.task)
-            if let v = self.reason { w.element("reason", v) }
-        }
     }
 
     /// The `StopTaskResponse` shape of the ECS model.
-    public struct StopTaskResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StopTaskResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var task: Task?
         public init(task: Task? = nil) {
             self.task = task
@@ -4021,17 +3380,14 @@ public enum ECSAPI {
             if let v = self.task { o["task"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.task { w.element("task") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `DescribeTasksRequest` shape of the ECS model.
-    public struct DescribeTasksRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeTasksRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var cluster: String?
         public var tasks: [String]
-        public var include: [String]?
-        public init(cluster: String? = nil, tasks: [String], include: [String]? = nil) {
+        public var include: [TaskField]?
+        public init(cluster: String? = nil, tasks: [String], include: [TaskField]? = nil) {
             self.cluster = cluster
             self.tasks = tasks
             self.include = include
@@ -4043,25 +3399,20 @@ public enum ECSAPI {
             self.cluster = m_cluster
             let m_tasks = try d.list(o["tasks"], path: ShapeDecoder.join(path, "tasks")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.string(v0, path: p0) }
             self.tasks = d.required(m_tasks, path: ShapeDecoder.join(path, "tasks"), empty: [])
-            let m_include = try d.list(o["include"], path: ShapeDecoder.join(path, "include")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.enumeration(value, allowed: ["TAGS"], path: p0); return value }
+            let m_include = try d.list(o["include"], path: ShapeDecoder.join(path, "include")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.enumeration(v0, as: TaskField.self, path: p0) }
             self.include = m_include
         }
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.cluster { o["cluster"] = .string(v) }
             o["tasks"] = .array(self.tasks.map { e0 in .string(e0) })
-            if let v = self.include { o["include"] = .array(v.map { e0 in .string(e0) }) }
+            if let v = self.include { o["include"] = .array(v.map { e0 in .string(e0.rawValue) }) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.cluster { w.element("cluster", v) }
-            w.element("tasks") { w in for x0 in self.tasks { w.element("member", x0) } }
-            if let v = self.include { w.element("include") { w in for x0 in v { w.element("member", x0) } } }
         }
     }
 
     /// The `DescribeTasksResponse` shape of the ECS model.
-    public struct DescribeTasksResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeTasksResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var tasks: [Task]?
         public var failures: [Failure]?
         public init(tasks: [Task]? = nil, failures: [Failure]? = nil) {
@@ -4082,14 +3433,10 @@ public enum ECSAPI {
             if let v = self.failures { o["failures"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.tasks { w.element("tasks") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.failures { w.element("failures") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `ListTasksRequest` shape of the ECS model.
-    public struct ListTasksRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTasksRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var cluster: String?
         public var containerInstance: String?
         public var family: String?
@@ -4097,10 +3444,10 @@ public enum ECSAPI {
         public var maxResults: Int?
         public var startedBy: String?
         public var serviceName: String?
-        public var desiredStatus: String?
-        public var launchType: String?
+        public var desiredStatus: DesiredStatus?
+        public var launchType: LaunchType?
         public var daemonName: String?
-        public init(cluster: String? = nil, containerInstance: String? = nil, family: String? = nil, nextToken: String? = nil, maxResults: Int? = nil, startedBy: String? = nil, serviceName: String? = nil, desiredStatus: String? = nil, launchType: String? = nil, daemonName: String? = nil) {
+        public init(cluster: String? = nil, containerInstance: String? = nil, family: String? = nil, nextToken: String? = nil, maxResults: Int? = nil, startedBy: String? = nil, serviceName: String? = nil, desiredStatus: DesiredStatus? = nil, launchType: LaunchType? = nil, daemonName: String? = nil) {
             self.cluster = cluster
             self.containerInstance = containerInstance
             self.family = family
@@ -4129,11 +3476,9 @@ public enum ECSAPI {
             self.startedBy = m_startedBy
             let m_serviceName = try d.string(o["serviceName"], path: ShapeDecoder.join(path, "serviceName"))
             self.serviceName = m_serviceName
-            let m_desiredStatus = try d.string(o["desiredStatus"], path: ShapeDecoder.join(path, "desiredStatus"))
-            d.enumeration(m_desiredStatus, allowed: ["RUNNING", "PENDING", "STOPPED"], path: ShapeDecoder.join(path, "desiredStatus"))
+            let m_desiredStatus = try d.enumeration(o["desiredStatus"], as: DesiredStatus.self, path: ShapeDecoder.join(path, "desiredStatus"))
             self.desiredStatus = m_desiredStatus
-            let m_launchType = try d.string(o["launchType"], path: ShapeDecoder.join(path, "launchType"))
-            d.enumeration(m_launchType, allowed: ["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"], path: ShapeDecoder.join(path, "launchType"))
+            let m_launchType = try d.enumeration(o["launchType"], as: LaunchType.self, path: ShapeDecoder.join(path, "launchType"))
             self.launchType = m_launchType
             let m_daemonName = try d.string(o["daemonName"], path: ShapeDecoder.join(path, "daemonName"))
             self.daemonName = m_daemonName
@@ -4147,27 +3492,15 @@ public enum ECSAPI {
             if let v = self.maxResults { o["maxResults"] = .number(Double(v)) }
             if let v = self.startedBy { o["startedBy"] = .string(v) }
             if let v = self.serviceName { o["serviceName"] = .string(v) }
-            if let v = self.desiredStatus { o["desiredStatus"] = .string(v) }
-            if let v = self.launchType { o["launchType"] = .string(v) }
+            if let v = self.desiredStatus { o["desiredStatus"] = .string(v.rawValue) }
+            if let v = self.launchType { o["launchType"] = .string(v.rawValue) }
             if let v = self.daemonName { o["daemonName"] = .string(v) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.cluster { w.element("cluster", v) }
-            if let v = self.containerInstance { w.element("containerInstance", v) }
-            if let v = self.family { w.element("family", v) }
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.maxResults { w.element("maxResults", String(v)) }
-            if let v = self.startedBy { w.element("startedBy", v) }
-            if let v = self.serviceName { w.element("serviceName", v) }
-            if let v = self.desiredStatus { w.element("desiredStatus", v) }
-            if let v = self.launchType { w.element("launchType", v) }
-            if let v = self.daemonName { w.element("daemonName", v) }
         }
     }
 
     /// The `ListTasksResponse` shape of the ECS model.
-    public struct ListTasksResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTasksResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskArns: [String]?
         public var nextToken: String?
         public init(taskArns: [String]? = nil, nextToken: String? = nil) {
@@ -4188,14 +3521,10 @@ public enum ECSAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.taskArns { w.element("taskArns") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `TagResourceRequest` shape of the ECS model.
-    public struct TagResourceRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TagResourceRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceArn: String
         public var tags: [Tag]
         public init(resourceArn: String, tags: [Tag]) {
@@ -4217,14 +3546,10 @@ public enum ECSAPI {
             o["tags"] = .array(self.tags.map { e0 in e0.json() })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceArn", self.resourceArn)
-            w.element("tags") { w in for x0 in self.tags { w.element("member") { w in x0.xml(into: &w) } } }
-        }
     }
 
     /// The `TagResourceResponse` shape of the ECS model.
-    public struct TagResourceResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TagResourceResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: TagResourceResponse { TagResourceResponse() }
@@ -4234,12 +3559,10 @@ public enum ECSAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `UntagResourceRequest` shape of the ECS model.
-    public struct UntagResourceRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UntagResourceRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceArn: String
         public var tagKeys: [String]
         public init(resourceArn: String, tagKeys: [String]) {
@@ -4260,14 +3583,10 @@ public enum ECSAPI {
             o["tagKeys"] = .array(self.tagKeys.map { e0 in .string(e0) })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceArn", self.resourceArn)
-            w.element("tagKeys") { w in for x0 in self.tagKeys { w.element("member", x0) } }
-        }
     }
 
     /// The `UntagResourceResponse` shape of the ECS model.
-    public struct UntagResourceResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UntagResourceResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: UntagResourceResponse { UntagResourceResponse() }
@@ -4277,12 +3596,10 @@ public enum ECSAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `ListTagsForResourceRequest` shape of the ECS model.
-    public struct ListTagsForResourceRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTagsForResourceRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceArn: String
         public init(resourceArn: String) {
             self.resourceArn = resourceArn
@@ -4298,13 +3615,10 @@ public enum ECSAPI {
             o["resourceArn"] = .string(self.resourceArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceArn", self.resourceArn)
-        }
     }
 
     /// The `ListTagsForResourceResponse` shape of the ECS model.
-    public struct ListTagsForResourceResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTagsForResourceResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var tags: [Tag]?
         public init(tags: [Tag]? = nil) {
             self.tags = tags
@@ -4321,13 +3635,10 @@ public enum ECSAPI {
             if let v = self.tags { o["tags"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `ExecuteCommandRequest` shape of the ECS model.
-    public struct ExecuteCommandRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ExecuteCommandRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var cluster: String?
         public var container: String?
         public var command: String
@@ -4363,17 +3674,10 @@ public enum ECSAPI {
             o["task"] = .string(self.task)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.cluster { w.element("cluster", v) }
-            if let v = self.container { w.element("container", v) }
-            w.element("command", self.command)
-            w.element("interactive", self.interactive ? "true" : "false")
-            w.element("task", self.task)
-        }
     }
 
     /// The `ExecuteCommandResponse` shape of the ECS model.
-    public struct ExecuteCommandResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ExecuteCommandResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var clusterArn: String?
         public var containerArn: String?
         public var containerName: String?
@@ -4414,18 +3718,10 @@ public enum ECSAPI {
             if let v = self.taskArn { o["taskArn"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.clusterArn { w.element("clusterArn", v) }
-            if let v = self.containerArn { w.element("containerArn", v) }
-            if let v = self.containerName { w.element("containerName", v) }
-            if let v = self.interactive { w.element("interactive", v ? "true" : "false") }
-            if let v = self.session { w.element("session") { w in v.xml(into: &w) } }
-            if let v = self.taskArn { w.element("taskArn", v) }
-        }
     }
 
     /// The `Session` shape of the ECS model.
-    public struct Session: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Session: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var sessionId: String?
         public var streamUrl: String?
         public var tokenValue: String?
@@ -4451,10 +3747,1357 @@ public enum ECSAPI {
             if let v = self.tokenValue { o["tokenValue"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.sessionId { w.element("sessionId", v) }
-            if let v = self.streamUrl { w.element("streamUrl", v) }
-            if let v = self.tokenValue { w.element("tokenValue", v) }
+    }
+
+    /// The `ApplicationProtocol` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ApplicationProtocol: ModeledEnum {
+        case http
+        case http2
+        case grpc
+        case unmodeled(String)
+
+        public static let allCases: [ApplicationProtocol] = [.http, .http2, .grpc]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "http": self = .http
+            case "http2": self = .http2
+            case "grpc": self = .grpc
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .http: "http"
+            case .http2: "http2"
+            case .grpc: "grpc"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `AssignPublicIp` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum AssignPublicIp: ModeledEnum {
+        case enabled
+        case disabled
+        case unmodeled(String)
+
+        public static let allCases: [AssignPublicIp] = [.enabled, .disabled]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ENABLED": self = .enabled
+            case "DISABLED": self = .disabled
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .enabled: "ENABLED"
+            case .disabled: "DISABLED"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `CPUArchitecture` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum CPUArchitecture: ModeledEnum {
+        case x8664
+        case arm64
+        case unmodeled(String)
+
+        public static let allCases: [CPUArchitecture] = [.x8664, .arm64]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "X86_64": self = .x8664
+            case "ARM64": self = .arm64
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .x8664: "X86_64"
+            case .arm64: "ARM64"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ClusterField` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ClusterField: ModeledEnum {
+        case attachments
+        case configurations
+        case settings
+        case statistics
+        case tags
+        case unmodeled(String)
+
+        public static let allCases: [ClusterField] = [.attachments, .configurations, .settings, .statistics, .tags]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ATTACHMENTS": self = .attachments
+            case "CONFIGURATIONS": self = .configurations
+            case "SETTINGS": self = .settings
+            case "STATISTICS": self = .statistics
+            case "TAGS": self = .tags
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .attachments: "ATTACHMENTS"
+            case .configurations: "CONFIGURATIONS"
+            case .settings: "SETTINGS"
+            case .statistics: "STATISTICS"
+            case .tags: "TAGS"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ClusterSettingName` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ClusterSettingName: ModeledEnum {
+        case containerInsights
+        case unmodeled(String)
+
+        public static let allCases: [ClusterSettingName] = [.containerInsights]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "containerInsights": self = .containerInsights
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .containerInsights: "containerInsights"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `Compatibility` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum Compatibility: ModeledEnum {
+        case ec2
+        case fargate
+        case external
+        case managedInstances
+        case unmodeled(String)
+
+        public static let allCases: [Compatibility] = [.ec2, .fargate, .external, .managedInstances]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "EC2": self = .ec2
+            case "FARGATE": self = .fargate
+            case "EXTERNAL": self = .external
+            case "MANAGED_INSTANCES": self = .managedInstances
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .ec2: "EC2"
+            case .fargate: "FARGATE"
+            case .external: "EXTERNAL"
+            case .managedInstances: "MANAGED_INSTANCES"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `Connectivity` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum Connectivity: ModeledEnum {
+        case connected
+        case disconnected
+        case unmodeled(String)
+
+        public static let allCases: [Connectivity] = [.connected, .disconnected]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "CONNECTED": self = .connected
+            case "DISCONNECTED": self = .disconnected
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .connected: "CONNECTED"
+            case .disconnected: "DISCONNECTED"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ContainerCondition` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ContainerCondition: ModeledEnum {
+        case start
+        case complete
+        case success
+        case healthy
+        case unmodeled(String)
+
+        public static let allCases: [ContainerCondition] = [.start, .complete, .success, .healthy]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "START": self = .start
+            case "COMPLETE": self = .complete
+            case "SUCCESS": self = .success
+            case "HEALTHY": self = .healthy
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .start: "START"
+            case .complete: "COMPLETE"
+            case .success: "SUCCESS"
+            case .healthy: "HEALTHY"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `DesiredStatus` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum DesiredStatus: ModeledEnum {
+        case running
+        case pending
+        case stopped
+        case unmodeled(String)
+
+        public static let allCases: [DesiredStatus] = [.running, .pending, .stopped]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "RUNNING": self = .running
+            case "PENDING": self = .pending
+            case "STOPPED": self = .stopped
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .running: "RUNNING"
+            case .pending: "PENDING"
+            case .stopped: "STOPPED"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `DeviceCgroupPermission` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum DeviceCgroupPermission: ModeledEnum {
+        case read
+        case write
+        case mknod
+        case unmodeled(String)
+
+        public static let allCases: [DeviceCgroupPermission] = [.read, .write, .mknod]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "read": self = .read
+            case "write": self = .write
+            case "mknod": self = .mknod
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .read: "read"
+            case .write: "write"
+            case .mknod: "mknod"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `EBSResourceType` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum EBSResourceType: ModeledEnum {
+        case volume
+        case unmodeled(String)
+
+        public static let allCases: [EBSResourceType] = [.volume]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "volume": self = .volume
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .volume: "volume"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `EFSAuthorizationConfigIAM` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum EFSAuthorizationConfigIAM: ModeledEnum {
+        case enabled
+        case disabled
+        case unmodeled(String)
+
+        public static let allCases: [EFSAuthorizationConfigIAM] = [.enabled, .disabled]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ENABLED": self = .enabled
+            case "DISABLED": self = .disabled
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .enabled: "ENABLED"
+            case .disabled: "DISABLED"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `EFSTransitEncryption` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum EFSTransitEncryption: ModeledEnum {
+        case enabled
+        case disabled
+        case unmodeled(String)
+
+        public static let allCases: [EFSTransitEncryption] = [.enabled, .disabled]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ENABLED": self = .enabled
+            case "DISABLED": self = .disabled
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .enabled: "ENABLED"
+            case .disabled: "DISABLED"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `EnvironmentFileType` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum EnvironmentFileType: ModeledEnum {
+        case s3
+        case unmodeled(String)
+
+        public static let allCases: [EnvironmentFileType] = [.s3]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "s3": self = .s3
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .s3: "s3"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ExecuteCommandLogging` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ExecuteCommandLogging: ModeledEnum {
+        case none
+        case `default`
+        case override
+        case unmodeled(String)
+
+        public static let allCases: [ExecuteCommandLogging] = [.none, .default, .override]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "NONE": self = .none
+            case "DEFAULT": self = .default
+            case "OVERRIDE": self = .override
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .none: "NONE"
+            case .default: "DEFAULT"
+            case .override: "OVERRIDE"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `FirelensConfigurationType` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum FirelensConfigurationType: ModeledEnum {
+        case fluentd
+        case fluentbit
+        case unmodeled(String)
+
+        public static let allCases: [FirelensConfigurationType] = [.fluentd, .fluentbit]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "fluentd": self = .fluentd
+            case "fluentbit": self = .fluentbit
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .fluentd: "fluentd"
+            case .fluentbit: "fluentbit"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `HealthStatus` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum HealthStatus: ModeledEnum {
+        case healthy
+        case unhealthy
+        case unknown
+        case unmodeled(String)
+
+        public static let allCases: [HealthStatus] = [.healthy, .unhealthy, .unknown]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "HEALTHY": self = .healthy
+            case "UNHEALTHY": self = .unhealthy
+            case "UNKNOWN": self = .unknown
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .healthy: "HEALTHY"
+            case .unhealthy: "UNHEALTHY"
+            case .unknown: "UNKNOWN"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `IpcMode` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum IpcMode: ModeledEnum {
+        case host
+        case task
+        case none
+        case unmodeled(String)
+
+        public static let allCases: [IpcMode] = [.host, .task, .none]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "host": self = .host
+            case "task": self = .task
+            case "none": self = .none
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .host: "host"
+            case .task: "task"
+            case .none: "none"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `LaunchType` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum LaunchType: ModeledEnum {
+        case ec2
+        case fargate
+        case external
+        case managedInstances
+        case unmodeled(String)
+
+        public static let allCases: [LaunchType] = [.ec2, .fargate, .external, .managedInstances]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "EC2": self = .ec2
+            case "FARGATE": self = .fargate
+            case "EXTERNAL": self = .external
+            case "MANAGED_INSTANCES": self = .managedInstances
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .ec2: "EC2"
+            case .fargate: "FARGATE"
+            case .external: "EXTERNAL"
+            case .managedInstances: "MANAGED_INSTANCES"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `LogDriver` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum LogDriver: ModeledEnum {
+        case jsonFile
+        case syslog
+        case journald
+        case gelf
+        case fluentd
+        case awslogs
+        case splunk
+        case awsfirelens
+        case unmodeled(String)
+
+        public static let allCases: [LogDriver] = [.jsonFile, .syslog, .journald, .gelf, .fluentd, .awslogs, .splunk, .awsfirelens]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "json-file": self = .jsonFile
+            case "syslog": self = .syslog
+            case "journald": self = .journald
+            case "gelf": self = .gelf
+            case "fluentd": self = .fluentd
+            case "awslogs": self = .awslogs
+            case "splunk": self = .splunk
+            case "awsfirelens": self = .awsfirelens
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .jsonFile: "json-file"
+            case .syslog: "syslog"
+            case .journald: "journald"
+            case .gelf: "gelf"
+            case .fluentd: "fluentd"
+            case .awslogs: "awslogs"
+            case .splunk: "splunk"
+            case .awsfirelens: "awsfirelens"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ManagedAgentName` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ManagedAgentName: ModeledEnum {
+        case executeCommandAgent
+        case unmodeled(String)
+
+        public static let allCases: [ManagedAgentName] = [.executeCommandAgent]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ExecuteCommandAgent": self = .executeCommandAgent
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .executeCommandAgent: "ExecuteCommandAgent"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `NetworkMode` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum NetworkMode: ModeledEnum {
+        case bridge
+        case host
+        case awsvpc
+        case none
+        case unmodeled(String)
+
+        public static let allCases: [NetworkMode] = [.bridge, .host, .awsvpc, .none]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "bridge": self = .bridge
+            case "host": self = .host
+            case "awsvpc": self = .awsvpc
+            case "none": self = .none
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .bridge: "bridge"
+            case .host: "host"
+            case .awsvpc: "awsvpc"
+            case .none: "none"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `OSFamily` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum OSFamily: ModeledEnum {
+        case windowsServer2019Full
+        case windowsServer2019Core
+        case windowsServer2016Full
+        case windowsServer2004Core
+        case windowsServer2022Core
+        case windowsServer2022Full
+        case windowsServer2025Core
+        case windowsServer2025Full
+        case windowsServer20h2Core
+        case linux
+        case unmodeled(String)
+
+        public static let allCases: [OSFamily] = [.windowsServer2019Full, .windowsServer2019Core, .windowsServer2016Full, .windowsServer2004Core, .windowsServer2022Core, .windowsServer2022Full, .windowsServer2025Core, .windowsServer2025Full, .windowsServer20h2Core, .linux]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "WINDOWS_SERVER_2019_FULL": self = .windowsServer2019Full
+            case "WINDOWS_SERVER_2019_CORE": self = .windowsServer2019Core
+            case "WINDOWS_SERVER_2016_FULL": self = .windowsServer2016Full
+            case "WINDOWS_SERVER_2004_CORE": self = .windowsServer2004Core
+            case "WINDOWS_SERVER_2022_CORE": self = .windowsServer2022Core
+            case "WINDOWS_SERVER_2022_FULL": self = .windowsServer2022Full
+            case "WINDOWS_SERVER_2025_CORE": self = .windowsServer2025Core
+            case "WINDOWS_SERVER_2025_FULL": self = .windowsServer2025Full
+            case "WINDOWS_SERVER_20H2_CORE": self = .windowsServer20h2Core
+            case "LINUX": self = .linux
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .windowsServer2019Full: "WINDOWS_SERVER_2019_FULL"
+            case .windowsServer2019Core: "WINDOWS_SERVER_2019_CORE"
+            case .windowsServer2016Full: "WINDOWS_SERVER_2016_FULL"
+            case .windowsServer2004Core: "WINDOWS_SERVER_2004_CORE"
+            case .windowsServer2022Core: "WINDOWS_SERVER_2022_CORE"
+            case .windowsServer2022Full: "WINDOWS_SERVER_2022_FULL"
+            case .windowsServer2025Core: "WINDOWS_SERVER_2025_CORE"
+            case .windowsServer2025Full: "WINDOWS_SERVER_2025_FULL"
+            case .windowsServer20h2Core: "WINDOWS_SERVER_20H2_CORE"
+            case .linux: "LINUX"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `PidMode` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum PidMode: ModeledEnum {
+        case host
+        case task
+        case unmodeled(String)
+
+        public static let allCases: [PidMode] = [.host, .task]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "host": self = .host
+            case "task": self = .task
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .host: "host"
+            case .task: "task"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `PlacementConstraintType` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum PlacementConstraintType: ModeledEnum {
+        case distinctInstance
+        case memberOf
+        case unmodeled(String)
+
+        public static let allCases: [PlacementConstraintType] = [.distinctInstance, .memberOf]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "distinctInstance": self = .distinctInstance
+            case "memberOf": self = .memberOf
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .distinctInstance: "distinctInstance"
+            case .memberOf: "memberOf"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `PlacementStrategyType` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum PlacementStrategyType: ModeledEnum {
+        case random
+        case spread
+        case binpack
+        case unmodeled(String)
+
+        public static let allCases: [PlacementStrategyType] = [.random, .spread, .binpack]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "random": self = .random
+            case "spread": self = .spread
+            case "binpack": self = .binpack
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .random: "random"
+            case .spread: "spread"
+            case .binpack: "binpack"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `PropagateTags` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum PropagateTags: ModeledEnum {
+        case taskDefinition
+        case service
+        case none
+        case unmodeled(String)
+
+        public static let allCases: [PropagateTags] = [.taskDefinition, .service, .none]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "TASK_DEFINITION": self = .taskDefinition
+            case "SERVICE": self = .service
+            case "NONE": self = .none
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .taskDefinition: "TASK_DEFINITION"
+            case .service: "SERVICE"
+            case .none: "NONE"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ProxyConfigurationType` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ProxyConfigurationType: ModeledEnum {
+        case appmesh
+        case unmodeled(String)
+
+        public static let allCases: [ProxyConfigurationType] = [.appmesh]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "APPMESH": self = .appmesh
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .appmesh: "APPMESH"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ResourceType` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ResourceType: ModeledEnum {
+        case gpu
+        case inferenceAccelerator
+        case unmodeled(String)
+
+        public static let allCases: [ResourceType] = [.gpu, .inferenceAccelerator]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "GPU": self = .gpu
+            case "InferenceAccelerator": self = .inferenceAccelerator
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .gpu: "GPU"
+            case .inferenceAccelerator: "InferenceAccelerator"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `Scope` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum Scope: ModeledEnum {
+        case task
+        case shared
+        case unmodeled(String)
+
+        public static let allCases: [Scope] = [.task, .shared]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "task": self = .task
+            case "shared": self = .shared
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .task: "task"
+            case .shared: "shared"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `SortOrder` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum SortOrder: ModeledEnum {
+        case asc
+        case desc
+        case unmodeled(String)
+
+        public static let allCases: [SortOrder] = [.asc, .desc]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ASC": self = .asc
+            case "DESC": self = .desc
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .asc: "ASC"
+            case .desc: "DESC"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `TargetType` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum TargetType: ModeledEnum {
+        case containerInstance
+        case unmodeled(String)
+
+        public static let allCases: [TargetType] = [.containerInstance]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "container-instance": self = .containerInstance
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .containerInstance: "container-instance"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `TaskDefinitionFamilyStatus` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum TaskDefinitionFamilyStatus: ModeledEnum {
+        case active
+        case inactive
+        case all
+        case unmodeled(String)
+
+        public static let allCases: [TaskDefinitionFamilyStatus] = [.active, .inactive, .all]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ACTIVE": self = .active
+            case "INACTIVE": self = .inactive
+            case "ALL": self = .all
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .active: "ACTIVE"
+            case .inactive: "INACTIVE"
+            case .all: "ALL"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `TaskDefinitionField` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum TaskDefinitionField: ModeledEnum {
+        case tags
+        case unmodeled(String)
+
+        public static let allCases: [TaskDefinitionField] = [.tags]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "TAGS": self = .tags
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .tags: "TAGS"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `TaskDefinitionPlacementConstraintType` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum TaskDefinitionPlacementConstraintType: ModeledEnum {
+        case memberOf
+        case unmodeled(String)
+
+        public static let allCases: [TaskDefinitionPlacementConstraintType] = [.memberOf]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "memberOf": self = .memberOf
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .memberOf: "memberOf"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `TaskDefinitionStatus` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum TaskDefinitionStatus: ModeledEnum {
+        case active
+        case inactive
+        case deleteInProgress
+        case unmodeled(String)
+
+        public static let allCases: [TaskDefinitionStatus] = [.active, .inactive, .deleteInProgress]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ACTIVE": self = .active
+            case "INACTIVE": self = .inactive
+            case "DELETE_IN_PROGRESS": self = .deleteInProgress
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .active: "ACTIVE"
+            case .inactive: "INACTIVE"
+            case .deleteInProgress: "DELETE_IN_PROGRESS"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `TaskField` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum TaskField: ModeledEnum {
+        case tags
+        case unmodeled(String)
+
+        public static let allCases: [TaskField] = [.tags]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "TAGS": self = .tags
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .tags: "TAGS"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `TaskFilesystemType` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum TaskFilesystemType: ModeledEnum {
+        case ext3
+        case ext4
+        case xfs
+        case ntfs
+        case unmodeled(String)
+
+        public static let allCases: [TaskFilesystemType] = [.ext3, .ext4, .xfs, .ntfs]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ext3": self = .ext3
+            case "ext4": self = .ext4
+            case "xfs": self = .xfs
+            case "ntfs": self = .ntfs
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .ext3: "ext3"
+            case .ext4: "ext4"
+            case .xfs: "xfs"
+            case .ntfs: "ntfs"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `TaskStopCode` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum TaskStopCode: ModeledEnum {
+        case taskFailedToStart
+        case essentialContainerExited
+        case userInitiated
+        case serviceSchedulerInitiated
+        case spotInterruption
+        case terminationNotice
+        case unmodeled(String)
+
+        public static let allCases: [TaskStopCode] = [.taskFailedToStart, .essentialContainerExited, .userInitiated, .serviceSchedulerInitiated, .spotInterruption, .terminationNotice]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "TaskFailedToStart": self = .taskFailedToStart
+            case "EssentialContainerExited": self = .essentialContainerExited
+            case "UserInitiated": self = .userInitiated
+            case "ServiceSchedulerInitiated": self = .serviceSchedulerInitiated
+            case "SpotInterruption": self = .spotInterruption
+            case "TerminationNotice": self = .terminationNotice
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .taskFailedToStart: "TaskFailedToStart"
+            case .essentialContainerExited: "EssentialContainerExited"
+            case .userInitiated: "UserInitiated"
+            case .serviceSchedulerInitiated: "ServiceSchedulerInitiated"
+            case .spotInterruption: "SpotInterruption"
+            case .terminationNotice: "TerminationNotice"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `TransportProtocol` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum TransportProtocol: ModeledEnum {
+        case tcp
+        case udp
+        case unmodeled(String)
+
+        public static let allCases: [TransportProtocol] = [.tcp, .udp]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "tcp": self = .tcp
+            case "udp": self = .udp
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .tcp: "tcp"
+            case .udp: "udp"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `UlimitName` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum UlimitName: ModeledEnum {
+        case core
+        case cpu
+        case data
+        case fsize
+        case locks
+        case memlock
+        case msgqueue
+        case nice
+        case nofile
+        case nproc
+        case rss
+        case rtprio
+        case rttime
+        case sigpending
+        case stack
+        case unmodeled(String)
+
+        public static let allCases: [UlimitName] = [.core, .cpu, .data, .fsize, .locks, .memlock, .msgqueue, .nice, .nofile, .nproc, .rss, .rtprio, .rttime, .sigpending, .stack]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "core": self = .core
+            case "cpu": self = .cpu
+            case "data": self = .data
+            case "fsize": self = .fsize
+            case "locks": self = .locks
+            case "memlock": self = .memlock
+            case "msgqueue": self = .msgqueue
+            case "nice": self = .nice
+            case "nofile": self = .nofile
+            case "nproc": self = .nproc
+            case "rss": self = .rss
+            case "rtprio": self = .rtprio
+            case "rttime": self = .rttime
+            case "sigpending": self = .sigpending
+            case "stack": self = .stack
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .core: "core"
+            case .cpu: "cpu"
+            case .data: "data"
+            case .fsize: "fsize"
+            case .locks: "locks"
+            case .memlock: "memlock"
+            case .msgqueue: "msgqueue"
+            case .nice: "nice"
+            case .nofile: "nofile"
+            case .nproc: "nproc"
+            case .rss: "rss"
+            case .rtprio: "rtprio"
+            case .rttime: "rttime"
+            case .sigpending: "sigpending"
+            case .stack: "stack"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `VersionConsistency` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum VersionConsistency: ModeledEnum {
+        case enabled
+        case disabled
+        case unmodeled(String)
+
+        public static let allCases: [VersionConsistency] = [.enabled, .disabled]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "enabled": self = .enabled
+            case "disabled": self = .disabled
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .enabled: "enabled"
+            case .disabled: "disabled"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The errors the ECS model declares, each with the model's code, HTTP status and fault, so
+    /// that a handler names the error and the wire shape follows from the model.
+    public enum Errors {
+        /// `AccessDeniedException`: You don't have authorization to perform the requested action.
+        public static func accessDeniedException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("AccessDeniedException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `AttributeLimitExceededException`: You can apply up to 10 custom attributes for each resource.
+        public static func attributeLimitExceededException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("AttributeLimitExceededException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `BlockedException`: Your Amazon Web Services account was blocked.
+        public static func blockedException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("BlockedException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ClientException`: These errors are usually caused by a client action.
+        public static func clientException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ClientException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ClusterContainsCapacityProviderException`: The cluster contains one or more capacity providers that prevent the requested operation.
+        public static func clusterContainsCapacityProviderException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ClusterContainsCapacityProviderException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ClusterContainsContainerInstancesException`: You can't delete a cluster that has registered container instances.
+        public static func clusterContainsContainerInstancesException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ClusterContainsContainerInstancesException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ClusterContainsServicesException`: You can't delete a cluster that contains services.
+        public static func clusterContainsServicesException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ClusterContainsServicesException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ClusterContainsTasksException`: You can't delete a cluster that has active tasks.
+        public static func clusterContainsTasksException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ClusterContainsTasksException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ClusterNotFoundException`: The specified cluster wasn't found.
+        public static func clusterNotFoundException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ClusterNotFoundException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ConflictException`: The request could not be processed because of conflict in the current state of the resource.
+        public static func conflictException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ConflictException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `DaemonNotActiveException`: The specified daemon isn't active.
+        public static func daemonNotActiveException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("DaemonNotActiveException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `DaemonNotFoundException`: The specified daemon wasn't found.
+        public static func daemonNotFoundException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("DaemonNotFoundException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidParameterException`: The specified parameter isn't valid.
+        public static func invalidParameterException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidParameterException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `LimitExceededException`: The limit for the resource was exceeded.
+        public static func limitExceededException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("LimitExceededException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `MissingVersionException`: Amazon ECS can't determine the current version of the Amazon ECS container agent on the container instance and doesn't have enough information to proceed with an update.
+        public static func missingVersionException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("MissingVersionException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `NamespaceNotFoundException`: The specified namespace wasn't found.
+        public static func namespaceNotFoundException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("NamespaceNotFoundException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `NoUpdateAvailableException`: There's no update available for this Amazon ECS container agent.
+        public static func noUpdateAvailableException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("NoUpdateAvailableException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `PlatformTaskDefinitionIncompatibilityException`: The specified platform version doesn't satisfy the required capabilities of the task definition.
+        public static func platformTaskDefinitionIncompatibilityException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("PlatformTaskDefinitionIncompatibilityException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `PlatformUnknownException`: The specified platform version doesn't exist.
+        public static func platformUnknownException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("PlatformUnknownException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ResourceInUseException`: The specified resource is in-use and can't be removed.
+        public static func resourceInUseException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ResourceInUseException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ResourceNotFoundException`: The specified resource wasn't found.
+        public static func resourceNotFoundException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ResourceNotFoundException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ServerException`: These errors are usually caused by a server issue.
+        public static func serverException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ServerException", message, status: 500, senderFault: false, fields: fields)
+        }
+        /// `ServiceDeploymentNotFoundException`: The service deploy ARN that you specified in the StopServiceDeployment doesn't exist.
+        public static func serviceDeploymentNotFoundException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ServiceDeploymentNotFoundException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ServiceNotActiveException`: The specified service isn't active.
+        public static func serviceNotActiveException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ServiceNotActiveException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ServiceNotFoundException`: The specified service wasn't found.
+        public static func serviceNotFoundException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ServiceNotFoundException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `TargetNotConnectedException`: The execute command cannot run.
+        public static func targetNotConnectedException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("TargetNotConnectedException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `TargetNotFoundException`: The specified target wasn't found.
+        public static func targetNotFoundException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("TargetNotFoundException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `TaskSetNotFoundException`: The specified task set wasn't found.
+        public static func taskSetNotFoundException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("TaskSetNotFoundException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `UnsupportedFeatureException`: The specified task isn't supported in this Region.
+        public static func unsupportedFeatureException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("UnsupportedFeatureException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `UpdateInProgressException`: There's already a current Amazon ECS container agent update in progress on the container instance that's specified.
+        public static func updateInProgressException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("UpdateInProgressException", message, status: 400, senderFault: true, fields: fields)
         }
     }
 
@@ -4464,75 +5107,75 @@ public enum ECSAPI {
         case "CreateCluster":
             let input = try ProtocolCodec.decode(CreateClusterRequest.self, from: request, descriptor: descriptor)
             let output: CreateClusterResponse = try await handler.createCluster(input, context: context)
-            return ProtocolCodec.encode(output, operation: "CreateCluster", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteCluster":
             let input = try ProtocolCodec.decode(DeleteClusterRequest.self, from: request, descriptor: descriptor)
             let output: DeleteClusterResponse = try await handler.deleteCluster(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteCluster", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeClusters":
             let input = try ProtocolCodec.decode(DescribeClustersRequest.self, from: request, descriptor: descriptor)
             let output: DescribeClustersResponse = try await handler.describeClusters(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeClusters", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListClusters":
             let input = try ProtocolCodec.decode(ListClustersRequest.self, from: request, descriptor: descriptor)
             let output: ListClustersResponse = try await handler.listClusters(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListClusters", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "RegisterTaskDefinition":
             let input = try ProtocolCodec.decode(RegisterTaskDefinitionRequest.self, from: request, descriptor: descriptor)
             let output: RegisterTaskDefinitionResponse = try await handler.registerTaskDefinition(input, context: context)
-            return ProtocolCodec.encode(output, operation: "RegisterTaskDefinition", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeregisterTaskDefinition":
             let input = try ProtocolCodec.decode(DeregisterTaskDefinitionRequest.self, from: request, descriptor: descriptor)
             let output: DeregisterTaskDefinitionResponse = try await handler.deregisterTaskDefinition(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeregisterTaskDefinition", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeTaskDefinition":
             let input = try ProtocolCodec.decode(DescribeTaskDefinitionRequest.self, from: request, descriptor: descriptor)
             let output: DescribeTaskDefinitionResponse = try await handler.describeTaskDefinition(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeTaskDefinition", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListTaskDefinitions":
             let input = try ProtocolCodec.decode(ListTaskDefinitionsRequest.self, from: request, descriptor: descriptor)
             let output: ListTaskDefinitionsResponse = try await handler.listTaskDefinitions(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListTaskDefinitions", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListTaskDefinitionFamilies":
             let input = try ProtocolCodec.decode(ListTaskDefinitionFamiliesRequest.self, from: request, descriptor: descriptor)
             let output: ListTaskDefinitionFamiliesResponse = try await handler.listTaskDefinitionFamilies(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListTaskDefinitionFamilies", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "RunTask":
             let input = try ProtocolCodec.decode(RunTaskRequest.self, from: request, descriptor: descriptor)
             let output: RunTaskResponse = try await handler.runTask(input, context: context)
-            return ProtocolCodec.encode(output, operation: "RunTask", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "StartTask":
             let input = try ProtocolCodec.decode(StartTaskRequest.self, from: request, descriptor: descriptor)
             let output: StartTaskResponse = try await handler.startTask(input, context: context)
-            return ProtocolCodec.encode(output, operation: "StartTask", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "StopTask":
             let input = try ProtocolCodec.decode(StopTaskRequest.self, from: request, descriptor: descriptor)
             let output: StopTaskResponse = try await handler.stopTask(input, context: context)
-            return ProtocolCodec.encode(output, operation: "StopTask", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeTasks":
             let input = try ProtocolCodec.decode(DescribeTasksRequest.self, from: request, descriptor: descriptor)
             let output: DescribeTasksResponse = try await handler.describeTasks(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeTasks", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListTasks":
             let input = try ProtocolCodec.decode(ListTasksRequest.self, from: request, descriptor: descriptor)
             let output: ListTasksResponse = try await handler.listTasks(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListTasks", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "TagResource":
             let input = try ProtocolCodec.decode(TagResourceRequest.self, from: request, descriptor: descriptor)
             let output: TagResourceResponse = try await handler.tagResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "TagResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "UntagResource":
             let input = try ProtocolCodec.decode(UntagResourceRequest.self, from: request, descriptor: descriptor)
             let output: UntagResourceResponse = try await handler.untagResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "UntagResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListTagsForResource":
             let input = try ProtocolCodec.decode(ListTagsForResourceRequest.self, from: request, descriptor: descriptor)
             let output: ListTagsForResourceResponse = try await handler.listTagsForResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListTagsForResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ExecuteCommand":
             let input = try ProtocolCodec.decode(ExecuteCommandRequest.self, from: request, descriptor: descriptor)
             let output: ExecuteCommandResponse = try await handler.executeCommand(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ExecuteCommand", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         default:
             if descriptor.operations.contains(operation) { throw AWSError.notImplemented(operation, service: descriptor.endpointPrefix) }
             throw AWSError.unknownOperation(operation, service: descriptor.endpointPrefix)

@@ -17,16 +17,16 @@ public enum EventsAPI {
     public static let errorStatus: [String: Int] = [:]
 
     /// The `PutRuleRequest` shape of the EventBridge model.
-    public struct PutRuleRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutRuleRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var scheduleExpression: String?
         public var eventPattern: String?
-        public var state: String?
+        public var state: RuleState?
         public var description: String?
         public var roleArn: String?
         public var tags: [Tag]?
         public var eventBusName: String?
-        public init(name: String, scheduleExpression: String? = nil, eventPattern: String? = nil, state: String? = nil, description: String? = nil, roleArn: String? = nil, tags: [Tag]? = nil, eventBusName: String? = nil) {
+        public init(name: String, scheduleExpression: String? = nil, eventPattern: String? = nil, state: RuleState? = nil, description: String? = nil, roleArn: String? = nil, tags: [Tag]? = nil, eventBusName: String? = nil) {
             self.name = name
             self.scheduleExpression = scheduleExpression
             self.eventPattern = eventPattern
@@ -49,8 +49,7 @@ public enum EventsAPI {
             let m_eventPattern = try d.string(o["EventPattern"], path: ShapeDecoder.join(path, "eventPattern"))
             d.length(m_eventPattern as String?, min: nil, max: 4096, path: ShapeDecoder.join(path, "eventPattern"))
             self.eventPattern = m_eventPattern
-            let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
-            d.enumeration(m_state, allowed: ["ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"], path: ShapeDecoder.join(path, "state"))
+            let m_state = try d.enumeration(o["State"], as: RuleState.self, path: ShapeDecoder.join(path, "state"))
             self.state = m_state
             let m_description = try d.string(o["Description"], path: ShapeDecoder.join(path, "description"))
             d.length(m_description as String?, min: nil, max: 512, path: ShapeDecoder.join(path, "description"))
@@ -70,27 +69,17 @@ public enum EventsAPI {
             o["Name"] = .string(self.name)
             if let v = self.scheduleExpression { o["ScheduleExpression"] = .string(v) }
             if let v = self.eventPattern { o["EventPattern"] = .string(v) }
-            if let v = self.state { o["State"] = .string(v) }
+            if let v = self.state { o["State"] = .string(v.rawValue) }
             if let v = self.description { o["Description"] = .string(v) }
             if let v = self.roleArn { o["RoleArn"] = .string(v) }
             if let v = self.tags { o["Tags"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.eventBusName { o["EventBusName"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Name", self.name)
-            if let v = self.scheduleExpression { w.element("ScheduleExpression", v) }
-            if let v = self.eventPattern { w.element("EventPattern", v) }
-            if let v = self.state { w.element("State", v) }
-            if let v = self.description { w.element("Description", v) }
-            if let v = self.roleArn { w.element("RoleArn", v) }
-            if let v = self.tags { w.element("Tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-        }
     }
 
     /// The `Tag` shape of the EventBridge model.
-    public struct Tag: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Tag: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var key: String
         public var value: String
         public init(key: String, value: String) {
@@ -113,14 +102,10 @@ public enum EventsAPI {
             o["Value"] = .string(self.value)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Key", self.key)
-            w.element("Value", self.value)
-        }
     }
 
     /// The `PutRuleResponse` shape of the EventBridge model.
-    public struct PutRuleResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutRuleResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var ruleArn: String?
         public init(ruleArn: String? = nil) {
             self.ruleArn = ruleArn
@@ -137,13 +122,10 @@ public enum EventsAPI {
             if let v = self.ruleArn { o["RuleArn"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.ruleArn { w.element("RuleArn", v) }
-        }
     }
 
     /// The `DescribeRuleRequest` shape of the EventBridge model.
-    public struct DescribeRuleRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeRuleRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var eventBusName: String?
         public init(name: String, eventBusName: String? = nil) {
@@ -168,25 +150,21 @@ public enum EventsAPI {
             if let v = self.eventBusName { o["EventBusName"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Name", self.name)
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-        }
     }
 
     /// The `DescribeRuleResponse` shape of the EventBridge model.
-    public struct DescribeRuleResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeRuleResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String?
         public var arn: String?
         public var eventPattern: String?
         public var scheduleExpression: String?
-        public var state: String?
+        public var state: RuleState?
         public var description: String?
         public var roleArn: String?
         public var managedBy: String?
         public var eventBusName: String?
         public var createdBy: String?
-        public init(name: String? = nil, arn: String? = nil, eventPattern: String? = nil, scheduleExpression: String? = nil, state: String? = nil, description: String? = nil, roleArn: String? = nil, managedBy: String? = nil, eventBusName: String? = nil, createdBy: String? = nil) {
+        public init(name: String? = nil, arn: String? = nil, eventPattern: String? = nil, scheduleExpression: String? = nil, state: RuleState? = nil, description: String? = nil, roleArn: String? = nil, managedBy: String? = nil, eventBusName: String? = nil, createdBy: String? = nil) {
             self.name = name
             self.arn = arn
             self.eventPattern = eventPattern
@@ -214,8 +192,7 @@ public enum EventsAPI {
             let m_scheduleExpression = try d.string(o["ScheduleExpression"], path: ShapeDecoder.join(path, "scheduleExpression"))
             d.length(m_scheduleExpression as String?, min: nil, max: 256, path: ShapeDecoder.join(path, "scheduleExpression"))
             self.scheduleExpression = m_scheduleExpression
-            let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
-            d.enumeration(m_state, allowed: ["ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"], path: ShapeDecoder.join(path, "state"))
+            let m_state = try d.enumeration(o["State"], as: RuleState.self, path: ShapeDecoder.join(path, "state"))
             self.state = m_state
             let m_description = try d.string(o["Description"], path: ShapeDecoder.join(path, "description"))
             d.length(m_description as String?, min: nil, max: 512, path: ShapeDecoder.join(path, "description"))
@@ -240,7 +217,7 @@ public enum EventsAPI {
             if let v = self.arn { o["Arn"] = .string(v) }
             if let v = self.eventPattern { o["EventPattern"] = .string(v) }
             if let v = self.scheduleExpression { o["ScheduleExpression"] = .string(v) }
-            if let v = self.state { o["State"] = .string(v) }
+            if let v = self.state { o["State"] = .string(v.rawValue) }
             if let v = self.description { o["Description"] = .string(v) }
             if let v = self.roleArn { o["RoleArn"] = .string(v) }
             if let v = self.managedBy { o["ManagedBy"] = .string(v) }
@@ -248,22 +225,10 @@ public enum EventsAPI {
             if let v = self.createdBy { o["CreatedBy"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.name { w.element("Name", v) }
-            if let v = self.arn { w.element("Arn", v) }
-            if let v = self.eventPattern { w.element("EventPattern", v) }
-            if let v = self.scheduleExpression { w.element("ScheduleExpression", v) }
-            if let v = self.state { w.element("State", v) }
-            if let v = self.description { w.element("Description", v) }
-            if let v = self.roleArn { w.element("RoleArn", v) }
-            if let v = self.managedBy { w.element("ManagedBy", v) }
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-            if let v = self.createdBy { w.element("CreatedBy", v) }
-        }
     }
 
     /// The `ListRulesRequest` shape of the EventBridge model.
-    public struct ListRulesRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListRulesRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var namePrefix: String?
         public var eventBusName: String?
         public var nextToken: String?
@@ -300,16 +265,10 @@ public enum EventsAPI {
             if let v = self.limit { o["Limit"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.namePrefix { w.element("NamePrefix", v) }
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-            if let v = self.nextToken { w.element("NextToken", v) }
-            if let v = self.limit { w.element("Limit", String(v)) }
-        }
     }
 
     /// The `ListRulesResponse` shape of the EventBridge model.
-    public struct ListRulesResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListRulesResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var rules: [Rule]?
         public var nextToken: String?
         public init(rules: [Rule]? = nil, nextToken: String? = nil) {
@@ -331,24 +290,20 @@ public enum EventsAPI {
             if let v = self.nextToken { o["NextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.rules { w.element("Rules") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.nextToken { w.element("NextToken", v) }
-        }
     }
 
     /// The `Rule` shape of the EventBridge model.
-    public struct Rule: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Rule: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String?
         public var arn: String?
         public var eventPattern: String?
-        public var state: String?
+        public var state: RuleState?
         public var description: String?
         public var scheduleExpression: String?
         public var roleArn: String?
         public var managedBy: String?
         public var eventBusName: String?
-        public init(name: String? = nil, arn: String? = nil, eventPattern: String? = nil, state: String? = nil, description: String? = nil, scheduleExpression: String? = nil, roleArn: String? = nil, managedBy: String? = nil, eventBusName: String? = nil) {
+        public init(name: String? = nil, arn: String? = nil, eventPattern: String? = nil, state: RuleState? = nil, description: String? = nil, scheduleExpression: String? = nil, roleArn: String? = nil, managedBy: String? = nil, eventBusName: String? = nil) {
             self.name = name
             self.arn = arn
             self.eventPattern = eventPattern
@@ -372,8 +327,7 @@ public enum EventsAPI {
             let m_eventPattern = try d.string(o["EventPattern"], path: ShapeDecoder.join(path, "eventPattern"))
             d.length(m_eventPattern as String?, min: nil, max: 4096, path: ShapeDecoder.join(path, "eventPattern"))
             self.eventPattern = m_eventPattern
-            let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
-            d.enumeration(m_state, allowed: ["ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"], path: ShapeDecoder.join(path, "state"))
+            let m_state = try d.enumeration(o["State"], as: RuleState.self, path: ShapeDecoder.join(path, "state"))
             self.state = m_state
             let m_description = try d.string(o["Description"], path: ShapeDecoder.join(path, "description"))
             d.length(m_description as String?, min: nil, max: 512, path: ShapeDecoder.join(path, "description"))
@@ -397,7 +351,7 @@ public enum EventsAPI {
             if let v = self.name { o["Name"] = .string(v) }
             if let v = self.arn { o["Arn"] = .string(v) }
             if let v = self.eventPattern { o["EventPattern"] = .string(v) }
-            if let v = self.state { o["State"] = .string(v) }
+            if let v = self.state { o["State"] = .string(v.rawValue) }
             if let v = self.description { o["Description"] = .string(v) }
             if let v = self.scheduleExpression { o["ScheduleExpression"] = .string(v) }
             if let v = self.roleArn { o["RoleArn"] = .string(v) }
@@ -405,21 +359,10 @@ public enum EventsAPI {
             if let v = self.eventBusName { o["EventBusName"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.name { w.element("Name", v) }
-            if let v = self.arn { w.element("Arn", v) }
-            if let v = self.eventPattern { w.element("EventPattern", v) }
-            if let v = self.state { w.element("State", v) }
-            if let v = self.description { w.element("Description", v) }
-            if let v = self.scheduleExpression { w.element("ScheduleExpression", v) }
-            if let v = self.roleArn { w.element("RoleArn", v) }
-            if let v = self.managedBy { w.element("ManagedBy", v) }
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-        }
     }
 
     /// The `EnableRuleRequest` shape of the EventBridge model.
-    public struct EnableRuleRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct EnableRuleRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var eventBusName: String?
         public init(name: String, eventBusName: String? = nil) {
@@ -444,14 +387,10 @@ public enum EventsAPI {
             if let v = self.eventBusName { o["EventBusName"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Name", self.name)
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-        }
     }
 
     /// The `DisableRuleRequest` shape of the EventBridge model.
-    public struct DisableRuleRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DisableRuleRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var eventBusName: String?
         public init(name: String, eventBusName: String? = nil) {
@@ -476,14 +415,10 @@ public enum EventsAPI {
             if let v = self.eventBusName { o["EventBusName"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Name", self.name)
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-        }
     }
 
     /// The `DeleteRuleRequest` shape of the EventBridge model.
-    public struct DeleteRuleRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteRuleRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var eventBusName: String?
         public var force: Bool?
@@ -513,15 +448,10 @@ public enum EventsAPI {
             if let v = self.force { o["Force"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Name", self.name)
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-            if let v = self.force { w.element("Force", v ? "true" : "false") }
-        }
     }
 
     /// The `PutTargetsRequest` shape of the EventBridge model.
-    public struct PutTargetsRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutTargetsRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var rule: String
         public var eventBusName: String?
         public var targets: [Target]
@@ -552,15 +482,10 @@ public enum EventsAPI {
             o["Targets"] = .array(self.targets.map { e0 in e0.json() })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Rule", self.rule)
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-            w.element("Targets") { w in for x0 in self.targets { w.element("member") { w in x0.xml(into: &w) } } }
-        }
     }
 
     /// The `Target` shape of the EventBridge model.
-    public struct Target: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Target: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var id: String
         public var arn: String
         public var roleArn: String?
@@ -662,29 +587,10 @@ public enum EventsAPI {
             if let v = self.appSyncParameters { o["AppSyncParameters"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Id", self.id)
-            w.element("Arn", self.arn)
-            if let v = self.roleArn { w.element("RoleArn", v) }
-            if let v = self.input { w.element("Input", v) }
-            if let v = self.inputPath { w.element("InputPath", v) }
-            if let v = self.inputTransformer { w.element("InputTransformer") { w in v.xml(into: &w) } }
-            if let v = self.kinesisParameters { w.element("KinesisParameters") { w in v.xml(into: &w) } }
-            if let v = self.runCommandParameters { w.element("RunCommandParameters") { w in v.xml(into: &w) } }
-            if let v = self.ecsParameters { w.element("EcsParameters") { w in v.xml(into: &w) } }
-            if let v = self.batchParameters { w.element("BatchParameters") { w in v.xml(into: &w) } }
-            if let v = self.sqsParameters { w.element("SqsParameters") { w in v.xml(into: &w) } }
-            if let v = self.httpParameters { w.element("HttpParameters") { w in v.xml(into: &w) } }
-            if let v = self.redshiftDataParameters { w.element("RedshiftDataParameters") { w in v.xml(into: &w) } }
-            if let v = self.sageMakerPipelineParameters { w.element("SageMakerPipelineParameters") { w in v.xml(into: &w) } }
-            if let v = self.deadLetterConfig { w.element("DeadLetterConfig") { w in v.xml(into: &w) } }
-            if let v = self.retryPolicy { w.element("RetryPolicy") { w in v.xml(into: &w) } }
-            if let v = self.appSyncParameters { w.element("AppSyncParameters") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `InputTransformer` shape of the EventBridge model.
-    public struct InputTransformer: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct InputTransformer: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var inputPathsMap: [String: String]?
         public var inputTemplate: String
         public init(inputPathsMap: [String: String]? = nil, inputTemplate: String) {
@@ -707,14 +613,10 @@ public enum EventsAPI {
             o["InputTemplate"] = .string(self.inputTemplate)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.inputPathsMap { w.element("InputPathsMap") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
-            w.element("InputTemplate", self.inputTemplate)
-        }
     }
 
     /// The `KinesisParameters` shape of the EventBridge model.
-    public struct KinesisParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct KinesisParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var partitionKeyPath: String
         public init(partitionKeyPath: String) {
             self.partitionKeyPath = partitionKeyPath
@@ -731,13 +633,10 @@ public enum EventsAPI {
             o["PartitionKeyPath"] = .string(self.partitionKeyPath)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("PartitionKeyPath", self.partitionKeyPath)
-        }
     }
 
     /// The `RunCommandParameters` shape of the EventBridge model.
-    public struct RunCommandParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RunCommandParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var runCommandTargets: [RunCommandTarget]
         public init(runCommandTargets: [RunCommandTarget]) {
             self.runCommandTargets = runCommandTargets
@@ -754,13 +653,10 @@ public enum EventsAPI {
             o["RunCommandTargets"] = .array(self.runCommandTargets.map { e0 in e0.json() })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("RunCommandTargets") { w in for x0 in self.runCommandTargets { w.element("member") { w in x0.xml(into: &w) } } }
-        }
     }
 
     /// The `RunCommandTarget` shape of the EventBridge model.
-    public struct RunCommandTarget: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RunCommandTarget: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var key: String
         public var values: [String]
         public init(key: String, values: [String]) {
@@ -784,17 +680,13 @@ public enum EventsAPI {
             o["Values"] = .array(self.values.map { e0 in .string(e0) })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Key", self.key)
-            w.element("Values") { w in for x0 in self.values { w.element("member", x0) } }
-        }
     }
 
     /// The `EcsParameters` shape of the EventBridge model.
-    public struct EcsParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct EcsParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskDefinitionArn: String
         public var taskCount: Int?
-        public var launchType: String?
+        public var launchType: LaunchType?
         public var networkConfiguration: NetworkConfiguration?
         public var platformVersion: String?
         public var group: String?
@@ -803,10 +695,10 @@ public enum EventsAPI {
         public var enableExecuteCommand: Bool?
         public var placementConstraints: [PlacementConstraint]?
         public var placementStrategy: [PlacementStrategy]?
-        public var propagateTags: String?
+        public var propagateTags: PropagateTags?
         public var referenceId: String?
         public var tags: [Tag]?
-        public init(taskDefinitionArn: String, taskCount: Int? = nil, launchType: String? = nil, networkConfiguration: NetworkConfiguration? = nil, platformVersion: String? = nil, group: String? = nil, capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, propagateTags: String? = nil, referenceId: String? = nil, tags: [Tag]? = nil) {
+        public init(taskDefinitionArn: String, taskCount: Int? = nil, launchType: LaunchType? = nil, networkConfiguration: NetworkConfiguration? = nil, platformVersion: String? = nil, group: String? = nil, capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, propagateTags: PropagateTags? = nil, referenceId: String? = nil, tags: [Tag]? = nil) {
             self.taskDefinitionArn = taskDefinitionArn
             self.taskCount = taskCount
             self.launchType = launchType
@@ -831,8 +723,7 @@ public enum EventsAPI {
             let m_taskCount = try d.integer(o["TaskCount"], path: ShapeDecoder.join(path, "taskCount"))
             d.range(m_taskCount, min: 1, max: nil, path: ShapeDecoder.join(path, "taskCount"))
             self.taskCount = m_taskCount
-            let m_launchType = try d.string(o["LaunchType"], path: ShapeDecoder.join(path, "launchType"))
-            d.enumeration(m_launchType, allowed: ["EC2", "FARGATE", "EXTERNAL"], path: ShapeDecoder.join(path, "launchType"))
+            let m_launchType = try d.enumeration(o["LaunchType"], as: LaunchType.self, path: ShapeDecoder.join(path, "launchType"))
             self.launchType = m_launchType
             let m_networkConfiguration = try d.structure(o["NetworkConfiguration"], path: ShapeDecoder.join(path, "networkConfiguration"), as: NetworkConfiguration.self)
             self.networkConfiguration = m_networkConfiguration
@@ -853,8 +744,7 @@ public enum EventsAPI {
             let m_placementStrategy = try d.list(o["PlacementStrategy"], path: ShapeDecoder.join(path, "placementStrategy")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: PlacementStrategy.self) }
             d.length(m_placementStrategy, min: nil, max: 5, path: ShapeDecoder.join(path, "placementStrategy"))
             self.placementStrategy = m_placementStrategy
-            let m_propagateTags = try d.string(o["PropagateTags"], path: ShapeDecoder.join(path, "propagateTags"))
-            d.enumeration(m_propagateTags, allowed: ["TASK_DEFINITION"], path: ShapeDecoder.join(path, "propagateTags"))
+            let m_propagateTags = try d.enumeration(o["PropagateTags"], as: PropagateTags.self, path: ShapeDecoder.join(path, "propagateTags"))
             self.propagateTags = m_propagateTags
             let m_referenceId = try d.string(o["ReferenceId"], path: ShapeDecoder.join(path, "referenceId"))
             d.length(m_referenceId as String?, min: nil, max: 1024, path: ShapeDecoder.join(path, "referenceId"))
@@ -866,7 +756,7 @@ public enum EventsAPI {
             var o = JSONObject()
             o["TaskDefinitionArn"] = .string(self.taskDefinitionArn)
             if let v = self.taskCount { o["TaskCount"] = .number(Double(v)) }
-            if let v = self.launchType { o["LaunchType"] = .string(v) }
+            if let v = self.launchType { o["LaunchType"] = .string(v.rawValue) }
             if let v = self.networkConfiguration { o["NetworkConfiguration"] = v.json() }
             if let v = self.platformVersion { o["PlatformVersion"] = .string(v) }
             if let v = self.group { o["Group"] = .string(v) }
@@ -875,31 +765,15 @@ public enum EventsAPI {
             if let v = self.enableExecuteCommand { o["EnableExecuteCommand"] = .bool(v) }
             if let v = self.placementConstraints { o["PlacementConstraints"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.placementStrategy { o["PlacementStrategy"] = .array(v.map { e0 in e0.json() }) }
-            if let v = self.propagateTags { o["PropagateTags"] = .string(v) }
+            if let v = self.propagateTags { o["PropagateTags"] = .string(v.rawValue) }
             if let v = self.referenceId { o["ReferenceId"] = .string(v) }
             if let v = self.tags { o["Tags"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("TaskDefinitionArn", self.taskDefinitionArn)
-            if let v = self.taskCount { w.element("TaskCount", String(v)) }
-            if let v = self.launchType { w.element("LaunchType", v) }
-            if let v = self.networkConfiguration { w.element("NetworkConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.platformVersion { w.element("PlatformVersion", v) }
-            if let v = self.group { w.element("Group", v) }
-            if let v = self.capacityProviderStrategy { w.element("CapacityProviderStrategy") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.enableECSManagedTags { w.element("EnableECSManagedTags", v ? "true" : "false") }
-            if let v = self.enableExecuteCommand { w.element("EnableExecuteCommand", v ? "true" : "false") }
-            if let v = self.placementConstraints { w.element("PlacementConstraints") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.placementStrategy { w.element("PlacementStrategy") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.propagateTags { w.element("PropagateTags", v) }
-            if let v = self.referenceId { w.element("ReferenceId", v) }
-            if let v = self.tags { w.element("Tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `NetworkConfiguration` shape of the EventBridge model.
-    public struct NetworkConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct NetworkConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var awsvpcConfiguration: AwsVpcConfiguration?
         public init(awsvpcConfiguration: AwsVpcConfiguration? = nil) {
             self.awsvpcConfiguration = awsvpcConfiguration
@@ -915,17 +789,14 @@ public enum EventsAPI {
             if let v = self.awsvpcConfiguration { o["awsvpcConfiguration"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.awsvpcConfiguration { w.element("awsvpcConfiguration") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `AwsVpcConfiguration` shape of the EventBridge model.
-    public struct AwsVpcConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct AwsVpcConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var subnets: [String]
         public var securityGroups: [String]?
-        public var assignPublicIp: String?
-        public init(subnets: [String], securityGroups: [String]? = nil, assignPublicIp: String? = nil) {
+        public var assignPublicIp: AssignPublicIp?
+        public init(subnets: [String], securityGroups: [String]? = nil, assignPublicIp: AssignPublicIp? = nil) {
             self.subnets = subnets
             self.securityGroups = securityGroups
             self.assignPublicIp = assignPublicIp
@@ -937,26 +808,20 @@ public enum EventsAPI {
             self.subnets = d.required(m_subnets, path: ShapeDecoder.join(path, "subnets"), empty: [])
             let m_securityGroups = try d.list(o["SecurityGroups"], path: ShapeDecoder.join(path, "securityGroups")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.string(v0, path: p0) }
             self.securityGroups = m_securityGroups
-            let m_assignPublicIp = try d.string(o["AssignPublicIp"], path: ShapeDecoder.join(path, "assignPublicIp"))
-            d.enumeration(m_assignPublicIp, allowed: ["ENABLED", "DISABLED"], path: ShapeDecoder.join(path, "assignPublicIp"))
+            let m_assignPublicIp = try d.enumeration(o["AssignPublicIp"], as: AssignPublicIp.self, path: ShapeDecoder.join(path, "assignPublicIp"))
             self.assignPublicIp = m_assignPublicIp
         }
         public func json() -> JSON {
             var o = JSONObject()
             o["Subnets"] = .array(self.subnets.map { e0 in .string(e0) })
             if let v = self.securityGroups { o["SecurityGroups"] = .array(v.map { e0 in .string(e0) }) }
-            if let v = self.assignPublicIp { o["AssignPublicIp"] = .string(v) }
+            if let v = self.assignPublicIp { o["AssignPublicIp"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Subnets") { w in for x0 in self.subnets { w.element("member", x0) } }
-            if let v = self.securityGroups { w.element("SecurityGroups") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.assignPublicIp { w.element("AssignPublicIp", v) }
         }
     }
 
     /// The `CapacityProviderStrategyItem` shape of the EventBridge model.
-    public struct CapacityProviderStrategyItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CapacityProviderStrategyItem: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var capacityProvider: String
         public var weight: Int?
         public var base: Int?
@@ -985,26 +850,20 @@ public enum EventsAPI {
             if let v = self.base { o["base"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("capacityProvider", self.capacityProvider)
-            if let v = self.weight { w.element("weight", String(v)) }
-            if let v = self.base { w.element("base", String(v)) }
-        }
     }
 
     /// The `PlacementConstraint` shape of the EventBridge model.
-    public struct PlacementConstraint: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var type: String?
+    public struct PlacementConstraint: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var type: PlacementConstraintType?
         public var expression: String?
-        public init(type: String? = nil, expression: String? = nil) {
+        public init(type: PlacementConstraintType? = nil, expression: String? = nil) {
             self.type = type
             self.expression = expression
         }
         public static var empty: PlacementConstraint { PlacementConstraint() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["distinctInstance", "memberOf"], path: ShapeDecoder.join(path, "type"))
+            let m_type = try d.enumeration(o["type"], as: PlacementConstraintType.self, path: ShapeDecoder.join(path, "type"))
             self.type = m_type
             let m_expression = try d.string(o["expression"], path: ShapeDecoder.join(path, "expression"))
             d.length(m_expression as String?, min: nil, max: 2000, path: ShapeDecoder.join(path, "expression"))
@@ -1012,29 +871,24 @@ public enum EventsAPI {
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.type { o["type"] = .string(v) }
+            if let v = self.type { o["type"] = .string(v.rawValue) }
             if let v = self.expression { o["expression"] = .string(v) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.type { w.element("type", v) }
-            if let v = self.expression { w.element("expression", v) }
         }
     }
 
     /// The `PlacementStrategy` shape of the EventBridge model.
-    public struct PlacementStrategy: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var type: String?
+    public struct PlacementStrategy: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var type: PlacementStrategyType?
         public var field: String?
-        public init(type: String? = nil, field: String? = nil) {
+        public init(type: PlacementStrategyType? = nil, field: String? = nil) {
             self.type = type
             self.field = field
         }
         public static var empty: PlacementStrategy { PlacementStrategy() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["random", "spread", "binpack"], path: ShapeDecoder.join(path, "type"))
+            let m_type = try d.enumeration(o["type"], as: PlacementStrategyType.self, path: ShapeDecoder.join(path, "type"))
             self.type = m_type
             let m_field = try d.string(o["field"], path: ShapeDecoder.join(path, "field"))
             d.length(m_field as String?, min: nil, max: 255, path: ShapeDecoder.join(path, "field"))
@@ -1042,18 +896,14 @@ public enum EventsAPI {
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.type { o["type"] = .string(v) }
+            if let v = self.type { o["type"] = .string(v.rawValue) }
             if let v = self.field { o["field"] = .string(v) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.type { w.element("type", v) }
-            if let v = self.field { w.element("field", v) }
         }
     }
 
     /// The `BatchParameters` shape of the EventBridge model.
-    public struct BatchParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct BatchParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var jobDefinition: String
         public var jobName: String
         public var arrayProperties: BatchArrayProperties?
@@ -1084,16 +934,10 @@ public enum EventsAPI {
             if let v = self.retryStrategy { o["RetryStrategy"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("JobDefinition", self.jobDefinition)
-            w.element("JobName", self.jobName)
-            if let v = self.arrayProperties { w.element("ArrayProperties") { w in v.xml(into: &w) } }
-            if let v = self.retryStrategy { w.element("RetryStrategy") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `BatchArrayProperties` shape of the EventBridge model.
-    public struct BatchArrayProperties: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct BatchArrayProperties: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var size: Int?
         public init(size: Int? = nil) {
             self.size = size
@@ -1109,13 +953,10 @@ public enum EventsAPI {
             if let v = self.size { o["Size"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.size { w.element("Size", String(v)) }
-        }
     }
 
     /// The `BatchRetryStrategy` shape of the EventBridge model.
-    public struct BatchRetryStrategy: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct BatchRetryStrategy: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var attempts: Int?
         public init(attempts: Int? = nil) {
             self.attempts = attempts
@@ -1131,13 +972,10 @@ public enum EventsAPI {
             if let v = self.attempts { o["Attempts"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.attempts { w.element("Attempts", String(v)) }
-        }
     }
 
     /// The `SqsParameters` shape of the EventBridge model.
-    public struct SqsParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SqsParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var messageGroupId: String?
         public init(messageGroupId: String? = nil) {
             self.messageGroupId = messageGroupId
@@ -1154,13 +992,10 @@ public enum EventsAPI {
             if let v = self.messageGroupId { o["MessageGroupId"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.messageGroupId { w.element("MessageGroupId", v) }
-        }
     }
 
     /// The `HttpParameters` shape of the EventBridge model.
-    public struct HttpParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct HttpParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var pathParameterValues: [String]?
         public var headerParameters: [String: String]?
         public var queryStringParameters: [String: String]?
@@ -1186,15 +1021,10 @@ public enum EventsAPI {
             if let v = self.queryStringParameters { o["QueryStringParameters"] = .object(JSONObject(uniqueKeysWithValues: v.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.pathParameterValues { w.element("PathParameterValues") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.headerParameters { w.element("HeaderParameters") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
-            if let v = self.queryStringParameters { w.element("QueryStringParameters") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
-        }
     }
 
     /// The `RedshiftDataParameters` shape of the EventBridge model.
-    public struct RedshiftDataParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RedshiftDataParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var secretManagerArn: String?
         public var database: String
         public var dbUser: String?
@@ -1247,19 +1077,10 @@ public enum EventsAPI {
             if let v = self.sqls { o["Sqls"] = .array(v.map { e0 in .string(e0) }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.secretManagerArn { w.element("SecretManagerArn", v) }
-            w.element("Database", self.database)
-            if let v = self.dbUser { w.element("DbUser", v) }
-            if let v = self.sql { w.element("Sql", v) }
-            if let v = self.statementName { w.element("StatementName", v) }
-            if let v = self.withEvent { w.element("WithEvent", v ? "true" : "false") }
-            if let v = self.sqls { w.element("Sqls") { w in for x0 in v { w.element("member", x0) } } }
-        }
     }
 
     /// The `SageMakerPipelineParameters` shape of the EventBridge model.
-    public struct SageMakerPipelineParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SageMakerPipelineParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var pipelineParameterList: [SageMakerPipelineParameter]?
         public init(pipelineParameterList: [SageMakerPipelineParameter]? = nil) {
             self.pipelineParameterList = pipelineParameterList
@@ -1276,13 +1097,10 @@ public enum EventsAPI {
             if let v = self.pipelineParameterList { o["PipelineParameterList"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.pipelineParameterList { w.element("PipelineParameterList") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `SageMakerPipelineParameter` shape of the EventBridge model.
-    public struct SageMakerPipelineParameter: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SageMakerPipelineParameter: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var value: String
         public init(name: String, value: String) {
@@ -1306,14 +1124,10 @@ public enum EventsAPI {
             o["Value"] = .string(self.value)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Name", self.name)
-            w.element("Value", self.value)
-        }
     }
 
     /// The `DeadLetterConfig` shape of the EventBridge model.
-    public struct DeadLetterConfig: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeadLetterConfig: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var arn: String?
         public init(arn: String? = nil) {
             self.arn = arn
@@ -1330,13 +1144,10 @@ public enum EventsAPI {
             if let v = self.arn { o["Arn"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.arn { w.element("Arn", v) }
-        }
     }
 
     /// The `RetryPolicy` shape of the EventBridge model.
-    public struct RetryPolicy: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RetryPolicy: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var maximumRetryAttempts: Int?
         public var maximumEventAgeInSeconds: Int?
         public init(maximumRetryAttempts: Int? = nil, maximumEventAgeInSeconds: Int? = nil) {
@@ -1359,14 +1170,10 @@ public enum EventsAPI {
             if let v = self.maximumEventAgeInSeconds { o["MaximumEventAgeInSeconds"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.maximumRetryAttempts { w.element("MaximumRetryAttempts", String(v)) }
-            if let v = self.maximumEventAgeInSeconds { w.element("MaximumEventAgeInSeconds", String(v)) }
-        }
     }
 
     /// The `AppSyncParameters` shape of the EventBridge model.
-    public struct AppSyncParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct AppSyncParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var graphQLOperation: String?
         public init(graphQLOperation: String? = nil) {
             self.graphQLOperation = graphQLOperation
@@ -1383,13 +1190,10 @@ public enum EventsAPI {
             if let v = self.graphQLOperation { o["GraphQLOperation"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.graphQLOperation { w.element("GraphQLOperation", v) }
-        }
     }
 
     /// The `PutTargetsResponse` shape of the EventBridge model.
-    public struct PutTargetsResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutTargetsResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var failedEntryCount: Int?
         public var failedEntries: [PutTargetsResultEntry]?
         public init(failedEntryCount: Int? = nil, failedEntries: [PutTargetsResultEntry]? = nil) {
@@ -1410,14 +1214,10 @@ public enum EventsAPI {
             if let v = self.failedEntries { o["FailedEntries"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.failedEntryCount { w.element("FailedEntryCount", String(v)) }
-            if let v = self.failedEntries { w.element("FailedEntries") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `PutTargetsResultEntry` shape of the EventBridge model.
-    public struct PutTargetsResultEntry: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutTargetsResultEntry: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var targetId: String?
         public var errorCode: String?
         public var errorMessage: String?
@@ -1445,15 +1245,10 @@ public enum EventsAPI {
             if let v = self.errorMessage { o["ErrorMessage"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.targetId { w.element("TargetId", v) }
-            if let v = self.errorCode { w.element("ErrorCode", v) }
-            if let v = self.errorMessage { w.element("ErrorMessage", v) }
-        }
     }
 
     /// The `RemoveTargetsRequest` shape of the EventBridge model.
-    public struct RemoveTargetsRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RemoveTargetsRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var rule: String
         public var eventBusName: String?
         public var ids: [String]
@@ -1489,16 +1284,10 @@ public enum EventsAPI {
             if let v = self.force { o["Force"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Rule", self.rule)
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-            w.element("Ids") { w in for x0 in self.ids { w.element("member", x0) } }
-            if let v = self.force { w.element("Force", v ? "true" : "false") }
-        }
     }
 
     /// The `RemoveTargetsResponse` shape of the EventBridge model.
-    public struct RemoveTargetsResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RemoveTargetsResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var failedEntryCount: Int?
         public var failedEntries: [RemoveTargetsResultEntry]?
         public init(failedEntryCount: Int? = nil, failedEntries: [RemoveTargetsResultEntry]? = nil) {
@@ -1519,14 +1308,10 @@ public enum EventsAPI {
             if let v = self.failedEntries { o["FailedEntries"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.failedEntryCount { w.element("FailedEntryCount", String(v)) }
-            if let v = self.failedEntries { w.element("FailedEntries") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `RemoveTargetsResultEntry` shape of the EventBridge model.
-    public struct RemoveTargetsResultEntry: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RemoveTargetsResultEntry: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var targetId: String?
         public var errorCode: String?
         public var errorMessage: String?
@@ -1554,15 +1339,10 @@ public enum EventsAPI {
             if let v = self.errorMessage { o["ErrorMessage"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.targetId { w.element("TargetId", v) }
-            if let v = self.errorCode { w.element("ErrorCode", v) }
-            if let v = self.errorMessage { w.element("ErrorMessage", v) }
-        }
     }
 
     /// The `ListTargetsByRuleRequest` shape of the EventBridge model.
-    public struct ListTargetsByRuleRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTargetsByRuleRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var rule: String
         public var eventBusName: String?
         public var nextToken: String?
@@ -1599,16 +1379,10 @@ public enum EventsAPI {
             if let v = self.limit { o["Limit"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Rule", self.rule)
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-            if let v = self.nextToken { w.element("NextToken", v) }
-            if let v = self.limit { w.element("Limit", String(v)) }
-        }
     }
 
     /// The `ListTargetsByRuleResponse` shape of the EventBridge model.
-    public struct ListTargetsByRuleResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTargetsByRuleResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var targets: [Target]?
         public var nextToken: String?
         public init(targets: [Target]? = nil, nextToken: String? = nil) {
@@ -1631,14 +1405,10 @@ public enum EventsAPI {
             if let v = self.nextToken { o["NextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.targets { w.element("Targets") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.nextToken { w.element("NextToken", v) }
-        }
     }
 
     /// The `ListRuleNamesByTargetRequest` shape of the EventBridge model.
-    public struct ListRuleNamesByTargetRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListRuleNamesByTargetRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var targetArn: String
         public var eventBusName: String?
         public var nextToken: String?
@@ -1674,16 +1444,10 @@ public enum EventsAPI {
             if let v = self.limit { o["Limit"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("TargetArn", self.targetArn)
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-            if let v = self.nextToken { w.element("NextToken", v) }
-            if let v = self.limit { w.element("Limit", String(v)) }
-        }
     }
 
     /// The `ListRuleNamesByTargetResponse` shape of the EventBridge model.
-    public struct ListRuleNamesByTargetResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListRuleNamesByTargetResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var ruleNames: [String]?
         public var nextToken: String?
         public init(ruleNames: [String]? = nil, nextToken: String? = nil) {
@@ -1705,14 +1469,10 @@ public enum EventsAPI {
             if let v = self.nextToken { o["NextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.ruleNames { w.element("RuleNames") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.nextToken { w.element("NextToken", v) }
-        }
     }
 
     /// The `PutEventsRequest` shape of the EventBridge model.
-    public struct PutEventsRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutEventsRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var entries: [PutEventsRequestEntry]
         public var endpointId: String?
         public init(entries: [PutEventsRequestEntry], endpointId: String? = nil) {
@@ -1736,14 +1496,10 @@ public enum EventsAPI {
             if let v = self.endpointId { o["EndpointId"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Entries") { w in for x0 in self.entries { w.element("member") { w in x0.xml(into: &w) } } }
-            if let v = self.endpointId { w.element("EndpointId", v) }
-        }
     }
 
     /// The `PutEventsRequestEntry` shape of the EventBridge model.
-    public struct PutEventsRequestEntry: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutEventsRequestEntry: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var time: Date?
         public var source: String?
         public var resources: [String]?
@@ -1792,19 +1548,10 @@ public enum EventsAPI {
             if let v = self.traceHeader { o["TraceHeader"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.time { w.element("Time", Timestamps.iso8601(v)) }
-            if let v = self.source { w.element("Source", v) }
-            if let v = self.resources { w.element("Resources") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.detailType { w.element("DetailType", v) }
-            if let v = self.detail { w.element("Detail", v) }
-            if let v = self.eventBusName { w.element("EventBusName", v) }
-            if let v = self.traceHeader { w.element("TraceHeader", v) }
-        }
     }
 
     /// The `PutEventsResponse` shape of the EventBridge model.
-    public struct PutEventsResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutEventsResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var failedEntryCount: Int?
         public var entries: [PutEventsResultEntry]?
         public init(failedEntryCount: Int? = nil, entries: [PutEventsResultEntry]? = nil) {
@@ -1825,14 +1572,10 @@ public enum EventsAPI {
             if let v = self.entries { o["Entries"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.failedEntryCount { w.element("FailedEntryCount", String(v)) }
-            if let v = self.entries { w.element("Entries") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `PutEventsResultEntry` shape of the EventBridge model.
-    public struct PutEventsResultEntry: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutEventsResultEntry: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var eventId: String?
         public var errorCode: String?
         public var errorMessage: String?
@@ -1859,15 +1602,10 @@ public enum EventsAPI {
             if let v = self.errorMessage { o["ErrorMessage"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.eventId { w.element("EventId", v) }
-            if let v = self.errorCode { w.element("ErrorCode", v) }
-            if let v = self.errorMessage { w.element("ErrorMessage", v) }
-        }
     }
 
     /// The `TestEventPatternRequest` shape of the EventBridge model.
-    public struct TestEventPatternRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TestEventPatternRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var eventPattern: String
         public var event: String
         public init(eventPattern: String, event: String) {
@@ -1889,14 +1627,10 @@ public enum EventsAPI {
             o["Event"] = .string(self.event)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("EventPattern", self.eventPattern)
-            w.element("Event", self.event)
-        }
     }
 
     /// The `TestEventPatternResponse` shape of the EventBridge model.
-    public struct TestEventPatternResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TestEventPatternResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var result: Bool?
         public init(result: Bool? = nil) {
             self.result = result
@@ -1912,13 +1646,10 @@ public enum EventsAPI {
             if let v = self.result { o["Result"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.result { w.element("Result", v ? "true" : "false") }
-        }
     }
 
     /// The `CreateEventBusRequest` shape of the EventBridge model.
-    public struct CreateEventBusRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateEventBusRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var eventSourceName: String?
         public var description: String?
@@ -1971,49 +1702,34 @@ public enum EventsAPI {
             if let v = self.tags { o["Tags"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Name", self.name)
-            if let v = self.eventSourceName { w.element("EventSourceName", v) }
-            if let v = self.description { w.element("Description", v) }
-            if let v = self.kmsKeyIdentifier { w.element("KmsKeyIdentifier", v) }
-            if let v = self.deadLetterConfig { w.element("DeadLetterConfig") { w in v.xml(into: &w) } }
-            if let v = self.logConfig { w.element("LogConfig") { w in v.xml(into: &w) } }
-            if let v = self.tags { w.element("Tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `LogConfig` shape of the EventBridge model.
-    public struct LogConfig: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var includeDetail: String?
-        public var level: String?
-        public init(includeDetail: String? = nil, level: String? = nil) {
+    public struct LogConfig: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var includeDetail: IncludeDetail?
+        public var level: Level?
+        public init(includeDetail: IncludeDetail? = nil, level: Level? = nil) {
             self.includeDetail = includeDetail
             self.level = level
         }
         public static var empty: LogConfig { LogConfig() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_includeDetail = try d.string(o["IncludeDetail"], path: ShapeDecoder.join(path, "includeDetail"))
-            d.enumeration(m_includeDetail, allowed: ["NONE", "FULL"], path: ShapeDecoder.join(path, "includeDetail"))
+            let m_includeDetail = try d.enumeration(o["IncludeDetail"], as: IncludeDetail.self, path: ShapeDecoder.join(path, "includeDetail"))
             self.includeDetail = m_includeDetail
-            let m_level = try d.string(o["Level"], path: ShapeDecoder.join(path, "level"))
-            d.enumeration(m_level, allowed: ["OFF", "ERROR", "INFO", "TRACE"], path: ShapeDecoder.join(path, "level"))
+            let m_level = try d.enumeration(o["Level"], as: Level.self, path: ShapeDecoder.join(path, "level"))
             self.level = m_level
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.includeDetail { o["IncludeDetail"] = .string(v) }
-            if let v = self.level { o["Level"] = .string(v) }
+            if let v = self.includeDetail { o["IncludeDetail"] = .string(v.rawValue) }
+            if let v = self.level { o["Level"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.includeDetail { w.element("IncludeDetail", v) }
-            if let v = self.level { w.element("Level", v) }
         }
     }
 
     /// The `CreateEventBusResponse` shape of the EventBridge model.
-    public struct CreateEventBusResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateEventBusResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var eventBusArn: String?
         public var description: String?
         public var kmsKeyIdentifier: String?
@@ -2052,17 +1768,10 @@ public enum EventsAPI {
             if let v = self.logConfig { o["LogConfig"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.eventBusArn { w.element("EventBusArn", v) }
-            if let v = self.description { w.element("Description", v) }
-            if let v = self.kmsKeyIdentifier { w.element("KmsKeyIdentifier", v) }
-            if let v = self.deadLetterConfig { w.element("DeadLetterConfig") { w in v.xml(into: &w) } }
-            if let v = self.logConfig { w.element("LogConfig") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `DescribeEventBusRequest` shape of the EventBridge model.
-    public struct DescribeEventBusRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeEventBusRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String?
         public init(name: String? = nil) {
             self.name = name
@@ -2080,13 +1789,10 @@ public enum EventsAPI {
             if let v = self.name { o["Name"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.name { w.element("Name", v) }
-        }
     }
 
     /// The `DescribeEventBusResponse` shape of the EventBridge model.
-    public struct DescribeEventBusResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeEventBusResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String?
         public var arn: String?
         public var description: String?
@@ -2145,21 +1851,10 @@ public enum EventsAPI {
             if let v = self.lastModifiedTime { o["LastModifiedTime"] = ShapeEncoding.timestamp(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.name { w.element("Name", v) }
-            if let v = self.arn { w.element("Arn", v) }
-            if let v = self.description { w.element("Description", v) }
-            if let v = self.kmsKeyIdentifier { w.element("KmsKeyIdentifier", v) }
-            if let v = self.deadLetterConfig { w.element("DeadLetterConfig") { w in v.xml(into: &w) } }
-            if let v = self.policy { w.element("Policy", v) }
-            if let v = self.logConfig { w.element("LogConfig") { w in v.xml(into: &w) } }
-            if let v = self.creationTime { w.element("CreationTime", Timestamps.iso8601(v)) }
-            if let v = self.lastModifiedTime { w.element("LastModifiedTime", Timestamps.iso8601(v)) }
-        }
     }
 
     /// The `ListEventBusesRequest` shape of the EventBridge model.
-    public struct ListEventBusesRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListEventBusesRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var namePrefix: String?
         public var nextToken: String?
         public var limit: Int?
@@ -2189,15 +1884,10 @@ public enum EventsAPI {
             if let v = self.limit { o["Limit"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.namePrefix { w.element("NamePrefix", v) }
-            if let v = self.nextToken { w.element("NextToken", v) }
-            if let v = self.limit { w.element("Limit", String(v)) }
-        }
     }
 
     /// The `ListEventBusesResponse` shape of the EventBridge model.
-    public struct ListEventBusesResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListEventBusesResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var eventBuses: [EventBus]?
         public var nextToken: String?
         public init(eventBuses: [EventBus]? = nil, nextToken: String? = nil) {
@@ -2219,14 +1909,10 @@ public enum EventsAPI {
             if let v = self.nextToken { o["NextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.eventBuses { w.element("EventBuses") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.nextToken { w.element("NextToken", v) }
-        }
     }
 
     /// The `EventBus` shape of the EventBridge model.
-    public struct EventBus: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct EventBus: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String?
         public var arn: String?
         public var description: String?
@@ -2268,18 +1954,10 @@ public enum EventsAPI {
             if let v = self.lastModifiedTime { o["LastModifiedTime"] = ShapeEncoding.timestamp(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.name { w.element("Name", v) }
-            if let v = self.arn { w.element("Arn", v) }
-            if let v = self.description { w.element("Description", v) }
-            if let v = self.policy { w.element("Policy", v) }
-            if let v = self.creationTime { w.element("CreationTime", Timestamps.iso8601(v)) }
-            if let v = self.lastModifiedTime { w.element("LastModifiedTime", Timestamps.iso8601(v)) }
-        }
     }
 
     /// The `DeleteEventBusRequest` shape of the EventBridge model.
-    public struct DeleteEventBusRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteEventBusRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public init(name: String) {
             self.name = name
@@ -2297,13 +1975,10 @@ public enum EventsAPI {
             o["Name"] = .string(self.name)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Name", self.name)
-        }
     }
 
     /// The `TagResourceRequest` shape of the EventBridge model.
-    public struct TagResourceRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TagResourceRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceARN: String
         public var tags: [Tag]
         public init(resourceARN: String, tags: [Tag]) {
@@ -2325,14 +2000,10 @@ public enum EventsAPI {
             o["Tags"] = .array(self.tags.map { e0 in e0.json() })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("ResourceARN", self.resourceARN)
-            w.element("Tags") { w in for x0 in self.tags { w.element("member") { w in x0.xml(into: &w) } } }
-        }
     }
 
     /// The `TagResourceResponse` shape of the EventBridge model.
-    public struct TagResourceResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TagResourceResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: TagResourceResponse { TagResourceResponse() }
@@ -2342,12 +2013,10 @@ public enum EventsAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `UntagResourceRequest` shape of the EventBridge model.
-    public struct UntagResourceRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UntagResourceRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceARN: String
         public var tagKeys: [String]
         public init(resourceARN: String, tagKeys: [String]) {
@@ -2369,14 +2038,10 @@ public enum EventsAPI {
             o["TagKeys"] = .array(self.tagKeys.map { e0 in .string(e0) })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("ResourceARN", self.resourceARN)
-            w.element("TagKeys") { w in for x0 in self.tagKeys { w.element("member", x0) } }
-        }
     }
 
     /// The `UntagResourceResponse` shape of the EventBridge model.
-    public struct UntagResourceResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UntagResourceResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: UntagResourceResponse { UntagResourceResponse() }
@@ -2386,12 +2051,10 @@ public enum EventsAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `ListTagsForResourceRequest` shape of the EventBridge model.
-    public struct ListTagsForResourceRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTagsForResourceRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceARN: String
         public init(resourceARN: String) {
             self.resourceARN = resourceARN
@@ -2408,13 +2071,10 @@ public enum EventsAPI {
             o["ResourceARN"] = .string(self.resourceARN)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("ResourceARN", self.resourceARN)
-        }
     }
 
     /// The `ListTagsForResourceResponse` shape of the EventBridge model.
-    public struct ListTagsForResourceResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTagsForResourceResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var tags: [Tag]?
         public init(tags: [Tag]? = nil) {
             self.tags = tags
@@ -2430,8 +2090,282 @@ public enum EventsAPI {
             if let v = self.tags { o["Tags"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.tags { w.element("Tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
+    }
+
+    /// The `AssignPublicIp` enum of the EventBridge model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum AssignPublicIp: ModeledEnum {
+        case enabled
+        case disabled
+        case unmodeled(String)
+
+        public static let allCases: [AssignPublicIp] = [.enabled, .disabled]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ENABLED": self = .enabled
+            case "DISABLED": self = .disabled
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .enabled: "ENABLED"
+            case .disabled: "DISABLED"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `IncludeDetail` enum of the EventBridge model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum IncludeDetail: ModeledEnum {
+        case none
+        case full
+        case unmodeled(String)
+
+        public static let allCases: [IncludeDetail] = [.none, .full]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "NONE": self = .none
+            case "FULL": self = .full
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .none: "NONE"
+            case .full: "FULL"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `LaunchType` enum of the EventBridge model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum LaunchType: ModeledEnum {
+        case ec2
+        case fargate
+        case external
+        case unmodeled(String)
+
+        public static let allCases: [LaunchType] = [.ec2, .fargate, .external]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "EC2": self = .ec2
+            case "FARGATE": self = .fargate
+            case "EXTERNAL": self = .external
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .ec2: "EC2"
+            case .fargate: "FARGATE"
+            case .external: "EXTERNAL"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `Level` enum of the EventBridge model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum Level: ModeledEnum {
+        case off
+        case error
+        case info
+        case trace
+        case unmodeled(String)
+
+        public static let allCases: [Level] = [.off, .error, .info, .trace]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "OFF": self = .off
+            case "ERROR": self = .error
+            case "INFO": self = .info
+            case "TRACE": self = .trace
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .off: "OFF"
+            case .error: "ERROR"
+            case .info: "INFO"
+            case .trace: "TRACE"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `PlacementConstraintType` enum of the EventBridge model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum PlacementConstraintType: ModeledEnum {
+        case distinctInstance
+        case memberOf
+        case unmodeled(String)
+
+        public static let allCases: [PlacementConstraintType] = [.distinctInstance, .memberOf]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "distinctInstance": self = .distinctInstance
+            case "memberOf": self = .memberOf
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .distinctInstance: "distinctInstance"
+            case .memberOf: "memberOf"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `PlacementStrategyType` enum of the EventBridge model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum PlacementStrategyType: ModeledEnum {
+        case random
+        case spread
+        case binpack
+        case unmodeled(String)
+
+        public static let allCases: [PlacementStrategyType] = [.random, .spread, .binpack]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "random": self = .random
+            case "spread": self = .spread
+            case "binpack": self = .binpack
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .random: "random"
+            case .spread: "spread"
+            case .binpack: "binpack"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `PropagateTags` enum of the EventBridge model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum PropagateTags: ModeledEnum {
+        case taskDefinition
+        case unmodeled(String)
+
+        public static let allCases: [PropagateTags] = [.taskDefinition]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "TASK_DEFINITION": self = .taskDefinition
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .taskDefinition: "TASK_DEFINITION"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `RuleState` enum of the EventBridge model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum RuleState: ModeledEnum {
+        case enabled
+        case disabled
+        case enabledWithAllCloudtrailManagementEvents
+        case unmodeled(String)
+
+        public static let allCases: [RuleState] = [.enabled, .disabled, .enabledWithAllCloudtrailManagementEvents]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ENABLED": self = .enabled
+            case "DISABLED": self = .disabled
+            case "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS": self = .enabledWithAllCloudtrailManagementEvents
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .enabled: "ENABLED"
+            case .disabled: "DISABLED"
+            case .enabledWithAllCloudtrailManagementEvents: "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The errors the EventBridge model declares, each with the model's code, HTTP status and fault, so
+    /// that a handler names the error and the wire shape follows from the model.
+    public enum Errors {
+        /// `AccessDeniedException`: You do not have the necessary permissions for this action.
+        public static func accessDeniedException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("AccessDeniedException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ConcurrentModificationException`: There is concurrent modification on a rule, target, archive, or replay.
+        public static func concurrentModificationException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ConcurrentModificationException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `IllegalStatusException`: An error occurred because a replay can be canceled only when the state is Running or Starting.
+        public static func illegalStatusException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("IllegalStatusException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InternalException`: This exception occurs due to unexpected causes.
+        public static func internalException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InternalException", message, status: 500, senderFault: false, fields: fields)
+        }
+        /// `InvalidEventPatternException`: The event pattern is not valid.
+        public static func invalidEventPatternException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidEventPatternException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidStateException`: The specified state is not a valid state for an event source.
+        public static func invalidStateException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidStateException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `LimitExceededException`: The request failed because it attempted to create resource beyond the allowed service quota.
+        public static func limitExceededException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("LimitExceededException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ManagedRuleException`: This rule was created by an Amazon Web Services service on behalf of your account.
+        public static func managedRuleException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ManagedRuleException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `OperationDisabledException`: The operation you are attempting is not available in this region.
+        public static func operationDisabledException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("OperationDisabledException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `PolicyLengthExceededException`: The event bus policy is too long.
+        public static func policyLengthExceededException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("PolicyLengthExceededException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ResourceAlreadyExistsException`: The resource you are trying to create already exists.
+        public static func resourceAlreadyExistsException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ResourceAlreadyExistsException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ResourceNotFoundException`: An entity that you specified does not exist.
+        public static func resourceNotFoundException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ResourceNotFoundException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ThrottlingException`: This request cannot be completed due to throttling issues.
+        public static func throttlingException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ThrottlingException", message, status: 400, senderFault: true, fields: fields)
         }
     }
 
@@ -2441,79 +2375,79 @@ public enum EventsAPI {
         case "PutRule":
             let input = try ProtocolCodec.decode(PutRuleRequest.self, from: request, descriptor: descriptor)
             let output: PutRuleResponse = try await handler.putRule(input, context: context)
-            return ProtocolCodec.encode(output, operation: "PutRule", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeRule":
             let input = try ProtocolCodec.decode(DescribeRuleRequest.self, from: request, descriptor: descriptor)
             let output: DescribeRuleResponse = try await handler.describeRule(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeRule", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListRules":
             let input = try ProtocolCodec.decode(ListRulesRequest.self, from: request, descriptor: descriptor)
             let output: ListRulesResponse = try await handler.listRules(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListRules", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "EnableRule":
             let input = try ProtocolCodec.decode(EnableRuleRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.enableRule(input, context: context)
-            return ProtocolCodec.encode(output, operation: "EnableRule", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DisableRule":
             let input = try ProtocolCodec.decode(DisableRuleRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.disableRule(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DisableRule", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteRule":
             let input = try ProtocolCodec.decode(DeleteRuleRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.deleteRule(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteRule", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "PutTargets":
             let input = try ProtocolCodec.decode(PutTargetsRequest.self, from: request, descriptor: descriptor)
             let output: PutTargetsResponse = try await handler.putTargets(input, context: context)
-            return ProtocolCodec.encode(output, operation: "PutTargets", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "RemoveTargets":
             let input = try ProtocolCodec.decode(RemoveTargetsRequest.self, from: request, descriptor: descriptor)
             let output: RemoveTargetsResponse = try await handler.removeTargets(input, context: context)
-            return ProtocolCodec.encode(output, operation: "RemoveTargets", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListTargetsByRule":
             let input = try ProtocolCodec.decode(ListTargetsByRuleRequest.self, from: request, descriptor: descriptor)
             let output: ListTargetsByRuleResponse = try await handler.listTargetsByRule(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListTargetsByRule", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListRuleNamesByTarget":
             let input = try ProtocolCodec.decode(ListRuleNamesByTargetRequest.self, from: request, descriptor: descriptor)
             let output: ListRuleNamesByTargetResponse = try await handler.listRuleNamesByTarget(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListRuleNamesByTarget", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "PutEvents":
             let input = try ProtocolCodec.decode(PutEventsRequest.self, from: request, descriptor: descriptor)
             let output: PutEventsResponse = try await handler.putEvents(input, context: context)
-            return ProtocolCodec.encode(output, operation: "PutEvents", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "TestEventPattern":
             let input = try ProtocolCodec.decode(TestEventPatternRequest.self, from: request, descriptor: descriptor)
             let output: TestEventPatternResponse = try await handler.testEventPattern(input, context: context)
-            return ProtocolCodec.encode(output, operation: "TestEventPattern", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "CreateEventBus":
             let input = try ProtocolCodec.decode(CreateEventBusRequest.self, from: request, descriptor: descriptor)
             let output: CreateEventBusResponse = try await handler.createEventBus(input, context: context)
-            return ProtocolCodec.encode(output, operation: "CreateEventBus", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeEventBus":
             let input = try ProtocolCodec.decode(DescribeEventBusRequest.self, from: request, descriptor: descriptor)
             let output: DescribeEventBusResponse = try await handler.describeEventBus(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeEventBus", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListEventBuses":
             let input = try ProtocolCodec.decode(ListEventBusesRequest.self, from: request, descriptor: descriptor)
             let output: ListEventBusesResponse = try await handler.listEventBuses(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListEventBuses", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteEventBus":
             let input = try ProtocolCodec.decode(DeleteEventBusRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.deleteEventBus(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteEventBus", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "TagResource":
             let input = try ProtocolCodec.decode(TagResourceRequest.self, from: request, descriptor: descriptor)
             let output: TagResourceResponse = try await handler.tagResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "TagResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "UntagResource":
             let input = try ProtocolCodec.decode(UntagResourceRequest.self, from: request, descriptor: descriptor)
             let output: UntagResourceResponse = try await handler.untagResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "UntagResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListTagsForResource":
             let input = try ProtocolCodec.decode(ListTagsForResourceRequest.self, from: request, descriptor: descriptor)
             let output: ListTagsForResourceResponse = try await handler.listTagsForResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListTagsForResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         default:
             if descriptor.operations.contains(operation) { throw AWSError.notImplemented(operation, service: descriptor.endpointPrefix) }
             throw AWSError.unknownOperation(operation, service: descriptor.endpointPrefix)

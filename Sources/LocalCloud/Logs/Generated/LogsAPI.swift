@@ -17,13 +17,13 @@ public enum LogsAPI {
     public static let errorStatus: [String: Int] = [:]
 
     /// The `CreateLogGroupRequest` shape of the CloudWatch Logs model.
-    public struct CreateLogGroupRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateLogGroupRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupName: String
         public var kmsKeyId: String?
         public var tags: [String: String]?
-        public var logGroupClass: String?
+        public var logGroupClass: LogGroupClass?
         public var deletionProtectionEnabled: Bool?
-        public init(logGroupName: String, kmsKeyId: String? = nil, tags: [String: String]? = nil, logGroupClass: String? = nil, deletionProtectionEnabled: Bool? = nil) {
+        public init(logGroupName: String, kmsKeyId: String? = nil, tags: [String: String]? = nil, logGroupClass: LogGroupClass? = nil, deletionProtectionEnabled: Bool? = nil) {
             self.logGroupName = logGroupName
             self.kmsKeyId = kmsKeyId
             self.tags = tags
@@ -43,8 +43,7 @@ public enum LogsAPI {
             let m_tags = try d.map(o["tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: nil, max: 256, path: p0); d0.pattern(value, #"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"#, path: p0); return value }
             d.length(m_tags, min: 1, max: 50, path: ShapeDecoder.join(path, "tags"))
             self.tags = m_tags
-            let m_logGroupClass = try d.string(o["logGroupClass"], path: ShapeDecoder.join(path, "logGroupClass"))
-            d.enumeration(m_logGroupClass, allowed: ["STANDARD", "INFREQUENT_ACCESS", "DELIVERY"], path: ShapeDecoder.join(path, "logGroupClass"))
+            let m_logGroupClass = try d.enumeration(o["logGroupClass"], as: LogGroupClass.self, path: ShapeDecoder.join(path, "logGroupClass"))
             self.logGroupClass = m_logGroupClass
             let m_deletionProtectionEnabled = try d.boolean(o["deletionProtectionEnabled"], path: ShapeDecoder.join(path, "deletionProtectionEnabled"))
             self.deletionProtectionEnabled = m_deletionProtectionEnabled
@@ -54,21 +53,14 @@ public enum LogsAPI {
             o["logGroupName"] = .string(self.logGroupName)
             if let v = self.kmsKeyId { o["kmsKeyId"] = .string(v) }
             if let v = self.tags { o["tags"] = .object(JSONObject(uniqueKeysWithValues: v.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) }
-            if let v = self.logGroupClass { o["logGroupClass"] = .string(v) }
+            if let v = self.logGroupClass { o["logGroupClass"] = .string(v.rawValue) }
             if let v = self.deletionProtectionEnabled { o["deletionProtectionEnabled"] = .bool(v) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("logGroupName", self.logGroupName)
-            if let v = self.kmsKeyId { w.element("kmsKeyId", v) }
-            if let v = self.tags { w.element("tags") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
-            if let v = self.logGroupClass { w.element("logGroupClass", v) }
-            if let v = self.deletionProtectionEnabled { w.element("deletionProtectionEnabled", v ? "true" : "false") }
         }
     }
 
     /// The `DeleteLogGroupRequest` shape of the CloudWatch Logs model.
-    public struct DeleteLogGroupRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteLogGroupRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupName: String
         public init(logGroupName: String) {
             self.logGroupName = logGroupName
@@ -86,13 +78,10 @@ public enum LogsAPI {
             o["logGroupName"] = .string(self.logGroupName)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("logGroupName", self.logGroupName)
-        }
     }
 
     /// The `CreateLogStreamRequest` shape of the CloudWatch Logs model.
-    public struct CreateLogStreamRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateLogStreamRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupName: String
         public var logStreamName: String
         public init(logGroupName: String, logStreamName: String) {
@@ -117,14 +106,10 @@ public enum LogsAPI {
             o["logStreamName"] = .string(self.logStreamName)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("logGroupName", self.logGroupName)
-            w.element("logStreamName", self.logStreamName)
-        }
     }
 
     /// The `DeleteLogStreamRequest` shape of the CloudWatch Logs model.
-    public struct DeleteLogStreamRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteLogStreamRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupName: String
         public var logStreamName: String
         public init(logGroupName: String, logStreamName: String) {
@@ -149,23 +134,19 @@ public enum LogsAPI {
             o["logStreamName"] = .string(self.logStreamName)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("logGroupName", self.logGroupName)
-            w.element("logStreamName", self.logStreamName)
-        }
     }
 
     /// The `DescribeLogGroupsRequest` shape of the CloudWatch Logs model.
-    public struct DescribeLogGroupsRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeLogGroupsRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var accountIdentifiers: [String]?
         public var logGroupNamePrefix: String?
         public var logGroupNamePattern: String?
         public var nextToken: String?
         public var limit: Int?
         public var includeLinkedAccounts: Bool?
-        public var logGroupClass: String?
+        public var logGroupClass: LogGroupClass?
         public var logGroupIdentifiers: [String]?
-        public init(accountIdentifiers: [String]? = nil, logGroupNamePrefix: String? = nil, logGroupNamePattern: String? = nil, nextToken: String? = nil, limit: Int? = nil, includeLinkedAccounts: Bool? = nil, logGroupClass: String? = nil, logGroupIdentifiers: [String]? = nil) {
+        public init(accountIdentifiers: [String]? = nil, logGroupNamePrefix: String? = nil, logGroupNamePattern: String? = nil, nextToken: String? = nil, limit: Int? = nil, includeLinkedAccounts: Bool? = nil, logGroupClass: LogGroupClass? = nil, logGroupIdentifiers: [String]? = nil) {
             self.accountIdentifiers = accountIdentifiers
             self.logGroupNamePrefix = logGroupNamePrefix
             self.logGroupNamePattern = logGroupNamePattern
@@ -197,8 +178,7 @@ public enum LogsAPI {
             self.limit = m_limit
             let m_includeLinkedAccounts = try d.boolean(o["includeLinkedAccounts"], path: ShapeDecoder.join(path, "includeLinkedAccounts"))
             self.includeLinkedAccounts = m_includeLinkedAccounts
-            let m_logGroupClass = try d.string(o["logGroupClass"], path: ShapeDecoder.join(path, "logGroupClass"))
-            d.enumeration(m_logGroupClass, allowed: ["STANDARD", "INFREQUENT_ACCESS", "DELIVERY"], path: ShapeDecoder.join(path, "logGroupClass"))
+            let m_logGroupClass = try d.enumeration(o["logGroupClass"], as: LogGroupClass.self, path: ShapeDecoder.join(path, "logGroupClass"))
             self.logGroupClass = m_logGroupClass
             let m_logGroupIdentifiers = try d.list(o["logGroupIdentifiers"], path: ShapeDecoder.join(path, "logGroupIdentifiers")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 2048, path: p0); d0.pattern(value, #"[\w#+=/:,.@-]*"#, path: p0); return value }
             d.length(m_logGroupIdentifiers, min: 1, max: 50, path: ShapeDecoder.join(path, "logGroupIdentifiers"))
@@ -212,24 +192,14 @@ public enum LogsAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             if let v = self.limit { o["limit"] = .number(Double(v)) }
             if let v = self.includeLinkedAccounts { o["includeLinkedAccounts"] = .bool(v) }
-            if let v = self.logGroupClass { o["logGroupClass"] = .string(v) }
+            if let v = self.logGroupClass { o["logGroupClass"] = .string(v.rawValue) }
             if let v = self.logGroupIdentifiers { o["logGroupIdentifiers"] = .array(v.map { e0 in .string(e0) }) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.accountIdentifiers { w.element("accountIdentifiers") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.logGroupNamePrefix { w.element("logGroupNamePrefix", v) }
-            if let v = self.logGroupNamePattern { w.element("logGroupNamePattern", v) }
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.limit { w.element("limit", String(v)) }
-            if let v = self.includeLinkedAccounts { w.element("includeLinkedAccounts", v ? "true" : "false") }
-            if let v = self.logGroupClass { w.element("logGroupClass", v) }
-            if let v = self.logGroupIdentifiers { w.element("logGroupIdentifiers") { w in for x0 in v { w.element("member", x0) } } }
         }
     }
 
     /// The `DescribeLogGroupsResponse` shape of the CloudWatch Logs model.
-    public struct DescribeLogGroupsResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeLogGroupsResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroups: [LogGroup]?
         public var nextToken: String?
         public init(logGroups: [LogGroup]? = nil, nextToken: String? = nil) {
@@ -251,14 +221,10 @@ public enum LogsAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.logGroups { w.element("logGroups") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `LogGroup` shape of the CloudWatch Logs model.
-    public struct LogGroup: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct LogGroup: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupName: String?
         public var creationTime: Int?
         public var retentionInDays: Int?
@@ -266,13 +232,13 @@ public enum LogsAPI {
         public var arn: String?
         public var storedBytes: Int?
         public var kmsKeyId: String?
-        public var dataProtectionStatus: String?
-        public var inheritedProperties: [String]?
-        public var logGroupClass: String?
+        public var dataProtectionStatus: DataProtectionStatus?
+        public var inheritedProperties: [InheritedProperty]?
+        public var logGroupClass: LogGroupClass?
         public var logGroupArn: String?
         public var deletionProtectionEnabled: Bool?
         public var bearerTokenAuthenticationEnabled: Bool?
-        public init(logGroupName: String? = nil, creationTime: Int? = nil, retentionInDays: Int? = nil, metricFilterCount: Int? = nil, arn: String? = nil, storedBytes: Int? = nil, kmsKeyId: String? = nil, dataProtectionStatus: String? = nil, inheritedProperties: [String]? = nil, logGroupClass: String? = nil, logGroupArn: String? = nil, deletionProtectionEnabled: Bool? = nil, bearerTokenAuthenticationEnabled: Bool? = nil) {
+        public init(logGroupName: String? = nil, creationTime: Int? = nil, retentionInDays: Int? = nil, metricFilterCount: Int? = nil, arn: String? = nil, storedBytes: Int? = nil, kmsKeyId: String? = nil, dataProtectionStatus: DataProtectionStatus? = nil, inheritedProperties: [InheritedProperty]? = nil, logGroupClass: LogGroupClass? = nil, logGroupArn: String? = nil, deletionProtectionEnabled: Bool? = nil, bearerTokenAuthenticationEnabled: Bool? = nil) {
             self.logGroupName = logGroupName
             self.creationTime = creationTime
             self.retentionInDays = retentionInDays
@@ -309,13 +275,11 @@ public enum LogsAPI {
             let m_kmsKeyId = try d.string(o["kmsKeyId"], path: ShapeDecoder.join(path, "kmsKeyId"))
             d.length(m_kmsKeyId as String?, min: nil, max: 256, path: ShapeDecoder.join(path, "kmsKeyId"))
             self.kmsKeyId = m_kmsKeyId
-            let m_dataProtectionStatus = try d.string(o["dataProtectionStatus"], path: ShapeDecoder.join(path, "dataProtectionStatus"))
-            d.enumeration(m_dataProtectionStatus, allowed: ["ACTIVATED", "DELETED", "ARCHIVED", "DISABLED"], path: ShapeDecoder.join(path, "dataProtectionStatus"))
+            let m_dataProtectionStatus = try d.enumeration(o["dataProtectionStatus"], as: DataProtectionStatus.self, path: ShapeDecoder.join(path, "dataProtectionStatus"))
             self.dataProtectionStatus = m_dataProtectionStatus
-            let m_inheritedProperties = try d.list(o["inheritedProperties"], path: ShapeDecoder.join(path, "inheritedProperties")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.enumeration(value, allowed: ["ACCOUNT_DATA_PROTECTION"], path: p0); return value }
+            let m_inheritedProperties = try d.list(o["inheritedProperties"], path: ShapeDecoder.join(path, "inheritedProperties")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.enumeration(v0, as: InheritedProperty.self, path: p0) }
             self.inheritedProperties = m_inheritedProperties
-            let m_logGroupClass = try d.string(o["logGroupClass"], path: ShapeDecoder.join(path, "logGroupClass"))
-            d.enumeration(m_logGroupClass, allowed: ["STANDARD", "INFREQUENT_ACCESS", "DELIVERY"], path: ShapeDecoder.join(path, "logGroupClass"))
+            let m_logGroupClass = try d.enumeration(o["logGroupClass"], as: LogGroupClass.self, path: ShapeDecoder.join(path, "logGroupClass"))
             self.logGroupClass = m_logGroupClass
             let m_logGroupArn = try d.string(o["logGroupArn"], path: ShapeDecoder.join(path, "logGroupArn"))
             self.logGroupArn = m_logGroupArn
@@ -333,41 +297,26 @@ public enum LogsAPI {
             if let v = self.arn { o["arn"] = .string(v) }
             if let v = self.storedBytes { o["storedBytes"] = .number(Double(v)) }
             if let v = self.kmsKeyId { o["kmsKeyId"] = .string(v) }
-            if let v = self.dataProtectionStatus { o["dataProtectionStatus"] = .string(v) }
-            if let v = self.inheritedProperties { o["inheritedProperties"] = .array(v.map { e0 in .string(e0) }) }
-            if let v = self.logGroupClass { o["logGroupClass"] = .string(v) }
+            if let v = self.dataProtectionStatus { o["dataProtectionStatus"] = .string(v.rawValue) }
+            if let v = self.inheritedProperties { o["inheritedProperties"] = .array(v.map { e0 in .string(e0.rawValue) }) }
+            if let v = self.logGroupClass { o["logGroupClass"] = .string(v.rawValue) }
             if let v = self.logGroupArn { o["logGroupArn"] = .string(v) }
             if let v = self.deletionProtectionEnabled { o["deletionProtectionEnabled"] = .bool(v) }
             if let v = self.bearerTokenAuthenticationEnabled { o["bearerTokenAuthenticationEnabled"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.logGroupName { w.element("logGroupName", v) }
-            if let v = self.creationTime { w.element("creationTime", String(v)) }
-            if let v = self.retentionInDays { w.element("retentionInDays", String(v)) }
-            if let v = self.metricFilterCount { w.element("metricFilterCount", String(v)) }
-            if let v = self.arn { w.element("arn", v) }
-            if let v = self.storedBytes { w.element("storedBytes", String(v)) }
-            if let v = self.kmsKeyId { w.element("kmsKeyId", v) }
-            if let v = self.dataProtectionStatus { w.element("dataProtectionStatus", v) }
-            if let v = self.inheritedProperties { w.element("inheritedProperties") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.logGroupClass { w.element("logGroupClass", v) }
-            if let v = self.logGroupArn { w.element("logGroupArn", v) }
-            if let v = self.deletionProtectionEnabled { w.element("deletionProtectionEnabled", v ? "true" : "false") }
-            if let v = self.bearerTokenAuthenticationEnabled { w.element("bearerTokenAuthenticationEnabled", v ? "true" : "false") }
-        }
     }
 
     /// The `DescribeLogStreamsRequest` shape of the CloudWatch Logs model.
-    public struct DescribeLogStreamsRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeLogStreamsRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupName: String?
         public var logGroupIdentifier: String?
         public var logStreamNamePrefix: String?
-        public var orderBy: String?
+        public var orderBy: OrderBy?
         public var descending: Bool?
         public var nextToken: String?
         public var limit: Int?
-        public init(logGroupName: String? = nil, logGroupIdentifier: String? = nil, logStreamNamePrefix: String? = nil, orderBy: String? = nil, descending: Bool? = nil, nextToken: String? = nil, limit: Int? = nil) {
+        public init(logGroupName: String? = nil, logGroupIdentifier: String? = nil, logStreamNamePrefix: String? = nil, orderBy: OrderBy? = nil, descending: Bool? = nil, nextToken: String? = nil, limit: Int? = nil) {
             self.logGroupName = logGroupName
             self.logGroupIdentifier = logGroupIdentifier
             self.logStreamNamePrefix = logStreamNamePrefix
@@ -391,8 +340,7 @@ public enum LogsAPI {
             d.length(m_logStreamNamePrefix as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logStreamNamePrefix"))
             d.pattern(m_logStreamNamePrefix, #"[^:*]*"#, path: ShapeDecoder.join(path, "logStreamNamePrefix"))
             self.logStreamNamePrefix = m_logStreamNamePrefix
-            let m_orderBy = try d.string(o["orderBy"], path: ShapeDecoder.join(path, "orderBy"))
-            d.enumeration(m_orderBy, allowed: ["LogStreamName", "LastEventTime"], path: ShapeDecoder.join(path, "orderBy"))
+            let m_orderBy = try d.enumeration(o["orderBy"], as: OrderBy.self, path: ShapeDecoder.join(path, "orderBy"))
             self.orderBy = m_orderBy
             let m_descending = try d.boolean(o["descending"], path: ShapeDecoder.join(path, "descending"))
             self.descending = m_descending
@@ -408,25 +356,16 @@ public enum LogsAPI {
             if let v = self.logGroupName { o["logGroupName"] = .string(v) }
             if let v = self.logGroupIdentifier { o["logGroupIdentifier"] = .string(v) }
             if let v = self.logStreamNamePrefix { o["logStreamNamePrefix"] = .string(v) }
-            if let v = self.orderBy { o["orderBy"] = .string(v) }
+            if let v = self.orderBy { o["orderBy"] = .string(v.rawValue) }
             if let v = self.descending { o["descending"] = .bool(v) }
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             if let v = self.limit { o["limit"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.logGroupName { w.element("logGroupName", v) }
-            if let v = self.logGroupIdentifier { w.element("logGroupIdentifier", v) }
-            if let v = self.logStreamNamePrefix { w.element("logStreamNamePrefix", v) }
-            if let v = self.orderBy { w.element("orderBy", v) }
-            if let v = self.descending { w.element("descending", v ? "true" : "false") }
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.limit { w.element("limit", String(v)) }
-        }
     }
 
     /// The `DescribeLogStreamsResponse` shape of the CloudWatch Logs model.
-    public struct DescribeLogStreamsResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeLogStreamsResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logStreams: [LogStream]?
         public var nextToken: String?
         public init(logStreams: [LogStream]? = nil, nextToken: String? = nil) {
@@ -448,14 +387,10 @@ public enum LogsAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.logStreams { w.element("logStreams") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `LogStream` shape of the CloudWatch Logs model.
-    public struct LogStream: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct LogStream: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logStreamName: String?
         public var creationTime: Int?
         public var firstEventTimestamp: Int?
@@ -514,20 +449,10 @@ public enum LogsAPI {
             if let v = self.storedBytes { o["storedBytes"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.logStreamName { w.element("logStreamName", v) }
-            if let v = self.creationTime { w.element("creationTime", String(v)) }
-            if let v = self.firstEventTimestamp { w.element("firstEventTimestamp", String(v)) }
-            if let v = self.lastEventTimestamp { w.element("lastEventTimestamp", String(v)) }
-            if let v = self.lastIngestionTime { w.element("lastIngestionTime", String(v)) }
-            if let v = self.uploadSequenceToken { w.element("uploadSequenceToken", v) }
-            if let v = self.arn { w.element("arn", v) }
-            if let v = self.storedBytes { w.element("storedBytes", String(v)) }
-        }
     }
 
     /// The `PutLogEventsRequest` shape of the CloudWatch Logs model.
-    public struct PutLogEventsRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutLogEventsRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupName: String
         public var logStreamName: String
         public var logEvents: [InputLogEvent]
@@ -569,17 +494,10 @@ public enum LogsAPI {
             if let v = self.entity { o["entity"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("logGroupName", self.logGroupName)
-            w.element("logStreamName", self.logStreamName)
-            w.element("logEvents") { w in for x0 in self.logEvents { w.element("member") { w in x0.xml(into: &w) } } }
-            if let v = self.sequenceToken { w.element("sequenceToken", v) }
-            if let v = self.entity { w.element("entity") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `InputLogEvent` shape of the CloudWatch Logs model.
-    public struct InputLogEvent: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct InputLogEvent: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var timestamp: Int
         public var message: String
         public init(timestamp: Int, message: String) {
@@ -602,14 +520,10 @@ public enum LogsAPI {
             o["message"] = .string(self.message)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("timestamp", String(self.timestamp))
-            w.element("message", self.message)
-        }
     }
 
     /// The `Entity` shape of the CloudWatch Logs model.
-    public struct Entity: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Entity: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var keyAttributes: [String: String]?
         public var attributes: [String: String]?
         public init(keyAttributes: [String: String]? = nil, attributes: [String: String]? = nil) {
@@ -632,14 +546,10 @@ public enum LogsAPI {
             if let v = self.attributes { o["attributes"] = .object(JSONObject(uniqueKeysWithValues: v.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.keyAttributes { w.element("keyAttributes") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
-            if let v = self.attributes { w.element("attributes") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
-        }
     }
 
     /// The `PutLogEventsResponse` shape of the CloudWatch Logs model.
-    public struct PutLogEventsResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutLogEventsResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var nextSequenceToken: String?
         public var rejectedLogEventsInfo: RejectedLogEventsInfo?
         public var rejectedEntityInfo: RejectedEntityInfo?
@@ -666,15 +576,10 @@ public enum LogsAPI {
             if let v = self.rejectedEntityInfo { o["rejectedEntityInfo"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.nextSequenceToken { w.element("nextSequenceToken", v) }
-            if let v = self.rejectedLogEventsInfo { w.element("rejectedLogEventsInfo") { w in v.xml(into: &w) } }
-            if let v = self.rejectedEntityInfo { w.element("rejectedEntityInfo") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `RejectedLogEventsInfo` shape of the CloudWatch Logs model.
-    public struct RejectedLogEventsInfo: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RejectedLogEventsInfo: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var tooNewLogEventStartIndex: Int?
         public var tooOldLogEventEndIndex: Int?
         public var expiredLogEventEndIndex: Int?
@@ -700,38 +605,29 @@ public enum LogsAPI {
             if let v = self.expiredLogEventEndIndex { o["expiredLogEventEndIndex"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.tooNewLogEventStartIndex { w.element("tooNewLogEventStartIndex", String(v)) }
-            if let v = self.tooOldLogEventEndIndex { w.element("tooOldLogEventEndIndex", String(v)) }
-            if let v = self.expiredLogEventEndIndex { w.element("expiredLogEventEndIndex", String(v)) }
-        }
     }
 
     /// The `RejectedEntityInfo` shape of the CloudWatch Logs model.
-    public struct RejectedEntityInfo: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var errorType: String
-        public init(errorType: String) {
+    public struct RejectedEntityInfo: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var errorType: EntityRejectionErrorType
+        public init(errorType: EntityRejectionErrorType) {
             self.errorType = errorType
         }
-        public static var empty: RejectedEntityInfo { RejectedEntityInfo(errorType: "") }
+        public static var empty: RejectedEntityInfo { RejectedEntityInfo(errorType: .unmodeled("")) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_errorType = try d.string(o["errorType"], path: ShapeDecoder.join(path, "errorType"))
-            d.enumeration(m_errorType, allowed: ["InvalidEntity", "InvalidTypeValue", "InvalidKeyAttributes", "InvalidAttributes", "EntitySizeTooLarge", "UnsupportedLogGroupType", "MissingRequiredFields"], path: ShapeDecoder.join(path, "errorType"))
-            self.errorType = d.required(m_errorType, path: ShapeDecoder.join(path, "errorType"), empty: "")
+            let m_errorType = try d.enumeration(o["errorType"], as: EntityRejectionErrorType.self, path: ShapeDecoder.join(path, "errorType"))
+            self.errorType = d.required(m_errorType, path: ShapeDecoder.join(path, "errorType"), empty: .unmodeled(""))
         }
         public func json() -> JSON {
             var o = JSONObject()
-            o["errorType"] = .string(self.errorType)
+            o["errorType"] = .string(self.errorType.rawValue)
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("errorType", self.errorType)
         }
     }
 
     /// The `GetLogEventsRequest` shape of the CloudWatch Logs model.
-    public struct GetLogEventsRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct GetLogEventsRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupName: String?
         public var logGroupIdentifier: String?
         public var logStreamName: String
@@ -797,21 +693,10 @@ public enum LogsAPI {
             if let v = self.unmask { o["unmask"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.logGroupName { w.element("logGroupName", v) }
-            if let v = self.logGroupIdentifier { w.element("logGroupIdentifier", v) }
-            w.element("logStreamName", self.logStreamName)
-            if let v = self.startTime { w.element("startTime", String(v)) }
-            if let v = self.endTime { w.element("endTime", String(v)) }
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.limit { w.element("limit", String(v)) }
-            if let v = self.startFromHead { w.element("startFromHead", v ? "true" : "false") }
-            if let v = self.unmask { w.element("unmask", v ? "true" : "false") }
-        }
     }
 
     /// The `GetLogEventsResponse` shape of the CloudWatch Logs model.
-    public struct GetLogEventsResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct GetLogEventsResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var events: [OutputLogEvent]?
         public var nextForwardToken: String?
         public var nextBackwardToken: String?
@@ -839,15 +724,10 @@ public enum LogsAPI {
             if let v = self.nextBackwardToken { o["nextBackwardToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.events { w.element("events") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.nextForwardToken { w.element("nextForwardToken", v) }
-            if let v = self.nextBackwardToken { w.element("nextBackwardToken", v) }
-        }
     }
 
     /// The `OutputLogEvent` shape of the CloudWatch Logs model.
-    public struct OutputLogEvent: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct OutputLogEvent: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var timestamp: Int?
         public var message: String?
         public var ingestionTime: Int?
@@ -876,15 +756,10 @@ public enum LogsAPI {
             if let v = self.ingestionTime { o["ingestionTime"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.timestamp { w.element("timestamp", String(v)) }
-            if let v = self.message { w.element("message", v) }
-            if let v = self.ingestionTime { w.element("ingestionTime", String(v)) }
-        }
     }
 
     /// The `FilterLogEventsRequest` shape of the CloudWatch Logs model.
-    public struct FilterLogEventsRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct FilterLogEventsRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupName: String?
         public var logGroupIdentifier: String?
         public var logStreamNames: [String]?
@@ -962,23 +837,10 @@ public enum LogsAPI {
             if let v = self.unmask { o["unmask"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.logGroupName { w.element("logGroupName", v) }
-            if let v = self.logGroupIdentifier { w.element("logGroupIdentifier", v) }
-            if let v = self.logStreamNames { w.element("logStreamNames") { w in for x0 in v { w.element("member", x0) } } }
-            if let v = self.logStreamNamePrefix { w.element("logStreamNamePrefix", v) }
-            if let v = self.startTime { w.element("startTime", String(v)) }
-            if let v = self.endTime { w.element("endTime", String(v)) }
-            if let v = self.filterPattern { w.element("filterPattern", v) }
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.limit { w.element("limit", String(v)) }
-            if let v = self.interleaved { w.element("interleaved", v ? "true" : "false") }
-            if let v = self.unmask { w.element("unmask", v ? "true" : "false") }
-        }
     }
 
     /// The `FilterLogEventsResponse` shape of the CloudWatch Logs model.
-    public struct FilterLogEventsResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct FilterLogEventsResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var events: [FilteredLogEvent]?
         public var searchedLogStreams: [SearchedLogStream]?
         public var nextToken: String?
@@ -1005,15 +867,10 @@ public enum LogsAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.events { w.element("events") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.searchedLogStreams { w.element("searchedLogStreams") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `FilteredLogEvent` shape of the CloudWatch Logs model.
-    public struct FilteredLogEvent: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct FilteredLogEvent: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logStreamName: String?
         public var timestamp: Int?
         public var message: String?
@@ -1054,17 +911,10 @@ public enum LogsAPI {
             if let v = self.eventId { o["eventId"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.logStreamName { w.element("logStreamName", v) }
-            if let v = self.timestamp { w.element("timestamp", String(v)) }
-            if let v = self.message { w.element("message", v) }
-            if let v = self.ingestionTime { w.element("ingestionTime", String(v)) }
-            if let v = self.eventId { w.element("eventId", v) }
-        }
     }
 
     /// The `SearchedLogStream` shape of the CloudWatch Logs model.
-    public struct SearchedLogStream: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SearchedLogStream: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logStreamName: String?
         public var searchedCompletely: Bool?
         public init(logStreamName: String? = nil, searchedCompletely: Bool? = nil) {
@@ -1087,14 +937,10 @@ public enum LogsAPI {
             if let v = self.searchedCompletely { o["searchedCompletely"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.logStreamName { w.element("logStreamName", v) }
-            if let v = self.searchedCompletely { w.element("searchedCompletely", v ? "true" : "false") }
-        }
     }
 
     /// The `PutRetentionPolicyRequest` shape of the CloudWatch Logs model.
-    public struct PutRetentionPolicyRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PutRetentionPolicyRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupName: String
         public var retentionInDays: Int
         public init(logGroupName: String, retentionInDays: Int) {
@@ -1117,14 +963,10 @@ public enum LogsAPI {
             o["retentionInDays"] = .number(Double(self.retentionInDays))
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("logGroupName", self.logGroupName)
-            w.element("retentionInDays", String(self.retentionInDays))
-        }
     }
 
     /// The `DeleteRetentionPolicyRequest` shape of the CloudWatch Logs model.
-    public struct DeleteRetentionPolicyRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteRetentionPolicyRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupName: String
         public init(logGroupName: String) {
             self.logGroupName = logGroupName
@@ -1142,8 +984,245 @@ public enum LogsAPI {
             o["logGroupName"] = .string(self.logGroupName)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("logGroupName", self.logGroupName)
+    }
+
+    /// The `DataProtectionStatus` enum of the CloudWatch Logs model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum DataProtectionStatus: ModeledEnum {
+        case activated
+        case deleted
+        case archived
+        case disabled
+        case unmodeled(String)
+
+        public static let allCases: [DataProtectionStatus] = [.activated, .deleted, .archived, .disabled]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ACTIVATED": self = .activated
+            case "DELETED": self = .deleted
+            case "ARCHIVED": self = .archived
+            case "DISABLED": self = .disabled
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .activated: "ACTIVATED"
+            case .deleted: "DELETED"
+            case .archived: "ARCHIVED"
+            case .disabled: "DISABLED"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `EntityRejectionErrorType` enum of the CloudWatch Logs model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum EntityRejectionErrorType: ModeledEnum {
+        case invalidEntity
+        case invalidTypeValue
+        case invalidKeyAttributes
+        case invalidAttributes
+        case entitySizeTooLarge
+        case unsupportedLogGroupType
+        case missingRequiredFields
+        case unmodeled(String)
+
+        public static let allCases: [EntityRejectionErrorType] = [.invalidEntity, .invalidTypeValue, .invalidKeyAttributes, .invalidAttributes, .entitySizeTooLarge, .unsupportedLogGroupType, .missingRequiredFields]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "InvalidEntity": self = .invalidEntity
+            case "InvalidTypeValue": self = .invalidTypeValue
+            case "InvalidKeyAttributes": self = .invalidKeyAttributes
+            case "InvalidAttributes": self = .invalidAttributes
+            case "EntitySizeTooLarge": self = .entitySizeTooLarge
+            case "UnsupportedLogGroupType": self = .unsupportedLogGroupType
+            case "MissingRequiredFields": self = .missingRequiredFields
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .invalidEntity: "InvalidEntity"
+            case .invalidTypeValue: "InvalidTypeValue"
+            case .invalidKeyAttributes: "InvalidKeyAttributes"
+            case .invalidAttributes: "InvalidAttributes"
+            case .entitySizeTooLarge: "EntitySizeTooLarge"
+            case .unsupportedLogGroupType: "UnsupportedLogGroupType"
+            case .missingRequiredFields: "MissingRequiredFields"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `InheritedProperty` enum of the CloudWatch Logs model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum InheritedProperty: ModeledEnum {
+        case accountDataProtection
+        case unmodeled(String)
+
+        public static let allCases: [InheritedProperty] = [.accountDataProtection]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ACCOUNT_DATA_PROTECTION": self = .accountDataProtection
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .accountDataProtection: "ACCOUNT_DATA_PROTECTION"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `LogGroupClass` enum of the CloudWatch Logs model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum LogGroupClass: ModeledEnum {
+        case standard
+        case infrequentAccess
+        case delivery
+        case unmodeled(String)
+
+        public static let allCases: [LogGroupClass] = [.standard, .infrequentAccess, .delivery]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "STANDARD": self = .standard
+            case "INFREQUENT_ACCESS": self = .infrequentAccess
+            case "DELIVERY": self = .delivery
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .standard: "STANDARD"
+            case .infrequentAccess: "INFREQUENT_ACCESS"
+            case .delivery: "DELIVERY"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `OrderBy` enum of the CloudWatch Logs model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum OrderBy: ModeledEnum {
+        case logStreamName
+        case lastEventTime
+        case unmodeled(String)
+
+        public static let allCases: [OrderBy] = [.logStreamName, .lastEventTime]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "LogStreamName": self = .logStreamName
+            case "LastEventTime": self = .lastEventTime
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .logStreamName: "LogStreamName"
+            case .lastEventTime: "LastEventTime"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The errors the CloudWatch Logs model declares, each with the model's code, HTTP status and fault, so
+    /// that a handler names the error and the wire shape follows from the model.
+    public enum Errors {
+        /// `AccessDeniedException`: You don't have sufficient permissions to perform this action.
+        public static func accessDeniedException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("AccessDeniedException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ConflictException`: This operation attempted to create a resource that already exists.
+        public static func conflictException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ConflictException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `DataAlreadyAcceptedException`: The event was already logged.
+        public static func dataAlreadyAcceptedException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("DataAlreadyAcceptedException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InternalServerException`: An internal server error occurred while processing the request.
+        public static func internalServerException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InternalServerException", message, status: 500, senderFault: false, fields: fields)
+        }
+        /// `InternalStreamingException`: An internal error occurred during the streaming of log data.
+        public static func internalStreamingException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InternalStreamingException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidOperationException`: The operation is not valid on the specified resource.
+        public static func invalidOperationException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidOperationException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidParameterException`: A parameter is specified incorrectly.
+        public static func invalidParameterException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidParameterException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidSequenceTokenException`: The sequence token is not valid.
+        public static func invalidSequenceTokenException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidSequenceTokenException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `LimitExceededException`: You have reached the maximum number of resources that can be created.
+        public static func limitExceededException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("LimitExceededException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `MalformedQueryException`: The query string is not valid.
+        public static func malformedQueryException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("MalformedQueryException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `OperationAbortedException`: Multiple concurrent requests to update the same resource were in conflict.
+        public static func operationAbortedException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("OperationAbortedException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ResourceAlreadyExistsException`: The specified resource already exists.
+        public static func resourceAlreadyExistsException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ResourceAlreadyExistsException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ResourceNotFoundException`: The specified resource does not exist.
+        public static func resourceNotFoundException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ResourceNotFoundException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ServiceQuotaExceededException`: This request exceeds a service quota.
+        public static func serviceQuotaExceededException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ServiceQuotaExceededException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ServiceUnavailableException`: The service cannot complete the request.
+        public static func serviceUnavailableException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ServiceUnavailableException", message, status: 500, senderFault: false, fields: fields)
+        }
+        /// `SessionStreamingException`: This exception is returned if an unknown error occurs during a Live Tail session.
+        public static func sessionStreamingException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("SessionStreamingException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `SessionTimeoutException`: This exception is returned in a Live Tail stream when the Live Tail session times out.
+        public static func sessionTimeoutException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("SessionTimeoutException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ThrottlingException`: The request was throttled because of quota limits.
+        public static func throttlingException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ThrottlingException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `TooManyTagsException`: A resource can have no more than 50 tags.
+        public static func tooManyTagsException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("TooManyTagsException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `UnrecognizedClientException`: The most likely cause is an Amazon Web Services access key ID or secret key that's not valid.
+        public static func unrecognizedClientException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("UnrecognizedClientException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ValidationException`: One of the parameters for the request is not valid.
+        public static func validationException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ValidationException", message, status: 400, senderFault: true, fields: fields)
         }
     }
 
@@ -1153,47 +1232,47 @@ public enum LogsAPI {
         case "CreateLogGroup":
             let input = try ProtocolCodec.decode(CreateLogGroupRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.createLogGroup(input, context: context)
-            return ProtocolCodec.encode(output, operation: "CreateLogGroup", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteLogGroup":
             let input = try ProtocolCodec.decode(DeleteLogGroupRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.deleteLogGroup(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteLogGroup", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "CreateLogStream":
             let input = try ProtocolCodec.decode(CreateLogStreamRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.createLogStream(input, context: context)
-            return ProtocolCodec.encode(output, operation: "CreateLogStream", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteLogStream":
             let input = try ProtocolCodec.decode(DeleteLogStreamRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.deleteLogStream(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteLogStream", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeLogGroups":
             let input = try ProtocolCodec.decode(DescribeLogGroupsRequest.self, from: request, descriptor: descriptor)
             let output: DescribeLogGroupsResponse = try await handler.describeLogGroups(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeLogGroups", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeLogStreams":
             let input = try ProtocolCodec.decode(DescribeLogStreamsRequest.self, from: request, descriptor: descriptor)
             let output: DescribeLogStreamsResponse = try await handler.describeLogStreams(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeLogStreams", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "PutLogEvents":
             let input = try ProtocolCodec.decode(PutLogEventsRequest.self, from: request, descriptor: descriptor)
             let output: PutLogEventsResponse = try await handler.putLogEvents(input, context: context)
-            return ProtocolCodec.encode(output, operation: "PutLogEvents", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "GetLogEvents":
             let input = try ProtocolCodec.decode(GetLogEventsRequest.self, from: request, descriptor: descriptor)
             let output: GetLogEventsResponse = try await handler.getLogEvents(input, context: context)
-            return ProtocolCodec.encode(output, operation: "GetLogEvents", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "FilterLogEvents":
             let input = try ProtocolCodec.decode(FilterLogEventsRequest.self, from: request, descriptor: descriptor)
             let output: FilterLogEventsResponse = try await handler.filterLogEvents(input, context: context)
-            return ProtocolCodec.encode(output, operation: "FilterLogEvents", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "PutRetentionPolicy":
             let input = try ProtocolCodec.decode(PutRetentionPolicyRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.putRetentionPolicy(input, context: context)
-            return ProtocolCodec.encode(output, operation: "PutRetentionPolicy", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteRetentionPolicy":
             let input = try ProtocolCodec.decode(DeleteRetentionPolicyRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.deleteRetentionPolicy(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteRetentionPolicy", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         default:
             if descriptor.operations.contains(operation) { throw AWSError.notImplemented(operation, service: descriptor.endpointPrefix) }
             throw AWSError.unknownOperation(operation, service: descriptor.endpointPrefix)

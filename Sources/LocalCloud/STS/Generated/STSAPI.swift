@@ -67,13 +67,66 @@ public enum STSAPI {
         }
     }
 
+    /// The errors the STS model declares, each with the model's code, HTTP status and fault, so
+    /// that a handler names the error and the wire shape follows from the model.
+    public enum Errors {
+        /// `ExpiredTokenException`: The web identity token that was passed is expired or is not valid.
+        public static func expiredTokenException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ExpiredTokenException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ExpiredTradeInTokenException`: The trade-in token provided in the request has expired and can no longer be exchanged for credentials.
+        public static func expiredTradeInTokenException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ExpiredTradeInTokenException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `IDPCommunicationError`: The request could not be fulfilled because the identity provider (IDP) that was asked to verify the incoming identity token could not be reached.
+        public static func idpCommunicationErrorException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("IDPCommunicationError", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `IDPRejectedClaim`: The identity provider (IdP) reported that authentication failed.
+        public static func idpRejectedClaimException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("IDPRejectedClaim", message, status: 403, senderFault: true, fields: fields)
+        }
+        /// `InvalidAuthorizationMessageException`: The error returned if the message passed to DecodeAuthorizationMessage was invalid.
+        public static func invalidAuthorizationMessageException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidAuthorizationMessageException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidIdentityToken`: The web identity token that was passed could not be validated by Amazon Web Services.
+        public static func invalidIdentityTokenException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidIdentityToken", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `JWTPayloadSizeExceededException`: The requested token payload size exceeds the maximum allowed size.
+        public static func jwtPayloadSizeExceededException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("JWTPayloadSizeExceededException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `MalformedPolicyDocument`: The request was rejected because the policy document was malformed.
+        public static func malformedPolicyDocumentException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("MalformedPolicyDocument", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `OutboundWebIdentityFederationDisabledException`: The outbound web identity federation feature is not enabled for this account.
+        public static func outboundWebIdentityFederationDisabledException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("OutboundWebIdentityFederationDisabledException", message, status: 403, senderFault: true, fields: fields)
+        }
+        /// `PackedPolicyTooLarge`: The request was rejected because the total packed size of the session policies and session tags combined was too large.
+        public static func packedPolicyTooLargeException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("PackedPolicyTooLarge", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `RegionDisabledException`: STS is not activated in the requested region for the account that is being asked to generate credentials.
+        public static func regionDisabledException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("RegionDisabledException", message, status: 403, senderFault: true, fields: fields)
+        }
+        /// `SessionDurationEscalationException`: The requested token duration would extend the session beyond its original expiration time.
+        public static func sessionDurationEscalationException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("SessionDurationEscalationException", message, status: 403, senderFault: true, fields: fields)
+        }
+    }
+
     /// Decodes the request for `operation`, runs it on `handler` and encodes its answer.
     public static func dispatch(_ handler: some STSAPIHandler, operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         switch operation {
         case "GetCallerIdentity":
             let input = try ProtocolCodec.decode(GetCallerIdentityRequest.self, from: request, descriptor: descriptor)
             let output: GetCallerIdentityResponse = try await handler.getCallerIdentity(input, context: context)
-            return ProtocolCodec.encode(output, operation: "GetCallerIdentity", resultWrapper: "GetCallerIdentityResult", descriptor: descriptor, context: context)
+            return ProtocolCodec.encodeXML(output, operation: "GetCallerIdentity", resultWrapper: "GetCallerIdentityResult", descriptor: descriptor, context: context)
         default:
             if descriptor.operations.contains(operation) { throw AWSError.notImplemented(operation, service: descriptor.endpointPrefix) }
             throw AWSError.unknownOperation(operation, service: descriptor.endpointPrefix)

@@ -17,8 +17,8 @@ public enum SchedulerAPI {
     public static let errorStatus: [String: Int] = ["ConflictException": 409, "InternalServerException": 500, "ResourceNotFoundException": 404, "ServiceQuotaExceededException": 402, "ThrottlingException": 429, "ValidationException": 400]
 
     /// The `CreateScheduleInput` shape of the Scheduler model.
-    public struct CreateScheduleInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var actionAfterCompletion: String?
+    public struct CreateScheduleInput: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var actionAfterCompletion: ActionAfterCompletion?
         public var clientToken: String?
         public var description: String?
         public var endDate: Date?
@@ -29,9 +29,9 @@ public enum SchedulerAPI {
         public var scheduleExpression: String
         public var scheduleExpressionTimezone: String?
         public var startDate: Date?
-        public var state: String?
+        public var state: ScheduleState?
         public var target: Target
-        public init(actionAfterCompletion: String? = nil, clientToken: String? = nil, description: String? = nil, endDate: Date? = nil, flexibleTimeWindow: FlexibleTimeWindow, groupName: String? = nil, kmsKeyArn: String? = nil, name: String, scheduleExpression: String, scheduleExpressionTimezone: String? = nil, startDate: Date? = nil, state: String? = nil, target: Target) {
+        public init(actionAfterCompletion: ActionAfterCompletion? = nil, clientToken: String? = nil, description: String? = nil, endDate: Date? = nil, flexibleTimeWindow: FlexibleTimeWindow, groupName: String? = nil, kmsKeyArn: String? = nil, name: String, scheduleExpression: String, scheduleExpressionTimezone: String? = nil, startDate: Date? = nil, state: ScheduleState? = nil, target: Target) {
             self.actionAfterCompletion = actionAfterCompletion
             self.clientToken = clientToken
             self.description = description
@@ -50,8 +50,7 @@ public enum SchedulerAPI {
         public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "Name", location: .uri, name: "Name", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_actionAfterCompletion = try d.string(o["ActionAfterCompletion"], path: ShapeDecoder.join(path, "actionAfterCompletion"))
-            d.enumeration(m_actionAfterCompletion, allowed: ["NONE", "DELETE"], path: ShapeDecoder.join(path, "actionAfterCompletion"))
+            let m_actionAfterCompletion = try d.enumeration(o["ActionAfterCompletion"], as: ActionAfterCompletion.self, path: ShapeDecoder.join(path, "actionAfterCompletion"))
             self.actionAfterCompletion = m_actionAfterCompletion
             let m_clientToken = try d.string(o["ClientToken"], path: ShapeDecoder.join(path, "clientToken"))
             d.length(m_clientToken as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "clientToken"))
@@ -84,15 +83,14 @@ public enum SchedulerAPI {
             self.scheduleExpressionTimezone = m_scheduleExpressionTimezone
             let m_startDate = try d.timestamp(o["StartDate"], path: ShapeDecoder.join(path, "startDate"))
             self.startDate = m_startDate
-            let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
-            d.enumeration(m_state, allowed: ["ENABLED", "DISABLED"], path: ShapeDecoder.join(path, "state"))
+            let m_state = try d.enumeration(o["State"], as: ScheduleState.self, path: ShapeDecoder.join(path, "state"))
             self.state = m_state
             let m_target = try d.structure(o["Target"], path: ShapeDecoder.join(path, "target"), as: Target.self)
             self.target = d.required(m_target, path: ShapeDecoder.join(path, "target"), empty: .empty)
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.actionAfterCompletion { o["ActionAfterCompletion"] = .string(v) }
+            if let v = self.actionAfterCompletion { o["ActionAfterCompletion"] = .string(v.rawValue) }
             if let v = self.clientToken { o["ClientToken"] = .string(v) }
             if let v = self.description { o["Description"] = .string(v) }
             if let v = self.endDate { o["EndDate"] = ShapeEncoding.timestamp(v) }
@@ -103,59 +101,39 @@ public enum SchedulerAPI {
             o["ScheduleExpression"] = .string(self.scheduleExpression)
             if let v = self.scheduleExpressionTimezone { o["ScheduleExpressionTimezone"] = .string(v) }
             if let v = self.startDate { o["StartDate"] = ShapeEncoding.timestamp(v) }
-            if let v = self.state { o["State"] = .string(v) }
+            if let v = self.state { o["State"] = .string(v.rawValue) }
             o["Target"] = self.target.json()
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.actionAfterCompletion { w.element("ActionAfterCompletion", v) }
-            if let v = self.clientToken { w.element("ClientToken", v) }
-            if let v = self.description { w.element("Description", v) }
-            if let v = self.endDate { w.element("EndDate", Timestamps.iso8601(v)) }
-            w.element("FlexibleTimeWindow") { w in self.flexibleTimeWindow.xml(into: &w) }
-            if let v = self.groupName { w.element("GroupName", v) }
-            if let v = self.kmsKeyArn { w.element("KmsKeyArn", v) }
-            w.element("Name", self.name)
-            w.element("ScheduleExpression", self.scheduleExpression)
-            if let v = self.scheduleExpressionTimezone { w.element("ScheduleExpressionTimezone", v) }
-            if let v = self.startDate { w.element("StartDate", Timestamps.iso8601(v)) }
-            if let v = self.state { w.element("State", v) }
-            w.element("Target") { w in self.target.xml(into: &w) }
         }
     }
 
     /// The `FlexibleTimeWindow` shape of the Scheduler model.
-    public struct FlexibleTimeWindow: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct FlexibleTimeWindow: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var maximumWindowInMinutes: Int?
-        public var mode: String
-        public init(maximumWindowInMinutes: Int? = nil, mode: String) {
+        public var mode: FlexibleTimeWindowMode
+        public init(maximumWindowInMinutes: Int? = nil, mode: FlexibleTimeWindowMode) {
             self.maximumWindowInMinutes = maximumWindowInMinutes
             self.mode = mode
         }
-        public static var empty: FlexibleTimeWindow { FlexibleTimeWindow(mode: "") }
+        public static var empty: FlexibleTimeWindow { FlexibleTimeWindow(mode: .unmodeled("")) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_maximumWindowInMinutes = try d.integer(o["MaximumWindowInMinutes"], path: ShapeDecoder.join(path, "maximumWindowInMinutes"))
             d.range(m_maximumWindowInMinutes, min: 1, max: 1440, path: ShapeDecoder.join(path, "maximumWindowInMinutes"))
             self.maximumWindowInMinutes = m_maximumWindowInMinutes
-            let m_mode = try d.string(o["Mode"], path: ShapeDecoder.join(path, "mode"))
-            d.enumeration(m_mode, allowed: ["OFF", "FLEXIBLE"], path: ShapeDecoder.join(path, "mode"))
-            self.mode = d.required(m_mode, path: ShapeDecoder.join(path, "mode"), empty: "")
+            let m_mode = try d.enumeration(o["Mode"], as: FlexibleTimeWindowMode.self, path: ShapeDecoder.join(path, "mode"))
+            self.mode = d.required(m_mode, path: ShapeDecoder.join(path, "mode"), empty: .unmodeled(""))
         }
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.maximumWindowInMinutes { o["MaximumWindowInMinutes"] = .number(Double(v)) }
-            o["Mode"] = .string(self.mode)
+            o["Mode"] = .string(self.mode.rawValue)
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.maximumWindowInMinutes { w.element("MaximumWindowInMinutes", String(v)) }
-            w.element("Mode", self.mode)
         }
     }
 
     /// The `Target` shape of the Scheduler model.
-    public struct Target: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Target: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var arn: String
         public var deadLetterConfig: DeadLetterConfig?
         public var ecsParameters: EcsParameters?
@@ -220,22 +198,10 @@ public enum SchedulerAPI {
             if let v = self.sqsParameters { o["SqsParameters"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Arn", self.arn)
-            if let v = self.deadLetterConfig { w.element("DeadLetterConfig") { w in v.xml(into: &w) } }
-            if let v = self.ecsParameters { w.element("EcsParameters") { w in v.xml(into: &w) } }
-            if let v = self.eventBridgeParameters { w.element("EventBridgeParameters") { w in v.xml(into: &w) } }
-            if let v = self.input { w.element("Input", v) }
-            if let v = self.kinesisParameters { w.element("KinesisParameters") { w in v.xml(into: &w) } }
-            if let v = self.retryPolicy { w.element("RetryPolicy") { w in v.xml(into: &w) } }
-            w.element("RoleArn", self.roleArn)
-            if let v = self.sageMakerPipelineParameters { w.element("SageMakerPipelineParameters") { w in v.xml(into: &w) } }
-            if let v = self.sqsParameters { w.element("SqsParameters") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `DeadLetterConfig` shape of the Scheduler model.
-    public struct DeadLetterConfig: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeadLetterConfig: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var arn: String?
         public init(arn: String? = nil) {
             self.arn = arn
@@ -253,28 +219,25 @@ public enum SchedulerAPI {
             if let v = self.arn { o["Arn"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.arn { w.element("Arn", v) }
-        }
     }
 
     /// The `EcsParameters` shape of the Scheduler model.
-    public struct EcsParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct EcsParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var capacityProviderStrategy: [CapacityProviderStrategyItem]?
         public var enableECSManagedTags: Bool?
         public var enableExecuteCommand: Bool?
         public var group: String?
-        public var launchType: String?
+        public var launchType: LaunchType?
         public var networkConfiguration: NetworkConfiguration?
         public var placementConstraints: [PlacementConstraint]?
         public var placementStrategy: [PlacementStrategy]?
         public var platformVersion: String?
-        public var propagateTags: String?
+        public var propagateTags: PropagateTags?
         public var referenceId: String?
         public var tags: [[String: String]]?
         public var taskCount: Int?
         public var taskDefinitionArn: String
-        public init(capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, launchType: String? = nil, networkConfiguration: NetworkConfiguration? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, platformVersion: String? = nil, propagateTags: String? = nil, referenceId: String? = nil, tags: [[String: String]]? = nil, taskCount: Int? = nil, taskDefinitionArn: String) {
+        public init(capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, launchType: LaunchType? = nil, networkConfiguration: NetworkConfiguration? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, platformVersion: String? = nil, propagateTags: PropagateTags? = nil, referenceId: String? = nil, tags: [[String: String]]? = nil, taskCount: Int? = nil, taskDefinitionArn: String) {
             self.capacityProviderStrategy = capacityProviderStrategy
             self.enableECSManagedTags = enableECSManagedTags
             self.enableExecuteCommand = enableExecuteCommand
@@ -303,8 +266,7 @@ public enum SchedulerAPI {
             let m_group = try d.string(o["Group"], path: ShapeDecoder.join(path, "group"))
             d.length(m_group as String?, min: 1, max: 255, path: ShapeDecoder.join(path, "group"))
             self.group = m_group
-            let m_launchType = try d.string(o["LaunchType"], path: ShapeDecoder.join(path, "launchType"))
-            d.enumeration(m_launchType, allowed: ["EC2", "FARGATE", "EXTERNAL"], path: ShapeDecoder.join(path, "launchType"))
+            let m_launchType = try d.enumeration(o["LaunchType"], as: LaunchType.self, path: ShapeDecoder.join(path, "launchType"))
             self.launchType = m_launchType
             let m_networkConfiguration = try d.structure(o["NetworkConfiguration"], path: ShapeDecoder.join(path, "networkConfiguration"), as: NetworkConfiguration.self)
             self.networkConfiguration = m_networkConfiguration
@@ -317,8 +279,7 @@ public enum SchedulerAPI {
             let m_platformVersion = try d.string(o["PlatformVersion"], path: ShapeDecoder.join(path, "platformVersion"))
             d.length(m_platformVersion as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "platformVersion"))
             self.platformVersion = m_platformVersion
-            let m_propagateTags = try d.string(o["PropagateTags"], path: ShapeDecoder.join(path, "propagateTags"))
-            d.enumeration(m_propagateTags, allowed: ["TASK_DEFINITION"], path: ShapeDecoder.join(path, "propagateTags"))
+            let m_propagateTags = try d.enumeration(o["PropagateTags"], as: PropagateTags.self, path: ShapeDecoder.join(path, "propagateTags"))
             self.propagateTags = m_propagateTags
             let m_referenceId = try d.string(o["ReferenceId"], path: ShapeDecoder.join(path, "referenceId"))
             d.length(m_referenceId as String?, min: 0, max: 1024, path: ShapeDecoder.join(path, "referenceId"))
@@ -339,38 +300,22 @@ public enum SchedulerAPI {
             if let v = self.enableECSManagedTags { o["EnableECSManagedTags"] = .bool(v) }
             if let v = self.enableExecuteCommand { o["EnableExecuteCommand"] = .bool(v) }
             if let v = self.group { o["Group"] = .string(v) }
-            if let v = self.launchType { o["LaunchType"] = .string(v) }
+            if let v = self.launchType { o["LaunchType"] = .string(v.rawValue) }
             if let v = self.networkConfiguration { o["NetworkConfiguration"] = v.json() }
             if let v = self.placementConstraints { o["PlacementConstraints"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.placementStrategy { o["PlacementStrategy"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.platformVersion { o["PlatformVersion"] = .string(v) }
-            if let v = self.propagateTags { o["PropagateTags"] = .string(v) }
+            if let v = self.propagateTags { o["PropagateTags"] = .string(v.rawValue) }
             if let v = self.referenceId { o["ReferenceId"] = .string(v) }
             if let v = self.tags { o["Tags"] = .array(v.map { e0 in .object(JSONObject(uniqueKeysWithValues: e0.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) }) }
             if let v = self.taskCount { o["TaskCount"] = .number(Double(v)) }
             o["TaskDefinitionArn"] = .string(self.taskDefinitionArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.capacityProviderStrategy { w.element("CapacityProviderStrategy") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.enableECSManagedTags { w.element("EnableECSManagedTags", v ? "true" : "false") }
-            if let v = self.enableExecuteCommand { w.element("EnableExecuteCommand", v ? "true" : "false") }
-            if let v = self.group { w.element("Group", v) }
-            if let v = self.launchType { w.element("LaunchType", v) }
-            if let v = self.networkConfiguration { w.element("NetworkConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.placementConstraints { w.element("PlacementConstraints") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.placementStrategy { w.element("PlacementStrategy") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.platformVersion { w.element("PlatformVersion", v) }
-            if let v = self.propagateTags { w.element("PropagateTags", v) }
-            if let v = self.referenceId { w.element("ReferenceId", v) }
-            if let v = self.tags { w.element("Tags") { w in for x0 in v { w.element("member") { w in for x1 in x0.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x1.key); w.element("value", x1.value) } } } } } }
-            if let v = self.taskCount { w.element("TaskCount", String(v)) }
-            w.element("TaskDefinitionArn", self.taskDefinitionArn)
-        }
     }
 
     /// The `CapacityProviderStrategyItem` shape of the Scheduler model.
-    public struct CapacityProviderStrategyItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CapacityProviderStrategyItem: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var base: Int?
         public var capacityProvider: String
         public var weight: Int?
@@ -399,15 +344,10 @@ public enum SchedulerAPI {
             if let v = self.weight { o["weight"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.base { w.element("base", String(v)) }
-            w.element("capacityProvider", self.capacityProvider)
-            if let v = self.weight { w.element("weight", String(v)) }
-        }
     }
 
     /// The `NetworkConfiguration` shape of the Scheduler model.
-    public struct NetworkConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct NetworkConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var awsvpcConfiguration: AwsVpcConfiguration?
         public init(awsvpcConfiguration: AwsVpcConfiguration? = nil) {
             self.awsvpcConfiguration = awsvpcConfiguration
@@ -423,17 +363,14 @@ public enum SchedulerAPI {
             if let v = self.awsvpcConfiguration { o["awsvpcConfiguration"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.awsvpcConfiguration { w.element("awsvpcConfiguration") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `AwsVpcConfiguration` shape of the Scheduler model.
-    public struct AwsVpcConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var assignPublicIp: String?
+    public struct AwsVpcConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var assignPublicIp: AssignPublicIp?
         public var securityGroups: [String]?
         public var subnets: [String]
-        public init(assignPublicIp: String? = nil, securityGroups: [String]? = nil, subnets: [String]) {
+        public init(assignPublicIp: AssignPublicIp? = nil, securityGroups: [String]? = nil, subnets: [String]) {
             self.assignPublicIp = assignPublicIp
             self.securityGroups = securityGroups
             self.subnets = subnets
@@ -441,8 +378,7 @@ public enum SchedulerAPI {
         public static var empty: AwsVpcConfiguration { AwsVpcConfiguration(subnets: []) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_assignPublicIp = try d.string(o["AssignPublicIp"], path: ShapeDecoder.join(path, "assignPublicIp"))
-            d.enumeration(m_assignPublicIp, allowed: ["ENABLED", "DISABLED"], path: ShapeDecoder.join(path, "assignPublicIp"))
+            let m_assignPublicIp = try d.enumeration(o["AssignPublicIp"], as: AssignPublicIp.self, path: ShapeDecoder.join(path, "assignPublicIp"))
             self.assignPublicIp = m_assignPublicIp
             let m_securityGroups = try d.list(o["SecurityGroups"], path: ShapeDecoder.join(path, "securityGroups")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 1000, path: p0); return value }
             d.length(m_securityGroups, min: 1, max: 5, path: ShapeDecoder.join(path, "securityGroups"))
@@ -453,23 +389,18 @@ public enum SchedulerAPI {
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.assignPublicIp { o["AssignPublicIp"] = .string(v) }
+            if let v = self.assignPublicIp { o["AssignPublicIp"] = .string(v.rawValue) }
             if let v = self.securityGroups { o["SecurityGroups"] = .array(v.map { e0 in .string(e0) }) }
             o["Subnets"] = .array(self.subnets.map { e0 in .string(e0) })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.assignPublicIp { w.element("AssignPublicIp", v) }
-            if let v = self.securityGroups { w.element("SecurityGroups") { w in for x0 in v { w.element("member", x0) } } }
-            w.element("Subnets") { w in for x0 in self.subnets { w.element("member", x0) } }
-        }
     }
 
     /// The `PlacementConstraint` shape of the Scheduler model.
-    public struct PlacementConstraint: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PlacementConstraint: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var expression: String?
-        public var type: String?
-        public init(expression: String? = nil, type: String? = nil) {
+        public var type: PlacementConstraintType?
+        public init(expression: String? = nil, type: PlacementConstraintType? = nil) {
             self.expression = expression
             self.type = type
         }
@@ -479,27 +410,22 @@ public enum SchedulerAPI {
             let m_expression = try d.string(o["expression"], path: ShapeDecoder.join(path, "expression"))
             d.length(m_expression as String?, min: 0, max: 2000, path: ShapeDecoder.join(path, "expression"))
             self.expression = m_expression
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["distinctInstance", "memberOf"], path: ShapeDecoder.join(path, "type"))
+            let m_type = try d.enumeration(o["type"], as: PlacementConstraintType.self, path: ShapeDecoder.join(path, "type"))
             self.type = m_type
         }
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.expression { o["expression"] = .string(v) }
-            if let v = self.type { o["type"] = .string(v) }
+            if let v = self.type { o["type"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.expression { w.element("expression", v) }
-            if let v = self.type { w.element("type", v) }
         }
     }
 
     /// The `PlacementStrategy` shape of the Scheduler model.
-    public struct PlacementStrategy: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PlacementStrategy: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var field: String?
-        public var type: String?
-        public init(field: String? = nil, type: String? = nil) {
+        public var type: PlacementStrategyType?
+        public init(field: String? = nil, type: PlacementStrategyType? = nil) {
             self.field = field
             self.type = type
         }
@@ -509,24 +435,19 @@ public enum SchedulerAPI {
             let m_field = try d.string(o["field"], path: ShapeDecoder.join(path, "field"))
             d.length(m_field as String?, min: 0, max: 255, path: ShapeDecoder.join(path, "field"))
             self.field = m_field
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["random", "spread", "binpack"], path: ShapeDecoder.join(path, "type"))
+            let m_type = try d.enumeration(o["type"], as: PlacementStrategyType.self, path: ShapeDecoder.join(path, "type"))
             self.type = m_type
         }
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.field { o["field"] = .string(v) }
-            if let v = self.type { o["type"] = .string(v) }
+            if let v = self.type { o["type"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.field { w.element("field", v) }
-            if let v = self.type { w.element("type", v) }
         }
     }
 
     /// The `EventBridgeParameters` shape of the Scheduler model.
-    public struct EventBridgeParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct EventBridgeParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var detailType: String
         public var source: String
         public init(detailType: String, source: String) {
@@ -550,14 +471,10 @@ public enum SchedulerAPI {
             o["Source"] = .string(self.source)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("DetailType", self.detailType)
-            w.element("Source", self.source)
-        }
     }
 
     /// The `KinesisParameters` shape of the Scheduler model.
-    public struct KinesisParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct KinesisParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var partitionKey: String
         public init(partitionKey: String) {
             self.partitionKey = partitionKey
@@ -574,13 +491,10 @@ public enum SchedulerAPI {
             o["PartitionKey"] = .string(self.partitionKey)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("PartitionKey", self.partitionKey)
-        }
     }
 
     /// The `RetryPolicy` shape of the Scheduler model.
-    public struct RetryPolicy: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RetryPolicy: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var maximumEventAgeInSeconds: Int?
         public var maximumRetryAttempts: Int?
         public init(maximumEventAgeInSeconds: Int? = nil, maximumRetryAttempts: Int? = nil) {
@@ -603,14 +517,10 @@ public enum SchedulerAPI {
             if let v = self.maximumRetryAttempts { o["MaximumRetryAttempts"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.maximumEventAgeInSeconds { w.element("MaximumEventAgeInSeconds", String(v)) }
-            if let v = self.maximumRetryAttempts { w.element("MaximumRetryAttempts", String(v)) }
-        }
     }
 
     /// The `SageMakerPipelineParameters` shape of the Scheduler model.
-    public struct SageMakerPipelineParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SageMakerPipelineParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var pipelineParameterList: [SageMakerPipelineParameter]?
         public init(pipelineParameterList: [SageMakerPipelineParameter]? = nil) {
             self.pipelineParameterList = pipelineParameterList
@@ -627,13 +537,10 @@ public enum SchedulerAPI {
             if let v = self.pipelineParameterList { o["PipelineParameterList"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.pipelineParameterList { w.element("PipelineParameterList") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `SageMakerPipelineParameter` shape of the Scheduler model.
-    public struct SageMakerPipelineParameter: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SageMakerPipelineParameter: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var value: String
         public init(name: String, value: String) {
@@ -657,14 +564,10 @@ public enum SchedulerAPI {
             o["Value"] = .string(self.value)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Name", self.name)
-            w.element("Value", self.value)
-        }
     }
 
     /// The `SqsParameters` shape of the Scheduler model.
-    public struct SqsParameters: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SqsParameters: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var messageGroupId: String?
         public init(messageGroupId: String? = nil) {
             self.messageGroupId = messageGroupId
@@ -681,13 +584,10 @@ public enum SchedulerAPI {
             if let v = self.messageGroupId { o["MessageGroupId"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.messageGroupId { w.element("MessageGroupId", v) }
-        }
     }
 
     /// The `CreateScheduleOutput` shape of the Scheduler model.
-    public struct CreateScheduleOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateScheduleOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var scheduleArn: String
         public init(scheduleArn: String) {
             self.scheduleArn = scheduleArn
@@ -705,14 +605,11 @@ public enum SchedulerAPI {
             o["ScheduleArn"] = .string(self.scheduleArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("ScheduleArn", self.scheduleArn)
-        }
     }
 
     /// The `UpdateScheduleInput` shape of the Scheduler model.
-    public struct UpdateScheduleInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var actionAfterCompletion: String?
+    public struct UpdateScheduleInput: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var actionAfterCompletion: ActionAfterCompletion?
         public var clientToken: String?
         public var description: String?
         public var endDate: Date?
@@ -723,9 +620,9 @@ public enum SchedulerAPI {
         public var scheduleExpression: String
         public var scheduleExpressionTimezone: String?
         public var startDate: Date?
-        public var state: String?
+        public var state: ScheduleState?
         public var target: Target
-        public init(actionAfterCompletion: String? = nil, clientToken: String? = nil, description: String? = nil, endDate: Date? = nil, flexibleTimeWindow: FlexibleTimeWindow, groupName: String? = nil, kmsKeyArn: String? = nil, name: String, scheduleExpression: String, scheduleExpressionTimezone: String? = nil, startDate: Date? = nil, state: String? = nil, target: Target) {
+        public init(actionAfterCompletion: ActionAfterCompletion? = nil, clientToken: String? = nil, description: String? = nil, endDate: Date? = nil, flexibleTimeWindow: FlexibleTimeWindow, groupName: String? = nil, kmsKeyArn: String? = nil, name: String, scheduleExpression: String, scheduleExpressionTimezone: String? = nil, startDate: Date? = nil, state: ScheduleState? = nil, target: Target) {
             self.actionAfterCompletion = actionAfterCompletion
             self.clientToken = clientToken
             self.description = description
@@ -744,8 +641,7 @@ public enum SchedulerAPI {
         public static let httpBindings: [HTTPBinding] = [HTTPBinding(member: "Name", location: .uri, name: "Name", kind: .string)]
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_actionAfterCompletion = try d.string(o["ActionAfterCompletion"], path: ShapeDecoder.join(path, "actionAfterCompletion"))
-            d.enumeration(m_actionAfterCompletion, allowed: ["NONE", "DELETE"], path: ShapeDecoder.join(path, "actionAfterCompletion"))
+            let m_actionAfterCompletion = try d.enumeration(o["ActionAfterCompletion"], as: ActionAfterCompletion.self, path: ShapeDecoder.join(path, "actionAfterCompletion"))
             self.actionAfterCompletion = m_actionAfterCompletion
             let m_clientToken = try d.string(o["ClientToken"], path: ShapeDecoder.join(path, "clientToken"))
             d.length(m_clientToken as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "clientToken"))
@@ -778,15 +674,14 @@ public enum SchedulerAPI {
             self.scheduleExpressionTimezone = m_scheduleExpressionTimezone
             let m_startDate = try d.timestamp(o["StartDate"], path: ShapeDecoder.join(path, "startDate"))
             self.startDate = m_startDate
-            let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
-            d.enumeration(m_state, allowed: ["ENABLED", "DISABLED"], path: ShapeDecoder.join(path, "state"))
+            let m_state = try d.enumeration(o["State"], as: ScheduleState.self, path: ShapeDecoder.join(path, "state"))
             self.state = m_state
             let m_target = try d.structure(o["Target"], path: ShapeDecoder.join(path, "target"), as: Target.self)
             self.target = d.required(m_target, path: ShapeDecoder.join(path, "target"), empty: .empty)
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.actionAfterCompletion { o["ActionAfterCompletion"] = .string(v) }
+            if let v = self.actionAfterCompletion { o["ActionAfterCompletion"] = .string(v.rawValue) }
             if let v = self.clientToken { o["ClientToken"] = .string(v) }
             if let v = self.description { o["Description"] = .string(v) }
             if let v = self.endDate { o["EndDate"] = ShapeEncoding.timestamp(v) }
@@ -797,29 +692,14 @@ public enum SchedulerAPI {
             o["ScheduleExpression"] = .string(self.scheduleExpression)
             if let v = self.scheduleExpressionTimezone { o["ScheduleExpressionTimezone"] = .string(v) }
             if let v = self.startDate { o["StartDate"] = ShapeEncoding.timestamp(v) }
-            if let v = self.state { o["State"] = .string(v) }
+            if let v = self.state { o["State"] = .string(v.rawValue) }
             o["Target"] = self.target.json()
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.actionAfterCompletion { w.element("ActionAfterCompletion", v) }
-            if let v = self.clientToken { w.element("ClientToken", v) }
-            if let v = self.description { w.element("Description", v) }
-            if let v = self.endDate { w.element("EndDate", Timestamps.iso8601(v)) }
-            w.element("FlexibleTimeWindow") { w in self.flexibleTimeWindow.xml(into: &w) }
-            if let v = self.groupName { w.element("GroupName", v) }
-            if let v = self.kmsKeyArn { w.element("KmsKeyArn", v) }
-            w.element("Name", self.name)
-            w.element("ScheduleExpression", self.scheduleExpression)
-            if let v = self.scheduleExpressionTimezone { w.element("ScheduleExpressionTimezone", v) }
-            if let v = self.startDate { w.element("StartDate", Timestamps.iso8601(v)) }
-            if let v = self.state { w.element("State", v) }
-            w.element("Target") { w in self.target.xml(into: &w) }
         }
     }
 
     /// The `UpdateScheduleOutput` shape of the Scheduler model.
-    public struct UpdateScheduleOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UpdateScheduleOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var scheduleArn: String
         public init(scheduleArn: String) {
             self.scheduleArn = scheduleArn
@@ -837,13 +717,10 @@ public enum SchedulerAPI {
             o["ScheduleArn"] = .string(self.scheduleArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("ScheduleArn", self.scheduleArn)
-        }
     }
 
     /// The `DeleteScheduleInput` shape of the Scheduler model.
-    public struct DeleteScheduleInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteScheduleInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var clientToken: String?
         public var groupName: String?
         public var name: String
@@ -876,15 +753,10 @@ public enum SchedulerAPI {
             o["Name"] = .string(self.name)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.clientToken { w.element("clientToken", v) }
-            if let v = self.groupName { w.element("groupName", v) }
-            w.element("Name", self.name)
-        }
     }
 
     /// The `DeleteScheduleOutput` shape of the Scheduler model.
-    public struct DeleteScheduleOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteScheduleOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: DeleteScheduleOutput { DeleteScheduleOutput() }
@@ -894,12 +766,10 @@ public enum SchedulerAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `GetScheduleInput` shape of the Scheduler model.
-    public struct GetScheduleInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct GetScheduleInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var groupName: String?
         public var name: String
         public init(groupName: String? = nil, name: String) {
@@ -925,15 +795,11 @@ public enum SchedulerAPI {
             o["Name"] = .string(self.name)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.groupName { w.element("groupName", v) }
-            w.element("Name", self.name)
-        }
     }
 
     /// The `GetScheduleOutput` shape of the Scheduler model.
-    public struct GetScheduleOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var actionAfterCompletion: String?
+    public struct GetScheduleOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var actionAfterCompletion: ActionAfterCompletion?
         public var arn: String?
         public var creationDate: Date?
         public var description: String?
@@ -946,9 +812,9 @@ public enum SchedulerAPI {
         public var scheduleExpression: String?
         public var scheduleExpressionTimezone: String?
         public var startDate: Date?
-        public var state: String?
+        public var state: ScheduleState?
         public var target: Target?
-        public init(actionAfterCompletion: String? = nil, arn: String? = nil, creationDate: Date? = nil, description: String? = nil, endDate: Date? = nil, flexibleTimeWindow: FlexibleTimeWindow? = nil, groupName: String? = nil, kmsKeyArn: String? = nil, lastModificationDate: Date? = nil, name: String? = nil, scheduleExpression: String? = nil, scheduleExpressionTimezone: String? = nil, startDate: Date? = nil, state: String? = nil, target: Target? = nil) {
+        public init(actionAfterCompletion: ActionAfterCompletion? = nil, arn: String? = nil, creationDate: Date? = nil, description: String? = nil, endDate: Date? = nil, flexibleTimeWindow: FlexibleTimeWindow? = nil, groupName: String? = nil, kmsKeyArn: String? = nil, lastModificationDate: Date? = nil, name: String? = nil, scheduleExpression: String? = nil, scheduleExpressionTimezone: String? = nil, startDate: Date? = nil, state: ScheduleState? = nil, target: Target? = nil) {
             self.actionAfterCompletion = actionAfterCompletion
             self.arn = arn
             self.creationDate = creationDate
@@ -968,8 +834,7 @@ public enum SchedulerAPI {
         public static var empty: GetScheduleOutput { GetScheduleOutput() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_actionAfterCompletion = try d.string(o["ActionAfterCompletion"], path: ShapeDecoder.join(path, "actionAfterCompletion"))
-            d.enumeration(m_actionAfterCompletion, allowed: ["NONE", "DELETE"], path: ShapeDecoder.join(path, "actionAfterCompletion"))
+            let m_actionAfterCompletion = try d.enumeration(o["ActionAfterCompletion"], as: ActionAfterCompletion.self, path: ShapeDecoder.join(path, "actionAfterCompletion"))
             self.actionAfterCompletion = m_actionAfterCompletion
             let m_arn = try d.string(o["Arn"], path: ShapeDecoder.join(path, "arn"))
             d.length(m_arn as String?, min: 1, max: 1224, path: ShapeDecoder.join(path, "arn"))
@@ -1006,15 +871,14 @@ public enum SchedulerAPI {
             self.scheduleExpressionTimezone = m_scheduleExpressionTimezone
             let m_startDate = try d.timestamp(o["StartDate"], path: ShapeDecoder.join(path, "startDate"))
             self.startDate = m_startDate
-            let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
-            d.enumeration(m_state, allowed: ["ENABLED", "DISABLED"], path: ShapeDecoder.join(path, "state"))
+            let m_state = try d.enumeration(o["State"], as: ScheduleState.self, path: ShapeDecoder.join(path, "state"))
             self.state = m_state
             let m_target = try d.structure(o["Target"], path: ShapeDecoder.join(path, "target"), as: Target.self)
             self.target = m_target
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.actionAfterCompletion { o["ActionAfterCompletion"] = .string(v) }
+            if let v = self.actionAfterCompletion { o["ActionAfterCompletion"] = .string(v.rawValue) }
             if let v = self.arn { o["Arn"] = .string(v) }
             if let v = self.creationDate { o["CreationDate"] = ShapeEncoding.timestamp(v) }
             if let v = self.description { o["Description"] = .string(v) }
@@ -1027,37 +891,20 @@ public enum SchedulerAPI {
             if let v = self.scheduleExpression { o["ScheduleExpression"] = .string(v) }
             if let v = self.scheduleExpressionTimezone { o["ScheduleExpressionTimezone"] = .string(v) }
             if let v = self.startDate { o["StartDate"] = ShapeEncoding.timestamp(v) }
-            if let v = self.state { o["State"] = .string(v) }
+            if let v = self.state { o["State"] = .string(v.rawValue) }
             if let v = self.target { o["Target"] = v.json() }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.actionAfterCompletion { w.element("ActionAfterCompletion", v) }
-            if let v = self.arn { w.element("Arn", v) }
-            if let v = self.creationDate { w.element("CreationDate", Timestamps.iso8601(v)) }
-            if let v = self.description { w.element("Description", v) }
-            if let v = self.endDate { w.element("EndDate", Timestamps.iso8601(v)) }
-            if let v = self.flexibleTimeWindow { w.element("FlexibleTimeWindow") { w in v.xml(into: &w) } }
-            if let v = self.groupName { w.element("GroupName", v) }
-            if let v = self.kmsKeyArn { w.element("KmsKeyArn", v) }
-            if let v = self.lastModificationDate { w.element("LastModificationDate", Timestamps.iso8601(v)) }
-            if let v = self.name { w.element("Name", v) }
-            if let v = self.scheduleExpression { w.element("ScheduleExpression", v) }
-            if let v = self.scheduleExpressionTimezone { w.element("ScheduleExpressionTimezone", v) }
-            if let v = self.startDate { w.element("StartDate", Timestamps.iso8601(v)) }
-            if let v = self.state { w.element("State", v) }
-            if let v = self.target { w.element("Target") { w in v.xml(into: &w) } }
         }
     }
 
     /// The `ListSchedulesInput` shape of the Scheduler model.
-    public struct ListSchedulesInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListSchedulesInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var groupName: String?
         public var maxResults: Int?
         public var namePrefix: String?
         public var nextToken: String?
-        public var state: String?
-        public init(groupName: String? = nil, maxResults: Int? = nil, namePrefix: String? = nil, nextToken: String? = nil, state: String? = nil) {
+        public var state: ScheduleState?
+        public init(groupName: String? = nil, maxResults: Int? = nil, namePrefix: String? = nil, nextToken: String? = nil, state: ScheduleState? = nil) {
             self.groupName = groupName
             self.maxResults = maxResults
             self.namePrefix = namePrefix
@@ -1082,8 +929,7 @@ public enum SchedulerAPI {
             let m_nextToken = try d.string(o["NextToken"], path: ShapeDecoder.join(path, "nextToken"))
             d.length(m_nextToken as String?, min: 1, max: 2048, path: ShapeDecoder.join(path, "nextToken"))
             self.nextToken = m_nextToken
-            let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
-            d.enumeration(m_state, allowed: ["ENABLED", "DISABLED"], path: ShapeDecoder.join(path, "state"))
+            let m_state = try d.enumeration(o["State"], as: ScheduleState.self, path: ShapeDecoder.join(path, "state"))
             self.state = m_state
         }
         public func json() -> JSON {
@@ -1092,20 +938,13 @@ public enum SchedulerAPI {
             if let v = self.maxResults { o["MaxResults"] = .number(Double(v)) }
             if let v = self.namePrefix { o["NamePrefix"] = .string(v) }
             if let v = self.nextToken { o["NextToken"] = .string(v) }
-            if let v = self.state { o["State"] = .string(v) }
+            if let v = self.state { o["State"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.groupName { w.element("ScheduleGroup", v) }
-            if let v = self.maxResults { w.element("MaxResults", String(v)) }
-            if let v = self.namePrefix { w.element("NamePrefix", v) }
-            if let v = self.nextToken { w.element("NextToken", v) }
-            if let v = self.state { w.element("State", v) }
         }
     }
 
     /// The `ListSchedulesOutput` shape of the Scheduler model.
-    public struct ListSchedulesOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListSchedulesOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var nextToken: String?
         public var schedules: [ScheduleSummary]
         public init(nextToken: String? = nil, schedules: [ScheduleSummary]) {
@@ -1127,22 +966,18 @@ public enum SchedulerAPI {
             o["Schedules"] = .array(self.schedules.map { e0 in e0.json() })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.nextToken { w.element("NextToken", v) }
-            w.element("Schedules") { w in for x0 in self.schedules { w.element("member") { w in x0.xml(into: &w) } } }
-        }
     }
 
     /// The `ScheduleSummary` shape of the Scheduler model.
-    public struct ScheduleSummary: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ScheduleSummary: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var arn: String?
         public var creationDate: Date?
         public var groupName: String?
         public var lastModificationDate: Date?
         public var name: String?
-        public var state: String?
+        public var state: ScheduleState?
         public var target: TargetSummary?
-        public init(arn: String? = nil, creationDate: Date? = nil, groupName: String? = nil, lastModificationDate: Date? = nil, name: String? = nil, state: String? = nil, target: TargetSummary? = nil) {
+        public init(arn: String? = nil, creationDate: Date? = nil, groupName: String? = nil, lastModificationDate: Date? = nil, name: String? = nil, state: ScheduleState? = nil, target: TargetSummary? = nil) {
             self.arn = arn
             self.creationDate = creationDate
             self.groupName = groupName
@@ -1170,8 +1005,7 @@ public enum SchedulerAPI {
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
             d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
-            let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
-            d.enumeration(m_state, allowed: ["ENABLED", "DISABLED"], path: ShapeDecoder.join(path, "state"))
+            let m_state = try d.enumeration(o["State"], as: ScheduleState.self, path: ShapeDecoder.join(path, "state"))
             self.state = m_state
             let m_target = try d.structure(o["Target"], path: ShapeDecoder.join(path, "target"), as: TargetSummary.self)
             self.target = m_target
@@ -1183,23 +1017,14 @@ public enum SchedulerAPI {
             if let v = self.groupName { o["GroupName"] = .string(v) }
             if let v = self.lastModificationDate { o["LastModificationDate"] = ShapeEncoding.timestamp(v) }
             if let v = self.name { o["Name"] = .string(v) }
-            if let v = self.state { o["State"] = .string(v) }
+            if let v = self.state { o["State"] = .string(v.rawValue) }
             if let v = self.target { o["Target"] = v.json() }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.arn { w.element("Arn", v) }
-            if let v = self.creationDate { w.element("CreationDate", Timestamps.iso8601(v)) }
-            if let v = self.groupName { w.element("GroupName", v) }
-            if let v = self.lastModificationDate { w.element("LastModificationDate", Timestamps.iso8601(v)) }
-            if let v = self.name { w.element("Name", v) }
-            if let v = self.state { w.element("State", v) }
-            if let v = self.target { w.element("Target") { w in v.xml(into: &w) } }
         }
     }
 
     /// The `TargetSummary` shape of the Scheduler model.
-    public struct TargetSummary: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TargetSummary: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var arn: String
         public init(arn: String) {
             self.arn = arn
@@ -1216,13 +1041,10 @@ public enum SchedulerAPI {
             o["Arn"] = .string(self.arn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Arn", self.arn)
-        }
     }
 
     /// The `CreateScheduleGroupInput` shape of the Scheduler model.
-    public struct CreateScheduleGroupInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateScheduleGroupInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var clientToken: String?
         public var name: String
         public var tags: [Tag]?
@@ -1254,15 +1076,10 @@ public enum SchedulerAPI {
             if let v = self.tags { o["Tags"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.clientToken { w.element("ClientToken", v) }
-            w.element("Name", self.name)
-            if let v = self.tags { w.element("Tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `Tag` shape of the Scheduler model.
-    public struct Tag: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Tag: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var key: String
         public var value: String
         public init(key: String, value: String) {
@@ -1285,14 +1102,10 @@ public enum SchedulerAPI {
             o["Value"] = .string(self.value)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Key", self.key)
-            w.element("Value", self.value)
-        }
     }
 
     /// The `CreateScheduleGroupOutput` shape of the Scheduler model.
-    public struct CreateScheduleGroupOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateScheduleGroupOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var scheduleGroupArn: String
         public init(scheduleGroupArn: String) {
             self.scheduleGroupArn = scheduleGroupArn
@@ -1310,13 +1123,10 @@ public enum SchedulerAPI {
             o["ScheduleGroupArn"] = .string(self.scheduleGroupArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("ScheduleGroupArn", self.scheduleGroupArn)
-        }
     }
 
     /// The `GetScheduleGroupInput` shape of the Scheduler model.
-    public struct GetScheduleGroupInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct GetScheduleGroupInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public init(name: String) {
             self.name = name
@@ -1335,19 +1145,16 @@ public enum SchedulerAPI {
             o["Name"] = .string(self.name)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("Name", self.name)
-        }
     }
 
     /// The `GetScheduleGroupOutput` shape of the Scheduler model.
-    public struct GetScheduleGroupOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct GetScheduleGroupOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var arn: String?
         public var creationDate: Date?
         public var lastModificationDate: Date?
         public var name: String?
-        public var state: String?
-        public init(arn: String? = nil, creationDate: Date? = nil, lastModificationDate: Date? = nil, name: String? = nil, state: String? = nil) {
+        public var state: ScheduleGroupState?
+        public init(arn: String? = nil, creationDate: Date? = nil, lastModificationDate: Date? = nil, name: String? = nil, state: ScheduleGroupState? = nil) {
             self.arn = arn
             self.creationDate = creationDate
             self.lastModificationDate = lastModificationDate
@@ -1369,8 +1176,7 @@ public enum SchedulerAPI {
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
             d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
-            let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
-            d.enumeration(m_state, allowed: ["ACTIVE", "DELETING"], path: ShapeDecoder.join(path, "state"))
+            let m_state = try d.enumeration(o["State"], as: ScheduleGroupState.self, path: ShapeDecoder.join(path, "state"))
             self.state = m_state
         }
         public func json() -> JSON {
@@ -1379,20 +1185,13 @@ public enum SchedulerAPI {
             if let v = self.creationDate { o["CreationDate"] = ShapeEncoding.timestamp(v) }
             if let v = self.lastModificationDate { o["LastModificationDate"] = ShapeEncoding.timestamp(v) }
             if let v = self.name { o["Name"] = .string(v) }
-            if let v = self.state { o["State"] = .string(v) }
+            if let v = self.state { o["State"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.arn { w.element("Arn", v) }
-            if let v = self.creationDate { w.element("CreationDate", Timestamps.iso8601(v)) }
-            if let v = self.lastModificationDate { w.element("LastModificationDate", Timestamps.iso8601(v)) }
-            if let v = self.name { w.element("Name", v) }
-            if let v = self.state { w.element("State", v) }
         }
     }
 
     /// The `ListScheduleGroupsInput` shape of the Scheduler model.
-    public struct ListScheduleGroupsInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListScheduleGroupsInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var maxResults: Int?
         public var namePrefix: String?
         public var nextToken: String?
@@ -1423,15 +1222,10 @@ public enum SchedulerAPI {
             if let v = self.nextToken { o["NextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.maxResults { w.element("MaxResults", String(v)) }
-            if let v = self.namePrefix { w.element("NamePrefix", v) }
-            if let v = self.nextToken { w.element("NextToken", v) }
-        }
     }
 
     /// The `ListScheduleGroupsOutput` shape of the Scheduler model.
-    public struct ListScheduleGroupsOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListScheduleGroupsOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var nextToken: String?
         public var scheduleGroups: [ScheduleGroupSummary]
         public init(nextToken: String? = nil, scheduleGroups: [ScheduleGroupSummary]) {
@@ -1453,20 +1247,16 @@ public enum SchedulerAPI {
             o["ScheduleGroups"] = .array(self.scheduleGroups.map { e0 in e0.json() })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.nextToken { w.element("NextToken", v) }
-            w.element("ScheduleGroups") { w in for x0 in self.scheduleGroups { w.element("member") { w in x0.xml(into: &w) } } }
-        }
     }
 
     /// The `ScheduleGroupSummary` shape of the Scheduler model.
-    public struct ScheduleGroupSummary: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ScheduleGroupSummary: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var arn: String?
         public var creationDate: Date?
         public var lastModificationDate: Date?
         public var name: String?
-        public var state: String?
-        public init(arn: String? = nil, creationDate: Date? = nil, lastModificationDate: Date? = nil, name: String? = nil, state: String? = nil) {
+        public var state: ScheduleGroupState?
+        public init(arn: String? = nil, creationDate: Date? = nil, lastModificationDate: Date? = nil, name: String? = nil, state: ScheduleGroupState? = nil) {
             self.arn = arn
             self.creationDate = creationDate
             self.lastModificationDate = lastModificationDate
@@ -1488,8 +1278,7 @@ public enum SchedulerAPI {
             d.length(m_name as String?, min: 1, max: 64, path: ShapeDecoder.join(path, "name"))
             d.pattern(m_name, #"^[0-9a-zA-Z-_.]+$"#, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
-            let m_state = try d.string(o["State"], path: ShapeDecoder.join(path, "state"))
-            d.enumeration(m_state, allowed: ["ACTIVE", "DELETING"], path: ShapeDecoder.join(path, "state"))
+            let m_state = try d.enumeration(o["State"], as: ScheduleGroupState.self, path: ShapeDecoder.join(path, "state"))
             self.state = m_state
         }
         public func json() -> JSON {
@@ -1498,20 +1287,13 @@ public enum SchedulerAPI {
             if let v = self.creationDate { o["CreationDate"] = ShapeEncoding.timestamp(v) }
             if let v = self.lastModificationDate { o["LastModificationDate"] = ShapeEncoding.timestamp(v) }
             if let v = self.name { o["Name"] = .string(v) }
-            if let v = self.state { o["State"] = .string(v) }
+            if let v = self.state { o["State"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.arn { w.element("Arn", v) }
-            if let v = self.creationDate { w.element("CreationDate", Timestamps.iso8601(v)) }
-            if let v = self.lastModificationDate { w.element("LastModificationDate", Timestamps.iso8601(v)) }
-            if let v = self.name { w.element("Name", v) }
-            if let v = self.state { w.element("State", v) }
         }
     }
 
     /// The `DeleteScheduleGroupInput` shape of the Scheduler model.
-    public struct DeleteScheduleGroupInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteScheduleGroupInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var clientToken: String?
         public var name: String
         public init(clientToken: String? = nil, name: String) {
@@ -1537,14 +1319,10 @@ public enum SchedulerAPI {
             o["Name"] = .string(self.name)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.clientToken { w.element("clientToken", v) }
-            w.element("Name", self.name)
-        }
     }
 
     /// The `DeleteScheduleGroupOutput` shape of the Scheduler model.
-    public struct DeleteScheduleGroupOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteScheduleGroupOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: DeleteScheduleGroupOutput { DeleteScheduleGroupOutput() }
@@ -1554,12 +1332,10 @@ public enum SchedulerAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `TagResourceInput` shape of the Scheduler model.
-    public struct TagResourceInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TagResourceInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceArn: String
         public var tags: [Tag]
         public init(resourceArn: String, tags: [Tag]) {
@@ -1584,14 +1360,10 @@ public enum SchedulerAPI {
             o["Tags"] = .array(self.tags.map { e0 in e0.json() })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("ResourceArn", self.resourceArn)
-            w.element("Tags") { w in for x0 in self.tags { w.element("member") { w in x0.xml(into: &w) } } }
-        }
     }
 
     /// The `TagResourceOutput` shape of the Scheduler model.
-    public struct TagResourceOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TagResourceOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: TagResourceOutput { TagResourceOutput() }
@@ -1601,12 +1373,10 @@ public enum SchedulerAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `UntagResourceInput` shape of the Scheduler model.
-    public struct UntagResourceInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UntagResourceInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceArn: String
         public var tagKeys: [String]
         public init(resourceArn: String, tagKeys: [String]) {
@@ -1631,14 +1401,10 @@ public enum SchedulerAPI {
             o["TagKeys"] = .array(self.tagKeys.map { e0 in .string(e0) })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("ResourceArn", self.resourceArn)
-            w.element("TagKeys") { w in for x0 in self.tagKeys { w.element("member", x0) } }
-        }
     }
 
     /// The `UntagResourceOutput` shape of the Scheduler model.
-    public struct UntagResourceOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UntagResourceOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: UntagResourceOutput { UntagResourceOutput() }
@@ -1648,12 +1414,10 @@ public enum SchedulerAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `ListTagsForResourceInput` shape of the Scheduler model.
-    public struct ListTagsForResourceInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTagsForResourceInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceArn: String
         public init(resourceArn: String) {
             self.resourceArn = resourceArn
@@ -1672,13 +1436,10 @@ public enum SchedulerAPI {
             o["ResourceArn"] = .string(self.resourceArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("ResourceArn", self.resourceArn)
-        }
     }
 
     /// The `ListTagsForResourceOutput` shape of the Scheduler model.
-    public struct ListTagsForResourceOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTagsForResourceOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var tags: [Tag]?
         public init(tags: [Tag]? = nil) {
             self.tags = tags
@@ -1695,8 +1456,271 @@ public enum SchedulerAPI {
             if let v = self.tags { o["Tags"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.tags { w.element("Tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
+    }
+
+    /// The `ActionAfterCompletion` enum of the Scheduler model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ActionAfterCompletion: ModeledEnum {
+        case none
+        case delete
+        case unmodeled(String)
+
+        public static let allCases: [ActionAfterCompletion] = [.none, .delete]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "NONE": self = .none
+            case "DELETE": self = .delete
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .none: "NONE"
+            case .delete: "DELETE"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `AssignPublicIp` enum of the Scheduler model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum AssignPublicIp: ModeledEnum {
+        case enabled
+        case disabled
+        case unmodeled(String)
+
+        public static let allCases: [AssignPublicIp] = [.enabled, .disabled]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ENABLED": self = .enabled
+            case "DISABLED": self = .disabled
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .enabled: "ENABLED"
+            case .disabled: "DISABLED"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `FlexibleTimeWindowMode` enum of the Scheduler model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum FlexibleTimeWindowMode: ModeledEnum {
+        case off
+        case flexible
+        case unmodeled(String)
+
+        public static let allCases: [FlexibleTimeWindowMode] = [.off, .flexible]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "OFF": self = .off
+            case "FLEXIBLE": self = .flexible
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .off: "OFF"
+            case .flexible: "FLEXIBLE"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `LaunchType` enum of the Scheduler model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum LaunchType: ModeledEnum {
+        case ec2
+        case fargate
+        case external
+        case unmodeled(String)
+
+        public static let allCases: [LaunchType] = [.ec2, .fargate, .external]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "EC2": self = .ec2
+            case "FARGATE": self = .fargate
+            case "EXTERNAL": self = .external
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .ec2: "EC2"
+            case .fargate: "FARGATE"
+            case .external: "EXTERNAL"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `PlacementConstraintType` enum of the Scheduler model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum PlacementConstraintType: ModeledEnum {
+        case distinctInstance
+        case memberOf
+        case unmodeled(String)
+
+        public static let allCases: [PlacementConstraintType] = [.distinctInstance, .memberOf]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "distinctInstance": self = .distinctInstance
+            case "memberOf": self = .memberOf
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .distinctInstance: "distinctInstance"
+            case .memberOf: "memberOf"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `PlacementStrategyType` enum of the Scheduler model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum PlacementStrategyType: ModeledEnum {
+        case random
+        case spread
+        case binpack
+        case unmodeled(String)
+
+        public static let allCases: [PlacementStrategyType] = [.random, .spread, .binpack]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "random": self = .random
+            case "spread": self = .spread
+            case "binpack": self = .binpack
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .random: "random"
+            case .spread: "spread"
+            case .binpack: "binpack"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `PropagateTags` enum of the Scheduler model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum PropagateTags: ModeledEnum {
+        case taskDefinition
+        case unmodeled(String)
+
+        public static let allCases: [PropagateTags] = [.taskDefinition]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "TASK_DEFINITION": self = .taskDefinition
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .taskDefinition: "TASK_DEFINITION"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ScheduleGroupState` enum of the Scheduler model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ScheduleGroupState: ModeledEnum {
+        case active
+        case deleting
+        case unmodeled(String)
+
+        public static let allCases: [ScheduleGroupState] = [.active, .deleting]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ACTIVE": self = .active
+            case "DELETING": self = .deleting
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .active: "ACTIVE"
+            case .deleting: "DELETING"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ScheduleState` enum of the Scheduler model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ScheduleState: ModeledEnum {
+        case enabled
+        case disabled
+        case unmodeled(String)
+
+        public static let allCases: [ScheduleState] = [.enabled, .disabled]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ENABLED": self = .enabled
+            case "DISABLED": self = .disabled
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .enabled: "ENABLED"
+            case .disabled: "DISABLED"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The errors the Scheduler model declares, each with the model's code, HTTP status and fault, so
+    /// that a handler names the error and the wire shape follows from the model.
+    public enum Errors {
+        /// `ConflictException`: Updating or deleting the resource can cause an inconsistent state.
+        public static func conflictException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ConflictException", message, status: 409, senderFault: true, fields: fields)
+        }
+        /// `InternalServerException`: Unexpected error encountered while processing the request.
+        public static func internalServerException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InternalServerException", message, status: 500, senderFault: false, fields: fields)
+        }
+        /// `ResourceNotFoundException`: The request references a resource which does not exist.
+        public static func resourceNotFoundException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ResourceNotFoundException", message, status: 404, senderFault: true, fields: fields)
+        }
+        /// `ServiceQuotaExceededException`: The request exceeds a service quota.
+        public static func serviceQuotaExceededException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ServiceQuotaExceededException", message, status: 402, senderFault: true, fields: fields)
+        }
+        /// `ThrottlingException`: The request was denied due to request throttling.
+        public static func throttlingException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ThrottlingException", message, status: 429, senderFault: true, fields: fields)
+        }
+        /// `ValidationException`: The input fails to satisfy the constraints specified by an AWS service.
+        public static func validationException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ValidationException", message, status: 400, senderFault: true, fields: fields)
         }
     }
 
@@ -1706,51 +1730,51 @@ public enum SchedulerAPI {
         case "CreateSchedule":
             let input = try ProtocolCodec.decode(CreateScheduleInput.self, from: request, descriptor: descriptor)
             let output: CreateScheduleOutput = try await handler.createSchedule(input, context: context)
-            return ProtocolCodec.encode(output, operation: "CreateSchedule", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "UpdateSchedule":
             let input = try ProtocolCodec.decode(UpdateScheduleInput.self, from: request, descriptor: descriptor)
             let output: UpdateScheduleOutput = try await handler.updateSchedule(input, context: context)
-            return ProtocolCodec.encode(output, operation: "UpdateSchedule", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteSchedule":
             let input = try ProtocolCodec.decode(DeleteScheduleInput.self, from: request, descriptor: descriptor)
             let output: DeleteScheduleOutput = try await handler.deleteSchedule(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteSchedule", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "GetSchedule":
             let input = try ProtocolCodec.decode(GetScheduleInput.self, from: request, descriptor: descriptor)
             let output: GetScheduleOutput = try await handler.getSchedule(input, context: context)
-            return ProtocolCodec.encode(output, operation: "GetSchedule", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListSchedules":
             let input = try ProtocolCodec.decode(ListSchedulesInput.self, from: request, descriptor: descriptor)
             let output: ListSchedulesOutput = try await handler.listSchedules(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListSchedules", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "CreateScheduleGroup":
             let input = try ProtocolCodec.decode(CreateScheduleGroupInput.self, from: request, descriptor: descriptor)
             let output: CreateScheduleGroupOutput = try await handler.createScheduleGroup(input, context: context)
-            return ProtocolCodec.encode(output, operation: "CreateScheduleGroup", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "GetScheduleGroup":
             let input = try ProtocolCodec.decode(GetScheduleGroupInput.self, from: request, descriptor: descriptor)
             let output: GetScheduleGroupOutput = try await handler.getScheduleGroup(input, context: context)
-            return ProtocolCodec.encode(output, operation: "GetScheduleGroup", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListScheduleGroups":
             let input = try ProtocolCodec.decode(ListScheduleGroupsInput.self, from: request, descriptor: descriptor)
             let output: ListScheduleGroupsOutput = try await handler.listScheduleGroups(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListScheduleGroups", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteScheduleGroup":
             let input = try ProtocolCodec.decode(DeleteScheduleGroupInput.self, from: request, descriptor: descriptor)
             let output: DeleteScheduleGroupOutput = try await handler.deleteScheduleGroup(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteScheduleGroup", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "TagResource":
             let input = try ProtocolCodec.decode(TagResourceInput.self, from: request, descriptor: descriptor)
             let output: TagResourceOutput = try await handler.tagResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "TagResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "UntagResource":
             let input = try ProtocolCodec.decode(UntagResourceInput.self, from: request, descriptor: descriptor)
             let output: UntagResourceOutput = try await handler.untagResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "UntagResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListTagsForResource":
             let input = try ProtocolCodec.decode(ListTagsForResourceInput.self, from: request, descriptor: descriptor)
             let output: ListTagsForResourceOutput = try await handler.listTagsForResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListTagsForResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         default:
             if descriptor.operations.contains(operation) { throw AWSError.notImplemented(operation, service: descriptor.endpointPrefix) }
             throw AWSError.unknownOperation(operation, service: descriptor.endpointPrefix)

@@ -17,18 +17,18 @@ public enum SFNAPI {
     public static let errorStatus: [String: Int] = [:]
 
     /// The `CreateStateMachineInput` shape of the SFN model.
-    public struct CreateStateMachineInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateStateMachineInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var definition: String
         public var roleArn: String
-        public var type: String?
+        public var type: StateMachineType?
         public var loggingConfiguration: LoggingConfiguration?
         public var tags: [Tag]?
         public var tracingConfiguration: TracingConfiguration?
         public var publish: Bool?
         public var versionDescription: String?
         public var encryptionConfiguration: EncryptionConfiguration?
-        public init(name: String, definition: String, roleArn: String, type: String? = nil, loggingConfiguration: LoggingConfiguration? = nil, tags: [Tag]? = nil, tracingConfiguration: TracingConfiguration? = nil, publish: Bool? = nil, versionDescription: String? = nil, encryptionConfiguration: EncryptionConfiguration? = nil) {
+        public init(name: String, definition: String, roleArn: String, type: StateMachineType? = nil, loggingConfiguration: LoggingConfiguration? = nil, tags: [Tag]? = nil, tracingConfiguration: TracingConfiguration? = nil, publish: Bool? = nil, versionDescription: String? = nil, encryptionConfiguration: EncryptionConfiguration? = nil) {
             self.name = name
             self.definition = definition
             self.roleArn = roleArn
@@ -52,8 +52,7 @@ public enum SFNAPI {
             let m_roleArn = try d.string(o["roleArn"], path: ShapeDecoder.join(path, "roleArn"))
             d.length(m_roleArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "roleArn"))
             self.roleArn = d.required(m_roleArn, path: ShapeDecoder.join(path, "roleArn"), empty: "")
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["STANDARD", "EXPRESS"], path: ShapeDecoder.join(path, "type"))
+            let m_type = try d.enumeration(o["type"], as: StateMachineType.self, path: ShapeDecoder.join(path, "type"))
             self.type = m_type
             let m_loggingConfiguration = try d.structure(o["loggingConfiguration"], path: ShapeDecoder.join(path, "loggingConfiguration"), as: LoggingConfiguration.self)
             self.loggingConfiguration = m_loggingConfiguration
@@ -74,7 +73,7 @@ public enum SFNAPI {
             o["name"] = .string(self.name)
             o["definition"] = .string(self.definition)
             o["roleArn"] = .string(self.roleArn)
-            if let v = self.type { o["type"] = .string(v) }
+            if let v = self.type { o["type"] = .string(v.rawValue) }
             if let v = self.loggingConfiguration { o["loggingConfiguration"] = v.json() }
             if let v = self.tags { o["tags"] = .array(v.map { e0 in e0.json() }) }
             if let v = self.tracingConfiguration { o["tracingConfiguration"] = v.json() }
@@ -83,26 +82,14 @@ public enum SFNAPI {
             if let v = self.encryptionConfiguration { o["encryptionConfiguration"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("name", self.name)
-            w.element("definition", self.definition)
-            w.element("roleArn", self.roleArn)
-            if let v = self.type { w.element("type", v) }
-            if let v = self.loggingConfiguration { w.element("loggingConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.tracingConfiguration { w.element("tracingConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.publish { w.element("publish", v ? "true" : "false") }
-            if let v = self.versionDescription { w.element("versionDescription", v) }
-            if let v = self.encryptionConfiguration { w.element("encryptionConfiguration") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `LoggingConfiguration` shape of the SFN model.
-    public struct LoggingConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var level: String?
+    public struct LoggingConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var level: LogLevel?
         public var includeExecutionData: Bool?
         public var destinations: [LogDestination]?
-        public init(level: String? = nil, includeExecutionData: Bool? = nil, destinations: [LogDestination]? = nil) {
+        public init(level: LogLevel? = nil, includeExecutionData: Bool? = nil, destinations: [LogDestination]? = nil) {
             self.level = level
             self.includeExecutionData = includeExecutionData
             self.destinations = destinations
@@ -110,8 +97,7 @@ public enum SFNAPI {
         public static var empty: LoggingConfiguration { LoggingConfiguration() }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_level = try d.string(o["level"], path: ShapeDecoder.join(path, "level"))
-            d.enumeration(m_level, allowed: ["ALL", "ERROR", "FATAL", "OFF"], path: ShapeDecoder.join(path, "level"))
+            let m_level = try d.enumeration(o["level"], as: LogLevel.self, path: ShapeDecoder.join(path, "level"))
             self.level = m_level
             let m_includeExecutionData = try d.boolean(o["includeExecutionData"], path: ShapeDecoder.join(path, "includeExecutionData"))
             self.includeExecutionData = m_includeExecutionData
@@ -120,20 +106,15 @@ public enum SFNAPI {
         }
         public func json() -> JSON {
             var o = JSONObject()
-            if let v = self.level { o["level"] = .string(v) }
+            if let v = self.level { o["level"] = .string(v.rawValue) }
             if let v = self.includeExecutionData { o["includeExecutionData"] = .bool(v) }
             if let v = self.destinations { o["destinations"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.level { w.element("level", v) }
-            if let v = self.includeExecutionData { w.element("includeExecutionData", v ? "true" : "false") }
-            if let v = self.destinations { w.element("destinations") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `LogDestination` shape of the SFN model.
-    public struct LogDestination: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct LogDestination: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var cloudWatchLogsLogGroup: CloudWatchLogsLogGroup?
         public init(cloudWatchLogsLogGroup: CloudWatchLogsLogGroup? = nil) {
             self.cloudWatchLogsLogGroup = cloudWatchLogsLogGroup
@@ -149,13 +130,10 @@ public enum SFNAPI {
             if let v = self.cloudWatchLogsLogGroup { o["cloudWatchLogsLogGroup"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.cloudWatchLogsLogGroup { w.element("cloudWatchLogsLogGroup") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `CloudWatchLogsLogGroup` shape of the SFN model.
-    public struct CloudWatchLogsLogGroup: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CloudWatchLogsLogGroup: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var logGroupArn: String?
         public init(logGroupArn: String? = nil) {
             self.logGroupArn = logGroupArn
@@ -172,13 +150,10 @@ public enum SFNAPI {
             if let v = self.logGroupArn { o["logGroupArn"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.logGroupArn { w.element("logGroupArn", v) }
-        }
     }
 
     /// The `Tag` shape of the SFN model.
-    public struct Tag: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct Tag: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var key: String?
         public var value: String?
         public init(key: String? = nil, value: String? = nil) {
@@ -201,14 +176,10 @@ public enum SFNAPI {
             if let v = self.value { o["value"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.key { w.element("key", v) }
-            if let v = self.value { w.element("value", v) }
-        }
     }
 
     /// The `TracingConfiguration` shape of the SFN model.
-    public struct TracingConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TracingConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var enabled: Bool?
         public init(enabled: Bool? = nil) {
             self.enabled = enabled
@@ -224,22 +195,19 @@ public enum SFNAPI {
             if let v = self.enabled { o["enabled"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.enabled { w.element("enabled", v ? "true" : "false") }
-        }
     }
 
     /// The `EncryptionConfiguration` shape of the SFN model.
-    public struct EncryptionConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct EncryptionConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var kmsKeyId: String?
         public var kmsDataKeyReusePeriodSeconds: Int?
-        public var type: String
-        public init(kmsKeyId: String? = nil, kmsDataKeyReusePeriodSeconds: Int? = nil, type: String) {
+        public var type: EncryptionType
+        public init(kmsKeyId: String? = nil, kmsDataKeyReusePeriodSeconds: Int? = nil, type: EncryptionType) {
             self.kmsKeyId = kmsKeyId
             self.kmsDataKeyReusePeriodSeconds = kmsDataKeyReusePeriodSeconds
             self.type = type
         }
-        public static var empty: EncryptionConfiguration { EncryptionConfiguration(type: "") }
+        public static var empty: EncryptionConfiguration { EncryptionConfiguration(type: .unmodeled("")) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_kmsKeyId = try d.string(o["kmsKeyId"], path: ShapeDecoder.join(path, "kmsKeyId"))
@@ -248,26 +216,20 @@ public enum SFNAPI {
             let m_kmsDataKeyReusePeriodSeconds = try d.integer(o["kmsDataKeyReusePeriodSeconds"], path: ShapeDecoder.join(path, "kmsDataKeyReusePeriodSeconds"))
             d.range(m_kmsDataKeyReusePeriodSeconds, min: 60, max: 900, path: ShapeDecoder.join(path, "kmsDataKeyReusePeriodSeconds"))
             self.kmsDataKeyReusePeriodSeconds = m_kmsDataKeyReusePeriodSeconds
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["AWS_OWNED_KEY", "CUSTOMER_MANAGED_KMS_KEY"], path: ShapeDecoder.join(path, "type"))
-            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: "")
+            let m_type = try d.enumeration(o["type"], as: EncryptionType.self, path: ShapeDecoder.join(path, "type"))
+            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: .unmodeled(""))
         }
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.kmsKeyId { o["kmsKeyId"] = .string(v) }
             if let v = self.kmsDataKeyReusePeriodSeconds { o["kmsDataKeyReusePeriodSeconds"] = .number(Double(v)) }
-            o["type"] = .string(self.type)
+            o["type"] = .string(self.type.rawValue)
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.kmsKeyId { w.element("kmsKeyId", v) }
-            if let v = self.kmsDataKeyReusePeriodSeconds { w.element("kmsDataKeyReusePeriodSeconds", String(v)) }
-            w.element("type", self.type)
         }
     }
 
     /// The `CreateStateMachineOutput` shape of the SFN model.
-    public struct CreateStateMachineOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateStateMachineOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
         public var creationDate: Date
         public var stateMachineVersionArn: String?
@@ -295,18 +257,13 @@ public enum SFNAPI {
             if let v = self.stateMachineVersionArn { o["stateMachineVersionArn"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-            w.element("creationDate", Timestamps.iso8601(self.creationDate))
-            if let v = self.stateMachineVersionArn { w.element("stateMachineVersionArn", v) }
-        }
     }
 
     /// The `DescribeStateMachineInput` shape of the SFN model.
-    public struct DescribeStateMachineInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeStateMachineInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
-        public var includedData: String?
-        public init(stateMachineArn: String, includedData: String? = nil) {
+        public var includedData: IncludedData?
+        public init(stateMachineArn: String, includedData: IncludedData? = nil) {
             self.stateMachineArn = stateMachineArn
             self.includedData = includedData
         }
@@ -316,30 +273,25 @@ public enum SFNAPI {
             let m_stateMachineArn = try d.string(o["stateMachineArn"], path: ShapeDecoder.join(path, "stateMachineArn"))
             d.length(m_stateMachineArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineArn"))
             self.stateMachineArn = d.required(m_stateMachineArn, path: ShapeDecoder.join(path, "stateMachineArn"), empty: "")
-            let m_includedData = try d.string(o["includedData"], path: ShapeDecoder.join(path, "includedData"))
-            d.enumeration(m_includedData, allowed: ["ALL_DATA", "METADATA_ONLY"], path: ShapeDecoder.join(path, "includedData"))
+            let m_includedData = try d.enumeration(o["includedData"], as: IncludedData.self, path: ShapeDecoder.join(path, "includedData"))
             self.includedData = m_includedData
         }
         public func json() -> JSON {
             var o = JSONObject()
             o["stateMachineArn"] = .string(self.stateMachineArn)
-            if let v = self.includedData { o["includedData"] = .string(v) }
+            if let v = self.includedData { o["includedData"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-            if let v = self.includedData { w.element("includedData", v) }
         }
     }
 
     /// The `DescribeStateMachineOutput` shape of the SFN model.
-    public struct DescribeStateMachineOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeStateMachineOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
         public var name: String
-        public var status: String?
+        public var status: StateMachineStatus?
         public var definition: String
         public var roleArn: String
-        public var type: String
+        public var type: StateMachineType
         public var creationDate: Date
         public var loggingConfiguration: LoggingConfiguration?
         public var tracingConfiguration: TracingConfiguration?
@@ -348,7 +300,7 @@ public enum SFNAPI {
         public var description: String?
         public var encryptionConfiguration: EncryptionConfiguration?
         public var variableReferences: [String: [String]]?
-        public init(stateMachineArn: String, name: String, status: String? = nil, definition: String, roleArn: String, type: String, creationDate: Date, loggingConfiguration: LoggingConfiguration? = nil, tracingConfiguration: TracingConfiguration? = nil, label: String? = nil, revisionId: String? = nil, description: String? = nil, encryptionConfiguration: EncryptionConfiguration? = nil, variableReferences: [String: [String]]? = nil) {
+        public init(stateMachineArn: String, name: String, status: StateMachineStatus? = nil, definition: String, roleArn: String, type: StateMachineType, creationDate: Date, loggingConfiguration: LoggingConfiguration? = nil, tracingConfiguration: TracingConfiguration? = nil, label: String? = nil, revisionId: String? = nil, description: String? = nil, encryptionConfiguration: EncryptionConfiguration? = nil, variableReferences: [String: [String]]? = nil) {
             self.stateMachineArn = stateMachineArn
             self.name = name
             self.status = status
@@ -364,7 +316,7 @@ public enum SFNAPI {
             self.encryptionConfiguration = encryptionConfiguration
             self.variableReferences = variableReferences
         }
-        public static var empty: DescribeStateMachineOutput { DescribeStateMachineOutput(stateMachineArn: "", name: "", definition: "", roleArn: "", type: "", creationDate: Date(timeIntervalSince1970: 0)) }
+        public static var empty: DescribeStateMachineOutput { DescribeStateMachineOutput(stateMachineArn: "", name: "", definition: "", roleArn: "", type: .unmodeled(""), creationDate: Date(timeIntervalSince1970: 0)) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_stateMachineArn = try d.string(o["stateMachineArn"], path: ShapeDecoder.join(path, "stateMachineArn"))
@@ -373,8 +325,7 @@ public enum SFNAPI {
             let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
-            let m_status = try d.string(o["status"], path: ShapeDecoder.join(path, "status"))
-            d.enumeration(m_status, allowed: ["ACTIVE", "DELETING"], path: ShapeDecoder.join(path, "status"))
+            let m_status = try d.enumeration(o["status"], as: StateMachineStatus.self, path: ShapeDecoder.join(path, "status"))
             self.status = m_status
             let m_definition = try d.string(o["definition"], path: ShapeDecoder.join(path, "definition"))
             d.length(m_definition as String?, min: 1, max: 1048576, path: ShapeDecoder.join(path, "definition"))
@@ -382,9 +333,8 @@ public enum SFNAPI {
             let m_roleArn = try d.string(o["roleArn"], path: ShapeDecoder.join(path, "roleArn"))
             d.length(m_roleArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "roleArn"))
             self.roleArn = d.required(m_roleArn, path: ShapeDecoder.join(path, "roleArn"), empty: "")
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["STANDARD", "EXPRESS"], path: ShapeDecoder.join(path, "type"))
-            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: "")
+            let m_type = try d.enumeration(o["type"], as: StateMachineType.self, path: ShapeDecoder.join(path, "type"))
+            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: .unmodeled(""))
             let m_creationDate = try d.timestamp(o["creationDate"], path: ShapeDecoder.join(path, "creationDate"))
             self.creationDate = d.required(m_creationDate, path: ShapeDecoder.join(path, "creationDate"), empty: Date(timeIntervalSince1970: 0))
             let m_loggingConfiguration = try d.structure(o["loggingConfiguration"], path: ShapeDecoder.join(path, "loggingConfiguration"), as: LoggingConfiguration.self)
@@ -407,10 +357,10 @@ public enum SFNAPI {
             var o = JSONObject()
             o["stateMachineArn"] = .string(self.stateMachineArn)
             o["name"] = .string(self.name)
-            if let v = self.status { o["status"] = .string(v) }
+            if let v = self.status { o["status"] = .string(v.rawValue) }
             o["definition"] = .string(self.definition)
             o["roleArn"] = .string(self.roleArn)
-            o["type"] = .string(self.type)
+            o["type"] = .string(self.type.rawValue)
             o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
             if let v = self.loggingConfiguration { o["loggingConfiguration"] = v.json() }
             if let v = self.tracingConfiguration { o["tracingConfiguration"] = v.json() }
@@ -421,26 +371,10 @@ public enum SFNAPI {
             if let v = self.variableReferences { o["variableReferences"] = .object(JSONObject(uniqueKeysWithValues: v.sorted { $0.key < $1.key }.map { ($0.key, .array($0.value.map { e1 in .string(e1) })) })) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-            w.element("name", self.name)
-            if let v = self.status { w.element("status", v) }
-            w.element("definition", self.definition)
-            w.element("roleArn", self.roleArn)
-            w.element("type", self.type)
-            w.element("creationDate", Timestamps.iso8601(self.creationDate))
-            if let v = self.loggingConfiguration { w.element("loggingConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.tracingConfiguration { w.element("tracingConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.label { w.element("label", v) }
-            if let v = self.revisionId { w.element("revisionId", v) }
-            if let v = self.description { w.element("description", v) }
-            if let v = self.encryptionConfiguration { w.element("encryptionConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.variableReferences { w.element("variableReferences") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value") { w in for x1 in x0.value { w.element("member", x1) } } } } } }
-        }
     }
 
     /// The `ListStateMachinesInput` shape of the SFN model.
-    public struct ListStateMachinesInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListStateMachinesInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var maxResults: Int?
         public var nextToken: String?
         public init(maxResults: Int? = nil, nextToken: String? = nil) {
@@ -463,14 +397,10 @@ public enum SFNAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.maxResults { w.element("maxResults", String(v)) }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `ListStateMachinesOutput` shape of the SFN model.
-    public struct ListStateMachinesOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListStateMachinesOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachines: [StateMachineListItem]
         public var nextToken: String?
         public init(stateMachines: [StateMachineListItem], nextToken: String? = nil) {
@@ -492,25 +422,21 @@ public enum SFNAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachines") { w in for x0 in self.stateMachines { w.element("member") { w in x0.xml(into: &w) } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `StateMachineListItem` shape of the SFN model.
-    public struct StateMachineListItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StateMachineListItem: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
         public var name: String
-        public var type: String
+        public var type: StateMachineType
         public var creationDate: Date
-        public init(stateMachineArn: String, name: String, type: String, creationDate: Date) {
+        public init(stateMachineArn: String, name: String, type: StateMachineType, creationDate: Date) {
             self.stateMachineArn = stateMachineArn
             self.name = name
             self.type = type
             self.creationDate = creationDate
         }
-        public static var empty: StateMachineListItem { StateMachineListItem(stateMachineArn: "", name: "", type: "", creationDate: Date(timeIntervalSince1970: 0)) }
+        public static var empty: StateMachineListItem { StateMachineListItem(stateMachineArn: "", name: "", type: .unmodeled(""), creationDate: Date(timeIntervalSince1970: 0)) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_stateMachineArn = try d.string(o["stateMachineArn"], path: ShapeDecoder.join(path, "stateMachineArn"))
@@ -519,9 +445,8 @@ public enum SFNAPI {
             let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["STANDARD", "EXPRESS"], path: ShapeDecoder.join(path, "type"))
-            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: "")
+            let m_type = try d.enumeration(o["type"], as: StateMachineType.self, path: ShapeDecoder.join(path, "type"))
+            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: .unmodeled(""))
             let m_creationDate = try d.timestamp(o["creationDate"], path: ShapeDecoder.join(path, "creationDate"))
             self.creationDate = d.required(m_creationDate, path: ShapeDecoder.join(path, "creationDate"), empty: Date(timeIntervalSince1970: 0))
         }
@@ -529,20 +454,14 @@ public enum SFNAPI {
             var o = JSONObject()
             o["stateMachineArn"] = .string(self.stateMachineArn)
             o["name"] = .string(self.name)
-            o["type"] = .string(self.type)
+            o["type"] = .string(self.type.rawValue)
             o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-            w.element("name", self.name)
-            w.element("type", self.type)
-            w.element("creationDate", Timestamps.iso8601(self.creationDate))
         }
     }
 
     /// The `DeleteStateMachineInput` shape of the SFN model.
-    public struct DeleteStateMachineInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteStateMachineInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
         public init(stateMachineArn: String) {
             self.stateMachineArn = stateMachineArn
@@ -559,13 +478,10 @@ public enum SFNAPI {
             o["stateMachineArn"] = .string(self.stateMachineArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-        }
     }
 
     /// The `DeleteStateMachineOutput` shape of the SFN model.
-    public struct DeleteStateMachineOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteStateMachineOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: DeleteStateMachineOutput { DeleteStateMachineOutput() }
@@ -575,12 +491,10 @@ public enum SFNAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `UpdateStateMachineInput` shape of the SFN model.
-    public struct UpdateStateMachineInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UpdateStateMachineInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
         public var definition: String?
         public var roleArn: String?
@@ -635,20 +549,10 @@ public enum SFNAPI {
             if let v = self.encryptionConfiguration { o["encryptionConfiguration"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-            if let v = self.definition { w.element("definition", v) }
-            if let v = self.roleArn { w.element("roleArn", v) }
-            if let v = self.loggingConfiguration { w.element("loggingConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.tracingConfiguration { w.element("tracingConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.publish { w.element("publish", v ? "true" : "false") }
-            if let v = self.versionDescription { w.element("versionDescription", v) }
-            if let v = self.encryptionConfiguration { w.element("encryptionConfiguration") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `UpdateStateMachineOutput` shape of the SFN model.
-    public struct UpdateStateMachineOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UpdateStateMachineOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var updateDate: Date
         public var revisionId: String?
         public var stateMachineVersionArn: String?
@@ -675,15 +579,10 @@ public enum SFNAPI {
             if let v = self.stateMachineVersionArn { o["stateMachineVersionArn"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("updateDate", Timestamps.iso8601(self.updateDate))
-            if let v = self.revisionId { w.element("revisionId", v) }
-            if let v = self.stateMachineVersionArn { w.element("stateMachineVersionArn", v) }
-        }
     }
 
     /// The `StartExecutionInput` shape of the SFN model.
-    public struct StartExecutionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StartExecutionInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
         public var name: String?
         public var input: String?
@@ -719,16 +618,10 @@ public enum SFNAPI {
             if let v = self.traceHeader { o["traceHeader"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-            if let v = self.name { w.element("name", v) }
-            if let v = self.input { w.element("input", v) }
-            if let v = self.traceHeader { w.element("traceHeader", v) }
-        }
     }
 
     /// The `StartExecutionOutput` shape of the SFN model.
-    public struct StartExecutionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StartExecutionOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var executionArn: String
         public var startDate: Date
         public init(executionArn: String, startDate: Date) {
@@ -750,20 +643,16 @@ public enum SFNAPI {
             o["startDate"] = ShapeEncoding.timestamp(self.startDate)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("executionArn", self.executionArn)
-            w.element("startDate", Timestamps.iso8601(self.startDate))
-        }
     }
 
     /// The `StartSyncExecutionInput` shape of the SFN model.
-    public struct StartSyncExecutionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StartSyncExecutionInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
         public var name: String?
         public var input: String?
         public var traceHeader: String?
-        public var includedData: String?
-        public init(stateMachineArn: String, name: String? = nil, input: String? = nil, traceHeader: String? = nil, includedData: String? = nil) {
+        public var includedData: IncludedData?
+        public init(stateMachineArn: String, name: String? = nil, input: String? = nil, traceHeader: String? = nil, includedData: IncludedData? = nil) {
             self.stateMachineArn = stateMachineArn
             self.name = name
             self.input = input
@@ -786,8 +675,7 @@ public enum SFNAPI {
             d.length(m_traceHeader as String?, min: 0, max: 256, path: ShapeDecoder.join(path, "traceHeader"))
             d.pattern(m_traceHeader, #"\p{ASCII}*"#, path: ShapeDecoder.join(path, "traceHeader"))
             self.traceHeader = m_traceHeader
-            let m_includedData = try d.string(o["includedData"], path: ShapeDecoder.join(path, "includedData"))
-            d.enumeration(m_includedData, allowed: ["ALL_DATA", "METADATA_ONLY"], path: ShapeDecoder.join(path, "includedData"))
+            let m_includedData = try d.enumeration(o["includedData"], as: IncludedData.self, path: ShapeDecoder.join(path, "includedData"))
             self.includedData = m_includedData
         }
         public func json() -> JSON {
@@ -796,26 +684,19 @@ public enum SFNAPI {
             if let v = self.name { o["name"] = .string(v) }
             if let v = self.input { o["input"] = .string(v) }
             if let v = self.traceHeader { o["traceHeader"] = .string(v) }
-            if let v = self.includedData { o["includedData"] = .string(v) }
+            if let v = self.includedData { o["includedData"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-            if let v = self.name { w.element("name", v) }
-            if let v = self.input { w.element("input", v) }
-            if let v = self.traceHeader { w.element("traceHeader", v) }
-            if let v = self.includedData { w.element("includedData", v) }
         }
     }
 
     /// The `StartSyncExecutionOutput` shape of the SFN model.
-    public struct StartSyncExecutionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StartSyncExecutionOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var executionArn: String
         public var stateMachineArn: String?
         public var name: String?
         public var startDate: Date
         public var stopDate: Date
-        public var status: String
+        public var status: SyncExecutionStatus
         public var error: String?
         public var cause: String?
         public var input: String?
@@ -824,7 +705,7 @@ public enum SFNAPI {
         public var outputDetails: CloudWatchEventsExecutionDataDetails?
         public var traceHeader: String?
         public var billingDetails: BillingDetails?
-        public init(executionArn: String, stateMachineArn: String? = nil, name: String? = nil, startDate: Date, stopDate: Date, status: String, error: String? = nil, cause: String? = nil, input: String? = nil, inputDetails: CloudWatchEventsExecutionDataDetails? = nil, output: String? = nil, outputDetails: CloudWatchEventsExecutionDataDetails? = nil, traceHeader: String? = nil, billingDetails: BillingDetails? = nil) {
+        public init(executionArn: String, stateMachineArn: String? = nil, name: String? = nil, startDate: Date, stopDate: Date, status: SyncExecutionStatus, error: String? = nil, cause: String? = nil, input: String? = nil, inputDetails: CloudWatchEventsExecutionDataDetails? = nil, output: String? = nil, outputDetails: CloudWatchEventsExecutionDataDetails? = nil, traceHeader: String? = nil, billingDetails: BillingDetails? = nil) {
             self.executionArn = executionArn
             self.stateMachineArn = stateMachineArn
             self.name = name
@@ -840,7 +721,7 @@ public enum SFNAPI {
             self.traceHeader = traceHeader
             self.billingDetails = billingDetails
         }
-        public static var empty: StartSyncExecutionOutput { StartSyncExecutionOutput(executionArn: "", startDate: Date(timeIntervalSince1970: 0), stopDate: Date(timeIntervalSince1970: 0), status: "") }
+        public static var empty: StartSyncExecutionOutput { StartSyncExecutionOutput(executionArn: "", startDate: Date(timeIntervalSince1970: 0), stopDate: Date(timeIntervalSince1970: 0), status: .unmodeled("")) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_executionArn = try d.string(o["executionArn"], path: ShapeDecoder.join(path, "executionArn"))
@@ -856,9 +737,8 @@ public enum SFNAPI {
             self.startDate = d.required(m_startDate, path: ShapeDecoder.join(path, "startDate"), empty: Date(timeIntervalSince1970: 0))
             let m_stopDate = try d.timestamp(o["stopDate"], path: ShapeDecoder.join(path, "stopDate"))
             self.stopDate = d.required(m_stopDate, path: ShapeDecoder.join(path, "stopDate"), empty: Date(timeIntervalSince1970: 0))
-            let m_status = try d.string(o["status"], path: ShapeDecoder.join(path, "status"))
-            d.enumeration(m_status, allowed: ["SUCCEEDED", "FAILED", "TIMED_OUT"], path: ShapeDecoder.join(path, "status"))
-            self.status = d.required(m_status, path: ShapeDecoder.join(path, "status"), empty: "")
+            let m_status = try d.enumeration(o["status"], as: SyncExecutionStatus.self, path: ShapeDecoder.join(path, "status"))
+            self.status = d.required(m_status, path: ShapeDecoder.join(path, "status"), empty: .unmodeled(""))
             let m_error = try d.string(o["error"], path: ShapeDecoder.join(path, "error"))
             d.length(m_error as String?, min: 0, max: 256, path: ShapeDecoder.join(path, "error"))
             self.error = m_error
@@ -889,7 +769,7 @@ public enum SFNAPI {
             if let v = self.name { o["name"] = .string(v) }
             o["startDate"] = ShapeEncoding.timestamp(self.startDate)
             o["stopDate"] = ShapeEncoding.timestamp(self.stopDate)
-            o["status"] = .string(self.status)
+            o["status"] = .string(self.status.rawValue)
             if let v = self.error { o["error"] = .string(v) }
             if let v = self.cause { o["cause"] = .string(v) }
             if let v = self.input { o["input"] = .string(v) }
@@ -900,26 +780,10 @@ public enum SFNAPI {
             if let v = self.billingDetails { o["billingDetails"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("executionArn", self.executionArn)
-            if let v = self.stateMachineArn { w.element("stateMachineArn", v) }
-            if let v = self.name { w.element("name", v) }
-            w.element("startDate", Timestamps.iso8601(self.startDate))
-            w.element("stopDate", Timestamps.iso8601(self.stopDate))
-            w.element("status", self.status)
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-            if let v = self.input { w.element("input", v) }
-            if let v = self.inputDetails { w.element("inputDetails") { w in v.xml(into: &w) } }
-            if let v = self.output { w.element("output", v) }
-            if let v = self.outputDetails { w.element("outputDetails") { w in v.xml(into: &w) } }
-            if let v = self.traceHeader { w.element("traceHeader", v) }
-            if let v = self.billingDetails { w.element("billingDetails") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `CloudWatchEventsExecutionDataDetails` shape of the SFN model.
-    public struct CloudWatchEventsExecutionDataDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CloudWatchEventsExecutionDataDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var included: Bool?
         public init(included: Bool? = nil) {
             self.included = included
@@ -935,13 +799,10 @@ public enum SFNAPI {
             if let v = self.included { o["included"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.included { w.element("included", v ? "true" : "false") }
-        }
     }
 
     /// The `BillingDetails` shape of the SFN model.
-    public struct BillingDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct BillingDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var billedMemoryUsedInMB: Int?
         public var billedDurationInMilliseconds: Int?
         public init(billedMemoryUsedInMB: Int? = nil, billedDurationInMilliseconds: Int? = nil) {
@@ -964,17 +825,13 @@ public enum SFNAPI {
             if let v = self.billedDurationInMilliseconds { o["billedDurationInMilliseconds"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.billedMemoryUsedInMB { w.element("billedMemoryUsedInMB", String(v)) }
-            if let v = self.billedDurationInMilliseconds { w.element("billedDurationInMilliseconds", String(v)) }
-        }
     }
 
     /// The `DescribeExecutionInput` shape of the SFN model.
-    public struct DescribeExecutionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeExecutionInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var executionArn: String
-        public var includedData: String?
-        public init(executionArn: String, includedData: String? = nil) {
+        public var includedData: IncludedData?
+        public init(executionArn: String, includedData: IncludedData? = nil) {
             self.executionArn = executionArn
             self.includedData = includedData
         }
@@ -984,28 +841,23 @@ public enum SFNAPI {
             let m_executionArn = try d.string(o["executionArn"], path: ShapeDecoder.join(path, "executionArn"))
             d.length(m_executionArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "executionArn"))
             self.executionArn = d.required(m_executionArn, path: ShapeDecoder.join(path, "executionArn"), empty: "")
-            let m_includedData = try d.string(o["includedData"], path: ShapeDecoder.join(path, "includedData"))
-            d.enumeration(m_includedData, allowed: ["ALL_DATA", "METADATA_ONLY"], path: ShapeDecoder.join(path, "includedData"))
+            let m_includedData = try d.enumeration(o["includedData"], as: IncludedData.self, path: ShapeDecoder.join(path, "includedData"))
             self.includedData = m_includedData
         }
         public func json() -> JSON {
             var o = JSONObject()
             o["executionArn"] = .string(self.executionArn)
-            if let v = self.includedData { o["includedData"] = .string(v) }
+            if let v = self.includedData { o["includedData"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("executionArn", self.executionArn)
-            if let v = self.includedData { w.element("includedData", v) }
         }
     }
 
     /// The `DescribeExecutionOutput` shape of the SFN model.
-    public struct DescribeExecutionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeExecutionOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var executionArn: String
         public var stateMachineArn: String
         public var name: String?
-        public var status: String
+        public var status: ExecutionStatus
         public var startDate: Date
         public var stopDate: Date?
         public var input: String?
@@ -1020,9 +872,9 @@ public enum SFNAPI {
         public var stateMachineAliasArn: String?
         public var redriveCount: Int?
         public var redriveDate: Date?
-        public var redriveStatus: String?
+        public var redriveStatus: ExecutionRedriveStatus?
         public var redriveStatusReason: String?
-        public init(executionArn: String, stateMachineArn: String, name: String? = nil, status: String, startDate: Date, stopDate: Date? = nil, input: String? = nil, inputDetails: CloudWatchEventsExecutionDataDetails? = nil, output: String? = nil, outputDetails: CloudWatchEventsExecutionDataDetails? = nil, traceHeader: String? = nil, mapRunArn: String? = nil, error: String? = nil, cause: String? = nil, stateMachineVersionArn: String? = nil, stateMachineAliasArn: String? = nil, redriveCount: Int? = nil, redriveDate: Date? = nil, redriveStatus: String? = nil, redriveStatusReason: String? = nil) {
+        public init(executionArn: String, stateMachineArn: String, name: String? = nil, status: ExecutionStatus, startDate: Date, stopDate: Date? = nil, input: String? = nil, inputDetails: CloudWatchEventsExecutionDataDetails? = nil, output: String? = nil, outputDetails: CloudWatchEventsExecutionDataDetails? = nil, traceHeader: String? = nil, mapRunArn: String? = nil, error: String? = nil, cause: String? = nil, stateMachineVersionArn: String? = nil, stateMachineAliasArn: String? = nil, redriveCount: Int? = nil, redriveDate: Date? = nil, redriveStatus: ExecutionRedriveStatus? = nil, redriveStatusReason: String? = nil) {
             self.executionArn = executionArn
             self.stateMachineArn = stateMachineArn
             self.name = name
@@ -1044,7 +896,7 @@ public enum SFNAPI {
             self.redriveStatus = redriveStatus
             self.redriveStatusReason = redriveStatusReason
         }
-        public static var empty: DescribeExecutionOutput { DescribeExecutionOutput(executionArn: "", stateMachineArn: "", status: "", startDate: Date(timeIntervalSince1970: 0)) }
+        public static var empty: DescribeExecutionOutput { DescribeExecutionOutput(executionArn: "", stateMachineArn: "", status: .unmodeled(""), startDate: Date(timeIntervalSince1970: 0)) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_executionArn = try d.string(o["executionArn"], path: ShapeDecoder.join(path, "executionArn"))
@@ -1056,9 +908,8 @@ public enum SFNAPI {
             let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "name"))
             self.name = m_name
-            let m_status = try d.string(o["status"], path: ShapeDecoder.join(path, "status"))
-            d.enumeration(m_status, allowed: ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"], path: ShapeDecoder.join(path, "status"))
-            self.status = d.required(m_status, path: ShapeDecoder.join(path, "status"), empty: "")
+            let m_status = try d.enumeration(o["status"], as: ExecutionStatus.self, path: ShapeDecoder.join(path, "status"))
+            self.status = d.required(m_status, path: ShapeDecoder.join(path, "status"), empty: .unmodeled(""))
             let m_startDate = try d.timestamp(o["startDate"], path: ShapeDecoder.join(path, "startDate"))
             self.startDate = d.required(m_startDate, path: ShapeDecoder.join(path, "startDate"), empty: Date(timeIntervalSince1970: 0))
             let m_stopDate = try d.timestamp(o["stopDate"], path: ShapeDecoder.join(path, "stopDate"))
@@ -1096,8 +947,7 @@ public enum SFNAPI {
             self.redriveCount = m_redriveCount
             let m_redriveDate = try d.timestamp(o["redriveDate"], path: ShapeDecoder.join(path, "redriveDate"))
             self.redriveDate = m_redriveDate
-            let m_redriveStatus = try d.string(o["redriveStatus"], path: ShapeDecoder.join(path, "redriveStatus"))
-            d.enumeration(m_redriveStatus, allowed: ["REDRIVABLE", "NOT_REDRIVABLE", "REDRIVABLE_BY_MAP_RUN"], path: ShapeDecoder.join(path, "redriveStatus"))
+            let m_redriveStatus = try d.enumeration(o["redriveStatus"], as: ExecutionRedriveStatus.self, path: ShapeDecoder.join(path, "redriveStatus"))
             self.redriveStatus = m_redriveStatus
             let m_redriveStatusReason = try d.string(o["redriveStatusReason"], path: ShapeDecoder.join(path, "redriveStatusReason"))
             d.length(m_redriveStatusReason as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "redriveStatusReason"))
@@ -1108,7 +958,7 @@ public enum SFNAPI {
             o["executionArn"] = .string(self.executionArn)
             o["stateMachineArn"] = .string(self.stateMachineArn)
             if let v = self.name { o["name"] = .string(v) }
-            o["status"] = .string(self.status)
+            o["status"] = .string(self.status.rawValue)
             o["startDate"] = ShapeEncoding.timestamp(self.startDate)
             if let v = self.stopDate { o["stopDate"] = ShapeEncoding.timestamp(v) }
             if let v = self.input { o["input"] = .string(v) }
@@ -1123,43 +973,21 @@ public enum SFNAPI {
             if let v = self.stateMachineAliasArn { o["stateMachineAliasArn"] = .string(v) }
             if let v = self.redriveCount { o["redriveCount"] = .number(Double(v)) }
             if let v = self.redriveDate { o["redriveDate"] = ShapeEncoding.timestamp(v) }
-            if let v = self.redriveStatus { o["redriveStatus"] = .string(v) }
+            if let v = self.redriveStatus { o["redriveStatus"] = .string(v.rawValue) }
             if let v = self.redriveStatusReason { o["redriveStatusReason"] = .string(v) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("executionArn", self.executionArn)
-            w.element("stateMachineArn", self.stateMachineArn)
-            if let v = self.name { w.element("name", v) }
-            w.element("status", self.status)
-            w.element("startDate", Timestamps.iso8601(self.startDate))
-            if let v = self.stopDate { w.element("stopDate", Timestamps.iso8601(v)) }
-            if let v = self.input { w.element("input", v) }
-            if let v = self.inputDetails { w.element("inputDetails") { w in v.xml(into: &w) } }
-            if let v = self.output { w.element("output", v) }
-            if let v = self.outputDetails { w.element("outputDetails") { w in v.xml(into: &w) } }
-            if let v = self.traceHeader { w.element("traceHeader", v) }
-            if let v = self.mapRunArn { w.element("mapRunArn", v) }
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-            if let v = self.stateMachineVersionArn { w.element("stateMachineVersionArn", v) }
-            if let v = self.stateMachineAliasArn { w.element("stateMachineAliasArn", v) }
-            if let v = self.redriveCount { w.element("redriveCount", String(v)) }
-            if let v = self.redriveDate { w.element("redriveDate", Timestamps.iso8601(v)) }
-            if let v = self.redriveStatus { w.element("redriveStatus", v) }
-            if let v = self.redriveStatusReason { w.element("redriveStatusReason", v) }
         }
     }
 
     /// The `ListExecutionsInput` shape of the SFN model.
-    public struct ListExecutionsInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListExecutionsInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String?
-        public var statusFilter: String?
+        public var statusFilter: ExecutionStatus?
         public var maxResults: Int?
         public var nextToken: String?
         public var mapRunArn: String?
-        public var redriveFilter: String?
-        public init(stateMachineArn: String? = nil, statusFilter: String? = nil, maxResults: Int? = nil, nextToken: String? = nil, mapRunArn: String? = nil, redriveFilter: String? = nil) {
+        public var redriveFilter: ExecutionRedriveFilter?
+        public init(stateMachineArn: String? = nil, statusFilter: ExecutionStatus? = nil, maxResults: Int? = nil, nextToken: String? = nil, mapRunArn: String? = nil, redriveFilter: ExecutionRedriveFilter? = nil) {
             self.stateMachineArn = stateMachineArn
             self.statusFilter = statusFilter
             self.maxResults = maxResults
@@ -1173,8 +1001,7 @@ public enum SFNAPI {
             let m_stateMachineArn = try d.string(o["stateMachineArn"], path: ShapeDecoder.join(path, "stateMachineArn"))
             d.length(m_stateMachineArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "stateMachineArn"))
             self.stateMachineArn = m_stateMachineArn
-            let m_statusFilter = try d.string(o["statusFilter"], path: ShapeDecoder.join(path, "statusFilter"))
-            d.enumeration(m_statusFilter, allowed: ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"], path: ShapeDecoder.join(path, "statusFilter"))
+            let m_statusFilter = try d.enumeration(o["statusFilter"], as: ExecutionStatus.self, path: ShapeDecoder.join(path, "statusFilter"))
             self.statusFilter = m_statusFilter
             let m_maxResults = try d.integer(o["maxResults"], path: ShapeDecoder.join(path, "maxResults"))
             d.range(m_maxResults, min: 0, max: 1000, path: ShapeDecoder.join(path, "maxResults"))
@@ -1185,32 +1012,23 @@ public enum SFNAPI {
             let m_mapRunArn = try d.string(o["mapRunArn"], path: ShapeDecoder.join(path, "mapRunArn"))
             d.length(m_mapRunArn as String?, min: 1, max: 2000, path: ShapeDecoder.join(path, "mapRunArn"))
             self.mapRunArn = m_mapRunArn
-            let m_redriveFilter = try d.string(o["redriveFilter"], path: ShapeDecoder.join(path, "redriveFilter"))
-            d.enumeration(m_redriveFilter, allowed: ["REDRIVEN", "NOT_REDRIVEN"], path: ShapeDecoder.join(path, "redriveFilter"))
+            let m_redriveFilter = try d.enumeration(o["redriveFilter"], as: ExecutionRedriveFilter.self, path: ShapeDecoder.join(path, "redriveFilter"))
             self.redriveFilter = m_redriveFilter
         }
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.stateMachineArn { o["stateMachineArn"] = .string(v) }
-            if let v = self.statusFilter { o["statusFilter"] = .string(v) }
+            if let v = self.statusFilter { o["statusFilter"] = .string(v.rawValue) }
             if let v = self.maxResults { o["maxResults"] = .number(Double(v)) }
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             if let v = self.mapRunArn { o["mapRunArn"] = .string(v) }
-            if let v = self.redriveFilter { o["redriveFilter"] = .string(v) }
+            if let v = self.redriveFilter { o["redriveFilter"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.stateMachineArn { w.element("stateMachineArn", v) }
-            if let v = self.statusFilter { w.element("statusFilter", v) }
-            if let v = self.maxResults { w.element("maxResults", String(v)) }
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.mapRunArn { w.element("mapRunArn", v) }
-            if let v = self.redriveFilter { w.element("redriveFilter", v) }
         }
     }
 
     /// The `ListExecutionsOutput` shape of the SFN model.
-    public struct ListExecutionsOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListExecutionsOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var executions: [ExecutionListItem]
         public var nextToken: String?
         public init(executions: [ExecutionListItem], nextToken: String? = nil) {
@@ -1232,18 +1050,14 @@ public enum SFNAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("executions") { w in for x0 in self.executions { w.element("member") { w in x0.xml(into: &w) } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `ExecutionListItem` shape of the SFN model.
-    public struct ExecutionListItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ExecutionListItem: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var executionArn: String
         public var stateMachineArn: String
         public var name: String
-        public var status: String
+        public var status: ExecutionStatus
         public var startDate: Date
         public var stopDate: Date?
         public var mapRunArn: String?
@@ -1252,7 +1066,7 @@ public enum SFNAPI {
         public var stateMachineAliasArn: String?
         public var redriveCount: Int?
         public var redriveDate: Date?
-        public init(executionArn: String, stateMachineArn: String, name: String, status: String, startDate: Date, stopDate: Date? = nil, mapRunArn: String? = nil, itemCount: Int? = nil, stateMachineVersionArn: String? = nil, stateMachineAliasArn: String? = nil, redriveCount: Int? = nil, redriveDate: Date? = nil) {
+        public init(executionArn: String, stateMachineArn: String, name: String, status: ExecutionStatus, startDate: Date, stopDate: Date? = nil, mapRunArn: String? = nil, itemCount: Int? = nil, stateMachineVersionArn: String? = nil, stateMachineAliasArn: String? = nil, redriveCount: Int? = nil, redriveDate: Date? = nil) {
             self.executionArn = executionArn
             self.stateMachineArn = stateMachineArn
             self.name = name
@@ -1266,7 +1080,7 @@ public enum SFNAPI {
             self.redriveCount = redriveCount
             self.redriveDate = redriveDate
         }
-        public static var empty: ExecutionListItem { ExecutionListItem(executionArn: "", stateMachineArn: "", name: "", status: "", startDate: Date(timeIntervalSince1970: 0)) }
+        public static var empty: ExecutionListItem { ExecutionListItem(executionArn: "", stateMachineArn: "", name: "", status: .unmodeled(""), startDate: Date(timeIntervalSince1970: 0)) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_executionArn = try d.string(o["executionArn"], path: ShapeDecoder.join(path, "executionArn"))
@@ -1278,9 +1092,8 @@ public enum SFNAPI {
             let m_name = try d.string(o["name"], path: ShapeDecoder.join(path, "name"))
             d.length(m_name as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "name"))
             self.name = d.required(m_name, path: ShapeDecoder.join(path, "name"), empty: "")
-            let m_status = try d.string(o["status"], path: ShapeDecoder.join(path, "status"))
-            d.enumeration(m_status, allowed: ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"], path: ShapeDecoder.join(path, "status"))
-            self.status = d.required(m_status, path: ShapeDecoder.join(path, "status"), empty: "")
+            let m_status = try d.enumeration(o["status"], as: ExecutionStatus.self, path: ShapeDecoder.join(path, "status"))
+            self.status = d.required(m_status, path: ShapeDecoder.join(path, "status"), empty: .unmodeled(""))
             let m_startDate = try d.timestamp(o["startDate"], path: ShapeDecoder.join(path, "startDate"))
             self.startDate = d.required(m_startDate, path: ShapeDecoder.join(path, "startDate"), empty: Date(timeIntervalSince1970: 0))
             let m_stopDate = try d.timestamp(o["stopDate"], path: ShapeDecoder.join(path, "stopDate"))
@@ -1307,7 +1120,7 @@ public enum SFNAPI {
             o["executionArn"] = .string(self.executionArn)
             o["stateMachineArn"] = .string(self.stateMachineArn)
             o["name"] = .string(self.name)
-            o["status"] = .string(self.status)
+            o["status"] = .string(self.status.rawValue)
             o["startDate"] = ShapeEncoding.timestamp(self.startDate)
             if let v = self.stopDate { o["stopDate"] = ShapeEncoding.timestamp(v) }
             if let v = self.mapRunArn { o["mapRunArn"] = .string(v) }
@@ -1318,24 +1131,10 @@ public enum SFNAPI {
             if let v = self.redriveDate { o["redriveDate"] = ShapeEncoding.timestamp(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("executionArn", self.executionArn)
-            w.element("stateMachineArn", self.stateMachineArn)
-            w.element("name", self.name)
-            w.element("status", self.status)
-            w.element("startDate", Timestamps.iso8601(self.startDate))
-            if let v = self.stopDate { w.element("stopDate", Timestamps.iso8601(v)) }
-            if let v = self.mapRunArn { w.element("mapRunArn", v) }
-            if let v = self.itemCount { w.element("itemCount", String(v)) }
-            if let v = self.stateMachineVersionArn { w.element("stateMachineVersionArn", v) }
-            if let v = self.stateMachineAliasArn { w.element("stateMachineAliasArn", v) }
-            if let v = self.redriveCount { w.element("redriveCount", String(v)) }
-            if let v = self.redriveDate { w.element("redriveDate", Timestamps.iso8601(v)) }
-        }
     }
 
     /// The `StopExecutionInput` shape of the SFN model.
-    public struct StopExecutionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StopExecutionInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var executionArn: String
         public var error: String?
         public var cause: String?
@@ -1364,15 +1163,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("executionArn", self.executionArn)
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `StopExecutionOutput` shape of the SFN model.
-    public struct StopExecutionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StopExecutionOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stopDate: Date
         public init(stopDate: Date) {
             self.stopDate = stopDate
@@ -1388,13 +1182,10 @@ public enum SFNAPI {
             o["stopDate"] = ShapeEncoding.timestamp(self.stopDate)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stopDate", Timestamps.iso8601(self.stopDate))
-        }
     }
 
     /// The `GetExecutionHistoryInput` shape of the SFN model.
-    public struct GetExecutionHistoryInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct GetExecutionHistoryInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var executionArn: String
         public var maxResults: Int?
         public var reverseOrder: Bool?
@@ -1433,17 +1224,10 @@ public enum SFNAPI {
             if let v = self.includeExecutionData { o["includeExecutionData"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("executionArn", self.executionArn)
-            if let v = self.maxResults { w.element("maxResults", String(v)) }
-            if let v = self.reverseOrder { w.element("reverseOrder", v ? "true" : "false") }
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.includeExecutionData { w.element("includeExecutionData", v ? "true" : "false") }
-        }
     }
 
     /// The `GetExecutionHistoryOutput` shape of the SFN model.
-    public struct GetExecutionHistoryOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct GetExecutionHistoryOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var events: [HistoryEvent]
         public var nextToken: String?
         public init(events: [HistoryEvent], nextToken: String? = nil) {
@@ -1465,16 +1249,12 @@ public enum SFNAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("events") { w in for x0 in self.events { w.element("member") { w in x0.xml(into: &w) } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `HistoryEvent` shape of the SFN model.
-    public struct HistoryEvent: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct HistoryEvent: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var timestamp: Date
-        public var type: String
+        public var type: HistoryEventType
         public var id: Int
         public var previousEventId: Int?
         public var activityFailedEventDetails: ActivityFailedEventDetails?
@@ -1514,7 +1294,7 @@ public enum SFNAPI {
         public var mapRunFailedEventDetails: MapRunFailedEventDetails?
         public var mapRunRedrivenEventDetails: MapRunRedrivenEventDetails?
         public var evaluationFailedEventDetails: EvaluationFailedEventDetails?
-        public init(timestamp: Date, type: String, id: Int, previousEventId: Int? = nil, activityFailedEventDetails: ActivityFailedEventDetails? = nil, activityScheduleFailedEventDetails: ActivityScheduleFailedEventDetails? = nil, activityScheduledEventDetails: ActivityScheduledEventDetails? = nil, activityStartedEventDetails: ActivityStartedEventDetails? = nil, activitySucceededEventDetails: ActivitySucceededEventDetails? = nil, activityTimedOutEventDetails: ActivityTimedOutEventDetails? = nil, taskFailedEventDetails: TaskFailedEventDetails? = nil, taskScheduledEventDetails: TaskScheduledEventDetails? = nil, taskStartFailedEventDetails: TaskStartFailedEventDetails? = nil, taskStartedEventDetails: TaskStartedEventDetails? = nil, taskSubmitFailedEventDetails: TaskSubmitFailedEventDetails? = nil, taskSubmittedEventDetails: TaskSubmittedEventDetails? = nil, taskSucceededEventDetails: TaskSucceededEventDetails? = nil, taskTimedOutEventDetails: TaskTimedOutEventDetails? = nil, executionFailedEventDetails: ExecutionFailedEventDetails? = nil, executionStartedEventDetails: ExecutionStartedEventDetails? = nil, executionSucceededEventDetails: ExecutionSucceededEventDetails? = nil, executionAbortedEventDetails: ExecutionAbortedEventDetails? = nil, executionTimedOutEventDetails: ExecutionTimedOutEventDetails? = nil, executionRedrivenEventDetails: ExecutionRedrivenEventDetails? = nil, mapStateStartedEventDetails: MapStateStartedEventDetails? = nil, mapIterationStartedEventDetails: MapIterationEventDetails? = nil, mapIterationSucceededEventDetails: MapIterationEventDetails? = nil, mapIterationFailedEventDetails: MapIterationEventDetails? = nil, mapIterationAbortedEventDetails: MapIterationEventDetails? = nil, lambdaFunctionFailedEventDetails: LambdaFunctionFailedEventDetails? = nil, lambdaFunctionScheduleFailedEventDetails: LambdaFunctionScheduleFailedEventDetails? = nil, lambdaFunctionScheduledEventDetails: LambdaFunctionScheduledEventDetails? = nil, lambdaFunctionStartFailedEventDetails: LambdaFunctionStartFailedEventDetails? = nil, lambdaFunctionSucceededEventDetails: LambdaFunctionSucceededEventDetails? = nil, lambdaFunctionTimedOutEventDetails: LambdaFunctionTimedOutEventDetails? = nil, stateEnteredEventDetails: StateEnteredEventDetails? = nil, stateExitedEventDetails: StateExitedEventDetails? = nil, mapRunStartedEventDetails: MapRunStartedEventDetails? = nil, mapRunFailedEventDetails: MapRunFailedEventDetails? = nil, mapRunRedrivenEventDetails: MapRunRedrivenEventDetails? = nil, evaluationFailedEventDetails: EvaluationFailedEventDetails? = nil) {
+        public init(timestamp: Date, type: HistoryEventType, id: Int, previousEventId: Int? = nil, activityFailedEventDetails: ActivityFailedEventDetails? = nil, activityScheduleFailedEventDetails: ActivityScheduleFailedEventDetails? = nil, activityScheduledEventDetails: ActivityScheduledEventDetails? = nil, activityStartedEventDetails: ActivityStartedEventDetails? = nil, activitySucceededEventDetails: ActivitySucceededEventDetails? = nil, activityTimedOutEventDetails: ActivityTimedOutEventDetails? = nil, taskFailedEventDetails: TaskFailedEventDetails? = nil, taskScheduledEventDetails: TaskScheduledEventDetails? = nil, taskStartFailedEventDetails: TaskStartFailedEventDetails? = nil, taskStartedEventDetails: TaskStartedEventDetails? = nil, taskSubmitFailedEventDetails: TaskSubmitFailedEventDetails? = nil, taskSubmittedEventDetails: TaskSubmittedEventDetails? = nil, taskSucceededEventDetails: TaskSucceededEventDetails? = nil, taskTimedOutEventDetails: TaskTimedOutEventDetails? = nil, executionFailedEventDetails: ExecutionFailedEventDetails? = nil, executionStartedEventDetails: ExecutionStartedEventDetails? = nil, executionSucceededEventDetails: ExecutionSucceededEventDetails? = nil, executionAbortedEventDetails: ExecutionAbortedEventDetails? = nil, executionTimedOutEventDetails: ExecutionTimedOutEventDetails? = nil, executionRedrivenEventDetails: ExecutionRedrivenEventDetails? = nil, mapStateStartedEventDetails: MapStateStartedEventDetails? = nil, mapIterationStartedEventDetails: MapIterationEventDetails? = nil, mapIterationSucceededEventDetails: MapIterationEventDetails? = nil, mapIterationFailedEventDetails: MapIterationEventDetails? = nil, mapIterationAbortedEventDetails: MapIterationEventDetails? = nil, lambdaFunctionFailedEventDetails: LambdaFunctionFailedEventDetails? = nil, lambdaFunctionScheduleFailedEventDetails: LambdaFunctionScheduleFailedEventDetails? = nil, lambdaFunctionScheduledEventDetails: LambdaFunctionScheduledEventDetails? = nil, lambdaFunctionStartFailedEventDetails: LambdaFunctionStartFailedEventDetails? = nil, lambdaFunctionSucceededEventDetails: LambdaFunctionSucceededEventDetails? = nil, lambdaFunctionTimedOutEventDetails: LambdaFunctionTimedOutEventDetails? = nil, stateEnteredEventDetails: StateEnteredEventDetails? = nil, stateExitedEventDetails: StateExitedEventDetails? = nil, mapRunStartedEventDetails: MapRunStartedEventDetails? = nil, mapRunFailedEventDetails: MapRunFailedEventDetails? = nil, mapRunRedrivenEventDetails: MapRunRedrivenEventDetails? = nil, evaluationFailedEventDetails: EvaluationFailedEventDetails? = nil) {
             self.timestamp = timestamp
             self.type = type
             self.id = id
@@ -1557,14 +1337,13 @@ public enum SFNAPI {
             self.mapRunRedrivenEventDetails = mapRunRedrivenEventDetails
             self.evaluationFailedEventDetails = evaluationFailedEventDetails
         }
-        public static var empty: HistoryEvent { HistoryEvent(timestamp: Date(timeIntervalSince1970: 0), type: "", id: 0) }
+        public static var empty: HistoryEvent { HistoryEvent(timestamp: Date(timeIntervalSince1970: 0), type: .unmodeled(""), id: 0) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
             let m_timestamp = try d.timestamp(o["timestamp"], path: ShapeDecoder.join(path, "timestamp"))
             self.timestamp = d.required(m_timestamp, path: ShapeDecoder.join(path, "timestamp"), empty: Date(timeIntervalSince1970: 0))
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["ActivityFailed", "ActivityScheduled", "ActivityScheduleFailed", "ActivityStarted", "ActivitySucceeded", "ActivityTimedOut", "ChoiceStateEntered", "ChoiceStateExited", "ExecutionAborted", "ExecutionFailed", "ExecutionStarted", "ExecutionSucceeded", "ExecutionTimedOut", "FailStateEntered", "LambdaFunctionFailed", "LambdaFunctionScheduled", "LambdaFunctionScheduleFailed", "LambdaFunctionStarted", "LambdaFunctionStartFailed", "LambdaFunctionSucceeded", "LambdaFunctionTimedOut", "MapIterationAborted", "MapIterationFailed", "MapIterationStarted", "MapIterationSucceeded", "MapStateAborted", "MapStateEntered", "MapStateExited", "MapStateFailed", "MapStateStarted", "MapStateSucceeded", "ParallelStateAborted", "ParallelStateEntered", "ParallelStateExited", "ParallelStateFailed", "ParallelStateStarted", "ParallelStateSucceeded", "PassStateEntered", "PassStateExited", "SucceedStateEntered", "SucceedStateExited", "TaskFailed", "TaskScheduled", "TaskStarted", "TaskStartFailed", "TaskStateAborted", "TaskStateEntered", "TaskStateExited", "TaskSubmitFailed", "TaskSubmitted", "TaskSucceeded", "TaskTimedOut", "WaitStateAborted", "WaitStateEntered", "WaitStateExited", "MapRunAborted", "MapRunFailed", "MapRunStarted", "MapRunSucceeded", "ExecutionRedriven", "MapRunRedriven", "EvaluationFailed"], path: ShapeDecoder.join(path, "type"))
-            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: "")
+            let m_type = try d.enumeration(o["type"], as: HistoryEventType.self, path: ShapeDecoder.join(path, "type"))
+            self.type = d.required(m_type, path: ShapeDecoder.join(path, "type"), empty: .unmodeled(""))
             let m_id = try d.integer(o["id"], path: ShapeDecoder.join(path, "id"))
             self.id = d.required(m_id, path: ShapeDecoder.join(path, "id"), empty: 0)
             let m_previousEventId = try d.integer(o["previousEventId"], path: ShapeDecoder.join(path, "previousEventId"))
@@ -1647,7 +1426,7 @@ public enum SFNAPI {
         public func json() -> JSON {
             var o = JSONObject()
             o["timestamp"] = ShapeEncoding.timestamp(self.timestamp)
-            o["type"] = .string(self.type)
+            o["type"] = .string(self.type.rawValue)
             o["id"] = .number(Double(self.id))
             if let v = self.previousEventId { o["previousEventId"] = .number(Double(v)) }
             if let v = self.activityFailedEventDetails { o["activityFailedEventDetails"] = v.json() }
@@ -1689,53 +1468,10 @@ public enum SFNAPI {
             if let v = self.evaluationFailedEventDetails { o["evaluationFailedEventDetails"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("timestamp", Timestamps.iso8601(self.timestamp))
-            w.element("type", self.type)
-            w.element("id", String(self.id))
-            if let v = self.previousEventId { w.element("previousEventId", String(v)) }
-            if let v = self.activityFailedEventDetails { w.element("activityFailedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.activityScheduleFailedEventDetails { w.element("activityScheduleFailedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.activityScheduledEventDetails { w.element("activityScheduledEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.activityStartedEventDetails { w.element("activityStartedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.activitySucceededEventDetails { w.element("activitySucceededEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.activityTimedOutEventDetails { w.element("activityTimedOutEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.taskFailedEventDetails { w.element("taskFailedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.taskScheduledEventDetails { w.element("taskScheduledEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.taskStartFailedEventDetails { w.element("taskStartFailedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.taskStartedEventDetails { w.element("taskStartedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.taskSubmitFailedEventDetails { w.element("taskSubmitFailedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.taskSubmittedEventDetails { w.element("taskSubmittedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.taskSucceededEventDetails { w.element("taskSucceededEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.taskTimedOutEventDetails { w.element("taskTimedOutEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.executionFailedEventDetails { w.element("executionFailedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.executionStartedEventDetails { w.element("executionStartedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.executionSucceededEventDetails { w.element("executionSucceededEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.executionAbortedEventDetails { w.element("executionAbortedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.executionTimedOutEventDetails { w.element("executionTimedOutEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.executionRedrivenEventDetails { w.element("executionRedrivenEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.mapStateStartedEventDetails { w.element("mapStateStartedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.mapIterationStartedEventDetails { w.element("mapIterationStartedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.mapIterationSucceededEventDetails { w.element("mapIterationSucceededEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.mapIterationFailedEventDetails { w.element("mapIterationFailedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.mapIterationAbortedEventDetails { w.element("mapIterationAbortedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.lambdaFunctionFailedEventDetails { w.element("lambdaFunctionFailedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.lambdaFunctionScheduleFailedEventDetails { w.element("lambdaFunctionScheduleFailedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.lambdaFunctionScheduledEventDetails { w.element("lambdaFunctionScheduledEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.lambdaFunctionStartFailedEventDetails { w.element("lambdaFunctionStartFailedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.lambdaFunctionSucceededEventDetails { w.element("lambdaFunctionSucceededEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.lambdaFunctionTimedOutEventDetails { w.element("lambdaFunctionTimedOutEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.stateEnteredEventDetails { w.element("stateEnteredEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.stateExitedEventDetails { w.element("stateExitedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.mapRunStartedEventDetails { w.element("mapRunStartedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.mapRunFailedEventDetails { w.element("mapRunFailedEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.mapRunRedrivenEventDetails { w.element("mapRunRedrivenEventDetails") { w in v.xml(into: &w) } }
-            if let v = self.evaluationFailedEventDetails { w.element("evaluationFailedEventDetails") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `ActivityFailedEventDetails` shape of the SFN model.
-    public struct ActivityFailedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ActivityFailedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -1758,14 +1494,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `ActivityScheduleFailedEventDetails` shape of the SFN model.
-    public struct ActivityScheduleFailedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ActivityScheduleFailedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -1788,14 +1520,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `ActivityScheduledEventDetails` shape of the SFN model.
-    public struct ActivityScheduledEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ActivityScheduledEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resource: String
         public var input: String?
         public var inputDetails: HistoryEventExecutionDataDetails?
@@ -1833,17 +1561,10 @@ public enum SFNAPI {
             if let v = self.heartbeatInSeconds { o["heartbeatInSeconds"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resource", self.resource)
-            if let v = self.input { w.element("input", v) }
-            if let v = self.inputDetails { w.element("inputDetails") { w in v.xml(into: &w) } }
-            if let v = self.timeoutInSeconds { w.element("timeoutInSeconds", String(v)) }
-            if let v = self.heartbeatInSeconds { w.element("heartbeatInSeconds", String(v)) }
-        }
     }
 
     /// The `HistoryEventExecutionDataDetails` shape of the SFN model.
-    public struct HistoryEventExecutionDataDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct HistoryEventExecutionDataDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var truncated: Bool?
         public init(truncated: Bool? = nil) {
             self.truncated = truncated
@@ -1859,13 +1580,10 @@ public enum SFNAPI {
             if let v = self.truncated { o["truncated"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.truncated { w.element("truncated", v ? "true" : "false") }
-        }
     }
 
     /// The `ActivityStartedEventDetails` shape of the SFN model.
-    public struct ActivityStartedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ActivityStartedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var workerName: String?
         public init(workerName: String? = nil) {
             self.workerName = workerName
@@ -1882,13 +1600,10 @@ public enum SFNAPI {
             if let v = self.workerName { o["workerName"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.workerName { w.element("workerName", v) }
-        }
     }
 
     /// The `ActivitySucceededEventDetails` shape of the SFN model.
-    public struct ActivitySucceededEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ActivitySucceededEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var output: String?
         public var outputDetails: HistoryEventExecutionDataDetails?
         public init(output: String? = nil, outputDetails: HistoryEventExecutionDataDetails? = nil) {
@@ -1910,14 +1625,10 @@ public enum SFNAPI {
             if let v = self.outputDetails { o["outputDetails"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.output { w.element("output", v) }
-            if let v = self.outputDetails { w.element("outputDetails") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `ActivityTimedOutEventDetails` shape of the SFN model.
-    public struct ActivityTimedOutEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ActivityTimedOutEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -1940,14 +1651,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `TaskFailedEventDetails` shape of the SFN model.
-    public struct TaskFailedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskFailedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceType: String
         public var resource: String
         public var error: String?
@@ -1982,16 +1689,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceType", self.resourceType)
-            w.element("resource", self.resource)
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `TaskScheduledEventDetails` shape of the SFN model.
-    public struct TaskScheduledEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskScheduledEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceType: String
         public var resource: String
         public var region: String
@@ -2041,19 +1742,10 @@ public enum SFNAPI {
             if let v = self.taskCredentials { o["taskCredentials"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceType", self.resourceType)
-            w.element("resource", self.resource)
-            w.element("region", self.region)
-            w.element("parameters", self.parameters)
-            if let v = self.timeoutInSeconds { w.element("timeoutInSeconds", String(v)) }
-            if let v = self.heartbeatInSeconds { w.element("heartbeatInSeconds", String(v)) }
-            if let v = self.taskCredentials { w.element("taskCredentials") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `TaskCredentials` shape of the SFN model.
-    public struct TaskCredentials: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskCredentials: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var roleArn: String?
         public init(roleArn: String? = nil) {
             self.roleArn = roleArn
@@ -2070,13 +1762,10 @@ public enum SFNAPI {
             if let v = self.roleArn { o["roleArn"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.roleArn { w.element("roleArn", v) }
-        }
     }
 
     /// The `TaskStartFailedEventDetails` shape of the SFN model.
-    public struct TaskStartFailedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskStartFailedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceType: String
         public var resource: String
         public var error: String?
@@ -2111,16 +1800,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceType", self.resourceType)
-            w.element("resource", self.resource)
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `TaskStartedEventDetails` shape of the SFN model.
-    public struct TaskStartedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskStartedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceType: String
         public var resource: String
         public init(resourceType: String, resource: String) {
@@ -2143,14 +1826,10 @@ public enum SFNAPI {
             o["resource"] = .string(self.resource)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceType", self.resourceType)
-            w.element("resource", self.resource)
-        }
     }
 
     /// The `TaskSubmitFailedEventDetails` shape of the SFN model.
-    public struct TaskSubmitFailedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskSubmitFailedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceType: String
         public var resource: String
         public var error: String?
@@ -2185,16 +1864,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceType", self.resourceType)
-            w.element("resource", self.resource)
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `TaskSubmittedEventDetails` shape of the SFN model.
-    public struct TaskSubmittedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskSubmittedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceType: String
         public var resource: String
         public var output: String?
@@ -2228,16 +1901,10 @@ public enum SFNAPI {
             if let v = self.outputDetails { o["outputDetails"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceType", self.resourceType)
-            w.element("resource", self.resource)
-            if let v = self.output { w.element("output", v) }
-            if let v = self.outputDetails { w.element("outputDetails") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `TaskSucceededEventDetails` shape of the SFN model.
-    public struct TaskSucceededEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskSucceededEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceType: String
         public var resource: String
         public var output: String?
@@ -2271,16 +1938,10 @@ public enum SFNAPI {
             if let v = self.outputDetails { o["outputDetails"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceType", self.resourceType)
-            w.element("resource", self.resource)
-            if let v = self.output { w.element("output", v) }
-            if let v = self.outputDetails { w.element("outputDetails") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `TaskTimedOutEventDetails` shape of the SFN model.
-    public struct TaskTimedOutEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TaskTimedOutEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceType: String
         public var resource: String
         public var error: String?
@@ -2315,16 +1976,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceType", self.resourceType)
-            w.element("resource", self.resource)
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `ExecutionFailedEventDetails` shape of the SFN model.
-    public struct ExecutionFailedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ExecutionFailedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -2347,14 +2002,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `ExecutionStartedEventDetails` shape of the SFN model.
-    public struct ExecutionStartedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ExecutionStartedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var input: String?
         public var inputDetails: HistoryEventExecutionDataDetails?
         public var roleArn: String?
@@ -2394,17 +2045,10 @@ public enum SFNAPI {
             if let v = self.stateMachineVersionArn { o["stateMachineVersionArn"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.input { w.element("input", v) }
-            if let v = self.inputDetails { w.element("inputDetails") { w in v.xml(into: &w) } }
-            if let v = self.roleArn { w.element("roleArn", v) }
-            if let v = self.stateMachineAliasArn { w.element("stateMachineAliasArn", v) }
-            if let v = self.stateMachineVersionArn { w.element("stateMachineVersionArn", v) }
-        }
     }
 
     /// The `ExecutionSucceededEventDetails` shape of the SFN model.
-    public struct ExecutionSucceededEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ExecutionSucceededEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var output: String?
         public var outputDetails: HistoryEventExecutionDataDetails?
         public init(output: String? = nil, outputDetails: HistoryEventExecutionDataDetails? = nil) {
@@ -2426,14 +2070,10 @@ public enum SFNAPI {
             if let v = self.outputDetails { o["outputDetails"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.output { w.element("output", v) }
-            if let v = self.outputDetails { w.element("outputDetails") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `ExecutionAbortedEventDetails` shape of the SFN model.
-    public struct ExecutionAbortedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ExecutionAbortedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -2456,14 +2096,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `ExecutionTimedOutEventDetails` shape of the SFN model.
-    public struct ExecutionTimedOutEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ExecutionTimedOutEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -2486,14 +2122,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `ExecutionRedrivenEventDetails` shape of the SFN model.
-    public struct ExecutionRedrivenEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ExecutionRedrivenEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var redriveCount: Int?
         public init(redriveCount: Int? = nil) {
             self.redriveCount = redriveCount
@@ -2509,13 +2141,10 @@ public enum SFNAPI {
             if let v = self.redriveCount { o["redriveCount"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.redriveCount { w.element("redriveCount", String(v)) }
-        }
     }
 
     /// The `MapStateStartedEventDetails` shape of the SFN model.
-    public struct MapStateStartedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct MapStateStartedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var length: Int?
         public init(length: Int? = nil) {
             self.length = length
@@ -2532,13 +2161,10 @@ public enum SFNAPI {
             if let v = self.length { o["length"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.length { w.element("length", String(v)) }
-        }
     }
 
     /// The `MapIterationEventDetails` shape of the SFN model.
-    public struct MapIterationEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct MapIterationEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String?
         public var index: Int?
         public init(name: String? = nil, index: Int? = nil) {
@@ -2561,14 +2187,10 @@ public enum SFNAPI {
             if let v = self.index { o["index"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.name { w.element("name", v) }
-            if let v = self.index { w.element("index", String(v)) }
-        }
     }
 
     /// The `LambdaFunctionFailedEventDetails` shape of the SFN model.
-    public struct LambdaFunctionFailedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct LambdaFunctionFailedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -2591,14 +2213,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `LambdaFunctionScheduleFailedEventDetails` shape of the SFN model.
-    public struct LambdaFunctionScheduleFailedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct LambdaFunctionScheduleFailedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -2621,14 +2239,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `LambdaFunctionScheduledEventDetails` shape of the SFN model.
-    public struct LambdaFunctionScheduledEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct LambdaFunctionScheduledEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resource: String
         public var input: String?
         public var inputDetails: HistoryEventExecutionDataDetails?
@@ -2666,17 +2280,10 @@ public enum SFNAPI {
             if let v = self.taskCredentials { o["taskCredentials"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resource", self.resource)
-            if let v = self.input { w.element("input", v) }
-            if let v = self.inputDetails { w.element("inputDetails") { w in v.xml(into: &w) } }
-            if let v = self.timeoutInSeconds { w.element("timeoutInSeconds", String(v)) }
-            if let v = self.taskCredentials { w.element("taskCredentials") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `LambdaFunctionStartFailedEventDetails` shape of the SFN model.
-    public struct LambdaFunctionStartFailedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct LambdaFunctionStartFailedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -2699,14 +2306,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `LambdaFunctionSucceededEventDetails` shape of the SFN model.
-    public struct LambdaFunctionSucceededEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct LambdaFunctionSucceededEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var output: String?
         public var outputDetails: HistoryEventExecutionDataDetails?
         public init(output: String? = nil, outputDetails: HistoryEventExecutionDataDetails? = nil) {
@@ -2728,14 +2331,10 @@ public enum SFNAPI {
             if let v = self.outputDetails { o["outputDetails"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.output { w.element("output", v) }
-            if let v = self.outputDetails { w.element("outputDetails") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `LambdaFunctionTimedOutEventDetails` shape of the SFN model.
-    public struct LambdaFunctionTimedOutEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct LambdaFunctionTimedOutEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -2758,14 +2357,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `StateEnteredEventDetails` shape of the SFN model.
-    public struct StateEnteredEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StateEnteredEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var input: String?
         public var inputDetails: HistoryEventExecutionDataDetails?
@@ -2793,15 +2388,10 @@ public enum SFNAPI {
             if let v = self.inputDetails { o["inputDetails"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("name", self.name)
-            if let v = self.input { w.element("input", v) }
-            if let v = self.inputDetails { w.element("inputDetails") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `StateExitedEventDetails` shape of the SFN model.
-    public struct StateExitedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StateExitedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var output: String?
         public var outputDetails: HistoryEventExecutionDataDetails?
@@ -2839,17 +2429,10 @@ public enum SFNAPI {
             if let v = self.assignedVariablesDetails { o["assignedVariablesDetails"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("name", self.name)
-            if let v = self.output { w.element("output", v) }
-            if let v = self.outputDetails { w.element("outputDetails") { w in v.xml(into: &w) } }
-            if let v = self.assignedVariables { w.element("assignedVariables") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value", x0.value) } } } }
-            if let v = self.assignedVariablesDetails { w.element("assignedVariablesDetails") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `AssignedVariablesDetails` shape of the SFN model.
-    public struct AssignedVariablesDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct AssignedVariablesDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var truncated: Bool?
         public init(truncated: Bool? = nil) {
             self.truncated = truncated
@@ -2865,13 +2448,10 @@ public enum SFNAPI {
             if let v = self.truncated { o["truncated"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.truncated { w.element("truncated", v ? "true" : "false") }
-        }
     }
 
     /// The `MapRunStartedEventDetails` shape of the SFN model.
-    public struct MapRunStartedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct MapRunStartedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var mapRunArn: String?
         public init(mapRunArn: String? = nil) {
             self.mapRunArn = mapRunArn
@@ -2888,13 +2468,10 @@ public enum SFNAPI {
             if let v = self.mapRunArn { o["mapRunArn"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.mapRunArn { w.element("mapRunArn", v) }
-        }
     }
 
     /// The `MapRunFailedEventDetails` shape of the SFN model.
-    public struct MapRunFailedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct MapRunFailedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -2917,14 +2494,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `MapRunRedrivenEventDetails` shape of the SFN model.
-    public struct MapRunRedrivenEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct MapRunRedrivenEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var mapRunArn: String?
         public var redriveCount: Int?
         public init(mapRunArn: String? = nil, redriveCount: Int? = nil) {
@@ -2946,14 +2519,10 @@ public enum SFNAPI {
             if let v = self.redriveCount { o["redriveCount"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.mapRunArn { w.element("mapRunArn", v) }
-            if let v = self.redriveCount { w.element("redriveCount", String(v)) }
-        }
     }
 
     /// The `EvaluationFailedEventDetails` shape of the SFN model.
-    public struct EvaluationFailedEventDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct EvaluationFailedEventDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public var location: String?
@@ -2988,21 +2557,15 @@ public enum SFNAPI {
             o["state"] = .string(self.state)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-            if let v = self.location { w.element("location", v) }
-            w.element("state", self.state)
-        }
     }
 
     /// The `ValidateStateMachineDefinitionInput` shape of the SFN model.
-    public struct ValidateStateMachineDefinitionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ValidateStateMachineDefinitionInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var definition: String
-        public var type: String?
-        public var severity: String?
+        public var type: StateMachineType?
+        public var severity: ValidateStateMachineDefinitionSeverity?
         public var maxResults: Int?
-        public init(definition: String, type: String? = nil, severity: String? = nil, maxResults: Int? = nil) {
+        public init(definition: String, type: StateMachineType? = nil, severity: ValidateStateMachineDefinitionSeverity? = nil, maxResults: Int? = nil) {
             self.definition = definition
             self.type = type
             self.severity = severity
@@ -3014,11 +2577,9 @@ public enum SFNAPI {
             let m_definition = try d.string(o["definition"], path: ShapeDecoder.join(path, "definition"))
             d.length(m_definition as String?, min: 1, max: 1048576, path: ShapeDecoder.join(path, "definition"))
             self.definition = d.required(m_definition, path: ShapeDecoder.join(path, "definition"), empty: "")
-            let m_type = try d.string(o["type"], path: ShapeDecoder.join(path, "type"))
-            d.enumeration(m_type, allowed: ["STANDARD", "EXPRESS"], path: ShapeDecoder.join(path, "type"))
+            let m_type = try d.enumeration(o["type"], as: StateMachineType.self, path: ShapeDecoder.join(path, "type"))
             self.type = m_type
-            let m_severity = try d.string(o["severity"], path: ShapeDecoder.join(path, "severity"))
-            d.enumeration(m_severity, allowed: ["ERROR", "WARNING"], path: ShapeDecoder.join(path, "severity"))
+            let m_severity = try d.enumeration(o["severity"], as: ValidateStateMachineDefinitionSeverity.self, path: ShapeDecoder.join(path, "severity"))
             self.severity = m_severity
             let m_maxResults = try d.integer(o["maxResults"], path: ShapeDecoder.join(path, "maxResults"))
             d.range(m_maxResults, min: 0, max: 100, path: ShapeDecoder.join(path, "maxResults"))
@@ -3027,35 +2588,28 @@ public enum SFNAPI {
         public func json() -> JSON {
             var o = JSONObject()
             o["definition"] = .string(self.definition)
-            if let v = self.type { o["type"] = .string(v) }
-            if let v = self.severity { o["severity"] = .string(v) }
+            if let v = self.type { o["type"] = .string(v.rawValue) }
+            if let v = self.severity { o["severity"] = .string(v.rawValue) }
             if let v = self.maxResults { o["maxResults"] = .number(Double(v)) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("definition", self.definition)
-            if let v = self.type { w.element("type", v) }
-            if let v = self.severity { w.element("severity", v) }
-            if let v = self.maxResults { w.element("maxResults", String(v)) }
         }
     }
 
     /// The `ValidateStateMachineDefinitionOutput` shape of the SFN model.
-    public struct ValidateStateMachineDefinitionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var result: String
+    public struct ValidateStateMachineDefinitionOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var result: ValidateStateMachineDefinitionResultCode
         public var diagnostics: [ValidateStateMachineDefinitionDiagnostic]
         public var truncated: Bool?
-        public init(result: String, diagnostics: [ValidateStateMachineDefinitionDiagnostic], truncated: Bool? = nil) {
+        public init(result: ValidateStateMachineDefinitionResultCode, diagnostics: [ValidateStateMachineDefinitionDiagnostic], truncated: Bool? = nil) {
             self.result = result
             self.diagnostics = diagnostics
             self.truncated = truncated
         }
-        public static var empty: ValidateStateMachineDefinitionOutput { ValidateStateMachineDefinitionOutput(result: "", diagnostics: []) }
+        public static var empty: ValidateStateMachineDefinitionOutput { ValidateStateMachineDefinitionOutput(result: .unmodeled(""), diagnostics: []) }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_result = try d.string(o["result"], path: ShapeDecoder.join(path, "result"))
-            d.enumeration(m_result, allowed: ["OK", "FAIL"], path: ShapeDecoder.join(path, "result"))
-            self.result = d.required(m_result, path: ShapeDecoder.join(path, "result"), empty: "")
+            let m_result = try d.enumeration(o["result"], as: ValidateStateMachineDefinitionResultCode.self, path: ShapeDecoder.join(path, "result"))
+            self.result = d.required(m_result, path: ShapeDecoder.join(path, "result"), empty: .unmodeled(""))
             let m_diagnostics = try d.list(o["diagnostics"], path: ShapeDecoder.join(path, "diagnostics")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in return try d0.structure(v0, path: p0, as: ValidateStateMachineDefinitionDiagnostic.self) }
             self.diagnostics = d.required(m_diagnostics, path: ShapeDecoder.join(path, "diagnostics"), empty: [])
             let m_truncated = try d.boolean(o["truncated"], path: ShapeDecoder.join(path, "truncated"))
@@ -3063,36 +2617,30 @@ public enum SFNAPI {
         }
         public func json() -> JSON {
             var o = JSONObject()
-            o["result"] = .string(self.result)
+            o["result"] = .string(self.result.rawValue)
             o["diagnostics"] = .array(self.diagnostics.map { e0 in e0.json() })
             if let v = self.truncated { o["truncated"] = .bool(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("result", self.result)
-            w.element("diagnostics") { w in for x0 in self.diagnostics { w.element("member") { w in x0.xml(into: &w) } } }
-            if let v = self.truncated { w.element("truncated", v ? "true" : "false") }
-        }
     }
 
     /// The `ValidateStateMachineDefinitionDiagnostic` shape of the SFN model.
-    public struct ValidateStateMachineDefinitionDiagnostic: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
-        public var severity: String
+    public struct ValidateStateMachineDefinitionDiagnostic: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var severity: ValidateStateMachineDefinitionSeverity
         public var code: String
         public var message: String
         public var location: String?
-        public init(severity: String, code: String, message: String, location: String? = nil) {
+        public init(severity: ValidateStateMachineDefinitionSeverity, code: String, message: String, location: String? = nil) {
             self.severity = severity
             self.code = code
             self.message = message
             self.location = location
         }
-        public static var empty: ValidateStateMachineDefinitionDiagnostic { ValidateStateMachineDefinitionDiagnostic(severity: "", code: "", message: "") }
+        public static var empty: ValidateStateMachineDefinitionDiagnostic { ValidateStateMachineDefinitionDiagnostic(severity: .unmodeled(""), code: "", message: "") }
         public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
             let o = try d.object(json, path: path)
-            let m_severity = try d.string(o["severity"], path: ShapeDecoder.join(path, "severity"))
-            d.enumeration(m_severity, allowed: ["ERROR", "WARNING"], path: ShapeDecoder.join(path, "severity"))
-            self.severity = d.required(m_severity, path: ShapeDecoder.join(path, "severity"), empty: "")
+            let m_severity = try d.enumeration(o["severity"], as: ValidateStateMachineDefinitionSeverity.self, path: ShapeDecoder.join(path, "severity"))
+            self.severity = d.required(m_severity, path: ShapeDecoder.join(path, "severity"), empty: .unmodeled(""))
             let m_code = try d.string(o["code"], path: ShapeDecoder.join(path, "code"))
             self.code = d.required(m_code, path: ShapeDecoder.join(path, "code"), empty: "")
             let m_message = try d.string(o["message"], path: ShapeDecoder.join(path, "message"))
@@ -3102,25 +2650,19 @@ public enum SFNAPI {
         }
         public func json() -> JSON {
             var o = JSONObject()
-            o["severity"] = .string(self.severity)
+            o["severity"] = .string(self.severity.rawValue)
             o["code"] = .string(self.code)
             o["message"] = .string(self.message)
             if let v = self.location { o["location"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("severity", self.severity)
-            w.element("code", self.code)
-            w.element("message", self.message)
-            if let v = self.location { w.element("location", v) }
-        }
     }
 
     /// The `DescribeStateMachineForExecutionInput` shape of the SFN model.
-    public struct DescribeStateMachineForExecutionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeStateMachineForExecutionInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var executionArn: String
-        public var includedData: String?
-        public init(executionArn: String, includedData: String? = nil) {
+        public var includedData: IncludedData?
+        public init(executionArn: String, includedData: IncludedData? = nil) {
             self.executionArn = executionArn
             self.includedData = includedData
         }
@@ -3130,24 +2672,19 @@ public enum SFNAPI {
             let m_executionArn = try d.string(o["executionArn"], path: ShapeDecoder.join(path, "executionArn"))
             d.length(m_executionArn as String?, min: 1, max: 256, path: ShapeDecoder.join(path, "executionArn"))
             self.executionArn = d.required(m_executionArn, path: ShapeDecoder.join(path, "executionArn"), empty: "")
-            let m_includedData = try d.string(o["includedData"], path: ShapeDecoder.join(path, "includedData"))
-            d.enumeration(m_includedData, allowed: ["ALL_DATA", "METADATA_ONLY"], path: ShapeDecoder.join(path, "includedData"))
+            let m_includedData = try d.enumeration(o["includedData"], as: IncludedData.self, path: ShapeDecoder.join(path, "includedData"))
             self.includedData = m_includedData
         }
         public func json() -> JSON {
             var o = JSONObject()
             o["executionArn"] = .string(self.executionArn)
-            if let v = self.includedData { o["includedData"] = .string(v) }
+            if let v = self.includedData { o["includedData"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            w.element("executionArn", self.executionArn)
-            if let v = self.includedData { w.element("includedData", v) }
         }
     }
 
     /// The `DescribeStateMachineForExecutionOutput` shape of the SFN model.
-    public struct DescribeStateMachineForExecutionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeStateMachineForExecutionOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
         public var name: String
         public var definition: String
@@ -3223,24 +2760,10 @@ public enum SFNAPI {
             if let v = self.variableReferences { o["variableReferences"] = .object(JSONObject(uniqueKeysWithValues: v.sorted { $0.key < $1.key }.map { ($0.key, .array($0.value.map { e1 in .string(e1) })) })) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-            w.element("name", self.name)
-            w.element("definition", self.definition)
-            w.element("roleArn", self.roleArn)
-            w.element("updateDate", Timestamps.iso8601(self.updateDate))
-            if let v = self.loggingConfiguration { w.element("loggingConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.tracingConfiguration { w.element("tracingConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.mapRunArn { w.element("mapRunArn", v) }
-            if let v = self.label { w.element("label", v) }
-            if let v = self.revisionId { w.element("revisionId", v) }
-            if let v = self.encryptionConfiguration { w.element("encryptionConfiguration") { w in v.xml(into: &w) } }
-            if let v = self.variableReferences { w.element("variableReferences") { w in for x0 in v.sorted(by: { $0.key < $1.key }) { w.element("entry") { w in w.element("key", x0.key); w.element("value") { w in for x1 in x0.value { w.element("member", x1) } } } } } }
-        }
     }
 
     /// The `TagResourceInput` shape of the SFN model.
-    public struct TagResourceInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TagResourceInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceArn: String
         public var tags: [Tag]
         public init(resourceArn: String, tags: [Tag]) {
@@ -3262,14 +2785,10 @@ public enum SFNAPI {
             o["tags"] = .array(self.tags.map { e0 in e0.json() })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceArn", self.resourceArn)
-            w.element("tags") { w in for x0 in self.tags { w.element("member") { w in x0.xml(into: &w) } } }
-        }
     }
 
     /// The `TagResourceOutput` shape of the SFN model.
-    public struct TagResourceOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TagResourceOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: TagResourceOutput { TagResourceOutput() }
@@ -3279,12 +2798,10 @@ public enum SFNAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `UntagResourceInput` shape of the SFN model.
-    public struct UntagResourceInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UntagResourceInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceArn: String
         public var tagKeys: [String]
         public init(resourceArn: String, tagKeys: [String]) {
@@ -3306,14 +2823,10 @@ public enum SFNAPI {
             o["tagKeys"] = .array(self.tagKeys.map { e0 in .string(e0) })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceArn", self.resourceArn)
-            w.element("tagKeys") { w in for x0 in self.tagKeys { w.element("member", x0) } }
-        }
     }
 
     /// The `UntagResourceOutput` shape of the SFN model.
-    public struct UntagResourceOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UntagResourceOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: UntagResourceOutput { UntagResourceOutput() }
@@ -3323,12 +2836,10 @@ public enum SFNAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `ListTagsForResourceInput` shape of the SFN model.
-    public struct ListTagsForResourceInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTagsForResourceInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var resourceArn: String
         public init(resourceArn: String) {
             self.resourceArn = resourceArn
@@ -3345,13 +2856,10 @@ public enum SFNAPI {
             o["resourceArn"] = .string(self.resourceArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("resourceArn", self.resourceArn)
-        }
     }
 
     /// The `ListTagsForResourceOutput` shape of the SFN model.
-    public struct ListTagsForResourceOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListTagsForResourceOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var tags: [Tag]?
         public init(tags: [Tag]? = nil) {
             self.tags = tags
@@ -3367,13 +2875,10 @@ public enum SFNAPI {
             if let v = self.tags { o["tags"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `SendTaskSuccessInput` shape of the SFN model.
-    public struct SendTaskSuccessInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SendTaskSuccessInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskToken: String
         public var output: String
         public init(taskToken: String, output: String) {
@@ -3396,14 +2901,10 @@ public enum SFNAPI {
             o["output"] = .string(self.output)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("taskToken", self.taskToken)
-            w.element("output", self.output)
-        }
     }
 
     /// The `SendTaskSuccessOutput` shape of the SFN model.
-    public struct SendTaskSuccessOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SendTaskSuccessOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: SendTaskSuccessOutput { SendTaskSuccessOutput() }
@@ -3413,12 +2914,10 @@ public enum SFNAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `SendTaskFailureInput` shape of the SFN model.
-    public struct SendTaskFailureInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SendTaskFailureInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskToken: String
         public var error: String?
         public var cause: String?
@@ -3447,15 +2946,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("taskToken", self.taskToken)
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `SendTaskFailureOutput` shape of the SFN model.
-    public struct SendTaskFailureOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SendTaskFailureOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: SendTaskFailureOutput { SendTaskFailureOutput() }
@@ -3465,12 +2959,10 @@ public enum SFNAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `SendTaskHeartbeatInput` shape of the SFN model.
-    public struct SendTaskHeartbeatInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SendTaskHeartbeatInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskToken: String
         public init(taskToken: String) {
             self.taskToken = taskToken
@@ -3487,13 +2979,10 @@ public enum SFNAPI {
             o["taskToken"] = .string(self.taskToken)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("taskToken", self.taskToken)
-        }
     }
 
     /// The `SendTaskHeartbeatOutput` shape of the SFN model.
-    public struct SendTaskHeartbeatOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct SendTaskHeartbeatOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: SendTaskHeartbeatOutput { SendTaskHeartbeatOutput() }
@@ -3503,12 +2992,10 @@ public enum SFNAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `CreateActivityInput` shape of the SFN model.
-    public struct CreateActivityInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateActivityInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var name: String
         public var tags: [Tag]?
         public var encryptionConfiguration: EncryptionConfiguration?
@@ -3535,15 +3022,10 @@ public enum SFNAPI {
             if let v = self.encryptionConfiguration { o["encryptionConfiguration"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("name", self.name)
-            if let v = self.tags { w.element("tags") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.encryptionConfiguration { w.element("encryptionConfiguration") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `CreateActivityOutput` shape of the SFN model.
-    public struct CreateActivityOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateActivityOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var activityArn: String
         public var creationDate: Date
         public init(activityArn: String, creationDate: Date) {
@@ -3565,14 +3047,10 @@ public enum SFNAPI {
             o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("activityArn", self.activityArn)
-            w.element("creationDate", Timestamps.iso8601(self.creationDate))
-        }
     }
 
     /// The `DeleteActivityInput` shape of the SFN model.
-    public struct DeleteActivityInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteActivityInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var activityArn: String
         public init(activityArn: String) {
             self.activityArn = activityArn
@@ -3589,13 +3067,10 @@ public enum SFNAPI {
             o["activityArn"] = .string(self.activityArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("activityArn", self.activityArn)
-        }
     }
 
     /// The `DeleteActivityOutput` shape of the SFN model.
-    public struct DeleteActivityOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteActivityOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: DeleteActivityOutput { DeleteActivityOutput() }
@@ -3605,12 +3080,10 @@ public enum SFNAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `DescribeActivityInput` shape of the SFN model.
-    public struct DescribeActivityInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeActivityInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var activityArn: String
         public init(activityArn: String) {
             self.activityArn = activityArn
@@ -3627,13 +3100,10 @@ public enum SFNAPI {
             o["activityArn"] = .string(self.activityArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("activityArn", self.activityArn)
-        }
     }
 
     /// The `DescribeActivityOutput` shape of the SFN model.
-    public struct DescribeActivityOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeActivityOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var activityArn: String
         public var name: String
         public var creationDate: Date
@@ -3666,16 +3136,10 @@ public enum SFNAPI {
             if let v = self.encryptionConfiguration { o["encryptionConfiguration"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("activityArn", self.activityArn)
-            w.element("name", self.name)
-            w.element("creationDate", Timestamps.iso8601(self.creationDate))
-            if let v = self.encryptionConfiguration { w.element("encryptionConfiguration") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `ListActivitiesInput` shape of the SFN model.
-    public struct ListActivitiesInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListActivitiesInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var maxResults: Int?
         public var nextToken: String?
         public init(maxResults: Int? = nil, nextToken: String? = nil) {
@@ -3698,14 +3162,10 @@ public enum SFNAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.maxResults { w.element("maxResults", String(v)) }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `ListActivitiesOutput` shape of the SFN model.
-    public struct ListActivitiesOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListActivitiesOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var activities: [ActivityListItem]
         public var nextToken: String?
         public init(activities: [ActivityListItem], nextToken: String? = nil) {
@@ -3727,14 +3187,10 @@ public enum SFNAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("activities") { w in for x0 in self.activities { w.element("member") { w in x0.xml(into: &w) } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `ActivityListItem` shape of the SFN model.
-    public struct ActivityListItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ActivityListItem: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var activityArn: String
         public var name: String
         public var creationDate: Date
@@ -3762,15 +3218,10 @@ public enum SFNAPI {
             o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("activityArn", self.activityArn)
-            w.element("name", self.name)
-            w.element("creationDate", Timestamps.iso8601(self.creationDate))
-        }
     }
 
     /// The `GetActivityTaskInput` shape of the SFN model.
-    public struct GetActivityTaskInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct GetActivityTaskInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var activityArn: String
         public var workerName: String?
         public init(activityArn: String, workerName: String? = nil) {
@@ -3793,14 +3244,10 @@ public enum SFNAPI {
             if let v = self.workerName { o["workerName"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("activityArn", self.activityArn)
-            if let v = self.workerName { w.element("workerName", v) }
-        }
     }
 
     /// The `GetActivityTaskOutput` shape of the SFN model.
-    public struct GetActivityTaskOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct GetActivityTaskOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var taskToken: String?
         public var input: String?
         public init(taskToken: String? = nil, input: String? = nil) {
@@ -3823,14 +3270,10 @@ public enum SFNAPI {
             if let v = self.input { o["input"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.taskToken { w.element("taskToken", v) }
-            if let v = self.input { w.element("input", v) }
-        }
     }
 
     /// The `RedriveExecutionInput` shape of the SFN model.
-    public struct RedriveExecutionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RedriveExecutionInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var executionArn: String
         public var clientToken: String?
         public init(executionArn: String, clientToken: String? = nil) {
@@ -3854,14 +3297,10 @@ public enum SFNAPI {
             if let v = self.clientToken { o["clientToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("executionArn", self.executionArn)
-            if let v = self.clientToken { w.element("clientToken", v) }
-        }
     }
 
     /// The `RedriveExecutionOutput` shape of the SFN model.
-    public struct RedriveExecutionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RedriveExecutionOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var redriveDate: Date
         public init(redriveDate: Date) {
             self.redriveDate = redriveDate
@@ -3877,24 +3316,21 @@ public enum SFNAPI {
             o["redriveDate"] = ShapeEncoding.timestamp(self.redriveDate)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("redriveDate", Timestamps.iso8601(self.redriveDate))
-        }
     }
 
     /// The `TestStateInput` shape of the SFN model.
-    public struct TestStateInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TestStateInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var definition: String
         public var roleArn: String?
         public var input: String?
-        public var inspectionLevel: String?
+        public var inspectionLevel: InspectionLevel?
         public var revealSecrets: Bool?
         public var variables: String?
         public var stateName: String?
         public var mock: MockInput?
         public var context: String?
         public var stateConfiguration: TestStateConfiguration?
-        public init(definition: String, roleArn: String? = nil, input: String? = nil, inspectionLevel: String? = nil, revealSecrets: Bool? = nil, variables: String? = nil, stateName: String? = nil, mock: MockInput? = nil, context: String? = nil, stateConfiguration: TestStateConfiguration? = nil) {
+        public init(definition: String, roleArn: String? = nil, input: String? = nil, inspectionLevel: InspectionLevel? = nil, revealSecrets: Bool? = nil, variables: String? = nil, stateName: String? = nil, mock: MockInput? = nil, context: String? = nil, stateConfiguration: TestStateConfiguration? = nil) {
             self.definition = definition
             self.roleArn = roleArn
             self.input = input
@@ -3918,8 +3354,7 @@ public enum SFNAPI {
             let m_input = try d.string(o["input"], path: ShapeDecoder.join(path, "input"))
             d.length(m_input as String?, min: nil, max: 262144, path: ShapeDecoder.join(path, "input"))
             self.input = m_input
-            let m_inspectionLevel = try d.string(o["inspectionLevel"], path: ShapeDecoder.join(path, "inspectionLevel"))
-            d.enumeration(m_inspectionLevel, allowed: ["INFO", "DEBUG", "TRACE"], path: ShapeDecoder.join(path, "inspectionLevel"))
+            let m_inspectionLevel = try d.enumeration(o["inspectionLevel"], as: InspectionLevel.self, path: ShapeDecoder.join(path, "inspectionLevel"))
             self.inspectionLevel = m_inspectionLevel
             let m_revealSecrets = try d.boolean(o["revealSecrets"], path: ShapeDecoder.join(path, "revealSecrets"))
             self.revealSecrets = m_revealSecrets
@@ -3942,7 +3377,7 @@ public enum SFNAPI {
             o["definition"] = .string(self.definition)
             if let v = self.roleArn { o["roleArn"] = .string(v) }
             if let v = self.input { o["input"] = .string(v) }
-            if let v = self.inspectionLevel { o["inspectionLevel"] = .string(v) }
+            if let v = self.inspectionLevel { o["inspectionLevel"] = .string(v.rawValue) }
             if let v = self.revealSecrets { o["revealSecrets"] = .bool(v) }
             if let v = self.variables { o["variables"] = .string(v) }
             if let v = self.stateName { o["stateName"] = .string(v) }
@@ -3951,26 +3386,14 @@ public enum SFNAPI {
             if let v = self.stateConfiguration { o["stateConfiguration"] = v.json() }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("definition", self.definition)
-            if let v = self.roleArn { w.element("roleArn", v) }
-            if let v = self.input { w.element("input", v) }
-            if let v = self.inspectionLevel { w.element("inspectionLevel", v) }
-            if let v = self.revealSecrets { w.element("revealSecrets", v ? "true" : "false") }
-            if let v = self.variables { w.element("variables", v) }
-            if let v = self.stateName { w.element("stateName", v) }
-            if let v = self.mock { w.element("mock") { w in v.xml(into: &w) } }
-            if let v = self.context { w.element("context", v) }
-            if let v = self.stateConfiguration { w.element("stateConfiguration") { w in v.xml(into: &w) } }
-        }
     }
 
     /// The `MockInput` shape of the SFN model.
-    public struct MockInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct MockInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var result: String?
         public var errorOutput: MockErrorOutput?
-        public var fieldValidationMode: String?
-        public init(result: String? = nil, errorOutput: MockErrorOutput? = nil, fieldValidationMode: String? = nil) {
+        public var fieldValidationMode: MockResponseValidationMode?
+        public init(result: String? = nil, errorOutput: MockErrorOutput? = nil, fieldValidationMode: MockResponseValidationMode? = nil) {
             self.result = result
             self.errorOutput = errorOutput
             self.fieldValidationMode = fieldValidationMode
@@ -3983,26 +3406,20 @@ public enum SFNAPI {
             self.result = m_result
             let m_errorOutput = try d.structure(o["errorOutput"], path: ShapeDecoder.join(path, "errorOutput"), as: MockErrorOutput.self)
             self.errorOutput = m_errorOutput
-            let m_fieldValidationMode = try d.string(o["fieldValidationMode"], path: ShapeDecoder.join(path, "fieldValidationMode"))
-            d.enumeration(m_fieldValidationMode, allowed: ["STRICT", "PRESENT", "NONE"], path: ShapeDecoder.join(path, "fieldValidationMode"))
+            let m_fieldValidationMode = try d.enumeration(o["fieldValidationMode"], as: MockResponseValidationMode.self, path: ShapeDecoder.join(path, "fieldValidationMode"))
             self.fieldValidationMode = m_fieldValidationMode
         }
         public func json() -> JSON {
             var o = JSONObject()
             if let v = self.result { o["result"] = .string(v) }
             if let v = self.errorOutput { o["errorOutput"] = v.json() }
-            if let v = self.fieldValidationMode { o["fieldValidationMode"] = .string(v) }
+            if let v = self.fieldValidationMode { o["fieldValidationMode"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.result { w.element("result", v) }
-            if let v = self.errorOutput { w.element("errorOutput") { w in v.xml(into: &w) } }
-            if let v = self.fieldValidationMode { w.element("fieldValidationMode", v) }
         }
     }
 
     /// The `MockErrorOutput` shape of the SFN model.
-    public struct MockErrorOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct MockErrorOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var error: String?
         public var cause: String?
         public init(error: String? = nil, cause: String? = nil) {
@@ -4025,14 +3442,10 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-        }
     }
 
     /// The `TestStateConfiguration` shape of the SFN model.
-    public struct TestStateConfiguration: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TestStateConfiguration: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var retrierRetryCount: Int?
         public var errorCausedByState: String?
         public var mapIterationFailureCount: Int?
@@ -4067,23 +3480,17 @@ public enum SFNAPI {
             if let v = self.mapItemReaderData { o["mapItemReaderData"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.retrierRetryCount { w.element("retrierRetryCount", String(v)) }
-            if let v = self.errorCausedByState { w.element("errorCausedByState", v) }
-            if let v = self.mapIterationFailureCount { w.element("mapIterationFailureCount", String(v)) }
-            if let v = self.mapItemReaderData { w.element("mapItemReaderData", v) }
-        }
     }
 
     /// The `TestStateOutput` shape of the SFN model.
-    public struct TestStateOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct TestStateOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var output: String?
         public var error: String?
         public var cause: String?
         public var inspectionData: InspectionData?
         public var nextState: String?
-        public var status: String?
-        public init(output: String? = nil, error: String? = nil, cause: String? = nil, inspectionData: InspectionData? = nil, nextState: String? = nil, status: String? = nil) {
+        public var status: TestExecutionStatus?
+        public init(output: String? = nil, error: String? = nil, cause: String? = nil, inspectionData: InspectionData? = nil, nextState: String? = nil, status: TestExecutionStatus? = nil) {
             self.output = output
             self.error = error
             self.cause = cause
@@ -4108,8 +3515,7 @@ public enum SFNAPI {
             let m_nextState = try d.string(o["nextState"], path: ShapeDecoder.join(path, "nextState"))
             d.length(m_nextState as String?, min: 1, max: 80, path: ShapeDecoder.join(path, "nextState"))
             self.nextState = m_nextState
-            let m_status = try d.string(o["status"], path: ShapeDecoder.join(path, "status"))
-            d.enumeration(m_status, allowed: ["SUCCEEDED", "FAILED", "RETRIABLE", "CAUGHT_ERROR"], path: ShapeDecoder.join(path, "status"))
+            let m_status = try d.enumeration(o["status"], as: TestExecutionStatus.self, path: ShapeDecoder.join(path, "status"))
             self.status = m_status
         }
         public func json() -> JSON {
@@ -4119,21 +3525,13 @@ public enum SFNAPI {
             if let v = self.cause { o["cause"] = .string(v) }
             if let v = self.inspectionData { o["inspectionData"] = v.json() }
             if let v = self.nextState { o["nextState"] = .string(v) }
-            if let v = self.status { o["status"] = .string(v) }
+            if let v = self.status { o["status"] = .string(v.rawValue) }
             return .object(o)
-        }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.output { w.element("output", v) }
-            if let v = self.error { w.element("error", v) }
-            if let v = self.cause { w.element("cause", v) }
-            if let v = self.inspectionData { w.element("inspectionData") { w in v.xml(into: &w) } }
-            if let v = self.nextState { w.element("nextState", v) }
-            if let v = self.status { w.element("status", v) }
         }
     }
 
     /// The `InspectionData` shape of the SFN model.
-    public struct InspectionData: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct InspectionData: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var input: String?
         public var afterArguments: String?
         public var afterInputPath: String?
@@ -4249,30 +3647,10 @@ public enum SFNAPI {
             if let v = self.maxConcurrency { o["maxConcurrency"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.input { w.element("input", v) }
-            if let v = self.afterArguments { w.element("afterArguments", v) }
-            if let v = self.afterInputPath { w.element("afterInputPath", v) }
-            if let v = self.afterParameters { w.element("afterParameters", v) }
-            if let v = self.result { w.element("result", v) }
-            if let v = self.afterResultSelector { w.element("afterResultSelector", v) }
-            if let v = self.afterResultPath { w.element("afterResultPath", v) }
-            if let v = self.request { w.element("request") { w in v.xml(into: &w) } }
-            if let v = self.response { w.element("response") { w in v.xml(into: &w) } }
-            if let v = self.variables { w.element("variables", v) }
-            if let v = self.errorDetails { w.element("errorDetails") { w in v.xml(into: &w) } }
-            if let v = self.afterItemsPath { w.element("afterItemsPath", v) }
-            if let v = self.afterItemSelector { w.element("afterItemSelector", v) }
-            if let v = self.afterItemBatcher { w.element("afterItemBatcher", v) }
-            if let v = self.afterItemsPointer { w.element("afterItemsPointer", v) }
-            if let v = self.toleratedFailureCount { w.element("toleratedFailureCount", String(v)) }
-            if let v = self.toleratedFailurePercentage { w.element("toleratedFailurePercentage", JSON.formatNumber(v)) }
-            if let v = self.maxConcurrency { w.element("maxConcurrency", String(v)) }
-        }
     }
 
     /// The `InspectionDataRequest` shape of the SFN model.
-    public struct InspectionDataRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct InspectionDataRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var `protocol`: String?
         public var method: String?
         public var url: String?
@@ -4308,17 +3686,10 @@ public enum SFNAPI {
             if let v = self.body { o["body"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.`protocol` { w.element("protocol", v) }
-            if let v = self.method { w.element("method", v) }
-            if let v = self.url { w.element("url", v) }
-            if let v = self.headers { w.element("headers", v) }
-            if let v = self.body { w.element("body", v) }
-        }
     }
 
     /// The `InspectionDataResponse` shape of the SFN model.
-    public struct InspectionDataResponse: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct InspectionDataResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var `protocol`: String?
         public var statusCode: String?
         public var statusMessage: String?
@@ -4354,17 +3725,10 @@ public enum SFNAPI {
             if let v = self.body { o["body"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.`protocol` { w.element("protocol", v) }
-            if let v = self.statusCode { w.element("statusCode", v) }
-            if let v = self.statusMessage { w.element("statusMessage", v) }
-            if let v = self.headers { w.element("headers", v) }
-            if let v = self.body { w.element("body", v) }
-        }
     }
 
     /// The `InspectionErrorDetails` shape of the SFN model.
-    public struct InspectionErrorDetails: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct InspectionErrorDetails: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var catchIndex: Int?
         public var retryIndex: Int?
         public var retryBackoffIntervalSeconds: Int?
@@ -4393,15 +3757,10 @@ public enum SFNAPI {
             if let v = self.retryBackoffIntervalSeconds { o["retryBackoffIntervalSeconds"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.catchIndex { w.element("catchIndex", String(v)) }
-            if let v = self.retryIndex { w.element("retryIndex", String(v)) }
-            if let v = self.retryBackoffIntervalSeconds { w.element("retryBackoffIntervalSeconds", String(v)) }
-        }
     }
 
     /// The `PublishStateMachineVersionInput` shape of the SFN model.
-    public struct PublishStateMachineVersionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PublishStateMachineVersionInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
         public var revisionId: String?
         public var description: String?
@@ -4429,15 +3788,10 @@ public enum SFNAPI {
             if let v = self.description { o["description"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-            if let v = self.revisionId { w.element("revisionId", v) }
-            if let v = self.description { w.element("description", v) }
-        }
     }
 
     /// The `PublishStateMachineVersionOutput` shape of the SFN model.
-    public struct PublishStateMachineVersionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct PublishStateMachineVersionOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var creationDate: Date
         public var stateMachineVersionArn: String
         public init(creationDate: Date, stateMachineVersionArn: String) {
@@ -4459,14 +3813,10 @@ public enum SFNAPI {
             o["stateMachineVersionArn"] = .string(self.stateMachineVersionArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("creationDate", Timestamps.iso8601(self.creationDate))
-            w.element("stateMachineVersionArn", self.stateMachineVersionArn)
-        }
     }
 
     /// The `DeleteStateMachineVersionInput` shape of the SFN model.
-    public struct DeleteStateMachineVersionInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteStateMachineVersionInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineVersionArn: String
         public init(stateMachineVersionArn: String) {
             self.stateMachineVersionArn = stateMachineVersionArn
@@ -4483,13 +3833,10 @@ public enum SFNAPI {
             o["stateMachineVersionArn"] = .string(self.stateMachineVersionArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineVersionArn", self.stateMachineVersionArn)
-        }
     }
 
     /// The `DeleteStateMachineVersionOutput` shape of the SFN model.
-    public struct DeleteStateMachineVersionOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteStateMachineVersionOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: DeleteStateMachineVersionOutput { DeleteStateMachineVersionOutput() }
@@ -4499,12 +3846,10 @@ public enum SFNAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-        }
     }
 
     /// The `ListStateMachineVersionsInput` shape of the SFN model.
-    public struct ListStateMachineVersionsInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListStateMachineVersionsInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
         public var nextToken: String?
         public var maxResults: Int?
@@ -4533,15 +3878,10 @@ public enum SFNAPI {
             if let v = self.maxResults { o["maxResults"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.maxResults { w.element("maxResults", String(v)) }
-        }
     }
 
     /// The `ListStateMachineVersionsOutput` shape of the SFN model.
-    public struct ListStateMachineVersionsOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListStateMachineVersionsOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineVersions: [StateMachineVersionListItem]
         public var nextToken: String?
         public init(stateMachineVersions: [StateMachineVersionListItem], nextToken: String? = nil) {
@@ -4563,14 +3903,10 @@ public enum SFNAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineVersions") { w in for x0 in self.stateMachineVersions { w.element("member") { w in x0.xml(into: &w) } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `StateMachineVersionListItem` shape of the SFN model.
-    public struct StateMachineVersionListItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StateMachineVersionListItem: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineVersionArn: String
         public var creationDate: Date
         public init(stateMachineVersionArn: String, creationDate: Date) {
@@ -4592,14 +3928,10 @@ public enum SFNAPI {
             o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineVersionArn", self.stateMachineVersionArn)
-            w.element("creationDate", Timestamps.iso8601(self.creationDate))
-        }
     }
 
     /// The `CreateStateMachineAliasInput` shape of the SFN model.
-    public struct CreateStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var description: String?
         public var name: String
         public var routingConfiguration: [RoutingConfigurationListItem]
@@ -4629,15 +3961,10 @@ public enum SFNAPI {
             o["routingConfiguration"] = .array(self.routingConfiguration.map { e0 in e0.json() })
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.description { w.element("description", v) }
-            w.element("name", self.name)
-            w.element("routingConfiguration") { w in for x0 in self.routingConfiguration { w.element("member") { w in x0.xml(into: &w) } } }
-        }
     }
 
     /// The `RoutingConfigurationListItem` shape of the SFN model.
-    public struct RoutingConfigurationListItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct RoutingConfigurationListItem: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineVersionArn: String
         public var weight: Int
         public init(stateMachineVersionArn: String, weight: Int) {
@@ -4660,14 +3987,10 @@ public enum SFNAPI {
             o["weight"] = .number(Double(self.weight))
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineVersionArn", self.stateMachineVersionArn)
-            w.element("weight", String(self.weight))
-        }
     }
 
     /// The `CreateStateMachineAliasOutput` shape of the SFN model.
-    public struct CreateStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct CreateStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineAliasArn: String
         public var creationDate: Date
         public init(stateMachineAliasArn: String, creationDate: Date) {
@@ -4689,14 +4012,10 @@ public enum SFNAPI {
             o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineAliasArn", self.stateMachineAliasArn)
-            w.element("creationDate", Timestamps.iso8601(self.creationDate))
-        }
     }
 
     /// The `DescribeStateMachineAliasInput` shape of the SFN model.
-    public struct DescribeStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineAliasArn: String
         public init(stateMachineAliasArn: String) {
             self.stateMachineAliasArn = stateMachineAliasArn
@@ -4713,13 +4032,10 @@ public enum SFNAPI {
             o["stateMachineAliasArn"] = .string(self.stateMachineAliasArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineAliasArn", self.stateMachineAliasArn)
-        }
     }
 
     /// The `DescribeStateMachineAliasOutput` shape of the SFN model.
-    public struct DescribeStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DescribeStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineAliasArn: String?
         public var name: String?
         public var description: String?
@@ -4764,18 +4080,10 @@ public enum SFNAPI {
             if let v = self.updateDate { o["updateDate"] = ShapeEncoding.timestamp(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            if let v = self.stateMachineAliasArn { w.element("stateMachineAliasArn", v) }
-            if let v = self.name { w.element("name", v) }
-            if let v = self.description { w.element("description", v) }
-            if let v = self.routingConfiguration { w.element("routingConfiguration") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-            if let v = self.creationDate { w.element("creationDate", Timestamps.iso8601(v)) }
-            if let v = self.updateDate { w.element("updateDate", Timestamps.iso8601(v)) }
-        }
     }
 
     /// The `ListStateMachineAliasesInput` shape of the SFN model.
-    public struct ListStateMachineAliasesInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListStateMachineAliasesInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineArn: String
         public var nextToken: String?
         public var maxResults: Int?
@@ -4804,15 +4112,10 @@ public enum SFNAPI {
             if let v = self.maxResults { o["maxResults"] = .number(Double(v)) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineArn", self.stateMachineArn)
-            if let v = self.nextToken { w.element("nextToken", v) }
-            if let v = self.maxResults { w.element("maxResults", String(v)) }
-        }
     }
 
     /// The `ListStateMachineAliasesOutput` shape of the SFN model.
-    public struct ListStateMachineAliasesOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct ListStateMachineAliasesOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineAliases: [StateMachineAliasListItem]
         public var nextToken: String?
         public init(stateMachineAliases: [StateMachineAliasListItem], nextToken: String? = nil) {
@@ -4834,14 +4137,10 @@ public enum SFNAPI {
             if let v = self.nextToken { o["nextToken"] = .string(v) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineAliases") { w in for x0 in self.stateMachineAliases { w.element("member") { w in x0.xml(into: &w) } } }
-            if let v = self.nextToken { w.element("nextToken", v) }
-        }
     }
 
     /// The `StateMachineAliasListItem` shape of the SFN model.
-    public struct StateMachineAliasListItem: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct StateMachineAliasListItem: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineAliasArn: String
         public var creationDate: Date
         public init(stateMachineAliasArn: String, creationDate: Date) {
@@ -4863,14 +4162,10 @@ public enum SFNAPI {
             o["creationDate"] = ShapeEncoding.timestamp(self.creationDate)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineAliasArn", self.stateMachineAliasArn)
-            w.element("creationDate", Timestamps.iso8601(self.creationDate))
-        }
     }
 
     /// The `UpdateStateMachineAliasInput` shape of the SFN model.
-    public struct UpdateStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UpdateStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineAliasArn: String
         public var description: String?
         public var routingConfiguration: [RoutingConfigurationListItem]?
@@ -4899,15 +4194,10 @@ public enum SFNAPI {
             if let v = self.routingConfiguration { o["routingConfiguration"] = .array(v.map { e0 in e0.json() }) }
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineAliasArn", self.stateMachineAliasArn)
-            if let v = self.description { w.element("description", v) }
-            if let v = self.routingConfiguration { w.element("routingConfiguration") { w in for x0 in v { w.element("member") { w in x0.xml(into: &w) } } } }
-        }
     }
 
     /// The `UpdateStateMachineAliasOutput` shape of the SFN model.
-    public struct UpdateStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct UpdateStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var updateDate: Date
         public init(updateDate: Date) {
             self.updateDate = updateDate
@@ -4923,13 +4213,10 @@ public enum SFNAPI {
             o["updateDate"] = ShapeEncoding.timestamp(self.updateDate)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("updateDate", Timestamps.iso8601(self.updateDate))
-        }
     }
 
     /// The `DeleteStateMachineAliasInput` shape of the SFN model.
-    public struct DeleteStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteStateMachineAliasInput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public var stateMachineAliasArn: String
         public init(stateMachineAliasArn: String) {
             self.stateMachineAliasArn = stateMachineAliasArn
@@ -4946,13 +4233,10 @@ public enum SFNAPI {
             o["stateMachineAliasArn"] = .string(self.stateMachineAliasArn)
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
-            w.element("stateMachineAliasArn", self.stateMachineAliasArn)
-        }
     }
 
     /// The `DeleteStateMachineAliasOutput` shape of the SFN model.
-    public struct DeleteStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {
+    public struct DeleteStateMachineAliasOutput: ShapeDecodable, JSONShapeEncodable, Equatable {
         public init() {
         }
         public static var empty: DeleteStateMachineAliasOutput { DeleteStateMachineAliasOutput() }
@@ -4962,7 +4246,748 @@ public enum SFNAPI {
             let o = JSONObject()
             return .object(o)
         }
-        public func xml(into w: inout XMLWriter) {
+    }
+
+    /// The `EncryptionType` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum EncryptionType: ModeledEnum {
+        case awsOwnedKey
+        case customerManagedKmsKey
+        case unmodeled(String)
+
+        public static let allCases: [EncryptionType] = [.awsOwnedKey, .customerManagedKmsKey]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "AWS_OWNED_KEY": self = .awsOwnedKey
+            case "CUSTOMER_MANAGED_KMS_KEY": self = .customerManagedKmsKey
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .awsOwnedKey: "AWS_OWNED_KEY"
+            case .customerManagedKmsKey: "CUSTOMER_MANAGED_KMS_KEY"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ExecutionRedriveFilter` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ExecutionRedriveFilter: ModeledEnum {
+        case redriven
+        case notRedriven
+        case unmodeled(String)
+
+        public static let allCases: [ExecutionRedriveFilter] = [.redriven, .notRedriven]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "REDRIVEN": self = .redriven
+            case "NOT_REDRIVEN": self = .notRedriven
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .redriven: "REDRIVEN"
+            case .notRedriven: "NOT_REDRIVEN"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ExecutionRedriveStatus` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ExecutionRedriveStatus: ModeledEnum {
+        case redrivable
+        case notRedrivable
+        case redrivableByMapRun
+        case unmodeled(String)
+
+        public static let allCases: [ExecutionRedriveStatus] = [.redrivable, .notRedrivable, .redrivableByMapRun]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "REDRIVABLE": self = .redrivable
+            case "NOT_REDRIVABLE": self = .notRedrivable
+            case "REDRIVABLE_BY_MAP_RUN": self = .redrivableByMapRun
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .redrivable: "REDRIVABLE"
+            case .notRedrivable: "NOT_REDRIVABLE"
+            case .redrivableByMapRun: "REDRIVABLE_BY_MAP_RUN"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ExecutionStatus` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ExecutionStatus: ModeledEnum {
+        case running
+        case succeeded
+        case failed
+        case timedOut
+        case aborted
+        case pendingRedrive
+        case unmodeled(String)
+
+        public static let allCases: [ExecutionStatus] = [.running, .succeeded, .failed, .timedOut, .aborted, .pendingRedrive]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "RUNNING": self = .running
+            case "SUCCEEDED": self = .succeeded
+            case "FAILED": self = .failed
+            case "TIMED_OUT": self = .timedOut
+            case "ABORTED": self = .aborted
+            case "PENDING_REDRIVE": self = .pendingRedrive
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .running: "RUNNING"
+            case .succeeded: "SUCCEEDED"
+            case .failed: "FAILED"
+            case .timedOut: "TIMED_OUT"
+            case .aborted: "ABORTED"
+            case .pendingRedrive: "PENDING_REDRIVE"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `HistoryEventType` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum HistoryEventType: ModeledEnum {
+        case activityFailed
+        case activityScheduled
+        case activityScheduleFailed
+        case activityStarted
+        case activitySucceeded
+        case activityTimedOut
+        case choiceStateEntered
+        case choiceStateExited
+        case executionAborted
+        case executionFailed
+        case executionStarted
+        case executionSucceeded
+        case executionTimedOut
+        case failStateEntered
+        case lambdaFunctionFailed
+        case lambdaFunctionScheduled
+        case lambdaFunctionScheduleFailed
+        case lambdaFunctionStarted
+        case lambdaFunctionStartFailed
+        case lambdaFunctionSucceeded
+        case lambdaFunctionTimedOut
+        case mapIterationAborted
+        case mapIterationFailed
+        case mapIterationStarted
+        case mapIterationSucceeded
+        case mapStateAborted
+        case mapStateEntered
+        case mapStateExited
+        case mapStateFailed
+        case mapStateStarted
+        case mapStateSucceeded
+        case parallelStateAborted
+        case parallelStateEntered
+        case parallelStateExited
+        case parallelStateFailed
+        case parallelStateStarted
+        case parallelStateSucceeded
+        case passStateEntered
+        case passStateExited
+        case succeedStateEntered
+        case succeedStateExited
+        case taskFailed
+        case taskScheduled
+        case taskStarted
+        case taskStartFailed
+        case taskStateAborted
+        case taskStateEntered
+        case taskStateExited
+        case taskSubmitFailed
+        case taskSubmitted
+        case taskSucceeded
+        case taskTimedOut
+        case waitStateAborted
+        case waitStateEntered
+        case waitStateExited
+        case mapRunAborted
+        case mapRunFailed
+        case mapRunStarted
+        case mapRunSucceeded
+        case executionRedriven
+        case mapRunRedriven
+        case evaluationFailed
+        case unmodeled(String)
+
+        public static let allCases: [HistoryEventType] = [.activityFailed, .activityScheduled, .activityScheduleFailed, .activityStarted, .activitySucceeded, .activityTimedOut, .choiceStateEntered, .choiceStateExited, .executionAborted, .executionFailed, .executionStarted, .executionSucceeded, .executionTimedOut, .failStateEntered, .lambdaFunctionFailed, .lambdaFunctionScheduled, .lambdaFunctionScheduleFailed, .lambdaFunctionStarted, .lambdaFunctionStartFailed, .lambdaFunctionSucceeded, .lambdaFunctionTimedOut, .mapIterationAborted, .mapIterationFailed, .mapIterationStarted, .mapIterationSucceeded, .mapStateAborted, .mapStateEntered, .mapStateExited, .mapStateFailed, .mapStateStarted, .mapStateSucceeded, .parallelStateAborted, .parallelStateEntered, .parallelStateExited, .parallelStateFailed, .parallelStateStarted, .parallelStateSucceeded, .passStateEntered, .passStateExited, .succeedStateEntered, .succeedStateExited, .taskFailed, .taskScheduled, .taskStarted, .taskStartFailed, .taskStateAborted, .taskStateEntered, .taskStateExited, .taskSubmitFailed, .taskSubmitted, .taskSucceeded, .taskTimedOut, .waitStateAborted, .waitStateEntered, .waitStateExited, .mapRunAborted, .mapRunFailed, .mapRunStarted, .mapRunSucceeded, .executionRedriven, .mapRunRedriven, .evaluationFailed]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ActivityFailed": self = .activityFailed
+            case "ActivityScheduled": self = .activityScheduled
+            case "ActivityScheduleFailed": self = .activityScheduleFailed
+            case "ActivityStarted": self = .activityStarted
+            case "ActivitySucceeded": self = .activitySucceeded
+            case "ActivityTimedOut": self = .activityTimedOut
+            case "ChoiceStateEntered": self = .choiceStateEntered
+            case "ChoiceStateExited": self = .choiceStateExited
+            case "ExecutionAborted": self = .executionAborted
+            case "ExecutionFailed": self = .executionFailed
+            case "ExecutionStarted": self = .executionStarted
+            case "ExecutionSucceeded": self = .executionSucceeded
+            case "ExecutionTimedOut": self = .executionTimedOut
+            case "FailStateEntered": self = .failStateEntered
+            case "LambdaFunctionFailed": self = .lambdaFunctionFailed
+            case "LambdaFunctionScheduled": self = .lambdaFunctionScheduled
+            case "LambdaFunctionScheduleFailed": self = .lambdaFunctionScheduleFailed
+            case "LambdaFunctionStarted": self = .lambdaFunctionStarted
+            case "LambdaFunctionStartFailed": self = .lambdaFunctionStartFailed
+            case "LambdaFunctionSucceeded": self = .lambdaFunctionSucceeded
+            case "LambdaFunctionTimedOut": self = .lambdaFunctionTimedOut
+            case "MapIterationAborted": self = .mapIterationAborted
+            case "MapIterationFailed": self = .mapIterationFailed
+            case "MapIterationStarted": self = .mapIterationStarted
+            case "MapIterationSucceeded": self = .mapIterationSucceeded
+            case "MapStateAborted": self = .mapStateAborted
+            case "MapStateEntered": self = .mapStateEntered
+            case "MapStateExited": self = .mapStateExited
+            case "MapStateFailed": self = .mapStateFailed
+            case "MapStateStarted": self = .mapStateStarted
+            case "MapStateSucceeded": self = .mapStateSucceeded
+            case "ParallelStateAborted": self = .parallelStateAborted
+            case "ParallelStateEntered": self = .parallelStateEntered
+            case "ParallelStateExited": self = .parallelStateExited
+            case "ParallelStateFailed": self = .parallelStateFailed
+            case "ParallelStateStarted": self = .parallelStateStarted
+            case "ParallelStateSucceeded": self = .parallelStateSucceeded
+            case "PassStateEntered": self = .passStateEntered
+            case "PassStateExited": self = .passStateExited
+            case "SucceedStateEntered": self = .succeedStateEntered
+            case "SucceedStateExited": self = .succeedStateExited
+            case "TaskFailed": self = .taskFailed
+            case "TaskScheduled": self = .taskScheduled
+            case "TaskStarted": self = .taskStarted
+            case "TaskStartFailed": self = .taskStartFailed
+            case "TaskStateAborted": self = .taskStateAborted
+            case "TaskStateEntered": self = .taskStateEntered
+            case "TaskStateExited": self = .taskStateExited
+            case "TaskSubmitFailed": self = .taskSubmitFailed
+            case "TaskSubmitted": self = .taskSubmitted
+            case "TaskSucceeded": self = .taskSucceeded
+            case "TaskTimedOut": self = .taskTimedOut
+            case "WaitStateAborted": self = .waitStateAborted
+            case "WaitStateEntered": self = .waitStateEntered
+            case "WaitStateExited": self = .waitStateExited
+            case "MapRunAborted": self = .mapRunAborted
+            case "MapRunFailed": self = .mapRunFailed
+            case "MapRunStarted": self = .mapRunStarted
+            case "MapRunSucceeded": self = .mapRunSucceeded
+            case "ExecutionRedriven": self = .executionRedriven
+            case "MapRunRedriven": self = .mapRunRedriven
+            case "EvaluationFailed": self = .evaluationFailed
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .activityFailed: "ActivityFailed"
+            case .activityScheduled: "ActivityScheduled"
+            case .activityScheduleFailed: "ActivityScheduleFailed"
+            case .activityStarted: "ActivityStarted"
+            case .activitySucceeded: "ActivitySucceeded"
+            case .activityTimedOut: "ActivityTimedOut"
+            case .choiceStateEntered: "ChoiceStateEntered"
+            case .choiceStateExited: "ChoiceStateExited"
+            case .executionAborted: "ExecutionAborted"
+            case .executionFailed: "ExecutionFailed"
+            case .executionStarted: "ExecutionStarted"
+            case .executionSucceeded: "ExecutionSucceeded"
+            case .executionTimedOut: "ExecutionTimedOut"
+            case .failStateEntered: "FailStateEntered"
+            case .lambdaFunctionFailed: "LambdaFunctionFailed"
+            case .lambdaFunctionScheduled: "LambdaFunctionScheduled"
+            case .lambdaFunctionScheduleFailed: "LambdaFunctionScheduleFailed"
+            case .lambdaFunctionStarted: "LambdaFunctionStarted"
+            case .lambdaFunctionStartFailed: "LambdaFunctionStartFailed"
+            case .lambdaFunctionSucceeded: "LambdaFunctionSucceeded"
+            case .lambdaFunctionTimedOut: "LambdaFunctionTimedOut"
+            case .mapIterationAborted: "MapIterationAborted"
+            case .mapIterationFailed: "MapIterationFailed"
+            case .mapIterationStarted: "MapIterationStarted"
+            case .mapIterationSucceeded: "MapIterationSucceeded"
+            case .mapStateAborted: "MapStateAborted"
+            case .mapStateEntered: "MapStateEntered"
+            case .mapStateExited: "MapStateExited"
+            case .mapStateFailed: "MapStateFailed"
+            case .mapStateStarted: "MapStateStarted"
+            case .mapStateSucceeded: "MapStateSucceeded"
+            case .parallelStateAborted: "ParallelStateAborted"
+            case .parallelStateEntered: "ParallelStateEntered"
+            case .parallelStateExited: "ParallelStateExited"
+            case .parallelStateFailed: "ParallelStateFailed"
+            case .parallelStateStarted: "ParallelStateStarted"
+            case .parallelStateSucceeded: "ParallelStateSucceeded"
+            case .passStateEntered: "PassStateEntered"
+            case .passStateExited: "PassStateExited"
+            case .succeedStateEntered: "SucceedStateEntered"
+            case .succeedStateExited: "SucceedStateExited"
+            case .taskFailed: "TaskFailed"
+            case .taskScheduled: "TaskScheduled"
+            case .taskStarted: "TaskStarted"
+            case .taskStartFailed: "TaskStartFailed"
+            case .taskStateAborted: "TaskStateAborted"
+            case .taskStateEntered: "TaskStateEntered"
+            case .taskStateExited: "TaskStateExited"
+            case .taskSubmitFailed: "TaskSubmitFailed"
+            case .taskSubmitted: "TaskSubmitted"
+            case .taskSucceeded: "TaskSucceeded"
+            case .taskTimedOut: "TaskTimedOut"
+            case .waitStateAborted: "WaitStateAborted"
+            case .waitStateEntered: "WaitStateEntered"
+            case .waitStateExited: "WaitStateExited"
+            case .mapRunAborted: "MapRunAborted"
+            case .mapRunFailed: "MapRunFailed"
+            case .mapRunStarted: "MapRunStarted"
+            case .mapRunSucceeded: "MapRunSucceeded"
+            case .executionRedriven: "ExecutionRedriven"
+            case .mapRunRedriven: "MapRunRedriven"
+            case .evaluationFailed: "EvaluationFailed"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `IncludedData` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum IncludedData: ModeledEnum {
+        case allData
+        case metadataOnly
+        case unmodeled(String)
+
+        public static let allCases: [IncludedData] = [.allData, .metadataOnly]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ALL_DATA": self = .allData
+            case "METADATA_ONLY": self = .metadataOnly
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .allData: "ALL_DATA"
+            case .metadataOnly: "METADATA_ONLY"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `InspectionLevel` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum InspectionLevel: ModeledEnum {
+        case info
+        case debug
+        case trace
+        case unmodeled(String)
+
+        public static let allCases: [InspectionLevel] = [.info, .debug, .trace]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "INFO": self = .info
+            case "DEBUG": self = .debug
+            case "TRACE": self = .trace
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .info: "INFO"
+            case .debug: "DEBUG"
+            case .trace: "TRACE"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `LogLevel` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum LogLevel: ModeledEnum {
+        case all
+        case error
+        case fatal
+        case off
+        case unmodeled(String)
+
+        public static let allCases: [LogLevel] = [.all, .error, .fatal, .off]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ALL": self = .all
+            case "ERROR": self = .error
+            case "FATAL": self = .fatal
+            case "OFF": self = .off
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .all: "ALL"
+            case .error: "ERROR"
+            case .fatal: "FATAL"
+            case .off: "OFF"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `MockResponseValidationMode` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum MockResponseValidationMode: ModeledEnum {
+        case strict
+        case present
+        case none
+        case unmodeled(String)
+
+        public static let allCases: [MockResponseValidationMode] = [.strict, .present, .none]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "STRICT": self = .strict
+            case "PRESENT": self = .present
+            case "NONE": self = .none
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .strict: "STRICT"
+            case .present: "PRESENT"
+            case .none: "NONE"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `StateMachineStatus` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum StateMachineStatus: ModeledEnum {
+        case active
+        case deleting
+        case unmodeled(String)
+
+        public static let allCases: [StateMachineStatus] = [.active, .deleting]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ACTIVE": self = .active
+            case "DELETING": self = .deleting
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .active: "ACTIVE"
+            case .deleting: "DELETING"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `StateMachineType` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum StateMachineType: ModeledEnum {
+        case standard
+        case express
+        case unmodeled(String)
+
+        public static let allCases: [StateMachineType] = [.standard, .express]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "STANDARD": self = .standard
+            case "EXPRESS": self = .express
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .standard: "STANDARD"
+            case .express: "EXPRESS"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `SyncExecutionStatus` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum SyncExecutionStatus: ModeledEnum {
+        case succeeded
+        case failed
+        case timedOut
+        case unmodeled(String)
+
+        public static let allCases: [SyncExecutionStatus] = [.succeeded, .failed, .timedOut]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "SUCCEEDED": self = .succeeded
+            case "FAILED": self = .failed
+            case "TIMED_OUT": self = .timedOut
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .succeeded: "SUCCEEDED"
+            case .failed: "FAILED"
+            case .timedOut: "TIMED_OUT"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `TestExecutionStatus` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum TestExecutionStatus: ModeledEnum {
+        case succeeded
+        case failed
+        case retriable
+        case caughtError
+        case unmodeled(String)
+
+        public static let allCases: [TestExecutionStatus] = [.succeeded, .failed, .retriable, .caughtError]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "SUCCEEDED": self = .succeeded
+            case "FAILED": self = .failed
+            case "RETRIABLE": self = .retriable
+            case "CAUGHT_ERROR": self = .caughtError
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .succeeded: "SUCCEEDED"
+            case .failed: "FAILED"
+            case .retriable: "RETRIABLE"
+            case .caughtError: "CAUGHT_ERROR"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ValidateStateMachineDefinitionResultCode` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ValidateStateMachineDefinitionResultCode: ModeledEnum {
+        case ok
+        case fail
+        case unmodeled(String)
+
+        public static let allCases: [ValidateStateMachineDefinitionResultCode] = [.ok, .fail]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "OK": self = .ok
+            case "FAIL": self = .fail
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .ok: "OK"
+            case .fail: "FAIL"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The `ValidateStateMachineDefinitionSeverity` enum of the SFN model; ``unmodeled(_:)`` holds a value this model
+    /// does not list (a newer model's, read back from storage or from another service).
+    public enum ValidateStateMachineDefinitionSeverity: ModeledEnum {
+        case error
+        case warning
+        case unmodeled(String)
+
+        public static let allCases: [ValidateStateMachineDefinitionSeverity] = [.error, .warning]
+
+        public init(rawValue: String) {
+            switch rawValue {
+            case "ERROR": self = .error
+            case "WARNING": self = .warning
+            default: self = .unmodeled(rawValue)
+            }
+        }
+
+        public var rawValue: String {
+            switch self {
+            case .error: "ERROR"
+            case .warning: "WARNING"
+            case .unmodeled(let value): value
+            }
+        }
+    }
+
+    /// The errors the SFN model declares, each with the model's code, HTTP status and fault, so
+    /// that a handler names the error and the wire shape follows from the model.
+    public enum Errors {
+        /// `ActivityAlreadyExists`: Activity already exists.
+        public static func activityAlreadyExists(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ActivityAlreadyExists", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ActivityDoesNotExist`: The specified activity does not exist.
+        public static func activityDoesNotExist(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ActivityDoesNotExist", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ActivityLimitExceeded`: The maximum number of activities has been reached.
+        public static func activityLimitExceeded(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ActivityLimitExceeded", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ActivityWorkerLimitExceeded`: The maximum number of workers concurrently polling for activity tasks has been reached.
+        public static func activityWorkerLimitExceeded(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ActivityWorkerLimitExceeded", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ConflictException`: Updating or deleting a resource can cause an inconsistent state.
+        public static func conflictException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ConflictException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ExecutionAlreadyExists`: The execution has the same name as another execution (but a different input).
+        public static func executionAlreadyExists(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ExecutionAlreadyExists", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ExecutionDoesNotExist`: The specified execution does not exist.
+        public static func executionDoesNotExist(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ExecutionDoesNotExist", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ExecutionLimitExceeded`: The maximum number of running executions has been reached.
+        public static func executionLimitExceeded(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ExecutionLimitExceeded", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ExecutionNotRedrivable`: The execution Amazon Resource Name (ARN) that you specified for executionArn cannot be redriven.
+        public static func executionNotRedrivable(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ExecutionNotRedrivable", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidArn`: The provided Amazon Resource Name (ARN) is not valid.
+        public static func invalidArn(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidArn", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidDefinition`: The provided Amazon States Language definition is not valid.
+        public static func invalidDefinition(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidDefinition", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidEncryptionConfiguration`: Received when encryptionConfiguration is specified but various conditions exist which make the configuration invalid.
+        public static func invalidEncryptionConfiguration(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidEncryptionConfiguration", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidExecutionInput`: The provided JSON input data is not valid.
+        public static func invalidExecutionInput(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidExecutionInput", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidLoggingConfiguration`: Configuration is not valid.
+        public static func invalidLoggingConfiguration(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidLoggingConfiguration", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidName`: The provided name is not valid.
+        public static func invalidName(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidName", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidOutput`: The provided JSON output data is not valid.
+        public static func invalidOutput(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidOutput", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidToken`: The provided token is not valid.
+        public static func invalidToken(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidToken", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `InvalidTracingConfiguration`: Your tracingConfiguration key does not match, or enabled has not been set to true or false.
+        public static func invalidTracingConfiguration(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("InvalidTracingConfiguration", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `KmsAccessDeniedException`: Either your KMS key policy or API caller does not have the required permissions.
+        public static func kmsAccessDeniedException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("KmsAccessDeniedException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `KmsInvalidStateException`: The KMS key is not in valid state, for example: Disabled or Deleted.
+        public static func kmsInvalidStateException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("KmsInvalidStateException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `KmsThrottlingException`: Received when KMS returns ThrottlingException for a KMS call that Step Functions makes on behalf of the caller.
+        public static func kmsThrottlingException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("KmsThrottlingException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `MissingRequiredParameter`: Request is missing a required parameter.
+        public static func missingRequiredParameter(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("MissingRequiredParameter", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ResourceNotFound`: Could not find the referenced resource.
+        public static func resourceNotFound(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ResourceNotFound", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ServiceQuotaExceededException`: The request would cause a service quota to be exceeded.
+        public static func serviceQuotaExceededException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ServiceQuotaExceededException", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `StateMachineAlreadyExists`: A state machine with the same name but a different definition or role ARN already exists.
+        public static func stateMachineAlreadyExists(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("StateMachineAlreadyExists", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `StateMachineDeleting`: The specified state machine is being deleted.
+        public static func stateMachineDeleting(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("StateMachineDeleting", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `StateMachineDoesNotExist`: The specified state machine does not exist.
+        public static func stateMachineDoesNotExist(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("StateMachineDoesNotExist", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `StateMachineLimitExceeded`: The maximum number of state machines has been reached.
+        public static func stateMachineLimitExceeded(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("StateMachineLimitExceeded", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `StateMachineTypeNotSupported`: State machine type is not supported.
+        public static func stateMachineTypeNotSupported(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("StateMachineTypeNotSupported", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `TaskDoesNotExist`: The activity does not exist.
+        public static func taskDoesNotExist(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("TaskDoesNotExist", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `TaskTimedOut`: The task token has either expired or the task associated with the token has already been closed.
+        public static func taskTimedOut(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("TaskTimedOut", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `TooManyTags`: You've exceeded the number of tags allowed for a resource.
+        public static func tooManyTags(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("TooManyTags", message, status: 400, senderFault: true, fields: fields)
+        }
+        /// `ValidationException`: The input does not satisfy the constraints specified by an Amazon Web Services service.
+        public static func validationException(_ message: String, fields: JSONObject = [:]) -> AWSError {
+            AWSError("ValidationException", message, status: 400, senderFault: true, fields: fields)
         }
     }
 
@@ -4972,139 +4997,139 @@ public enum SFNAPI {
         case "CreateStateMachine":
             let input = try ProtocolCodec.decode(CreateStateMachineInput.self, from: request, descriptor: descriptor)
             let output: CreateStateMachineOutput = try await handler.createStateMachine(input, context: context)
-            return ProtocolCodec.encode(output, operation: "CreateStateMachine", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeStateMachine":
             let input = try ProtocolCodec.decode(DescribeStateMachineInput.self, from: request, descriptor: descriptor)
             let output: DescribeStateMachineOutput = try await handler.describeStateMachine(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeStateMachine", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListStateMachines":
             let input = try ProtocolCodec.decode(ListStateMachinesInput.self, from: request, descriptor: descriptor)
             let output: ListStateMachinesOutput = try await handler.listStateMachines(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListStateMachines", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteStateMachine":
             let input = try ProtocolCodec.decode(DeleteStateMachineInput.self, from: request, descriptor: descriptor)
             let output: DeleteStateMachineOutput = try await handler.deleteStateMachine(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteStateMachine", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "UpdateStateMachine":
             let input = try ProtocolCodec.decode(UpdateStateMachineInput.self, from: request, descriptor: descriptor)
             let output: UpdateStateMachineOutput = try await handler.updateStateMachine(input, context: context)
-            return ProtocolCodec.encode(output, operation: "UpdateStateMachine", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "StartExecution":
             let input = try ProtocolCodec.decode(StartExecutionInput.self, from: request, descriptor: descriptor)
             let output: StartExecutionOutput = try await handler.startExecution(input, context: context)
-            return ProtocolCodec.encode(output, operation: "StartExecution", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "StartSyncExecution":
             let input = try ProtocolCodec.decode(StartSyncExecutionInput.self, from: request, descriptor: descriptor)
             let output: StartSyncExecutionOutput = try await handler.startSyncExecution(input, context: context)
-            return ProtocolCodec.encode(output, operation: "StartSyncExecution", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeExecution":
             let input = try ProtocolCodec.decode(DescribeExecutionInput.self, from: request, descriptor: descriptor)
             let output: DescribeExecutionOutput = try await handler.describeExecution(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeExecution", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListExecutions":
             let input = try ProtocolCodec.decode(ListExecutionsInput.self, from: request, descriptor: descriptor)
             let output: ListExecutionsOutput = try await handler.listExecutions(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListExecutions", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "StopExecution":
             let input = try ProtocolCodec.decode(StopExecutionInput.self, from: request, descriptor: descriptor)
             let output: StopExecutionOutput = try await handler.stopExecution(input, context: context)
-            return ProtocolCodec.encode(output, operation: "StopExecution", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "GetExecutionHistory":
             let input = try ProtocolCodec.decode(GetExecutionHistoryInput.self, from: request, descriptor: descriptor)
             let output: GetExecutionHistoryOutput = try await handler.getExecutionHistory(input, context: context)
-            return ProtocolCodec.encode(output, operation: "GetExecutionHistory", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ValidateStateMachineDefinition":
             let input = try ProtocolCodec.decode(ValidateStateMachineDefinitionInput.self, from: request, descriptor: descriptor)
             let output: ValidateStateMachineDefinitionOutput = try await handler.validateStateMachineDefinition(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ValidateStateMachineDefinition", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeStateMachineForExecution":
             let input = try ProtocolCodec.decode(DescribeStateMachineForExecutionInput.self, from: request, descriptor: descriptor)
             let output: DescribeStateMachineForExecutionOutput = try await handler.describeStateMachineForExecution(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeStateMachineForExecution", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "TagResource":
             let input = try ProtocolCodec.decode(TagResourceInput.self, from: request, descriptor: descriptor)
             let output: TagResourceOutput = try await handler.tagResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "TagResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "UntagResource":
             let input = try ProtocolCodec.decode(UntagResourceInput.self, from: request, descriptor: descriptor)
             let output: UntagResourceOutput = try await handler.untagResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "UntagResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListTagsForResource":
             let input = try ProtocolCodec.decode(ListTagsForResourceInput.self, from: request, descriptor: descriptor)
             let output: ListTagsForResourceOutput = try await handler.listTagsForResource(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListTagsForResource", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "SendTaskSuccess":
             let input = try ProtocolCodec.decode(SendTaskSuccessInput.self, from: request, descriptor: descriptor)
             let output: SendTaskSuccessOutput = try await handler.sendTaskSuccess(input, context: context)
-            return ProtocolCodec.encode(output, operation: "SendTaskSuccess", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "SendTaskFailure":
             let input = try ProtocolCodec.decode(SendTaskFailureInput.self, from: request, descriptor: descriptor)
             let output: SendTaskFailureOutput = try await handler.sendTaskFailure(input, context: context)
-            return ProtocolCodec.encode(output, operation: "SendTaskFailure", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "SendTaskHeartbeat":
             let input = try ProtocolCodec.decode(SendTaskHeartbeatInput.self, from: request, descriptor: descriptor)
             let output: SendTaskHeartbeatOutput = try await handler.sendTaskHeartbeat(input, context: context)
-            return ProtocolCodec.encode(output, operation: "SendTaskHeartbeat", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "CreateActivity":
             let input = try ProtocolCodec.decode(CreateActivityInput.self, from: request, descriptor: descriptor)
             let output: CreateActivityOutput = try await handler.createActivity(input, context: context)
-            return ProtocolCodec.encode(output, operation: "CreateActivity", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteActivity":
             let input = try ProtocolCodec.decode(DeleteActivityInput.self, from: request, descriptor: descriptor)
             let output: DeleteActivityOutput = try await handler.deleteActivity(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteActivity", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeActivity":
             let input = try ProtocolCodec.decode(DescribeActivityInput.self, from: request, descriptor: descriptor)
             let output: DescribeActivityOutput = try await handler.describeActivity(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeActivity", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListActivities":
             let input = try ProtocolCodec.decode(ListActivitiesInput.self, from: request, descriptor: descriptor)
             let output: ListActivitiesOutput = try await handler.listActivities(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListActivities", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "GetActivityTask":
             let input = try ProtocolCodec.decode(GetActivityTaskInput.self, from: request, descriptor: descriptor)
             let output: GetActivityTaskOutput = try await handler.getActivityTask(input, context: context)
-            return ProtocolCodec.encode(output, operation: "GetActivityTask", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "RedriveExecution":
             let input = try ProtocolCodec.decode(RedriveExecutionInput.self, from: request, descriptor: descriptor)
             let output: RedriveExecutionOutput = try await handler.redriveExecution(input, context: context)
-            return ProtocolCodec.encode(output, operation: "RedriveExecution", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "TestState":
             let input = try ProtocolCodec.decode(TestStateInput.self, from: request, descriptor: descriptor)
             let output: TestStateOutput = try await handler.testState(input, context: context)
-            return ProtocolCodec.encode(output, operation: "TestState", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "PublishStateMachineVersion":
             let input = try ProtocolCodec.decode(PublishStateMachineVersionInput.self, from: request, descriptor: descriptor)
             let output: PublishStateMachineVersionOutput = try await handler.publishStateMachineVersion(input, context: context)
-            return ProtocolCodec.encode(output, operation: "PublishStateMachineVersion", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteStateMachineVersion":
             let input = try ProtocolCodec.decode(DeleteStateMachineVersionInput.self, from: request, descriptor: descriptor)
             let output: DeleteStateMachineVersionOutput = try await handler.deleteStateMachineVersion(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteStateMachineVersion", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListStateMachineVersions":
             let input = try ProtocolCodec.decode(ListStateMachineVersionsInput.self, from: request, descriptor: descriptor)
             let output: ListStateMachineVersionsOutput = try await handler.listStateMachineVersions(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListStateMachineVersions", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "CreateStateMachineAlias":
             let input = try ProtocolCodec.decode(CreateStateMachineAliasInput.self, from: request, descriptor: descriptor)
             let output: CreateStateMachineAliasOutput = try await handler.createStateMachineAlias(input, context: context)
-            return ProtocolCodec.encode(output, operation: "CreateStateMachineAlias", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DescribeStateMachineAlias":
             let input = try ProtocolCodec.decode(DescribeStateMachineAliasInput.self, from: request, descriptor: descriptor)
             let output: DescribeStateMachineAliasOutput = try await handler.describeStateMachineAlias(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DescribeStateMachineAlias", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "ListStateMachineAliases":
             let input = try ProtocolCodec.decode(ListStateMachineAliasesInput.self, from: request, descriptor: descriptor)
             let output: ListStateMachineAliasesOutput = try await handler.listStateMachineAliases(input, context: context)
-            return ProtocolCodec.encode(output, operation: "ListStateMachineAliases", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "UpdateStateMachineAlias":
             let input = try ProtocolCodec.decode(UpdateStateMachineAliasInput.self, from: request, descriptor: descriptor)
             let output: UpdateStateMachineAliasOutput = try await handler.updateStateMachineAlias(input, context: context)
-            return ProtocolCodec.encode(output, operation: "UpdateStateMachineAlias", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         case "DeleteStateMachineAlias":
             let input = try ProtocolCodec.decode(DeleteStateMachineAliasInput.self, from: request, descriptor: descriptor)
             let output: DeleteStateMachineAliasOutput = try await handler.deleteStateMachineAlias(input, context: context)
-            return ProtocolCodec.encode(output, operation: "DeleteStateMachineAlias", resultWrapper: nil, descriptor: descriptor, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         default:
             if descriptor.operations.contains(operation) { throw AWSError.notImplemented(operation, service: descriptor.endpointPrefix) }
             throw AWSError.unknownOperation(operation, service: descriptor.endpointPrefix)
