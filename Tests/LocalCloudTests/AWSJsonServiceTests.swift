@@ -28,13 +28,11 @@ struct EchoService: LocalService {
             endpointPrefix: "echo", signingName: "echo", targetPrefix: "Echo_20240101", wireProtocol: .awsJson1_0,
             apiVersion: "2024-01-01", xmlNamespace: nil, operations: ["Echo", "Other"], routes: [])
     }
-    var errorStatus: [String: Int] { ["EchoNotFound": 404] }
-
     func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         switch operation {
         case "Echo":
             let input = try ProtocolCodec.decode(EchoInput.self, from: request, descriptor: descriptor)
-            if input.name == "missing" { throw AWSError("EchoNotFound", "No echo named missing.") }
+            if input.name == "missing" { throw AWSError("EchoNotFound", "No echo named missing.", status: 404) }
             return .json(["name": .string(input.name), "account": .string(context.accountId), "region": .string(context.region)],
                          contentType: descriptor.wireProtocol.contentType)
         default:

@@ -113,7 +113,6 @@ public final class LocalCloud: Sendable {
     private func finish(_ exchange: Exchange, failingWith error: AWSError) -> OperationResponse {
         var error = error
         if error.code == "ValidationException", let code = exchange.service?.validationErrorCode { error.code = code }
-        if let status = exchange.service?.errorStatus[error.code] { error.status = status }
         return finish(exchange, ErrorWriter.response(
             for: error, protocol: exchange.errorProtocol, requestId: exchange.requestId, xmlNamespace: exchange.xmlNamespace),
             error: error.code)

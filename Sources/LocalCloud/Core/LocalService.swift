@@ -16,9 +16,6 @@ public protocol LocalService: Sendable {
     /// Background work of the service, started after the database is migrated and cancelled at shutdown.
     func run() async throws
 
-    /// HTTP status of each error code the model declares (404 for ResourceNotFoundException in Scheduler, ...).
-    var errorStatus: [String: Int] { get }
-
     /// The code this service gives model-constraint violations, where it is not `ValidationException`
     /// (CloudWatch Logs answers `InvalidParameterException`).
     var validationErrorCode: String { get }
@@ -38,7 +35,6 @@ public protocol LocalService: Sendable {
 extension LocalService {
     public func registerMigrations(_ migrator: inout DatabaseMigrator) {}
     public func run() async throws {}
-    public var errorStatus: [String: Int] { [:] }
     public var validationErrorCode: String { "ValidationException" }
     public func control(_ request: OperationRequest, path: String, context: RequestContext) async throws -> OperationResponse? { nil }
     public var eventSink: (any EventSink)? { nil }

@@ -20,7 +20,6 @@ public struct ECSService: LocalService, ECSAPIHandler {
     }
 
     public var descriptor: ServiceDescriptor { ECSAPI.descriptor }
-    public var errorStatus: [String: Int] { ECSAPI.errorStatus }
 
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         // ExecuteCommand's stream URL names the host the client reached the local cloud at.
@@ -107,7 +106,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
         return last.split(separator: ":").first.map(String.init) ?? last
     }
 
-    static func clusterNotFound() -> AWSError { AWSError("ClusterNotFoundException", "Cluster not found.") }
+    static func clusterNotFound() -> AWSError { ECSAPI.Errors.clusterNotFoundException("Cluster not found.") }
 
     /// The ACTIVE cluster a request names (`default` when it names none).
     func activeCluster(_ reference: String?, context: RequestContext) async throws -> ECSAPI.Cluster {
@@ -123,39 +122,34 @@ public struct ECSService: LocalService, ECSAPIHandler {
         var text = reference
         if text.hasPrefix("arn:") {
             guard let slash = text.range(of: ":task-definition/") else {
-                throw AWSError("InvalidParameterException", "Invalid task definition ARN: \(reference)")
+                throw ECSAPI.Errors.invalidParameterException("Invalid task definition ARN: \(reference)")
             }
             text = String(text[slash.upperBound...])
         }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard let family = parts.first, !family.isEmpty, parts.count <= 2 else {
-            throw AWSError("ClientException", "Unable to describe task definition.")
+            throw ECSAPI.Errors.clientException("Unable to describe task definition.")
         }
         if parts.count == 2 {
             guard let revision = Int(parts[1]), revision > 0 else {
-                throw AWSError("InvalidParameterException", "Invalid revision number. Number: \(parts[1])")
+                throw ECSAPI.Errors.invalidParameterException("Invalid revision number. Number: \(parts[1])")
             }
             return (String(family), revision)
         }
         return (String(family), nil)
     }
 
-    static func page<T>(_ items: [T], token: String?, maxResults: Int?, defaultSize: Int = 100) throws -> (items: [T], next: String?) {
-        var offset = 0
-        if let token {
-            guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8),
-                  text.hasPrefix("offset:"), let value = Int(text.dropFirst(7)), value >= 0 else {
-                throw AWSError("InvalidParameterException", "Invalid nextToken.")
-            }
-            offset = value
+    /// The pages of the list operations.
+    static let pages = Paginator(invalidToken: ECSAPI.Errors.invalidParameterException("Invalid nextToken."))
+
+    /// One page of a list operation, whose `maxResults` ECS takes from 1 to 100.
+    static func page<T>(
+        _ items: [T], token: String?, maxResults: Int?, descending: Bool = false, key: (T) -> PageKey
+    ) throws -> Page<T> {
+        if let maxResults, !(1...100).contains(maxResults) {
+            throw ECSAPI.Errors.invalidParameterException("maxResults must be between 1 and 100.")
         }
-        let size = maxResults ?? defaultSize
-        guard (1...100).contains(size) else {
-            throw AWSError("InvalidParameterException", "maxResults must be between 1 and 100.")
-        }
-        let slice = Array(items.dropFirst(offset).prefix(size))
-        let next = offset + size < items.count ? Data("offset:\(offset + size)".utf8).base64EncodedString() : nil
-        return (slice, next)
+        return try pages.page(items, maxResults: maxResults, nextToken: token, descending: descending, key: key)
     }
 
     // MARK: Clusters
@@ -164,7 +158,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
         let name = input.clusterName ?? "default"
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
         guard !name.isEmpty, name.count <= 255, name.allSatisfy({ allowed.contains($0) }) else {
-            throw AWSError("InvalidParameterException", "Cluster name can have up to 255 characters. Valid characters are letters (uppercase and lowercase), numbers, underscores and hyphens.")
+            throw ECSAPI.Errors.invalidParameterException("Cluster name can have up to 255 characters. Valid characters are letters (uppercase and lowercase), numbers, underscores and hyphens.")
         }
         if let existing = try await store.cluster(account: context.accountId, region: context.region, name: name), existing.status == "ACTIVE" {
             return .init(cluster: try await withCounts(existing, context: context))
@@ -207,7 +201,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
         var cluster = try await activeCluster(input.cluster, context: context)
         let counts = try await store.taskCounts(account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "")
         guard counts.active == 0 else {
-            throw AWSError("ClusterContainsTasksException", "The Cluster cannot be deleted while Tasks are active.")
+            throw ECSAPI.Errors.clusterContainsTasksException("The Cluster cannot be deleted while Tasks are active.")
         }
         cluster.status = "INACTIVE"
         try await store.saveCluster(account: context.accountId, region: context.region, cluster)
@@ -217,7 +211,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
     public func describeClusters(_ input: ECSAPI.DescribeClustersRequest, context: RequestContext) async throws -> ECSAPI.DescribeClustersResponse {
         let references = input.clusters ?? ["default"]
         guard references.count <= 100 else {
-            throw AWSError("InvalidParameterException", "Clusters cannot have more than 100 elements")
+            throw ECSAPI.Errors.invalidParameterException("Clusters cannot have more than 100 elements")
         }
         let include = input.include ?? []
         var clusters: [ECSAPI.Cluster] = []
@@ -235,8 +229,8 @@ public struct ECSService: LocalService, ECSAPIHandler {
 
     public func listClusters(_ input: ECSAPI.ListClustersRequest, context: RequestContext) async throws -> ECSAPI.ListClustersResponse {
         let names = try await store.activeClusterNames(account: context.accountId, region: context.region)
-        let page = try Self.page(names.map { Self.clusterArn($0, context: context) }, token: input.nextToken, maxResults: input.maxResults)
-        return .init(clusterArns: page.items, nextToken: page.next)
+        let page = try Self.page(names, token: input.nextToken, maxResults: input.maxResults) { PageKey($0) }
+        return .init(clusterArns: page.items.map { Self.clusterArn($0, context: context) }, nextToken: page.nextToken)
     }
 
     // MARK: Task definitions
@@ -244,41 +238,41 @@ public struct ECSService: LocalService, ECSAPIHandler {
     public func registerTaskDefinition(_ input: ECSAPI.RegisterTaskDefinitionRequest, context: RequestContext) async throws -> ECSAPI.RegisterTaskDefinitionResponse {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
         guard !input.family.isEmpty, input.family.count <= 255, input.family.allSatisfy({ allowed.contains($0) }) else {
-            throw AWSError("ClientException", "Family contains invalid characters. Up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores are allowed.")
+            throw ECSAPI.Errors.clientException("Family contains invalid characters. Up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores are allowed.")
         }
         guard !input.containerDefinitions.isEmpty else {
-            throw AWSError("ClientException", "Container list cannot be empty.")
+            throw ECSAPI.Errors.clientException("Container list cannot be empty.")
         }
         let fargate = input.requiresCompatibilities?.contains(.fargate) ?? false
         if fargate {
-            guard input.cpu != nil else { throw AWSError("ClientException", "Fargate requires that 'cpu' be defined at the task level.") }
-            guard input.memory != nil else { throw AWSError("ClientException", "Fargate requires that 'memory' be defined at the task level.") }
-            if let mode = input.networkMode, mode != .awsvpc { throw AWSError("ClientException", "Fargate only supports network mode \u{2018}awsvpc\u{2019}.") }
+            guard input.cpu != nil else { throw ECSAPI.Errors.clientException("Fargate requires that 'cpu' be defined at the task level.") }
+            guard input.memory != nil else { throw ECSAPI.Errors.clientException("Fargate requires that 'memory' be defined at the task level.") }
+            if let mode = input.networkMode, mode != .awsvpc { throw ECSAPI.Errors.clientException("Fargate only supports network mode \u{2018}awsvpc\u{2019}.") }
         }
         var names = Set<String>()
         for container in input.containerDefinitions {
-            guard let name = container.name, !name.isEmpty else { throw AWSError("ClientException", "Container.name should not be null or empty.") }
-            guard let image = container.image, !image.isEmpty else { throw AWSError("ClientException", "Container.image should not be null or empty.") }
+            guard let name = container.name, !name.isEmpty else { throw ECSAPI.Errors.clientException("Container.name should not be null or empty.") }
+            guard let image = container.image, !image.isEmpty else { throw ECSAPI.Errors.clientException("Container.image should not be null or empty.") }
             guard names.insert(name).inserted else {
-                throw AWSError("ClientException", "Duplicate container name found: \(name). Container names must be unique within a task definition.")
+                throw ECSAPI.Errors.clientException("Duplicate container name found: \(name). Container names must be unique within a task definition.")
             }
             if input.memory == nil && container.memory == nil && container.memoryReservation == nil {
-                throw AWSError("ClientException", "Invalid setting for container '\(name)'. At least one of 'memory' or 'memoryReservation' must be specified.")
+                throw ECSAPI.Errors.clientException("Invalid setting for container '\(name)'. At least one of 'memory' or 'memoryReservation' must be specified.")
             }
             if let memory = container.memory, let reservation = container.memoryReservation, reservation > memory {
-                throw AWSError("ClientException", "Invalid setting for container '\(name)'. The memory reservation must be less than or equal to the memory limit.")
+                throw ECSAPI.Errors.clientException("Invalid setting for container '\(name)'. The memory reservation must be less than or equal to the memory limit.")
             }
             if let log = container.logConfiguration, log.logDriver == .awslogs {
                 guard let group = log.options?["awslogs-group"], !group.isEmpty else {
-                    throw AWSError("ClientException", "Log driver awslogs option 'awslogs-group' should not be null or empty.")
+                    throw ECSAPI.Errors.clientException("Log driver awslogs option 'awslogs-group' should not be null or empty.")
                 }
                 if fargate && (log.options?["awslogs-stream-prefix"] ?? "").isEmpty {
-                    throw AWSError("ClientException", "Log driver awslogs requires options: awslogs-stream-prefix")
+                    throw ECSAPI.Errors.clientException("Log driver awslogs requires options: awslogs-stream-prefix")
                 }
             }
         }
         if !input.containerDefinitions.contains(where: { $0.essential ?? true }) {
-            throw AWSError("ClientException", "A task definition must have at least one essential container.")
+            throw ECSAPI.Errors.clientException("A task definition must have at least one essential container.")
         }
         let arnPrefix = context.arn(service: "ecs", resource: "task-definition/\(input.family)")
         let containers = input.containerDefinitions.map { container -> ECSAPI.ContainerDefinition in
@@ -327,9 +321,9 @@ public struct ECSService: LocalService, ECSAPIHandler {
 
     public func deregisterTaskDefinition(_ input: ECSAPI.DeregisterTaskDefinitionRequest, context: RequestContext) async throws -> ECSAPI.DeregisterTaskDefinitionResponse {
         let (family, revision) = try Self.taskDefinitionReference(input.taskDefinition)
-        guard let revision else { throw AWSError("ClientException", "Revision is missing.") }
+        guard let revision else { throw ECSAPI.Errors.clientException("Revision is missing.") }
         guard var (definition, _) = try await store.taskDefinition(account: context.accountId, region: context.region, family: family, revision: revision) else {
-            throw AWSError("ClientException", "The specified task definition does not exist.")
+            throw ECSAPI.Errors.clientException("The specified task definition does not exist.")
         }
         if definition.status != .inactive {
             definition.status = .inactive
@@ -341,7 +335,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
 
     public func describeTaskDefinition(_ input: ECSAPI.DescribeTaskDefinitionRequest, context: RequestContext) async throws -> ECSAPI.DescribeTaskDefinitionResponse {
         guard let (definition, tags) = try await taskDefinition(input.taskDefinition, context: context) else {
-            throw AWSError("ClientException", "Unable to describe task definition.")
+            throw ECSAPI.Errors.clientException("Unable to describe task definition.")
         }
         return .init(taskDefinition: definition, tags: (input.include ?? []).contains(.tags) ? tags : nil)
     }
@@ -350,15 +344,18 @@ public struct ECSService: LocalService, ECSAPIHandler {
         let rows = try await store.taskDefinitionArns(
             account: context.accountId, region: context.region, familyPrefix: nil, exactFamily: input.familyPrefix,
             status: (input.status ?? .active).rawValue, descending: input.sort == .desc)
-        let arns = rows.map { context.arn(service: "ecs", resource: "task-definition/\($0.family):\($0.revision)") }
-        let page = try Self.page(arns, token: input.nextToken, maxResults: input.maxResults)
-        return .init(taskDefinitionArns: page.items, nextToken: page.next)
+        let page = try Self.page(rows, token: input.nextToken, maxResults: input.maxResults, descending: input.sort == .desc) {
+            PageKey($0.family, PageKey.number($0.revision))
+        }
+        return .init(
+            taskDefinitionArns: page.items.map { context.arn(service: "ecs", resource: "task-definition/\($0.family):\($0.revision)") },
+            nextToken: page.nextToken)
     }
 
     public func listTaskDefinitionFamilies(_ input: ECSAPI.ListTaskDefinitionFamiliesRequest, context: RequestContext) async throws -> ECSAPI.ListTaskDefinitionFamiliesResponse {
         let families = try await store.families(account: context.accountId, region: context.region, prefix: input.familyPrefix, status: (input.status ?? .all).rawValue)
-        let page = try Self.page(families, token: input.nextToken, maxResults: input.maxResults)
-        return .init(families: page.items, nextToken: page.next)
+        let page = try Self.page(families, token: input.nextToken, maxResults: input.maxResults) { PageKey($0) }
+        return .init(families: page.items, nextToken: page.nextToken)
     }
 
     // MARK: Tags
@@ -372,10 +369,10 @@ public struct ECSService: LocalService, ECSAPIHandler {
     func taggedResource(_ arn: String, context: RequestContext) async throws -> TaggedResource {
         let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
         guard parts.count == 6, parts[0] == "arn", parts[2] == "ecs" else {
-            throw AWSError("InvalidParameterException", "The ARN provided is invalid.")
+            throw ECSAPI.Errors.invalidParameterException("The ARN provided is invalid.")
         }
         let resource = String(parts[5])
-        let notFound = AWSError("ResourceNotFoundException", "The specified resource could not be found.")
+        let notFound = ECSAPI.Errors.resourceNotFoundException("The specified resource could not be found.")
         if resource.hasPrefix("cluster/") {
             guard let cluster = try await store.cluster(account: context.accountId, region: context.region, name: String(resource.dropFirst(8))),
                   cluster.status == "ACTIVE" else { throw notFound }
@@ -392,7 +389,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
             }
             return .task(cluster: String(pieces[1]), task)
         }
-        throw AWSError("InvalidParameterException", "The ARN provided is invalid.")
+        throw ECSAPI.Errors.invalidParameterException("The ARN provided is invalid.")
     }
 
     func updateTags(_ arn: String, context: RequestContext, _ change: @escaping @Sendable ([ECSAPI.Tag]) -> [ECSAPI.Tag]) async throws {
@@ -411,7 +408,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
 
     public func tagResource(_ input: ECSAPI.TagResourceRequest, context: RequestContext) async throws -> ECSAPI.TagResourceResponse {
         for tag in input.tags where (tag.key ?? "").isEmpty {
-            throw AWSError("InvalidParameterException", "Tag keys must not be empty.")
+            throw ECSAPI.Errors.invalidParameterException("Tag keys must not be empty.")
         }
         let added = input.tags
         try await updateTags(input.resourceArn, context: context) { tags in

@@ -181,7 +181,7 @@ struct ECSStore: Sendable {
         }.map { try ECSAPI.Task(stored: $0) }
     }
 
-    func taskArns(account: String, region: String, cluster: String, family: String?, startedBy: String?, desiredStatus: String, launchType: String?) async throws -> [String] {
+    func taskArns(account: String, region: String, cluster: String, family: String?, startedBy: String?, desiredStatus: String, launchType: String?) async throws -> [(arn: String, created: Date)] {
         let bodies = try await database.read { db in
             var sql = "SELECT body FROM ecs_tasks WHERE account = ? AND region = ? AND cluster = ? AND desired_status = ?"
             var arguments: StatementArguments = [account, region, cluster, desiredStatus]
@@ -191,7 +191,10 @@ struct ECSStore: Sendable {
             sql += " ORDER BY created_at, id"
             return try String.fetchAll(db, sql: sql, arguments: arguments)
         }
-        return try bodies.compactMap { try ECSAPI.Task(stored: $0).taskArn }
+        return try bodies.compactMap { body in
+            let task = try ECSAPI.Task(stored: body)
+            return task.taskArn.map { ($0, task.createdAt ?? Date(timeIntervalSince1970: 0)) }
+        }
     }
 
     // MARK: Task processes

@@ -16,24 +16,24 @@ extension ECSService {
         let cluster = try await activeCluster(input.cluster, context: context)
         let clusterName = cluster.clusterName ?? "default"
         guard input.interactive else {
-            throw AWSError("InvalidParameterException", "Interactive is the only mode supported currently.")
+            throw ECSAPI.Errors.invalidParameterException("Interactive is the only mode supported currently.")
         }
         guard let task = try await store.task(account: context.accountId, region: context.region, cluster: clusterName, id: Self.taskId(fromArn: input.task)) else {
-            throw AWSError("InvalidParameterException", "The specified task could not be found.")
+            throw ECSAPI.Errors.invalidParameterException("The specified task could not be found.")
         }
         guard task.enableExecuteCommand == true, task.lastStatus == "RUNNING" else {
-            throw AWSError("InvalidParameterException", "The execute command failed because execute command was not enabled when the task was run or the execute command agent isn\u{2019}t running. Wait and try again or run a new task with execute command enabled and try again.")
+            throw ECSAPI.Errors.invalidParameterException("The execute command failed because execute command was not enabled when the task was run or the execute command agent isn\u{2019}t running. Wait and try again or run a new task with execute command enabled and try again.")
         }
         let containers = task.containers ?? []
         let container: ECSAPI.Container
         if let name = input.container {
             guard let named = containers.first(where: { $0.name == name }) else {
-                throw AWSError("InvalidParameterException", "The container \(name) does not exist in the task.")
+                throw ECSAPI.Errors.invalidParameterException("The container \(name) does not exist in the task.")
             }
             container = named
         } else {
             guard containers.count == 1, let only = containers.first else {
-                throw AWSError("InvalidParameterException", "The task has more than one container: name the container to run the command in.")
+                throw ECSAPI.Errors.invalidParameterException("The task has more than one container: name the container to run the command in.")
             }
             container = only
         }
@@ -42,7 +42,7 @@ extension ECSService {
         do {
             _ = try await supervisor.runningContainer(task: taskId, account: context.accountId, container: name)
         } catch {
-            throw AWSError("TargetNotConnectedException", "The execute command failed because the container \(name) is not running: \(error)")
+            throw ECSAPI.Errors.targetNotConnectedException("The execute command failed because the container \(name) is not running: \(error)")
         }
         let session = try openSession(
             id: ExecSessions.newId(prefix: "ecs-execute-command-"), account: context.accountId, taskId: taskId, container: name,

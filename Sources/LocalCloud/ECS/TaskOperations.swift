@@ -8,10 +8,10 @@ extension ECSService {
     public func runTask(_ input: ECSAPI.RunTaskRequest, context: RequestContext) async throws -> ECSAPI.RunTaskResponse {
         let count = input.count ?? 1
         guard (1...10).contains(count) else {
-            throw AWSError("InvalidParameterException", "Count must be between 1 and 10.")
+            throw ECSAPI.Errors.invalidParameterException("Count must be between 1 and 10.")
         }
         if let launchType = input.launchType, input.capacityProviderStrategy?.isEmpty == false {
-            throw AWSError("InvalidParameterException", "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again. (launchType: \(launchType))")
+            throw ECSAPI.Errors.invalidParameterException("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again. (launchType: \(launchType))")
         }
         let tasks = try await launch(
             clusterReference: input.cluster, taskDefinitionReference: input.taskDefinition, instances: Array(repeating: nil, count: count),
@@ -25,7 +25,7 @@ extension ECSService {
     /// container instance: the task runs here and reports the instance it was given.
     public func startTask(_ input: ECSAPI.StartTaskRequest, context: RequestContext) async throws -> ECSAPI.StartTaskResponse {
         guard !input.containerInstances.isEmpty, input.containerInstances.count <= 10 else {
-            throw AWSError("InvalidParameterException", "containerInstances must contain between 1 and 10 container instances.")
+            throw ECSAPI.Errors.invalidParameterException("containerInstances must contain between 1 and 10 container instances.")
         }
         let tasks = try await launch(
             clusterReference: input.cluster, taskDefinitionReference: input.taskDefinition, instances: input.containerInstances,
@@ -42,41 +42,41 @@ extension ECSService {
     ) async throws -> [ECSAPI.Task] {
         let cluster = try await activeCluster(clusterReference, context: context)
         if let startedBy, startedBy.count > 128 {
-            throw AWSError("InvalidParameterException", "startedBy must be at most 128 characters.")
+            throw ECSAPI.Errors.invalidParameterException("startedBy must be at most 128 characters.")
         }
         let reference = try Self.taskDefinitionReference(taskDefinitionReference)
         guard let (definition, definitionTags) = try await store.taskDefinition(
             account: context.accountId, region: context.region, family: reference.family, revision: reference.revision) else {
-            throw AWSError("InvalidParameterException", "TaskDefinition not found.")
+            throw ECSAPI.Errors.invalidParameterException("TaskDefinition not found.")
         }
         guard definition.status == .active else {
-            throw AWSError("InvalidParameterException", "TaskDefinition is inactive")
+            throw ECSAPI.Errors.invalidParameterException("TaskDefinition is inactive")
         }
         if definition.networkMode == .awsvpc {
             guard let vpc = networkConfiguration?.awsvpcConfiguration else {
-                throw AWSError("InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+                throw ECSAPI.Errors.invalidParameterException("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
             }
             guard !vpc.subnets.isEmpty else {
-                throw AWSError("InvalidParameterException", "subnets can not be empty.")
+                throw ECSAPI.Errors.invalidParameterException("subnets can not be empty.")
             }
         }
         let containers = definition.containerDefinitions ?? []
         for override in overrides?.containerOverrides ?? [] {
             guard let name = override.name, !name.isEmpty else {
-                throw AWSError("InvalidParameterException", "Container Overrides must have a name.")
+                throw ECSAPI.Errors.invalidParameterException("Container Overrides must have a name.")
             }
             guard containers.contains(where: { $0.name == name }) else {
-                throw AWSError("InvalidParameterException", "Override for container named \(name) is not a container in the TaskDefinition.")
+                throw ECSAPI.Errors.invalidParameterException("Override for container named \(name) is not a container in the TaskDefinition.")
             }
         }
         if let overrides, let memory = overrides.memory, Int(memory) == nil {
-            throw AWSError("InvalidParameterException", "Invalid 'memory' setting in task overrides: \(memory)")
+            throw ECSAPI.Errors.invalidParameterException("Invalid 'memory' setting in task overrides: \(memory)")
         }
         if let overrides, let cpu = overrides.cpu, Int(cpu) == nil {
-            throw AWSError("InvalidParameterException", "Invalid 'cpu' setting in task overrides: \(cpu)")
+            throw ECSAPI.Errors.invalidParameterException("Invalid 'cpu' setting in task overrides: \(cpu)")
         }
         for tag in tags ?? [] where (tag.key ?? "").isEmpty {
-            throw AWSError("InvalidParameterException", "Tag keys must not be empty.")
+            throw ECSAPI.Errors.invalidParameterException("Tag keys must not be empty.")
         }
         var taskTags = tags ?? []
         if propagateTags == .taskDefinition {
@@ -154,10 +154,10 @@ extension ECSService {
         let clusterName = cluster.clusterName ?? "default"
         let id = Self.taskId(fromArn: input.task)
         guard let task = try await store.task(account: context.accountId, region: context.region, cluster: clusterName, id: id) else {
-            throw AWSError("InvalidParameterException", "The referenced task was not found.")
+            throw ECSAPI.Errors.invalidParameterException("The referenced task was not found.")
         }
         if let reason = input.reason, reason.count > 255 {
-            throw AWSError("InvalidParameterException", "Reason must be at most 255 characters.")
+            throw ECSAPI.Errors.invalidParameterException("Reason must be at most 255 characters.")
         }
         guard task.lastStatus != "STOPPED" else { return .init(task: task) }
         let stopped = try await supervisor.stop(
@@ -166,8 +166,8 @@ extension ECSService {
     }
 
     public func describeTasks(_ input: ECSAPI.DescribeTasksRequest, context: RequestContext) async throws -> ECSAPI.DescribeTasksResponse {
-        guard !input.tasks.isEmpty else { throw AWSError("InvalidParameterException", "Tasks cannot be empty.") }
-        guard input.tasks.count <= 100 else { throw AWSError("InvalidParameterException", "Tasks cannot have more than 100 elements") }
+        guard !input.tasks.isEmpty else { throw ECSAPI.Errors.invalidParameterException("Tasks cannot be empty.") }
+        guard input.tasks.count <= 100 else { throw ECSAPI.Errors.invalidParameterException("Tasks cannot have more than 100 elements") }
         let cluster = try await activeCluster(input.cluster, context: context)
         let clusterName = cluster.clusterName ?? "default"
         let includeTags = (input.include ?? []).contains(.tags)
@@ -189,22 +189,23 @@ extension ECSService {
     public func listTasks(_ input: ECSAPI.ListTasksRequest, context: RequestContext) async throws -> ECSAPI.ListTasksResponse {
         let cluster = try await activeCluster(input.cluster, context: context)
         if input.family != nil && input.serviceName != nil {
-            throw AWSError("InvalidParameterException", "Family and serviceName cannot be specified together.")
+            throw ECSAPI.Errors.invalidParameterException("Family and serviceName cannot be specified together.")
         }
         // Tasks started by this local cloud never belong to a service or a daemon.
         if input.serviceName != nil || input.daemonName != nil { return .init(taskArns: [], nextToken: nil) }
-        var arns = try await store.taskArns(
+        var tasks = try await store.taskArns(
             account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "default", family: input.family,
             startedBy: input.startedBy, desiredStatus: (input.desiredStatus ?? .running).rawValue, launchType: input.launchType?.rawValue)
         if input.containerInstance != nil {
-            var filtered: [String] = []
-            for arn in arns {
-                if let task = try await store.task(account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "default", id: Self.taskId(fromArn: arn)),
-                   task.containerInstanceArn == input.containerInstance { filtered.append(arn) }
+            var filtered: [(arn: String, created: Date)] = []
+            for listed in tasks {
+                if let task = try await store.task(account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "default", id: Self.taskId(fromArn: listed.arn)),
+                   task.containerInstanceArn == input.containerInstance { filtered.append(listed) }
             }
-            arns = filtered
+            tasks = filtered
         }
-        let page = try Self.page(arns, token: input.nextToken, maxResults: input.maxResults)
-        return .init(taskArns: page.items, nextToken: page.next)
+        // Oldest first, then by ARN.
+        let page = try Self.page(tasks, token: input.nextToken, maxResults: input.maxResults) { PageKey(PageKey.time($0.created), $0.arn) }
+        return .init(taskArns: page.items.map(\.arn), nextToken: page.nextToken)
     }
 }

@@ -346,7 +346,7 @@ public final class TaskSupervisor: Sendable {
         guard let liveTask = live.withLock({ $0[id] }) else {
             // Known to the store but not running here: it ends now.
             guard var task = try await store.task(account: context.accountId, region: context.region, cluster: cluster, id: id) else {
-                throw AWSError("InvalidParameterException", "The referenced task was not found.")
+                throw ECSAPI.Errors.invalidParameterException("The referenced task was not found.")
             }
             guard task.lastStatus != "STOPPED" else { return task }
             task.lastStatus = "STOPPED"

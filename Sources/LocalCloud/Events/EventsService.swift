@@ -70,14 +70,14 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         guard let value = nameOrArn, value.hasPrefix("arn:") else { return busName(nameOrArn) }
         let parts = value.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
         guard parts.count == 6, parts[2] == "events", parts[5].hasPrefix("event-bus/"), parts[5].count > "event-bus/".count else {
-            throw AWSError("ValidationException", "Parameter \(value) is not valid. Reason: Provided Arn is not in correct format.")
+            throw AWSError.validation("Parameter \(value) is not valid. Reason: Provided Arn is not in correct format.")
         }
         let (region, account) = (String(parts[3]), String(parts[4]))
         if region != context.region {
-            throw AWSError("ValidationException", "Cross-region api call is not allowed.")
+            throw AWSError.validation("Cross-region api call is not allowed.")
         }
         if account != context.accountId {
-            throw AWSError("AccessDeniedException", "User: arn:aws:iam::\(context.accountId):root is not authorized to perform: events:\(action) "
+            throw EventsAPI.Errors.accessDeniedException("User: arn:aws:iam::\(context.accountId):root is not authorized to perform: events:\(action) "
                            + "on resource: \(value) because no resource-based policy allows the events:\(action) action")
         }
         return String(parts[5].dropFirst("event-bus/".count))
@@ -90,21 +90,21 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     /// A rule's schedule: `rate()` or `cron()`, in UTC (rules take no `at()` and no time zone).
     static func parseSchedule(_ text: String) throws -> ZonedScheduleExpression {
         guard let expression = try? ScheduleExpression(text), !expression.isOneTime else {
-            throw AWSError("ValidationException", "Parameter ScheduleExpression is not valid.")
+            throw AWSError.validation("Parameter ScheduleExpression is not valid.")
         }
         return ZonedScheduleExpression(expression, zone: TimeZone(identifier: "UTC")!)
     }
 
-    /// EventBridge's answer to a NextToken it did not issue ("Using an expired pagination token results in an
-    /// HTTP 400 InvalidToken error").
-    static let invalidToken = AWSError("InvalidToken", "The NextToken is not valid.")
+    /// The pages of the list operations. EventBridge's answer to a NextToken it did not issue: "Using an expired
+    /// pagination token results in an HTTP 400 InvalidToken error".
+    static let pages = Paginator(invalidToken: AWSError("InvalidToken", "The NextToken is not valid."))
 
     static func ruleNotFound(_ name: String, bus: String) -> AWSError {
-        AWSError("ResourceNotFoundException", "Rule \(name) does not exist on EventBus \(bus).")
+        EventsAPI.Errors.resourceNotFoundException("Rule \(name) does not exist on EventBus \(bus).")
     }
 
     static func busNotFound(_ name: String) -> AWSError {
-        AWSError("ResourceNotFoundException", "Event bus \(name) does not exist.")
+        EventsAPI.Errors.resourceNotFoundException("Event bus \(name) does not exist.")
     }
 
     // MARK: Rules
@@ -112,12 +112,12 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func putRule(_ input: EventsAPI.PutRuleRequest, context: RequestContext) async throws -> EventsAPI.PutRuleResponse {
         let bus = try Self.bus(input.eventBusName, action: "PutRule", context: context)
         if input.scheduleExpression == nil && input.eventPattern == nil {
-            throw AWSError("ValidationException", "Parameter(s) EventPattern or ScheduleExpression must be specified.")
+            throw AWSError.validation("Parameter(s) EventPattern or ScheduleExpression must be specified.")
         }
         if let pattern = input.eventPattern { _ = try patterns.compile(pattern) }
         var expression: ZonedScheduleExpression?
         if let text = input.scheduleExpression {
-            if bus != "default" { throw AWSError("ValidationException", "ScheduleExpression is supported only on the default event bus.") }
+            if bus != "default" { throw AWSError.validation("ScheduleExpression is supported only on the default event bus.") }
             expression = try Self.parseSchedule(text)
         }
         let arn = Self.ruleArn(context, bus: bus, name: input.name)
@@ -168,8 +168,8 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     public func listRules(_ input: EventsAPI.ListRulesRequest, context: RequestContext) async throws -> EventsAPI.ListRulesResponse {
         let bus = try Self.bus(input.eventBusName, action: "ListRules", context: context)
-        let limit = input.limit ?? 100
-        let after = try PageToken.decode(input.nextToken, invalid: Self.invalidToken) ?? ""
+        let limit = Self.pages.size(input.limit)
+        let after = try Self.pages.start(input.nextToken)?.parts.first ?? ""
         let documents: [String] = try await database.read { db in
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
             return try String.fetchAll(db, sql: """
@@ -177,13 +177,14 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                 AND substr(name, 1, ?) = ? ORDER BY name LIMIT ?
                 """, arguments: [context.accountId, context.region, bus, after, (input.namePrefix ?? "").count, input.namePrefix ?? "", limit + 1])
         }
-        let rules: [EventsAPI.DescribeRuleResponse] = try documents.prefix(limit).map { try EventsStore.decode($0) }
-        let summaries = rules.map {
+        let rules = Self.pages.page(fetched: try documents.map { try EventsStore.decode($0) as EventsAPI.DescribeRuleResponse }, size: limit) {
+            PageKey($0.name ?? "")
+        }
+        let summaries = rules.items.map {
             EventsAPI.Rule(name: $0.name, arn: $0.arn, eventPattern: $0.eventPattern, state: $0.state, description: $0.description,
                            scheduleExpression: $0.scheduleExpression, roleArn: $0.roleArn, eventBusName: $0.eventBusName)
         }
-        let token = documents.count > limit ? rules.last?.name.map(PageToken.encode) : nil
-        return .init(rules: summaries, nextToken: token)
+        return .init(rules: summaries, nextToken: rules.nextToken)
     }
 
     public func enableRule(_ input: EventsAPI.EnableRuleRequest, context: RequestContext) async throws -> EmptyShape {
@@ -225,7 +226,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             // Deleting a rule that does not exist succeeds, as in AWS.
             let targets = try Int.fetchOne(db, sql: "SELECT count(*) FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ?",
                                            arguments: [context.accountId, context.region, bus, input.name]) ?? 0
-            if targets > 0 && input.force != true { throw AWSError("ValidationException", "Rule can't be deleted since it has targets.") }
+            if targets > 0 && input.force != true { throw AWSError.validation("Rule can't be deleted since it has targets.") }
             try db.execute(sql: "DELETE FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ?",
                            arguments: [context.accountId, context.region, bus, input.name])
             try db.execute(sql: "DELETE FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name = ?",
@@ -266,7 +267,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             }
             // EventBridge invokes these targets as the role the target names; without one AWS refuses the whole request.
             if let target = input.targets.first(where: { $0.roleArn == nil && Self.needsRole($0.arn) }) {
-                throw AWSError("ValidationException", "RoleArn is required for target \(target.arn).")
+                throw AWSError.validation("RoleArn is required for target \(target.arn).")
             }
             for target in kept {
                 try db.execute(sql: "INSERT OR REPLACE INTO events_target (account, region, bus, rule, id, document) VALUES (?, ?, ?, ?, ?, ?)",
@@ -274,7 +275,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             }
             if try Int.fetchOne(db, sql: "SELECT count(*) FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ?",
                                 arguments: [context.accountId, context.region, bus, input.rule])! > 5 {
-                throw AWSError("LimitExceededException", "The requested resource exceeds the maximum number allowed.")
+                throw EventsAPI.Errors.limitExceededException("The requested resource exceeds the maximum number allowed.")
             }
         }
         return .init(failedEntryCount: failed.count, failedEntries: failed)
@@ -310,23 +311,20 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     public func listTargetsByRule(_ input: EventsAPI.ListTargetsByRuleRequest, context: RequestContext) async throws -> EventsAPI.ListTargetsByRuleResponse {
         let bus = try Self.bus(input.eventBusName, action: "ListTargetsByRule", context: context)
-        let limit = input.limit ?? 100
-        let after = try PageToken.decode(input.nextToken, invalid: Self.invalidToken)
         let targets = try await database.read { db in
             guard try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.rule) != nil else {
                 throw Self.ruleNotFound(input.rule, bus: bus)
             }
             return try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: input.rule)
         }
-        let rest = after.map { a in targets.filter { $0.id > a } } ?? targets
-        let page = Array(rest.prefix(limit))
-        return .init(targets: page, nextToken: rest.count > limit ? page.last.map { PageToken.encode($0.id) } : nil)
+        let page = try Self.pages.page(targets, maxResults: input.limit, nextToken: input.nextToken) { PageKey($0.id) }
+        return .init(targets: page.items, nextToken: page.nextToken)
     }
 
     public func listRuleNamesByTarget(_ input: EventsAPI.ListRuleNamesByTargetRequest, context: RequestContext) async throws -> EventsAPI.ListRuleNamesByTargetResponse {
         let bus = try Self.bus(input.eventBusName, action: "ListRuleNamesByTarget", context: context)
-        let limit = input.limit ?? 100
-        let after = try PageToken.decode(input.nextToken, invalid: Self.invalidToken) ?? ""
+        let limit = Self.pages.size(input.limit)
+        let after = try Self.pages.start(input.nextToken)?.parts.first ?? ""
         let names: [String] = try await database.read { db in
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
             return try String.fetchAll(db, sql: """
@@ -335,8 +333,8 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                 ORDER BY rule LIMIT ?
                 """, arguments: [context.accountId, context.region, bus, input.targetArn, after, limit + 1])
         }
-        let page = Array(names.prefix(limit))
-        return .init(ruleNames: page, nextToken: names.count > limit ? page.last.map(PageToken.encode) : nil)
+        let page = Self.pages.page(fetched: names, size: limit) { PageKey($0) }
+        return .init(ruleNames: page.items, nextToken: page.nextToken)
     }
 
     // MARK: Buses
@@ -345,7 +343,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let now = clock.now()
         try await database.write { db in
             if try EventsStore.busExists(db, account: context.accountId, region: context.region, name: input.name) {
-                throw AWSError("ResourceAlreadyExistsException", "Event bus \(input.name) already exists.")
+                throw EventsAPI.Errors.resourceAlreadyExistsException("Event bus \(input.name) already exists.")
             }
             try db.execute(sql: "INSERT INTO events_bus (account, region, name, description, created) VALUES (?, ?, ?, ?, ?)",
                            arguments: [context.accountId, context.region, input.name, input.description, now.timeIntervalSince1970])
@@ -362,11 +360,8 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     public func listEventBuses(_ input: EventsAPI.ListEventBusesRequest, context: RequestContext) async throws -> EventsAPI.ListEventBusesResponse {
         let all = try await buses(context: context, prefix: input.namePrefix)
-        let limit = input.limit ?? 100
-        let after = try PageToken.decode(input.nextToken, invalid: Self.invalidToken)
-        let rest = after.map { a in all.filter { ($0.name ?? "") > a } } ?? all
-        let page = Array(rest.prefix(limit))
-        return .init(eventBuses: page, nextToken: rest.count > limit ? page.last?.name.map(PageToken.encode) : nil)
+        let page = try Self.pages.page(all, maxResults: input.limit, nextToken: input.nextToken) { PageKey($0.name ?? "") }
+        return .init(eventBuses: page.items, nextToken: page.nextToken)
     }
 
     func buses(context: RequestContext, prefix: String?) async throws -> [EventsAPI.EventBus] {
@@ -381,11 +376,11 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     }
 
     public func deleteEventBus(_ input: EventsAPI.DeleteEventBusRequest, context: RequestContext) async throws -> EmptyShape {
-        if input.name == "default" { throw AWSError("ValidationException", "Cannot delete event bus default.") }
+        if input.name == "default" { throw AWSError.validation("Cannot delete event bus default.") }
         try await database.write { db in
             let rules = try Int.fetchOne(db, sql: "SELECT count(*) FROM events_rule WHERE account = ? AND region = ? AND bus = ?",
                                          arguments: [context.accountId, context.region, input.name]) ?? 0
-            if rules > 0 { throw AWSError("ValidationException", "Cannot delete event bus \(input.name) because it has rules.") }
+            if rules > 0 { throw AWSError.validation("Cannot delete event bus \(input.name) because it has rules.") }
             try db.execute(sql: "DELETE FROM events_bus WHERE account = ? AND region = ? AND name = ?",
                            arguments: [context.accountId, context.region, input.name])
             try db.executeCached("DELETE FROM events_tag WHERE arn = ?", arguments: [context.arn(service: "events", resource: "event-bus/\(input.name)")])
@@ -426,7 +421,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     static func requireTaggable(_ db: Database, arn: String) throws {
         let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
         guard parts.count == 6, parts[0] == "arn", parts[2] == "events" else {
-            throw AWSError("ValidationException", "Parameter ResourceARN is not valid.")
+            throw AWSError.validation("Parameter ResourceARN is not valid.")
         }
         let (region, account) = (String(parts[3]), String(parts[4]))
         let path = parts[5].split(separator: "/").map(String.init)
@@ -439,7 +434,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         case ("event-bus", 2):
             guard try EventsStore.busExists(db, account: account, region: region, name: path[1]) else { throw busNotFound(path[1]) }
         default:
-            throw AWSError("ValidationException", "Parameter ResourceARN is not valid.")
+            throw AWSError.validation("Parameter ResourceARN is not valid.")
         }
     }
 
@@ -449,11 +444,11 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let pattern = try patterns.compile(input.eventPattern)
         // The pattern's faults are InvalidEventPatternException; the event's are a ValidationException on Event.
         guard let event = try? JSON(parsing: input.event), case .object(let o) = event else {
-            throw AWSError("ValidationException", "Parameter Event is not valid. Reason: Event is not a JSON object.")
+            throw AWSError.validation("Parameter Event is not valid. Reason: Event is not a JSON object.")
         }
         // The fields the model calls mandatory ("id, account, source, time, region, resources, detail-type").
         for field in ["id", "account", "source", "time", "region", "resources", "detail-type"] where o[field] == nil {
-            throw AWSError("ValidationException", "Parameter Event is not valid. Reason: Provided Event is missing required field \(field).")
+            throw AWSError.validation("Parameter Event is not valid. Reason: Provided Event is missing required field \(field).")
         }
         return .init(result: pattern.matches(event))
     }
@@ -471,7 +466,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     public func putEvents(_ input: EventsAPI.PutEventsRequest, context: RequestContext) async throws -> EventsAPI.PutEventsResponse {
         if input.entries.reduce(0, { $0 + Self.size(of: $1) }) > Self.maximumEntriesSize {
-            throw AWSError("ValidationException", "Total size of the entries in the request is over the limit.")
+            throw AWSError.validation("Total size of the entries in the request is over the limit.")
         }
         // "If you submit a request in which none of the entries have each of these properties, EventBridge fails
         // the entire request."
@@ -479,7 +474,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             !(entry.source ?? "").isEmpty && !(entry.detailType ?? "").isEmpty && !(entry.detail ?? "").isEmpty
         }
         if !input.entries.contains(where: isComplete) {
-            throw AWSError("ValidationException", "Parameter Entries is not valid. Reason: no entry has all of Source, DetailType and Detail, which EventBridge needs to send an event.")
+            throw AWSError.validation("Parameter Entries is not valid. Reason: no entry has all of Source, DetailType and Detail, which EventBridge needs to send an event.")
         }
         let ingested = clock.now()
         var results: [EventsAPI.PutEventsResultEntry] = []

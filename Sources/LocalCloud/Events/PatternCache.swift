@@ -12,7 +12,7 @@ final class PatternCache: Sendable {
         if let pattern = compiled.withLock({ $0[text] }) { return pattern }
         let pattern: EventPattern
         do { pattern = try EventPattern(text) } catch {
-            throw AWSError("InvalidEventPatternException", error.description)
+            throw EventsAPI.Errors.invalidEventPatternException(error.description)
         }
         compiled.withLock { if $0.count < capacity { $0[text] = pattern } }
         return pattern

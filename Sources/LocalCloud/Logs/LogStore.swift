@@ -216,15 +216,23 @@ struct LogStore: Sendable {
         }
     }
 
-    func streams(account: String, region: String, group: String, prefix: String?, orderByTime: Bool, descending: Bool, offset: Int, limit: Int) async throws -> [StoredStream] {
+    func streams(account: String, region: String, group: String, prefix: String?, orderByTime: Bool, descending: Bool, after: PageKey?, limit: Int) async throws -> [StoredStream] {
         try await database.read { db in
             var sql = "SELECT name, creation_time, first_event, last_event, last_ingestion, stored_bytes FROM logs_streams WHERE account = ? AND region = ? AND group_name = ?"
             var arguments: StatementArguments = [account, region, group]
             if let prefix { sql += " AND substr(name, 1, ?) = ?"; arguments += [prefix.count, prefix] }
             let direction = descending ? "DESC" : "ASC"
+            let beyond = descending ? "<" : ">"
+            if let after, orderByTime {
+                sql += " AND (COALESCE(last_event, 0), name) \(beyond) (?, ?)"
+                arguments += [after.number(at: 0) ?? 0, after.parts.last ?? ""]
+            } else if let after {
+                sql += " AND name \(beyond) ?"
+                arguments += [after.parts.last ?? ""]
+            }
             sql += orderByTime ? " ORDER BY COALESCE(last_event, 0) \(direction), name \(direction)" : " ORDER BY name \(direction)"
-            sql += " LIMIT ? OFFSET ?"
-            arguments += [limit, offset]
+            sql += " LIMIT ?"
+            arguments += [limit]
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map {
                 StoredStream(group: group, name: $0[0], creationTime: $0[1], firstEventTimestamp: $0[2], lastEventTimestamp: $0[3], lastIngestionTime: $0[4], storedBytes: $0[5])
             }

@@ -16,7 +16,6 @@ public struct LogsService: LocalService, LogsAPIHandler {
     }
 
     public var descriptor: ServiceDescriptor { LogsAPI.descriptor }
-    public var errorStatus: [String: Int] { LogsAPI.errorStatus }
     public var validationErrorCode: String { "InvalidParameterException" }
 
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
@@ -47,13 +46,13 @@ public struct LogsService: LocalService, LogsAPIHandler {
     static func validateGroupName(_ name: String, member: String = "logGroupName") throws {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/#")
         guard !name.isEmpty, name.count <= 512, name.allSatisfy({ allowed.contains($0) }) else {
-            throw AWSError("InvalidParameterException", "1 validation error detected: Value '\(name)' at '\(member)' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+")
+            throw LogsAPI.Errors.invalidParameterException("1 validation error detected: Value '\(name)' at '\(member)' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+")
         }
     }
 
     static func validateStreamName(_ name: String) throws {
         guard !name.isEmpty, name.count <= 512, !name.contains(":"), !name.contains("*") else {
-            throw AWSError("InvalidParameterException", "1 validation error detected: Value '\(name)' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*")
+            throw LogsAPI.Errors.invalidParameterException("1 validation error detected: Value '\(name)' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*")
         }
     }
 
@@ -69,26 +68,31 @@ public struct LogsService: LocalService, LogsAPIHandler {
             }
             return identifier
         case (nil, nil):
-            throw AWSError("InvalidParameterException", "Either logGroupName or logGroupIdentifier must be specified.")
+            throw LogsAPI.Errors.invalidParameterException("Either logGroupName or logGroupIdentifier must be specified.")
         default:
-            throw AWSError("InvalidParameterException", "LogGroupName and LogGroupIdentifier are mutually exclusive parameters.")
+            throw LogsAPI.Errors.invalidParameterException("LogGroupName and LogGroupIdentifier are mutually exclusive parameters.")
         }
     }
 
-    static func groupNotFound() -> AWSError { AWSError("ResourceNotFoundException", "The specified log group does not exist.") }
-    static func streamNotFound() -> AWSError { AWSError("ResourceNotFoundException", "The specified log stream does not exist.") }
+    /// The pages of DescribeLogGroups, DescribeLogStreams and FilterLogEvents. (GetLogEvents answers AWS's own
+    /// forward and backward tokens, ``EventCursor``: a cursor in either direction rather than a next page.)
+    static let pages = Paginator(
+        invalidToken: LogsAPI.Errors.invalidParameterException("The specified nextToken is invalid."), defaultPageSize: 50)
+
+    static func groupNotFound() -> AWSError { LogsAPI.Errors.resourceNotFoundException("The specified log group does not exist.") }
+    static func streamNotFound() -> AWSError { LogsAPI.Errors.resourceNotFoundException("The specified log stream does not exist.") }
 
     // MARK: Log groups
 
     public func createLogGroup(_ input: LogsAPI.CreateLogGroupRequest, context: RequestContext) async throws -> EmptyShape {
         try Self.validateGroupName(input.logGroupName)
         if let logGroupClass = input.logGroupClass, logGroupClass.modeledCase == nil {
-            throw AWSError("InvalidParameterException", "1 validation error detected: Value '\(logGroupClass)' at 'logGroupClass' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, INFREQUENT_ACCESS, DELIVERY]")
+            throw LogsAPI.Errors.invalidParameterException("1 validation error detected: Value '\(logGroupClass)' at 'logGroupClass' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, INFREQUENT_ACCESS, DELIVERY]")
         }
         let created = try await store.createGroup(
             account: context.accountId, region: context.region, name: input.logGroupName,
             logGroupClass: input.logGroupClass ?? .standard, kmsKeyId: input.kmsKeyId, tags: input.tags ?? [:], now: Self.now())
-        guard created else { throw AWSError("ResourceAlreadyExistsException", "The specified log group already exists") }
+        guard created else { throw LogsAPI.Errors.resourceAlreadyExistsException("The specified log group already exists") }
         return EmptyShape()
     }
 
@@ -101,22 +105,21 @@ public struct LogsService: LocalService, LogsAPIHandler {
 
     public func describeLogGroups(_ input: LogsAPI.DescribeLogGroupsRequest, context: RequestContext) async throws -> LogsAPI.DescribeLogGroupsResponse {
         if input.logGroupNamePrefix != nil && input.logGroupNamePattern != nil {
-            throw AWSError("InvalidParameterException", "LogGroupNamePrefix and LogGroupNamePattern are mutually exclusive parameters.")
+            throw LogsAPI.Errors.invalidParameterException("LogGroupNamePrefix and LogGroupNamePattern are mutually exclusive parameters.")
         }
-        let limit = input.limit ?? 50
+        let limit = Self.pages.size(input.limit)
+        let after = try Self.pages.start(input.nextToken)?.parts.first
         let names = try input.logGroupIdentifiers.map { try $0.map { try Self.groupName(name: nil, identifier: $0) } }
         let groups = try await store.groups(
             account: context.accountId, region: context.region, prefix: input.logGroupNamePrefix,
-            pattern: input.logGroupNamePattern, names: names, logGroupClass: input.logGroupClass, after: input.nextToken, limit: limit + 1)
-        let page = Array(groups.prefix(limit))
-        return .init(
-            logGroups: page.map { $0.shape(context: context) },
-            nextToken: groups.count > limit ? page.last?.name : nil)
+            pattern: input.logGroupNamePattern, names: names, logGroupClass: input.logGroupClass, after: after, limit: limit + 1)
+        let page = Self.pages.page(fetched: groups, size: limit) { PageKey($0.name) }
+        return .init(logGroups: page.items.map { $0.shape(context: context) }, nextToken: page.nextToken)
     }
 
     public func putRetentionPolicy(_ input: LogsAPI.PutRetentionPolicyRequest, context: RequestContext) async throws -> EmptyShape {
         guard Self.retentionDays.contains(input.retentionInDays) else {
-            throw AWSError("InvalidParameterException", "1 validation error detected: Value '\(input.retentionInDays)' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: [\(Self.retentionDays.map(String.init).joined(separator: ", "))]")
+            throw LogsAPI.Errors.invalidParameterException("1 validation error detected: Value '\(input.retentionInDays)' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: [\(Self.retentionDays.map(String.init).joined(separator: ", "))]")
         }
         guard try await store.setRetention(account: context.accountId, region: context.region, group: input.logGroupName, days: input.retentionInDays) else {
             throw Self.groupNotFound()
@@ -138,7 +141,7 @@ public struct LogsService: LocalService, LogsAPIHandler {
         try Self.validateStreamName(input.logStreamName)
         switch try await store.createStream(account: context.accountId, region: context.region, group: input.logGroupName, name: input.logStreamName, now: Self.now()) {
         case .created: return EmptyShape()
-        case .exists: throw AWSError("ResourceAlreadyExistsException", "The specified log stream already exists")
+        case .exists: throw LogsAPI.Errors.resourceAlreadyExistsException("The specified log stream already exists")
         case .noGroup: throw Self.groupNotFound()
         }
     }
@@ -155,24 +158,23 @@ public struct LogsService: LocalService, LogsAPIHandler {
         let group = try Self.groupName(name: input.logGroupName, identifier: input.logGroupIdentifier)
         let orderByTime = input.orderBy == .lastEventTime
         if orderByTime && input.logStreamNamePrefix != nil {
-            throw AWSError("InvalidParameterException", "Cannot order by LastEventTime with a logStreamNamePrefix.")
+            throw LogsAPI.Errors.invalidParameterException("Cannot order by LastEventTime with a logStreamNamePrefix.")
         }
         guard try await store.groupExists(account: context.accountId, region: context.region, name: group) else { throw Self.groupNotFound() }
-        let limit = input.limit ?? 50
-        var offset = 0
-        if let token = input.nextToken {
-            guard token.hasPrefix("s/"), let value = Int(token.dropFirst(2)), value >= 0 else {
-                throw AWSError("InvalidParameterException", "The specified nextToken is invalid.")
-            }
-            offset = value
+        let limit = Self.pages.size(input.limit)
+        // In the order asked for: by name, or by the last event's time and then name.
+        func key(_ stream: StoredStream) -> PageKey {
+            orderByTime ? PageKey(PageKey.number(stream.lastEventTimestamp ?? 0), stream.name) : PageKey(stream.name)
+        }
+        let after = try Self.pages.start(input.nextToken)
+        if let after, after.parts.count != (orderByTime ? 2 : 1) || (orderByTime && after.number(at: 0) == nil) {
+            throw Self.pages.invalidToken
         }
         let streams = try await store.streams(
             account: context.accountId, region: context.region, group: group, prefix: input.logStreamNamePrefix,
-            orderByTime: orderByTime, descending: input.descending ?? false, offset: offset, limit: limit + 1)
-        let page = Array(streams.prefix(limit))
-        return .init(
-            logStreams: page.map { $0.shape(context: context) },
-            nextToken: streams.count > limit ? "s/\(offset + limit)" : nil)
+            orderByTime: orderByTime, descending: input.descending ?? false, after: after, limit: limit + 1)
+        let page = Self.pages.page(fetched: streams, size: limit, key: key)
+        return .init(logStreams: page.items.map { $0.shape(context: context) }, nextToken: page.nextToken)
     }
 
     // MARK: Events
@@ -180,17 +182,17 @@ public struct LogsService: LocalService, LogsAPIHandler {
     public func putLogEvents(_ input: LogsAPI.PutLogEventsRequest, context: RequestContext) async throws -> LogsAPI.PutLogEventsResponse {
         let events = input.logEvents
         guard !events.isEmpty else {
-            throw AWSError("InvalidParameterException", "1 validation error detected: Value '[]' at 'logEvents' failed to satisfy constraint: Member must have length greater than or equal to 1")
+            throw LogsAPI.Errors.invalidParameterException("1 validation error detected: Value '[]' at 'logEvents' failed to satisfy constraint: Member must have length greater than or equal to 1")
         }
         let bytes = events.reduce(0) { $0 + $1.message.utf8.count + 26 }
         guard bytes <= 1_048_576 else {
-            throw AWSError("InvalidParameterException", "Upload too large: \(bytes) bytes exceeds limit of 1048576")
+            throw LogsAPI.Errors.invalidParameterException("Upload too large: \(bytes) bytes exceeds limit of 1048576")
         }
         for index in events.indices.dropFirst() where events[index].timestamp < events[index - 1].timestamp {
-            throw AWSError("InvalidParameterException", "Log events in a single PutLogEvents request must be in chronological order.")
+            throw LogsAPI.Errors.invalidParameterException("Log events in a single PutLogEvents request must be in chronological order.")
         }
         if let first = events.first?.timestamp, let last = events.last?.timestamp, last - first > 24 * 3_600_000 {
-            throw AWSError("InvalidParameterException", "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
+            throw LogsAPI.Errors.invalidParameterException("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
         }
         let now = Self.now()
         let result = try await store.append(
@@ -211,7 +213,7 @@ public struct LogsService: LocalService, LogsAPIHandler {
         let limit = input.limit ?? 10_000
         var cursor: EventCursor? = nil
         if let token = input.nextToken {
-            guard let parsed = EventCursor(token: token) else { throw AWSError("InvalidParameterException", "The specified nextToken is invalid.") }
+            guard let parsed = EventCursor(token: token) else { throw LogsAPI.Errors.invalidParameterException("The specified nextToken is invalid.") }
             cursor = parsed
         }
         guard try await store.groupExists(account: context.accountId, region: context.region, name: group) else { throw Self.groupNotFound() }
@@ -239,20 +241,18 @@ public struct LogsService: LocalService, LogsAPIHandler {
     public func filterLogEvents(_ input: LogsAPI.FilterLogEventsRequest, context: RequestContext) async throws -> LogsAPI.FilterLogEventsResponse {
         let group = try Self.groupName(name: input.logGroupName, identifier: input.logGroupIdentifier)
         if input.logStreamNames != nil && input.logStreamNamePrefix != nil {
-            throw AWSError("InvalidParameterException", "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
+            throw LogsAPI.Errors.invalidParameterException("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
         }
         let pattern: FilterPattern
         do {
             pattern = try FilterPattern(input.filterPattern ?? "")
         } catch {
-            throw AWSError("InvalidParameterException", "Invalid filter pattern: \(error.message)")
+            throw LogsAPI.Errors.invalidParameterException("Invalid filter pattern: \(error.message)")
         }
         var after: EventPosition? = nil
-        if let token = input.nextToken {
-            guard let cursor = EventCursor(token: token), cursor.forward else {
-                throw AWSError("InvalidParameterException", "The specified nextToken is invalid.")
-            }
-            after = cursor.position
+        if let key = try Self.pages.start(input.nextToken) {
+            guard key.parts.count == 2, let timestamp = key.number(at: 0), let id = key.number(at: 1) else { throw Self.pages.invalidToken }
+            after = EventPosition(timestamp: timestamp, id: Int64(id))
         }
         guard try await store.groupExists(account: context.accountId, region: context.region, name: group) else { throw Self.groupNotFound() }
         let limit = input.limit ?? 10_000
@@ -275,7 +275,7 @@ public struct LogsService: LocalService, LogsAPIHandler {
             }
             if chunk.count < 2_000 && matched.count < limit { exhausted = true; break }
         }
-        let next = exhausted ? nil : scannedTo.map { EventCursor(forward: true, position: $0).token }
+        let next = exhausted ? nil : scannedTo.map { PageKey(PageKey.number($0.timestamp), PageKey.number(Int($0.id))).token }
         return .init(
             events: matched.map {
                 LogsAPI.FilteredLogEvent(logStreamName: $0.stream, timestamp: $0.timestamp, message: $0.message, ingestionTime: $0.ingestionTime, eventId: String(format: "%056d", $0.id))

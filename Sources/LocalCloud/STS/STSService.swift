@@ -7,7 +7,6 @@ public struct STSService: LocalService, STSAPIHandler {
     public init() {}
 
     public var descriptor: ServiceDescriptor { STSAPI.descriptor }
-    public var errorStatus: [String: Int] { STSAPI.errorStatus }
 
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         try await STSAPI.dispatch(self, operation: operation, request: request, context: context)

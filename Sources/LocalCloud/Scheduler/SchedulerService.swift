@@ -24,7 +24,6 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     }
 
     public var descriptor: ServiceDescriptor { SchedulerAPI.descriptor }
-    public var errorStatus: [String: Int] { SchedulerAPI.errorStatus }
     var database: CloudDatabase { environment.database }
 
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
@@ -41,7 +40,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         let key = ScheduleKey(account: context.accountId, region: context.region, group: input.groupName ?? "default", name: input.name)
         let now = clock.now()
         var schedule = SchedulerAPI.GetScheduleOutput(
-            actionAfterCompletion: input.actionAfterCompletion ?? .none, arn: key.arn, creationDate: now,
+            actionAfterCompletion: input.actionAfterCompletion ?? .noneValue, arn: key.arn, creationDate: now,
             description: input.description, endDate: input.endDate, flexibleTimeWindow: input.flexibleTimeWindow,
             groupName: key.group, kmsKeyArn: input.kmsKeyArn, lastModificationDate: now, name: input.name,
             scheduleExpression: input.scheduleExpression, scheduleExpressionTimezone: input.scheduleExpressionTimezone,
@@ -54,12 +53,12 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         let request = Self.idempotencyFingerprint(input)
         let created: Bool = try await database.write { db in
             guard try ScheduleStore.groupExists(db, account: key.account, region: key.region, name: key.group) else {
-                throw AWSError("ResourceNotFoundException", "Schedule group \(key.group) does not exist.", status: 404)
+                throw SchedulerAPI.Errors.resourceNotFoundException("Schedule group \(key.group) does not exist.")
             }
             if try ScheduleStore.schedule(db, key: key) != nil {
                 // The retry of a request that succeeded (same ClientToken, same request) gets the same answer.
                 if let token = input.clientToken, let stored = try ScheduleStore.clientToken(db, key: key), stored == (token, request) { return false }
-                throw AWSError("ConflictException", "Schedule \(key.name) already exists.", status: 409)
+                throw SchedulerAPI.Errors.conflictException("Schedule \(key.name) already exists.")
             }
             try ScheduleStore.save(db, key: key, schedule: stored, nextFire: next)
             if let token = input.clientToken { try ScheduleStore.setClientToken(db, key: key, token: token, request: request) }
@@ -82,7 +81,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         let result: (SchedulerAPI.GetScheduleOutput, Date?) = try await database.write { db in
             guard let old = try ScheduleStore.schedule(db, key: key) else { throw Self.notFound(key) }
             var schedule = SchedulerAPI.GetScheduleOutput(
-                actionAfterCompletion: input.actionAfterCompletion ?? .none, arn: key.arn, creationDate: old.creationDate,
+                actionAfterCompletion: input.actionAfterCompletion ?? .noneValue, arn: key.arn, creationDate: old.creationDate,
                 description: input.description, endDate: input.endDate, flexibleTimeWindow: input.flexibleTimeWindow,
                 groupName: key.group, kmsKeyArn: input.kmsKeyArn, lastModificationDate: now, name: input.name,
                 scheduleExpression: input.scheduleExpression, scheduleExpressionTimezone: input.scheduleExpressionTimezone,
@@ -116,27 +115,31 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     }
 
     public func listSchedules(_ input: SchedulerAPI.ListSchedulesInput, context: RequestContext) async throws -> SchedulerAPI.ListSchedulesOutput {
-        let limit = input.maxResults ?? 100
-        let after = try input.nextToken.map(Self.decodeToken)
+        let limit = Self.pages.size(input.maxResults)
+        let after = try Self.pages.start(input.nextToken).map { key throws(AWSError) in
+            guard key.parts.count == 2 else { throw Self.pages.invalidToken }
+            return (group: key.parts[0], name: key.parts[1])
+        }
         let rows: [String] = try await database.read { db in
             var sql = "SELECT document FROM scheduler_schedule WHERE account = ? AND region = ?"
             var arguments: StatementArguments = [context.accountId, context.region]
             if let group = input.groupName { sql += " AND group_name = ?"; _ = arguments.append(contentsOf: [group]) }
             if let prefix = input.namePrefix { sql += " AND substr(name, 1, ?) = ?"; _ = arguments.append(contentsOf: [prefix.count, prefix]) }
             if let state = input.state { sql += " AND state = ?"; _ = arguments.append(contentsOf: [state.rawValue]) }
-            if let after { sql += " AND (group_name, name) > (?, ?)"; _ = arguments.append(contentsOf: [after.0, after.1]) }
+            if let after { sql += " AND (group_name, name) > (?, ?)"; _ = arguments.append(contentsOf: [after.group, after.name]) }
             sql += " ORDER BY group_name, name LIMIT ?"
             _ = arguments.append(contentsOf: [limit + 1])
             return try String.fetchAll(db, sql: sql, arguments: arguments)
         }
-        let schedules = try rows.prefix(limit).map(ScheduleStore.decodeSchedule)
-        let summaries = schedules.map {
+        let page = Self.pages.page(fetched: try rows.map(ScheduleStore.decodeSchedule), size: limit) {
+            PageKey($0.groupName ?? "", $0.name ?? "")
+        }
+        let summaries = page.items.map {
             SchedulerAPI.ScheduleSummary(
                 arn: $0.arn, creationDate: $0.creationDate, groupName: $0.groupName, lastModificationDate: $0.lastModificationDate,
                 name: $0.name, state: $0.state, target: $0.target.map { .init(arn: $0.arn) })
         }
-        let token = rows.count > limit ? schedules.last.map { Self.encodeToken($0.groupName ?? "", $0.name ?? "") } : nil
-        return .init(nextToken: token, schedules: summaries)
+        return .init(nextToken: page.nextToken, schedules: summaries)
     }
 
     // MARK: Schedule groups
@@ -146,7 +149,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         let now = clock.now()
         try await database.write { db in
             if try ScheduleStore.groupExists(db, account: context.accountId, region: context.region, name: input.name) {
-                throw AWSError("ConflictException", "Schedule group \(input.name) already exists.", status: 409)
+                throw SchedulerAPI.Errors.conflictException("Schedule group \(input.name) already exists.")
             }
             try db.execute(sql: "INSERT INTO scheduler_group (account, region, name, created) VALUES (?, ?, ?, ?)",
                            arguments: [context.accountId, context.region, input.name, now.timeIntervalSince1970])
@@ -164,19 +167,13 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
 
     public func listScheduleGroups(_ input: SchedulerAPI.ListScheduleGroupsInput, context: RequestContext) async throws -> SchedulerAPI.ListScheduleGroupsOutput {
         let all = try await listGroups(context: context, namePrefix: input.namePrefix)
-        let limit = input.maxResults ?? 100
-        let start = try input.nextToken.map { token in
-            let name = try Self.decodeToken(token).1
-            return all.firstIndex { ($0.name ?? "") > name } ?? all.count
-        } ?? 0
-        let page = Array(all[start..<min(all.count, start + limit)])
-        let token = start + limit < all.count ? page.last.map { Self.encodeToken("", $0.name ?? "") } : nil
-        return .init(nextToken: token, scheduleGroups: page)
+        let page = try Self.pages.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { PageKey($0.name ?? "") }
+        return .init(nextToken: page.nextToken, scheduleGroups: page.items)
     }
 
     public func deleteScheduleGroup(_ input: SchedulerAPI.DeleteScheduleGroupInput, context: RequestContext) async throws -> SchedulerAPI.DeleteScheduleGroupOutput {
         if input.name == "default" {
-            throw AWSError("ValidationException", "Cannot delete the default schedule group.")
+            throw SchedulerAPI.Errors.validationException("Cannot delete the default schedule group.")
         }
         let arn = context.arn(service: "scheduler", resource: "schedule-group/\(input.name)")
         let names: [String] = try await database.write { db in
@@ -221,7 +218,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
             try Self.requireTaggable(db, arn: input.resourceArn)
             try ScheduleStore.setTags(db, arn: input.resourceArn, tags: input.tags)
             if try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM scheduler_tag WHERE arn = ?"), arguments: [input.resourceArn])! > 200 {
-                throw AWSError("ValidationException", "A resource can have at most 200 tags.")
+                throw SchedulerAPI.Errors.validationException("A resource can have at most 200 tags.")
             }
         }
         return .init()
@@ -248,7 +245,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     static func requireTaggable(_ db: Database, arn: String) throws {
         let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
         guard parts.count == 6, parts[0] == "arn", parts[2] == "scheduler", parts[5].hasPrefix("schedule-group/") else {
-            throw AWSError("ValidationException", "Invalid resource ARN \(arn).")
+            throw SchedulerAPI.Errors.validationException("Invalid resource ARN \(arn).")
         }
         let name = String(parts[5].dropFirst("schedule-group/".count))
         guard try ScheduleStore.groupExists(db, account: String(parts[4]), region: String(parts[3]), name: name) else {
@@ -265,31 +262,31 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         let text = schedule.scheduleExpression ?? ""
         let name = schedule.scheduleExpressionTimezone ?? "UTC"
         guard let zone = now == nil ? TimeZone(identifier: name) : ScheduleTimeZone.named(name) else {
-            throw AWSError("ValidationException", "Invalid ScheduleExpressionTimezone \(name): it is not an IANA time zone name such as America/New_York.")
+            throw SchedulerAPI.Errors.validationException("Invalid ScheduleExpressionTimezone \(name): it is not an IANA time zone name such as America/New_York.")
         }
         let expression: ScheduleExpression
         do {
             expression = try ScheduleExpression(text)
         } catch {
-            throw AWSError("ValidationException", "Invalid Schedule Expression \(text). Reason: \(error.reason).")
+            throw SchedulerAPI.Errors.validationException("Invalid Schedule Expression \(text). Reason: \(error.reason).")
         }
         if let window = schedule.flexibleTimeWindow {
             if window.mode == .flexible && window.maximumWindowInMinutes == nil {
-                throw AWSError("ValidationException", "MaximumWindowInMinutes must be provided when Mode is FLEXIBLE.")
+                throw SchedulerAPI.Errors.validationException("MaximumWindowInMinutes must be provided when Mode is FLEXIBLE.")
             }
             if window.mode == .off && window.maximumWindowInMinutes != nil {
-                throw AWSError("ValidationException", "MaximumWindowInMinutes must not be provided when Mode is OFF.")
+                throw SchedulerAPI.Errors.validationException("MaximumWindowInMinutes must not be provided when Mode is OFF.")
             }
         }
         if let start = schedule.startDate, let end = schedule.endDate, start >= end {
-            throw AWSError("ValidationException", "The StartDate must be before the EndDate.")
+            throw SchedulerAPI.Errors.validationException("The StartDate must be before the EndDate.")
         }
         if let now, let start = schedule.startDate, start < now.addingTimeInterval(-300) {
-            throw AWSError("ValidationException", "The StartDate you specify cannot be earlier than 5 minutes ago.")
+            throw SchedulerAPI.Errors.validationException("The StartDate you specify cannot be earlier than 5 minutes ago.")
         }
         if let target = schedule.target {
             if target.arn.hasPrefix("arn:aws:ecs:"), target.ecsParameters == nil {
-                throw AWSError("ValidationException", "EcsParameters must be provided for an Amazon ECS target.")
+                throw SchedulerAPI.Errors.validationException("EcsParameters must be provided for an Amazon ECS target.")
             }
             if now != nil { try TargetInputCheck.validate(arn: target.arn, input: target.input) }
         }
@@ -340,21 +337,13 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     }
 
     static func notFound(_ key: ScheduleKey) -> AWSError {
-        AWSError("ResourceNotFoundException", "Schedule \(key.name) does not exist.", status: 404)
+        SchedulerAPI.Errors.resourceNotFoundException("Schedule \(key.name) does not exist.")
     }
 
     static func groupNotFound(_ name: String) -> AWSError {
-        AWSError("ResourceNotFoundException", "Schedule group \(name) does not exist.", status: 404)
+        SchedulerAPI.Errors.resourceNotFoundException("Schedule group \(name) does not exist.")
     }
 
-    /// A page token naming the last schedule (group and name) of a page.
-    static func encodeToken(_ group: String, _ name: String) -> String {
-        PageToken.encode("\(group)\u{0}\(name)")
-    }
-
-    static func decodeToken(_ token: String) throws -> (String, String) {
-        let invalid = AWSError("ValidationException", "Invalid NextToken.")
-        guard let key = try PageToken.decode(token, invalid: invalid), let sep = key.firstIndex(of: "\u{0}") else { throw invalid }
-        return (String(key[..<sep]), String(key[key.index(after: sep)...]))
-    }
+    /// The pages of the list operations.
+    static let pages = Paginator(invalidToken: SchedulerAPI.Errors.validationException("Invalid NextToken."))
 }

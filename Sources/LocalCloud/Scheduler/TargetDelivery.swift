@@ -46,7 +46,7 @@ public enum TargetDelivery {
             }
             _ = try await directory.invoke("ecs", operation: "RunTask", input: request, context: context)
         } else {
-            throw AWSError("ValidationException", "Target \(arn) is not a target the local cloud can invoke (ECS RunTask, Step Functions StartExecution).")
+            throw SchedulerAPI.Errors.validationException("Target \(arn) is not a target the local cloud can invoke (ECS RunTask, Step Functions StartExecution).")
         }
     }
 

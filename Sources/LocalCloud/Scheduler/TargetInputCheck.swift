@@ -20,11 +20,11 @@ enum TargetInputCheck {
         guard let input else { return }
         if arn.hasPrefix("arn:aws:ecs:") {
             if let problem = taskOverrideProblem(input) {
-                throw AWSError("ValidationException", "Unable to convert target input to TaskOverride, JSON syntax error in input: \(problem).")
+                throw SchedulerAPI.Errors.validationException("Unable to convert target input to TaskOverride, JSON syntax error in input: \(problem).")
             }
         } else if ["arn:aws:states:", "arn:aws:lambda:", "arn:aws:events:"].contains(where: arn.hasPrefix) {
             if (try? JSON(parsing: input)) == nil {
-                throw AWSError("ValidationException", "Invalid target input for \(arn): the input of a Lambda, Step Functions or EventBridge target must be well-formed JSON.")
+                throw SchedulerAPI.Errors.validationException("Invalid target input for \(arn): the input of a Lambda, Step Functions or EventBridge target must be well-formed JSON.")
             }
         }
     }

@@ -15,10 +15,10 @@ extension StepFunctionsService {
 
     func requireActivity(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Activity {
         guard arn.hasPrefix("arn:aws:states:"), arn.contains(":activity:") else {
-            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
+            throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
         guard let activity = try await store.activity(arn), activity.account == context.accountId, activity.region == context.region else {
-            throw AWSError("ActivityDoesNotExist", "Activity Does Not Exist: '\(arn)'")
+            throw SFNAPI.Errors.activityDoesNotExist("Activity Does Not Exist: '\(arn)'")
         }
         return activity
     }
@@ -46,13 +46,13 @@ extension StepFunctionsService {
 
     public func listActivities(_ input: SFNAPI.ListActivitiesInput, context: RequestContext) async throws -> SFNAPI.ListActivitiesOutput {
         let all = try await store.activities(account: context.accountId, region: context.region)
-        let (page, next) = try Pagination.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { Pagination.key($0.created, $0.name) }
-        return .init(activities: page.map { .init(activityArn: $0.arn, name: $0.name, creationDate: $0.created) }, nextToken: next)
+        let page = try Self.pages.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { PageKey(PageKey.time($0.created), $0.name) }
+        return .init(activities: page.items.map { .init(activityArn: $0.arn, name: $0.name, creationDate: $0.created) }, nextToken: page.nextToken)
     }
 
     public func deleteActivity(_ input: SFNAPI.DeleteActivityInput, context: RequestContext) async throws -> SFNAPI.DeleteActivityOutput {
         guard input.activityArn.hasPrefix("arn:aws:states:"), input.activityArn.contains(":activity:") else {
-            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(input.activityArn)'")
+            throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(input.activityArn)'")
         }
         // Only the caller's own activity (account and region) is deleted; deleting a missing one succeeds.
         if let activity = try await store.activity(input.activityArn), activity.account == context.accountId, activity.region == context.region {

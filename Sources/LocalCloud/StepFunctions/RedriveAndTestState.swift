@@ -15,7 +15,7 @@ extension StepFunctionsService {
         let execution = try await requireExecution(input.executionArn, context)
         let last = try await store.lastEventId(execution.arn)
         if let reason = Self.notRedrivableReason(execution, machine: try await store.machine(execution.machineArn), lastEventId: last) {
-            throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: \(reason)")
+            throw SFNAPI.Errors.executionNotRedrivable("Execution cannot be redriven: \(reason)")
         }
         let machine = try Self.parseDefinition(execution.definition)
         // Redriving a Map reruns only the iterations that did not succeed, as in AWS. A snapshot that cannot be
@@ -24,13 +24,13 @@ extension StepFunctionsService {
         do {
             saved = try await loadSnapshot(execution)
         } catch let error as SnapshotFormatError {
-            throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: the state it stopped in cannot be read (\(error.reason))")
+            throw SFNAPI.Errors.executionNotRedrivable("Execution cannot be redriven: the state it stopped in cannot be read (\(error.reason))")
         }
         var snapshot = saved
             ?? ExecutionSnapshot(nextState: machine.startAt, input: (try? JSON(parsing: execution.input)) ?? [:], variables: [:], lastEventId: 0)
         let now = Date()
         guard try await store.redrive(execution.arn, at: now) else {
-            throw AWSError("ExecutionNotRedrivable", "Execution cannot be redriven: its status changed meanwhile")
+            throw SFNAPI.Errors.executionNotRedrivable("Execution cannot be redriven: its status changed meanwhile")
         }
         let redriven = HistoryEvent(id: last + 1, previousEventId: last, timestamp: now, type: "ExecutionRedriven",
                                     detailsKey: "executionRedrivenEventDetails", details: ["redriveCount": .number(Double(execution.redriveCount + 1))])
@@ -73,7 +73,7 @@ extension StepFunctionsService {
     /// call with a result or an error.
     public func testState(_ input: SFNAPI.TestStateInput, context: RequestContext) async throws -> SFNAPI.TestStateOutput {
         guard let json = try? JSON(parsing: input.definition), case .object(let object) = json else {
-            throw AWSError("InvalidDefinition", "Invalid State Machine Definition: 'The definition is not valid JSON'")
+            throw SFNAPI.Errors.invalidDefinition("Invalid State Machine Definition: 'The definition is not valid JSON'")
         }
         let state: StateDefinition
         do {
@@ -82,22 +82,22 @@ extension StepFunctionsService {
                 let machine = try StateMachine(json: json)
                 let name = input.stateName ?? machine.startAt
                 guard let named = machine.states[name] else {
-                    throw AWSError("ValidationException", "State '\(name)' does not exist in the state machine definition")
+                    throw SFNAPI.Errors.validationException("State '\(name)' does not exist in the state machine definition")
                 }
                 state = named
             } else {
                 state = try StateDefinition.standalone(name: input.stateName ?? "TestState", json: json)
             }
         } catch let error as DefinitionError {
-            throw AWSError("InvalidDefinition", "Invalid State Machine Definition: '\(error.description)'")
+            throw SFNAPI.Errors.invalidDefinition("Invalid State Machine Definition: '\(error.description)'")
         }
         guard let stateInput = try? JSON(parsing: input.input ?? "{}") else {
-            throw AWSError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid JSON'")
+            throw SFNAPI.Errors.invalidExecutionInput("Invalid State Machine Execution Input: 'Invalid JSON'")
         }
         var variables: [String: JSON] = [:]
         if let text = input.variables {
             guard case .object(let object)? = try? JSON(parsing: text) else {
-                throw AWSError("ValidationException", "Invalid variables: the variables must be a JSON object")
+                throw SFNAPI.Errors.validationException("Invalid variables: the variables must be a JSON object")
             }
             for (key, value) in object { variables[key] = value }
         }
@@ -109,16 +109,16 @@ extension StepFunctionsService {
             let needsMock = state.type == .map || state.type == .parallel || resource.contains(":activity:")
                 || resource.hasSuffix(".sync") || resource.hasSuffix(".sync:2") || resource.hasSuffix(".waitForTaskToken")
             if needsMock {
-                throw AWSError("ValidationException", "TestState supports Activity tasks, the .sync and .waitForTaskToken integration patterns, and Parallel and Map states only when a mock is specified")
+                throw SFNAPI.Errors.validationException("TestState supports Activity tasks, the .sync and .waitForTaskToken integration patterns, and Parallel and Map states only when a mock is specified")
             }
             if input.context != nil {
-                throw AWSError("ValidationException", "The context field may only be specified together with a mock")
+                throw SFNAPI.Errors.validationException("The context field may only be specified together with a mock")
             }
         }
         var contextObject: JSON?
         if let text = input.context {
             guard case .object? = try? JSON(parsing: text) else {
-                throw AWSError("ValidationException", "Invalid context: the context must be a JSON object")
+                throw SFNAPI.Errors.validationException("Invalid context: the context must be a JSON object")
             }
             contextObject = try? JSON(parsing: text)
         }
@@ -156,13 +156,13 @@ struct MockedIntegration: TaskIntegration {
     init(_ mock: SFNAPI.MockInput) throws {
         if let text = mock.result {
             guard let value = try? JSON(parsing: text) else {
-                throw AWSError("ValidationException", "Invalid mock result: the result must be valid JSON")
+                throw SFNAPI.Errors.validationException("Invalid mock result: the result must be valid JSON")
             }
             result = .success(value)
         } else if let failure = mock.errorOutput {
             result = .failure(StatesError(failure.error ?? "", failure.cause ?? ""))
         } else {
-            throw AWSError("ValidationException", "A mock needs a result or an errorOutput")
+            throw SFNAPI.Errors.validationException("A mock needs a result or an errorOutput")
         }
     }
 

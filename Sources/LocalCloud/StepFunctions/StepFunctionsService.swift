@@ -31,7 +31,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     }
 
     public var descriptor: ServiceDescriptor { SFNAPI.descriptor }
-    public var errorStatus: [String: Int] { SFNAPI.errorStatus }
+
+    /// The pages of every list operation; AWS answers `InvalidToken` for a page token (or task token) it did not issue.
+    static let pages = Paginator(invalidToken: SFNAPI.Errors.invalidToken("Invalid Token: 'Invalid token'"))
 
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         try await SFNAPI.dispatch(self, operation: operation, request: request, context: context)
@@ -128,7 +130,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             return !forbiddenNameCharacters.contains(scalar) && category != .control && category != .format
         }
         guard (1...80).contains(name.count), allowed else {
-            throw AWSError("InvalidName", "Invalid Name: '\(name)'")
+            throw SFNAPI.Errors.invalidName("Invalid Name: '\(name)'")
         }
     }
 
@@ -139,10 +141,10 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// A state machine of the caller's account and region: resources are regional, as in AWS.
     func requireMachine(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Machine {
         guard arn.hasPrefix("arn:aws:states:"), arn.containsBytes(":stateMachine:") else {
-            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
+            throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
         guard let machine = try await store.machine(arn), machine.account == context.accountId, machine.region == context.region else {
-            throw AWSError("StateMachineDoesNotExist", "State Machine Does Not Exist: '\(arn)'")
+            throw SFNAPI.Errors.stateMachineDoesNotExist("State Machine Does Not Exist: '\(arn)'")
         }
         return machine
     }
@@ -150,10 +152,10 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// An execution of the caller's account and region. Express executions keep no record: none is found.
     func requireExecution(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Execution {
         guard arn.hasPrefix("arn:aws:states:"), arn.containsBytes(":execution:") || arn.containsBytes(":express:") else {
-            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
+            throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
         guard let execution = try await store.execution(arn), execution.account == context.accountId, execution.region == context.region else {
-            throw AWSError("ExecutionDoesNotExist", "Execution Does Not Exist: '\(arn)'")
+            throw SFNAPI.Errors.executionDoesNotExist("Execution Does Not Exist: '\(arn)'")
         }
         return execution
     }
@@ -168,7 +170,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         do {
             return try StateMachine(definition: text)
         } catch {
-            throw AWSError("InvalidDefinition", error.description)
+            throw SFNAPI.Errors.invalidDefinition(error.description)
         }
     }
 
@@ -197,7 +199,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         if !inserted {
             // Another request created it since the look-up above (and may be deleting it again already).
             guard let existing = try await store.machine(arn) else {
-                throw AWSError("StateMachineDeleting", "State Machine is being deleted: '\(arn)'")
+                throw SFNAPI.Errors.stateMachineDeleting("State Machine is being deleted: '\(arn)'")
             }
             return try await answerCreate(input, existing: existing, type: type, logging: logging, tracing: tracing, encryption: encryption)
         }
@@ -215,7 +217,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         _ input: SFNAPI.CreateStateMachineInput, existing: StepFunctionsStore.Machine, type: SFNAPI.StateMachineType, logging: JSON?, tracing: JSON?, encryption: JSON?
     ) async throws -> SFNAPI.CreateStateMachineOutput {
         if existing.status == .deleting {
-            throw AWSError("StateMachineDeleting", "State Machine is being deleted: '\(existing.arn)'")
+            throw SFNAPI.Errors.stateMachineDeleting("State Machine is being deleted: '\(existing.arn)'")
         }
         let latest = try await store.versions(of: existing.arn).first
         let samePublish = input.publish != true || (latest?.revisionId == existing.revisionId && latest?.description == input.versionDescription)
@@ -223,7 +225,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             && existing.encryption == encryption && samePublish {
             return .init(stateMachineArn: existing.arn, creationDate: existing.created, stateMachineVersionArn: input.publish == true ? latest?.arn : nil)
         }
-        throw AWSError("StateMachineAlreadyExists", "State Machine Already Exists: '\(existing.arn)'")
+        throw SFNAPI.Errors.stateMachineAlreadyExists("State Machine Already Exists: '\(existing.arn)'")
     }
 
     public func describeStateMachine(_ input: SFNAPI.DescribeStateMachineInput, context: RequestContext) async throws -> SFNAPI.DescribeStateMachineOutput {
@@ -237,7 +239,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
                 creationDate: v.created, loggingConfiguration: Self.logging(v.logging ?? m.logging), tracingConfiguration: Self.tracing(v.tracing ?? m.tracing),
                 revisionId: v.revisionId, description: v.description, encryptionConfiguration: Self.encryption(m.encryption))
         }
-        guard qualifier == .none else { throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'") }
+        guard qualifier == .none else { throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'") }
         return .init(
             stateMachineArn: m.arn, name: m.name, status: m.status, definition: m.definition, roleArn: m.roleArn, type: m.type,
             creationDate: m.created, loggingConfiguration: Self.logging(m.logging), tracingConfiguration: Self.tracing(m.tracing),
@@ -281,27 +283,27 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     static func checkType(_ machine: StateMachine, type: SFNAPI.StateMachineType) throws {
         guard type == .express else { return }
         let problems = expressDiagnostics(machine)
-        if !problems.isEmpty { throw AWSError("InvalidDefinition", DefinitionError(problems).description) }
+        if !problems.isEmpty { throw SFNAPI.Errors.invalidDefinition(DefinitionError(problems).description) }
     }
 
     /// At most 50 tags per resource, as AWS.
     static func checkTagCount(_ count: Int) throws {
         if count > 50 {
-            throw AWSError("TooManyTags", "Too many tags: a resource can have at most 50 tags, this request would give it \(count)")
+            throw SFNAPI.Errors.tooManyTags("Too many tags: a resource can have at most 50 tags, this request would give it \(count)")
         }
     }
 
     public func listStateMachines(_ input: SFNAPI.ListStateMachinesInput, context: RequestContext) async throws -> SFNAPI.ListStateMachinesOutput {
         let all = try await store.machines(account: context.accountId, region: context.region)
-        let (page, next) = try Pagination.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { Pagination.key($0.created, $0.name) }
-        return .init(stateMachines: page.map { .init(stateMachineArn: $0.arn, name: $0.name, type: $0.type, creationDate: $0.created) }, nextToken: next)
+        let page = try Self.pages.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { PageKey(PageKey.time($0.created), $0.name) }
+        return .init(stateMachines: page.items.map { .init(stateMachineArn: $0.arn, name: $0.name, type: $0.type, creationDate: $0.created) }, nextToken: page.nextToken)
     }
 
     /// Deletes a state machine as AWS does: it goes DELETING (no new executions), its running executions are
     /// stopped, then it is deleted with its versions and aliases.
     public func deleteStateMachine(_ input: SFNAPI.DeleteStateMachineInput, context: RequestContext) async throws -> SFNAPI.DeleteStateMachineOutput {
         guard input.stateMachineArn.contains(":stateMachine:") else {
-            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'")
+            throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'")
         }
         if var m = try await store.machine(input.stateMachineArn), m.account == context.accountId, m.region == context.region {
             m.status = .deleting
@@ -320,7 +322,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     public func updateStateMachine(_ input: SFNAPI.UpdateStateMachineInput, context: RequestContext) async throws -> SFNAPI.UpdateStateMachineOutput {
         var m = try await requireMachine(input.stateMachineArn, context)
         guard input.definition != nil || input.roleArn != nil || input.loggingConfiguration != nil || input.tracingConfiguration != nil else {
-            throw AWSError("MissingRequiredParameter", "Either the definition, the role ARN, the LoggingConfiguration, or the TracingConfiguration must be specified")
+            throw SFNAPI.Errors.missingRequiredParameter("Either the definition, the role ARN, the LoggingConfiguration, or the TracingConfiguration must be specified")
         }
         if let definition = input.definition {
             try Self.checkType(try Self.parseDefinition(definition), type: m.type)
@@ -361,7 +363,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         try Self.validateName(name)
         let inputText = input.input ?? "{}"
         guard let inputJSON = try? JSON(parsing: inputText) else {
-            throw AWSError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid JSON'")
+            throw SFNAPI.Errors.invalidExecutionInput("Invalid State Machine Execution Input: 'Invalid JSON'")
         }
         if m.type == .express {
             return try startExpress(target, name: name, input: inputJSON, context: context)
@@ -384,7 +386,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             if let existing = try await store.execution(arn), existing.input == inputText && existing.status == .running {
                 return .init(executionArn: arn, startDate: existing.started)
             }
-            throw AWSError("ExecutionAlreadyExists", "Execution Already Exists: '\(arn)'")
+            throw SFNAPI.Errors.executionAlreadyExists("Execution Already Exists: '\(arn)'")
         }
         // Events reach EventBridge asynchronously, as in AWS: the caller does not wait for rule matching. The
         // execution's own task publishes RUNNING before it runs, so it always precedes the final status.
@@ -428,13 +430,13 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let target = try await resolveForExecution(input.stateMachineArn, context)
         let m = target.machine
         guard m.type == .express else {
-            throw AWSError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
+            throw SFNAPI.Errors.stateMachineTypeNotSupported("This operation is not supported by this type of state machine")
         }
         let name = input.name ?? RandomUUID.make()
         try Self.validateName(name)
         let inputText = input.input ?? "{}"
         guard let inputJSON = try? JSON(parsing: inputText) else {
-            throw AWSError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid JSON'")
+            throw SFNAPI.Errors.invalidExecutionInput("Invalid State Machine Execution Input: 'Invalid JSON'")
         }
         let machine = try definitions.machine(target.definition)
         let arn = "arn:aws:states:\(context.region):\(context.accountId):express:\(m.name):\(name):\(RandomUUID.make())"
@@ -592,15 +594,15 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     public func listExecutions(_ input: SFNAPI.ListExecutionsInput, context: RequestContext) async throws -> SFNAPI.ListExecutionsOutput {
         switch (input.stateMachineArn, input.mapRunArn) {
         case (nil, nil):
-            throw AWSError("ValidationException", "Must provide a StateMachine ARN or a MapRun ARN")
+            throw SFNAPI.Errors.validationException("Must provide a StateMachine ARN or a MapRun ARN")
         case (.some, .some):
-            throw AWSError("ValidationException", "You can specify either a mapRunArn or a stateMachineArn, but not both")
+            throw SFNAPI.Errors.validationException("You can specify either a mapRunArn or a stateMachineArn, but not both")
         case (nil, let mapRun?):
             // Map Runs are the child executions of Distributed Map states, which Skiff does not run: none exists.
             guard mapRun.hasPrefix("arn:aws:states:"), mapRun.contains(":mapRun:") else {
-                throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(mapRun)'")
+                throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(mapRun)'")
             }
-            throw AWSError("ResourceNotFound", "Resource not found: '\(mapRun)'")
+            throw SFNAPI.Errors.resourceNotFound("Resource not found: '\(mapRun)'")
         case (let machineArn?, nil):
             return try await listExecutions(of: machineArn, input, context: context)
         }
@@ -611,7 +613,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let (unqualified, qualifier) = try Self.splitMachineArn(machineArn)
         let machine = try await requireMachine(unqualified, context)
         guard machine.type != .express else {
-            throw AWSError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
+            throw SFNAPI.Errors.stateMachineTypeNotSupported("This operation is not supported by this type of state machine")
         }
         var filter = StepFunctionsStore.ExecutionFilter(status: input.statusFilter)
         switch qualifier {
@@ -624,22 +626,20 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         case .notRedriven: filter.redriven = false
         case .unmodeled, .none: break
         }
-        // Newest first; the token names the last execution listed (its key, as ``Pagination/key(newestFirst:_:)``
-        // writes it), so executions started meanwhile do not shift pages.
-        let invalid = Pagination.invalidToken
+        // Newest first, then by ARN; the token names the last execution listed (its start and ARN), so that
+        // executions started meanwhile do not shift pages.
         var after: (micros: Int, arn: String)?
-        if let key = try PageToken.decode(input.nextToken, invalid: invalid) {
-            guard let position = Pagination.position(newestFirst: key) else { throw invalid }
-            after = (position.micros, position.name)
+        if let key = try Self.pages.start(input.nextToken) {
+            guard let micros = key.number(at: 0), key.parts.count == 2 else { throw Self.pages.invalidToken }
+            after = (micros, key.parts[1])
         }
-        let size = (input.maxResults ?? 0) > 0 ? input.maxResults! : 100
+        let size = Self.pages.size(input.maxResults)
         let found = try await store.executionsPage(machineArn: unqualified, filter: filter, after: after, limit: size + 1)
-        let page = found.prefix(size)
-        let next = found.count > size ? page.last.map { PageToken.encode(Pagination.key(newestFirst: $0.started, $0.arn)) } : nil
-        return .init(executions: page.map {
+        let page = Self.pages.page(fetched: found, size: size) { PageKey(PageKey.time($0.started), $0.arn) }
+        return .init(executions: page.items.map {
             .init(executionArn: $0.arn, stateMachineArn: $0.machineArn, name: $0.name, status: $0.status, startDate: $0.started, stopDate: $0.stopped,
                   stateMachineVersionArn: $0.versionArn, stateMachineAliasArn: $0.aliasArn, redriveCount: $0.redriveCount, redriveDate: $0.redriveDate)
-        }, nextToken: next)
+        }, nextToken: page.nextToken)
     }
 
     public func stopExecution(_ input: SFNAPI.StopExecutionInput, context: RequestContext) async throws -> SFNAPI.StopExecutionOutput {
@@ -666,24 +666,21 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     public func getExecutionHistory(_ input: SFNAPI.GetExecutionHistoryInput, context: RequestContext) async throws -> SFNAPI.GetExecutionHistoryOutput {
         let e = try await requireExecution(input.executionArn, context)
         let reverse = input.reverseOrder == true
-        // The token names the last event listed, as a key that sorts in the page's order.
-        func key(_ id: Int) -> String { Pagination.key(number: reverse ? Int(Int32.max) - id : id) }
-        let invalid = Pagination.invalidToken
+        // The token names the last event listed.
         var after: Int?
-        if let token = try PageToken.decode(input.nextToken, invalid: invalid) {
-            guard let number = Int(token), number >= 0 else { throw invalid }
-            after = reverse ? Int(Int32.max) - number : number
+        if let key = try Self.pages.start(input.nextToken) {
+            guard let id = key.number(at: 0), key.parts.count == 1 else { throw Self.pages.invalidToken }
+            after = id
         }
-        let size = (input.maxResults ?? 0) > 0 ? input.maxResults! : 100
+        let size = Self.pages.size(input.maxResults)
         let found = try await store.historyPage(e.arn, after: after, newestFirst: reverse, limit: size)
-        let page = found.prefix(size)
-        let next = found.count > size ? page.last.map { PageToken.encode(key($0["id"]?.intValue ?? 0)) } : nil
+        let page = Self.pages.page(fetched: found, size: size) { PageKey(PageKey.number($0["id"]?.intValue ?? 0)) }
         var decoder = ShapeDecoder()
         let includeData = input.includeExecutionData ?? true
-        let shaped = try page.map { event -> SFNAPI.HistoryEvent in
+        let shaped = try page.items.map { event -> SFNAPI.HistoryEvent in
             try SFNAPI.HistoryEvent(json: includeData ? event : Self.withoutData(event), decoder: &decoder, path: "")
         }
-        return .init(events: shaped, nextToken: next)
+        return .init(events: shaped, nextToken: page.nextToken)
     }
 
     /// includeExecutionData false: events keep their shape but lose inputs and outputs.
@@ -703,7 +700,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     public func sendTaskSuccess(_ input: SFNAPI.SendTaskSuccessInput, context: RequestContext) async throws -> SFNAPI.SendTaskSuccessOutput {
         try Self.checkToken(input.taskToken)
         guard let output = try? JSON(parsing: input.output) else {
-            throw AWSError("InvalidOutput", "Invalid Output: 'Invalid JSON'")
+            throw SFNAPI.Errors.invalidOutput("Invalid Output: 'Invalid JSON'")
         }
         try await onToken(input.taskToken) { tokens.complete(input.taskToken, with: .success(output)) }
         return .init()
@@ -725,7 +722,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// Task tokens are 64 hexadecimal digits (``ExecutionEngine``'s); anything else is not a token at all.
     static func checkToken(_ token: String) throws {
         guard token.count == 64, token.allSatisfy(\.isHexDigit) else {
-            throw Pagination.invalidToken
+            throw Self.pages.invalidToken
         }
     }
 
@@ -742,9 +739,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
                     if action() { return }
                 }
             }
-            throw AWSError("TaskTimedOut", "Task Timed Out: '\(token)'")
+            throw SFNAPI.Errors.taskTimedOut("Task Timed Out: '\(token)'")
         }
-        throw AWSError("TaskDoesNotExist", "Task Does Not Exist: '\(token)'")
+        throw SFNAPI.Errors.taskDoesNotExist("Task Does Not Exist: '\(token)'")
     }
 
     // MARK: Tags
@@ -774,13 +771,13 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     func tags(of arn: String, _ context: RequestContext) async throws -> [String: String] {
         let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
         guard arn.hasPrefix("arn:aws:states:"), parts.count >= 7, ["stateMachine", "activity"].contains(parts[5]) else {
-            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
+            throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
         if arn.contains(":activity:"), let activity = try await store.activity(arn), activity.account == context.accountId, activity.region == context.region {
             return activity.tags
         }
         if let m = try await store.machine(arn), m.account == context.accountId, m.region == context.region { return m.tags }
-        throw AWSError("ResourceNotFound", "Resource not found: '\(arn)'")
+        throw SFNAPI.Errors.resourceNotFound("Resource not found: '\(arn)'")
     }
 
     func setTags(_ tags: [String: String], of arn: String, _ context: RequestContext) async throws {
@@ -819,63 +816,6 @@ final class ExecutionRuns: Sendable {
         run.recorder?.setAbortReason(error: error, cause: cause)
         run.task.cancel()
         return run.task
-    }
-}
-
-/// Paging of Step Functions' list operations by sort key (see ``PageToken``).
-enum Pagination {
-    /// AWS's answer to a page token (or task token) it did not issue.
-    static let invalidToken = AWSError("InvalidToken", "Invalid Token: 'Invalid token'")
-
-    /// One page of `items` in the order of `key` (a string that sorts as the list does; unique per item).
-    static func page<T>(_ items: [T], maxResults: Int?, nextToken: String?, key: (T) -> String) throws -> ([T], String?) {
-        var keyed = items.map { (key($0), $0) }
-        keyed.sort { $0.0 < $1.0 }
-        var start = keyed.startIndex
-        if let after = try PageToken.decode(nextToken, invalid: invalidToken) {
-            start = keyed.partitionPoint { $0.0 > after }
-        }
-        let size = (maxResults ?? 0) > 0 ? maxResults! : 100
-        let end = min(keyed.count, start + size)
-        let page = keyed[start..<end]
-        let next = end < keyed.count ? page.last.map { PageToken.encode($0.0) } : nil
-        return (page.map(\.1), next)
-    }
-
-    /// A key sorting oldest first, then by name.
-    static func key(_ date: Date, _ name: String) -> String {
-        key(number: Int((date.timeIntervalSince1970 * 1_000_000).rounded())) + "|" + name
-    }
-
-    /// A key sorting newest first, then by name.
-    static func key(newestFirst date: Date, _ name: String) -> String {
-        key(number: Int.max / 2 - Int((date.timeIntervalSince1970 * 1_000_000).rounded())) + "|" + name
-    }
-
-    /// What a key of ``key(newestFirst:_:)`` was made of: the date in microseconds since 1970, and the name. Nil
-    /// when `key` is not such a key.
-    static func position(newestFirst key: String) -> (micros: Int, name: String)? {
-        // Keys are written non-negative: any other number (a token made up) is no key, and would overflow.
-        guard let bar = key.firstIndex(of: "|"), let inverted = Int(key[..<bar]), (0...Int.max / 2).contains(inverted) else { return nil }
-        return (Int.max / 2 - inverted, String(key[key.index(after: bar)...]))
-    }
-
-    /// A non-negative number, zero-padded so that keys sort as numbers do.
-    static func key(number: Int) -> String {
-        let digits = String(max(0, number))
-        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
-    }
-}
-
-extension Array {
-    /// The index of the first element for which `belongs` holds, in an array where it holds for a suffix.
-    func partitionPoint(_ belongs: (Element) -> Bool) -> Int {
-        var low = 0, high = count
-        while low < high {
-            let mid = (low + high) / 2
-            if belongs(self[mid]) { high = mid } else { low = mid + 1 }
-        }
-        return low
     }
 }
 

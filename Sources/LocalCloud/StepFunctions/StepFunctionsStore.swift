@@ -116,7 +116,7 @@ struct StepFunctionsStore: Sendable {
         }
     }
 
-    /// An execution's start in whole microseconds: the listing's order and its page key (``Pagination/key(newestFirst:_:)``).
+    /// An execution's start in whole microseconds: the listing's order and its page key (``PageKey/time(_:)``).
     static let startedMicros = "CAST(ROUND(started * 1000000) AS INTEGER)"
 
     // MARK: State machines

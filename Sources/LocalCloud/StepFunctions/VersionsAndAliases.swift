@@ -33,7 +33,7 @@ extension StepFunctionsService {
               bytes[typeStart..<bytes.index(before: nameStart)].elementsEqual("stateMachine".utf8),
               nameStart < qualifierColon
         else {
-            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(arn)'")
+            throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
         guard colons == 7 else { return (arn, .none) }
         let machineArn = String(arn[..<qualifierColon])
@@ -58,7 +58,7 @@ extension StepFunctionsService {
         let (machineArn, qualifier) = try Self.splitMachineArn(arn)
         let machine = try await requireMachine(machineArn, context)
         if machine.status == .deleting {
-            throw AWSError("StateMachineDeleting", "State Machine is being deleted: '\(machineArn)'")
+            throw SFNAPI.Errors.stateMachineDeleting("State Machine is being deleted: '\(machineArn)'")
         }
         switch qualifier {
         case .none:
@@ -82,8 +82,8 @@ extension StepFunctionsService {
 
     func missing(_ arn: String, _ kind: MissingQualified) -> AWSError {
         switch kind {
-        case .machine: AWSError("StateMachineDoesNotExist", "State Machine Does Not Exist: '\(arn)'")
-        case .resource: AWSError("ResourceNotFound", "Resource not found: '\(arn)'")
+        case .machine: SFNAPI.Errors.stateMachineDoesNotExist("State Machine Does Not Exist: '\(arn)'")
+        case .resource: SFNAPI.Errors.resourceNotFound("Resource not found: '\(arn)'")
         }
     }
 
@@ -121,11 +121,11 @@ extension StepFunctionsService {
     /// publishing an unchanged revision twice is idempotent).
     func publish(_ machine: StepFunctionsStore.Machine, revisionId: String?, description: String?) async throws -> StepFunctionsStore.Version {
         if let revisionId, revisionId != machine.revisionId {
-            throw AWSError("ConflictException", "Failed to publish the State Machine version: the revision ID \(revisionId) is not the current revision \(machine.revisionId).")
+            throw SFNAPI.Errors.conflictException("Failed to publish the State Machine version: the revision ID \(revisionId) is not the current revision \(machine.revisionId).")
         }
         if let latest = try await store.versions(of: machine.arn).first, latest.revisionId == machine.revisionId {
             if let description, description != latest.description {
-                throw AWSError("ConflictException", "Failed to publish the State Machine version: the current revision is already published as \(latest.arn) with another description.")
+                throw SFNAPI.Errors.conflictException("Failed to publish the State Machine version: the current revision is already published as \(latest.arn) with another description.")
             }
             return latest
         }
@@ -134,21 +134,23 @@ extension StepFunctionsService {
 
     public func listStateMachineVersions(_ input: SFNAPI.ListStateMachineVersionsInput, context: RequestContext) async throws -> SFNAPI.ListStateMachineVersionsOutput {
         let machine = try await requireMachine(input.stateMachineArn, context)
-        let (page, next) = try Pagination.page(try await store.versions(of: machine.arn), maxResults: input.maxResults, nextToken: input.nextToken) {
-            Pagination.key(number: Int(Int32.max) - $0.number)
+        // Newest version first.
+        let versions = try await store.versions(of: machine.arn)
+        let page = try Self.pages.page(versions, maxResults: input.maxResults, nextToken: input.nextToken, descending: true) {
+            PageKey(PageKey.number($0.number))
         }
-        return .init(stateMachineVersions: page.map { .init(stateMachineVersionArn: $0.arn, creationDate: $0.created) }, nextToken: next)
+        return .init(stateMachineVersions: page.items.map { .init(stateMachineVersionArn: $0.arn, creationDate: $0.created) }, nextToken: page.nextToken)
     }
 
     public func deleteStateMachineVersion(_ input: SFNAPI.DeleteStateMachineVersionInput, context: RequestContext) async throws -> SFNAPI.DeleteStateMachineVersionOutput {
         let (machineArn, qualifier) = try Self.splitMachineArn(input.stateMachineVersionArn)
         guard case .version = qualifier else {
-            throw AWSError("ValidationException", "Invalid version ARN: '\(input.stateMachineVersionArn)'")
+            throw SFNAPI.Errors.validationException("Invalid version ARN: '\(input.stateMachineVersionArn)'")
         }
         // Another account's or region's version is not the caller's to delete (deleting a missing one succeeds).
         guard Self.isOwn(input.stateMachineVersionArn, context) else { return .init() }
         for alias in try await store.aliases(of: machineArn) where alias.routing.contains(where: { $0.0 == input.stateMachineVersionArn }) {
-            throw AWSError("ConflictException", "Version to be deleted must not be referenced by an alias. Current list of aliases referencing this version: [\(alias.name)]")
+            throw SFNAPI.Errors.conflictException("Version to be deleted must not be referenced by an alias. Current list of aliases referencing this version: [\(alias.name)]")
         }
         try await store.deleteVersion(input.stateMachineVersionArn)
         return .init()
@@ -161,18 +163,18 @@ extension StepFunctionsService {
     /// Routing must name one or two distinct versions of the same machine, with weights adding up to 100.
     func validateRouting(_ routing: [SFNAPI.RoutingConfigurationListItem], machineArn: String, context: RequestContext) async throws -> [(String, Int)] {
         guard (1...2).contains(routing.count) else {
-            throw AWSError("ValidationException", "1 validation error detected: Value at 'routingConfiguration' failed to satisfy constraint: Member must have length between 1 and 2")
+            throw SFNAPI.Errors.validationException("1 validation error detected: Value at 'routingConfiguration' failed to satisfy constraint: Member must have length between 1 and 2")
         }
         if routing.count == 2 && routing[0].stateMachineVersionArn == routing[1].stateMachineVersionArn {
-            throw AWSError("ValidationException", "Routing configuration must contain distinct state machine version ARNs.")
+            throw SFNAPI.Errors.validationException("Routing configuration must contain distinct state machine version ARNs.")
         }
         guard routing.reduce(0, { $0 + $1.weight }) == 100 else {
-            throw AWSError("ValidationException", "Sum of routing configuration weights must be equal to 100.")
+            throw SFNAPI.Errors.validationException("Sum of routing configuration weights must be equal to 100.")
         }
         for item in routing {
             let (versionMachine, qualifier) = try Self.splitMachineArn(item.stateMachineVersionArn)
             guard case .version = qualifier, versionMachine == machineArn else {
-                throw AWSError("ValidationException", "Routing configuration must contain state machine version ARNs of one state machine: '\(item.stateMachineVersionArn)'")
+                throw SFNAPI.Errors.validationException("Routing configuration must contain state machine version ARNs of one state machine: '\(item.stateMachineVersionArn)'")
             }
             _ = try await requireVersion(item.stateMachineVersionArn, context)
         }
@@ -182,10 +184,10 @@ extension StepFunctionsService {
     public func createStateMachineAlias(_ input: SFNAPI.CreateStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.CreateStateMachineAliasOutput {
         let name = input.name
         guard Self.aliasNamePattern.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil, name.count <= 80 else {
-            throw AWSError("ValidationException", "Invalid alias name: '\(name)': an alias name has letters, digits, '-', '_' or '.', and not only digits.")
+            throw SFNAPI.Errors.validationException("Invalid alias name: '\(name)': an alias name has letters, digits, '-', '_' or '.', and not only digits.")
         }
         guard let first = input.routingConfiguration.first else {
-            throw AWSError("ValidationException", "Routing configuration must not be empty.")
+            throw SFNAPI.Errors.validationException("Routing configuration must not be empty.")
         }
         let (machineArn, _) = try Self.splitMachineArn(first.stateMachineVersionArn)
         _ = try await requireMachine(machineArn, context)
@@ -194,7 +196,7 @@ extension StepFunctionsService {
         if let existing = try await store.alias(arn) {
             // Idempotent with the same configuration, as AWS.
             let same = existing.description == input.description && existing.routing.map(\.0) == routing.map(\.0) && existing.routing.map(\.1) == routing.map(\.1)
-            guard same else { throw AWSError("ConflictException", "Failed to create alias because an alias with the same name and a different routing configuration already exists.") }
+            guard same else { throw SFNAPI.Errors.conflictException("Failed to create alias because an alias with the same name and a different routing configuration already exists.") }
             return .init(stateMachineAliasArn: arn, creationDate: existing.created)
         }
         let now = Date()
@@ -220,16 +222,16 @@ extension StepFunctionsService {
             _ = try await requireVersion(input.stateMachineArn, context)
             aliases = aliases.filter { $0.routing.contains { $0.0 == input.stateMachineArn } }
         case .alias:
-            throw AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'")
+            throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'")
         }
-        let (page, next) = try Pagination.page(aliases, maxResults: input.maxResults, nextToken: input.nextToken) { Pagination.key($0.created, $0.name) }
-        return .init(stateMachineAliases: page.map { .init(stateMachineAliasArn: $0.arn, creationDate: $0.created) }, nextToken: next)
+        let page = try Self.pages.page(aliases, maxResults: input.maxResults, nextToken: input.nextToken) { PageKey(PageKey.time($0.created), $0.name) }
+        return .init(stateMachineAliases: page.items.map { .init(stateMachineAliasArn: $0.arn, creationDate: $0.created) }, nextToken: page.nextToken)
     }
 
     public func updateStateMachineAlias(_ input: SFNAPI.UpdateStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.UpdateStateMachineAliasOutput {
         var alias = try await requireAlias(input.stateMachineAliasArn, context)
         guard input.description != nil || input.routingConfiguration != nil else {
-            throw AWSError("ValidationException", "Either the description or the RoutingConfiguration must be specified")
+            throw SFNAPI.Errors.validationException("Either the description or the RoutingConfiguration must be specified")
         }
         if let routing = input.routingConfiguration { alias.routing = try await validateRouting(routing, machineArn: alias.machineArn, context: context) }
         if let description = input.description { alias.description = description }
@@ -240,7 +242,7 @@ extension StepFunctionsService {
 
     public func deleteStateMachineAlias(_ input: SFNAPI.DeleteStateMachineAliasInput, context: RequestContext) async throws -> SFNAPI.DeleteStateMachineAliasOutput {
         let (_, qualifier) = try Self.splitMachineArn(input.stateMachineAliasArn)
-        guard case .alias = qualifier else { throw AWSError("ValidationException", "Invalid alias ARN: '\(input.stateMachineAliasArn)'") }
+        guard case .alias = qualifier else { throw SFNAPI.Errors.validationException("Invalid alias ARN: '\(input.stateMachineAliasArn)'") }
         _ = try await requireAlias(input.stateMachineAliasArn, context)
         try await store.deleteAlias(input.stateMachineAliasArn)
         return .init()

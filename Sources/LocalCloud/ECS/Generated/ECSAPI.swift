@@ -13,8 +13,6 @@ public enum ECSAPI {
         operations: ["ContinueServiceDeployment", "CreateCapacityProvider", "CreateCluster", "CreateDaemon", "CreateExpressGatewayService", "CreateService", "CreateTaskSet", "DeleteAccountSetting", "DeleteAttributes", "DeleteCapacityProvider", "DeleteCluster", "DeleteDaemon", "DeleteDaemonTaskDefinition", "DeleteExpressGatewayService", "DeleteService", "DeleteTaskDefinitions", "DeleteTaskSet", "DeregisterContainerInstance", "DeregisterTaskDefinition", "DescribeCapacityProviders", "DescribeClusters", "DescribeContainerInstances", "DescribeDaemon", "DescribeDaemonDeployments", "DescribeDaemonRevisions", "DescribeDaemonTaskDefinition", "DescribeExpressGatewayService", "DescribeServiceDeployments", "DescribeServiceRevisions", "DescribeServices", "DescribeTaskDefinition", "DescribeTaskSets", "DescribeTasks", "DiscoverPollEndpoint", "ExecuteCommand", "GetTaskProtection", "ListAccountSettings", "ListAttributes", "ListClusters", "ListContainerInstances", "ListDaemonDeployments", "ListDaemonTaskDefinitions", "ListDaemons", "ListServiceDeployments", "ListServices", "ListServicesByNamespace", "ListTagsForResource", "ListTaskDefinitionFamilies", "ListTaskDefinitions", "ListTasks", "PutAccountSetting", "PutAccountSettingDefault", "PutAttributes", "PutClusterCapacityProviders", "RegisterContainerInstance", "RegisterDaemonTaskDefinition", "RegisterTaskDefinition", "RunTask", "StartTask", "StopServiceDeployment", "StopTask", "SubmitAttachmentStateChanges", "SubmitContainerStateChange", "SubmitTaskStateChange", "TagResource", "UntagResource", "UpdateCapacityProvider", "UpdateCluster", "UpdateClusterSettings", "UpdateContainerAgent", "UpdateContainerInstancesState", "UpdateDaemon", "UpdateExpressGatewayService", "UpdateService", "UpdateServicePrimaryTaskSet", "UpdateTaskProtection", "UpdateTaskSet"],
         routes: []
     )
-    /// The HTTP status of each error the model declares.
-    public static let errorStatus: [String: Int] = [:]
 
     /// The `CreateClusterRequest` shape of the ECS model.
     public struct CreateClusterRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
@@ -4137,16 +4135,16 @@ public enum ECSAPI {
     /// The `ExecuteCommandLogging` enum of the ECS model; ``unmodeled(_:)`` holds a value this model
     /// does not list (a newer model's, read back from storage or from another service).
     public enum ExecuteCommandLogging: ModeledEnum {
-        case none
+        case noneValue
         case `default`
         case override
         case unmodeled(String)
 
-        public static let allCases: [ExecuteCommandLogging] = [.none, .default, .override]
+        public static let allCases: [ExecuteCommandLogging] = [.noneValue, .default, .override]
 
         public init(rawValue: String) {
             switch rawValue {
-            case "NONE": self = .none
+            case "NONE": self = .noneValue
             case "DEFAULT": self = .default
             case "OVERRIDE": self = .override
             default: self = .unmodeled(rawValue)
@@ -4155,7 +4153,7 @@ public enum ECSAPI {
 
         public var rawValue: String {
             switch self {
-            case .none: "NONE"
+            case .noneValue: "NONE"
             case .default: "DEFAULT"
             case .override: "OVERRIDE"
             case .unmodeled(let value): value
@@ -4223,16 +4221,16 @@ public enum ECSAPI {
     public enum IpcMode: ModeledEnum {
         case host
         case task
-        case none
+        case noneValue
         case unmodeled(String)
 
-        public static let allCases: [IpcMode] = [.host, .task, .none]
+        public static let allCases: [IpcMode] = [.host, .task, .noneValue]
 
         public init(rawValue: String) {
             switch rawValue {
             case "host": self = .host
             case "task": self = .task
-            case "none": self = .none
+            case "none": self = .noneValue
             default: self = .unmodeled(rawValue)
             }
         }
@@ -4241,7 +4239,7 @@ public enum ECSAPI {
             switch self {
             case .host: "host"
             case .task: "task"
-            case .none: "none"
+            case .noneValue: "none"
             case .unmodeled(let value): value
             }
         }
@@ -4352,17 +4350,17 @@ public enum ECSAPI {
         case bridge
         case host
         case awsvpc
-        case none
+        case noneValue
         case unmodeled(String)
 
-        public static let allCases: [NetworkMode] = [.bridge, .host, .awsvpc, .none]
+        public static let allCases: [NetworkMode] = [.bridge, .host, .awsvpc, .noneValue]
 
         public init(rawValue: String) {
             switch rawValue {
             case "bridge": self = .bridge
             case "host": self = .host
             case "awsvpc": self = .awsvpc
-            case "none": self = .none
+            case "none": self = .noneValue
             default: self = .unmodeled(rawValue)
             }
         }
@@ -4372,7 +4370,7 @@ public enum ECSAPI {
             case .bridge: "bridge"
             case .host: "host"
             case .awsvpc: "awsvpc"
-            case .none: "none"
+            case .noneValue: "none"
             case .unmodeled(let value): value
             }
         }
@@ -4514,16 +4512,16 @@ public enum ECSAPI {
     public enum PropagateTags: ModeledEnum {
         case taskDefinition
         case service
-        case none
+        case noneValue
         case unmodeled(String)
 
-        public static let allCases: [PropagateTags] = [.taskDefinition, .service, .none]
+        public static let allCases: [PropagateTags] = [.taskDefinition, .service, .noneValue]
 
         public init(rawValue: String) {
             switch rawValue {
             case "TASK_DEFINITION": self = .taskDefinition
             case "SERVICE": self = .service
-            case "NONE": self = .none
+            case "NONE": self = .noneValue
             default: self = .unmodeled(rawValue)
             }
         }
@@ -4532,7 +4530,7 @@ public enum ECSAPI {
             switch self {
             case .taskDefinition: "TASK_DEFINITION"
             case .service: "SERVICE"
-            case .none: "NONE"
+            case .noneValue: "NONE"
             case .unmodeled(let value): value
             }
         }

@@ -13,8 +13,6 @@ public enum EventsAPI {
         operations: ["ActivateEventSource", "CancelReplay", "CreateApiDestination", "CreateArchive", "CreateConnection", "CreateEndpoint", "CreateEventBus", "CreatePartnerEventSource", "DeactivateEventSource", "DeauthorizeConnection", "DeleteApiDestination", "DeleteArchive", "DeleteConnection", "DeleteEndpoint", "DeleteEventBus", "DeletePartnerEventSource", "DeleteRule", "DescribeApiDestination", "DescribeArchive", "DescribeConnection", "DescribeEndpoint", "DescribeEventBus", "DescribeEventSource", "DescribePartnerEventSource", "DescribeReplay", "DescribeRule", "DisableRule", "EnableRule", "ListApiDestinations", "ListArchives", "ListConnections", "ListEndpoints", "ListEventBuses", "ListEventSources", "ListPartnerEventSourceAccounts", "ListPartnerEventSources", "ListReplays", "ListRuleNamesByTarget", "ListRules", "ListTagsForResource", "ListTargetsByRule", "PutEvents", "PutPartnerEvents", "PutPermission", "PutRule", "PutTargets", "RemovePermission", "RemoveTargets", "StartReplay", "TagResource", "TestEventPattern", "UntagResource", "UpdateApiDestination", "UpdateArchive", "UpdateConnection", "UpdateEndpoint", "UpdateEventBus"],
         routes: []
     )
-    /// The HTTP status of each error the model declares.
-    public static let errorStatus: [String: Int] = [:]
 
     /// The `PutRuleRequest` shape of the EventBridge model.
     public struct PutRuleRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
@@ -2121,15 +2119,15 @@ public enum EventsAPI {
     /// The `IncludeDetail` enum of the EventBridge model; ``unmodeled(_:)`` holds a value this model
     /// does not list (a newer model's, read back from storage or from another service).
     public enum IncludeDetail: ModeledEnum {
-        case none
+        case noneValue
         case full
         case unmodeled(String)
 
-        public static let allCases: [IncludeDetail] = [.none, .full]
+        public static let allCases: [IncludeDetail] = [.noneValue, .full]
 
         public init(rawValue: String) {
             switch rawValue {
-            case "NONE": self = .none
+            case "NONE": self = .noneValue
             case "FULL": self = .full
             default: self = .unmodeled(rawValue)
             }
@@ -2137,7 +2135,7 @@ public enum EventsAPI {
 
         public var rawValue: String {
             switch self {
-            case .none: "NONE"
+            case .noneValue: "NONE"
             case .full: "FULL"
             case .unmodeled(let value): value
             }

@@ -13,8 +13,6 @@ public enum STSAPI {
         operations: ["AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "AssumeRoot", "DecodeAuthorizationMessage", "GetAccessKeyInfo", "GetCallerIdentity", "GetDelegatedAccessToken", "GetFederationToken", "GetSessionToken", "GetWebIdentityToken"],
         routes: []
     )
-    /// The HTTP status of each error the model declares.
-    public static let errorStatus: [String: Int] = ["ExpiredTokenException": 400, "ExpiredTradeInTokenException": 400, "IDPCommunicationError": 400, "IDPRejectedClaim": 403, "InvalidAuthorizationMessageException": 400, "InvalidIdentityToken": 400, "JWTPayloadSizeExceededException": 400, "MalformedPolicyDocument": 400, "OutboundWebIdentityFederationDisabledException": 403, "PackedPolicyTooLarge": 400, "RegionDisabledException": 403, "SessionDurationEscalationException": 403]
 
     /// The `GetCallerIdentityRequest` shape of the STS model.
     public struct GetCallerIdentityRequest: ShapeDecodable, JSONShapeEncodable, XMLShapeEncodable, Equatable {

@@ -13,8 +13,6 @@ public enum SchedulerAPI {
         operations: ["CreateSchedule", "CreateScheduleGroup", "DeleteSchedule", "DeleteScheduleGroup", "GetSchedule", "GetScheduleGroup", "ListScheduleGroups", "ListSchedules", "ListTagsForResource", "TagResource", "UntagResource", "UpdateSchedule"],
         routes: [RestRoute(method: "POST", uri: "/schedules/{Name}", operation: "CreateSchedule"), RestRoute(method: "POST", uri: "/schedule-groups/{Name}", operation: "CreateScheduleGroup"), RestRoute(method: "DELETE", uri: "/schedules/{Name}", operation: "DeleteSchedule"), RestRoute(method: "DELETE", uri: "/schedule-groups/{Name}", operation: "DeleteScheduleGroup"), RestRoute(method: "GET", uri: "/schedules/{Name}", operation: "GetSchedule"), RestRoute(method: "GET", uri: "/schedule-groups/{Name}", operation: "GetScheduleGroup"), RestRoute(method: "GET", uri: "/schedule-groups", operation: "ListScheduleGroups"), RestRoute(method: "GET", uri: "/schedules", operation: "ListSchedules"), RestRoute(method: "GET", uri: "/tags/{ResourceArn}", operation: "ListTagsForResource"), RestRoute(method: "POST", uri: "/tags/{ResourceArn}", operation: "TagResource"), RestRoute(method: "DELETE", uri: "/tags/{ResourceArn}", operation: "UntagResource"), RestRoute(method: "PUT", uri: "/schedules/{Name}", operation: "UpdateSchedule")]
     )
-    /// The HTTP status of each error the model declares.
-    public static let errorStatus: [String: Int] = ["ConflictException": 409, "InternalServerException": 500, "ResourceNotFoundException": 404, "ServiceQuotaExceededException": 402, "ThrottlingException": 429, "ValidationException": 400]
 
     /// The `CreateScheduleInput` shape of the Scheduler model.
     public struct CreateScheduleInput: ShapeDecodable, JSONShapeEncodable, Equatable {
@@ -1461,15 +1459,15 @@ public enum SchedulerAPI {
     /// The `ActionAfterCompletion` enum of the Scheduler model; ``unmodeled(_:)`` holds a value this model
     /// does not list (a newer model's, read back from storage or from another service).
     public enum ActionAfterCompletion: ModeledEnum {
-        case none
+        case noneValue
         case delete
         case unmodeled(String)
 
-        public static let allCases: [ActionAfterCompletion] = [.none, .delete]
+        public static let allCases: [ActionAfterCompletion] = [.noneValue, .delete]
 
         public init(rawValue: String) {
             switch rawValue {
-            case "NONE": self = .none
+            case "NONE": self = .noneValue
             case "DELETE": self = .delete
             default: self = .unmodeled(rawValue)
             }
@@ -1477,7 +1475,7 @@ public enum SchedulerAPI {
 
         public var rawValue: String {
             switch self {
-            case .none: "NONE"
+            case .noneValue: "NONE"
             case .delete: "DELETE"
             case .unmodeled(let value): value
             }

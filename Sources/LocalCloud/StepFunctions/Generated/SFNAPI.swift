@@ -13,8 +13,6 @@ public enum SFNAPI {
         operations: ["CreateActivity", "CreateStateMachine", "CreateStateMachineAlias", "DeleteActivity", "DeleteStateMachine", "DeleteStateMachineAlias", "DeleteStateMachineVersion", "DescribeActivity", "DescribeExecution", "DescribeMapRun", "DescribeStateMachine", "DescribeStateMachineAlias", "DescribeStateMachineForExecution", "GetActivityTask", "GetExecutionHistory", "ListActivities", "ListExecutions", "ListMapRuns", "ListStateMachineAliases", "ListStateMachineVersions", "ListStateMachines", "ListTagsForResource", "PublishStateMachineVersion", "RedriveExecution", "SendTaskFailure", "SendTaskHeartbeat", "SendTaskSuccess", "StartExecution", "StartSyncExecution", "StopExecution", "TagResource", "TestState", "UntagResource", "UpdateMapRun", "UpdateStateMachine", "UpdateStateMachineAlias", "ValidateStateMachineDefinition"],
         routes: []
     )
-    /// The HTTP status of each error the model declares.
-    public static let errorStatus: [String: Int] = [:]
 
     /// The `CreateStateMachineInput` shape of the SFN model.
     public struct CreateStateMachineInput: ShapeDecodable, JSONShapeEncodable, Equatable {
@@ -4665,16 +4663,16 @@ public enum SFNAPI {
     public enum MockResponseValidationMode: ModeledEnum {
         case strict
         case present
-        case none
+        case noneValue
         case unmodeled(String)
 
-        public static let allCases: [MockResponseValidationMode] = [.strict, .present, .none]
+        public static let allCases: [MockResponseValidationMode] = [.strict, .present, .noneValue]
 
         public init(rawValue: String) {
             switch rawValue {
             case "STRICT": self = .strict
             case "PRESENT": self = .present
-            case "NONE": self = .none
+            case "NONE": self = .noneValue
             default: self = .unmodeled(rawValue)
             }
         }
@@ -4683,7 +4681,7 @@ public enum SFNAPI {
             switch self {
             case .strict: "STRICT"
             case .present: "PRESENT"
-            case .none: "NONE"
+            case .noneValue: "NONE"
             case .unmodeled(let value): value
             }
         }
