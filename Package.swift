@@ -79,18 +79,29 @@ let package = Package(
             "LocalCloud", "TaskRunners", .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Sources/LocalCloud/ECS"),
         .target(name: "LogsService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Logs"),
+        // What Scheduler and EventBridge share to call targets when something is due: the fire queue, its clock,
+        // the target calls and their retries.
+        .target(name: "TargetDelivery", dependencies: [
+            "LocalCloud", "Schedules", .product(name: "HeapModule", package: "swift-collections"),
+        ], path: "Sources/LocalCloud/Delivery"),
         .target(name: "SchedulerService", dependencies: [
-            "LocalCloud", "Schedules", .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "Logging", package: "swift-log"), .product(name: "HeapModule", package: "swift-collections"),
+            "LocalCloud", "Schedules", "TargetDelivery", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/LocalCloud/Scheduler"),
         .target(name: "EventsService", dependencies: [
-            "LocalCloud", "Schedules", "EventPatterns", "SchedulerService", .product(name: "GRDB", package: "GRDB.swift"),
+            "LocalCloud", "Schedules", "EventPatterns", "TargetDelivery", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/LocalCloud/Events"),
 
         .target(name: "CloudCatalog", dependencies: [
             "LocalCloud", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners", "SchedulerService", "EventsService",
         ], path: "Sources/LocalCloud/Catalog"),
+
+        // What tests of the local cloud share, as HummingbirdTesting is for Hummingbird's: a cloud made for a test,
+        // calls in each wire protocol through the real router, and the real server on a loopback port.
+        .target(name: "LocalCloudTesting", dependencies: [
+            "LocalCloud", "AWSProtocol", "JSONCore", .product(name: "Logging", package: "swift-log"),
+        ]),
 
         .executableTarget(
             name: "skiff",
@@ -103,25 +114,25 @@ let package = Package(
         ),
 
         .testTarget(name: "AWSProtocolTests", dependencies: ["AWSProtocol"]),
-        .testTarget(name: "CloudCatalogTests", dependencies: ["CloudCatalog", "LocalCloud", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "CloudCatalogTests", dependencies: ["CloudCatalog", "LocalCloud", "LocalCloudTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "LocalCloudTests", dependencies: [
-            "LocalCloud", "STSService", .product(name: "GRDB", package: "GRDB.swift"),
+            "LocalCloud", "LocalCloudTesting", "STSService", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        .testTarget(name: "SchedulerServiceTests", dependencies: ["SchedulerService", "LocalCloud"]),
-        .testTarget(name: "EventsServiceTests", dependencies: ["EventsService", "SchedulerService", "LocalCloud"]),
+        .testTarget(name: "SchedulerServiceTests", dependencies: ["SchedulerService", "TargetDelivery", "LocalCloud", "LocalCloudTesting"]),
+        .testTarget(name: "EventsServiceTests", dependencies: ["EventsService", "TargetDelivery", "LocalCloud", "LocalCloudTesting"]),
         .testTarget(name: "JSONCoreTests", dependencies: ["JSONCore"]),
         .testTarget(name: "TaskRunnersTests", dependencies: ["TaskRunners"]),
-        .testTarget(name: "LogsServiceTests", dependencies: ["LogsService", "LocalCloud"]),
-        .testTarget(name: "ECSServiceTests", dependencies: ["ECSService", "LogsService", "TaskRunners", "LocalCloud"]),
+        .testTarget(name: "LogsServiceTests", dependencies: ["LogsService", "LocalCloud", "LocalCloudTesting"]),
+        .testTarget(name: "ECSServiceTests", dependencies: ["ECSService", "LogsService", "TaskRunners", "LocalCloud", "LocalCloudTesting"]),
         .testTarget(name: "JSONataTests", dependencies: ["JSONata", "JSONataConformance"], exclude: ["known-failures.tsv"]),
         .testTarget(name: "StatesTests", dependencies: ["States"]),
         .testTarget(name: "StepFunctionsServiceTests", dependencies: [
-            "StepFunctionsService", "LocalCloud", .product(name: "GRDB", package: "GRDB.swift"),
+            "StepFunctionsService", "LocalCloud", "LocalCloudTesting", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "EventPatternsTests", dependencies: ["EventPatterns", "JSONCore"]),

@@ -2,7 +2,7 @@ import CloudCatalog
 import Foundation
 import GRDB
 import LocalCloud
-import Logging
+import LocalCloudTesting
 import Testing
 
 /// `ServiceCatalog.freshSchema` against the migrations it stands for. When a migration is added or changed, the
@@ -23,9 +23,7 @@ import Testing
     }
 
     static func environment(_ database: CloudDatabase) -> ServiceEnvironment {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return ServiceEnvironment(database: database, logger: logger, configuration: CloudConfiguration(port: 0, stateDirectory: nil))
+        .testing(database: database)
     }
 
     @Test func matchesTheMigrations() throws {
@@ -92,7 +90,7 @@ import Testing
     /// A database with state is never given the snapshot, even when its migrations are all applied: it keeps
     /// what it holds.
     @Test func aDatabaseWithStateKeepsIt() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-fresh-schema-\(UUID().uuidString)")
+        let directory = URL(fileURLWithPath: temporaryPath("skiff-fresh-schema"))
         defer { try? FileManager.default.removeItem(at: directory) }
         do {
             let database = try CloudDatabase(stateDirectory: directory.path)

@@ -1,7 +1,7 @@
 import AWSProtocol
 import Foundation
 import JSONCore
-import Logging
+import LocalCloudTesting
 import Synchronization
 import Testing
 
@@ -35,11 +35,8 @@ func copyPrograms(_ programs: [String], into image: String) throws {
     }
 }
 
-/// The headers of a request signed as the SDKs sign (the local cloud refuses unsigned requests; any secret works).
-let signed: [String: String] = [
-    "x-amz-date": "20240101T000000Z",
-    "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0",
-]
+/// The headers of a request signed for ECS, as the SDKs sign (the local cloud refuses unsigned requests).
+let signed = signedHeaders("ecs", key: "AKID")
 
 struct Harness {
     let cloud: LocalCloud
@@ -48,13 +45,8 @@ struct Harness {
     let image: String
 
     init(images extra: [String: String] = [:], configure: (inout CloudConfiguration) -> Void = { _ in }) throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        var configuration = CloudConfiguration(stateDirectory: nil)
-        configure(&configuration)
-        let environment = ServiceEnvironment(
-            database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: configuration)
-        let image = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-ecs-\(UUID().uuidString)").path
+        let environment = try ServiceEnvironment.testing(configure: configure)
+        let image = temporaryPath("skiff-ecs")
         try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
         let script = "#!/bin/sh\necho \"job $JOB_NAME args $*\"\necho \"problem\" >&2\nexit ${EXIT_CODE:-0}\n"
         try script.write(toFile: image + "/job.sh", atomically: true, encoding: .utf8)
@@ -67,10 +59,7 @@ struct Harness {
     }
 
     func call(_ target: String, _ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
-        let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/", headers: ["x-amz-target": "\(target).\(operation)", "content-type": "application/x-amz-json-1.1"].merging(signed) { $1 },
-            body: input.serializedBytes()))
-        return (response.status, try JSON(parsing: response.body))
+        await cloud.awsJson("\(target).\(operation)", input, signedFor: "ecs", key: "AKID")
     }
 
     func ecs(_ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
@@ -337,10 +326,8 @@ struct Harness {
     }
 
     @Test func tasksLeftRunningByADeadServerEndStoppedOnRestart() async throws {
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-ecs-state-\(UUID().uuidString)").path
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let environment = ServiceEnvironment(database: try CloudDatabase(stateDirectory: state), logger: logger, configuration: CloudConfiguration(stateDirectory: state))
+        let state = temporaryPath("skiff-ecs-state")
+        let environment = try ServiceEnvironment.testing(stateDirectory: state)
         let store = ECSStore(database: environment.database)
         let service = ECSService(environment: environment, runner: ProcessRunner(images: ImageMap()))
         _ = try LocalCloud(services: [service], environment: environment)
@@ -363,7 +350,7 @@ struct Harness {
     @Test func anEntryPointOutsideTheImageFailsTheTaskAndRunsNothing() async throws {
         let h = try Harness()
         _ = try await h.ecs("CreateCluster", [:])
-        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-escaped-\(UUID().uuidString)").path
+        let marker = temporaryPath("skiff-escaped")
         let attempts: [JSON] = [
             ["name": "app", "image": "php-app", "memory": 64, "entryPoint": ["/bin/bash", "-c"], "command": .array([.string("touch \(marker)")])],
             ["name": "app", "image": "php-app", "memory": 64, "entryPoint": ["../../../../../../usr/bin/touch"], "command": .array([.string(marker)])],
@@ -399,9 +386,7 @@ struct Harness {
         let image: String
 
         init(state: String, image: String) throws {
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
-            let environment = ServiceEnvironment(database: try CloudDatabase(stateDirectory: state), logger: logger, configuration: CloudConfiguration(stateDirectory: state))
+            let environment = try ServiceEnvironment.testing(stateDirectory: state)
             store = ECSStore(database: environment.database)
             service = ECSService(environment: environment, runner: ProcessRunner(images: ImageMap(["img": image])))
             cloud = try LocalCloud(services: [service], environment: environment)
@@ -409,10 +394,7 @@ struct Harness {
         }
 
         func ecs(_ operation: String, _ input: JSON) async throws -> JSON {
-            let response = await cloud.respond(to: OperationRequest(
-                method: "POST", path: "/", headers: ["x-amz-target": "AmazonEC2ContainerServiceV20141113.\(operation)", "content-type": "application/x-amz-json-1.1"].merging(signed) { $1 },
-                body: input.serializedBytes()))
-            return try JSON(parsing: response.body)
+            await cloud.awsJson("AmazonEC2ContainerServiceV20141113.\(operation)", input, signedFor: "ecs", key: "AKID").body
         }
 
         func task(_ arn: String) async throws -> JSON {
@@ -447,7 +429,7 @@ struct Harness {
     }
 
     static func image() throws -> String {
-        let image = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-restart-\(UUID().uuidString)").path
+        let image = temporaryPath("skiff-restart")
         try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
         // Quiet until the file $DONE appears: its output went to the server that died. It leaves a child behind.
         let script = "#!/bin/sh\nsleep 300 &\nwhile [ ! -e \"$DONE\" ]; do sleep 0.05; done\n"
@@ -458,7 +440,7 @@ struct Harness {
     }
 
     static func stateDirectory() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("skiff-ecs-restart-\(UUID().uuidString)").path
+        temporaryPath("skiff-ecs-restart")
     }
 
     @Test func aRunningTaskIsTakenOverAndItsEndRecorded() async throws {

@@ -1,6 +1,7 @@
 import AWSProtocol
 import Foundation
 import JSONCore
+import LocalCloudTesting
 import Testing
 
 @testable import ECSService
@@ -20,17 +21,7 @@ final class TestWebSocket {
 
     /// Connects and sends the handshake for `path` with `headers`; `status` is the answer's, `body` its body.
     init(port: Int, path: String, headers: [String: String] = signed) throws {
-        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw Failure(description: "connect: \(errno)") }
+        socket = try connectToLoopback(port: port)
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
@@ -125,21 +116,6 @@ final class TestWebSocket {
 /// An exec session's data channel on a real connection of the local cloud's server: the WebSocket handshake through the
 /// origin policy, the signature and the session's checks, and a session that outlives the connection timeouts.
 @Suite struct ExecWebSocketTests {
-    func withServer(_ h: Harness, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let server = Task { try await CloudServer(cloud: h.cloud).run { port in continuation.yield(port) } }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
-        do {
-            try await body(port)
-        } catch {
-            server.cancel()
-            throw error
-        }
-        server.cancel()
-        try await server.value
-    }
-
     /// Runs `body` off the cooperative threads (the client's socket blocks).
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
@@ -165,7 +141,7 @@ final class TestWebSocket {
         let token = try #require(opened.body["session"]?["tokenValue"]?.stringValue)
         let path = "/_skiff/ecs/sessions/\(sessionId)"
 
-        try await withServer(h) { port in
+        try await h.cloud.withServer { port in
             // A page of another site may not open it, nor may an unsigned client, nor a plain GET.
             let foreign = try await blocking { try TestWebSocket(port: port, path: path, headers: signed.merging(["Origin": "https://evil.example"]) { $1 }).answer() }
             #expect(foreign.status == 403)

@@ -1,9 +1,9 @@
 import AWSProtocol
 import Foundation
 import JSONCore
-import Logging
-import SchedulerService
+import LocalCloudTesting
 import Synchronization
+import TargetDelivery
 import Testing
 
 @testable import EventsService
@@ -15,58 +15,23 @@ final class FixedClock: SchedulerClock {
     func now() -> Date { time.withLock { $0 } }
 }
 
-/// A stand-in for ECS or Step Functions that records the calls it receives.
-final class Recorder: LocalService {
-    let descriptor: ServiceDescriptor
-    let calls = Mutex<[(String, JSON)]>([])
-
-    init(prefix: String, targetPrefix: String) {
-        descriptor = ServiceDescriptor(endpointPrefix: prefix, signingName: prefix, targetPrefix: targetPrefix,
-                                       wireProtocol: .awsJson1_1, apiVersion: "1", xmlNamespace: nil,
-                                       operations: ["RunTask", "StartExecution"], routes: [])
-    }
-
-    func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
-        calls.withLock { $0.append((operation, try! JSON(parsing: request.body))) }
-        return .json(["ok": true], contentType: "application/x-amz-json-1.1")
-    }
-
-    /// Waits (briefly) for `count` calls: targets are invoked in the background.
-    func waitFor(_ count: Int) async -> [(String, JSON)] {
-        for _ in 0..<200 {
-            let calls = calls.withLock { $0 }
-            if calls.count >= count { return calls }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return calls.withLock { $0 }
-    }
-}
-
 let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
 struct Bus {
     let cloud: LocalCloud
     let events: EventsService
-    let ecs = Recorder(prefix: "ecs", targetPrefix: "AmazonEC2ContainerServiceV20141113")
-    let states = Recorder(prefix: "states", targetPrefix: "AWSStepFunctions")
+    let ecs = RecordingService(prefix: "ecs", targetPrefix: "AmazonEC2ContainerServiceV20141113")
+    let states = RecordingService(prefix: "states", targetPrefix: "AWSStepFunctions")
 
     init(stateDirectory: String? = nil, clock: FixedClock = FixedClock(t0)) throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let environment = ServiceEnvironment(database: try CloudDatabase(stateDirectory: stateDirectory), logger: logger,
-                                             configuration: CloudConfiguration(stateDirectory: stateDirectory, accounts: [:]))
+        let environment = try ServiceEnvironment.testing(stateDirectory: stateDirectory)
         events = EventsService(environment: environment, clock: clock)
         cloud = try LocalCloud(services: [events, ecs, states], environment: environment)
     }
 
     @discardableResult
     func call(_ operation: String, _ body: JSON) async -> (Int, JSON) {
-        let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/",
-            headers: ["x-amz-target": "AWSEvents.\(operation)", "content-type": "application/x-amz-json-1.1",
-                      "x-amz-date": "20240101T000000Z", "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0"],
-            body: body.serializedBytes()))
-        return (response.status, (try? JSON(parsing: response.body)) ?? .null)
+        await cloud.awsJson("AWSEvents.\(operation)", body, signedFor: "events", key: "AKID")
     }
 }
 
@@ -457,7 +422,7 @@ let role = "arn:aws:iam::000000000000:role/events"
     }
 
     @Test func aRuleFireMissedByMoreThanADayIsDroppedAndKeepsItsPhase() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-events-\(UUID())").path
+        let directory = temporaryPath("skiff-events")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         do {
             let bus = try Bus(stateDirectory: directory, clock: FixedClock(t0))

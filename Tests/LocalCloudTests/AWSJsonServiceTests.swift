@@ -1,5 +1,6 @@
 import AWSProtocol
 import JSONCore
+import LocalCloudTesting
 import Testing
 
 @testable import LocalCloud
@@ -44,12 +45,8 @@ struct EchoService: LocalService {
 
 @Suite struct AWSJsonProtocolTests {
     func call(_ cloud: LocalCloud, _ operation: String, _ body: String) async -> (Int, JSON) {
-        let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/",
-            headers: ["x-amz-target": "Echo_20240101.\(operation)", "content-type": "application/x-amz-json-1.0",
-                      "x-amz-date": "20240101T000000Z", "authorization": signed("echo", key: "AKIDPROD", region: "eu-west-1")],
-            body: Array(body.utf8)))
-        return (response.status, (try? JSON(parsing: response.body)) ?? .null)
+        await cloud.awsJson("Echo_20240101.\(operation)", body: Array(body.utf8), signedFor: "echo", contentType: "application/x-amz-json-1.0",
+                            key: "AKIDPROD", region: "eu-west-1")
     }
 
     @Test func routesByTargetAndResolvesAccountAndRegion() async throws {

@@ -1,5 +1,6 @@
 import AWSProtocol
 import Foundation
+import LocalCloudTesting
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -188,7 +189,7 @@ import Testing
     /// Past the connection limit a new connection is answered 503 and closed; once others close, it is served again.
     @Test func refusesConnectionsPastTheLimit() async throws {
         try await withServer(configure: { $0.maximumConnections = 2 }) { port in
-            let holders = try (0..<2).map { _ in try RawHTTP.connect(port: port) }
+            let holders = try (0..<2).map { _ in try connectToLoopback(port: port) }
             // Each held connection is counted once the server has set it up.
             try await Task.sleep(for: .milliseconds(200))
             let refused = try await RawHTTP.exchange(port: port, sending: Self.identity, expecting: 2)
@@ -318,25 +319,12 @@ import Testing
         maximumRequestBytes: Int = 10 * 1024 * 1024, configure: (inout CloudConfiguration) -> Void = { _ in },
         _ body: (Int) async throws -> Void
     ) async throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        var configuration = CloudConfiguration(port: 0, stateDirectory: nil, maximumRequestBytes: maximumRequestBytes)
-        configure(&configuration)
-        let environment = ServiceEnvironment(
-            database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: configuration)
-        let cloud = try LocalCloud(services: [STSService()], environment: environment)
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let server = Task { try await CloudServer(cloud: cloud).run { port in portContinuation.yield(port) } }
-        var portIterator = ports.makeAsyncIterator()
-        let port = try #require(await portIterator.next())
-        do {
-            try await body(port)
-        } catch {
-            server.cancel()
-            throw error
+        let cloud = try LocalCloud.testing([STSService()]) { configuration in
+            configuration.port = 0
+            configuration.maximumRequestBytes = maximumRequestBytes
+            configure(&configuration)
         }
-        server.cancel()
-        try await server.value
+        try await cloud.withServer(body)
     }
 }
 
@@ -374,30 +362,10 @@ enum RawHTTP {
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    /// A socket connected to the server on `port`, which the caller closes.
-    static func connect(port: Int) throws -> Int32 {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw Failure(description: "socket: \(errno)") }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(socket)
-            throw Failure(description: "connect: \(errno)")
-        }
-        return socket
-    }
-
     private static func blockingExchange(port: Int, text: String, expecting: Int, headRequests: Set<Int>, halfClose: Bool)
         throws -> Exchange
     {
-        let socket = try connect(port: port)
+        let socket = try connectToLoopback(port: port)
         defer { close(socket) }
         let bytes = Array(text.utf8)
         var sent = 0

@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdCore
 import HummingbirdTesting
-import Logging
+import LocalCloudTesting
 import NIOCore
 import NIOPosix
 import STSService
@@ -54,48 +54,40 @@ import Testing
     /// does): concurrent requests on many connections are all answered, each in its protocol, with the `Date` and
     /// `Server` headers AWS's answers carry.
     @Test func answersConcurrentRequestsOverHTTP() async throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        CloudServer.prepareConnectionHandling(logger: logger)
-        let configuration = CloudConfiguration(port: 0, stateDirectory: nil)
-        let environment = ServiceEnvironment(
-            database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: configuration)
+        let environment = try ServiceEnvironment.testing { $0.port = 0 }
+        CloudServer.prepareConnectionHandling(logger: environment.logger)
         let cloud = try LocalCloud(services: [STSService()], environment: environment)
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let server = Task { try await CloudServer(cloud: cloud).run { port in portContinuation.yield(port) } }
-        var portIterator = ports.makeAsyncIterator()
-        let port = try #require(await portIterator.next())
-        let clients = (0..<4).map { _ in TestClient(host: "127.0.0.1", port: port) }
-        for client in clients { client.connect() }
-        let statuses = try await withThrowingTaskGroup(of: (UInt, Bool).self) { group in
-            for index in 0..<40 {
-                group.addTask {
-                    let response = try await clients[index % clients.count].post(
-                        "/", headers: [
-                            .contentType: "application/x-www-form-urlencoded", HTTPField.Name("X-Amz-Date")!: "20240101T000000Z",
-                            .authorization: signed("sts"),
-                        ],
-                        body: ByteBuffer(string: "Action=GetCallerIdentity&Version=2011-06-15"))
-                    return (UInt(response.status.code), Self.text(response).contains("<Account>000000000000</Account>"))
+        try await cloud.withServer { port in
+            let clients = (0..<4).map { _ in TestClient(host: "127.0.0.1", port: port) }
+            for client in clients { client.connect() }
+            let statuses = try await withThrowingTaskGroup(of: (UInt, Bool).self) { group in
+                for index in 0..<40 {
+                    group.addTask {
+                        let response = try await clients[index % clients.count].post(
+                            "/", headers: [
+                                .contentType: "application/x-www-form-urlencoded", HTTPField.Name("X-Amz-Date")!: "20240101T000000Z",
+                                .authorization: signed("sts"),
+                            ],
+                            body: ByteBuffer(string: "Action=GetCallerIdentity&Version=2011-06-15"))
+                        return (UInt(response.status.code), Self.text(response).contains("<Account>000000000000</Account>"))
+                    }
                 }
+                return try await group.reduce(into: [(UInt, Bool)]()) { $0.append($1) }
             }
-            return try await group.reduce(into: [(UInt, Bool)]()) { $0.append($1) }
+            #expect(statuses.count == 40)
+            #expect(statuses.allSatisfy { $0.0 == 200 && $0.1 })
+            let client = clients[0]
+            let health = try await client.get("/_skiff/health")
+            #expect(health.status == .ok)
+            #expect(Self.text(health).contains("\"sts\":\"running\""))
+            #expect(health.headers[.server] == "Skiff")
+            let date = try #require(health.headers[.date])
+            #expect(date.hasSuffix(" GMT") && date.count == "Sun, 06 Nov 1994 08:49:37 GMT".count, "\(date)")
+            let malformed = try await client.post(
+                "/", headers: [.contentType: "application/x-amz-json-1.0"], body: ByteBuffer(string: "{"))
+            #expect(malformed.status.code >= 400 && malformed.status.code < 500)
+            for client in clients { try await client.shutdown() }
         }
-        #expect(statuses.count == 40)
-        #expect(statuses.allSatisfy { $0.0 == 200 && $0.1 })
-        let client = clients[0]
-        let health = try await client.get("/_skiff/health")
-        #expect(health.status == .ok)
-        #expect(Self.text(health).contains("\"sts\":\"running\""))
-        #expect(health.headers[.server] == "Skiff")
-        let date = try #require(health.headers[.date])
-        #expect(date.hasSuffix(" GMT") && date.count == "Sun, 06 Nov 1994 08:49:37 GMT".count, "\(date)")
-        let malformed = try await client.post(
-            "/", headers: [.contentType: "application/x-amz-json-1.0"], body: ByteBuffer(string: "{"))
-        #expect(malformed.status.code >= 400 && malformed.status.code < 500)
-        for client in clients { try await client.shutdown() }
-        server.cancel()
-        try await server.value
     }
 
     static func text(_ response: TestClient.Response) -> String { response.body.map { String(buffer: $0) } ?? "" }

@@ -3,24 +3,15 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import JSONCore
-import Logging
+import LocalCloudTesting
 import STSService
 import Testing
 
 @testable import LocalCloud
 
-/// A local cloud in memory, answering requests without a socket.
+/// A local cloud in memory, answering requests without a socket, in which the key AKIDPROD is account 111111111111's.
 func makeCloud(_ services: [any LocalService] = [STSService()], stateDirectory: String? = nil) throws -> LocalCloud {
-    var logger = Logger(label: "test")
-    logger.logLevel = .critical
-    let configuration = CloudConfiguration(stateDirectory: stateDirectory, accounts: ["AKIDPROD": "111111111111"])
-    let environment = ServiceEnvironment(
-        database: try CloudDatabase(stateDirectory: stateDirectory), logger: logger, configuration: configuration)
-    return try LocalCloud(services: services, environment: environment)
-}
-
-func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-east-1") -> String {
-    "AWS4-HMAC-SHA256 Credential=\(key)/20240101/\(region)/\(service)/aws4_request, SignedHeaders=host, Signature=0"
+    try .testing(services, stateDirectory: stateDirectory) { $0.accounts = ["AKIDPROD": "111111111111"] }
 }
 
 @Suite struct LocalCloudRoutingTests {
@@ -110,12 +101,8 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
     @Test func queryVersionsMustBeTheServicesOwn() async throws {
         let cloud = try makeCloud()
         func call(_ body: String) async -> String {
-            let response = await cloud.respond(to: OperationRequest(
-                method: "POST", path: "/",
-                headers: ["content-type": "application/x-www-form-urlencoded", "x-amz-date": "20240101T000000Z",
-                          "authorization": signed("sts")],
-                body: Array(body.utf8)))
-            return "\(response.status) " + String(decoding: response.body, as: UTF8.self)
+            let response = await cloud.query(body, signedFor: "sts")
+            return "\(response.status) " + response.body
         }
         let wrongVersion = await call("Action=GetCallerIdentity&Version=1999-01-01")
         #expect(wrongVersion.hasPrefix("400 "))
@@ -157,7 +144,7 @@ func signed(_ service: String, key: String = "AKIDTEST", region: String = "us-ea
 
 @Suite struct CloudDatabaseTests {
     @Test func persistsUnderTheStateDirectory() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-db-\(UUID().uuidString)").path
+        let folder = temporaryPath("skiff-db")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         do {
             let database = try CloudDatabase(stateDirectory: folder)

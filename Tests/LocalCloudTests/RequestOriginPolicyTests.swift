@@ -1,5 +1,6 @@
 import AWSProtocol
 import Foundation
+import LocalCloudTesting
 import STSService
 import Testing
 
@@ -200,7 +201,7 @@ struct STSServiceWithControl: LocalService {
     }
 
     @Test func createsTheStatePrivate() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-perm-\(UUID().uuidString)").path
+        let root = temporaryPath("skiff-perm")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let state = root + "/nested/.skiff"
         let database = try CloudDatabase(stateDirectory: state)
@@ -214,7 +215,7 @@ struct STSServiceWithControl: LocalService {
     /// A state directory of an earlier version (0755, database 0644) is closed at the next start; a directory that
     /// holds no database of Skiff's (`--state-dir /tmp`) keeps its mode.
     @Test func closesAnEarlierStateButNotAForeignDirectory() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-perm-\(UUID().uuidString)").path
+        let root = temporaryPath("skiff-perm")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let files = FileManager.default
         try files.createDirectory(atPath: root + "/old", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])

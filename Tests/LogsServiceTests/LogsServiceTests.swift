@@ -1,31 +1,20 @@
 import AWSProtocol
 import Foundation
 import JSONCore
-import Logging
+import LocalCloudTesting
 import Testing
 
 @testable import LocalCloud
 @testable import LogsService
 
 func makeLogsCloud() throws -> LocalCloud {
-    var logger = Logger(label: "test")
-    logger.logLevel = .critical
-    let environment = ServiceEnvironment(
-        database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: CloudConfiguration(stateDirectory: nil))
-    return try LocalCloud(services: [LogsService(environment: environment)], environment: environment)
+    try .testing { environment in [LogsService(environment: environment)] }
 }
 
 extension LocalCloud {
     /// Calls a CloudWatch Logs operation as a client would; returns the status and the JSON body.
     func logs(_ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
-        let response = await respond(to: OperationRequest(
-            method: "POST", path: "/",
-            headers: [
-                "x-amz-target": "Logs_20140328.\(operation)", "content-type": "application/x-amz-json-1.1", "x-amz-date": "20240101T000000Z",
-                "authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
-            ],
-            body: input.serializedBytes()))
-        return (response.status, try JSON(parsing: response.body))
+        await awsJson("Logs_20140328.\(operation)", input, signedFor: "logs", key: "test")
     }
 }
 

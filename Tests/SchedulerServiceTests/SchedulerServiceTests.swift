@@ -1,8 +1,9 @@
 import AWSProtocol
 import Foundation
 import JSONCore
-import Logging
+import LocalCloudTesting
 import Synchronization
+import TargetDelivery
 import Testing
 
 @testable import LocalCloud
@@ -16,28 +17,6 @@ final class ManualClock: SchedulerClock {
     func set(_ date: Date) { time.withLock { $0 = date } }
 }
 
-/// A stand-in for ECS or Step Functions that records the calls it receives.
-final class RecordingService: LocalService {
-    let descriptor: ServiceDescriptor
-    let calls = Mutex<[(String, JSON)]>([])
-    let failuresLeft = Mutex(0)
-
-    init(prefix: String, targetPrefix: String) {
-        descriptor = ServiceDescriptor(endpointPrefix: prefix, signingName: prefix, targetPrefix: targetPrefix,
-                                       wireProtocol: .awsJson1_1, apiVersion: "1", xmlNamespace: nil,
-                                       operations: ["RunTask", "StartExecution"], routes: [])
-    }
-
-    func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
-        if failuresLeft.withLock({ n in defer { n = max(0, n - 1) }; return n > 0 }) {
-            throw AWSError("ServiceException", "try again", status: 500)
-        }
-        calls.withLock { $0.append((operation, try! JSON(parsing: request.body))) }
-        return .json(["ok": true], contentType: "application/x-amz-json-1.1")
-    }
-    var count: Int { calls.withLock { $0.count } }
-}
-
 let start = Date(timeIntervalSince1970: 1_800_000_000)  // 2027-01-15T08:00:00Z
 
 struct Fixture {
@@ -48,11 +27,7 @@ struct Fixture {
     let states = RecordingService(prefix: "states", targetPrefix: "AWSStepFunctions")
 
     init(stateDirectory: String? = nil, clock: ManualClock = ManualClock(start)) throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let environment = ServiceEnvironment(
-            database: try CloudDatabase(stateDirectory: stateDirectory), logger: logger,
-            configuration: CloudConfiguration(stateDirectory: stateDirectory, accounts: [:]))
+        let environment = try ServiceEnvironment.testing(stateDirectory: stateDirectory)
         self.clock = clock
         scheduler = SchedulerService(environment: environment, clock: clock)
         cloud = try LocalCloud(services: [scheduler, ecs, states], environment: environment)
@@ -60,12 +35,7 @@ struct Fixture {
 
     @discardableResult
     func call(_ method: String, _ path: String, query: [String: [String]] = [:], _ body: JSON? = nil) async -> (Int, JSON) {
-        let response = await cloud.respond(to: OperationRequest(
-            method: method, path: path, query: query,
-            headers: ["content-type": "application/json",
-                      "x-amz-date": "20240101T000000Z", "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/scheduler/aws4_request, SignedHeaders=host, Signature=0"],
-            body: body?.serializedBytes() ?? []))
-        return (response.status, (try? JSON(parsing: response.body)) ?? .null)
+        await cloud.restJson(method, path, query: query, body, signedFor: "scheduler", key: "AKID")
     }
 
     @discardableResult
@@ -254,7 +224,7 @@ struct Fixture {
     }
 
     @Test func schedulesSurviveRestartAndMissedFiresFollowTheMaximumEventAge() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-scheduler-\(UUID())").path
+        let directory = temporaryPath("skiff-scheduler")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         do {
             let f = try Fixture(stateDirectory: directory)

@@ -2,6 +2,7 @@ import AWSProtocol
 import Foundation
 import JSONCore
 import LocalCloud
+import LocalCloudTesting
 import States
 import Testing
 
@@ -11,13 +12,7 @@ private let role: JSON = "arn:aws:iam::000000000000:role/r"
 
 /// A request signed for `region` (the credential scope names the region, as SigV4 does).
 func call(_ cloud: LocalCloud, region: String, _ operation: String, _ body: JSON) async -> (Int, JSON) {
-    let response = await cloud.respond(to: OperationRequest(
-        method: "POST", path: "/",
-        headers: ["x-amz-target": "AWSStepFunctions.\(operation)", "content-type": "application/x-amz-json-1.0",
-                  "x-amz-date": "20240101T000000Z",
-                  "authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/\(region)/states/aws4_request, SignedHeaders=host, Signature=0"],
-        body: body.serializedBytes()))
-    return (response.status, (try? JSON(parsing: response.body)) ?? .null)
+    await cloud.awsJson("AWSStepFunctions.\(operation)", body, signedFor: "states", contentType: "application/x-amz-json-1.0", key: "test", region: region)
 }
 
 /// A stand-in for EventBridge: PutEvents takes PascalCase members and a string Detail, as the real API does.

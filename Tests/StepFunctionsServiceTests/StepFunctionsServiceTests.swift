@@ -2,7 +2,7 @@ import AWSProtocol
 import Foundation
 import JSONCore
 import LocalCloud
-import Logging
+import LocalCloudTesting
 import Testing
 
 @testable import StepFunctionsService
@@ -32,11 +32,9 @@ struct FakeECS: LocalService {
     }
 }
 
+/// A local cloud of Step Functions and the `extra` services.
 func makeCloud(_ extra: [any LocalService] = [], activityPollTimeout: Duration = .seconds(60)) throws -> LocalCloud {
-    var logger = Logger(label: "test")
-    logger.logLevel = .critical
-    let environment = ServiceEnvironment(database: try CloudDatabase(stateDirectory: nil), logger: logger, configuration: CloudConfiguration(stateDirectory: nil))
-    return try LocalCloud(services: [StepFunctionsService(environment: environment, activityPollTimeout: activityPollTimeout)] + extra, environment: environment)
+    try .testing { environment in [StepFunctionsService(environment: environment, activityPollTimeout: activityPollTimeout)] + extra }
 }
 
 /// A request signed as the SDKs sign them (the local cloud refuses unsigned requests, as AWS does), in us-east-1.

@@ -4,7 +4,7 @@ import GRDB
 import JSONCore
 import LocalCloud
 import Logging
-import SchedulerService
+import TargetDelivery
 
 /// Target invocation and the timer loop of scheduled rules.
 extension EventsService {

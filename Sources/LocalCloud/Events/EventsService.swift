@@ -5,8 +5,8 @@ import JSONCore
 import LocalCloud
 import Logging
 import EventPatterns
-import SchedulerService
 import Schedules
+import TargetDelivery
 
 /// Amazon EventBridge: event buses, rules with event patterns or schedules, and their targets (ECS RunTask,
 /// Step Functions StartExecution) with Input, InputPath and InputTransformer. It is the local cloud's

@@ -2,6 +2,7 @@ import AWSProtocol
 import Foundation
 import GRDB
 import JSONCore
+import TargetDelivery
 
 /// The Scheduler tables: schedule groups, schedules (the whole `GetSchedule` document plus its next fire
 /// time, so a restart rebuilds the timer queue with one query) and tags by ARN.
@@ -121,19 +122,7 @@ enum ScheduleStore {
     }
 }
 
-/// Where a schedule lives: account, region, group and name.
-public struct ScheduleKey: Hashable, Sendable {
-    public var account: String
-    public var region: String
-    public var group: String
-    public var name: String
-
-    public init(account: String, region: String, group: String, name: String) {
-        self.account = account
-        self.region = region
-        self.group = group
-        self.name = name
-    }
-
+extension ScheduleKey {
+    /// The ARN of the schedule the key names.
     var arn: String { "arn:aws:scheduler:\(region):\(account):schedule/\(group)/\(name)" }
 }

@@ -4,6 +4,7 @@ import GRDB
 import JSONCore
 import LocalCloud
 import Logging
+import TargetDelivery
 
 /// The timer loop: one task sleeping until the earliest due time in ``FireQueue``, then invoking every due
 /// schedule's target and queueing its next fire.
@@ -144,45 +145,6 @@ extension SchedulerService {
             // A dead-letter queue is SQS, which Skiff does not serve: the event is dropped, and the line says so.
             if let queue = target.deadLetterConfig?.arn { metadata["dead-letter-queue"] = "\(queue) (not served; event dropped)" }
             environment.logger.error("schedule failed to invoke its target", metadata: metadata)
-        }
-    }
-
-    /// RunTask's input for an ECS target of a schedule or a rule: its EcsParameters (in the target's PascalCase)
-    /// in ECS's lower-camel member names, and `overrides` (a JSON object of task overrides: the target's input).
-    public static func runTaskInput(cluster: String, ecsParameters: JSON, overrides: String?) -> JSON {
-        var parameters = ecsParameters.objectValue ?? [:]
-        var input: JSONObject = ["cluster": .string(cluster),
-                                 "taskDefinition": parameters.removeValue(forKey: "TaskDefinitionArn") ?? .null,
-                                 "count": parameters.removeValue(forKey: "TaskCount") ?? 1]
-        if let tags = parameters.removeValue(forKey: "Tags")?.arrayValue {
-            // Scheduler: a list of one-entry maps; EventBridge: a list of {Key, Value}.
-            input["tags"] = .array(tags.flatMap { item -> [JSON] in
-                let map = item.objectValue ?? [:]
-                if let key = map["Key"] { return [.object(["key": key, "value": map["Value"] ?? ""])] }
-                return map.map { k, v in JSON.object(["key": .string(k), "value": v]) }
-            })
-        }
-        for (name, value) in parameters { input[lowerCamel(name)] = lowerCamelKeys(value) }
-        if let text = overrides, let value = try? JSON(parsing: text), value.objectValue != nil {
-            input["overrides"] = value
-        }
-        return .object(input)
-    }
-
-    public static func lowerCamel(_ name: String) -> String {
-        if name == "EnableECSManagedTags" { return "enableECSManagedTags" }
-        guard let first = name.first else { return name }
-        return first.lowercased() + name.dropFirst()
-    }
-
-    static func lowerCamelKeys(_ value: JSON) -> JSON {
-        switch value {
-        case .object(let o):
-            var out = JSONObject()
-            for (k, v) in o { out[lowerCamel(k)] = lowerCamelKeys(v) }
-            return .object(out)
-        case .array(let a): return .array(a.map(lowerCamelKeys))
-        default: return value
         }
     }
 }

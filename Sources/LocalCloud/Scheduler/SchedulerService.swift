@@ -4,6 +4,7 @@ import GRDB
 import JSONCore
 import LocalCloud
 import Logging
+import TargetDelivery
 import Schedules
 
 /// Amazon EventBridge Scheduler: schedules in groups, fired on time by one timer loop, invoking ECS RunTask or

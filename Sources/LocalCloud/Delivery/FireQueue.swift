@@ -2,7 +2,7 @@ import Foundation
 import HeapModule
 import Synchronization
 
-/// The next fire time of every enabled schedule, in one min-heap: the timer loop sleeps until the earliest
+/// The next fire time of every enabled schedule or scheduled rule, in one min-heap: the timer loop sleeps until the earliest
 /// entry (or until a new, earlier entry wakes it), so 100,000 schedules cost one task, not one each.
 ///
 /// Updating or deleting a schedule does not search the heap: the current due time of each key is kept in a
@@ -68,7 +68,22 @@ public final class FireQueue: Sendable {
     public var count: Int { state.withLock { $0.current.count } }
 }
 
-/// The time source of the timer loop; tests drive ``SchedulerService/fireDue(now:)`` with their own dates.
+/// Where a schedule or a scheduled rule lives: account, region, group (a rule's event bus) and name.
+public struct ScheduleKey: Hashable, Sendable {
+    public var account: String
+    public var region: String
+    public var group: String
+    public var name: String
+
+    public init(account: String, region: String, group: String, name: String) {
+        self.account = account
+        self.region = region
+        self.group = group
+        self.name = name
+    }
+}
+
+/// The time source of a timer loop; tests drive a service's `fireDue(now:)` with their own dates.
 public protocol SchedulerClock: Sendable {
     func now() -> Date
 }

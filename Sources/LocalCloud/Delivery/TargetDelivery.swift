@@ -29,6 +29,9 @@ public struct ZonedScheduleExpression: Sendable {
 
 /// What Scheduler and EventBridge share once something is due: calling the target's API, and retrying it as
 /// AWS does within the target's retry policy.
+///
+/// A target of its own, with ``FireQueue`` and ``SchedulerClock``, so that EventBridge delivers as the Scheduler
+/// does without depending on the Scheduler service.
 public enum TargetDelivery {
     /// Calls the API a target ARN names: Step Functions StartExecution with `input`, or ECS RunTask with the
     /// target's EcsParameters and `input` as the task overrides. `startedBy` is what the task's `startedBy` says
@@ -39,7 +42,7 @@ public enum TargetDelivery {
             let request: JSONObject = ["stateMachineArn": .string(arn), "input": .string(input ?? "{}")]
             _ = try await directory.invoke("states", operation: "StartExecution", input: .object(request), context: context)
         } else if arn.hasPrefix("arn:aws:ecs:"), let ecsParameters {
-            var request = SchedulerService.runTaskInput(cluster: arn, ecsParameters: ecsParameters, overrides: input)
+            var request = runTaskInput(cluster: arn, ecsParameters: ecsParameters, overrides: input)
             if case .object(var parameters) = request {
                 parameters["startedBy"] = .string(String(startedBy.prefix(128)))
                 request = .object(parameters)
@@ -69,6 +72,45 @@ public enum TargetDelivery {
                 retries += 1
                 try await Task.sleep(for: .seconds(delay))
             }
+        }
+    }
+
+    /// RunTask's input for an ECS target of a schedule or a rule: its EcsParameters (in the target's PascalCase)
+    /// in ECS's lower-camel member names, and `overrides` (a JSON object of task overrides: the target's input).
+    public static func runTaskInput(cluster: String, ecsParameters: JSON, overrides: String?) -> JSON {
+        var parameters = ecsParameters.objectValue ?? [:]
+        var input: JSONObject = ["cluster": .string(cluster),
+                                 "taskDefinition": parameters.removeValue(forKey: "TaskDefinitionArn") ?? .null,
+                                 "count": parameters.removeValue(forKey: "TaskCount") ?? 1]
+        if let tags = parameters.removeValue(forKey: "Tags")?.arrayValue {
+            // Scheduler: a list of one-entry maps; EventBridge: a list of {Key, Value}.
+            input["tags"] = .array(tags.flatMap { item -> [JSON] in
+                let map = item.objectValue ?? [:]
+                if let key = map["Key"] { return [.object(["key": key, "value": map["Value"] ?? ""])] }
+                return map.map { k, v in JSON.object(["key": .string(k), "value": v]) }
+            })
+        }
+        for (name, value) in parameters { input[lowerCamel(name)] = lowerCamelKeys(value) }
+        if let text = overrides, let value = try? JSON(parsing: text), value.objectValue != nil {
+            input["overrides"] = value
+        }
+        return .object(input)
+    }
+
+    public static func lowerCamel(_ name: String) -> String {
+        if name == "EnableECSManagedTags" { return "enableECSManagedTags" }
+        guard let first = name.first else { return name }
+        return first.lowercased() + name.dropFirst()
+    }
+
+    static func lowerCamelKeys(_ value: JSON) -> JSON {
+        switch value {
+        case .object(let o):
+            var out = JSONObject()
+            for (k, v) in o { out[lowerCamel(k)] = lowerCamelKeys(v) }
+            return .object(out)
+        case .array(let a): return .array(a.map(lowerCamelKeys))
+        default: return value
         }
     }
 }
