@@ -58,6 +58,7 @@ struct Fixture {
         let (_, got) = await f.call("GET", "/schedules/nightly")
         #expect(got["ScheduleExpression"]?.stringValue == "cron(0 3 * * ? *)")
         #expect(got["State"]?.stringValue == "ENABLED")
+        #expect(got["ActionAfterCompletion"]?.stringValue == "NONE")
         #expect(got["Description"]?.stringValue == "backup")
         #expect(got["Target"]?["RetryPolicy"]?["MaximumRetryAttempts"]?.intValue == 185)
         #expect(got["GroupName"]?.stringValue == "default")

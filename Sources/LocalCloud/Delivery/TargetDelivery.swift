@@ -49,7 +49,7 @@ public enum TargetDelivery {
             }
             _ = try await directory.invoke("ecs", operation: "RunTask", input: request, context: context)
         } else {
-            throw SchedulerAPI.Errors.validationException("Target \(arn) is not a target the local cloud can invoke (ECS RunTask, Step Functions StartExecution).")
+            throw AWSError.validation("Target \(arn) is not a target the local cloud can invoke (ECS RunTask, Step Functions StartExecution).")
         }
     }
 
