@@ -75,6 +75,6 @@ public struct RequestContext: Sendable {
 
     /// An ARN in this context's partition, region and account.
     public func arn(service: String, resource: String, global: Bool = false) -> String {
-        "arn:aws:\(service):\(global ? "" : region):\(accountId):\(resource)"
+        ARN(service: service, region: global ? "" : region, account: accountId, resource: resource).description
     }
 }

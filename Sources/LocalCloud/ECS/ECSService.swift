@@ -306,7 +306,8 @@ public struct ECSService: LocalService, ECSAPIHandler {
             definition.ipcMode = input.ipcMode
             definition.ephemeralStorage = input.ephemeralStorage
             definition.registeredAt = Date()
-            definition.registeredBy = context.accessKeyId.isEmpty ? "arn:aws:iam::\(context.accountId):root" : "arn:aws:iam::\(context.accountId):user/\(context.accessKeyId)"
+            definition.registeredBy = context.accessKeyId.isEmpty ? context.arn(service: "iam", resource: "root", global: true)
+                : context.arn(service: "iam", resource: "user/\(context.accessKeyId)", global: true)
             definition.enableFaultInjection = input.enableFaultInjection ?? false
             return definition
         }
@@ -367,11 +368,10 @@ public struct ECSService: LocalService, ECSAPIHandler {
     }
 
     func taggedResource(_ arn: String, context: RequestContext) async throws -> TaggedResource {
-        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-        guard parts.count == 6, parts[0] == "arn", parts[2] == "ecs" else {
+        guard let parsed = ARN(arn), parsed.service == "ecs" else {
             throw ECSAPI.Errors.invalidParameterException("The ARN provided is invalid.")
         }
-        let resource = String(parts[5])
+        let resource = parsed.resource
         let notFound = ECSAPI.Errors.resourceNotFoundException("The specified resource could not be found.")
         if resource.hasPrefix("cluster/") {
             guard let cluster = try await store.cluster(account: context.accountId, region: context.region, name: String(resource.dropFirst(8))),

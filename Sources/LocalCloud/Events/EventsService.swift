@@ -68,11 +68,10 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     /// caller's own bus of the same name.
     static func bus(_ nameOrArn: String?, action: String, context: RequestContext) throws -> String {
         guard let value = nameOrArn, value.hasPrefix("arn:") else { return busName(nameOrArn) }
-        let parts = value.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-        guard parts.count == 6, parts[2] == "events", parts[5].hasPrefix("event-bus/"), parts[5].count > "event-bus/".count else {
+        guard let arn = ARN(value), arn.service == "events", arn.resourceType == "event-bus", arn.resource.count > "event-bus/".count else {
             throw AWSError.validation("Parameter \(value) is not valid. Reason: Provided Arn is not in correct format.")
         }
-        let (region, account) = (String(parts[3]), String(parts[4]))
+        let (region, account) = (arn.region, arn.account)
         if region != context.region {
             throw AWSError.validation("Cross-region api call is not allowed.")
         }
@@ -80,7 +79,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             throw EventsAPI.Errors.accessDeniedException("User: arn:aws:iam::\(context.accountId):root is not authorized to perform: events:\(action) "
                            + "on resource: \(value) because no resource-based policy allows the events:\(action) action")
         }
-        return String(parts[5].dropFirst("event-bus/".count))
+        return String(arn.resource.dropFirst("event-bus/".count))
     }
 
     static func ruleArn(_ context: RequestContext, bus: String, name: String) -> String {
@@ -305,8 +304,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     ]
 
     static func needsRole(_ arn: String) -> Bool {
-        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-        return parts.count >= 3 && parts[0] == "arn" && roleBasedServices.contains(String(parts[2]))
+        ARN(arn).map { roleBasedServices.contains($0.service) } ?? false
     }
 
     public func listTargetsByRule(_ input: EventsAPI.ListTargetsByRuleRequest, context: RequestContext) async throws -> EventsAPI.ListTargetsByRuleResponse {
@@ -419,12 +417,11 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     /// A rule (`rule/name`, `rule/bus/name`) or event bus (`event-bus/name`) ARN that exists.
     static func requireTaggable(_ db: Database, arn: String) throws {
-        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-        guard parts.count == 6, parts[0] == "arn", parts[2] == "events" else {
+        guard let parsed = ARN(arn), parsed.service == "events" else {
             throw AWSError.validation("Parameter ResourceARN is not valid.")
         }
-        let (region, account) = (String(parts[3]), String(parts[4]))
-        let path = parts[5].split(separator: "/").map(String.init)
+        let (region, account) = (parsed.region, parsed.account)
+        let path = parsed.resource.split(separator: "/").map(String.init)
         switch (path.first, path.count) {
         case ("rule", 2), ("rule", 3):
             let bus = path.count == 3 ? path[1] : "default"

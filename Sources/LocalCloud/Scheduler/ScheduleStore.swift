@@ -124,5 +124,5 @@ enum ScheduleStore {
 
 extension ScheduleKey {
     /// The ARN of the schedule the key names.
-    var arn: String { "arn:aws:scheduler:\(region):\(account):schedule/\(group)/\(name)" }
+    var arn: String { ARN(service: "scheduler", region: region, account: account, resource: "schedule/\(group)/\(name)").description }
 }

@@ -244,12 +244,11 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     }
 
     static func requireTaggable(_ db: Database, arn: String) throws {
-        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-        guard parts.count == 6, parts[0] == "arn", parts[2] == "scheduler", parts[5].hasPrefix("schedule-group/") else {
+        guard let parsed = ARN(arn), parsed.service == "scheduler", parsed.resourceType == "schedule-group" else {
             throw SchedulerAPI.Errors.validationException("Invalid resource ARN \(arn).")
         }
-        let name = String(parts[5].dropFirst("schedule-group/".count))
-        guard try ScheduleStore.groupExists(db, account: String(parts[4]), region: String(parts[3]), name: name) else {
+        let name = String(parsed.resource.dropFirst("schedule-group/".count))
+        guard try ScheduleStore.groupExists(db, account: parsed.account, region: parsed.region, name: name) else {
             throw groupNotFound(name)
         }
     }

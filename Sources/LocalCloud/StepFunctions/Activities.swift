@@ -10,7 +10,7 @@ import Synchronization
 /// answer with SendTaskSuccess/SendTaskFailure, sending SendTaskHeartbeat while they work.
 extension StepFunctionsService {
     static func activityArn(_ name: String, _ context: RequestContext) -> String {
-        "arn:aws:states:\(context.region):\(context.accountId):activity:\(name)"
+        context.arn(service: "states", resource: "activity:\(name)")
     }
 
     func requireActivity(_ arn: String, _ context: RequestContext) async throws -> StepFunctionsStore.Activity {

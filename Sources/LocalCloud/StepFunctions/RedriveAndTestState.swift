@@ -126,7 +126,7 @@ extension StepFunctionsService {
         let machine = try StateMachine(json: ["StartAt": .string(state.name), "States": .object([state.name: ["Type": "Succeed"]])])
         // Wait states do not wait in a test, as in AWS.
         let engine = ExecutionEngine(machine: machine, integrations: integrations, clock: ImmediateClock())
-        let arn = "arn:aws:states:\(context.region):\(context.accountId):execution:TestStateMachine:\(RandomUUID.make())"
+        let arn = context.arn(service: "states", resource: "execution:TestStateMachine:\(RandomUUID.make())")
         let result = await engine.test(state, input: stateInput, context: ExecutionContext(executionArn: arn, name: "TestState", roleArn: input.roleArn ?? ""),
                                        variables: variables, contextObject: contextObject)
         let level = input.inspectionLevel ?? .info

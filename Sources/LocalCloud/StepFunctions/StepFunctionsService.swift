@@ -135,7 +135,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     }
 
     static func machineArn(_ name: String, _ context: RequestContext) -> String {
-        "arn:aws:states:\(context.region):\(context.accountId):stateMachine:\(name)"
+        context.arn(service: "states", resource: "stateMachine:\(name)")
     }
 
     /// A state machine of the caller's account and region: resources are regional, as in AWS.
@@ -162,8 +162,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     /// Whether an ARN names a resource of the caller's account and region (`arn:aws:states:<region>:<account>:…`).
     static func isOwn(_ arn: String, _ context: RequestContext) -> Bool {
-        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-        return parts.count == 6 && parts[3] == context.region && parts[4] == context.accountId
+        guard let parsed = ARN(arn) else { return false }
+        return parsed.region == context.region && parsed.account == context.accountId
     }
 
     static func parseDefinition(_ text: String) throws -> StateMachine {
@@ -368,7 +368,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         if m.type == .express {
             return try startExpress(target, name: name, input: inputJSON, context: context)
         }
-        let arn = "arn:aws:states:\(context.region):\(context.accountId):execution:\(m.name):\(name)"
+        let arn = context.arn(service: "states", resource: "execution:\(m.name):\(name)")
         let execution = StepFunctionsStore.Execution(
             arn: arn, account: context.accountId, region: context.region, machineArn: m.arn, name: name, status: .running,
             input: inputText, started: Date(), definition: target.definition, roleArn: target.roleArn,
@@ -439,7 +439,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             throw SFNAPI.Errors.invalidExecutionInput("Invalid State Machine Execution Input: 'Invalid JSON'")
         }
         let machine = try definitions.machine(target.definition)
-        let arn = "arn:aws:states:\(context.region):\(context.accountId):express:\(m.name):\(name):\(RandomUUID.make())"
+        let arn = context.arn(service: "states", resource: "express:\(m.name):\(name):\(RandomUUID.make())")
         let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
         let start = Date()
         let outcome = await engine.run(input: inputJSON, context: ExecutionContext(
@@ -463,7 +463,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     func startExpress(_ target: ExecutionTarget, name: String, input: JSON, context: RequestContext) throws -> SFNAPI.StartExecutionOutput {
         let m = target.machine
         let machine = try definitions.machine(target.definition)
-        let arn = "arn:aws:states:\(context.region):\(context.accountId):express:\(m.name):\(name):\(RandomUUID.make())"
+        let arn = context.arn(service: "states", resource: "express:\(m.name):\(name):\(RandomUUID.make())")
         let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
         let start = Date()
         let executionContext = ExecutionContext(
@@ -769,8 +769,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// The tags of a state machine or an activity (the resources Step Functions tags) of the caller's account
     /// and region.
     func tags(of arn: String, _ context: RequestContext) async throws -> [String: String] {
-        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-        guard arn.hasPrefix("arn:aws:states:"), parts.count >= 7, ["stateMachine", "activity"].contains(parts[5]) else {
+        guard let parsed = ARN(arn), parsed.service == "states", ["stateMachine", "activity"].contains(parsed.resourceType),
+              !parsed.resourceParts(separatedBy: ":").isEmpty else {
             throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
         if arn.contains(":activity:"), let activity = try await store.activity(arn), activity.account == context.accountId, activity.region == context.region {
