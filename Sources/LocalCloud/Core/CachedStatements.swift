@@ -16,9 +16,9 @@ extension Database {
     /// while SQLite is on it.
     ///
     /// Rows are decoded in place rather than fetched and mapped: a fetched row is a copy, and a copy's
-    /// `row["column"]` lowercases every column name it holds at each lookup. That was 44% of a ListExecutions
-    /// page of 100 executions (10.7M instructions). A row read in place finds its column in the statement's own
-    /// index. `decode` must not keep the row.
+    /// `row["column"]` lowercases every column name it holds at each lookup, close to half of the work of a
+    /// ListExecutions page. A row read in place finds its column in the statement's own index. `decode` must
+    /// not keep the row.
     public func fetchAllCached<T>(_ sql: String, arguments: StatementArguments = StatementArguments(), _ decode: (Row) throws -> T) throws -> [T] {
         // The cursor is kept until its last row is decoded: a row read in place reads the cursor's statement,
         // which the cursor resets when released.

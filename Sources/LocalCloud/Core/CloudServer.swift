@@ -19,7 +19,7 @@ public struct CloudServer: Sendable {
     ///
     /// Built from HummingbirdCore's server rather than Hummingbird's `Application`: the application would run a
     /// service group of its own inside the server's, and a date cache whose calendar opens ICU's time-zone data and
-    /// whose timer wakes the idle server every second (idle RSS 21.1 -> 19.2 MiB when this was written).
+    /// whose timer wakes the idle server every second: about 2 MiB of idle memory, and wake-ups, for nothing.
     func httpServer(onServerRunning: @escaping @Sendable (Int) async -> Void) throws -> any Service {
         let cloud = self.cloud
         let configuration = cloud.environment.configuration
