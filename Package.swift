@@ -69,33 +69,33 @@ let package = Package(
             ],
             path: "Sources/LocalCloud/Core"
         ),
-        .target(name: "STSService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/STS"),
+        .target(name: "STSService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/STSService"),
         .target(name: "StepFunctionsService", dependencies: [
             "LocalCloud", "States", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
-        ], path: "Sources/LocalCloud/StepFunctions"),
-        .target(name: "TaskRunners", dependencies: ["LocalCloud", "JSONCore"], path: "Sources/LocalCloud/Runners"),
+        ], path: "Sources/LocalCloud/StepFunctionsService"),
+        .target(name: "TaskRunners", dependencies: ["LocalCloud", "JSONCore"], path: "Sources/LocalCloud/TaskRunners"),
         .target(name: "ECSService", dependencies: [
             "LocalCloud", "TaskRunners", .product(name: "Crypto", package: "swift-crypto"),
-        ], path: "Sources/LocalCloud/ECS"),
-        .target(name: "LogsService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/Logs"),
+        ], path: "Sources/LocalCloud/ECSService"),
+        .target(name: "LogsService", dependencies: ["LocalCloud"], path: "Sources/LocalCloud/LogsService"),
         // What Scheduler and EventBridge share to call targets when something is due: the fire queue, its clock,
         // the target calls and their retries.
         .target(name: "TargetDelivery", dependencies: [
             "LocalCloud", "Schedules", .product(name: "HeapModule", package: "swift-collections"),
-        ], path: "Sources/LocalCloud/Delivery"),
+        ], path: "Sources/LocalCloud/TargetDelivery"),
         .target(name: "SchedulerService", dependencies: [
             "LocalCloud", "Schedules", "TargetDelivery", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
-        ], path: "Sources/LocalCloud/Scheduler"),
+        ], path: "Sources/LocalCloud/SchedulerService"),
         .target(name: "EventsService", dependencies: [
             "LocalCloud", "Schedules", "EventPatterns", "TargetDelivery", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
-        ], path: "Sources/LocalCloud/Events"),
+        ], path: "Sources/LocalCloud/EventsService"),
 
         .target(name: "CloudCatalog", dependencies: [
             "LocalCloud", "STSService", "StepFunctionsService", "ECSService", "LogsService", "TaskRunners", "SchedulerService", "EventsService",
-        ], path: "Sources/LocalCloud/Catalog"),
+        ], path: "Sources/LocalCloud/CloudCatalog"),
 
         // What tests of the local cloud share, as HummingbirdTesting is for Hummingbird's: a cloud made for a test,
         // calls in each wire protocol through the real router, and the real server on a loopback port.

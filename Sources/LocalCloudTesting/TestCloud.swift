@@ -23,21 +23,21 @@ extension ServiceEnvironment {
     }
 }
 
-extension LocalCloud {
+extension Cloud {
     /// A local cloud for a test, answering requests without a socket (``withServer(_:)`` puts it on one), with the
     /// services `services` makes in its environment (see ``ServiceEnvironment/testing(stateDirectory:configure:)``).
     public static func testing(
         stateDirectory: String? = nil, configure: (inout CloudConfiguration) -> Void = { _ in },
         services: (ServiceEnvironment) throws -> [any LocalService]
-    ) throws -> LocalCloud {
+    ) throws -> Cloud {
         let environment = try ServiceEnvironment.testing(stateDirectory: stateDirectory, configure: configure)
-        return try LocalCloud(services: try services(environment), environment: environment)
+        return try Cloud(services: try services(environment), environment: environment)
     }
 
     /// A local cloud for a test with `services`, which need nothing of its environment.
     public static func testing(
         _ services: [any LocalService], stateDirectory: String? = nil, configure: (inout CloudConfiguration) -> Void = { _ in }
-    ) throws -> LocalCloud {
+    ) throws -> Cloud {
         try testing(stateDirectory: stateDirectory, configure: configure) { _ in services }
     }
 }

@@ -16,7 +16,7 @@ public func signedHeaders(_ service: String, key: String = "AKIDTEST", region: S
 
 /// Operations called as a client calls them, through the router, the signature check, decoding and validation, in
 /// each wire protocol the services speak; no socket is involved.
-extension LocalCloud {
+extension Cloud {
     /// Calls an awsJson operation: a POST of `body` to `/` with X-Amz-Target `target` (`<prefix>.<operation>`),
     /// signed for `service`. Returns the status and the body as JSON (null when it is not JSON).
     public func awsJson(

@@ -8,7 +8,7 @@ import Darwin
 private let streamSocket = SOCK_STREAM
 #endif
 
-extension LocalCloud {
+extension Cloud {
     /// Runs this cloud on the server `skiff up` runs, on a loopback port of the system's choosing, until `body`
     /// (given the port) returns or throws; for what only a real connection shows (HTTP/1.1 handling, WebSockets).
     /// The cloud's configuration must ask for port 0: a fixed port would meet a running `skiff up` or another test.

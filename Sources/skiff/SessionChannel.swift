@@ -50,7 +50,7 @@ final class SessionChannel: Sendable {
     static let retransmissionTimeout: Duration = .seconds(1)
 
     /// The `ClientVersion` Skiff's clients send: the local cloud reports exit statuses to clients that name it.
-    static var clientVersion: String { "skiff-\(LocalCloud.version)" }
+    static var clientVersion: String { "skiff-\(Cloud.version)" }
 
     init(streamUrl: String, token: String, sessionId: String, signer: LocalCloudClient, options: Options) throws(WebSocketClient.Failure) {
         self.sessionId = sessionId

@@ -25,7 +25,7 @@ enum SessionManagerPlugin {
             return 0
         }
         if arguments.count == 2 && arguments[1] == "--version" {
-            print("skiff \(LocalCloud.version) (session-manager-plugin for the Skiff local cloud)")
+            print("skiff \(Cloud.version) (session-manager-plugin for the Skiff local cloud)")
             return 0
         }
         guard arguments.count >= 4 else {

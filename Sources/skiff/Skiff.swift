@@ -8,7 +8,7 @@ struct Skiff: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skiff",
         abstract: "A local AWS cloud, platform as code in Swift, and operations tools.",
-        version: LocalCloud.version,
+        version: Cloud.version,
         subcommands: [Up.self, ImageCommand.self, JSONataCommand.self, ExecCommand.self, CrontabCommand.self, ScheduleCommand.self, SynthCommand.self,
                       DiffCommand.self, DeployCommand.self, InitCommand.self, SessionManagerPluginCommand.self]
     )

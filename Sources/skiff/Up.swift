@@ -149,14 +149,14 @@ struct Up: AsyncParsableCommand {
             throw CommandFailure("cannot open the state database in \(stateDir): \(error)")
         }
         let environment = ServiceEnvironment(database: database, logger: logger, configuration: configuration)
-        let cloud = try LocalCloud(
+        let cloud = try Cloud(
             services: ServiceCatalog.services(environment: environment), environment: environment, freshSchema: ServiceCatalog.freshSchema)
         let server = CloudServer(cloud: cloud)
         let startupLogger = logger
         let listenHost = configuration.host
         do {
             try await server.run { port in
-                startupLogger.notice("Skiff \(LocalCloud.version) listening on http://\(listenHost):\(port) (state: \(database.path ?? "in memory"))")
+                startupLogger.notice("Skiff \(Cloud.version) listening on http://\(listenHost):\(port) (state: \(database.path ?? "in memory"))")
             }
             startupLogger.notice("Skiff stopped")
         } catch let error as IOError where error.errnoCode == EADDRINUSE {

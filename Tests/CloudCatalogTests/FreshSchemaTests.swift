@@ -10,7 +10,7 @@ import Testing
 @Suite struct FreshSchemaTests {
     static let generatedFile = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Sources/LocalCloud/Catalog/FreshSchema.swift")
+        .appendingPathComponent("Sources/LocalCloud/CloudCatalog/FreshSchema.swift")
 
     /// A database migrated one step at a time, as before snapshots, and what it holds.
     static func migratedOneByOne() throws -> (schema: SchemaSnapshot, migrator: DatabaseMigrator) {

@@ -39,7 +39,7 @@ func copyPrograms(_ programs: [String], into image: String) throws {
 let signed = signedHeaders("ecs", key: "AKID")
 
 struct Harness {
-    let cloud: LocalCloud
+    let cloud: Cloud
     let ecs: ECSService
     let recorder: EventRecorder
     let image: String
@@ -55,7 +55,7 @@ struct Harness {
         self.image = image
         ecs = ECSService(environment: environment, runner: ProcessRunner(images: ImageMap(["php-app": image].merging(extra) { $1 })))
         recorder = EventRecorder()
-        cloud = try LocalCloud(services: [ecs, LogsService(environment: environment), recorder], environment: environment)
+        cloud = try Cloud(services: [ecs, LogsService(environment: environment), recorder], environment: environment)
     }
 
     func call(_ target: String, _ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
@@ -330,7 +330,7 @@ struct Harness {
         let environment = try ServiceEnvironment.testing(stateDirectory: state)
         let store = ECSStore(database: environment.database)
         let service = ECSService(environment: environment, runner: ProcessRunner(images: ImageMap()))
-        _ = try LocalCloud(services: [service], environment: environment)
+        _ = try Cloud(services: [service], environment: environment)
         var task = ECSAPI.Task.empty
         task.taskArn = "arn:aws:ecs:us-east-1:000000000000:task/default/abc"
         task.lastStatus = "RUNNING"
@@ -382,14 +382,14 @@ struct Harness {
     struct Server {
         let service: ECSService
         let store: ECSStore
-        let cloud: LocalCloud
+        let cloud: Cloud
         let image: String
 
         init(state: String, image: String) throws {
             let environment = try ServiceEnvironment.testing(stateDirectory: state)
             store = ECSStore(database: environment.database)
             service = ECSService(environment: environment, runner: ProcessRunner(images: ImageMap(["img": image])))
-            cloud = try LocalCloud(services: [service], environment: environment)
+            cloud = try Cloud(services: [service], environment: environment)
             self.image = image
         }
 

@@ -18,7 +18,7 @@ final class FixedClock: SchedulerClock {
 let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
 struct Bus {
-    let cloud: LocalCloud
+    let cloud: Cloud
     let events: EventsService
     let ecs = RecordingService(prefix: "ecs", targetPrefix: "AmazonEC2ContainerServiceV20141113")
     let states = RecordingService(prefix: "states", targetPrefix: "AWSStepFunctions")
@@ -26,7 +26,7 @@ struct Bus {
     init(stateDirectory: String? = nil, clock: FixedClock = FixedClock(t0)) throws {
         let environment = try ServiceEnvironment.testing(stateDirectory: stateDirectory)
         events = EventsService(environment: environment, clock: clock)
-        cloud = try LocalCloud(services: [events, ecs, states], environment: environment)
+        cloud = try Cloud(services: [events, ecs, states], environment: environment)
     }
 
     @discardableResult

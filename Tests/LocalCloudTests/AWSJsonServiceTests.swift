@@ -44,7 +44,7 @@ struct EchoService: LocalService {
 }
 
 @Suite struct AWSJsonProtocolTests {
-    func call(_ cloud: LocalCloud, _ operation: String, _ body: String) async -> (Int, JSON) {
+    func call(_ cloud: Cloud, _ operation: String, _ body: String) async -> (Int, JSON) {
         await cloud.awsJson("Echo_20240101.\(operation)", body: Array(body.utf8), signedFor: "echo", contentType: "application/x-amz-json-1.0",
                             key: "AKIDPROD", region: "eu-west-1")
     }

@@ -319,7 +319,7 @@ import Testing
         maximumRequestBytes: Int = 10 * 1024 * 1024, configure: (inout CloudConfiguration) -> Void = { _ in },
         _ body: (Int) async throws -> Void
     ) async throws {
-        let cloud = try LocalCloud.testing([STSService()]) { configuration in
+        let cloud = try Cloud.testing([STSService()]) { configuration in
             configuration.port = 0
             configuration.maximumRequestBytes = maximumRequestBytes
             configure(&configuration)

@@ -56,7 +56,7 @@ import Testing
     @Test func answersConcurrentRequestsOverHTTP() async throws {
         let environment = try ServiceEnvironment.testing { $0.port = 0 }
         CloudServer.prepareConnectionHandling(logger: environment.logger)
-        let cloud = try LocalCloud(services: [STSService()], environment: environment)
+        let cloud = try Cloud(services: [STSService()], environment: environment)
         try await cloud.withServer { port in
             let clients = (0..<4).map { _ in TestClient(host: "127.0.0.1", port: port) }
             for client in clients { client.connect() }

@@ -10,7 +10,7 @@ import Testing
 @testable import LocalCloud
 
 /// A local cloud in memory, answering requests without a socket, in which the key AKIDPROD is account 111111111111's.
-func makeCloud(_ services: [any LocalService] = [STSService()], stateDirectory: String? = nil) throws -> LocalCloud {
+func makeCloud(_ services: [any LocalService] = [STSService()], stateDirectory: String? = nil) throws -> Cloud {
     try .testing(services, stateDirectory: stateDirectory) { $0.accounts = ["AKIDPROD": "111111111111"] }
 }
 
@@ -136,7 +136,7 @@ func makeCloud(_ services: [any LocalService] = [STSService()], stateDirectory: 
     @Test func healthListsServices() throws {
         let cloud = try makeCloud()
         let health = try JSON(parsing: cloud.health().body)
-        #expect(health["version"] == .string(LocalCloud.version))
+        #expect(health["version"] == .string(Cloud.version))
         #expect(health["services"]?["sts"] == "running")
         #expect(health["status"] == "ok")
     }

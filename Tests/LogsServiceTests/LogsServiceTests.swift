@@ -7,11 +7,11 @@ import Testing
 @testable import LocalCloud
 @testable import LogsService
 
-func makeLogsCloud() throws -> LocalCloud {
+func makeLogsCloud() throws -> Cloud {
     try .testing { environment in [LogsService(environment: environment)] }
 }
 
-extension LocalCloud {
+extension Cloud {
     /// Calls a CloudWatch Logs operation as a client would; returns the status and the JSON body.
     func logs(_ operation: String, _ input: JSON) async throws -> (status: Int, body: JSON) {
         await awsJson("Logs_20140328.\(operation)", input, signedFor: "logs", key: "test")
@@ -82,7 +82,7 @@ let now = Int(Date().timeIntervalSince1970 * 1000)
 }
 
 @Suite struct LogEventTests {
-    func seeded(_ messages: [String], stream: String = "s") async throws -> LocalCloud {
+    func seeded(_ messages: [String], stream: String = "s") async throws -> Cloud {
         let cloud = try makeLogsCloud()
         _ = try await cloud.logs("CreateLogGroup", ["logGroupName": "g"])
         _ = try await cloud.logs("CreateLogStream", ["logGroupName": "g", "logStreamName": .string(stream)])

@@ -20,7 +20,7 @@ final class ManualClock: SchedulerClock {
 let start = Date(timeIntervalSince1970: 1_800_000_000)  // 2027-01-15T08:00:00Z
 
 struct Fixture {
-    let cloud: LocalCloud
+    let cloud: Cloud
     let scheduler: SchedulerService
     let clock: ManualClock
     let ecs = RecordingService(prefix: "ecs", targetPrefix: "AmazonEC2ContainerServiceV20141113")
@@ -30,7 +30,7 @@ struct Fixture {
         let environment = try ServiceEnvironment.testing(stateDirectory: stateDirectory)
         self.clock = clock
         scheduler = SchedulerService(environment: environment, clock: clock)
-        cloud = try LocalCloud(services: [scheduler, ecs, states], environment: environment)
+        cloud = try Cloud(services: [scheduler, ecs, states], environment: environment)
     }
 
     @discardableResult

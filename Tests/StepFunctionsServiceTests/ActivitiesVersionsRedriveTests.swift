@@ -8,7 +8,7 @@ import Testing
 
 private let role: JSON = "arn:aws:iam::000000000000:role/r"
 
-private func eventTypes(_ cloud: LocalCloud, _ arn: JSON) async -> [String] {
+private func eventTypes(_ cloud: Cloud, _ arn: JSON) async -> [String] {
     let (_, history) = await call(cloud, "GetExecutionHistory", ["executionArn": arn, "maxResults": 1000])
     return history["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
 }

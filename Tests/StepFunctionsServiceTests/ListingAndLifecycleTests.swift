@@ -11,7 +11,7 @@ private let role: JSON = "arn:aws:iam::000000000000:role/r"
 private let waiting = #"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":30,"End":true}}}"#
 private let passing = #"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#
 
-private func history(_ cloud: LocalCloud, _ arn: JSON) async -> [JSON] {
+private func history(_ cloud: Cloud, _ arn: JSON) async -> [JSON] {
     await call(cloud, "GetExecutionHistory", ["executionArn": arn, "maxResults": 1000]).1["events"]?.arrayValue ?? []
 }
 

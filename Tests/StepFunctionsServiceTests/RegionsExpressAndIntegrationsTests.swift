@@ -11,7 +11,7 @@ import Testing
 private let role: JSON = "arn:aws:iam::000000000000:role/r"
 
 /// A request signed for `region` (the credential scope names the region, as SigV4 does).
-func call(_ cloud: LocalCloud, region: String, _ operation: String, _ body: JSON) async -> (Int, JSON) {
+func call(_ cloud: Cloud, region: String, _ operation: String, _ body: JSON) async -> (Int, JSON) {
     await cloud.awsJson("AWSStepFunctions.\(operation)", body, signedFor: "states", contentType: "application/x-amz-json-1.0", key: "test", region: region)
 }
 

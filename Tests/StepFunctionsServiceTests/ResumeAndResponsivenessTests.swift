@@ -11,13 +11,13 @@ import Testing
 private let role = "arn:aws:iam::000000000000:role/r"
 private let twoPasses = #"{"StartAt":"First","States":{"First":{"Type":"Pass","Result":"ran","ResultPath":"$.first","Next":"Done"},"Done":{"Type":"Pass","End":true}}}"#
 
-private func service(of cloud: LocalCloud) throws -> StepFunctionsService {
+private func service(of cloud: Cloud) throws -> StepFunctionsService {
     try #require(cloud.services.lazy.compactMap { $0 as? StepFunctionsService }.first)
 }
 
 /// An execution the server was running when it stopped, recorded as a run would have left it: RUNNING, with
 /// `events` history events and `snapshot` as its last snapshot.
-private func runningExecution(_ cloud: LocalCloud, definition: String = twoPasses, events: Int, snapshot: String?) async throws -> StepFunctionsStore.Execution {
+private func runningExecution(_ cloud: Cloud, definition: String = twoPasses, events: Int, snapshot: String?) async throws -> StepFunctionsStore.Execution {
     let store = try service(of: cloud).store
     let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": .string(role), "definition": .string(definition)]).1["stateMachineArn"]?.stringValue)
     let arn = "arn:aws:states:us-east-1:000000000000:execution:m:e"
@@ -31,7 +31,7 @@ private func runningExecution(_ cloud: LocalCloud, definition: String = twoPasse
     return try #require(await store.execution(arn))
 }
 
-private func historyTypes(_ cloud: LocalCloud, _ arn: String) async -> [String] {
+private func historyTypes(_ cloud: Cloud, _ arn: String) async -> [String] {
     await call(cloud, "GetExecutionHistory", ["executionArn": .string(arn), "maxResults": 1000]).1["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
 }
 

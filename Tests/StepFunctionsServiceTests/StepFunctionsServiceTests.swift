@@ -33,16 +33,16 @@ struct FakeECS: LocalService {
 }
 
 /// A local cloud of Step Functions and the `extra` services.
-func makeCloud(_ extra: [any LocalService] = [], activityPollTimeout: Duration = .seconds(60)) throws -> LocalCloud {
+func makeCloud(_ extra: [any LocalService] = [], activityPollTimeout: Duration = .seconds(60)) throws -> Cloud {
     try .testing { environment in [StepFunctionsService(environment: environment, activityPollTimeout: activityPollTimeout)] + extra }
 }
 
 /// A request signed as the SDKs sign them (the local cloud refuses unsigned requests, as AWS does), in us-east-1.
-func call(_ cloud: LocalCloud, _ operation: String, _ body: JSON) async -> (Int, JSON) {
+func call(_ cloud: Cloud, _ operation: String, _ body: JSON) async -> (Int, JSON) {
     await call(cloud, region: "us-east-1", operation, body)
 }
 
-func waitForEnd(_ cloud: LocalCloud, _ arn: JSON) async -> JSON {
+func waitForEnd(_ cloud: Cloud, _ arn: JSON) async -> JSON {
     for _ in 0..<200 {
         let (_, d) = await call(cloud, "DescribeExecution", ["executionArn": arn])
         if d["status"] != "RUNNING" { return d }

@@ -10,9 +10,9 @@ import Synchronization
 
 /// The local cloud on one HTTP port, with the services' background work, until SIGINT or SIGTERM.
 public struct CloudServer: Sendable {
-    public let cloud: LocalCloud
+    public let cloud: Cloud
 
-    public init(cloud: LocalCloud) { self.cloud = cloud }
+    public init(cloud: Cloud) { self.cloud = cloud }
 
     /// The HTTP server answering every request of every service: Hummingbird's server accepting HTTP/1.1
     /// connections, each read and answered by a ``CloudHTTPChannel`` on its event loop.
@@ -79,7 +79,7 @@ public struct CloudServer: Sendable {
         try cloud.environment.database.close()
     }
 
-    static func respond(to received: ReceivedRequest, cloud: LocalCloud, policy: RequestOriginPolicy) async -> OperationResponse {
+    static func respond(to received: ReceivedRequest, cloud: Cloud, policy: RequestOriginPolicy) async -> OperationResponse {
         let request = received.operationRequest
         let crossOrigin: String?
         switch policy.verdict(method: request.method, headers: request.headers) {
@@ -94,7 +94,7 @@ public struct CloudServer: Sendable {
         return response
     }
 
-    private static func answer(_ request: OperationRequest, received: ReceivedRequest, cloud: LocalCloud) async -> OperationResponse {
+    private static func answer(_ request: OperationRequest, received: ReceivedRequest, cloud: Cloud) async -> OperationResponse {
         if request.path == "/_skiff/health" && (request.method == "GET" || request.method == "HEAD") {
             return cloud.health()
         }

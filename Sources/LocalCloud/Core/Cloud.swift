@@ -8,7 +8,7 @@ import Synchronization
 /// and turns every failure into the AWS error shape of the service's protocol.
 ///
 /// ``CloudServer`` puts it on a port; tests call ``respond(to:)`` directly.
-public final class LocalCloud: Sendable {
+public final class Cloud: Sendable {
     public let services: [any LocalService]
     public let environment: ServiceEnvironment
     public let router: RequestRouter
