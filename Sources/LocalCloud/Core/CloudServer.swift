@@ -29,7 +29,11 @@ public struct CloudServer: Sendable {
             await Self.respond(to: request, cloud: cloud, policy: policy)
         }.server(
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: Self.serverName),
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            onServerRunning: { channel in
+                // Everything from here on is answering requests: what start-up alone ran need not stay mapped.
+                StartupCode.release()
+                await onServerRunning(channel.localAddress?.port ?? configuration.port)
+            },
             eventLoopGroup: group, logger: cloud.environment.logger)
     }
 
