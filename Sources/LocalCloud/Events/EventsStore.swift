@@ -2,11 +2,12 @@ import AWSProtocol
 import Foundation
 import GRDB
 import JSONCore
+import LocalCloud
 import TargetDelivery
 
 /// EventBridge tables: buses, rules (their `DescribeRule` document) and targets (their `Target` document), keyed
-/// by account, region, bus and name, and the tags of rules and buses by ARN. Every statement of the service is
-/// here; its handlers call these functions.
+/// by account, region, bus and name. The tags of rules and buses are kept in the core's ``ResourceTags``. Every
+/// statement of the service is here; its handlers call these functions.
 enum EventsStore {
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("events-v1") { db in
@@ -43,6 +44,13 @@ enum EventsStore {
                 t.column("value", .text).notNull()
                 t.primaryKey(["arn", "key"])
             }
+        }
+        migrator.registerMigration("events-v2-resource-tags") { db in
+            // Rule and bus tags move to the core's table, under the same ARNs.
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO resource_tags (arn, key, value) SELECT arn, key, value FROM events_tag;
+                DROP TABLE events_tag;
+                """)
         }
     }
 
@@ -92,7 +100,7 @@ enum EventsStore {
     static func deleteRule(_ db: Database, account: String, region: String, bus: String, name: String, arn: String) throws {
         try db.execute(sql: "DELETE FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ?", arguments: [account, region, bus, name])
         try db.execute(sql: "DELETE FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name = ?", arguments: [account, region, bus, name])
-        try db.executeCached("DELETE FROM events_tag WHERE arn = ?", arguments: [arn])
+        try ResourceTags.removeAll(db, arn: arn)
     }
 
     /// A scheduled rule that has a next fire, as a restart finds it.
@@ -176,25 +184,23 @@ enum EventsStore {
     /// Deletes a bus and its tags.
     static func deleteBus(_ db: Database, account: String, region: String, name: String, arn: String) throws {
         try db.execute(sql: "DELETE FROM events_bus WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, name])
-        try db.executeCached("DELETE FROM events_tag WHERE arn = ?", arguments: [arn])
+        try ResourceTags.removeAll(db, arn: arn)
     }
 
     // MARK: Tags
 
+    /// EventBridge's answer to tags that break AWS's tag rules.
+    static let tagRules = TagRules { AWSError.validation($0.message) }
+
     static func tags(_ db: Database, arn: String) throws -> [EventsAPI.Tag] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM events_tag WHERE arn = ? ORDER BY key"), arguments: [arn])
-            .map { EventsAPI.Tag(key: $0["key"], value: $0["value"]) }
+        try ResourceTags.tags(db, arn: arn).map { EventsAPI.Tag(key: $0.key, value: $0.value) }
     }
 
     static func addTags(_ db: Database, arn: String, _ tags: [EventsAPI.Tag]) throws {
-        for tag in tags {
-            try db.executeCached("INSERT OR REPLACE INTO events_tag (arn, key, value) VALUES (?, ?, ?)", arguments: [arn, tag.key, tag.value])
-        }
+        try ResourceTags.add(db, arn: arn, tags.map { ResourceTag(key: $0.key, value: $0.value) }, rules: tagRules)
     }
 
     static func removeTags(_ db: Database, arn: String, keys: [String]) throws {
-        for key in keys {
-            try db.executeCached("DELETE FROM events_tag WHERE arn = ? AND key = ?", arguments: [arn, key])
-        }
+        try ResourceTags.remove(db, arn: arn, keys: keys)
     }
 }

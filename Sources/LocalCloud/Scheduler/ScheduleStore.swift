@@ -2,12 +2,13 @@ import AWSProtocol
 import Foundation
 import GRDB
 import JSONCore
+import LocalCloud
 import TargetDelivery
 
 /// The Scheduler tables: schedule groups, schedules (the whole `GetSchedule` document plus its next fire
 /// time, so a restart rebuilds the timer queue with one query) and the ClientTokens schedules were created with,
-/// keyed by account, region, group and name, and the tags of groups by ARN. Every statement of the service is
-/// here; its handlers call these functions.
+/// keyed by account, region, group and name. The tags of groups are kept in the core's ``ResourceTags``. Every
+/// statement of the service is here; its handlers call these functions.
 enum ScheduleStore {
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("scheduler-v1") { db in
@@ -48,6 +49,13 @@ enum ScheduleStore {
                 t.column("request", .text).notNull()
                 t.primaryKey(["account", "region", "group_name", "name"])
             }
+        }
+        migrator.registerMigration("scheduler-v3-resource-tags") { db in
+            // Group tags move to the core's table, under the same ARNs.
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO resource_tags (arn, key, value) SELECT arn, key, value FROM scheduler_tag;
+                DROP TABLE scheduler_tag;
+                """)
         }
     }
 
@@ -102,7 +110,7 @@ enum ScheduleStore {
                        arguments: [key.account, key.region, key.group, key.name])
         try db.execute(sql: "DELETE FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
                        arguments: [key.account, key.region, key.group, key.name])
-        try db.executeCached("DELETE FROM scheduler_tag WHERE arn = ?", arguments: [key.arn])
+        try ResourceTags.removeAll(db, arn: key.arn)
     }
 
     /// The schedules of an account and region, by group and name, filtered as ListSchedules filters them, after
@@ -160,7 +168,7 @@ enum ScheduleStore {
         try db.execute(sql: "DELETE FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
         try db.execute(sql: "DELETE FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
         try db.execute(sql: "DELETE FROM scheduler_group WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, name])
-        try db.executeCached("DELETE FROM scheduler_tag WHERE arn = ?", arguments: [arn])
+        try ResourceTags.removeAll(db, arn: arn)
         return names
     }
 
@@ -172,24 +180,24 @@ enum ScheduleStore {
 
     // MARK: Tags
 
-    static func tags(_ db: Database, arn: String) throws -> [SchedulerAPI.Tag] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM scheduler_tag WHERE arn = ? ORDER BY key"), arguments: [arn])
-            .map { SchedulerAPI.Tag(key: $0["key"], value: $0["value"]) }
+    /// The Scheduler's answer to tags that break AWS's tag rules.
+    static let tagRules = TagRules { violation in
+        switch violation {
+        case .tooMany(_, let maximum): SchedulerAPI.Errors.validationException("A resource can have at most \(maximum) tags.")
+        default: SchedulerAPI.Errors.validationException(violation.message)
+        }
     }
 
-    /// Adds tags to `arn` (a key it has takes the new value) and returns how many it has then.
-    static func addTags(_ db: Database, arn: String, _ tags: [SchedulerAPI.Tag]) throws -> Int {
-        for tag in tags {
-            try db.execute(sql: "INSERT OR REPLACE INTO scheduler_tag (arn, key, value) VALUES (?, ?, ?)",
-                           arguments: [arn, tag.key, tag.value])
-        }
-        return try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM scheduler_tag WHERE arn = ?"), arguments: [arn]) ?? 0
+    static func tags(_ db: Database, arn: String) throws -> [SchedulerAPI.Tag] {
+        try ResourceTags.tags(db, arn: arn).map { SchedulerAPI.Tag(key: $0.key, value: $0.value) }
+    }
+
+    static func addTags(_ db: Database, arn: String, _ tags: [SchedulerAPI.Tag]) throws {
+        try ResourceTags.add(db, arn: arn, tags.map { ResourceTag(key: $0.key, value: $0.value) }, rules: tagRules)
     }
 
     static func removeTags(_ db: Database, arn: String, keys: [String]) throws {
-        for key in keys {
-            try db.executeCached("DELETE FROM scheduler_tag WHERE arn = ? AND key = ?", arguments: [arn, key])
-        }
+        try ResourceTags.remove(db, arn: arn, keys: keys)
     }
 }
 

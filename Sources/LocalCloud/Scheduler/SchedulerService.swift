@@ -146,7 +146,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
                 throw SchedulerAPI.Errors.conflictException("Schedule group \(input.name) already exists.")
             }
             try ScheduleStore.insertGroup(db, account: context.accountId, region: context.region, name: input.name, created: now)
-            _ = try ScheduleStore.addTags(db, arn: arn, input.tags ?? [])
+            try ScheduleStore.addTags(db, arn: arn, input.tags ?? [])
         }
         return .init(scheduleGroupArn: arn)
     }
@@ -198,9 +198,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     public func tagResource(_ input: SchedulerAPI.TagResourceInput, context: RequestContext) async throws -> SchedulerAPI.TagResourceOutput {
         try await database.write { db in
             try Self.requireTaggable(db, arn: input.resourceArn)
-            if try ScheduleStore.addTags(db, arn: input.resourceArn, input.tags) > 200 {
-                throw SchedulerAPI.Errors.validationException("A resource can have at most 200 tags.")
-            }
+            try ScheduleStore.addTags(db, arn: input.resourceArn, input.tags)
         }
         return .init()
     }
