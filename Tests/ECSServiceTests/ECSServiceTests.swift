@@ -325,6 +325,36 @@ struct Harness {
         #expect(missing.body["__type"] == "ResourceNotFoundException")
     }
 
+    /// Tags are kept apart from the resources (in the core's tag store): a task's status changes keep them, and
+    /// the Describe operations answer them when asked.
+    @Test func tagsOutliveStatusChangesAndAnswerDescribes() async throws {
+        let h = try Harness()
+        _ = try await h.ecs("CreateCluster", ["tags": [["key": "team", "value": "ops"]]])
+        try await h.registerJob()
+        let run = try await h.ecs("RunTask", ["taskDefinition": "job", "tags": [["key": "k", "value": "v"]]])
+        #expect(run.body["tasks"]?[0]?["tags"] == [["key": "k", "value": "v"]])
+        let taskArn = try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue)
+        _ = try await h.waitStopped(taskArn)
+        _ = try await h.ecs("TagResource", ["resourceArn": .string(taskArn), "tags": [["key": "after", "value": "stop"]]])
+        let described = try await h.ecs("DescribeTasks", ["tasks": [.string(taskArn)], "include": ["TAGS"]])
+        #expect(described.body["tasks"]?[0]?["tags"] == [["key": "after", "value": "stop"], ["key": "k", "value": "v"]])
+        #expect(try await h.ecs("DescribeTasks", ["tasks": [.string(taskArn)]]).body["tasks"]?[0]?["tags"] == nil)
+        let cluster = "arn:aws:ecs:us-east-1:000000000000:cluster/default"
+        #expect(try await h.ecs("DescribeClusters", ["include": ["TAGS"]]).body["clusters"]?[0]?["tags"] == [["key": "team", "value": "ops"]])
+        // A cluster created again after its deletion has the tags it is created with.
+        _ = try await h.ecs("DeleteCluster", ["cluster": "default"])
+        _ = try await h.ecs("CreateCluster", ["tags": [["key": "new", "value": "1"]]])
+        #expect(try await h.ecs("ListTagsForResource", ["resourceArn": .string(cluster)]).body["tags"] == [["key": "new", "value": "1"]])
+        // AWS's tag rules, answered as ECS answers them.
+        let reserved = try await h.ecs("TagResource", ["resourceArn": .string(cluster), "tags": [["key": "aws:x", "value": "1"]]])
+        #expect(reserved.body["__type"] == "InvalidParameterException")
+        // An empty key breaks the model's own constraint, checked before the operation.
+        #expect(try await h.ecs("TagResource", ["resourceArn": .string(cluster), "tags": [["key": "", "value": "1"]]]).status == 400)
+        let many: JSON = .array((0..<50).map { ["key": .string("k\($0)"), "value": "v"] })
+        #expect(try await h.ecs("TagResource", ["resourceArn": .string(cluster), "tags": many]).body["__type"] == "InvalidParameterException")
+        #expect(try await h.ecs("ListTagsForResource", ["resourceArn": .string(cluster)]).body["tags"]?.arrayValue?.count == 1)
+    }
+
     @Test func tasksLeftRunningByADeadServerEndStoppedOnRestart() async throws {
         let state = temporaryPath("skiff-ecs-state")
         let environment = try ServiceEnvironment.testing(stateDirectory: state)

@@ -75,6 +75,17 @@ let role = "arn:aws:iam::000000000000:role/events"
         let busArn = await bus.call("CreateEventBus", ["Name": "jobs", "Tags": [["Key": "k", "Value": "v"]]]).1["EventBusArn"]!
         #expect(await bus.call("ListTagsForResource", ["ResourceARN": busArn]).1["Tags"]?[0]?["Value"]?.stringValue == "v")
         #expect(await bus.call("ListTagsForResource", ["ResourceARN": "arn:aws:events:us-east-1:000000000000:rule/none"]).0 == 400)
+        // AWS's tag rules, refused as a ValidationException that writes nothing.
+        let reserved = await bus.call("TagResource", ["ResourceARN": arn, "Tags": [["Key": "aws:x", "Value": "v"], ["Key": "ok", "Value": "v"]]])
+        #expect(reserved.1["__type"] == "ValidationException")
+        #expect(await bus.call("ListTagsForResource", ["ResourceARN": arn]).1["Tags"]?.arrayValue?.count == 1)
+        // A rule deleted and made again has only the tags it is made with.
+        await bus.call("DeleteRule", ["Name": "r"])
+        await bus.call("PutRule", ["Name": "r", "EventPattern": #"{"source":["a"]}"#])
+        #expect(await bus.call("ListTagsForResource", ["ResourceARN": arn]).1["Tags"] == [])
+        await bus.call("DeleteEventBus", ["Name": "jobs"])
+        await bus.call("CreateEventBus", ["Name": "jobs"])
+        #expect(await bus.call("ListTagsForResource", ["ResourceARN": busArn]).1["Tags"] == [])
     }
 
     @Test func eventBuses() async throws {

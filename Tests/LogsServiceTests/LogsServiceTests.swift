@@ -45,6 +45,16 @@ let now = Int(Date().timeIntervalSince1970 * 1000)
         #expect(try await cloud.logs("DeleteLogGroup", ["logGroupName": "/ecs/web"]).body["__type"] == "ResourceNotFoundException")
     }
 
+    @Test func groupTagsFollowAWSTagRules() async throws {
+        let cloud = try makeLogsCloud()
+        // A group refused for its tags is not created.
+        let reserved = try await cloud.logs("CreateLogGroup", ["logGroupName": "/tagged", "tags": ["aws:owner": "me"]])
+        #expect(reserved.body["__type"] == "InvalidParameterException")
+        #expect(try await cloud.logs("DescribeLogGroups", [:]).body["logGroups"]?.arrayValue?.count == 0)
+        #expect(try await cloud.logs("CreateLogGroup", ["logGroupName": "/tagged", "tags": ["owner": "me"]]).status == 200)
+        #expect(try await cloud.logs("DeleteLogGroup", ["logGroupName": "/tagged"]).status == 200)
+    }
+
     @Test func retentionAcceptsOnlyAWSPeriods() async throws {
         let cloud = try makeLogsCloud()
         _ = try await cloud.logs("CreateLogGroup", ["logGroupName": "g"])

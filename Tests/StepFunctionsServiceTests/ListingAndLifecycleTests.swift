@@ -120,6 +120,26 @@ private func history(_ cloud: Cloud, _ arn: JSON) async -> [JSON] {
         #expect(await call(cloud, "TagResource", ["resourceArn": machine, "tags": [["key": "k1", "value": "w"]]]).0 == 200)
         #expect(await call(cloud, "TagResource", ["resourceArn": "garbage", "tags": [["key": "a", "value": "b"]]]).1["__type"] == "InvalidArn")
         #expect(await call(cloud, "CreateStateMachine", ["name": "t", "roleArn": role, "definition": .string(passing), "tags": .array((0..<51).map { ["key": .string("k\($0)"), "value": "v"] })]).1["__type"] == "TooManyTags")
+        let (_, message) = await call(cloud, "TagResource", ["resourceArn": machine, "tags": [["key": "one-more", "value": "v"]]])
+        #expect(message["message"] == "Too many tags: a resource can have at most 50 tags, this request would give it 51")
+    }
+
+    @Test func deletingAMachineOrActivityDeletesItsTags() async throws {
+        let cloud = try makeCloud()
+        let create: JSON = ["name": "m", "roleArn": role, "definition": .string(passing), "tags": [["key": "b", "value": "2"], ["key": "a", "value": "1"]]]
+        let machine = try #require(await call(cloud, "CreateStateMachine", create).1["stateMachineArn"])
+        #expect(await call(cloud, "ListTagsForResource", ["resourceArn": machine]).1["tags"] == [["key": "a", "value": "1"], ["key": "b", "value": "2"]])
+        _ = await call(cloud, "UntagResource", ["resourceArn": machine, "tagKeys": ["a"]])
+        #expect(await call(cloud, "ListTagsForResource", ["resourceArn": machine]).1["tags"] == [["key": "b", "value": "2"]])
+        _ = await call(cloud, "DeleteStateMachine", ["stateMachineArn": machine])
+        _ = await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(passing)])
+        #expect(await call(cloud, "ListTagsForResource", ["resourceArn": machine]).1["tags"] == [])
+        let activity = try #require(await call(cloud, "CreateActivity", ["name": "act", "tags": [["key": "x", "value": "y"]]]).1["activityArn"])
+        #expect(await call(cloud, "ListTagsForResource", ["resourceArn": activity]).1["tags"] == [["key": "x", "value": "y"]])
+        _ = await call(cloud, "DeleteActivity", ["activityArn": activity])
+        _ = await call(cloud, "CreateActivity", ["name": "act"])
+        #expect(await call(cloud, "ListTagsForResource", ["resourceArn": activity]).1["tags"] == [])
+        #expect(await call(cloud, "CreateActivity", ["name": "other", "tags": [["key": "aws:x", "value": "y"]]]).1["__type"] == "ValidationException")
     }
 }
 
@@ -216,7 +236,7 @@ private func history(_ cloud: Cloud, _ arn: JSON) async -> [JSON] {
         var old = StepFunctionsStore.Execution(arn: "a", account: "0", region: "r", machineArn: "m", name: "n", status: .failed, input: "{}",
                                                started: Date(timeIntervalSinceNow: -20 * 86400), definition: "", roleArn: "")
         let machine = StepFunctionsStore.Machine(arn: "m", account: "0", region: "r", name: "m", definition: "", roleArn: "", type: .standard,
-                                                 created: Date(), updated: Date(), revisionId: "", tags: [:])
+                                                 created: Date(), updated: Date(), revisionId: "")
         old.stopped = Date(timeIntervalSinceNow: -86400)
         #expect(StepFunctionsService.notRedrivableReason(old, machine: machine, lastEventId: nil) == nil)
         old.stopped = Date(timeIntervalSinceNow: -15 * 86400)

@@ -100,6 +100,7 @@ public final class CloudDatabase: Sendable {
                 t.column("value", .text).notNull()
             }
         }
+        ResourceTags.registerMigration(&migrator)
         for service in services { service.registerMigrations(&migrator) }
         return migrator
     }

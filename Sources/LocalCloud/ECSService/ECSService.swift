@@ -177,7 +177,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
         cluster.pendingTasksCount = 0
         cluster.activeServicesCount = 0
         cluster.statistics = []
-        try await store.saveCluster(account: context.accountId, region: context.region, cluster)
+        try await store.saveCluster(account: context.accountId, region: context.region, cluster, tags: cluster.tags)
         return .init(cluster: cluster)
     }
 
@@ -186,7 +186,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
         let counts = try await store.taskCounts(account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "")
         cluster.runningTasksCount = counts.running
         cluster.pendingTasksCount = counts.pending
-        if !include.contains(.tags) { cluster.tags = nil }
+        cluster.tags = include.contains(.tags) ? try await store.tags(arn: cluster.clusterArn ?? "") : nil
         if !include.contains(.settings) { cluster.settings = nil }
         if include.contains(.statistics) {
             cluster.statistics = [
@@ -205,6 +205,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
         }
         cluster.status = "INACTIVE"
         try await store.saveCluster(account: context.accountId, region: context.region, cluster)
+        cluster.tags = try await store.tags(arn: cluster.clusterArn ?? "")
         return .init(cluster: cluster)
     }
 
@@ -361,13 +362,9 @@ public struct ECSService: LocalService, ECSAPIHandler {
 
     // MARK: Tags
 
-    enum TaggedResource {
-        case cluster(ECSAPI.Cluster)
-        case taskDefinition(ECSAPI.TaskDefinition, [ECSAPI.Tag])
-        case task(cluster: String, ECSAPI.Task)
-    }
-
-    func taggedResource(_ arn: String, context: RequestContext) async throws -> TaggedResource {
+    /// The ARN, as ECS answers it, of the cluster, task definition or task of the caller's that `arn` names: the key
+    /// of its tags.
+    func taggedResource(_ arn: String, context: RequestContext) async throws -> String {
         guard let parsed = ARN(arn), parsed.service == "ecs" else {
             throw ECSAPI.Errors.invalidParameterException("The ARN provided is invalid.")
         }
@@ -375,61 +372,36 @@ public struct ECSService: LocalService, ECSAPIHandler {
         let notFound = ECSAPI.Errors.resourceNotFoundException("The specified resource could not be found.")
         if resource.hasPrefix("cluster/") {
             guard let cluster = try await store.cluster(account: context.accountId, region: context.region, name: String(resource.dropFirst(8))),
-                  cluster.status == "ACTIVE" else { throw notFound }
-            return .cluster(cluster)
+                  cluster.status == "ACTIVE", let arn = cluster.clusterArn else { throw notFound }
+            return arn
         }
         if resource.hasPrefix("task-definition/") {
-            guard let (definition, tags) = try await taskDefinition(arn, context: context) else { throw notFound }
-            return .taskDefinition(definition, tags)
+            guard let (definition, _) = try await taskDefinition(arn, context: context), let arn = definition.taskDefinitionArn else { throw notFound }
+            return arn
         }
         if resource.hasPrefix("task/") {
             let pieces = resource.split(separator: "/")
-            guard pieces.count == 3, let task = try await store.task(account: context.accountId, region: context.region, cluster: String(pieces[1]), id: String(pieces[2])) else {
+            guard pieces.count == 3, let task = try await store.task(account: context.accountId, region: context.region, cluster: String(pieces[1]), id: String(pieces[2])),
+                  let arn = task.taskArn else {
                 throw notFound
             }
-            return .task(cluster: String(pieces[1]), task)
+            return arn
         }
         throw ECSAPI.Errors.invalidParameterException("The ARN provided is invalid.")
     }
 
-    func updateTags(_ arn: String, context: RequestContext, _ change: @escaping @Sendable ([ECSAPI.Tag]) -> [ECSAPI.Tag]) async throws {
-        switch try await taggedResource(arn, context: context) {
-        case .cluster(var cluster):
-            cluster.tags = change(cluster.tags ?? [])
-            try await store.saveCluster(account: context.accountId, region: context.region, cluster)
-        case .taskDefinition(let definition, let tags):
-            try await store.updateTaskDefinition(account: context.accountId, region: context.region, definition, tags: change(tags))
-        case .task(let cluster, _):
-            try await supervisor.update(taskArn: arn, cluster: cluster, context: context, publish: false) { task in
-                task.tags = change(task.tags ?? [])
-            }
-        }
-    }
-
     public func tagResource(_ input: ECSAPI.TagResourceRequest, context: RequestContext) async throws -> ECSAPI.TagResourceResponse {
-        for tag in input.tags where (tag.key ?? "").isEmpty {
-            throw ECSAPI.Errors.invalidParameterException("Tag keys must not be empty.")
-        }
-        let added = input.tags
-        try await updateTags(input.resourceArn, context: context) { tags in
-            var result = tags.filter { tag in !added.contains { $0.key == tag.key } }
-            result.append(contentsOf: added)
-            return result
-        }
+        try ECSStore.tagRules.check(ECSStore.resourceTags(input.tags))
+        try await store.addTags(arn: try await taggedResource(input.resourceArn, context: context), input.tags)
         return .init()
     }
 
     public func untagResource(_ input: ECSAPI.UntagResourceRequest, context: RequestContext) async throws -> ECSAPI.UntagResourceResponse {
-        let keys = Set(input.tagKeys)
-        try await updateTags(input.resourceArn, context: context) { tags in tags.filter { !keys.contains($0.key ?? "") } }
+        try await store.removeTags(arn: try await taggedResource(input.resourceArn, context: context), keys: input.tagKeys)
         return .init()
     }
 
     public func listTagsForResource(_ input: ECSAPI.ListTagsForResourceRequest, context: RequestContext) async throws -> ECSAPI.ListTagsForResourceResponse {
-        switch try await taggedResource(input.resourceArn, context: context) {
-        case .cluster(let cluster): return .init(tags: cluster.tags ?? [])
-        case .taskDefinition(_, let tags): return .init(tags: tags)
-        case .task(_, let task): return .init(tags: task.tags ?? [])
-        }
+        .init(tags: try await store.tags(arn: try await taggedResource(input.resourceArn, context: context)))
     }
 }

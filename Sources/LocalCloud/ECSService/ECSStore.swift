@@ -20,7 +20,8 @@ extension StoredShape {
     var storedText: String { json().serialized() }
 }
 
-/// ECS's tables: clusters, task definitions (every revision) and tasks, each kept as its API shape.
+/// ECS's tables: clusters, task definitions (every revision) and tasks, each kept as its API shape without its
+/// tags, which the core's ``ResourceTags`` keeps by the resource's ARN.
 struct ECSStore: Sendable {
     let database: CloudDatabase
 
@@ -52,6 +53,53 @@ struct ECSStore: Sendable {
                     PRIMARY KEY (account, region, task_id, container));
                 """)
         }
+        // Tags move to the core's table, under the ARNs ECS answers: cluster/name, task-definition/family:revision
+        // and task/cluster/id. Clusters and tasks kept theirs in their body, task definitions in a column.
+        migrator.registerMigration("ecs-v3-resource-tags") { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                SELECT 'arn:aws:ecs:' || c.region || ':' || c.account || ':cluster/' || c.name,
+                       json_extract(t.value, '$.key'), COALESCE(json_extract(t.value, '$.value'), '')
+                FROM ecs_clusters c, json_each(c.body, '$.tags') t WHERE json_extract(t.value, '$.key') IS NOT NULL;
+                INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                SELECT 'arn:aws:ecs:' || d.region || ':' || d.account || ':task-definition/' || d.family || ':' || d.revision,
+                       json_extract(t.value, '$.key'), COALESCE(json_extract(t.value, '$.value'), '')
+                FROM ecs_task_definitions d, json_each(d.tags) t WHERE json_valid(d.tags) AND json_extract(t.value, '$.key') IS NOT NULL;
+                INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                SELECT 'arn:aws:ecs:' || k.region || ':' || k.account || ':task/' || k.cluster || '/' || k.id,
+                       json_extract(t.value, '$.key'), COALESCE(json_extract(t.value, '$.value'), '')
+                FROM ecs_tasks k, json_each(k.body, '$.tags') t WHERE json_extract(t.value, '$.key') IS NOT NULL;
+                UPDATE ecs_clusters SET body = json_remove(body, '$.tags') WHERE json_type(body, '$.tags') IS NOT NULL;
+                UPDATE ecs_tasks SET body = json_remove(body, '$.tags') WHERE json_type(body, '$.tags') IS NOT NULL;
+                ALTER TABLE ecs_task_definitions DROP COLUMN tags;
+                """)
+        }
+    }
+
+    // MARK: Tags
+
+    /// ECS's answer to tags that break AWS's tag rules.
+    static let tagRules = TagRules { ECSAPI.Errors.invalidParameterException($0.message) }
+
+    static func resourceTags(_ tags: [ECSAPI.Tag]) -> [ResourceTag] {
+        tags.map { ResourceTag(key: $0.key ?? "", value: $0.value ?? "") }
+    }
+
+    static func shapes(_ tags: [ResourceTag]) -> [ECSAPI.Tag] {
+        tags.map { ECSAPI.Tag(key: $0.key, value: $0.value) }
+    }
+
+    /// The tags of the cluster, task definition or task `arn` names (as ECS answers its ARN).
+    func tags(arn: String) async throws -> [ECSAPI.Tag] {
+        try await database.read { db in Self.shapes(try ResourceTags.tags(db, arn: arn)) }
+    }
+
+    func addTags(arn: String, _ tags: [ECSAPI.Tag]) async throws {
+        try await database.write { db in try ResourceTags.add(db, arn: arn, Self.resourceTags(tags), rules: Self.tagRules) }
+    }
+
+    func removeTags(arn: String, keys: [String]) async throws {
+        try await database.write { db in try ResourceTags.remove(db, arn: arn, keys: keys) }
     }
 
     // MARK: Clusters
@@ -62,11 +110,17 @@ struct ECSStore: Sendable {
         }.map { try ECSAPI.Cluster(stored: $0) }
     }
 
-    func saveCluster(account: String, region: String, _ cluster: ECSAPI.Cluster) async throws {
-        let body = cluster.storedText
+    /// Saves a cluster (its tags apart); with `tags`, gives it exactly those (a cluster created anew).
+    func saveCluster(account: String, region: String, _ cluster: ECSAPI.Cluster, tags: [ECSAPI.Tag]? = nil) async throws {
+        var untagged = cluster
+        untagged.tags = nil
+        let body = untagged.storedText
         try await database.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO ecs_clusters (account, region, name, status, body) VALUES (?, ?, ?, ?, ?)",
                            arguments: [account, region, cluster.clusterName ?? "", cluster.status ?? "ACTIVE", body])
+            if let tags, let arn = cluster.clusterArn {
+                try ResourceTags.replace(db, arn: arn, with: Self.resourceTags(tags), rules: Self.tagRules)
+            }
         }
     }
 
@@ -96,39 +150,38 @@ struct ECSStore: Sendable {
 
     /// Saves a new revision of `family`, numbered one past its latest, and returns it.
     func registerTaskDefinition(account: String, region: String, family: String, tags: [ECSAPI.Tag], make: @Sendable (Int) -> ECSAPI.TaskDefinition) async throws -> ECSAPI.TaskDefinition {
-        let tagsText = ECSAPI.Tag.storedList(tags)
-        return try await database.write { db in
+        try await database.write { db in
             let latest = try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(revision) FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ?"), arguments: [account, region, family]) ?? 0
             let definition = make(latest + 1)
-            try db.execute(sql: "INSERT INTO ecs_task_definitions (account, region, family, revision, status, body, tags) VALUES (?, ?, ?, ?, 'ACTIVE', ?, ?)",
-                           arguments: [account, region, family, latest + 1, definition.storedText, tagsText])
+            try db.execute(sql: "INSERT INTO ecs_task_definitions (account, region, family, revision, status, body) VALUES (?, ?, ?, ?, 'ACTIVE', ?)",
+                           arguments: [account, region, family, latest + 1, definition.storedText])
+            try ResourceTags.replace(db, arn: definition.taskDefinitionArn ?? "", with: Self.resourceTags(tags), rules: Self.tagRules)
             return definition
         }
     }
 
     /// The revision named (`family:revision`), or the latest ACTIVE revision of `family` when none is given.
     func taskDefinition(account: String, region: String, family: String, revision: Int?) async throws -> (ECSAPI.TaskDefinition, [ECSAPI.Tag])? {
-        let row = try await database.read { db -> [String]? in
-            let row: Row?
+        try await database.read { db -> (ECSAPI.TaskDefinition, [ECSAPI.Tag])? in
+            let body: String?
             if let revision {
-                row = try Row.fetchOne(db, sql: "SELECT body, tags FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ? AND revision = ?",
-                                       arguments: [account, region, family, revision])
+                body = try String.fetchOne(db, sql: "SELECT body FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ? AND revision = ?",
+                                           arguments: [account, region, family, revision])
             } else {
-                row = try Row.fetchOne(db, sql: "SELECT body, tags FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ? AND status = 'ACTIVE' ORDER BY revision DESC LIMIT 1",
-                                       arguments: [account, region, family])
+                body = try String.fetchOne(db, sql: "SELECT body FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ? AND status = 'ACTIVE' ORDER BY revision DESC LIMIT 1",
+                                           arguments: [account, region, family])
             }
-            return row.map { [$0[0], $0[1]] }
+            guard let body else { return nil }
+            let definition = try ECSAPI.TaskDefinition(stored: body)
+            return (definition, Self.shapes(try ResourceTags.tags(db, arn: definition.taskDefinitionArn ?? "")))
         }
-        guard let row else { return nil }
-        return (try ECSAPI.TaskDefinition(stored: row[0]), try ECSAPI.Tag.fromStoredList(row[1]))
     }
 
-    func updateTaskDefinition(account: String, region: String, _ definition: ECSAPI.TaskDefinition, tags: [ECSAPI.Tag]? = nil) async throws {
+    func updateTaskDefinition(account: String, region: String, _ definition: ECSAPI.TaskDefinition) async throws {
         let body = definition.storedText
-        let tagsText = tags.map { ECSAPI.Tag.storedList($0) }
         try await database.write { db in
-            try db.execute(sql: "UPDATE ecs_task_definitions SET status = ?, body = ?, tags = COALESCE(?, tags) WHERE account = ? AND region = ? AND family = ? AND revision = ?",
-                           arguments: [(definition.status ?? .active).rawValue, body, tagsText, account, region, definition.family ?? "", definition.revision ?? 0])
+            try db.execute(sql: "UPDATE ecs_task_definitions SET status = ?, body = ? WHERE account = ? AND region = ? AND family = ? AND revision = ?",
+                           arguments: [(definition.status ?? .active).rawValue, body, account, region, definition.family ?? "", definition.revision ?? 0])
         }
     }
 
@@ -162,8 +215,11 @@ struct ECSStore: Sendable {
 
     // MARK: Tasks
 
-    func saveTask(account: String, region: String, cluster: String, _ task: ECSAPI.Task) async throws {
-        let body = task.storedText
+    /// Saves a task (its tags apart); with `tags`, gives it exactly those (a task launched).
+    func saveTask(account: String, region: String, cluster: String, _ task: ECSAPI.Task, tags: [ECSAPI.Tag]? = nil) async throws {
+        var untagged = task
+        untagged.tags = nil
+        let body = untagged.storedText
         let id = ECSService.taskId(fromArn: task.taskArn ?? "")
         let family = ECSService.family(fromArn: task.taskDefinitionArn ?? "")
         try await database.write { db in
@@ -172,6 +228,9 @@ struct ECSStore: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [account, region, id, cluster, family, task.startedBy, task.launchType?.rawValue, task.lastStatus ?? "PROVISIONING",
                                  task.desiredStatus ?? "RUNNING", task.createdAt?.timeIntervalSince1970 ?? 0, body])
+            if let tags, let arn = task.taskArn {
+                try ResourceTags.replace(db, arn: arn, with: Self.resourceTags(tags), rules: Self.tagRules)
+            }
         }
     }
 
@@ -247,16 +306,5 @@ struct ECSStore: Sendable {
             }
         }
         return try rows.map { (account: $0[0], region: $0[1], cluster: $0[2], task: try ECSAPI.Task(stored: $0[3])) }
-    }
-}
-
-extension ECSAPI.Tag {
-    static func storedList(_ tags: [ECSAPI.Tag]) -> String {
-        JSON.array(tags.map { $0.json() }).serialized()
-    }
-
-    static func fromStoredList(_ text: String) throws -> [ECSAPI.Tag] {
-        var decoder = ShapeDecoder()
-        return try (JSON(parsing: Array(text.utf8)).arrayValue ?? []).map { try ECSAPI.Tag(json: $0, decoder: &decoder, path: "") }
     }
 }

@@ -75,9 +75,7 @@ extension ECSService {
         if let overrides, let cpu = overrides.cpu, Int(cpu) == nil {
             throw ECSAPI.Errors.invalidParameterException("Invalid 'cpu' setting in task overrides: \(cpu)")
         }
-        for tag in tags ?? [] where (tag.key ?? "").isEmpty {
-            throw ECSAPI.Errors.invalidParameterException("Tag keys must not be empty.")
-        }
+        try ECSStore.tagRules.check(ECSStore.resourceTags(tags ?? []))
         var taskTags = tags ?? []
         if propagateTags == .taskDefinition {
             taskTags += definitionTags.filter { tag in !taskTags.contains { $0.key == tag.key } }
@@ -114,7 +112,6 @@ extension ECSService {
             task.connectivityAt = task.createdAt
             task.enableExecuteCommand = enableExecuteCommand
             task.healthStatus = .unknown
-            task.tags = taskTags
             task.attachments = definition.networkMode == .awsvpc ? [Self.networkInterface(networkConfiguration)] : []
             task.version = 1
             task.containers = containers.map { container in
@@ -131,13 +128,18 @@ extension ECSService {
                 shape.memoryReservation = container.memoryReservation.map(String.init)
                 return shape
             }
-            try await store.saveTask(account: context.accountId, region: context.region, cluster: clusterName, task)
+            try await store.saveTask(account: context.accountId, region: context.region, cluster: clusterName, task, tags: taskTags)
             launched.append(task)
         }
         for task in launched {
             await supervisor.start(task: task, cluster: clusterName, definition: definition, context: context)
         }
-        return launched
+        // The tags are kept apart from the task (see ``ECSStore``); RunTask answers them with it.
+        return launched.map { task in
+            var tagged = task
+            tagged.tags = taskTags
+            return tagged
+        }
     }
 
     /// The elastic network interface attachment of an awsvpc task, as DescribeTasks shows it. The task's process
@@ -176,7 +178,7 @@ extension ECSService {
         for reference in input.tasks {
             let id = Self.taskId(fromArn: reference)
             if var task = try await store.task(account: context.accountId, region: context.region, cluster: clusterName, id: id) {
-                if !includeTags { task.tags = nil }
+                task.tags = includeTags ? try await store.tags(arn: task.taskArn ?? "") : nil
                 tasks.append(task)
             } else {
                 let arn = reference.hasPrefix("arn:") ? reference : context.arn(service: "ecs", resource: "task/\(clusterName)/\(reference)")

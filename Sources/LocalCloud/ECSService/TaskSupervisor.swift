@@ -385,17 +385,6 @@ public final class TaskSupervisor: Sendable {
         await liveTask.waitUntilDone()
     }
 
-    /// Changes a task's stored state (tags) whether or not it is running here.
-    func update(taskArn: String, cluster: String, context: RequestContext, publish: Bool, _ change: @escaping @Sendable (inout ECSAPI.Task) -> Void) async throws {
-        let id = ECSService.taskId(fromArn: taskArn)
-        if let liveTask = live.withLock({ $0[id] }) {
-            try await liveTask.record.update(publish: publish, change)
-        } else if var task = try await store.task(account: context.accountId, region: context.region, cluster: cluster, id: id) {
-            change(&task)
-            try await store.saveTask(account: context.accountId, region: context.region, cluster: cluster, task)
-        }
-    }
-
     // MARK: Exec
 
     /// The container `container` (the task's first when nil) of a RUNNING task of `account`, running here. Only a task of

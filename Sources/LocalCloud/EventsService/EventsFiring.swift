@@ -22,24 +22,16 @@ extension EventsService {
     /// schedule (a rate rule keeps its phase).
     public func loadQueue() async throws {
         let now = clock.now()
-        let rows = try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT account, region, bus, name, next_fire, document FROM events_rule WHERE next_fire IS NOT NULL")
-                .map { row -> (ScheduleKey, Double, String) in
-                    (ScheduleKey(account: row["account"], region: row["region"], group: row["bus"], name: row["name"]), row["next_fire"], row["document"])
-                }
-        }
-        for (key, due, document) in rows {
+        let rows = try await database.read { db in try EventsStore.scheduledRules(db) }
+        for row in rows {
+            let (key, due, rule) = (row.key, row.nextFire, row.rule)
             var nominal = Date(timeIntervalSince1970: due)
             if now.timeIntervalSince(nominal) > Self.maximumEventAge {
-                let rule: EventsAPI.DescribeRuleResponse? = try? EventsStore.decode(document)
                 // Due times lie on the schedule, so the stale one anchors a rate rule's phase.
                 guard let text = rule?.scheduleExpression, let expression = try? Self.parseSchedule(text),
                       let next = expression.nextFire(after: now, anchor: nominal) else { continue }
                 nominal = next
-                try await database.write { db in
-                    try db.execute(sql: "UPDATE events_rule SET next_fire = ? WHERE account = ? AND region = ? AND bus = ? AND name = ? AND next_fire = ?",
-                                   arguments: [next.timeIntervalSince1970, key.account, key.region, key.group, key.name, due])
-                }
+                try await database.write { db in try EventsStore.setNextFire(db, key: key, next, ifPrevious: due) }
             }
             queue.set(key, nominal: nominal, fireAt: nominal)
         }
@@ -61,10 +53,7 @@ extension EventsService {
                 let nominal = Date(timeIntervalSince1970: entry.nominal)
                 let expression = try Self.parseSchedule(text)
                 let next = expression.nextFire(after: max(nominal, now.addingTimeInterval(-0.001)), anchor: nominal)
-                try await database.write { db in
-                    try db.execute(sql: "UPDATE events_rule SET next_fire = ? WHERE account = ? AND region = ? AND bus = ? AND name = ?",
-                                   arguments: [next?.timeIntervalSince1970, key.account, key.region, key.group, key.name])
-                }
+                try await database.write { db in try EventsStore.setNextFire(db, key: key, next) }
                 if let next { queue.set(key, nominal: next, fireAt: next) }
                 let event = Self.event(id: RandomUUID.make(), source: "aws.events", detailType: "Scheduled Event", detail: .object([:]),
                                        resources: [rule.arn ?? ""], time: nominal, context: context)

@@ -128,22 +128,20 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let schedule = expression
         let next: Date? = try await database.write { db in
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
-            let old = try Row.fetchOne(db, sql: "SELECT document, next_fire FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name = ?",
-                                       arguments: [context.accountId, context.region, bus, input.name])
-            let previous: EventsAPI.DescribeRuleResponse? = try old.map { try EventsStore.decode($0["document"] as String) }
+            let old = try EventsStore.storedRule(db, account: context.accountId, region: context.region, bus: bus, name: input.name)
+            let previous = old?.rule
             var next: Date?
             if rule.state == .enabled, let schedule {
-                if let previous, previous.state == .enabled, previous.scheduleExpression == rule.scheduleExpression, let kept = old?["next_fire"] as Double? {
+                if let previous, previous.state == .enabled, previous.scheduleExpression == rule.scheduleExpression, let kept = old?.nextFire {
                     // The same schedule, still enabled: it keeps its place (a rate rule its phase).
                     next = Date(timeIntervalSince1970: kept)
                 } else {
                     next = Self.firstFire(schedule, from: now)
                 }
             }
-            try db.execute(sql: "INSERT OR REPLACE INTO events_rule (account, region, bus, name, document, next_fire) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [context.accountId, context.region, bus, input.name, rule.json().serialized(), next?.timeIntervalSince1970])
+            try EventsStore.saveRule(db, account: context.accountId, region: context.region, bus: bus, rule, nextFire: next)
             // PutRule: "If you are updating an existing rule, any tags you specify in the PutRule operation are ignored."
-            if previous == nil { try EventsStore.setTags(db, arn: arn, tags: input.tags ?? []) }
+            if previous == nil { try EventsStore.addTags(db, arn: arn, input.tags ?? []) }
             return next
         }
         let key = ScheduleKey(account: context.accountId, region: context.region, group: bus, name: input.name)
@@ -169,14 +167,12 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let bus = try Self.bus(input.eventBusName, action: "ListRules", context: context)
         let limit = Self.pages.size(input.limit)
         let after = try Self.pages.start(input.nextToken)?.parts.first ?? ""
-        let documents: [String] = try await database.read { db in
+        let fetched: [EventsAPI.DescribeRuleResponse] = try await database.read { db in
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
-            return try String.fetchAll(db, sql: """
-                SELECT document FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name > ?
-                AND substr(name, 1, ?) = ? ORDER BY name LIMIT ?
-                """, arguments: [context.accountId, context.region, bus, after, (input.namePrefix ?? "").count, input.namePrefix ?? "", limit + 1])
+            return try EventsStore.rules(db, account: context.accountId, region: context.region, bus: bus, after: after,
+                                         prefix: input.namePrefix ?? "", limit: limit + 1)
         }
-        let rules = Self.pages.page(fetched: try documents.map { try EventsStore.decode($0) as EventsAPI.DescribeRuleResponse }, size: limit) {
+        let rules = Self.pages.page(fetched: fetched, size: limit) {
             PageKey($0.name ?? "")
         }
         let summaries = rules.items.map {
@@ -199,20 +195,19 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     func setState(_ state: EventsAPI.RuleState, name: String, bus: String, context: RequestContext) async throws {
         let now = clock.now()
         let next: Date? = try await database.write { db in
-            guard var rule = try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: name) else {
+            guard let found = try EventsStore.storedRule(db, account: context.accountId, region: context.region, bus: bus, name: name) else {
                 throw Self.ruleNotFound(name, bus: bus)
             }
+            var rule = found.rule
+            let stored = found.nextFire
             let wasEnabled = rule.state == .enabled
             rule.state = state
             var next: Date?
             if state == .enabled, let text = rule.scheduleExpression {
-                let stored = try Double.fetchOne(db, sql: "SELECT next_fire FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name = ?",
-                                                 arguments: [context.accountId, context.region, bus, name])
                 // Enabling starts the schedule as creating it does; enabling an enabled rule changes nothing.
                 next = try wasEnabled && stored != nil ? stored.map(Date.init(timeIntervalSince1970:)) : Self.firstFire(Self.parseSchedule(text), from: now)
             }
-            try db.execute(sql: "UPDATE events_rule SET document = ?, next_fire = ? WHERE account = ? AND region = ? AND bus = ? AND name = ?",
-                           arguments: [rule.json().serialized(), next?.timeIntervalSince1970, context.accountId, context.region, bus, name])
+            try EventsStore.saveRule(db, account: context.accountId, region: context.region, bus: bus, rule, nextFire: next)
             return next
         }
         let key = ScheduleKey(account: context.accountId, region: context.region, group: bus, name: name)
@@ -223,14 +218,10 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let bus = try Self.bus(input.eventBusName, action: "DeleteRule", context: context)
         try await database.write { db in
             // Deleting a rule that does not exist succeeds, as in AWS.
-            let targets = try Int.fetchOne(db, sql: "SELECT count(*) FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ?",
-                                           arguments: [context.accountId, context.region, bus, input.name]) ?? 0
+            let targets = try EventsStore.targetCount(db, account: context.accountId, region: context.region, bus: bus, rule: input.name)
             if targets > 0 && input.force != true { throw AWSError.validation("Rule can't be deleted since it has targets.") }
-            try db.execute(sql: "DELETE FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ?",
-                           arguments: [context.accountId, context.region, bus, input.name])
-            try db.execute(sql: "DELETE FROM events_rule WHERE account = ? AND region = ? AND bus = ? AND name = ?",
-                           arguments: [context.accountId, context.region, bus, input.name])
-            try db.executeCached("DELETE FROM events_tag WHERE arn = ?", arguments: [Self.ruleArn(context, bus: bus, name: input.name)])
+            try EventsStore.deleteRule(db, account: context.accountId, region: context.region, bus: bus, name: input.name,
+                                       arn: Self.ruleArn(context, bus: bus, name: input.name))
         }
         queue.remove(ScheduleKey(account: context.accountId, region: context.region, group: bus, name: input.name))
         return .init()
@@ -269,11 +260,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                 throw AWSError.validation("RoleArn is required for target \(target.arn).")
             }
             for target in kept {
-                try db.execute(sql: "INSERT OR REPLACE INTO events_target (account, region, bus, rule, id, document) VALUES (?, ?, ?, ?, ?, ?)",
-                               arguments: [context.accountId, context.region, bus, input.rule, target.id, target.json().serialized()])
+                try EventsStore.saveTarget(db, account: context.accountId, region: context.region, bus: bus, rule: input.rule, target)
             }
-            if try Int.fetchOne(db, sql: "SELECT count(*) FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ?",
-                                arguments: [context.accountId, context.region, bus, input.rule])! > 5 {
+            if try EventsStore.targetCount(db, account: context.accountId, region: context.region, bus: bus, rule: input.rule) > 5 {
                 throw EventsAPI.Errors.limitExceededException("The requested resource exceeds the maximum number allowed.")
             }
         }
@@ -287,8 +276,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
                 throw Self.ruleNotFound(input.rule, bus: bus)
             }
             for id in input.ids {
-                try db.execute(sql: "DELETE FROM events_target WHERE account = ? AND region = ? AND bus = ? AND rule = ? AND id = ?",
-                               arguments: [context.accountId, context.region, bus, input.rule, id])
+                try EventsStore.deleteTarget(db, account: context.accountId, region: context.region, bus: bus, rule: input.rule, id: id)
             }
         }
         return .init(failedEntryCount: 0, failedEntries: [])
@@ -325,11 +313,8 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let after = try Self.pages.start(input.nextToken)?.parts.first ?? ""
         let names: [String] = try await database.read { db in
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
-            return try String.fetchAll(db, sql: """
-                SELECT DISTINCT rule FROM events_target
-                WHERE account = ? AND region = ? AND bus = ? AND json_extract(document, '$.Arn') = ? AND rule > ?
-                ORDER BY rule LIMIT ?
-                """, arguments: [context.accountId, context.region, bus, input.targetArn, after, limit + 1])
+            return try EventsStore.ruleNames(db, account: context.accountId, region: context.region, bus: bus, targetArn: input.targetArn,
+                                             after: after, limit: limit + 1)
         }
         let page = Self.pages.page(fetched: names, size: limit) { PageKey($0) }
         return .init(ruleNames: page.items, nextToken: page.nextToken)
@@ -343,9 +328,8 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             if try EventsStore.busExists(db, account: context.accountId, region: context.region, name: input.name) {
                 throw EventsAPI.Errors.resourceAlreadyExistsException("Event bus \(input.name) already exists.")
             }
-            try db.execute(sql: "INSERT INTO events_bus (account, region, name, description, created) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [context.accountId, context.region, input.name, input.description, now.timeIntervalSince1970])
-            try EventsStore.setTags(db, arn: context.arn(service: "events", resource: "event-bus/\(input.name)"), tags: input.tags ?? [])
+            try EventsStore.insertBus(db, account: context.accountId, region: context.region, name: input.name, description: input.description, created: now)
+            try EventsStore.addTags(db, arn: context.arn(service: "events", resource: "event-bus/\(input.name)"), input.tags ?? [])
         }
         return .init(eventBusArn: context.arn(service: "events", resource: "event-bus/\(input.name)"), description: input.description)
     }
@@ -364,8 +348,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     func buses(context: RequestContext, prefix: String?) async throws -> [EventsAPI.EventBus] {
         let rows = try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, description, created FROM events_bus WHERE account = ? AND region = ?",
-                             arguments: [context.accountId, context.region]).map { ($0["name"] as String, $0["description"] as String?, $0["created"] as Double) }
+            try EventsStore.buses(db, account: context.accountId, region: context.region).map { ($0.name, $0.description, $0.created) }
         }
         return ([("default", nil, 0)] + rows).filter { $0.0.hasPrefix(prefix ?? "") }.sorted { $0.0 < $1.0 }.map { name, description, created in
             EventsAPI.EventBus(name: name, arn: context.arn(service: "events", resource: "event-bus/\(name)"), description: description,
@@ -376,12 +359,10 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func deleteEventBus(_ input: EventsAPI.DeleteEventBusRequest, context: RequestContext) async throws -> EmptyShape {
         if input.name == "default" { throw AWSError.validation("Cannot delete event bus default.") }
         try await database.write { db in
-            let rules = try Int.fetchOne(db, sql: "SELECT count(*) FROM events_rule WHERE account = ? AND region = ? AND bus = ?",
-                                         arguments: [context.accountId, context.region, input.name]) ?? 0
+            let rules = try EventsStore.ruleCount(db, account: context.accountId, region: context.region, bus: input.name)
             if rules > 0 { throw AWSError.validation("Cannot delete event bus \(input.name) because it has rules.") }
-            try db.execute(sql: "DELETE FROM events_bus WHERE account = ? AND region = ? AND name = ?",
-                           arguments: [context.accountId, context.region, input.name])
-            try db.executeCached("DELETE FROM events_tag WHERE arn = ?", arguments: [context.arn(service: "events", resource: "event-bus/\(input.name)")])
+            try EventsStore.deleteBus(db, account: context.accountId, region: context.region, name: input.name,
+                                      arn: context.arn(service: "events", resource: "event-bus/\(input.name)"))
         }
         return .init()
     }
@@ -391,7 +372,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func tagResource(_ input: EventsAPI.TagResourceRequest, context: RequestContext) async throws -> EventsAPI.TagResourceResponse {
         try await database.write { db in
             try Self.requireTaggable(db, arn: input.resourceARN)
-            try EventsStore.setTags(db, arn: input.resourceARN, tags: input.tags)
+            try EventsStore.addTags(db, arn: input.resourceARN, input.tags)
         }
         return .init()
     }
@@ -399,9 +380,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func untagResource(_ input: EventsAPI.UntagResourceRequest, context: RequestContext) async throws -> EventsAPI.UntagResourceResponse {
         try await database.write { db in
             try Self.requireTaggable(db, arn: input.resourceARN)
-            for key in input.tagKeys {
-                try db.executeCached("DELETE FROM events_tag WHERE arn = ? AND key = ?", arguments: [input.resourceARN, key])
-            }
+            try EventsStore.removeTags(db, arn: input.resourceARN, keys: input.tagKeys)
         }
         return .init()
     }
@@ -409,8 +388,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
     public func listTagsForResource(_ input: EventsAPI.ListTagsForResourceRequest, context: RequestContext) async throws -> EventsAPI.ListTagsForResourceResponse {
         let tags = try await database.read { db in
             try Self.requireTaggable(db, arn: input.resourceARN)
-            return try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM events_tag WHERE arn = ? ORDER BY key"), arguments: [input.resourceARN])
-                .map { EventsAPI.Tag(key: $0["key"], value: $0["value"]) }
+            return try EventsStore.tags(db, arn: input.resourceARN)
         }
         return .init(tags: tags)
     }
@@ -546,10 +524,7 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         if let known { return known }
         let rules = try await database.read { db in
             guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
-            let documents = try String.fetchAll(db.cachedStatement(sql: "SELECT document FROM events_rule WHERE account = ? AND region = ? AND bus = ?"),
-                                                arguments: [context.accountId, context.region, bus])
-            return try documents.compactMap { text -> MatchableRule? in
-                let rule: EventsAPI.DescribeRuleResponse = try EventsStore.decode(text)
+            return try EventsStore.allRules(db, account: context.accountId, region: context.region, bus: bus).compactMap { rule -> MatchableRule? in
                 guard rule.state == .enabled, let pattern = rule.eventPattern, let parsed = try? patterns.compile(pattern),
                       let name = rule.name else { return nil }
                 return MatchableRule(rule: rule, pattern: parsed,

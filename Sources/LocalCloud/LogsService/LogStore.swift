@@ -117,16 +117,35 @@ struct LogStore: Sendable {
                 CREATE INDEX logs_events_by_group ON logs_events (account, region, group_name, timestamp, id);
                 """)
         }
+        migrator.registerMigration("logs-v2-resource-tags") { db in
+            // Group tags move to the core's table, under the group's ARN (LogGroup.logGroupArn, without `:*`).
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                SELECT 'arn:aws:logs:' || g.region || ':' || g.account || ':log-group:' || g.name, t.key, t.value
+                FROM logs_groups g, json_each(g.tags) t WHERE json_valid(g.tags);
+                ALTER TABLE logs_groups DROP COLUMN tags;
+                """)
+        }
     }
 
+    /// A log group's ARN, as ``StoredGroup/shape(context:)`` answers it: the key of its tags.
+    static func groupArn(account: String, region: String, name: String) -> String {
+        ARN(service: "logs", region: region, account: account, resource: "log-group:\(name)").description
+    }
+
+    /// CloudWatch Logs' answer to tags that break AWS's tag rules.
+    static let tagRules = TagRules { LogsAPI.Errors.invalidParameterException($0.message) }
+
     func createGroup(account: String, region: String, name: String, logGroupClass: LogsAPI.LogGroupClass, kmsKeyId: String?, tags: [String: String], now: Int) async throws -> Bool {
-        let tagsText = String(decoding: try JSONEncoder().encode(tags), as: UTF8.self)
+        let tags = tags.map { ResourceTag(key: $0.key, value: $0.value) }
         return try await database.write { db in
             try db.execute(sql: """
-                INSERT OR IGNORE INTO logs_groups (account, region, name, creation_time, log_group_class, kms_key_id, tags)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [account, region, name, now, logGroupClass.rawValue, kmsKeyId, tagsText])
-            return db.changesCount > 0
+                INSERT OR IGNORE INTO logs_groups (account, region, name, creation_time, log_group_class, kms_key_id)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [account, region, name, now, logGroupClass.rawValue, kmsKeyId])
+            guard db.changesCount > 0 else { return false }
+            try ResourceTags.replace(db, arn: Self.groupArn(account: account, region: region, name: name), with: tags, rules: Self.tagRules)
+            return true
         }
     }
 
@@ -136,6 +155,7 @@ struct LogStore: Sendable {
             guard db.changesCount > 0 else { return false }
             try db.executeCached("DELETE FROM logs_streams WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
             try db.executeCached("DELETE FROM logs_events WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
+            try ResourceTags.removeAll(db, arn: Self.groupArn(account: account, region: region, name: name))
             return true
         }
     }

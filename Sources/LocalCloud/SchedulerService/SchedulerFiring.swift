@@ -18,18 +18,10 @@ extension SchedulerService {
     /// event age are skipped (the schedule continues from now); younger ones fire at once, coalesced into one.
     public func loadQueue() async throws {
         let now = clock.now()
-        let rows = try await database.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT account, region, group_name, name, next_fire, document FROM scheduler_schedule
-                WHERE state = 'ENABLED' AND next_fire IS NOT NULL
-                """).map { row -> (ScheduleKey, Double, String?) in
-                let key = ScheduleKey(account: row["account"], region: row["region"], group: row["group_name"], name: row["name"])
-                let due: Double = row["next_fire"]
-                // Only schedules already due need their document (to read their maximum event age).
-                return (key, due, due < now.timeIntervalSince1970 ? row["document"] : nil)
-            }
-        }
-        for (key, due, document) in rows {
+        // Only schedules already due need their document (to read their maximum event age).
+        let rows = try await database.read { db in try ScheduleStore.enabledSchedules(db, documentsDueBefore: now) }
+        for row in rows {
+            let (key, due, document) = (row.key, row.nextFire, row.document)
             var nominal = Date(timeIntervalSince1970: due)
             var schedule = SchedulerAPI.GetScheduleOutput(state: .enabled)
             if let document, let stored = try? ScheduleStore.decodeSchedule(document) {

@@ -121,18 +121,11 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
             guard key.parts.count == 2 else { throw Self.pages.invalidToken }
             return (group: key.parts[0], name: key.parts[1])
         }
-        let rows: [String] = try await database.read { db in
-            var sql = "SELECT document FROM scheduler_schedule WHERE account = ? AND region = ?"
-            var arguments: StatementArguments = [context.accountId, context.region]
-            if let group = input.groupName { sql += " AND group_name = ?"; _ = arguments.append(contentsOf: [group]) }
-            if let prefix = input.namePrefix { sql += " AND substr(name, 1, ?) = ?"; _ = arguments.append(contentsOf: [prefix.count, prefix]) }
-            if let state = input.state { sql += " AND state = ?"; _ = arguments.append(contentsOf: [state.rawValue]) }
-            if let after { sql += " AND (group_name, name) > (?, ?)"; _ = arguments.append(contentsOf: [after.group, after.name]) }
-            sql += " ORDER BY group_name, name LIMIT ?"
-            _ = arguments.append(contentsOf: [limit + 1])
-            return try String.fetchAll(db, sql: sql, arguments: arguments)
+        let fetched = try await database.read { db in
+            try ScheduleStore.schedules(db, account: context.accountId, region: context.region, group: input.groupName, namePrefix: input.namePrefix,
+                                        state: input.state?.rawValue, after: after, limit: limit + 1)
         }
-        let page = Self.pages.page(fetched: try rows.map(ScheduleStore.decodeSchedule), size: limit) {
+        let page = Self.pages.page(fetched: fetched, size: limit) {
             PageKey($0.groupName ?? "", $0.name ?? "")
         }
         let summaries = page.items.map {
@@ -152,9 +145,8 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
             if try ScheduleStore.groupExists(db, account: context.accountId, region: context.region, name: input.name) {
                 throw SchedulerAPI.Errors.conflictException("Schedule group \(input.name) already exists.")
             }
-            try db.execute(sql: "INSERT INTO scheduler_group (account, region, name, created) VALUES (?, ?, ?, ?)",
-                           arguments: [context.accountId, context.region, input.name, now.timeIntervalSince1970])
-            try ScheduleStore.setTags(db, arn: arn, tags: input.tags ?? [])
+            try ScheduleStore.insertGroup(db, account: context.accountId, region: context.region, name: input.name, created: now)
+            try ScheduleStore.addTags(db, arn: arn, input.tags ?? [])
         }
         return .init(scheduleGroupArn: arn)
     }
@@ -181,16 +173,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
             guard try ScheduleStore.groupExists(db, account: context.accountId, region: context.region, name: input.name) else {
                 throw Self.groupNotFound(input.name)
             }
-            let names = try String.fetchAll(db, sql: "SELECT name FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ?",
-                                            arguments: [context.accountId, context.region, input.name])
-            try db.execute(sql: "DELETE FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ?",
-                           arguments: [context.accountId, context.region, input.name])
-            try db.execute(sql: "DELETE FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ?",
-                           arguments: [context.accountId, context.region, input.name])
-            try db.execute(sql: "DELETE FROM scheduler_group WHERE account = ? AND region = ? AND name = ?",
-                           arguments: [context.accountId, context.region, input.name])
-            try db.executeCached("DELETE FROM scheduler_tag WHERE arn = ?", arguments: [arn])
-            return names
+            return try ScheduleStore.deleteGroup(db, account: context.accountId, region: context.region, name: input.name, arn: arn)
         }
         for name in names { queue.remove(ScheduleKey(account: context.accountId, region: context.region, group: input.name, name: name)) }
         return .init()
@@ -198,9 +181,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
 
     func listGroups(context: RequestContext, namePrefix: String?) async throws -> [SchedulerAPI.ScheduleGroupSummary] {
         let rows = try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, created FROM scheduler_group WHERE account = ? AND region = ?",
-                             arguments: [context.accountId, context.region])
-                .map { ($0["name"] as String, $0["created"] as Double) }
+            try ScheduleStore.groups(db, account: context.accountId, region: context.region).map { ($0.name, $0.created) }
         }
         // The default group always exists; AWS reports it created with the account.
         var groups = [("default", 0.0)] + rows
@@ -217,10 +198,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     public func tagResource(_ input: SchedulerAPI.TagResourceInput, context: RequestContext) async throws -> SchedulerAPI.TagResourceOutput {
         try await database.write { db in
             try Self.requireTaggable(db, arn: input.resourceArn)
-            try ScheduleStore.setTags(db, arn: input.resourceArn, tags: input.tags)
-            if try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM scheduler_tag WHERE arn = ?"), arguments: [input.resourceArn])! > 200 {
-                throw SchedulerAPI.Errors.validationException("A resource can have at most 200 tags.")
-            }
+            try ScheduleStore.addTags(db, arn: input.resourceArn, input.tags)
         }
         return .init()
     }
@@ -228,9 +206,7 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     public func untagResource(_ input: SchedulerAPI.UntagResourceInput, context: RequestContext) async throws -> SchedulerAPI.UntagResourceOutput {
         try await database.write { db in
             try Self.requireTaggable(db, arn: input.resourceArn)
-            for key in input.tagKeys {
-                try db.executeCached("DELETE FROM scheduler_tag WHERE arn = ? AND key = ?", arguments: [input.resourceArn, key])
-            }
+            try ScheduleStore.removeTags(db, arn: input.resourceArn, keys: input.tagKeys)
         }
         return .init()
     }

@@ -30,11 +30,8 @@ extension StepFunctionsService {
         if let existing = try await store.activity(arn) {
             return .init(activityArn: arn, creationDate: existing.created)
         }
-        try Self.checkTagCount(input.tags?.count ?? 0)
-        var tags: [String: String] = [:]
-        for tag in input.tags ?? [] { tags[tag.key ?? ""] = tag.value ?? "" }
-        let activity = StepFunctionsStore.Activity(arn: arn, account: context.accountId, region: context.region, name: input.name, created: Date(), tags: tags)
-        try await store.insert(activity, region: context.region)
+        let activity = StepFunctionsStore.Activity(arn: arn, account: context.accountId, region: context.region, name: input.name, created: Date())
+        try await store.insert(activity, region: context.region, tags: input.tags ?? [])
         return .init(activityArn: arn, creationDate: activity.created)
     }
 

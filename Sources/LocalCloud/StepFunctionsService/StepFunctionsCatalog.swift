@@ -1,3 +1,4 @@
+import AWSProtocol
 import Foundation
 import GRDB
 import JSONCore
@@ -11,7 +12,6 @@ extension StepFunctionsStore {
         var region: String = ""
         var name: String
         var created: Date
-        var tags: [String: String]
     }
 
     struct Version: Sendable {
@@ -122,29 +122,26 @@ extension StepFunctionsStore {
     // MARK: Activities
 
     static func activity(_ row: Row) -> Activity {
-        Activity(arn: row["arn"], account: row["account"], region: row["region"], name: row["name"], created: Date(timeIntervalSince1970: row["created"]),
-                 tags: decodeTags(row["tags"]))
+        Activity(arn: row["arn"], account: row["account"], region: row["region"], name: row["name"], created: Date(timeIntervalSince1970: row["created"]))
     }
 
     func activity(_ arn: String) async throws -> Activity? {
         try await database.read { db in try db.fetchOneCached("SELECT * FROM sfn_activities WHERE arn = ?", arguments: [arn], Self.activity) }
     }
 
-    func insert(_ a: Activity, region: String) async throws {
+    func insert(_ a: Activity, region: String, tags: [SFNAPI.Tag]) async throws {
         try await database.write { db in
-            try db.execute(sql: "INSERT INTO sfn_activities (arn, account, region, name, created, tags) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [a.arn, a.account, region, a.name, a.created.timeIntervalSince1970, Self.encodeTags(a.tags)])
-        }
-    }
-
-    func setTags(activity arn: String, _ tags: [String: String]) async throws {
-        try await database.write { db in
-            try db.executeCached("UPDATE sfn_activities SET tags = ? WHERE arn = ?", arguments: [Self.encodeTags(tags), arn])
+            try db.execute(sql: "INSERT INTO sfn_activities (arn, account, region, name, created) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [a.arn, a.account, region, a.name, a.created.timeIntervalSince1970])
+            try ResourceTags.replace(db, arn: a.arn, with: Self.resourceTags(tags), rules: Self.tagRules)
         }
     }
 
     func deleteActivity(_ arn: String) async throws {
-        try await database.write { db in try db.executeCached("DELETE FROM sfn_activities WHERE arn = ?", arguments: [arn]) }
+        try await database.write { db in
+            try db.executeCached("DELETE FROM sfn_activities WHERE arn = ?", arguments: [arn])
+            try ResourceTags.removeAll(db, arn: arn)
+        }
     }
 
     func activities(account: String, region: String) async throws -> [Activity] {

@@ -185,17 +185,15 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let logging = input.loggingConfiguration?.json()
         let tracing = input.tracingConfiguration?.json()
         let encryption = input.encryptionConfiguration?.json()
-        try Self.checkTagCount(input.tags?.count ?? 0)
+        try StepFunctionsStore.tagRules.check(StepFunctionsStore.resourceTags(input.tags ?? []))
         if let existing = try await store.machine(arn) {
             return try await answerCreate(input, existing: existing, type: type, logging: logging, tracing: tracing, encryption: encryption)
         }
         let now = Date()
-        var tags: [String: String] = [:]
-        for tag in input.tags ?? [] { tags[tag.key ?? ""] = tag.value ?? "" }
         let inserted = try await store.insertIfAbsent(.init(
             arn: arn, account: context.accountId, region: context.region, name: input.name, definition: input.definition,
             roleArn: input.roleArn, type: type, created: now, updated: now, description: input.versionDescription,
-            revisionId: RandomUUID.make(), tags: tags, logging: logging, tracing: tracing, encryption: encryption))
+            revisionId: RandomUUID.make(), logging: logging, tracing: tracing, encryption: encryption), tags: input.tags ?? [])
         if !inserted {
             // Another request created it since the look-up above (and may be deleting it again already).
             guard let existing = try await store.machine(arn) else {
@@ -284,13 +282,6 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         guard type == .express else { return }
         let problems = expressDiagnostics(machine)
         if !problems.isEmpty { throw SFNAPI.Errors.invalidDefinition(DefinitionError(problems).description) }
-    }
-
-    /// At most 50 tags per resource, as AWS.
-    static func checkTagCount(_ count: Int) throws {
-        if count > 50 {
-            throw SFNAPI.Errors.tooManyTags("Too many tags: a resource can have at most 50 tags, this request would give it \(count)")
-        }
     }
 
     public func listStateMachines(_ input: SFNAPI.ListStateMachinesInput, context: RequestContext) async throws -> SFNAPI.ListStateMachinesOutput {
@@ -747,46 +738,34 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     // MARK: Tags
 
     public func tagResource(_ input: SFNAPI.TagResourceInput, context: RequestContext) async throws -> SFNAPI.TagResourceOutput {
-        var tags = try await tags(of: input.resourceArn, context)
-        for tag in input.tags { tags[tag.key ?? ""] = tag.value ?? "" }
-        try Self.checkTagCount(tags.count)
-        try await setTags(tags, of: input.resourceArn, context)
+        try await requireTaggable(input.resourceArn, context)
+        try await store.addTags(input.resourceArn, input.tags)
         return .init()
     }
 
     public func untagResource(_ input: SFNAPI.UntagResourceInput, context: RequestContext) async throws -> SFNAPI.UntagResourceOutput {
-        var tags = try await tags(of: input.resourceArn, context)
-        for key in input.tagKeys { tags.removeValue(forKey: key) }
-        try await setTags(tags, of: input.resourceArn, context)
+        try await requireTaggable(input.resourceArn, context)
+        try await store.removeTags(input.resourceArn, keys: input.tagKeys)
         return .init()
     }
 
     public func listTagsForResource(_ input: SFNAPI.ListTagsForResourceInput, context: RequestContext) async throws -> SFNAPI.ListTagsForResourceOutput {
-        let tags = try await tags(of: input.resourceArn, context)
-        return .init(tags: tags.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) })
+        try await requireTaggable(input.resourceArn, context)
+        return .init(tags: try await store.tags(input.resourceArn))
     }
 
-    /// The tags of a state machine or an activity (the resources Step Functions tags) of the caller's account
-    /// and region.
-    func tags(of arn: String, _ context: RequestContext) async throws -> [String: String] {
+    /// Checks that `arn` names a state machine or an activity (the resources Step Functions tags) of the caller's
+    /// account and region.
+    func requireTaggable(_ arn: String, _ context: RequestContext) async throws {
         guard let parsed = ARN(arn), parsed.service == "states", ["stateMachine", "activity"].contains(parsed.resourceType),
               !parsed.resourceParts(separatedBy: ":").isEmpty else {
             throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
         if arn.contains(":activity:"), let activity = try await store.activity(arn), activity.account == context.accountId, activity.region == context.region {
-            return activity.tags
+            return
         }
-        if let m = try await store.machine(arn), m.account == context.accountId, m.region == context.region { return m.tags }
+        if let m = try await store.machine(arn), m.account == context.accountId, m.region == context.region { return }
         throw SFNAPI.Errors.resourceNotFound("Resource not found: '\(arn)'")
-    }
-
-    func setTags(_ tags: [String: String], of arn: String, _ context: RequestContext) async throws {
-        if arn.contains(":activity:") {
-            try await store.setTags(activity: arn, tags)
-        } else if var m = try await store.machine(arn) {
-            m.tags = tags
-            try await store.update(m)
-        }
     }
 }
 

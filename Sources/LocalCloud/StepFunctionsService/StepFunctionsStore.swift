@@ -1,3 +1,4 @@
+import AWSProtocol
 import Foundation
 import GRDB
 import JSONCore
@@ -25,7 +26,6 @@ struct StepFunctionsStore: Sendable {
         var updated: Date
         var description: String?
         var revisionId: String
-        var tags: [String: String]
         /// ACTIVE, or DELETING while executions started before DeleteStateMachine finish.
         var status = SFNAPI.StateMachineStatus.active
         /// LoggingConfiguration, TracingConfiguration and EncryptionConfiguration as given (botocore shapes).
@@ -114,6 +114,17 @@ struct StepFunctionsStore: Sendable {
                 CREATE INDEX sfn_executions_running ON sfn_executions (started) WHERE status = 'RUNNING';
                 """)
         }
+        migrator.registerMigration("stepfunctions-v7-resource-tags") { db in
+            // The tags of state machines and activities move to the core's table, under the same ARNs.
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                SELECT m.arn, t.key, t.value FROM sfn_state_machines m, json_each(m.tags) t WHERE json_valid(m.tags);
+                INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                SELECT a.arn, t.key, t.value FROM sfn_activities a, json_each(a.tags) t WHERE json_valid(a.tags);
+                ALTER TABLE sfn_state_machines DROP COLUMN tags;
+                ALTER TABLE sfn_activities DROP COLUMN tags;
+                """)
+        }
     }
 
     /// An execution's start in whole microseconds: the listing's order and its page key (``PageKey/time(_:)``).
@@ -136,7 +147,7 @@ struct StepFunctionsStore: Sendable {
             arn: row["arn"], account: row["account"], region: row["region"], name: row["name"], definition: row["definition"],
             roleArn: row["role_arn"], type: .init(rawValue: row["type"]), created: Date(timeIntervalSince1970: row["created"]),
             updated: Date(timeIntervalSince1970: row["updated"]), description: row["description"], revisionId: row["revision_id"],
-            tags: decodeTags(row["tags"]), status: .init(rawValue: row["status"] ?? "ACTIVE"), logging: json(row["logging"]), tracing: json(row["tracing"]),
+            status: .init(rawValue: row["status"] ?? "ACTIVE"), logging: json(row["logging"]), tracing: json(row["tracing"]),
             encryption: json(row["encryption"]))
     }
 
@@ -144,20 +155,22 @@ struct StepFunctionsStore: Sendable {
         text.flatMap { try? JSON(parsing: $0) }
     }
 
-    /// Inserts the machine unless one with its ARN exists, and says whether it did: two CreateStateMachine calls for one
-    /// name may both find no machine before either inserts, and the one that loses must answer as AWS does for an
-    /// existing machine rather than fail on the primary key.
-    func insertIfAbsent(_ m: Machine) async throws -> Bool {
+    /// Inserts the machine with its tags unless one with its ARN exists, and says whether it did: two
+    /// CreateStateMachine calls for one name may both find no machine before either inserts, and the one that loses
+    /// must answer as AWS does for an existing machine rather than fail on the primary key.
+    func insertIfAbsent(_ m: Machine, tags: [SFNAPI.Tag]) async throws -> Bool {
         let inserted = try await database.write { db in
             try db.execute(sql: """
-                INSERT INTO sfn_state_machines (arn, account, region, name, definition, role_arn, type, created, updated, description, revision_id, tags,
+                INSERT INTO sfn_state_machines (arn, account, region, name, definition, role_arn, type, created, updated, description, revision_id,
                 status, logging, tracing, encryption)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (arn) DO NOTHING
                 """, arguments: [m.arn, m.account, m.region, m.name, m.definition, m.roleArn, m.type.rawValue, m.created.timeIntervalSince1970,
-                                 m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status.rawValue,
+                                 m.updated.timeIntervalSince1970, m.description, m.revisionId, m.status.rawValue,
                                  m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized()])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try ResourceTags.replace(db, arn: m.arn, with: Self.resourceTags(tags), rules: Self.tagRules)
+            return true
         }
         if inserted { machines.store(m, for: m.arn) }
         return inserted
@@ -166,9 +179,9 @@ struct StepFunctionsStore: Sendable {
     func update(_ m: Machine) async throws {
         try await database.write { db in
             try db.execute(sql: """
-                UPDATE sfn_state_machines SET definition = ?, role_arn = ?, updated = ?, description = ?, revision_id = ?, tags = ?, status = ?,
+                UPDATE sfn_state_machines SET definition = ?, role_arn = ?, updated = ?, description = ?, revision_id = ?, status = ?,
                 logging = ?, tracing = ?, encryption = ? WHERE arn = ?
-                """, arguments: [m.definition, m.roleArn, m.updated.timeIntervalSince1970, m.description, m.revisionId, Self.encodeTags(m.tags), m.status.rawValue,
+                """, arguments: [m.definition, m.roleArn, m.updated.timeIntervalSince1970, m.description, m.revisionId, m.status.rawValue,
                                  m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized(), m.arn])
         }
         // Re-read rather than trust `m`: an update may name a machine another request just deleted.
@@ -176,7 +189,10 @@ struct StepFunctionsStore: Sendable {
     }
 
     func deleteMachine(_ arn: String) async throws {
-        try await database.write { db in try db.executeCached("DELETE FROM sfn_state_machines WHERE arn = ?", arguments: [arn]) }
+        try await database.write { db in
+            try db.executeCached("DELETE FROM sfn_state_machines WHERE arn = ?", arguments: [arn])
+            try ResourceTags.removeAll(db, arn: arn)
+        }
         machines.remove(arn)
     }
 
@@ -383,15 +399,31 @@ struct StepFunctionsStore: Sendable {
         }
     }
 
-    static func encodeTags(_ tags: [String: String]) -> String {
-        JSON.object(JSONObject(uniqueKeysWithValues: tags.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) })).serialized()
+    // MARK: Tags of state machines and activities
+
+    /// Step Functions' answers to tags that break AWS's tag rules.
+    static let tagRules = TagRules { violation in
+        switch violation {
+        case .tooMany(let count, let maximum):
+            SFNAPI.Errors.tooManyTags("Too many tags: a resource can have at most \(maximum) tags, this request would give it \(count)")
+        default: AWSError.validation(violation.message)
+        }
     }
 
-    static func decodeTags(_ text: String) -> [String: String] {
-        guard case .object(let o)? = try? JSON(parsing: text) else { return [:] }
-        var tags: [String: String] = [:]
-        for (k, v) in o { tags[k] = v.stringValue ?? "" }
-        return tags
+    static func resourceTags(_ tags: [SFNAPI.Tag]) -> [ResourceTag] {
+        tags.map { ResourceTag(key: $0.key ?? "", value: $0.value ?? "") }
+    }
+
+    func tags(_ arn: String) async throws -> [SFNAPI.Tag] {
+        try await database.read { db in try ResourceTags.tags(db, arn: arn).map { SFNAPI.Tag(key: $0.key, value: $0.value) } }
+    }
+
+    func addTags(_ arn: String, _ tags: [SFNAPI.Tag]) async throws {
+        try await database.write { db in try ResourceTags.add(db, arn: arn, Self.resourceTags(tags), rules: Self.tagRules) }
+    }
+
+    func removeTags(_ arn: String, keys: [String]) async throws {
+        try await database.write { db in try ResourceTags.remove(db, arn: arn, keys: keys) }
     }
 }
 
