@@ -121,11 +121,11 @@ struct Fixture {
         #expect(tags == ["env", "team"])
         #expect(await f.call("DELETE", "/tags/\(escaped)", query: ["TagKeys": ["team"]]).0 == 200)
         #expect(await f.call("GET", "/tags/\(escaped)").1["Tags"]?.arrayValue?.count == 1)
-        // AWS's tag rules: at most 50 tags a resource.
-        let many: JSON = .array((0..<50).map { ["Key": .string("k\($0)"), "Value": "v"] })
+        // A schedule group takes up to 200 tags.
+        let many: JSON = .array((0..<200).map { ["Key": .string("k\($0)"), "Value": "v"] })
         let tooMany = await f.call("POST", "/tags/\(escaped)", ["Tags": many])
         #expect(tooMany.0 == 400)
-        #expect(tooMany.1["Message"]?.stringValue == "A resource can have at most 50 tags." || tooMany.1["message"]?.stringValue == "A resource can have at most 50 tags.",
+        #expect(tooMany.1["Message"]?.stringValue == "A resource can have at most 200 tags." || tooMany.1["message"]?.stringValue == "A resource can have at most 200 tags.",
                 "\(tooMany.1)")
         #expect(await f.call("GET", "/tags/\(escaped)").1["Tags"]?.arrayValue?.count == 1)
         #expect(await f.create("in-missing", "rate(1 hour)", extra: ["GroupName": "nope"]).0 == 404)

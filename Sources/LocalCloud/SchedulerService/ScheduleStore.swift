@@ -180,8 +180,9 @@ enum ScheduleStore {
 
     // MARK: Tags
 
-    /// The Scheduler's answer to tags that break AWS's tag rules.
-    static let tagRules = TagRules { violation in
+    /// The Scheduler's answer to tags that break AWS's tag rules. A schedule group holds up to 200 tags, the most
+    /// TagResource and CreateScheduleGroup take ("Maximum number of 200 items"), rather than the 50 of most services.
+    static let tagRules = TagRules(maximumTags: 200) { violation in
         switch violation {
         case .tooMany(_, let maximum): SchedulerAPI.Errors.validationException("A resource can have at most \(maximum) tags.")
         default: SchedulerAPI.Errors.validationException(violation.message)
