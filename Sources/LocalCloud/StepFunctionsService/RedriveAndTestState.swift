@@ -45,9 +45,7 @@ extension StepFunctionsService {
         running.status = .running
         running.redriveCount += 1
         running.redriveDate = now
-        try launch(running, context: context, resumingFrom: snapshot)
-        logExecution("execution redriven", running.arn, context: context, ["redrive-count": "\(running.redriveCount)"])
-        await publish(running, status: .running, context: context)
+        try await start(running, mode: .redrive(from: snapshot), context: context)
         return .init(redriveDate: now)
     }
 

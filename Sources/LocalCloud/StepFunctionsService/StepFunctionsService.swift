@@ -65,8 +65,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             // The events recorded after the snapshot are recorded again as the execution resumes from it: those it
             // repeats keep the times they first happened at.
             let recorded = try await store.events(execution.arn, after: snapshot?.lastEventId ?? 0)
-            try launch(execution, machine: machine, context: context, resumingFrom: snapshot, replaying: recorded)
-            logExecution("execution resumed", execution.arn, context: context, ["from-event": "\(snapshot?.lastEventId ?? 0)"])
+            try await start(execution, mode: .resume(from: snapshot, replaying: recorded), machine: machine, context: context)
         } catch {
             await failResume(execution, cause: "The execution could not be resumed after the server restarted: \(Self.describe(error))", context: context)
         }
@@ -83,21 +82,6 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         try? await store.finish(execution.arn, status: .failed, output: nil, error: error, cause: cause, stopped: ending.stopped)
         await publish(execution, status: .failed, ending: ending, context: context)
         logEnded(execution.arn, status: .failed, started: execution.started, ending: ending, context: context)
-    }
-
-    /// A line of the server log about one execution.
-    func logExecution(_ message: Logger.Message, _ arn: String, context: RequestContext, _ extra: Logger.Metadata = [:]) {
-        var metadata: Logger.Metadata = ["service": "states", "account": "\(context.accountId)", "region": "\(context.region)", "execution": "\(arn)"]
-        metadata.merge(extra) { $1 }
-        environment.logger.info(message, metadata: metadata)
-    }
-
-    /// The server log's line for an execution that ended: its status, its error, and how long it ran.
-    func logEnded(_ arn: String, status: SFNAPI.ExecutionStatus, started: Date, ending: Ending, context: RequestContext) {
-        guard environment.logger.logLevel <= .info else { return }
-        var extra: Logger.Metadata = ["status": "\(status)", "duration-ms": "\(Int((ending.stopped.timeIntervalSince(started) * 1000).rounded()))"]
-        if let error = ending.error { extra["error"] = "\(error)" }
-        logExecution("execution ended", arn, context: context, extra)
     }
 
     static func describe(_ error: any Error) -> String {
@@ -356,18 +340,20 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         guard let inputJSON = try? JSON(parsing: inputText) else {
             throw SFNAPI.Errors.invalidExecutionInput("Invalid State Machine Execution Input: 'Invalid JSON'")
         }
+        let machine = try definitions.machine(target.definition)
         if m.type == .express {
-            return try startExpress(target, name: name, input: inputJSON, context: context)
+            let execution = Self.expressExecution(target, name: name, input: inputText, context: context)
+            try await start(execution, mode: .express, machine: machine, input: inputJSON, context: context)
+            return .init(executionArn: execution.arn, startDate: execution.started)
         }
         let arn = context.arn(service: "states", resource: "execution:\(m.name):\(name)")
         let execution = StepFunctionsStore.Execution(
             arn: arn, account: context.accountId, region: context.region, machineArn: m.arn, name: name, status: .running,
             input: inputText, started: Date(), definition: target.definition, roleArn: target.roleArn,
             versionArn: target.versionArn, aliasArn: target.aliasArn, revisionId: target.revisionId)
-        let machine = try definitions.machine(target.definition)
         do {
             if machine.endsWithoutWaiting {
-                try await runAtOnce(execution, machine: machine, input: inputJSON, context: context)
+                try await start(execution, mode: .standardAtOnce, machine: machine, input: inputJSON, context: context)
                 return .init(executionArn: arn, startDate: execution.started)
             }
             try await store.insert(execution)
@@ -379,40 +365,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             }
             throw SFNAPI.Errors.executionAlreadyExists("Execution Already Exists: '\(arn)'")
         }
-        // Events reach EventBridge asynchronously, as in AWS: the caller does not wait for rule matching. The
-        // execution's own task publishes RUNNING before it runs, so it always precedes the final status.
-        try launch(execution, machine: machine, input: inputJSON, context: context, resumingFrom: nil, publishingRunning: true)
-        logExecution("execution started", arn, context: context)
+        try await start(execution, mode: .standard, machine: machine, input: inputJSON, context: context)
         return .init(executionArn: arn, startDate: execution.started)
-    }
-
-    /// Runs an execution of a machine that ends without waiting (``StateMachine/endsWithoutWaiting``) within
-    /// StartExecution, then writes it, ended, with its whole history in one write: a run in the background costs
-    /// a task, and writes of its start, its events and its end apart, for a run that takes microseconds. Nothing
-    /// of it can be seen before it has ended, and what a client sees after is what a run in the background shows
-    /// once done. Throws the insert's constraint error when the name is taken, having written nothing.
-    func runAtOnce(_ execution: StepFunctionsStore.Execution, machine: StateMachine, input: JSON, context: RequestContext) async throws {
-        let recorder = HistoryRecorder(store: store, executionArn: execution.arn, holding: true)
-        let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
-        let outcome = await engine.run(input: input, context: executionContext(execution), observer: recorder)
-        let aborted = outcome.status == .aborted  // the request was cancelled
-        let ending = Ending(stopped: Date(), output: outcome.output?.serialized(), error: aborted ? nil : outcome.error,
-                            cause: aborted ? nil : outcome.cause)
-        var ended = execution
-        ended.status = SFNAPI.ExecutionStatus(outcome.status)
-        (ended.output, ended.error, ended.cause, ended.stopped) = (ending.output, ending.error, ending.cause, ending.stopped)
-        // The last snapshot of an execution that did not succeed stays, for RedriveExecution (as ``StepFunctionsStore/finish``).
-        ended.snapshot = outcome.status == .succeeded ? nil : recorder.heldSnapshot?.serialized()
-        try await store.insertEnded(ended) { db in try recorder.writeHeldEvents(into: db) }
-        logExecution("execution started", execution.arn, context: context)
-        logEnded(execution.arn, status: ended.status, started: execution.started, ending: ending, context: context)
-        // Events reach EventBridge asynchronously, as in AWS; RUNNING first.
-        if await environment.directory.hasEventRules(context: context) {
-            Task {
-                await publish(execution, status: .running, context: context)
-                await publish(execution, status: ended.status, ending: ending, context: context)
-            }
-        }
     }
 
     /// Runs an Express execution to its end and answers its outcome. Versions and aliases run as with
@@ -430,74 +384,18 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             throw SFNAPI.Errors.invalidExecutionInput("Invalid State Machine Execution Input: 'Invalid JSON'")
         }
         let machine = try definitions.machine(target.definition)
-        let arn = context.arn(service: "states", resource: "express:\(m.name):\(name):\(RandomUUID.make())")
-        let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
-        let start = Date()
-        let outcome = await engine.run(input: inputJSON, context: ExecutionContext(
-            executionArn: arn, name: name, stateMachineArn: m.arn, stateMachineName: m.name, roleArn: target.roleArn, startTime: start,
-            stateMachineVersionArn: target.versionArn, stateMachineAliasArn: target.aliasArn))
-        let stop = Date()
-        logExecution("execution started", arn, context: context)
-        logEnded(arn, status: SFNAPI.ExecutionStatus(outcome.status), started: start, ending: Ending(stopped: stop, error: outcome.error), context: context)
+        let execution = Self.expressExecution(target, name: name, input: inputText, context: context)
+        guard let (outcome, ending) = try await start(execution, mode: .synchronousExpress, machine: machine, input: inputJSON, context: context) else {
+            preconditionFailure("a synchronous Express execution runs within the request")
+        }
+        let (arn, start, stop) = (execution.arn, execution.started, ending.stopped)
         // Express workflows bill by the 100 ms, with at least 64 MB of memory.
         let billed = max(100, Int((stop.timeIntervalSince(start) * 10).rounded(.up)) * 100)
         return .init(
             executionArn: arn, stateMachineArn: target.versionArn ?? target.aliasArn ?? m.arn, name: name, startDate: start, stopDate: stop,
             status: .init(rawValue: outcome.status.rawValue), error: outcome.error, cause: outcome.cause, input: inputText, inputDetails: .init(included: true),
-            output: outcome.output?.serialized(), outputDetails: .init(included: outcome.output != nil),
+            output: ending.output, outputDetails: .init(included: outcome.output != nil),
             billingDetails: .init(billedMemoryUsedInMB: 64, billedDurationInMilliseconds: billed))
-    }
-
-    /// StartExecution of an Express workflow: runs in the background, kept nowhere (AWS keeps no history of
-    /// Express executions and DescribeExecution does not know them); each call starts a new execution, even
-    /// with a name already used.
-    func startExpress(_ target: ExecutionTarget, name: String, input: JSON, context: RequestContext) throws -> SFNAPI.StartExecutionOutput {
-        let m = target.machine
-        let machine = try definitions.machine(target.definition)
-        let arn = context.arn(service: "states", resource: "express:\(m.name):\(name):\(RandomUUID.make())")
-        let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
-        let start = Date()
-        let executionContext = ExecutionContext(
-            executionArn: arn, name: name, stateMachineArn: m.arn, stateMachineName: m.name, roleArn: target.roleArn, startTime: start,
-            stateMachineVersionArn: target.versionArn, stateMachineAliasArn: target.aliasArn)
-        let runs = self.runs
-        logExecution("execution started", arn, context: context)
-        let task = Task {
-            let outcome = await engine.run(input: input, context: executionContext)
-            self.logEnded(arn, status: SFNAPI.ExecutionStatus(outcome.status), started: start, ending: Ending(stopped: Date(), error: outcome.error), context: context)
-            runs.remove(arn)
-        }
-        runs.add(arn, task)
-        return .init(executionArn: arn, startDate: start)
-    }
-
-    /// Starts (or resumes) running an execution in the background; with `publishingRunning`, its RUNNING status
-    /// event is published first. `machine` and `input`, when the caller has them, are the execution's definition
-    /// and input already parsed.
-    func launch(_ execution: StepFunctionsStore.Execution, machine: StateMachine? = nil, input: JSON? = nil, context: RequestContext,
-                resumingFrom snapshot: ExecutionSnapshot?, replaying recorded: [JSON] = [], publishingRunning: Bool = false) throws {
-        let machine = try machine ?? definitions.machine(execution.definition)
-        let integrations = self.integrations(context)
-        let engine = ExecutionEngine(machine: machine, integrations: integrations)
-        let input = input ?? (try? JSON(parsing: execution.input)) ?? [:]
-        let executionContext = self.executionContext(execution)
-        let observer = HistoryRecorder(store: store, executionArn: execution.arn, replaying: recorded)
-        let service = self
-        let task = Task {
-            if publishingRunning { await service.publish(execution, status: .running, context: context) }
-            let outcome = await engine.run(input: input, context: executionContext, resumingFrom: snapshot, observer: observer)
-            // This task is the one writer of the outcome: StopExecution cancels it and waits for it, so the
-            // status, the ExecutionAborted event and the published event agree.
-            let reason = observer.abortReason
-            let aborted = outcome.status == .aborted
-            let ending = Ending(stopped: Date(), output: outcome.output?.serialized(), error: aborted ? reason.error : outcome.error,
-                                cause: aborted ? reason.cause : outcome.cause)
-            await observer.finish(status: SFNAPI.ExecutionStatus(outcome.status), ending: ending)
-            service.logEnded(execution.arn, status: SFNAPI.ExecutionStatus(outcome.status), started: execution.started, ending: ending, context: context)
-            await service.publish(execution, status: SFNAPI.ExecutionStatus(outcome.status), ending: ending, context: context)
-            service.runs.remove(execution.arn)
-        }
-        runs.add(execution.arn, task, recorder: observer)
     }
 
     /// What follows an ARN's last colon (a state machine's name), found among its bytes: splitting the ARN into
@@ -505,51 +403,6 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     static func lastARNComponent(_ arn: String) -> String {
         guard let colon = arn.utf8.lastIndex(of: UInt8(ascii: ":")) else { return arn }
         return String(arn[arn.utf8.index(after: colon)...])
-    }
-
-    /// What the context object (`$$.Execution`, `$$.StateMachine`) tells the states of `execution`.
-    func executionContext(_ execution: StepFunctionsStore.Execution) -> ExecutionContext {
-        ExecutionContext(
-            executionArn: execution.arn, name: execution.name, stateMachineArn: execution.machineArn,
-            stateMachineName: Self.lastARNComponent(execution.machineArn), roleArn: execution.roleArn, startTime: execution.started,
-            redriveCount: execution.redriveCount, redriveTime: execution.redriveDate,
-            stateMachineVersionArn: execution.versionArn, stateMachineAliasArn: execution.aliasArn)
-    }
-
-    /// How an execution ended, for its last status-change event.
-    struct Ending: Sendable {
-        var stopped: Date
-        var output: String?
-        var error: String?
-        var cause: String?
-    }
-
-    /// Publishes the "Step Functions Execution Status Change" event AWS sends to the default bus. `ending` is
-    /// given for the statuses that end an execution (the run that ended it knows how, so nothing is read back).
-    func publish(_ execution: StepFunctionsStore.Execution, status: SFNAPI.ExecutionStatus, ending: Ending? = nil, context: RequestContext) async {
-        let store = self.store
-        await environment.directory.publish(context: context) {
-            var ended = execution
-            ended.status = status
-            ended.stopped = ending?.stopped
-            let machine = try? await store.machine(execution.machineArn)
-            let last = Self.mayBeRedrivable(status) ? try? await store.lastEventId(execution.arn) : nil
-            let notRedrivable = Self.notRedrivableReason(ended, machine: machine, lastEventId: last)
-            var detail: JSONObject = [
-                "executionArn": .string(execution.arn), "stateMachineArn": .string(execution.machineArn), "name": .string(execution.name),
-                "status": .string(status.rawValue), "startDate": .number((execution.started.timeIntervalSince1970 * 1000).rounded()),
-                "stopDate": ending.map { .number(($0.stopped.timeIntervalSince1970 * 1000).rounded()) } ?? .null,
-                "input": .string(execution.input), "inputDetails": ["included": true],
-                "output": ending?.output.map { .string($0) } ?? .null, "outputDetails": ending?.output == nil ? .null : ["included": true],
-                "error": ending?.error.map { .string($0) } ?? .null, "cause": ending?.cause.map { .string($0) } ?? .null,
-                "redriveCount": .number(Double(execution.redriveCount)),
-                "redriveDate": execution.redriveDate.map { .number(($0.timeIntervalSince1970 * 1000).rounded()) } ?? .null,
-                "redriveStatus": .string(notRedrivable == nil ? "REDRIVABLE" : "NOT_REDRIVABLE"),
-            ]
-            detail["redriveStatusReason"] = notRedrivable.map(JSON.string) ?? .null
-            return ServiceEvent(source: "aws.states", detailType: "Step Functions Execution Status Change", detail: .object(detail),
-                                resources: [execution.arn])
-        }
     }
 
     /// Whether an execution of this status could be redriven (so that its history's length matters).
