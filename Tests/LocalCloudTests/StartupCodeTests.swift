@@ -22,4 +22,15 @@ import Testing
         // Code runs again from pages mapped back on first use.
         #expect([3, 1, 2].sorted() == [1, 2, 3])
     }
+
+    @Test func theServerIsQuietOnlyWithNoRequestUnderWayForThePeriod() async throws {
+        let activity = RequestActivity()
+        #expect(activity.isQuiet(for: .milliseconds(50)))
+        activity.begin()
+        #expect(!activity.isQuiet(for: .zero))
+        activity.end()
+        #expect(!activity.isQuiet(for: .seconds(60)))
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(activity.isQuiet(for: .milliseconds(50)))
+    }
 }

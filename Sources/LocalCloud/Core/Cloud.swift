@@ -15,6 +15,8 @@ public final class Cloud: Sendable {
     public let authenticator: any RequestAuthenticator
     public let startedAt: Date
     public let healthBoard = HealthBoard()
+    /// Requests under way and the time of the last one, by which the server knows it has fallen quiet.
+    public let activity = RequestActivity()
     public static let version = "0.1.0"
 
     /// Migrates the database for `services` (from `freshSchema` when the database is new and the schema is theirs).
@@ -31,6 +33,8 @@ public final class Cloud: Sendable {
 
     /// Answers one request. Never throws: errors become AWS error responses.
     public func respond(to request: OperationRequest) async -> OperationResponse {
+        activity.begin()
+        defer { activity.end() }
         var exchange = Exchange(request: request)
         do {
             if request.body.count > environment.configuration.maximumRequestBytes {

@@ -30,8 +30,7 @@ public struct CloudServer: Sendable {
         }.server(
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: Self.serverName),
             onServerRunning: { channel in
-                // Everything from here on is answering requests: what start-up alone ran need not stay mapped.
-                StartupCode.release()
+                StartupCode.releaseWhenQuiet(cloud.activity)
                 await onServerRunning(channel.localAddress?.port ?? configuration.port)
             },
             eventLoopGroup: group, logger: cloud.environment.logger)

@@ -1,9 +1,10 @@
 import Foundation
+import Synchronization
 #if os(Linux)
 import Glibc
 #endif
 
-/// The pages of machine code that start-up ran, given back once the server is running.
+/// The pages of machine code that start-up ran, given back once the server has started and fallen quiet.
 ///
 /// Why: the code `skiff up` runs once (argument parsing, configuration, migrations, service set-up, the first
 /// conformance lookups of the Swift runtime) lies all over the binary's text, and the kernel maps every code page
@@ -13,6 +14,23 @@ import Glibc
 /// from the page cache on its first use. Only mappings that are executable and not writable are touched: data,
 /// relocated data and the heap are never given back this way.
 public enum StartupCode {
+    /// Once the server, listening, has had no request under way for ``quietPeriod`` (its services' own start-up
+    /// work done meanwhile), calls ``release()``; once, then it is done and wakes the server no more.
+    public static func releaseWhenQuiet(_ activity: RequestActivity) {
+        Task.detached(priority: .background) {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: quietPeriod)
+                if activity.isQuiet(for: quietPeriod) {
+                    release()
+                    return
+                }
+            }
+        }
+    }
+
+    /// How long the server must go without a request for its start-up to count as over.
+    static let quietPeriod = Duration.milliseconds(500)
+
     /// Unmaps the resident pages of every executable, file-backed mapping of the process. Does nothing on
     /// systems without `/proc/self/maps`.
     public static func release() {
@@ -46,5 +64,30 @@ struct ExecutableRegion: Equatable {
     init(start: UInt, end: UInt) {
         self.start = start
         self.end = end
+    }
+}
+
+/// Requests under way, and when the last one ended.
+public final class RequestActivity: Sendable {
+    private let underWay = Atomic<Int>(0)
+    private let lastEnded = Atomic<UInt64>(0)
+
+    public init() {}
+
+    func begin() {
+        underWay.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    func end() {
+        lastEnded.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+        underWay.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    /// No request under way, and none ended within `period`.
+    func isQuiet(for period: Duration) -> Bool {
+        guard underWay.load(ordering: .relaxed) == 0 else { return false }
+        let (seconds, attoseconds) = period.components
+        let nanoseconds = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        return DispatchTime.now().uptimeNanoseconds - lastEnded.load(ordering: .relaxed) >= nanoseconds
     }
 }
