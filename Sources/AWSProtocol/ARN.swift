@@ -22,8 +22,9 @@ public struct ARN: Hashable, Sendable, CustomStringConvertible {
     public init?(_ text: String) {
         let parts = text.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
         guard parts.count == 6, parts[0] == "arn", !parts[1].isEmpty, !parts[2].isEmpty, !parts[5].isEmpty else { return nil }
-        self.init(partition: String(parts[1]), service: String(parts[2]), region: String(parts[3]), account: String(parts[4]),
-                  resource: String(parts[5]))
+        self.init(
+            partition: String(parts[1]), service: String(parts[2]), region: String(parts[3]), account: String(parts[4]),
+            resource: String(parts[5]))
     }
 
     public var description: String {

@@ -50,7 +50,9 @@ extension AWSError {
     }
 
     /// Something went wrong inside Skiff.
-    public static func internalFailure(_ message: String = "The request processing has failed because of an unknown error, exception or failure.") -> AWSError {
+    public static func internalFailure(
+        _ message: String = "The request processing has failed because of an unknown error, exception or failure."
+    ) -> AWSError {
         AWSError("InternalFailure", message, status: 500)
     }
 

@@ -33,7 +33,9 @@ public enum ProtocolCodec {
                         object[binding.member] = try Self.typed(first, like: binding)
                     }
                 case .header:
-                    if let value = request.headers[binding.name.lowercased()] { object[binding.member] = try Self.typed(value, like: binding) }
+                    if let value = request.headers[binding.name.lowercased()] {
+                        object[binding.member] = try Self.typed(value, like: binding)
+                    }
                 case .headers, .statusCode: continue
                 }
             }
@@ -84,7 +86,9 @@ public enum ProtocolCodec {
 
     /// Writes an awsJson or rest-json response (for rest-json, the members bound to headers and the status go
     /// there). Query services answer in XML, through ``encodeXML(_:operation:resultWrapper:descriptor:context:)``.
-    public static func encode<Output: JSONShapeEncodable>(_ output: Output, descriptor: ServiceDescriptor, context: RequestContext) -> OperationResponse {
+    public static func encode<Output: JSONShapeEncodable>(
+        _ output: Output, descriptor: ServiceDescriptor, context: RequestContext
+    ) -> OperationResponse {
         var headers: [(String, String)] = [("x-amzn-RequestId", context.requestId)]
         switch descriptor.wireProtocol {
         case .awsJson1_0, .awsJson1_1, .query:

@@ -288,7 +288,8 @@ public struct ShapeDecoder: Sendable {
         guard let value else { return }
         let shown = JSON.formatNumber(value)
         if let min, value < min {
-            report.add(value: "'\(shown)'", at: path, constraint: "Member must have value greater than or equal to \(JSON.formatNumber(min))")
+            report.add(
+                value: "'\(shown)'", at: path, constraint: "Member must have value greater than or equal to \(JSON.formatNumber(min))")
         }
         if let max, value > max {
             report.add(value: "'\(shown)'", at: path, constraint: "Member must have value less than or equal to \(JSON.formatNumber(max))")

@@ -56,7 +56,9 @@ public struct SigV4Credential: Sendable, Equatable {
             throw AWSError("IncompleteSignatureException", problems.joined(separator: " ") + " Authorization=\(header)")
         }
         var credential = try parse(credentialScope: parameters["Credential"]!)
-        credential.signedHeaders = Array(parameters["SignedHeaders"]!.utf8).split(separator: UInt8(ascii: ";")).map { String(decoding: $0, as: UTF8.self) }
+        credential.signedHeaders = Array(parameters["SignedHeaders"]!.utf8).split(separator: UInt8(ascii: ";")).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         credential.signature = parameters["Signature"]!
         return credential
     }
@@ -65,7 +67,7 @@ public struct SigV4Credential: Sendable, Equatable {
     public static func parse(credentialScope: String) throws(AWSError) -> SigV4Credential {
         let parts = Array(credentialScope.utf8).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         guard parts.count == 5, parts[4].elementsEqual("aws4_request".utf8), !parts[0].isEmpty, parts[1].count == 8,
-              parts[1].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), !parts[2].isEmpty, !parts[3].isEmpty
+            parts[1].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), !parts[2].isEmpty, !parts[3].isEmpty
         else {
             throw AWSError(
                 "IncompleteSignatureException",

@@ -26,8 +26,10 @@ public struct SigV4Signer: Sendable {
     /// The headers to add to a request: `X-Amz-Date`, `X-Amz-Security-Token` with a session token, and
     /// `Authorization`. `path` is the request's path as sent (percent-encoded); `headers` are the request's own
     /// headers (at least `Host`), all of which are signed.
-    public func signatureHeaders(method: String, path: String, query: [(String, String)] = [], headers: [String: String],
-                                 body: [UInt8], date: Date) -> [String: String] {
+    public func signatureHeaders(
+        method: String, path: String, query: [(String, String)] = [], headers: [String: String],
+        body: [UInt8], date: Date
+    ) -> [String: String] {
         let timestamp = Self.timestamp(date)
         let day = String(timestamp.prefix(8))
         var signed: [String: String] = [:]
@@ -52,8 +54,10 @@ public struct SigV4Signer: Sendable {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Array(part.utf8), using: key)))
         }
         let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key))
-        var added = ["X-Amz-Date": timestamp,
-                     "Authorization": "AWS4-HMAC-SHA256 Credential=\(accessKeyId)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"]
+        var added = [
+            "X-Amz-Date": timestamp,
+            "Authorization": "AWS4-HMAC-SHA256 Credential=\(accessKeyId)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)",
+        ]
         if let sessionToken { added["X-Amz-Security-Token"] = sessionToken }
         return added
     }
@@ -77,7 +81,7 @@ public struct SigV4Signer: Sendable {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(byte))
             default:
                 let digits = Array("0123456789ABCDEF".unicodeScalars)

@@ -20,7 +20,8 @@ struct IPAddress: Sendable, Equatable {
         var bytes: [UInt8] = []
         for part in parts {
             guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isASCII), let n = UInt8(part),
-                  part.count == 1 || part.first != "0" else { return nil }
+                part.count == 1 || part.first != "0"
+            else { return nil }
             bytes.append(n)
         }
         return bytes

@@ -220,10 +220,15 @@ struct Wildcard: Sendable {
         let s = Array(text)
         var (p, i, star, mark) = (0, 0, -1, 0)
         while i < s.count {
-            if p < pieces.count, case .literal(let c) = pieces[p], c == s[i] { p += 1; i += 1 }
-            else if p < pieces.count, pieces[p] == .star { star = p; mark = i; p += 1 }
-            else if star >= 0 { p = star + 1; mark += 1; i = mark }
-            else { return false }
+            if p < pieces.count, case .literal(let c) = pieces[p], c == s[i] {
+                p += 1; i += 1
+            } else if p < pieces.count, pieces[p] == .star {
+                star = p; mark = i; p += 1
+            } else if star >= 0 {
+                p = star + 1; mark += 1; i = mark
+            } else {
+                return false
+            }
         }
         while p < pieces.count, pieces[p] == .star { p += 1 }
         return p == pieces.count

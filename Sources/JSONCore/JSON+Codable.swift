@@ -4,7 +4,8 @@ extension JSON: Codable {
         let container = try decoder.singleValueContainer()
         // Each level of nesting decodes through another call of this initializer: bounded as the parser is.
         guard decoder.codingPath.count <= JSON.maximumParseDepth else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "JSON nested more than \(JSON.maximumParseDepth) levels deep")
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "JSON nested more than \(JSON.maximumParseDepth) levels deep")
         }
         if container.decodeNil() {
             self = .null
@@ -25,7 +26,10 @@ extension JSON: Codable {
 
     public func encode(to encoder: any Encoder) throws {
         guard encoder.codingPath.count <= JSON.maximumParseDepth else {
-            throw EncodingError.invalidValue(self, EncodingError.Context(codingPath: encoder.codingPath, debugDescription: "JSON nested more than \(JSON.maximumParseDepth) levels deep"))
+            throw EncodingError.invalidValue(
+                self,
+                EncodingError.Context(
+                    codingPath: encoder.codingPath, debugDescription: "JSON nested more than \(JSON.maximumParseDepth) levels deep"))
         }
         var container = encoder.singleValueContainer()
         switch self {

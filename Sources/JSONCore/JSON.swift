@@ -33,7 +33,8 @@ extension JSON {
     /// The number as an exact integer, when it is one.
     @inlinable public var intValue: Int? {
         guard case .number(let n) = self, n.rounded(.towardZero) == n,
-              n >= -9_007_199_254_740_992, n <= 9_007_199_254_740_992 else { return nil }
+            n >= -9_007_199_254_740_992, n <= 9_007_199_254_740_992
+        else { return nil }
         return Int(n)
     }
 

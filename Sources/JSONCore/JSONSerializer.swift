@@ -368,7 +368,11 @@ struct JSONWriter {
         var expDigits = 0
         for byte in text.utf8 {
             if seenExponent {
-                if byte == UInt8(ascii: "-") { expSign = -1 } else if byte == UInt8(ascii: "+") { continue } else {
+                if byte == UInt8(ascii: "-") {
+                    expSign = -1
+                } else if byte == UInt8(ascii: "+") {
+                    continue
+                } else {
                     expDigits = expDigits * 10 + Int(byte - UInt8(ascii: "0"))
                 }
             } else if byte == UInt8(ascii: ".") {

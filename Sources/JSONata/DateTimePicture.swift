@@ -47,7 +47,8 @@ struct DateTimePicture {
                 addLiteral(start, pos)
                 start = pos
                 guard let close = chars[start...].firstIndex(of: "]") else {
-                    throw JSONataError(code: "D3135", message: "No matching closing bracket ']' in date/time picture string", value: .string(picture))
+                    throw JSONataError(
+                        code: "D3135", message: "No matching closing bracket ']' in date/time picture string", value: .string(picture))
                 }
                 pos = close
                 let marker = String(chars[(start + 1)..<pos]).filter { !$0.isWhitespace }
@@ -82,7 +83,9 @@ struct DateTimePicture {
             }
             // Widths pad with as many characters: a width of millions is a string of megabytes.
             for case let w? in [marker.minWidth, marker.maxWidth] where w > Self.maximumWidth {
-                throw JSONataError(code: "D2015", message: "The width \(w) in the date/time picture string exceeds the maximum of \(Self.maximumWidth)", value: .number(Double(w)))
+                throw JSONataError(
+                    code: "D2015", message: "The width \(w) in the date/time picture string exceeds the maximum of \(Self.maximumWidth)",
+                    value: .number(Double(w)))
             }
             presentation = String(text[text.index(after: text.startIndex)..<comma])
         } else {
@@ -100,7 +103,9 @@ struct DateTimePicture {
             }
         } else {
             guard let preset = defaultPresentation[component] else {
-                throw JSONataError(code: "D3132", message: "Unknown component specifier \(component) in date/time picture string", value: .string(String(component)))
+                throw JSONataError(
+                    code: "D3132", message: "Unknown component specifier \(component) in date/time picture string",
+                    value: .string(String(component)))
             }
             marker.presentation1 = preset
         }
@@ -138,7 +143,9 @@ struct DateTimePicture {
     // MARK: Formatting
 
     static let days = ["", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-    static let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+    static let months = [
+        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December",
+    ]
 
     /// Formats `millis` (since the epoch) shifted by `offset` (±hhmm as given to `$fromMillis`).
     func format(millis: Double, offsetHours: Int, offsetMinutes: Int) throws(JSONataError) -> String {
@@ -172,7 +179,9 @@ struct DateTimePicture {
                 } else if c == "F" {
                     name = Self.days[value]
                 } else {
-                    throw JSONataError(code: "D3133", message: "The component \(c) in a date/time picture string cannot be presented as a name", value: .string(String(c)))
+                    throw JSONataError(
+                        code: "D3133", message: "The component \(c) in a date/time picture string cannot be presented as a name",
+                        value: .string(String(c)))
                 }
                 if names == .upper { name = name.uppercased() } else if names == .lower { name = name.lowercased() }
                 if let max = marker.maxWidth, name.count > max { name = String(name.prefix(max)) }
@@ -197,7 +206,9 @@ struct DateTimePicture {
                 case 3, 4:
                     text = try integer.format(offset)
                 default:
-                    throw JSONataError(code: "D3134", message: "The timezone integer format specifier cannot have more than four digits", value: .number(Double(integer.mandatoryDigits)))
+                    throw JSONataError(
+                        code: "D3134", message: "The timezone integer format specifier cannot have more than four digits",
+                        value: .number(Double(integer.mandatoryDigits)))
                 }
             }
             if offset >= 0 { text = "+" + text }
@@ -213,7 +224,8 @@ struct DateTimePicture {
         case "C", "E":
             return "ISO"
         default:
-            throw JSONataError(code: "D3132", message: "Unknown component specifier \(c) in date/time picture string", value: .string(String(c)))
+            throw JSONataError(
+                code: "D3132", message: "Unknown component specifier \(c) in date/time picture string", value: .string(String(c)))
         }
     }
 
@@ -272,7 +284,9 @@ struct DateTimePicture {
             } else {
                 startSpecified = true
                 if endSpecified {
-                    throw JSONataError(code: "D3136", message: "The date/time picture string is missing specifiers required to parse the timestamp", value: nil as Value?)
+                    throw JSONataError(
+                        code: "D3136", message: "The date/time picture string is missing specifiers required to parse the timestamp",
+                        value: nil as Value?)
                 }
             }
         }
@@ -285,7 +299,9 @@ struct DateTimePicture {
             day = Double(derived.day)
         }
         if dateC || dateD {
-            throw JSONataError(code: "D3136", message: "The date/time picture string is missing specifiers required to parse the timestamp", value: nil as Value?)
+            throw JSONataError(
+                code: "D3136", message: "The date/time picture string is missing specifiers required to parse the timestamp",
+                value: nil as Value?)
         }
         var hour = components["H"] ?? 0
         if timeB {
@@ -293,7 +309,8 @@ struct DateTimePicture {
             hour = h == 12 ? 0 : h
             if components["P"] == 1 { hour += 12 }
         }
-        var millis = Self.utc(year: year, month: month, day: day) + hour * 3_600_000 + (components["m"] ?? 0) * 60_000
+        var millis =
+            Self.utc(year: year, month: month, day: day) + hour * 3_600_000 + (components["m"] ?? 0) * 60_000
             + (components["s"] ?? 0) * 1000 + (components["f"] ?? 0)
         if let zone = components["Z"] ?? components["z"], zone != 0 { millis -= zone * 60_000 }
         // A date past JavaScript's (a year of 300,000) is no date: undefined.
@@ -317,22 +334,25 @@ struct DateTimePicture {
             var regex = c == "z" ? "GMT" : ""
             regex += "[-+][0-9]+"
             if let separator { regex += NSRegularExpression.escapedPattern(for: separator) + "[0-9]+" }
-            return (regex, { value in
-                var v = Substring(value)
-                if c == "z" { v = v.dropFirst(3) }
-                var hours = 0.0, minutes = 0.0
-                // As jsonata-js: hours and minutes parsed separately and added (so -05:30 is -270 minutes).
-                if let separator, let index = v.range(of: separator) {
-                    hours = Double(Int(v[..<index.lowerBound]) ?? 0)
-                    minutes = Double(Int(v[index.upperBound...]) ?? 0)
-                } else if v.count - 1 <= 2 {
-                    hours = Double(Int(v) ?? 0)
-                } else {
-                    hours = Double(Int(v.prefix(3)) ?? 0)
-                    minutes = Double(Int(v.dropFirst(3)) ?? 0)
+            return (
+                regex,
+                { value in
+                    var v = Substring(value)
+                    if c == "z" { v = v.dropFirst(3) }
+                    var hours = 0.0, minutes = 0.0
+                    // As jsonata-js: hours and minutes parsed separately and added (so -05:30 is -270 minutes).
+                    if let separator, let index = v.range(of: separator) {
+                        hours = Double(Int(v[..<index.lowerBound]) ?? 0)
+                        minutes = Double(Int(v[index.upperBound...]) ?? 0)
+                    } else if v.count - 1 <= 2 {
+                        hours = Double(Int(v) ?? 0)
+                    } else {
+                        hours = Double(Int(v.prefix(3)) ?? 0)
+                        minutes = Double(Int(v.dropFirst(3)) ?? 0)
+                    }
+                    return hours * 60 + minutes
                 }
-                return hours * 60 + minutes
-            })
+            )
         }
         if let integer = marker.integer {
             if c == "f" {
@@ -342,20 +362,28 @@ struct DateTimePicture {
             // Fixed-width digits (a year's width, or a zero-padded pattern such as 01) let adjacent components
             // run together, as in [Y0001][M01][D01].
             var width: Int? = marker.yearDigits > 0 ? marker.yearDigits : nil
-            if c != "Y", integer.primary == .decimal, integer.separators.isEmpty, integer.mandatoryDigits >= 2 { width = integer.mandatoryDigits }
+            if c != "Y", integer.primary == .decimal, integer.separators.isEmpty, integer.mandatoryDigits >= 2 {
+                width = integer.mandatoryDigits
+            }
             let regex = try integer.regex(digits: width)
             return (regex, { value in try? integer.parse(value) ?? nil })
         }
         var lookup: [String: Double] = [:]
         switch c {
         case "M", "x":
-            for (i, name) in months.enumerated() { lookup[(marker.maxWidth.map { String(name.prefix($0)) } ?? name).lowercased()] = Double(i + 1) }
+            for (i, name) in months.enumerated() {
+                lookup[(marker.maxWidth.map { String(name.prefix($0)) } ?? name).lowercased()] = Double(i + 1)
+            }
         case "F":
-            for (i, name) in days.enumerated() where i > 0 { lookup[(marker.maxWidth.map { String(name.prefix($0)) } ?? name).lowercased()] = Double(i) }
+            for (i, name) in days.enumerated() where i > 0 {
+                lookup[(marker.maxWidth.map { String(name.prefix($0)) } ?? name).lowercased()] = Double(i)
+            }
         case "P":
             lookup = ["am": 0, "pm": 1]
         default:
-            throw JSONataError(code: "D3133", message: "The component \(c) in a date/time picture string cannot be presented as a name", value: .string(String(c)))
+            throw JSONataError(
+                code: "D3133", message: "The component \(c) in a date/time picture string cannot be presented as a name",
+                value: .string(String(c)))
         }
         return ("[a-zA-Z]+", { value in lookup[value.lowercased()] })
     }

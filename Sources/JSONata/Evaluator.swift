@@ -141,7 +141,11 @@ final class Evaluator {
     @inline(__always) func allocate(_ count: Int) throws(JSONataError) {
         elements &+= count
         if elements > limits.maxElements {
-            throw JSONataError(code: "D2015", message: "The maximum sequence length of \(limits.maxElements) was exceeded.  One evaluation may create at most \(limits.maxElements) array elements and object members in all.", value: .number(Double(limits.maxElements)))
+            throw JSONataError(
+                code: "D2015",
+                message:
+                    "The maximum sequence length of \(limits.maxElements) was exceeded.  One evaluation may create at most \(limits.maxElements) array elements and object members in all.",
+                value: .number(Double(limits.maxElements)))
         }
         try tick(count)
     }
@@ -152,11 +156,16 @@ final class Evaluator {
     }
 
     func stringTooLong() -> JSONataError {
-        JSONataError(code: "D2015", message: "The maximum string length of \(limits.maxStringLength) was exceeded.", value: .number(Double(limits.maxStringLength)))
+        JSONataError(
+            code: "D2015", message: "The maximum string length of \(limits.maxStringLength) was exceeded.",
+            value: .number(Double(limits.maxStringLength)))
     }
 
     func stackOverflow(position: Int?) -> JSONataError {
-        JSONataError(code: "U1001", position: position, message: "Stack overflow error: Check for non-terminating recursive function.  Consider rewriting as tail-recursive.", value: nil as Value?)
+        JSONataError(
+            code: "U1001", position: position,
+            message: "Stack overflow error: Check for non-terminating recursive function.  Consider rewriting as tail-recursive.",
+            value: nil as Value?)
     }
 
     // MARK: Entry
@@ -206,7 +215,9 @@ final class Evaluator {
                 result = frame.lookup(expr.value)
             }
         case .lambda:
-            let f = JFunction(name: "lambda", signature: expr.signature, arity: expr.arguments.count, body: .lambda(node: expr, input: input, frame: frame))
+            let f = JFunction(
+                name: "lambda", signature: expr.signature, arity: expr.arguments.count,
+                body: .lambda(node: expr, input: input, frame: frame))
             f.thunk = expr.thunk
             f.parameters = expr.arguments.map(\.value)
             result = .function(f)
@@ -250,14 +261,16 @@ final class Evaluator {
             if step.tuple { isTupleStream = true }
             if i == 0 && step.consarray {
                 let r = try evaluate(step, .array(inputSequence), frame)
-                resultSequence = r.map { v in
-                    if case .array(let a) = v { return a }
-                    return JArray([v], sequence: true)
-                } ?? JArray([], sequence: true)
+                resultSequence =
+                    r.map { v in
+                        if case .array(let a) = v { return a }
+                        return JArray([v], sequence: true)
+                    } ?? JArray([], sequence: true)
             } else if isTupleStream {
                 tupleBindings = try evaluateTupleStep(step, inputSequence, tupleBindings, frame, undefinedInput: i == 0 && undefinedInput)
             } else {
-                resultSequence = try evaluateStep(step, inputSequence, frame, lastStep: i == expr.steps.count - 1, undefinedInput: i == 0 && undefinedInput)
+                resultSequence = try evaluateStep(
+                    step, inputSequence, frame, lastStep: i == expr.steps.count - 1, undefinedInput: i == 0 && undefinedInput)
             }
             if !isTupleStream, resultSequence == nil || resultSequence!.items.isEmpty { break }
             if step.focus == nil, let r = resultSequence, !isTupleStream { inputSequence = r }
@@ -325,7 +338,9 @@ final class Evaluator {
         return f
     }
 
-    func evaluateTupleStep(_ expr: Node, _ input: JArray, _ tupleBindings: JArray?, _ frame: Frame, undefinedInput: Bool = false) throws -> JArray {
+    func evaluateTupleStep(
+        _ expr: Node, _ input: JArray, _ tupleBindings: JArray?, _ frame: Frame, undefinedInput: Bool = false
+    ) throws -> JArray {
         if expr.kind == .sort {
             var result: JArray
             if let tupleBindings {
@@ -381,7 +396,9 @@ final class Evaluator {
             switch stage.kind {
             case .filter:
                 let filtered = try evaluateFilter(stage.expression!, .array(result), frame)
-                if case .array(let a)? = filtered { result = a } else {
+                if case .array(let a)? = filtered {
+                    result = a
+                } else {
                     result = JArray(filtered.map { [$0] } ?? [], sequence: true)
                     result.tupleStream = input.tupleStream
                 }
@@ -597,10 +614,15 @@ final class Evaluator {
 
     func comparison(_ lhs: Value?, _ rhs: Value?, _ op: String) throws -> Value? {
         func comparable(_ v: Value?) -> Bool {
-            switch v { case nil, .string?, .number?: true; default: false }
+            switch v {
+            case nil, .string?, .number?: true;
+            default: false
+            }
         }
         if !comparable(lhs) || !comparable(rhs) {
-            throw JSONataError(code: "T2010", message: "The expressions either side of operator \"\(op)\" must evaluate to numeric or string values", value: !comparable(lhs) ? lhs : rhs)
+            throw JSONataError(
+                code: "T2010", message: "The expressions either side of operator \"\(op)\" must evaluate to numeric or string values",
+                value: !comparable(lhs) ? lhs : rhs)
         }
         guard let lhs, let rhs else { return nil }
         switch (lhs, rhs) {
@@ -620,7 +642,10 @@ final class Evaluator {
             default: return .bool(c >= 0)
             }
         default:
-            throw JSONataError(code: "T2009", message: "The values \(lhs.json) and \(rhs.json) either side of operator \"\(op)\" must be of the same data type", value: lhs, value2: rhs)
+            throw JSONataError(
+                code: "T2009",
+                message: "The values \(lhs.json) and \(rhs.json) either side of operator \"\(op)\" must be of the same data type",
+                value: lhs, value2: rhs)
         }
     }
 
@@ -635,7 +660,11 @@ final class Evaluator {
         if l > r { return nil }
         let size = r - l + 1
         if size > 1e7 {
-            throw JSONataError(code: "D2014", message: "The size of the sequence allocated by the range operator (..) must not exceed 1e7.  Attempted to allocate \(JSON.formatNumber(size)).", value: .number(size))
+            throw JSONataError(
+                code: "D2014",
+                message:
+                    "The size of the sequence allocated by the range operator (..) must not exceed 1e7.  Attempted to allocate \(JSON.formatNumber(size)).",
+                value: .number(size))
         }
         let count = Int(size)
         try allocate(count)
@@ -651,7 +680,8 @@ final class Evaluator {
         case "-":
             guard let v = try evaluate(expr.expression!, input, frame) else { return nil }
             guard let n = v.number else {
-                throw JSONataError(code: "D1002", position: expr.position, token: "-", message: "Cannot negate a non-numeric value: \(v.json)", value: v)
+                throw JSONataError(
+                    code: "D1002", position: expr.position, token: "-", message: "Cannot negate a non-numeric value: \(v.json)", value: v)
             }
             return .number(-n)
         case "[":
@@ -679,7 +709,9 @@ final class Evaluator {
         case "{":
             return try evaluateGroup(expr.pairs, position: expr.position, input, frame)
         default:
-            throw JSONataError(code: "S0211", position: expr.position, token: expr.value, message: "The symbol \(expr.value) cannot be used as a unary operator")
+            throw JSONataError(
+                code: "S0211", position: expr.position, token: expr.value,
+                message: "The symbol \(expr.value) cannot be used as a unary operator")
         }
     }
 
@@ -704,12 +736,15 @@ final class Evaluator {
                 let key = try evaluate(pair.0, context, env)
                 guard let key else { continue }
                 guard case .string(let k) = key else {
-                    throw JSONataError(code: "T1003", position: position, message: "Key in object structure must evaluate to a string; got: \(key.json)", value: key)
+                    throw JSONataError(
+                        code: "T1003", position: position, message: "Key in object structure must evaluate to a string; got: \(key.json)",
+                        value: key)
                 }
                 try allocate(1)
                 if let index = groups.index(forKey: k) {
                     if groups.values[index].exprIndex != pairIndex {
-                        throw JSONataError(code: "D1009", position: position, message: "Multiple key definitions evaluate to same key: \(k)", value: key)
+                        throw JSONataError(
+                            code: "D1009", position: position, message: "Multiple key definitions evaluate to same key: \(k)", value: key)
                     }
                     groups.values[index].data.append(item)
                 } else {
@@ -774,12 +809,26 @@ final class Evaluator {
                 case (.number(let x)?, .number(let y)?): comp = x == y ? 0 : (x < y ? -1 : 1)
                 case (.string(let x)?, .string(let y)?): comp = compareJS(x, y)
                 case (let x?, let y?):
-                    let xOK: Bool = { if case .number = x { return true }; if case .string = x { return true }; return false }()
-                    let yOK: Bool = { if case .number = y { return true }; if case .string = y { return true }; return false }()
+                    let xOK: Bool = {
+                        if case .number = x { return true }; if case .string = x { return true }; return false
+                    }()
+                    let yOK: Bool = {
+                        if case .number = y { return true }; if case .string = y { return true }; return false
+                    }()
                     if !xOK || !yOK {
-                        failure = failure ?? JSONataError(code: "T2008", position: expr.position, message: "The expressions within an order-by clause must evaluate to numeric or string values", value: !xOK ? x : y)
+                        failure =
+                            failure
+                            ?? JSONataError(
+                                code: "T2008", position: expr.position,
+                                message: "The expressions within an order-by clause must evaluate to numeric or string values",
+                                value: !xOK ? x : y)
                     } else {
-                        failure = failure ?? JSONataError(code: "T2007", position: expr.position, message: "Type mismatch when comparing values \(x.json) and \(y.json) in order-by clause", value: x, value2: y)
+                        failure =
+                            failure
+                            ?? JSONataError(
+                                code: "T2007", position: expr.position,
+                                message: "Type mismatch when comparing values \(x.json) and \(y.json) in order-by clause", value: x,
+                                value2: y)
                     }
                     return false
                 }
@@ -802,7 +851,9 @@ final class Evaluator {
         let proc = try evaluate(expr.procedure!, input, frame)
         let procName = expr.procedure!.kind == .path ? expr.procedure!.steps[0].value : expr.procedure!.value
         if proc == nil, expr.procedure!.kind == .path, frame.lookup(expr.procedure!.steps[0].value) != nil {
-            throw JSONataError(code: "T1005", position: expr.position, token: procName, message: "Attempted to invoke a non-function. Did you mean ${{\(procName)}}?")
+            throw JSONataError(
+                code: "T1005", position: expr.position, token: procName,
+                message: "Attempted to invoke a non-function. Did you mean ${{\(procName)}}?")
         }
         var args: [Value?] = []
         if let applyTo { args.append(applyTo) }
@@ -877,9 +928,14 @@ final class Evaluator {
         let proc = try evaluate(expr.procedure!, input, frame)
         guard case .function(let f)? = proc else {
             if expr.procedure!.kind == .path, frame.lookup(expr.procedure!.steps[0].value) != nil {
-                throw JSONataError(code: "T1007", position: expr.position, token: expr.procedure!.steps[0].value, message: "Attempted to partially apply a non-function. Did you mean ${{\(expr.procedure!.steps[0].value)}}?")
+                throw JSONataError(
+                    code: "T1007", position: expr.position, token: expr.procedure!.steps[0].value,
+                    message: "Attempted to partially apply a non-function. Did you mean ${{\(expr.procedure!.steps[0].value)}}?")
             }
-            throw JSONataError(code: "T1008", position: expr.position, token: expr.procedure!.kind == .path ? expr.procedure!.steps[0].value : expr.procedure!.value, message: "Attempted to partially apply a non-function")
+            throw JSONataError(
+                code: "T1008", position: expr.position,
+                token: expr.procedure!.kind == .path ? expr.procedure!.steps[0].value : expr.procedure!.value,
+                message: "Attempted to partially apply a non-function")
         }
         return .function(JFunction(name: "partial", signature: nil, arity: holes.count, body: .partial(f, arguments: args, holes: holes)))
     }
@@ -891,7 +947,9 @@ final class Evaluator {
         }
         let fn = try evaluate(expr.rhs!, input, frame)
         guard case .function(let g)? = fn else {
-            throw JSONataError(code: "T2006", position: expr.position, message: "The right side of the function application operator ~> must be a function", value: fn)
+            throw JSONataError(
+                code: "T2006", position: expr.position,
+                message: "The right side of the function application operator ~> must be a function", value: fn)
         }
         if case .function(let f)? = lhs {
             // Function composition: λ($x){ $g($f($x)) }
@@ -918,7 +976,10 @@ final class Evaluator {
             let update = try evaluate(expr.update!, match, frame)
             if let update {
                 guard case .object(let u) = update else {
-                    throw JSONataError(code: "T2011", position: expr.update!.position, message: "The insert/update clause of the transform expression must evaluate to an object: \(update.json)", value: update)
+                    throw JSONataError(
+                        code: "T2011", position: expr.update!.position,
+                        message: "The insert/update clause of the transform expression must evaluate to an object: \(update.json)",
+                        value: update)
                 }
                 if case .object(let m) = match {
                     try allocate(u.members.count)
@@ -929,7 +990,11 @@ final class Evaluator {
                 let names: [Value]
                 if case .array(let a) = deletions { names = a.items } else { names = [deletions] }
                 guard names.allSatisfy({ $0.string != nil }) else {
-                    throw JSONataError(code: "T2012", position: deleteExpr.position, message: "The delete clause of the transform expression must evaluate to a string or array of strings: \(deletions.json)", value: deletions)
+                    throw JSONataError(
+                        code: "T2012", position: deleteExpr.position,
+                        message:
+                            "The delete clause of the transform expression must evaluate to a string or array of strings: \(deletions.json)",
+                        value: deletions)
                 }
                 if case .object(let m) = match {
                     for n in names { m.members.removeValue(forKey: n.string!) }
@@ -955,12 +1020,13 @@ func matchObject(_ m: NSTextCheckingResult, in ns: NSString, regex: NSRegularExp
             groups.append(.string(r.location == NSNotFound ? "" : ns.substring(with: r)))
         }
     }
-    return .object(JObjectBox([
-        "match": .string(ns.substring(with: m.range)),
-        "start": .number(Double(m.range.location)),
-        "end": .number(Double(m.range.location + m.range.length)),
-        "groups": .array(JArray(groups)),
-    ]))
+    return .object(
+        JObjectBox([
+            "match": .string(ns.substring(with: m.range)),
+            "start": .number(Double(m.range.location)),
+            "end": .number(Double(m.range.location + m.range.length)),
+            "groups": .array(JArray(groups)),
+        ]))
 }
 
 /// A copy of `value` sharing nothing mutable with it (`$clone`, transforms).

@@ -51,8 +51,12 @@ struct IntegerPicture {
                 if let group = Self.decimalGroups.first(where: { scalar.value >= $0 && scalar.value <= $0 + 9 }) {
                     mandatoryDigits += 1
                     position += 1
-                    if zero == nil { zero = group } else if zero != group {
-                        throw JSONataError(code: "D3131", message: "In a decimal digit pattern, all digits must be from the same decimal group", value: .string(picture))
+                    if zero == nil {
+                        zero = group
+                    } else if zero != group {
+                        throw JSONataError(
+                            code: "D3131", message: "In a decimal digit pattern, all digits must be from the same decimal group",
+                            value: .string(picture))
                     }
                 } else if scalar == "#" {
                     position += 1
@@ -129,7 +133,10 @@ struct IntegerPicture {
                 text += suffix
             }
         case .sequence:
-            throw JSONataError(code: "D3130", message: "Formatting or parsing an integer as a sequence starting with \(token) is not supported by this implementation", value: .string(token))
+            throw JSONataError(
+                code: "D3130",
+                message: "Formatting or parsing an integer as a sequence starting with \(token) is not supported by this implementation",
+                value: .string(token))
         }
         return negative ? "-" + text : text
     }
@@ -155,7 +162,11 @@ struct IntegerPicture {
 
     static func roman(_ value: UInt) throws(JSONataError) -> String {
         guard value <= maximumRoman else {
-            throw JSONataError(code: "D2015", message: "The roman numeral for \(value) would be \(value / 1000) characters long; numbers up to \(maximumRoman) are written in roman numerals", value: .number(Double(value)))
+            throw JSONataError(
+                code: "D2015",
+                message:
+                    "The roman numeral for \(value) would be \(value / 1000) characters long; numbers up to \(maximumRoman) are written in roman numerals",
+                value: .number(Double(value)))
         }
         var v = Int(value)
         var out = ""
@@ -182,7 +193,10 @@ struct IntegerPicture {
             if ordinal { pattern += "(?:th|st|nd|rd)" }
             return pattern
         case .sequence:
-            throw JSONataError(code: "D3130", message: "Formatting or parsing an integer as a sequence starting with \(token) is not supported by this implementation", value: .string(token))
+            throw JSONataError(
+                code: "D3130",
+                message: "Formatting or parsing an integer as a sequence starting with \(token) is not supported by this implementation",
+                value: .string(token))
         }
     }
 
@@ -220,17 +234,24 @@ struct IntegerPicture {
             let leading = digits.prefix { $0.isASCII && $0.isNumber }
             return Double(leading)
         case .sequence:
-            throw JSONataError(code: "D3130", message: "Formatting or parsing an integer as a sequence starting with \(token) is not supported by this implementation", value: .string(token))
+            throw JSONataError(
+                code: "D3130",
+                message: "Formatting or parsing an integer as a sequence starting with \(token) is not supported by this implementation",
+                value: .string(token))
         }
     }
 }
 
 /// English number words, cardinal and ordinal, both ways.
 enum NumberWords {
-    static let few = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Eleven", "Twelve",
-                      "Thirteen", "Fourteen", "Fifteen", "Sixteen", "Seventeen", "Eighteen", "Nineteen"]
-    static let ordinals = ["Zeroth", "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth", "Tenth",
-                           "Eleventh", "Twelfth", "Thirteenth", "Fourteenth", "Fifteenth", "Sixteenth", "Seventeenth", "Eighteenth", "Nineteenth"]
+    static let few = [
+        "Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Eleven", "Twelve",
+        "Thirteen", "Fourteen", "Fifteen", "Sixteen", "Seventeen", "Eighteen", "Nineteen",
+    ]
+    static let ordinals = [
+        "Zeroth", "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth", "Tenth",
+        "Eleventh", "Twelfth", "Thirteenth", "Fourteenth", "Fifteenth", "Sixteenth", "Seventeenth", "Eighteenth", "Nineteenth",
+    ]
     static let decades = ["Twenty", "Thirty", "Forty", "Fifty", "Sixty", "Seventy", "Eighty", "Ninety", "Hundred"]
     static let magnitudes = ["Thousand", "Million", "Billion", "Trillion"]
 

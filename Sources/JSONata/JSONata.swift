@@ -90,9 +90,11 @@ public struct JSONataFunction: @unchecked Sendable {
 
     public init(signature: String? = nil, _ body: @escaping @Sendable ([JSON?]) throws -> JSON?) {
         let parsed = signature.flatMap { try? Signature($0, position: 0) }
-        value = JFunction(name: "host", signature: parsed, arity: parsed?.params.count ?? 1, body: .native { _, args in
-            try body(args.map { try $0?.toJSON() }).map(Value.init)
-        })
+        value = JFunction(
+            name: "host", signature: parsed, arity: parsed?.params.count ?? 1,
+            body: .native { _, args in
+                try body(args.map { try $0?.toJSON() }).map(Value.init)
+            })
     }
 }
 
@@ -116,7 +118,8 @@ public struct JSONataError: Error, Sendable, Equatable, CustomStringConvertible 
         self.value = value
     }
 
-    init(code: String, position: Int? = nil, token: String? = nil, message: String, value: Value?, value2: Value? = nil, index: Int? = nil) {
+    init(code: String, position: Int? = nil, token: String? = nil, message: String, value: Value?, value2: Value? = nil, index: Int? = nil)
+    {
         self.code = code
         self.position = position
         self.token = token

@@ -40,11 +40,16 @@ enum NumberPicture {
         for (k, v) in options ?? [:] { properties.values[k] = v }
         let zero = properties["zero-digit"]
         let family: [Character] = (0..<10).map { Character(Unicode.Scalar(zero.unicodeScalars.first!.value + UInt32($0))!) }
-        let active = family + [properties["decimal-separator"], properties["exponent-separator"], properties["grouping-separator"],
-                               properties["digit"], properties["pattern-separator"]]
+        let active =
+            family + [
+                properties["decimal-separator"], properties["exponent-separator"], properties["grouping-separator"],
+                properties["digit"], properties["pattern-separator"],
+            ]
         let subPictures = picture.split(separator: properties["pattern-separator"], omittingEmptySubsequences: false).map { Array($0) }
         if subPictures.count > 2 {
-            throw JSONataError(code: "D3080", message: "The sub-picture must not contain more than one instance of the 'pattern-separator' character", value: .string(picture))
+            throw JSONataError(
+                code: "D3080", message: "The sub-picture must not contain more than one instance of the 'pattern-separator' character",
+                value: .string(picture))
         }
         let parts = subPictures.map { split($0, active: active, properties: properties) }
         for p in parts { try validate(p, family: family, active: active, properties: properties) }
@@ -56,7 +61,11 @@ enum NumberPicture {
         }
         let pic = value >= 0 ? analyses[0] : analyses[1]
         var adjusted = value
-        if pic.picture.contains(properties["percent"]) { adjusted = value * 100 } else if pic.picture.contains(properties["per-mille"]) { adjusted = value * 1000 }
+        if pic.picture.contains(properties["percent"]) {
+            adjusted = value * 100
+        } else if pic.picture.contains(properties["per-mille"]) {
+            adjusted = value * 1000
+        }
         var mantissa = adjusted
         var exponent: Int?
         if pic.minimumExponentSize != 0 {
@@ -111,7 +120,9 @@ enum NumberPicture {
             var e = digits(Double(exponent), 0)
             let pad = pic.minimumExponentSize - e.count
             if pad > 0 { e = Array(repeating: zero, count: pad) + e }
-            s += Array(properties.values["exponent-separator"] ?? "e") + (exponent < 0 ? Array(properties.values["minus-sign"] ?? "-") : []) + e
+            s +=
+                Array(properties.values["exponent-separator"] ?? "e") + (exponent < 0 ? Array(properties.values["minus-sign"] ?? "-") : [])
+                + e
         }
         return String(pic.prefix + s + pic.suffix)
     }
@@ -132,7 +143,9 @@ enum NumberPicture {
         var mantissa = activePart
         var exponent: [Character]?
         // As jsonata-js, the exponent separator's index in the whole sub-picture cuts the active part.
-        if prefix.count <= picture.count, let e = picture[prefix.count...].firstIndex(of: exponentSeparator), e <= picture.count - suffix.count {
+        if prefix.count <= picture.count, let e = picture[prefix.count...].firstIndex(of: exponentSeparator),
+            e <= picture.count - suffix.count
+        {
             mantissa = Array(activePart.prefix(e))
             exponent = e + 1 <= activePart.count ? Array(activePart[(e + 1)...]) : []
         }
@@ -142,8 +155,9 @@ enum NumberPicture {
             integer = Array(mantissa[..<d])
             fractional = Array(mantissa[(d + 1)...])
         }
-        return Parts(prefix: prefix, suffix: suffix, active: activePart, mantissa: mantissa, exponent: exponent,
-                     integer: integer, fractional: fractional, subpicture: picture)
+        return Parts(
+            prefix: prefix, suffix: suffix, active: activePart, mantissa: mantissa, exponent: exponent,
+            integer: integer, fractional: fractional, subpicture: picture)
     }
 
     static func validate(_ p: Parts, family: [Character], active: [Character], properties: Properties) throws(JSONataError) {
@@ -202,9 +216,10 @@ enum NumberPicture {
         if exponentPresent && minimumInteger == 0 && p.integer.contains(digit) { minimumInteger = 1 }
         if minimumInteger == 0 && minimumFractional == 0 { minimumFractional = 1 }
         let minimumExponent = p.exponent.map { $0.filter { family.contains($0) }.count } ?? 0
-        return Analysis(integerGroupingPositions: integerPositions, regularGrouping: regular, minimumIntegerPartSize: minimumInteger,
-                        scalingFactor: scaling, prefix: p.prefix, fractionalGroupingPositions: fractionalPositions,
-                        minimumFractionalPartSize: minimumFractional, maximumFractionalPartSize: maximumFractional,
-                        minimumExponentSize: minimumExponent, suffix: p.suffix, picture: p.subpicture)
+        return Analysis(
+            integerGroupingPositions: integerPositions, regularGrouping: regular, minimumIntegerPartSize: minimumInteger,
+            scalingFactor: scaling, prefix: p.prefix, fractionalGroupingPositions: fractionalPositions,
+            minimumFractionalPartSize: minimumFractional, maximumFractionalPartSize: maximumFractional,
+            minimumExponentSize: minimumExponent, suffix: p.suffix, picture: p.subpicture)
     }
 }

@@ -114,9 +114,12 @@ struct Parser {
     mutating func expect(_ text: String) throws {
         guard isOperator(text) else {
             if token.kind == .end {
-                throw JSONataError(code: "S0203", position: token.position, token: text, message: "Expected \(text) before end of expression")
+                throw JSONataError(
+                    code: "S0203", position: token.position, token: text, message: "Expected \(text) before end of expression")
             }
-            throw JSONataError(code: "S0202", position: token.position, token: token.text, message: "Expected \(text), got \(token.text)", value: .string(text))
+            throw JSONataError(
+                code: "S0202", position: token.position, token: token.text, message: "Expected \(text), got \(token.text)",
+                value: .string(text))
         }
         try advance()
     }
@@ -129,7 +132,9 @@ struct Parser {
         var processor = ASTProcessor()
         let ast = try processor.process(expr)
         if ast.kind == .parent || !ast.seekingParent.isEmpty {
-            throw JSONataError(code: "S0217", position: ast.position, token: "\(ast.kind)", message: "The object representing the 'parent' cannot be derived from this expression")
+            throw JSONataError(
+                code: "S0217", position: ast.position, token: "\(ast.kind)",
+                message: "The object representing the 'parent' cannot be derived from this expression")
         }
         return ast
     }
@@ -154,7 +159,9 @@ struct Parser {
         nesting += 1
         let maximum = JSONataExpression.maximumNesting
         if nesting > maximum {
-            throw JSONataError(code: "U1001", position: token.position, token: token.text, message: "Stack overflow error: the expression nests more than \(maximum) levels deep", value: nil as Value?)
+            throw JSONataError(
+                code: "U1001", position: token.position, token: token.text,
+                message: "Stack overflow error: the expression nests more than \(maximum) levels deep", value: nil as Value?)
         }
     }
 
@@ -240,7 +247,8 @@ struct Parser {
                 try expect("|")
                 return n
             default:
-                throw JSONataError(code: "S0211", position: t.position, token: t.text, message: "The symbol \(t.text) cannot be used as a unary operator")
+                throw JSONataError(
+                    code: "S0211", position: t.position, token: t.text, message: "The symbol \(t.text) cannot be used as a unary operator")
             }
         }
     }
@@ -271,7 +279,9 @@ struct Parser {
             return n
         case ":=":
             guard left.kind == .variable else {
-                throw JSONataError(code: "S0212", position: t.position, token: left.value, message: "The left side of := must be a variable name (start with $)")
+                throw JSONataError(
+                    code: "S0212", position: t.position, token: left.value,
+                    message: "The left side of := must be a variable name (start with $)")
             }
             let n = Node(.binary, ":=", position: t.position)
             n.lhs = left
@@ -282,7 +292,9 @@ struct Parser {
             n.lhs = left
             n.rhs = try expression(bp)
             guard n.rhs?.kind == .variable else {
-                throw JSONataError(code: "S0214", position: n.rhs?.position ?? t.position, token: t.text, message: "The right side of \(t.text) must be a variable name (start with $)")
+                throw JSONataError(
+                    code: "S0214", position: n.rhs?.position ?? t.position, token: t.text,
+                    message: "The right side of \(t.text) must be a variable name (start with $)")
             }
             return n
         case "?":
@@ -351,7 +363,9 @@ struct Parser {
         try expect(")")
         if left.kind == .name && (left.value == "function" || left.value == "λ") {
             for arg in args where arg.kind != .variable {
-                throw JSONataError(code: "S0208", position: arg.position, token: arg.value, message: "Parameter \(arg.value) of function definition must be a variable name (start with $)")
+                throw JSONataError(
+                    code: "S0208", position: arg.position, token: arg.value,
+                    message: "Parameter \(arg.value) of function definition must be a variable name (start with $)")
             }
             let n = Node(.lambda, left.value, position: t.position)
             n.arguments = args
@@ -361,7 +375,11 @@ struct Parser {
                 while depth > 0 && !isOperator("{") && token.kind != .end {
                     try advance()
                     let tok = token
-                    if tok.kind == .operator && tok.text == ">" { depth -= 1 } else if tok.kind == .operator && tok.text == "<" { depth += 1 }
+                    if tok.kind == .operator && tok.text == ">" {
+                        depth -= 1
+                    } else if tok.kind == .operator && tok.text == "<" {
+                        depth += 1
+                    }
                     text += tok.kind == .variable ? "$" + tok.text : tok.text
                 }
                 try expect(">")
@@ -424,7 +442,10 @@ struct ASTProcessor {
                 }
                 for step in result.steps {
                     if step.kind == .number || step.kind == .value {
-                        throw JSONataError(code: "S0213", position: step.position, token: step.value, message: "The literal value \(step.value) cannot be used as a step within a path expression", value: step.literal.map { .init($0.json) })
+                        throw JSONataError(
+                            code: "S0213", position: step.position, token: step.value,
+                            message: "The literal value \(step.value) cannot be used as a step within a path expression",
+                            value: step.literal.map { .init($0.json) })
                     }
                     if step.kind == .string { step.kind = .name }
                 }
@@ -442,7 +463,8 @@ struct ASTProcessor {
                     useStages = true
                 }
                 if step.group != nil {
-                    throw JSONataError(code: "S0209", position: expr.position, message: "A predicate cannot follow a grouping expression in a step")
+                    throw JSONataError(
+                        code: "S0209", position: expr.position, message: "A predicate cannot follow a grouping expression in a step")
                 }
                 let predicate = try process(expr.rhs!)
                 let filter = Node(.filter, position: expr.position)
@@ -495,10 +517,13 @@ struct ASTProcessor {
                 var step = result
                 if result.kind == .path { step = result.steps[result.steps.count - 1] }
                 if step.stages != nil || step.predicate != nil {
-                    throw JSONataError(code: "S0215", position: expr.position, message: "A context variable binding must precede any predicates on a step")
+                    throw JSONataError(
+                        code: "S0215", position: expr.position, message: "A context variable binding must precede any predicates on a step")
                 }
                 if step.kind == .sort {
-                    throw JSONataError(code: "S0216", position: expr.position, message: "A context variable binding must precede the 'order-by' clause on a step")
+                    throw JSONataError(
+                        code: "S0216", position: expr.position,
+                        message: "A context variable binding must precede the 'order-by' clause on a step")
                 }
                 if expr.keepArray { step.keepArray = true }
                 step.focus = expr.rhs!.value
@@ -686,7 +711,9 @@ struct ASTProcessor {
                 try seekParent(node.steps[index], slot)
             }
         default:
-            throw JSONataError(code: "S0217", position: node.position, token: "\(node.kind)", message: "The object representing the 'parent' cannot be derived from this expression")
+            throw JSONataError(
+                code: "S0217", position: node.position, token: "\(node.kind)",
+                message: "The object representing the 'parent' cannot be derived from this expression")
         }
     }
 

@@ -55,7 +55,9 @@ struct Signature {
                 let end = closing(position, "(", ")")
                 let choice = String(chars[(position + 1)..<end])
                 if choice.contains("<") {
-                    throw JSONataError(code: "S0402", position: position, message: "Choice groups containing parameterized types are not supported", value: .string(choice))
+                    throw JSONataError(
+                        code: "S0402", position: position, message: "Choice groups containing parameterized types are not supported",
+                        value: .string(choice))
                 }
                 next(Param(regex: "[\(choice)m]", type: "(\(choice))"))
                 position = end
@@ -65,7 +67,9 @@ struct Signature {
                     params[params.count - 1].subtype = String(chars[(position + 1)..<end])
                     position = end
                 } else {
-                    throw JSONataError(code: "S0401", position: position, message: "Type parameters can only be applied to functions and arrays", value: .string(params.last?.type ?? ""))
+                    throw JSONataError(
+                        code: "S0401", position: position, message: "Type parameters can only be applied to functions and arrays",
+                        value: .string(params.last?.type ?? ""))
                 }
             default:
                 break
@@ -107,7 +111,9 @@ struct Signature {
                     if contextType.range(of: "^" + contextRegex + "$", options: .regularExpression) != nil {
                         validated.append(context)
                     } else {
-                        throw JSONataError(code: "T0411", message: "Context value is not a compatible type with argument \(argIndex + 1) of function", value: context, index: argIndex + 1)
+                        throw JSONataError(
+                            code: "T0411", message: "Context value is not a compatible type with argument \(argIndex + 1) of function",
+                            value: context, index: argIndex + 1)
                     }
                 } else {
                     validated.append(argIndex < args.count ? args[argIndex] : nil)
@@ -134,7 +140,11 @@ struct Signature {
                                 }
                             }
                             if !ok {
-                                throw JSONataError(code: "T0412", message: "Argument \(argIndex + 1) of function must be an array of \(Self.typeName(param.subtype ?? ""))", value: arg, index: argIndex + 1)
+                                throw JSONataError(
+                                    code: "T0412",
+                                    message:
+                                        "Argument \(argIndex + 1) of function must be an array of \(Self.typeName(param.subtype ?? ""))",
+                                    value: arg, index: argIndex + 1)
                             }
                             if single != "a", let arg {
                                 validated.append(.array(JArray([arg])))
@@ -164,10 +174,14 @@ struct Signature {
             partial += param.regex
             let re = try NSRegularExpression(pattern: partial)
             guard let m = re.firstMatch(in: supplied, range: NSRange(location: 0, length: ns.length)) else {
-                throw JSONataError(code: "T0410", message: "Argument \(goodTo + 1) of function does not match function signature", value: goodTo < args.count ? args[goodTo] : nil, index: goodTo + 1)
+                throw JSONataError(
+                    code: "T0410", message: "Argument \(goodTo + 1) of function does not match function signature",
+                    value: goodTo < args.count ? args[goodTo] : nil, index: goodTo + 1)
             }
             goodTo = m.range.length
         }
-        throw JSONataError(code: "T0410", message: "Argument \(goodTo + 1) of function does not match function signature", value: goodTo < args.count ? args[goodTo] : nil, index: goodTo + 1)
+        throw JSONataError(
+            code: "T0410", message: "Argument \(goodTo + 1) of function does not match function signature",
+            value: goodTo < args.count ? args[goodTo] : nil, index: goodTo + 1)
     }
 }

@@ -19,7 +19,9 @@ public enum JSONataFunctions {
                 return .array(stride(from: 0, to: items.count, by: n).map { .array(Array(items[$0..<min($0 + n, items.count)])) })
             },
             "range": JSONataFunction(signature: "<nnn:a>") { args in
-                guard case .number(let start)? = args[0], case .number(let end)? = args[1], case .number(let step)? = args[2] else { return nil }
+                guard case .number(let start)? = args[0], case .number(let end)? = args[1], case .number(let step)? = args[2] else {
+                    return nil
+                }
                 guard step != 0, [start, end, step].allSatisfy({ $0 == $0.rounded() }) else {
                     throw JSONataError(code: "T0410", message: "The arguments of $range must be integers and the step must not be 0")
                 }
@@ -35,7 +37,10 @@ public enum JSONataFunctions {
                 guard case .string(let text)? = args[0] else { return nil }
                 let algorithm = args[1]?.stringValue ?? "SHA-256"
                 guard let digest = StepFunctionsHash.hex(text, algorithm: algorithm) else {
-                    throw JSONataError(code: "D3137", message: "The hash algorithm must be one of \(StepFunctionsHash.algorithms.joined(separator: ", ")); got \(algorithm)")
+                    throw JSONataError(
+                        code: "D3137",
+                        message:
+                            "The hash algorithm must be one of \(StepFunctionsHash.algorithms.joined(separator: ", ")); got \(algorithm)")
                 }
                 return .string(digest)
             },

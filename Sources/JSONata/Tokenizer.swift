@@ -125,16 +125,17 @@ struct Tokenizer {
                     index += 1
                 } else if e == "u" {
                     guard index + 4 < scalars.count + 0, index + 4 <= scalars.count - 0,
-                          let code = UInt32(String(String.UnicodeScalarView(scalars[(index + 1)...(index + 4)])), radix: 16)
+                        let code = UInt32(String(String.UnicodeScalarView(scalars[(index + 1)...(index + 4)])), radix: 16)
                     else {
-                        throw JSONataError(code: "S0104", position: index, message: "The escape sequence \\u must be followed by 4 hex digits")
+                        throw JSONataError(
+                            code: "S0104", position: index, message: "The escape sequence \\u must be followed by 4 hex digits")
                     }
                     index += 5
                     var scalarValue = code
                     // Surrogate pair?
                     if (0xD800...0xDBFF).contains(code), index + 5 < scalars.count, scalars[index] == "\\", scalars[index + 1] == "u",
-                       let low = UInt32(String(String.UnicodeScalarView(scalars[(index + 2)...(index + 5)])), radix: 16),
-                       (0xDC00...0xDFFF).contains(low)
+                        let low = UInt32(String(String.UnicodeScalarView(scalars[(index + 2)...(index + 5)])), radix: 16),
+                        (0xDC00...0xDFFF).contains(low)
                     {
                         scalarValue = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                         index += 6

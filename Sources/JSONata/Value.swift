@@ -121,22 +121,22 @@ enum Teardown {
     /// The lowest address of the current thread's stack (stacks grow down on every platform Swift runs on).
     private static func currentThreadStackEnd() -> UInt? {
         #if canImport(Darwin)
-        let thread = pthread_self()
-        let top = UInt(bitPattern: pthread_get_stackaddr_np(thread))
-        let size = UInt(pthread_get_stacksize_np(thread))
-        return top > size ? top - size : nil
+            let thread = pthread_self()
+            let top = UInt(bitPattern: pthread_get_stackaddr_np(thread))
+            let size = UInt(pthread_get_stacksize_np(thread))
+            return top > size ? top - size : nil
         #else
-        // glibc's pthread_getattr_np is a GNU extension that Swift's Glibc module leaves out: looked up by name.
-        typealias GetAttributes = @convention(c) (pthread_t, UnsafeMutablePointer<pthread_attr_t>) -> Int32
-        guard let symbol = dlsym(nil, "pthread_getattr_np") else { return nil }
-        let getAttributes = unsafeBitCast(symbol, to: GetAttributes.self)
-        var attributes = pthread_attr_t()
-        guard getAttributes(pthread_self(), &attributes) == 0 else { return nil }
-        defer { pthread_attr_destroy(&attributes) }
-        var address: UnsafeMutableRawPointer?
-        var size = 0
-        guard pthread_attr_getstack(&attributes, &address, &size) == 0, let address, size > 0 else { return nil }
-        return UInt(bitPattern: address)
+            // glibc's pthread_getattr_np is a GNU extension that Swift's Glibc module leaves out: looked up by name.
+            typealias GetAttributes = @convention(c) (pthread_t, UnsafeMutablePointer<pthread_attr_t>) -> Int32
+            guard let symbol = dlsym(nil, "pthread_getattr_np") else { return nil }
+            let getAttributes = unsafeBitCast(symbol, to: GetAttributes.self)
+            var attributes = pthread_attr_t()
+            guard getAttributes(pthread_self(), &attributes) == 0 else { return nil }
+            defer { pthread_attr_destroy(&attributes) }
+            var address: UnsafeMutableRawPointer?
+            var size = 0
+            guard pthread_attr_getstack(&attributes, &address, &size) == 0, let address, size > 0 else { return nil }
+            return UInt(bitPattern: address)
         #endif
     }
 
@@ -275,7 +275,9 @@ let maximumValueDepth = JSON.maximumParseDepth
 }
 
 func valueTooDeep() -> JSONataError {
-    JSONataError(code: "U1001", message: "Stack overflow error: a value nests arrays and objects more than \(maximumValueDepth) levels deep", value: nil as Value?)
+    JSONataError(
+        code: "U1001", message: "Stack overflow error: a value nests arrays and objects more than \(maximumValueDepth) levels deep",
+        value: nil as Value?)
 }
 
 /// JSONata's truthiness (`$boolean`): undefined stays undefined.
@@ -348,7 +350,11 @@ func appendValues(_ lhs: Value?, _ rhs: Value?) -> Value? {
     guard let lhs else { return rhs }
     guard let rhs else { return lhs }
     let result = JArray()
-    if case .array(let a) = lhs { result.items = a.items; result.sequence = a.sequence } else { result.items = [lhs]; result.sequence = true }
+    if case .array(let a) = lhs {
+        result.items = a.items; result.sequence = a.sequence
+    } else {
+        result.items = [lhs]; result.sequence = true
+    }
     if case .array(let b) = rhs { result.items.append(contentsOf: b.items) } else { result.items.append(rhs) }
     result.sequence = false
     return .array(result)
@@ -368,8 +374,7 @@ func roundedTo15(_ n: Double) -> Double {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-

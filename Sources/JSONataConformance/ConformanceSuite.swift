@@ -79,10 +79,11 @@ public struct ConformanceSuite: Sendable {
                     } else {
                         expected = .undefined
                     }
-                    result.append(Case(
-                        group: group, name: name, expression: expression, input: input, bindings: bindings,
-                        expected: expected, unordered: entry["unordered"] == .bool(true),
-                        timeLimitMilliseconds: entry["timelimit"]?.intValue, depth: entry["depth"]?.intValue))
+                    result.append(
+                        Case(
+                            group: group, name: name, expression: expression, input: input, bindings: bindings,
+                            expected: expected, unordered: entry["unordered"] == .bool(true),
+                            timeLimitMilliseconds: entry["timelimit"]?.intValue, depth: entry["depth"]?.intValue))
                 }
             }
         }

@@ -11,13 +11,16 @@ public final class RecordingService: LocalService {
     public let failuresLeft = Mutex(0)
 
     public init(prefix: String, targetPrefix: String) {
-        descriptor = ServiceDescriptor(endpointPrefix: prefix, signingName: prefix, targetPrefix: targetPrefix,
-                                       wireProtocol: .awsJson1_1, apiVersion: "1", xmlNamespace: nil,
-                                       operations: ["RunTask", "StartExecution"], routes: [])
+        descriptor = ServiceDescriptor(
+            endpointPrefix: prefix, signingName: prefix, targetPrefix: targetPrefix,
+            wireProtocol: .awsJson1_1, apiVersion: "1", xmlNamespace: nil,
+            operations: ["RunTask", "StartExecution"], routes: [])
     }
 
     public func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
-        if failuresLeft.withLock({ n in defer { n = max(0, n - 1) }; return n > 0 }) {
+        if failuresLeft.withLock({ n in
+            defer { n = max(0, n - 1) }; return n > 0
+        }) {
             throw AWSError("ServiceException", "try again", status: 500)
         }
         calls.withLock { $0.append((operation, try! JSON(parsing: request.body))) }

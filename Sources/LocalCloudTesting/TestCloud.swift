@@ -5,14 +5,18 @@ import Logging
 extension ServiceEnvironment {
     /// An environment for a test's services: state in memory, or under `stateDirectory` to outlive the cloud, and a
     /// logger that reports only critical errors, so that a test's output shows its failures rather than the services' logs.
-    public static func testing(stateDirectory: String? = nil, configure: (inout CloudConfiguration) -> Void = { _ in }) throws
+    public static func testing(
+        stateDirectory: String? = nil, configure: (inout CloudConfiguration) -> Void = { _ in }
+    ) throws
         -> ServiceEnvironment
     {
         try testing(database: CloudDatabase(stateDirectory: stateDirectory), stateDirectory: stateDirectory, configure: configure)
     }
 
     /// An environment as ``testing(stateDirectory:configure:)`` makes one, on a database the test opened itself.
-    public static func testing(database: CloudDatabase, stateDirectory: String? = nil, configure: (inout CloudConfiguration) -> Void = { _ in })
+    public static func testing(
+        database: CloudDatabase, stateDirectory: String? = nil, configure: (inout CloudConfiguration) -> Void = { _ in }
+    )
         -> ServiceEnvironment
     {
         var logger = Logger(label: "test")

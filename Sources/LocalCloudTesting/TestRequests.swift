@@ -43,14 +43,17 @@ extension Cloud {
         key: String = "AKIDTEST", region: String = "us-east-1"
     ) async -> (status: Int, body: JSON) {
         let headers = ["content-type": "application/json"].merging(signedHeaders(service, key: key, region: region)) { $1 }
-        let response = await respond(to: OperationRequest(
-            method: method, path: path, query: query, headers: headers, body: input?.serializedBytes() ?? []))
+        let response = await respond(
+            to: OperationRequest(
+                method: method, path: path, query: query, headers: headers, body: input?.serializedBytes() ?? []))
         return (response.status, (try? JSON(parsing: response.body)) ?? .null)
     }
 
     /// Calls a query-protocol operation: a POST of the form `form` (`Action=...&Version=...`) to `/`, signed for
     /// `service`. Returns the status and the XML body's text.
-    public func query(_ form: String, signedFor service: String, key: String = "AKIDTEST", region: String = "us-east-1") async
+    public func query(
+        _ form: String, signedFor service: String, key: String = "AKIDTEST", region: String = "us-east-1"
+    ) async
         -> (status: Int, body: String)
     {
         let headers = ["content-type": "application/x-www-form-urlencoded"].merging(signedHeaders(service, key: key, region: region)) { $1 }

@@ -17,8 +17,9 @@ extension PlatformApp {
     /// needs no error handling of its own and `skiff synth` reports why.
     public func synth() {
         do {
-            let options = try SynthOptions(arguments: Array(CommandLine.arguments.dropFirst()),
-                                           environment: ProcessInfo.processInfo.environment)
+            let options = try SynthOptions(
+                arguments: Array(CommandLine.arguments.dropFirst()),
+                environment: ProcessInfo.processInfo.environment)
             for path in try synth(options) { print(path) }
         } catch {
             FileHandle.standardError.write(Data("Error: \(error)\n".utf8))

@@ -36,9 +36,11 @@ public enum AssemblyReader {
             }
             let path = (folder as NSString).appendingPathComponent(file)
             // CDK gives the deployed name as properties.stackName when it differs from the artifact's ID.
-            stacks.append(AssemblyStack(name: artifact["properties"]?["stackName"]?.stringValue ?? name,
-                                        environment: artifact["environment"]?.stringValue.flatMap(environment(uri:)),
-                                        templatePath: path, template: try parseJSONFile(path)))
+            stacks.append(
+                AssemblyStack(
+                    name: artifact["properties"]?["stackName"]?.stringValue ?? name,
+                    environment: artifact["environment"]?.stringValue.flatMap(environment(uri:)),
+                    templatePath: path, template: try parseJSONFile(path)))
         }
         return stacks
     }
@@ -79,7 +81,8 @@ extension AssemblyWriter {
     static func previousFiles(in folder: String) -> [String] {
         let manifestPath = (folder as NSString).appendingPathComponent("manifest.json")
         guard FileManager.default.fileExists(atPath: manifestPath),
-              let manifest = try? AssemblyReader.parseJSONFile(manifestPath) else { return [] }
+            let manifest = try? AssemblyReader.parseJSONFile(manifestPath)
+        else { return [] }
         var names: [String] = []
         for (_, artifact) in manifest["artifacts"]?.objectValue ?? [:] {
             for key in ["templateFile", "yamlTemplateFile"] {

@@ -29,9 +29,11 @@ public struct BatchJob: Construct {
     /// The ECR repository the image comes from, when it is one: the execution role may pull from it only.
     public var imageRepositoryArn: JSON?
 
-    public init(_ name: String, image: JSON, imageRepositoryArn: JSON? = nil, entryPoint: [String] = [], command: [String] = [],
-                environment: OrderedDictionary<String, String> = [:], cpu: Int = 256, memory: Int = 512,
-                schedule: Schedule? = nil, requiredArguments: [String] = [], network: Network, logRetentionDays: Int = 90) {
+    public init(
+        _ name: String, image: JSON, imageRepositoryArn: JSON? = nil, entryPoint: [String] = [], command: [String] = [],
+        environment: OrderedDictionary<String, String> = [:], cpu: Int = 256, memory: Int = 512,
+        schedule: Schedule? = nil, requiredArguments: [String] = [], network: Network, logRetentionDays: Int = 90
+    ) {
         self.name = name
         self.image = image
         self.entryPoint = entryPoint
@@ -68,9 +70,10 @@ public struct BatchJob: Construct {
 
     public var prefix: String { logicalIdPart(name) }
     var task: FargateTask {
-        FargateTask(prefix: prefix, containerName: name, image: image, entryPoint: entryPoint, command: command,
-                    environment: environment, cpu: cpu, memory: memory, logRetentionDays: logRetentionDays,
-                    ecrRepositoryArn: imageRepositoryArn)
+        FargateTask(
+            prefix: prefix, containerName: name, image: image, entryPoint: entryPoint, command: command,
+            environment: environment, cpu: cpu, memory: memory, logRetentionDays: logRetentionDays,
+            ecrRepositoryArn: imageRepositoryArn)
     }
     public var stateMachineId: String { prefix + "StateMachine" }
     public var logGroupId: String { task.logGroupId }
@@ -83,9 +86,12 @@ public struct BatchJob: Construct {
     /// The on-demand state machine, in JSONata: ValidateArgs → MissingArgs | RunEcsTask.
     /// `${ClusterArn}`, `${TaskDefinitionArn}`, `${SecurityGroupId}` and `${Subnets}` come from DefinitionSubstitutions.
     public var stateMachineDefinition: JSON {
-        let condition = requiredArguments.isEmpty ? "true"
+        let condition =
+            requiredArguments.isEmpty
+            ? "true"
             : requiredArguments.map { "$exists($states.input.\(jsonataField($0)))" }.joined(separator: " and ")
-        let args = command.map { "'\($0.replacingOccurrences(of: "'", with: "\\'"))'" }
+        let args =
+            command.map { "'\($0.replacingOccurrences(of: "'", with: "\\'"))'" }
             + requiredArguments.map { "$string($states.input.\(jsonataField($0)))" }
         return [
             "Comment": .string("Runs \(name) on demand with its required arguments: \(requiredArguments.joined(separator: ", "))"),
@@ -108,15 +114,21 @@ public struct BatchJob: Construct {
                         "Cluster": "${ClusterArn}",
                         "TaskDefinition": "${TaskDefinitionArn}",
                         "LaunchType": "FARGATE",
-                        "NetworkConfiguration": ["AwsvpcConfiguration": [
-                            "Subnets": "{% $split('${Subnets}', ',') %}",
-                            "SecurityGroups": ["${SecurityGroupId}"],
-                            "AssignPublicIp": "DISABLED",
-                        ]],
-                        "Overrides": ["ContainerOverrides": [[
-                            "Name": .string(name),
-                            "Command": .string("{% [\(args.joined(separator: ", "))] %}"),
-                        ]]],
+                        "NetworkConfiguration": [
+                            "AwsvpcConfiguration": [
+                                "Subnets": "{% $split('${Subnets}', ',') %}",
+                                "SecurityGroups": ["${SecurityGroupId}"],
+                                "AssignPublicIp": "DISABLED",
+                            ]
+                        ],
+                        "Overrides": [
+                            "ContainerOverrides": [
+                                [
+                                    "Name": .string(name),
+                                    "Command": .string("{% [\(args.joined(separator: ", "))] %}"),
+                                ]
+                            ]
+                        ],
                     ],
                     "End": true,
                 ],
@@ -131,59 +143,81 @@ public struct BatchJob: Construct {
     public var parts: StackParts {
         var p = StackParts()
         p.resources += task.resources()
-        p.resources.append(Resource(securityGroupId, type: "AWS::EC2::SecurityGroup", properties: [
-            "GroupDescription": .string("\(name) tasks: no inbound traffic"),
-            "VpcId": network.vpcId,
-            "SecurityGroupEgress": [["IpProtocol": "-1", "CidrIp": "0.0.0.0/0", "Description": "Outbound to AWS APIs and dependencies"]],
-        ]))
-        let t = task
-        let passRoles = PolicyStatement(sid: "PassTaskRoles", actions: ["iam:PassRole"],
-                                        resources: [Fn.getAtt(t.executionRoleId, "Arn"), Fn.getAtt(t.taskRoleId, "Arn")],
-                                        condition: ["StringEquals": ["iam:PassedToService": "ecs-tasks.amazonaws.com"]])
-        let runTask = PolicyStatement(sid: "RunTask", actions: ["ecs:RunTask"], resources: [Fn.ref(t.taskDefinitionId)],
-                                      condition: ["ArnEquals": ["ecs:cluster": Fn.getAtt(t.clusterId, "Arn")]])
-        if let schedule {
-            p.resources.append(role(prefix + "SchedulerRole", service: "scheduler.amazonaws.com",
-                                    policies: [("run-task", PolicyDocument([runTask, passRoles]))], sourceAccountCondition: true))
-            p.resources.append(Resource(prefix + "Schedule", type: "AWS::Scheduler::Schedule", properties: [
-                "Description": .string("Runs \(name) on \(schedule.expression)"),
-                "ScheduleExpression": .string(schedule.expression),
-                "ScheduleExpressionTimezone": .string(schedule.timeZone),
-                "FlexibleTimeWindow": ["Mode": "OFF"],
-                "State": "ENABLED",
-                "Target": [
-                    "Arn": Fn.getAtt(t.clusterId, "Arn"),
-                    "RoleArn": Fn.getAtt(prefix + "SchedulerRole", "Arn"),
-                    "RetryPolicy": ["MaximumRetryAttempts": 0],
-                    "EcsParameters": [
-                        "TaskDefinitionArn": Fn.ref(t.taskDefinitionId), "LaunchType": "FARGATE", "TaskCount": 1,
-                        "NetworkConfiguration": ["AwsvpcConfiguration": awsvpcConfiguration],
+        p.resources.append(
+            Resource(
+                securityGroupId, type: "AWS::EC2::SecurityGroup",
+                properties: [
+                    "GroupDescription": .string("\(name) tasks: no inbound traffic"),
+                    "VpcId": network.vpcId,
+                    "SecurityGroupEgress": [
+                        ["IpProtocol": "-1", "CidrIp": "0.0.0.0/0", "Description": "Outbound to AWS APIs and dependencies"]
                     ],
-                ],
-            ]))
+                ]))
+        let t = task
+        let passRoles = PolicyStatement(
+            sid: "PassTaskRoles", actions: ["iam:PassRole"],
+            resources: [Fn.getAtt(t.executionRoleId, "Arn"), Fn.getAtt(t.taskRoleId, "Arn")],
+            condition: ["StringEquals": ["iam:PassedToService": "ecs-tasks.amazonaws.com"]])
+        let runTask = PolicyStatement(
+            sid: "RunTask", actions: ["ecs:RunTask"], resources: [Fn.ref(t.taskDefinitionId)],
+            condition: ["ArnEquals": ["ecs:cluster": Fn.getAtt(t.clusterId, "Arn")]])
+        if let schedule {
+            p.resources.append(
+                role(
+                    prefix + "SchedulerRole", service: "scheduler.amazonaws.com",
+                    policies: [("run-task", PolicyDocument([runTask, passRoles]))], sourceAccountCondition: true))
+            p.resources.append(
+                Resource(
+                    prefix + "Schedule", type: "AWS::Scheduler::Schedule",
+                    properties: [
+                        "Description": .string("Runs \(name) on \(schedule.expression)"),
+                        "ScheduleExpression": .string(schedule.expression),
+                        "ScheduleExpressionTimezone": .string(schedule.timeZone),
+                        "FlexibleTimeWindow": ["Mode": "OFF"],
+                        "State": "ENABLED",
+                        "Target": [
+                            "Arn": Fn.getAtt(t.clusterId, "Arn"),
+                            "RoleArn": Fn.getAtt(prefix + "SchedulerRole", "Arn"),
+                            "RetryPolicy": ["MaximumRetryAttempts": 0],
+                            "EcsParameters": [
+                                "TaskDefinitionArn": Fn.ref(t.taskDefinitionId), "LaunchType": "FARGATE", "TaskCount": 1,
+                                "NetworkConfiguration": ["AwsvpcConfiguration": awsvpcConfiguration],
+                            ],
+                        ],
+                    ]))
         }
         let sync = [
             runTask,
-            PolicyStatement(sid: "TrackTask", actions: ["ecs:StopTask", "ecs:DescribeTasks"], resources: [ARN.ecsTasks(clusterLogicalId: t.clusterId)]),
+            PolicyStatement(
+                sid: "TrackTask", actions: ["ecs:StopTask", "ecs:DescribeTasks"], resources: [ARN.ecsTasks(clusterLogicalId: t.clusterId)]),
             passRoles,
-            PolicyStatement(sid: "SyncRule", actions: ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                            resources: [Fn.sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForECSTaskRule")]),
+            PolicyStatement(
+                sid: "SyncRule", actions: ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources: [
+                    Fn.sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForECSTaskRule")
+                ]),
         ]
-        p.resources.append(role(prefix + "StateMachineRole", service: "states.amazonaws.com",
-                                policies: [("run-task-sync", PolicyDocument(sync))], sourceAccountCondition: true))
-        p.resources.append(Resource(stateMachineId, type: "AWS::StepFunctions::StateMachine", properties: [
-            "StateMachineName": Fn.sub("${AWS::StackName}-\(name)"),
-            "StateMachineType": "STANDARD",
-            "RoleArn": Fn.getAtt(prefix + "StateMachineRole", "Arn"),
-            "Definition": stateMachineDefinition,
-            "DefinitionSubstitutions": [
-                "ClusterArn": Fn.getAtt(t.clusterId, "Arn"),
-                "TaskDefinitionArn": Fn.ref(t.taskDefinitionId),
-                "SecurityGroupId": Fn.getAtt(securityGroupId, "GroupId"),
-                "Subnets": ["Fn::Join": [",", network.privateSubnets]],
-            ],
-        ]))
-        p.outputs.append(Output(prefix + "StateMachineArn", value: Fn.ref(stateMachineId), description: "Start on-demand runs of \(name) here"))
+        p.resources.append(
+            role(
+                prefix + "StateMachineRole", service: "states.amazonaws.com",
+                policies: [("run-task-sync", PolicyDocument(sync))], sourceAccountCondition: true))
+        p.resources.append(
+            Resource(
+                stateMachineId, type: "AWS::StepFunctions::StateMachine",
+                properties: [
+                    "StateMachineName": Fn.sub("${AWS::StackName}-\(name)"),
+                    "StateMachineType": "STANDARD",
+                    "RoleArn": Fn.getAtt(prefix + "StateMachineRole", "Arn"),
+                    "Definition": stateMachineDefinition,
+                    "DefinitionSubstitutions": [
+                        "ClusterArn": Fn.getAtt(t.clusterId, "Arn"),
+                        "TaskDefinitionArn": Fn.ref(t.taskDefinitionId),
+                        "SecurityGroupId": Fn.getAtt(securityGroupId, "GroupId"),
+                        "Subnets": ["Fn::Join": [",", network.privateSubnets]],
+                    ],
+                ]))
+        p.outputs.append(
+            Output(prefix + "StateMachineArn", value: Fn.ref(stateMachineId), description: "Start on-demand runs of \(name) here"))
         return p
     }
 }

@@ -20,8 +20,10 @@ public struct EksCluster: Construct {
         public var releaseVersion: String
         public var minSize: Int, desiredSize: Int, maxSize: Int
         public var amiType: String
-        public init(_ name: String, instanceTypes: [String], releaseVersion: String, minSize: Int = 2, desiredSize: Int = 2,
-                    maxSize: Int = 4, amiType: String = "AL2023_x86_64_STANDARD") {
+        public init(
+            _ name: String, instanceTypes: [String], releaseVersion: String, minSize: Int = 2, desiredSize: Int = 2,
+            maxSize: Int = 4, amiType: String = "AL2023_x86_64_STANDARD"
+        ) {
             self.name = name
             self.instanceTypes = instanceTypes
             self.releaseVersion = releaseVersion
@@ -40,8 +42,10 @@ public struct EksCluster: Construct {
     /// Keep the API endpoint private (reachable only from the VPC); on by default.
     public var privateEndpointOnly: Bool
 
-    public init(_ name: String, version: String, addons: [Addon], nodeGroups: [NodeGroup], network: Network,
-                privateEndpointOnly: Bool = true) {
+    public init(
+        _ name: String, version: String, addons: [Addon], nodeGroups: [NodeGroup], network: Network,
+        privateEndpointOnly: Bool = true
+    ) {
         self.name = name
         self.version = version
         self.addons = addons
@@ -70,49 +74,70 @@ public struct EksCluster: Construct {
 
     public var parts: StackParts {
         var p = StackParts()
-        p.resources.append(role(prefix + "ClusterRole", service: "eks.amazonaws.com", policies: [],
-                                managedPolicies: ["AmazonEKSClusterPolicy"]))
-        p.resources.append(role(prefix + "NodeRole", service: "ec2.amazonaws.com", policies: [],
-                                managedPolicies: ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy"]))
-        p.resources.append(Resource(clusterId, type: "AWS::EKS::Cluster", properties: [
-            "Name": .string(name),
-            "Version": .string(version),
-            "RoleArn": Fn.getAtt(prefix + "ClusterRole", "Arn"),
-            "ResourcesVpcConfig": [
-                "SubnetIds": network.privateSubnets,
-                "EndpointPrivateAccess": true,
-                "EndpointPublicAccess": .bool(!privateEndpointOnly),
-            ],
-            "AccessConfig": ["AuthenticationMode": "API", "BootstrapClusterCreatorAdminPermissions": true],
-            "Logging": ["ClusterLogging": ["EnabledTypes": [
-                ["Type": "api"], ["Type": "audit"], ["Type": "authenticator"], ["Type": "controllerManager"], ["Type": "scheduler"],
-            ]]],
-        ]))
+        p.resources.append(
+            role(
+                prefix + "ClusterRole", service: "eks.amazonaws.com", policies: [],
+                managedPolicies: ["AmazonEKSClusterPolicy"]))
+        p.resources.append(
+            role(
+                prefix + "NodeRole", service: "ec2.amazonaws.com", policies: [],
+                managedPolicies: ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy"]))
+        p.resources.append(
+            Resource(
+                clusterId, type: "AWS::EKS::Cluster",
+                properties: [
+                    "Name": .string(name),
+                    "Version": .string(version),
+                    "RoleArn": Fn.getAtt(prefix + "ClusterRole", "Arn"),
+                    "ResourcesVpcConfig": [
+                        "SubnetIds": network.privateSubnets,
+                        "EndpointPrivateAccess": true,
+                        "EndpointPublicAccess": .bool(!privateEndpointOnly),
+                    ],
+                    "AccessConfig": ["AuthenticationMode": "API", "BootstrapClusterCreatorAdminPermissions": true],
+                    "Logging": [
+                        "ClusterLogging": [
+                            "EnabledTypes": [
+                                ["Type": "api"], ["Type": "audit"], ["Type": "authenticator"], ["Type": "controllerManager"],
+                                ["Type": "scheduler"],
+                            ]
+                        ]
+                    ],
+                ]))
         var nodeGroupIds: [String] = []
         for g in nodeGroups {
             let id = prefix + "NodeGroup" + logicalIdPart(g.name)
             nodeGroupIds.append(id)
-            p.resources.append(Resource(id, type: "AWS::EKS::Nodegroup", properties: [
-                "ClusterName": Fn.ref(clusterId),
-                "NodegroupName": .string(g.name),
-                "NodeRole": Fn.getAtt(prefix + "NodeRole", "Arn"),
-                "Subnets": network.privateSubnets,
-                "AmiType": .string(g.amiType),
-                "InstanceTypes": .array(g.instanceTypes.map(JSON.string)),
-                "Version": .string(version),
-                "ReleaseVersion": .string(g.releaseVersion),
-                "ScalingConfig": ["MinSize": .number(Double(g.minSize)), "DesiredSize": .number(Double(g.desiredSize)), "MaxSize": .number(Double(g.maxSize))],
-                "UpdateConfig": ["MaxUnavailable": 1],
-            ]))
+            p.resources.append(
+                Resource(
+                    id, type: "AWS::EKS::Nodegroup",
+                    properties: [
+                        "ClusterName": Fn.ref(clusterId),
+                        "NodegroupName": .string(g.name),
+                        "NodeRole": Fn.getAtt(prefix + "NodeRole", "Arn"),
+                        "Subnets": network.privateSubnets,
+                        "AmiType": .string(g.amiType),
+                        "InstanceTypes": .array(g.instanceTypes.map(JSON.string)),
+                        "Version": .string(version),
+                        "ReleaseVersion": .string(g.releaseVersion),
+                        "ScalingConfig": [
+                            "MinSize": .number(Double(g.minSize)), "DesiredSize": .number(Double(g.desiredSize)),
+                            "MaxSize": .number(Double(g.maxSize)),
+                        ],
+                        "UpdateConfig": ["MaxUnavailable": 1],
+                    ]))
         }
         for a in addons {
             // Add-ons like coredns need nodes to become active, so they follow the node groups.
-            p.resources.append(Resource(prefix + "Addon" + logicalIdPart(a.name), type: "AWS::EKS::Addon", properties: [
-                "ClusterName": Fn.ref(clusterId),
-                "AddonName": .string(a.name),
-                "AddonVersion": .string(a.version),
-                "ResolveConflicts": "OVERWRITE",
-            ], dependsOn: nodeGroupIds))
+            p.resources.append(
+                Resource(
+                    prefix + "Addon" + logicalIdPart(a.name), type: "AWS::EKS::Addon",
+                    properties: [
+                        "ClusterName": Fn.ref(clusterId),
+                        "AddonName": .string(a.name),
+                        "AddonVersion": .string(a.version),
+                        "ResolveConflicts": "OVERWRITE",
+                    ], dependsOn: nodeGroupIds))
         }
         p.outputs.append(Output(prefix + "ClusterName", value: Fn.ref(clusterId)))
         p.outputs.append(Output(prefix + "ClusterVersion", value: .string(version)))

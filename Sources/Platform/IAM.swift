@@ -12,8 +12,10 @@ public struct PolicyStatement: Sendable, Equatable {
     /// Why the statement needs `"*"` as action or resource, when it does (AWS has no narrower form).
     public var wildcardReason: String?
 
-    public init(sid: String? = nil, effect: Effect = .allow, actions: [String], resources: [JSON],
-                condition: JSONObject? = nil, wildcardReason: String? = nil) {
+    public init(
+        sid: String? = nil, effect: Effect = .allow, actions: [String], resources: [JSON],
+        condition: JSONObject? = nil, wildcardReason: String? = nil
+    ) {
         self.sid = sid
         self.effect = effect
         self.actions = actions
@@ -57,8 +59,10 @@ func assumeRolePolicy(service: String, sourceAccountCondition: Bool = false) -> 
 }
 
 /// An `AWS::IAM::Role` resource with inline policies.
-func role(_ logicalId: String, service: String, policies: [(String, PolicyDocument)],
-          managedPolicies: [String] = [], sourceAccountCondition: Bool = false) -> Resource {
+func role(
+    _ logicalId: String, service: String, policies: [(String, PolicyDocument)],
+    managedPolicies: [String] = [], sourceAccountCondition: Bool = false
+) -> Resource {
     var p: JSONObject = ["AssumeRolePolicyDocument": assumeRolePolicy(service: service, sourceAccountCondition: sourceAccountCondition)]
     if !managedPolicies.isEmpty {
         p["ManagedPolicyArns"] = .array(managedPolicies.map { Fn.sub("arn:${AWS::Partition}:iam::aws:policy/\($0)") })

@@ -39,30 +39,43 @@ struct FargateTask {
     /// The execution role may pull the image and write the log group, nothing else.
     var executionPolicy: PolicyDocument {
         var statements = [
-            PolicyStatement(sid: "WriteLogs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
-                            resources: [ARN.logGroup(logGroupId)]),
+            PolicyStatement(
+                sid: "WriteLogs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources: [ARN.logGroup(logGroupId)])
         ]
         if let repo = ecrRepositoryArn {
-            statements.append(PolicyStatement(sid: "PullImage", actions: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                                              resources: [repo]))
-            statements.append(PolicyStatement(sid: "EcrAuth", actions: ["ecr:GetAuthorizationToken"], resources: ["*"],
-                                              wildcardReason: "ecr:GetAuthorizationToken supports no resource-level permissions"))
+            statements.append(
+                PolicyStatement(
+                    sid: "PullImage", actions: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                    resources: [repo]))
+            statements.append(
+                PolicyStatement(
+                    sid: "EcrAuth", actions: ["ecr:GetAuthorizationToken"], resources: ["*"],
+                    wildcardReason: "ecr:GetAuthorizationToken supports no resource-level permissions"))
         }
         return PolicyDocument(statements)
     }
 
     func resources() -> [Resource] {
         var rs: [Resource] = []
-        rs.append(Resource(clusterId, type: "AWS::ECS::Cluster", properties: [
-            "ClusterSettings": [["Name": "containerInsights", "Value": "enabled"]],
-        ]))
-        rs.append(Resource(logGroupId, type: "AWS::Logs::LogGroup", properties: [
-            "RetentionInDays": .number(Double(logRetentionDays)),
-        ], deletionPolicy: "Retain", updateReplacePolicy: "Retain"))
+        rs.append(
+            Resource(
+                clusterId, type: "AWS::ECS::Cluster",
+                properties: [
+                    "ClusterSettings": [["Name": "containerInsights", "Value": "enabled"]]
+                ]))
+        rs.append(
+            Resource(
+                logGroupId, type: "AWS::Logs::LogGroup",
+                properties: [
+                    "RetentionInDays": .number(Double(logRetentionDays))
+                ], deletionPolicy: "Retain", updateReplacePolicy: "Retain"))
         rs.append(role(executionRoleId, service: "ecs-tasks.amazonaws.com", policies: [("execution", executionPolicy)]))
-        rs.append(role(taskRoleId, service: "ecs-tasks.amazonaws.com",
-                       policies: taskRoleStatements.isEmpty ? [] : [("task", PolicyDocument(taskRoleStatements))],
-                       sourceAccountCondition: true))
+        rs.append(
+            role(
+                taskRoleId, service: "ecs-tasks.amazonaws.com",
+                policies: taskRoleStatements.isEmpty ? [] : [("task", PolicyDocument(taskRoleStatements))],
+                sourceAccountCondition: true))
         var container: JSONObject = ["Name": .string(containerName), "Image": image, "Essential": true]
         if !entryPoint.isEmpty { container["EntryPoint"] = .array(entryPoint.map(JSON.string)) }
         if !command.isEmpty { container["Command"] = .array(command.map(JSON.string)) }
@@ -77,14 +90,17 @@ struct FargateTask {
             "LogDriver": "awslogs",
             "Options": ["awslogs-group": Fn.ref(logGroupId), "awslogs-region": Fn.region, "awslogs-stream-prefix": .string(containerName)],
         ]
-        rs.append(Resource(taskDefinitionId, type: "AWS::ECS::TaskDefinition", properties: [
-            "Family": Fn.sub("${AWS::StackName}-\(containerName)"),
-            "Cpu": .string(String(cpu)), "Memory": .string(String(memory)),
-            "NetworkMode": "awsvpc", "RequiresCompatibilities": ["FARGATE"],
-            "RuntimePlatform": ["CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX"],
-            "ExecutionRoleArn": Fn.getAtt(executionRoleId, "Arn"), "TaskRoleArn": Fn.getAtt(taskRoleId, "Arn"),
-            "ContainerDefinitions": [.object(container)],
-        ]))
+        rs.append(
+            Resource(
+                taskDefinitionId, type: "AWS::ECS::TaskDefinition",
+                properties: [
+                    "Family": Fn.sub("${AWS::StackName}-\(containerName)"),
+                    "Cpu": .string(String(cpu)), "Memory": .string(String(memory)),
+                    "NetworkMode": "awsvpc", "RequiresCompatibilities": ["FARGATE"],
+                    "RuntimePlatform": ["CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX"],
+                    "ExecutionRoleArn": Fn.getAtt(executionRoleId, "Arn"), "TaskRoleArn": Fn.getAtt(taskRoleId, "Arn"),
+                    "ContainerDefinitions": [.object(container)],
+                ]))
         return rs
     }
 }

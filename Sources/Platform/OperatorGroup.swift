@@ -21,9 +21,11 @@ public struct OperatorGroup: Construct {
                 let sm = job.stateMachineId
                 return [
                     PolicyStatement(sid: "Start\(sm)", actions: ["states:StartExecution"], resources: [Fn.ref(sm)]),
-                    PolicyStatement(sid: "List\(sm)", actions: ["states:ListExecutions", "states:DescribeStateMachine"], resources: [Fn.ref(sm)]),
-                    PolicyStatement(sid: "Follow\(sm)", actions: ["states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"],
-                                    resources: [Fn.sub("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${\(sm).Name}:*")]),
+                    PolicyStatement(
+                        sid: "List\(sm)", actions: ["states:ListExecutions", "states:DescribeStateMachine"], resources: [Fn.ref(sm)]),
+                    PolicyStatement(
+                        sid: "Follow\(sm)", actions: ["states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"],
+                        resources: [Fn.sub("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${\(sm).Name}:*")]),
                 ]
             case .readJobLogs(let job): return Self.readLogs(job.logGroupId)
             case .readServiceLogs(let service): return Self.readLogs(service.logGroupId)
@@ -31,22 +33,30 @@ public struct OperatorGroup: Construct {
                 let cluster = service.clusterId
                 return [
                     // ecs:container-name only exists for ExecuteCommand, so DescribeTasks gets its own statement.
-                    PolicyStatement(sid: "Exec\(service.serviceId)", actions: ["ecs:ExecuteCommand"],
-                                    resources: [Fn.getAtt(cluster, "Arn"), ARN.ecsTasks(clusterLogicalId: cluster)],
-                                    condition: ["StringEquals": ["ecs:container-name": .string(service.name)]]),
-                    PolicyStatement(sid: "Tasks\(service.serviceId)", actions: ["ecs:DescribeTasks"],
-                                    resources: [ARN.ecsTasks(clusterLogicalId: cluster)]),
-                    PolicyStatement(sid: "Find\(service.serviceId)", actions: ["ecs:ListTasks"], resources: [Fn.sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:container-instance/${\(cluster)}/*")],
-                                    condition: ["ArnEquals": ["ecs:cluster": Fn.getAtt(cluster, "Arn")]]),
-                    PolicyStatement(sid: "Describe\(service.serviceId)", actions: ["ecs:DescribeServices"], resources: [Fn.ref(service.serviceId)]),
+                    PolicyStatement(
+                        sid: "Exec\(service.serviceId)", actions: ["ecs:ExecuteCommand"],
+                        resources: [Fn.getAtt(cluster, "Arn"), ARN.ecsTasks(clusterLogicalId: cluster)],
+                        condition: ["StringEquals": ["ecs:container-name": .string(service.name)]]),
+                    PolicyStatement(
+                        sid: "Tasks\(service.serviceId)", actions: ["ecs:DescribeTasks"],
+                        resources: [ARN.ecsTasks(clusterLogicalId: cluster)]),
+                    PolicyStatement(
+                        sid: "Find\(service.serviceId)", actions: ["ecs:ListTasks"],
+                        resources: [
+                            Fn.sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:container-instance/${\(cluster)}/*")
+                        ],
+                        condition: ["ArnEquals": ["ecs:cluster": Fn.getAtt(cluster, "Arn")]]),
+                    PolicyStatement(
+                        sid: "Describe\(service.serviceId)", actions: ["ecs:DescribeServices"], resources: [Fn.ref(service.serviceId)]),
                 ]
             }
         }
 
         static func readLogs(_ logGroupId: String) -> [PolicyStatement] {
             [
-                PolicyStatement(sid: "Read\(logGroupId)", actions: ["logs:DescribeLogStreams", "logs:FilterLogEvents"],
-                                resources: [ARN.logGroup(logGroupId)]),
+                PolicyStatement(
+                    sid: "Read\(logGroupId)", actions: ["logs:DescribeLogStreams", "logs:FilterLogEvents"],
+                    resources: [ARN.logGroup(logGroupId)]),
                 PolicyStatement(sid: "ReadStreams\(logGroupId)", actions: ["logs:GetLogEvents"], resources: [ARN.logStreams(logGroupId)]),
             ]
         }
@@ -67,14 +77,20 @@ public struct OperatorGroup: Construct {
 
     public var parts: StackParts {
         var p = StackParts()
-        p.resources.append(Resource(prefix + "Group", type: "AWS::IAM::Group", properties: [
-            "Policies": [["PolicyName": "operate", "PolicyDocument": policy.json]],
-        ]))
+        p.resources.append(
+            Resource(
+                prefix + "Group", type: "AWS::IAM::Group",
+                properties: [
+                    "Policies": [["PolicyName": "operate", "PolicyDocument": policy.json]]
+                ]))
         for u in users {
             // Users sign in with their own MFA device; access keys are not created here.
-            p.resources.append(Resource(prefix + "User" + logicalIdPart(u), type: "AWS::IAM::User", properties: [
-                "UserName": .string(u), "Groups": [Fn.ref(prefix + "Group")],
-            ]))
+            p.resources.append(
+                Resource(
+                    prefix + "User" + logicalIdPart(u), type: "AWS::IAM::User",
+                    properties: [
+                        "UserName": .string(u), "Groups": [Fn.ref(prefix + "Group")],
+                    ]))
         }
         return p
     }

@@ -12,8 +12,10 @@ public struct Resource: Sendable, Equatable {
     public var deletionPolicy: String?
     public var updateReplacePolicy: String?
 
-    public init(_ logicalId: String, type: String, properties: JSONObject = [:], dependsOn: [String] = [],
-                metadata: JSONObject = [:], deletionPolicy: String? = nil, updateReplacePolicy: String? = nil) {
+    public init(
+        _ logicalId: String, type: String, properties: JSONObject = [:], dependsOn: [String] = [],
+        metadata: JSONObject = [:], deletionPolicy: String? = nil, updateReplacePolicy: String? = nil
+    ) {
         self.logicalId = logicalId
         self.type = type
         self.properties = properties
@@ -149,8 +151,10 @@ public struct Stack: Sendable {
     public var description: String
     public var constructs: [any Construct]
 
-    public init(_ name: String, environment: Environment, description: String,
-                @ConstructBuilder _ constructs: () -> [any Construct]) {
+    public init(
+        _ name: String, environment: Environment, description: String,
+        @ConstructBuilder _ constructs: () -> [any Construct]
+    ) {
         self.name = name
         self.environment = environment
         self.description = description

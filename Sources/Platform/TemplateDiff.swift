@@ -184,11 +184,12 @@ extension TemplateDiff {
                 lines.append("[~] \(label)")
                 for (index, change) in entry.changes.enumerated() {
                     let branch = index == entry.changes.count - 1 ? " └─" : " ├─"
-                    let values = switch change.kind {
-                    case .changed: "\(Self.short(change.old, valueLength)) → \(Self.short(change.new, valueLength))"
-                    case .added: Self.short(change.new, valueLength)
-                    case .removed: Self.short(change.old, valueLength)
-                    }
+                    let values =
+                        switch change.kind {
+                        case .changed: "\(Self.short(change.old, valueLength)) → \(Self.short(change.new, valueLength))"
+                        case .added: Self.short(change.new, valueLength)
+                        case .removed: Self.short(change.old, valueLength)
+                        }
                     lines.append("\(branch) [\(change.kind.rawValue)] \(change.path.isEmpty ? "(value)" : change.path): \(values)")
                 }
             }

@@ -81,7 +81,8 @@ public struct LocalDateTime: Sendable, Hashable, Comparable, CustomStringConvert
     public var description: String {
         func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
         let y = String(year)
-        return "\(String(repeating: "0", count: max(0, 4 - y.count)))\(y)-\(two(month))-\(two(day))T\(two(hour)):\(two(minute)):\(two(second))"
+        return
+            "\(String(repeating: "0", count: max(0, 4 - y.count)))\(y)-\(two(month))-\(two(day))T\(two(hour)):\(two(minute)):\(two(second))"
     }
 }
 

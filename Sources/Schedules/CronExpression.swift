@@ -109,11 +109,14 @@ public struct CronExpression: Sendable, Hashable {
     static func value(_ text: Substring, _ range: ClosedRange<Int>, name: String, names: [String]) throws(FieldError) -> Int {
         // Digits only: Int("+5") would read a sign AWS refuses.
         if !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(text) {
-            guard range.contains(n) else { throw FieldError(reason: "\(name) value \(n) is outside \(range.lowerBound)-\(range.upperBound)") }
+            guard range.contains(n) else {
+                throw FieldError(reason: "\(name) value \(n) is outside \(range.lowerBound)-\(range.upperBound)")
+            }
             return n
         }
         if let index = names.firstIndex(of: text.uppercased()) { return range.lowerBound + index }
-        throw FieldError(reason: "\(name) value \(text) is not a number\(names.isEmpty ? "" : " or a name (\(names.first!)-\(names.last!))")")
+        throw FieldError(
+            reason: "\(name) value \(text) is not a number\(names.isEmpty ? "" : " or a name (\(names.first!)-\(names.last!))")")
     }
 
     static func dayOfMonth(_ text: String) throws(FieldError) -> DayOfMonth {
@@ -217,8 +220,8 @@ public struct CronExpression: Sendable, Hashable {
         case (.nearestWeekday(let target), _):
             guard target <= length else { return [] }
             switch weekday(target) {
-            case 7: return [target == 1 ? 3 : target - 1]        // Saturday: the Friday before, or Monday the 3rd
-            case 1: return [target == length ? target - 2 : target + 1] // Sunday: the Monday after, or the Friday before
+            case 7: return [target == 1 ? 3 : target - 1]  // Saturday: the Friday before, or Monday the 3rd
+            case 1: return [target == length ? target - 2 : target + 1]  // Sunday: the Monday after, or the Friday before
             default: return [target]
             }
         case (.any, .days(let set)):

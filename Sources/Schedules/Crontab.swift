@@ -70,11 +70,18 @@ public enum Crontab {
     /// Converts `text`, read from `path` (nil: standard input). Time zone: `CRON_TZ=`/`TZ=` lines in the file win
     /// over `timeZone`; with neither, UTC (and a note says so). `kind` nil: ``detectKind(_:path:)`` decides whether
     /// the sixth field is the user. `now` is where daylight-saving checks start.
-    public static func convert(_ text: String, timeZone: String? = nil, kind: CrontabKind? = nil, path: String? = nil,
-                               now: Date = Date()) -> CrontabConversion {
-        let decision = kind.map { kind in
-            CrontabKindDecision(kind: kind, reason: kind == .system ? "--system says the sixth field of each line is the user" : "--user-crontab says each line is five time fields, then the command")
-        } ?? detectKind(text, path: path)
+    public static func convert(
+        _ text: String, timeZone: String? = nil, kind: CrontabKind? = nil, path: String? = nil,
+        now: Date = Date()
+    ) -> CrontabConversion {
+        let decision =
+            kind.map { kind in
+                CrontabKindDecision(
+                    kind: kind,
+                    reason: kind == .system
+                        ? "--system says the sixth field of each line is the user"
+                        : "--user-crontab says each line is five time fields, then the command")
+            } ?? detectKind(text, path: path)
         var result = CrontabConversion(kind: decision, schedules: [], refusals: [])
         var settings = LineSettings(zone: timeZone ?? "UTC", zoneSource: timeZone == nil ? .defaulted : .option)
         var usedNames = Set<String>()
@@ -101,7 +108,8 @@ public enum Crontab {
         // One task definition runs every schedule, and its container has one user.
         let users = Set(result.schedules.compactMap(\.user)).sorted()
         if users.count > 1 {
-            let note = "The crontab runs its commands as \(users.count) users (\(users.joined(separator: ", "))), and a task definition's container runs as one: split the crontab by user and import each part with a task definition of its own."
+            let note =
+                "The crontab runs its commands as \(users.count) users (\(users.joined(separator: ", "))), and a task definition's container runs as one: split the crontab by user and import each part with a task definition of its own."
             for i in result.schedules.indices { result.schedules[i].notes.append(note) }
         }
         return result
@@ -176,18 +184,27 @@ public enum Crontab {
             var notes: [String] = []
             switch zoneSource {
             case .file: notes.append("Time zone \(zone) comes from CRON_TZ/TZ in the crontab.")
-            case .defaulted: notes.append("No time zone was given (--time-zone or CRON_TZ): the schedule runs in UTC, where cron ran in the server's local time zone.")
+            case .defaulted:
+                notes.append(
+                    "No time zone was given (--time-zone or CRON_TZ): the schedule runs in UTC, where cron ran in the server's local time zone."
+                )
             case .option: break
             }
             if let shell { notes.append("SHELL=\(shell): the command runs as \(shell) -c, as cron ran it (the image must have \(shell)).") }
             if !environment.isEmpty {
-                notes.append("Environment from the crontab (\(environment.map(\.name).joined(separator: ", "))) is set as container environment overrides, as cron set it for the command.")
+                notes.append(
+                    "Environment from the crontab (\(environment.map(\.name).joined(separator: ", "))) is set as container environment overrides, as cron set it for the command."
+                )
             }
             if let mailTo {
-                notes.append("MAILTO=\(mailTo) is not carried over: cron mailed the job's output; a task's output goes to its log driver (awslogs: CloudWatch Logs), and an EventBridge rule on \"ECS Task State Change\" can alert on failed runs.")
+                notes.append(
+                    "MAILTO=\(mailTo) is not carried over: cron mailed the job's output; a task's output goes to its log driver (awslogs: CloudWatch Logs), and an EventBridge rule on \"ECS Task State Change\" can alert on failed runs."
+                )
             }
             if let randomDelay {
-                notes.append("RANDOM_DELAY=\(randomDelay) becomes a \(randomDelay)-minute flexible time window: Scheduler starts each run at a random moment within it, as cronie delayed it.")
+                notes.append(
+                    "RANDOM_DELAY=\(randomDelay) becomes a \(randomDelay)-minute flexible time window: Scheduler starts each run at a random moment within it, as cronie delayed it."
+                )
             }
             return notes
         }
@@ -196,7 +213,9 @@ public enum Crontab {
     static func environmentAssignment(_ line: String) -> (String, String)? {
         guard let eq = line.firstIndex(of: "=") else { return nil }
         let name = line[..<eq].trimmingCharacters(in: .whitespaces)
-        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), !(name.first?.isNumber ?? true) else { return nil }
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), !(name.first?.isNumber ?? true) else {
+            return nil
+        }
         var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
         if value.count >= 2, (value.hasPrefix("\"") && value.hasSuffix("\"")) || (value.hasPrefix("'") && value.hasSuffix("'")) {
             value = String(value.dropFirst().dropLast())
@@ -223,7 +242,9 @@ public enum Crontab {
         return (fields, String(line[index...]))
     }
 
-    static func convertLine(_ line: String, lineNumber: Int, kind: CrontabKind, settings: LineSettings, now: Date) throws -> [ConvertedSchedule] {
+    static func convertLine(
+        _ line: String, lineNumber: Int, kind: CrontabKind, settings: LineSettings, now: Date
+    ) throws -> [ConvertedSchedule] {
         var notes: [String] = []
         let fields: [String]
         var command: String
@@ -231,7 +252,9 @@ public enum Crontab {
             let (words, rest) = splitFields(line, count: 1)!
             let macro = words[0].lowercased()
             if macro == "@reboot" {
-                throw RefusalReason("@reboot runs when the machine boots; a schedule has no boot to follow. Run it as part of the service's start-up instead.")
+                throw RefusalReason(
+                    "@reboot runs when the machine boots; a schedule has no boot to follow. Run it as part of the service's start-up instead."
+                )
             }
             guard let expansion = macros[macro] else { throw RefusalReason("Unknown macro \(words[0])") }
             guard !rest.isEmpty else { throw RefusalReason("The line has no command") }
@@ -240,7 +263,10 @@ public enum Crontab {
             notes.append("\(words[0]) is \(expansion) in cron.")
         } else {
             guard let (words, rest) = splitFields(line, count: 5), !rest.isEmpty else {
-                throw RefusalReason(kind == .system ? "A system crontab line needs five time fields, the user and a command" : "A crontab line needs five time fields and a command")
+                throw RefusalReason(
+                    kind == .system
+                        ? "A system crontab line needs five time fields, the user and a command"
+                        : "A crontab line needs five time fields and a command")
             }
             fields = words
             command = rest
@@ -273,7 +299,8 @@ public enum Crontab {
                 flexibleWindowMinutes: settings.randomDelay, notes: extra + lineNotes)
         }
         let weekdayText = weekdays.aws(shift: 1, increments: false)
-        let weekdayNote = "Day of week \(fields[4]) is \(weekdayText) in AWS, which numbers SUN-SAT as 1-7 (cron: 0-7, with 0 and 7 both Sunday)."
+        let weekdayNote =
+            "Day of week \(fields[4]) is \(weekdayText) in AWS, which numbers SUN-SAT as 1-7 (cron: 0-7, with 0 and 7 both Sunday)."
         let domOnly = "AWS needs ? in day of week when day of month is given."
         let dowOnly = "AWS needs ? in day of month when day of week is given."
 
@@ -291,25 +318,47 @@ public enum Crontab {
                 try requirePossibleDays(days, months, fields: fields)
                 converted = [schedule(days.aws(), "?", [domOnly])]
             case (false, false):
-                throw RefusalReason("Cron runs this line only on days that match both the day of month \(fields[2]) and the day of week \(fields[4]) (a day field that starts with * makes cron require both); an AWS cron expression takes one of the two fields, never both. Split the line into schedules that name the days, or keep one of the fields")
+                throw RefusalReason(
+                    "Cron runs this line only on days that match both the day of month \(fields[2]) and the day of week \(fields[4]) (a day field that starts with * makes cron require both); an AWS cron expression takes one of the two fields, never both. Split the line into schedules that name the days, or keep one of the fields"
+                )
             }
         } else if days.isAll || weekdays.isAll {
             let full = days.isAll ? "day of month \(fields[2])" : "day of week \(fields[4])"
-            converted = [schedule("*", "?", ["Cron runs this line when the day of month OR the day of week matches; \(full) matches every day, so it runs every day.", domOnly])]
+            converted = [
+                schedule(
+                    "*", "?",
+                    [
+                        "Cron runs this line when the day of month OR the day of week matches; \(full) matches every day, so it runs every day.",
+                        domOnly,
+                    ])
+            ]
         } else {
             // Cron runs when EITHER field matches; AWS cannot say that in one expression: two schedules.
-            var byDay = schedule(days.aws(), "?", ["Cron runs this line when the day of month OR the day of week matches; AWS cannot express OR, so it is split in two schedules (this one: the days of the month)."])
-            var byWeekday = schedule("?", weekdayText, [weekdayNote, "Cron runs this line when the day of month OR the day of week matches; AWS cannot express OR, so it is split in two schedules (this one: the days of the week)."])
+            var byDay = schedule(
+                days.aws(), "?",
+                [
+                    "Cron runs this line when the day of month OR the day of week matches; AWS cannot express OR, so it is split in two schedules (this one: the days of the month)."
+                ])
+            var byWeekday = schedule(
+                "?", weekdayText,
+                [
+                    weekdayNote,
+                    "Cron runs this line when the day of month OR the day of week matches; AWS cannot express OR, so it is split in two schedules (this one: the days of the week).",
+                ])
             byDay.name = base + "-dom"
             byWeekday.name = base + "-dow"
             if (try? requirePossibleDays(days, months, fields: fields)) == nil {
-                byWeekday.notes.insert("The day-of-month half (\(fields[2]) in month \(fields[3])) never happens, so only the day-of-week schedule is kept.", at: 0)
+                byWeekday.notes.insert(
+                    "The day-of-month half (\(fields[2]) in month \(fields[3])) never happens, so only the day-of-week schedule is kept.",
+                    at: 0)
                 converted = [byWeekday]
             } else {
                 converted = [byDay, byWeekday]
             }
         }
-        if let leapNote = leapYearNote(days, months), let i = converted.firstIndex(where: { $0.expressionFields[2] != "*" && $0.expressionFields[2] != "?" }) {
+        if let leapNote = leapYearNote(days, months),
+            let i = converted.firstIndex(where: { $0.expressionFields[2] != "*" && $0.expressionFields[2] != "?" })
+        {
             converted[i].notes.insert(leapNote, at: 0)
         }
         // Daylight saving: cron runs a fixed-time job whose time is skipped right after the change; Scheduler skips it.
@@ -335,14 +384,18 @@ public enum Crontab {
     static func requirePossibleDays(_ days: Field, _ months: Field, fields: [String]) throws {
         let possible = days.values.contains { day in months.values.contains { day <= maximumDays(inMonth: $0) } }
         if !possible {
-            throw RefusalReason("This line never runs: no month in \(fields[3]) has day \(fields[2]); cron never runs it either, and an AWS schedule that never fires is only clutter")
+            throw RefusalReason(
+                "This line never runs: no month in \(fields[3]) has day \(fields[2]); cron never runs it either, and an AWS schedule that never fires is only clutter"
+            )
         }
     }
 
     static func leapYearNote(_ days: Field, _ months: Field) -> String? {
         guard !days.isAll, days.values.contains(29), months.values == [2] else { return nil }
         let otherDays = days.values.filter { $0 < 29 }
-        return otherDays.isEmpty ? "February 29 happens only in leap years: the schedule runs once every four years (2100 is not a leap year), as cron does." : nil
+        return otherDays.isEmpty
+            ? "February 29 happens only in leap years: the schedule runs once every four years (2100 is not a leap year), as cron does."
+            : nil
     }
 
     /// A note when a fixed time of `expression` falls in a daylight-saving gap of `zone` within the next three
@@ -360,13 +413,15 @@ public enum Crontab {
             let gapStart = LocalDateTime(localSeconds: LocalDateTime.wholeSeconds(transition) + before)
             let gapEnd = LocalDateTime(localSeconds: gapStart.localSeconds + after - before)
             guard cron.months.contains(gapStart.month), cron.years?.contains(gapStart.year) ?? true,
-                  cron.days(year: gapStart.year, month: gapStart.month).contains(gapStart.day) else { continue }
+                cron.days(year: gapStart.year, month: gapStart.month).contains(gapStart.day)
+            else { continue }
             for hour in cron.hours {
                 for minute in cron.minutes {
                     let time = LocalDateTime(year: gapStart.year, month: gapStart.month, day: gapStart.day, hour: hour, minute: minute)
                     guard time >= gapStart, time < gapEnd else { continue }
                     func hm(_ t: LocalDateTime) -> String { String(t.description.dropFirst(11).prefix(5)) }
-                    return "In \(name) clocks skip from \(hm(gapStart)) to \(hm(gapEnd)) on \(String(time.description.prefix(10))): EventBridge Scheduler does not run the \(hm(time)) occurrence that day, where cron runs a job whose time was skipped right after the change."
+                    return
+                        "In \(name) clocks skip from \(hm(gapStart)) to \(hm(gapEnd)) on \(String(time.description.prefix(10))): EventBridge Scheduler does not run the \(hm(time)) occurrence that day, where cron runs a job whose time was skipped right after the change."
                 }
             }
         }
@@ -378,7 +433,9 @@ public enum Crontab {
         guard let (words, command) = splitFields(rest, count: 1) else { throw RefusalReason("The line has no user and no command") }
         let user = words[0]
         guard isUserName(user) else {
-            throw RefusalReason("In a system crontab the sixth field is the user cron runs the command as, and '\(user)' is not a user name. If this file is a user's crontab (crontab -l), convert it with --user-crontab")
+            throw RefusalReason(
+                "In a system crontab the sixth field is the user cron runs the command as, and '\(user)' is not a user name. If this file is a user's crontab (crontab -l), convert it with --user-crontab"
+            )
         }
         guard !command.isEmpty else { throw RefusalReason("The line has no command after the user \(user)") }
         return (user, command)
@@ -402,7 +459,9 @@ public enum Crontab {
             } else if c == "\\" {
                 escaped = true
             } else if c == "%" {
-                throw RefusalReason("An unescaped % sends the rest of the line to the command's standard input; write the input with a pipe (printf ... | command) and convert again")
+                throw RefusalReason(
+                    "An unescaped % sends the rest of the line to the command's standard input; write the input with a pipe (printf ... | command) and convert again"
+                )
             } else {
                 out.append(c)
             }
@@ -421,7 +480,8 @@ public enum Crontab {
 
         var isAll: Bool { values.count == range.count }
 
-        static func parse(_ text: String, range: ClosedRange<Int>, names: [String]? = nil, nameBase: Int = 0, what: String) throws -> Field {
+        static func parse(_ text: String, range: ClosedRange<Int>, names: [String]? = nil, nameBase: Int = 0, what: String) throws -> Field
+        {
             var values = Set<Int>()
             for part in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
                 guard !part.isEmpty else { throw RefusalReason("Empty item in the \(what) field '\(text)'") }
@@ -440,7 +500,10 @@ public enum Crontab {
                     let ends = body.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
                     guard ends.count <= 2 else { throw RefusalReason("Invalid range in the \(what) field '\(part)'") }
                     low = try value(ends[0], range: range, names: names, nameBase: nameBase, what: what)
-                    high = ends.count == 2 ? try value(ends[1], range: range, names: names, nameBase: nameBase, what: what) : (part.contains("/") ? range.upperBound : low)
+                    high =
+                        ends.count == 2
+                        ? try value(ends[1], range: range, names: names, nameBase: nameBase, what: what)
+                        : (part.contains("/") ? range.upperBound : low)
                     guard low <= high else { throw RefusalReason("The range \(body) in the \(what) field runs backwards") }
                 }
                 var v = low
@@ -457,7 +520,9 @@ public enum Crontab {
         static func value(_ text: String, range: ClosedRange<Int>, names: [String]?, nameBase: Int, what: String) throws -> Int {
             // Digits only: crontab(5) numbers have no sign.
             if !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(text) {
-                guard range.contains(n) else { throw RefusalReason("\(n) is out of range \(range.lowerBound)-\(range.upperBound) for the \(what) field") }
+                guard range.contains(n) else {
+                    throw RefusalReason("\(n) is out of range \(range.lowerBound)-\(range.upperBound) for the \(what) field")
+                }
                 return n
             }
             if let names, let i = names.firstIndex(of: text.uppercased()) { return i + nameBase }

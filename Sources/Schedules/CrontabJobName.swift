@@ -224,17 +224,27 @@ enum CrontabJobName {
         var family = Substring(program)
         while let last = family.last, last.isNumber || last == "." { family.removeLast() }
         switch family {
-        case "php": return Interpreter(optionsWithValue: ["-d", "-c", "-z"], moduleOption: nil, codeOptions: ["-r"], shellCommandOption: nil)
+        case "php":
+            return Interpreter(optionsWithValue: ["-d", "-c", "-z"], moduleOption: nil, codeOptions: ["-r"], shellCommandOption: nil)
         case "python", "pypy":
             return Interpreter(optionsWithValue: ["-W", "-X", "-Q"], moduleOption: "-m", codeOptions: ["-c"], shellCommandOption: nil)
-        case "ruby", "jruby": return Interpreter(optionsWithValue: ["-r", "-I", "-C", "-E"], moduleOption: nil, codeOptions: ["-e"], shellCommandOption: nil)
-        case "perl": return Interpreter(optionsWithValue: ["-I", "-M", "-m"], moduleOption: nil, codeOptions: ["-e", "-E"], shellCommandOption: nil)
+        case "ruby", "jruby":
+            return Interpreter(optionsWithValue: ["-r", "-I", "-C", "-E"], moduleOption: nil, codeOptions: ["-e"], shellCommandOption: nil)
+        case "perl":
+            return Interpreter(
+                optionsWithValue: ["-I", "-M", "-m"], moduleOption: nil, codeOptions: ["-e", "-E"], shellCommandOption: nil)
         case "node", "nodejs", "deno", "bun", "tsx", "ts-node":
-            return Interpreter(optionsWithValue: ["-r", "--require", "--import"], moduleOption: nil, codeOptions: ["-e", "--eval", "-p"], shellCommandOption: nil)
+            return Interpreter(
+                optionsWithValue: ["-r", "--require", "--import"], moduleOption: nil, codeOptions: ["-e", "--eval", "-p"],
+                shellCommandOption: nil)
         case "bash", "sh", "zsh", "dash", "ksh", "ash", "fish":
             return Interpreter(optionsWithValue: ["-o", "-O"], moduleOption: nil, codeOptions: [], shellCommandOption: "-c")
-        case "su": return Interpreter(optionsWithValue: ["-s", "-g", "-G", "--shell"], moduleOption: nil, codeOptions: [], shellCommandOption: "-c")
-        case "java": return Interpreter(optionsWithValue: ["-cp", "-classpath", "--class-path"], moduleOption: "-jar", codeOptions: [], shellCommandOption: nil)
+        case "su":
+            return Interpreter(
+                optionsWithValue: ["-s", "-g", "-G", "--shell"], moduleOption: nil, codeOptions: [], shellCommandOption: "-c")
+        case "java":
+            return Interpreter(
+                optionsWithValue: ["-cp", "-classpath", "--class-path"], moduleOption: "-jar", codeOptions: [], shellCommandOption: nil)
         default: return nil
         }
     }
@@ -253,7 +263,9 @@ enum CrontabJobName {
     /// The base name of a path without a script extension.
     static func stem(_ path: String) -> String {
         var name = path.split(separator: "/").last.map(String.init) ?? path
-        if let dot = name.lastIndex(of: "."), dot != name.startIndex, scriptExtensions.contains(String(name[name.index(after: dot)...]).lowercased()) {
+        if let dot = name.lastIndex(of: "."), dot != name.startIndex,
+            scriptExtensions.contains(String(name[name.index(after: dot)...]).lowercased())
+        {
             name = String(name[..<dot])
         }
         return name
@@ -262,7 +274,8 @@ enum CrontabJobName {
     static func isAssignment(_ word: String) -> Bool {
         guard let eq = word.firstIndex(of: "="), eq != word.startIndex else { return false }
         let name = word[..<eq]
-        return name.first.map { $0.isLetter || $0 == "_" } == true && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+        return name.first.map { $0.isLetter || $0 == "_" } == true
+            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
     }
 
     static func meaningfulWord(_ command: String, depth: Int) -> String? {
@@ -347,7 +360,9 @@ enum CrontabJobName {
     }
 
     /// Options of task runners that take a value (`make -C /srv/app backup`, `celery -A proj beat`).
-    static let taskRunnerOptionsWithValue: Set<String> = ["-C", "-f", "--file", "--directory", "-j", "-A", "--app", "--settings", "--pythonpath"]
+    static let taskRunnerOptionsWithValue: Set<String> = [
+        "-C", "-f", "--file", "--directory", "-j", "-A", "--app", "--settings", "--pythonpath",
+    ]
 
     /// A task runner's task (`artisan batch:nightly`), a script runner's script (`npm run build`), `run-parts`'s
     /// directory (`run-parts /etc/cron.daily` → `cron.daily`), else the program itself.

@@ -28,10 +28,14 @@ extension Crontab {
         if let path {
             let components = path.split(separator: "/").map(String.init)
             if components.suffix(2) == ["etc", "crontab"] {
-                return CrontabKindDecision(kind: .system, reason: "\(path) is the system crontab: the sixth field of each line is the user cron runs the command as")
+                return CrontabKindDecision(
+                    kind: .system,
+                    reason: "\(path) is the system crontab: the sixth field of each line is the user cron runs the command as")
             }
             if components.dropLast().last == "cron.d" {
-                return CrontabKindDecision(kind: .system, reason: "\(path) is in a cron.d folder, whose crontabs name the user cron runs each command as in the sixth field")
+                return CrontabKindDecision(
+                    kind: .system,
+                    reason: "\(path) is in a cron.d folder, whose crontabs name the user cron runs each command as in the sixth field")
             }
         }
         var lines: [(sixth: String, seventh: String?)] = []
@@ -39,7 +43,11 @@ extension Crontab {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.hasPrefix("#") {
                 if commentNamesUserColumn(line) {
-                    return CrontabKindDecision(kind: .system, reason: "its header comment names a user column before the command, as system crontabs (/etc/crontab, /etc/cron.d) have")
+                    return CrontabKindDecision(
+                        kind: .system,
+                        reason:
+                            "its header comment names a user column before the command, as system crontabs (/etc/crontab, /etc/cron.d) have"
+                    )
                 }
                 continue
             }
@@ -51,21 +59,30 @@ extension Crontab {
         guard !lines.isEmpty else { return CrontabKindDecision(kind: .user, reason: "it has no schedule lines") }
         let evidence = lines.filter { isSystemLine(sixth: $0.sixth, seventh: $0.seventh) }.count
         if evidence * 2 > lines.count {
-            return CrontabKindDecision(kind: .system, reason: "\(evidence) of its \(lines.count) line(s) read as USER COMMAND (a user name, then a command), as in /etc/crontab and /etc/cron.d")
+            return CrontabKindDecision(
+                kind: .system,
+                reason:
+                    "\(evidence) of its \(lines.count) line(s) read as USER COMMAND (a user name, then a command), as in /etc/crontab and /etc/cron.d"
+            )
         }
         // The same user on every line, each followed by a path or a command: one account's cron.d file.
         if lines.count >= 2, let user = lines.first?.sixth, isUserName(user), !knownCommands.contains(user),
-           lines.allSatisfy({ $0.sixth == user && $0.seventh.map(startsCommand) == true }) {
-            return CrontabKindDecision(kind: .system, reason: "every line starts with \(user) and a command, as a system crontab names the user")
+            lines.allSatisfy({ $0.sixth == user && $0.seventh.map(startsCommand) == true })
+        {
+            return CrontabKindDecision(
+                kind: .system, reason: "every line starts with \(user) and a command, as a system crontab names the user")
         }
-        return CrontabKindDecision(kind: .user, reason: "its lines read as five time fields and a command; pass --system if the sixth field is the user (an /etc/cron.d file)")
+        return CrontabKindDecision(
+            kind: .user,
+            reason: "its lines read as five time fields and a command; pass --system if the sixth field is the user (an /etc/cron.d file)")
     }
 
     /// A comment such as `# m h dom mon dow user command` or `# * * * * * user-name command to be executed`.
     static func commentNamesUserColumn(_ comment: String) -> Bool {
         let words = comment.dropFirst().lowercased().split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard let user = words.firstIndex(where: { $0 == "user" || $0 == "user-name" || $0 == "username" }),
-              let command = words.firstIndex(of: "command"), user < command else { return false }
+            let command = words.firstIndex(of: "command"), user < command
+        else { return false }
         return words[..<user].contains { $0 == "dow" || $0 == "*" || $0 == "day-of-week" }
     }
 

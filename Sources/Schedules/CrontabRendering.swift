@@ -19,8 +19,10 @@ public struct CrontabTarget: Sendable, Equatable {
     /// The schedule group of the schedules.
     public var group: String
 
-    public init(cluster: String, taskDefinition: String, container: String = "app", roleArn: String?,
-                passRoles: [String] = [], group: String = "default") {
+    public init(
+        cluster: String, taskDefinition: String, container: String = "app", roleArn: String?,
+        passRoles: [String] = [], group: String = "default"
+    ) {
         self.cluster = cluster
         self.taskDefinition = taskDefinition
         self.container = container
@@ -75,7 +77,11 @@ extension CrontabConversion {
     var schedulesByLine: [[ConvertedSchedule]] {
         var groups: [[ConvertedSchedule]] = []
         for schedule in schedules {
-            if let last = groups.last?.last, last.line == schedule.line { groups[groups.count - 1].append(schedule) } else { groups.append([schedule]) }
+            if let last = groups.last?.last, last.line == schedule.line {
+                groups[groups.count - 1].append(schedule)
+            } else {
+                groups.append([schedule])
+            }
         }
         return groups
     }
@@ -130,19 +136,21 @@ extension CrontabConversion {
         [
             "crontabKind": .string(kind.kind.rawValue),
             "crontabKindReason": .string(kind.reason),
-            "schedules": .array(schedules.map { s in
-                var o: JSONObject = [
-                    "line": .number(Double(s.line)), "crontab": .string(s.original), "name": .string(s.name),
-                    "scheduleExpression": .string(s.expression), "scheduleExpressionTimezone": .string(s.timeZone),
-                    "command": .array(s.command.map { .string($0) }),
-                ]
-                if let user = s.user { o["user"] = .string(user) }
-                o["environment"] = .array(s.environment.map { ["name": .string($0.name), "value": .string($0.value)] })
-                if let minutes = s.flexibleWindowMinutes { o["flexibleWindowMinutes"] = .number(Double(minutes)) }
-                o["notes"] = .array(s.notes.map { .string($0) })
-                return .object(o)
-            }),
-            "refused": .array(refusals.map { ["line": .number(Double($0.line)), "crontab": .string($0.text), "reason": .string($0.reason)] }),
+            "schedules": .array(
+                schedules.map { s in
+                    var o: JSONObject = [
+                        "line": .number(Double(s.line)), "crontab": .string(s.original), "name": .string(s.name),
+                        "scheduleExpression": .string(s.expression), "scheduleExpressionTimezone": .string(s.timeZone),
+                        "command": .array(s.command.map { .string($0) }),
+                    ]
+                    if let user = s.user { o["user"] = .string(user) }
+                    o["environment"] = .array(s.environment.map { ["name": .string($0.name), "value": .string($0.value)] })
+                    if let minutes = s.flexibleWindowMinutes { o["flexibleWindowMinutes"] = .number(Double(minutes)) }
+                    o["notes"] = .array(s.notes.map { .string($0) })
+                    return .object(o)
+                }),
+            "refused": .array(
+                refusals.map { ["line": .number(Double($0.line)), "crontab": .string($0.text), "reason": .string($0.reason)] }),
         ]
     }
 
@@ -155,7 +163,8 @@ extension CrontabConversion {
             override["environment"] = .array(schedule.environment.map { ["name": .string($0.name), "value": .string($0.value)] })
         }
         let input: JSON = ["containerOverrides": [.object(override)]]
-        let window: JSON = schedule.flexibleWindowMinutes.map { ["Mode": "FLEXIBLE", "MaximumWindowInMinutes": .number(Double($0))] } ?? ["Mode": "OFF"]
+        let window: JSON =
+            schedule.flexibleWindowMinutes.map { ["Mode": "FLEXIBLE", "MaximumWindowInMinutes": .number(Double($0))] } ?? ["Mode": "OFF"]
         var properties: JSONObject = ["Name": .string(schedule.name)]
         if target.group != "default" { properties["GroupName"] = .string(target.group) }
         properties["Description"] = .string(String("From crontab line \(schedule.line): \(schedule.original)".prefix(512)))

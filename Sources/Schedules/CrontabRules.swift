@@ -23,12 +23,15 @@ extension ConvertedSchedule {
             return result
         }
         guard let zone = ScheduleTimeZone.named(timeZone), let parsed = try? ScheduleExpression(expression),
-              case .cron(let cron) = parsed.kind else {
+            case .cron(let cron) = parsed.kind
+        else {
             return refuse("\(expression) in \(timeZone) cannot be read back")
         }
         let offset = zone.secondsFromGMT(for: date)
         guard ScheduleTimeZone.hasFixedOffset(zone, from: date) else {
-            return refuse("\(timeZone) changes its UTC offset for daylight saving; an EventBridge rule evaluates cron in UTC only, so the job would run an hour off for part of the year. Use the Scheduler schedule, which keeps the time zone")
+            return refuse(
+                "\(timeZone) changes its UTC offset for daylight saving; an EventBridge rule evaluates cron in UTC only, so the job would run an hour off for part of the year. Use the Scheduler schedule, which keeps the time zone"
+            )
         }
         if offset == 0 {
             result.expressions = [expression]
@@ -38,7 +41,9 @@ extension ConvertedSchedule {
         let sign = offset > 0 ? "+" : "-"
         let offsetText = "UTC\(sign)\(abs(offset) / 3600)\(abs(offset) % 3600 == 0 ? "" : String(format: ":%02d", abs(offset) % 3600 / 60))"
         guard offset % 3600 == 0 else {
-            return refuse("\(timeZone) is \(offsetText): moving minutes across the hour to reach UTC is not done here. Use the Scheduler schedule, which keeps the time zone")
+            return refuse(
+                "\(timeZone) is \(offsetText): moving minutes across the hour to reach UTC is not done here. Use the Scheduler schedule, which keeps the time zone"
+            )
         }
         let shift = offset / 3600
         let fields = expressionFields
@@ -59,10 +64,14 @@ extension ConvertedSchedule {
             return result
         }
         guard fields[3] == "*" else {
-            return refuse("In UTC some runs fall on the day before or after, which can be in another month; the month field \(fields[3]) cannot follow. Use the Scheduler schedule, which keeps the time zone")
+            return refuse(
+                "In UTC some runs fall on the day before or after, which can be in another month; the month field \(fields[3]) cannot follow. Use the Scheduler schedule, which keeps the time zone"
+            )
         }
         guard fields[2] == "?" || everyDay, case .days(let weekdays) = cron.dayOfWeek else {
-            return refuse("In UTC some runs fall on the day before or after; a day of month (\(fields[2])) cannot be moved by a day in a cron expression (the 1st would become the last day of the month before). Use the Scheduler schedule, which keeps the time zone")
+            return refuse(
+                "In UTC some runs fall on the day before or after; a day of month (\(fields[2])) cannot be moved by a day in a cron expression (the 1st would become the last day of the month before). Use the Scheduler schedule, which keeps the time zone"
+            )
         }
         for day in hoursByDay.keys.sorted() {
             let shifted = Set(weekdays.map { ($0 - 1 + day + 7) % 7 + 1 })
@@ -101,12 +110,15 @@ extension CrontabConversion {
     }
 
     public func rulesJSON(from date: Date = Date()) -> JSON {
-        .array(ruleExpressions(from: date).map { rule in
-            var o: JSONObject = ["line": .number(Double(rule.line)), "name": .string(rule.name),
-                                 "scheduleExpressions": .array(rule.expressions.map { .string($0) }),
-                                 "notes": .array(rule.notes.map { .string($0) })]
-            if let refusal = rule.refusal { o["refused"] = .string(refusal) }
-            return .object(o)
-        })
+        .array(
+            ruleExpressions(from: date).map { rule in
+                var o: JSONObject = [
+                    "line": .number(Double(rule.line)), "name": .string(rule.name),
+                    "scheduleExpressions": .array(rule.expressions.map { .string($0) }),
+                    "notes": .array(rule.notes.map { .string($0) }),
+                ]
+                if let refusal = rule.refusal { o["refused"] = .string(refusal) }
+                return .object(o)
+            })
     }
 }

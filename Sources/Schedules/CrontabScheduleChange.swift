@@ -34,7 +34,8 @@ public enum CrontabScheduleChange: Sendable, Equatable {
             if case .object(let wantObject) = want, case .object(let haveObject)? = have {
                 collectChanges(desired: wantObject, existing: haveObject, path: fieldPath, into: &changes)
             } else if key == "Input", case .string(let wantText) = want, case .string(let haveText)? = have,
-                      let wantJSON = try? JSON(parsing: wantText), let haveJSON = try? JSON(parsing: haveText) {
+                let wantJSON = try? JSON(parsing: wantText), let haveJSON = try? JSON(parsing: haveText)
+            {
                 if wantJSON != haveJSON { changes.append(FieldChange(path: fieldPath, old: have, new: want)) }
             } else if have != want {
                 changes.append(FieldChange(path: fieldPath, old: have, new: want))

@@ -58,7 +58,8 @@ public struct CrontabTemplate: Sendable {
             if let first = line.first, first != " " {
                 inResources = line == "Resources:"
             } else if inResources, line.hasPrefix("  "), !line.hasPrefix("   "), line.hasSuffix(":"),
-                      let notes = notesByResource[String(line.dropFirst(2).dropLast())] {
+                let notes = notesByResource[String(line.dropFirst(2).dropLast())]
+            {
                 out += "\n" + notes.map { Self.comment($0, indent: "  ") }.joined()
             }
             out += line + "\n"
@@ -95,21 +96,25 @@ public struct CrontabTemplate: Sendable {
     /// `scheduler.amazonaws.com` for this account only (`aws:SourceAccount`, against the confused deputy), allowed
     /// `ecs:RunTask` of the task definition on the cluster, and `iam:PassRole` of the task's roles to ECS tasks.
     static func executionRole(target: CrontabTarget) -> JSON {
-        let passRoles: [JSON] = target.passRoles.isEmpty
+        let passRoles: [JSON] =
+            target.passRoles.isEmpty
             ? [["Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"]]
             : target.passRoles.map(value)
         let trust: JSON = [
             "Version": "2012-10-17",
-            "Statement": [[
-                "Effect": "Allow", "Principal": ["Service": "scheduler.amazonaws.com"], "Action": "sts:AssumeRole",
-                "Condition": ["StringEquals": ["aws:SourceAccount": ["Ref": "AWS::AccountId"]]],
-            ]],
+            "Statement": [
+                [
+                    "Effect": "Allow", "Principal": ["Service": "scheduler.amazonaws.com"], "Action": "sts:AssumeRole",
+                    "Condition": ["StringEquals": ["aws:SourceAccount": ["Ref": "AWS::AccountId"]]],
+                ]
+            ],
         ]
         let policy: JSON = [
             "Version": "2012-10-17",
             "Statement": [
                 [
-                    "Sid": "RunTask", "Effect": "Allow", "Action": "ecs:RunTask", "Resource": .array(runTaskResources(target.taskDefinition)),
+                    "Sid": "RunTask", "Effect": "Allow", "Action": "ecs:RunTask",
+                    "Resource": .array(runTaskResources(target.taskDefinition)),
                     "Condition": ["ArnEquals": ["ecs:cluster": value(target.cluster)]],
                 ],
                 [
@@ -129,9 +134,13 @@ public struct CrontabTemplate: Sendable {
     }
 
     static func executionRoleNotes(target: CrontabTarget) -> [String] {
-        var notes = ["The role EventBridge Scheduler assumes to start the tasks: only this account's schedules may use it (aws:SourceAccount), and it may only run the task definition on the cluster (ecs:RunTask, ecs:cluster) and pass roles to ECS tasks (iam:PassRole, iam:PassedToService)."]
+        var notes = [
+            "The role EventBridge Scheduler assumes to start the tasks: only this account's schedules may use it (aws:SourceAccount), and it may only run the task definition on the cluster (ecs:RunTask, ecs:cluster) and pass roles to ECS tasks (iam:PassRole, iam:PassedToService)."
+        ]
         if target.passRoles.isEmpty {
-            notes.append("RunTask passes the task definition's task role and execution role, so the role may pass roles; with no --pass-role given it may pass any role of this account (to ECS tasks only). Name the two roles with --pass-role to allow those alone, as AWS recommends.")
+            notes.append(
+                "RunTask passes the task definition's task role and execution role, so the role may pass roles; with no --pass-role given it may pass any role of this account (to ECS tasks only). Name the two roles with --pass-role to allow those alone, as AWS recommends."
+            )
         }
         return notes
     }
@@ -150,11 +159,17 @@ extension CrontabConversion {
             let (common, bySchedule) = ownNotes(of: group)
             for (schedule, notes) in zip(group, bySchedule) {
                 let logicalId = Self.logicalId(for: schedule.name, taken: resources)
-                resources[logicalId] = ["Type": "AWS::Scheduler::Schedule", "Properties": .object(scheduleProperties(schedule, target: target))]
-                resourceNotes.append(.init(logicalId: logicalId, lines: ["line \(schedule.line): \(schedule.original)"] + (common + notes).map { "- " + $0 }))
+                resources[logicalId] = [
+                    "Type": "AWS::Scheduler::Schedule", "Properties": .object(scheduleProperties(schedule, target: target)),
+                ]
+                resourceNotes.append(
+                    .init(logicalId: logicalId, lines: ["line \(schedule.line): \(schedule.original)"] + (common + notes).map { "- " + $0 })
+                )
             }
         }
-        var header = ["Schedules migrated from \(source ?? "a crontab") by skiff crontab import, read as a \(kind.kind.rawValue) crontab: \(kind.reason)."]
+        var header = [
+            "Schedules migrated from \(source ?? "a crontab") by skiff crontab import, read as a \(kind.kind.rawValue) crontab: \(kind.reason)."
+        ]
         if !refusals.isEmpty {
             header.append("Not converted (also listed on standard error):")
             for refusal in refusals {
@@ -169,7 +184,9 @@ extension CrontabConversion {
         }
         let template: JSON = [
             "AWSTemplateFormatVersion": "2010-09-09",
-            "Description": .string("Schedules migrated from \(source.map { "the crontab \($0)" } ?? "a crontab") by skiff crontab import".prefix(1024).description),
+            "Description": .string(
+                "Schedules migrated from \(source.map { "the crontab \($0)" } ?? "a crontab") by skiff crontab import".prefix(1024)
+                    .description),
             "Resources": .object(resources),
         ]
         return CrontabTemplate(template: template, header: header, resourceNotes: resourceNotes)
@@ -187,7 +204,9 @@ extension CrontabConversion {
     /// `Schedule` and the name in UpperCamelCase (logical IDs are alphanumeric), numbered when two names read the
     /// same once their punctuation is gone (`backup_sh` and `backup-sh`).
     static func logicalId(for name: String, taken: JSONObject) -> String {
-        let base = "Schedule" + name.split(whereSeparator: { !($0.isASCII && ($0.isLetter || $0.isNumber)) })
+        let base =
+            "Schedule"
+            + name.split(whereSeparator: { !($0.isASCII && ($0.isLetter || $0.isNumber)) })
             .map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
         var candidate = base
         var n = 2

@@ -68,9 +68,10 @@ public struct ScheduleExpression: Sendable, Hashable, CustomStringConvertible {
             guard value > 0 else { throw fail("the rate value must be a positive whole number") }
             let unitName = value == 1 ? parts[1] : parts[1].hasSuffix("s") ? parts[1].dropLast() : ""
             guard let unit = RateUnit(rawValue: String(unitName)) else {
-                throw fail(value == 1
-                    ? "with the value 1 the unit is minute, hour or day (singular)"
-                    : "with a value above 1 the unit is minutes, hours or days (plural)")
+                throw fail(
+                    value == 1
+                        ? "with the value 1 the unit is minute, hour or day (singular)"
+                        : "with a value above 1 the unit is minutes, hours or days (plural)")
             }
             kind = .rate(value: value, unit: unit)
         case "cron":
@@ -83,7 +84,8 @@ public struct ScheduleExpression: Sendable, Hashable, CustomStringConvertible {
     static func parseAt(_ body: String) -> LocalDateTime? {
         let bytes = Array(body.utf8)
         guard bytes.count == 19, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
-              bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":") else { return nil }
+            bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":")
+        else { return nil }
         func number(_ range: Range<Int>) -> Int? {
             var n = 0
             for b in bytes[range] {
@@ -93,7 +95,8 @@ public struct ScheduleExpression: Sendable, Hashable, CustomStringConvertible {
             return n
         }
         guard let y = number(0..<4), let mo = number(5..<7), let d = number(8..<10),
-              let h = number(11..<13), let mi = number(14..<16), let s = number(17..<19) else { return nil }
+            let h = number(11..<13), let mi = number(14..<16), let s = number(17..<19)
+        else { return nil }
         let time = LocalDateTime(year: y, month: mo, day: d, hour: h, minute: mi, second: s)
         return time.isValid ? time : nil
     }

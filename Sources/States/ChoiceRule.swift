@@ -24,7 +24,8 @@ public struct ChoiceRule: Sendable {
         "NumericLessThanEquals", "NumericLessThanEqualsPath", "NumericGreaterThanEquals", "NumericGreaterThanEqualsPath",
         "BooleanEquals", "BooleanEqualsPath", "TimestampEquals", "TimestampEqualsPath", "TimestampLessThan", "TimestampLessThanPath",
         "TimestampGreaterThan", "TimestampGreaterThanPath", "TimestampLessThanEquals", "TimestampLessThanEqualsPath",
-        "TimestampGreaterThanEquals", "TimestampGreaterThanEqualsPath", "IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean", "IsTimestamp",
+        "TimestampGreaterThanEquals", "TimestampGreaterThanEqualsPath", "IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean",
+        "IsTimestamp",
     ]
 
     /// How deep `And`, `Or` and `Not` may nest. Parsing a rule and evaluating it recurse once per level (a debug
@@ -33,23 +34,32 @@ public struct ChoiceRule: Sendable {
     public static let maxNesting = 100
 
     /// `depth` counts this rule: 1 for a rule of `Choices`, 2 for a rule in its `And`, `Or` or `Not`, ...
-    static func parse(_ json: JSON, path: String, top: Bool, language: QueryLanguage, depth: Int = 1, diagnostics: inout [Diagnostic]) -> ChoiceRule {
+    static func parse(
+        _ json: JSON, path: String, top: Bool, language: QueryLanguage, depth: Int = 1, diagnostics: inout [Diagnostic]
+    ) -> ChoiceRule {
         var rule = ChoiceRule(kind: .and([]), next: json["Next"]?.stringValue, assign: json["Assign"], output: json["Output"])
         guard depth <= maxNesting else {
-            diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "Choice rules nest And, Or and Not at most \(maxNesting) deep", location: path))
+            diagnostics.append(
+                Diagnostic(
+                    code: "SCHEMA_VALIDATION_FAILED", message: "Choice rules nest And, Or and Not at most \(maxNesting) deep",
+                    location: path))
             return rule
         }
         if top && rule.next == nil {
             diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "These fields are required: [Next]", location: path))
         }
         if let assign = json["Assign"] {
-            if language == .jsonPath { PayloadTemplate.validate(assign, at: path + "/Assign", &diagnostics) }
-            else { StateDefinition.validateJSONata(assign, at: path + "/Assign", &diagnostics) }
+            if language == .jsonPath {
+                PayloadTemplate.validate(assign, at: path + "/Assign", &diagnostics)
+            } else {
+                StateDefinition.validateJSONata(assign, at: path + "/Assign", &diagnostics)
+            }
             Assignment.validate(assign, at: path + "/Assign", &diagnostics)
         }
         if language == .jsonata {
             guard let condition = json["Condition"]?.stringValue else {
-                diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "These fields are required: [Condition]", location: path))
+                diagnostics.append(
+                    Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "These fields are required: [Condition]", location: path))
                 return rule
             }
             StateDefinition.validateJSONata(.string(condition), at: path + "/Condition", &diagnostics)
@@ -57,21 +67,34 @@ public struct ChoiceRule: Sendable {
             return rule
         }
         if let and = json["And"]?.arrayValue {
-            rule.kind = .and(and.enumerated().map { parse($1, path: "\(path)/And/\($0)", top: false, language: language, depth: depth + 1, diagnostics: &diagnostics) })
+            rule.kind = .and(
+                and.enumerated().map {
+                    parse($1, path: "\(path)/And/\($0)", top: false, language: language, depth: depth + 1, diagnostics: &diagnostics)
+                })
         } else if let or = json["Or"]?.arrayValue {
-            rule.kind = .or(or.enumerated().map { parse($1, path: "\(path)/Or/\($0)", top: false, language: language, depth: depth + 1, diagnostics: &diagnostics) })
+            rule.kind = .or(
+                or.enumerated().map {
+                    parse($1, path: "\(path)/Or/\($0)", top: false, language: language, depth: depth + 1, diagnostics: &diagnostics)
+                })
         } else if let not = json["Not"] {
             rule.kind = .not(parse(not, path: "\(path)/Not", top: false, language: language, depth: depth + 1, diagnostics: &diagnostics))
         } else if let variable = json["Variable"]?.stringValue, let op = json.objectValue?.keys.first(where: comparisons.contains) {
             rule.kind = .compare(variable: variable, op: op, value: json[op]!)
             if !PayloadTemplate.isValidPath(variable) {
-                diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field Variable: \(variable)", location: path + "/Variable"))
+                diagnostics.append(
+                    Diagnostic(
+                        code: "INVALID_JSON_PATH", message: "Invalid JSON path in field Variable: \(variable)", location: path + "/Variable"
+                    ))
             }
             if op.hasSuffix("Path"), let other = json[op]?.stringValue, !PayloadTemplate.isValidPath(other) {
-                diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(op): \(other)", location: path + "/" + op))
+                diagnostics.append(
+                    Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(op): \(other)", location: path + "/" + op))
             }
         } else {
-            diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "A choice rule needs Variable and a comparison operator, or And, Or, Not", location: path))
+            diagnostics.append(
+                Diagnostic(
+                    code: "SCHEMA_VALIDATION_FAILED", message: "A choice rule needs Variable and a comparison operator, or And, Or, Not",
+                    location: path))
         }
         return rule
     }
@@ -79,10 +102,13 @@ public struct ChoiceRule: Sendable {
     func matches(input: JSON, context: JSON, variables: VariableScope? = nil, evaluateCondition: (String) throws -> Bool) throws -> Bool {
         switch kind {
         case .and(let rules):
-            for r in rules where try !r.matches(input: input, context: context, variables: variables, evaluateCondition: evaluateCondition) { return false }
+            for r in rules where try !r.matches(input: input, context: context, variables: variables, evaluateCondition: evaluateCondition)
+            { return false }
             return true
         case .or(let rules):
-            for r in rules where try r.matches(input: input, context: context, variables: variables, evaluateCondition: evaluateCondition) { return true }
+            for r in rules where try r.matches(input: input, context: context, variables: variables, evaluateCondition: evaluateCondition) {
+                return true
+            }
             return false
         case .not(let r):
             return try !r.matches(input: input, context: context, variables: variables, evaluateCondition: evaluateCondition)
@@ -100,13 +126,16 @@ public struct ChoiceRule: Sendable {
             default: break
             }
             guard let value else {
-                throw StatesError("States.Runtime", "Invalid path '\(variable)': The choice state's condition path references an invalid value.")
+                throw StatesError(
+                    "States.Runtime", "Invalid path '\(variable)': The choice state's condition path references an invalid value.")
             }
             var target = expected
             var base = op
             if op.hasSuffix("Path") {
                 base = String(op.dropLast(4))
-                guard case .string(let p) = expected, let v = try PayloadTemplate.select(p, input: input, context: context, variables: variables) else { return false }
+                guard case .string(let p) = expected,
+                    let v = try PayloadTemplate.select(p, input: input, context: context, variables: variables)
+                else { return false }
                 target = v
             }
             if base == "StringMatches" {
@@ -124,7 +153,9 @@ public struct ChoiceRule: Sendable {
                 guard let a = value.boolValue, let b = target.boolValue else { return false }
                 return a == b
             } else if base.hasPrefix("Timestamp") {
-                guard let a = value.stringValue.flatMap(Self.timestamp), let b = target.stringValue.flatMap(Self.timestamp) else { return false }
+                guard let a = value.stringValue.flatMap(Self.timestamp), let b = target.stringValue.flatMap(Self.timestamp) else {
+                    return false
+                }
                 order = a == b ? 0 : (a < b ? -1 : 1)
             } else {
                 order = nil

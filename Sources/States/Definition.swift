@@ -35,7 +35,9 @@ public struct StateMachine: Sendable {
         do {
             json = try JSON(parsing: text)
         } catch {
-            throw DefinitionError([Diagnostic(code: "INVALID_JSON_DESCRIPTION", message: "Invalid JSON: \(error.description)", location: "")])
+            throw DefinitionError([
+                Diagnostic(code: "INVALID_JSON_DESCRIPTION", message: "Invalid JSON: \(error.description)", location: "")
+            ])
         }
         try self.init(json: json)
     }
@@ -62,12 +64,16 @@ public struct StateMachine: Sendable {
 
     /// State names are unique across the whole machine, Parallel branches and Map processors included (ASL).
     @discardableResult
-    static func checkUniqueNames(_ machine: StateMachine, path: String, seen: [String: String], _ diagnostics: inout [Diagnostic]) -> [String: String] {
+    static func checkUniqueNames(
+        _ machine: StateMachine, path: String, seen: [String: String], _ diagnostics: inout [Diagnostic]
+    ) -> [String: String] {
         var seen = seen
         for name in machine.states.keys.sorted() {
             let location = "\(path)/States/\(name)"
             if let first = seen[name] {
-                diagnostics.append(Diagnostic(code: "DUPLICATE_STATE_NAME", message: "Duplicate State name: \(name) (also at \(first))", location: location))
+                diagnostics.append(
+                    Diagnostic(
+                        code: "DUPLICATE_STATE_NAME", message: "Duplicate State name: \(name) (also at \(first))", location: location))
             } else {
                 seen[name] = location
             }
@@ -100,7 +106,8 @@ public struct StateMachine: Sendable {
     public static let maxStateNesting = 40
 
     /// `depth` counts this machine: 1 for the top level, 2 for a Parallel branch or Map processor in it, ...
-    static func parse(_ json: JSON, path: String, inherited: QueryLanguage, depth: Int = 1, diagnostics: inout [Diagnostic]) -> StateMachine {
+    static func parse(_ json: JSON, path: String, inherited: QueryLanguage, depth: Int = 1, diagnostics: inout [Diagnostic]) -> StateMachine
+    {
         var machine = StateMachine(startAt: "", states: [:], queryLanguage: inherited, json: json)
         guard case .object(let top) = json else {
             diagnostics.append(.schema("Expected an object", at: path.isEmpty ? "/" : path))
@@ -112,10 +119,13 @@ public struct StateMachine: Sendable {
         }
         let allowed: Set<String> = ["Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage", "ProcessorConfig"]
         for key in top.keys where !allowed.contains(key) {
-            diagnostics.append(.schema("These fields are required or not allowed: [\(key)]", at: path + "/" + key, code: "SCHEMA_VALIDATION_FAILED"))
+            diagnostics.append(
+                .schema("These fields are required or not allowed: [\(key)]", at: path + "/" + key, code: "SCHEMA_VALIDATION_FAILED"))
         }
         if let ql = top["QueryLanguage"] {
-            if let language = ql.stringValue.flatMap(QueryLanguage.init) { machine.queryLanguage = language } else {
+            if let language = ql.stringValue.flatMap(QueryLanguage.init) {
+                machine.queryLanguage = language
+            } else {
                 diagnostics.append(.schema("Value is not one of [JSONPath, JSONata]", at: path + "/QueryLanguage"))
             }
         }
@@ -141,16 +151,21 @@ public struct StateMachine: Sendable {
             if name.count > 80 {
                 diagnostics.append(.schema("State name is longer than 80 characters", at: "\(path)/States/\(name)"))
             }
-            machine.states[name] = StateDefinition.parse(name: name, stateJSON, path: "\(path)/States/\(name)", inherited: machine.queryLanguage, depth: depth,
-                                                         diagnostics: &diagnostics)
+            machine.states[name] = StateDefinition.parse(
+                name: name, stateJSON, path: "\(path)/States/\(name)", inherited: machine.queryLanguage, depth: depth,
+                diagnostics: &diagnostics)
         }
         if machine.states[startAt] == nil {
-            diagnostics.append(Diagnostic(code: "MISSING_TRANSITION_TARGET", message: "Missing 'Next' target: \(startAt)", location: "\(path)/StartAt"))
+            diagnostics.append(
+                Diagnostic(code: "MISSING_TRANSITION_TARGET", message: "Missing 'Next' target: \(startAt)", location: "\(path)/StartAt"))
         }
         // Every transition names a state of this machine.
         for (name, state) in machine.states {
             for (target, field) in state.transitions where machine.states[target] == nil {
-                diagnostics.append(Diagnostic(code: "MISSING_TRANSITION_TARGET", message: "Missing 'Next' target: \(target)", location: "\(path)/States/\(name)/\(field)"))
+                diagnostics.append(
+                    Diagnostic(
+                        code: "MISSING_TRANSITION_TARGET", message: "Missing 'Next' target: \(target)",
+                        location: "\(path)/States/\(name)/\(field)"))
             }
         }
         // Every state is reachable from StartAt.
@@ -161,11 +176,13 @@ public struct StateMachine: Sendable {
             queue.append(contentsOf: state.transitions.map { $0.0 })
         }
         for name in machine.states.keys.sorted() where !reachable.contains(name) {
-            diagnostics.append(Diagnostic(code: "UNREACHABLE_STATE", message: "State \"\(name)\" is not reachable.", location: "\(path)/States/\(name)"))
+            diagnostics.append(
+                Diagnostic(code: "UNREACHABLE_STATE", message: "State \"\(name)\" is not reachable.", location: "\(path)/States/\(name)"))
         }
         // Some state ends the machine.
         if diagnostics.isEmpty && !machine.states.values.contains(where: { $0.isTerminal }) {
-            diagnostics.append(Diagnostic(code: "MISSING_END_STATE", message: "Workflow has no terminal state.", location: path.isEmpty ? "/" : path))
+            diagnostics.append(
+                Diagnostic(code: "MISSING_END_STATE", message: "Workflow has no terminal state.", location: path.isEmpty ? "/" : path))
         }
         return machine
     }
@@ -324,34 +341,58 @@ public final class StateDefinition: @unchecked Sendable {
     static let commonFields: Set<String> = ["Type", "Comment", "QueryLanguage"]
     static let fieldsByType: [StateType: Set<String>] = [
         .pass: ["Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "Result", "Output", "Assign"],
-        .task: ["Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Resource", "TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath", "Retry", "Catch", "Arguments", "Output", "Assign", "Credentials"],
+        .task: [
+            "Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Resource", "TimeoutSeconds",
+            "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath", "Retry", "Catch", "Arguments", "Output", "Assign",
+            "Credentials",
+        ],
         .choice: ["InputPath", "OutputPath", "Choices", "Default", "Output", "Assign"],
         .wait: ["Next", "End", "InputPath", "OutputPath", "Seconds", "Timestamp", "SecondsPath", "TimestampPath", "Output", "Assign"],
         .succeed: ["InputPath", "OutputPath", "Output"],
         .fail: ["Error", "Cause", "ErrorPath", "CausePath"],
-        .parallel: ["Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Branches", "Retry", "Catch", "Arguments", "Output", "Assign"],
-        .map: ["Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Iterator", "ItemProcessor", "ItemsPath", "Items", "ItemSelector", "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage", "ToleratedFailureCount", "ToleratedFailurePercentagePath", "ToleratedFailureCountPath", "ItemBatcher", "ItemReader", "ResultWriter", "Retry", "Catch", "Arguments", "Output", "Assign", "Label"],
+        .parallel: [
+            "Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Branches", "Retry", "Catch",
+            "Arguments", "Output", "Assign",
+        ],
+        .map: [
+            "Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Iterator", "ItemProcessor",
+            "ItemsPath", "Items", "ItemSelector", "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage",
+            "ToleratedFailureCount", "ToleratedFailurePercentagePath", "ToleratedFailureCountPath", "ItemBatcher", "ItemReader",
+            "ResultWriter", "Retry", "Catch", "Arguments", "Output", "Assign", "Label",
+        ],
     ]
-    static let jsonPathOnly: Set<String> = ["InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "SecondsPath", "TimestampPath", "ErrorPath", "CausePath", "ItemsPath", "TimeoutSecondsPath", "HeartbeatSecondsPath", "Iterator", "MaxConcurrencyPath", "ToleratedFailurePercentagePath", "ToleratedFailureCountPath"]
+    static let jsonPathOnly: Set<String> = [
+        "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "SecondsPath", "TimestampPath", "ErrorPath", "CausePath",
+        "ItemsPath", "TimeoutSecondsPath", "HeartbeatSecondsPath", "Iterator", "MaxConcurrencyPath", "ToleratedFailurePercentagePath",
+        "ToleratedFailureCountPath",
+    ]
     static let jsonataOnly: Set<String> = ["Arguments", "Output", "Items"]
 
     /// `depth` is the nesting of the machine the state belongs to (see ``StateMachine/maxStateNesting``).
-    static func parse(name: String, _ json: JSON, path: String, inherited: QueryLanguage, depth: Int = 1, diagnostics: inout [Diagnostic]) -> StateDefinition {
+    static func parse(
+        name: String, _ json: JSON, path: String, inherited: QueryLanguage, depth: Int = 1, diagnostics: inout [Diagnostic]
+    ) -> StateDefinition {
         guard case .object(let o) = json, let typeValue = o["Type"] else {
             diagnostics.append(.schema("These fields are required: [Type]", at: path))
             return StateDefinition(name: name, type: .pass, queryLanguage: inherited, json: json)
         }
         guard let typeName = typeValue.stringValue, let type = StateType(rawValue: typeName) else {
-            diagnostics.append(.schema("Value is not one of [Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map]: \(typeValue.stringValue ?? typeValue.serialized())", at: path + "/Type"))
+            diagnostics.append(
+                .schema(
+                    "Value is not one of [Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map]: \(typeValue.stringValue ?? typeValue.serialized())",
+                    at: path + "/Type"))
             return StateDefinition(name: name, type: .pass, queryLanguage: inherited, json: json)
         }
         var language = inherited
         if let ql = o["QueryLanguage"]?.stringValue {
-            if let l = QueryLanguage(rawValue: ql) { language = l } else {
+            if let l = QueryLanguage(rawValue: ql) {
+                language = l
+            } else {
                 diagnostics.append(.schema("Value is not one of [JSONPath, JSONata]", at: path + "/QueryLanguage"))
             }
             if inherited == .jsonata && language == .jsonPath {
-                diagnostics.append(.schema("A state cannot use JSONPath in a state machine whose QueryLanguage is JSONata", at: path + "/QueryLanguage"))
+                diagnostics.append(
+                    .schema("A state cannot use JSONPath in a state machine whose QueryLanguage is JSONata", at: path + "/QueryLanguage"))
             }
         }
         let state = StateDefinition(name: name, type: type, queryLanguage: language, json: json)
@@ -361,7 +402,9 @@ public final class StateDefinition: @unchecked Sendable {
         }
         for key in o.keys {
             if language == .jsonata && jsonPathOnly.contains(key) {
-                diagnostics.append(.schema("The field '\(key)' is not supported in JSONata states; use Arguments, Output and Assign", at: "\(path)/\(key)"))
+                diagnostics.append(
+                    .schema("The field '\(key)' is not supported in JSONata states; use Arguments, Output and Assign", at: "\(path)/\(key)")
+                )
             }
             if language == .jsonPath && jsonataOnly.contains(key) {
                 diagnostics.append(.schema("The field '\(key)' is only supported in JSONata states", at: "\(path)/\(key)"))
@@ -372,7 +415,10 @@ public final class StateDefinition: @unchecked Sendable {
         state.end = o["End"]?.boolValue ?? false
         if [.pass, .task, .wait, .parallel, .map].contains(type) {
             if state.next == nil && !state.end {
-                diagnostics.append(Diagnostic(code: "MISSING_TRANSITION_TARGET", message: "State \"\(name)\" has neither a Next nor an End field", location: path))
+                diagnostics.append(
+                    Diagnostic(
+                        code: "MISSING_TRANSITION_TARGET", message: "State \"\(name)\" has neither a Next nor an End field", location: path)
+                )
             }
             if state.next != nil && state.end {
                 diagnostics.append(.schema("State \"\(name)\" cannot have both Next and End", at: path))
@@ -389,7 +435,8 @@ public final class StateDefinition: @unchecked Sendable {
             // result into the input, so it is a reference path of the input only.
             let valid = key == "ResultPath" ? JSONPath.isValid(s, reference: true) : PayloadTemplate.isValidPath(s, reference: true)
             if language == .jsonPath && !valid {
-                diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(key): \(s)", location: "\(path)/\(key)"))
+                diagnostics.append(
+                    Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(key): \(s)", location: "\(path)/\(key)"))
             }
             return .some(s)
         }
@@ -413,14 +460,16 @@ public final class StateDefinition: @unchecked Sendable {
         }
         if let assign = o["Assign"] { Assignment.validate(assign, at: "\(path)/Assign", &diagnostics) }
         state.referencesContextObject = StateDefinition.containsContextReference(state.json)
-        state.isTrivialPass = type == .pass && language == .jsonPath && o["Parameters"] == nil && o["Result"] == nil && o["Assign"] == nil
+        state.isTrivialPass =
+            type == .pass && language == .jsonPath && o["Parameters"] == nil && o["Result"] == nil && o["Assign"] == nil
             && state.isPlainPassThrough
         state.resource = o["Resource"]?.stringValue
         if type == .task && state.resource == nil {
             diagnostics.append(.schema("These fields are required: [Resource]", at: path))
         }
         if type == .task, let resource = state.resource, !Self.isResourceArn(resource) {
-            diagnostics.append(Diagnostic(code: "INVALID_RESOURCE", message: "Resource \"\(resource)\" is not a valid ARN", location: "\(path)/Resource"))
+            diagnostics.append(
+                Diagnostic(code: "INVALID_RESOURCE", message: "Resource \"\(resource)\" is not a valid ARN", location: "\(path)/Resource"))
         }
         func number(_ bounds: NumberBounds, _ diagnostics: inout [Diagnostic]) -> StateNumber? {
             let key = bounds.field
@@ -430,7 +479,10 @@ public final class StateDefinition: @unchecked Sendable {
             }
             if let p = o[pathKey] {
                 guard let text = p.stringValue, PayloadTemplate.isValidPath(text, reference: true) else {
-                    diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(pathKey): \(p.stringValue ?? p.serialized())", location: "\(path)/\(pathKey)"))
+                    diagnostics.append(
+                        Diagnostic(
+                            code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(pathKey): \(p.stringValue ?? p.serialized())",
+                            location: "\(path)/\(pathKey)"))
                     return nil
                 }
                 return .path(text)
@@ -441,7 +493,8 @@ public final class StateDefinition: @unchecked Sendable {
                 return .expression(expression)
             }
             guard let n = v.numberValue, bounds.accepts(n) else {
-                diagnostics.append(.schema(bounds.requirement + (language == .jsonata ? ", or a JSONata expression" : ""), at: "\(path)/\(key)"))
+                diagnostics.append(
+                    .schema(bounds.requirement + (language == .jsonata ? ", or a JSONata expression" : ""), at: "\(path)/\(key)"))
                 return nil
             }
             return .value(n)
@@ -455,7 +508,9 @@ public final class StateDefinition: @unchecked Sendable {
         }
         for (i, r) in (o["Retry"]?.arrayValue ?? []).enumerated() {
             var retrier = Retrier(errorEquals: r["ErrorEquals"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-            if retrier.errorEquals.isEmpty { diagnostics.append(.schema("These fields are required: [ErrorEquals]", at: "\(path)/Retry/\(i)")) }
+            if retrier.errorEquals.isEmpty {
+                diagnostics.append(.schema("These fields are required: [ErrorEquals]", at: "\(path)/Retry/\(i)"))
+            }
             // Each number within AWS's bounds; one outside them is reported and the default kept.
             func retryNumber(_ bounds: NumberBounds) -> Double? {
                 guard let v = r[bounds.field] else { return nil }
@@ -478,15 +533,24 @@ public final class StateDefinition: @unchecked Sendable {
             }
             state.retry.append(retrier)
         }
-        for (field, list) in [("Retry", state.retry.map(\.errorEquals)), ("Catch", (o["Catch"]?.arrayValue ?? []).map { $0["ErrorEquals"]?.arrayValue?.compactMap(\.stringValue) ?? [] })] {
+        for (field, list) in [
+            ("Retry", state.retry.map(\.errorEquals)),
+            ("Catch", (o["Catch"]?.arrayValue ?? []).map { $0["ErrorEquals"]?.arrayValue?.compactMap(\.stringValue) ?? [] }),
+        ] {
             // A retrier or catcher naming States.ALL must be the last one, as nothing after it could match.
             if let index = list.firstIndex(where: { $0.contains("States.ALL") }), index != list.count - 1 {
-                diagnostics.append(.schema("States.ALL must appear in the last \(field == "Retry" ? "retrier" : "catcher")", at: "\(path)/\(field)/\(index)/ErrorEquals"))
+                diagnostics.append(
+                    .schema(
+                        "States.ALL must appear in the last \(field == "Retry" ? "retrier" : "catcher")",
+                        at: "\(path)/\(field)/\(index)/ErrorEquals"))
             }
         }
         for (i, c) in (o["Catch"]?.arrayValue ?? []).enumerated() {
-            var catcher = Catcher(errorEquals: c["ErrorEquals"]?.arrayValue?.compactMap(\.stringValue) ?? [], next: c["Next"]?.stringValue ?? "")
-            if catcher.errorEquals.isEmpty { diagnostics.append(.schema("These fields are required: [ErrorEquals]", at: "\(path)/Catch/\(i)")) }
+            var catcher = Catcher(
+                errorEquals: c["ErrorEquals"]?.arrayValue?.compactMap(\.stringValue) ?? [], next: c["Next"]?.stringValue ?? "")
+            if catcher.errorEquals.isEmpty {
+                diagnostics.append(.schema("These fields are required: [ErrorEquals]", at: "\(path)/Catch/\(i)"))
+            }
             if c["Next"] == nil { diagnostics.append(.schema("These fields are required: [Next]", at: "\(path)/Catch/\(i)")) }
             if let rp = c["ResultPath"] {
                 if rp.isNull { catcher.resultPathIsNull = true; catcher.resultPath = nil } else { catcher.resultPath = rp.stringValue }
@@ -494,8 +558,11 @@ public final class StateDefinition: @unchecked Sendable {
             catcher.output = c["Output"]
             catcher.assign = c["Assign"]
             if let assign = c["Assign"] {
-                if language == .jsonPath { PayloadTemplate.validate(assign, at: "\(path)/Catch/\(i)/Assign", &diagnostics) }
-                else { validateJSONata(assign, at: "\(path)/Catch/\(i)/Assign", &diagnostics) }
+                if language == .jsonPath {
+                    PayloadTemplate.validate(assign, at: "\(path)/Catch/\(i)/Assign", &diagnostics)
+                } else {
+                    validateJSONata(assign, at: "\(path)/Catch/\(i)/Assign", &diagnostics)
+                }
                 Assignment.validate(assign, at: "\(path)/Catch/\(i)/Assign", &diagnostics)
             }
             state.catchers.append(catcher)
@@ -504,7 +571,8 @@ public final class StateDefinition: @unchecked Sendable {
             let rules = o["Choices"]?.arrayValue ?? []
             if rules.isEmpty { diagnostics.append(.schema("These fields are required: [Choices]", at: path)) }
             for (i, rule) in rules.enumerated() {
-                state.choices.append(ChoiceRule.parse(rule, path: "\(path)/Choices/\(i)", top: true, language: language, diagnostics: &diagnostics))
+                state.choices.append(
+                    ChoiceRule.parse(rule, path: "\(path)/Choices/\(i)", top: true, language: language, diagnostics: &diagnostics))
             }
             state.defaultState = o["Default"]?.stringValue
         }
@@ -513,7 +581,8 @@ public final class StateDefinition: @unchecked Sendable {
             state.timestamp = o["Timestamp"]
             state.secondsPath = o["SecondsPath"]?.stringValue
             state.timestampPath = o["TimestampPath"]?.stringValue
-            let count = [state.seconds != nil, state.timestamp != nil, state.secondsPath != nil, state.timestampPath != nil].filter { $0 }.count
+            let count = [state.seconds != nil, state.timestamp != nil, state.secondsPath != nil, state.timestampPath != nil].filter { $0 }
+                .count
             if count != 1 {
                 diagnostics.append(.schema("A Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath", at: path))
             }
@@ -521,14 +590,23 @@ public final class StateDefinition: @unchecked Sendable {
             // JSONata state computes them.
             let computed = { (v: JSON) in language == .jsonata && v.stringValue.flatMap(JSONataTemplate.expression) != nil }
             if let seconds = state.seconds, !computed(seconds), !(seconds.numberValue.map(NumberBounds.waitSeconds.accepts) ?? false) {
-                diagnostics.append(.schema(NumberBounds.waitSeconds.requirement + (language == .jsonata ? ", or a JSONata expression" : ""), at: "\(path)/Seconds"))
+                diagnostics.append(
+                    .schema(
+                        NumberBounds.waitSeconds.requirement + (language == .jsonata ? ", or a JSONata expression" : ""),
+                        at: "\(path)/Seconds"))
             }
             if let timestamp = state.timestamp, !computed(timestamp), timestamp.stringValue.flatMap(ChoiceRule.timestamp) == nil {
-                diagnostics.append(.schema("The value for the field 'Timestamp' must be an RFC 3339 timestamp (2016-08-18T17:33:00Z)", at: "\(path)/Timestamp"))
+                diagnostics.append(
+                    .schema(
+                        "The value for the field 'Timestamp' must be an RFC 3339 timestamp (2016-08-18T17:33:00Z)", at: "\(path)/Timestamp")
+                )
             }
             for key in ["SecondsPath", "TimestampPath"] {
                 if let v = o[key], !(v.stringValue.map { PayloadTemplate.isValidPath($0, reference: true) } ?? false) {
-                    diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(key): \(v.stringValue ?? v.serialized())", location: "\(path)/\(key)"))
+                    diagnostics.append(
+                        Diagnostic(
+                            code: "INVALID_JSON_PATH", message: "Invalid JSON path in field \(key): \(v.stringValue ?? v.serialized())",
+                            location: "\(path)/\(key)"))
                 }
             }
         }
@@ -541,31 +619,47 @@ public final class StateDefinition: @unchecked Sendable {
             for key in ["ErrorPath", "CausePath"] {
                 if let v = o[key] { PayloadTemplate.validate([key + ".$": v], at: path, &diagnostics) }
             }
-            if o["Error"] != nil && o["ErrorPath"] != nil { diagnostics.append(.schema("A Fail state cannot have both Error and ErrorPath", at: path)) }
-            if o["Cause"] != nil && o["CausePath"] != nil { diagnostics.append(.schema("A Fail state cannot have both Cause and CausePath", at: path)) }
+            if o["Error"] != nil && o["ErrorPath"] != nil {
+                diagnostics.append(.schema("A Fail state cannot have both Error and ErrorPath", at: path))
+            }
+            if o["Cause"] != nil && o["CausePath"] != nil {
+                diagnostics.append(.schema("A Fail state cannot have both Cause and CausePath", at: path))
+            }
         }
         if type == .parallel {
             let branches = o["Branches"]?.arrayValue ?? []
             if branches.isEmpty { diagnostics.append(.schema("These fields are required: [Branches]", at: path)) }
             for (i, b) in branches.enumerated() {
-                state.branches.append(StateMachine.parse(b, path: "\(path)/Branches/\(i)", inherited: language, depth: depth + 1, diagnostics: &diagnostics))
+                state.branches.append(
+                    StateMachine.parse(b, path: "\(path)/Branches/\(i)", inherited: language, depth: depth + 1, diagnostics: &diagnostics))
             }
         }
         if type == .map {
             if let processor = o["ItemProcessor"] ?? o["Iterator"] {
                 if processor["ProcessorConfig"]?["Mode"]?.stringValue == "DISTRIBUTED" {
-                    diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "Distributed Map (ProcessorConfig Mode DISTRIBUTED) is not supported by Skiff yet; use INLINE", location: "\(path)/ItemProcessor/ProcessorConfig/Mode"))
+                    diagnostics.append(
+                        Diagnostic(
+                            code: "SCHEMA_VALIDATION_FAILED",
+                            message: "Distributed Map (ProcessorConfig Mode DISTRIBUTED) is not supported by Skiff yet; use INLINE",
+                            location: "\(path)/ItemProcessor/ProcessorConfig/Mode"))
                 }
-                state.iterator = StateMachine.parse(processor, path: "\(path)/ItemProcessor", inherited: language, depth: depth + 1, diagnostics: &diagnostics)
+                state.iterator = StateMachine.parse(
+                    processor, path: "\(path)/ItemProcessor", inherited: language, depth: depth + 1, diagnostics: &diagnostics)
             } else {
                 diagnostics.append(.schema("These fields are required: [ItemProcessor]", at: path))
             }
             if o["ItemReader"] != nil {
-                diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "ItemReader needs Amazon S3, which Skiff does not serve yet", location: "\(path)/ItemReader"))
+                diagnostics.append(
+                    Diagnostic(
+                        code: "SCHEMA_VALIDATION_FAILED", message: "ItemReader needs Amazon S3, which Skiff does not serve yet",
+                        location: "\(path)/ItemReader"))
             }
             state.itemsPath = o["ItemsPath"]?.stringValue ?? "$"
             if let itemsPath = o["ItemsPath"]?.stringValue, !PayloadTemplate.isValidPath(itemsPath, reference: true) {
-                diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "Invalid JSON path in field ItemsPath: \(itemsPath)", location: "\(path)/ItemsPath"))
+                diagnostics.append(
+                    Diagnostic(
+                        code: "INVALID_JSON_PATH", message: "Invalid JSON path in field ItemsPath: \(itemsPath)",
+                        location: "\(path)/ItemsPath"))
             }
             state.items = o["Items"]
             state.itemSelector = o["ItemSelector"] ?? o["Parameters"]
@@ -590,7 +684,10 @@ public final class StateDefinition: @unchecked Sendable {
         case .string(let s):
             if let expression = JSONataTemplate.expression(in: s) {
                 do { _ = try JSONataExpression(expression) } catch {
-                    diagnostics.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED", message: "The JSONata expression '\(expression)' is not valid: \(error)", location: path))
+                    diagnostics.append(
+                        Diagnostic(
+                            code: "SCHEMA_VALIDATION_FAILED", message: "The JSONata expression '\(expression)' is not valid: \(error)",
+                            location: path))
                 }
             }
         case .array(let a):
@@ -616,7 +713,9 @@ import Foundation
 extension StateDefinition {
     /// One state on its own, as the TestState API takes it: validated as a state, without the checks that need
     /// the rest of a machine (its Next target may be any name).
-    public static func standalone(name: String, json: JSON, queryLanguage: QueryLanguage = .jsonPath) throws(DefinitionError) -> StateDefinition {
+    public static func standalone(
+        name: String, json: JSON, queryLanguage: QueryLanguage = .jsonPath
+    ) throws(DefinitionError) -> StateDefinition {
         var diagnostics: [Diagnostic] = []
         guard case .object = json else { throw DefinitionError([.schema("Expected an object", at: "/")]) }
         try StateMachine.checkNesting(json)
@@ -678,7 +777,8 @@ public struct NumberBounds: Sendable {
         if range.upperBound == .greatestFiniteMagnitude {
             return "The value for the field '\(field)' must be a number greater than or equal to \(JSON.formatNumber(range.lowerBound))"
         }
-        return "The value for the field '\(field)' must be \(integer ? "an integer" : "a number") between \(JSON.formatNumber(range.lowerBound)) and \(JSON.formatNumber(range.upperBound))"
+        return
+            "The value for the field '\(field)' must be \(integer ? "an integer" : "a number") between \(JSON.formatNumber(range.lowerBound)) and \(JSON.formatNumber(range.upperBound))"
     }
 }
 
@@ -699,7 +799,10 @@ enum Assignment {
         for key in o.keys.sorted() {
             let name = key.hasSuffix(".$") ? String(key.dropLast(2)) : key
             if !isValidName(name) {
-                diagnostics.append(.schema("The variable name '\(name)' is not valid: a name starts with a letter or '_', has only letters, digits and '_', at most 80 characters, and is not 'states'", at: "\(path)/\(key)"))
+                diagnostics.append(
+                    .schema(
+                        "The variable name '\(name)' is not valid: a name starts with a letter or '_', has only letters, digits and '_', at most 80 characters, and is not 'states'",
+                        at: "\(path)/\(key)"))
             }
         }
     }

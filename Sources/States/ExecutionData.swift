@@ -6,14 +6,22 @@ import JSONata
 extension ExecutionRun {
     func contextObject(state: StateDefinition, taskToken: String? = nil, retryCount: Int = 0) -> JSON {
         var execution: JSONObject = [
-            "Id": .string(context.executionArn), "Input": executionInput, "Name": .string(context.name), "RoleArn": .string(context.roleArn),
-            "StartTime": .string(UTCTimestamp.iso8601(secondsSince1970: context.startTime.timeIntervalSince1970, fractionDigits: 3)), "RedriveCount": .number(Double(context.redriveCount)),
+            "Id": .string(context.executionArn), "Input": executionInput, "Name": .string(context.name),
+            "RoleArn": .string(context.roleArn),
+            "StartTime": .string(UTCTimestamp.iso8601(secondsSince1970: context.startTime.timeIntervalSince1970, fractionDigits: 3)),
+            "RedriveCount": .number(Double(context.redriveCount)),
         ]
-        if let redriven = context.redriveTime { execution["RedriveTime"] = .string(UTCTimestamp.iso8601(secondsSince1970: redriven.timeIntervalSince1970, fractionDigits: 3)) }
+        if let redriven = context.redriveTime {
+            execution["RedriveTime"] = .string(UTCTimestamp.iso8601(secondsSince1970: redriven.timeIntervalSince1970, fractionDigits: 3))
+        }
         var context: JSON = [
             "Execution": .object(execution),
             "StateMachine": ["Id": .string(context.stateMachineArn), "Name": .string(context.stateMachineName)],
-            "State": ["Name": .string(state.name), "EnteredTime": .string(UTCTimestamp.iso8601(secondsSince1970: engine.clock.now().timeIntervalSince1970, fractionDigits: 3)), "RetryCount": .number(Double(retryCount))],
+            "State": [
+                "Name": .string(state.name),
+                "EnteredTime": .string(UTCTimestamp.iso8601(secondsSince1970: engine.clock.now().timeIntervalSince1970, fractionDigits: 3)),
+                "RetryCount": .number(Double(retryCount)),
+            ],
         ]
         if let taskToken { context["Task"] = ["Token": .string(taskToken)] }
         if let contextOverride { context = Self.merging(contextOverride, into: context) }
@@ -83,8 +91,10 @@ extension ExecutionRun {
     func evaluateExpression(_ expression: String, states: JSON, scope: VariableScope, field: String) throws -> JSON {
         var variables = scope.all
         variables["states"] = states
-        let environment = JSONataEnvironment(variables: variables, functions: JSONataFunctions.stepFunctions(), limits: JSONataLimits(maxDepth: 300, timeout: .seconds(5)))
-        let place = "An error occurred while executing the state '\(states["context"]?["State"]?["Name"]?.stringValue ?? "")'. The JSONata expression '\(expression)'"
+        let environment = JSONataEnvironment(
+            variables: variables, functions: JSONataFunctions.stepFunctions(), limits: JSONataLimits(maxDepth: 300, timeout: .seconds(5)))
+        let place =
+            "An error occurred while executing the state '\(states["context"]?["State"]?["Name"]?.stringValue ?? "")'. The JSONata expression '\(expression)'"
             + (field.isEmpty ? "" : " specified for the field '\(field)'")
         do {
             guard let v = try JSONataExpression(expression).evaluate(states["input"], environment: environment) else {
@@ -93,7 +103,8 @@ extension ExecutionRun {
             // A result nested deeper than the execution's data may be (built by a recursive function) is refused
             // before anything walks it recursively.
             if JSONNesting.exceeds(v, JSONNesting.maxDataDepth) {
-                throw StatesError("States.QueryEvaluationError", "\(place) returned a value nested more than \(JSONNesting.maxDataDepth) levels deep.")
+                throw StatesError(
+                    "States.QueryEvaluationError", "\(place) returned a value nested more than \(JSONNesting.maxDataDepth) levels deep.")
             }
             // JSON has no Infinity nor NaN (`1/0`): such a result is no JSON value.
             guard JSONNesting.isFinite(v) else {
@@ -121,7 +132,8 @@ extension ExecutionRun {
         var values: [String: JSON] = [:]
         for (k, v) in o { values[k] = v }
         if let (name, _) = values.first(where: { JSONNesting.exceeds($0.value, JSONNesting.maxDataDepth) }) {
-            throw StatesError("States.Runtime", "The variable '\(name)' nests more than \(JSONNesting.maxDataDepth) levels of objects and arrays")
+            throw StatesError(
+                "States.Runtime", "The variable '\(name)' nests more than \(JSONNesting.maxDataDepth) levels of objects and arrays")
         }
         if evaluated.serializedBytes().count > 262_144 {
             throw StatesError("States.Runtime", "The variables assigned exceed the 256 KiB limit")

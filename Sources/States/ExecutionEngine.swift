@@ -15,7 +15,9 @@ public struct ExecutionEngine: Sendable {
     public var historyEventLimit = ExecutionEngine.maxHistoryEvents
     public static let maxHistoryEvents = 25_000
     /// The cause of an execution failed by ``historyEventLimit``, in AWS's words.
-    public static func historyLimitCause(_ limit: Int) -> String { "The execution reached the maximum number of history events (\(limit))." }
+    public static func historyLimitCause(_ limit: Int) -> String {
+        "The execution reached the maximum number of history events (\(limit))."
+    }
 
     public init(machine: StateMachine, integrations: any TaskIntegration, clock: any StatesClock = SystemClock()) {
         self.machine = machine
@@ -24,10 +26,13 @@ public struct ExecutionEngine: Sendable {
     }
 
     /// Runs to the end (or until the calling task is cancelled: then the outcome is ABORTED).
-    public func run(input: JSON, context: ExecutionContext, resumingFrom snapshot: ExecutionSnapshot? = nil, observer: (any ExecutionObserver)? = nil) async -> ExecutionOutcome {
-        let run = ExecutionRun(engine: self, context: context, observer: observer, firstEventId: snapshot?.lastEventId ?? 0,
-                               executionInput: input, resumeBranches: snapshot?.branches ?? [:], resumeTimers: snapshot?.timers ?? [:],
-                               resumeTasks: snapshot?.tasks ?? [:])
+    public func run(
+        input: JSON, context: ExecutionContext, resumingFrom snapshot: ExecutionSnapshot? = nil, observer: (any ExecutionObserver)? = nil
+    ) async -> ExecutionOutcome {
+        let run = ExecutionRun(
+            engine: self, context: context, observer: observer, firstEventId: snapshot?.lastEventId ?? 0,
+            executionInput: input, resumeBranches: snapshot?.branches ?? [:], resumeTimers: snapshot?.timers ?? [:],
+            resumeTasks: snapshot?.tasks ?? [:])
         return await Self.offCallersExecutor { await run.execute(input: input, snapshot: snapshot) }
     }
 
@@ -44,7 +49,9 @@ public struct ExecutionEngine: Sendable {
 
     /// Runs one attempt of one state alone, as the TestState API does. `contextObject` (TestState's `context`)
     /// is laid over the context object the state would see.
-    public func test(_ state: StateDefinition, input: JSON, context: ExecutionContext, variables: [String: JSON] = [:], contextObject: JSON? = nil) async -> TestStateResult {
+    public func test(
+        _ state: StateDefinition, input: JSON, context: ExecutionContext, variables: [String: JSON] = [:], contextObject: JSON? = nil
+    ) async -> TestStateResult {
         let run = ExecutionRun(engine: self, context: context, observer: nil, firstEventId: 0, executionInput: input)
         run.inspection = Inspection()
         run.contextOverride = contextObject
@@ -56,7 +63,9 @@ public struct ExecutionEngine: Sendable {
     }
 
     /// Runs one state alone, as TestState does: returns its output and the next state's name.
-    public func testState(_ state: StateDefinition, input: JSON, context: ExecutionContext, variables: [String: JSON] = [:]) async throws -> (output: JSON, next: String?) {
+    public func testState(
+        _ state: StateDefinition, input: JSON, context: ExecutionContext, variables: [String: JSON] = [:]
+    ) async throws -> (output: JSON, next: String?) {
         let run = ExecutionRun(engine: self, context: context, observer: nil, firstEventId: 0, executionInput: input)
         let scope = VariableScope(parent: nil)
         scope.values = variables

@@ -34,8 +34,10 @@ public struct TaskInvocation: Sendable {
     /// what it started then (same token, same ECS task, same child execution) instead of starting it again.
     public var resumed = false
 
-    public init(resource: String, input: JSON, taskToken: String? = nil, timeoutSeconds: Double? = nil, heartbeatSeconds: Double? = nil,
-                stateName: String, context: JSON, key: String = "", resumed: Bool = false) {
+    public init(
+        resource: String, input: JSON, taskToken: String? = nil, timeoutSeconds: Double? = nil, heartbeatSeconds: Double? = nil,
+        stateName: String, context: JSON, key: String = "", resumed: Bool = false
+    ) {
         self.resource = resource
         self.input = input
         self.taskToken = taskToken
@@ -86,8 +88,11 @@ public struct ExecutionContext: Sendable {
     public var stateMachineVersionArn: String?
     public var stateMachineAliasArn: String?
 
-    public init(executionArn: String, name: String, stateMachineArn: String = "", stateMachineName: String = "", roleArn: String = "", startTime: Date = Date(),
-                redriveCount: Int = 0, redriveTime: Date? = nil, stateMachineVersionArn: String? = nil, stateMachineAliasArn: String? = nil) {
+    public init(
+        executionArn: String, name: String, stateMachineArn: String = "", stateMachineName: String = "", roleArn: String = "",
+        startTime: Date = Date(),
+        redriveCount: Int = 0, redriveTime: Date? = nil, stateMachineVersionArn: String? = nil, stateMachineAliasArn: String? = nil
+    ) {
         self.executionArn = executionArn
         self.name = name
         self.stateMachineArn = stateMachineArn
@@ -152,8 +157,10 @@ public struct ExecutionSnapshot: Sendable, Equatable, Codable {
     /// resumed task keeps its token and is not started again. The host fills it from what its integrations recorded.
     public var tasks: [String: String]
 
-    public init(nextState: String, input: JSON, variables: [String: JSON], lastEventId: Int, branches: [String: BranchProgress] = [:],
-                timers: [String: Date] = [:], tasks: [String: String] = [:]) {
+    public init(
+        nextState: String, input: JSON, variables: [String: JSON], lastEventId: Int, branches: [String: BranchProgress] = [:],
+        timers: [String: Date] = [:], tasks: [String: String] = [:]
+    ) {
         self.nextState = nextState
         self.input = input
         self.variables = variables

@@ -72,8 +72,11 @@ final class ExecutionRun: @unchecked Sendable {
     var inspection: Inspection?
     var contextOverride: JSON?
 
-    init(engine: ExecutionEngine, context: ExecutionContext, observer: (any ExecutionObserver)?, firstEventId: Int, executionInput: JSON = [:],
-         resumeBranches: [String: BranchProgress] = [:], resumeTimers: [String: Date] = [:], resumeTasks: [String: String] = [:]) {
+    init(
+        engine: ExecutionEngine, context: ExecutionContext, observer: (any ExecutionObserver)?, firstEventId: Int,
+        executionInput: JSON = [:],
+        resumeBranches: [String: BranchProgress] = [:], resumeTimers: [String: Date] = [:], resumeTasks: [String: String] = [:]
+    ) {
         self.engine = engine
         self.context = context
         self.observer = observer
@@ -124,7 +127,9 @@ final class ExecutionRun: @unchecked Sendable {
             historyFull.withLock { $0 = true }
             return lastEventId
         }
-        await observer.record(HistoryEvent(id: id, previousEventId: previous, timestamp: engine.clock.now(), type: type, detailsKey: detailsKey, details: details))
+        await observer.record(
+            HistoryEvent(
+                id: id, previousEventId: previous, timestamp: engine.clock.now(), type: type, detailsKey: detailsKey, details: details))
         return id
     }
 
@@ -165,7 +170,10 @@ final class ExecutionRun: @unchecked Sendable {
                 // The timeout counts from the start (or the last redrive), not from a resume after a restart.
                 let since = context.redriveTime ?? context.startTime
                 let elapsed = max(0, engine.clock.now().timeIntervalSince(since))
-                output = try await withTimeout(max(0, Double(timeout) - elapsed), error: StatesError("States.Timeout", "The execution exceeded its TimeoutSeconds of \(timeout)")) {
+                output = try await withTimeout(
+                    max(0, Double(timeout) - elapsed),
+                    error: StatesError("States.Timeout", "The execution exceeded its TimeoutSeconds of \(timeout)")
+                ) {
                     try await self.runMachine(self.engine.machine, input: firstInput, scope: scope, start: firstState, topLevel: true)
                 }
             } else {
@@ -173,19 +181,27 @@ final class ExecutionRun: @unchecked Sendable {
             }
             // An event refused on the way out (the last state's exit) fails the execution too.
             try checkHistoryRoom()
-            await emit("ExecutionSucceeded", previous: lastEventId, "executionSucceededEventDetails", [
-                "output": .string(output.serialized()), "outputDetails": ["truncated": false],
-            ])
+            await emit(
+                "ExecutionSucceeded", previous: lastEventId, "executionSucceededEventDetails",
+                [
+                    "output": .string(output.serialized()), "outputDetails": ["truncated": false],
+                ])
             return ExecutionOutcome(status: .succeeded, output: output)
         } catch is HistoryLimitReached {
             let cause = ExecutionEngine.historyLimitCause(engine.historyEventLimit)
-            await emit("ExecutionFailed", previous: lastEventId, "executionFailedEventDetails", ["error": "States.Runtime", "cause": .string(cause)])
+            await emit(
+                "ExecutionFailed", previous: lastEventId, "executionFailedEventDetails",
+                ["error": "States.Runtime", "cause": .string(cause)])
             return ExecutionOutcome(status: .failed, error: "States.Runtime", cause: cause)
         } catch let error as StatesError where error.error == "States.Timeout" && error.cause.hasPrefix("The execution exceeded") {
-            await emit("ExecutionTimedOut", previous: lastEventId, "executionTimedOutEventDetails", ["error": .string(error.error), "cause": .string(error.cause)])
+            await emit(
+                "ExecutionTimedOut", previous: lastEventId, "executionTimedOutEventDetails",
+                ["error": .string(error.error), "cause": .string(error.cause)])
             return ExecutionOutcome(status: .timedOut, error: error.error, cause: error.cause)
         } catch let error as StatesError {
-            await emit("ExecutionFailed", previous: lastEventId, "executionFailedEventDetails", ["error": .string(error.error), "cause": .string(error.cause)])
+            await emit(
+                "ExecutionFailed", previous: lastEventId, "executionFailedEventDetails",
+                ["error": .string(error.error), "cause": .string(error.cause)])
             return ExecutionOutcome(status: .failed, error: error.error, cause: error.cause)
         } catch is CancellationError {
             // The host that stopped the execution knows the error and cause StopExecution gave; its observer adds them.
@@ -193,13 +209,17 @@ final class ExecutionRun: @unchecked Sendable {
             return ExecutionOutcome(status: .aborted)
         } catch {
             let failure = StatesError("States.Runtime", "\(error)")
-            await emit("ExecutionFailed", previous: lastEventId, "executionFailedEventDetails", ["error": .string(failure.error), "cause": .string(failure.cause)])
+            await emit(
+                "ExecutionFailed", previous: lastEventId, "executionFailedEventDetails",
+                ["error": .string(failure.error), "cause": .string(failure.cause)])
             return ExecutionOutcome(status: .failed, error: failure.error, cause: failure.cause)
         }
     }
 
-    func runMachine(_ machine: StateMachine, input: JSON, scope: VariableScope, start: String? = nil, topLevel: Bool = false,
-                    branchKey: String? = nil) async throws -> JSON {
+    func runMachine(
+        _ machine: StateMachine, input: JSON, scope: VariableScope, start: String? = nil, topLevel: Bool = false,
+        branchKey: String? = nil
+    ) async throws -> JSON {
         var current = start ?? machine.startAt
         var data = input
         var transitions = 0
@@ -212,9 +232,12 @@ final class ExecutionRun: @unchecked Sendable {
             guard let state = machine.states[current] else {
                 throw StatesError("States.Runtime", "State \(current) does not exist")
             }
-            let entered = await emit("\(state.type.rawValue)StateEntered", previous: lastEventId, "stateEnteredEventDetails", recording ? [
-                "name": .string(state.name), "input": .string(data.serialized()), "inputDetails": ["truncated": false],
-            ] : nil)
+            let entered = await emit(
+                "\(state.type.rawValue)StateEntered", previous: lastEventId, "stateEnteredEventDetails",
+                recording
+                    ? [
+                        "name": .string(state.name), "input": .string(data.serialized()), "inputDetails": ["truncated": false],
+                    ] : nil)
             let outcome: StateOutcome
             do {
                 outcome = try await runStateWithRecovery(state, input: data, scope: scope, parentEventId: entered)
@@ -229,7 +252,9 @@ final class ExecutionRun: @unchecked Sendable {
                     "name": .string(state.name), "output": .string(outcome.output.serialized()), "outputDetails": ["truncated": false],
                 ]
                 if let assigned = outcome.assigned {
-                    details["assignedVariables"] = .object(JSONObject(uniqueKeysWithValues: assigned.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.serialized())) }))
+                    details["assignedVariables"] = .object(
+                        JSONObject(
+                            uniqueKeysWithValues: assigned.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.serialized())) }))
                     details["assignedVariablesDetails"] = ["truncated": false]
                 }
                 await emit("\(state.type.rawValue)StateExited", previous: lastEventId, "stateExitedEventDetails", .object(details))
@@ -238,7 +263,8 @@ final class ExecutionRun: @unchecked Sendable {
             if topLevel, let observer {
                 let id = lastEventId
                 let pure = state.type == .pass || state.type == .choice
-                await observer.checkpoint(ExecutionSnapshot(nextState: next, input: outcome.output, variables: scope.values, lastEventId: id), durable: !pure)
+                await observer.checkpoint(
+                    ExecutionSnapshot(nextState: next, input: outcome.output, variables: scope.values, lastEventId: id), durable: !pure)
                 generation.withLock { $0 = id }
                 // Only Map and Parallel states record the progress of branches.
                 if state.type == .map || state.type == .parallel { await observer.clearBranches() }

@@ -64,7 +64,13 @@ public enum JSONPath {
         var i = start
         while i < chars.count {
             let c = chars[i]
-            if let q = quote { if c == q { quote = nil } } else if c == "'" || c == "\"" { quote = c } else if c == "[" { depth += 1 } else if c == "]" {
+            if let q = quote {
+                if c == q { quote = nil }
+            } else if c == "'" || c == "\"" {
+                quote = c
+            } else if c == "[" {
+                depth += 1
+            } else if c == "]" {
                 depth -= 1
                 if depth == 0 { return i }
             }
@@ -168,7 +174,11 @@ public enum JSONPath {
                     if a.indices.contains(index) { out.append(a[index]) }
                 }
             case .wildcard:
-                if case .array(let a) = node { out.append(contentsOf: a) } else if case .object(let o) = node { out.append(contentsOf: o.values) }
+                if case .array(let a) = node {
+                    out.append(contentsOf: a)
+                } else if case .object(let o) = node {
+                    out.append(contentsOf: o.values)
+                }
             case .descendant(let k):
                 collect(k, in: node, into: &out)
             case .union(let segs):
@@ -195,9 +205,23 @@ public enum JSONPath {
         guard let lhs, let rhs else { return false }
         switch (lhs, rhs) {
         case (.number(let a), .number(let b)):
-            switch op { case "==": return a == b; case "!=": return a != b; case "<": return a < b; case "<=": return a <= b; case ">": return a > b; default: return a >= b }
+            switch op {
+            case "==": return a == b;
+            case "!=": return a != b;
+            case "<": return a < b;
+            case "<=": return a <= b;
+            case ">": return a > b;
+            default: return a >= b
+            }
         case (.string(let a), .string(let b)):
-            switch op { case "==": return a == b; case "!=": return a != b; case "<": return a < b; case "<=": return a <= b; case ">": return a > b; default: return a >= b }
+            switch op {
+            case "==": return a == b;
+            case "!=": return a != b;
+            case "<": return a < b;
+            case "<=": return a <= b;
+            case ">": return a > b;
+            default: return a >= b
+            }
         default:
             return op == "==" ? lhs == rhs : (op == "!=" ? lhs != rhs : false)
         }

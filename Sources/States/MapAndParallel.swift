@@ -37,17 +37,26 @@ extension ExecutionRun {
     func mapLimits(_ state: StateDefinition, input: JSON, context: JSON, scope: VariableScope, states: JSON?) throws -> MapLimits {
         var limits = MapLimits()
         // Within their bounds, the counts are whole numbers that convert exactly.
-        if let n = try number(state.maxConcurrency, .maxConcurrency, of: state, input: input, context: context, scope: scope, states: states) {
+        if let n = try number(
+            state.maxConcurrency, .maxConcurrency, of: state, input: input, context: context, scope: scope, states: states)
+        {
             limits.maxConcurrency = Int(exactly: n) ?? 0
         }
-        if let n = try number(state.toleratedFailureCount, .toleratedFailureCount, of: state, input: input, context: context, scope: scope, states: states) {
+        if let n = try number(
+            state.toleratedFailureCount, .toleratedFailureCount, of: state, input: input, context: context, scope: scope, states: states)
+        {
             limits.toleratedFailureCount = Int(exactly: n)
         }
-        limits.toleratedFailurePercentage = try number(state.toleratedFailurePercentage, .toleratedFailurePercentage, of: state, input: input, context: context, scope: scope, states: states)
+        limits.toleratedFailurePercentage = try number(
+            state.toleratedFailurePercentage, .toleratedFailurePercentage, of: state, input: input, context: context, scope: scope,
+            states: states)
         return limits
     }
 
-    func runMap(_ state: StateDefinition, input: JSON, scope: VariableScope, jsonata: Bool, states: JSON = .null, context baseContext: JSON, limits: MapLimits) async throws -> JSON {
+    func runMap(
+        _ state: StateDefinition, input: JSON, scope: VariableScope, jsonata: Bool, states: JSON = .null, context baseContext: JSON,
+        limits: MapLimits
+    ) async throws -> JSON {
         let itemsValue: JSON
         if jsonata {
             itemsValue = try state.items.map { try evaluateTemplate($0, states: states, scope: scope, field: "Items") } ?? input
@@ -56,7 +65,8 @@ extension ExecutionRun {
         }
         try checkNesting(itemsValue, of: state, field: "Items")
         guard case .array(var items) = itemsValue else {
-            throw StatesError("States.Runtime", "Map state \(state.name): the items must be a JSON array, got \(itemsValue.serialized().prefix(200))")
+            throw StatesError(
+                "States.Runtime", "Map state \(state.name): the items must be a JSON array, got \(itemsValue.serialized().prefix(200))")
         }
         if let batcher = state.itemBatcher, let size = batcher["MaxItemsPerBatch"]?.intValue, size > 0 {
             items = stride(from: 0, to: items.count, by: size).map { start in
@@ -92,7 +102,9 @@ extension ExecutionRun {
                     itemInput = item
                 }
                 // An item selected or batched deeper than the items themselves.
-                if state.itemSelector != nil || state.itemBatcher != nil { try self.checkNesting(itemInput, of: state, field: "ItemSelector") }
+                if state.itemSelector != nil || state.itemBatcher != nil {
+                    try self.checkNesting(itemInput, of: state, field: "ItemSelector")
+                }
                 let iterationScope = VariableScope(parent: scope)
                 let key = self.branchKey(state, "[\(index)]")
                 group.addTask {
@@ -127,7 +139,8 @@ extension ExecutionRun {
                         while try await group.next() != nil {}
                         await emit("MapStateFailed", previous: lastEventId)
                         if limits.toleratedFailureCount != nil || limits.toleratedFailurePercentage != nil {
-                            throw StatesError("States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded")
+                            throw StatesError(
+                                "States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded")
                         }
                         throw error
                     }
@@ -161,7 +174,9 @@ extension ExecutionRun {
 
     func tolerated(_ failures: Int, of total: Int, limits: MapLimits) -> Bool {
         if let count = limits.toleratedFailureCount, failures <= count { return true }
-        if let percentage = limits.toleratedFailurePercentage, total > 0, Double(failures) * 100 / Double(total) <= percentage { return true }
+        if let percentage = limits.toleratedFailurePercentage, total > 0, Double(failures) * 100 / Double(total) <= percentage {
+            return true
+        }
         return false
     }
 }

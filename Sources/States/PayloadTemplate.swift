@@ -33,10 +33,14 @@ enum PayloadTemplate {
 
     /// The value of one `.$` field: a path into the input, the context object (`$$`) or a workflow variable
     /// (`$name`), or an intrinsic function call.
-    static func evaluate(_ expression: String, input: JSON, context: JSON, variables: VariableScope? = nil, field: String) throws(StatesError) -> JSON {
+    static func evaluate(
+        _ expression: String, input: JSON, context: JSON, variables: VariableScope? = nil, field: String
+    ) throws(StatesError) -> JSON {
         if expression.hasPrefix("$$") {
             guard let v = try JSONPath.select("$" + expression.dropFirst(2), in: context) else {
-                throw StatesError("States.Runtime", "The JsonPath argument for the field '\(field)' could not find a value in the context object: \(expression)")
+                throw StatesError(
+                    "States.Runtime",
+                    "The JsonPath argument for the field '\(field)' could not find a value in the context object: \(expression)")
             }
             return v
         }
@@ -45,13 +49,17 @@ enum PayloadTemplate {
                 throw StatesError("States.Runtime", "The variable '$\(reference.name)' used by the field '\(field)' is not defined")
             }
             guard let v = try JSONPath.select(reference.path, in: value) else {
-                throw StatesError("States.Runtime", "The JsonPath argument for the field '\(field)' could not be found in the variable '$\(reference.name)': \(expression)")
+                throw StatesError(
+                    "States.Runtime",
+                    "The JsonPath argument for the field '\(field)' could not be found in the variable '$\(reference.name)': \(expression)")
             }
             return v
         }
         if expression.hasPrefix("$") {
             guard let v = try JSONPath.select(expression, in: input) else {
-                throw StatesError("States.Runtime", "The JsonPath argument for the field '\(field)' could not be found in the input '\(input.serialized())'")
+                throw StatesError(
+                    "States.Runtime",
+                    "The JsonPath argument for the field '\(field)' could not be found in the input '\(input.serialized())'")
             }
             return v
         }
@@ -102,25 +110,36 @@ extension PayloadTemplate {
                 let location = "\(path)/\(key)"
                 guard key.hasSuffix(".$") else { validate(value, at: location, &diagnostics); continue }
                 guard let expression = value.stringValue else {
-                    diagnostics.append(.schema("The value for the field '\(key)' must be a STRING that contains a JSONPath or an intrinsic function", at: location))
+                    diagnostics.append(
+                        .schema(
+                            "The value for the field '\(key)' must be a STRING that contains a JSONPath or an intrinsic function",
+                            at: location))
                     continue
                 }
                 if expression.hasPrefix("$") {
                     if !isValidPath(expression) {
-                        diagnostics.append(Diagnostic(code: "INVALID_JSON_PATH", message: "The value for the field '\(key)' must be a valid JSONPath: \(expression)", location: location))
+                        diagnostics.append(
+                            Diagnostic(
+                                code: "INVALID_JSON_PATH",
+                                message: "The value for the field '\(key)' must be a valid JSONPath: \(expression)", location: location))
                     }
                 } else if expression.hasPrefix("States.") {
                     var parser = IntrinsicParser(Array(expression))
                     do {
                         let call = try parser.parseCall()
                         if let unknown = unknownFunction(call) {
-                            diagnostics.append(.schema("The value for the field '\(key)' uses an unknown intrinsic function: \(unknown)", at: location))
+                            diagnostics.append(
+                                .schema("The value for the field '\(key)' uses an unknown intrinsic function: \(unknown)", at: location))
                         }
                     } catch {
-                        diagnostics.append(.schema("The value for the field '\(key)' must be a valid intrinsic function call: \(error.cause)", at: location))
+                        diagnostics.append(
+                            .schema(
+                                "The value for the field '\(key)' must be a valid intrinsic function call: \(error.cause)", at: location))
                     }
                 } else {
-                    diagnostics.append(.schema("The value for the field '\(key)' must be a valid JSONPath or a valid intrinsic function call", at: location))
+                    diagnostics.append(
+                        .schema(
+                            "The value for the field '\(key)' must be a valid JSONPath or a valid intrinsic function call", at: location))
                 }
             }
         case .array(let items):
@@ -224,7 +243,8 @@ enum Intrinsics {
         case .literal(let v): return v
         case .path(let p):
             guard let v = try PayloadTemplate.select(p, input: input, context: context, variables: variables) else {
-                let place = p.hasPrefix("$$") ? "the context object" : JSONPath.variableReference(p) != nil ? "the workflow variables" : "the input"
+                let place =
+                    p.hasPrefix("$$") ? "the context object" : JSONPath.variableReference(p) != nil ? "the workflow variables" : "the input"
                 throw StatesError("States.Runtime", "The JsonPath argument \(p) could not be found in \(place)")
             }
             return v
@@ -327,7 +347,9 @@ enum Intrinsics {
             }
             return .string(digest)
         case "States.JsonMerge":
-            guard case .object(let a) = try arg(0), case .object(let b) = try arg(1) else { throw fail("States.JsonMerge merges two objects") }
+            guard case .object(let a) = try arg(0), case .object(let b) = try arg(1) else {
+                throw fail("States.JsonMerge merges two objects")
+            }
             if args.count > 2, args[2] == .bool(true) { throw fail("States.JsonMerge supports shallow merges only (third argument false)") }
             var merged = a
             for (k, v) in b { merged[k] = v }

@@ -3,7 +3,8 @@ import JSONCore
 
 /// Retry and Catch: what a state's failure comes to (another attempt, a Catch's Next state, or the failure itself).
 extension ExecutionRun {
-    func runStateWithRecovery(_ state: StateDefinition, input: JSON, scope: VariableScope, parentEventId: Int) async throws -> StateOutcome {
+    func runStateWithRecovery(_ state: StateDefinition, input: JSON, scope: VariableScope, parentEventId: Int) async throws -> StateOutcome
+    {
         var attempts = [Int](repeating: 0, count: state.retry.count)
         var retryCount = 0
         while true {
@@ -12,9 +13,11 @@ extension ExecutionRun {
                 return try await runState(state, input: input, scope: scope, retryCount: retryCount)
             } catch let error as StatesError {
                 if error.error == "States.QueryEvaluationError" {
-                    await emit("EvaluationFailed", previous: lastEventId, "evaluationFailedEventDetails", [
-                        "error": .string(error.error), "cause": .string(error.cause), "state": .string(state.name),
-                    ])
+                    await emit(
+                        "EvaluationFailed", previous: lastEventId, "evaluationFailedEventDetails",
+                        [
+                            "error": .string(error.error), "cause": .string(error.cause), "state": .string(state.name),
+                        ])
                 }
                 if let index = state.retry.firstIndex(where: { Self.matches($0.errorEquals, error.error) }) {
                     let retrier = state.retry[index]
@@ -39,12 +42,15 @@ extension ExecutionRun {
 
     /// The output a Catch hands to its Next state: the error output placed at ResultPath (JSONPath) or the
     /// catcher's Output (JSONata), after its Assign (which sees the error output as `$` in JSONPath).
-    func caught(_ error: StatesError, by catcher: Catcher, state: StateDefinition, input: JSON, scope: VariableScope, retryCount: Int = 0) throws -> StateOutcome {
+    func caught(
+        _ error: StatesError, by catcher: Catcher, state: StateDefinition, input: JSON, scope: VariableScope, retryCount: Int = 0
+    ) throws -> StateOutcome {
         let errorOutput: JSON = ["Error": .string(error.error), "Cause": .string(error.cause)]
         let context = contextObject(state: state, retryCount: retryCount)
         if state.queryLanguage == .jsonata {
             let states: JSON = ["input": input, "errorOutput": errorOutput, "context": context]
-            let output = try catcher.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Catch.Output") } ?? errorOutput
+            let output =
+                try catcher.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Catch.Output") } ?? errorOutput
             let assigned = try catcher.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Catch.Assign") }
             try checkOutput(output, state: state)
             return StateOutcome(output: output, next: catcher.next, assigned: assigned)
@@ -68,7 +74,9 @@ extension ExecutionRun {
             if let catcher = state.catchers.first(where: { Self.matches($0.errorEquals, error.error) }) {
                 do {
                     let outcome = try caught(error, by: catcher, state: state, input: input, scope: scope)
-                    return TestStateResult(status: .caughtError, output: outcome.output, error: error.error, cause: error.cause, nextState: catcher.next, variables: scope.values)
+                    return TestStateResult(
+                        status: .caughtError, output: outcome.output, error: error.error, cause: error.cause, nextState: catcher.next,
+                        variables: scope.values)
                 } catch let failure as StatesError {
                     return TestStateResult(status: .failed, error: failure.error, cause: failure.cause, variables: scope.values)
                 } catch {

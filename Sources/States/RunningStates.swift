@@ -19,7 +19,8 @@ extension ExecutionRun {
         // Tasks, Maps and Parallels hand the context on (to integrations, to iterations); other states only read it
         // through `$$` paths.
         let handsContextOn = state.type == .task || state.type == .map || state.type == .parallel
-        let context = handsContextOn || state.referencesContextObject
+        let context =
+            handsContextOn || state.referencesContextObject
             ? contextObject(state: state, taskToken: token, retryCount: retryCount) : .null
         let effective = try selectPath(state.inputPath, in: input, context: context, scope: scope, field: "InputPath")
         inspection?.record("afterInputPath", effective)
@@ -31,7 +32,8 @@ extension ExecutionRun {
         }
         switch state.type {
         case .choice:
-            for rule in state.choices where try rule.matches(input: effective, context: context, variables: scope, evaluateCondition: { _ in false }) {
+            for rule in state.choices
+            where try rule.matches(input: effective, context: context, variables: scope, evaluateCondition: { _ in false }) {
                 let assignment = try assigning(rule.assign, from: effective)
                 let output = try selectPath(state.outputPath, in: effective, context: context, scope: scope, field: "OutputPath")
                 return StateOutcome(output: output, next: rule.next, assigned: try assignment.map { try commitAssign($0, scope: scope) })
@@ -43,21 +45,31 @@ extension ExecutionRun {
             let output = try selectPath(state.outputPath, in: effective, context: context, scope: scope, field: "OutputPath")
             return StateOutcome(output: output, next: fallback, assigned: try assignment.map { try commitAssign($0, scope: scope) })
         case .succeed:
-            return StateOutcome(output: try selectPath(state.outputPath, in: effective, context: context, scope: scope, field: "OutputPath"), next: nil)
+            return StateOutcome(
+                output: try selectPath(state.outputPath, in: effective, context: context, scope: scope, field: "OutputPath"), next: nil)
         case .fail:
             // ErrorPath and CausePath are paths or intrinsic functions, as `.$` fields are.
             func text(_ expression: String, _ field: String) throws -> String {
                 let value = try PayloadTemplate.evaluate(expression, input: input, context: context, variables: scope, field: field)
-                guard let s = value.stringValue else { throw StatesError("States.Runtime", "The \(field) '\(expression)' did not select a string") }
+                guard let s = value.stringValue else {
+                    throw StatesError("States.Runtime", "The \(field) '\(expression)' did not select a string")
+                }
                 return s
             }
             let error = try state.errorPath.map { try text($0, "ErrorPath") } ?? state.error ?? ""
             let cause = try state.causePath.map { try text($0, "CausePath") } ?? state.cause ?? ""
             throw StatesError(error, cause)
         case .wait:
-            let seconds = try state.secondsPath.map { try selectRequired($0, in: effective, context: context, scope: scope, field: "SecondsPath") } ?? state.seconds
-            let timestamp = try state.timestampPath.map { try selectRequired($0, in: effective, context: context, scope: scope, field: "TimestampPath") } ?? state.timestamp
-            try await wait(state, seconds: seconds, timestamp: timestamp, key: key, fieldSuffix: state.secondsPath != nil || state.timestampPath != nil ? "Path" : "")
+            let seconds =
+                try state.secondsPath.map { try selectRequired($0, in: effective, context: context, scope: scope, field: "SecondsPath") }
+                ?? state.seconds
+            let timestamp =
+                try state.timestampPath.map {
+                    try selectRequired($0, in: effective, context: context, scope: scope, field: "TimestampPath")
+                } ?? state.timestamp
+            try await wait(
+                state, seconds: seconds, timestamp: timestamp, key: key,
+                fieldSuffix: state.secondsPath != nil || state.timestampPath != nil ? "Path" : "")
             let assignment = try assigning(state.assign, from: effective)
             let output = try selectPath(state.outputPath, in: effective, context: context, scope: scope, field: "OutputPath")
             return StateOutcome(output: output, next: state.next, assigned: try assignment.map { try commitAssign($0, scope: scope) })
@@ -65,17 +77,25 @@ extension ExecutionRun {
             break
         }
         // A Map's Parameters is its (legacy) ItemSelector, applied to each item: not to the state's input.
-        let parameters = state.type == .map ? effective
-            : try state.parameters.map { try checkNesting(PayloadTemplate.resolve($0, input: effective, context: context, variables: scope), of: state, field: "Parameters") } ?? effective
+        let parameters =
+            state.type == .map
+            ? effective
+            : try state.parameters.map {
+                try checkNesting(
+                    PayloadTemplate.resolve($0, input: effective, context: context, variables: scope), of: state, field: "Parameters")
+            } ?? effective
         inspection?.record("afterParameters", parameters)
         var result: JSON
         switch state.type {
         case .pass:
             result = state.result ?? parameters
         case .task:
-            let timeout = try number(state.timeout, .timeoutSeconds, of: state, input: effective, context: context, scope: scope, states: nil)
-            let heartbeat = try number(state.heartbeat, .heartbeatSeconds, of: state, input: effective, context: context, scope: scope, states: nil)
-            result = try await runTask(state, arguments: parameters, token: token, key: key, context: context, timeout: timeout, heartbeat: heartbeat)
+            let timeout = try number(
+                state.timeout, .timeoutSeconds, of: state, input: effective, context: context, scope: scope, states: nil)
+            let heartbeat = try number(
+                state.heartbeat, .heartbeatSeconds, of: state, input: effective, context: context, scope: scope, states: nil)
+            result = try await runTask(
+                state, arguments: parameters, token: token, key: key, context: context, timeout: timeout, heartbeat: heartbeat)
         case .parallel:
             result = try await runParallel(state, input: parameters, scope: scope)
         case .map:
@@ -114,12 +134,15 @@ extension ExecutionRun {
                 let matched = try rule.matches(input: input, context: context) { condition in
                     let v = try self.evaluateTemplate(.string(condition), states: states, scope: scope, field: "Condition")
                     guard case .bool(let b) = v else {
-                        throw StatesError("States.QueryEvaluationError", "The Condition '\(condition)' of state \(state.name) did not evaluate to a boolean")
+                        throw StatesError(
+                            "States.QueryEvaluationError",
+                            "The Condition '\(condition)' of state \(state.name) did not evaluate to a boolean")
                     }
                     return b
                 }
                 if matched {
-                    let output = try rule.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Choices.Output") } ?? input
+                    let output =
+                        try rule.output.map { try evaluateTemplate($0, states: states, scope: scope, field: "Choices.Output") } ?? input
                     let assigned = try rule.assign.map { try assignJSONata($0, states: states, scope: scope, field: "Choices.Assign") }
                     if rule.output != nil { try checkOutput(output, state: state) }
                     return StateOutcome(output: output, next: rule.next, assigned: assigned)
@@ -131,23 +154,34 @@ extension ExecutionRun {
             if state.output != nil { try checkOutput(output, state: state) }
             return StateOutcome(output: output, next: fallback, assigned: assigned)
         case .fail:
-            let error = try state.json["Error"].map { try evaluateTemplate($0, states: states, scope: scope, field: "Error").stringValue ?? "" } ?? ""
-            let cause = try state.json["Cause"].map { try evaluateTemplate($0, states: states, scope: scope, field: "Cause").stringValue ?? "" } ?? ""
+            let error =
+                try state.json["Error"].map { try evaluateTemplate($0, states: states, scope: scope, field: "Error").stringValue ?? "" }
+                ?? ""
+            let cause =
+                try state.json["Cause"].map { try evaluateTemplate($0, states: states, scope: scope, field: "Cause").stringValue ?? "" }
+                ?? ""
             throw StatesError(error, cause)
         case .wait:
-            try await wait(state, seconds: try state.seconds.map { try evaluateTemplate($0, states: states, scope: scope, field: "Seconds") },
-                           timestamp: try state.timestamp.map { try evaluateTemplate($0, states: states, scope: scope, field: "Timestamp") }, key: key)
+            try await wait(
+                state, seconds: try state.seconds.map { try evaluateTemplate($0, states: states, scope: scope, field: "Seconds") },
+                timestamp: try state.timestamp.map { try evaluateTemplate($0, states: states, scope: scope, field: "Timestamp") }, key: key)
         default:
             break
         }
-        let arguments = try state.arguments.map { try checkNesting(evaluateTemplate($0, states: states, scope: scope, field: "Arguments"), of: state, field: "Arguments") } ?? input
+        let arguments =
+            try state.arguments.map {
+                try checkNesting(evaluateTemplate($0, states: states, scope: scope, field: "Arguments"), of: state, field: "Arguments")
+            } ?? input
         if state.arguments != nil { inspection?.record("afterArguments", arguments) }
         var result: JSON? = nil
         switch state.type {
         case .task:
-            let timeout = try number(state.timeout, .timeoutSeconds, of: state, input: input, context: context, scope: scope, states: states)
-            let heartbeat = try number(state.heartbeat, .heartbeatSeconds, of: state, input: input, context: context, scope: scope, states: states)
-            result = try await runTask(state, arguments: arguments, token: token, key: key, context: context, timeout: timeout, heartbeat: heartbeat)
+            let timeout = try number(
+                state.timeout, .timeoutSeconds, of: state, input: input, context: context, scope: scope, states: states)
+            let heartbeat = try number(
+                state.heartbeat, .heartbeatSeconds, of: state, input: input, context: context, scope: scope, states: states)
+            result = try await runTask(
+                state, arguments: arguments, token: token, key: key, context: context, timeout: timeout, heartbeat: heartbeat)
         case .parallel: result = try await runParallel(state, input: arguments, scope: scope)
         case .map:
             let limits = try mapLimits(state, input: input, context: context, scope: scope, states: states)
@@ -175,7 +209,10 @@ extension ExecutionRun {
             until = await deadline(key, seconds: s)
         } else if let timestamp {
             guard let text = timestamp.stringValue, let date = ChoiceRule.timestamp(text) else {
-                throw StatesError("States.Runtime", "An error occurred while executing the state '\(state.name)'. The value for the field 'Timestamp\(fieldSuffix)' must be an RFC 3339 timestamp, not \(timestamp.serialized().prefix(200))")
+                throw StatesError(
+                    "States.Runtime",
+                    "An error occurred while executing the state '\(state.name)'. The value for the field 'Timestamp\(fieldSuffix)' must be an RFC 3339 timestamp, not \(timestamp.serialized().prefix(200))"
+                )
             }
             until = date
         } else {
@@ -187,7 +224,10 @@ extension ExecutionRun {
 
     /// A number the state fixes or reads when it runs (TimeoutSeconds, MaxConcurrency, ...): from its path
     /// (JSONPath) or its `{% %}` expression (JSONata), within `bounds` (a fixed one was checked with the definition).
-    func number(_ number: StateNumber?, _ bounds: NumberBounds, of state: StateDefinition, input: JSON, context: JSON, scope: VariableScope, states: JSON?) throws -> Double? {
+    func number(
+        _ number: StateNumber?, _ bounds: NumberBounds, of state: StateDefinition, input: JSON, context: JSON, scope: VariableScope,
+        states: JSON?
+    ) throws -> Double? {
         let value: JSON
         let field: String
         switch number {
@@ -210,13 +250,17 @@ extension ExecutionRun {
     static func outOfBounds(_ bounds: NumberBounds, field: String, of state: StateDefinition, value: JSON) -> StatesError {
         var named = bounds
         named.field = field
-        return StatesError("States.Runtime", "An error occurred while executing the state '\(state.name)'. \(named.requirement), not \(value.serialized().prefix(200))")
+        return StatesError(
+            "States.Runtime",
+            "An error occurred while executing the state '\(state.name)'. \(named.requirement), not \(value.serialized().prefix(200))")
     }
 
     /// A state's output within AWS's payload size and the data's nesting bound.
     func checkOutput(_ output: JSON, state: StateDefinition) throws {
         if !output.serializedSizeIsAtMost(engine.payloadLimit) {
-            throw StatesError("States.DataLimitExceeded", "The state/task '\(state.name)' returned a result with a size exceeding the maximum number of bytes service limit.")
+            throw StatesError(
+                "States.DataLimitExceeded",
+                "The state/task '\(state.name)' returned a result with a size exceeding the maximum number of bytes service limit.")
         }
         try checkNesting(output, of: state, field: "output")
     }
@@ -226,7 +270,10 @@ extension ExecutionRun {
     @discardableResult
     func checkNesting(_ value: JSON, of state: StateDefinition, field: String) throws -> JSON {
         if JSONNesting.exceeds(value, JSONNesting.maxDataDepth) {
-            throw StatesError("States.Runtime", "An error occurred while executing the state '\(state.name)'. Its \(field) nests more than \(JSONNesting.maxDataDepth) levels of objects and arrays")
+            throw StatesError(
+                "States.Runtime",
+                "An error occurred while executing the state '\(state.name)'. Its \(field) nests more than \(JSONNesting.maxDataDepth) levels of objects and arrays"
+            )
         }
         return value
     }

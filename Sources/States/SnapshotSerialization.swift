@@ -26,9 +26,11 @@ extension ExecutionSnapshot {
             "variables": SnapshotData.write(variables),
             "lastEventId": .number(Double(lastEventId)),
             "branches": .object(JSONObject(uniqueKeysWithValues: branches.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) })),
-            "timers": .object(JSONObject(uniqueKeysWithValues: timers.sorted { $0.key < $1.key }.map {
-                ($0.key, .number($0.value.timeIntervalSinceReferenceDate))
-            })),
+            "timers": .object(
+                JSONObject(
+                    uniqueKeysWithValues: timers.sorted { $0.key < $1.key }.map {
+                        ($0.key, .number($0.value.timeIntervalSinceReferenceDate))
+                    })),
             "tasks": .object(JSONObject(uniqueKeysWithValues: tasks.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
         ])
     }
@@ -42,7 +44,8 @@ extension ExecutionSnapshot {
         do { json = try JSON(parsing: text) } catch { throw SnapshotFormatError(text: text, reason: error.description) }
         let data = try SnapshotData(format: json["format"], text: text)
         guard let nextState = json["nextState"]?.stringValue, let input = json["input"], let variables = json["variables"],
-              let lastEventId = json["lastEventId"]?.intValue, (0...Int(Int32.max)).contains(lastEventId) else {
+            let lastEventId = json["lastEventId"]?.intValue, (0...Int(Int32.max)).contains(lastEventId)
+        else {
             throw SnapshotFormatError(text: text)
         }
         var branches: [String: BranchProgress] = [:]
@@ -57,8 +60,9 @@ extension ExecutionSnapshot {
             guard let token = value.stringValue else { throw SnapshotFormatError(text: text) }
             tasks[key] = token
         }
-        self.init(nextState: nextState, input: try data.value(input), variables: try data.variables(variables),
-                  lastEventId: lastEventId, branches: branches, timers: timers, tasks: tasks)
+        self.init(
+            nextState: nextState, input: try data.value(input), variables: try data.variables(variables),
+            lastEventId: lastEventId, branches: branches, timers: timers, tasks: tasks)
     }
 }
 
@@ -68,8 +72,12 @@ extension BranchProgress {
     public var json: JSON {
         switch self {
         case .at(let nextState, let input, let variables):
-            ["format": .number(Double(ExecutionSnapshot.dataAsText)),
-             "at": .object(["nextState": .string(nextState), "input": .string(input.serialized()), "variables": SnapshotData.write(variables)])]
+            [
+                "format": .number(Double(ExecutionSnapshot.dataAsText)),
+                "at": .object([
+                    "nextState": .string(nextState), "input": .string(input.serialized()), "variables": SnapshotData.write(variables),
+                ]),
+            ]
         case .done(let output):
             ["format": .number(Double(ExecutionSnapshot.dataAsText)), "done": .object(["output": .string(output.serialized())])]
         }

@@ -4,7 +4,9 @@ import Synchronization
 
 /// Task states: the call of the resource through the host's ``TaskIntegration``, its timeout and its heartbeats.
 extension ExecutionRun {
-    func runTask(_ state: StateDefinition, arguments resolved: JSON, token: String?, key: String, context: JSON, timeout: Double?, heartbeat: Double?) async throws -> JSON {
+    func runTask(
+        _ state: StateDefinition, arguments resolved: JSON, token: String?, key: String, context: JSON, timeout: Double?, heartbeat: Double?
+    ) async throws -> JSON {
         let resource = state.resource ?? ""
         let (resourceType, resourceName) = Self.describe(resource)
         // Activities have events of their own; callbacks and activities are the tasks that heartbeat.
@@ -12,27 +14,40 @@ extension ExecutionRun {
         let heartbeats = isActivity || resource.hasSuffix(".waitForTaskToken")
         let prefix = isActivity ? "Activity" : "Task"
         let detailsPrefix = isActivity ? "activity" : "task"
-        var scheduledDetails: JSONObject = isActivity
+        var scheduledDetails: JSONObject =
+            isActivity
             ? ["resource": .string(resource), "input": .string(resolved.serialized()), "inputDetails": ["truncated": false]]
-            : ["resourceType": .string(resourceType), "resource": .string(resourceName), "region": .string(self.context.region),
-               "parameters": .string(resolved.serialized())]
+            : [
+                "resourceType": .string(resourceType), "resource": .string(resourceName), "region": .string(self.context.region),
+                "parameters": .string(resolved.serialized()),
+            ]
         if let timeout { scheduledDetails["timeoutInSeconds"] = .number(timeout) }
         if let heartbeat { scheduledDetails["heartbeatInSeconds"] = .number(heartbeat) }
         let scheduledId = Mutex(0)
-        let onStart: (@Sendable (String) async -> Void)? = isActivity ? { @Sendable [self] worker in
-            _ = await self.emit("ActivityStarted", previous: scheduledId.withLock { $0 }, "activityStartedEventDetails", ["workerName": .string(worker)])
-        } : nil
-        var invocation = TaskInvocation(resource: resource, input: resolved, taskToken: token, timeoutSeconds: timeout, heartbeatSeconds: heartbeat, stateName: state.name, context: context)
+        let onStart: (@Sendable (String) async -> Void)? =
+            isActivity
+            ? { @Sendable [self] worker in
+                _ = await self.emit(
+                    "ActivityStarted", previous: scheduledId.withLock { $0 }, "activityStartedEventDetails", ["workerName": .string(worker)]
+                )
+            } : nil
+        var invocation = TaskInvocation(
+            resource: resource, input: resolved, taskToken: token, timeoutSeconds: timeout, heartbeatSeconds: heartbeat,
+            stateName: state.name, context: context)
         invocation.progress = TaskProgress(now: engine.clock.now(), onStart: onStart)
         invocation.key = key
         invocation.resumed = resumeTasks[key] != nil
         let call = invocation
         let integrations = engine.integrations
         await integrations.prepare(call)
-        let scheduled = await emit("\(prefix)Scheduled", previous: lastEventId, "\(detailsPrefix)ScheduledEventDetails", recording ? .object(scheduledDetails) : nil)
+        let scheduled = await emit(
+            "\(prefix)Scheduled", previous: lastEventId, "\(detailsPrefix)ScheduledEventDetails",
+            recording ? .object(scheduledDetails) : nil)
         scheduledId.withLock { $0 = scheduled }
         if !isActivity {
-            await emit("TaskStarted", previous: scheduled, "taskStartedEventDetails", recording ? ["resourceType": .string(resourceType), "resource": .string(resourceName)] : nil)
+            await emit(
+                "TaskStarted", previous: scheduled, "taskStartedEventDetails",
+                recording ? ["resourceType": .string(resourceType), "resource": .string(resourceName)] : nil)
         }
         let body: @Sendable () async throws -> JSON
         if heartbeats, let heartbeat {
@@ -47,7 +62,9 @@ extension ExecutionRun {
             if let timeout {
                 // The timeout counts from the task's first start, across a restart.
                 let until = await deadline(timerKey, seconds: timeout)
-                output = try await withTimeout(until.timeIntervalSince(engine.clock.now()), error: StatesError("States.Timeout", "Task timed out after \(timeout) seconds"), body)
+                output = try await withTimeout(
+                    until.timeIntervalSince(engine.clock.now()),
+                    error: StatesError("States.Timeout", "Task timed out after \(timeout) seconds"), body)
                 await observer?.checkpoint(timer: timerKey, deadline: nil)
             } else {
                 output = try await body()
@@ -55,7 +72,8 @@ extension ExecutionRun {
             var details = subject
             details["output"] = .string(output.serialized())
             details["outputDetails"] = ["truncated": false]
-            await emit("\(prefix)Succeeded", previous: lastEventId, "\(detailsPrefix)SucceededEventDetails", recording ? .object(details) : nil)
+            await emit(
+                "\(prefix)Succeeded", previous: lastEventId, "\(detailsPrefix)SucceededEventDetails", recording ? .object(details) : nil)
             return output
         } catch let error as StatesError {
             if timeout != nil { await observer?.checkpoint(timer: timerKey, deadline: nil) }
@@ -63,15 +81,17 @@ extension ExecutionRun {
             var details = subject
             details["error"] = .string(error.error)
             details["cause"] = .string(error.cause)
-            await emit(timedOut ? "\(prefix)TimedOut" : "\(prefix)Failed", previous: lastEventId,
-                       timedOut ? "\(detailsPrefix)TimedOutEventDetails" : "\(detailsPrefix)FailedEventDetails", .object(details))
+            await emit(
+                timedOut ? "\(prefix)TimedOut" : "\(prefix)Failed", previous: lastEventId,
+                timedOut ? "\(detailsPrefix)TimedOutEventDetails" : "\(detailsPrefix)FailedEventDetails", .object(details))
             throw error
         }
     }
 
     /// Runs `body` while heartbeats keep arriving: fails with States.HeartbeatTimeout when `seconds` pass
     /// without one (the task's start counts as the first).
-    func withHeartbeat(_ seconds: Double, progress: TaskProgress, _ body: @escaping @Sendable () async throws -> JSON) async throws -> JSON {
+    func withHeartbeat(_ seconds: Double, progress: TaskProgress, _ body: @escaping @Sendable () async throws -> JSON) async throws -> JSON
+    {
         let clock = engine.clock
         return try await withThrowingTaskGroup(of: JSON?.self) { group in
             group.addTask { try await body() }
@@ -100,7 +120,8 @@ extension ExecutionRun {
         return ("unknown", resource)
     }
 
-    func withTimeout<T: Sendable>(_ seconds: Double, error: StatesError, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    func withTimeout<T: Sendable>(_ seconds: Double, error: StatesError, _ body: @escaping @Sendable () async throws -> T) async throws -> T
+    {
         let clock = engine.clock
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }

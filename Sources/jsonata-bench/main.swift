@@ -7,8 +7,9 @@ import JSONata
 // Usage: jsonata-bench EXPRESSIONS.json DATASET.json [ITERATIONS]
 let arguments = CommandLine.arguments
 guard arguments.count >= 3,
-      let expressionsData = FileManager.default.contents(atPath: arguments[1]),
-      let datasetData = FileManager.default.contents(atPath: arguments[2]) else {
+    let expressionsData = FileManager.default.contents(atPath: arguments[1]),
+    let datasetData = FileManager.default.contents(atPath: arguments[2])
+else {
     FileHandle.standardError.write(Data("usage: jsonata-bench EXPRESSIONS.json DATASET.json [ITERATIONS]\n".utf8))
     exit(2)
 }
@@ -25,7 +26,9 @@ for entry in expressions {
     for _ in 0..<iterations { result = try expression.evaluate(dataset, environment: environment) }
     let elapsed = ContinuousClock.now - start
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    let line: JSON = ["name": .string(name), "evaluationsPerSecond": .number((Double(iterations) / seconds).rounded()),
-                      "result": result ?? .null]
+    let line: JSON = [
+        "name": .string(name), "evaluationsPerSecond": .number((Double(iterations) / seconds).rounded()),
+        "result": result ?? .null,
+    ]
     print(line.serialized())
 }

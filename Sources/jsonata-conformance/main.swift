@@ -6,7 +6,8 @@ import JSONataConformance
 let arguments = CommandLine.arguments.dropFirst()
 let quiet = arguments.contains("--quiet")
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let root = arguments.first { !$0.hasPrefix("--") }.map { URL(fileURLWithPath: $0) }
+let root =
+    arguments.first { !$0.hasPrefix("--") }.map { URL(fileURLWithPath: $0) }
     ?? ConformanceSuite.defaultRoot(packageRoot: packageRoot)
 let suite = ConformanceSuite(root: root)
 guard suite.isAvailable else {

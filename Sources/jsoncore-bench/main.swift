@@ -14,7 +14,8 @@ func document(records: Int) -> String {
     for i in 0..<records {
         let n = generator.next()
         let text = "line \(i)\\twith \\\"quotes\\\", a backslash \\\\ and unicode \\u00e9 caf\u{e9} \u{65e5}\u{672c}"
-        parts.append("""
+        parts.append(
+            """
             {"id":\(i),"arn":"arn:aws:states:us-east-1:000000000000:execution:machine:run-\(n % 100_000)","status":"\(["RUNNING", "SUCCEEDED", "FAILED"][Int(n % 3)])",\
             "startDate":\(1_700_000_000 + Double(n % 10_000_000) / 1000),"count":\(n % 1000),"ratio":\(Double(n % 997) / 997),\
             "ok":\(n % 2 == 0),"missing":null,"tags":["a","b","\(n % 17)"],"detail":{"message":"\(text)","depth":[1,[2,[3]]]}}
@@ -56,7 +57,9 @@ let foundationParse = try measure(rounds, data.count) { _ = try JSONSerializatio
 let coreWrite = measure(rounds, data.count) { _ = parsed.serialized() }
 let foundationWrite = try measure(rounds, data.count) { _ = try JSONSerialization.data(withJSONObject: foundationObject) }
 func row(_ what: String, _ core: Double, _ foundation: Double) {
-    print("\(what): JSONCore \(String(format: "%.1f", core)) MB/s, JSONSerialization \(String(format: "%.1f", foundation)) MB/s, ratio \(String(format: "%.2f", core / foundation))")
+    print(
+        "\(what): JSONCore \(String(format: "%.1f", core)) MB/s, JSONSerialization \(String(format: "%.1f", foundation)) MB/s, ratio \(String(format: "%.2f", core / foundation))"
+    )
 }
 row("parse", coreParse, foundationParse)
 row("serialize", coreWrite, foundationWrite)

@@ -5,10 +5,12 @@ import Platform
 
 /// The options of commands that talk to CloudFormation through the AWS CLI.
 struct AWSOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("""
-        The endpoint of AWS calls (default: $SKIFF_ENDPOINT, else $AWS_ENDPOINT_URL, else AWS). \
-        The local cloud, http://127.0.0.1:4566, does not serve CloudFormation yet.
-        """, valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            """
+            The endpoint of AWS calls (default: $SKIFF_ENDPOINT, else $AWS_ENDPOINT_URL, else AWS). \
+            The local cloud, http://127.0.0.1:4566, does not serve CloudFormation yet.
+            """, valueName: "url"))
     var endpointUrl: String?
 
     @Option(help: ArgumentHelp("The AWS CLI profile whose credentials are used (default: the AWS CLI's).", valueName: "name"))
@@ -64,7 +66,9 @@ struct AWSCLI {
     func callerAccount(region: String?) throws -> String {
         let result = try run(["sts", "get-caller-identity", "--output", "json"], region: region)
         guard result.succeeded else {
-            throw CommandFailure("cannot tell which account the credentials are for (aws sts get-caller-identity at \(target)): \(result.lastErrorLine ?? result.statusDescription)")
+            throw CommandFailure(
+                "cannot tell which account the credentials are for (aws sts get-caller-identity at \(target)): \(result.lastErrorLine ?? result.statusDescription)"
+            )
         }
         guard let account = (try? JSON(parsing: result.standardOutput))?["Account"]?.stringValue else {
             throw CommandFailure("aws sts get-caller-identity answered no Account: \(result.standardOutputText)")
@@ -74,8 +78,11 @@ struct AWSCLI {
 
     /// A deployed stack's template as it was deployed (GetTemplate, stage Original), or nil when no such stack exists.
     func deployedTemplate(stack: String, region: String?) throws -> JSON? {
-        let result = try run(["cloudformation", "get-template", "--stack-name", stack, "--template-stage", "Original",
-                              "--output", "json"], region: region)
+        let result = try run(
+            [
+                "cloudformation", "get-template", "--stack-name", stack, "--template-stage", "Original",
+                "--output", "json",
+            ], region: region)
         guard result.succeeded else {
             let line = result.lastErrorLine ?? result.statusDescription
             if line.contains("ValidationError"), line.contains("does not exist") { return nil }
@@ -97,13 +104,17 @@ struct AWSCLI {
     /// Creates or updates `stack` from its template through a change set (`aws cloudformation deploy`), its progress
     /// on standard output. A template without changes is no failure.
     func deploy(stack: AssemblyStack, parameters: [String], s3Bucket: String?) throws {
-        var arguments = ["cloudformation", "deploy", "--template-file", stack.templatePath, "--stack-name", stack.name,
-                         "--capabilities", "CAPABILITY_NAMED_IAM", "--no-fail-on-empty-changeset"]
+        var arguments = [
+            "cloudformation", "deploy", "--template-file", stack.templatePath, "--stack-name", stack.name,
+            "--capabilities", "CAPABILITY_NAMED_IAM", "--no-fail-on-empty-changeset",
+        ]
         if !parameters.isEmpty { arguments += ["--parameter-overrides"] + parameters }
         if let s3Bucket { arguments += ["--s3-bucket", s3Bucket] }
         let result = try run(arguments, region: stack.environment?.region, standardOutput: .inherit)
         guard result.succeeded else {
-            throw CommandFailure("stack \(stack.name) was not deployed (aws cloudformation deploy at \(target)): \(result.lastErrorLine ?? result.statusDescription)")
+            throw CommandFailure(
+                "stack \(stack.name) was not deployed (aws cloudformation deploy at \(target)): \(result.lastErrorLine ?? result.statusDescription)"
+            )
         }
     }
 }

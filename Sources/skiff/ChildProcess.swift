@@ -39,7 +39,8 @@ enum ChildProcess {
             let path = (String(directory) as NSString).appendingPathComponent(name)
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-               FileManager.default.isExecutableFile(atPath: path) {
+                FileManager.default.isExecutableFile(atPath: path)
+            {
                 return path
             }
         }
@@ -47,9 +48,11 @@ enum ChildProcess {
     }
 
     /// Runs `executable` to its end. Standard input is skiff's own.
-    static func run(_ executable: String, _ arguments: [String], directory: String? = nil,
-                    environment: [String: String]? = nil, standardOutput: Output = .inherit,
-                    standardError: Output = .inherit) throws -> Result {
+    static func run(
+        _ executable: String, _ arguments: [String], directory: String? = nil,
+        environment: [String: String]? = nil, standardOutput: Output = .inherit,
+        standardError: Output = .inherit
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -78,8 +81,9 @@ enum ChildProcess {
             throw CommandFailure("cannot run \(executable): \(error.localizedDescription)")
         }
         exited.wait()
-        return Result(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-                      standardOutput: collected[0].finish(), standardError: collected[1].finish())
+        return Result(
+            status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+            standardOutput: collected[0].finish(), standardError: collected[1].finish())
     }
 
     /// Reads one pipe to its end on a thread of its own, so that a child filling both pipes never blocks.

@@ -4,9 +4,9 @@ import JSONCore
 import Platform
 import Schedules
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `skiff crontab import`: migrate a crontab to EventBridge Scheduler schedules (or EventBridge rule expressions).
@@ -50,24 +50,39 @@ struct CrontabCommand: ParsableCommand {
         @Flag(help: "Read the file as a system crontab (/etc/crontab, /etc/cron.d): the sixth field is the user.") var system = false
         @Flag(help: "Read the file as a user's crontab (crontab -l): five time fields, then the command.") var userCrontab = false
         @Option(help: "ECS cluster name or ARN of the target (cloudformation, --create).") var cluster: String?
-        @Option(help: "Task definition (family, family:revision or ARN) of the target (cloudformation, --create).") var taskDefinition: String?
+        @Option(help: "Task definition (family, family:revision or ARN) of the target (cloudformation, --create).") var taskDefinition:
+            String?
         @Option(help: "Container whose command is overridden.") var container = "app"
-        @Option(help: "Role Scheduler assumes to run the task (default: cloudformation creates one; --create uses role/scheduler in the account).")
+        @Option(
+            help:
+                "Role Scheduler assumes to run the task (default: cloudformation creates one; --create uses role/scheduler in the account)."
+        )
         var roleArn: String?
-        @Option(help: "A role of the task definition (task role, execution role) the created role may pass to ECS; repeatable (default: any role of the account, to ECS tasks only).")
+        @Option(
+            help:
+                "A role of the task definition (task role, execution role) the created role may pass to ECS; repeatable (default: any role of the account, to ECS tasks only)."
+        )
         var passRole: [String] = []
-        @Option(help: "Region of ARNs built from bare names (default: with --create AWS_REGION, AWS_DEFAULT_REGION, else us-east-1; in a template the stack's region).")
+        @Option(
+            help:
+                "Region of ARNs built from bare names (default: with --create AWS_REGION, AWS_DEFAULT_REGION, else us-east-1; in a template the stack's region)."
+        )
         var region: String?
-        @Option(help: "Account of ARNs built from bare names (default: with --create the account of the credentials; in a template the stack's account).")
+        @Option(
+            help:
+                "Account of ARNs built from bare names (default: with --create the account of the credentials; in a template the stack's account)."
+        )
         var account: String?
         @Option(help: "text, json, cloudformation (YAML), cloudformation-json or rules.") var format = "text"
-        @Flag(help: "Also create the schedules in a running local cloud, updating those that differ (needs --cluster and --task-definition).")
+        @Flag(
+            help: "Also create the schedules in a running local cloud, updating those that differ (needs --cluster and --task-definition).")
         var create = false
         @Flag(help: "With --create: say what would be created or updated, and write nothing.") var dryRun = false
         @Option(help: "The local cloud that --create talks to (default: $SKIFF_ENDPOINT, $AWS_ENDPOINT_URL, else http://127.0.0.1:4566).")
         var endpointUrl: String?
         @Option(help: "Schedule group of the schedules.") var group = "default"
-        @Option(help: "Access key that --create signs with (default: AWS_ACCESS_KEY_ID, else test); skiff up maps it to an account.") var accessKeyId: String?
+        @Option(help: "Access key that --create signs with (default: AWS_ACCESS_KEY_ID, else test); skiff up maps it to an account.")
+        var accessKeyId: String?
 
         static let formats = ["text", "json", "cloudformation", "cloudformation-json", "rules"]
 
@@ -79,10 +94,13 @@ struct CrontabCommand: ParsableCommand {
                 throw ValidationError("--system and --user-crontab contradict each other: a crontab is one or the other.")
             }
             if let timeZone, ScheduleTimeZone.named(timeZone) == nil {
-                throw ValidationError("--time-zone \(timeZone) is not an IANA time zone (e.g. Asia/Tokyo); offsets such as UTC+9 are not zone names.")
+                throw ValidationError(
+                    "--time-zone \(timeZone) is not an IANA time zone (e.g. Asia/Tokyo); offsets such as UTC+9 are not zone names.")
             }
             if (format.hasPrefix("cloudformation") || create) && (cluster == nil || taskDefinition == nil) {
-                throw ValidationError("--format \(format.hasPrefix("cloudformation") ? format : "cloudformation") and --create need --cluster and --task-definition.")
+                throw ValidationError(
+                    "--format \(format.hasPrefix("cloudformation") ? format : "cloudformation") and --create need --cluster and --task-definition."
+                )
             }
             if dryRun && !create {
                 throw ValidationError("--dry-run says what --create would do: pass --create with it.")
@@ -90,13 +108,17 @@ struct CrontabCommand: ParsableCommand {
             if let account, account.count != 12 || !account.allSatisfy({ $0.isASCII && $0.isNumber }) {
                 throw ValidationError("--account \(account) is not a 12-digit AWS account ID.")
             }
-            for (option, arn) in (roleArn.map { [("--role-arn", $0)] } ?? []) + passRole.map({ ("--pass-role", $0) }) where !Self.isRoleArn(arn) {
+            for (option, arn) in (roleArn.map { [("--role-arn", $0)] } ?? []) + passRole.map({ ("--pass-role", $0) })
+            where !Self.isRoleArn(arn) {
                 throw ValidationError("\(option) \(arn) is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME).")
             }
             if roleArn != nil && !passRole.isEmpty {
-                throw ValidationError("--pass-role shapes the role the template creates; with --role-arn no role is created, so give that role iam:PassRole of the task's roles instead.")
+                throw ValidationError(
+                    "--pass-role shapes the role the template creates; with --role-arn no role is created, so give that role iam:PassRole of the task's roles instead."
+                )
             }
-            guard (1...64).contains(group.count), group.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            guard (1...64).contains(group.count), group.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+            else {
                 throw ValidationError("--group \(group) is not a schedule group name (1 to 64 letters, digits, -, _ and .).")
             }
             _ = try target(partition: "aws", region: "us-east-1", account: Self.defaultAccount)
@@ -105,14 +127,16 @@ struct CrontabCommand: ParsableCommand {
         static let defaultAccount = "000000000000"
 
         var effectiveRegion: String {
-            region ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? ProcessInfo.processInfo.environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
+            region ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? ProcessInfo.processInfo.environment["AWS_DEFAULT_REGION"]
+                ?? "us-east-1"
         }
 
         /// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`, as IAM writes role ARNs.
         static func isRoleArn(_ text: String) -> Bool {
             let parts = text.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
             return parts.count == 6 && parts[0] == "arn" && parts[1].hasPrefix("aws") && parts[2] == "iam" && parts[3].isEmpty
-                && parts[4].count == 12 && parts[4].allSatisfy({ $0.isASCII && $0.isNumber }) && parts[5].hasPrefix("role/") && parts[5].count > 5
+                && parts[4].count == 12 && parts[4].allSatisfy({ $0.isASCII && $0.isNumber }) && parts[5].hasPrefix("role/")
+                && parts[5].count > 5
         }
 
         /// The ECS target, with a bare cluster name or task-definition family expanded into the ARN the Scheduler
@@ -129,13 +153,15 @@ struct CrontabCommand: ParsableCommand {
             let taskDefinitionArn = try Self.ecsArn(
                 taskDefinition, resource: "task-definition", option: "--task-definition", prefix: prefix,
                 arnForm: "a task definition ARN or a family[:revision]",
-                nameForm: "a family, family:revision or task definition ARN") { text in
+                nameForm: "a family, family:revision or task definition ARN"
+            ) { text in
                 let pieces = text.split(separator: ":", omittingEmptySubsequences: false)
                 return (1...2).contains(pieces.count) && Self.isName(String(pieces[0]))
                     && (pieces.count == 1 || !pieces[1].isEmpty && pieces[1].allSatisfy { $0.isASCII && $0.isNumber })
             }
-            return CrontabTarget(cluster: clusterArn, taskDefinition: taskDefinitionArn, container: container, roleArn: roleArn,
-                                 passRoles: passRole, group: group)
+            return CrontabTarget(
+                cluster: clusterArn, taskDefinition: taskDefinitionArn, container: container, roleArn: roleArn,
+                passRoles: passRole, group: group)
         }
 
         /// The target of a CloudFormation template: ARNs built from bare names name the stack's partition, region and
@@ -146,8 +172,10 @@ struct CrontabCommand: ParsableCommand {
 
         /// `text` as the ARN of an ECS `resource`: an ARN of that resource as given, or a name (as `isName`
         /// accepts) expanded under `prefix`.
-        static func ecsArn(_ text: String, resource: String, option: String, prefix: String, arnForm: String, nameForm: String,
-                           isName: (String) -> Bool) throws -> String {
+        static func ecsArn(
+            _ text: String, resource: String, option: String, prefix: String, arnForm: String, nameForm: String,
+            isName: (String) -> Bool
+        ) throws -> String {
             if text.hasPrefix("arn:") {
                 let parts = text.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
                 guard parts.count == 6, parts[2] == "ecs", parts[5].hasPrefix(resource + "/") else {
@@ -178,7 +206,9 @@ struct CrontabCommand: ParsableCommand {
             if let client {
                 let signedIn = try client.callerAccount()
                 if let asked = self.account, asked != signedIn {
-                    throw CommandFailure("--account \(asked) is not the account of access key \(client.accessKeyId) in the local cloud (\(signedIn)): pass that key's account, or map the key with `skiff up --account KEY=\(asked)`")
+                    throw CommandFailure(
+                        "--account \(asked) is not the account of access key \(client.accessKeyId) in the local cloud (\(signedIn)): pass that key's account, or map the key with `skiff up --account KEY=\(asked)`"
+                    )
                 }
                 account = signedIn
             }
@@ -211,7 +241,8 @@ struct CrontabCommand: ParsableCommand {
                 target.roleArn = roleArn ?? "arn:aws:iam::\(account):role/scheduler"
                 let failures = applySchedules(conversion, target: target, scheduler: LocalSchedules(client: client, group: group))
                 if failures > 0 {
-                    throw CommandFailure("\(failures) of \(conversion.schedules.count) schedule(s) could not be created or updated (see above)")
+                    throw CommandFailure(
+                        "\(failures) of \(conversion.schedules.count) schedule(s) could not be created or updated (see above)")
                 }
             }
             let rulesRefused = format == "rules" && conversion.ruleExpressions().contains { $0.refusal != nil }
@@ -247,7 +278,8 @@ struct CrontabCommand: ParsableCommand {
                         var message = "\(dryRun ? "would update" : "updated") schedule \(name) in group \(group):\n"
                         for change in changes {
                             let input = change.path == "Target.Input"
-                            message += "  \(change.path): \(Self.shortText(change.old, isJSONText: input)) → \(Self.shortText(change.new, isJSONText: input))\n"
+                            message +=
+                                "  \(change.path): \(Self.shortText(change.old, isJSONText: input)) → \(Self.shortText(change.new, isJSONText: input))\n"
                         }
                         if existing?["State"] == "DISABLED" { message += "  (it stays DISABLED)\n" }
                         Self.standardError(message)
@@ -262,8 +294,9 @@ struct CrontabCommand: ParsableCommand {
                 }
             }
             let be = dryRun ? "would be " : ""
-            Self.standardError("\(counts["create", default: 0]) \(be)created, \(counts["update", default: 0]) \(be)updated, \(counts["unchanged", default: 0]) unchanged"
-                               + (failures > 0 ? ", \(failures) failed" : "") + (dryRun ? " (dry run: nothing was written)" : "") + "\n")
+            Self.standardError(
+                "\(counts["create", default: 0]) \(be)created, \(counts["update", default: 0]) \(be)updated, \(counts["unchanged", default: 0]) unchanged"
+                    + (failures > 0 ? ", \(failures) failed" : "") + (dryRun ? " (dry run: nothing was written)" : "") + "\n")
             return failures
         }
 
@@ -271,7 +304,9 @@ struct CrontabCommand: ParsableCommand {
         /// again would escape every quote), cut at 200 characters.
         static func shortText(_ value: JSON?, isJSONText: Bool = false) -> String {
             guard let value else { return "(none)" }
-            let text = isJSONText ? value.stringValue.flatMap { try? JSON(parsing: $0) }.map { $0.serialized() } ?? value.serialized() : value.serialized()
+            let text =
+                isJSONText
+                ? value.stringValue.flatMap { try? JSON(parsing: $0) }.map { $0.serialized() } ?? value.serialized() : value.serialized()
             return text.count > 200 ? String(text.prefix(200)) + "…" : text
         }
     }

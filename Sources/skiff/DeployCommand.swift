@@ -21,9 +21,12 @@ struct DeployCommand: ParsableCommand {
 
     @Argument(help: "The stacks to deploy (default: all).") var stacks: [String] = []
     @OptionGroup var platform: PlatformOptions
-    @Option(name: .customLong("parameters"), help: ArgumentHelp("A stack parameter's value, [Stack:]Key=Value; repeatable.", valueName: "value"))
+    @Option(
+        name: .customLong("parameters"), help: ArgumentHelp("A stack parameter's value, [Stack:]Key=Value; repeatable.", valueName: "value")
+    )
     var parameters: [String] = []
-    @Option(help: ArgumentHelp("The S3 bucket aws cloudformation deploy uploads templates larger than 51,200 bytes to.", valueName: "bucket"))
+    @Option(
+        help: ArgumentHelp("The S3 bucket aws cloudformation deploy uploads templates larger than 51,200 bytes to.", valueName: "bucket"))
     var s3Bucket: String?
     @OptionGroup var aws: AWSOptions
 
@@ -62,7 +65,9 @@ struct DeployCommand: ParsableCommand {
         let elsewhere = selected.filter { $0.environment.map { $0.account != account } ?? false }
         if !elsewhere.isEmpty {
             let list = elsewhere.map { "\($0.name) (account \($0.environment!.account))" }.joined(separator: ", ")
-            throw CommandFailure("the credentials are for account \(account), not for \(list): deploy each account's stacks with its credentials (--profile), naming them (skiff deploy STACK...)")
+            throw CommandFailure(
+                "the credentials are for account \(account), not for \(list): deploy each account's stacks with its credentials (--profile), naming them (skiff deploy STACK...)"
+            )
         }
 
         for stack in selected {

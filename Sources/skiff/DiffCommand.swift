@@ -42,7 +42,9 @@ struct DiffCommand: ParsableCommand {
             throw CommandFailure("no stack \(name) in the platform (its stacks: \(current.map(\.name).joined(separator: ", ")))")
         }
         if previous == nil && !deployed {
-            FileManager.default.writeToStandardError("no cloud assembly in \(folder) yet: every stack is new (skiff synth writes one; --deployed compares with CloudFormation)\n")
+            FileManager.default.writeToStandardError(
+                "no cloud assembly in \(folder) yet: every stack is new (skiff synth writes one; --deployed compares with CloudFormation)\n"
+            )
         }
 
         var differing = 0
@@ -63,7 +65,9 @@ struct DiffCommand: ParsableCommand {
         }
         for stack in removed where stacks.isEmpty || stacks.contains(stack.name) {
             print("Stack \(stack.name)")
-            print("[-] no longer in the platform: CloudFormation keeps it until it is deleted (aws cloudformation delete-stack --stack-name \(stack.name))")
+            print(
+                "[-] no longer in the platform: CloudFormation keeps it until it is deleted (aws cloudformation delete-stack --stack-name \(stack.name))"
+            )
             print("")
             differing += 1
         }

@@ -3,9 +3,9 @@ import Foundation
 import JSONCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `skiff exec`: runs a command inside a running ECS task of the local cloud, with the task's working directory and
@@ -77,7 +77,8 @@ struct ExecCommand: AsyncParsableCommand {
             accessKeyId: accessKeyId)
 
         var body: JSONObject = [
-            "task": .string(task), "command": .array(arguments.map { .string($0) }), "tty": .bool(terminal), "interactive": .bool(forwardInput),
+            "task": .string(task), "command": .array(arguments.map { .string($0) }), "tty": .bool(terminal),
+            "interactive": .bool(forwardInput),
         ]
         if let container { body["container"] = .string(container) }
         if let timeout { body["timeoutSeconds"] = .number(Double(timeout)) }
@@ -95,7 +96,8 @@ struct ExecCommand: AsyncParsableCommand {
         }
         let answer = try? JSON(parsing: reply.body)
         guard reply.status == 200, let answer, let sessionId = answer["sessionId"]?.stringValue,
-              let streamUrl = answer["streamUrl"]?.stringValue, let token = answer["tokenValue"]?.stringValue else {
+            let streamUrl = answer["streamUrl"]?.stringValue, let token = answer["tokenValue"]?.stringValue
+        else {
             throw failure(answer?["message"]?.stringValue ?? "the local cloud answered HTTP \(reply.status): \(reply.body)")
         }
         let channel: SessionChannel

@@ -32,7 +32,8 @@ struct ImageCommand: ParsableCommand {
             if !FileManager.default.fileExists(atPath: stateDir, isDirectory: &isDirectory) {
                 // As skiff up creates it: readable by its owner alone (docs/security.md).
                 do {
-                    try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                    try FileManager.default.createDirectory(
+                        atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 } catch {
                     throw CommandFailure("cannot create the state directory \(stateDir): \(ImageMapFile.reason(of: error))")
                 }

@@ -28,10 +28,12 @@ struct InitPlatformCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The package's folder, created if needed (default: the current folder).", valueName: "dir"))
     var directory: String?
 
-    @Option(help: ArgumentHelp("Skiff's source tree, which the package depends on (default: the one skiff was built from).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp("Skiff's source tree, which the package depends on (default: the one skiff was built from).", valueName: "dir"))
     var skiffPath: String?
 
-    @Option(help: ArgumentHelp("The executable target's name (default: from the folder's name, my-platform → MyPlatform).", valueName: "name"))
+    @Option(
+        help: ArgumentHelp("The executable target's name (default: from the folder's name, my-platform → MyPlatform).", valueName: "name"))
     var name: String?
 
     func validate() throws {
@@ -55,7 +57,8 @@ struct InitPlatformCommand: ParsableCommand {
             }
         } else {
             guard let builtFrom = PlatformTemplates.builtFromSourceTree else {
-                throw CommandFailure("the source tree skiff was built from is no longer there: give Skiff's source tree with --skiff-path DIR")
+                throw CommandFailure(
+                    "the source tree skiff was built from is no longer there: give Skiff's source tree with --skiff-path DIR")
             }
             skiff = builtFrom
         }
@@ -71,7 +74,8 @@ struct InitPlatformCommand: ParsableCommand {
         let files = templates.files
         let present = files.map(\.path).filter { fm.fileExists(atPath: (folder as NSString).appendingPathComponent($0)) }
         if !present.isEmpty {
-            throw CommandFailure("\(folder) already has \(present.joined(separator: ", ")): nothing written (skiff init platform never overwrites a file)")
+            throw CommandFailure(
+                "\(folder) already has \(present.joined(separator: ", ")): nothing written (skiff init platform never overwrites a file)")
         }
 
         for file in files {
@@ -85,7 +89,8 @@ struct InitPlatformCommand: ParsableCommand {
             print(path)
         }
         let cd = folder == cwd ? "" : "cd \(directory ?? folder) && "
-        print("""
+        print(
+            """
             created the platform package \(templates.packageName) (depends on Skiff at \(skiff)).
             Next: \(cd)skiff synth    # the first build compiles Skiff's Platform library: a few minutes
             """)

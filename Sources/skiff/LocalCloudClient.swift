@@ -34,20 +34,28 @@ struct LocalCloudClient {
     }
 
     func signer(for service: String) -> SigV4Signer {
-        SigV4Signer(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, sessionToken: sessionToken, region: region, service: service)
+        SigV4Signer(
+            accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, sessionToken: sessionToken, region: region, service: service)
     }
 
     /// A signed POST to `path` for `service`.
-    func post(service: String, path: String, body: [UInt8], contentType: String = "application/json") throws -> (status: Int, body: String) {
+    func post(service: String, path: String, body: [UInt8], contentType: String = "application/json") throws -> (status: Int, body: String)
+    {
         try send(service: service, method: "POST", path: path, body: body, contentType: contentType)
     }
 
     /// A signed request to `path` with `query` for `service` (rest-json operations: GET, PUT, DELETE...).
-    func send(service: String, method: String, path: String, query: [(String, String)] = [], body: [UInt8],
-              contentType: String = "application/json") throws -> (status: Int, body: String) {
-        let target = query.isEmpty ? path : path + "?" + query.map {
-            "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)"
-        }.joined(separator: "&")
+    func send(
+        service: String, method: String, path: String, query: [(String, String)] = [], body: [UInt8],
+        contentType: String = "application/json"
+    ) throws -> (status: Int, body: String) {
+        let target =
+            query.isEmpty
+            ? path
+            : path + "?"
+                + query.map {
+                    "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)"
+                }.joined(separator: "&")
         let headers = signer(for: service).signatureHeaders(
             method: method, path: path, query: query, headers: ["Host": LocalHTTP.authority(endpoint)], body: body, date: Date())
         return try LocalHTTP.exchange(endpoint, method: method, target: target, body: body, contentType: contentType, headers: headers)
@@ -57,13 +65,15 @@ struct LocalCloudClient {
     func callerAccount() throws -> String {
         let answer: (status: Int, body: String)
         do {
-            answer = try post(service: "sts", path: "/", body: Array("Action=GetCallerIdentity&Version=2011-06-15".utf8),
-                              contentType: "application/x-www-form-urlencoded; charset=utf-8")
+            answer = try post(
+                service: "sts", path: "/", body: Array("Action=GetCallerIdentity&Version=2011-06-15".utf8),
+                contentType: "application/x-www-form-urlencoded; charset=utf-8")
         } catch {
             throw CommandFailure("cannot reach the local cloud at \(endpoint): \(error)")
         }
         guard answer.status == 200, let start = answer.body.range(of: "<Account>"),
-              let end = answer.body.range(of: "</Account>", range: start.upperBound..<answer.body.endIndex) else {
+            let end = answer.body.range(of: "</Account>", range: start.upperBound..<answer.body.endIndex)
+        else {
             throw CommandFailure("GetCallerIdentity at \(endpoint) failed (HTTP \(answer.status)): \(answer.body)")
         }
         return String(answer.body[start.upperBound..<end.lowerBound])

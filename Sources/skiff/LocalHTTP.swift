@@ -1,8 +1,8 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A one-shot HTTP/1.1 request to the local cloud (`http://host:port` only), without FoundationNetworking,
@@ -17,15 +17,19 @@ enum LocalHTTP {
     }
 
     /// POSTs `body` to `path`, with `headers` added (a SigV4 signature, say); returns the status and the body.
-    static func post(_ urlText: String, path: String, body: [UInt8], contentType: String = "application/json",
-                     headers: [String: String] = [:]) throws -> (status: Int, body: String) {
+    static func post(
+        _ urlText: String, path: String, body: [UInt8], contentType: String = "application/json",
+        headers: [String: String] = [:]
+    ) throws -> (status: Int, body: String) {
         try exchange(urlText, method: "POST", target: path, body: body, contentType: contentType, headers: headers)
     }
 
     /// Sends one request with `method` to `target` (a path, with its query when it has one), with `headers` added;
     /// returns the status and the body.
-    static func exchange(_ urlText: String, method: String, target: String, body: [UInt8], contentType: String = "application/json",
-                         headers: [String: String] = [:]) throws -> (status: Int, body: String) {
+    static func exchange(
+        _ urlText: String, method: String, target: String, body: [UInt8], contentType: String = "application/json",
+        headers: [String: String] = [:]
+    ) throws -> (status: Int, body: String) {
         guard let url = URL(string: urlText), url.scheme == "http", let host = url.host else {
             throw Failure(description: "\(urlText) is not an http:// URL of the local cloud")
         }
@@ -45,7 +49,9 @@ enum LocalHTTP {
             throw Failure(description: "cannot connect to \(host):\(port) (is skiff up running?)")
         }
         let extra = headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
-        var request = Array("\(method) \(target) HTTP/1.1\r\nHost: \(authority(urlText))\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)Connection: close\r\n\r\n".utf8)
+        var request = Array(
+            "\(method) \(target) HTTP/1.1\r\nHost: \(authority(urlText))\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)Connection: close\r\n\r\n"
+                .utf8)
         request.append(contentsOf: body)
         var sent = 0
         while sent < request.count {
@@ -62,7 +68,8 @@ enum LocalHTTP {
         }
         let text = String(decoding: response, as: UTF8.self)
         guard let statusLine = text.split(separator: "\r\n", maxSplits: 1).first,
-              let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
+            let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+        else {
             throw Failure(description: "the local cloud's answer is not HTTP")
         }
         let bodyText = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""

@@ -2,9 +2,9 @@ import Foundation
 import TaskRunners
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The terminal `skiff exec -t` and `session-manager-plugin` run in: put in raw mode while a session runs, so that
@@ -45,9 +45,9 @@ enum LocalTerminal {
         var current = sigaction()
         guard sigaction(number, nil, &current) == 0 else { return }
         #if canImport(Glibc)
-        let handler = current.__sigaction_handler.sa_handler
+            let handler = current.__sigaction_handler.sa_handler
         #else
-        let handler = current.__sigaction_u.__sa_handler
+            let handler = current.__sigaction_u.__sa_handler
         #endif
         let ignored = handler.map { unsafeBitCast($0, to: Int.self) } == 1  // SIG_IGN is the handler address 1
         guard !ignored else { return }
@@ -61,7 +61,9 @@ enum LocalTerminal {
     /// The size of the terminal on `descriptor`, if it is one.
     static func size(_ descriptor: Int32) -> TerminalSize? {
         var cells = winsize()
-        guard isatty(descriptor) == 1, ioctl(descriptor, UInt(TIOCGWINSZ), &cells) == 0, cells.ws_row > 0, cells.ws_col > 0 else { return nil }
+        guard isatty(descriptor) == 1, ioctl(descriptor, UInt(TIOCGWINSZ), &cells) == 0, cells.ws_row > 0, cells.ws_col > 0 else {
+            return nil
+        }
         return TerminalSize(rows: Int(cells.ws_row), columns: Int(cells.ws_col))
     }
 

@@ -6,10 +6,13 @@ import PlatformExample
 
 /// The options `skiff synth`, `skiff diff` and `skiff deploy` share: which platform, and its cloud assembly folder.
 struct PlatformOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The platform package's folder.", discussion: """
-        Default: the current folder or the nearest one above it whose Package.swift depends on Skiff's Platform \
-        library (skiff init platform writes one).
-        """, valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "The platform package's folder.",
+            discussion: """
+                Default: the current folder or the nearest one above it whose Package.swift depends on Skiff's Platform \
+                library (skiff init platform writes one).
+                """, valueName: "dir"))
     var app: String?
 
     @Flag(help: "Use Skiff's built-in example platform (the seeds' accounts and workloads) instead of a platform package.")
@@ -18,9 +21,11 @@ struct PlatformOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The executable product to run, when the platform package has several.", valueName: "name"))
     var product: String?
 
-    @Option(name: .shortAndLong, help: ArgumentHelp(
-        "The cloud assembly folder (default: cdk.out in the platform package's folder; cdk.out here with --example).",
-        valueName: "dir"))
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp(
+            "The cloud assembly folder (default: cdk.out in the platform package's folder; cdk.out here with --example).",
+            valueName: "dir"))
     var out: String?
 
     func validate() throws {
@@ -84,8 +89,9 @@ enum PlatformSource {
             let executable = try package.build(product: product)
             let synthStart = ContinuousClock.now
             try package.runProgram(executable, options: options, programOutput: programOutput)
-            return Synthesis(stacks: try Self.read(folder), written: [], buildTime: synthStart - buildStart,
-                             synthTime: ContinuousClock.now - synthStart)
+            return Synthesis(
+                stacks: try Self.read(folder), written: [], buildTime: synthStart - buildStart,
+                synthTime: ContinuousClock.now - synthStart)
         }
     }
 
@@ -127,7 +133,8 @@ struct PlatformPackage {
             directory = parent
         }
         let found = otherPackage.map { " (\($0) does not depend on it)" } ?? ""
-        throw CommandFailure("""
+        throw CommandFailure(
+            """
             no platform package here: no Package.swift in \(start) or above depends on Skiff's Platform library\(found). \
             Create one with `skiff init platform DIR`, name one with --app DIR, or use the built-in example with --example
             """)
@@ -150,23 +157,27 @@ struct PlatformPackage {
     func build(product: String?) throws -> String {
         let swift = try Self.swift()
         let name = try product ?? executableName(swift: swift)
-        let build = try ChildProcess.run(swift, ["build", "--package-path", directory, "--product", name],
-                                         standardOutput: .standardError, standardError: .inherit)
+        let build = try ChildProcess.run(
+            swift, ["build", "--package-path", directory, "--product", name],
+            standardOutput: .standardError, standardError: .inherit)
         guard build.succeeded else {
             throw CommandFailure("the platform package in \(directory) does not build (swift build: \(build.statusDescription))")
         }
-        let binPath = try ChildProcess.run(swift, ["build", "--package-path", directory, "--show-bin-path"],
-                                           standardOutput: .capture, standardError: .capture)
+        let binPath = try ChildProcess.run(
+            swift, ["build", "--package-path", directory, "--show-bin-path"],
+            standardOutput: .capture, standardError: .capture)
         guard binPath.succeeded, let bin = binPath.standardOutputText.split(whereSeparator: \.isNewline).last else {
-            throw CommandFailure("swift build --show-bin-path failed in \(directory): \(binPath.lastErrorLine ?? binPath.statusDescription)")
+            throw CommandFailure(
+                "swift build --show-bin-path failed in \(directory): \(binPath.lastErrorLine ?? binPath.statusDescription)")
         }
         return (String(bin) as NSString).appendingPathComponent(name)
     }
 
     /// The package's one executable, read from `swift package dump-package`.
     func executableName(swift: String) throws -> String {
-        let dump = try ChildProcess.run(swift, ["package", "dump-package", "--package-path", directory],
-                                        standardOutput: .capture, standardError: .capture)
+        let dump = try ChildProcess.run(
+            swift, ["package", "dump-package", "--package-path", directory],
+            standardOutput: .capture, standardError: .capture)
         guard dump.succeeded else {
             FileHandle.standardError.write(dump.standardError)
             throw CommandFailure("cannot read \(manifestPath) (swift package dump-package: \(dump.statusDescription))")
@@ -185,7 +196,8 @@ struct PlatformPackage {
         switch names.count {
         case 1: return names[0]
         case 0: throw CommandFailure("\(manifestPath) declares no executable target: the platform is a program that calls app.synth()")
-        default: throw CommandFailure("\(manifestPath) declares several executables (\(names.joined(separator: ", "))): name one with --product")
+        default:
+            throw CommandFailure("\(manifestPath) declares several executables (\(names.joined(separator: ", "))): name one with --product")
         }
     }
 
@@ -197,8 +209,9 @@ struct PlatformPackage {
         environment[SynthOptions.yamlVariable] = options.includeYAML ? "1" : "0"
         let manifest = (options.outputDirectory as NSString).appendingPathComponent("manifest.json")
         let started = Date()
-        let run = try ChildProcess.run(executable, [], directory: directory, environment: environment,
-                                       standardOutput: programOutput, standardError: .inherit)
+        let run = try ChildProcess.run(
+            executable, [], directory: directory, environment: environment,
+            standardOutput: programOutput, standardError: .inherit)
         let name = (executable as NSString).lastPathComponent
         guard run.succeeded else {
             throw CommandFailure("the platform program \(name) failed (\(run.statusDescription))")
@@ -206,7 +219,9 @@ struct PlatformPackage {
         // A manifest older than the run is a previous synthesis: the program never called app.synth().
         let modified = (try? FileManager.default.attributesOfItem(atPath: manifest)[.modificationDate]) as? Date
         guard let modified, modified.timeIntervalSince(started) > -0.5 else {
-            throw CommandFailure("the platform program \(name) wrote no cloud assembly to \(options.outputDirectory): does its main.swift end with app.synth()?")
+            throw CommandFailure(
+                "the platform program \(name) wrote no cloud assembly to \(options.outputDirectory): does its main.swift end with app.synth()?"
+            )
         }
     }
 }

@@ -30,8 +30,9 @@ struct PlatformTemplates {
     static func toolsVersion(ofManifestIn path: String) -> String? {
         let manifest = (path as NSString).appendingPathComponent("Package.swift")
         guard let text = try? String(contentsOfFile: manifest, encoding: .utf8),
-              let first = text.split(whereSeparator: \.isNewline).first,
-              let match = first.firstMatch(of: /swift-tools-version:\s*([0-9]+(\.[0-9]+)*)/) else { return nil }
+            let first = text.split(whereSeparator: \.isNewline).first,
+            let match = first.firstMatch(of: /swift-tools-version:\s*([0-9]+(\.[0-9]+)*)/)
+        else { return nil }
         return String(match.1)
     }
 

@@ -23,14 +23,18 @@ struct ScheduleCommand: ParsableCommand {
         @Argument(help: "The expression, e.g. 'cron(0 10 * * ? *)', 'rate(5 minutes)', 'at(2026-12-01T09:00:00)'.") var expression: String
         @Option(help: "IANA time zone the expression is evaluated in.") var timeZone = "UTC"
         @Option(help: "How many fire times to print.") var count = 10
-        @Option(help: "Start from this time (ISO 8601, e.g. 2026-12-01T00:00:00Z) instead of now; also the anchor of rate().") var after: String?
+        @Option(help: "Start from this time (ISO 8601, e.g. 2026-12-01T00:00:00Z) instead of now; also the anchor of rate().") var after:
+            String?
 
         func validate() throws {
             if ScheduleTimeZone.named(timeZone) == nil {
-                throw ValidationError("--time-zone \(timeZone) is not an IANA time zone (e.g. Asia/Tokyo); offsets such as UTC+9 are not zone names.")
+                throw ValidationError(
+                    "--time-zone \(timeZone) is not an IANA time zone (e.g. Asia/Tokyo); offsets such as UTC+9 are not zone names.")
             }
             if count < 1 { throw ValidationError("--count must be at least 1.") }
-            if let after, Self.parseInstant(after) == nil { throw ValidationError("--after \(after) is not an ISO 8601 time such as 2026-12-01T00:00:00Z.") }
+            if let after, Self.parseInstant(after) == nil {
+                throw ValidationError("--after \(after) is not an ISO 8601 time such as 2026-12-01T00:00:00Z.")
+            }
         }
 
         static func parseInstant(_ text: String) -> Date? {
@@ -47,7 +51,8 @@ struct ScheduleCommand: ParsableCommand {
             if times.isEmpty { print("\(expression) does not fire after \(Self.format(start, in: TimeZone(identifier: "UTC")!)).") }
             let utc = TimeZone(identifier: "UTC")!
             for time in times {
-                print(zone == utc ? Self.format(time, in: utc) : "\(Self.format(time, in: utc))  \(Self.format(time, in: zone)) \(timeZone)")
+                print(
+                    zone == utc ? Self.format(time, in: utc) : "\(Self.format(time, in: utc))  \(Self.format(time, in: zone)) \(timeZone)")
             }
         }
 

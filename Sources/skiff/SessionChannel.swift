@@ -6,9 +6,9 @@ import Synchronization
 import TaskRunners
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The client side of an exec session's data channel (ECS Exec's, or `skiff exec`'s): the Session Manager protocol
@@ -121,9 +121,12 @@ final class SessionChannel: Sendable {
         LocalTerminal.restore()
         if let closedOutput {
             if options.banners {
-                write(STDOUT_FILENO, Array((closedOutput.isEmpty
-                    ? "\n\nExiting session with sessionId: \(sessionId).\n\n"
-                    : "\n\nSessionId: \(sessionId) : \(closedOutput)\n\n").utf8))
+                write(
+                    STDOUT_FILENO,
+                    Array(
+                        (closedOutput.isEmpty
+                            ? "\n\nExiting session with sessionId: \(sessionId).\n\n"
+                            : "\n\nSessionId: \(sessionId) : \(closedOutput)\n\n").utf8))
             } else if !closedOutput.isEmpty {
                 write(STDERR_FILENO, Array("\(closedOutput)\n".utf8))
             }
@@ -226,7 +229,8 @@ final class SessionChannel: Sendable {
         state.withLock { state in
             guard !state.done else { return }
             let message = SessionMessage(
-                messageType: SessionMessage.inputStreamData, sequenceNumber: state.nextSequence, payloadType: type.rawValue, payload: payload)
+                messageType: SessionMessage.inputStreamData, sequenceNumber: state.nextSequence, payloadType: type.rawValue,
+                payload: payload)
             let bytes = message.serialized()
             state.unacknowledged[state.nextSequence] = (bytes, .now)
             state.nextSequence += 1
@@ -265,8 +269,8 @@ final class SessionChannel: Sendable {
 /// `write(2)`, named apart from the methods called `write`.
 private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int {
     #if canImport(Glibc)
-    Glibc.write(descriptor, bytes, count)
+        Glibc.write(descriptor, bytes, count)
     #else
-    Darwin.write(descriptor, bytes, count)
+        Darwin.write(descriptor, bytes, count)
     #endif
 }

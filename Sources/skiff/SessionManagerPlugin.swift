@@ -43,13 +43,15 @@ enum SessionManagerPlugin {
             unsetenv(arguments[1])
         }
         guard let session = try? JSON(parsing: sessionText),
-              let sessionId = field(session, "sessionId"), let streamUrl = field(session, "streamUrl"),
-              let token = field(session, "tokenValue") else {
+            let sessionId = field(session, "sessionId"), let streamUrl = field(session, "streamUrl"),
+            let token = field(session, "tokenValue")
+        else {
             print("Cannot perform start session: the session argument is not ExecuteCommand's or StartSession's session JSON")
             return 1
         }
         let region = arguments[2].isEmpty ? (environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1") : arguments[2]
-        let endpoint = arguments.count > 6 && !arguments[6].isEmpty ? arguments[6] : LocalCloudClient.defaultEndpoint(environment: environment)
+        let endpoint =
+            arguments.count > 6 && !arguments[6].isEmpty ? arguments[6] : LocalCloudClient.defaultEndpoint(environment: environment)
         let signer = LocalCloudClient(endpoint: endpoint, region: region, accessKeyId: nil, environment: environment)
         print("\nStarting session with SessionId: \(sessionId)")
         let channel: SessionChannel

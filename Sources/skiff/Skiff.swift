@@ -9,8 +9,10 @@ struct Skiff: AsyncParsableCommand {
         commandName: "skiff",
         abstract: "A local AWS cloud, platform as code in Swift, and operations tools.",
         version: Cloud.version,
-        subcommands: [Up.self, ImageCommand.self, JSONataCommand.self, ExecCommand.self, CrontabCommand.self, ScheduleCommand.self, SynthCommand.self,
-                      DiffCommand.self, DeployCommand.self, InitCommand.self, SessionManagerPluginCommand.self]
+        subcommands: [
+            Up.self, ImageCommand.self, JSONataCommand.self, ExecCommand.self, CrontabCommand.self, ScheduleCommand.self, SynthCommand.self,
+            DiffCommand.self, DeployCommand.self, InitCommand.self, SessionManagerPluginCommand.self,
+        ]
     )
 }
 

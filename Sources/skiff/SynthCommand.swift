@@ -27,7 +27,8 @@ struct SynthCommand: ParsableCommand {
         let folder = platform.outputFolder(for: source)
         let result = try source.synthesize(into: folder, includeYAML: yaml, programOutput: .inherit)
         for path in result.written { print(path) }
-        let timing = result.buildTime.map { "built in \($0.readable), synthesized in \(result.synthTime.readable)" }
+        let timing =
+            result.buildTime.map { "built in \($0.readable), synthesized in \(result.synthTime.readable)" }
             ?? "in \(result.synthTime.readable)"
         print("synthesized \(result.stacks.count) stacks to \(folder) \(timing)")
     }

@@ -74,7 +74,8 @@ struct Up: AsyncParsableCommand {
             valueName: "origin"))
     var allowedOrigins: [String] = []
 
-    @Option(name: .customLong("image-map"), help: ArgumentHelp("Run image NAME from local directory DIR (repeatable).", valueName: "NAME=DIR"))
+    @Option(
+        name: .customLong("image-map"), help: ArgumentHelp("Run image NAME from local directory DIR (repeatable).", valueName: "NAME=DIR"))
     var imageMaps: [String] = []
     @Option(help: "Container engine for images with no directory: docker, podman or none.") var containerEngine = "docker"
 
@@ -97,12 +98,13 @@ struct Up: AsyncParsableCommand {
         }
         for origin in allowedOrigins {
             guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil,
-                  url.path.isEmpty || url.path == "/", url.query == nil
+                url.path.isEmpty || url.path == "/", url.query == nil
             else {
                 throw ValidationError("--allowed-origin takes an origin such as http://localhost:3000; got '\(origin)'.")
             }
         }
-        for host in allowedHosts where host.isEmpty || host.contains(where: { $0 == "/" || $0 == " " || $0 == ":" && !host.hasPrefix("[") }) {
+        for host in allowedHosts where host.isEmpty || host.contains(where: { $0 == "/" || $0 == " " || $0 == ":" && !host.hasPrefix("[") })
+        {
             throw ValidationError("--allowed-host takes a host name such as skiff.internal, without a scheme or port; got '\(host)'.")
         }
         guard ["docker", "podman", "none"].contains(containerEngine) else {
@@ -156,7 +158,8 @@ struct Up: AsyncParsableCommand {
         let listenHost = configuration.host
         do {
             try await server.run { port in
-                startupLogger.notice("Skiff \(Cloud.version) listening on http://\(listenHost):\(port) (state: \(database.path ?? "in memory"))")
+                startupLogger.notice(
+                    "Skiff \(Cloud.version) listening on http://\(listenHost):\(port) (state: \(database.path ?? "in memory"))")
             }
             startupLogger.notice("Skiff stopped")
         } catch let error as IOError where error.errnoCode == EADDRINUSE {

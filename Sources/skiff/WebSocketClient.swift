@@ -4,9 +4,9 @@ import LocalCloud
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A WebSocket (RFC 6455) to the local cloud, over plain TCP (`ws://` only), with blocking reads and writes: one
@@ -47,7 +47,8 @@ final class WebSocketClient: Sendable {
             for index in keyBytes.indices { keyBytes[index] = UInt8.random(in: 0...255, using: &generator) }
             let key = Data(keyBytes).base64EncodedString()
             let target = parsed.percentEncodedQuery.map { "\(path)?\($0)" } ?? path
-            var request = "GET \(target) HTTP/1.1\r\nHost: \(authority)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            var request =
+                "GET \(target) HTTP/1.1\r\nHost: \(authority)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
             for (name, value) in sign(path, query, authority).sorted(by: { $0.key < $1.key }) { request += "\(name): \(value)\r\n" }
             try writeAll(Array((request + "\r\n").utf8))
@@ -66,9 +67,9 @@ final class WebSocketClient: Sendable {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         #if canImport(Glibc)
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         #else
-        hints.ai_socktype = SOCK_STREAM
+            hints.ai_socktype = SOCK_STREAM
         #endif
         var info: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, String(port), &hints, &info) == 0, let first = info else {
@@ -96,7 +97,9 @@ final class WebSocketClient: Sendable {
         var response: [UInt8] = []
         var end: Int? = nil
         while end == nil {
-            guard let chunk = try readChunk() else { throw Failure(description: "the local cloud closed the connection during the WebSocket handshake") }
+            guard let chunk = try readChunk() else {
+                throw Failure(description: "the local cloud closed the connection during the WebSocket handshake")
+            }
             response += chunk
             end = Self.find([13, 10, 13, 10], in: response)
             if end == nil && response.count > 64 * 1024 { throw Failure(description: "the WebSocket handshake's answer is too long") }
@@ -181,7 +184,9 @@ final class WebSocketClient: Sendable {
             case 0x0, 0x1, 0x2:
                 if opcode != 0 { fragmentedOpcode = opcode }
                 fragments += payload
-                guard fragments.count <= Self.maximumMessageBytes else { throw Failure(description: "a message of the session is too large") }
+                guard fragments.count <= Self.maximumMessageBytes else {
+                    throw Failure(description: "a message of the session is too large")
+                }
                 guard fin else { continue }
                 defer { fragments = []; fragmentedOpcode = nil }
                 return fragmentedOpcode == 0x1 ? .text(String(decoding: fragments, as: UTF8.self)) : .binary(fragments)
@@ -238,9 +243,9 @@ final class WebSocketClient: Sendable {
         var sent = 0
         while sent < bytes.count {
             #if canImport(Glibc)
-            let flags = Int32(MSG_NOSIGNAL)
+                let flags = Int32(MSG_NOSIGNAL)
             #else
-            let flags: Int32 = 0
+                let flags: Int32 = 0
             #endif
             let count = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, flags) }
             if count < 0 && errno == EINTR { continue }

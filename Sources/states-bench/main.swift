@@ -29,10 +29,15 @@ while ContinuousClock.now - start < .seconds(2) {
 }
 let elapsed = ContinuousClock.now - start
 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-print(String(format: "pass-chain: %d executions of 100 Pass states in %.2fs: %.0f transitions/s", runs, seconds, Double(runs * 100) / seconds))
+print(
+    String(format: "pass-chain: %d executions of 100 Pass states in %.2fs: %.0f transitions/s", runs, seconds, Double(runs * 100) / seconds)
+)
 
 let mapEngine = ExecutionEngine(
-    machine: try StateMachine(definition: #"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}"#),
+    machine: try StateMachine(
+        definition:
+            #"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}"#
+    ),
     integrations: NoTasks())
 let items = JSON.array((0..<10_000).map { .number(Double($0)) })
 let mapStart = ContinuousClock.now

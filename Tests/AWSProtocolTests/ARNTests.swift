@@ -18,17 +18,23 @@ import Testing
     }
 
     @Test func writesWhatItReads() {
-        for text in ["arn:aws:iam::000000000000:root", "arn:aws-cn:events:cn-north-1:000000000000:rule/bus/name",
-                     "arn:aws:states:::ecs:runTask.sync"] {
+        for text in [
+            "arn:aws:iam::000000000000:root", "arn:aws-cn:events:cn-north-1:000000000000:rule/bus/name",
+            "arn:aws:states:::ecs:runTask.sync",
+        ] {
             #expect(ARN(text)?.description == text)
         }
-        #expect(ARN(service: "iam", region: "", account: "111111111111", resource: "user/ops").description == "arn:aws:iam::111111111111:user/ops")
+        #expect(
+            ARN(service: "iam", region: "", account: "111111111111", resource: "user/ops").description
+                == "arn:aws:iam::111111111111:user/ops")
         #expect(ARN("arn:aws:sqs:us-east-1:1:q")?.resourceParts(separatedBy: "/") == [])
     }
 
     @Test func refusesWhatIsNoARN() {
-        for text in ["", "arn", "arn:aws:states", "arn:aws:states:us-east-1:1", "urn:aws:s3:::bucket", "arn::s3:::bucket",
-                     "arn:aws::us-east-1:1:x", "arn:aws:s3:::"] {
+        for text in [
+            "", "arn", "arn:aws:states", "arn:aws:states:us-east-1:1", "urn:aws:s3:::bucket", "arn::s3:::bucket",
+            "arn:aws::us-east-1:1:x", "arn:aws:s3:::",
+        ] {
             #expect(ARN(text) == nil, "\(text)")
         }
     }

@@ -6,11 +6,14 @@ import Testing
 
 @Suite struct SigV4Tests {
     @Test func readsTheCredentialScope() throws {
-        let header = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240102/eu-west-1/states/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123"
+        let header =
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240102/eu-west-1/states/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123"
         let credential = try #require(try SigV4Credential.parse(authorization: header))
-        #expect(credential == SigV4Credential(
-            accessKeyId: "AKIDEXAMPLE", date: "20240102", region: "eu-west-1", service: "states",
-            signedHeaders: ["host", "x-amz-date"], signature: "abc123"))
+        #expect(
+            credential
+                == SigV4Credential(
+                    accessKeyId: "AKIDEXAMPLE", date: "20240102", region: "eu-west-1", service: "states",
+                    signedHeaders: ["host", "x-amz-date"], signature: "abc123"))
     }
 
     @Test func absentHeaderIsAnonymous() throws {
@@ -96,10 +99,11 @@ import Testing
             try decode(#"{"count":30,"kind":"C"}"#)
         } throws: { error in
             let error = error as! AWSError
-            return error.code == "ValidationException" && error.message == "3 validation errors detected: "
-                + "Value null at 'name' failed to satisfy constraint: Member must not be null; "
-                + "Value '30' at 'count' failed to satisfy constraint: Member must have value less than or equal to 10; "
-                + "Value 'C' at 'kind' failed to satisfy constraint: Member must satisfy enum value set: [A, B]"
+            return error.code == "ValidationException"
+                && error.message == "3 validation errors detected: "
+                    + "Value null at 'name' failed to satisfy constraint: Member must not be null; "
+                    + "Value '30' at 'count' failed to satisfy constraint: Member must have value less than or equal to 10; "
+                    + "Value 'C' at 'kind' failed to satisfy constraint: Member must satisfy enum value set: [A, B]"
         }
     }
 
@@ -107,7 +111,8 @@ import Testing
         #expect {
             try decode(#"{"name":"toolong"}"#)
         } throws: { error in
-            (error as! AWSError).message == "1 validation error detected: Value 'toolong' at 'name' failed to satisfy constraint: Member must have length less than or equal to 5"
+            (error as! AWSError).message
+                == "1 validation error detected: Value 'toolong' at 'name' failed to satisfy constraint: Member must have length less than or equal to 5"
         }
     }
 
@@ -140,7 +145,10 @@ import Testing
         decoder.pattern("good-name_1.x", #"[\.\-_A-Za-z0-9]+"#, path: "name")
         #expect(decoder.report.isEmpty)
         decoder.pattern("bad name", #"[\.\-_A-Za-z0-9]+"#, path: "name")
-        #expect(decoder.report.error?.message == #"1 validation error detected: Value 'bad name' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [\.\-_A-Za-z0-9]+"#)
+        #expect(
+            decoder.report.error?.message
+                == #"1 validation error detected: Value 'bad name' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [\.\-_A-Za-z0-9]+"#
+        )
     }
 }
 
@@ -229,8 +237,10 @@ import Testing
     @Test func writesQueryErrorsAsXML() {
         let response = ErrorWriter.response(
             for: AWSError("InvalidAction", "bad <action>"), protocol: .query, requestId: "r2", xmlNamespace: "https://x/")
-        #expect(String(decoding: response.body, as: UTF8.self)
-            == #"<ErrorResponse xmlns="https://x/"><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>bad &lt;action&gt;</Message></Error><RequestId>r2</RequestId></ErrorResponse>"#)
+        #expect(
+            String(decoding: response.body, as: UTF8.self)
+                == #"<ErrorResponse xmlns="https://x/"><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>bad &lt;action&gt;</Message></Error><RequestId>r2</RequestId></ErrorResponse>"#
+        )
     }
 }
 
@@ -251,26 +261,36 @@ import Testing
 /// same requests (the expected values were computed by botocore).
 @Suite struct SigV4SignerTests {
     let signer = { (service: String) in
-        SigV4Signer(accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", region: "us-east-1", service: service)
+        SigV4Signer(
+            accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", region: "us-east-1", service: service)
     }
     let date = Date(timeIntervalSince1970: 1_440_938_160)  // 2015-08-30T12:36:00Z
 
     @Test func signsAWSsGetVanillaExample() {
-        let headers = signer("service").signatureHeaders(method: "GET", path: "/", headers: ["Host": "example.amazonaws.com"], body: [], date: date)
+        let headers = signer("service").signatureHeaders(
+            method: "GET", path: "/", headers: ["Host": "example.amazonaws.com"], body: [], date: date)
         #expect(headers["X-Amz-Date"] == "20150830T123600Z")
-        #expect(headers["Authorization"] == "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
+        #expect(
+            headers["Authorization"]
+                == "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+        )
     }
 
     @Test func sortsTheQueryAsBotocoreDoes() {
-        let headers = signer("service").signatureHeaders(method: "GET", path: "/", query: [("Param2", "value2"), ("Param1", "value1")],
-                                                         headers: ["Host": "example.amazonaws.com"], body: [], date: date)
+        let headers = signer("service").signatureHeaders(
+            method: "GET", path: "/", query: [("Param2", "value2"), ("Param1", "value1")],
+            headers: ["Host": "example.amazonaws.com"], body: [], date: date)
         #expect(headers["Authorization"]?.hasSuffix("Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500") == true)
     }
 
     @Test func encodesAnEncodedPathOnceMoreAsBotocoreDoes() {
-        let headers = signer("scheduler").signatureHeaders(method: "POST", path: "/schedules/nightly%20job", headers: ["Host": "127.0.0.1:4566"],
-                                                           body: Array(#"{"a":1}"#.utf8), date: date)
-        #expect(headers["Authorization"] == "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/scheduler/aws4_request, SignedHeaders=host;x-amz-date, Signature=94e5f497f3a7070168bd3e2adfed0fb413e9de3993518c9d9f3cd34ec24f995c")
+        let headers = signer("scheduler").signatureHeaders(
+            method: "POST", path: "/schedules/nightly%20job", headers: ["Host": "127.0.0.1:4566"],
+            body: Array(#"{"a":1}"#.utf8), date: date)
+        #expect(
+            headers["Authorization"]
+                == "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/scheduler/aws4_request, SignedHeaders=host;x-amz-date, Signature=94e5f497f3a7070168bd3e2adfed0fb413e9de3993518c9d9f3cd34ec24f995c"
+        )
     }
 
     @Test func signsTheSessionToken() {
@@ -286,7 +306,8 @@ import Testing
     @Test func findsWhatContainsFinds() {
         let cases: [(String, String)] = [
             ("arn:aws:states:us-east-1:1:stateMachine:m", ":stateMachine:"), ("application/x-amz-json-1.0", "json-1.0"),
-            ("abc", ""), ("", "a"), ("ab", "abc"), ("aab", "ab"), ("abab", "bab"), ("ab", "ba"), ("日本語", "本"), ("x:stateMachin", ":stateMachine:"),
+            ("abc", ""), ("", "a"), ("ab", "abc"), ("aab", "ab"), ("abab", "bab"), ("ab", "ba"), ("日本語", "本"),
+            ("x:stateMachin", ":stateMachine:"),
         ]
         for (whole, part) in cases {
             #expect(whole.containsBytes(part) == (part.isEmpty || whole.contains(part)), "\(whole) / \(part)")

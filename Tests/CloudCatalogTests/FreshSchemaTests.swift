@@ -47,10 +47,12 @@ import Testing
                 """
             try source.write(to: Self.generatedFile, atomically: true, encoding: .utf8)
         }
-        #expect(ServiceCatalog.freshSchema.migrations == schema.migrations,
-                "a migration was added or renamed: SKIFF_WRITE_FRESH_SCHEMA=1 swift test --filter FreshSchemaTests")
-        #expect(ServiceCatalog.freshSchema.statements == schema.statements,
-                "the migrations make another schema: SKIFF_WRITE_FRESH_SCHEMA=1 swift test --filter FreshSchemaTests")
+        #expect(
+            ServiceCatalog.freshSchema.migrations == schema.migrations,
+            "a migration was added or renamed: SKIFF_WRITE_FRESH_SCHEMA=1 swift test --filter FreshSchemaTests")
+        #expect(
+            ServiceCatalog.freshSchema.statements == schema.statements,
+            "the migrations make another schema: SKIFF_WRITE_FRESH_SCHEMA=1 swift test --filter FreshSchemaTests")
     }
 
     /// What the migrations leave besides the schema is the record of them: a migration that wrote rows would need
@@ -75,8 +77,10 @@ import Testing
         let services = try ServiceCatalog.services(environment: Self.environment(database))
         #expect(try database.migrate(services, freshSchema: ServiceCatalog.freshSchema))
         let (schema, applied, completed) = try database.writer.read { db in
-            (try SchemaSnapshot.capture(db, migrations: migrator.migrations), try migrator.appliedIdentifiers(db),
-             try migrator.hasCompletedMigrations(db))
+            (
+                try SchemaSnapshot.capture(db, migrations: migrator.migrations), try migrator.appliedIdentifiers(db),
+                try migrator.hasCompletedMigrations(db)
+            )
         }
         #expect(schema == oneByOne)
         #expect(applied == Set(migrator.migrations))
@@ -95,13 +99,18 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         do {
             let database = try CloudDatabase(stateDirectory: directory.path)
-            #expect(try database.migrate(try ServiceCatalog.services(environment: Self.environment(database)), freshSchema: ServiceCatalog.freshSchema))
+            #expect(
+                try database.migrate(
+                    try ServiceCatalog.services(environment: Self.environment(database)), freshSchema: ServiceCatalog.freshSchema))
             try database.writer.write { db in try db.execute(sql: "INSERT INTO skiff_metadata (key, value) VALUES ('kept', 'yes')") }
             try database.close()
         }
         let database = try CloudDatabase(stateDirectory: directory.path)
-        #expect(try !database.migrate(try ServiceCatalog.services(environment: Self.environment(database)), freshSchema: ServiceCatalog.freshSchema))
-        #expect(try database.writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM skiff_metadata WHERE key = 'kept'") } == "yes")
+        #expect(
+            try !database.migrate(
+                try ServiceCatalog.services(environment: Self.environment(database)), freshSchema: ServiceCatalog.freshSchema))
+        #expect(
+            try database.writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM skiff_metadata WHERE key = 'kept'") } == "yes")
         try database.close()
     }
 

@@ -29,37 +29,63 @@ import Testing
         let (a, r) = (Self.account, Self.region)
         try database.writer.write { db in
             // ECS: clusters and tasks in their body, task definitions in a column.
-            try db.execute(sql: "INSERT INTO ecs_clusters (account, region, name, status, body) VALUES (?, ?, 'c1', 'ACTIVE', ?)", arguments: [a, r, """
-                {"clusterArn":"arn:aws:ecs:us-east-1:000000000000:cluster/c1","clusterName":"c1","status":"ACTIVE","tags":[{"key":"team","value":"ops"},{"key":"env","value":"prod"}]}
-                """])
-            try db.execute(sql: "INSERT INTO ecs_clusters (account, region, name, status, body) VALUES (?, ?, 'bare', 'ACTIVE', ?)", arguments: [a, r, """
-                {"clusterArn":"arn:aws:ecs:us-east-1:000000000000:cluster/bare","clusterName":"bare","status":"ACTIVE","tags":[]}
-                """])
-            try db.execute(sql: "INSERT INTO ecs_task_definitions (account, region, family, revision, status, body, tags) VALUES (?, ?, 'job', 3, 'ACTIVE', ?, ?)",
-                           arguments: [a, r, #"{"family":"job","revision":3,"taskDefinitionArn":"arn:aws:ecs:us-east-1:000000000000:task-definition/job:3"}"#,
-                                       #"[{"key":"a","value":"1"},{"key":"b","value":""}]"#])
-            try db.execute(sql: """
-                INSERT INTO ecs_tasks (account, region, id, cluster, family, last_status, desired_status, created_at, body)
-                VALUES (?, ?, 'abc', 'c1', 'job', 'STOPPED', 'STOPPED', 0, ?)
-                """, arguments: [a, r, #"{"taskArn":"arn:aws:ecs:us-east-1:000000000000:task/c1/abc","lastStatus":"STOPPED","tags":[{"key":"k","value":"v"}]}"#])
+            try db.execute(
+                sql: "INSERT INTO ecs_clusters (account, region, name, status, body) VALUES (?, ?, 'c1', 'ACTIVE', ?)",
+                arguments: [
+                    a, r,
+                    """
+                    {"clusterArn":"arn:aws:ecs:us-east-1:000000000000:cluster/c1","clusterName":"c1","status":"ACTIVE","tags":[{"key":"team","value":"ops"},{"key":"env","value":"prod"}]}
+                    """,
+                ])
+            try db.execute(
+                sql: "INSERT INTO ecs_clusters (account, region, name, status, body) VALUES (?, ?, 'bare', 'ACTIVE', ?)",
+                arguments: [
+                    a, r,
+                    """
+                    {"clusterArn":"arn:aws:ecs:us-east-1:000000000000:cluster/bare","clusterName":"bare","status":"ACTIVE","tags":[]}
+                    """,
+                ])
+            try db.execute(
+                sql:
+                    "INSERT INTO ecs_task_definitions (account, region, family, revision, status, body, tags) VALUES (?, ?, 'job', 3, 'ACTIVE', ?, ?)",
+                arguments: [
+                    a, r, #"{"family":"job","revision":3,"taskDefinitionArn":"arn:aws:ecs:us-east-1:000000000000:task-definition/job:3"}"#,
+                    #"[{"key":"a","value":"1"},{"key":"b","value":""}]"#,
+                ])
+            try db.execute(
+                sql: """
+                    INSERT INTO ecs_tasks (account, region, id, cluster, family, last_status, desired_status, created_at, body)
+                    VALUES (?, ?, 'abc', 'c1', 'job', 'STOPPED', 'STOPPED', 0, ?)
+                    """,
+                arguments: [
+                    a, r,
+                    #"{"taskArn":"arn:aws:ecs:us-east-1:000000000000:task/c1/abc","lastStatus":"STOPPED","tags":[{"key":"k","value":"v"}]}"#,
+                ])
             // CloudWatch Logs: a JSON map column.
-            try db.execute(sql: """
-                INSERT INTO logs_groups (account, region, name, creation_time, log_group_class, tags) VALUES (?, ?, '/app/web', 0, 'STANDARD', ?)
-                """, arguments: [a, r, #"{"owner":"me","cost-center":"42"}"#])
+            try db.execute(
+                sql: """
+                    INSERT INTO logs_groups (account, region, name, creation_time, log_group_class, tags) VALUES (?, ?, '/app/web', 0, 'STANDARD', ?)
+                    """, arguments: [a, r, #"{"owner":"me","cost-center":"42"}"#])
             // Step Functions: JSON map columns of state machines and activities.
-            try db.execute(sql: """
-                INSERT INTO sfn_state_machines (arn, account, region, name, definition, role_arn, type, created, updated, revision_id, tags)
-                VALUES ('arn:aws:states:us-east-1:000000000000:stateMachine:m', ?, ?, 'm', '{}', 'role', 'STANDARD', 0, 0, 'r', ?)
-                """, arguments: [a, r, #"{"app":"billing"}"#])
-            try db.execute(sql: """
-                INSERT INTO sfn_activities (arn, account, region, name, created, tags) VALUES ('arn:aws:states:us-east-1:000000000000:activity:act', ?, ?, 'act', 0, ?)
-                """, arguments: [a, r, #"{"x":"y"}"#])
+            try db.execute(
+                sql: """
+                    INSERT INTO sfn_state_machines (arn, account, region, name, definition, role_arn, type, created, updated, revision_id, tags)
+                    VALUES ('arn:aws:states:us-east-1:000000000000:stateMachine:m', ?, ?, 'm', '{}', 'role', 'STANDARD', 0, 0, 'r', ?)
+                    """, arguments: [a, r, #"{"app":"billing"}"#])
+            try db.execute(
+                sql: """
+                    INSERT INTO sfn_activities (arn, account, region, name, created, tags) VALUES ('arn:aws:states:us-east-1:000000000000:activity:act', ?, ?, 'act', 0, ?)
+                    """, arguments: [a, r, #"{"x":"y"}"#])
             // EventBridge and the Scheduler: tables by ARN.
-            try db.execute(sql: """
-                INSERT INTO events_tag (arn, key, value) VALUES ('arn:aws:events:us-east-1:000000000000:rule/r', 'team', 'ops'),
-                    ('arn:aws:events:us-east-1:000000000000:event-bus/jobs', 'k', 'v')
-                """)
-            try db.execute(sql: "INSERT INTO scheduler_tag (arn, key, value) VALUES ('arn:aws:scheduler:us-east-1:000000000000:schedule-group/g', 'env', 'stg')")
+            try db.execute(
+                sql: """
+                    INSERT INTO events_tag (arn, key, value) VALUES ('arn:aws:events:us-east-1:000000000000:rule/r', 'team', 'ops'),
+                        ('arn:aws:events:us-east-1:000000000000:event-bus/jobs', 'k', 'v')
+                    """)
+            try db.execute(
+                sql:
+                    "INSERT INTO scheduler_tag (arn, key, value) VALUES ('arn:aws:scheduler:us-east-1:000000000000:schedule-group/g', 'env', 'stg')"
+            )
         }
 
         let services = try ServiceCatalog.services(environment: .testing(database: database))

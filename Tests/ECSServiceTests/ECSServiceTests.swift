@@ -15,8 +15,9 @@ final class EventRecorder: LocalService, EventSink {
     var eventSink: (any EventSink)? { self }
     let events = Mutex<[ServiceEvent]>([])
     var descriptor: ServiceDescriptor {
-        ServiceDescriptor(endpointPrefix: "events-recorder", signingName: "events-recorder", targetPrefix: "Recorder", wireProtocol: .awsJson1_1,
-                          apiVersion: "1", xmlNamespace: nil, operations: [], routes: [])
+        ServiceDescriptor(
+            endpointPrefix: "events-recorder", signingName: "events-recorder", targetPrefix: "Recorder", wireProtocol: .awsJson1_1,
+            apiVersion: "1", xmlNamespace: nil, operations: [], routes: [])
     }
     func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         throw AWSError.unknownOperation(operation, service: "recorder")
@@ -31,7 +32,8 @@ func copyPrograms(_ programs: [String], into image: String) throws {
     try FileManager.default.createDirectory(atPath: image + "/bin", withIntermediateDirectories: true)
     for program in programs {
         let host = try #require(["/bin/", "/usr/bin/"].map { $0 + program }.first { FileManager.default.isExecutableFile(atPath: $0) })
-        try FileManager.default.copyItem(atPath: URL(fileURLWithPath: host).resolvingSymlinksInPath().path, toPath: image + "/bin/" + program)
+        try FileManager.default.copyItem(
+            atPath: URL(fileURLWithPath: host).resolvingSymlinksInPath().path, toPath: image + "/bin/" + program)
     }
 }
 
@@ -73,9 +75,13 @@ struct Harness {
     /// Registers the `job` family: image php-app, entry point ./job.sh, awslogs to /ecs/jobs.
     func registerJob(family: String = "job", image: String = "php-app", command: [String] = []) async throws {
         let container: JSON = [
-            "name": "app", "image": .string(image), "memory": 256, "entryPoint": ["./job.sh"], "command": .array(command.map { .string($0) }),
+            "name": "app", "image": .string(image), "memory": 256, "entryPoint": ["./job.sh"],
+            "command": .array(command.map { .string($0) }),
             "environment": [["name": "JOB_NAME", "value": "nightly"]],
-            "logConfiguration": ["logDriver": "awslogs", "options": ["awslogs-group": "/ecs/jobs", "awslogs-stream-prefix": "batch", "awslogs-create-group": "true"]],
+            "logConfiguration": [
+                "logDriver": "awslogs",
+                "options": ["awslogs-group": "/ecs/jobs", "awslogs-stream-prefix": "batch", "awslogs-create-group": "true"],
+            ],
         ]
         let registered = try await ecs("RegisterTaskDefinition", ["family": .string(family), "containerDefinitions": [container]])
         #expect(registered.status == 200)
@@ -143,10 +149,15 @@ struct Harness {
     @Test func validatesContainers() async throws {
         let h = try Harness()
         let noMemory = try await h.ecs("RegisterTaskDefinition", ["family": "f", "containerDefinitions": [["name": "a", "image": "i"]]])
-        #expect(noMemory.body["message"] == "Invalid setting for container 'a'. At least one of 'memory' or 'memoryReservation' must be specified.")
-        let fargate = try await h.ecs("RegisterTaskDefinition", ["family": "f", "requiresCompatibilities": ["FARGATE"], "containerDefinitions": [["name": "a", "image": "i"]]])
+        #expect(
+            noMemory.body["message"]
+                == "Invalid setting for container 'a'. At least one of 'memory' or 'memoryReservation' must be specified.")
+        let fargate = try await h.ecs(
+            "RegisterTaskDefinition",
+            ["family": "f", "requiresCompatibilities": ["FARGATE"], "containerDefinitions": [["name": "a", "image": "i"]]])
         #expect(fargate.body["message"] == "Fargate requires that 'cpu' be defined at the task level.")
-        let badFamily = try await h.ecs("RegisterTaskDefinition", ["family": "a b", "containerDefinitions": [["name": "a", "image": "i", "memory": 1]]])
+        let badFamily = try await h.ecs(
+            "RegisterTaskDefinition", ["family": "a b", "containerDefinitions": [["name": "a", "image": "i", "memory": 1]]])
         #expect(badFamily.body["__type"] == "ClientException")
     }
 }
@@ -156,10 +167,16 @@ struct Harness {
         let h = try Harness()
         _ = try await h.ecs("CreateCluster", [:])
         try await h.registerJob()
-        let run = try await h.ecs("RunTask", [
-            "taskDefinition": "job", "startedBy": "test",
-            "overrides": ["containerOverrides": [["name": "app", "command": ["one", "two"], "environment": [["name": "EXIT_CODE", "value": "3"]]]]],
-        ])
+        let run = try await h.ecs(
+            "RunTask",
+            [
+                "taskDefinition": "job", "startedBy": "test",
+                "overrides": [
+                    "containerOverrides": [
+                        ["name": "app", "command": ["one", "two"], "environment": [["name": "EXIT_CODE", "value": "3"]]]
+                    ]
+                ],
+            ])
         #expect(run.status == 200)
         let started = try #require(run.body["tasks"]?[0])
         #expect(started["lastStatus"] == "PROVISIONING")
@@ -175,11 +192,14 @@ struct Harness {
         #expect(task["startedAt"] != nil && task["stoppedAt"] != nil)
 
         let taskId = ECSService.taskId(fromArn: taskArn)
-        let events = try await h.logs("GetLogEvents", ["logGroupName": "/ecs/jobs", "logStreamName": .string("batch/app/\(taskId)"), "startFromHead": true])
+        let events = try await h.logs(
+            "GetLogEvents", ["logGroupName": "/ecs/jobs", "logStreamName": .string("batch/app/\(taskId)"), "startFromHead": true])
         let messages = events.body["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } ?? []
         #expect(Set(messages) == ["job nightly args one two", "problem"])
 
-        let statuses = h.recorder.events.withLock { $0.filter { $0.resources == [taskArn] }.compactMap { $0.detail["lastStatus"]?.stringValue } }
+        let statuses = h.recorder.events.withLock {
+            $0.filter { $0.resources == [taskArn] }.compactMap { $0.detail["lastStatus"]?.stringValue }
+        }
         #expect(statuses == ["PROVISIONING", "PENDING", "RUNNING", "DEPROVISIONING", "STOPPED"])
         let event = try #require(h.recorder.events.withLock { $0.last })
         #expect(event.source == "aws.ecs")
@@ -194,8 +214,10 @@ struct Harness {
         let h = try Harness()
         _ = try await h.ecs("CreateCluster", [:])
         let script = "i=0; while [ $i -lt 400 ]; do echo line $i; i=$((i+1)); if [ $((i % 100)) -eq 0 ]; then sleep 0.15; fi; done"
-        let container: JSON = ["name": "app", "image": "php-app", "memory": 64, "command": ["sh", "-c", .string(script)],
-                               "logConfiguration": ["logDriver": "awslogs", "options": ["awslogs-group": "/chatty", "awslogs-create-group": "true"]]]
+        let container: JSON = [
+            "name": "app", "image": "php-app", "memory": 64, "command": ["sh", "-c", .string(script)],
+            "logConfiguration": ["logDriver": "awslogs", "options": ["awslogs-group": "/chatty", "awslogs-create-group": "true"]],
+        ]
         _ = try await h.ecs("RegisterTaskDefinition", ["family": "chatty", "containerDefinitions": [container]])
         let run = try await h.ecs("RunTask", ["taskDefinition": "chatty"])
         let taskArn = try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue)
@@ -219,8 +241,10 @@ struct Harness {
     @Test func missingLogGroupFailsTheTaskAsAWSDoes() async throws {
         let h = try Harness()
         _ = try await h.ecs("CreateCluster", [:])
-        let container: JSON = ["name": "app", "image": "php-app", "memory": 64, "command": ["true"],
-                               "logConfiguration": ["logDriver": "awslogs", "options": ["awslogs-group": "/missing", "awslogs-stream-prefix": "p"]]]
+        let container: JSON = [
+            "name": "app", "image": "php-app", "memory": 64, "command": ["true"],
+            "logConfiguration": ["logDriver": "awslogs", "options": ["awslogs-group": "/missing", "awslogs-stream-prefix": "p"]],
+        ]
         _ = try await h.ecs("RegisterTaskDefinition", ["family": "nolog", "containerDefinitions": [container]])
         let run = try await h.ecs("RunTask", ["taskDefinition": "nolog"])
         let task = try await h.waitStopped(try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue))
@@ -232,7 +256,12 @@ struct Harness {
     @Test func stopTaskEndsARunningTaskUserInitiated() async throws {
         let h = try Harness()
         _ = try await h.ecs("CreateCluster", [:])
-        _ = try await h.ecs("RegisterTaskDefinition", ["family": "sleeper", "containerDefinitions": [["name": "app", "image": "php-app", "memory": 64, "command": ["sleep", "30"]]]])
+        _ = try await h.ecs(
+            "RegisterTaskDefinition",
+            [
+                "family": "sleeper",
+                "containerDefinitions": [["name": "app", "image": "php-app", "memory": 64, "command": ["sleep", "30"]]],
+            ])
         let run = try await h.ecs("RunTask", ["taskDefinition": "sleeper", "enableExecuteCommand": true])
         let taskArn = try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue)
         for _ in 0..<300 {
@@ -240,18 +269,23 @@ struct Harness {
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(try await h.ecs("ListTasks", [:]).body["taskArns"] == [.string(taskArn)])
-        let exec = try await h.ecs.tasks.exec(task: taskArn, account: "000000000000", container: nil, command: ["sh", "-c", "echo $ECS_CONTAINER_NAME"])
+        let exec = try await h.ecs.tasks.exec(
+            task: taskArn, account: "000000000000", container: nil, command: ["sh", "-c", "echo $ECS_CONTAINER_NAME"])
         #expect(exec.output == "app\n")
-        let control = await h.cloud.control(OperationRequest(
-            method: "POST", path: "/_skiff/ecs/exec", headers: signed,
-            body: JSON.object(["task": .string(taskArn), "command": ["sh", "-c", "pwd; exit 2"]]).serializedBytes()))
+        let control = await h.cloud.control(
+            OperationRequest(
+                method: "POST", path: "/_skiff/ecs/exec", headers: signed,
+                body: JSON.object(["task": .string(taskArn), "command": ["sh", "-c", "pwd; exit 2"]]).serializedBytes()))
         let answer = try JSON(parsing: try #require(control).body)
         #expect(control?.status == 200)
         #expect(answer["exitCode"] == 2)
         #expect(answer["stdout"]?.stringValue?.hasSuffix(URL(fileURLWithPath: h.image).lastPathComponent + "\n") == true)
-        let unknown = await h.cloud.control(OperationRequest(method: "POST", path: "/_skiff/ecs/exec", headers: signed, body: Array(#"{"task":"nope","command":["true"]}"#.utf8)))
+        let unknown = await h.cloud.control(
+            OperationRequest(
+                method: "POST", path: "/_skiff/ecs/exec", headers: signed, body: Array(#"{"task":"nope","command":["true"]}"#.utf8)))
         #expect(unknown?.status == 404)
-        let malformed = await h.cloud.control(OperationRequest(method: "POST", path: "/_skiff/ecs/exec", headers: signed, body: Array(#"{"task":"x"}"#.utf8)))
+        let malformed = await h.cloud.control(
+            OperationRequest(method: "POST", path: "/_skiff/ecs/exec", headers: signed, body: Array(#"{"task":"x"}"#.utf8)))
         #expect(malformed?.status == 400)
         #expect(await h.cloud.control(OperationRequest(method: "GET", path: "/_skiff/ecs/other", headers: signed)) == nil)
         let ecsExec = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "command": "ls", "interactive": true])
@@ -284,13 +318,18 @@ struct Harness {
     @Test func awsvpcTasksNeedANetworkConfiguration() async throws {
         let h = try Harness()
         _ = try await h.ecs("CreateCluster", [:])
-        _ = try await h.ecs("RegisterTaskDefinition", ["family": "fg", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
-                                                       "containerDefinitions": [["name": "app", "image": "php-app", "command": ["true"]]]])
+        _ = try await h.ecs(
+            "RegisterTaskDefinition",
+            [
+                "family": "fg", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
+                "containerDefinitions": [["name": "app", "image": "php-app", "command": ["true"]]],
+            ])
         let missing = try await h.ecs("RunTask", ["taskDefinition": "fg"])
         #expect(missing.body["message"] == "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
         let empty = try await h.ecs("RunTask", ["taskDefinition": "fg", "networkConfiguration": ["awsvpcConfiguration": ["subnets": []]]])
         #expect(empty.body["message"] == "subnets can not be empty.")
-        let run = try await h.ecs("RunTask", ["taskDefinition": "fg", "networkConfiguration": ["awsvpcConfiguration": ["subnets": ["subnet-1"]]]])
+        let run = try await h.ecs(
+            "RunTask", ["taskDefinition": "fg", "networkConfiguration": ["awsvpcConfiguration": ["subnets": ["subnet-1"]]]])
         let task = try #require(run.body["tasks"]?[0])
         #expect(task["launchType"] == "FARGATE")
         #expect(task["attachments"]?[0]?["type"] == "ElasticNetworkInterface")
@@ -314,10 +353,14 @@ struct Harness {
         _ = try await h.ecs("CreateCluster", [:])
         try await h.registerJob()
         let arn = "arn:aws:ecs:us-east-1:000000000000:task-definition/job:1"
-        #expect(try await h.ecs("TagResource", ["resourceArn": .string(arn), "tags": [["key": "a", "value": "1"], ["key": "b", "value": "2"]]]).status == 200)
+        #expect(
+            try await h.ecs(
+                "TagResource", ["resourceArn": .string(arn), "tags": [["key": "a", "value": "1"], ["key": "b", "value": "2"]]]
+            ).status == 200)
         _ = try await h.ecs("UntagResource", ["resourceArn": .string(arn), "tagKeys": ["a"]])
         #expect(try await h.ecs("ListTagsForResource", ["resourceArn": .string(arn)]).body["tags"] == [["key": "b", "value": "2"]])
-        let run = try await h.ecs("RunTask", ["taskDefinition": "job", "tags": [["key": "k", "value": "v"]], "propagateTags": "TASK_DEFINITION"])
+        let run = try await h.ecs(
+            "RunTask", ["taskDefinition": "job", "tags": [["key": "k", "value": "v"]], "propagateTags": "TASK_DEFINITION"])
         let taskArn = try #require(run.body["tasks"]?[0]?["taskArn"]?.stringValue)
         _ = try await h.waitStopped(taskArn)
         #expect(try await h.ecs("ListTagsForResource", ["resourceArn": .string(taskArn)]).body["tags"]?.arrayValue?.count == 2)
@@ -340,7 +383,8 @@ struct Harness {
         #expect(described.body["tasks"]?[0]?["tags"] == [["key": "after", "value": "stop"], ["key": "k", "value": "v"]])
         #expect(try await h.ecs("DescribeTasks", ["tasks": [.string(taskArn)]]).body["tasks"]?[0]?["tags"] == nil)
         let cluster = "arn:aws:ecs:us-east-1:000000000000:cluster/default"
-        #expect(try await h.ecs("DescribeClusters", ["include": ["TAGS"]]).body["clusters"]?[0]?["tags"] == [["key": "team", "value": "ops"]])
+        #expect(
+            try await h.ecs("DescribeClusters", ["include": ["TAGS"]]).body["clusters"]?[0]?["tags"] == [["key": "team", "value": "ops"]])
         // A cluster created again after its deletion has the tags it is created with.
         _ = try await h.ecs("DeleteCluster", ["cluster": "default"])
         _ = try await h.ecs("CreateCluster", ["tags": [["key": "new", "value": "1"]]])
@@ -351,7 +395,8 @@ struct Harness {
         // An empty key breaks the model's own constraint, checked before the operation.
         #expect(try await h.ecs("TagResource", ["resourceArn": .string(cluster), "tags": [["key": "", "value": "1"]]]).status == 400)
         let many: JSON = .array((0..<50).map { ["key": .string("k\($0)"), "value": "v"] })
-        #expect(try await h.ecs("TagResource", ["resourceArn": .string(cluster), "tags": many]).body["__type"] == "InvalidParameterException")
+        #expect(
+            try await h.ecs("TagResource", ["resourceArn": .string(cluster), "tags": many]).body["__type"] == "InvalidParameterException")
         #expect(try await h.ecs("ListTagsForResource", ["resourceArn": .string(cluster)]).body["tags"]?.arrayValue?.count == 1)
     }
 
@@ -382,9 +427,18 @@ struct Harness {
         _ = try await h.ecs("CreateCluster", [:])
         let marker = temporaryPath("skiff-escaped")
         let attempts: [JSON] = [
-            ["name": "app", "image": "php-app", "memory": 64, "entryPoint": ["/bin/bash", "-c"], "command": .array([.string("touch \(marker)")])],
-            ["name": "app", "image": "php-app", "memory": 64, "entryPoint": ["../../../../../../usr/bin/touch"], "command": .array([.string(marker)])],
-            ["name": "app", "image": "php-app", "memory": 64, "workingDirectory": "../../../../../../usr/bin", "entryPoint": ["./touch"], "command": .array([.string(marker)])],
+            [
+                "name": "app", "image": "php-app", "memory": 64, "entryPoint": ["/bin/bash", "-c"],
+                "command": .array([.string("touch \(marker)")]),
+            ],
+            [
+                "name": "app", "image": "php-app", "memory": 64, "entryPoint": ["../../../../../../usr/bin/touch"],
+                "command": .array([.string(marker)]),
+            ],
+            [
+                "name": "app", "image": "php-app", "memory": 64, "workingDirectory": "../../../../../../usr/bin", "entryPoint": ["./touch"],
+                "command": .array([.string(marker)]),
+            ],
         ]
         for (index, container) in attempts.enumerated() {
             _ = try await h.ecs("RegisterTaskDefinition", ["family": .string("escape\(index)"), "containerDefinitions": [container]])
@@ -452,8 +506,10 @@ struct Harness {
             record.runtimeId = container.runtimeId
             task.containers = [record]
             try await store.saveTask(account: RestartTests.account, region: RestartTests.region, cluster: "default", task)
-            try await store.saveProcess(.init(account: RestartTests.account, region: RestartTests.region, taskId: id, container: "app",
-                                              identity: try #require(container.processIdentity), imageRoot: container.imageDirectory))
+            try await store.saveProcess(
+                .init(
+                    account: RestartTests.account, region: RestartTests.region, taskId: id, container: "app",
+                    identity: try #require(container.processIdentity), imageRoot: container.imageDirectory))
             return (arn, container)
         }
     }
@@ -478,7 +534,9 @@ struct Harness {
         let done = image + "/done"
         let server = try Server(state: Self.stateDirectory(), image: image)
         _ = try await server.ecs("CreateCluster", [:])
-        _ = try await server.ecs("RegisterTaskDefinition", ["family": "hold", "containerDefinitions": [["name": "app", "image": "img", "entryPoint": ["./hold.sh"], "stopTimeout": 2]]])
+        _ = try await server.ecs(
+            "RegisterTaskDefinition",
+            ["family": "hold", "containerDefinitions": [["name": "app", "image": "img", "entryPoint": ["./hold.sh"], "stopTimeout": 2]]])
         let (arn, process) = try await server.leave(status: "RUNNING", done: done)
         let identity = try #require(process.processIdentity)
 
@@ -487,7 +545,8 @@ struct Harness {
         #expect(try await server.ecs("ListTasks", [:])["taskArns"] == [.string(arn)])
         #expect(ProcessTable.isRunning(identity))
         // Supervised again: commands run in it, with its environment, inside its image.
-        let exec = try await server.service.tasks.exec(task: arn, account: Self.account, container: nil, command: ["sh", "-c", "echo $DONE; pwd"])
+        let exec = try await server.service.tasks.exec(
+            task: arn, account: Self.account, container: nil, command: ["sh", "-c", "echo $DONE; pwd"])
         #expect(exec.output == "\(done)\n\(try #require(ImageRoot(directory: image)).path)\n")
         #expect(ProcessTable.members(of: identity).count >= 2)
 
@@ -508,7 +567,9 @@ struct Harness {
         let image = try Self.image()
         let server = try Server(state: Self.stateDirectory(), image: image)
         _ = try await server.ecs("CreateCluster", [:])
-        _ = try await server.ecs("RegisterTaskDefinition", ["family": "hold", "containerDefinitions": [["name": "app", "image": "img", "entryPoint": ["./hold.sh"], "stopTimeout": 2]]])
+        _ = try await server.ecs(
+            "RegisterTaskDefinition",
+            ["family": "hold", "containerDefinitions": [["name": "app", "image": "img", "entryPoint": ["./hold.sh"], "stopTimeout": 2]]])
         let (arn, process) = try await server.leave(status: "RUNNING", done: image + "/never")
         await server.service.supervisor.reconcileAfterRestart()
         #expect(try await server.ecs("StopTask", ["task": .string(arn), "reason": "enough"])["task"]?["desiredStatus"] == "STOPPED")

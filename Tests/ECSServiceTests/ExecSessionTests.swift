@@ -58,7 +58,9 @@ final class SessionClient: Sendable {
     func open(token: String? = nil, clientVersion: String = "skiff-test", size: TerminalSize? = nil) async throws {
         #expect(session.claim())
         session.attach(transport)
-        let open: JSON = ["MessageSchemaVersion": "1.0", "TokenValue": .string(token ?? session.token), "ClientVersion": .string(clientVersion)]
+        let open: JSON = [
+            "MessageSchemaVersion": "1.0", "TokenValue": .string(token ?? session.token), "ClientVersion": .string(clientVersion),
+        ]
         session.received(.text(String(decoding: open.serializedBytes(), as: UTF8.self)))
         guard token == nil else { return }
         #expect(await transport.wait { !transport.stream(.handshakeRequest).isEmpty })
@@ -76,7 +78,8 @@ final class SessionClient: Sendable {
             defer { value += 1 }
             return value
         }
-        let message = SessionMessage(messageType: SessionMessage.inputStreamData, sequenceNumber: number, payloadType: type.rawValue, payload: payload)
+        let message = SessionMessage(
+            messageType: SessionMessage.inputStreamData, sequenceNumber: number, payloadType: type.rawValue, payload: payload)
         session.received(.binary(message.serialized()))
     }
 
@@ -127,17 +130,20 @@ final class SessionClient: Sendable {
         #expect(described.body["tasks"]?[0]?["containers"]?[0]?["managedAgents"]?[0]?["name"] == "ExecuteCommandAgent")
         #expect(described.body["tasks"]?[0]?["containers"]?[0]?["managedAgents"]?[0]?["lastStatus"] == "RUNNING")
 
-        let batch = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "container": "app", "command": "ls", "interactive": false])
+        let batch = try await h.ecs(
+            "ExecuteCommand", ["task": .string(taskArn), "container": "app", "command": "ls", "interactive": false])
         #expect(batch.body["__type"] == "InvalidParameterException")
         #expect(batch.body["message"] == "Interactive is the only mode supported currently.")
         let unnamed = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "command": "ls", "interactive": true])
         #expect(unnamed.body["__type"] == "InvalidParameterException")
-        let unknown = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "container": "db", "command": "ls", "interactive": true])
+        let unknown = try await h.ecs(
+            "ExecuteCommand", ["task": .string(taskArn), "container": "db", "command": "ls", "interactive": true])
         #expect(unknown.body["message"] == "The container db does not exist in the task.")
         let missing = try await h.ecs("ExecuteCommand", ["task": "0123456789abcdef0123456789abcdef", "command": "ls", "interactive": true])
         #expect(missing.body["__type"] == "InvalidParameterException")
 
-        let opened = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "container": "sidecar", "command": "sh", "interactive": true])
+        let opened = try await h.ecs(
+            "ExecuteCommand", ["task": .string(taskArn), "container": "sidecar", "command": "sh", "interactive": true])
         #expect(opened.status == 200)
         #expect(opened.body["taskArn"] == .string(taskArn))
         #expect(opened.body["clusterArn"] == "arn:aws:ecs:us-east-1:000000000000:cluster/default")
@@ -153,7 +159,10 @@ final class SessionClient: Sendable {
         #expect(stopped.status == 200)
         _ = try await h.waitStopped(taskArn)
         let after = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "container": "app", "command": "ls", "interactive": true])
-        #expect(after.body["message"] == "The execute command failed because execute command was not enabled when the task was run or the execute command agent isn\u{2019}t running. Wait and try again or run a new task with execute command enabled and try again.")
+        #expect(
+            after.body["message"]
+                == "The execute command failed because execute command was not enabled when the task was run or the execute command agent isn\u{2019}t running. Wait and try again or run a new task with execute command enabled and try again."
+        )
         let agents = try await h.ecs("DescribeTasks", ["tasks": [.string(taskArn)]])
         #expect(agents.body["tasks"]?[0]?["containers"]?[0]?["managedAgents"]?[0]?["lastStatus"] == "STOPPED")
     }
@@ -163,7 +172,9 @@ final class SessionClient: Sendable {
         let taskArn = try await runningTask(h, enableExecuteCommand: false)
         let refused = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "command": "sh", "interactive": true])
         #expect(refused.body["__type"] == "InvalidParameterException")
-        #expect(refused.body["message"]?.stringValue?.hasPrefix("The execute command failed because execute command was not enabled when the task was run") == true)
+        #expect(
+            refused.body["message"]?.stringValue?.hasPrefix(
+                "The execute command failed because execute command was not enabled when the task was run") == true)
         _ = try await h.ecs("StopTask", ["task": .string(taskArn)])
         _ = try await h.waitStopped(taskArn)
     }
@@ -178,7 +189,10 @@ final class SessionClient: Sendable {
         let client = SessionClient(session: session)
         try await client.open(size: TerminalSize(rows: 31, columns: 97))
         client.send(.output, Array("stty size; echo \"[$ECS_CONTAINER_NAME]\"\r".utf8))
-        #expect(await client.transport.wait { client.acknowledge(); return client.transport.output.contains("[app]") })
+        #expect(
+            await client.transport.wait {
+                client.acknowledge(); return client.transport.output.contains("[app]")
+            })
         #expect(client.transport.output.contains("31 97\r\n"))
         client.send(.size, Array(#"{"cols":120,"rows":40}"#.utf8))
         client.send(.output, Array("stty size; exit 3\r".utf8))
@@ -210,9 +224,10 @@ final class SessionClient: Sendable {
             #expect(client.transport.output == message, "\(command)")
         }
         // The JSON endpoint agrees.
-        let control = await h.cloud.control(OperationRequest(
-            method: "POST", path: "/_skiff/ecs/exec", headers: signed,
-            body: JSON.object(["task": .string(taskArn), "command": ["nosuch"]]).serializedBytes()))
+        let control = await h.cloud.control(
+            OperationRequest(
+                method: "POST", path: "/_skiff/ecs/exec", headers: signed,
+                body: JSON.object(["task": .string(taskArn), "command": ["nosuch"]]).serializedBytes()))
         let answer = try JSON(parsing: try #require(control).body)
         #expect(answer["exitCode"] == 127)
         #expect(answer["stderr"] == "exec: \"nosuch\": executable file not found in $PATH\n")
@@ -277,11 +292,15 @@ final class SessionClient: Sendable {
     @Test func aClientThatDisconnectsEndsTheCommand() async throws {
         let h = try Harness()
         let taskArn = try await runningTask(h)
-        let opened = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "command": "sh -c 'echo $$; exec sleep 100'", "interactive": true])
+        let opened = try await h.ecs(
+            "ExecuteCommand", ["task": .string(taskArn), "command": "sh -c 'echo $$; exec sleep 100'", "interactive": true])
         let session = try session(h, opened.body)
         let client = SessionClient(session: session)
         try await client.open(size: .standard)
-        #expect(await client.transport.wait { client.acknowledge(); return client.transport.output.contains("\r\n") })
+        #expect(
+            await client.transport.wait {
+                client.acknowledge(); return client.transport.output.contains("\r\n")
+            })
         let pid = try #require(Int32(client.transport.output.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(ProcessTable.entry(pid).map { !$0.ended } == true)
         session.closed()
@@ -311,9 +330,11 @@ final class SessionClient: Sendable {
         let h = try Harness()
         try copyPrograms(["cat"], into: h.image)
         let taskArn = try await runningTask(h, enableExecuteCommand: false)
-        let started = await h.cloud.control(OperationRequest(
-            method: "POST", path: "/_skiff/ecs/sessions", headers: signed,
-            body: JSON.object(["task": .string(taskArn), "command": ["sh", "-c", "cat; echo oops >&2; exit 2"], "interactive": true]).serializedBytes()))
+        let started = await h.cloud.control(
+            OperationRequest(
+                method: "POST", path: "/_skiff/ecs/sessions", headers: signed,
+                body: JSON.object(["task": .string(taskArn), "command": ["sh", "-c", "cat; echo oops >&2; exit 2"], "interactive": true])
+                    .serializedBytes()))
         #expect(started?.status == 200)
         let answer = try JSON(parsing: try #require(started).body)
         let session = try #require(h.ecs.tasks.sessions.session(answer["sessionId"]?.stringValue ?? ""))
@@ -326,9 +347,10 @@ final class SessionClient: Sendable {
         #expect(client.transport.output == "piped\n")
         #expect(String(decoding: client.transport.stream(.standardError).flatMap(\.payload), as: UTF8.self) == "oops\n")
 
-        let notRunning = await h.cloud.control(OperationRequest(
-            method: "POST", path: "/_skiff/ecs/sessions", headers: signed,
-            body: JSON.object(["task": "0123456789abcdef0123456789abcdef", "command": ["true"]]).serializedBytes()))
+        let notRunning = await h.cloud.control(
+            OperationRequest(
+                method: "POST", path: "/_skiff/ecs/sessions", headers: signed,
+                body: JSON.object(["task": "0123456789abcdef0123456789abcdef", "command": ["true"]]).serializedBytes()))
         #expect(notRunning?.status == 404)
         // The data channel is a WebSocket only; a session takes one connection.
         let plain = await h.cloud.control(OperationRequest(method: "GET", path: "/_skiff/ecs/sessions/\(session.id)", headers: signed))
@@ -341,8 +363,9 @@ final class SessionClient: Sendable {
 @Suite struct SessionMessageTests {
     @Test func messagesRoundTripWithTheirDigestAndSwappedIdHalves() throws {
         let id = UUID(uuidString: "00112233-4455-6677-8899-AABBCCDDEEFF")!
-        let message = SessionMessage(messageType: SessionMessage.inputStreamData, sequenceNumber: 7, flags: 1, payloadType: 1,
-                                     payload: Array("ls\r".utf8), messageId: id, createdDate: 1_700_000_000_000)
+        let message = SessionMessage(
+            messageType: SessionMessage.inputStreamData, sequenceNumber: 7, flags: 1, payloadType: 1,
+            payload: Array("ls\r".utf8), messageId: id, createdDate: 1_700_000_000_000)
         let bytes = message.serialized()
         #expect(bytes.count == 120 + 3)
         #expect(Array(bytes[0..<4]) == [0, 0, 0, 116])

@@ -9,7 +9,7 @@ import Testing
 @testable import TaskRunners
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A WebSocket client of plain sockets, for what a session's data channel must do on a real connection.
@@ -22,7 +22,8 @@ final class TestWebSocket {
     /// Connects and sends the handshake for `path` with `headers`; `status` is the answer's, `body` its body.
     init(port: Int, path: String, headers: [String: String] = signed) throws {
         socket = try connectToLoopback(port: port)
-        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        var request =
+            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         try write(Array((request + "\r\n").utf8))
@@ -131,23 +132,33 @@ final class TestWebSocket {
             configuration.maximumConnections = 2
         })
         _ = try await h.ecs("CreateCluster", [:])
-        _ = try await h.ecs("RegisterTaskDefinition", ["family": "holder", "containerDefinitions": [["name": "app", "image": "php-app", "memory": 64, "command": ["sleep", "60"]]]])
-        let taskArn = try #require(try await h.ecs("RunTask", ["taskDefinition": "holder", "enableExecuteCommand": true]).body["tasks"]?[0]?["taskArn"]?.stringValue)
-        for _ in 0..<500 where try await h.ecs("DescribeTasks", ["tasks": [.string(taskArn)]]).body["tasks"]?[0]?["lastStatus"] != "RUNNING" {
+        _ = try await h.ecs(
+            "RegisterTaskDefinition",
+            ["family": "holder", "containerDefinitions": [["name": "app", "image": "php-app", "memory": 64, "command": ["sleep", "60"]]]])
+        let taskArn = try #require(
+            try await h.ecs("RunTask", ["taskDefinition": "holder", "enableExecuteCommand": true]).body["tasks"]?[0]?["taskArn"]?
+                .stringValue)
+        for _ in 0..<500 where try await h.ecs("DescribeTasks", ["tasks": [.string(taskArn)]]).body["tasks"]?[0]?["lastStatus"] != "RUNNING"
+        {
             try await Task.sleep(for: .milliseconds(10))
         }
-        let opened = try await h.ecs("ExecuteCommand", ["task": .string(taskArn), "command": "sh -c 'sleep 0.6; exit 6'", "interactive": true])
+        let opened = try await h.ecs(
+            "ExecuteCommand", ["task": .string(taskArn), "command": "sh -c 'sleep 0.6; exit 6'", "interactive": true])
         let sessionId = try #require(opened.body["session"]?["sessionId"]?.stringValue)
         let token = try #require(opened.body["session"]?["tokenValue"]?.stringValue)
         let path = "/_skiff/ecs/sessions/\(sessionId)"
 
         try await h.cloud.withServer { port in
             // A page of another site may not open it, nor may an unsigned client, nor a plain GET.
-            let foreign = try await blocking { try TestWebSocket(port: port, path: path, headers: signed.merging(["Origin": "https://evil.example"]) { $1 }).answer() }
+            let foreign = try await blocking {
+                try TestWebSocket(port: port, path: path, headers: signed.merging(["Origin": "https://evil.example"]) { $1 }).answer()
+            }
             #expect(foreign.status == 403)
             let unsigned = try await blocking { try TestWebSocket(port: port, path: path, headers: [:]).answer() }
             #expect(unsigned.status == 403)
-            let unknown = try await blocking { try TestWebSocket(port: port, path: "/_skiff/ecs/sessions/ecs-execute-command-0", headers: signed).answer() }
+            let unknown = try await blocking {
+                try TestWebSocket(port: port, path: "/_skiff/ecs/sessions/ecs-execute-command-0", headers: signed).answer()
+            }
             #expect(unknown.status == 404)
 
             let exit = try await blocking { () throws -> (Int?, Int?, Bool) in
@@ -172,9 +183,12 @@ final class TestWebSocket {
                         switch SessionMessage.PayloadType(rawValue: message.payloadType) {
                         case .handshakeRequest:
                             handshakeType = message.payloadType
-                            let response = SessionMessage(messageType: SessionMessage.inputStreamData, sequenceNumber: 0, payloadType: 6, payload: Array("{}".utf8))
+                            let response = SessionMessage(
+                                messageType: SessionMessage.inputStreamData, sequenceNumber: 0, payloadType: 6, payload: Array("{}".utf8))
                             try socket.send(opcode: 0x2, response.serialized())
-                            let size = SessionMessage(messageType: SessionMessage.inputStreamData, sequenceNumber: 1, payloadType: 3, payload: Array(#"{"cols":80,"rows":24}"#.utf8))
+                            let size = SessionMessage(
+                                messageType: SessionMessage.inputStreamData, sequenceNumber: 1, payloadType: 3,
+                                payload: Array(#"{"cols":80,"rows":24}"#.utf8))
                             try socket.send(opcode: 0x2, size.serialized())
                         case .exitCode:
                             status = Int(String(decoding: message.payload, as: UTF8.self).dropFirst("EXIT_CODE: ".count))

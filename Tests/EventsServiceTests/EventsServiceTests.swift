@@ -67,16 +67,22 @@ let role = "arn:aws:iam::000000000000:role/events"
 
     @Test func tagsOnRulesAndBuses() async throws {
         let bus = try Bus()
-        let arn = await bus.call("PutRule", ["Name": "r", "EventPattern": #"{"source":["a"]}"#, "Tags": [["Key": "team", "Value": "ops"]]]).1["RuleArn"]!
+        let arn = await bus.call(
+            "PutRule", ["Name": "r", "EventPattern": #"{"source":["a"]}"#, "Tags": [["Key": "team", "Value": "ops"]]]
+        ).1["RuleArn"]!
         await bus.call("TagResource", ["ResourceARN": arn, "Tags": [["Key": "env", "Value": "stg"]]])
-        #expect(await bus.call("ListTagsForResource", ["ResourceARN": arn]).1["Tags"]?.arrayValue?.compactMap { $0["Key"]?.stringValue } == ["env", "team"])
+        #expect(
+            await bus.call("ListTagsForResource", ["ResourceARN": arn]).1["Tags"]?.arrayValue?.compactMap { $0["Key"]?.stringValue } == [
+                "env", "team",
+            ])
         await bus.call("UntagResource", ["ResourceARN": arn, "TagKeys": ["team"]])
         #expect(await bus.call("ListTagsForResource", ["ResourceARN": arn]).1["Tags"]?.arrayValue?.count == 1)
         let busArn = await bus.call("CreateEventBus", ["Name": "jobs", "Tags": [["Key": "k", "Value": "v"]]]).1["EventBusArn"]!
         #expect(await bus.call("ListTagsForResource", ["ResourceARN": busArn]).1["Tags"]?[0]?["Value"]?.stringValue == "v")
         #expect(await bus.call("ListTagsForResource", ["ResourceARN": "arn:aws:events:us-east-1:000000000000:rule/none"]).0 == 400)
         // AWS's tag rules, refused as a ValidationException that writes nothing.
-        let reserved = await bus.call("TagResource", ["ResourceARN": arn, "Tags": [["Key": "aws:x", "Value": "v"], ["Key": "ok", "Value": "v"]]])
+        let reserved = await bus.call(
+            "TagResource", ["ResourceARN": arn, "Tags": [["Key": "aws:x", "Value": "v"], ["Key": "ok", "Value": "v"]]])
         #expect(reserved.1["__type"] == "ValidationException")
         #expect(await bus.call("ListTagsForResource", ["ResourceARN": arn]).1["Tags"]?.arrayValue?.count == 1)
         // A rule deleted and made again has only the tags it is made with.
@@ -90,7 +96,9 @@ let role = "arn:aws:iam::000000000000:role/events"
 
     @Test func eventBuses() async throws {
         let bus = try Bus()
-        #expect(await bus.call("CreateEventBus", ["Name": "jobs"]).1["EventBusArn"]?.stringValue == "arn:aws:events:us-east-1:000000000000:event-bus/jobs")
+        #expect(
+            await bus.call("CreateEventBus", ["Name": "jobs"]).1["EventBusArn"]?.stringValue
+                == "arn:aws:events:us-east-1:000000000000:event-bus/jobs")
         #expect(await bus.call("CreateEventBus", ["Name": "jobs"]).0 == 400)
         let names = await bus.call("ListEventBuses", [:]).1["EventBuses"]?.arrayValue?.compactMap { $0["Name"]?.stringValue }
         #expect(names == ["default", "jobs"])
@@ -104,24 +112,43 @@ let role = "arn:aws:iam::000000000000:role/events"
 
     @Test func testEventPatternOperation() async throws {
         let bus = try Bus()
-        let event = #"{"id":"1","account":"1","source":"a","time":"2027-01-01T00:00:00Z","region":"us-east-1","detail-type":"x","resources":[],"detail":{}}"#
-        #expect(await bus.call("TestEventPattern", ["EventPattern": #"{"source":["a"]}"#, "Event": .string(event)]).1["Result"]?.boolValue == true)
-        #expect(await bus.call("TestEventPattern", ["EventPattern": #"{"source":["b"]}"#, "Event": .string(event)]).1["Result"]?.boolValue == false)
+        let event =
+            #"{"id":"1","account":"1","source":"a","time":"2027-01-01T00:00:00Z","region":"us-east-1","detail-type":"x","resources":[],"detail":{}}"#
+        #expect(
+            await bus.call("TestEventPattern", ["EventPattern": #"{"source":["a"]}"#, "Event": .string(event)]).1["Result"]?.boolValue
+                == true)
+        #expect(
+            await bus.call("TestEventPattern", ["EventPattern": #"{"source":["b"]}"#, "Event": .string(event)]).1["Result"]?.boolValue
+                == false)
     }
 
     @Test func putEventsFiresMatchingRulesWithInputTransformer() async throws {
         let bus = try Bus()
         await bus.call("PutRule", ["Name": "done", "EventPattern": #"{"source":["app"],"detail":{"status":["done"]}}"#])
-        await bus.call("PutTargets", ["Rule": "done", "Targets": [
-            ["Id": "sfn", "Arn": .string(machine), "RoleArn": .string(role),
-             "InputTransformer": ["InputPathsMap": ["job": "$.detail.job", "n": "$.detail.n"], "InputTemplate": #"{"job": "<job>", "count": <n>}"#]],
-            ["Id": "path", "Arn": .string(machine), "RoleArn": .string(role), "InputPath": "$.detail"],
-        ]])
-        let (_, result) = await bus.call("PutEvents", ["Entries": [
-            ["Source": "app", "DetailType": "Job", "Detail": #"{"status":"done","job":"nightly","n":3}"#],
-            ["Source": "app", "DetailType": "Job", "Detail": #"{"status":"running"}"#],
-            ["Source": "app", "DetailType": "Job", "Detail": "not json"],
-        ]])
+        await bus.call(
+            "PutTargets",
+            [
+                "Rule": "done",
+                "Targets": [
+                    [
+                        "Id": "sfn", "Arn": .string(machine), "RoleArn": .string(role),
+                        "InputTransformer": [
+                            "InputPathsMap": ["job": "$.detail.job", "n": "$.detail.n"],
+                            "InputTemplate": #"{"job": "<job>", "count": <n>}"#,
+                        ],
+                    ],
+                    ["Id": "path", "Arn": .string(machine), "RoleArn": .string(role), "InputPath": "$.detail"],
+                ],
+            ])
+        let (_, result) = await bus.call(
+            "PutEvents",
+            [
+                "Entries": [
+                    ["Source": "app", "DetailType": "Job", "Detail": #"{"status":"done","job":"nightly","n":3}"#],
+                    ["Source": "app", "DetailType": "Job", "Detail": #"{"status":"running"}"#],
+                    ["Source": "app", "DetailType": "Job", "Detail": "not json"],
+                ]
+            ])
         #expect(result["FailedEntryCount"]?.intValue == 1)
         #expect(result["Entries"]?[2]?["ErrorCode"]?.stringValue == "MalformedDetail")
         let calls = await bus.states.waitFor(2)
@@ -135,9 +162,19 @@ let role = "arn:aws:iam::000000000000:role/events"
     @Test func publishedServiceEventsReachTheDefaultBus() async throws {
         let bus = try Bus()
         await bus.call("PutRule", ["Name": "failed", "EventPattern": #"{"source":["aws.states"],"detail":{"status":["FAILED"]}}"#])
-        await bus.call("PutTargets", ["Rule": "failed", "Targets": [
-            ["Id": "ecs", "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/ops", "RoleArn": .string(role),
-             "EcsParameters": ["TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/alert:1", "TaskCount": 2]]]])
+        await bus.call(
+            "PutTargets",
+            [
+                "Rule": "failed",
+                "Targets": [
+                    [
+                        "Id": "ecs", "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/ops", "RoleArn": .string(role),
+                        "EcsParameters": [
+                            "TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/alert:1", "TaskCount": 2,
+                        ],
+                    ]
+                ],
+            ])
         let context = RequestContext(accountId: "000000000000", region: "us-east-1", requestId: "r")
         await bus.cloud.environment.directory.publish(context: context) {
             ServiceEvent(source: "aws.states", detailType: "Step Functions Execution Status Change", detail: ["status": "SUCCEEDED"])
@@ -162,7 +199,8 @@ let role = "arn:aws:iam::000000000000:role/events"
         let publish = {
             await bus.cloud.environment.directory.publish(context: context) {
                 built.withLock { $0 += 1 }
-                return ServiceEvent(source: "aws.states", detailType: "Step Functions Execution Status Change", detail: ["status": "FAILED"])
+                return ServiceEvent(
+                    source: "aws.states", detailType: "Step Functions Execution Status Change", detail: ["status": "FAILED"])
             }
         }
         await publish()
@@ -201,10 +239,15 @@ let role = "arn:aws:iam::000000000000:role/events"
     @Test func putTargetsRefusesInputThatIsNotJSONAndKeepsTheOthers() async throws {
         let bus = try Bus()
         await bus.call("PutRule", ["Name": "r", "EventPattern": #"{"source":["app"]}"#])
-        let (status, answer) = await bus.call("PutTargets", ["Rule": "r", "Targets": [
-            ["Id": "bad", "Arn": .string(machine), "RoleArn": .string(role), "Input": "{not json"],
-            ["Id": "good", "Arn": .string(machine), "RoleArn": .string(role), "Input": #"{"a":1}"#],
-        ]])
+        let (status, answer) = await bus.call(
+            "PutTargets",
+            [
+                "Rule": "r",
+                "Targets": [
+                    ["Id": "bad", "Arn": .string(machine), "RoleArn": .string(role), "Input": "{not json"],
+                    ["Id": "good", "Arn": .string(machine), "RoleArn": .string(role), "Input": #"{"a":1}"#],
+                ],
+            ])
         #expect(status == 200)
         #expect(answer["FailedEntryCount"] == 1, "\(answer)")
         let failure = try #require(answer["FailedEntries"]?.arrayValue?.first)
@@ -220,11 +263,22 @@ let role = "arn:aws:iam::000000000000:role/events"
     @Test func inputTransformerFillsPlaceholdersInsideAndOutsideStrings() async throws {
         let bus = try Bus()
         await bus.call("PutRule", ["Name": "ec2", "EventPattern": #"{"source":["my.ec2"]}"#])
-        await bus.call("PutTargets", ["Rule": "ec2", "Targets": [
-            ["Id": "t", "Arn": .string(machine), "RoleArn": .string(role), "InputTransformer": [
-                "InputPathsMap": ["instance": "$.detail.instance", "status": "$.detail.status"],
-                "InputTemplate": #"{"myInstance": <instance>,"myStatus": "<instance> is in state \"<status>\""}"#]]]])
-        await bus.call("PutEvents", ["Entries": [["Source": "my.ec2", "DetailType": "x", "Detail": #"{"instance":"i-1","status":"run\"ning"}"#]]])
+        await bus.call(
+            "PutTargets",
+            [
+                "Rule": "ec2",
+                "Targets": [
+                    [
+                        "Id": "t", "Arn": .string(machine), "RoleArn": .string(role),
+                        "InputTransformer": [
+                            "InputPathsMap": ["instance": "$.detail.instance", "status": "$.detail.status"],
+                            "InputTemplate": #"{"myInstance": <instance>,"myStatus": "<instance> is in state \"<status>\""}"#,
+                        ],
+                    ]
+                ],
+            ])
+        await bus.call(
+            "PutEvents", ["Entries": [["Source": "my.ec2", "DetailType": "x", "Detail": #"{"instance":"i-1","status":"run\"ning"}"#]]])
         let input = try #require(await inputs(bus, count: 1).first)
         let json = try JSON(parsing: input)
         #expect(json["myInstance"]?.stringValue == "i-1", "\(input)")
@@ -234,13 +288,29 @@ let role = "arn:aws:iam::000000000000:role/events"
     @Test func inputTransformerPlainTextAndNonStringValues() async throws {
         let bus = try Bus()
         await bus.call("PutRule", ["Name": "r", "EventPattern": #"{"source":["app"]}"#])
-        await bus.call("PutTargets", ["Rule": "r", "Targets": [
-            ["Id": "text", "Arn": .string(machine), "RoleArn": .string(role), "InputTransformer": [
-                "InputPathsMap": ["instance": "$.detail.instance", "n": "$.detail.n"], "InputTemplate": "<instance> has <n> items"]],
-            ["Id": "json", "Arn": .string(machine), "RoleArn": .string(role), "InputTransformer": [
-                "InputPathsMap": ["obj": "$.detail.obj", "n": "$.detail.n"], "InputTemplate": #"{"o": <obj>, "s": "n=<n> o=<obj>"}"#]],
-        ]])
-        await bus.call("PutEvents", ["Entries": [["Source": "app", "DetailType": "x", "Detail": #"{"instance":"i-1","n":3,"obj":{"a":"b"}}"#]]])
+        await bus.call(
+            "PutTargets",
+            [
+                "Rule": "r",
+                "Targets": [
+                    [
+                        "Id": "text", "Arn": .string(machine), "RoleArn": .string(role),
+                        "InputTransformer": [
+                            "InputPathsMap": ["instance": "$.detail.instance", "n": "$.detail.n"],
+                            "InputTemplate": "<instance> has <n> items",
+                        ],
+                    ],
+                    [
+                        "Id": "json", "Arn": .string(machine), "RoleArn": .string(role),
+                        "InputTransformer": [
+                            "InputPathsMap": ["obj": "$.detail.obj", "n": "$.detail.n"],
+                            "InputTemplate": #"{"o": <obj>, "s": "n=<n> o=<obj>"}"#,
+                        ],
+                    ],
+                ],
+            ])
+        await bus.call(
+            "PutEvents", ["Entries": [["Source": "app", "DetailType": "x", "Detail": #"{"instance":"i-1","n":3,"obj":{"a":"b"}}"#]]])
         let received = Set(await inputs(bus, count: 2))
         #expect(received.contains("i-1 has 3 items"), "\(received)")
         let json = try #require(received.compactMap { try? JSON(parsing: $0) }.first { $0["o"] != nil })
@@ -251,9 +321,19 @@ let role = "arn:aws:iam::000000000000:role/events"
     @Test func inputTransformerPathMissingFromTheEventCreatesNoVariable() async throws {
         let bus = try Bus()
         await bus.call("PutRule", ["Name": "r", "EventPattern": #"{"source":["app"]}"#])
-        await bus.call("PutTargets", ["Rule": "r", "Targets": [
-            ["Id": "json", "Arn": .string(machine), "RoleArn": .string(role), "InputTransformer": [
-                "InputPathsMap": ["gone": "$.detail.gone"], "InputTemplate": #"{"v": <gone>, "s": "[<gone>]"}"#]]]])
+        await bus.call(
+            "PutTargets",
+            [
+                "Rule": "r",
+                "Targets": [
+                    [
+                        "Id": "json", "Arn": .string(machine), "RoleArn": .string(role),
+                        "InputTransformer": [
+                            "InputPathsMap": ["gone": "$.detail.gone"], "InputTemplate": #"{"v": <gone>, "s": "[<gone>]"}"#,
+                        ],
+                    ]
+                ],
+            ])
         await bus.call("PutEvents", ["Entries": [["Source": "app", "DetailType": "x", "Detail": "{}"]]])
         let input = try #require(await inputs(bus, count: 1).first)
         let json = try JSON(parsing: input)
@@ -264,9 +344,20 @@ let role = "arn:aws:iam::000000000000:role/events"
     @Test func inputTransformerPredefinedVariables() async throws {
         let bus = try Bus()
         await bus.call("PutRule", ["Name": "named", "EventPattern": #"{"source":["app"]}"#])
-        await bus.call("PutTargets", ["Rule": "named", "Targets": [
-            ["Id": "t", "Arn": .string(machine), "RoleArn": .string(role), "InputTransformer": [
-                "InputTemplate": #"{"name": <aws.events.rule-name>, "arn": <aws.events.rule-arn>, "at": <aws.events.event.ingestion-time>, "event": <aws.events.event>, "full": <aws.events.event.json>, "text": "<aws.events.rule-name> triggered"}"#]]]])
+        await bus.call(
+            "PutTargets",
+            [
+                "Rule": "named",
+                "Targets": [
+                    [
+                        "Id": "t", "Arn": .string(machine), "RoleArn": .string(role),
+                        "InputTransformer": [
+                            "InputTemplate":
+                                #"{"name": <aws.events.rule-name>, "arn": <aws.events.rule-arn>, "at": <aws.events.event.ingestion-time>, "event": <aws.events.event>, "full": <aws.events.event.json>, "text": "<aws.events.rule-name> triggered"}"#
+                        ],
+                    ]
+                ],
+            ])
         await bus.call("PutEvents", ["Entries": [["Source": "app", "DetailType": "x", "Detail": #"{"k":1}"#]]])
         let input = try #require(await inputs(bus, count: 1).first)
         let json = try JSON(parsing: input)
@@ -285,7 +376,8 @@ let role = "arn:aws:iam::000000000000:role/events"
         let bus = try Bus()
         for name in ["a", "b", "c"] {
             await bus.call("PutRule", ["Name": .string(name), "EventPattern": #"{"source":["app"]}"#])
-            await bus.call("PutTargets", ["Rule": .string(name), "Targets": [["Id": "t", "Arn": .string(machine), "RoleArn": .string(role)]]])
+            await bus.call(
+                "PutTargets", ["Rule": .string(name), "Targets": [["Id": "t", "Arn": .string(machine), "RoleArn": .string(role)]]])
         }
         await bus.call("PutRule", ["Name": "other", "EventPattern": #"{"source":["app"]}"#])
         let (status, page) = await bus.call("ListRuleNamesByTarget", ["TargetArn": .string(machine), "Limit": 2])
@@ -303,7 +395,9 @@ let role = "arn:aws:iam::000000000000:role/events"
     @Test func listTargetsByRuleHonoursLimitAndNextToken() async throws {
         let bus = try Bus()
         await bus.call("PutRule", ["Name": "r", "EventPattern": #"{"source":["app"]}"#])
-        await bus.call("PutTargets", ["Rule": "r", "Targets": .array((1...3).map { ["Id": .string("t\($0)"), "Arn": .string(machine), "RoleArn": .string(role)] })])
+        await bus.call(
+            "PutTargets",
+            ["Rule": "r", "Targets": .array((1...3).map { ["Id": .string("t\($0)"), "Arn": .string(machine), "RoleArn": .string(role)] })])
         let (_, page) = await bus.call("ListTargetsByRule", ["Rule": "r", "Limit": 2])
         #expect(page["Targets"]?.arrayValue?.compactMap { $0["Id"]?.stringValue } == ["t1", "t2"])
         let token = try #require(page["NextToken"]?.stringValue)
@@ -325,17 +419,22 @@ let role = "arn:aws:iam::000000000000:role/events"
 
     @Test func putEventsChecksEachEntry() async throws {
         let bus = try Bus()
-        let (status, result) = await bus.call("PutEvents", ["Entries": [
-            ["Source": "aws.ec2", "DetailType": "x", "Detail": "{}"],
-            ["Source": "app", "DetailType": "x"],
-            ["Source": "app", "DetailType": "x", "Detail": "{}"],
-        ]])
+        let (status, result) = await bus.call(
+            "PutEvents",
+            [
+                "Entries": [
+                    ["Source": "aws.ec2", "DetailType": "x", "Detail": "{}"],
+                    ["Source": "app", "DetailType": "x"],
+                    ["Source": "app", "DetailType": "x", "Detail": "{}"],
+                ]
+            ])
         #expect(status == 200)
         #expect(result["FailedEntryCount"]?.intValue == 2)
         #expect(result["Entries"]?[0]?["ErrorCode"]?.stringValue == "NotAuthorizedForSourceException")
         #expect(result["Entries"]?[0]?["ErrorMessage"]?.stringValue == "Not authorized for the source.")
         #expect(result["Entries"]?[1]?["ErrorCode"]?.stringValue == "InvalidArgument")
-        #expect(result["Entries"]?[1]?["ErrorMessage"]?.stringValue == "Parameter Detail is not valid. Reason: Detail is a required argument.")
+        #expect(
+            result["Entries"]?[1]?["ErrorMessage"]?.stringValue == "Parameter Detail is not valid. Reason: Detail is a required argument.")
         #expect(result["Entries"]?[2]?["EventId"]?.stringValue != nil)
     }
 
@@ -344,32 +443,50 @@ let role = "arn:aws:iam::000000000000:role/events"
     @Test func putEventsFailsEntriesForBusesOutOfReach() async throws {
         let bus = try Bus()
         await bus.call("PutRule", ["Name": "all", "EventPattern": #"{"source":["app"]}"#])
-        await bus.call("PutTargets", ["Rule": "all", "Targets": [["Id": "sfn", "Arn": .string(machine), "RoleArn": .string(role), "Input": "{}"]]])
+        await bus.call(
+            "PutTargets", ["Rule": "all", "Targets": [["Id": "sfn", "Arn": .string(machine), "RoleArn": .string(role), "Input": "{}"]]])
         let foreign = "arn:aws:events:us-east-1:111111111111:event-bus/default"
-        let (status, result) = await bus.call("PutEvents", ["Entries": [
-            ["Source": "app", "DetailType": "x", "Detail": "{}", "EventBusName": .string(foreign)],
-            ["Source": "app", "DetailType": "x", "Detail": "{}", "EventBusName": "arn:aws:events:eu-west-1:000000000000:event-bus/default"],
-            ["Source": "app", "DetailType": "x", "Detail": "{}", "EventBusName": "ghost"],
-            ["Source": "app", "DetailType": "x", "Detail": "{}", "EventBusName": "arn:aws:events:us-east-1:000000000000:event-bus/default"],
-        ]])
+        let (status, result) = await bus.call(
+            "PutEvents",
+            [
+                "Entries": [
+                    ["Source": "app", "DetailType": "x", "Detail": "{}", "EventBusName": .string(foreign)],
+                    [
+                        "Source": "app", "DetailType": "x", "Detail": "{}",
+                        "EventBusName": "arn:aws:events:eu-west-1:000000000000:event-bus/default",
+                    ],
+                    ["Source": "app", "DetailType": "x", "Detail": "{}", "EventBusName": "ghost"],
+                    [
+                        "Source": "app", "DetailType": "x", "Detail": "{}",
+                        "EventBusName": "arn:aws:events:us-east-1:000000000000:event-bus/default",
+                    ],
+                ]
+            ])
         #expect(status == 200)
         #expect(result["FailedEntryCount"]?.intValue == 3)
         #expect(result["Entries"]?[0]?["ErrorCode"]?.stringValue == "AccessDeniedException")
-        #expect(result["Entries"]?[0]?["ErrorMessage"]?.stringValue
-                == "User: arn:aws:iam::000000000000:root is not authorized to perform: events:PutEvents on resource: \(foreign) because no resource-based policy allows the events:PutEvents action")
+        #expect(
+            result["Entries"]?[0]?["ErrorMessage"]?.stringValue
+                == "User: arn:aws:iam::000000000000:root is not authorized to perform: events:PutEvents on resource: \(foreign) because no resource-based policy allows the events:PutEvents action"
+        )
         #expect(result["Entries"]?[0]?["EventId"] == nil)
         #expect(result["Entries"]?[1]?["ErrorCode"]?.stringValue == "InvalidArgument")
-        #expect(result["Entries"]?[1]?["ErrorMessage"]?.stringValue == "Parameter EventBusName is not valid. Reason: Cross-region api call is not allowed.")
+        #expect(
+            result["Entries"]?[1]?["ErrorMessage"]?.stringValue
+                == "Parameter EventBusName is not valid. Reason: Cross-region api call is not allowed.")
         #expect(result["Entries"]?[2]?["ErrorCode"]?.stringValue == "ResourceNotFoundException")
         #expect(result["Entries"]?[2]?["ErrorMessage"]?.stringValue == "Event bus ghost does not exist.")
         #expect(result["Entries"]?[3]?["EventId"]?.stringValue != nil)
         // Only the entry for the caller's own default bus (by ARN) reached its rule.
         #expect(await bus.states.waitFor(2).count == 1)
 
-        let (ruleStatus, ruleError) = await bus.call("PutRule", ["Name": "r", "EventBusName": .string(foreign), "EventPattern": #"{"source":["app"]}"#])
+        let (ruleStatus, ruleError) = await bus.call(
+            "PutRule", ["Name": "r", "EventBusName": .string(foreign), "EventPattern": #"{"source":["app"]}"#])
         #expect(ruleStatus == 400)
         #expect(ruleError["__type"]?.stringValue?.hasSuffix("AccessDeniedException") == true, "\(ruleError)")
-        #expect(await bus.call("DescribeEventBus", ["Name": "arn:aws:events:eu-west-1:000000000000:event-bus/default"]).1["message"]?.stringValue
+        #expect(
+            await bus.call("DescribeEventBus", ["Name": "arn:aws:events:eu-west-1:000000000000:event-bus/default"]).1["message"]?
+                .stringValue
                 == "Cross-region api call is not allowed.")
         #expect(await bus.call("ListRules", [:]).1["Rules"]?.arrayValue?.count == 1)
     }
@@ -393,8 +510,12 @@ let role = "arn:aws:iam::000000000000:role/events"
 
     @Test func putRuleOnAnExistingRuleIgnoresTags() async throws {
         let bus = try Bus()
-        let arn = await bus.call("PutRule", ["Name": "r", "EventPattern": #"{"source":["a"]}"#, "Tags": [["Key": "team", "Value": "ops"]]]).1["RuleArn"]!
-        await bus.call("PutRule", ["Name": "r", "EventPattern": #"{"source":["b"]}"#, "Tags": [["Key": "team", "Value": "dev"], ["Key": "new", "Value": "x"]]])
+        let arn = await bus.call(
+            "PutRule", ["Name": "r", "EventPattern": #"{"source":["a"]}"#, "Tags": [["Key": "team", "Value": "ops"]]]
+        ).1["RuleArn"]!
+        await bus.call(
+            "PutRule",
+            ["Name": "r", "EventPattern": #"{"source":["b"]}"#, "Tags": [["Key": "team", "Value": "dev"], ["Key": "new", "Value": "x"]]])
         let tags = await bus.call("ListTagsForResource", ["ResourceARN": arn]).1["Tags"]
         #expect(tags == [["Key": "team", "Value": "ops"]], "\(String(describing: tags))")
     }
@@ -403,8 +524,17 @@ let role = "arn:aws:iam::000000000000:role/events"
         let bus = try Bus()
         await bus.call("PutRule", ["Name": "r", "EventPattern": #"{"source":["a"]}"#])
         let cluster = "arn:aws:ecs:us-east-1:000000000000:cluster/c"
-        let (status, error) = await bus.call("PutTargets", ["Rule": "r", "Targets": [
-            ["Id": "e", "Arn": .string(cluster), "EcsParameters": ["TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/t:1"]]]])
+        let (status, error) = await bus.call(
+            "PutTargets",
+            [
+                "Rule": "r",
+                "Targets": [
+                    [
+                        "Id": "e", "Arn": .string(cluster),
+                        "EcsParameters": ["TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/t:1"],
+                    ]
+                ],
+            ])
         #expect(status == 400)
         #expect(error.serialized().contains("RoleArn is required for target \(cluster)."), "\(error)")
         #expect(await bus.call("PutTargets", ["Rule": "r", "Targets": [["Id": "s", "Arn": .string(machine)]]]).0 == 400)
@@ -413,8 +543,10 @@ let role = "arn:aws:iam::000000000000:role/events"
 
     @Test func testEventPatternNeedsEveryMandatoryField() async throws {
         let bus = try Bus()
-        let withoutResources = #"{"id":"1","account":"1","source":"a","time":"2027-01-01T00:00:00Z","region":"us-east-1","detail-type":"x","detail":{}}"#
-        let (status, error) = await bus.call("TestEventPattern", ["EventPattern": #"{"source":["a"]}"#, "Event": .string(withoutResources)])
+        let withoutResources =
+            #"{"id":"1","account":"1","source":"a","time":"2027-01-01T00:00:00Z","region":"us-east-1","detail-type":"x","detail":{}}"#
+        let (status, error) = await bus.call(
+            "TestEventPattern", ["EventPattern": #"{"source":["a"]}"#, "Event": .string(withoutResources)])
         #expect(status == 400)
         #expect(error.serialized().contains("Parameter Event is not valid."), "\(error)")
         let (badStatus, bad) = await bus.call("TestEventPattern", ["EventPattern": #"{"source":["a"]}"#, "Event": "not json"])
@@ -447,4 +579,3 @@ let role = "arn:aws:iam::000000000000:role/events"
         #expect(await bus.events.fireDue(now: t0.addingTimeInterval(73 * 3600)) == 1)
     }
 }
-

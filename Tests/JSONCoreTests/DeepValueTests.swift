@@ -93,8 +93,12 @@ import Testing
         let limit = JSON.maximumParseDepth
         #expect(throws: Never.self) { try JSON(parsing: String(repeating: "[", count: limit) + String(repeating: "]", count: limit)) }
         for depth in [limit + 1, 100_000] {
-            #expect(throws: JSONParseError.self) { try JSON(parsing: String(repeating: "[", count: depth) + String(repeating: "]", count: depth)) }
-            #expect(throws: JSONParseError.self) { try JSON(parsing: String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth)) }
+            #expect(throws: JSONParseError.self) {
+                try JSON(parsing: String(repeating: "[", count: depth) + String(repeating: "]", count: depth))
+            }
+            #expect(throws: JSONParseError.self) {
+                try JSON(parsing: String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth))
+            }
         }
     }
 

@@ -53,8 +53,10 @@ import Testing
     /// writes, over numbers of every size they take and the edges where they stop taking them.
     @Test func fastNumberPathsAgreeWithTheGeneralPath() {
         var generator = SystemRandomNumberGenerator()
-        var values: [Double] = [0.001, -0.001, 0.01, 0.999, 1.001, 999_999_999_999.999, 1e12 - 0.001, 1e12 + 0.5, 0.0009, 0.0015,
-                                1764750000.123, 1764750000.1, 0.1 + 0.2, 1.005, 2.675, 9_007_199_254_740_991, -9_007_199_254_740_991, 12345]
+        var values: [Double] = [
+            0.001, -0.001, 0.01, 0.999, 1.001, 999_999_999_999.999, 1e12 - 0.001, 1e12 + 0.5, 0.0009, 0.0015,
+            1764750000.123, 1764750000.1, 0.1 + 0.2, 1.005, 2.675, 9_007_199_254_740_991, -9_007_199_254_740_991, 12345,
+        ]
         for _ in 0..<20_000 {
             let integer = Double(Int64.random(in: -1_000_000_000_000_000...1_000_000_000_000_000, using: &generator))
             let fractionDigits = Int.random(in: 0...4, using: &generator)
@@ -68,7 +70,8 @@ import Testing
             var general: [UInt8] = []
             JSONWriter.writeShortestDigits(value, into: &general)
             if JSONWriter.writeShortDecimal(value, into: &fast) {
-                #expect(fast == general, "\(value): \(String(decoding: fast, as: UTF8.self)) != \(String(decoding: general, as: UTF8.self))")
+                #expect(
+                    fast == general, "\(value): \(String(decoding: fast, as: UTF8.self)) != \(String(decoding: general, as: UTF8.self))")
             }
         }
         for value in values where value.rounded(.towardZero) == value && abs(value) < 9_007_199_254_740_992 && value != 0 {
@@ -87,7 +90,9 @@ import Testing
 
     @Test func measuresTheSerializedSizeAgainstALimit() throws {
         let values: [JSON] = [
-            .null, true, 1.5, "a\"b\u{01}", [1, "x", [:]], ["key": ["nested": [true, false, .null]], "n": .number(-Double.leastNormalMagnitude * 0.55)],  // a subnormal, the longest numbers to write
+            .null, true, 1.5, "a\"b\u{01}", [1, "x", [:]],
+            // A subnormal: the longest numbers to write.
+            ["key": ["nested": [true, false, .null]], "n": .number(-Double.leastNormalMagnitude * 0.55)],
             .string(String(repeating: "\u{01}", count: 100)), .array(Array(repeating: 123456789, count: 50)),
         ]
         for value in values {

@@ -80,7 +80,8 @@ import Testing
         // ($reduce's initial value cannot be a function: the first step makes one.)
         let partials = "$reduce([1..100000], function($f, $x){ $type($f) = 'function' ? $f(?) : $uppercase(?) })"
         #expect(code("($g := \(partials); $g('a'))") == "U1001")
-        let compositions = { (n: Int) in "$reduce([1..\(n)], function($f, $x){ $type($f) = 'function' ? ($f ~> $uppercase) : $lowercase })" }
+        let compositions = { (n: Int) in "$reduce([1..\(n)], function($f, $x){ $type($f) = 'function' ? ($f ~> $uppercase) : $lowercase })"
+        }
         #expect(code("($g := \(compositions(100_000)); $g('a'))") == "U1001")
         #expect(try evaluate("($g := \(compositions(100)); $g('a'))") == "A")
         #expect(try evaluate("($g := \(partials); 'released')") == "released")
@@ -115,7 +116,8 @@ import Testing
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             let arrays = try? JSONataExpression("$count($reduce([1..100000], function($a, $x){ [[$a], {'b': $a}] }, []))").evaluate(nil)
-            let objects = try? JSONataExpression("($reduce([1..100000], function($a, $x){ {'a': $a, 'b': [$a]} }, {}); 'released')").evaluate(nil)
+            let objects = try? JSONataExpression("($reduce([1..100000], function($a, $x){ {'a': $a, 'b': [$a]} }, {}); 'released')")
+                .evaluate(nil)
             results.set([arrays, objects])
             done.signal()
         }
@@ -145,7 +147,8 @@ import Testing
         #expect { try evaluate("[1..1e300]") } throws: { error in
             let e = error as? JSONataError
             return e?.code == "D2014"
-                && e?.message == "The size of the sequence allocated by the range operator (..) must not exceed 1e7.  Attempted to allocate 1e+300."
+                && e?.message
+                    == "The size of the sequence allocated by the range operator (..) must not exceed 1e7.  Attempted to allocate 1e+300."
         }
         #expect(code("[1..10000001]") == "D2014")
         #expect(code("[-1e300..1e300]") == "D2014")

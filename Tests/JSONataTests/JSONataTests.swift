@@ -30,7 +30,10 @@ let suite = ConformanceSuite(root: ConformanceSuite.defaultRoot(packageRoot: pac
 }
 
 @Suite struct JSONataEvaluationTests {
-    let order: JSON = try! JSON(parsing: #"{"Account":{"Order":[{"Product":[{"Price":34.45,"Quantity":2},{"Price":21.67,"Quantity":1}]},{"Product":[{"Price":107.99,"Quantity":1}]}]}}"#)
+    let order: JSON = try! JSON(
+        parsing:
+            #"{"Account":{"Order":[{"Product":[{"Price":34.45,"Quantity":2},{"Price":21.67,"Quantity":1}]},{"Product":[{"Price":107.99,"Quantity":1}]}]}}"#
+    )
 
     @Test func pathsAndAggregates() throws {
         #expect(try JSONataExpression("$sum(Account.Order.Product.(Price * Quantity))").evaluate(order) == .number(198.56))

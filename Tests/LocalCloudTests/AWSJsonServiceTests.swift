@@ -34,8 +34,9 @@ struct EchoService: LocalService {
         case "Echo":
             let input = try ProtocolCodec.decode(EchoInput.self, from: request, descriptor: descriptor)
             if input.name == "missing" { throw AWSError("EchoNotFound", "No echo named missing.", status: 404) }
-            return .json(["name": .string(input.name), "account": .string(context.accountId), "region": .string(context.region)],
-                         contentType: descriptor.wireProtocol.contentType)
+            return .json(
+                ["name": .string(input.name), "account": .string(context.accountId), "region": .string(context.region)],
+                contentType: descriptor.wireProtocol.contentType)
         default:
             throw descriptor.operations.contains(operation)
                 ? AWSError.notImplemented(operation, service: "echo") : AWSError.unknownOperation(operation, service: "echo")
@@ -45,8 +46,9 @@ struct EchoService: LocalService {
 
 @Suite struct AWSJsonProtocolTests {
     func call(_ cloud: Cloud, _ operation: String, _ body: String) async -> (Int, JSON) {
-        await cloud.awsJson("Echo_20240101.\(operation)", body: Array(body.utf8), signedFor: "echo", contentType: "application/x-amz-json-1.0",
-                            key: "AKIDPROD", region: "eu-west-1")
+        await cloud.awsJson(
+            "Echo_20240101.\(operation)", body: Array(body.utf8), signedFor: "echo", contentType: "application/x-amz-json-1.0",
+            key: "AKIDPROD", region: "eu-west-1")
     }
 
     @Test func routesByTargetAndResolvesAccountAndRegion() async throws {
@@ -67,15 +69,20 @@ struct EchoService: LocalService {
         let cloud = try makeCloud([EchoService()])
         let (status, body) = await call(cloud, "Echo", "{}")
         #expect(status == 400)
-        #expect(body == ["__type": "ValidationException", "message": "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null"])
+        #expect(
+            body == [
+                "__type": "ValidationException",
+                "message": "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null",
+            ])
     }
 
     @Test func awsJsonIsOnlyPostToTheRoot() async throws {
         let cloud = try makeCloud([EchoService()])
-        let response = await cloud.respond(to: OperationRequest(
-            method: "GET", path: "/whatever",
-            headers: ["x-amz-target": "Echo_20240101.Echo", "content-type": "application/x-amz-json-1.0"],
-            body: Array(#"{"name":"a"}"#.utf8)))
+        let response = await cloud.respond(
+            to: OperationRequest(
+                method: "GET", path: "/whatever",
+                headers: ["x-amz-target": "Echo_20240101.Echo", "content-type": "application/x-amz-json-1.0"],
+                body: Array(#"{"name":"a"}"#.utf8)))
         #expect(response.status == 404)
         #expect(try JSON(parsing: response.body)["__type"] == "UnknownOperationException")
         // Errors met before routing are still written as the awsJson version the request speaks.
@@ -104,7 +111,8 @@ struct EchoService: LocalService {
         let context = RequestContext(accountId: "222222222222", region: "ap-northeast-1", requestId: "r")
         let output = try await cloud.environment.directory.invoke("echo", operation: "Echo", input: ["name": "x"], context: context)
         #expect(output == ["name": "x", "account": "222222222222", "region": "ap-northeast-1"])
-        await #expect { try await cloud.environment.directory.invoke("echo", operation: "Echo", input: [:], context: context) }
-            throws: { ($0 as? AWSError)?.code == "ValidationException" }
+        await #expect { try await cloud.environment.directory.invoke("echo", operation: "Echo", input: [:], context: context) } throws: {
+            ($0 as? AWSError)?.code == "ValidationException"
+        }
     }
 }

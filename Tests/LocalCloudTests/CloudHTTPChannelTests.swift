@@ -15,7 +15,8 @@ import Testing
 /// a proxy, a health probe, an HTTP/1.0 tool) send too.
 @Suite struct CloudHTTPChannelTests {
     static let signature = "X-Amz-Date: 20240101T000000Z\r\nAuthorization: \(signed("sts"))\r\n"
-    static let identity = "POST / HTTP/1.1\r\nHost: localhost\r\n\(signature)Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 43\r\n\r\nAction=GetCallerIdentity&Version=2011-06-15"
+    static let identity =
+        "POST / HTTP/1.1\r\nHost: localhost\r\n\(signature)Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 43\r\n\r\nAction=GetCallerIdentity&Version=2011-06-15"
 
     /// Requests sent back to back on one connection, before any answer, are answered in order.
     @Test func answersPipelinedRequestsInOrder() async throws {
@@ -62,7 +63,8 @@ import Testing
     @Test func tellsAClientThatAsksToSendItsBody() async throws {
         try await withServer { port in
             let exchange = try await RawHTTP.exchange(
-                port: port, sending: Self.identity.replacingOccurrences(of: "Host: localhost\r\n", with: "Host: localhost\r\nExpect: 100-continue\r\n"),
+                port: port,
+                sending: Self.identity.replacingOccurrences(of: "Host: localhost\r\n", with: "Host: localhost\r\nExpect: 100-continue\r\n"),
                 expecting: 2)
             #expect(exchange.responses.map(\.status) == [100, 200])
             #expect(exchange.responses.last?.body.contains("<GetCallerIdentityResult>") == true)
@@ -84,10 +86,12 @@ import Testing
     @Test func answersABodyTooLargeAndKeepsTheConnection() async throws {
         try await withServer(maximumRequestBytes: 64) { port in
             let body = "{\"padding\": \"" + String(repeating: "x", count: 200) + "\"}"
-            let large = "POST / HTTP/1.1\r\nHost: localhost\r\n\(Self.signature)X-Amz-Target: AWSStepFunctions.ListStateMachines\r\n"
+            let large =
+                "POST / HTTP/1.1\r\nHost: localhost\r\n\(Self.signature)X-Amz-Target: AWSStepFunctions.ListStateMachines\r\n"
                 + "Content-Type: application/x-amz-json-1.0\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
             // The same body in chunks: the limit holds however the body is framed.
-            let chunked = "POST / HTTP/1.1\r\nHost: localhost\r\n\(Self.signature)X-Amz-Target: AWSStepFunctions.ListStateMachines\r\n"
+            let chunked =
+                "POST / HTTP/1.1\r\nHost: localhost\r\n\(Self.signature)X-Amz-Target: AWSStepFunctions.ListStateMachines\r\n"
                 + "Content-Type: application/x-amz-json-1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + "64\r\n" + String(repeating: " ", count: 100) + "\r\n" + "64\r\n" + String(repeating: " ", count: 100) + "\r\n0\r\n\r\n"
             let exchange = try await RawHTTP.exchange(port: port, sending: large + chunked + Self.identity, expecting: 3)
@@ -105,7 +109,8 @@ import Testing
     @Test func answersHeadWithoutABody() async throws {
         try await withServer { port in
             let exchange = try await RawHTTP.exchange(
-                port: port, sending: "HEAD /_skiff/health HTTP/1.1\r\nHost: localhost\r\n\r\nGET /_skiff/health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                port: port,
+                sending: "HEAD /_skiff/health HTTP/1.1\r\nHost: localhost\r\n\r\nGET /_skiff/health HTTP/1.1\r\nHost: localhost\r\n\r\n",
                 expecting: 2, headRequests: [0])
             #expect(exchange.responses.map(\.status) == [200, 200])
             #expect(exchange.responses[0].body.isEmpty)
@@ -266,8 +271,10 @@ import Testing
         #expect(request.method == "POST")
         #expect(request.path == "/path")
         #expect(request.query == ["a": ["1", "3"], "b": ["two words"]])
-        #expect(request.headers == [
-            "x-amz-target": "AWSStepFunctions.ListStateMachines", "accept": "text/plain,application/json", "x-already-lower": "v"])
+        #expect(
+            request.headers == [
+                "x-amz-target": "AWSStepFunctions.ListStateMachines", "accept": "text/plain,application/json", "x-already-lower": "v",
+            ])
         #expect(request.body == Array("{}".utf8))
         #expect(ReceivedRequest.lowercased("Content-Type") == "content-type")
         #expect(ReceivedRequest.lowercased("héader-Ä") == "héader-Ä")  // only ASCII letters change
@@ -348,21 +355,26 @@ enum RawHTTP {
     /// Sends `text` on a new connection, then reads until `expecting` answers have come, the server closes, or
     /// 10 s pass. `headRequests` are the indices of answers to HEAD requests, which have no body.
     /// With `halfClose`, the client shuts its side of the connection once it has sent `text`.
-    static func exchange(port: Int, sending text: String, expecting: Int, headRequests: Set<Int> = [], halfClose: Bool = false)
+    static func exchange(
+        port: Int, sending text: String, expecting: Int, headRequests: Set<Int> = [], halfClose: Bool = false
+    )
         async throws -> Exchange
     {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    try blockingExchange(port: port, text: text, expecting: expecting, headRequests: headRequests, halfClose: halfClose)
-                })
+                continuation.resume(
+                    with: Result {
+                        try blockingExchange(port: port, text: text, expecting: expecting, headRequests: headRequests, halfClose: halfClose)
+                    })
             }
         }
     }
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    private static func blockingExchange(port: Int, text: String, expecting: Int, headRequests: Set<Int>, halfClose: Bool)
+    private static func blockingExchange(
+        port: Int, text: String, expecting: Int, headRequests: Set<Int>, halfClose: Bool
+    )
         throws -> Exchange
     {
         let socket = try connectToLoopback(port: port)
@@ -405,9 +417,10 @@ enum RawHTTP {
             guard rest[end.upperBound...].count >= length else { return (responses, false) }
             let bodyEnd = rest.index(end.upperBound, offsetBy: length)
             let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
-            responses.append(Response(
-                statusLine: statusLine, status: status, headers: headers,
-                body: String(decoding: rest[end.upperBound..<bodyEnd], as: UTF8.self)))
+            responses.append(
+                Response(
+                    statusLine: statusLine, status: status, headers: headers,
+                    body: String(decoding: rest[end.upperBound..<bodyEnd], as: UTF8.self)))
             rest = rest[bodyEnd...]
         }
         return (responses, rest.isEmpty)

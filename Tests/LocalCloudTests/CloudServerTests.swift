@@ -64,7 +64,8 @@ import Testing
                 for index in 0..<40 {
                     group.addTask {
                         let response = try await clients[index % clients.count].post(
-                            "/", headers: [
+                            "/",
+                            headers: [
                                 .contentType: "application/x-www-form-urlencoded", HTTPField.Name("X-Amz-Date")!: "20240101T000000Z",
                                 .authorization: signed("sts"),
                             ],

@@ -17,10 +17,14 @@ func makeCloud(_ services: [any LocalService] = [STSService()], stateDirectory: 
 @Suite struct LocalCloudRoutingTests {
     @Test func answersQueryProtocolWithXML() async throws {
         let cloud = try makeCloud()
-        let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/",
-            headers: ["content-type": "application/x-www-form-urlencoded", "x-amz-date": "20240101T000000Z", "authorization": signed("sts", key: "AKIDPROD")],
-            body: Array("Action=GetCallerIdentity&Version=2011-06-15".utf8)))
+        let response = await cloud.respond(
+            to: OperationRequest(
+                method: "POST", path: "/",
+                headers: [
+                    "content-type": "application/x-www-form-urlencoded", "x-amz-date": "20240101T000000Z",
+                    "authorization": signed("sts", key: "AKIDPROD"),
+                ],
+                body: Array("Action=GetCallerIdentity&Version=2011-06-15".utf8)))
         let text = String(decoding: response.body, as: UTF8.self)
         #expect(response.status == 200)
         #expect(text.contains("<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult>"))
@@ -29,17 +33,22 @@ func makeCloud(_ services: [any LocalService] = [STSService()], stateDirectory: 
 
     @Test func unknownKeysBelongToTheDefaultAccount() async throws {
         let cloud = try makeCloud()
-        let response = await cloud.respond(to: OperationRequest(
-            method: "GET", path: "/", query: ["Action": ["GetCallerIdentity"]], headers: ["x-amz-date": "20240101T000000Z", "authorization": signed("sts")]))
+        let response = await cloud.respond(
+            to: OperationRequest(
+                method: "GET", path: "/", query: ["Action": ["GetCallerIdentity"]],
+                headers: ["x-amz-date": "20240101T000000Z", "authorization": signed("sts")]))
         #expect(String(decoding: response.body, as: UTF8.self).contains("<Account>000000000000</Account>"))
     }
 
     @Test func unimplementedOperationsNameThemselves() async throws {
         let cloud = try makeCloud()
-        let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/",
-            headers: ["content-type": "application/x-www-form-urlencoded", "x-amz-date": "20240101T000000Z", "authorization": signed("sts")],
-            body: Array("Action=AssumeRole&RoleArn=x".utf8)))
+        let response = await cloud.respond(
+            to: OperationRequest(
+                method: "POST", path: "/",
+                headers: [
+                    "content-type": "application/x-www-form-urlencoded", "x-amz-date": "20240101T000000Z", "authorization": signed("sts"),
+                ],
+                body: Array("Action=AssumeRole&RoleArn=x".utf8)))
         let text = String(decoding: response.body, as: UTF8.self)
         #expect(response.status == 501)
         #expect(text.contains("<Code>UnknownOperationException</Code>"))
@@ -48,17 +57,19 @@ func makeCloud(_ services: [any LocalService] = [STSService()], stateDirectory: 
 
     @Test func unknownActionsAreInvalidAction() async throws {
         let cloud = try makeCloud()
-        let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/", headers: ["content-type": "application/x-www-form-urlencoded"],
-            body: Array("Action=Nope".utf8)))
+        let response = await cloud.respond(
+            to: OperationRequest(
+                method: "POST", path: "/", headers: ["content-type": "application/x-www-form-urlencoded"],
+                body: Array("Action=Nope".utf8)))
         #expect(response.status == 400)
         #expect(String(decoding: response.body, as: UTF8.self).contains("<Code>InvalidAction</Code>"))
     }
 
     @Test func unknownTargetsAreJSONErrors() async throws {
         let cloud = try makeCloud()
-        let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/", headers: ["x-amz-target": "Nope.Thing"], body: Array("{".utf8)))
+        let response = await cloud.respond(
+            to: OperationRequest(
+                method: "POST", path: "/", headers: ["x-amz-target": "Nope.Thing"], body: Array("{".utf8)))
         #expect(response.status == 400)
         #expect(try JSON(parsing: response.body)["__type"] == "UnknownOperationException")
     }
@@ -72,19 +83,21 @@ func makeCloud(_ services: [any LocalService] = [STSService()], stateDirectory: 
 
     @Test func badSignaturesAreRejectedInTheProtocolsShape() async throws {
         let cloud = try makeCloud()
-        let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/",
-            headers: ["content-type": "application/x-www-form-urlencoded", "authorization": "AWS4-HMAC-SHA256 Credential=x"],
-            body: Array("Action=GetCallerIdentity".utf8)))
+        let response = await cloud.respond(
+            to: OperationRequest(
+                method: "POST", path: "/",
+                headers: ["content-type": "application/x-www-form-urlencoded", "authorization": "AWS4-HMAC-SHA256 Credential=x"],
+                body: Array("Action=GetCallerIdentity".utf8)))
         #expect(response.status == 400)
         #expect(String(decoding: response.body, as: UTF8.self).contains("<Code>IncompleteSignatureException</Code>"))
     }
 
     @Test func oversizedBodiesAre413() async throws {
         let cloud = try makeCloud()
-        let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/", headers: ["x-amz-target": "Nope.Thing"],
-            body: [UInt8](repeating: 0x20, count: 10 * 1024 * 1024 + 1)))
+        let response = await cloud.respond(
+            to: OperationRequest(
+                method: "POST", path: "/", headers: ["x-amz-target": "Nope.Thing"],
+                body: [UInt8](repeating: 0x20, count: 10 * 1024 * 1024 + 1)))
         #expect(response.status == 413)
         #expect(try JSON(parsing: response.body)["__type"] == "RequestEntityTooLargeException")
     }
@@ -106,7 +119,9 @@ func makeCloud(_ services: [any LocalService] = [STSService()], stateDirectory: 
         }
         let wrongVersion = await call("Action=GetCallerIdentity&Version=1999-01-01")
         #expect(wrongVersion.hasPrefix("400 "))
-        #expect(wrongVersion.contains("<Code>InvalidAction</Code><Message>Could not find operation GetCallerIdentity for version 1999-01-01</Message>"))
+        #expect(
+            wrongVersion.contains(
+                "<Code>InvalidAction</Code><Message>Could not find operation GetCallerIdentity for version 1999-01-01</Message>"))
         let noAction = await call("Version=2011-06-15")
         #expect(noAction.hasPrefix("400 "))
         #expect(noAction.contains("<Code>MissingAction</Code>"))
@@ -114,14 +129,21 @@ func makeCloud(_ services: [any LocalService] = [STSService()], stateDirectory: 
 
     @Test func signaturesNeedADate() async throws {
         let cloud = try makeCloud()
-        let response = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/",
-            headers: ["content-type": "application/x-www-form-urlencoded", "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/sts/aws4_request"],
-            body: Array("Action=GetCallerIdentity&Version=2011-06-15".utf8)))
+        let response = await cloud.respond(
+            to: OperationRequest(
+                method: "POST", path: "/",
+                headers: [
+                    "content-type": "application/x-www-form-urlencoded",
+                    "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/sts/aws4_request",
+                ],
+                body: Array("Action=GetCallerIdentity&Version=2011-06-15".utf8)))
         let text = String(decoding: response.body, as: UTF8.self).replacingOccurrences(of: "&apos;", with: "'")
         #expect(response.status == 400)
         #expect(text.contains("<Code>IncompleteSignatureException</Code>"))
-        #expect(text.contains("Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."))
+        #expect(
+            text.contains(
+                "Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+            ))
     }
 
     @Test func healthReportsFailedBackgroundWork() throws {
@@ -306,7 +328,8 @@ struct TaggingService: LocalService {
         #expect(text.contains("<Message>Skiff does not serve IAM CreateGroup yet.</Message>"))
         #expect(text.contains("<Code>UnknownOperationException</Code>"))
         let elb = await cloud.respond(to: request("elasticloadbalancing", form: "Action=CreateLoadBalancer&Version=2015-12-01"))
-        #expect(String(decoding: elb.body, as: UTF8.self).contains("Skiff does not serve Elastic Load Balancing v2 CreateLoadBalancer yet."))
+        #expect(
+            String(decoding: elb.body, as: UTF8.self).contains("Skiff does not serve Elastic Load Balancing v2 CreateLoadBalancer yet."))
         let sns = await cloud.respond(to: request("sns", form: "Action=Publish&Version=2010-03-31"))
         #expect(String(decoding: sns.body, as: UTF8.self).contains("Skiff does not serve Amazon SNS Publish yet."))
         // Signed for IAM, an action STS also has is still IAM's.
@@ -316,8 +339,9 @@ struct TaggingService: LocalService {
 
     @Test func namesJSONServicesByTheirTargetPrefix() async throws {
         let cloud = try makeCloud([STSService()])
-        let organizations = await cloud.respond(to: request(
-            "organizations", target: "AWSOrganizationsV20161128.CreateOrganization"))
+        let organizations = await cloud.respond(
+            to: request(
+                "organizations", target: "AWSOrganizationsV20161128.CreateOrganization"))
         let body = try JSON(parsing: organizations.body)
         #expect(organizations.status == 501)
         #expect(body["message"] == "Skiff does not serve Organizations CreateOrganization yet.")
@@ -334,14 +358,18 @@ struct TaggingService: LocalService {
     /// EKS's TagResource shares `/tags/{arn}` with the Scheduler's: signed for EKS, the Scheduler does not answer it.
     @Test func restRequestsGoToTheServiceTheyWereSignedFor() async throws {
         let cloud = try makeCloud([STSService(), TaggingService()])
-        let eks = await cloud.respond(to: request(
-            "eks", path: "/tags/arn:aws:eks:us-east-1:000000000000:cluster/c", contentType: "application/json"))
+        let eks = await cloud.respond(
+            to: request(
+                "eks", path: "/tags/arn:aws:eks:us-east-1:000000000000:cluster/c", contentType: "application/json"))
         #expect(eks.status == 501)
-        #expect(try JSON(parsing: eks.body)["message"] == "Skiff does not serve Amazon EKS (POST /tags/arn:aws:eks:us-east-1:000000000000:cluster/c) yet.")
+        #expect(
+            try JSON(parsing: eks.body)["message"]
+                == "Skiff does not serve Amazon EKS (POST /tags/arn:aws:eks:us-east-1:000000000000:cluster/c) yet.")
         let clusters = await cloud.respond(to: request("eks", path: "/clusters", contentType: "application/json"))
         #expect(try JSON(parsing: clusters.body)["message"] == "Skiff does not serve Amazon EKS (POST /clusters) yet.")
-        let scheduler = await cloud.respond(to: request(
-            "scheduler", path: "/tags/arn:aws:scheduler:us-east-1:000000000000:schedule-group:g", contentType: "application/json"))
+        let scheduler = await cloud.respond(
+            to: request(
+                "scheduler", path: "/tags/arn:aws:scheduler:us-east-1:000000000000:schedule-group:g", contentType: "application/json"))
         #expect(scheduler.status == 200)
     }
 }

@@ -26,8 +26,10 @@ import Testing
     }
 
     @Test func servesHostsThatNameThisMachine() {
-        for host in ["127.0.0.1", "127.0.0.1:4566", "127.1.2.3:80", "localhost", "LOCALHOST:4566", "localhost.", "app.localhost:4566",
-                     "[::1]:4566", "[::1]", "::1", "skiff.internal", "SKIFF.internal:4566", "[::ffff:127.0.0.1]:4566"] {
+        for host in [
+            "127.0.0.1", "127.0.0.1:4566", "127.1.2.3:80", "localhost", "LOCALHOST:4566", "localhost.", "app.localhost:4566",
+            "[::1]:4566", "[::1]", "::1", "skiff.internal", "SKIFF.internal:4566", "[::ffff:127.0.0.1]:4566",
+        ] {
             #expect(verdict(["host": host]) == .allowed, "\(host)")
         }
         // HTTP/1.0 tools may send none; a browser always does.
@@ -36,8 +38,10 @@ import Testing
 
     /// DNS rebinding: the attacker's own name resolves to 127.0.0.1, but the page still names it in Host.
     @Test func refusesRebindableHosts() {
-        for host in ["evil.example", "evil.example:4566", "127.0.0.1.evil.example", "localhost.evil.example", "128.0.0.1",
-                     "127.0.0.256", "127.0.0", "0.0.0.0:4566", "[::2]:4566", "10.0.0.1", "", "skiff.internal.evil"] {
+        for host in [
+            "evil.example", "evil.example:4566", "127.0.0.1.evil.example", "localhost.evil.example", "128.0.0.1",
+            "127.0.0.256", "127.0.0", "0.0.0.0:4566", "[::2]:4566", "10.0.0.1", "", "skiff.internal.evil",
+        ] {
             #expect(isRefused(verdict(["host": host])), "\(host)")
         }
         guard case .refused(let reason) = verdict(["host": "evil.example:4566"]) else { return }
@@ -48,11 +52,14 @@ import Testing
     @Test func servesItsOwnOriginAndAllowedOnes() {
         #expect(verdict(["host": "127.0.0.1:4566", "origin": "http://127.0.0.1:4566"]) == .allowed)
         #expect(verdict(["host": "localhost:4566", "origin": "http://localhost:4566", "sec-fetch-site": "same-origin"]) == .allowed)
-        #expect(verdict(["host": "localhost:4566", "origin": "http://localhost:3000"]) == .allowedCrossOrigin(origin: "http://localhost:3000"))
+        #expect(
+            verdict(["host": "localhost:4566", "origin": "http://localhost:3000"]) == .allowedCrossOrigin(origin: "http://localhost:3000"))
     }
 
     @Test func refusesOtherOrigins() {
-        for origin in ["https://evil.example", "null", "http://localhost:3001", "https://127.0.0.1:4566", "http://127.0.0.1:4567", "file://"] {
+        for origin in [
+            "https://evil.example", "null", "http://localhost:3001", "https://127.0.0.1:4566", "http://127.0.0.1:4567", "file://",
+        ] {
             #expect(isRefused(verdict(["host": "127.0.0.1:4566", "origin": origin])), "\(origin)")
         }
         // A no-cors request for another site (an image, a form) names no origin but says where it comes from.
@@ -63,7 +70,9 @@ import Testing
 
     /// Content types a page may send anywhere without a preflight need a header it cannot add without one.
     @Test func refusesPreflightFreeContentTypesWithoutAnAuthorizationHeader() {
-        for type in ["text/plain", "text/plain;charset=UTF-8", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "TEXT/PLAIN"] {
+        for type in [
+            "text/plain", "text/plain;charset=UTF-8", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "TEXT/PLAIN",
+        ] {
             #expect(isRefused(verdict(["host": "localhost", "content-type": type])), "\(type)")
             #expect(verdict(["host": "localhost", "content-type": type, "authorization": "AWS4-HMAC-SHA256 ..."]) == .allowed, "\(type)")
         }
@@ -72,7 +81,10 @@ import Testing
     }
 
     @Test func answersPreflightsOfAllowedOriginsOnly() throws {
-        let asked = ["origin": "http://localhost:3000", "access-control-request-method": "POST", "access-control-request-headers": "authorization, x-amz-target"]
+        let asked = [
+            "origin": "http://localhost:3000", "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, x-amz-target",
+        ]
         let answer = try #require(policy.preflightAnswer(method: "OPTIONS", headers: asked))
         #expect(answer.status == 200)
         #expect(answer.headers.contains { $0 == ("Access-Control-Allow-Origin", "http://localhost:3000") })
@@ -102,7 +114,8 @@ import Testing
             let exchange = try await RawHTTP.exchange(port: port, sending: rebound, expecting: 1)
             #expect(exchange.responses.map(\.status) == [403])
             #expect(exchange.responses.first?.body.contains("<Code>AccessDeniedException</Code>") == true)
-            let health = try await RawHTTP.exchange(port: port, sending: "GET /_skiff/health HTTP/1.1\r\nHost: evil.example\r\n\r\n", expecting: 1)
+            let health = try await RawHTTP.exchange(
+                port: port, sending: "GET /_skiff/health HTTP/1.1\r\nHost: evil.example\r\n\r\n", expecting: 1)
             #expect(health.responses.map(\.status) == [403])
         }
     }
@@ -111,7 +124,8 @@ import Testing
     @Test func refusesATextPlainPost() async throws {
         try await CloudHTTPChannelTests().withServer { port in
             let body = #"{"ScheduleExpression":"rate(1 minute)","FlexibleTimeWindow":{"Mode":"OFF"}}"#
-            let request = "POST /schedules/pwn HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nOrigin: https://evil.example\r\n"
+            let request =
+                "POST /schedules/pwn HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nOrigin: https://evil.example\r\n"
                 + "Content-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
             let exchange = try await RawHTTP.exchange(port: port, sending: request, expecting: 1)
             #expect(exchange.responses.map(\.status) == [403])
@@ -127,7 +141,8 @@ import Testing
     @Test func refusesUnsignedCalls() async throws {
         try await CloudHTTPChannelTests().withServer { port in
             let exec = #"{"task":"any","command":["/bin/sh","-c","touch /tmp/pwned"]}"#
-            let request = "POST /_skiff/ecs/exec HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(exec.utf8.count)\r\n\r\n\(exec)"
+            let request =
+                "POST /_skiff/ecs/exec HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(exec.utf8.count)\r\n\r\n\(exec)"
             let exchange = try await RawHTTP.exchange(port: port, sending: request, expecting: 1)
             // This server has no ECS; the core refuses before any service is asked.
             #expect(exchange.responses.first?.status != 200)
@@ -144,26 +159,30 @@ import Testing
 @Suite struct SignatureRequirementTests {
     @Test func refusesUnsignedRequestsInEachProtocolsWords() async throws {
         let cloud = try makeCloud([STSService(), EchoService()])
-        let query = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/", headers: ["content-type": "application/x-www-form-urlencoded"],
-            body: Array("Action=GetCallerIdentity&Version=2011-06-15".utf8)))
+        let query = await cloud.respond(
+            to: OperationRequest(
+                method: "POST", path: "/", headers: ["content-type": "application/x-www-form-urlencoded"],
+                body: Array("Action=GetCallerIdentity&Version=2011-06-15".utf8)))
         let text = String(decoding: query.body, as: UTF8.self)
         #expect(query.status == 403)
         #expect(text.contains("<Code>MissingAuthenticationToken</Code>"))
         #expect(text.contains("<Message>Request is missing Authentication Token</Message>"))
         #expect(query.headers.contains { $0 == ("x-amzn-ErrorType", "MissingAuthenticationToken") })
         // A presigned query is a signature.
-        let presigned = await cloud.respond(to: OperationRequest(
-            method: "GET", path: "/", query: [
-                "Action": ["GetCallerIdentity"], "Version": ["2011-06-15"], "X-Amz-Algorithm": ["AWS4-HMAC-SHA256"],
-                "X-Amz-Credential": ["AKIDTEST/20240101/us-east-1/sts/aws4_request"], "X-Amz-Date": ["20240101T000000Z"],
-                "X-Amz-SignedHeaders": ["host"], "X-Amz-Signature": ["0"],
-            ]))
+        let presigned = await cloud.respond(
+            to: OperationRequest(
+                method: "GET", path: "/",
+                query: [
+                    "Action": ["GetCallerIdentity"], "Version": ["2011-06-15"], "X-Amz-Algorithm": ["AWS4-HMAC-SHA256"],
+                    "X-Amz-Credential": ["AKIDTEST/20240101/us-east-1/sts/aws4_request"], "X-Amz-Date": ["20240101T000000Z"],
+                    "X-Amz-SignedHeaders": ["host"], "X-Amz-Signature": ["0"],
+                ]))
         #expect(presigned.status == 200)
         // The JSON protocols' words, from a service of the awsJson protocol.
-        let json = await cloud.respond(to: OperationRequest(
-            method: "POST", path: "/", headers: ["x-amz-target": "Echo_20240101.Echo", "content-type": "application/x-amz-json-1.0"],
-            body: Array(#"{"name":"a"}"#.utf8)))
+        let json = await cloud.respond(
+            to: OperationRequest(
+                method: "POST", path: "/", headers: ["x-amz-target": "Echo_20240101.Echo", "content-type": "application/x-amz-json-1.0"],
+                body: Array(#"{"name":"a"}"#.utf8)))
         #expect(json.status == 403)
         #expect(json.headers.contains { $0 == ("x-amzn-ErrorType", "MissingAuthenticationTokenException") })
         #expect(String(decoding: json.body, as: UTF8.self).contains(#""message":"Missing Authentication Token""#))

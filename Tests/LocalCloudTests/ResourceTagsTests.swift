@@ -37,14 +37,18 @@ import Testing
     @Test func addsOverwritesRemovesAndListsByKey() throws {
         let database = try database()
         try database.writer.write { db in
-            try ResourceTags.add(db, arn: Self.arn, [.init(key: "team", value: "ops"), .init(key: "env", value: "prod")], rules: Self.rules)
+            try ResourceTags.add(
+                db, arn: Self.arn, [.init(key: "team", value: "ops"), .init(key: "env", value: "prod")], rules: Self.rules)
             try ResourceTags.add(db, arn: Self.arn, [.init(key: "env", value: "stg")], rules: Self.rules)
-            try ResourceTags.add(db, arn: "arn:aws:ecs:us-east-1:000000000000:cluster/other", [.init(key: "x", value: "")], rules: Self.rules)
+            try ResourceTags.add(
+                db, arn: "arn:aws:ecs:us-east-1:000000000000:cluster/other", [.init(key: "x", value: "")], rules: Self.rules)
         }
         #expect(try tags(database) == [.init(key: "env", value: "stg"), .init(key: "team", value: "ops")])
         try database.writer.write { db in try ResourceTags.remove(db, arn: Self.arn, keys: ["team", "absent"]) }
         #expect(try tags(database) == [.init(key: "env", value: "stg")])
-        try database.writer.write { db in try ResourceTags.replace(db, arn: Self.arn, with: [.init(key: "new", value: "1")], rules: Self.rules) }
+        try database.writer.write { db in
+            try ResourceTags.replace(db, arn: Self.arn, with: [.init(key: "new", value: "1")], rules: Self.rules)
+        }
         #expect(try tags(database) == [.init(key: "new", value: "1")])
         try database.writer.write { db in try ResourceTags.removeAll(db, arn: Self.arn) }
         #expect(try tags(database) == [])
@@ -72,13 +76,17 @@ import Testing
         #expect(refusal(database, [.init(key: "", value: "v")]) == .keyLength(key: ""))
         #expect(refusal(database, [.init(key: long, value: "v")]) == .keyLength(key: long))
         #expect(refusal(database, [.init(key: "k", value: String(repeating: "v", count: 257))]) == .valueLength(key: "k"))
-        #expect(refusal(database, [.init(key: "aws:cloudformation:stack-name", value: "v")]) == .reservedKey(key: "aws:cloudformation:stack-name"))
+        #expect(
+            refusal(database, [.init(key: "aws:cloudformation:stack-name", value: "v")])
+                == .reservedKey(key: "aws:cloudformation:stack-name"))
         #expect(refusal(database, [.init(key: "AWS:x", value: "v")]) == .reservedKey(key: "AWS:x"))
         // A refused request writes none of its tags.
         #expect(refusal(database, [.init(key: "good", value: "v"), .init(key: "", value: "v")]) == .keyLength(key: ""))
         #expect(try tags(database) == [])
-        let limits = [ResourceTag(key: String(repeating: "k", count: 128), value: String(repeating: "v", count: 256)), .init(key: "empty", value: ""),
-                      .init(key: "awsome", value: "v")]
+        let limits = [
+            ResourceTag(key: String(repeating: "k", count: 128), value: String(repeating: "v", count: 256)), .init(key: "empty", value: ""),
+            .init(key: "awsome", value: "v"),
+        ]
         #expect(refusal(database, limits) == nil)
         #expect(try tags(database).count == 3)
         #expect(TagViolation.keyLength(key: "").message == "Tag keys must not be empty.")
@@ -86,7 +94,9 @@ import Testing
 
     @Test func aServiceMayAllowMoreTags() throws {
         let rules = TagRules(maximumTags: 2) { Refused(violation: $0) }
-        #expect(rules.violation([.init(key: "a", value: ""), .init(key: "b", value: ""), .init(key: "c", value: "")]) == .tooMany(count: 3, maximum: 2))
+        #expect(
+            rules.violation([.init(key: "a", value: ""), .init(key: "b", value: ""), .init(key: "c", value: "")])
+                == .tooMany(count: 3, maximum: 2))
         #expect(throws: Refused(violation: .tooMany(count: 3, maximum: 2))) {
             try rules.check([.init(key: "a", value: ""), .init(key: "b", value: ""), .init(key: "c", value: "")])
         }

@@ -10,24 +10,33 @@ import Testing
     let time = Date(timeIntervalSince1970: 1_796_683_201.123)  // 2026-12-07T22:40:01.123Z
 
     @Test func textLineIsMessageThenPairsWithTheSubjectFirst() {
-        let line = ServerLogHandler.line(format: .text, time: time, level: .info, message: "ECS task stopped", metadata: [
-            "region": "us-east-1", "exit-codes": "app:0", "task": "3f2a", "service": "ecs", "zone": "z", "alpha": "a",
-        ])
-        #expect(line == "2026-12-07T22:40:01.123Z info     ECS task stopped service=ecs task=3f2a exit-codes=app:0 region=us-east-1 alpha=a zone=z\n")
+        let line = ServerLogHandler.line(
+            format: .text, time: time, level: .info, message: "ECS task stopped",
+            metadata: [
+                "region": "us-east-1", "exit-codes": "app:0", "task": "3f2a", "service": "ecs", "zone": "z", "alpha": "a",
+            ])
+        #expect(
+            line
+                == "2026-12-07T22:40:01.123Z info     ECS task stopped service=ecs task=3f2a exit-codes=app:0 region=us-east-1 alpha=a zone=z\n"
+        )
     }
 
     @Test func textValuesWithSpacesQuotesOrControlsAreQuoted() {
-        let line = ServerLogHandler.line(format: .text, time: time, level: .error, message: "m", metadata: [
-            "reason": "Essential container exited", "error": "say \"no\"\nnow", "empty": "", "eq": "a=b",
-        ])
+        let line = ServerLogHandler.line(
+            format: .text, time: time, level: .error, message: "m",
+            metadata: [
+                "reason": "Essential container exited", "error": "say \"no\"\nnow", "empty": "", "eq": "a=b",
+            ])
         #expect(line.hasSuffix(#" m error="say \"no\"\nnow" reason="Essential container exited" empty="" eq="a=b""# + "\n"))
         #expect(!line.dropLast().contains("\n"), "one event, one line")
     }
 
     @Test func jsonLineIsOneObjectWithTimeLevelMessageAndMetadata() throws {
-        let line = ServerLogHandler.line(format: .json, time: time, level: .notice, message: "execution ended", metadata: [
-            "status": "SUCCEEDED", "containers": .array(["app", "sidecar"]), "message": "not the message",
-        ])
+        let line = ServerLogHandler.line(
+            format: .json, time: time, level: .notice, message: "execution ended",
+            metadata: [
+                "status": "SUCCEEDED", "containers": .array(["app", "sidecar"]), "message": "not the message",
+            ])
         #expect(line.hasSuffix("\n") && line.filter { $0 == "\n" }.count == 1)
         let object = try JSON(parsing: String(line.dropLast()))
         #expect(object["time"] == "2026-12-07T22:40:01.123Z")

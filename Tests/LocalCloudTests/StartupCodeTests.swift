@@ -4,8 +4,9 @@ import Testing
 
 @Suite struct StartupCodeTests {
     @Test func onlyExecutableFileMappingsAreGivenBack() {
-        #expect(ExecutableRegion(mapsLine: "55d0c0a00000-55d0c2a00000 r-xp 00200000 fd:01 1234  /usr/local/bin/skiff\n")
-            == ExecutableRegion(start: 0x55d0c0a00000, end: 0x55d0c2a00000))
+        #expect(
+            ExecutableRegion(mapsLine: "55d0c0a00000-55d0c2a00000 r-xp 00200000 fd:01 1234  /usr/local/bin/skiff\n")
+                == ExecutableRegion(start: 0x55d0c0a00000, end: 0x55d0c2a00000))
         for line in [
             "55d0c2a00000-55d0c2b00000 r--p 02200000 fd:01 1234  /usr/local/bin/skiff",  // relocated read-only data
             "55d0c2b00000-55d0c2c00000 rw-p 02300000 fd:01 1234  /usr/local/bin/skiff",  // data

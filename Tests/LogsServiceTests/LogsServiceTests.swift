@@ -63,7 +63,9 @@ let now = Int(Date().timeIntervalSince1970 * 1000)
         #expect(bad.body["message"]?.stringValue?.contains("Member must satisfy enum value set: [1, 3, 5, 7, 14") == true)
         #expect(try await cloud.logs("PutRetentionPolicy", ["logGroupName": "g", "retentionInDays": 7]).status == 200)
         #expect(try await cloud.logs("DescribeLogGroups", [:]).body["logGroups"]?[0]?["retentionInDays"] == 7)
-        #expect(try await cloud.logs("PutRetentionPolicy", ["logGroupName": "nope", "retentionInDays": 7]).body["__type"] == "ResourceNotFoundException")
+        #expect(
+            try await cloud.logs("PutRetentionPolicy", ["logGroupName": "nope", "retentionInDays": 7]).body["__type"]
+                == "ResourceNotFoundException")
         #expect(try await cloud.logs("DeleteRetentionPolicy", ["logGroupName": "g"]).status == 200)
         #expect(try await cloud.logs("DescribeLogGroups", [:]).body["logGroups"]?[0]?["retentionInDays"] == nil)
     }
@@ -74,19 +76,46 @@ let now = Int(Date().timeIntervalSince1970 * 1000)
         _ = try await cloud.logs("CreateLogStream", ["logGroupName": "g", "logStreamName": "s"])
         let old = now - 3 * 86_400_000
         // One batch may not span more than 24 hours.
-        let span = try await cloud.logs("PutLogEvents", ["logGroupName": "g", "logStreamName": "s", "logEvents": [
-            ["timestamp": .number(Double(old)), "message": "old"], ["timestamp": .number(Double(now)), "message": "new"]]])
+        let span = try await cloud.logs(
+            "PutLogEvents",
+            [
+                "logGroupName": "g", "logStreamName": "s",
+                "logEvents": [
+                    ["timestamp": .number(Double(old)), "message": "old"], ["timestamp": .number(Double(now)), "message": "new"],
+                ],
+            ])
         #expect(span.body["message"] == "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
-        #expect(try await cloud.logs("PutLogEvents", ["logGroupName": "g", "logStreamName": "s", "logEvents": [["timestamp": .number(Double(old)), "message": "old"]]]).status == 200)
-        #expect(try await cloud.logs("PutLogEvents", ["logGroupName": "g", "logStreamName": "s", "logEvents": [["timestamp": .number(Double(now)), "message": "new"]]]).status == 200)
+        #expect(
+            try await cloud.logs(
+                "PutLogEvents",
+                ["logGroupName": "g", "logStreamName": "s", "logEvents": [["timestamp": .number(Double(old)), "message": "old"]]]
+            ).status == 200)
+        #expect(
+            try await cloud.logs(
+                "PutLogEvents",
+                ["logGroupName": "g", "logStreamName": "s", "logEvents": [["timestamp": .number(Double(now)), "message": "new"]]]
+            ).status == 200)
         _ = try await cloud.logs("PutRetentionPolicy", ["logGroupName": "g", "retentionInDays": 1])
         let events = try await cloud.logs("GetLogEvents", ["logGroupName": "g", "logStreamName": "s", "startFromHead": true])
         #expect(events.body["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == ["new"])
-        let expired = try await cloud.logs("PutLogEvents", ["logGroupName": "g", "logStreamName": "s", "logEvents": [
-            ["timestamp": .number(Double(old)), "message": "old"], ["timestamp": .number(Double(old + 1)), "message": "old too"]]])
+        let expired = try await cloud.logs(
+            "PutLogEvents",
+            [
+                "logGroupName": "g", "logStreamName": "s",
+                "logEvents": [
+                    ["timestamp": .number(Double(old)), "message": "old"], ["timestamp": .number(Double(old + 1)), "message": "old too"],
+                ],
+            ])
         #expect(expired.body["rejectedLogEventsInfo"]?["expiredLogEventEndIndex"] == 2)
-        let future = try await cloud.logs("PutLogEvents", ["logGroupName": "g", "logStreamName": "s", "logEvents": [
-            ["timestamp": .number(Double(now)), "message": "ok"], ["timestamp": .number(Double(now + 3 * 3_600_000)), "message": "future"]]])
+        let future = try await cloud.logs(
+            "PutLogEvents",
+            [
+                "logGroupName": "g", "logStreamName": "s",
+                "logEvents": [
+                    ["timestamp": .number(Double(now)), "message": "ok"],
+                    ["timestamp": .number(Double(now + 3 * 3_600_000)), "message": "future"],
+                ],
+            ])
         #expect(future.body["rejectedLogEventsInfo"]?["tooNewLogEventStartIndex"] == 1)
     }
 }
@@ -97,26 +126,41 @@ let now = Int(Date().timeIntervalSince1970 * 1000)
         _ = try await cloud.logs("CreateLogGroup", ["logGroupName": "g"])
         _ = try await cloud.logs("CreateLogStream", ["logGroupName": "g", "logStreamName": .string(stream)])
         guard !messages.isEmpty else { return cloud }
-        let events = messages.enumerated().map { JSON.object(["timestamp": .number(Double(now + $0.offset)), "message": .string($0.element)]) }
-        let put = try await cloud.logs("PutLogEvents", ["logGroupName": "g", "logStreamName": .string(stream), "logEvents": .array(events)])
+        let events = messages.enumerated().map {
+            JSON.object(["timestamp": .number(Double(now + $0.offset)), "message": .string($0.element)])
+        }
+        let put = try await cloud.logs(
+            "PutLogEvents", ["logGroupName": "g", "logStreamName": .string(stream), "logEvents": .array(events)])
         #expect(put.status == 200)
         return cloud
     }
 
     @Test func streamsAndEventsNeedTheirGroupAndStream() async throws {
         let cloud = try makeLogsCloud()
-        #expect(try await cloud.logs("CreateLogStream", ["logGroupName": "g", "logStreamName": "s"]).body["message"] == "The specified log group does not exist.")
+        #expect(
+            try await cloud.logs("CreateLogStream", ["logGroupName": "g", "logStreamName": "s"]).body["message"]
+                == "The specified log group does not exist.")
         _ = try await cloud.logs("CreateLogGroup", ["logGroupName": "g"])
-        let put = try await cloud.logs("PutLogEvents", ["logGroupName": "g", "logStreamName": "s", "logEvents": [["timestamp": .number(Double(now)), "message": "m"]]])
+        let put = try await cloud.logs(
+            "PutLogEvents",
+            ["logGroupName": "g", "logStreamName": "s", "logEvents": [["timestamp": .number(Double(now)), "message": "m"]]])
         #expect(put.body["__type"] == "ResourceNotFoundException")
         #expect(put.body["message"] == "The specified log stream does not exist.")
-        #expect(try await cloud.logs("CreateLogStream", ["logGroupName": "g", "logStreamName": "a:b"]).body["__type"] == "InvalidParameterException")
+        #expect(
+            try await cloud.logs("CreateLogStream", ["logGroupName": "g", "logStreamName": "a:b"]).body["__type"]
+                == "InvalidParameterException")
     }
 
     @Test func eventsMustBeChronological() async throws {
         let cloud = try await seeded([])
-        let put = try await cloud.logs("PutLogEvents", ["logGroupName": "g", "logStreamName": "s", "logEvents": [
-            ["timestamp": .number(Double(now + 5)), "message": "b"], ["timestamp": .number(Double(now)), "message": "a"]]])
+        let put = try await cloud.logs(
+            "PutLogEvents",
+            [
+                "logGroupName": "g", "logStreamName": "s",
+                "logEvents": [
+                    ["timestamp": .number(Double(now + 5)), "message": "b"], ["timestamp": .number(Double(now)), "message": "a"],
+                ],
+            ])
         #expect(put.body["message"] == "Log events in a single PutLogEvents request must be in chronological order.")
     }
 
@@ -125,23 +169,29 @@ let now = Int(Date().timeIntervalSince1970 * 1000)
         let head = try await cloud.logs("GetLogEvents", ["logGroupName": "g", "logStreamName": "s", "startFromHead": true, "limit": 2])
         #expect(head.body["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == ["line 1", "line 2"])
         let next = try #require(head.body["nextForwardToken"]?.stringValue)
-        let more = try await cloud.logs("GetLogEvents", ["logGroupName": "g", "logStreamName": "s", "nextToken": .string(next), "limit": 10])
+        let more = try await cloud.logs(
+            "GetLogEvents", ["logGroupName": "g", "logStreamName": "s", "nextToken": .string(next), "limit": 10])
         #expect(more.body["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == ["line 3", "line 4", "line 5"])
         // At the end the forward token stays the same until new events arrive.
         let end = try #require(more.body["nextForwardToken"]?.stringValue)
         let atEnd = try await cloud.logs("GetLogEvents", ["logGroupName": "g", "logStreamName": "s", "nextToken": .string(end)])
         #expect(atEnd.body["events"]?.arrayValue?.isEmpty == true)
         #expect(atEnd.body["nextForwardToken"]?.stringValue == end)
-        _ = try await cloud.logs("PutLogEvents", ["logGroupName": "g", "logStreamName": "s", "logEvents": [["timestamp": .number(Double(now + 10)), "message": "line 6"]]])
+        _ = try await cloud.logs(
+            "PutLogEvents",
+            ["logGroupName": "g", "logStreamName": "s", "logEvents": [["timestamp": .number(Double(now + 10)), "message": "line 6"]]])
         let tailed = try await cloud.logs("GetLogEvents", ["logGroupName": "g", "logStreamName": "s", "nextToken": .string(end)])
         #expect(tailed.body["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == ["line 6"])
 
         let tail = try await cloud.logs("GetLogEvents", ["logGroupName": "g", "logStreamName": "s", "limit": 2])
         #expect(tail.body["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == ["line 5", "line 6"])
         let back = try #require(tail.body["nextBackwardToken"]?.stringValue)
-        let earlier = try await cloud.logs("GetLogEvents", ["logGroupName": "g", "logStreamName": "s", "limit": 2, "nextToken": .string(back)])
+        let earlier = try await cloud.logs(
+            "GetLogEvents", ["logGroupName": "g", "logStreamName": "s", "limit": 2, "nextToken": .string(back)])
         #expect(earlier.body["events"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == ["line 3", "line 4"])
-        #expect(try await cloud.logs("GetLogEvents", ["logGroupName": "g", "logStreamName": "s", "nextToken": "garbage"]).body["__type"] == "InvalidParameterException")
+        #expect(
+            try await cloud.logs("GetLogEvents", ["logGroupName": "g", "logStreamName": "s", "nextToken": "garbage"]).body["__type"]
+                == "InvalidParameterException")
     }
 
     @Test func filterLogEventsWithPatterns() async throws {
@@ -174,11 +224,14 @@ let now = Int(Date().timeIntervalSince1970 * 1000)
     @Test func describeStreamsByLastEventTime() async throws {
         let cloud = try await seeded(["a"], stream: "first")
         _ = try await cloud.logs("CreateLogStream", ["logGroupName": "g", "logStreamName": "second"])
-        _ = try await cloud.logs("PutLogEvents", ["logGroupName": "g", "logStreamName": "second", "logEvents": [["timestamp": .number(Double(now + 100)), "message": "b"]]])
+        _ = try await cloud.logs(
+            "PutLogEvents",
+            ["logGroupName": "g", "logStreamName": "second", "logEvents": [["timestamp": .number(Double(now + 100)), "message": "b"]]])
         let streams = try await cloud.logs("DescribeLogStreams", ["logGroupName": "g", "orderBy": "LastEventTime", "descending": true])
         #expect(streams.body["logStreams"]?.arrayValue?.compactMap { $0["logStreamName"]?.stringValue } == ["second", "first"])
         #expect(streams.body["logStreams"]?[0]?["lastEventTimestamp"]?.intValue == now + 100)
-        let conflict = try await cloud.logs("DescribeLogStreams", ["logGroupName": "g", "orderBy": "LastEventTime", "logStreamNamePrefix": "f"])
+        let conflict = try await cloud.logs(
+            "DescribeLogStreams", ["logGroupName": "g", "orderBy": "LastEventTime", "logStreamNamePrefix": "f"])
         #expect(conflict.body["message"] == "Cannot order by LastEventTime with a logStreamNamePrefix.")
     }
 }

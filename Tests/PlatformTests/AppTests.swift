@@ -32,7 +32,8 @@ import PlatformExample
 
     @Test func optionsComeFromSkiffThenCdkVariables() throws {
         #expect(try SynthOptions(arguments: [], environment: ["CDK_OUTDIR": "/tmp/cdk"]).outputDirectory == "/tmp/cdk")
-        let both = try SynthOptions(arguments: [], environment: ["CDK_OUTDIR": "/tmp/cdk", "SKIFF_OUTDIR": "/tmp/skiff", "SKIFF_YAML": "1"])
+        let both = try SynthOptions(
+            arguments: [], environment: ["CDK_OUTDIR": "/tmp/cdk", "SKIFF_OUTDIR": "/tmp/skiff", "SKIFF_YAML": "1"])
         #expect(both == SynthOptions(outputDirectory: "/tmp/skiff", includeYAML: true))
         #expect(try SynthOptions(arguments: [], environment: ["SKIFF_OUTDIR": "", "CDK_OUTDIR": "c"]).outputDirectory == "c")
         #expect(try SynthOptions(arguments: [], environment: ["SKIFF_YAML": "0"]).includeYAML == false)
@@ -67,10 +68,11 @@ import PlatformExample
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let out = (folder as NSString).appendingPathComponent("nested/cdk.out")
         let written = try ExamplePlatform.app.synth(SynthOptions(outputDirectory: out, includeYAML: true))
-        #expect(written.map { ($0 as NSString).lastPathComponent } == [
-            "Management.template.json", "Management.template.yaml", "Prod.template.json", "Prod.template.yaml",
-            "Stg.template.json", "Stg.template.yaml", "manifest.json",
-        ])
+        #expect(
+            written.map { ($0 as NSString).lastPathComponent } == [
+                "Management.template.json", "Management.template.yaml", "Prod.template.json", "Prod.template.yaml",
+                "Stg.template.json", "Stg.template.yaml", "manifest.json",
+            ])
         let stacks = try #require(try AssemblyReader.read(out))
         let expected = try ExamplePlatform.app.synthesize()
         #expect(stacks.map(\.name) == expected.stacks.map(\.stack))
@@ -116,16 +118,24 @@ import PlatformExample
             "version": "36.0.0",
             "artifacts": [
                 "Tree": ["type": "cdk:tree", "properties": ["file": "tree.json"]],
-                "MyStackA1B2": ["type": "aws:cloudformation:stack", "environment": "aws://unknown-account/unknown-region",
-                                "properties": ["templateFile": "MyStack.template.json", "stackName": "MyStack"]],
+                "MyStackA1B2": [
+                    "type": "aws:cloudformation:stack", "environment": "aws://unknown-account/unknown-region",
+                    "properties": ["templateFile": "MyStack.template.json", "stackName": "MyStack"],
+                ],
             ],
         ]
         try Data(manifest.serialized().utf8).write(to: URL(fileURLWithPath: folder + "/manifest.json"))
-        try Data(#"{"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}"#.utf8).write(to: URL(fileURLWithPath: folder + "/MyStack.template.json"))
+        try Data(#"{"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}"#.utf8).write(
+            to: URL(fileURLWithPath: folder + "/MyStack.template.json"))
         let stacks = try #require(try AssemblyReader.read(folder))
-        #expect(stacks == [AssemblyStack(name: "MyStack", environment: nil, templatePath: folder + "/MyStack.template.json",
-                                         template: ["Resources": ["Q": ["Type": "AWS::SQS::Queue"]]])])
-        #expect(AssemblyReader.environment(uri: "aws://111111111111/us-east-1") == Environment(account: "111111111111", region: "us-east-1"))
+        #expect(
+            stacks == [
+                AssemblyStack(
+                    name: "MyStack", environment: nil, templatePath: folder + "/MyStack.template.json",
+                    template: ["Resources": ["Q": ["Type": "AWS::SQS::Queue"]]])
+            ])
+        #expect(
+            AssemblyReader.environment(uri: "aws://111111111111/us-east-1") == Environment(account: "111111111111", region: "us-east-1"))
     }
 
     @Test func readerRejectsABrokenAssembly() throws {

@@ -25,8 +25,11 @@ import PlatformExample
         #expect(notes.contains { $0.stringValue?.contains("enable-organizations-root-credentials-management") == true })
         // Only real resource types.
         let types = Set((t["Resources"]?.objectValue ?? [:]).values.compactMap { $0["Type"]?.stringValue })
-        #expect(types == ["AWS::Organizations::Organization", "AWS::Organizations::OrganizationalUnit",
-                          "AWS::Organizations::Account", "AWS::Organizations::Policy"])
+        #expect(
+            types == [
+                "AWS::Organizations::Organization", "AWS::Organizations::OrganizationalUnit",
+                "AWS::Organizations::Account", "AWS::Organizations::Policy",
+            ])
     }
 
     @Test func rootSCPCanBeTurnedOff() throws {
@@ -56,30 +59,34 @@ import PlatformExample
 }
 
 @Suite struct BatchJobTests {
-    let job = BatchJob("report", image: "php-app:1", entryPoint: ["php"], command: ["artisan", "report"],
-                       environment: ["A": "1"], schedule: .init("cron(0 3 * * ? *)", timeZone: "Asia/Tokyo"),
-                       requiredArguments: ["date", "target"], network: testNetwork)
+    let job = BatchJob(
+        "report", image: "php-app:1", entryPoint: ["php"], command: ["artisan", "report"],
+        environment: ["A": "1"], schedule: .init("cron(0 3 * * ? *)", timeZone: "Asia/Tokyo"),
+        requiredArguments: ["date", "target"], network: testNetwork)
 
     @Test func stateMachineIsValidateMissingRun() throws {
         let d = job.stateMachineDefinition
         #expect(d["QueryLanguage"] == "JSONata")
         #expect(d["StartAt"] == "ValidateArgs")
         #expect(d["States"]?["ValidateArgs"]?["Type"] == "Choice")
-        #expect(d["States"]?["ValidateArgs"]?["Choices"]?[0]?["Condition"] ==
-                "{% $exists($states.input.date) and $exists($states.input.target) %}")
+        #expect(
+            d["States"]?["ValidateArgs"]?["Choices"]?[0]?["Condition"]
+                == "{% $exists($states.input.date) and $exists($states.input.target) %}")
         #expect(d["States"]?["ValidateArgs"]?["Default"] == "MissingArgs")
         #expect(d["States"]?["MissingArgs"]?["Type"] == "Fail")
         let run = try #require(d["States"]?["RunEcsTask"])
         #expect(run["Resource"] == "arn:aws:states:::ecs:runTask.sync")
-        #expect(run["Arguments"]?["Overrides"]?["ContainerOverrides"]?[0]?["Command"] ==
-                "{% ['artisan', 'report', $string($states.input.date), $string($states.input.target)] %}")
+        #expect(
+            run["Arguments"]?["Overrides"]?["ContainerOverrides"]?[0]?["Command"]
+                == "{% ['artisan', 'report', $string($states.input.date), $string($states.input.target)] %}")
         #expect(run["Arguments"]?["Overrides"]?["ContainerOverrides"]?[0]?["Name"] == "report")
         #expect(run["End"] == true)
     }
 
     @Test func argumentNamesThatAreNotIdentifiersAreQuoted() {
         let j = BatchJob("x", image: "i", requiredArguments: ["run-date"], network: testNetwork)
-        #expect(j.stateMachineDefinition["States"]?["ValidateArgs"]?["Choices"]?[0]?["Condition"] == "{% $exists($states.input.`run-date`) %}")
+        #expect(
+            j.stateMachineDefinition["States"]?["ValidateArgs"]?["Choices"]?[0]?["Condition"] == "{% $exists($states.input.`run-date`) %}")
     }
 
     @Test func taskDefinitionCarriesImageEntryPointCommandEnvAndLogs() throws {
@@ -106,14 +113,19 @@ import PlatformExample
 
     @Test func rolesGrantOnlyWhatRunningTheTaskNeeds() throws {
         let t = try templateOf { job }
-        let sm = try #require(t["Resources"]?["ReportStateMachineRole"]?["Properties"]?["Policies"]?[0]?["PolicyDocument"]?["Statement"]?.arrayValue)
+        let sm = try #require(
+            t["Resources"]?["ReportStateMachineRole"]?["Properties"]?["Policies"]?[0]?["PolicyDocument"]?["Statement"]?.arrayValue)
         let actions = Set(sm.flatMap { asList($0["Action"]).compactMap(\.stringValue) })
-        #expect(actions == ["ecs:RunTask", "ecs:StopTask", "ecs:DescribeTasks", "iam:PassRole",
-                            "events:PutTargets", "events:PutRule", "events:DescribeRule"])
+        #expect(
+            actions == [
+                "ecs:RunTask", "ecs:StopTask", "ecs:DescribeTasks", "iam:PassRole",
+                "events:PutTargets", "events:PutRule", "events:DescribeRule",
+            ])
         for s in sm { #expect(!asList(s["Resource"]).contains("*")) }
         // The task role has no permissions; the execution role may only write its own log group.
         #expect(t["Resources"]?["ReportTaskRole"]?["Properties"]?["Policies"] == nil)
-        let exec = try #require(t["Resources"]?["ReportExecutionRole"]?["Properties"]?["Policies"]?[0]?["PolicyDocument"]?["Statement"]?.arrayValue)
+        let exec = try #require(
+            t["Resources"]?["ReportExecutionRole"]?["Properties"]?["Policies"]?[0]?["PolicyDocument"]?["Statement"]?.arrayValue)
         #expect(exec.count == 1)
         #expect(exec[0]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"])
         // PassRole only to ECS tasks.
@@ -124,7 +136,8 @@ import PlatformExample
     @Test func imageRepositoryAddsPullPermissionsForThatRepositoryOnly() throws {
         let j = BatchJob("x", image: "i", imageRepositoryArn: "arn:aws:ecr:us-east-1:123456789012:repository/php-app", network: testNetwork)
         let t = try templateOf { j }
-        let exec = try #require(t["Resources"]?["XExecutionRole"]?["Properties"]?["Policies"]?[0]?["PolicyDocument"]?["Statement"]?.arrayValue)
+        let exec = try #require(
+            t["Resources"]?["XExecutionRole"]?["Properties"]?["Policies"]?[0]?["PolicyDocument"]?["Statement"]?.arrayValue)
         #expect(exec.contains { $0["Sid"] == "PullImage" && $0["Resource"] == "arn:aws:ecr:us-east-1:123456789012:repository/php-app" })
     }
 }
@@ -143,8 +156,11 @@ import PlatformExample
         #expect(svc["NetworkConfiguration"]?["AwsvpcConfiguration"]?["AssignPublicIp"] == "DISABLED")
         #expect(t["Resources"]?["WebAlb"]?["Properties"]?["Scheme"] == "internal")
         let task = try #require(t["Resources"]?["WebTaskRole"]?["Properties"]?["Policies"]?[0]?["PolicyDocument"]?["Statement"]?[0])
-        #expect(task["Action"] == ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
-                                   "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"])
+        #expect(
+            task["Action"] == [
+                "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+            ])
         // Tasks accept traffic only from the ALB's security group.
         let ingress = try #require(t["Resources"]?["WebTaskSecurityGroup"]?["Properties"]?["SecurityGroupIngress"]?[0])
         #expect(ingress["SourceSecurityGroupId"] == ["Fn::GetAtt": ["WebAlbSecurityGroup", "GroupId"]])
@@ -160,24 +176,28 @@ import PlatformExample
         #expect(resources(t, type: "AWS::EC2::EIP").count == 2)
         let nlb = try #require(t["Resources"]?["WebNlb"]?["Properties"])
         #expect(nlb["Type"] == "network")
-        #expect(nlb["SubnetMappings"] == [
-            ["SubnetId": "subnet-pa", "AllocationId": ["Fn::GetAtt": ["WebNlbAddress1", "AllocationId"]]],
-            ["SubnetId": "subnet-pc", "AllocationId": ["Fn::GetAtt": ["WebNlbAddress2", "AllocationId"]]],
-        ])
+        #expect(
+            nlb["SubnetMappings"] == [
+                ["SubnetId": "subnet-pa", "AllocationId": ["Fn::GetAtt": ["WebNlbAddress1", "AllocationId"]]],
+                ["SubnetId": "subnet-pc", "AllocationId": ["Fn::GetAtt": ["WebNlbAddress2", "AllocationId"]]],
+            ])
         let tg = try #require(t["Resources"]?["WebNlbTargetGroup"])
         #expect(tg["Properties"]?["TargetType"] == "alb")
         #expect(tg["Properties"]?["Targets"] == [["Id": ["Ref": "WebAlb"], "Port": 80]])
         #expect(tg["DependsOn"] == ["WebAlbListener"])
         #expect(t["Resources"]?["WebTargetGroup"]?["Properties"]?["HealthCheckPath"] == "/health")
-        #expect(t["Resources"]?["WebTaskDefinition"]?["Properties"]?["ContainerDefinitions"]?[0]?["Image"] ==
-                ["Fn::Sub": "${WebRepository.RepositoryUri}:1.2.3"])
+        #expect(
+            t["Resources"]?["WebTaskDefinition"]?["Properties"]?["ContainerDefinitions"]?[0]?["Image"] == [
+                "Fn::Sub": "${WebRepository.RepositoryUri}:1.2.3"
+            ])
     }
 }
 
 @Suite struct EksClusterTests {
     func cluster(_ version: String, addon: String, release: String) -> EksCluster {
-        EksCluster("main", version: version, addons: [.init("vpc-cni", version: addon), .init("coredns", version: "v1.11.4-eksbuild.2")],
-                   nodeGroups: [.init("general", instanceTypes: ["m6i.large"], releaseVersion: release)], network: testNetwork)
+        EksCluster(
+            "main", version: version, addons: [.init("vpc-cni", version: addon), .init("coredns", version: "v1.11.4-eksbuild.2")],
+            nodeGroups: [.init("general", instanceTypes: ["m6i.large"], releaseVersion: release)], network: testNetwork)
     }
 
     @Test func versionsAreDeclaredValues() throws {
@@ -206,13 +226,14 @@ import PlatformExample
             }
         }
         diff(before, after, "")
-        #expect(changed.sorted() == [
-            "/Outputs/MainClusterVersion/Value",
-            "/Resources/MainAddonVpcCni/Properties/AddonVersion",
-            "/Resources/MainCluster/Properties/Version",
-            "/Resources/MainNodeGroupGeneral/Properties/ReleaseVersion",
-            "/Resources/MainNodeGroupGeneral/Properties/Version",
-        ])
+        #expect(
+            changed.sorted() == [
+                "/Outputs/MainClusterVersion/Value",
+                "/Resources/MainAddonVpcCni/Properties/AddonVersion",
+                "/Resources/MainCluster/Properties/Version",
+                "/Resources/MainNodeGroupGeneral/Properties/ReleaseVersion",
+                "/Resources/MainNodeGroupGeneral/Properties/Version",
+            ])
     }
 }
 
@@ -226,12 +247,16 @@ import PlatformExample
             web
             group
         }
-        let statements = try #require(t["Resources"]?["OpsGroup"]?["Properties"]?["Policies"]?[0]?["PolicyDocument"]?["Statement"]?.arrayValue)
+        let statements = try #require(
+            t["Resources"]?["OpsGroup"]?["Properties"]?["Policies"]?[0]?["PolicyDocument"]?["Statement"]?.arrayValue)
         let actions = Set(statements.flatMap { asList($0["Action"]).compactMap(\.stringValue) })
-        #expect(actions == ["states:StartExecution", "states:ListExecutions", "states:DescribeStateMachine",
-                            "states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution",
-                            "logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:GetLogEvents",
-                            "ecs:ExecuteCommand", "ecs:DescribeTasks", "ecs:ListTasks", "ecs:DescribeServices"])
+        #expect(
+            actions == [
+                "states:StartExecution", "states:ListExecutions", "states:DescribeStateMachine",
+                "states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution",
+                "logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:GetLogEvents",
+                "ecs:ExecuteCommand", "ecs:DescribeTasks", "ecs:ListTasks", "ecs:DescribeServices",
+            ])
         for s in statements {
             #expect(s["Effect"] == "Allow")
             #expect(!asList(s["Resource"]).contains("*"))
@@ -297,8 +322,9 @@ import PlatformExample
     }
 
     @Test func nodeGroupsMustMatchTheControlPlaneVersion() {
-        let stale = EksCluster("c", version: "1.32", addons: [],
-                               nodeGroups: [.init("g", instanceTypes: ["m6i.large"], releaseVersion: "1.31.3-20250103")], network: testNetwork)
+        let stale = EksCluster(
+            "c", version: "1.32", addons: [],
+            nodeGroups: [.init("g", instanceTypes: ["m6i.large"], releaseVersion: "1.31.3-20250103")], network: testNetwork)
         #expect(throws: SynthesisError("stack Test: EKS cluster c: node group g release 1.31.3-20250103 is not for Kubernetes 1.32")) {
             try templateOf { stale }
         }

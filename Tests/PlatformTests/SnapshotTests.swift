@@ -22,7 +22,8 @@ import PlatformExample
                 continue
             }
             let expected = try String(contentsOf: url, encoding: .utf8)
-            #expect(file.contents == expected, "\(file.name) differs from its snapshot; re-record with SKIFF_RECORD_SNAPSHOTS=1 if intended")
+            #expect(
+                file.contents == expected, "\(file.name) differs from its snapshot; re-record with SKIFF_RECORD_SNAPSHOTS=1 if intended")
         }
         // No stale snapshot files.
         let names = Set(files.map(\.name))

@@ -15,14 +15,17 @@ import States
         }
     }
 
-    static let job = BatchJob("sample-batch", image: "php-app", entryPoint: ["php"], command: ["artisan", "batch:sample"],
-                              requiredArguments: ["date", "target"], network: testNetwork)
+    static let job = BatchJob(
+        "sample-batch", image: "php-app", entryPoint: ["php"], command: ["artisan", "batch:sample"],
+        requiredArguments: ["date", "target"], network: testNetwork)
 
     func machine() throws -> StateMachine {
         var text = Self.job.stateMachineDefinition.serialized()
-        for (key, value) in ["ClusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/c",
-                             "TaskDefinitionArn": "arn:aws:ecs:us-east-1:123456789012:task-definition/t:1",
-                             "SecurityGroupId": "sg-1", "Subnets": "subnet-a,subnet-b"] {
+        for (key, value) in [
+            "ClusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/c",
+            "TaskDefinitionArn": "arn:aws:ecs:us-east-1:123456789012:task-definition/t:1",
+            "SecurityGroupId": "sg-1", "Subnets": "subnet-a,subnet-b",
+        ] {
             text = text.replacingOccurrences(of: "${\(key)}", with: value)
         }
         return try StateMachine(definition: text)
@@ -31,7 +34,8 @@ import States
     func run(_ input: JSON) async throws -> (ExecutionOutcome, [TaskInvocation]) {
         let recorder = Recorder()
         let engine = ExecutionEngine(machine: try machine(), integrations: recorder)
-        let outcome = await engine.run(input: input, context: ExecutionContext(executionArn: "arn:aws:states:us-east-1:123456789012:execution:m:e", name: "e"))
+        let outcome = await engine.run(
+            input: input, context: ExecutionContext(executionArn: "arn:aws:states:us-east-1:123456789012:execution:m:e", name: "e"))
         return (outcome, await recorder.calls)
     }
 

@@ -15,8 +15,10 @@ func resources(_ template: JSON, type: String) -> [(String, JSON)] {
 }
 
 func templateOf(@ConstructBuilder _ constructs: () -> [any Construct]) throws -> JSON {
-    try Stack("Test", environment: Environment(account: "123456789012", region: "us-east-1"), description: "test",
-              constructs).template()
+    try Stack(
+        "Test", environment: Environment(account: "123456789012", region: "us-east-1"), description: "test",
+        constructs
+    ).template()
 }
 
 let testNetwork = Network(vpcId: "vpc-1", privateSubnets: ["subnet-a", "subnet-b"], publicSubnetIds: ["subnet-pa", "subnet-pc"])

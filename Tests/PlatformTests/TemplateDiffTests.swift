@@ -48,28 +48,32 @@ import PlatformExample
         let entry = diff.entries[0]
         #expect(entry.section == "Resources" && entry.name == "Service" && entry.kind == .changed)
         #expect(entry.resourceType == "AWS::ECS::Service")
-        #expect(entry.changes == [
-            .init(path: "Properties.DesiredCount", old: 2, new: 3),
-            .init(path: "Properties.Subnets[1]", old: "subnet-b", new: "subnet-c"),
-        ])
-        #expect(diff.rendered() == """
-            Resources
-            [~] AWS::ECS::Service Service
-             ├─ [~] Properties.DesiredCount: 2 → 3
-             └─ [~] Properties.Subnets[1]: "subnet-b" → "subnet-c"
-            """)
+        #expect(
+            entry.changes == [
+                .init(path: "Properties.DesiredCount", old: 2, new: 3),
+                .init(path: "Properties.Subnets[1]", old: "subnet-b", new: "subnet-c"),
+            ])
+        #expect(
+            diff.rendered() == """
+                Resources
+                [~] AWS::ECS::Service Service
+                 ├─ [~] Properties.DesiredCount: 2 → 3
+                 └─ [~] Properties.Subnets[1]: "subnet-b" → "subnet-c"
+                """)
     }
 
     @Test func elementsAddedToAListAreMatchedAroundTheKeptOnes() {
         let new = Self.edited { Self.setProperty("Subnets", ["subnet-0", "subnet-a", "subnet-b", "subnet-z"], in: &$0) }
-        #expect(TemplateDiff(old: Self.template, new: new).entries[0].changes == [
-            .init(path: "Properties.Subnets[0]", old: nil, new: "subnet-0"),
-            .init(path: "Properties.Subnets[3]", old: nil, new: "subnet-z"),
-        ])
+        #expect(
+            TemplateDiff(old: Self.template, new: new).entries[0].changes == [
+                .init(path: "Properties.Subnets[0]", old: nil, new: "subnet-0"),
+                .init(path: "Properties.Subnets[3]", old: nil, new: "subnet-z"),
+            ])
         let fewer = Self.edited { Self.setProperty("Subnets", ["subnet-b"], in: &$0) }
-        #expect(TemplateDiff(old: Self.template, new: fewer).entries[0].changes == [
-            .init(path: "Properties.Subnets[0]", old: "subnet-a", new: nil),
-        ])
+        #expect(
+            TemplateDiff(old: Self.template, new: fewer).entries[0].changes == [
+                .init(path: "Properties.Subnets[0]", old: "subnet-a", new: nil)
+            ])
     }
 
     @Test func propertiesAddedAndRemoved() {
@@ -78,12 +82,13 @@ import PlatformExample
             Self.setProperty("Labels", ["a.b": "c"], in: &$0)
         }
         let diff = TemplateDiff(old: Self.template, new: new)
-        #expect(diff.rendered() == """
-            Resources
-            [~] AWS::ECS::Service Service
-             ├─ [-] Properties.Tags: [{"Key":"team","Value":"ops"}]
-             └─ [+] Properties.Labels: {"a.b":"c"}
-            """)
+        #expect(
+            diff.rendered() == """
+                Resources
+                [~] AWS::ECS::Service Service
+                 ├─ [-] Properties.Tags: [{"Key":"team","Value":"ops"}]
+                 └─ [+] Properties.Labels: {"a.b":"c"}
+                """)
         let dotted = TemplateDiff.changes(["Labels": ["a.b": "c"]], ["Labels": ["a.b": "d"]])
         #expect(dotted.map(\.path) == [#"Labels["a.b"]"#])
     }
@@ -99,23 +104,25 @@ import PlatformExample
             $0["Outputs"] = nil
         }
         let diff = TemplateDiff(old: Self.template, new: new)
-        #expect(diff.entries.map { "\($0.kind.rawValue) \($0.section) \($0.name)" } == [
-            "~ Template Description", "~ Parameters ImageTag", "+ Parameters Env", "- Resources Topic", "+ Resources Queue",
-            "- Outputs TopicArn",
-        ])
-        #expect(diff.rendered() == """
-            Template
-            [~] Description: "web" → "web service"
-            Parameters
-            [~] Parameter ImageTag
-             └─ [~] Default: "1.0.0" → "1.0.1"
-            [+] Parameter Env: {"Type":"String"}
-            Resources
-            [-] AWS::SNS::Topic Topic
-            [+] AWS::SQS::Queue Queue
-            Outputs
-            [-] Output TopicArn: {"Value":{"Ref":"Topic"}}
-            """)
+        #expect(
+            diff.entries.map { "\($0.kind.rawValue) \($0.section) \($0.name)" } == [
+                "~ Template Description", "~ Parameters ImageTag", "+ Parameters Env", "- Resources Topic", "+ Resources Queue",
+                "- Outputs TopicArn",
+            ])
+        #expect(
+            diff.rendered() == """
+                Template
+                [~] Description: "web" → "web service"
+                Parameters
+                [~] Parameter ImageTag
+                 └─ [~] Default: "1.0.0" → "1.0.1"
+                [+] Parameter Env: {"Type":"String"}
+                Resources
+                [-] AWS::SNS::Topic Topic
+                [+] AWS::SQS::Queue Queue
+                Outputs
+                [-] Output TopicArn: {"Value":{"Ref":"Topic"}}
+                """)
     }
 
     @Test func aChangedTypeIsAReplacement() {
@@ -124,11 +131,12 @@ import PlatformExample
             resources["Topic"] = ["Type": "AWS::SQS::Queue"]
             $0["Resources"] = .object(resources)
         }
-        #expect(TemplateDiff(old: Self.template, new: new).rendered() == """
-            Resources
-            [~] AWS::SQS::Queue Topic (replaces AWS::SNS::Topic)
-             └─ [~] Type: "AWS::SNS::Topic" → "AWS::SQS::Queue"
-            """)
+        #expect(
+            TemplateDiff(old: Self.template, new: new).rendered() == """
+                Resources
+                [~] AWS::SQS::Queue Topic (replaces AWS::SNS::Topic)
+                 └─ [~] Type: "AWS::SNS::Topic" → "AWS::SQS::Queue"
+                """)
     }
 
     @Test func aNewStackIsAllAdditions() throws {
@@ -184,18 +192,26 @@ import PlatformExample
         let expected: JSON = [
             "AWSTemplateFormatVersion": "2010-09-09",
             "Parameters": ["Port": ["Type": "Number", "Default": 8080]],
-            "Resources": ["Topic": ["Type": "AWS::SNS::Topic", "Properties": [
-                "DisplayName": ["Fn::Sub": "${AWS::StackName}-alerts"], "Enabled": true, "Count": 3, "Ratio": 0.5,
-                "Nothing": nil, "Quoted": "10", "Arn": ["Fn::GetAtt": ["Queue", "Arn"]],
-                "Endpoint": ["Fn::GetAtt": ["Db", "Endpoint.Address"]], "Ref": ["Ref": "Port"],
-                "Joined": ["Fn::Join": [",", [["Ref": "Port"], "b"]]], "When": ["Fn::If": ["IsProd", 2, 1]],
-            ]]],
+            "Resources": [
+                "Topic": [
+                    "Type": "AWS::SNS::Topic",
+                    "Properties": [
+                        "DisplayName": ["Fn::Sub": "${AWS::StackName}-alerts"], "Enabled": true, "Count": 3, "Ratio": 0.5,
+                        "Nothing": nil, "Quoted": "10", "Arn": ["Fn::GetAtt": ["Queue", "Arn"]],
+                        "Endpoint": ["Fn::GetAtt": ["Db", "Endpoint.Address"]], "Ref": ["Ref": "Port"],
+                        "Joined": ["Fn::Join": [",", [["Ref": "Port"], "b"]]], "When": ["Fn::If": ["IsProd", 2, 1]],
+                    ],
+                ]
+            ],
         ]
         #expect(template == expected)
     }
 
     @Test func jsonIsReadAsItIs() throws {
-        #expect(try TemplateText.parse(#"  {"Resources": {"A": {"Type": "AWS::SNS::Topic"}}}"#) == ["Resources": ["A": ["Type": "AWS::SNS::Topic"]]])
+        #expect(
+            try TemplateText.parse(#"  {"Resources": {"A": {"Type": "AWS::SNS::Topic"}}}"#) == [
+                "Resources": ["A": ["Type": "AWS::SNS::Topic"]]
+            ])
         #expect(throws: SynthesisError.self) { try TemplateText.parse("{") }
     }
 

@@ -44,9 +44,11 @@ import PlatformExample
         }
         #expect(throws: Never.self) {
             try templateOf {
-                Resource("A", type: "AWS::SNS::Topic", properties: [
-                    "DisplayName": Fn.sub("${!Literal}-${AWS::Region}-${X}", ["X": "x"]),
-                ])
+                Resource(
+                    "A", type: "AWS::SNS::Topic",
+                    properties: [
+                        "DisplayName": Fn.sub("${!Literal}-${AWS::Region}-${X}", ["X": "x"])
+                    ])
             }
         }
         // Pseudo parameters and declared parameters are fine.
@@ -97,7 +99,10 @@ import PlatformExample
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let assembly = try ExamplePlatform.app.synthesize()
         let written = try AssemblyWriter.write(assembly, to: dir, includeYAML: false)
-        #expect(written.map { ($0 as NSString).lastPathComponent } == ["Management.template.json", "Prod.template.json", "Stg.template.json", "manifest.json"])
+        #expect(
+            written.map { ($0 as NSString).lastPathComponent } == [
+                "Management.template.json", "Prod.template.json", "Stg.template.json", "manifest.json",
+            ])
         let text = try String(contentsOfFile: dir + "/Prod.template.json", encoding: .utf8)
         #expect(try JSON(parsing: text) == assembly.stacks[1].template)
     }

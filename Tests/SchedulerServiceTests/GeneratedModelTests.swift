@@ -23,7 +23,9 @@ import Testing
         let input = try SchedulerAPI.ListSchedulesInput(json: ["State": "PAUSED"], decoder: &decoder, path: "")
         #expect(input.state == .unmodeled("PAUSED"))
         let error = try #require(decoder.report.error)
-        #expect(error.message.contains("Value 'PAUSED' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED]"))
+        #expect(
+            error.message.contains(
+                "Value 'PAUSED' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED]"))
     }
 
     @Test func errorsCarryTheModelsCodeStatusAndFault() {

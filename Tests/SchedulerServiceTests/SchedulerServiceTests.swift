@@ -42,7 +42,10 @@ struct Fixture {
     func create(_ name: String, _ expression: String, target: JSON? = nil, extra: JSONObject = [:]) async -> (Int, JSON) {
         var body: JSONObject = [
             "ScheduleExpression": .string(expression), "FlexibleTimeWindow": ["Mode": "OFF"],
-            "Target": target ?? ["Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r", "Input": "{\"n\":1}"],
+            "Target": target ?? [
+                "Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r",
+                "Input": "{\"n\":1}",
+            ],
         ]
         for (k, v) in extra { body[k] = v }
         return await call("POST", "/schedules/\(name)", .object(body))
@@ -64,7 +67,9 @@ struct Fixture {
         #expect(got["GroupName"]?.stringValue == "default")
         let (conflict, error) = await f.create("nightly", "rate(1 hour)")
         #expect(conflict == 409)
-        #expect(error["Message"]?.stringValue == "Schedule nightly already exists." || error["message"]?.stringValue == "Schedule nightly already exists.")
+        #expect(
+            error["Message"]?.stringValue == "Schedule nightly already exists."
+                || error["message"]?.stringValue == "Schedule nightly already exists.")
         let (_, list) = await f.call("GET", "/schedules")
         #expect(list["Schedules"]?.arrayValue?.count == 1)
         #expect(await f.call("DELETE", "/schedules/nightly").0 == 200)
@@ -125,8 +130,10 @@ struct Fixture {
         let many: JSON = .array((0..<200).map { ["Key": .string("k\($0)"), "Value": "v"] })
         let tooMany = await f.call("POST", "/tags/\(escaped)", ["Tags": many])
         #expect(tooMany.0 == 400)
-        #expect(tooMany.1["Message"]?.stringValue == "A resource can have at most 200 tags." || tooMany.1["message"]?.stringValue == "A resource can have at most 200 tags.",
-                "\(tooMany.1)")
+        #expect(
+            tooMany.1["Message"]?.stringValue == "A resource can have at most 200 tags."
+                || tooMany.1["message"]?.stringValue == "A resource can have at most 200 tags.",
+            "\(tooMany.1)")
         #expect(await f.call("GET", "/tags/\(escaped)").1["Tags"]?.arrayValue?.count == 1)
         #expect(await f.create("in-missing", "rate(1 hour)", extra: ["GroupName": "nope"]).0 == 404)
         await f.create("x", "rate(1 hour)", extra: ["GroupName": "batch"])
@@ -162,8 +169,10 @@ struct Fixture {
         let target: JSON = [
             "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/batch", "RoleArn": "arn:aws:iam::000000000000:role/r",
             "Input": "{\"containerOverrides\":[{\"name\":\"app\",\"command\":[\"run\"]}]}",
-            "EcsParameters": ["TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/job:1", "LaunchType": "FARGATE",
-                              "NetworkConfiguration": ["awsvpcConfiguration": ["Subnets": ["subnet-1"], "AssignPublicIp": "DISABLED"]]],
+            "EcsParameters": [
+                "TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/job:1", "LaunchType": "FARGATE",
+                "NetworkConfiguration": ["awsvpcConfiguration": ["Subnets": ["subnet-1"], "AssignPublicIp": "DISABLED"]],
+            ],
         ]
         await f.create("every5", "rate(5 minutes)", target: target, extra: ["EndDate": .number(start.timeIntervalSince1970 + 901)])
         // Without a StartDate the first run is at creation, then every 5 minutes until the EndDate (15:01).
@@ -193,8 +202,10 @@ struct Fixture {
     @Test func disabledAndUpdatedSchedules() async throws {
         let f = try Fixture()
         await f.create("s", "rate(1 minute)")
-        var update: JSONObject = ["ScheduleExpression": "rate(10 minutes)", "FlexibleTimeWindow": ["Mode": "OFF"], "State": "DISABLED",
-                                  "Target": ["Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r"]]
+        var update: JSONObject = [
+            "ScheduleExpression": "rate(10 minutes)", "FlexibleTimeWindow": ["Mode": "OFF"], "State": "DISABLED",
+            "Target": ["Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r"],
+        ]
         #expect(await f.call("PUT", "/schedules/s", .object(update)).0 == 200)
         #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(3600)) == 0)
         update["State"] = "ENABLED"
@@ -217,9 +228,12 @@ struct Fixture {
         let f = try Fixture()
         f.states.failuresLeft.withLock { $0 = 1000 }  // retried with backoff for as long as the retry policy allows
         await f.create("failing", "at(2027-01-15T08:00:10)")
-        await f.create("ecs", "at(2027-01-15T08:00:11)", target: [
-            "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/c", "RoleArn": "arn:aws:iam::000000000000:role/r",
-            "EcsParameters": ["TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/t:1"]])
+        await f.create(
+            "ecs", "at(2027-01-15T08:00:11)",
+            target: [
+                "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/c", "RoleArn": "arn:aws:iam::000000000000:role/r",
+                "EcsParameters": ["TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/t:1"],
+            ])
         let clock = ContinuousClock()
         let began = clock.now
         #expect(await f.scheduler.fireDue(now: start.addingTimeInterval(10), waitForTargets: false) == 1)
@@ -237,9 +251,12 @@ struct Fixture {
         do {
             let f = try Fixture(stateDirectory: directory)
             await f.create("recent", "at(2027-01-15T09:00:00)")
-            await f.create("stale", "at(2027-01-15T09:00:00)", target: [
-                "Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r",
-                "RetryPolicy": ["MaximumEventAgeInSeconds": 60, "MaximumRetryAttempts": 0]])
+            await f.create(
+                "stale", "at(2027-01-15T09:00:00)",
+                target: [
+                    "Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r",
+                    "RetryPolicy": ["MaximumEventAgeInSeconds": 60, "MaximumRetryAttempts": 0],
+                ])
             await f.create("hourly", "rate(1 hour)")
         }
         // Skiff was down from 08:00 to 09:30: "recent" (24 h window) and the missed hourly fires (coalesced) fire once;
@@ -259,13 +276,17 @@ struct Fixture {
         try await Task.sleep(for: .milliseconds(50))
         // Anchored 59.7 s ago, a one-minute rate is due in 0.3 s; the loop, asleep for an hour, must wake for it.
         let due = Date().addingTimeInterval(0.3)
-        let body: JSON = ["ScheduleExpression": "rate(1 minute)", "FlexibleTimeWindow": ["Mode": "OFF"],
-                          "StartDate": .number(due.timeIntervalSince1970 - 60),
-                          "Target": ["Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r"]]
+        let body: JSON = [
+            "ScheduleExpression": "rate(1 minute)", "FlexibleTimeWindow": ["Mode": "OFF"],
+            "StartDate": .number(due.timeIntervalSince1970 - 60),
+            "Target": ["Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:job", "RoleArn": "arn:aws:iam::000000000000:role/r"],
+        ]
         let context = RequestContext(accountId: "000000000000", region: "us-east-1", requestId: "t")
-        _ = try await system.handle(operation: "CreateSchedule", request: OperationRequest(
-            method: "POST", path: "/schedules/soon", headers: ["content-type": "application/json"], body: body.serializedBytes(),
-        ).withPathParameters(["Name": "soon"]), context: context)
+        _ = try await system.handle(
+            operation: "CreateSchedule",
+            request: OperationRequest(
+                method: "POST", path: "/schedules/soon", headers: ["content-type": "application/json"], body: body.serializedBytes(),
+            ).withPathParameters(["Name": "soon"]), context: context)
         try await Task.sleep(for: .milliseconds(150))
         #expect(f.states.count == 0)
         // Due 0.3 s after creation; a loaded machine may take longer to wake the loop, so the bound is generous.
@@ -320,8 +341,10 @@ struct Fixture {
         let key = ScheduleKey(account: "000000000000", region: "us-east-1", group: "default", name: "s")
         // What a fire read before the update ...
         let read = try #require(try await f.scheduler.database.read { db in try ScheduleStore.document(db, key: key) })
-        let update: JSON = ["ScheduleExpression": "rate(2 hours)", "FlexibleTimeWindow": ["Mode": "OFF"], "Description": "updated",
-                            "Target": ["Arn": .string(Self.machine), "RoleArn": .string(Self.role)]]
+        let update: JSON = [
+            "ScheduleExpression": "rate(2 hours)", "FlexibleTimeWindow": ["Mode": "OFF"], "Description": "updated",
+            "Target": ["Arn": .string(Self.machine), "RoleArn": .string(Self.role)],
+        ]
         #expect(await f.call("PUT", "/schedules/s", update).0 == 200)
         // ... no longer matches, so its next-fire write is not applied and the update stands.
         let applied = try await f.scheduler.database.write { db in
@@ -332,9 +355,10 @@ struct Fixture {
         #expect(got["ScheduleExpression"]?.stringValue == "rate(2 hours)")
         #expect(got["Description"]?.stringValue == "updated")
         let current = try #require(try await f.scheduler.database.read { db in try ScheduleStore.document(db, key: key) })
-        #expect(try await f.scheduler.database.write { db in
-            try ScheduleStore.setNextFire(db, key: key, nextFire: start.addingTimeInterval(60), ifDocument: current)
-        })
+        #expect(
+            try await f.scheduler.database.write { db in
+                try ScheduleStore.setNextFire(db, key: key, nextFire: start.addingTimeInterval(60), ifDocument: current)
+            })
     }
 
     @Test func aScheduleStoredBeforeTheInputChecksKeepsFiring() async throws {
@@ -365,19 +389,26 @@ struct Fixture {
     @Test func ecsTargetInputMustBeTaskOverrides() async throws {
         let f = try Fixture()
         func target(_ input: String) -> JSON {
-            ["Arn": .string(Self.cluster), "RoleArn": .string(Self.role), "EcsParameters": ["TaskDefinitionArn": .string(Self.taskDefinition)], "Input": .string(input)]
+            [
+                "Arn": .string(Self.cluster), "RoleArn": .string(Self.role),
+                "EcsParameters": ["TaskDefinitionArn": .string(Self.taskDefinition)], "Input": .string(input),
+            ]
         }
         for input in [#"{"VAR1":"x"}"#, "hello", #"{"containerOverrides":"app"}"#, "[1]"] {
             let (status, error) = await f.create("ecs", "rate(5 minutes)", target: target(input))
             #expect(status == 400, "\(input)")
             #expect(error.serialized().contains("Unable to convert target input to TaskOverride"), "\(input): \(error)")
         }
-        #expect(await f.create("ecs", "rate(5 minutes)", target: target(#"{"containerOverrides":[{"name":"app","command":["x"]}],"cpu":"256"}"#)).0 == 200)
+        #expect(
+            await f.create(
+                "ecs", "rate(5 minutes)", target: target(#"{"containerOverrides":[{"name":"app","command":["x"]}],"cpu":"256"}"#)
+            ).0 == 200)
     }
 
     @Test func stepFunctionsTargetInputMustBeJSON() async throws {
         let f = try Fixture()
-        let (status, _) = await f.create("sfn", "rate(5 minutes)", target: ["Arn": .string(Self.machine), "RoleArn": .string(Self.role), "Input": "hello"])
+        let (status, _) = await f.create(
+            "sfn", "rate(5 minutes)", target: ["Arn": .string(Self.machine), "RoleArn": .string(Self.role), "Input": "hello"])
         #expect(status == 400)
     }
 

@@ -25,7 +25,9 @@ import Testing
         #expect(conversion.schedules.map(\.user) == ["www-data", "www-data"])
         let nightly = try #require(conversion.schedules.first)
         #expect(nightly.command == ["/bin/bash", "-c", "cd /var/www/app && php artisan batch:nightly"])
-        #expect(nightly.notes.contains { $0.contains("as www-data") && $0.contains("\"user\": \"www-data\"") && $0.contains("task definition") })
+        #expect(
+            nightly.notes.contains { $0.contains("as www-data") && $0.contains("\"user\": \"www-data\"") && $0.contains("task definition") }
+        )
         #expect(conversion.refusals.map(\.line) == [5])
         #expect(conversion.json["schedules"]?[0]?["user"] == "www-data")
     }
@@ -89,7 +91,8 @@ import Testing
     }
 
     @Test func aSystemLineWithoutAUserIsRefusedWithTheReason() throws {
-        let conversion = Crontab.convert("0 3 * * * /usr/bin/php /srv/cron.php\n0 4 * * * root\n@daily root /usr/local/bin/backup\n", path: "/etc/cron.d/app")
+        let conversion = Crontab.convert(
+            "0 3 * * * /usr/bin/php /srv/cron.php\n0 4 * * * root\n@daily root /usr/local/bin/backup\n", path: "/etc/cron.d/app")
         #expect(conversion.refusals.map(\.line) == [1, 2])
         #expect(conversion.refusals[0].reason.contains("not a user name") && conversion.refusals[0].reason.contains("--user-crontab"))
         #expect(conversion.refusals[1].reason.contains("no command after the user root"))
@@ -131,7 +134,8 @@ import Testing
 
     @Test func namesFollowSchedulersRulesAndNeverRepeat() {
         let long = String(repeating: "very-long-job-name-", count: 8)
-        let conversion = Crontab.convert("""
+        let conversion = Crontab.convert(
+            """
             0 1 * * * php artisan batch:nightly
             0 2 * * * php artisan batch:nightly
             0 3 * * * /opt/\(long).sh
@@ -201,22 +205,33 @@ import Testing
         let statements = try #require(role["Properties"]?["Policies"]?[0]?["PolicyDocument"]?["Statement"]?.arrayValue)
         #expect(statements[0]["Action"] == "ecs:RunTask")
         // No revision: the family and every revision, as ECS documents.
-        #expect(statements[0]["Resource"] == [
-            ["Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/php-app"],
-            ["Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/php-app:*"],
-        ])
-        #expect(statements[0]["Condition"] == ["ArnEquals": ["ecs:cluster": ["Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/batch"]]])
+        #expect(
+            statements[0]["Resource"] == [
+                ["Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/php-app"],
+                ["Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/php-app:*"],
+            ])
+        #expect(
+            statements[0]["Condition"] == [
+                "ArnEquals": ["ecs:cluster": ["Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/batch"]]
+            ])
         #expect(statements[1]["Action"] == "iam:PassRole")
-        #expect(statements[1]["Resource"] == ["arn:aws:iam::111111111111:role/php-app-task", "arn:aws:iam::111111111111:role/php-app-execution"])
+        #expect(
+            statements[1]["Resource"] == [
+                "arn:aws:iam::111111111111:role/php-app-task", "arn:aws:iam::111111111111:role/php-app-execution",
+            ])
         #expect(statements[1]["Condition"] == ["StringEquals": ["iam:PassedToService": "ecs-tasks.amazonaws.com"]])
         let schedule = try #require(resources["ScheduleBatchNightly"])
         #expect(schedule["Properties"]?["Target"]?["RoleArn"] == ["Fn::GetAtt": ["SchedulerRole", "Arn"]])
-        #expect(schedule["Properties"]?["Target"]?["Arn"] == ["Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/batch"])
+        #expect(
+            schedule["Properties"]?["Target"]?["Arn"] == [
+                "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/batch"
+            ])
     }
 
     @Test func aRevisionIsAllowedAloneAndAGivenRoleIsUsedAsIs() throws {
-        var target = CrontabTarget(cluster: "arn:aws:ecs:eu-west-1:111111111111:cluster/batch",
-                                   taskDefinition: "arn:aws:ecs:eu-west-1:111111111111:task-definition/php-app:7", roleArn: nil)
+        var target = CrontabTarget(
+            cluster: "arn:aws:ecs:eu-west-1:111111111111:cluster/batch",
+            taskDefinition: "arn:aws:ecs:eu-west-1:111111111111:task-definition/php-app:7", roleArn: nil)
         let conversion = Crontab.convert("0 1 * * * /job.sh\n", timeZone: "UTC")
         let created = try #require(conversion.cloudFormation(target: target)["Resources"]?["SchedulerRole"])
         let statements = created["Properties"]?["Policies"]?[0]?["PolicyDocument"]?["Statement"]
@@ -231,7 +246,8 @@ import Testing
     }
 
     @Test func notesAndRefusedLinesTravelWithTheTemplate() throws {
-        let template = Crontab.convert(Self.cronD, path: "/etc/cron.d/batch").cloudFormationTemplate(target: Self.stackTarget, source: "/etc/cron.d/batch")
+        let template = Crontab.convert(Self.cronD, path: "/etc/cron.d/batch").cloudFormationTemplate(
+            target: Self.stackTarget, source: "/etc/cron.d/batch")
         #expect(template.header[0].contains("/etc/cron.d/batch") && template.header[0].contains("system crontab"))
         #expect(template.header.contains("  line 5: @reboot www-data /var/www/app/bin/warm-cache"))
         #expect(template.header.contains { $0.contains("@reboot runs when the machine boots") })
@@ -277,8 +293,10 @@ import Testing
     static let desired: JSONObject = [
         "GroupName": "default", "ScheduleExpression": "cron(0 3 * * ? *)", "ScheduleExpressionTimezone": "Asia/Tokyo",
         "FlexibleTimeWindow": ["Mode": "OFF"],
-        "Target": ["Arn": "arn:c", "RoleArn": "arn:r", "EcsParameters": ["TaskDefinitionArn": "arn:t", "TaskCount": 1],
-                   "Input": "{\"containerOverrides\":[{\"name\":\"app\",\"command\":[\"sh\",\"-c\",\"x\"]}]}"],
+        "Target": [
+            "Arn": "arn:c", "RoleArn": "arn:r", "EcsParameters": ["TaskDefinitionArn": "arn:t", "TaskCount": 1],
+            "Input": "{\"containerOverrides\":[{\"name\":\"app\",\"command\":[\"sh\",\"-c\",\"x\"]}]}",
+        ],
     ]
 
     @Test func aScheduleThatIsAlreadyThereIsUpdatedOnlyWhenItDiffers() throws {

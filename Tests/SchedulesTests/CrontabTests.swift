@@ -84,11 +84,13 @@ import Testing
     // MARK: Names and logical IDs never repeat
 
     @Test func namesAreUniqueAgainstEveryNameProduced() {
-        let conversion = Crontab.convert("0 1 * * * backup.sh\n0 2 * * * backup-sh\n0 3 * * * cleanup\n0 4 * * * cleanup\n0 5 * * * cleanup-2\n")
+        let conversion = Crontab.convert(
+            "0 1 * * * backup.sh\n0 2 * * * backup-sh\n0 3 * * * cleanup\n0 4 * * * cleanup\n0 5 * * * cleanup-2\n")
         let names = conversion.schedules.map(\.name)
         #expect(names.count == 5)
         #expect(Set(names).count == 5, "\(names)")
-        let template = conversion.cloudFormation(cluster: "arn:aws:ecs:us-east-1:1:cluster/c", taskDefinition: "arn:td", roleArn: "arn:role")
+        let template = conversion.cloudFormation(
+            cluster: "arn:aws:ecs:us-east-1:1:cluster/c", taskDefinition: "arn:td", roleArn: "arn:role")
         let resources = template["Resources"]?.objectValue ?? [:]
         #expect(resources.count == 5, "\(resources.keys)")
         #expect(Set(resources.values.compactMap { $0["Properties"]?["Name"]?.stringValue }) == Set(names))
@@ -128,7 +130,8 @@ import Testing
     // MARK: Environment lines carry over
 
     @Test func environmentLinesBecomeTheShellEnvironmentAndWindow() throws {
-        let conversion = Crontab.convert("""
+        let conversion = Crontab.convert(
+            """
             MAILTO=ops@example.com
             SHELL=/bin/bash
             PATH=/usr/local/bin:/usr/bin
@@ -145,7 +148,8 @@ import Testing
         #expect(first.notes.contains { $0.contains("SHELL=/bin/bash") })
         #expect(second.environment == [EnvironmentVariable(name: "PATH", value: "/opt/bin")])
         #expect(second.flexibleWindowMinutes == 10)
-        let properties = conversion.scheduleProperties(second, target: CrontabTarget(cluster: "arn:c", taskDefinition: "arn:t", roleArn: "arn:r"))
+        let properties = conversion.scheduleProperties(
+            second, target: CrontabTarget(cluster: "arn:c", taskDefinition: "arn:t", roleArn: "arn:r"))
         #expect(properties["FlexibleTimeWindow"] == ["Mode": "FLEXIBLE", "MaximumWindowInMinutes": 10])
         let input = try JSON(parsing: properties["Target"]?["Input"]?.stringValue ?? "")
         #expect(input["containerOverrides"]?[0]?["environment"] == [["name": "PATH", "value": "/opt/bin"]])
@@ -160,7 +164,8 @@ import Testing
 
     @Test func notesTheDefaultTimeZone() {
         #expect(Crontab.convert("0 1 * * * /job.sh").schedules.first?.notes.contains { $0.contains("runs in UTC") } == true)
-        #expect(Crontab.convert("0 1 * * * /job.sh", timeZone: "UTC").schedules.first?.notes.contains { $0.contains("runs in UTC") } == false)
+        #expect(
+            Crontab.convert("0 1 * * * /job.sh", timeZone: "UTC").schedules.first?.notes.contains { $0.contains("runs in UTC") } == false)
     }
 
     @Test func notesAFixedTimeThatDaylightSavingSkips() throws {

@@ -16,9 +16,11 @@ import Testing
     }
 
     @Test func hugeCronFieldsAreRefused() {
-        for text in ["cron(99999999999999999999 * * * ? *)", "cron(0 0 L-99999999999999999999 * ? *)",
-                     "cron(0/99999999999999999999 * * * ? *)", "cron(0 0 ? * 2#99999999999999999999 *)",
-                     "cron(0 0 99999999999999999999W * ? *)", "cron(0 0 * * ? 99999999999999999999)"] {
+        for text in [
+            "cron(99999999999999999999 * * * ? *)", "cron(0 0 L-99999999999999999999 * ? *)",
+            "cron(0/99999999999999999999 * * * ? *)", "cron(0 0 ? * 2#99999999999999999999 *)",
+            "cron(0 0 99999999999999999999W * ? *)", "cron(0 0 * * ? 99999999999999999999)",
+        ] {
             #expect(throws: ScheduleExpressionError.self, "\(text)") { try ScheduleExpression(text) }
         }
     }

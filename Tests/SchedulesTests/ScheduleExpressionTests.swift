@@ -20,15 +20,22 @@ import Testing
     func fires(_ expression: String, zone: String = "UTC", after: String, count: Int, anchor: String? = nil) throws -> [String] {
         let parsed = try ScheduleExpression(expression)
         let start = Self.date(after)
-        return parsed.fireTimes(after: start, anchor: anchor.map(Self.date) ?? start, in: TimeZone(identifier: zone)!, count: count).map(Self.iso)
+        return parsed.fireTimes(after: start, anchor: anchor.map(Self.date) ?? start, in: TimeZone(identifier: zone)!, count: count).map(
+            Self.iso)
     }
 
     @Test(arguments: [
         // Lists, ranges, increments and names.
         ("cron(0 10 * * ? *)", "UTC", "2026-11-24T10:00:00Z", ["2026-11-25T10:00:00Z", "2026-11-26T10:00:00Z"]),
         ("cron(0/20 9 * * ? *)", "UTC", "2026-11-24T09:15:00Z", ["2026-11-24T09:20:00Z", "2026-11-24T09:40:00Z", "2026-11-25T09:00:00Z"]),
-        ("cron(5-50/15 8 * * ? *)", "UTC", "2026-11-24T00:00:00Z", ["2026-11-24T08:05:00Z", "2026-11-24T08:20:00Z", "2026-11-24T08:35:00Z", "2026-11-24T08:50:00Z"]),
-        ("cron(1/10,2,3/8 0 1 1 ? *)", "UTC", "2026-12-31T00:00:00Z", ["2027-01-01T00:01:00Z", "2027-01-01T00:02:00Z", "2027-01-01T00:03:00Z", "2027-01-01T00:11:00Z"]),
+        (
+            "cron(5-50/15 8 * * ? *)", "UTC", "2026-11-24T00:00:00Z",
+            ["2026-11-24T08:05:00Z", "2026-11-24T08:20:00Z", "2026-11-24T08:35:00Z", "2026-11-24T08:50:00Z"]
+        ),
+        (
+            "cron(1/10,2,3/8 0 1 1 ? *)", "UTC", "2026-12-31T00:00:00Z",
+            ["2027-01-01T00:01:00Z", "2027-01-01T00:02:00Z", "2027-01-01T00:03:00Z", "2027-01-01T00:11:00Z"]
+        ),
         ("cron(0 18 ? * MON-FRI *)", "UTC", "2026-11-27T19:00:00Z", ["2026-11-30T18:00:00Z", "2026-12-01T18:00:00Z"]),
         ("cron(0 0 1 jan,Jul ? *)", "UTC", "2026-11-24T00:00:00Z", ["2027-01-01T00:00:00Z", "2027-07-01T00:00:00Z"]),
         ("cron(15 12 ? * sun 2027)", "UTC", "2026-11-24T00:00:00Z", ["2027-01-03T12:15:00Z"]),
@@ -51,10 +58,19 @@ import Testing
         ("cron(0 9 * * ? *)", "Asia/Tokyo", "2026-11-24T00:00:00Z", ["2026-11-25T00:00:00Z", "2026-11-26T00:00:00Z"]),
         // Spring forward in New York (2026-03-08 02:00 → 03:00): 02:30 does not exist that day and is skipped.
         ("cron(30 2 * * ? *)", "America/New_York", "2026-03-07T00:00:00Z", ["2026-03-07T07:30:00Z", "2026-03-09T06:30:00Z"]),
-        ("cron(30 * * * ? *)", "America/New_York", "2026-03-08T05:00:00Z", ["2026-03-08T05:30:00Z", "2026-03-08T06:30:00Z", "2026-03-08T07:30:00Z"]),
+        (
+            "cron(30 * * * ? *)", "America/New_York", "2026-03-08T05:00:00Z",
+            ["2026-03-08T05:30:00Z", "2026-03-08T06:30:00Z", "2026-03-08T07:30:00Z"]
+        ),
         // Fall back (2026-11-01 02:00 → 01:00): 01:30 happens twice on the clock and fires once.
-        ("cron(30 1 * * ? *)", "America/New_York", "2026-10-31T00:00:00Z", ["2026-10-31T05:30:00Z", "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]),
-        ("cron(30 * * * ? *)", "America/New_York", "2026-11-01T04:00:00Z", ["2026-11-01T04:30:00Z", "2026-11-01T05:30:00Z", "2026-11-01T07:30:00Z"]),
+        (
+            "cron(30 1 * * ? *)", "America/New_York", "2026-10-31T00:00:00Z",
+            ["2026-10-31T05:30:00Z", "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]
+        ),
+        (
+            "cron(30 * * * ? *)", "America/New_York", "2026-11-01T04:00:00Z",
+            ["2026-11-01T04:30:00Z", "2026-11-01T05:30:00Z", "2026-11-01T07:30:00Z"]
+        ),
         // The last year AWS accepts ends the schedule.
         ("cron(0 0 31 12 ? 2199)", "UTC", "2199-06-01T00:00:00Z", ["2199-12-31T00:00:00Z"]),
     ])
@@ -68,19 +84,25 @@ import Testing
     }
 
     @Test func ratesCountElapsedTimeFromTheAnchor() throws {
-        #expect(try fires("rate(5 minutes)", after: "2026-11-24T10:07:00Z", count: 2, anchor: "2026-11-24T10:00:00Z")
+        #expect(
+            try fires("rate(5 minutes)", after: "2026-11-24T10:07:00Z", count: 2, anchor: "2026-11-24T10:00:00Z")
                 == ["2026-11-24T10:10:00Z", "2026-11-24T10:15:00Z"])
         #expect(try fires("rate(1 hour)", after: "2026-11-24T10:00:00Z", count: 1) == ["2026-11-24T11:00:00Z"])
         // A day is 24 hours, also across a daylight-saving change.
-        #expect(try fires("rate(1 day)", zone: "America/New_York", after: "2026-03-07T17:00:00Z", count: 2)
+        #expect(
+            try fires("rate(1 day)", zone: "America/New_York", after: "2026-03-07T17:00:00Z", count: 2)
                 == ["2026-03-08T17:00:00Z", "2026-03-09T17:00:00Z"])
     }
 
     @Test func atIsAWallClockTimeInTheZone() throws {
-        #expect(try fires("at(2026-11-24T09:30:00)", zone: "Asia/Tokyo", after: "2026-11-23T00:00:00Z", count: 2) == ["2026-11-24T00:30:00Z"])
+        #expect(
+            try fires("at(2026-11-24T09:30:00)", zone: "Asia/Tokyo", after: "2026-11-23T00:00:00Z", count: 2) == ["2026-11-24T00:30:00Z"])
         #expect(try fires("at(2026-11-24T09:30:00)", after: "2026-11-24T09:30:00Z", count: 1).isEmpty)
         // A time inside the spring-forward gap happens as the clock jumps past it.
-        #expect(try fires("at(2026-03-08T02:30:00)", zone: "America/New_York", after: "2026-03-01T00:00:00Z", count: 1) == ["2026-03-08T07:30:00Z"])
+        #expect(
+            try fires("at(2026-03-08T02:30:00)", zone: "America/New_York", after: "2026-03-01T00:00:00Z", count: 1) == [
+                "2026-03-08T07:30:00Z"
+            ])
         #expect(try ScheduleExpression("at(2028-02-29T00:00:00)").isOneTime)
     }
 

@@ -25,13 +25,13 @@ final class ProgressObserver: ExecutionObserver, @unchecked Sendable {
 @Suite struct BranchResumeTests {
     /// Each item goes through two tasks; the second fails once for item 3.
     let definition = #"""
-    {"StartAt":"Prepare","States":{
-      "Prepare":{"Type":"Pass","Next":"Each"},
-      "Each":{"Type":"Map","MaxConcurrency":1,"ItemsPath":"$.items","End":true,
-        "ItemProcessor":{"StartAt":"First","States":{
-          "First":{"Type":"Task","Resource":"arn:aws:states:::first","ResultPath":"$.first","Next":"Second"},
-          "Second":{"Type":"Task","Resource":"arn:aws:states:::second","ResultPath":"$.second","End":true}}}}}}
-    """#
+        {"StartAt":"Prepare","States":{
+          "Prepare":{"Type":"Pass","Next":"Each"},
+          "Each":{"Type":"Map","MaxConcurrency":1,"ItemsPath":"$.items","End":true,
+            "ItemProcessor":{"StartAt":"First","States":{
+              "First":{"Type":"Task","Resource":"arn:aws:states:::first","ResultPath":"$.first","Next":"Second"},
+              "Second":{"Type":"Task","Resource":"arn:aws:states:::second","ResultPath":"$.second","End":true}}}}}}
+        """#
 
     @Test func aResumedMapRunsNeitherFinishedIterationsNorFinishedSteps() async throws {
         let machine = try StateMachine(definition: definition)
@@ -54,7 +54,10 @@ final class ProgressObserver: ExecutionObserver, @unchecked Sendable {
             .run(input: input, context: context, resumingFrom: snapshot, observer: ProgressObserver())
         #expect(second.status == .succeeded)
         // Item 3 resumes at Second (its First is done); item 4 runs both; items 0-2 are not run again.
-        #expect(resumed.calls.withLock { $0.map { "\($0.input["n"]?.intValue ?? -1):\($0.resource.split(separator: ":").last!)" } } == ["3:second", "4:first", "4:second"])
+        #expect(
+            resumed.calls.withLock { $0.map { "\($0.input["n"]?.intValue ?? -1):\($0.resource.split(separator: ":").last!)" } } == [
+                "3:second", "4:first", "4:second",
+            ])
         let outputs = second.output?.arrayValue ?? []
         #expect(outputs.count == 5)
         #expect(outputs.allSatisfy { $0["first"] == "one" && $0["second"] == "two" })
@@ -62,11 +65,11 @@ final class ProgressObserver: ExecutionObserver, @unchecked Sendable {
 
     @Test func parallelBranchesAndNestedMapsResumeByKey() async throws {
         let definition = #"""
-        {"StartAt":"Fan","States":{"Fan":{"Type":"Parallel","End":true,"Branches":[
-          {"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::a","End":true}}},
-          {"StartAt":"Inner","States":{"Inner":{"Type":"Map","ItemsPath":"$.items","MaxConcurrency":1,"End":true,
-            "ItemProcessor":{"StartAt":"B","States":{"B":{"Type":"Task","Resource":"arn:aws:states:::b","End":true}}}}}}]}}}
-        """#
+            {"StartAt":"Fan","States":{"Fan":{"Type":"Parallel","End":true,"Branches":[
+              {"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::a","End":true}}},
+              {"StartAt":"Inner","States":{"Inner":{"Type":"Map","ItemsPath":"$.items","MaxConcurrency":1,"End":true,
+                "ItemProcessor":{"StartAt":"B","States":{"B":{"Type":"Task","Resource":"arn:aws:states:::b","End":true}}}}}}]}}}
+            """#
         let machine = try StateMachine(definition: definition)
         let context = ExecutionContext(executionArn: "arn:aws:states:us-east-1:000000000000:execution:m:e", name: "e")
         let input: JSON = ["items": [1, 2, 3]]
@@ -75,7 +78,8 @@ final class ProgressObserver: ExecutionObserver, @unchecked Sendable {
             return task.input
         }
         let observer = ProgressObserver()
-        _ = await ExecutionEngine(machine: machine, integrations: failing, clock: VirtualClock()).run(input: input, context: context, observer: observer)
+        _ = await ExecutionEngine(machine: machine, integrations: failing, clock: VirtualClock()).run(
+            input: input, context: context, observer: observer)
         let keys = observer.branches.withLock { Array($0.keys) }.sorted()
         #expect(keys.contains("g1/Fan#0"))
         #expect(keys.contains("g1/Fan#1/Inner[0]"))

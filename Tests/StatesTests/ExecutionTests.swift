@@ -24,7 +24,9 @@ final class ScriptedTasks: TaskIntegration, @unchecked Sendable {
     let handler: @Sendable (TaskInvocation, Int) async throws -> JSON
     init(_ handler: @escaping @Sendable (TaskInvocation, Int) async throws -> JSON) { self.handler = handler }
     func invoke(_ task: TaskInvocation) async throws -> JSON {
-        let n = calls.withLock { $0.append(task); return $0.count }
+        let n = calls.withLock {
+            $0.append(task); return $0.count
+        }
         return try await handler(task, n)
     }
     var count: Int { calls.withLock { $0.count } }
@@ -38,15 +40,21 @@ final class RecordingObserver: ExecutionObserver, @unchecked Sendable {
     var types: [String] { events.withLock { $0.map(\.type) } }
 }
 
-func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = ScriptedTasks { _, _ in [:] }, clock: VirtualClock = VirtualClock(), observer: RecordingObserver? = nil) async throws -> ExecutionOutcome {
+func run(
+    _ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = ScriptedTasks { _, _ in [:] }, clock: VirtualClock = VirtualClock(),
+    observer: RecordingObserver? = nil
+) async throws -> ExecutionOutcome {
     let machine = try StateMachine(definition: definition)
     let engine = ExecutionEngine(machine: machine, integrations: tasks, clock: clock)
-    return await engine.run(input: input, context: ExecutionContext(executionArn: "arn:aws:states:us-east-1:000000000000:execution:m:e", name: "e"), observer: observer)
+    return await engine.run(
+        input: input, context: ExecutionContext(executionArn: "arn:aws:states:us-east-1:000000000000:execution:m:e", name: "e"),
+        observer: observer)
 }
 
 @Suite struct JSONPathStateTests {
     @Test func passAppliesInputParametersResultAndOutputPaths() async throws {
-        let outcome = try await run("""
+        let outcome = try await run(
+            """
             {"StartAt":"P","States":{"P":{"Type":"Pass","InputPath":"$.in","Parameters":{"x.$":"$.a","fixed":1,"msg.$":"States.Format('hi {}', $.a)"},
              "ResultPath":"$.out","OutputPath":"$.out","End":true}}}
             """, ["in": ["a": 5]])
@@ -55,12 +63,14 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
     }
 
     @Test func resultPathMergesIntoTheRawInput() async throws {
-        let outcome = try await run(#"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":{"v":1},"ResultPath":"$.r.s","End":true}}}"#, ["k": true])
+        let outcome = try await run(
+            #"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":{"v":1},"ResultPath":"$.r.s","End":true}}}"#, ["k": true])
         #expect(outcome.output == ["k": true, "r": ["s": ["v": 1]]])
     }
 
     @Test func intrinsicFunctions() async throws {
-        let outcome = try await run(#"""
+        let outcome = try await run(
+            #"""
             {"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{
               "a.$":"States.Array(1, 'two', $.n)", "p.$":"States.ArrayPartition(States.ArrayRange(1, 5, 1), 2)",
               "len.$":"States.ArrayLength($.list)", "u.$":"States.ArrayUnique($.list)", "c.$":"States.ArrayContains($.list, 2)",
@@ -104,13 +114,16 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
     }
 
     @Test func noChoiceMatchedFails() async throws {
-        let outcome = try await run(#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.a","BooleanEquals":true,"Next":"E"}]},"E":{"Type":"Succeed"}}}"#, ["a": false])
+        let outcome = try await run(
+            #"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.a","BooleanEquals":true,"Next":"E"}]},"E":{"Type":"Succeed"}}}"#,
+            ["a": false])
         #expect(outcome.status == .failed)
         #expect(outcome.error == "States.NoChoiceMatched")
     }
 
     @Test func failStateReportsErrorAndCause() async throws {
-        let outcome = try await run(#"{"StartAt":"F","States":{"F":{"Type":"Fail","ErrorPath":"$.e","Cause":"because"}}}"#, ["e": "Custom.Error"])
+        let outcome = try await run(
+            #"{"StartAt":"F","States":{"F":{"Type":"Fail","ErrorPath":"$.e","Cause":"because"}}}"#, ["e": "Custom.Error"])
         #expect(outcome == ExecutionOutcome(status: .failed, error: "Custom.Error", cause: "because"))
     }
 }
@@ -122,7 +135,8 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
             if n < 3 { throw StatesError("Flaky.Error", "attempt \(n)") }
             return ["ok": true]
         }
-        let outcome = try await run("""
+        let outcome = try await run(
+            """
             {"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.sync",
               "Retry":[{"ErrorEquals":["Flaky.Error"],"IntervalSeconds":2,"BackoffRate":3,"MaxAttempts":5}],"End":true}}}
             """, tasks: tasks, clock: clock)
@@ -134,7 +148,8 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
     @Test func maxDelayCapsBackoff() async throws {
         let clock = VirtualClock()
         let tasks = ScriptedTasks { _, _ in throw StatesError("E", "x") }
-        let outcome = try await run("""
+        let outcome = try await run(
+            """
             {"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::r","Retry":[{"ErrorEquals":["States.ALL"],"IntervalSeconds":10,"MaxAttempts":3,"MaxDelaySeconds":15}],"End":true}}}
             """, tasks: tasks, clock: clock)
         #expect(outcome.status == .failed)
@@ -144,7 +159,8 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
 
     @Test func catchPlacesErrorOutputAtResultPath() async throws {
         let tasks = ScriptedTasks { _, _ in throw StatesError("States.TaskFailed", "exit code 2") }
-        let outcome = try await run("""
+        let outcome = try await run(
+            """
             {"StartAt":"T","States":{
               "T":{"Type":"Task","Resource":"arn:aws:states:::r","Catch":[{"ErrorEquals":["States.TaskFailed"],"ResultPath":"$.err","Next":"Handle"}],"End":true},
               "Handle":{"Type":"Pass","End":true}}}
@@ -153,7 +169,8 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
     }
 
     @Test func runtimeErrorsAreNeverCaught() async throws {
-        let outcome = try await run("""
+        let outcome = try await run(
+            """
             {"StartAt":"T","States":{"T":{"Type":"Pass","InputPath":"$.missing","Catch":[],"End":true}}}
             """.replacingOccurrences(of: #","Catch":[]"#, with: ""))
         #expect(outcome.status == .failed)
@@ -165,7 +182,8 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
             try await Task.sleep(for: .seconds(30))
             return [:]
         }
-        let outcome = try await run(#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::r","TimeoutSeconds":5,"End":true}}}"#, tasks: tasks)
+        let outcome = try await run(
+            #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::r","TimeoutSeconds":5,"End":true}}}"#, tasks: tasks)
         #expect(outcome.status == .failed)
         #expect(outcome.error == "States.Timeout")
     }
@@ -201,7 +219,8 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
     }
 
     @Test func assignAndVariables() async throws {
-        let outcome = try await run("""
+        let outcome = try await run(
+            """
             {"QueryLanguage":"JSONata","StartAt":"A","States":{
               "A":{"Type":"Pass","Assign":{"count":"{% $states.input.n + 1 %}","name":"job"},"Next":"B"},
               "B":{"Type":"Pass","Output":"{% {'count': $count, 'name': $name} %}","End":true}}}
@@ -210,14 +229,16 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
     }
 
     @Test func queryErrorsAreQueryEvaluationErrors() async throws {
-        let outcome = try await run(#"{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% 'a' - 1 %}","End":true}}}"#)
+        let outcome = try await run(
+            #"{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% 'a' - 1 %}","End":true}}}"#)
         #expect(outcome.status == .failed)
         #expect(outcome.error == "States.QueryEvaluationError")
     }
 
     @Test func catchWithOutputAndErrorOutput() async throws {
         let tasks = ScriptedTasks { _, _ in throw StatesError("States.TaskFailed", "Essential container in task exited") }
-        let outcome = try await run("""
+        let outcome = try await run(
+            """
             {"QueryLanguage":"JSONata","StartAt":"T","States":{
               "T":{"Type":"Task","Resource":"arn:aws:states:::r","Catch":[{"ErrorEquals":["States.ALL"],"Output":"{% {'failed': $states.errorOutput.Error} %}","Next":"Done"}],"End":true},
               "Done":{"Type":"Succeed"}}}
@@ -229,13 +250,15 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
 @Suite struct FlowTests {
     @Test func waitUsesTheClock() async throws {
         let clock = VirtualClock()
-        let outcome = try await run(#"{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.s","End":true}}}"#, ["s": 3600], clock: clock)
+        let outcome = try await run(
+            #"{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.s","End":true}}}"#, ["s": 3600], clock: clock)
         #expect(outcome.status == .succeeded)
         #expect(clock.sleeps.withLock { $0 } == [3600])
     }
 
     @Test func parallelKeepsBranchOrder() async throws {
-        let outcome = try await run("""
+        let outcome = try await run(
+            """
             {"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
               {"StartAt":"A","States":{"A":{"Type":"Pass","Result":"a","End":true}}},
               {"StartAt":"B","States":{"B":{"Type":"Wait","Seconds":1,"Next":"B2"},"B2":{"Type":"Pass","Result":"b","End":true}}}]}}}
@@ -244,7 +267,8 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
     }
 
     @Test func mapWithItemSelectorAndConcurrency() async throws {
-        let outcome = try await run("""
+        let outcome = try await run(
+            """
             {"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.items","MaxConcurrency":2,
               "ItemSelector":{"v.$":"$$.Map.Item.Value","i.$":"$$.Map.Item.Index","k.$":"$.k"},
               "ItemProcessor":{"StartAt":"X","States":{"X":{"Type":"Pass","End":true}}},"End":true}}}
@@ -265,8 +289,14 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
 
     @Test func historyEventsChainTheirIds() async throws {
         let observer = RecordingObserver()
-        _ = try await run(#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.sync","End":true}}}"#, observer: observer)
-        #expect(observer.types == ["ExecutionStarted", "PassStateEntered", "PassStateExited", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"])
+        _ = try await run(
+            #"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.sync","End":true}}}"#,
+            observer: observer)
+        #expect(
+            observer.types == [
+                "ExecutionStarted", "PassStateEntered", "PassStateExited", "TaskStateEntered", "TaskScheduled", "TaskStarted",
+                "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded",
+            ])
         let events = observer.events.withLock { $0 }
         #expect(events.map(\.id) == Array(1...9))
         #expect(events[4].details?["resourceType"] == "ecs")
@@ -275,7 +305,8 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
     }
 
     @Test func resumesFromASnapshotWithoutRepeatingSteps() async throws {
-        let definition = #"{"StartAt":"T1","States":{"T1":{"Type":"Task","Resource":"arn:aws:states:::one","Next":"T2"},"T2":{"Type":"Task","Resource":"arn:aws:states:::two","End":true}}}"#
+        let definition =
+            #"{"StartAt":"T1","States":{"T1":{"Type":"Task","Resource":"arn:aws:states:::one","Next":"T2"},"T2":{"Type":"Task","Resource":"arn:aws:states:::two","End":true}}}"#
         let observer = RecordingObserver()
         let tasks = ScriptedTasks { task, _ in [task.resource: true] }
         _ = try await run(definition, tasks: tasks, observer: observer)
@@ -302,12 +333,15 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
 @Suite struct ValidationTests {
     @Test func reportsMissingTargetsAndUnreachableStates() {
         let diagnostics = StateMachine.validate(#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"Nope"},"B":{"Type":"Succeed"}}}"#)
-        #expect(diagnostics.contains(Diagnostic(code: "MISSING_TRANSITION_TARGET", message: "Missing 'Next' target: Nope", location: "/States/A/Next")))
+        #expect(
+            diagnostics.contains(
+                Diagnostic(code: "MISSING_TRANSITION_TARGET", message: "Missing 'Next' target: Nope", location: "/States/A/Next")))
         #expect(diagnostics.contains { $0.code == "UNREACHABLE_STATE" && $0.location == "/States/B" })
     }
 
     @Test func rejectsJSONPathFieldsInJSONataStates() {
-        let diagnostics = StateMachine.validate(#"{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","InputPath":"$.x","End":true}}}"#)
+        let diagnostics = StateMachine.validate(
+            #"{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","InputPath":"$.x","End":true}}}"#)
         #expect(diagnostics.contains { $0.location == "/States/A/InputPath" })
     }
 
@@ -317,23 +351,58 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
     }
 
     @Test func rejectsBadJSONataAndDistributedMap() {
-        #expect(!StateMachine.validate(#"{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% 1 + %}","End":true}}}"#).isEmpty)
-        let distributed = StateMachine.validate(#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED"},"StartAt":"X","States":{"X":{"Type":"Succeed"}}},"End":true}}}"#)
+        #expect(
+            !StateMachine.validate(
+                #"{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","Output":"{% 1 + %}","End":true}}}"#
+            ).isEmpty)
+        let distributed = StateMachine.validate(
+            #"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED"},"StartAt":"X","States":{"X":{"Type":"Succeed"}}},"End":true}}}"#
+        )
         #expect(distributed.contains { $0.message.contains("DISTRIBUTED") })
     }
 
     @Test(arguments: [
-        (#"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"a.b"},"End":true}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/Parameters/x.$"),
-        (#"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"$..[?"},"End":true}}}"#, "INVALID_JSON_PATH", "/States/A/Parameters/x.$"),
-        (#"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"n":{"x.$":"States.Nope($.a)"}},"End":true}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/Parameters/n/x.$"),
-        (#"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"States.Format('{}', $.a"},"End":true}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/Parameters/x.$"),
-        (#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"lambda-function","End":true}}}"#, "INVALID_RESOURCE", "/States/A/Resource"),
-        (#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask","TimeoutSeconds":0,"End":true}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/TimeoutSeconds"),
-        (#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask","End":true,"Retry":[{"ErrorEquals":["States.ALL"]},{"ErrorEquals":["X"]}]}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/Retry/0/ErrorEquals"),
-        (#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask","End":true,"Retry":[{"ErrorEquals":["X"],"JitterStrategy":"HALF"}]}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A/Retry/0/JitterStrategy"),
+        (
+            #"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"a.b"},"End":true}}}"#, "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Parameters/x.$"
+        ),
+        (
+            #"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"$..[?"},"End":true}}}"#, "INVALID_JSON_PATH",
+            "/States/A/Parameters/x.$"
+        ),
+        (
+            #"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"n":{"x.$":"States.Nope($.a)"}},"End":true}}}"#,
+            "SCHEMA_VALIDATION_FAILED", "/States/A/Parameters/n/x.$"
+        ),
+        (
+            #"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"States.Format('{}', $.a"},"End":true}}}"#,
+            "SCHEMA_VALIDATION_FAILED", "/States/A/Parameters/x.$"
+        ),
+        (
+            #"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"lambda-function","End":true}}}"#, "INVALID_RESOURCE",
+            "/States/A/Resource"
+        ),
+        (
+            #"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask","TimeoutSeconds":0,"End":true}}}"#,
+            "SCHEMA_VALIDATION_FAILED", "/States/A/TimeoutSeconds"
+        ),
+        (
+            #"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask","End":true,"Retry":[{"ErrorEquals":["States.ALL"]},{"ErrorEquals":["X"]}]}}}"#,
+            "SCHEMA_VALIDATION_FAILED", "/States/A/Retry/0/ErrorEquals"
+        ),
+        (
+            #"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask","End":true,"Retry":[{"ErrorEquals":["X"],"JitterStrategy":"HALF"}]}}}"#,
+            "SCHEMA_VALIDATION_FAILED", "/States/A/Retry/0/JitterStrategy"
+        ),
         (#"{"StartAt":"A","States":{"A":{"Type":"Fail","Error":"E","ErrorPath":"$.e"}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/A"),
-        (#"{"StartAt":"M","States":{"M":{"Type":"Map","ToleratedFailurePercentage":120,"ItemProcessor":{"StartAt":"X","States":{"X":{"Type":"Succeed"}}},"End":true}}}"#, "SCHEMA_VALIDATION_FAILED", "/States/M/ToleratedFailurePercentage"),
-        (#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"StartAt":"M","States":{"M":{"Type":"Succeed"}}},"End":true}}}"#, "DUPLICATE_STATE_NAME", "/States/M/ItemProcessor/States/M"),
+        (
+            #"{"StartAt":"M","States":{"M":{"Type":"Map","ToleratedFailurePercentage":120,"ItemProcessor":{"StartAt":"X","States":{"X":{"Type":"Succeed"}}},"End":true}}}"#,
+            "SCHEMA_VALIDATION_FAILED", "/States/M/ToleratedFailurePercentage"
+        ),
+        (
+            #"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"StartAt":"M","States":{"M":{"Type":"Succeed"}}},"End":true}}}"#,
+            "DUPLICATE_STATE_NAME", "/States/M/ItemProcessor/States/M"
+        ),
     ])
     func reportsWhatAWSReportsWhereItIs(_ definition: String, _ code: String, _ location: String) {
         let diagnostics = StateMachine.validate(definition)
@@ -341,16 +410,20 @@ func run(_ definition: String, _ input: JSON = [:], tasks: ScriptedTasks = Scrip
     }
 
     @Test func validTemplatesPass() {
-        #expect(StateMachine.validate(#"""
-        {"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"a.$":"$.x","b.$":"$$.Execution.Id","c.$":"States.Format('{}-{}', $.x, States.UUID())","d":[{"e.$":"$.y[0]"}]},"End":true}}}
-        """#).isEmpty)
+        #expect(
+            StateMachine.validate(
+                #"""
+                {"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"a.$":"$.x","b.$":"$$.Execution.Id","c.$":"States.Format('{}-{}', $.x, States.UUID())","d":[{"e.$":"$.y[0]"}]},"End":true}}}
+                """#
+            ).isEmpty)
     }
 
     @Test func invalidDefinitionMessageMatchesAWS() {
         #expect {
             try StateMachine(definition: #"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"}}}"#)
         } throws: { error in
-            (error as? DefinitionError)?.description == "Invalid State Machine Definition: 'MISSING_TRANSITION_TARGET: Missing 'Next' target: B at /States/A/Next'"
+            (error as? DefinitionError)?.description
+                == "Invalid State Machine Definition: 'MISSING_TRANSITION_TARGET: Missing 'Next' target: B at /States/A/Next'"
         }
     }
 }

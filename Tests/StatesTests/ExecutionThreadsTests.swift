@@ -14,7 +14,8 @@ import Testing
             places.withLock { $0.append(ExecutionThreads.shared.runsCallersThread) }
             return [:]
         }
-        let outcome = try await run(#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","End":true}}}"#, tasks: tasks)
+        let outcome = try await run(
+            #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","End":true}}}"#, tasks: tasks)
         #expect(outcome.status == .succeeded)
         #expect(places.withLock { $0 } == [true])
     }
@@ -34,4 +35,3 @@ import Testing
         await holding.value
     }
 }
-

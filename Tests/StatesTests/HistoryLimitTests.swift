@@ -8,11 +8,15 @@ import Testing
 /// execution; any other event that would take it fails the execution with `States.Runtime`, past any Retry or
 /// Catch (a limit of 25,000 in AWS, lowered here so that the histories stay short).
 @Suite struct HistoryLimitTests {
-    func limited(_ definition: String, limit: Int, _ input: JSON = [:], tasks: ScriptedTasks = ScriptedTasks { _, _ in [:] }) async throws -> (ExecutionOutcome, [HistoryEvent]) {
+    func limited(
+        _ definition: String, limit: Int, _ input: JSON = [:], tasks: ScriptedTasks = ScriptedTasks { _, _ in [:] }
+    ) async throws -> (ExecutionOutcome, [HistoryEvent]) {
         var engine = ExecutionEngine(machine: try StateMachine(definition: definition), integrations: tasks, clock: VirtualClock())
         engine.historyEventLimit = limit
         let observer = RecordingObserver()
-        let outcome = await engine.run(input: input, context: ExecutionContext(executionArn: "arn:aws:states:us-east-1:000000000000:execution:m:e", name: "e"), observer: observer)
+        let outcome = await engine.run(
+            input: input, context: ExecutionContext(executionArn: "arn:aws:states:us-east-1:000000000000:execution:m:e", name: "e"),
+            observer: observer)
         return (outcome, observer.events.withLock { $0 })
     }
 
@@ -33,13 +37,16 @@ import Testing
         let last = try #require(events.last)
         #expect(last.type == "ExecutionFailed")
         #expect(last.details?["cause"] == "The execution reached the maximum number of history events (50).")
-        #expect(ExecutionEngine.historyLimitCause(ExecutionEngine.maxHistoryEvents) == "The execution reached the maximum number of history events (25000).")
+        #expect(
+            ExecutionEngine.historyLimitCause(ExecutionEngine.maxHistoryEvents)
+                == "The execution reached the maximum number of history events (25000).")
     }
 
     /// The event that ends the execution takes the last place: a run of exactly the limit succeeds.
     @Test func anExecutionEndingInTheLastPlaceSucceeds() async throws {
         // ExecutionStarted, then entered and exited for each of three Pass states, then ExecutionSucceeded: 8 events.
-        let three = #"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Pass","Next":"C"},"C":{"Type":"Pass","End":true}}}"#
+        let three =
+            #"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Pass","Next":"C"},"C":{"Type":"Pass","End":true}}}"#
         let (exact, exactEvents) = try await limited(three, limit: 8)
         #expect(exact.status == .succeeded)
         #expect(exactEvents.count == 8)
@@ -84,9 +91,12 @@ import Testing
 
     /// Without an observer (an Express execution) there is no history, and no limit.
     @Test func aRunWithoutHistoryHasNoLimit() async throws {
-        var engine = ExecutionEngine(machine: try StateMachine(definition: Self.loop), integrations: ScriptedTasks { _, _ in [:] }, clock: VirtualClock())
+        var engine = ExecutionEngine(
+            machine: try StateMachine(definition: Self.loop), integrations: ScriptedTasks { _, _ in [:] }, clock: VirtualClock())
         engine.historyEventLimit = 5
-        let outcome = await engine.run(input: ["stop": true], context: ExecutionContext(executionArn: "arn:aws:states:us-east-1:000000000000:express:m:e:1", name: "e"))
+        let outcome = await engine.run(
+            input: ["stop": true], context: ExecutionContext(executionArn: "arn:aws:states:us-east-1:000000000000:express:m:e:1", name: "e")
+        )
         #expect(outcome.status == .succeeded)
     }
 }

@@ -26,7 +26,8 @@ func nestedArrays(_ depth: Int, around innermost: JSON = 0) -> JSON {
     /// `Not`): the comparison is the rule's `nots + 1`th level.
     func notChain(_ nots: Int) -> String {
         let comparison = #"{"Variable":"$.x","NumericEquals":1}"#
-        let rule = #"{"Next":"Yes","Not":"# + String(repeating: #"{"Not":"#, count: nots - 1) + comparison + String(repeating: "}", count: nots)
+        let rule =
+            #"{"Next":"Yes","Not":"# + String(repeating: #"{"Not":"#, count: nots - 1) + comparison + String(repeating: "}", count: nots)
         return #"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[\#(rule)],"Default":"No"},"#
             + #""Yes":{"Type":"Pass","Result":"yes","End":true},"No":{"Type":"Pass","Result":"no","End":true}}}"#
     }
@@ -47,7 +48,8 @@ func nestedArrays(_ depth: Int, around innermost: JSON = 0) -> JSON {
         // The same through And and Or.
         var rule = #"{"Variable":"$.x","NumericEquals":1}"#
         for i in 0..<100 { rule = i % 2 == 0 ? #"{"And":[\#(rule)]}"# : #"{"Or":[\#(rule)]}"# }
-        let mixed = #"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[\#(rule.dropLast()),"Next":"D"}],"Default":"D"},"D":{"Type":"Succeed"}}}"#
+        let mixed =
+            #"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[\#(rule.dropLast()),"Next":"D"}],"Default":"D"},"D":{"Type":"Succeed"}}}"#
         #expect(StateMachine.validate(mixed).map(\.code) == ["SCHEMA_VALIDATION_FAILED"])
     }
 
@@ -60,7 +62,9 @@ func nestedArrays(_ depth: Int, around innermost: JSON = 0) -> JSON {
         // Built in memory: refused before any recursive walk, at the first level too deep.
         var rule: JSON = ["Variable": "$.x", "NumericEquals": 1]
         for _ in 0..<100_000 { rule = ["Not": rule] }
-        let definition: JSON = ["StartAt": "C", "States": ["C": ["Type": "Choice", "Choices": [rule], "Default": "D"], "D": ["Type": "Succeed"]]]
+        let definition: JSON = [
+            "StartAt": "C", "States": ["C": ["Type": "Choice", "Choices": [rule], "Default": "D"], "D": ["Type": "Succeed"]],
+        ]
         keepAlive(definition)
         let built = #expect(throws: DefinitionError.self) { try StateMachine(json: definition) }
         #expect(built?.diagnostics.map(\.code) == ["SCHEMA_VALIDATION_FAILED"])
@@ -73,7 +77,9 @@ func nestedArrays(_ depth: Int, around innermost: JSON = 0) -> JSON {
     func nestedParallels(_ levels: Int) -> JSON {
         var machine: JSON = ["StartAt": "Inner", "States": ["Inner": ["Type": "Pass", "Result": "inner", "End": true]]]
         for i in 1..<levels {
-            machine = ["StartAt": .string("P\(i)"), "States": .object(["P\(i)": ["Type": "Parallel", "Branches": [machine], "End": true]])]
+            machine = [
+                "StartAt": .string("P\(i)"), "States": .object(["P\(i)": ["Type": "Parallel", "Branches": [machine], "End": true]]),
+            ]
         }
         return machine
     }
@@ -81,7 +87,8 @@ func nestedArrays(_ depth: Int, around innermost: JSON = 0) -> JSON {
     @Test func parallelStatesAtTheLimitRunAndPastItAreAClearError() async throws {
         let machine = try StateMachine(json: nestedParallels(40))
         let engine = ExecutionEngine(machine: machine, integrations: ScriptedTasks { _, _ in [:] }, clock: VirtualClock())
-        let outcome = await engine.run(input: [:], context: ExecutionContext(executionArn: "arn:aws:states:us-east-1:000000000000:execution:m:e", name: "e"))
+        let outcome = await engine.run(
+            input: [:], context: ExecutionContext(executionArn: "arn:aws:states:us-east-1:000000000000:execution:m:e", name: "e"))
         #expect(outcome.output == nestedArrays(39, around: "inner"))
         let past = #expect(throws: DefinitionError.self) { try StateMachine(json: nestedParallels(41)) }
         #expect(past?.diagnostics.map(\.message) == ["Parallel and Map states nest at most 40 deep"])
@@ -111,9 +118,13 @@ func nestedArrays(_ depth: Int, around innermost: JSON = 0) -> JSON {
 
     @Test func pathsHaveNoMoreSegmentsThanDataHasLevels() async throws {
         let long = "$" + String(repeating: ".a", count: 100_000)
-        #expect(StateMachine.validate(#"{"StartAt":"P","States":{"P":{"Type":"Pass","ResultPath":"\#(long)","End":true}}}"#).map(\.code) == ["INVALID_JSON_PATH"])
+        #expect(
+            StateMachine.validate(#"{"StartAt":"P","States":{"P":{"Type":"Pass","ResultPath":"\#(long)","End":true}}}"#).map(\.code) == [
+                "INVALID_JSON_PATH"
+            ])
         // A Catch's ResultPath is applied when the error is caught: the path fails then, as any path that cannot apply.
-        let caught = try await run(#"""
+        let caught = try await run(
+            #"""
             {"StartAt":"F","States":{"F":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"\#(long)","Next":"D"}],"End":true},
              "D":{"Type":"Succeed"}}}
             """#, tasks: ScriptedTasks { _, _ in throw StatesError("Boom", "") })
@@ -126,7 +137,8 @@ func nestedArrays(_ depth: Int, around innermost: JSON = 0) -> JSON {
 @Suite struct DataNestingTests {
     @Test func dataAsDeepAsTheParserReadsPassesThrough() async throws {
         let deep = nestedArrays(512)
-        let outcome = try await run(#"""
+        let outcome = try await run(
+            #"""
             {"StartAt":"A","States":{"A":{"Type":"Pass","Assign":{"kept.$":"$"},"Next":"B"},
              "B":{"Type":"Pass","Parameters":{"replaced":true},"Next":"C"},"C":{"Type":"Pass","OutputPath":"$kept","End":true}}}
             """#, deep)
@@ -135,19 +147,23 @@ func nestedArrays(_ depth: Int, around innermost: JSON = 0) -> JSON {
     }
 
     @Test func aResultPathMakingDataTooDeepFails() async throws {
-        let outcome = try await run(#"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":1,"ResultPath":"$.a.b","End":true}}}"#,
-                                    ["a": ["b": nestedArrays(510)]])
+        let outcome = try await run(
+            #"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":1,"ResultPath":"$.a.b","End":true}}}"#,
+            ["a": ["b": nestedArrays(510)]])
         #expect(outcome.status == .succeeded)  // the result replaces the deep array
-        let deeper = try await run(#"{"StartAt":"P","States":{"P":{"Type":"Pass","ResultPath":"$.x.y","End":true}}}"#, ["d": nestedArrays(510)])
+        let deeper = try await run(
+            #"{"StartAt":"P","States":{"P":{"Type":"Pass","ResultPath":"$.x.y","End":true}}}"#, ["d": nestedArrays(510)])
         #expect(deeper.error == "States.Runtime")
-        #expect(deeper.cause == "An error occurred while executing the state 'P'. Its output nests more than 512 levels of objects and arrays")
+        #expect(
+            deeper.cause == "An error occurred while executing the state 'P'. Its output nests more than 512 levels of objects and arrays")
     }
 
     @Test func aTemplateMakingDataTooDeepFails() async throws {
         var template: JSON = ["v.$": "$"]
         for _ in 0..<10 { template = ["t": template] }
         let definition: JSON = ["StartAt": "P", "States": ["P": ["Type": "Pass", "Parameters": template, "End": true]]]
-        let engine = ExecutionEngine(machine: try StateMachine(json: definition), integrations: ScriptedTasks { _, _ in [:] }, clock: VirtualClock())
+        let engine = ExecutionEngine(
+            machine: try StateMachine(json: definition), integrations: ScriptedTasks { _, _ in [:] }, clock: VirtualClock())
         let context = ExecutionContext(executionArn: "arn:aws:states:us-east-1:000000000000:execution:m:e", name: "e")
         let outcome = await engine.run(input: nestedArrays(505), context: context)
         #expect(outcome.error == "States.Runtime")
@@ -157,15 +173,17 @@ func nestedArrays(_ depth: Int, around innermost: JSON = 0) -> JSON {
     }
 
     @Test func aVariableTooDeepIsRefused() async throws {
-        let outcome = try await run(#"{"QueryLanguage":"JSONata","StartAt":"P","States":{"P":{"Type":"Pass","Assign":{"v":["{% $states.input %}"]},"End":true}}}"#,
-                                    nestedArrays(512))
+        let outcome = try await run(
+            #"{"QueryLanguage":"JSONata","StartAt":"P","States":{"P":{"Type":"Pass","Assign":{"v":["{% $states.input %}"]},"End":true}}}"#,
+            nestedArrays(512))
         #expect(outcome.error == "States.Runtime")
         #expect(outcome.cause == "The variable 'v' nests more than 512 levels of objects and arrays")
     }
 
     /// A JSONata function can build a value of any depth: it is measured before anything walks it recursively.
     @Test func aJSONataResultTooDeepIsAQueryError() async throws {
-        let outcome = try await run(#"""
+        let outcome = try await run(
+            #"""
             {"QueryLanguage":"JSONata","StartAt":"P","States":{"P":{"Type":"Pass","Output":"{% $reduce([1..600], function($acc, $i) { {\"a\": $acc} }, {}) %}","End":true}}}
             """#)
         #expect(outcome.error == "States.QueryEvaluationError")

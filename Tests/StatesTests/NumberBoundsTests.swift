@@ -46,7 +46,10 @@ import Testing
         let error = #expect(throws: DefinitionError.self) {
             try StateMachine(definition: #"{"StartAt":"A","States":{"A":{"Type":"Wait","Seconds":1e16,"End":true}}}"#)
         }
-        #expect(error?.description == "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: The value for the field 'Seconds' must be an integer between 0 and 99999999 at /States/A/Seconds'")
+        #expect(
+            error?.description
+                == "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: The value for the field 'Seconds' must be an integer between 0 and 99999999 at /States/A/Seconds'"
+        )
         let retry = diagnostics(#"{\#(task),"Retry":[{"ErrorEquals":["States.ALL"],"MaxDelaySeconds":31622402}]}"#)
         #expect(retry.map(\.message) == ["The value for the field 'MaxDelaySeconds' must be an integer between 1 and 31622401"])
     }
@@ -70,7 +73,9 @@ import Testing
     func expectRuntimeFailure(_ outcome: ExecutionOutcome, naming field: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(outcome.status == .failed, sourceLocation: sourceLocation)
         #expect(outcome.error == "States.Runtime", sourceLocation: sourceLocation)
-        #expect(outcome.cause?.contains("The value for the field '\(field)' must be") == true, "\(outcome.cause ?? "")", sourceLocation: sourceLocation)
+        #expect(
+            outcome.cause?.contains("The value for the field '\(field)' must be") == true, "\(outcome.cause ?? "")",
+            sourceLocation: sourceLocation)
     }
 
     @Test func aWaitForComputedSecondsOutOfBoundsFails() async throws {
@@ -79,7 +84,8 @@ import Testing
         #expect(path.cause?.hasPrefix("An error occurred while executing the state 'W'.") == true)
         let fraction = try await run(#"{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.s","End":true}}}"#, ["s": 1.5])
         expectRuntimeFailure(fraction, naming: "SecondsPath")
-        let jsonata = try await run(#"{"QueryLanguage":"JSONata","StartAt":"W","States":{"W":{"Type":"Wait","Seconds":"{% 1e16 %}","End":true}}}"#)
+        let jsonata = try await run(
+            #"{"QueryLanguage":"JSONata","StartAt":"W","States":{"W":{"Type":"Wait","Seconds":"{% 1e16 %}","End":true}}}"#)
         expectRuntimeFailure(jsonata, naming: "Seconds")
         let fine = try await run(#"{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.s","End":true}}}"#, ["s": 99_999_999])
         #expect(fine.status == .succeeded)
@@ -87,24 +93,33 @@ import Testing
 
     @Test func computedTimeoutsAndHeartbeatsOutOfBoundsFail() async throws {
         let tasks = ScriptedTasks { _, _ in [:] }
-        let timeout = try await run(#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","TimeoutSecondsPath":"$.t","End":true}}}"#,
-                                    ["t": 1e300], tasks: tasks)
+        let timeout = try await run(
+            #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","TimeoutSecondsPath":"$.t","End":true}}}"#,
+            ["t": 1e300], tasks: tasks)
         expectRuntimeFailure(timeout, naming: "TimeoutSecondsPath")
-        let heartbeat = try await run(#"{"QueryLanguage":"JSONata","StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","HeartbeatSeconds":"{% 0 %}","End":true}}}"#,
-                                      tasks: tasks)
+        let heartbeat = try await run(
+            #"{"QueryLanguage":"JSONata","StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","HeartbeatSeconds":"{% 0 %}","End":true}}}"#,
+            tasks: tasks)
         expectRuntimeFailure(heartbeat, naming: "HeartbeatSeconds")
         #expect(tasks.count == 0)
     }
 
     @Test func computedMapLimitsOutOfBoundsFail() async throws {
         let processor = #""ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"ItemsPath":"$.items","End":true"#
-        let concurrency = try await run(#"{"StartAt":"M","States":{"M":{"Type":"Map",\#(processor),"MaxConcurrencyPath":"$.n"}}}"#, ["items": [1, 2], "n": 1e300])
+        let concurrency = try await run(
+            #"{"StartAt":"M","States":{"M":{"Type":"Map",\#(processor),"MaxConcurrencyPath":"$.n"}}}"#, ["items": [1, 2], "n": 1e300])
         expectRuntimeFailure(concurrency, naming: "MaxConcurrencyPath")
-        let count = try await run(#"{"StartAt":"M","States":{"M":{"Type":"Map",\#(processor),"ToleratedFailureCountPath":"$.n"}}}"#, ["items": [1, 2], "n": 1e20])
+        let count = try await run(
+            #"{"StartAt":"M","States":{"M":{"Type":"Map",\#(processor),"ToleratedFailureCountPath":"$.n"}}}"#,
+            ["items": [1, 2], "n": 1e20])
         expectRuntimeFailure(count, naming: "ToleratedFailureCountPath")
-        let percentage = try await run(#"{"StartAt":"M","States":{"M":{"Type":"Map",\#(processor),"ToleratedFailurePercentagePath":"$.n"}}}"#, ["items": [1, 2], "n": 1e300])
+        let percentage = try await run(
+            #"{"StartAt":"M","States":{"M":{"Type":"Map",\#(processor),"ToleratedFailurePercentagePath":"$.n"}}}"#,
+            ["items": [1, 2], "n": 1e300])
         expectRuntimeFailure(percentage, naming: "ToleratedFailurePercentagePath")
-        let fine = try await run(#"{"StartAt":"M","States":{"M":{"Type":"Map",\#(processor),"MaxConcurrencyPath":"$.n"}}}"#, ["items": [1, 2], "n": 2_147_483_647])
+        let fine = try await run(
+            #"{"StartAt":"M","States":{"M":{"Type":"Map",\#(processor),"MaxConcurrencyPath":"$.n"}}}"#,
+            ["items": [1, 2], "n": 2_147_483_647])
         #expect(fine.status == .succeeded)
         #expect(fine.output == [1, 2])
     }
@@ -115,7 +130,8 @@ import Testing
         for jitter in ["NONE", "FULL"] {
             let clock = VirtualClock()
             let tasks = ScriptedTasks { _, _ in throw StatesError("Boom", "") }
-            let outcome = try await run(#"""
+            let outcome = try await run(
+                #"""
                 {"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","End":true,
                  "Retry":[{"ErrorEquals":["Boom"],"IntervalSeconds":99999999,"MaxAttempts":3,"BackoffRate":1e300,"JitterStrategy":"\#(jitter)"}]}}}
                 """#, tasks: tasks, clock: clock)
@@ -150,11 +166,13 @@ import Testing
             ("States.MathRandom(-9e18, 9e18)", "must be an integer"),
             ("States.MathRandom(1, 10, 1e300)", "must be an integer"),
         ] {
-            let outcome = try await run(#"{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"v.$":"\#(expression)"},"End":true}}}"#, ["a": [1, 2, 3]])
+            let outcome = try await run(
+                #"{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"v.$":"\#(expression)"},"End":true}}}"#, ["a": [1, 2, 3]])
             #expect(outcome.error == "States.IntrinsicFailure", "\(expression)")
             #expect(outcome.cause?.contains(message) == true, "\(expression): \(outcome.cause ?? "")")
         }
-        let outcome = try await run(#"""
+        let outcome = try await run(
+            #"""
             {"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"r.$":"States.ArrayRange(1, 0, 2)","d.$":"States.ArrayRange(5, 1, -2)",
              "g.$":"States.ArrayGetItem($.a, 2)","m.$":"States.MathRandom(-9007199254740992, 9007199254740992, 7)"},"End":true}}}
             """#, ["a": [1, 2, 3]])

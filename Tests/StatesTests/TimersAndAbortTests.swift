@@ -22,8 +22,9 @@ final class TimerObserver: ExecutionObserver, @unchecked Sendable {
         let clock = VirtualClock()
         let start = clock.now()
         let observer = TimerObserver()
-        let engine = ExecutionEngine(machine: try StateMachine(definition: #"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":100,"End":true}}}"#),
-                                     integrations: ScriptedTasks { _, _ in [:] }, clock: clock)
+        let engine = ExecutionEngine(
+            machine: try StateMachine(definition: #"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":100,"End":true}}}"#),
+            integrations: ScriptedTasks { _, _ in [:] }, clock: clock)
         _ = await engine.run(input: [:], context: context, observer: observer)
         let timers = observer.timers.withLock { $0 }
         #expect(timers.map(\.0) == ["g1/W", "g1/W"])
@@ -33,9 +34,11 @@ final class TimerObserver: ExecutionObserver, @unchecked Sendable {
 
     @Test func aResumedWaitWaitsOnlyForWhatIsLeft() async throws {
         let clock = VirtualClock()
-        let machine = try StateMachine(definition: #"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"W"},"W":{"Type":"Wait","Seconds":100,"End":true}}}"#)
+        let machine = try StateMachine(
+            definition: #"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"W"},"W":{"Type":"Wait","Seconds":100,"End":true}}}"#)
         let engine = ExecutionEngine(machine: machine, integrations: ScriptedTasks { _, _ in [:] }, clock: clock)
-        let snapshot = ExecutionSnapshot(nextState: "W", input: [:], variables: [:], lastEventId: 4, timers: ["g4/W": clock.now().addingTimeInterval(30)])
+        let snapshot = ExecutionSnapshot(
+            nextState: "W", input: [:], variables: [:], lastEventId: 4, timers: ["g4/W": clock.now().addingTimeInterval(30)])
         let outcome = await engine.run(input: [:], context: context, resumingFrom: snapshot, observer: TimerObserver())
         #expect(outcome.status == .succeeded)
         #expect(clock.sleeps.withLock { $0 } == [30])
@@ -44,8 +47,13 @@ final class TimerObserver: ExecutionObserver, @unchecked Sendable {
     @Test func executionTimeoutCountsFromTheStartAcrossAResume() async throws {
         let clock = VirtualClock()
         // The task outlasts any timeout; the virtual clock ends the execution's timeout at once, after what was left of it.
-        let machine = try StateMachine(definition: #"{"TimeoutSeconds":60,"StartAt":"W","States":{"W":{"Type":"Task","Resource":"arn:aws:states:::x:y","End":true}}}"#)
-        let engine = ExecutionEngine(machine: machine, integrations: ScriptedTasks { _, _ in try await Task.sleep(for: .seconds(30)); return [:] }, clock: clock)
+        let machine = try StateMachine(
+            definition: #"{"TimeoutSeconds":60,"StartAt":"W","States":{"W":{"Type":"Task","Resource":"arn:aws:states:::x:y","End":true}}}"#)
+        let engine = ExecutionEngine(
+            machine: machine,
+            integrations: ScriptedTasks { _, _ in
+                try await Task.sleep(for: .seconds(30)); return [:]
+            }, clock: clock)
         var started = context
         started.startTime = clock.now().addingTimeInterval(-50)
         let snapshot = ExecutionSnapshot(nextState: "W", input: [:], variables: [:], lastEventId: 2)
@@ -60,7 +68,10 @@ final class TimerObserver: ExecutionObserver, @unchecked Sendable {
             tokens.withLock { $0.append((task.taskToken, task.resumed, task.key)) }
             return [:]
         }
-        let machine = try StateMachine(definition: #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage.waitForTaskToken","Parameters":{"t.$":"$$.Task.Token"},"End":true}}}"#)
+        let machine = try StateMachine(
+            definition:
+                #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage.waitForTaskToken","Parameters":{"t.$":"$$.Task.Token"},"End":true}}}"#
+        )
         let engine = ExecutionEngine(machine: machine, integrations: tasks, clock: VirtualClock())
         let snapshot = ExecutionSnapshot(nextState: "T", input: [:], variables: [:], lastEventId: 1, tasks: ["g1/T": "old-token"])
         _ = await engine.run(input: [:], context: context, resumingFrom: snapshot, observer: TimerObserver())
@@ -73,8 +84,10 @@ final class TimerObserver: ExecutionObserver, @unchecked Sendable {
 
     @Test func taskScheduledNamesTheExecutionRegion() async throws {
         let observer = TimerObserver()
-        let engine = ExecutionEngine(machine: try StateMachine(definition: #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::x:y","End":true}}}"#),
-                                     integrations: ScriptedTasks { _, _ in [:] }, clock: VirtualClock())
+        let engine = ExecutionEngine(
+            machine: try StateMachine(
+                definition: #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::x:y","End":true}}}"#),
+            integrations: ScriptedTasks { _, _ in [:] }, clock: VirtualClock())
         _ = await engine.run(input: [:], context: context, observer: observer)
         let scheduled = observer.events.withLock { $0.first { $0.type == "TaskScheduled" } }
         #expect(scheduled?.details?["region"] == "eu-west-1")
@@ -94,11 +107,13 @@ final class TimerObserver: ExecutionObserver, @unchecked Sendable {
             return [:]
         }
         let observer = TimerObserver()
-        let machine = try StateMachine(definition: #"""
-            {"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.xs","End":true,
-              "ItemProcessor":{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::x:y","End":true}}}}}}
-            """#)
-        let outcome = await ExecutionEngine(machine: machine, integrations: tasks).run(input: ["xs": [1, 2]], context: context, observer: observer)
+        let machine = try StateMachine(
+            definition: #"""
+                {"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.xs","End":true,
+                  "ItemProcessor":{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::x:y","End":true}}}}}}
+                """#)
+        let outcome = await ExecutionEngine(machine: machine, integrations: tasks).run(
+            input: ["xs": [1, 2]], context: context, observer: observer)
         #expect(outcome.error == "Bad")
         let types = observer.types
         let failed = try #require(types.firstIndex(of: "MapStateFailed"))
@@ -123,7 +138,9 @@ final class TimerObserver: ExecutionObserver, @unchecked Sendable {
 
     @Test func jsonataErrorsRecordEvaluationFailed() async throws {
         let observer = RecordingObserver()
-        _ = try await run(#"{"QueryLanguage":"JSONata","StartAt":"P","States":{"P":{"Type":"Pass","Output":"{% $nope() %}","End":true}}}"#, observer: observer)
+        _ = try await run(
+            #"{"QueryLanguage":"JSONata","StartAt":"P","States":{"P":{"Type":"Pass","Output":"{% $nope() %}","End":true}}}"#,
+            observer: observer)
         #expect(observer.types == ["ExecutionStarted", "PassStateEntered", "EvaluationFailed", "ExecutionFailed"])
         let event = observer.events.withLock { $0[2] }
         #expect(event.details?["state"] == "P")
@@ -135,7 +152,9 @@ final class TimerObserver: ExecutionObserver, @unchecked Sendable {
         var context = self.context
         context.stateMachineVersionArn = "arn:aws:states:us-east-1:000000000000:stateMachine:m:1"
         context.stateMachineAliasArn = "arn:aws:states:us-east-1:000000000000:stateMachine:m:live"
-        let engine = ExecutionEngine(machine: try StateMachine(definition: #"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#), integrations: ScriptedTasks { _, _ in [:] })
+        let engine = ExecutionEngine(
+            machine: try StateMachine(definition: #"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#),
+            integrations: ScriptedTasks { _, _ in [:] })
         _ = await engine.run(input: [:], context: context, observer: observer)
         let started = observer.events.withLock { $0[0] }
         #expect(started.details?["stateMachineVersionArn"] == .string(context.stateMachineVersionArn!))

@@ -23,14 +23,16 @@ private func eventTypes(_ cloud: Cloud, _ arn: JSON) async -> [String] {
         #expect(await call(cloud, "CreateActivity", ["name": "resize"]).1["activityArn"]?.stringValue == activityArn)
         #expect(await call(cloud, "DescribeActivity", ["activityArn": .string(activityArn)]).1["name"] == "resize")
         #expect(await call(cloud, "ListActivities", [:]).1["activities"]?.arrayValue?.count == 1)
-        #expect(await call(cloud, "ListTagsForResource", ["resourceArn": .string(activityArn)]).1["tags"] == [["key": "team", "value": "ops"]])
+        #expect(
+            await call(cloud, "ListTagsForResource", ["resourceArn": .string(activityArn)]).1["tags"] == [["key": "team", "value": "ops"]])
 
         // No work yet: the long poll ends empty.
         let (emptyStatus, empty) = await call(cloud, "GetActivityTask", ["activityArn": .string(activityArn), "workerName": "w1"])
         #expect(emptyStatus == 200)
         #expect(empty["taskToken"] == nil)
 
-        let definition = #"{"StartAt":"Resize","States":{"Resize":{"Type":"Task","Resource":"\#(activityArn)","Parameters":{"size.$":"$.size"},"End":true}}}"#
+        let definition =
+            #"{"StartAt":"Resize","States":{"Resize":{"Type":"Task","Resource":"\#(activityArn)","Parameters":{"size.$":"$.size"},"End":true}}}"#
         let (_, machine) = await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": role, "definition": .string(definition)])
         let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": machine["stateMachineArn"]!, "input": #"{"size":3}"#])
         var task = JSON.null
@@ -43,9 +45,11 @@ private func eventTypes(_ cloud: Cloud, _ arn: JSON) async -> [String] {
         let done = await waitForEnd(cloud, started["executionArn"]!)
         #expect(done["status"] == "SUCCEEDED")
         #expect(done["output"] == #"{"resized":true}"#)
-        #expect(await eventTypes(cloud, started["executionArn"]!) == [
-            "ExecutionStarted", "TaskStateEntered", "ActivityScheduled", "ActivityStarted", "ActivitySucceeded", "TaskStateExited", "ExecutionSucceeded",
-        ])
+        #expect(
+            await eventTypes(cloud, started["executionArn"]!) == [
+                "ExecutionStarted", "TaskStateEntered", "ActivityScheduled", "ActivityStarted", "ActivitySucceeded", "TaskStateExited",
+                "ExecutionSucceeded",
+            ])
         let (_, missing) = await call(cloud, "DescribeActivity", ["activityArn": "arn:aws:states:us-east-1:000000000000:activity:nope"])
         #expect(missing["__type"] == "ActivityDoesNotExist")
         #expect(await call(cloud, "DeleteActivity", ["activityArn": .string(activityArn)]).0 == 200)
@@ -60,7 +64,9 @@ private func eventTypes(_ cloud: Cloud, _ arn: JSON) async -> [String] {
         func ended(_ poll: Task<ActivityQueue.Work?, Never>) async -> Bool {
             await withTaskGroup(of: Bool.self) { group in
                 group.addTask { await poll.value == nil }
-                group.addTask { try? await Task.sleep(for: .seconds(60)); return false }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(60)); return false
+                }
                 let first = await group.next() ?? false
                 group.cancelAll()
                 return first
@@ -86,11 +92,11 @@ private func eventTypes(_ cloud: Cloud, _ arn: JSON) async -> [String] {
         let cloud = try makeCloud(activityPollTimeout: .milliseconds(300))
         let activityArn = await call(cloud, "CreateActivity", ["name": "slow"]).1["activityArn"]!.stringValue!
         let definition = #"""
-        {"StartAt":"Work","States":{
-          "Work":{"Type":"Task","Resource":"\#(activityArn)","HeartbeatSeconds":1,"End":true,
-                  "Catch":[{"ErrorEquals":["States.Timeout"],"Next":"TimedOut"}]},
-          "TimedOut":{"Type":"Pass","End":true}}}
-        """#
+            {"StartAt":"Work","States":{
+              "Work":{"Type":"Task","Resource":"\#(activityArn)","HeartbeatSeconds":1,"End":true,
+                      "Catch":[{"ErrorEquals":["States.Timeout"],"Next":"TimedOut"}]},
+              "TimedOut":{"Type":"Pass","End":true}}}
+            """#
         let (_, machine) = await call(cloud, "CreateStateMachine", ["name": "hb", "roleArn": role, "definition": .string(definition)])
         let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": machine["stateMachineArn"]!])
         var task = JSON.null
@@ -131,23 +137,31 @@ private func eventTypes(_ cloud: Cloud, _ arn: JSON) async -> [String] {
 
     @Test func publishRouteAndDelete() async throws {
         let cloud = try makeCloud()
-        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "svc", "roleArn": role, "definition": .string(passing), "publish": true, "versionDescription": "first"])
+        let (_, created) = await call(
+            cloud, "CreateStateMachine",
+            ["name": "svc", "roleArn": role, "definition": .string(passing), "publish": true, "versionDescription": "first"])
         let machineArn = try #require(created["stateMachineArn"]?.stringValue)
         #expect(created["stateMachineVersionArn"]?.stringValue == machineArn + ":1")
         // Publishing the unchanged revision answers the same version.
-        #expect(await call(cloud, "PublishStateMachineVersion", ["stateMachineArn": .string(machineArn)]).1["stateMachineVersionArn"]?.stringValue == machineArn + ":1")
-        let (_, updated) = await call(cloud, "UpdateStateMachine", ["stateMachineArn": .string(machineArn), "definition": .string(passing2), "publish": true])
+        #expect(
+            await call(cloud, "PublishStateMachineVersion", ["stateMachineArn": .string(machineArn)]).1["stateMachineVersionArn"]?
+                .stringValue == machineArn + ":1")
+        let (_, updated) = await call(
+            cloud, "UpdateStateMachine", ["stateMachineArn": .string(machineArn), "definition": .string(passing2), "publish": true])
         #expect(updated["stateMachineVersionArn"]?.stringValue == machineArn + ":2")
         let (_, stale) = await call(cloud, "PublishStateMachineVersion", ["stateMachineArn": .string(machineArn), "revisionId": "old"])
         #expect(stale["__type"] == "ConflictException")
-        let versions = await call(cloud, "ListStateMachineVersions", ["stateMachineArn": .string(machineArn)]).1["stateMachineVersions"]?.arrayValue?.compactMap { $0["stateMachineVersionArn"]?.stringValue }
+        let versions = await call(cloud, "ListStateMachineVersions", ["stateMachineArn": .string(machineArn)]).1["stateMachineVersions"]?
+            .arrayValue?.compactMap { $0["stateMachineVersionArn"]?.stringValue }
         #expect(versions == [machineArn + ":2", machineArn + ":1"])
         let v1 = await call(cloud, "DescribeStateMachine", ["stateMachineArn": .string(machineArn + ":1")]).1
         #expect(v1["definition"]?.stringValue == passing)
         #expect(v1["description"] == "first")
 
         // An alias routes executions to its version; the execution records both.
-        let (_, alias) = await call(cloud, "CreateStateMachineAlias", ["name": "prod", "routingConfiguration": [["stateMachineVersionArn": .string(machineArn + ":1"), "weight": 100]]])
+        let (_, alias) = await call(
+            cloud, "CreateStateMachineAlias",
+            ["name": "prod", "routingConfiguration": [["stateMachineVersionArn": .string(machineArn + ":1"), "weight": 100]]])
         let aliasArn = try #require(alias["stateMachineAliasArn"]?.stringValue)
         #expect(aliasArn == machineArn + ":prod")
         let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": .string(aliasArn)])
@@ -157,25 +171,49 @@ private func eventTypes(_ cloud: Cloud, _ arn: JSON) async -> [String] {
         #expect(done["stateMachineVersionArn"]?.stringValue == machineArn + ":1")
         #expect(done["stateMachineArn"]?.stringValue == machineArn)
         #expect(await call(cloud, "ListExecutions", ["stateMachineArn": .string(aliasArn)]).1["executions"]?.arrayValue?.count == 1)
-        #expect(await call(cloud, "ListExecutions", ["stateMachineArn": .string(machineArn + ":2")]).1["executions"]?.arrayValue?.count == 0)
+        #expect(
+            await call(cloud, "ListExecutions", ["stateMachineArn": .string(machineArn + ":2")]).1["executions"]?.arrayValue?.count == 0)
 
         // Weights must add up to 100; a version an alias routes to cannot be deleted.
-        let (_, badWeights) = await call(cloud, "UpdateStateMachineAlias", ["stateMachineAliasArn": .string(aliasArn), "routingConfiguration": [
-            ["stateMachineVersionArn": .string(machineArn + ":1"), "weight": 50], ["stateMachineVersionArn": .string(machineArn + ":2"), "weight": 40]]])
+        let (_, badWeights) = await call(
+            cloud, "UpdateStateMachineAlias",
+            [
+                "stateMachineAliasArn": .string(aliasArn),
+                "routingConfiguration": [
+                    ["stateMachineVersionArn": .string(machineArn + ":1"), "weight": 50],
+                    ["stateMachineVersionArn": .string(machineArn + ":2"), "weight": 40],
+                ],
+            ])
         #expect(badWeights["__type"] == "ValidationException")
-        #expect(await call(cloud, "DeleteStateMachineVersion", ["stateMachineVersionArn": .string(machineArn + ":1")]).1["__type"] == "ConflictException")
-        #expect(await call(cloud, "UpdateStateMachineAlias", ["stateMachineAliasArn": .string(aliasArn), "routingConfiguration": [
-            ["stateMachineVersionArn": .string(machineArn + ":2"), "weight": 100]]]).0 == 200)
+        #expect(
+            await call(cloud, "DeleteStateMachineVersion", ["stateMachineVersionArn": .string(machineArn + ":1")]).1["__type"]
+                == "ConflictException")
+        #expect(
+            await call(
+                cloud, "UpdateStateMachineAlias",
+                [
+                    "stateMachineAliasArn": .string(aliasArn),
+                    "routingConfiguration": [
+                        ["stateMachineVersionArn": .string(machineArn + ":2"), "weight": 100]
+                    ],
+                ]
+            ).0 == 200)
         let described = await call(cloud, "DescribeStateMachineAlias", ["stateMachineAliasArn": .string(aliasArn)]).1
         #expect(described["routingConfiguration"] == [["stateMachineVersionArn": .string(machineArn + ":2"), "weight": 100]])
         #expect(await call(cloud, "DeleteStateMachineVersion", ["stateMachineVersionArn": .string(machineArn + ":1")]).0 == 200)
-        #expect(await call(cloud, "ListStateMachineAliases", ["stateMachineArn": .string(machineArn)]).1["stateMachineAliases"]?.arrayValue?.count == 1)
+        #expect(
+            await call(cloud, "ListStateMachineAliases", ["stateMachineArn": .string(machineArn)]).1["stateMachineAliases"]?.arrayValue?
+                .count == 1)
         #expect(await call(cloud, "DeleteStateMachineAlias", ["stateMachineAliasArn": .string(aliasArn)]).0 == 200)
-        #expect(await call(cloud, "DescribeStateMachineAlias", ["stateMachineAliasArn": .string(aliasArn)]).1["__type"] == "ResourceNotFound")
+        #expect(
+            await call(cloud, "DescribeStateMachineAlias", ["stateMachineAliasArn": .string(aliasArn)]).1["__type"] == "ResourceNotFound")
         // Version numbers are not reused.
-        let (_, republished) = await call(cloud, "UpdateStateMachine", ["stateMachineArn": .string(machineArn), "definition": .string(passing), "publish": true])
+        let (_, republished) = await call(
+            cloud, "UpdateStateMachine", ["stateMachineArn": .string(machineArn), "definition": .string(passing), "publish": true])
         #expect(republished["stateMachineVersionArn"]?.stringValue == machineArn + ":3")
-        let (_, numericAlias) = await call(cloud, "CreateStateMachineAlias", ["name": "123", "routingConfiguration": [["stateMachineVersionArn": .string(machineArn + ":3"), "weight": 100]]])
+        let (_, numericAlias) = await call(
+            cloud, "CreateStateMachineAlias",
+            ["name": "123", "routingConfiguration": [["stateMachineVersionArn": .string(machineArn + ":3"), "weight": 100]]])
         #expect(numericAlias["__type"] == "ValidationException")
     }
 }
@@ -184,10 +222,10 @@ private func eventTypes(_ cloud: Cloud, _ arn: JSON) async -> [String] {
     @Test func redriveResumesFromTheFailedState() async throws {
         // One succeeds; Flaky fails on the first run only (it reads the redrive count from the context object).
         let definition = #"""
-        {"QueryLanguage":"JSONata","StartAt":"One","States":{
-          "One":{"Type":"Pass","Output":{"one":"{% $states.context.Execution.RedriveCount %}"},"Next":"Flaky"},
-          "Flaky":{"Type":"Pass","Output":"{% $states.context.Execution.RedriveCount = 0 ? $error('first run') : {'one': $states.input.one, 'redrives': $states.context.Execution.RedriveCount} %}","End":true}}}
-        """#
+            {"QueryLanguage":"JSONata","StartAt":"One","States":{
+              "One":{"Type":"Pass","Output":{"one":"{% $states.context.Execution.RedriveCount %}"},"Next":"Flaky"},
+              "Flaky":{"Type":"Pass","Output":"{% $states.context.Execution.RedriveCount = 0 ? $error('first run') : {'one': $states.input.one, 'redrives': $states.context.Execution.RedriveCount} %}","End":true}}}
+            """#
         let cloud = try makeCloud()
         let (_, machine) = await call(cloud, "CreateStateMachine", ["name": "r", "roleArn": role, "definition": .string(definition)])
         let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": machine["stateMachineArn"]!])
@@ -210,7 +248,9 @@ private func eventTypes(_ cloud: Cloud, _ arn: JSON) async -> [String] {
         #expect(types.last == "ExecutionSucceeded")
         let (_, again) = await call(cloud, "RedriveExecution", ["executionArn": arn])
         #expect(again["__type"] == "ExecutionNotRedrivable")
-        #expect(await call(cloud, "ListExecutions", ["stateMachineArn": machine["stateMachineArn"]!, "redriveFilter": "REDRIVEN"]).1["executions"]?.arrayValue?.count == 1)
+        #expect(
+            await call(cloud, "ListExecutions", ["stateMachineArn": machine["stateMachineArn"]!, "redriveFilter": "REDRIVEN"]).1[
+                "executions"]?.arrayValue?.count == 1)
     }
 }
 
@@ -225,18 +265,22 @@ private func eventTypes(_ cloud: Cloud, _ arn: JSON) async -> [String] {
         #expect(passed["inspectionData"]?["input"] == #"{"a":1}"#)
 
         let jsonata = #"{"QueryLanguage":"JSONata","Type":"Pass","Output":"{% $states.input.n * $k %}","Assign":{"seen":true},"End":true}"#
-        let (_, assigned) = await call(cloud, "TestState", ["definition": .string(jsonata), "input": #"{"n":4}"#, "variables": #"{"k":10}"#, "inspectionLevel": "DEBUG"])
+        let (_, assigned) = await call(
+            cloud, "TestState",
+            ["definition": .string(jsonata), "input": #"{"n":4}"#, "variables": #"{"k":10}"#, "inspectionLevel": "DEBUG"])
         #expect(assigned["output"] == "40")
         #expect(try JSON(parsing: assigned["inspectionData"]?["variables"]?.stringValue ?? "")["seen"] == true)
 
         let task = #"""
-        {"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.sync","End":true,
-         "Retry":[{"ErrorEquals":["Busy"]}],"Catch":[{"ErrorEquals":["States.ALL"],"Next":"Recover"}]}
-        """#
-        let (_, retriable) = await call(cloud, "TestState", ["definition": .string(task), "mock": ["errorOutput": ["error": "Busy", "cause": "try later"]]])
+            {"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.sync","End":true,
+             "Retry":[{"ErrorEquals":["Busy"]}],"Catch":[{"ErrorEquals":["States.ALL"],"Next":"Recover"}]}
+            """#
+        let (_, retriable) = await call(
+            cloud, "TestState", ["definition": .string(task), "mock": ["errorOutput": ["error": "Busy", "cause": "try later"]]])
         #expect(retriable["status"] == "RETRIABLE")
         #expect(retriable["error"] == "Busy")
-        let (_, caught) = await call(cloud, "TestState", ["definition": .string(task), "mock": ["errorOutput": ["error": "Broken", "cause": "no"]]])
+        let (_, caught) = await call(
+            cloud, "TestState", ["definition": .string(task), "mock": ["errorOutput": ["error": "Broken", "cause": "no"]]])
         #expect(caught["status"] == "CAUGHT_ERROR")
         #expect(caught["nextState"] == "Recover")
         let (_, mocked) = await call(cloud, "TestState", ["definition": .string(task), "mock": ["result": #"{"ok":1}"#]])

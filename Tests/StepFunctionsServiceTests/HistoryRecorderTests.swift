@@ -19,8 +19,13 @@ import Testing
               "Check":{"Type":"Choice","Choices":[{"Variable":"$.n","NumericLessThan":400,"Next":"Add"}],"Default":"Done"},
               "Done":{"Type":"Succeed"}}}
             """#
-        let machine = try #require(await call(cloud, "CreateStateMachine", [
-            "name": "loop", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)]).1["stateMachineArn"])
+        let machine = try #require(
+            await call(
+                cloud, "CreateStateMachine",
+                [
+                    "name": "loop", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition),
+                ]
+            ).1["stateMachineArn"])
         let started = await call(cloud, "StartExecution", ["stateMachineArn": machine, "name": "loop-1"]).1
         let arn = try #require(started["executionArn"])
         let ended = await waitForEnd(cloud, arn)
@@ -61,9 +66,15 @@ import Testing
               "B":{"Type":"Pass","Parameters":{"value.$":"$.a.step","id.$":"$$.Execution.Name"},"Next":"C"},
               "C":{"Type":"Pass","End":true}}}
             """#
-        let machine = try #require(await call(cloud, "CreateStateMachine", [
-            "name": "at-once", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)]).1["stateMachineArn"])
-        let arn = try #require(await call(cloud, "StartExecution", ["stateMachineArn": machine, "name": "run-1", "input": #"{"i":1}"#]).1["executionArn"])
+        let machine = try #require(
+            await call(
+                cloud, "CreateStateMachine",
+                [
+                    "name": "at-once", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition),
+                ]
+            ).1["stateMachineArn"])
+        let arn = try #require(
+            await call(cloud, "StartExecution", ["stateMachineArn": machine, "name": "run-1", "input": #"{"i":1}"#]).1["executionArn"])
         let ended = await call(cloud, "DescribeExecution", ["executionArn": arn]).1
         #expect(ended["status"] == "SUCCEEDED")
         #expect(ended["output"] == #"{"value":1,"id":"run-1"}"#)
@@ -88,9 +99,11 @@ import Testing
         }
         let forward = await pages(reverse: false)
         #expect(forward.map { $0["id"]?.intValue ?? 0 } == Array(1...8))
-        #expect(forward.map { $0["type"]?.stringValue ?? "" } == [
-            "ExecutionStarted", "PassStateEntered", "PassStateExited", "PassStateEntered", "PassStateExited", "PassStateEntered",
-            "PassStateExited", "ExecutionSucceeded"])
+        #expect(
+            forward.map { $0["type"]?.stringValue ?? "" } == [
+                "ExecutionStarted", "PassStateEntered", "PassStateExited", "PassStateEntered", "PassStateExited", "PassStateEntered",
+                "PassStateExited", "ExecutionSucceeded",
+            ])
         #expect(await pages(reverse: true) == forward.reversed())
     }
 
@@ -99,8 +112,13 @@ import Testing
     @Test func historyPagesAcrossRowsOfBothKinds() async throws {
         let cloud = try makeCloud()
         let failing = #"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"F"},"F":{"Type":"Fail","Error":"E","Cause":"c"}}}"#
-        let machine = try #require(await call(cloud, "CreateStateMachine", [
-            "name": "fails", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(failing)]).1["stateMachineArn"])
+        let machine = try #require(
+            await call(
+                cloud, "CreateStateMachine",
+                [
+                    "name": "fails", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(failing),
+                ]
+            ).1["stateMachineArn"])
         let arn = try #require(await call(cloud, "StartExecution", ["stateMachineArn": machine, "name": "run-1"]).1["executionArn"])
         #expect(await waitForEnd(cloud, arn)["status"] == "FAILED")
         #expect(await call(cloud, "RedriveExecution", ["executionArn": arn]).0 == 200)
@@ -109,7 +127,8 @@ import Testing
         let service = try #require(cloud.services.first as? StepFunctionsService)
         // The whole history, read row by row here (a row is an event or an array of them), to page against.
         let texts = try await service.store.database.read { db in
-            try String.fetchAll(db, sql: "SELECT event FROM sfn_history WHERE execution_arn = ? ORDER BY id", arguments: [arn.stringValue ?? ""])
+            try String.fetchAll(
+                db, sql: "SELECT event FROM sfn_history WHERE execution_arn = ? ORDER BY id", arguments: [arn.stringValue ?? ""])
         }
         let all = try texts.flatMap { text -> [JSON] in
             let row = try JSON(parsing: text)
@@ -132,6 +151,7 @@ import Testing
                 #expect(events.map { $0["id"] } == (reverse ? all.reversed() : all).map { $0["id"] }, "size \(size), reverse \(reverse)")
             }
         }
-        #expect(await call(cloud, "GetExecutionHistory", ["executionArn": arn, "nextToken": "bm90IGEgdG9rZW4="]).1["__type"] == "InvalidToken")
+        #expect(
+            await call(cloud, "GetExecutionHistory", ["executionArn": arn, "nextToken": "bm90IGEgdG9rZW4="]).1["__type"] == "InvalidToken")
     }
 }

@@ -9,7 +9,8 @@ import Testing
 @testable import StepFunctionsService
 
 private let role = "arn:aws:iam::000000000000:role/r"
-private let twoPasses = #"{"StartAt":"First","States":{"First":{"Type":"Pass","Result":"ran","ResultPath":"$.first","Next":"Done"},"Done":{"Type":"Pass","End":true}}}"#
+private let twoPasses =
+    #"{"StartAt":"First","States":{"First":{"Type":"Pass","Result":"ran","ResultPath":"$.first","Next":"Done"},"Done":{"Type":"Pass","End":true}}}"#
 
 private func service(of cloud: Cloud) throws -> StepFunctionsService {
     try #require(cloud.services.lazy.compactMap { $0 as? StepFunctionsService }.first)
@@ -17,14 +18,21 @@ private func service(of cloud: Cloud) throws -> StepFunctionsService {
 
 /// An execution the server was running when it stopped, recorded as a run would have left it: RUNNING, with
 /// `events` history events and `snapshot` as its last snapshot.
-private func runningExecution(_ cloud: Cloud, definition: String = twoPasses, events: Int, snapshot: String?) async throws -> StepFunctionsStore.Execution {
+private func runningExecution(
+    _ cloud: Cloud, definition: String = twoPasses, events: Int, snapshot: String?
+) async throws -> StepFunctionsStore.Execution {
     let store = try service(of: cloud).store
-    let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": .string(role), "definition": .string(definition)]).1["stateMachineArn"]?.stringValue)
+    let machine = try #require(
+        await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": .string(role), "definition": .string(definition)]).1[
+            "stateMachineArn"]?.stringValue)
     let arn = "arn:aws:states:us-east-1:000000000000:execution:m:e"
-    try await store.insert(.init(arn: arn, account: "000000000000", region: "us-east-1", machineArn: machine, name: "e", status: .running,
-                                 input: "{}", started: Date(), definition: definition, roleArn: role, snapshot: nil))
+    try await store.insert(
+        .init(
+            arn: arn, account: "000000000000", region: "us-east-1", machineArn: machine, name: "e", status: .running,
+            input: "{}", started: Date(), definition: definition, roleArn: role, snapshot: nil))
     for id in stride(from: 1, through: events, by: 1) {
-        let event = HistoryEvent(id: id, previousEventId: id - 1, timestamp: Date(), type: id == 1 ? "ExecutionStarted" : "PassStateEntered")
+        let event = HistoryEvent(
+            id: id, previousEventId: id - 1, timestamp: Date(), type: id == 1 ? "ExecutionStarted" : "PassStateEntered")
         await store.append(event: event.json, id: id, to: arn)
     }
     if let snapshot { try await store.saveSnapshot(snapshot, for: arn) }
@@ -32,7 +40,9 @@ private func runningExecution(_ cloud: Cloud, definition: String = twoPasses, ev
 }
 
 private func historyTypes(_ cloud: Cloud, _ arn: String) async -> [String] {
-    await call(cloud, "GetExecutionHistory", ["executionArn": .string(arn), "maxResults": 1000]).1["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
+    await call(cloud, "GetExecutionHistory", ["executionArn": .string(arn), "maxResults": 1000]).1["events"]?.arrayValue?.compactMap {
+        $0["type"]?.stringValue
+    } ?? []
 }
 
 /// A restarted server resumes each running execution where its snapshot says it stood. One it cannot resume so
@@ -41,13 +51,15 @@ private func historyTypes(_ cloud: Cloud, _ arn: String) async -> [String] {
 @Suite struct ResumeFailureTests {
     @Test func anUnreadableSnapshotFailsTheExecutionAndKeepsItsHistory() async throws {
         let cloud = try makeCloud()
-        let execution = try await runningExecution(cloud, events: 3, snapshot: #"{"format":2,"nextState":"Done","input":"{\"unterminated\": "}"#)
+        let execution = try await runningExecution(
+            cloud, events: 3, snapshot: #"{"format":2,"nextState":"Done","input":"{\"unterminated\": "}"#)
         try await service(of: cloud).resume(execution)
         let done = await waitForEnd(cloud, .string(execution.arn))
         #expect(done["status"] == "FAILED")
         #expect(done["error"] == "States.Runtime")
         #expect(done["cause"]?.stringValue?.hasPrefix("The execution could not be resumed after the server restarted: ") == true, "\(done)")
-        #expect(await historyTypes(cloud, execution.arn) == ["ExecutionStarted", "PassStateEntered", "PassStateEntered", "ExecutionFailed"])
+        #expect(
+            await historyTypes(cloud, execution.arn) == ["ExecutionStarted", "PassStateEntered", "PassStateEntered", "ExecutionFailed"])
     }
 
     @Test func anUnreadableBranchFailsTheExecution() async throws {
@@ -73,7 +85,9 @@ private func historyTypes(_ cloud: Cloud, _ arn: String) async -> [String] {
         try await service(of: cloud).resume(stale)
         let done = await waitForEnd(cloud, .string(execution.arn))
         #expect(done["status"] == "FAILED")
-        #expect(done["cause"]?.stringValue?.contains("The value for the field 'Seconds' must be an integer between 0 and 99999999") == true, "\(done)")
+        #expect(
+            done["cause"]?.stringValue?.contains("The value for the field 'Seconds' must be an integer between 0 and 99999999") == true,
+            "\(done)")
     }
 
     /// Data as deep as the parser reads is in the snapshot as the execution held it: the execution resumes from
@@ -114,18 +128,22 @@ private func historyTypes(_ cloud: Cloud, _ arn: String) async -> [String] {
         let execution = try await runningExecution(cloud, events: 1, snapshot: snapshot)
         let store = try service(of: cloud).store
         let before = Date(timeIntervalSince1970: 1_700_000_000)
-        let entered = HistoryEvent(id: 2, previousEventId: 1, timestamp: before, type: "PassStateEntered",
-                                   detailsKey: "stateEnteredEventDetails", details: ["name": "First", "input": "{}"])
+        let entered = HistoryEvent(
+            id: 2, previousEventId: 1, timestamp: before, type: "PassStateEntered",
+            detailsKey: "stateEnteredEventDetails", details: ["name": "First", "input": "{}"])
         // Recorded by the previous run, but not what this run does next: it goes away.
         let stray = HistoryEvent(id: 3, previousEventId: 2, timestamp: before, type: "WaitStateEntered")
         await store.append(event: entered.json, id: 2, to: execution.arn)
         await store.append(event: stray.json, id: 3, to: execution.arn)
         try await service(of: cloud).resume(try #require(await store.execution(execution.arn)))
         #expect(await waitForEnd(cloud, .string(execution.arn))["status"] == "SUCCEEDED")
-        let events = await call(cloud, "GetExecutionHistory", ["executionArn": .string(execution.arn), "maxResults": 1000]).1["events"]?.arrayValue ?? []
-        #expect(events.compactMap { $0["type"]?.stringValue } == [
-            "ExecutionStarted", "PassStateEntered", "PassStateExited", "PassStateEntered", "PassStateExited", "ExecutionSucceeded",
-        ])
+        let events =
+            await call(cloud, "GetExecutionHistory", ["executionArn": .string(execution.arn), "maxResults": 1000]).1["events"]?.arrayValue
+            ?? []
+        #expect(
+            events.compactMap { $0["type"]?.stringValue } == [
+                "ExecutionStarted", "PassStateEntered", "PassStateExited", "PassStateEntered", "PassStateExited", "ExecutionSucceeded",
+            ])
         #expect(events.compactMap { $0["id"]?.intValue } == Array(1...6))
         #expect(events[1]["timestamp"]?.numberValue == before.timeIntervalSince1970, "the repeated event keeps its first time")
         #expect((events[2]["timestamp"]?.numberValue ?? 0) > before.timeIntervalSince1970)
@@ -133,10 +151,14 @@ private func historyTypes(_ cloud: Cloud, _ arn: String) async -> [String] {
 
     @Test func aMadeUpPageTokenIsRefusedNotOverflowed() async throws {
         let cloud = try makeCloud()
-        let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": .string(role), "definition": .string(twoPasses)]).1["stateMachineArn"])
+        let machine = try #require(
+            await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": .string(role), "definition": .string(twoPasses)]).1[
+                "stateMachineArn"])
         for key in ["-9223372036854775807|x", "9223372036854775807|x"] {
             let token = Data(("skiff-page:" + key).utf8).base64EncodedString()
-            #expect(await call(cloud, "ListExecutions", ["stateMachineArn": machine, "nextToken": .string(token)]).1["__type"] == "InvalidToken")
+            #expect(
+                await call(cloud, "ListExecutions", ["stateMachineArn": machine, "nextToken": .string(token)]).1["__type"] == "InvalidToken"
+            )
         }
     }
 }
@@ -170,7 +192,9 @@ final class SerialTaskExecutor: TaskExecutor, @unchecked Sendable {
 
     @Test func aLongExecutionInARequestDoesNotHoldItsThread() async throws {
         let cloud = try makeCloud()
-        let machine = try #require(await call(cloud, "CreateStateMachine", ["name": "slow", "roleArn": .string(role), "definition": .string(Self.slow)]).1["stateMachineArn"])
+        let machine = try #require(
+            await call(cloud, "CreateStateMachine", ["name": "slow", "roleArn": .string(role), "definition": .string(Self.slow)]).1[
+                "stateMachineArn"])
         let loop = SerialTaskExecutor()
         let finished = Mutex(false)
         let started = ContinuousClock.now
@@ -182,7 +206,8 @@ final class SerialTaskExecutor: TaskExecutor, @unchecked Sendable {
         try await Task.sleep(for: .milliseconds(200))
         // On the same thread as the execution's request, while it runs.
         let listed = await Task(executorPreference: loop) { await call(cloud, "ListStateMachines", [:]) }.value
-        let described = await Task(executorPreference: loop) { await call(cloud, "DescribeStateMachine", ["stateMachineArn": machine]) }.value
+        let described = await Task(executorPreference: loop) { await call(cloud, "DescribeStateMachine", ["stateMachineArn": machine]) }
+            .value
         let answeredAfter = started.duration(to: .now)
         #expect(!finished.withLock { $0 }, "the other requests were answered only once the execution had ended, after \(answeredAfter)")
         #expect(listed.0 == 200 && listed.1["stateMachines"]?.arrayValue?.count == 1)

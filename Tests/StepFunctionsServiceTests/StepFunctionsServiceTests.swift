@@ -19,15 +19,18 @@ struct FakeECS: LocalService {
         var all: [JSON] { lock.lock(); defer { lock.unlock() }; return inputs }
     }
     var descriptor: ServiceDescriptor {
-        ServiceDescriptor(endpointPrefix: "ecs", signingName: "ecs", targetPrefix: "AmazonEC2ContainerServiceV20141113", wireProtocol: .awsJson1_1,
-                          apiVersion: "2014-11-13", xmlNamespace: nil, operations: ["RunTask", "DescribeTasks"], routes: [])
+        ServiceDescriptor(
+            endpointPrefix: "ecs", signingName: "ecs", targetPrefix: "AmazonEC2ContainerServiceV20141113", wireProtocol: .awsJson1_1,
+            apiVersion: "2014-11-13", xmlNamespace: nil, operations: ["RunTask", "DescribeTasks"], routes: [])
     }
     func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         let input = try request.jsonBody()
         if operation == "RunTask" { runInputs.add(input) }
-        let task: JSON = ["taskArn": "arn:aws:ecs:us-east-1:000000000000:task/c/1", "clusterArn": "c", "lastStatus": "STOPPED",
-                          "containers": [["name": "app", "exitCode": .number(Double(exitCode))]],
-                          "overrides": input["overrides"] ?? [:]]
+        let task: JSON = [
+            "taskArn": "arn:aws:ecs:us-east-1:000000000000:task/c/1", "clusterArn": "c", "lastStatus": "STOPPED",
+            "containers": [["name": "app", "exitCode": .number(Double(exitCode))]],
+            "overrides": input["overrides"] ?? [:],
+        ]
         return .json(["tasks": [task], "failures": []], contentType: "application/x-amz-json-1.1")
     }
 }
@@ -52,13 +55,16 @@ func waitForEnd(_ cloud: Cloud, _ arn: JSON) async -> JSON {
 }
 
 @Suite struct StepFunctionsServiceTests {
-    let definition = #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.sync","Parameters":{"TaskDefinition":"job","Overrides":{"ContainerOverrides":[{"Name":"app","Command.$":"$.args"}]}},"End":true}}}"#
+    let definition =
+        #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.sync","Parameters":{"TaskDefinition":"job","Overrides":{"ContainerOverrides":[{"Name":"app","Command.$":"$.args"}]}},"End":true}}}"#
 
     @Test func runsAnECSTaskToCompletion() async throws {
         let ecs = FakeECS(exitCode: 0)
         let cloud = try makeCloud([ecs])
-        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "job", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
-        let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "input": #"{"args":["--date","x"]}"#])
+        let (_, created) = await call(
+            cloud, "CreateStateMachine", ["name": "job", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        let (_, started) = await call(
+            cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "input": #"{"args":["--date","x"]}"#])
         let done = await waitForEnd(cloud, started["executionArn"]!)
         #expect(done["status"] == "SUCCEEDED")
         let output = try JSON(parsing: done["output"]?.stringValue ?? "")
@@ -69,7 +75,8 @@ func waitForEnd(_ cloud: Cloud, _ arn: JSON) async -> JSON {
 
     @Test func nonZeroExitFailsTheState() async throws {
         let cloud = try makeCloud([FakeECS(exitCode: 2)])
-        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "job", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        let (_, created) = await call(
+            cloud, "CreateStateMachine", ["name": "job", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
         let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "input": #"{"args":[]}"#])
         let done = await waitForEnd(cloud, started["executionArn"]!)
         #expect(done["status"] == "FAILED")
@@ -78,7 +85,8 @@ func waitForEnd(_ cloud: Cloud, _ arn: JSON) async -> JSON {
 
     @Test func missingECSIsAClearFailure() async throws {
         let cloud = try makeCloud()
-        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "job", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        let (_, created) = await call(
+            cloud, "CreateStateMachine", ["name": "job", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
         let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "input": #"{"args":[]}"#])
         let done = await waitForEnd(cloud, started["executionArn"]!)
         #expect(done["error"] == "States.Runtime")
@@ -97,12 +105,16 @@ func waitForEnd(_ cloud: Cloud, _ arn: JSON) async -> JSON {
 
     @Test func validationAndErrors() async throws {
         let cloud = try makeCloud()
-        let (status, error) = await call(cloud, "CreateStateMachine", ["name": "bad name", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        let (status, error) = await call(
+            cloud, "CreateStateMachine",
+            ["name": "bad name", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
         #expect(status == 400)
         #expect(error["__type"] == "InvalidName")
-        let (_, missing) = await call(cloud, "DescribeStateMachine", ["stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:nope"])
+        let (_, missing) = await call(
+            cloud, "DescribeStateMachine", ["stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:nope"])
         #expect(missing["__type"] == "StateMachineDoesNotExist")
-        let (_, invalid) = await call(cloud, "CreateStateMachine", ["name": "x", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": "{"])
+        let (_, invalid) = await call(
+            cloud, "CreateStateMachine", ["name": "x", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": "{"])
         #expect(invalid["__type"] == "InvalidDefinition")
         let (_, required) = await call(cloud, "StartExecution", [:])
         #expect(required["__type"] == "ValidationException")
@@ -110,8 +122,10 @@ func waitForEnd(_ cloud: Cloud, _ arn: JSON) async -> JSON {
 
     @Test func taskTokensCompleteWaitingStates() async throws {
         let cloud = try makeCloud([FakeECS(exitCode: 0)])
-        let callback = #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.waitForTaskToken","Parameters":{"TaskDefinition":"job","Overrides":{"ContainerOverrides":[{"Name":"app","Environment":[{"Name":"TOKEN","Value.$":"$$.Task.Token"}]}]}},"End":true}}}"#
-        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "cb", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(callback)])
+        let callback =
+            #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.waitForTaskToken","Parameters":{"TaskDefinition":"job","Overrides":{"ContainerOverrides":[{"Name":"app","Environment":[{"Name":"TOKEN","Value.$":"$$.Task.Token"}]}]}},"End":true}}}"#
+        let (_, created) = await call(
+            cloud, "CreateStateMachine", ["name": "cb", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(callback)])
         let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!])
         var token: String?
         for _ in 0..<100 where token == nil {
@@ -122,7 +136,8 @@ func waitForEnd(_ cloud: Cloud, _ arn: JSON) async -> JSON {
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        let (status, answer) = await call(cloud, "SendTaskSuccess", ["taskToken": .string(try #require(token)), "output": #"{"done":true}"#])
+        let (status, answer) = await call(
+            cloud, "SendTaskSuccess", ["taskToken": .string(try #require(token)), "output": #"{"done":true}"#])
         #expect(status == 200, "\(answer)")
         let done = await waitForEnd(cloud, started["executionArn"]!)
         #expect(done["output"] == #"{"done":true}"#)
@@ -142,8 +157,9 @@ struct EventRecorder: LocalService, EventSink {
     var eventSink: (any EventSink)? { self }
     let events = FakeECS.RunInputs()
     var descriptor: ServiceDescriptor {
-        ServiceDescriptor(endpointPrefix: "events", signingName: "events", targetPrefix: "AWSEvents", wireProtocol: .awsJson1_1,
-                          apiVersion: "2015-10-07", xmlNamespace: nil, operations: [], routes: [])
+        ServiceDescriptor(
+            endpointPrefix: "events", signingName: "events", targetPrefix: "AWSEvents", wireProtocol: .awsJson1_1,
+            apiVersion: "2015-10-07", xmlNamespace: nil, operations: [], routes: [])
     }
     func handle(operation: String, request: OperationRequest, context: RequestContext) async throws -> OperationResponse {
         throw AWSError.unknownOperation(operation, service: "events")
@@ -159,7 +175,8 @@ struct EventRecorder: LocalService, EventSink {
         let recorder = EventRecorder()
         let cloud = try makeCloud([recorder])
         let definition = #"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Oops","Cause":"broken"}}}"#
-        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        let (_, created) = await call(
+            cloud, "CreateStateMachine", ["name": "m", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
         let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "input": #"{"a":1}"#])
         _ = await waitForEnd(cloud, started["executionArn"]!)
         var events: [JSON] = []
@@ -185,10 +202,12 @@ struct EventRecorder: LocalService, EventSink {
         let recorder = EventRecorder()
         let cloud = try makeCloud([recorder])
         let definition = #"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#
-        let (_, created) = await call(cloud, "CreateStateMachine", ["name": "m", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
+        let (_, created) = await call(
+            cloud, "CreateStateMachine", ["name": "m", "roleArn": "arn:aws:iam::000000000000:role/r", "definition": .string(definition)])
         var arns: [String] = []
         for i in 0..<20 {
-            let (_, started) = await call(cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "name": .string("e\(i)")])
+            let (_, started) = await call(
+                cloud, "StartExecution", ["stateMachineArn": created["stateMachineArn"]!, "name": .string("e\(i)")])
             arns.append(try #require(started["executionArn"]?.stringValue))
         }
         var events: [JSON] = []

@@ -5,7 +5,7 @@ import Testing
 @testable import TaskRunners
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What an ``ExecProcess`` wrote and how it ended.
@@ -13,11 +13,12 @@ final class ExecRecording: Sendable {
     private let state = Mutex<(output: [UInt8], error: [UInt8], exit: ExecExit?)>(([], [], nil))
 
     var handlers: ExecProcess.Handlers {
-        .init(output: { stream, bytes in
-            self.state.withLock { state in
-                if stream == .error { state.error += bytes } else { state.output += bytes }
-            }
-        }, ended: { exit in self.state.withLock { $0.exit = exit } })
+        .init(
+            output: { stream, bytes in
+                self.state.withLock { state in
+                    if stream == .error { state.error += bytes } else { state.output += bytes }
+                }
+            }, ended: { exit in self.state.withLock { $0.exit = exit } })
     }
 
     var output: String { state.withLock { String(decoding: $0.output, as: UTF8.self) } }
@@ -65,9 +66,11 @@ final class ExecRecording: Sendable {
     @Test func aTerminalIsTheCommandsControllingTerminalWithItsSize() async throws {
         let (_, container) = try await holder(["sh", "stty"])
         let launch = try ContainerExec.launch(
-            ["sh", "-c", ": </dev/tty && echo controlling; stty size; echo $TERM $SECRET; exit 5"], in: container, terminalType: "xterm-256color")
+            ["sh", "-c", ": </dev/tty && echo controlling; stty size; echo $TERM $SECRET; exit 5"], in: container,
+            terminalType: "xterm-256color")
         let recording = ExecRecording()
-        _ = try ExecProcess.start(launch, streams: ExecStreams(terminal: TerminalSize(rows: 33, columns: 101), input: true), handlers: recording.handlers)
+        _ = try ExecProcess.start(
+            launch, streams: ExecStreams(terminal: TerminalSize(rows: 33, columns: 101), input: true), handlers: recording.handlers)
         #expect(await recording.exit() == ExecExit(status: 5))
         // The terminal turns each line's \n into \r\n.
         #expect(recording.output == "controlling\r\n33 101\r\nxterm-256color 42\r\n")

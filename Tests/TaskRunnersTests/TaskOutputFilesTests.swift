@@ -94,7 +94,9 @@ import Testing
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-output-\(UUID().uuidString) with 'quotes'").path
         let runner = ProcessRunner(images: ImageMap(["img": image]), taskOutputRoot: root)
         let lines = Mutex<[String]>([])
-        let container = try await runner.start(ContainerSpec(taskId: "t1", name: "app", image: "img", entryPoint: ["./job.sh"], memoryMiB: 64)) { line in
+        let container = try await runner.start(
+            ContainerSpec(taskId: "t1", name: "app", image: "img", entryPoint: ["./job.sh"], memoryMiB: 64)
+        ) { line in
             lines.withLock { $0.append("\(line.stream.rawValue): \(line.text)") }
         }
         #expect(await container.wait() == ContainerExit(exitCode: 3))
@@ -105,15 +107,19 @@ import Testing
 
     @Test func aDetachedContainerRunsOnAndIsTakenOverWithItsStatus() async throws {
         // The job goes on only once the test says so (the file $GO), whatever the load on the machine.
-        let image = try makeImage(["job.sh": "#!/bin/sh\necho before\nwhile [ ! -e \"$GO\" ]; do sleep 0.05; done\necho after\nexit 4\n"],
-                                  programs: ["sleep"])
+        let image = try makeImage(
+            ["job.sh": "#!/bin/sh\necho before\nwhile [ ! -e \"$GO\" ]; do sleep 0.05; done\necho after\nexit 4\n"],
+            programs: ["sleep"])
         let go = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-go-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: go) }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-output-\(UUID().uuidString)").path
         let runner = ProcessRunner(images: ImageMap(["img": image]), taskOutputRoot: root)
         let first = Mutex<[String]>([])
-        let container = try await runner.start(ContainerSpec(taskId: "t2", name: "app", image: "img", entryPoint: ["./job.sh"],
-                                                             environment: ["GO": go])) { line in
+        let container = try await runner.start(
+            ContainerSpec(
+                taskId: "t2", name: "app", image: "img", entryPoint: ["./job.sh"],
+                environment: ["GO": go])
+        ) { line in
             first.withLock { $0.append(line.text) }
         }
         let deadline = Date().addingTimeInterval(30)
@@ -124,9 +130,10 @@ import Testing
         let files = try #require(runner.outputFiles(taskId: "t2", container: "app"))
         // The next server takes it over: the rest of the output, and the status its shell wrote.
         let second = Mutex<[String]>([])
-        let adopted = try #require(ProcessRunner.adopt(identity, imageRoot: image, stopTimeoutSeconds: 5, files: files) { line in
-            second.withLock { $0.append(line.text) }
-        })
+        let adopted = try #require(
+            ProcessRunner.adopt(identity, imageRoot: image, stopTimeoutSeconds: 5, files: files) { line in
+                second.withLock { $0.append(line.text) }
+            })
         #expect(FileManager.default.createFile(atPath: go, contents: nil))
         #expect(await adopted.wait() == ContainerExit(exitCode: 4))
         #expect(second.withLock { $0 } == ["after"])

@@ -17,7 +17,8 @@ func makeImage(_ scripts: [String: String], programs: [String] = []) throws -> S
     if !programs.isEmpty { try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true) }
     for program in programs {
         let host = try #require(["/bin/", "/usr/bin/"].map { $0 + program }.first { FileManager.default.isExecutableFile(atPath: $0) })
-        try FileManager.default.copyItem(atPath: URL(fileURLWithPath: host).resolvingSymlinksInPath().path, toPath: directory + "/bin/" + program)
+        try FileManager.default.copyItem(
+            atPath: URL(fileURLWithPath: host).resolvingSymlinksInPath().path, toPath: directory + "/bin/" + program)
     }
     return directory
 }
@@ -51,7 +52,9 @@ final class Lines: Sendable {
     }
 
     @Test func readsEnvironmentVariablesAndCommandLineWins() throws {
-        let map = try ImageMap(arguments: ["php-app=/cli"], environment: ["SKIFF_IMAGE_PHP_APP": "/env", "SKIFF_IMAGE_WORKER_2": "rel", "HOME": "/root"], base: "/base")
+        let map = try ImageMap(
+            arguments: ["php-app=/cli"], environment: ["SKIFF_IMAGE_PHP_APP": "/env", "SKIFF_IMAGE_WORKER_2": "rel", "HOME": "/root"],
+            base: "/base")
         #expect(map.directory(for: "php-app") == "/cli")
         #expect(map.directory(for: "worker.2") == "/base/rel")
         #expect(ImageMap.environmentKey("php-app") == "PHP_APP")
@@ -66,11 +69,15 @@ final class Lines: Sendable {
 
 @Suite struct ProcessRunnerTests {
     @Test func runsEntryPointAndCommandInTheImageDirectoryWithItsEnvironment() async throws {
-        let image = try makeImage(["job.sh": "#!/bin/sh\necho \"args: $*\"\necho \"cwd: $(pwd)\"\necho \"name: $JOB_NAME\"\necho oops >&2\nexit 7\n"])
+        let image = try makeImage([
+            "job.sh": "#!/bin/sh\necho \"args: $*\"\necho \"cwd: $(pwd)\"\necho \"name: $JOB_NAME\"\necho oops >&2\nexit 7\n"
+        ])
         let runner = ProcessRunner(images: ImageMap(["php-app": image]))
         let lines = Lines()
         let container = try await runner.start(
-            ContainerSpec(taskId: "t1", name: "app", image: "php-app:latest", entryPoint: ["job.sh"], command: ["a", "b c"], environment: ["JOB_NAME": "nightly"]),
+            ContainerSpec(
+                taskId: "t1", name: "app", image: "php-app:latest", entryPoint: ["job.sh"], command: ["a", "b c"],
+                environment: ["JOB_NAME": "nightly"]),
             output: lines.append)
         let exit = await container.wait()
         #expect(exit == ContainerExit(exitCode: 7))
@@ -86,7 +93,8 @@ final class Lines: Sendable {
         let image = try makeImage(["php": "#!/bin/sh\necho \"fake php $1\"\n"])
         let runner = ProcessRunner(images: ImageMap(["php-app": image]))
         let lines = Lines()
-        let container = try await runner.start(ContainerSpec(taskId: "t", name: "app", image: "php-app", entryPoint: ["php"], command: ["batch.php"]), output: lines.append)
+        let container = try await runner.start(
+            ContainerSpec(taskId: "t", name: "app", image: "php-app", entryPoint: ["php"], command: ["batch.php"]), output: lines.append)
         #expect(await container.wait().exitCode == 0)
         #expect(lines.texts == ["fake php batch.php"])
     }
@@ -97,16 +105,21 @@ final class Lines: Sendable {
             _ = try await runner.start(ContainerSpec(taskId: "t", name: "app", image: "php-app", command: ["true"]), output: { _ in })
         } throws: { error in
             let reason = (error as? ContainerStartFailure)?.reason ?? ""
-            return reason.hasPrefix("CannotPullContainerError") && reason.contains("--image-map php-app=DIR") && reason.contains("SKIFF_IMAGE_PHP_APP")
+            return reason.hasPrefix("CannotPullContainerError") && reason.contains("--image-map php-app=DIR")
+                && reason.contains("SKIFF_IMAGE_PHP_APP")
         }
     }
 
     @Test func missingExecutableAndWorkingDirectoryFailToStart() throws {
         let image = try makeImage([:], programs: ["true"])
         let runner = ProcessRunner(images: ImageMap(["img": image]))
-        #expect(throws: ContainerStartFailure.self) { try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["no-such-program-xyz"])) }
+        #expect(throws: ContainerStartFailure.self) {
+            try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["no-such-program-xyz"]))
+        }
         #expect(throws: ContainerStartFailure.self) { try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: [])) }
-        #expect(throws: ContainerStartFailure.self) { try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["true"], workingDirectory: "missing")) }
+        #expect(throws: ContainerStartFailure.self) {
+            try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["true"], workingDirectory: "missing"))
+        }
         let prepared = try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["true"], memoryMiB: 64))
         #expect(prepared.launchVector.0 == "/bin/sh")
         #expect(prepared.launchVector.1.contains("ulimit -d 65536 && exec \"$@\""))
@@ -120,21 +133,25 @@ final class Lines: Sendable {
         let runner = ProcessRunner(images: ImageMap(["img": image]))
         let lines = Lines()
         let container = try await runner.start(
-            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["sh", "-c", "ulimit -S -n; ulimit -H -n"],
-                          ulimits: ["nofile": ResourceLimit(soft: 200, hard: 300)]),
+            ContainerSpec(
+                taskId: "t", name: "a", image: "img", command: ["sh", "-c", "ulimit -S -n; ulimit -H -n"],
+                ulimits: ["nofile": ResourceLimit(soft: 200, hard: 300)]),
             output: lines.append)
         #expect(await container.wait().exitCode == 0)
         #expect(lines.texts == ["200", "300"])
         #expect(throws: ContainerStartFailure.self) {
-            try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["true"], ulimits: ["bogus": ResourceLimit(soft: 1, hard: 1)]))
+            try runner.prepare(
+                ContainerSpec(taskId: "t", name: "a", image: "img", command: ["true"], ulimits: ["bogus": ResourceLimit(soft: 1, hard: 1)]))
         }
     }
 
     @Test func stopSendsTermThenTheProcessEnds() async throws {
-        let image = try makeImage(["wait.sh": "#!/bin/sh\ntrap 'echo got TERM; exit 0' TERM\necho ready\nwhile true; do sleep 0.05; done\n"], programs: ["sleep"])
+        let image = try makeImage(
+            ["wait.sh": "#!/bin/sh\ntrap 'echo got TERM; exit 0' TERM\necho ready\nwhile true; do sleep 0.05; done\n"], programs: ["sleep"])
         let runner = ProcessRunner(images: ImageMap(["img": image]))
         let lines = Lines()
-        let container = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./wait.sh"]), output: lines.append)
+        let container = try await runner.start(
+            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./wait.sh"]), output: lines.append)
         for _ in 0..<200 where !lines.texts.contains("ready") { try await Task.sleep(for: .milliseconds(10)) }
         await container.stop()
         let exit = await container.wait()
@@ -143,10 +160,12 @@ final class Lines: Sendable {
     }
 
     @Test func stopKillsAfterTheStopTimeout() async throws {
-        let image = try makeImage(["stubborn.sh": "#!/bin/sh\ntrap '' TERM\necho ready\nwhile true; do sleep 0.05; done\n"], programs: ["sleep"])
+        let image = try makeImage(
+            ["stubborn.sh": "#!/bin/sh\ntrap '' TERM\necho ready\nwhile true; do sleep 0.05; done\n"], programs: ["sleep"])
         let runner = ProcessRunner(images: ImageMap(["img": image]))
         let lines = Lines()
-        let container = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./stubborn.sh"], stopTimeoutSeconds: 1), output: lines.append)
+        let container = try await runner.start(
+            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./stubborn.sh"], stopTimeoutSeconds: 1), output: lines.append)
         for _ in 0..<200 where !lines.texts.contains("ready") { try await Task.sleep(for: .milliseconds(10)) }
         await container.stop()
         let exit = await container.wait()
@@ -156,7 +175,8 @@ final class Lines: Sendable {
     @Test func execRunsInTheContainersEnvironment() async throws {
         let image = try makeImage(["hold.sh": "#!/bin/sh\nexec sleep 120\n"], programs: ["sh", "sleep", "true"])  // stopped below
         let runner = ProcessRunner(images: ImageMap(["img": image]))
-        let container = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./hold.sh"], environment: ["SECRET": "42"]), output: { _ in })
+        let container = try await runner.start(
+            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./hold.sh"], environment: ["SECRET": "42"]), output: { _ in })
         let result = try await container.exec(["sh", "-c", "echo $SECRET; echo err >&2; exit 3"], timeoutSeconds: 10)
         #expect(result == ExecResult(exitCode: 3, output: "42\n", errorOutput: "err\n"))
         await container.stop()
@@ -165,10 +185,12 @@ final class Lines: Sendable {
     }
 
     @Test func splitsLongLinesAndKeepsALastLineWithoutBreak() async throws {
-        let image = try makeImage(["long.sh": "#!/bin/sh\nhead -c 20000 /dev/zero | tr '\\\\0' x\necho\nprintf 'tail'\n"], programs: ["head", "tr"])
+        let image = try makeImage(
+            ["long.sh": "#!/bin/sh\nhead -c 20000 /dev/zero | tr '\\\\0' x\necho\nprintf 'tail'\n"], programs: ["head", "tr"])
         let runner = ProcessRunner(images: ImageMap(["img": image]))
         let lines = Lines()
-        let container = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./long.sh"]), output: lines.append)
+        let container = try await runner.start(
+            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./long.sh"]), output: lines.append)
         _ = await container.wait()
         #expect(lines.texts.map(\.count) == [16384, 20000 - 16384, 4])
         #expect(lines.texts.last == "tail")
@@ -193,7 +215,9 @@ final class Lines: Sendable {
         try FileManager.default.createSymbolicLink(atPath: image + "/hostsh", withDestinationPath: "/bin/sh")
         let runner = ProcessRunner(images: ImageMap(["img": image]))
         func spec(_ entryPoint: [String], workingDirectory: String? = nil) -> ContainerSpec {
-            ContainerSpec(taskId: "t", name: "a", image: "img", entryPoint: entryPoint, command: ["-c", "touch /tmp/skiff-pwned"], workingDirectory: workingDirectory)
+            ContainerSpec(
+                taskId: "t", name: "a", image: "img", entryPoint: entryPoint, command: ["-c", "touch /tmp/skiff-pwned"],
+                workingDirectory: workingDirectory)
         }
         // Absolute paths are the image's: /bin/sh is the image's bin/sh, a link to the host's shell.
         for entryPoint in [["/bin/sh"], ["sh"], ["./hostsh"], ["../../../../../../bin/sh"], ["/../../../../bin/sh"]] {
@@ -203,7 +227,9 @@ final class Lines: Sendable {
         }
         // Nothing of the host is found by name or by path when the image does not hold it.
         for entryPoint in [["/usr/bin/env"], ["env"], ["bash"]] {
-            #expect(failure(runner, spec(entryPoint)).hasPrefix("CannotStartContainerError: exec: \"\(entryPoint[0])\": executable file not found"))
+            #expect(
+                failure(runner, spec(entryPoint)).hasPrefix(
+                    "CannotStartContainerError: exec: \"\(entryPoint[0])\": executable file not found"))
         }
         #expect(try runner.prepare(spec(["/run.sh"])).executable == ImageRoot(directory: image)!.path + "/run.sh")
         #expect(try runner.prepare(spec(["./run.sh"])).name == "./run.sh")
@@ -216,13 +242,17 @@ final class Lines: Sendable {
         let root = try #require(ImageRoot(directory: image)).path
         let runner = ProcessRunner(images: ImageMap(["img": image]))
         for directory in ["../../..", "/../..", "escape", "/app/../../.."] {
-            let reason = failure(runner, ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./run.sh"], workingDirectory: directory))
+            let reason = failure(
+                runner, ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./run.sh"], workingDirectory: directory))
             #expect(reason.hasPrefix("CannotStartContainerError: working directory \(directory) leads to "), "\(directory): \(reason)")
         }
-        let inApp = try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["../run.sh"], workingDirectory: "/app"))
+        let inApp = try runner.prepare(
+            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["../run.sh"], workingDirectory: "/app"))
         #expect(inApp.workingDirectory == root + "/app")
         #expect(inApp.executable == root + "/run.sh")
-        #expect(try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./run.sh"], workingDirectory: "/")).workingDirectory == root)
+        #expect(
+            try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./run.sh"], workingDirectory: "/"))
+                .workingDirectory == root)
     }
 
     @Test func pathIsTheImagesAndATasksPathIsTakenInsideIt() async throws {
@@ -230,13 +260,15 @@ final class Lines: Sendable {
         let root = try #require(ImageRoot(directory: image)).path
         let runner = ProcessRunner(images: ImageMap(["img": image]))
         let lines = Lines()
-        let container = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["sh", "-c", "echo $PATH"]), output: lines.append)
+        let container = try await runner.start(
+            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["sh", "-c", "echo $PATH"]), output: lines.append)
         #expect(await container.wait().exitCode == 0)
         let path = try #require(lines.texts.first).split(separator: ":").map(String.init)
         #expect(path.first == root)
         #expect(path.contains(root + "/usr/bin") && path.contains(root + "/bin"))
         #expect(path.allSatisfy { $0 == root || $0.hasPrefix(root + "/") })
-        let custom = try runner.prepare(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["sh"], environment: ["PATH": "/opt/bin:/../../bin:relative"]))
+        let custom = try runner.prepare(
+            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["sh"], environment: ["PATH": "/opt/bin:/../../bin:relative"]))
         #expect(custom.environment["PATH"] == "\(root):\(root)/opt/bin:\(root)/bin")
         #expect(custom.executable == root + "/bin/sh")
     }
@@ -245,7 +277,8 @@ final class Lines: Sendable {
         let image = try makeImage(["hold.sh": "#!/bin/sh\nexec sleep 120\n"], programs: ["sleep", "true"])  // stopped below
         try FileManager.default.createSymbolicLink(atPath: image + "/bin/sh", withDestinationPath: "/bin/sh")
         let runner = ProcessRunner(images: ImageMap(["img": image]))
-        let container = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./hold.sh"]), output: { _ in })
+        let container = try await runner.start(
+            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./hold.sh"]), output: { _ in })
         #expect(try await container.exec(["true"], timeoutSeconds: 5).exitCode == 0)
         for command in [["/bin/sh", "-c", "echo pwned"], ["sh", "-c", "echo pwned"], ["../../../../bin/sh"]] {
             await #expect { _ = try await container.exec(command, timeoutSeconds: 5) } throws: { error in
@@ -267,7 +300,9 @@ final class Lines: Sendable {
         let runner = ProcessRunner(images: ImageMap(["img": image]))
         let lines = Lines()
         let container = try await runner.start(
-            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["./bg.sh"], environment: ["ECS_TASK_ARN": "arn:aws:ecs:us-east-1:000000000000:task/default/other"]),
+            ContainerSpec(
+                taskId: "t", name: "a", image: "img", command: ["./bg.sh"],
+                environment: ["ECS_TASK_ARN": "arn:aws:ecs:us-east-1:000000000000:task/default/other"]),
             output: lines.append)
         let identity = try #require(container.processIdentity)
         #expect(identity.session == identity.pid)
@@ -294,11 +329,15 @@ final class Lines: Sendable {
 @Suite struct ContainerEngineRunnerTests {
     @Test func buildsDockerRunArguments() {
         let runner = ContainerEngineRunner(cli: "docker")
-        let arguments = runner.runArguments(ContainerSpec(
-            taskId: "abc", name: "app", image: "php-app:1", entryPoint: ["php"], command: ["job.php"],
-            environment: ["B": "2", "A": "1"], workingDirectory: "/srv", memoryMiB: 128))
-        #expect(arguments == ["run", "--detach", "--name", "skiff-abc-app", "--label", "skiff.task=abc", "--env", "A=1", "--env", "B=2",
-                              "--workdir", "/srv", "--memory", "128m", "--entrypoint", "php", "php-app:1", "job.php"])
+        let arguments = runner.runArguments(
+            ContainerSpec(
+                taskId: "abc", name: "app", image: "php-app:1", entryPoint: ["php"], command: ["job.php"],
+                environment: ["B": "2", "A": "1"], workingDirectory: "/srv", memoryMiB: 128))
+        #expect(
+            arguments == [
+                "run", "--detach", "--name", "skiff-abc-app", "--label", "skiff.task=abc", "--env", "A=1", "--env", "B=2",
+                "--workdir", "/srv", "--memory", "128m", "--entrypoint", "php", "php-app:1", "job.php",
+            ])
     }
 
     /// Runs a container where an engine answers; elsewhere says why it is skipped.
@@ -310,7 +349,9 @@ final class Lines: Sendable {
         }
         let lines = Lines()
         let container = try await ContainerEngineRunner(cli: "docker").start(
-            ContainerSpec(taskId: UUID().uuidString.lowercased(), name: "app", image: "busybox", entryPoint: ["sh", "-c"], command: ["echo hi; exit 5"]),
+            ContainerSpec(
+                taskId: UUID().uuidString.lowercased(), name: "app", image: "busybox", entryPoint: ["sh", "-c"],
+                command: ["echo hi; exit 5"]),
             output: lines.append)
         #expect(await container.wait().exitCode == 5)
         #expect(lines.texts == ["hi"])
@@ -318,9 +359,11 @@ final class Lines: Sendable {
 
     @Test func selectingRunnerUsesTheProcessRunnerForMappedImages() async throws {
         let image = try makeImage([:], programs: ["echo", "true"])
-        let runner = SelectingRunner(process: ProcessRunner(images: ImageMap(["img": image])), engine: ContainerEngineRunner(cli: "skiff-no-such-engine"))
+        let runner = SelectingRunner(
+            process: ProcessRunner(images: ImageMap(["img": image])), engine: ContainerEngineRunner(cli: "skiff-no-such-engine"))
         let lines = Lines()
-        let container = try await runner.start(ContainerSpec(taskId: "t", name: "a", image: "img", command: ["echo", "local"]), output: lines.append)
+        let container = try await runner.start(
+            ContainerSpec(taskId: "t", name: "a", image: "img", command: ["echo", "local"]), output: lines.append)
         #expect(await container.wait().exitCode == 0)
         #expect(lines.texts == ["local"])
         await #expect {

@@ -19,7 +19,9 @@ extension Database {
     /// `row["column"]` lowercases every column name it holds at each lookup, close to half of the work of a
     /// ListExecutions page. A row read in place finds its column in the statement's own index. `decode` must
     /// not keep the row.
-    public func fetchAllCached<T>(_ sql: String, arguments: StatementArguments = StatementArguments(), _ decode: (Row) throws -> T) throws -> [T] {
+    public func fetchAllCached<T>(
+        _ sql: String, arguments: StatementArguments = StatementArguments(), _ decode: (Row) throws -> T
+    ) throws -> [T] {
         // The cursor is kept until its last row is decoded: a row read in place reads the cursor's statement,
         // which the cursor resets when released.
         let rows = try Row.fetchCursor(cachedStatement(sql: sql), arguments: arguments)
@@ -31,7 +33,9 @@ extension Database {
     }
 
     /// The first row of the statement for `sql`, decoded in place (see ``fetchAllCached(_:arguments:_:)``), or nil.
-    public func fetchOneCached<T>(_ sql: String, arguments: StatementArguments = StatementArguments(), _ decode: (Row) throws -> T) throws -> T? {
+    public func fetchOneCached<T>(
+        _ sql: String, arguments: StatementArguments = StatementArguments(), _ decode: (Row) throws -> T
+    ) throws -> T? {
         let rows = try Row.fetchCursor(cachedStatement(sql: sql), arguments: arguments)
         return try withExtendedLifetime(rows) { try rows.next().map(decode) }
     }

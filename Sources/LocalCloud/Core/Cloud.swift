@@ -20,8 +20,11 @@ public final class Cloud: Sendable {
     public static let version = "0.1.0"
 
     /// Migrates the database for `services` (from `freshSchema` when the database is new and the schema is theirs).
-    public init(services: [any LocalService], environment: ServiceEnvironment, authenticator: any RequestAuthenticator = SignedRequestAuthenticator(),
-                freshSchema: SchemaSnapshot? = nil) throws {
+    public init(
+        services: [any LocalService], environment: ServiceEnvironment,
+        authenticator: any RequestAuthenticator = SignedRequestAuthenticator(),
+        freshSchema: SchemaSnapshot? = nil
+    ) throws {
         self.services = services
         self.environment = environment
         self.router = RequestRouter(services: services)
@@ -117,8 +120,10 @@ public final class Cloud: Sendable {
     private func finish(_ exchange: Exchange, failingWith error: AWSError) -> OperationResponse {
         var error = error
         if error.code == "ValidationException", let code = exchange.service?.validationErrorCode { error.code = code }
-        return finish(exchange, ErrorWriter.response(
-            for: error, protocol: exchange.errorProtocol, requestId: exchange.requestId, xmlNamespace: exchange.xmlNamespace),
+        return finish(
+            exchange,
+            ErrorWriter.response(
+                for: error, protocol: exchange.errorProtocol, requestId: exchange.requestId, xmlNamespace: exchange.xmlNamespace),
             error: error.code)
     }
 
@@ -133,7 +138,8 @@ public final class Cloud: Sendable {
             "service": "\(exchange.service?.descriptor.endpointPrefix ?? exchange.unserved?.service ?? "-")",
             "operation": "\(exchange.operation ?? exchange.unserved?.operation ?? "-")",
             "status": "\(response.status)",
-            "duration-ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+            "duration-ms":
+                "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
         ]
         if exchange.service == nil {
             metadata["method"] = "\(exchange.request.method)"
@@ -159,7 +165,8 @@ public final class Cloud: Sendable {
                 operation: OperationIdentity(service: "skiff", operation: "\(prefix)/\(path)"), requestId: RandomUUID.make())
             return try await service.control(request, path: path, context: context)
         } catch let error as AWSError {
-            return .json(["__type": .string(error.code), "message": .string(error.message)], status: error.status, contentType: "application/json")
+            return .json(
+                ["__type": .string(error.code), "message": .string(error.message)], status: error.status, contentType: "application/json")
         } catch {
             return .json(["message": .string("\(error)")], status: 400, contentType: "application/json")
         }

@@ -59,9 +59,10 @@ struct CloudHTTPChannel: ServerChildChannel {
             // are not HTTP are answered by ``CloudHTTPHandler``, with a reason.
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                 withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: false)
-            try channel.pipeline.syncOperations.addHandler(CloudHTTPHandler(
-                answer: answer, executor: executors[ObjectIdentifier(channel.eventLoop)],
-                limits: limits, connection: guardHandler, inFlight: inFlight))
+            try channel.pipeline.syncOperations.addHandler(
+                CloudHTTPHandler(
+                    answer: answer, executor: executors[ObjectIdentifier(channel.eventLoop)],
+                    limits: limits, connection: guardHandler, inFlight: inFlight))
             return Value(channel: channel, inFlight: inFlight)
         }
     }
@@ -117,8 +118,10 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The client closed its side: the connection closes once the answer under way is written.
     private var closeAfterAnswer = false
 
-    init(answer: @escaping CloudHTTPChannel.Answerer, executor: EventLoopTaskExecutor?, limits: ConnectionLimits,
-         connection: ConnectionGuard, inFlight: InFlightAnswer) {
+    init(
+        answer: @escaping CloudHTTPChannel.Answerer, executor: EventLoopTaskExecutor?, limits: ConnectionLimits,
+        connection: ConnectionGuard, inFlight: InFlightAnswer
+    ) {
         self.answer = answer
         self.executor = executor
         self.limits = limits
@@ -159,7 +162,8 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 reservedBytes = 0
             } else if !limits.reserve(part.readableBytes) {
                 received.refusal = AWSError(
-                    "SlowDown", "The local cloud holds \(limits.maximumBufferedRequestBytes) bytes of request bodies at "
+                    "SlowDown",
+                    "The local cloud holds \(limits.maximumBufferedRequestBytes) bytes of request bodies at "
                         + "most, and other requests hold them now; send the request again.", status: 503)
                 received.body = nil
                 limits.release(reservedBytes)
@@ -242,8 +246,11 @@ final class CloudHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         reservedBytes = 0
         let keepAlive = head.isKeepAlive && !closeAfterAnswer
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(
-            version: head.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(
+                .head(
+                    HTTPResponseHead(
+                        version: head.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers))), promise: nil)
         if !response.body.isEmpty && head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
         }
@@ -261,7 +268,9 @@ extension CloudHTTPHandler {
     /// Writes the handshake's answer (101 Switching Protocols) and makes the connection a WebSocket: HTTP's handlers
     /// leave the pipeline, WebSocket's frame codec and ``WebSocketFrameHandler`` take their place, and the connection
     /// is no longer timed as a request (its endpoint decides how long it lives). It still counts as one connection.
-    fileprivate func switchToWebSocket(_ response: OperationResponse, endpoint: any WebSocketEndpoint, head: HTTPRequestHead, context: ChannelHandlerContext) {
+    fileprivate func switchToWebSocket(
+        _ response: OperationResponse, endpoint: any WebSocketEndpoint, head: HTTPRequestHead, context: ChannelHandlerContext
+    ) {
         answering = false
         limits.release(reservedBytes)
         reservedBytes = 0
@@ -269,7 +278,8 @@ extension CloudHTTPHandler {
         for (name, value) in response.headers { headers.add(name: name, value: value) }
         headers.add(name: "Date", value: HTTPDateHeader.shared.current())
         headers.add(name: "Server", value: CloudServer.serverName)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .switchingProtocols, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .switchingProtocols, headers: headers))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         connection.upgraded()
         let channel = context.channel
@@ -367,20 +377,23 @@ public final class WebSocketUpgrade: Sendable {
 
     init?(head: HTTPRequestHead) {
         guard head.method == .GET, head.version == .http1_1,
-              head.headers["upgrade"].contains(where: { Self.tokens($0).contains("websocket") }),
-              head.headers["connection"].contains(where: { Self.tokens($0).contains("upgrade") }),
-              head.headers["sec-websocket-version"].first == "13",
-              let key = head.headers["sec-websocket-key"].first?.trimmingCharacters(in: .whitespaces),
-              Data(base64Encoded: key)?.count == 16 else { return nil }
+            head.headers["upgrade"].contains(where: { Self.tokens($0).contains("websocket") }),
+            head.headers["connection"].contains(where: { Self.tokens($0).contains("upgrade") }),
+            head.headers["sec-websocket-version"].first == "13",
+            let key = head.headers["sec-websocket-key"].first?.trimmingCharacters(in: .whitespaces),
+            Data(base64Encoded: key)?.count == 16
+        else { return nil }
         self.key = key
     }
 
     /// Takes the connection for `endpoint`; the answer to return is the handshake's, `101 Switching Protocols`.
     public func accept(_ endpoint: any WebSocketEndpoint) -> OperationResponse {
         self.endpoint.withLock { $0 = endpoint }
-        return OperationResponse(status: 101, headers: [
-            ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", Self.acceptValue(forKey: key)),
-        ])
+        return OperationResponse(
+            status: 101,
+            headers: [
+                ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", Self.acceptValue(forKey: key)),
+            ])
     }
 
     var acceptedEndpoint: (any WebSocketEndpoint)? { endpoint.withLock { $0 } }
@@ -488,11 +501,12 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             // The client's close: answered with its code unless this side closed first, then the connection goes.
             if !connection.isClosing {
                 var code = frame.unmaskedData
-                let echo = code.readInteger(as: UInt16.self).map { value -> ByteBuffer in
-                    var buffer = context.channel.allocator.buffer(capacity: 2)
-                    buffer.writeInteger(value)
-                    return buffer
-                } ?? context.channel.allocator.buffer(capacity: 0)
+                let echo =
+                    code.readInteger(as: UInt16.self).map { value -> ByteBuffer in
+                        var buffer = context.channel.allocator.buffer(capacity: 2)
+                        buffer.writeInteger(value)
+                        return buffer
+                    } ?? context.channel.allocator.buffer(capacity: 0)
                 let channel = context.channel
                 context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: echo))).whenComplete { _ in
                     channel.close(promise: nil)
@@ -529,7 +543,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         let tooBig: Bool
         switch error {
         case NIOWebSocketError.invalidFrameLength, NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
-             NIOWebSocketFrameAggregator.Error.tooManyFragments:
+            NIOWebSocketFrameAggregator.Error.tooManyFragments:
             tooBig = true
         default:
             tooBig = false

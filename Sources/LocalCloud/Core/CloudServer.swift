@@ -54,7 +54,7 @@ public struct CloudServer: Sendable {
             _ = try? await CloudHTTPChannel(group: channel.eventLoop, limits: ConnectionLimits(configuration: CloudConfiguration())) { _ in
                 OperationResponse()
             }
-                .setup(channel: channel, logger: logger).get()
+            .setup(channel: channel, logger: logger).get()
             _ = try? await channel.close()
         }
     }
@@ -147,7 +147,9 @@ final class ForcedStop {
         sources = [SIGINT, SIGTERM].map { number in
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                let count = seen.value.withLock { $0 += 1; return $0 }
+                let count = seen.value.withLock {
+                    $0 += 1; return $0
+                }
                 if count == 1 {
                     logger.notice("stopping: requests under way may finish; a second stop signal stops at once")
                 } else {

@@ -4,9 +4,9 @@ import NIOHTTP1
 import Synchronization
 
 #if os(Linux)
-/// glibc's `malloc_trim` (malloc.h, which the Glibc module does not export).
-@_silgen_name("malloc_trim")
-private func mallocTrim(_ pad: Int) -> Int32
+    /// glibc's `malloc_trim` (malloc.h, which the Glibc module does not export).
+    @_silgen_name("malloc_trim")
+    private func mallocTrim(_ pad: Int) -> Int32
 #endif
 
 /// What the server lets its clients hold: connections, time to send a request, and memory for request bodies.
@@ -70,11 +70,13 @@ public final class ConnectionLimits: Sendable {
     /// arenas, and the process stays as large as its largest burst.
     func release(_ count: Int) {
         guard count > 0 else { return }
-        guard bufferedBytes.wrappingSubtract(count, ordering: .relaxed).newValue == 0, bufferedPeak.load(ordering: .relaxed) >= Self.trimThreshold else { return }
+        guard bufferedBytes.wrappingSubtract(count, ordering: .relaxed).newValue == 0,
+            bufferedPeak.load(ordering: .relaxed) >= Self.trimThreshold
+        else { return }
         bufferedPeak.store(0, ordering: .relaxed)
         #if os(Linux)
-        // Off the event loop: trimming a large heap walks it.
-        Task.detached(priority: .background) { _ = mallocTrim(0) }
+            // Off the event loop: trimming a large heap walks it.
+            Task.detached(priority: .background) { _ = mallocTrim(0) }
         #endif
     }
 
@@ -255,7 +257,8 @@ struct Refusal: Equatable, Sendable {
 
     func responseBytes(date: String) -> [UInt8] {
         let body = message + "\n"
-        let head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
+        let head =
+            "HTTP/1.1 \(status) \(reason)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
             + "x-amzn-ErrorType: \(code)\r\nDate: \(date)\r\nServer: \(CloudServer.serverName)\r\nConnection: close\r\n\r\n"
         return Array((head + body).utf8)
     }

@@ -48,7 +48,9 @@ public struct ServiceEnvironment: Sendable {
     /// The other services, for integrations and events.
     public var directory: ServiceDirectory
 
-    public init(database: CloudDatabase, logger: Logger, configuration: CloudConfiguration, directory: ServiceDirectory = ServiceDirectory()) {
+    public init(
+        database: CloudDatabase, logger: Logger, configuration: CloudConfiguration, directory: ServiceDirectory = ServiceDirectory()
+    ) {
         self.database = database
         self.logger = logger
         self.configuration = configuration

@@ -27,10 +27,12 @@ public struct Paginator: Sendable {
     public func start(_ token: String?) throws(AWSError) -> PageKey? {
         guard let token else { return nil }
         guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8),
-              text.hasPrefix(PageKey.mark) else {
+            text.hasPrefix(PageKey.mark)
+        else {
             throw invalidToken
         }
-        return PageKey(parts: text.dropFirst(PageKey.mark.count).split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init))
+        return PageKey(
+            parts: text.dropFirst(PageKey.mark.count).split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init))
     }
 
     /// One page of `items`, in the order of `key` (unique per item), smallest first or, with `descending`,

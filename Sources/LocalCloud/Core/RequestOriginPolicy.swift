@@ -66,7 +66,8 @@ public struct RequestOriginPolicy: Sendable {
                         + "an origin given with skiff up --allowed-origin may call it.")
             }
         } else if let site = headers["sec-fetch-site"], site != "same-origin", site != "none" {
-            return .refused("Skiff does not answer requests that a browser sends on behalf of another site (Sec-Fetch-Site: \(site.prefix(40))).")
+            return .refused(
+                "Skiff does not answer requests that a browser sends on behalf of another site (Sec-Fetch-Site: \(site.prefix(40))).")
         }
         if headers["authorization"] == nil, let type = headers["content-type"], Self.isSentWithoutPreflight(contentType: type) {
             return .refused(
@@ -98,11 +99,12 @@ public struct RequestOriginPolicy: Sendable {
         let normalized = Self.normalized(origin: origin)
         guard allowedOrigins.contains(normalized) || isOwn(origin: normalized) else { return nil }
         var response = OperationResponse(status: 200)
-        response.headers = Self.crossOriginHeaders(origin: normalized) + [
-            ("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, HEAD"),
-            ("Access-Control-Allow-Headers", headers["access-control-request-headers"] ?? "*"),
-            ("Access-Control-Max-Age", "600"),
-        ]
+        response.headers =
+            Self.crossOriginHeaders(origin: normalized) + [
+                ("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, HEAD"),
+                ("Access-Control-Allow-Headers", headers["access-control-request-headers"] ?? "*"),
+                ("Access-Control-Max-Age", "600"),
+            ]
         return response
     }
 

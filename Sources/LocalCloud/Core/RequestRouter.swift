@@ -48,11 +48,13 @@ public struct RequestRouter: Sendable {
             return Self.queryParameter("Action", of: request)
         }
         if let signingService, !signingNames.contains(signingService),
-           let service = AWSServiceNames.service(signingName: signingService, version: Self.queryParameter("Version", of: request)) {
+            let service = AWSServiceNames.service(signingName: signingService, version: Self.queryParameter("Version", of: request))
+        {
             return Unserved(service: service.name, operation: operation())
         }
         if let target, let dot, byTargetPrefix[String(target[..<dot])] == nil,
-           let service = AWSServiceNames.service(targetPrefix: String(target[..<dot])) {
+            let service = AWSServiceNames.service(targetPrefix: String(target[..<dot]))
+        {
             return Unserved(service: service.name, operation: operation())
         }
         return nil
@@ -124,7 +126,7 @@ public struct RequestRouter: Sendable {
     static func queryParameter(_ name: String, of request: OperationRequest) -> String? {
         if let value = request.query[name]?.first { return value }
         guard request.method == "POST",
-              request.headers["content-type"]?.hasPrefix("application/x-www-form-urlencoded") == true
+            request.headers["content-type"]?.hasPrefix("application/x-www-form-urlencoded") == true
         else { return nil }
         let form = QueryForm.parse(String(decoding: request.body, as: UTF8.self))
         return form.first { $0.0 == name }?.1

@@ -76,11 +76,12 @@ public enum ResourceTags {
 
     static func registerMigration(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration(migration) { db in
-            try db.execute(sql: """
-                CREATE TABLE resource_tags (
-                    arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
-                    PRIMARY KEY (arn, key)) WITHOUT ROWID
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE resource_tags (
+                        arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                        PRIMARY KEY (arn, key)) WITHOUT ROWID
+                    """)
         }
     }
 
@@ -101,7 +102,8 @@ public enum ResourceTags {
             throw rules.refusal(.tooMany(count: kept + keys.count, maximum: rules.maximumTags))
         }
         for tag in tags {
-            try db.executeCached("INSERT OR REPLACE INTO resource_tags (arn, key, value) VALUES (?, ?, ?)", arguments: [arn, tag.key, tag.value])
+            try db.executeCached(
+                "INSERT OR REPLACE INTO resource_tags (arn, key, value) VALUES (?, ?, ?)", arguments: [arn, tag.key, tag.value])
         }
     }
 

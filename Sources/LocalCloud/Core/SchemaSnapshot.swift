@@ -25,9 +25,11 @@ public struct SchemaSnapshot: Sendable, Equatable {
     /// The schema of `db` (made by `migrations`). Indexes SQLite makes for constraints have no statement of their
     /// own and come back with their tables, as do SQLite's internal tables.
     public static func capture(_ db: Database, migrations: [String]) throws -> SchemaSnapshot {
-        let statements = try String.fetchAll(db, sql: """
-            SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid
-            """)
+        let statements = try String.fetchAll(
+            db,
+            sql: """
+                SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid
+                """)
         return SchemaSnapshot(migrations: migrations, statements: statements)
     }
 

@@ -3,9 +3,9 @@ import JSONCore
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The lines `skiff up` writes: one per request or lifecycle event (a task started or stopped, an execution
@@ -100,14 +100,16 @@ public struct ServerLogHandler: LogHandler {
         case .string(let string): return .string(string)
         case .stringConvertible(let convertible): return .string(convertible.description)
         case .array(let values): return .array(values.map { json(of: $0) })
-        case .dictionary(let entries): return .object(JSONObject(uniqueKeysWithValues: entries.keys.sorted().map { ($0, json(of: entries[$0]!)) }))
+        case .dictionary(let entries):
+            return .object(JSONObject(uniqueKeysWithValues: entries.keys.sorted().map { ($0, json(of: entries[$0]!)) }))
         }
     }
 
     /// A logfmt value: bare when it has no space, quote, equals sign or control character; else a quoted string with
     /// JSON's escapes, which logfmt readers take.
     static func logfmtValue(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.utf8.contains { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || $0 == 0x7F }
+        let needsQuotes =
+            value.isEmpty || value.utf8.contains { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || $0 == 0x7F }
         return needsQuotes ? JSON.string(value).serialized() : value
     }
 }

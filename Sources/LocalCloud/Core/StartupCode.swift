@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 #if os(Linux)
-import Glibc
+    import Glibc
 #endif
 
 /// The pages of machine code that start-up ran, given back once the server has started and fallen quiet.
@@ -35,11 +35,11 @@ public enum StartupCode {
     /// systems without `/proc/self/maps`.
     public static func release() {
         #if os(Linux)
-        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return }
-        for line in maps.split(separator: "\n") {
-            guard let region = ExecutableRegion(mapsLine: String(line)) else { continue }
-            _ = madvise(UnsafeMutableRawPointer(bitPattern: region.start), Int(region.end - region.start), MADV_DONTNEED)
-        }
+            guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return }
+            for line in maps.split(separator: "\n") {
+                guard let region = ExecutableRegion(mapsLine: String(line)) else { continue }
+                _ = madvise(UnsafeMutableRawPointer(bitPattern: region.start), Int(region.end - region.start), MADV_DONTNEED)
+            }
         #endif
     }
 }

@@ -61,16 +61,19 @@ public struct ECSService: LocalService, ECSAPIHandler {
         }
         let body = try JSON(parsing: request.body)
         guard let task = body["task"]?.stringValue, !task.isEmpty,
-              let command = body["command"]?.arrayValue?.compactMap(\.stringValue), !command.isEmpty else {
-            return .json(["message": "The body must name a task and a non-empty command array."], status: 400, contentType: "application/json")
+            let command = body["command"]?.arrayValue?.compactMap(\.stringValue), !command.isEmpty
+        else {
+            return .json(
+                ["message": "The body must name a task and a non-empty command array."], status: 400, contentType: "application/json")
         }
         do {
             let result = try await supervisor.exec(
                 task: task, account: context.accountId, container: body["container"]?.stringValue, command: command,
                 timeoutSeconds: max(1, min(body["timeoutSeconds"]?.intValue ?? 300, 86_400)))
-            return .json([
-                "exitCode": .number(Double(result.exitCode)), "stdout": .string(result.output), "stderr": .string(result.errorOutput),
-            ], contentType: "application/json")
+            return .json(
+                [
+                    "exitCode": .number(Double(result.exitCode)), "stdout": .string(result.output), "stderr": .string(result.errorOutput),
+                ], contentType: "application/json")
         } catch let error as TaskSupervisor.ExecError {
             return Self.answer(error)
         }
@@ -78,7 +81,10 @@ public struct ECSService: LocalService, ECSAPIHandler {
 
     static func answer(_ error: TaskSupervisor.ExecError) -> OperationResponse {
         let status: Int
-        switch error { case .notRunning, .noContainer: status = 404; case .failed: status = 422 }
+        switch error {
+        case .notRunning, .noContainer: status = 404;
+        case .failed: status = 422
+        }
         return .json(["message": .string(error.description)], status: status, contentType: "application/json")
     }
 
@@ -89,7 +95,9 @@ public struct ECSService: LocalService, ECSAPIHandler {
 
     static func clusterName(_ reference: String?) -> String {
         guard let reference, !reference.isEmpty else { return "default" }
-        if reference.hasPrefix("arn:"), let slash = reference.lastIndex(of: "/") { return String(reference[reference.index(after: slash)...]) }
+        if reference.hasPrefix("arn:"), let slash = reference.lastIndex(of: "/") {
+            return String(reference[reference.index(after: slash)...])
+        }
         return reference
     }
 
@@ -111,7 +119,9 @@ public struct ECSService: LocalService, ECSAPIHandler {
     /// The ACTIVE cluster a request names (`default` when it names none).
     func activeCluster(_ reference: String?, context: RequestContext) async throws -> ECSAPI.Cluster {
         let name = Self.clusterName(reference)
-        guard let cluster = try await store.cluster(account: context.accountId, region: context.region, name: name), cluster.status == "ACTIVE" else {
+        guard let cluster = try await store.cluster(account: context.accountId, region: context.region, name: name),
+            cluster.status == "ACTIVE"
+        else {
             throw Self.clusterNotFound()
         }
         return cluster
@@ -158,9 +168,13 @@ public struct ECSService: LocalService, ECSAPIHandler {
         let name = input.clusterName ?? "default"
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
         guard !name.isEmpty, name.count <= 255, name.allSatisfy({ allowed.contains($0) }) else {
-            throw ECSAPI.Errors.invalidParameterException("Cluster name can have up to 255 characters. Valid characters are letters (uppercase and lowercase), numbers, underscores and hyphens.")
+            throw ECSAPI.Errors.invalidParameterException(
+                "Cluster name can have up to 255 characters. Valid characters are letters (uppercase and lowercase), numbers, underscores and hyphens."
+            )
         }
-        if let existing = try await store.cluster(account: context.accountId, region: context.region, name: name), existing.status == "ACTIVE" {
+        if let existing = try await store.cluster(account: context.accountId, region: context.region, name: name),
+            existing.status == "ACTIVE"
+        {
             return .init(cluster: try await withCounts(existing, context: context))
         }
         var cluster = ECSAPI.Cluster.empty
@@ -181,7 +195,9 @@ public struct ECSService: LocalService, ECSAPIHandler {
         return .init(cluster: cluster)
     }
 
-    func withCounts(_ cluster: ECSAPI.Cluster, context: RequestContext, include: [ECSAPI.ClusterField] = [.tags, .settings]) async throws -> ECSAPI.Cluster {
+    func withCounts(
+        _ cluster: ECSAPI.Cluster, context: RequestContext, include: [ECSAPI.ClusterField] = [.tags, .settings]
+    ) async throws -> ECSAPI.Cluster {
         var cluster = cluster
         let counts = try await store.taskCounts(account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "")
         cluster.runningTasksCount = counts.running
@@ -209,7 +225,9 @@ public struct ECSService: LocalService, ECSAPIHandler {
         return .init(cluster: cluster)
     }
 
-    public func describeClusters(_ input: ECSAPI.DescribeClustersRequest, context: RequestContext) async throws -> ECSAPI.DescribeClustersResponse {
+    public func describeClusters(
+        _ input: ECSAPI.DescribeClustersRequest, context: RequestContext
+    ) async throws -> ECSAPI.DescribeClustersResponse {
         let references = input.clusters ?? ["default"]
         guard references.count <= 100 else {
             throw ECSAPI.Errors.invalidParameterException("Clusters cannot have more than 100 elements")
@@ -236,10 +254,14 @@ public struct ECSService: LocalService, ECSAPIHandler {
 
     // MARK: Task definitions
 
-    public func registerTaskDefinition(_ input: ECSAPI.RegisterTaskDefinitionRequest, context: RequestContext) async throws -> ECSAPI.RegisterTaskDefinitionResponse {
+    public func registerTaskDefinition(
+        _ input: ECSAPI.RegisterTaskDefinitionRequest, context: RequestContext
+    ) async throws -> ECSAPI.RegisterTaskDefinitionResponse {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
         guard !input.family.isEmpty, input.family.count <= 255, input.family.allSatisfy({ allowed.contains($0) }) else {
-            throw ECSAPI.Errors.clientException("Family contains invalid characters. Up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores are allowed.")
+            throw ECSAPI.Errors.clientException(
+                "Family contains invalid characters. Up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores are allowed."
+            )
         }
         guard !input.containerDefinitions.isEmpty else {
             throw ECSAPI.Errors.clientException("Container list cannot be empty.")
@@ -247,21 +269,32 @@ public struct ECSService: LocalService, ECSAPIHandler {
         let fargate = input.requiresCompatibilities?.contains(.fargate) ?? false
         if fargate {
             guard input.cpu != nil else { throw ECSAPI.Errors.clientException("Fargate requires that 'cpu' be defined at the task level.") }
-            guard input.memory != nil else { throw ECSAPI.Errors.clientException("Fargate requires that 'memory' be defined at the task level.") }
-            if let mode = input.networkMode, mode != .awsvpc { throw ECSAPI.Errors.clientException("Fargate only supports network mode \u{2018}awsvpc\u{2019}.") }
+            guard input.memory != nil else {
+                throw ECSAPI.Errors.clientException("Fargate requires that 'memory' be defined at the task level.")
+            }
+            if let mode = input.networkMode, mode != .awsvpc {
+                throw ECSAPI.Errors.clientException("Fargate only supports network mode \u{2018}awsvpc\u{2019}.")
+            }
         }
         var names = Set<String>()
         for container in input.containerDefinitions {
-            guard let name = container.name, !name.isEmpty else { throw ECSAPI.Errors.clientException("Container.name should not be null or empty.") }
-            guard let image = container.image, !image.isEmpty else { throw ECSAPI.Errors.clientException("Container.image should not be null or empty.") }
+            guard let name = container.name, !name.isEmpty else {
+                throw ECSAPI.Errors.clientException("Container.name should not be null or empty.")
+            }
+            guard let image = container.image, !image.isEmpty else {
+                throw ECSAPI.Errors.clientException("Container.image should not be null or empty.")
+            }
             guard names.insert(name).inserted else {
-                throw ECSAPI.Errors.clientException("Duplicate container name found: \(name). Container names must be unique within a task definition.")
+                throw ECSAPI.Errors.clientException(
+                    "Duplicate container name found: \(name). Container names must be unique within a task definition.")
             }
             if input.memory == nil && container.memory == nil && container.memoryReservation == nil {
-                throw ECSAPI.Errors.clientException("Invalid setting for container '\(name)'. At least one of 'memory' or 'memoryReservation' must be specified.")
+                throw ECSAPI.Errors.clientException(
+                    "Invalid setting for container '\(name)'. At least one of 'memory' or 'memoryReservation' must be specified.")
             }
             if let memory = container.memory, let reservation = container.memoryReservation, reservation > memory {
-                throw ECSAPI.Errors.clientException("Invalid setting for container '\(name)'. The memory reservation must be less than or equal to the memory limit.")
+                throw ECSAPI.Errors.clientException(
+                    "Invalid setting for container '\(name)'. The memory reservation must be less than or equal to the memory limit.")
             }
             if let log = container.logConfiguration, log.logDriver == .awslogs {
                 guard let group = log.options?["awslogs-group"], !group.isEmpty else {
@@ -286,7 +319,9 @@ public struct ECSService: LocalService, ECSAPIHandler {
             container.volumesFrom = container.volumesFrom ?? []
             return container
         }
-        let definition = try await store.registerTaskDefinition(account: context.accountId, region: context.region, family: input.family, tags: input.tags ?? []) { revision in
+        let definition = try await store.registerTaskDefinition(
+            account: context.accountId, region: context.region, family: input.family, tags: input.tags ?? []
+        ) { revision in
             var definition = ECSAPI.TaskDefinition.empty
             definition.taskDefinitionArn = "\(arnPrefix):\(revision)"
             definition.containerDefinitions = containers
@@ -307,7 +342,9 @@ public struct ECSService: LocalService, ECSAPIHandler {
             definition.ipcMode = input.ipcMode
             definition.ephemeralStorage = input.ephemeralStorage
             definition.registeredAt = Date()
-            definition.registeredBy = context.accessKeyId.isEmpty ? context.arn(service: "iam", resource: "root", global: true)
+            definition.registeredBy =
+                context.accessKeyId.isEmpty
+                ? context.arn(service: "iam", resource: "root", global: true)
                 : context.arn(service: "iam", resource: "user/\(context.accessKeyId)", global: true)
             definition.enableFaultInjection = input.enableFaultInjection ?? false
             return definition
@@ -321,10 +358,15 @@ public struct ECSService: LocalService, ECSAPIHandler {
         return try await store.taskDefinition(account: context.accountId, region: context.region, family: family, revision: revision)
     }
 
-    public func deregisterTaskDefinition(_ input: ECSAPI.DeregisterTaskDefinitionRequest, context: RequestContext) async throws -> ECSAPI.DeregisterTaskDefinitionResponse {
+    public func deregisterTaskDefinition(
+        _ input: ECSAPI.DeregisterTaskDefinitionRequest, context: RequestContext
+    ) async throws -> ECSAPI.DeregisterTaskDefinitionResponse {
         let (family, revision) = try Self.taskDefinitionReference(input.taskDefinition)
         guard let revision else { throw ECSAPI.Errors.clientException("Revision is missing.") }
-        guard var (definition, _) = try await store.taskDefinition(account: context.accountId, region: context.region, family: family, revision: revision) else {
+        guard
+            var (definition, _) = try await store.taskDefinition(
+                account: context.accountId, region: context.region, family: family, revision: revision)
+        else {
             throw ECSAPI.Errors.clientException("The specified task definition does not exist.")
         }
         if definition.status != .inactive {
@@ -335,14 +377,18 @@ public struct ECSService: LocalService, ECSAPIHandler {
         return .init(taskDefinition: definition)
     }
 
-    public func describeTaskDefinition(_ input: ECSAPI.DescribeTaskDefinitionRequest, context: RequestContext) async throws -> ECSAPI.DescribeTaskDefinitionResponse {
+    public func describeTaskDefinition(
+        _ input: ECSAPI.DescribeTaskDefinitionRequest, context: RequestContext
+    ) async throws -> ECSAPI.DescribeTaskDefinitionResponse {
         guard let (definition, tags) = try await taskDefinition(input.taskDefinition, context: context) else {
             throw ECSAPI.Errors.clientException("Unable to describe task definition.")
         }
         return .init(taskDefinition: definition, tags: (input.include ?? []).contains(.tags) ? tags : nil)
     }
 
-    public func listTaskDefinitions(_ input: ECSAPI.ListTaskDefinitionsRequest, context: RequestContext) async throws -> ECSAPI.ListTaskDefinitionsResponse {
+    public func listTaskDefinitions(
+        _ input: ECSAPI.ListTaskDefinitionsRequest, context: RequestContext
+    ) async throws -> ECSAPI.ListTaskDefinitionsResponse {
         let rows = try await store.taskDefinitionArns(
             account: context.accountId, region: context.region, familyPrefix: nil, exactFamily: input.familyPrefix,
             status: (input.status ?? .active).rawValue, descending: input.sort == .desc)
@@ -354,8 +400,11 @@ public struct ECSService: LocalService, ECSAPIHandler {
             nextToken: page.nextToken)
     }
 
-    public func listTaskDefinitionFamilies(_ input: ECSAPI.ListTaskDefinitionFamiliesRequest, context: RequestContext) async throws -> ECSAPI.ListTaskDefinitionFamiliesResponse {
-        let families = try await store.families(account: context.accountId, region: context.region, prefix: input.familyPrefix, status: (input.status ?? .all).rawValue)
+    public func listTaskDefinitionFamilies(
+        _ input: ECSAPI.ListTaskDefinitionFamiliesRequest, context: RequestContext
+    ) async throws -> ECSAPI.ListTaskDefinitionFamiliesResponse {
+        let families = try await store.families(
+            account: context.accountId, region: context.region, prefix: input.familyPrefix, status: (input.status ?? .all).rawValue)
         let page = try Self.page(families, token: input.nextToken, maxResults: input.maxResults) { PageKey($0) }
         return .init(families: page.items, nextToken: page.nextToken)
     }
@@ -371,18 +420,26 @@ public struct ECSService: LocalService, ECSAPIHandler {
         let resource = parsed.resource
         let notFound = ECSAPI.Errors.resourceNotFoundException("The specified resource could not be found.")
         if resource.hasPrefix("cluster/") {
-            guard let cluster = try await store.cluster(account: context.accountId, region: context.region, name: String(resource.dropFirst(8))),
-                  cluster.status == "ACTIVE", let arn = cluster.clusterArn else { throw notFound }
+            guard
+                let cluster = try await store.cluster(
+                    account: context.accountId, region: context.region, name: String(resource.dropFirst(8))),
+                cluster.status == "ACTIVE", let arn = cluster.clusterArn
+            else { throw notFound }
             return arn
         }
         if resource.hasPrefix("task-definition/") {
-            guard let (definition, _) = try await taskDefinition(arn, context: context), let arn = definition.taskDefinitionArn else { throw notFound }
+            guard let (definition, _) = try await taskDefinition(arn, context: context), let arn = definition.taskDefinitionArn else {
+                throw notFound
+            }
             return arn
         }
         if resource.hasPrefix("task/") {
             let pieces = resource.split(separator: "/")
-            guard pieces.count == 3, let task = try await store.task(account: context.accountId, region: context.region, cluster: String(pieces[1]), id: String(pieces[2])),
-                  let arn = task.taskArn else {
+            guard pieces.count == 3,
+                let task = try await store.task(
+                    account: context.accountId, region: context.region, cluster: String(pieces[1]), id: String(pieces[2])),
+                let arn = task.taskArn
+            else {
                 throw notFound
             }
             return arn
@@ -401,7 +458,9 @@ public struct ECSService: LocalService, ECSAPIHandler {
         return .init()
     }
 
-    public func listTagsForResource(_ input: ECSAPI.ListTagsForResourceRequest, context: RequestContext) async throws -> ECSAPI.ListTagsForResourceResponse {
+    public func listTagsForResource(
+        _ input: ECSAPI.ListTagsForResourceRequest, context: RequestContext
+    ) async throws -> ECSAPI.ListTagsForResourceResponse {
         .init(tags: try await store.tags(arn: try await taggedResource(input.resourceArn, context: context)))
     }
 }

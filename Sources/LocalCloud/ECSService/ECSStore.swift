@@ -27,52 +27,55 @@ struct ECSStore: Sendable {
 
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("ecs-v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE ecs_clusters (
-                    account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
-                    status TEXT NOT NULL, body TEXT NOT NULL,
-                    PRIMARY KEY (account, region, name));
-                CREATE TABLE ecs_task_definitions (
-                    account TEXT NOT NULL, region TEXT NOT NULL, family TEXT NOT NULL, revision INTEGER NOT NULL,
-                    status TEXT NOT NULL, body TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]',
-                    PRIMARY KEY (account, region, family, revision));
-                CREATE TABLE ecs_tasks (
-                    account TEXT NOT NULL, region TEXT NOT NULL, id TEXT NOT NULL, cluster TEXT NOT NULL,
-                    family TEXT NOT NULL, started_by TEXT, launch_type TEXT,
-                    last_status TEXT NOT NULL, desired_status TEXT NOT NULL, created_at REAL NOT NULL, body TEXT NOT NULL,
-                    PRIMARY KEY (account, region, id));
-                CREATE INDEX ecs_tasks_by_cluster ON ecs_tasks (account, region, cluster, desired_status, created_at);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE ecs_clusters (
+                        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
+                        status TEXT NOT NULL, body TEXT NOT NULL,
+                        PRIMARY KEY (account, region, name));
+                    CREATE TABLE ecs_task_definitions (
+                        account TEXT NOT NULL, region TEXT NOT NULL, family TEXT NOT NULL, revision INTEGER NOT NULL,
+                        status TEXT NOT NULL, body TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]',
+                        PRIMARY KEY (account, region, family, revision));
+                    CREATE TABLE ecs_tasks (
+                        account TEXT NOT NULL, region TEXT NOT NULL, id TEXT NOT NULL, cluster TEXT NOT NULL,
+                        family TEXT NOT NULL, started_by TEXT, launch_type TEXT,
+                        last_status TEXT NOT NULL, desired_status TEXT NOT NULL, created_at REAL NOT NULL, body TEXT NOT NULL,
+                        PRIMARY KEY (account, region, id));
+                    CREATE INDEX ecs_tasks_by_cluster ON ecs_tasks (account, region, cluster, desired_status, created_at);
+                    """)
         }
         // The local processes of running tasks, by what tells them from any other process: session and start time.
         migrator.registerMigration("ecs-v2-task-processes") { db in
-            try db.execute(sql: """
-                CREATE TABLE ecs_task_processes (
-                    account TEXT NOT NULL, region TEXT NOT NULL, task_id TEXT NOT NULL, container TEXT NOT NULL,
-                    pid INTEGER NOT NULL, session INTEGER NOT NULL, start_time INTEGER NOT NULL, image_root TEXT,
-                    PRIMARY KEY (account, region, task_id, container));
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE ecs_task_processes (
+                        account TEXT NOT NULL, region TEXT NOT NULL, task_id TEXT NOT NULL, container TEXT NOT NULL,
+                        pid INTEGER NOT NULL, session INTEGER NOT NULL, start_time INTEGER NOT NULL, image_root TEXT,
+                        PRIMARY KEY (account, region, task_id, container));
+                    """)
         }
         // Tags move to the core's table, under the ARNs ECS answers: cluster/name, task-definition/family:revision
         // and task/cluster/id. Clusters and tasks kept theirs in their body, task definitions in a column.
         migrator.registerMigration("ecs-v3-resource-tags") { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO resource_tags (arn, key, value)
-                SELECT 'arn:aws:ecs:' || c.region || ':' || c.account || ':cluster/' || c.name,
-                       json_extract(t.value, '$.key'), COALESCE(json_extract(t.value, '$.value'), '')
-                FROM ecs_clusters c, json_each(c.body, '$.tags') t WHERE json_extract(t.value, '$.key') IS NOT NULL;
-                INSERT OR REPLACE INTO resource_tags (arn, key, value)
-                SELECT 'arn:aws:ecs:' || d.region || ':' || d.account || ':task-definition/' || d.family || ':' || d.revision,
-                       json_extract(t.value, '$.key'), COALESCE(json_extract(t.value, '$.value'), '')
-                FROM ecs_task_definitions d, json_each(d.tags) t WHERE json_valid(d.tags) AND json_extract(t.value, '$.key') IS NOT NULL;
-                INSERT OR REPLACE INTO resource_tags (arn, key, value)
-                SELECT 'arn:aws:ecs:' || k.region || ':' || k.account || ':task/' || k.cluster || '/' || k.id,
-                       json_extract(t.value, '$.key'), COALESCE(json_extract(t.value, '$.value'), '')
-                FROM ecs_tasks k, json_each(k.body, '$.tags') t WHERE json_extract(t.value, '$.key') IS NOT NULL;
-                UPDATE ecs_clusters SET body = json_remove(body, '$.tags') WHERE json_type(body, '$.tags') IS NOT NULL;
-                UPDATE ecs_tasks SET body = json_remove(body, '$.tags') WHERE json_type(body, '$.tags') IS NOT NULL;
-                ALTER TABLE ecs_task_definitions DROP COLUMN tags;
-                """)
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                    SELECT 'arn:aws:ecs:' || c.region || ':' || c.account || ':cluster/' || c.name,
+                           json_extract(t.value, '$.key'), COALESCE(json_extract(t.value, '$.value'), '')
+                    FROM ecs_clusters c, json_each(c.body, '$.tags') t WHERE json_extract(t.value, '$.key') IS NOT NULL;
+                    INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                    SELECT 'arn:aws:ecs:' || d.region || ':' || d.account || ':task-definition/' || d.family || ':' || d.revision,
+                           json_extract(t.value, '$.key'), COALESCE(json_extract(t.value, '$.value'), '')
+                    FROM ecs_task_definitions d, json_each(d.tags) t WHERE json_valid(d.tags) AND json_extract(t.value, '$.key') IS NOT NULL;
+                    INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                    SELECT 'arn:aws:ecs:' || k.region || ':' || k.account || ':task/' || k.cluster || '/' || k.id,
+                           json_extract(t.value, '$.key'), COALESCE(json_extract(t.value, '$.value'), '')
+                    FROM ecs_tasks k, json_each(k.body, '$.tags') t WHERE json_extract(t.value, '$.key') IS NOT NULL;
+                    UPDATE ecs_clusters SET body = json_remove(body, '$.tags') WHERE json_type(body, '$.tags') IS NOT NULL;
+                    UPDATE ecs_tasks SET body = json_remove(body, '$.tags') WHERE json_type(body, '$.tags') IS NOT NULL;
+                    ALTER TABLE ecs_task_definitions DROP COLUMN tags;
+                    """)
         }
     }
 
@@ -106,7 +109,9 @@ struct ECSStore: Sendable {
 
     func cluster(account: String, region: String, name: String) async throws -> ECSAPI.Cluster? {
         try await database.read { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM ecs_clusters WHERE account = ? AND region = ? AND name = ?"), arguments: [account, region, name])
+            try String.fetchOne(
+                db.cachedStatement(sql: "SELECT body FROM ecs_clusters WHERE account = ? AND region = ? AND name = ?"),
+                arguments: [account, region, name])
         }.map { try ECSAPI.Cluster(stored: $0) }
     }
 
@@ -116,8 +121,9 @@ struct ECSStore: Sendable {
         untagged.tags = nil
         let body = untagged.storedText
         try await database.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO ecs_clusters (account, region, name, status, body) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [account, region, cluster.clusterName ?? "", cluster.status ?? "ACTIVE", body])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO ecs_clusters (account, region, name, status, body) VALUES (?, ?, ?, ?, ?)",
+                arguments: [account, region, cluster.clusterName ?? "", cluster.status ?? "ACTIVE", body])
             if let tags, let arn = cluster.clusterArn {
                 try ResourceTags.replace(db, arn: arn, with: Self.resourceTags(tags), rules: Self.tagRules)
             }
@@ -126,21 +132,31 @@ struct ECSStore: Sendable {
 
     func activeClusterNames(account: String, region: String) async throws -> [String] {
         try await database.read { db in
-            try String.fetchAll(db.cachedStatement(sql: "SELECT name FROM ecs_clusters WHERE account = ? AND region = ? AND status = 'ACTIVE' ORDER BY name"), arguments: [account, region])
+            try String.fetchAll(
+                db.cachedStatement(
+                    sql: "SELECT name FROM ecs_clusters WHERE account = ? AND region = ? AND status = 'ACTIVE' ORDER BY name"),
+                arguments: [account, region])
         }
     }
 
     /// Tasks of a cluster by last status, for the cluster's counts.
     func taskCounts(account: String, region: String, cluster: String) async throws -> (running: Int, pending: Int, active: Int) {
         try await database.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT last_status, COUNT(*) FROM ecs_tasks WHERE account = ? AND region = ? AND cluster = ? AND last_status != 'STOPPED' GROUP BY last_status",
-                                        arguments: [account, region, cluster])
+            let rows = try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT last_status, COUNT(*) FROM ecs_tasks WHERE account = ? AND region = ? AND cluster = ? AND last_status != 'STOPPED' GROUP BY last_status",
+                arguments: [account, region, cluster])
             var running = 0, pending = 0, active = 0
             for row in rows {
                 let status: String = row[0]
                 let count: Int = row[1]
                 active += count
-                if status == "RUNNING" { running += count } else if ["PROVISIONING", "PENDING", "ACTIVATING"].contains(status) { pending += count }
+                if status == "RUNNING" {
+                    running += count
+                } else if ["PROVISIONING", "PENDING", "ACTIVATING"].contains(status) {
+                    pending += count
+                }
             }
             return (running, pending, active)
         }
@@ -149,27 +165,40 @@ struct ECSStore: Sendable {
     // MARK: Task definitions
 
     /// Saves a new revision of `family`, numbered one past its latest, and returns it.
-    func registerTaskDefinition(account: String, region: String, family: String, tags: [ECSAPI.Tag], make: @Sendable (Int) -> ECSAPI.TaskDefinition) async throws -> ECSAPI.TaskDefinition {
+    func registerTaskDefinition(
+        account: String, region: String, family: String, tags: [ECSAPI.Tag], make: @Sendable (Int) -> ECSAPI.TaskDefinition
+    ) async throws -> ECSAPI.TaskDefinition {
         try await database.write { db in
-            let latest = try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(revision) FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ?"), arguments: [account, region, family]) ?? 0
+            let latest =
+                try Int.fetchOne(
+                    db.cachedStatement(
+                        sql: "SELECT MAX(revision) FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ?"),
+                    arguments: [account, region, family]) ?? 0
             let definition = make(latest + 1)
-            try db.execute(sql: "INSERT INTO ecs_task_definitions (account, region, family, revision, status, body) VALUES (?, ?, ?, ?, 'ACTIVE', ?)",
-                           arguments: [account, region, family, latest + 1, definition.storedText])
+            try db.execute(
+                sql: "INSERT INTO ecs_task_definitions (account, region, family, revision, status, body) VALUES (?, ?, ?, ?, 'ACTIVE', ?)",
+                arguments: [account, region, family, latest + 1, definition.storedText])
             try ResourceTags.replace(db, arn: definition.taskDefinitionArn ?? "", with: Self.resourceTags(tags), rules: Self.tagRules)
             return definition
         }
     }
 
     /// The revision named (`family:revision`), or the latest ACTIVE revision of `family` when none is given.
-    func taskDefinition(account: String, region: String, family: String, revision: Int?) async throws -> (ECSAPI.TaskDefinition, [ECSAPI.Tag])? {
+    func taskDefinition(
+        account: String, region: String, family: String, revision: Int?
+    ) async throws -> (ECSAPI.TaskDefinition, [ECSAPI.Tag])? {
         try await database.read { db -> (ECSAPI.TaskDefinition, [ECSAPI.Tag])? in
             let body: String?
             if let revision {
-                body = try String.fetchOne(db, sql: "SELECT body FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ? AND revision = ?",
-                                           arguments: [account, region, family, revision])
+                body = try String.fetchOne(
+                    db, sql: "SELECT body FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ? AND revision = ?",
+                    arguments: [account, region, family, revision])
             } else {
-                body = try String.fetchOne(db, sql: "SELECT body FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ? AND status = 'ACTIVE' ORDER BY revision DESC LIMIT 1",
-                                           arguments: [account, region, family])
+                body = try String.fetchOne(
+                    db,
+                    sql:
+                        "SELECT body FROM ecs_task_definitions WHERE account = ? AND region = ? AND family = ? AND status = 'ACTIVE' ORDER BY revision DESC LIMIT 1",
+                    arguments: [account, region, family])
             }
             guard let body else { return nil }
             let definition = try ECSAPI.TaskDefinition(stored: body)
@@ -180,12 +209,18 @@ struct ECSStore: Sendable {
     func updateTaskDefinition(account: String, region: String, _ definition: ECSAPI.TaskDefinition) async throws {
         let body = definition.storedText
         try await database.write { db in
-            try db.execute(sql: "UPDATE ecs_task_definitions SET status = ?, body = ? WHERE account = ? AND region = ? AND family = ? AND revision = ?",
-                           arguments: [(definition.status ?? .active).rawValue, body, account, region, definition.family ?? "", definition.revision ?? 0])
+            try db.execute(
+                sql:
+                    "UPDATE ecs_task_definitions SET status = ?, body = ? WHERE account = ? AND region = ? AND family = ? AND revision = ?",
+                arguments: [
+                    (definition.status ?? .active).rawValue, body, account, region, definition.family ?? "", definition.revision ?? 0,
+                ])
         }
     }
 
-    func taskDefinitionArns(account: String, region: String, familyPrefix: String?, exactFamily: String?, status: String, descending: Bool) async throws -> [(family: String, revision: Int)] {
+    func taskDefinitionArns(
+        account: String, region: String, familyPrefix: String?, exactFamily: String?, status: String, descending: Bool
+    ) async throws -> [(family: String, revision: Int)] {
         try await database.read { db in
             var sql = "SELECT family, revision FROM ecs_task_definitions WHERE account = ? AND region = ? AND status = ?"
             var arguments: StatementArguments = [account, region, status]
@@ -223,11 +258,15 @@ struct ECSStore: Sendable {
         let id = ECSService.taskId(fromArn: task.taskArn ?? "")
         let family = ECSService.family(fromArn: task.taskDefinitionArn ?? "")
         try await database.write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO ecs_tasks (account, region, id, cluster, family, started_by, launch_type, last_status, desired_status, created_at, body)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [account, region, id, cluster, family, task.startedBy, task.launchType?.rawValue, task.lastStatus ?? "PROVISIONING",
-                                 task.desiredStatus ?? "RUNNING", task.createdAt?.timeIntervalSince1970 ?? 0, body])
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO ecs_tasks (account, region, id, cluster, family, started_by, launch_type, last_status, desired_status, created_at, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    account, region, id, cluster, family, task.startedBy, task.launchType?.rawValue, task.lastStatus ?? "PROVISIONING",
+                    task.desiredStatus ?? "RUNNING", task.createdAt?.timeIntervalSince1970 ?? 0, body,
+                ])
             if let tags, let arn = task.taskArn {
                 try ResourceTags.replace(db, arn: arn, with: Self.resourceTags(tags), rules: Self.tagRules)
             }
@@ -236,11 +275,15 @@ struct ECSStore: Sendable {
 
     func task(account: String, region: String, cluster: String, id: String) async throws -> ECSAPI.Task? {
         try await database.read { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM ecs_tasks WHERE account = ? AND region = ? AND cluster = ? AND id = ?"), arguments: [account, region, cluster, id])
+            try String.fetchOne(
+                db.cachedStatement(sql: "SELECT body FROM ecs_tasks WHERE account = ? AND region = ? AND cluster = ? AND id = ?"),
+                arguments: [account, region, cluster, id])
         }.map { try ECSAPI.Task(stored: $0) }
     }
 
-    func taskArns(account: String, region: String, cluster: String, family: String?, startedBy: String?, desiredStatus: String, launchType: String?) async throws -> [(arn: String, created: Date)] {
+    func taskArns(
+        account: String, region: String, cluster: String, family: String?, startedBy: String?, desiredStatus: String, launchType: String?
+    ) async throws -> [(arn: String, created: Date)] {
         let bodies = try await database.read { db in
             var sql = "SELECT body FROM ecs_tasks WHERE account = ? AND region = ? AND cluster = ? AND desired_status = ?"
             var arguments: StatementArguments = [account, region, cluster, desiredStatus]
@@ -271,29 +314,41 @@ struct ECSStore: Sendable {
 
     func saveProcess(_ process: TaskProcess) async throws {
         try await database.write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO ecs_task_processes (account, region, task_id, container, pid, session, start_time, image_root)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [process.account, process.region, process.taskId, process.container, Int64(process.identity.pid),
-                                 Int64(process.identity.session), Int64(clamping: process.identity.startTime), process.imageRoot])
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO ecs_task_processes (account, region, task_id, container, pid, session, start_time, image_root)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    process.account, process.region, process.taskId, process.container, Int64(process.identity.pid),
+                    Int64(process.identity.session), Int64(clamping: process.identity.startTime), process.imageRoot,
+                ])
         }
     }
 
     func deleteProcesses(account: String, region: String, taskId: String) async throws {
         try await database.write { db in
-            try db.execute(sql: "DELETE FROM ecs_task_processes WHERE account = ? AND region = ? AND task_id = ?", arguments: [account, region, taskId])
+            try db.execute(
+                sql: "DELETE FROM ecs_task_processes WHERE account = ? AND region = ? AND task_id = ?",
+                arguments: [account, region, taskId])
         }
     }
 
     /// Every recorded process, of every account and region.
     func allProcesses() async throws -> [TaskProcess] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT account, region, task_id, container, pid, session, start_time, image_root FROM ecs_task_processes ORDER BY rowid").map { row in
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT account, region, task_id, container, pid, session, start_time, image_root FROM ecs_task_processes ORDER BY rowid"
+            ).map { row in
                 let (pid, session, start): (Int64, Int64, Int64) = (row[4], row[5], row[6])
-                return TaskProcess(account: row[0], region: row[1], taskId: row[2], container: row[3],
-                                   identity: ProcessIdentity(pid: Int32(truncatingIfNeeded: pid), session: Int32(truncatingIfNeeded: session),
-                                                             startTime: UInt64(max(0, start))),
-                                   imageRoot: row[7])
+                return TaskProcess(
+                    account: row[0], region: row[1], taskId: row[2], container: row[3],
+                    identity: ProcessIdentity(
+                        pid: Int32(truncatingIfNeeded: pid), session: Int32(truncatingIfNeeded: session),
+                        startTime: UInt64(max(0, start))),
+                    imageRoot: row[7])
             }
         }
     }
@@ -301,7 +356,8 @@ struct ECSStore: Sendable {
     /// Tasks not STOPPED, in every account and region: the ones to reconcile after a restart.
     func unfinishedTasks() async throws -> [(account: String, region: String, cluster: String, task: ECSAPI.Task)] {
         let rows = try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT account, region, cluster, body FROM ecs_tasks WHERE last_status != 'STOPPED'").map { row -> [String] in
+            try Row.fetchAll(db, sql: "SELECT account, region, cluster, body FROM ecs_tasks WHERE last_status != 'STOPPED'").map {
+                row -> [String] in
                 [row[0], row[1], row[2], row[3]]
             }
         }

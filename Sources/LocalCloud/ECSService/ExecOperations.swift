@@ -12,17 +12,23 @@ extension ECSService {
     /// The `Host` the ExecuteCommand request came with, which its stream URL names.
     @TaskLocal static var requestHost: String?
 
-    public func executeCommand(_ input: ECSAPI.ExecuteCommandRequest, context: RequestContext) async throws -> ECSAPI.ExecuteCommandResponse {
+    public func executeCommand(_ input: ECSAPI.ExecuteCommandRequest, context: RequestContext) async throws -> ECSAPI.ExecuteCommandResponse
+    {
         let cluster = try await activeCluster(input.cluster, context: context)
         let clusterName = cluster.clusterName ?? "default"
         guard input.interactive else {
             throw ECSAPI.Errors.invalidParameterException("Interactive is the only mode supported currently.")
         }
-        guard let task = try await store.task(account: context.accountId, region: context.region, cluster: clusterName, id: Self.taskId(fromArn: input.task)) else {
+        guard
+            let task = try await store.task(
+                account: context.accountId, region: context.region, cluster: clusterName, id: Self.taskId(fromArn: input.task))
+        else {
             throw ECSAPI.Errors.invalidParameterException("The specified task could not be found.")
         }
         guard task.enableExecuteCommand == true, task.lastStatus == "RUNNING" else {
-            throw ECSAPI.Errors.invalidParameterException("The execute command failed because execute command was not enabled when the task was run or the execute command agent isn\u{2019}t running. Wait and try again or run a new task with execute command enabled and try again.")
+            throw ECSAPI.Errors.invalidParameterException(
+                "The execute command failed because execute command was not enabled when the task was run or the execute command agent isn\u{2019}t running. Wait and try again or run a new task with execute command enabled and try again."
+            )
         }
         let containers = task.containers ?? []
         let container: ECSAPI.Container
@@ -33,7 +39,8 @@ extension ECSService {
             container = named
         } else {
             guard containers.count == 1, let only = containers.first else {
-                throw ECSAPI.Errors.invalidParameterException("The task has more than one container: name the container to run the command in.")
+                throw ECSAPI.Errors.invalidParameterException(
+                    "The task has more than one container: name the container to run the command in.")
             }
             container = only
         }
@@ -42,7 +49,8 @@ extension ECSService {
         do {
             _ = try await supervisor.runningContainer(task: taskId, account: context.accountId, container: name)
         } catch {
-            throw ECSAPI.Errors.targetNotConnectedException("The execute command failed because the container \(name) is not running: \(error)")
+            throw ECSAPI.Errors.targetNotConnectedException(
+                "The execute command failed because the container \(name) is not running: \(error)")
         }
         let session = try openSession(
             id: ExecSessions.newId(prefix: "ecs-execute-command-"), account: context.accountId, taskId: taskId, container: name,
@@ -64,17 +72,21 @@ extension ECSService {
         }
         let body = try JSON(parsing: request.body)
         guard let task = body["task"]?.stringValue, !task.isEmpty,
-              let command = body["command"]?.arrayValue?.compactMap(\.stringValue), !command.isEmpty, !command[0].isEmpty else {
-            return .json(["message": "The body must name a task and a non-empty command array."], status: 400, contentType: "application/json")
+            let command = body["command"]?.arrayValue?.compactMap(\.stringValue), !command.isEmpty, !command[0].isEmpty
+        else {
+            return .json(
+                ["message": "The body must name a task and a non-empty command array."], status: 400, contentType: "application/json")
         }
         let name: String
         do {
-            name = try await supervisor.runningContainer(task: task, account: context.accountId, container: body["container"]?.stringValue).name
+            name = try await supervisor.runningContainer(task: task, account: context.accountId, container: body["container"]?.stringValue)
+                .name
         } catch {
             return Self.answer(error)
         }
         let tty = body["tty"]?.boolValue ?? false
-        let size = TerminalSize(rows: min(max(body["rows"]?.intValue ?? 24, 1), 1000), columns: min(max(body["columns"]?.intValue ?? 80, 1), 1000))
+        let size = TerminalSize(
+            rows: min(max(body["rows"]?.intValue ?? 24, 1), 1000), columns: min(max(body["columns"]?.intValue ?? 80, 1), 1000))
         let terminalType = body["terminalType"]?.stringValue.flatMap { type in
             type.isEmpty || type.count > 64 || !type.allSatisfy({ $0.isLetter || $0.isNumber || "-_.+".contains($0) }) ? nil : type
         }
@@ -82,15 +94,18 @@ extension ECSService {
         let session: ExecSession
         do {
             session = try openSession(
-                id: ExecSessions.newId(prefix: "skiff-exec-"), account: context.accountId, taskId: Self.taskId(fromArn: task), container: name,
-                command: .success(command), streams: ExecStreams(terminal: tty ? size : nil, input: body["interactive"]?.boolValue ?? false),
+                id: ExecSessions.newId(prefix: "skiff-exec-"), account: context.accountId, taskId: Self.taskId(fromArn: task),
+                container: name,
+                command: .success(command),
+                streams: ExecStreams(terminal: tty ? size : nil, input: body["interactive"]?.boolValue ?? false),
                 terminalType: terminalType, skiffClient: true, timeout: timeout)
         } catch let error as AWSError {
             return .json(["message": .string(error.message)], status: 503, contentType: "application/json")
         }
-        return .json([
-            "sessionId": .string(session.id), "streamUrl": .string(streamUrl(session.id)), "tokenValue": .string(session.token),
-        ], contentType: "application/json")
+        return .json(
+            [
+                "sessionId": .string(session.id), "streamUrl": .string(streamUrl(session.id)), "tokenValue": .string(session.token),
+            ], contentType: "application/json")
     }
 
     /// `GET /_skiff/ecs/sessions/<id>`: the session's data channel. Only a WebSocket handshake is answered (101), and
@@ -104,16 +119,21 @@ extension ECSService {
             return response
         }
         guard let session = supervisor.sessions.session(id), session.claim() else {
-            return .json([
-                "message": .string("No exec session \(id.prefix(64)) is waiting for its connection: a session takes one connection, within \(ExecSession.Timing.standard.connection.components.seconds) s of being started."),
-            ], status: 404, contentType: "application/json")
+            return .json(
+                [
+                    "message": .string(
+                        "No exec session \(id.prefix(64)) is waiting for its connection: a session takes one connection, within \(ExecSession.Timing.standard.connection.components.seconds) s of being started."
+                    )
+                ], status: 404, contentType: "application/json")
         }
         return upgrade.accept(session)
     }
 
     /// Creates and registers a session; ThrottlingException when the server holds its maximum of sessions.
-    func openSession(id: String, account: String, taskId: String, container: String, command: Result<[String], ExecRefusal>,
-                     streams: ExecStreams, terminalType: String?, skiffClient: Bool, timeout: Duration?) throws -> ExecSession {
+    func openSession(
+        id: String, account: String, taskId: String, container: String, command: Result<[String], ExecRefusal>,
+        streams: ExecStreams, terminalType: String?, skiffClient: Bool, timeout: Duration?
+    ) throws -> ExecSession {
         let supervisor = self.supervisor
         let sessions = supervisor.sessions
         let session = ExecSession(
@@ -125,7 +145,9 @@ extension ECSService {
             onEnd: { session in sessions.remove(session) })
         guard sessions.add(session) else {
             session.terminate(message: "")
-            throw AWSError("ThrottlingException", "Rate exceeded: the local cloud holds \(ExecSessions.maximum) exec sessions at most; end one and try again.")
+            throw AWSError(
+                "ThrottlingException",
+                "Rate exceeded: the local cloud holds \(ExecSessions.maximum) exec sessions at most; end one and try again.")
         }
         return session
     }

@@ -106,9 +106,12 @@ final class ExecSession: WebSocketEndpoint, Sendable {
         var terminated = false
     }
 
-    init(id: String, token: String, account: String, taskId: String, container: String, command: Result<[String], ExecRefusal>,
-         streams: ExecStreams, terminalType: String?, alwaysReportsExitCode: Bool, timeout: Duration?, logger: Logger,
-         timing: Timing = .standard, launcher: @escaping @Sendable ([String], String?) throws(ExecRefusal) -> ExecLaunch, onEnd: @escaping @Sendable (ExecSession) -> Void) {
+    init(
+        id: String, token: String, account: String, taskId: String, container: String, command: Result<[String], ExecRefusal>,
+        streams: ExecStreams, terminalType: String?, alwaysReportsExitCode: Bool, timeout: Duration?, logger: Logger,
+        timing: Timing = .standard, launcher: @escaping @Sendable ([String], String?) throws(ExecRefusal) -> ExecLaunch,
+        onEnd: @escaping @Sendable (ExecSession) -> Void
+    ) {
         self.id = id
         self.token = token
         self.account = account
@@ -246,10 +249,12 @@ final class ExecSession: WebSocketEndpoint, Sendable {
         let request: JSON = [
             // The plugin compares the agent's version to enable what newer agents do (the TerminateSession flag).
             "AgentVersion": "3.3.0.0",
-            "RequestedClientActions": [[
-                "ActionType": "SessionType",
-                "ActionParameters": ["SessionType": "InteractiveCommands", "Properties": .null],
-            ]],
+            "RequestedClientActions": [
+                [
+                    "ActionType": "SessionType",
+                    "ActionParameters": ["SessionType": "InteractiveCommands", "Properties": .null],
+                ]
+            ],
         ]
         sendStream(.handshakeRequest, request.serializedBytes())
     }
@@ -274,7 +279,9 @@ final class ExecSession: WebSocketEndpoint, Sendable {
                 if message.sequenceNumber < state.expectedInputSequence { return .old }
                 if message.sequenceNumber == state.expectedInputSequence { return .next }
                 guard state.laterInput[message.sequenceNumber] == nil else { return .later }
-                guard state.laterInput.count < 1000, state.laterInputBytes + message.payload.count <= Self.inputHighMark else { return .full }
+                guard state.laterInput.count < 1000, state.laterInputBytes + message.payload.count <= Self.inputHighMark else {
+                    return .full
+                }
                 state.laterInput[message.sequenceNumber] = message
                 state.laterInputBytes += message.payload.count
                 return .later
@@ -324,7 +331,8 @@ final class ExecSession: WebSocketEndpoint, Sendable {
             return true
         case .size:
             guard let size = try? JSON(parsing: message.payload), let columns = size["cols"]?.intValue, let rows = size["rows"]?.intValue,
-                  columns > 0, rows > 0 else { return true }
+                columns > 0, rows > 0
+            else { return true }
             let terminalSize = TerminalSize(rows: rows, columns: columns)
             let (process, start) = state.withLock { state -> (ExecProcess?, Bool) in
                 state.size = terminalSize
@@ -426,10 +434,12 @@ final class ExecSession: WebSocketEndpoint, Sendable {
                 process.hangUp()
             }
             if let timeout { process.killSession(after: timeout) }
-            logger.info("ECS exec session started", metadata: [
-                "service": "ecs", "session": "\(id)", "task": "\(taskId)", "container": "\(container)",
-                "command": "\(launch.program)", "terminal": "\(streams.terminal.map { "\($0)" } ?? "none")",
-            ])
+            logger.info(
+                "ECS exec session started",
+                metadata: [
+                    "service": "ecs", "session": "\(id)", "task": "\(taskId)", "container": "\(container)",
+                    "command": "\(launch.program)", "terminal": "\(streams.terminal.map { "\($0)" } ?? "none")",
+                ])
         } catch {
             // As a shell that cannot run the command: the reason on the terminal (or standard error), then 127 or 126.
             let message = error.message + (streams.terminal == nil ? "\n" : "\r\n")
@@ -452,7 +462,8 @@ final class ExecSession: WebSocketEndpoint, Sendable {
             return state.reportsExitCode
         }
         guard let report else { return }
-        logger.info("ECS exec session ended", metadata: ["service": "ecs", "session": "\(id)", "task": "\(taskId)", "exit-code": "\(exit.status)"])
+        logger.info(
+            "ECS exec session ended", metadata: ["service": "ecs", "session": "\(id)", "task": "\(taskId)", "exit-code": "\(exit.status)"])
         if report { sendStream(.exitCode, Array("EXIT_CODE: \(exit.status)".utf8)) }
         if state.withLock({ $0.connection == nil }) { finish() }
     }
@@ -464,7 +475,8 @@ final class ExecSession: WebSocketEndpoint, Sendable {
         let pause = state.withLock { state -> ExecProcess? in
             guard let connection = state.connection, state.phase != .closed else { return nil }
             let message = SessionMessage(
-                messageType: SessionMessage.outputStreamData, sequenceNumber: state.nextOutputSequence, payloadType: type.rawValue, payload: payload)
+                messageType: SessionMessage.outputStreamData, sequenceNumber: state.nextOutputSequence, payloadType: type.rawValue,
+                payload: payload)
             let bytes = message.serialized()
             state.unacknowledged[state.nextOutputSequence] = (bytes, .now)
             state.unacknowledgedBytes += bytes.count
@@ -603,7 +615,11 @@ extension ExecSession {
             }
         }
         if quote != nil || escaped {
-            return .failure(ExecRefusal(status: 1, message: "Failed to parse commands input: EOF found \(escaped ? "after escape character" : "when expecting closing quote")"))
+            return .failure(
+                ExecRefusal(
+                    status: 1,
+                    message:
+                        "Failed to parse commands input: EOF found \(escaped ? "after escape character" : "when expecting closing quote")"))
         }
         if inWord { words.append(current) }
         return .success(words.isEmpty ? ["sh"] : words)

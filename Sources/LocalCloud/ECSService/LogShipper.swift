@@ -37,19 +37,25 @@ final class LogShipper: Sendable {
     }
 
     /// Opens the container's stream; throws the CloudWatch Logs error when the group is missing.
-    static func open(_ configuration: ECSAPI.LogConfiguration, container: String, taskId: String, directory: ServiceDirectory, context: RequestContext, logger: Logger) async throws -> LogShipper {
+    static func open(
+        _ configuration: ECSAPI.LogConfiguration, container: String, taskId: String, directory: ServiceDirectory, context: RequestContext,
+        logger: Logger
+    ) async throws -> LogShipper {
         let options = configuration.options ?? [:]
         let group = options["awslogs-group"] ?? ""
         var context = context
         if let region = options["awslogs-region"], !region.isEmpty { context.region = region }
         if options["awslogs-create-group"] == "true" {
             do {
-                _ = try await directory.invoke("logs", operation: "CreateLogGroup", input: ["logGroupName": .string(group)], context: context)
+                _ = try await directory.invoke(
+                    "logs", operation: "CreateLogGroup", input: ["logGroupName": .string(group)], context: context)
             } catch let error as AWSError where error.code == "ResourceAlreadyExistsException" {}
         }
         let stream = streamName(prefix: options["awslogs-stream-prefix"], container: container, taskId: taskId)
         do {
-            _ = try await directory.invoke("logs", operation: "CreateLogStream", input: ["logGroupName": .string(group), "logStreamName": .string(stream)], context: context)
+            _ = try await directory.invoke(
+                "logs", operation: "CreateLogStream", input: ["logGroupName": .string(group), "logStreamName": .string(stream)],
+                context: context)
         } catch let error as AWSError where error.code == "ResourceAlreadyExistsException" {}
         let shipper = LogShipper(group: group, stream: stream, directory: directory, context: context, logger: logger)
         shipper.flusher.withLock {

@@ -25,8 +25,10 @@ public struct SessionMessage: Sendable, Equatable {
     public var payloadType: UInt32
     public var payload: [UInt8]
 
-    public init(messageType: String, sequenceNumber: Int64 = 0, flags: UInt64 = 0, payloadType: UInt32 = 0, payload: [UInt8] = [],
-                messageId: UUID = UUID(), createdDate: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000), schemaVersion: UInt32 = 1) {
+    public init(
+        messageType: String, sequenceNumber: Int64 = 0, flags: UInt64 = 0, payloadType: UInt32 = 0, payload: [UInt8] = [],
+        messageId: UUID = UUID(), createdDate: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000), schemaVersion: UInt32 = 1
+    ) {
         self.messageType = messageType
         self.schemaVersion = schemaVersion
         self.createdDate = createdDate
@@ -108,7 +110,8 @@ public struct SessionMessage: Sendable, Equatable {
         sequenceNumber = Int64(bitPattern: Self.integer(bytes, at: 48, size: 8))
         flags = Self.integer(bytes, at: 56, size: 8)
         let id = Array(bytes[72..<80]) + Array(bytes[64..<72])
-        messageId = UUID(uuid: (id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13], id[14], id[15]))
+        messageId = UUID(
+            uuid: (id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13], id[14], id[15]))
         let digest = Array(bytes[80..<112])
         payloadType = UInt32(Self.integer(bytes, at: 112, size: 4))
         let length = Int(Self.integer(bytes, at: headerLength, size: 4))
@@ -117,8 +120,10 @@ public struct SessionMessage: Sendable, Equatable {
             throw Malformed(description: "the payload length \(length) is not the \(bytes.count - start) bytes that follow")
         }
         payload = Array(bytes[start...])
-        guard messageType == Self.startPublication || messageType == Self.pausePublication || payload.isEmpty
-                || Array(SHA256.hash(data: payload)) == digest else {
+        guard
+            messageType == Self.startPublication || messageType == Self.pausePublication || payload.isEmpty
+                || Array(SHA256.hash(data: payload)) == digest
+        else {
             throw Malformed(description: "the payload's digest does not match it")
         }
     }
@@ -157,7 +162,8 @@ public struct SessionMessage: Sendable, Equatable {
     /// The sequence number an `acknowledge` message acknowledges.
     public var acknowledgedSequenceNumber: Int64? {
         guard messageType == Self.acknowledge, let content = try? JSON(parsing: payload),
-              let number = content["AcknowledgedMessageSequenceNumber"]?.numberValue else { return nil }
+            let number = content["AcknowledgedMessageSequenceNumber"]?.numberValue
+        else { return nil }
         return Int64(exactly: number)
     }
 

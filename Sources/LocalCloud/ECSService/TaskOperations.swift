@@ -11,7 +11,9 @@ extension ECSService {
             throw ECSAPI.Errors.invalidParameterException("Count must be between 1 and 10.")
         }
         if let launchType = input.launchType, input.capacityProviderStrategy?.isEmpty == false {
-            throw ECSAPI.Errors.invalidParameterException("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again. (launchType: \(launchType))")
+            throw ECSAPI.Errors.invalidParameterException(
+                "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again. (launchType: \(launchType))"
+            )
         }
         let tasks = try await launch(
             clusterReference: input.cluster, taskDefinitionReference: input.taskDefinition, instances: Array(repeating: nil, count: count),
@@ -38,15 +40,18 @@ extension ECSService {
     func launch(
         clusterReference: String?, taskDefinitionReference: String, instances: [String?], overrides: ECSAPI.TaskOverride?,
         launchType: ECSAPI.LaunchType?, startedBy: String?, group: String?, tags: [ECSAPI.Tag]?, enableExecuteCommand: Bool,
-        propagateTags: ECSAPI.PropagateTags?, platformVersion: String?, networkConfiguration: ECSAPI.NetworkConfiguration?, context: RequestContext
+        propagateTags: ECSAPI.PropagateTags?, platformVersion: String?, networkConfiguration: ECSAPI.NetworkConfiguration?,
+        context: RequestContext
     ) async throws -> [ECSAPI.Task] {
         let cluster = try await activeCluster(clusterReference, context: context)
         if let startedBy, startedBy.count > 128 {
             throw ECSAPI.Errors.invalidParameterException("startedBy must be at most 128 characters.")
         }
         let reference = try Self.taskDefinitionReference(taskDefinitionReference)
-        guard let (definition, definitionTags) = try await store.taskDefinition(
-            account: context.accountId, region: context.region, family: reference.family, revision: reference.revision) else {
+        guard
+            let (definition, definitionTags) = try await store.taskDefinition(
+                account: context.accountId, region: context.region, family: reference.family, revision: reference.revision)
+        else {
             throw ECSAPI.Errors.invalidParameterException("TaskDefinition not found.")
         }
         guard definition.status == .active else {
@@ -54,7 +59,8 @@ extension ECSService {
         }
         if definition.networkMode == .awsvpc {
             guard let vpc = networkConfiguration?.awsvpcConfiguration else {
-                throw ECSAPI.Errors.invalidParameterException("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+                throw ECSAPI.Errors.invalidParameterException(
+                    "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
             }
             guard !vpc.subnets.isEmpty else {
                 throw ECSAPI.Errors.invalidParameterException("subnets can not be empty.")
@@ -66,7 +72,8 @@ extension ECSService {
                 throw ECSAPI.Errors.invalidParameterException("Container Overrides must have a name.")
             }
             guard containers.contains(where: { $0.name == name }) else {
-                throw ECSAPI.Errors.invalidParameterException("Override for container named \(name) is not a container in the TaskDefinition.")
+                throw ECSAPI.Errors.invalidParameterException(
+                    "Override for container named \(name) is not a container in the TaskDefinition.")
             }
         }
         if let overrides, let memory = overrides.memory, Int(memory) == nil {
@@ -146,7 +153,9 @@ extension ECSService {
     /// shares the host's network, so its address is the loopback address.
     static func networkInterface(_ configuration: ECSAPI.NetworkConfiguration?) -> ECSAPI.Attachment {
         var details: [ECSAPI.KeyValuePair] = []
-        if let subnet = configuration?.awsvpcConfiguration?.subnets.first { details.append(ECSAPI.KeyValuePair(name: "subnetId", value: subnet)) }
+        if let subnet = configuration?.awsvpcConfiguration?.subnets.first {
+            details.append(ECSAPI.KeyValuePair(name: "subnetId", value: subnet))
+        }
         details.append(ECSAPI.KeyValuePair(name: "privateIPv4Address", value: "127.0.0.1"))
         return ECSAPI.Attachment(id: RandomUUID.make(), type: "ElasticNetworkInterface", status: "ATTACHED", details: details)
     }
@@ -181,7 +190,8 @@ extension ECSService {
                 task.tags = includeTags ? try await store.tags(arn: task.taskArn ?? "") : nil
                 tasks.append(task)
             } else {
-                let arn = reference.hasPrefix("arn:") ? reference : context.arn(service: "ecs", resource: "task/\(clusterName)/\(reference)")
+                let arn =
+                    reference.hasPrefix("arn:") ? reference : context.arn(service: "ecs", resource: "task/\(clusterName)/\(reference)")
                 failures.append(ECSAPI.Failure(arn: arn, reason: "MISSING"))
             }
         }
@@ -201,8 +211,13 @@ extension ECSService {
         if input.containerInstance != nil {
             var filtered: [(arn: String, created: Date)] = []
             for listed in tasks {
-                if let task = try await store.task(account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "default", id: Self.taskId(fromArn: listed.arn)),
-                   task.containerInstanceArn == input.containerInstance { filtered.append(listed) }
+                if let task = try await store.task(
+                    account: context.accountId, region: context.region, cluster: cluster.clusterName ?? "default",
+                    id: Self.taskId(fromArn: listed.arn)),
+                    task.containerInstanceArn == input.containerInstance
+                {
+                    filtered.append(listed)
+                }
             }
             tasks = filtered
         }

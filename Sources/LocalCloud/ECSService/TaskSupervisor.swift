@@ -102,14 +102,18 @@ public final class TaskSupervisor: Sendable {
 
     /// Where a container's output goes: its awslogs stream in CloudWatch Logs (opened here; the CloudWatch Logs error
     /// when its group is missing), or the server's debug log.
-    func logDriver(of container: ECSAPI.ContainerDefinition, taskId: String, context: RequestContext) async throws(AWSError)
-        -> (LogShipper?, @Sendable (OutputLine) -> Void) {
+    func logDriver(
+        of container: ECSAPI.ContainerDefinition, taskId: String, context: RequestContext
+    ) async throws(AWSError)
+        -> (LogShipper?, @Sendable (OutputLine) -> Void)
+    {
         let name = container.name ?? ""
         if let configuration = container.logConfiguration, configuration.logDriver == .awslogs {
             let shipper: LogShipper
             do {
-                shipper = try await LogShipper.open(configuration, container: name, taskId: taskId, directory: environment.directory,
-                                                    context: context, logger: environment.logger)
+                shipper = try await LogShipper.open(
+                    configuration, container: name, taskId: taskId, directory: environment.directory,
+                    context: context, logger: environment.logger)
             } catch let error as AWSError {
                 throw error
             } catch {
@@ -118,7 +122,9 @@ public final class TaskSupervisor: Sendable {
             return (shipper, { line in shipper.append(line) })
         }
         let logger = environment.logger
-        return (nil, { line in logger.debug("task output", metadata: ["task": "\(taskId)", "container": "\(name)", "line": "\(line.text)"]) })
+        return (
+            nil, { line in logger.debug("task output", metadata: ["task": "\(taskId)", "container": "\(name)", "line": "\(line.text)"]) }
+        )
     }
 
     /// The lifecycle of one task, until STOPPED.
@@ -143,7 +149,8 @@ public final class TaskSupervisor: Sendable {
                 do {
                     (shipper, sink) = try await logDriver(of: definitionContainer, taskId: taskId, context: context)
                 } catch {
-                    failure = "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log stream: \(error.code): \(error.message) : exit status 1"
+                    failure =
+                        "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log stream: \(error.code): \(error.message) : exit status 1"
                     break
                 }
                 shippers[name] = shipper
@@ -154,8 +161,10 @@ public final class TaskSupervisor: Sendable {
                     liveTask.containers.withLock { $0[name] = container }
                     // Kept before the task shows RUNNING, so that a server started after this one dies knows the process.
                     if let identity = container.processIdentity {
-                        try await store.saveProcess(.init(account: record.account, region: record.region, taskId: taskId, container: name,
-                                                          identity: identity, imageRoot: container.imageDirectory))
+                        try await store.saveProcess(
+                            .init(
+                                account: record.account, region: record.region, taskId: taskId, container: name,
+                                identity: identity, imageRoot: container.imageDirectory))
                     }
                 } catch let error as ContainerStartFailure {
                     failure = error.reason
@@ -176,7 +185,9 @@ public final class TaskSupervisor: Sendable {
                 for entry in started { _ = await entry.container.wait() }
                 for shipper in shippers.values { await shipper.finish() }
                 let userReason = liveTask.stopRequest.withLock { $0 }
-                try await finish(record, stopCode: failure != nil ? .taskFailedToStart : .userInitiated, reason: failure ?? userReason ?? "Task stopped by user", exits: [:])
+                try await finish(
+                    record, stopCode: failure != nil ? .taskFailedToStart : .userInitiated,
+                    reason: failure ?? userReason ?? "Task stopped by user", exits: [:])
                 return
             }
 
@@ -192,16 +203,18 @@ public final class TaskSupervisor: Sendable {
                     // ECS Exec's agent, as DescribeTasks shows it for a task run with enableExecuteCommand.
                     if task.enableExecuteCommand == true {
                         task.containers?[index].managedAgents = [
-                            ECSAPI.ManagedAgent(lastStartedAt: Date(), name: .executeCommandAgent, lastStatus: "RUNNING"),
+                            ECSAPI.ManagedAgent(lastStartedAt: Date(), name: .executeCommandAgent, lastStatus: "RUNNING")
                         ]
                     }
                 }
             }
-            environment.logger.info("ECS task started", metadata: [
-                "service": "ecs", "account": "\(record.account)", "region": "\(record.region)", "cluster": "\(record.cluster)",
-                "task": "\(taskId)", "task-definition": "\(Self.familyAndRevision(task.taskDefinitionArn))",
-                "started-by": "\(task.startedBy ?? "-")",
-            ])
+            environment.logger.info(
+                "ECS task started",
+                metadata: [
+                    "service": "ecs", "account": "\(record.account)", "region": "\(record.region)", "cluster": "\(record.cluster)",
+                    "task": "\(taskId)", "task-definition": "\(Self.familyAndRevision(task.taskDefinitionArn))",
+                    "started-by": "\(task.startedBy ?? "-")",
+                ])
             // StopTask may have come while the containers were starting.
             if liveTask.stopRequest.withLock({ $0 }) != nil {
                 for entry in started { await entry.container.stop() }
@@ -216,8 +229,10 @@ public final class TaskSupervisor: Sendable {
 
     /// A RUNNING task until STOPPED: the first essential container to end stops the others, as in ECS; each exit is
     /// recorded, and the task's stop code says why it ended.
-    private func superviseRunning(_ liveTask: LiveTask, running: [(name: String, container: any RunningContainer, essential: Bool)],
-                                  shippers: [LogShipper]) async throws {
+    private func superviseRunning(
+        _ liveTask: LiveTask, running: [(name: String, container: any RunningContainer, essential: Bool)],
+        shippers: [LogShipper]
+    ) async throws {
         let record = liveTask.record
         // The first essential container to end stops the others, as in ECS.
         let firstEssentialExit = FirstExit()
@@ -264,7 +279,8 @@ public final class TaskSupervisor: Sendable {
             try await finish(record, stopCode: .userInitiated, reason: userReason, exits: exits)
         } else {
             let name = firstEssentialExit.value.withLock { $0?.name } ?? ""
-            try await finish(record, stopCode: .essentialContainerExited, reason: "Essential container in task exited", exits: exits, essential: name)
+            try await finish(
+                record, stopCode: .essentialContainerExited, reason: "Essential container in task exited", exits: exits, essential: name)
         }
     }
 
@@ -273,7 +289,9 @@ public final class TaskSupervisor: Sendable {
         let value = Mutex<(name: String, exit: ContainerExit)?>(nil)
     }
 
-    private func finish(_ record: TaskRecord, stopCode: ECSAPI.TaskStopCode, reason: String, exits: [String: ContainerExit], essential: String? = nil) async throws {
+    private func finish(
+        _ record: TaskRecord, stopCode: ECSAPI.TaskStopCode, reason: String, exits: [String: ContainerExit], essential: String? = nil
+    ) async throws {
         let now = Date()
         let taskId = ECSService.taskId(fromArn: await record.task.taskArn ?? "")
         try await store.deleteProcesses(account: record.account, region: record.region, taskId: taskId)
@@ -302,11 +320,14 @@ public final class TaskSupervisor: Sendable {
     /// The server log's line for a task that ended: why, and each container's exit code (`?` when unknown).
     func logStopped(_ task: ECSAPI.Task, account: String, region: String, cluster: String) {
         let exitCodes = (task.containers ?? []).map { "\($0.name ?? "-"):\($0.exitCode.map(String.init) ?? "?")" }.joined(separator: ",")
-        environment.logger.info("ECS task stopped", metadata: [
-            "service": "ecs", "account": "\(account)", "region": "\(region)", "cluster": "\(cluster)",
-            "task": "\(ECSService.taskId(fromArn: task.taskArn ?? ""))", "task-definition": "\(Self.familyAndRevision(task.taskDefinitionArn))",
-            "stop-code": "\(task.stopCode?.rawValue ?? "-")", "exit-codes": "\(exitCodes)", "reason": "\(task.stoppedReason ?? "-")",
-        ])
+        environment.logger.info(
+            "ECS task stopped",
+            metadata: [
+                "service": "ecs", "account": "\(account)", "region": "\(region)", "cluster": "\(cluster)",
+                "task": "\(ECSService.taskId(fromArn: task.taskArn ?? ""))",
+                "task-definition": "\(Self.familyAndRevision(task.taskDefinitionArn))",
+                "stop-code": "\(task.stopCode?.rawValue ?? "-")", "exit-codes": "\(exitCodes)", "reason": "\(task.stoppedReason ?? "-")",
+            ])
     }
 
     /// `php-app:3` of a task definition ARN, as the console shows it.
@@ -316,7 +337,8 @@ public final class TaskSupervisor: Sendable {
     }
 
     /// The runner's view of a container: the definition with the task's overrides applied.
-    func containerSpec(_ container: ECSAPI.ContainerDefinition, task: ECSAPI.Task, taskId: String, context: RequestContext) -> ContainerSpec {
+    func containerSpec(_ container: ECSAPI.ContainerDefinition, task: ECSAPI.Task, taskId: String, context: RequestContext) -> ContainerSpec
+    {
         let override = task.overrides?.containerOverrides?.first { $0.name == container.name }
         var variables: [String: String] = [
             "AWS_REGION": context.region,
@@ -336,7 +358,8 @@ public final class TaskSupervisor: Sendable {
             entryPoint: container.entryPoint ?? [], command: override?.command ?? container.command ?? [],
             environment: variables, workingDirectory: container.workingDirectory,
             memoryMiB: override?.memory ?? container.memory, stopTimeoutSeconds: container.stopTimeout ?? 30,
-            ulimits: Dictionary((container.ulimits ?? []).map { ($0.name.rawValue, ResourceLimit(soft: $0.softLimit, hard: $0.hardLimit)) }) { $1 })
+            ulimits: Dictionary((container.ulimits ?? []).map { ($0.name.rawValue, ResourceLimit(soft: $0.softLimit, hard: $0.hardLimit)) })
+            { $1 })
     }
 
     // MARK: Stopping
@@ -389,7 +412,9 @@ public final class TaskSupervisor: Sendable {
 
     /// The container `container` (the task's first when nil) of a RUNNING task of `account`, running here. Only a task of
     /// `account` is found: another account's task is as unknown to the caller as through the ECS API.
-    func runningContainer(task reference: String, account: String, container: String?) async throws(ExecError) -> (task: ECSAPI.Task, name: String) {
+    func runningContainer(
+        task reference: String, account: String, container: String?
+    ) async throws(ExecError) -> (task: ECSAPI.Task, name: String) {
         let id = ECSService.taskId(fromArn: reference)
         guard let liveTask = live.withLock({ $0[id] }), liveTask.record.account == account else {
             throw ExecError.notRunning("Task \(id) is not running in this local cloud.")
@@ -400,8 +425,10 @@ public final class TaskSupervisor: Sendable {
         }
         let names = (task.containers ?? []).compactMap(\.name)
         let name = container ?? names.first ?? ""
-        guard task.containers?.first(where: { $0.name == name })?.lastStatus == "RUNNING", liveTask.containers.withLock({ $0[name] }) != nil else {
-            throw ExecError.noContainer("Task \(id) has no running container named \(name); its containers: \(names.joined(separator: ", ")).")
+        guard task.containers?.first(where: { $0.name == name })?.lastStatus == "RUNNING", liveTask.containers.withLock({ $0[name] }) != nil
+        else {
+            throw ExecError.noContainer(
+                "Task \(id) has no running container named \(name); its containers: \(names.joined(separator: ", ")).")
         }
         return (task, name)
     }
@@ -418,7 +445,9 @@ public final class TaskSupervisor: Sendable {
     /// environment and working directory, as ECS Exec does, and returns its output and exit status: 127 (with the
     /// reason on standard error) for a program that is not in the container, 126 for one that cannot be run, as a shell
     /// and an interactive session say. It is killed after `timeoutSeconds`.
-    public func exec(task reference: String, account: String, container: String?, command: [String], timeoutSeconds: Int = 300) async throws -> ExecResult {
+    public func exec(
+        task reference: String, account: String, container: String?, command: [String], timeoutSeconds: Int = 300
+    ) async throws -> ExecResult {
         let (task, name) = try await runningContainer(task: reference, account: account, container: container)
         let taskId = ECSService.taskId(fromArn: task.taskArn ?? reference)
         let launch: ExecLaunch
@@ -430,9 +459,11 @@ public final class TaskSupervisor: Sendable {
         let collected = CollectedOutput()
         let exit: ExecExit = await withCheckedContinuation { continuation in
             do throws(ExecRefusal) {
-                let process = try ExecProcess.start(launch, streams: ExecStreams(terminal: nil, input: false), handlers: .init(
-                    output: { stream, bytes in collected.append(stream, bytes) },
-                    ended: { exit in continuation.resume(returning: exit) }))
+                let process = try ExecProcess.start(
+                    launch, streams: ExecStreams(terminal: nil, input: false),
+                    handlers: .init(
+                        output: { stream, bytes in collected.append(stream, bytes) },
+                        ended: { exit in continuation.resume(returning: exit) }))
                 process.killSession(after: .seconds(timeoutSeconds))
             } catch {
                 collected.append(.error, Array((error.message + "\n").utf8))
@@ -466,7 +497,9 @@ public final class TaskSupervisor: Sendable {
     public enum ExecError: Error, CustomStringConvertible {
         case notRunning(String), noContainer(String), failed(String)
         public var description: String {
-            switch self { case .notRunning(let text), .noContainer(let text), .failed(let text): text }
+            switch self {
+            case .notRunning(let text), .noContainer(let text), .failed(let text): text
+            }
         }
     }
 
@@ -478,13 +511,17 @@ public final class TaskSupervisor: Sendable {
     /// anything the task could set.
     func reconcileAfterRestart() async {
         do {
-            var processes = Dictionary(grouping: try await store.allProcesses()) { TaskKey(account: $0.account, region: $0.region, taskId: $0.taskId) }
+            var processes = Dictionary(grouping: try await store.allProcesses()) {
+                TaskKey(account: $0.account, region: $0.region, taskId: $0.taskId)
+            }
             for (account, region, cluster, var task) in try await store.unfinishedTasks() {
                 let id = ECSService.taskId(fromArn: task.taskArn ?? "")
                 let key = TaskKey(account: account, region: region, taskId: id)
                 let recorded = processes.removeValue(forKey: key) ?? []
                 if live.withLock({ $0[id] != nil }) { continue }
-                if task.lastStatus == "RUNNING", try await adopt(task, processes: recorded, account: account, region: region, cluster: cluster) {
+                if task.lastStatus == "RUNNING",
+                    try await adopt(task, processes: recorded, account: account, region: region, cluster: cluster)
+                {
                     continue
                 }
                 let wasRunning = task.lastStatus == "RUNNING" || task.lastStatus == "DEPROVISIONING"
@@ -495,10 +532,13 @@ public final class TaskSupervisor: Sendable {
                 task.lastStatus = "STOPPED"
                 task.desiredStatus = "STOPPED"
                 task.stopCode = wasRunning ? .terminationNotice : .taskFailedToStart
-                task.stoppedReason = task.stoppedReason ?? (wasRunning
-                    ? (killed ? "Host stopped: the Skiff local cloud stopped while the task ran; its leftover processes were killed at restart"
-                              : "Host stopped: the Skiff local cloud stopped while the task ran, and its processes did not survive")
-                    : "Host stopped: the Skiff local cloud stopped before the task started")
+                task.stoppedReason =
+                    task.stoppedReason
+                    ?? (wasRunning
+                        ? (killed
+                            ? "Host stopped: the Skiff local cloud stopped while the task ran; its leftover processes were killed at restart"
+                            : "Host stopped: the Skiff local cloud stopped while the task ran, and its processes did not survive")
+                        : "Host stopped: the Skiff local cloud stopped before the task started")
                 task.stoppedAt = Date()
                 for index in (task.containers ?? []).indices where task.containers?[index].lastStatus != "STOPPED" {
                     task.containers?[index].lastStatus = "STOPPED"
@@ -540,18 +580,21 @@ public final class TaskSupervisor: Sendable {
     /// Takes over a RUNNING task of a previous server when each of its containers was a recorded local process and one
     /// of them still runs; returns false otherwise. A container whose process has ended counts as exited, with its
     /// exit code unknown (only the process's parent, gone with that server, could read it).
-    private func adopt(_ task: ECSAPI.Task, processes: [ECSStore.TaskProcess], account: String, region: String, cluster: String) async throws -> Bool {
+    private func adopt(
+        _ task: ECSAPI.Task, processes: [ECSStore.TaskProcess], account: String, region: String, cluster: String
+    ) async throws -> Bool {
         let names = (task.containers ?? []).compactMap(\.name)
         let byName = Dictionary(processes.map { ($0.container, $0) }) { $1 }
         let id = ECSService.taskId(fromArn: task.taskArn ?? "")
         let files = { (container: String) in self.outputRoot.map { TaskOutputFiles(root: $0, taskId: id, container: container) } }
         // Taken over when a process still runs, or when one ended while no server watched and its status was kept.
         guard !names.isEmpty, names.allSatisfy({ byName[$0] != nil }),
-              processes.contains(where: { ProcessTable.isRunning($0.identity) || files($0.container)?.readStatus() != nil })
+            processes.contains(where: { ProcessTable.isRunning($0.identity) || files($0.container)?.readStatus() != nil })
         else { return false }
         var definition: ECSAPI.TaskDefinition? = nil
         if let arn = task.taskDefinitionArn, let reference = try? ECSService.taskDefinitionReference(arn) {
-            definition = try await store.taskDefinition(account: account, region: region, family: reference.family, revision: reference.revision)?.0
+            definition = try await store.taskDefinition(
+                account: account, region: region, family: reference.family, revision: reference.revision)?.0
         }
         let context = RequestContext(accountId: account, region: region, requestId: RandomUUID.make())
         let liveTask = LiveTask(record: TaskRecord(task: task, account: account, region: region, cluster: cluster, supervisor: self))
@@ -562,12 +605,15 @@ public final class TaskSupervisor: Sendable {
             let process = byName[name]!
             // Its output goes on to its log stream from where the previous server stopped shipping it.
             var sink: @Sendable (OutputLine) -> Void = { _ in }
-            if let containerDefinition, let (shipper, output) = try? await logDriver(of: containerDefinition, taskId: id, context: context) {
+            if let containerDefinition, let (shipper, output) = try? await logDriver(of: containerDefinition, taskId: id, context: context)
+            {
                 sink = output
                 if let shipper { shippers.append(shipper) }
             }
-            let container = ProcessRunner.adopt(process.identity, imageRoot: process.imageRoot, stopTimeoutSeconds: containerDefinition?.stopTimeout ?? 30,
-                                                files: files(name), output: sink)
+            let container =
+                ProcessRunner.adopt(
+                    process.identity, imageRoot: process.imageRoot, stopTimeoutSeconds: containerDefinition?.stopTimeout ?? 30,
+                    files: files(name), output: sink)
                 ?? ExitedContainer(runtimeId: String(process.identity.pid))
             running.append((name, container, containerDefinition?.essential ?? true))
         }
@@ -576,10 +622,12 @@ public final class TaskSupervisor: Sendable {
             for entry in running { containers[entry.name] = entry.container }
         }
         live.withLock { $0[id] = liveTask }
-        environment.logger.info("ECS task taken over", metadata: [
-            "service": "ecs", "account": "\(account)", "region": "\(region)", "cluster": "\(cluster)", "task": "\(id)",
-            "containers": "\(names.joined(separator: ","))", "reason": "it ran when the previous server stopped",
-        ])
+        environment.logger.info(
+            "ECS task taken over",
+            metadata: [
+                "service": "ecs", "account": "\(account)", "region": "\(region)", "cluster": "\(cluster)", "task": "\(id)",
+                "containers": "\(names.joined(separator: ","))", "reason": "it ran when the previous server stopped",
+            ])
         // StopTask came just before the previous server died.
         if task.desiredStatus == "STOPPED" {
             liveTask.stopRequest.withLock { $0 = task.stoppedReason ?? "Task stopped by user" }
@@ -628,16 +676,21 @@ public final class TaskSupervisor: Sendable {
                 for shipper in liveTask.shippers.withLock({ $0 }) { await shipper.finish() }
                 ids.append(ECSService.taskId(fromArn: await liveTask.record.task.taskArn ?? ""))
             }
-            environment.logger.notice("ECS tasks left running, for the next start to take over", metadata: [
-                "service": "ecs", "tasks": "\(ids.sorted().joined(separator: ","))",
-            ])
+            environment.logger.notice(
+                "ECS tasks left running, for the next start to take over",
+                metadata: [
+                    "service": "ecs", "tasks": "\(ids.sorted().joined(separator: ","))",
+                ])
             return
         }
         environment.logger.notice("stopping the ECS tasks still running", metadata: ["service": "ecs", "tasks": "\(tasks.count)"])
         for liveTask in tasks {
-            let (account, region, cluster, arn) = (liveTask.record.account, liveTask.record.region, liveTask.record.cluster, await liveTask.record.task.taskArn ?? "")
-            _ = try? await stop(taskArn: arn, cluster: cluster, reason: "The Skiff local cloud is shutting down",
-                                context: RequestContext(accountId: account, region: region, requestId: RandomUUID.make()))
+            let (account, region, cluster, arn) = (
+                liveTask.record.account, liveTask.record.region, liveTask.record.cluster, await liveTask.record.task.taskArn ?? ""
+            )
+            _ = try? await stop(
+                taskArn: arn, cluster: cluster, reason: "The Skiff local cloud is shutting down",
+                context: RequestContext(accountId: account, region: region, requestId: RandomUUID.make()))
         }
         for liveTask in tasks { await liveTask.waitUntilDone() }
     }
@@ -651,11 +704,14 @@ public final class TaskSupervisor: Sendable {
     /// The "ECS Task State Change" event of a task: its description with ISO 8601 timestamps, as EventBridge shows it.
     static func stateChangeEvent(_ task: ECSAPI.Task) -> ServiceEvent {
         var detail = task.json().objectValue ?? [:]
-        let timestamps: Set<String> = ["createdAt", "startedAt", "stoppedAt", "stoppingAt", "pullStartedAt", "pullStoppedAt", "executionStoppedAt", "connectivityAt"]
+        let timestamps: Set<String> = [
+            "createdAt", "startedAt", "stoppedAt", "stoppingAt", "pullStartedAt", "pullStoppedAt", "executionStoppedAt", "connectivityAt",
+        ]
         for key in detail.keys where timestamps.contains(key) {
             if let seconds = detail[key]?.numberValue { detail[key] = .string(Timestamps.iso8601(Date(timeIntervalSince1970: seconds))) }
         }
         detail["updatedAt"] = .string(Timestamps.iso8601(Date()))
-        return ServiceEvent(source: "aws.ecs", detailType: "ECS Task State Change", detail: .object(detail), resources: [task.taskArn ?? ""])
+        return ServiceEvent(
+            source: "aws.ecs", detailType: "ECS Task State Change", detail: .object(detail), resources: [task.taskArn ?? ""])
     }
 }

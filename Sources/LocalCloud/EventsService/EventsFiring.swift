@@ -29,7 +29,8 @@ extension EventsService {
             if now.timeIntervalSince(nominal) > Self.maximumEventAge {
                 // Due times lie on the schedule, so the stale one anchors a rate rule's phase.
                 guard let text = rule?.scheduleExpression, let expression = try? Self.parseSchedule(text),
-                      let next = expression.nextFire(after: now, anchor: nominal) else { continue }
+                    let next = expression.nextFire(after: now, anchor: nominal)
+                else { continue }
                 nominal = next
                 try await database.write { db in try EventsStore.setNextFire(db, key: key, next, ifPrevious: due) }
             }
@@ -46,7 +47,8 @@ extension EventsService {
             let context = RequestContext(accountId: key.account, region: key.region, requestId: RandomUUID.make())
             do {
                 let found: (EventsAPI.DescribeRuleResponse, [EventsAPI.Target])? = try await database.read { db in
-                    guard let rule = try EventsStore.rule(db, account: key.account, region: key.region, bus: key.group, name: key.name) else { return nil }
+                    guard let rule = try EventsStore.rule(db, account: key.account, region: key.region, bus: key.group, name: key.name)
+                    else { return nil }
                     return (rule, try EventsStore.targets(db, account: key.account, region: key.region, bus: key.group, rule: key.name))
                 }
                 guard let (rule, targets) = found, rule.state == .enabled, let text = rule.scheduleExpression else { continue }
@@ -55,8 +57,9 @@ extension EventsService {
                 let next = expression.nextFire(after: max(nominal, now.addingTimeInterval(-0.001)), anchor: nominal)
                 try await database.write { db in try EventsStore.setNextFire(db, key: key, next) }
                 if let next { queue.set(key, nominal: next, fireAt: next) }
-                let event = Self.event(id: RandomUUID.make(), source: "aws.events", detailType: "Scheduled Event", detail: .object([:]),
-                                       resources: [rule.arn ?? ""], time: nominal, context: context)
+                let event = Self.event(
+                    id: RandomUUID.make(), source: "aws.events", detailType: "Scheduled Event", detail: .object([:]),
+                    resources: [rule.arn ?? ""], time: nominal, context: context)
                 let source = InputTemplate.Context(ruleName: key.name, ruleArn: rule.arn ?? "", ingestionTime: now)
                 for target in targets {
                     Task { await invokeWithRetries(target, event: event, rule: source, context: context) }
@@ -71,17 +74,22 @@ extension EventsService {
     func invokeWithRetries(_ target: EventsAPI.Target, event: JSON, rule: InputTemplate.Context, context: RequestContext) async {
         do {
             let input = Self.targetInput(target, event: event, rule: rule)
-            try await TargetDelivery.withRetries(maximumRetryAttempts: target.retryPolicy?.maximumRetryAttempts ?? 185,
-                                                 maximumEventAge: Double(target.retryPolicy?.maximumEventAgeInSeconds ?? 86400),
-                                                 origin: clock.now(), clock: clock) {
-                try await TargetDelivery.invoke(arn: target.arn, input: input, ecsParameters: target.ecsParameters?.json(),
-                                                startedBy: "events-rule/\(rule.ruleName)", directory: environment.directory, context: context)
+            try await TargetDelivery.withRetries(
+                maximumRetryAttempts: target.retryPolicy?.maximumRetryAttempts ?? 185,
+                maximumEventAge: Double(target.retryPolicy?.maximumEventAgeInSeconds ?? 86400),
+                origin: clock.now(), clock: clock
+            ) {
+                try await TargetDelivery.invoke(
+                    arn: target.arn, input: input, ecsParameters: target.ecsParameters?.json(),
+                    startedBy: "events-rule/\(rule.ruleName)", directory: environment.directory, context: context)
             }
             environment.logger.info("rule fired", metadata: ["service": "events", "rule": "\(rule.ruleArn)", "target": "\(target.arn)"])
         } catch {
-            environment.logger.error("rule failed to invoke its target", metadata: [
-                "service": "events", "rule": "\(rule.ruleArn)", "target": "\(target.arn)", "error": "\(error)",
-            ])
+            environment.logger.error(
+                "rule failed to invoke its target",
+                metadata: [
+                    "service": "events", "rule": "\(rule.ruleArn)", "target": "\(target.arn)", "error": "\(error)",
+                ])
         }
     }
 
@@ -91,7 +99,8 @@ extension EventsService {
         if let input = target.input { return input }
         if let path = target.inputPath { return (EventPath.resolve(path, in: event) ?? .null).serialized() }
         if let transformer = target.inputTransformer {
-            return InputTemplate(template: transformer.inputTemplate, paths: transformer.inputPathsMap ?? [:]).render(event: event, context: rule)
+            return InputTemplate(template: transformer.inputTemplate, paths: transformer.inputPathsMap ?? [:]).render(
+                event: event, context: rule)
         }
         return event.serialized()
     }

@@ -76,8 +76,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             throw AWSError.validation("Cross-region api call is not allowed.")
         }
         if account != context.accountId {
-            throw EventsAPI.Errors.accessDeniedException("User: arn:aws:iam::\(context.accountId):root is not authorized to perform: events:\(action) "
-                           + "on resource: \(value) because no resource-based policy allows the events:\(action) action")
+            throw EventsAPI.Errors.accessDeniedException(
+                "User: arn:aws:iam::\(context.accountId):root is not authorized to perform: events:\(action) "
+                    + "on resource: \(value) because no resource-based policy allows the events:\(action) action")
         }
         return String(arn.resource.dropFirst("event-bus/".count))
     }
@@ -127,12 +128,16 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let now = clock.now()
         let schedule = expression
         let next: Date? = try await database.write { db in
-            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
+            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else {
+                throw Self.busNotFound(bus)
+            }
             let old = try EventsStore.storedRule(db, account: context.accountId, region: context.region, bus: bus, name: input.name)
             let previous = old?.rule
             var next: Date?
             if rule.state == .enabled, let schedule {
-                if let previous, previous.state == .enabled, previous.scheduleExpression == rule.scheduleExpression, let kept = old?.nextFire {
+                if let previous, previous.state == .enabled, previous.scheduleExpression == rule.scheduleExpression,
+                    let kept = old?.nextFire
+                {
                     // The same schedule, still enabled: it keeps its place (a rate rule its phase).
                     next = Date(timeIntervalSince1970: kept)
                 } else {
@@ -155,11 +160,14 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         expression.nextFire(after: now.addingTimeInterval(-0.001), anchor: now)
     }
 
-    public func describeRule(_ input: EventsAPI.DescribeRuleRequest, context: RequestContext) async throws -> EventsAPI.DescribeRuleResponse {
+    public func describeRule(_ input: EventsAPI.DescribeRuleRequest, context: RequestContext) async throws -> EventsAPI.DescribeRuleResponse
+    {
         let bus = try Self.bus(input.eventBusName, action: "DescribeRule", context: context)
-        guard let rule = try await database.read({ db in
-            try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.name)
-        }) else { throw Self.ruleNotFound(input.name, bus: bus) }
+        guard
+            let rule = try await database.read({ db in
+                try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.name)
+            })
+        else { throw Self.ruleNotFound(input.name, bus: bus) }
         return rule
     }
 
@@ -168,34 +176,41 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let limit = Self.pages.size(input.limit)
         let after = try Self.pages.start(input.nextToken)?.parts.first ?? ""
         let fetched: [EventsAPI.DescribeRuleResponse] = try await database.read { db in
-            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
-            return try EventsStore.rules(db, account: context.accountId, region: context.region, bus: bus, after: after,
-                                         prefix: input.namePrefix ?? "", limit: limit + 1)
+            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else {
+                throw Self.busNotFound(bus)
+            }
+            return try EventsStore.rules(
+                db, account: context.accountId, region: context.region, bus: bus, after: after,
+                prefix: input.namePrefix ?? "", limit: limit + 1)
         }
         let rules = Self.pages.page(fetched: fetched, size: limit) {
             PageKey($0.name ?? "")
         }
         let summaries = rules.items.map {
-            EventsAPI.Rule(name: $0.name, arn: $0.arn, eventPattern: $0.eventPattern, state: $0.state, description: $0.description,
-                           scheduleExpression: $0.scheduleExpression, roleArn: $0.roleArn, eventBusName: $0.eventBusName)
+            EventsAPI.Rule(
+                name: $0.name, arn: $0.arn, eventPattern: $0.eventPattern, state: $0.state, description: $0.description,
+                scheduleExpression: $0.scheduleExpression, roleArn: $0.roleArn, eventBusName: $0.eventBusName)
         }
         return .init(rules: summaries, nextToken: rules.nextToken)
     }
 
     public func enableRule(_ input: EventsAPI.EnableRuleRequest, context: RequestContext) async throws -> EmptyShape {
-        try await setState(.enabled, name: input.name, bus: try Self.bus(input.eventBusName, action: "EnableRule", context: context), context: context)
+        try await setState(
+            .enabled, name: input.name, bus: try Self.bus(input.eventBusName, action: "EnableRule", context: context), context: context)
         return .init()
     }
 
     public func disableRule(_ input: EventsAPI.DisableRuleRequest, context: RequestContext) async throws -> EmptyShape {
-        try await setState(.disabled, name: input.name, bus: try Self.bus(input.eventBusName, action: "DisableRule", context: context), context: context)
+        try await setState(
+            .disabled, name: input.name, bus: try Self.bus(input.eventBusName, action: "DisableRule", context: context), context: context)
         return .init()
     }
 
     func setState(_ state: EventsAPI.RuleState, name: String, bus: String, context: RequestContext) async throws {
         let now = clock.now()
         let next: Date? = try await database.write { db in
-            guard let found = try EventsStore.storedRule(db, account: context.accountId, region: context.region, bus: bus, name: name) else {
+            guard let found = try EventsStore.storedRule(db, account: context.accountId, region: context.region, bus: bus, name: name)
+            else {
                 throw Self.ruleNotFound(name, bus: bus)
             }
             var rule = found.rule
@@ -205,7 +220,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             var next: Date?
             if state == .enabled, let text = rule.scheduleExpression {
                 // Enabling starts the schedule as creating it does; enabling an enabled rule changes nothing.
-                next = try wasEnabled && stored != nil ? stored.map(Date.init(timeIntervalSince1970:)) : Self.firstFire(Self.parseSchedule(text), from: now)
+                next =
+                    try wasEnabled && stored != nil
+                    ? stored.map(Date.init(timeIntervalSince1970:)) : Self.firstFire(Self.parseSchedule(text), from: now)
             }
             try EventsStore.saveRule(db, account: context.accountId, region: context.region, bus: bus, rule, nextFire: next)
             return next
@@ -220,8 +237,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             // Deleting a rule that does not exist succeeds, as in AWS.
             let targets = try EventsStore.targetCount(db, account: context.accountId, region: context.region, bus: bus, rule: input.name)
             if targets > 0 && input.force != true { throw AWSError.validation("Rule can't be deleted since it has targets.") }
-            try EventsStore.deleteRule(db, account: context.accountId, region: context.region, bus: bus, name: input.name,
-                                       arn: Self.ruleArn(context, bus: bus, name: input.name))
+            try EventsStore.deleteRule(
+                db, account: context.accountId, region: context.region, bus: bus, name: input.name,
+                arn: Self.ruleArn(context, bus: bus, name: input.name))
         }
         queue.remove(ScheduleKey(account: context.accountId, region: context.region, group: bus, name: input.name))
         return .init()
@@ -240,12 +258,21 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         var accepted: [EventsAPI.Target] = []
         for target in input.targets {
             if target.arn.hasPrefix("arn:aws:ecs:") && target.ecsParameters == nil {
-                failed.append(.init(targetId: target.id, errorCode: "ValidationException", errorMessage: "EcsParameters must be specified for an Amazon ECS target."))
+                failed.append(
+                    .init(
+                        targetId: target.id, errorCode: "ValidationException",
+                        errorMessage: "EcsParameters must be specified for an Amazon ECS target."))
             } else if [target.input != nil, target.inputPath != nil, target.inputTransformer != nil].filter({ $0 }).count > 1 {
-                failed.append(.init(targetId: target.id, errorCode: "ValidationException", errorMessage: "Only one of Input, InputPath, or InputTransformer can be specified."))
+                failed.append(
+                    .init(
+                        targetId: target.id, errorCode: "ValidationException",
+                        errorMessage: "Only one of Input, InputPath, or InputTransformer can be specified."))
             } else if let text = target.input, let problem = Self.jsonProblem(text) {
                 // Input is "valid JSON text passed to the target": refused here rather than failing at every event.
-                failed.append(.init(targetId: target.id, errorCode: "ValidationException", errorMessage: "Input for target \(target.id) is not valid JSON text: \(problem)."))
+                failed.append(
+                    .init(
+                        targetId: target.id, errorCode: "ValidationException",
+                        errorMessage: "Input for target \(target.id) is not valid JSON text: \(problem)."))
             } else {
                 accepted.append(target)
             }
@@ -269,7 +296,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         return .init(failedEntryCount: failed.count, failedEntries: failed)
     }
 
-    public func removeTargets(_ input: EventsAPI.RemoveTargetsRequest, context: RequestContext) async throws -> EventsAPI.RemoveTargetsResponse {
+    public func removeTargets(
+        _ input: EventsAPI.RemoveTargetsRequest, context: RequestContext
+    ) async throws -> EventsAPI.RemoveTargetsResponse {
         let bus = try Self.bus(input.eventBusName, action: "RemoveTargets", context: context)
         try await database.write { db in
             guard try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.rule) != nil else {
@@ -295,7 +324,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         ARN(arn).map { roleBasedServices.contains($0.service) } ?? false
     }
 
-    public func listTargetsByRule(_ input: EventsAPI.ListTargetsByRuleRequest, context: RequestContext) async throws -> EventsAPI.ListTargetsByRuleResponse {
+    public func listTargetsByRule(
+        _ input: EventsAPI.ListTargetsByRuleRequest, context: RequestContext
+    ) async throws -> EventsAPI.ListTargetsByRuleResponse {
         let bus = try Self.bus(input.eventBusName, action: "ListTargetsByRule", context: context)
         let targets = try await database.read { db in
             guard try EventsStore.rule(db, account: context.accountId, region: context.region, bus: bus, name: input.rule) != nil else {
@@ -307,14 +338,19 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         return .init(targets: page.items, nextToken: page.nextToken)
     }
 
-    public func listRuleNamesByTarget(_ input: EventsAPI.ListRuleNamesByTargetRequest, context: RequestContext) async throws -> EventsAPI.ListRuleNamesByTargetResponse {
+    public func listRuleNamesByTarget(
+        _ input: EventsAPI.ListRuleNamesByTargetRequest, context: RequestContext
+    ) async throws -> EventsAPI.ListRuleNamesByTargetResponse {
         let bus = try Self.bus(input.eventBusName, action: "ListRuleNamesByTarget", context: context)
         let limit = Self.pages.size(input.limit)
         let after = try Self.pages.start(input.nextToken)?.parts.first ?? ""
         let names: [String] = try await database.read { db in
-            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
-            return try EventsStore.ruleNames(db, account: context.accountId, region: context.region, bus: bus, targetArn: input.targetArn,
-                                             after: after, limit: limit + 1)
+            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else {
+                throw Self.busNotFound(bus)
+            }
+            return try EventsStore.ruleNames(
+                db, account: context.accountId, region: context.region, bus: bus, targetArn: input.targetArn,
+                after: after, limit: limit + 1)
         }
         let page = Self.pages.page(fetched: names, size: limit) { PageKey($0) }
         return .init(ruleNames: page.items, nextToken: page.nextToken)
@@ -322,25 +358,36 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     // MARK: Buses
 
-    public func createEventBus(_ input: EventsAPI.CreateEventBusRequest, context: RequestContext) async throws -> EventsAPI.CreateEventBusResponse {
+    public func createEventBus(
+        _ input: EventsAPI.CreateEventBusRequest, context: RequestContext
+    ) async throws -> EventsAPI.CreateEventBusResponse {
         let now = clock.now()
         try await database.write { db in
             if try EventsStore.busExists(db, account: context.accountId, region: context.region, name: input.name) {
                 throw EventsAPI.Errors.resourceAlreadyExistsException("Event bus \(input.name) already exists.")
             }
-            try EventsStore.insertBus(db, account: context.accountId, region: context.region, name: input.name, description: input.description, created: now)
+            try EventsStore.insertBus(
+                db, account: context.accountId, region: context.region, name: input.name, description: input.description, created: now)
             try EventsStore.addTags(db, arn: context.arn(service: "events", resource: "event-bus/\(input.name)"), input.tags ?? [])
         }
         return .init(eventBusArn: context.arn(service: "events", resource: "event-bus/\(input.name)"), description: input.description)
     }
 
-    public func describeEventBus(_ input: EventsAPI.DescribeEventBusRequest, context: RequestContext) async throws -> EventsAPI.DescribeEventBusResponse {
+    public func describeEventBus(
+        _ input: EventsAPI.DescribeEventBusRequest, context: RequestContext
+    ) async throws -> EventsAPI.DescribeEventBusResponse {
         let name = try Self.bus(input.name, action: "DescribeEventBus", context: context)
-        guard let bus = try await buses(context: context, prefix: nil).first(where: { $0.name == name }) else { throw Self.busNotFound(name) }
-        return .init(name: bus.name, arn: bus.arn, description: bus.description, creationTime: bus.creationTime, lastModifiedTime: bus.lastModifiedTime)
+        guard let bus = try await buses(context: context, prefix: nil).first(where: { $0.name == name }) else {
+            throw Self.busNotFound(name)
+        }
+        return .init(
+            name: bus.name, arn: bus.arn, description: bus.description, creationTime: bus.creationTime,
+            lastModifiedTime: bus.lastModifiedTime)
     }
 
-    public func listEventBuses(_ input: EventsAPI.ListEventBusesRequest, context: RequestContext) async throws -> EventsAPI.ListEventBusesResponse {
+    public func listEventBuses(
+        _ input: EventsAPI.ListEventBusesRequest, context: RequestContext
+    ) async throws -> EventsAPI.ListEventBusesResponse {
         let all = try await buses(context: context, prefix: input.namePrefix)
         let page = try Self.pages.page(all, maxResults: input.limit, nextToken: input.nextToken) { PageKey($0.name ?? "") }
         return .init(eventBuses: page.items, nextToken: page.nextToken)
@@ -350,9 +397,11 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let rows = try await database.read { db in
             try EventsStore.buses(db, account: context.accountId, region: context.region).map { ($0.name, $0.description, $0.created) }
         }
-        return ([("default", nil, 0)] + rows).filter { $0.0.hasPrefix(prefix ?? "") }.sorted { $0.0 < $1.0 }.map { name, description, created in
-            EventsAPI.EventBus(name: name, arn: context.arn(service: "events", resource: "event-bus/\(name)"), description: description,
-                               creationTime: Date(timeIntervalSince1970: created), lastModifiedTime: Date(timeIntervalSince1970: created))
+        return ([("default", nil, 0)] + rows).filter { $0.0.hasPrefix(prefix ?? "") }.sorted { $0.0 < $1.0 }.map {
+            name, description, created in
+            EventsAPI.EventBus(
+                name: name, arn: context.arn(service: "events", resource: "event-bus/\(name)"), description: description,
+                creationTime: Date(timeIntervalSince1970: created), lastModifiedTime: Date(timeIntervalSince1970: created))
         }
     }
 
@@ -361,8 +410,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         try await database.write { db in
             let rules = try EventsStore.ruleCount(db, account: context.accountId, region: context.region, bus: input.name)
             if rules > 0 { throw AWSError.validation("Cannot delete event bus \(input.name) because it has rules.") }
-            try EventsStore.deleteBus(db, account: context.accountId, region: context.region, name: input.name,
-                                      arn: context.arn(service: "events", resource: "event-bus/\(input.name)"))
+            try EventsStore.deleteBus(
+                db, account: context.accountId, region: context.region, name: input.name,
+                arn: context.arn(service: "events", resource: "event-bus/\(input.name)"))
         }
         return .init()
     }
@@ -377,7 +427,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         return .init()
     }
 
-    public func untagResource(_ input: EventsAPI.UntagResourceRequest, context: RequestContext) async throws -> EventsAPI.UntagResourceResponse {
+    public func untagResource(
+        _ input: EventsAPI.UntagResourceRequest, context: RequestContext
+    ) async throws -> EventsAPI.UntagResourceResponse {
         try await database.write { db in
             try Self.requireTaggable(db, arn: input.resourceARN)
             try EventsStore.removeTags(db, arn: input.resourceARN, keys: input.tagKeys)
@@ -385,7 +437,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         return .init()
     }
 
-    public func listTagsForResource(_ input: EventsAPI.ListTagsForResourceRequest, context: RequestContext) async throws -> EventsAPI.ListTagsForResourceResponse {
+    public func listTagsForResource(
+        _ input: EventsAPI.ListTagsForResourceRequest, context: RequestContext
+    ) async throws -> EventsAPI.ListTagsForResourceResponse {
         let tags = try await database.read { db in
             try Self.requireTaggable(db, arn: input.resourceARN)
             return try EventsStore.tags(db, arn: input.resourceARN)
@@ -415,7 +469,9 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     // MARK: Events
 
-    public func testEventPattern(_ input: EventsAPI.TestEventPatternRequest, context: RequestContext) async throws -> EventsAPI.TestEventPatternResponse {
+    public func testEventPattern(
+        _ input: EventsAPI.TestEventPatternRequest, context: RequestContext
+    ) async throws -> EventsAPI.TestEventPatternResponse {
         let pattern = try patterns.compile(input.eventPattern)
         // The pattern's faults are InvalidEventPatternException; the event's are a ValidationException on Event.
         guard let event = try? JSON(parsing: input.event), case .object(let o) = event else {
@@ -449,23 +505,36 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             !(entry.source ?? "").isEmpty && !(entry.detailType ?? "").isEmpty && !(entry.detail ?? "").isEmpty
         }
         if !input.entries.contains(where: isComplete) {
-            throw AWSError.validation("Parameter Entries is not valid. Reason: no entry has all of Source, DetailType and Detail, which EventBridge needs to send an event.")
+            throw AWSError.validation(
+                "Parameter Entries is not valid. Reason: no entry has all of Source, DetailType and Detail, which EventBridge needs to send an event."
+            )
         }
         let ingested = clock.now()
         var results: [EventsAPI.PutEventsResultEntry] = []
         for entry in input.entries {
             guard let source = entry.source, !source.isEmpty else {
-                results.append(.init(errorCode: "InvalidArgument", errorMessage: "Parameter Source is not valid. Reason: Source is a required argument.")); continue
+                results.append(
+                    .init(
+                        errorCode: "InvalidArgument", errorMessage: "Parameter Source is not valid. Reason: Source is a required argument.")
+                ); continue
             }
             guard let detailType = entry.detailType, !detailType.isEmpty else {
-                results.append(.init(errorCode: "InvalidArgument", errorMessage: "Parameter DetailType is not valid. Reason: DetailType is a required argument.")); continue
+                results.append(
+                    .init(
+                        errorCode: "InvalidArgument",
+                        errorMessage: "Parameter DetailType is not valid. Reason: DetailType is a required argument."));
+                continue
             }
             guard let text = entry.detail, !text.isEmpty else {
-                results.append(.init(errorCode: "InvalidArgument", errorMessage: "Parameter Detail is not valid. Reason: Detail is a required argument.")); continue
+                results.append(
+                    .init(
+                        errorCode: "InvalidArgument", errorMessage: "Parameter Detail is not valid. Reason: Detail is a required argument.")
+                ); continue
             }
             // Sources beginning with aws. belong to AWS services; an account cannot publish as one.
             guard !source.hasPrefix("aws.") else {
-                results.append(.init(errorCode: "NotAuthorizedForSourceException", errorMessage: "Not authorized for the source.")); continue
+                results.append(.init(errorCode: "NotAuthorizedForSourceException", errorMessage: "Not authorized for the source."));
+                continue
             }
             guard let detail = try? JSON(parsing: text), detail.objectValue != nil else {
                 results.append(.init(errorCode: "MalformedDetail", errorMessage: "Detail is malformed.")); continue
@@ -475,14 +544,16 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
             do {
                 bus = try Self.bus(entry.eventBusName, action: "PutEvents", context: context)
             } catch let error as AWSError {
-                results.append(error.code == "ValidationException"
-                    ? .init(errorCode: "InvalidArgument", errorMessage: "Parameter EventBusName is not valid. Reason: \(error.message)")
-                    : .init(errorCode: error.code, errorMessage: error.message))
+                results.append(
+                    error.code == "ValidationException"
+                        ? .init(errorCode: "InvalidArgument", errorMessage: "Parameter EventBusName is not valid. Reason: \(error.message)")
+                        : .init(errorCode: error.code, errorMessage: error.message))
                 continue
             }
             let id = RandomUUID.make()
-            let event = Self.event(id: id, source: source, detailType: detailType, detail: detail, resources: entry.resources ?? [],
-                                   time: entry.time ?? ingested, context: context)
+            let event = Self.event(
+                id: id, source: source, detailType: detailType, detail: detail, resources: entry.resources ?? [],
+                time: entry.time ?? ingested, context: context)
             do {
                 try await deliver(event, bus: bus, ingested: ingested, context: context)
                 results.append(.init(eventId: id))
@@ -498,12 +569,15 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
 
     public func receive(_ event: ServiceEvent, context: RequestContext) async {
         let now = clock.now()
-        let json = Self.event(id: RandomUUID.make(), source: event.source, detailType: event.detailType, detail: event.detail,
-                              resources: event.resources, time: now, context: context)
+        let json = Self.event(
+            id: RandomUUID.make(), source: event.source, detailType: event.detailType, detail: event.detail,
+            resources: event.resources, time: now, context: context)
         try? await deliver(json, bus: "default", ingested: now, context: context)
     }
 
-    static func event(id: String, source: String, detailType: String, detail: JSON, resources: [String], time: Date, context: RequestContext) -> JSON {
+    static func event(
+        id: String, source: String, detailType: String, detail: JSON, resources: [String], time: Date, context: RequestContext
+    ) -> JSON {
         .object([
             "version": "0", "id": .string(id), "detail-type": .string(detailType), "source": .string(source),
             "account": .string(context.accountId), "time": .string(UTCTimestamp.iso8601(secondsSince1970: time.timeIntervalSince1970)),
@@ -523,12 +597,17 @@ public struct EventsService: LocalService, EventsAPIHandler, EventSink {
         let (known, generation) = matchable.value(for: key)
         if let known { return known }
         let rules = try await database.read { db in
-            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else { throw Self.busNotFound(bus) }
-            return try EventsStore.allRules(db, account: context.accountId, region: context.region, bus: bus).compactMap { rule -> MatchableRule? in
+            guard try EventsStore.busExists(db, account: context.accountId, region: context.region, name: bus) else {
+                throw Self.busNotFound(bus)
+            }
+            return try EventsStore.allRules(db, account: context.accountId, region: context.region, bus: bus).compactMap {
+                rule -> MatchableRule? in
                 guard rule.state == .enabled, let pattern = rule.eventPattern, let parsed = try? patterns.compile(pattern),
-                      let name = rule.name else { return nil }
-                return MatchableRule(rule: rule, pattern: parsed,
-                                     targets: try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
+                    let name = rule.name
+                else { return nil }
+                return MatchableRule(
+                    rule: rule, pattern: parsed,
+                    targets: try EventsStore.targets(db, account: context.accountId, region: context.region, bus: bus, rule: name))
             }
         }
         matchable.keep(rules, for: key, readAt: generation)

@@ -21,8 +21,10 @@ struct InputTemplate {
         var ingestionTime: Date
     }
 
-    static let predefined = ["aws.events.rule-name", "aws.events.rule-arn", "aws.events.event.ingestion-time",
-                             "aws.events.event", "aws.events.event.json"]
+    static let predefined = [
+        "aws.events.rule-name", "aws.events.rule-arn", "aws.events.event.ingestion-time",
+        "aws.events.event", "aws.events.event.json",
+    ]
 
     let template: String
     let paths: [String: String]
@@ -35,7 +37,8 @@ struct InputTemplate {
         }
         values["aws.events.rule-name"] = .string(context.ruleName)
         values["aws.events.rule-arn"] = .string(context.ruleArn)
-        values["aws.events.event.ingestion-time"] = .string(UTCTimestamp.iso8601(secondsSince1970: context.ingestionTime.timeIntervalSince1970))
+        values["aws.events.event.ingestion-time"] = .string(
+            UTCTimestamp.iso8601(secondsSince1970: context.ingestionTime.timeIntervalSince1970))
         values["aws.events.event.json"] = event
         if var withoutDetail = event.objectValue {
             withoutDetail.removeValue(forKey: "detail")

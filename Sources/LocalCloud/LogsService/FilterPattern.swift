@@ -241,7 +241,9 @@ struct JSONConditionParser {
             return inner
         }
         skipSpaces()
-        guard position < characters.count, characters[position] == "$" else { throw FilterPatternError("expected a selector starting with $") }
+        guard position < characters.count, characters[position] == "$" else {
+            throw FilterPatternError("expected a selector starting with $")
+        }
         position += 1
         var path: [JSONPathStep] = []
         while position < characters.count {
@@ -249,10 +251,14 @@ struct JSONConditionParser {
             if character == "." {
                 position += 1
                 var key = ""
-                while position < characters.count, characters[position].isLetter || characters[position].isNumber || "_-@:".contains(characters[position]) {
+                while position < characters.count,
+                    characters[position].isLetter || characters[position].isNumber || "_-@:".contains(characters[position])
+                {
                     key.append(characters[position]); position += 1
                 }
-                if key.isEmpty, position < characters.count, characters[position] == "*" { position += 1; path.append(.anyElement); continue }
+                if key.isEmpty, position < characters.count, characters[position] == "*" {
+                    position += 1; path.append(.anyElement); continue
+                }
                 guard !key.isEmpty else { throw FilterPatternError("expected a field name after .") }
                 path.append(.key(key))
             } else if character == "[" {
@@ -261,7 +267,11 @@ struct JSONConditionParser {
                 while position < characters.count, characters[position] != "]" { digits.append(characters[position]); position += 1 }
                 guard position < characters.count else { throw FilterPatternError("missing ]") }
                 position += 1
-                if digits == "*" { path.append(.anyElement) } else if let index = Int(digits) { path.append(.index(index)) } else {
+                if digits == "*" {
+                    path.append(.anyElement)
+                } else if let index = Int(digits) {
+                    path.append(.index(index))
+                } else {
                     throw FilterPatternError("invalid array index [\(digits)]")
                 }
             } else {
@@ -269,7 +279,10 @@ struct JSONConditionParser {
             }
         }
         skipSpaces()
-        for (word, test) in [("IS TRUE", JSONCondition.Test.isTrue), ("IS FALSE", .isFalse), ("IS NULL", .isNull), ("NOT EXISTS", .notExists), ("EXISTS", .exists)] where consumeWord(word) {
+        for (word, test) in [
+            ("IS TRUE", JSONCondition.Test.isTrue), ("IS FALSE", .isFalse), ("IS NULL", .isNull), ("NOT EXISTS", .notExists),
+            ("EXISTS", .exists),
+        ] where consumeWord(word) {
             return .test(path: path, test)
         }
         var op: ComparisonOperator? = nil
@@ -297,7 +310,8 @@ struct JSONConditionParser {
         }
         var text = ""
         while position < characters.count, !characters[position].isWhitespace, characters[position] != ")",
-              !(characters[position] == "&" || characters[position] == "|") {
+            !(characters[position] == "&" || characters[position] == "|")
+        {
             text.append(characters[position]); position += 1
         }
         guard !text.isEmpty else { throw FilterPatternError("expected a value") }
@@ -313,7 +327,8 @@ struct JSONConditionParser {
         skipSpaces()
         let tokenCharacters = Array(token)
         guard position + tokenCharacters.count <= characters.count,
-              Array(characters[position..<position + tokenCharacters.count]) == tokenCharacters else { return false }
+            Array(characters[position..<position + tokenCharacters.count]) == tokenCharacters
+        else { return false }
         position += tokenCharacters.count
         return true
     }
@@ -324,7 +339,8 @@ struct JSONConditionParser {
             skipSpaces()
             let partCharacters = Array(part)
             guard position + partCharacters.count <= characters.count,
-                  Array(characters[position..<position + partCharacters.count]) == partCharacters else { position = start; return false }
+                Array(characters[position..<position + partCharacters.count]) == partCharacters
+            else { position = start; return false }
             position += partCharacters.count
         }
         return true
@@ -345,9 +361,11 @@ struct DelimitedField: Sendable {
             var found: (String, ComparisonOperator, String)? = nil
             for candidate in ["!=", "<=", ">=", "=", "<", ">"] {
                 if let range = item.range(of: candidate) {
-                    found = (String(item[..<range.lowerBound]).trimmingCharacters(in: .whitespaces),
-                             ComparisonOperator(rawValue: candidate)!,
-                             String(item[range.upperBound...]).trimmingCharacters(in: .whitespaces))
+                    found = (
+                        String(item[..<range.lowerBound]).trimmingCharacters(in: .whitespaces),
+                        ComparisonOperator(rawValue: candidate)!,
+                        String(item[range.upperBound...]).trimmingCharacters(in: .whitespaces)
+                    )
                     break
                 }
             }

@@ -69,7 +69,9 @@ struct EventCursor: Sendable {
 
     init?(token: String) {
         let parts = token.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "f" || parts[0] == "b", let timestamp = Int(parts[1]), let id = Int64(parts[2]) else { return nil }
+        guard parts.count == 3, parts[0] == "f" || parts[0] == "b", let timestamp = Int(parts[1]), let id = Int64(parts[2]) else {
+            return nil
+        }
         forward = parts[0] == "f"
         position = EventPosition(timestamp: timestamp, id: id)
     }
@@ -98,33 +100,35 @@ struct LogStore: Sendable {
 
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("logs-v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE logs_groups (
-                    account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
-                    creation_time INTEGER NOT NULL, retention_days INTEGER, log_group_class TEXT NOT NULL,
-                    kms_key_id TEXT, tags TEXT NOT NULL DEFAULT '{}',
-                    PRIMARY KEY (account, region, name));
-                CREATE TABLE logs_streams (
-                    account TEXT NOT NULL, region TEXT NOT NULL, group_name TEXT NOT NULL, name TEXT NOT NULL,
-                    creation_time INTEGER NOT NULL, first_event INTEGER, last_event INTEGER, last_ingestion INTEGER,
-                    stored_bytes INTEGER NOT NULL DEFAULT 0, sequence INTEGER NOT NULL DEFAULT 0,
-                    PRIMARY KEY (account, region, group_name, name));
-                CREATE TABLE logs_events (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    account TEXT NOT NULL, region TEXT NOT NULL, group_name TEXT NOT NULL, stream_name TEXT NOT NULL,
-                    timestamp INTEGER NOT NULL, ingestion_time INTEGER NOT NULL, message TEXT NOT NULL);
-                CREATE INDEX logs_events_by_stream ON logs_events (account, region, group_name, stream_name, timestamp, id);
-                CREATE INDEX logs_events_by_group ON logs_events (account, region, group_name, timestamp, id);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE logs_groups (
+                        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
+                        creation_time INTEGER NOT NULL, retention_days INTEGER, log_group_class TEXT NOT NULL,
+                        kms_key_id TEXT, tags TEXT NOT NULL DEFAULT '{}',
+                        PRIMARY KEY (account, region, name));
+                    CREATE TABLE logs_streams (
+                        account TEXT NOT NULL, region TEXT NOT NULL, group_name TEXT NOT NULL, name TEXT NOT NULL,
+                        creation_time INTEGER NOT NULL, first_event INTEGER, last_event INTEGER, last_ingestion INTEGER,
+                        stored_bytes INTEGER NOT NULL DEFAULT 0, sequence INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY (account, region, group_name, name));
+                    CREATE TABLE logs_events (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        account TEXT NOT NULL, region TEXT NOT NULL, group_name TEXT NOT NULL, stream_name TEXT NOT NULL,
+                        timestamp INTEGER NOT NULL, ingestion_time INTEGER NOT NULL, message TEXT NOT NULL);
+                    CREATE INDEX logs_events_by_stream ON logs_events (account, region, group_name, stream_name, timestamp, id);
+                    CREATE INDEX logs_events_by_group ON logs_events (account, region, group_name, timestamp, id);
+                    """)
         }
         migrator.registerMigration("logs-v2-resource-tags") { db in
             // Group tags move to the core's table, under the group's ARN (LogGroup.logGroupArn, without `:*`).
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO resource_tags (arn, key, value)
-                SELECT 'arn:aws:logs:' || g.region || ':' || g.account || ':log-group:' || g.name, t.key, t.value
-                FROM logs_groups g, json_each(g.tags) t WHERE json_valid(g.tags);
-                ALTER TABLE logs_groups DROP COLUMN tags;
-                """)
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                    SELECT 'arn:aws:logs:' || g.region || ':' || g.account || ':log-group:' || g.name, t.key, t.value
+                    FROM logs_groups g, json_each(g.tags) t WHERE json_valid(g.tags);
+                    ALTER TABLE logs_groups DROP COLUMN tags;
+                    """)
         }
     }
 
@@ -136,13 +140,17 @@ struct LogStore: Sendable {
     /// CloudWatch Logs' answer to tags that break AWS's tag rules.
     static let tagRules = TagRules { LogsAPI.Errors.invalidParameterException($0.message) }
 
-    func createGroup(account: String, region: String, name: String, logGroupClass: LogsAPI.LogGroupClass, kmsKeyId: String?, tags: [String: String], now: Int) async throws -> Bool {
+    func createGroup(
+        account: String, region: String, name: String, logGroupClass: LogsAPI.LogGroupClass, kmsKeyId: String?, tags: [String: String],
+        now: Int
+    ) async throws -> Bool {
         let tags = tags.map { ResourceTag(key: $0.key, value: $0.value) }
         return try await database.write { db in
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO logs_groups (account, region, name, creation_time, log_group_class, kms_key_id)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [account, region, name, now, logGroupClass.rawValue, kmsKeyId])
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO logs_groups (account, region, name, creation_time, log_group_class, kms_key_id)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: [account, region, name, now, logGroupClass.rawValue, kmsKeyId])
             guard db.changesCount > 0 else { return false }
             try ResourceTags.replace(db, arn: Self.groupArn(account: account, region: region, name: name), with: tags, rules: Self.tagRules)
             return true
@@ -151,10 +159,13 @@ struct LogStore: Sendable {
 
     func deleteGroup(account: String, region: String, name: String) async throws -> Bool {
         try await database.write { db in
-            try db.executeCached("DELETE FROM logs_groups WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, name])
+            try db.executeCached(
+                "DELETE FROM logs_groups WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, name])
             guard db.changesCount > 0 else { return false }
-            try db.executeCached("DELETE FROM logs_streams WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
-            try db.executeCached("DELETE FROM logs_events WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
+            try db.executeCached(
+                "DELETE FROM logs_streams WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
+            try db.executeCached(
+                "DELETE FROM logs_events WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
             try ResourceTags.removeAll(db, arn: Self.groupArn(account: account, region: region, name: name))
             return true
         }
@@ -162,18 +173,24 @@ struct LogStore: Sendable {
 
     func groupExists(account: String, region: String, name: String) async throws -> Bool {
         try await database.read { db in
-            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM logs_groups WHERE account = ? AND region = ? AND name = ?"), arguments: [account, region, name]) ?? false
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT 1 FROM logs_groups WHERE account = ? AND region = ? AND name = ?"),
+                arguments: [account, region, name]) ?? false
         }
     }
 
     func streamExists(account: String, region: String, group: String, name: String) async throws -> Bool {
         try await database.read { db in
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM logs_streams WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
-                              arguments: [account, region, group, name]) ?? false
+            try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM logs_streams WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
+                arguments: [account, region, group, name]) ?? false
         }
     }
 
-    func groups(account: String, region: String, prefix: String?, pattern: String?, names: [String]?, logGroupClass: LogsAPI.LogGroupClass?, after: String?, limit: Int) async throws -> [StoredGroup] {
+    func groups(
+        account: String, region: String, prefix: String?, pattern: String?, names: [String]?, logGroupClass: LogsAPI.LogGroupClass?,
+        after: String?, limit: Int
+    ) async throws -> [StoredGroup] {
         try await database.read { db in
             var sql = """
                 SELECT g.name, g.creation_time, g.retention_days, g.log_group_class, g.kms_key_id,
@@ -193,52 +210,69 @@ struct LogStore: Sendable {
             sql += " ORDER BY g.name LIMIT ?"
             arguments += [limit]
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row -> StoredGroup in
-                StoredGroup(name: row[0], creationTime: row[1], retentionInDays: row[2], logGroupClass: .init(rawValue: row[3]), kmsKeyId: row[4], storedBytes: row[5])
+                StoredGroup(
+                    name: row[0], creationTime: row[1], retentionInDays: row[2], logGroupClass: .init(rawValue: row[3]), kmsKeyId: row[4],
+                    storedBytes: row[5])
             }
         }
     }
 
     func setRetention(account: String, region: String, group: String, days: Int?) async throws -> Bool {
         try await database.write { db in
-            try db.executeCached("UPDATE logs_groups SET retention_days = ? WHERE account = ? AND region = ? AND name = ?", arguments: [days, account, region, group])
+            try db.executeCached(
+                "UPDATE logs_groups SET retention_days = ? WHERE account = ? AND region = ? AND name = ?",
+                arguments: [days, account, region, group])
             return db.changesCount > 0
         }
     }
 
     func purgeExpired(now: Int) async throws {
         try await database.write { db in
-            try db.execute(sql: """
-                DELETE FROM logs_events WHERE id IN (
-                    SELECT e.id FROM logs_events e JOIN logs_groups g
-                      ON g.account = e.account AND g.region = e.region AND g.name = e.group_name
-                    WHERE g.retention_days IS NOT NULL AND e.timestamp < ? - g.retention_days * 86400000)
-                """, arguments: [now])
+            try db.execute(
+                sql: """
+                    DELETE FROM logs_events WHERE id IN (
+                        SELECT e.id FROM logs_events e JOIN logs_groups g
+                          ON g.account = e.account AND g.region = e.region AND g.name = e.group_name
+                        WHERE g.retention_days IS NOT NULL AND e.timestamp < ? - g.retention_days * 86400000)
+                    """, arguments: [now])
         }
     }
 
     func createStream(account: String, region: String, group: String, name: String, now: Int) async throws -> CreateStreamResult {
         try await database.write { db in
-            guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM logs_groups WHERE account = ? AND region = ? AND name = ?"), arguments: [account, region, group]) ?? false else {
+            guard
+                try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT 1 FROM logs_groups WHERE account = ? AND region = ? AND name = ?"),
+                    arguments: [account, region, group]) ?? false
+            else {
                 return .noGroup
             }
-            try db.execute(sql: "INSERT OR IGNORE INTO logs_streams (account, region, group_name, name, creation_time) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [account, region, group, name, now])
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO logs_streams (account, region, group_name, name, creation_time) VALUES (?, ?, ?, ?, ?)",
+                arguments: [account, region, group, name, now])
             return db.changesCount > 0 ? .created : .exists
         }
     }
 
     func deleteStream(account: String, region: String, group: String, name: String) async throws -> Bool {
         try await database.write { db in
-            try db.executeCached("DELETE FROM logs_streams WHERE account = ? AND region = ? AND group_name = ? AND name = ?", arguments: [account, region, group, name])
+            try db.executeCached(
+                "DELETE FROM logs_streams WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
+                arguments: [account, region, group, name])
             guard db.changesCount > 0 else { return false }
-            try db.executeCached("DELETE FROM logs_events WHERE account = ? AND region = ? AND group_name = ? AND stream_name = ?", arguments: [account, region, group, name])
+            try db.executeCached(
+                "DELETE FROM logs_events WHERE account = ? AND region = ? AND group_name = ? AND stream_name = ?",
+                arguments: [account, region, group, name])
             return true
         }
     }
 
-    func streams(account: String, region: String, group: String, prefix: String?, orderByTime: Bool, descending: Bool, after: PageKey?, limit: Int) async throws -> [StoredStream] {
+    func streams(
+        account: String, region: String, group: String, prefix: String?, orderByTime: Bool, descending: Bool, after: PageKey?, limit: Int
+    ) async throws -> [StoredStream] {
         try await database.read { db in
-            var sql = "SELECT name, creation_time, first_event, last_event, last_ingestion, stored_bytes FROM logs_streams WHERE account = ? AND region = ? AND group_name = ?"
+            var sql =
+                "SELECT name, creation_time, first_event, last_event, last_ingestion, stored_bytes FROM logs_streams WHERE account = ? AND region = ? AND group_name = ?"
             var arguments: StatementArguments = [account, region, group]
             if let prefix { sql += " AND substr(name, 1, ?) = ?"; arguments += [prefix.count, prefix] }
             let direction = descending ? "DESC" : "ASC"
@@ -254,7 +288,9 @@ struct LogStore: Sendable {
             sql += " LIMIT ?"
             arguments += [limit]
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map {
-                StoredStream(group: group, name: $0[0], creationTime: $0[1], firstEventTimestamp: $0[2], lastEventTimestamp: $0[3], lastIngestionTime: $0[4], storedBytes: $0[5])
+                StoredStream(
+                    group: group, name: $0[0], creationTime: $0[1], firstEventTimestamp: $0[2], lastEventTimestamp: $0[3],
+                    lastIngestionTime: $0[4], storedBytes: $0[5])
             }
         }
     }
@@ -273,23 +309,33 @@ struct LogStore: Sendable {
 
     /// Appends events, rejecting (as AWS does) those more than 2 hours in the future, older than 14 days, or
     /// older than the group's retention.
-    func append(account: String, region: String, group: String, stream: String, events: [(Int, String)], now: Int) async throws -> AppendResult {
+    func append(
+        account: String, region: String, group: String, stream: String, events: [(Int, String)], now: Int
+    ) async throws -> AppendResult {
         try await database.write { db in
-            guard let retention = try Row.fetchOne(db.cachedStatement(sql: "SELECT retention_days FROM logs_groups WHERE account = ? AND region = ? AND name = ?"), arguments: [account, region, group]) else {
+            guard
+                let retention = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT retention_days FROM logs_groups WHERE account = ? AND region = ? AND name = ?"),
+                    arguments: [account, region, group])
+            else {
                 return .noGroup
             }
             let retentionDays: Int? = retention[0]
-            guard let sequence = try Int64.fetchOne(db, sql: "SELECT sequence FROM logs_streams WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
-                                                    arguments: [account, region, group, stream]) else {
+            guard
+                let sequence = try Int64.fetchOne(
+                    db, sql: "SELECT sequence FROM logs_streams WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
+                    arguments: [account, region, group, stream])
+            else {
                 return .noStream
             }
             var rejected = RejectedEvents()
             var first: Int? = nil
             var last: Int? = nil
             var bytes = 0
-            let statement = try db.cachedStatement(sql: """
-                INSERT INTO logs_events (account, region, group_name, stream_name, timestamp, ingestion_time, message) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """)
+            let statement = try db.cachedStatement(
+                sql: """
+                    INSERT INTO logs_events (account, region, group_name, stream_name, timestamp, ingestion_time, message) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
             for (index, (timestamp, message)) in events.enumerated() {
                 if timestamp > now + 2 * 3_600_000 {
                     if rejected.tooNewStart == nil { rejected.tooNewStart = index }
@@ -308,26 +354,35 @@ struct LogStore: Sendable {
                 last = max(last ?? timestamp, timestamp)
                 bytes += message.utf8.count
             }
-            try db.execute(sql: """
-                UPDATE logs_streams SET
-                    first_event = CASE WHEN ? IS NULL THEN first_event ELSE MIN(COALESCE(first_event, ?), ?) END,
-                    last_event = CASE WHEN ? IS NULL THEN last_event ELSE MAX(COALESCE(last_event, ?), ?) END,
-                    last_ingestion = ?, stored_bytes = stored_bytes + ?, sequence = sequence + 1
-                WHERE account = ? AND region = ? AND group_name = ? AND name = ?
-                """, arguments: [first, first, first, last, last, last, now, bytes, account, region, group, stream])
+            try db.execute(
+                sql: """
+                    UPDATE logs_streams SET
+                        first_event = CASE WHEN ? IS NULL THEN first_event ELSE MIN(COALESCE(first_event, ?), ?) END,
+                        last_event = CASE WHEN ? IS NULL THEN last_event ELSE MAX(COALESCE(last_event, ?), ?) END,
+                        last_ingestion = ?, stored_bytes = stored_bytes + ?, sequence = sequence + 1
+                    WHERE account = ? AND region = ? AND group_name = ? AND name = ?
+                    """, arguments: [first, first, first, last, last, last, now, bytes, account, region, group, stream])
             return .appended(rejected, sequence: sequence + 1)
         }
     }
 
     /// Events of one stream in (timestamp, id) order, after or before a position, from the head or the tail.
-    func events(account: String, region: String, group: String, stream: String, startTime: Int?, endTime: Int?, after: EventPosition?, before: EventPosition?, fromHead: Bool, limit: Int) async throws -> [StoredEvent] {
+    func events(
+        account: String, region: String, group: String, stream: String, startTime: Int?, endTime: Int?, after: EventPosition?,
+        before: EventPosition?, fromHead: Bool, limit: Int
+    ) async throws -> [StoredEvent] {
         try await database.read { db in
-            var sql = "SELECT id, stream_name, timestamp, ingestion_time, message FROM logs_events WHERE account = ? AND region = ? AND group_name = ? AND stream_name = ?"
+            var sql =
+                "SELECT id, stream_name, timestamp, ingestion_time, message FROM logs_events WHERE account = ? AND region = ? AND group_name = ? AND stream_name = ?"
             var arguments: StatementArguments = [account, region, group, stream]
             if let startTime { sql += " AND timestamp >= ?"; arguments += [startTime] }
             if let endTime { sql += " AND timestamp <= ?"; arguments += [endTime] }
-            if let after { sql += " AND (timestamp > ? OR (timestamp = ? AND id > ?))"; arguments += [after.timestamp, after.timestamp, after.id] }
-            if let before { sql += " AND (timestamp < ? OR (timestamp = ? AND id < ?))"; arguments += [before.timestamp, before.timestamp, before.id] }
+            if let after {
+                sql += " AND (timestamp > ? OR (timestamp = ? AND id > ?))"; arguments += [after.timestamp, after.timestamp, after.id]
+            }
+            if let before {
+                sql += " AND (timestamp < ? OR (timestamp = ? AND id < ?))"; arguments += [before.timestamp, before.timestamp, before.id]
+            }
             sql += fromHead ? " ORDER BY timestamp, id LIMIT ?" : " ORDER BY timestamp DESC, id DESC LIMIT ?"
             arguments += [limit]
             let rows = try Row.fetchAll(db, sql: sql, arguments: arguments).map {
@@ -338,10 +393,14 @@ struct LogStore: Sendable {
     }
 
     /// Events of a group (optionally some of its streams) in (timestamp, id) order after a position.
-    func groupEvents(account: String, region: String, group: String, streams: [String]?, startTime: Int?, endTime: Int?, after: EventPosition?, limit: Int) async throws -> [StoredEvent] {
+    func groupEvents(
+        account: String, region: String, group: String, streams: [String]?, startTime: Int?, endTime: Int?, after: EventPosition?,
+        limit: Int
+    ) async throws -> [StoredEvent] {
         if let streams, streams.isEmpty { return [] }
         return try await database.read { db in
-            var sql = "SELECT id, stream_name, timestamp, ingestion_time, message FROM logs_events WHERE account = ? AND region = ? AND group_name = ?"
+            var sql =
+                "SELECT id, stream_name, timestamp, ingestion_time, message FROM logs_events WHERE account = ? AND region = ? AND group_name = ?"
             var arguments: StatementArguments = [account, region, group]
             if let streams {
                 sql += " AND stream_name IN (\(Array(repeating: "?", count: streams.count).joined(separator: ", ")))"
@@ -349,7 +408,9 @@ struct LogStore: Sendable {
             }
             if let startTime { sql += " AND timestamp >= ?"; arguments += [startTime] }
             if let endTime { sql += " AND timestamp <= ?"; arguments += [endTime] }
-            if let after { sql += " AND (timestamp > ? OR (timestamp = ? AND id > ?))"; arguments += [after.timestamp, after.timestamp, after.id] }
+            if let after {
+                sql += " AND (timestamp > ? OR (timestamp = ? AND id > ?))"; arguments += [after.timestamp, after.timestamp, after.id]
+            }
             sql += " ORDER BY timestamp, id LIMIT ?"
             arguments += [limit]
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map {

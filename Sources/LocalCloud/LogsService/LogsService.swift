@@ -46,13 +46,17 @@ public struct LogsService: LocalService, LogsAPIHandler {
     static func validateGroupName(_ name: String, member: String = "logGroupName") throws {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/#")
         guard !name.isEmpty, name.count <= 512, name.allSatisfy({ allowed.contains($0) }) else {
-            throw LogsAPI.Errors.invalidParameterException("1 validation error detected: Value '\(name)' at '\(member)' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+")
+            throw LogsAPI.Errors.invalidParameterException(
+                "1 validation error detected: Value '\(name)' at '\(member)' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
+            )
         }
     }
 
     static func validateStreamName(_ name: String) throws {
         guard !name.isEmpty, name.count <= 512, !name.contains(":"), !name.contains("*") else {
-            throw LogsAPI.Errors.invalidParameterException("1 validation error detected: Value '\(name)' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*")
+            throw LogsAPI.Errors.invalidParameterException(
+                "1 validation error detected: Value '\(name)' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*"
+            )
         }
     }
 
@@ -87,7 +91,9 @@ public struct LogsService: LocalService, LogsAPIHandler {
     public func createLogGroup(_ input: LogsAPI.CreateLogGroupRequest, context: RequestContext) async throws -> EmptyShape {
         try Self.validateGroupName(input.logGroupName)
         if let logGroupClass = input.logGroupClass, logGroupClass.modeledCase == nil {
-            throw LogsAPI.Errors.invalidParameterException("1 validation error detected: Value '\(logGroupClass)' at 'logGroupClass' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, INFREQUENT_ACCESS, DELIVERY]")
+            throw LogsAPI.Errors.invalidParameterException(
+                "1 validation error detected: Value '\(logGroupClass)' at 'logGroupClass' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, INFREQUENT_ACCESS, DELIVERY]"
+            )
         }
         let created = try await store.createGroup(
             account: context.accountId, region: context.region, name: input.logGroupName,
@@ -103,7 +109,9 @@ public struct LogsService: LocalService, LogsAPIHandler {
         return EmptyShape()
     }
 
-    public func describeLogGroups(_ input: LogsAPI.DescribeLogGroupsRequest, context: RequestContext) async throws -> LogsAPI.DescribeLogGroupsResponse {
+    public func describeLogGroups(
+        _ input: LogsAPI.DescribeLogGroupsRequest, context: RequestContext
+    ) async throws -> LogsAPI.DescribeLogGroupsResponse {
         if input.logGroupNamePrefix != nil && input.logGroupNamePattern != nil {
             throw LogsAPI.Errors.invalidParameterException("LogGroupNamePrefix and LogGroupNamePattern are mutually exclusive parameters.")
         }
@@ -119,9 +127,14 @@ public struct LogsService: LocalService, LogsAPIHandler {
 
     public func putRetentionPolicy(_ input: LogsAPI.PutRetentionPolicyRequest, context: RequestContext) async throws -> EmptyShape {
         guard Self.retentionDays.contains(input.retentionInDays) else {
-            throw LogsAPI.Errors.invalidParameterException("1 validation error detected: Value '\(input.retentionInDays)' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: [\(Self.retentionDays.map(String.init).joined(separator: ", "))]")
+            throw LogsAPI.Errors.invalidParameterException(
+                "1 validation error detected: Value '\(input.retentionInDays)' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: [\(Self.retentionDays.map(String.init).joined(separator: ", "))]"
+            )
         }
-        guard try await store.setRetention(account: context.accountId, region: context.region, group: input.logGroupName, days: input.retentionInDays) else {
+        guard
+            try await store.setRetention(
+                account: context.accountId, region: context.region, group: input.logGroupName, days: input.retentionInDays)
+        else {
             throw Self.groupNotFound()
         }
         try await store.purgeExpired(now: Self.now())
@@ -139,7 +152,9 @@ public struct LogsService: LocalService, LogsAPIHandler {
 
     public func createLogStream(_ input: LogsAPI.CreateLogStreamRequest, context: RequestContext) async throws -> EmptyShape {
         try Self.validateStreamName(input.logStreamName)
-        switch try await store.createStream(account: context.accountId, region: context.region, group: input.logGroupName, name: input.logStreamName, now: Self.now()) {
+        switch try await store.createStream(
+            account: context.accountId, region: context.region, group: input.logGroupName, name: input.logStreamName, now: Self.now())
+        {
         case .created: return EmptyShape()
         case .exists: throw LogsAPI.Errors.resourceAlreadyExistsException("The specified log stream already exists")
         case .noGroup: throw Self.groupNotFound()
@@ -147,20 +162,29 @@ public struct LogsService: LocalService, LogsAPIHandler {
     }
 
     public func deleteLogStream(_ input: LogsAPI.DeleteLogStreamRequest, context: RequestContext) async throws -> EmptyShape {
-        guard try await store.groupExists(account: context.accountId, region: context.region, name: input.logGroupName) else { throw Self.groupNotFound() }
-        guard try await store.deleteStream(account: context.accountId, region: context.region, group: input.logGroupName, name: input.logStreamName) else {
+        guard try await store.groupExists(account: context.accountId, region: context.region, name: input.logGroupName) else {
+            throw Self.groupNotFound()
+        }
+        guard
+            try await store.deleteStream(
+                account: context.accountId, region: context.region, group: input.logGroupName, name: input.logStreamName)
+        else {
             throw Self.streamNotFound()
         }
         return EmptyShape()
     }
 
-    public func describeLogStreams(_ input: LogsAPI.DescribeLogStreamsRequest, context: RequestContext) async throws -> LogsAPI.DescribeLogStreamsResponse {
+    public func describeLogStreams(
+        _ input: LogsAPI.DescribeLogStreamsRequest, context: RequestContext
+    ) async throws -> LogsAPI.DescribeLogStreamsResponse {
         let group = try Self.groupName(name: input.logGroupName, identifier: input.logGroupIdentifier)
         let orderByTime = input.orderBy == .lastEventTime
         if orderByTime && input.logStreamNamePrefix != nil {
             throw LogsAPI.Errors.invalidParameterException("Cannot order by LastEventTime with a logStreamNamePrefix.")
         }
-        guard try await store.groupExists(account: context.accountId, region: context.region, name: group) else { throw Self.groupNotFound() }
+        guard try await store.groupExists(account: context.accountId, region: context.region, name: group) else {
+            throw Self.groupNotFound()
+        }
         let limit = Self.pages.size(input.limit)
         // In the order asked for: by name, or by the last event's time and then name.
         func key(_ stream: StoredStream) -> PageKey {
@@ -182,7 +206,9 @@ public struct LogsService: LocalService, LogsAPIHandler {
     public func putLogEvents(_ input: LogsAPI.PutLogEventsRequest, context: RequestContext) async throws -> LogsAPI.PutLogEventsResponse {
         let events = input.logEvents
         guard !events.isEmpty else {
-            throw LogsAPI.Errors.invalidParameterException("1 validation error detected: Value '[]' at 'logEvents' failed to satisfy constraint: Member must have length greater than or equal to 1")
+            throw LogsAPI.Errors.invalidParameterException(
+                "1 validation error detected: Value '[]' at 'logEvents' failed to satisfy constraint: Member must have length greater than or equal to 1"
+            )
         }
         let bytes = events.reduce(0) { $0 + $1.message.utf8.count + 26 }
         guard bytes <= 1_048_576 else {
@@ -192,7 +218,8 @@ public struct LogsService: LocalService, LogsAPIHandler {
             throw LogsAPI.Errors.invalidParameterException("Log events in a single PutLogEvents request must be in chronological order.")
         }
         if let first = events.first?.timestamp, let last = events.last?.timestamp, last - first > 24 * 3_600_000 {
-            throw LogsAPI.Errors.invalidParameterException("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
+            throw LogsAPI.Errors.invalidParameterException(
+                "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
         }
         let now = Self.now()
         let result = try await store.append(
@@ -202,8 +229,12 @@ public struct LogsService: LocalService, LogsAPIHandler {
         case .noGroup: throw Self.groupNotFound()
         case .noStream: throw Self.streamNotFound()
         case .appended(let rejected, let sequence):
-            let info = rejected.isEmpty ? nil : LogsAPI.RejectedLogEventsInfo(
-                tooNewLogEventStartIndex: rejected.tooNewStart, tooOldLogEventEndIndex: rejected.tooOldEnd, expiredLogEventEndIndex: rejected.expiredEnd)
+            let info =
+                rejected.isEmpty
+                ? nil
+                : LogsAPI.RejectedLogEventsInfo(
+                    tooNewLogEventStartIndex: rejected.tooNewStart, tooOldLogEventEndIndex: rejected.tooOldEnd,
+                    expiredLogEventEndIndex: rejected.expiredEnd)
             return .init(nextSequenceToken: String(format: "%056d", sequence), rejectedLogEventsInfo: info)
         }
     }
@@ -213,11 +244,16 @@ public struct LogsService: LocalService, LogsAPIHandler {
         let limit = input.limit ?? 10_000
         var cursor: EventCursor? = nil
         if let token = input.nextToken {
-            guard let parsed = EventCursor(token: token) else { throw LogsAPI.Errors.invalidParameterException("The specified nextToken is invalid.") }
+            guard let parsed = EventCursor(token: token) else {
+                throw LogsAPI.Errors.invalidParameterException("The specified nextToken is invalid.")
+            }
             cursor = parsed
         }
-        guard try await store.groupExists(account: context.accountId, region: context.region, name: group) else { throw Self.groupNotFound() }
-        guard try await store.streamExists(account: context.accountId, region: context.region, group: group, name: input.logStreamName) else {
+        guard try await store.groupExists(account: context.accountId, region: context.region, name: group) else {
+            throw Self.groupNotFound()
+        }
+        guard try await store.streamExists(account: context.accountId, region: context.region, group: group, name: input.logStreamName)
+        else {
             throw Self.streamNotFound()
         }
         let forward = cursor?.forward ?? (input.startFromHead ?? false)
@@ -238,7 +274,9 @@ public struct LogsService: LocalService, LogsAPIHandler {
             nextForwardToken: forwardToken.token, nextBackwardToken: backwardToken.token)
     }
 
-    public func filterLogEvents(_ input: LogsAPI.FilterLogEventsRequest, context: RequestContext) async throws -> LogsAPI.FilterLogEventsResponse {
+    public func filterLogEvents(
+        _ input: LogsAPI.FilterLogEventsRequest, context: RequestContext
+    ) async throws -> LogsAPI.FilterLogEventsResponse {
         let group = try Self.groupName(name: input.logGroupName, identifier: input.logGroupIdentifier)
         if input.logStreamNames != nil && input.logStreamNamePrefix != nil {
             throw LogsAPI.Errors.invalidParameterException("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
@@ -254,10 +292,13 @@ public struct LogsService: LocalService, LogsAPIHandler {
             guard key.parts.count == 2, let timestamp = key.number(at: 0), let id = key.number(at: 1) else { throw Self.pages.invalidToken }
             after = EventPosition(timestamp: timestamp, id: Int64(id))
         }
-        guard try await store.groupExists(account: context.accountId, region: context.region, name: group) else { throw Self.groupNotFound() }
+        guard try await store.groupExists(account: context.accountId, region: context.region, name: group) else {
+            throw Self.groupNotFound()
+        }
         let limit = input.limit ?? 10_000
         let streams = try await store.streamNames(
-            account: context.accountId, region: context.region, group: group, names: input.logStreamNames, prefix: input.logStreamNamePrefix)
+            account: context.accountId, region: context.region, group: group, names: input.logStreamNames, prefix: input.logStreamNamePrefix
+        )
         var matched: [StoredEvent] = []
         var scannedTo: EventPosition? = nil
         var exhausted = false
@@ -278,7 +319,9 @@ public struct LogsService: LocalService, LogsAPIHandler {
         let next = exhausted ? nil : scannedTo.map { PageKey(PageKey.number($0.timestamp), PageKey.number(Int($0.id))).token }
         return .init(
             events: matched.map {
-                LogsAPI.FilteredLogEvent(logStreamName: $0.stream, timestamp: $0.timestamp, message: $0.message, ingestionTime: $0.ingestionTime, eventId: String(format: "%056d", $0.id))
+                LogsAPI.FilteredLogEvent(
+                    logStreamName: $0.stream, timestamp: $0.timestamp, message: $0.message, ingestionTime: $0.ingestionTime,
+                    eventId: String(format: "%056d", $0.id))
             },
             searchedLogStreams: (streams ?? []).map { LogsAPI.SearchedLogStream(logStreamName: $0, searchedCompletely: exhausted) },
             nextToken: next)

@@ -14,7 +14,9 @@ public struct STSService: LocalService, STSAPIHandler {
 
     /// Until IAM users exist in the local cloud, every access key signs as its account's root user, whose
     /// identity AWS reports with the account id as user id.
-    public func getCallerIdentity(_ input: STSAPI.GetCallerIdentityRequest, context: RequestContext) async throws -> STSAPI.GetCallerIdentityResponse {
+    public func getCallerIdentity(
+        _ input: STSAPI.GetCallerIdentityRequest, context: RequestContext
+    ) async throws -> STSAPI.GetCallerIdentityResponse {
         .init(userId: context.accountId, account: context.accountId, arn: context.arn(service: "iam", resource: "root", global: true))
     }
 }

@@ -52,10 +52,11 @@ enum ScheduleStore {
         }
         migrator.registerMigration("scheduler-v3-resource-tags") { db in
             // Group tags move to the core's table, under the same ARNs.
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO resource_tags (arn, key, value) SELECT arn, key, value FROM scheduler_tag;
-                DROP TABLE scheduler_tag;
-                """)
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO resource_tags (arn, key, value) SELECT arn, key, value FROM scheduler_tag;
+                    DROP TABLE scheduler_tag;
+                    """)
         }
     }
 
@@ -70,53 +71,68 @@ enum ScheduleStore {
 
     /// The stored `GetSchedule` document, as text: what a fire compares to see whether the schedule changed.
     static func document(_ db: Database, key: ScheduleKey) throws -> String? {
-        try String.fetchOne(db, sql: """
-            SELECT document FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ? AND name = ?
-            """, arguments: [key.account, key.region, key.group, key.name])
+        try String.fetchOne(
+            db,
+            sql: """
+                SELECT document FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ? AND name = ?
+                """, arguments: [key.account, key.region, key.group, key.name])
     }
 
     /// Sets only the next fire time, and only while the schedule is still `document` (no UpdateSchedule since it
     /// was read); returns whether it did. A fire must not write back a schedule an update has replaced.
     static func setNextFire(_ db: Database, key: ScheduleKey, nextFire: Date?, ifDocument document: String) throws -> Bool {
-        try db.execute(sql: """
-            UPDATE scheduler_schedule SET next_fire = ?
-            WHERE account = ? AND region = ? AND group_name = ? AND name = ? AND document = ?
-            """, arguments: [nextFire?.timeIntervalSince1970, key.account, key.region, key.group, key.name, document])
+        try db.execute(
+            sql: """
+                UPDATE scheduler_schedule SET next_fire = ?
+                WHERE account = ? AND region = ? AND group_name = ? AND name = ? AND document = ?
+                """, arguments: [nextFire?.timeIntervalSince1970, key.account, key.region, key.group, key.name, document])
         return db.changesCount > 0
     }
 
     static func clientToken(_ db: Database, key: ScheduleKey) throws -> (String, String)? {
-        try Row.fetchOne(db, sql: """
-            SELECT token, request FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ? AND name = ?
-            """, arguments: [key.account, key.region, key.group, key.name]).map { ($0["token"], $0["request"]) }
+        try Row.fetchOne(
+            db,
+            sql: """
+                SELECT token, request FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ? AND name = ?
+                """, arguments: [key.account, key.region, key.group, key.name]
+        ).map { ($0["token"], $0["request"]) }
     }
 
     static func setClientToken(_ db: Database, key: ScheduleKey, token: String, request: String) throws {
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO scheduler_client_token (account, region, group_name, name, token, request) VALUES (?, ?, ?, ?, ?, ?)
-            """, arguments: [key.account, key.region, key.group, key.name, token, request])
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO scheduler_client_token (account, region, group_name, name, token, request) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [key.account, key.region, key.group, key.name, token, request])
     }
 
     static func save(_ db: Database, key: ScheduleKey, schedule: SchedulerAPI.GetScheduleOutput, nextFire: Date?) throws {
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO scheduler_schedule (account, region, group_name, name, state, next_fire, document)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [key.account, key.region, key.group, key.name, (schedule.state ?? .enabled).rawValue,
-                             nextFire?.timeIntervalSince1970, schedule.json().serialized()])
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO scheduler_schedule (account, region, group_name, name, state, next_fire, document)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                key.account, key.region, key.group, key.name, (schedule.state ?? .enabled).rawValue,
+                nextFire?.timeIntervalSince1970, schedule.json().serialized(),
+            ])
     }
 
     static func delete(_ db: Database, key: ScheduleKey) throws {
-        try db.execute(sql: "DELETE FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
-                       arguments: [key.account, key.region, key.group, key.name])
-        try db.execute(sql: "DELETE FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
-                       arguments: [key.account, key.region, key.group, key.name])
+        try db.execute(
+            sql: "DELETE FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
+            arguments: [key.account, key.region, key.group, key.name])
+        try db.execute(
+            sql: "DELETE FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ? AND name = ?",
+            arguments: [key.account, key.region, key.group, key.name])
         try ResourceTags.removeAll(db, arn: key.arn)
     }
 
     /// The schedules of an account and region, by group and name, filtered as ListSchedules filters them, after
     /// (`group`, `name`) `after`, at most `limit`.
-    static func schedules(_ db: Database, account: String, region: String, group: String?, namePrefix: String?, state: String?,
-                          after: (group: String, name: String)?, limit: Int) throws -> [SchedulerAPI.GetScheduleOutput] {
+    static func schedules(
+        _ db: Database, account: String, region: String, group: String?, namePrefix: String?, state: String?,
+        after: (group: String, name: String)?, limit: Int
+    ) throws -> [SchedulerAPI.GetScheduleOutput] {
         var sql = "SELECT document FROM scheduler_schedule WHERE account = ? AND region = ?"
         var arguments: StatementArguments = [account, region]
         if let group { sql += " AND group_name = ?"; _ = arguments.append(contentsOf: [group]) }
@@ -138,44 +154,57 @@ enum ScheduleStore {
 
     /// Every enabled schedule with a next fire, in every account and region; the documents of those due before `now`.
     static func enabledSchedules(_ db: Database, documentsDueBefore now: Date) throws -> [QueuedSchedule] {
-        try Row.fetchAll(db, sql: """
-            SELECT account, region, group_name, name, next_fire, document FROM scheduler_schedule
-            WHERE state = 'ENABLED' AND next_fire IS NOT NULL
-            """).map { row in
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT account, region, group_name, name, next_fire, document FROM scheduler_schedule
+                WHERE state = 'ENABLED' AND next_fire IS NOT NULL
+                """
+        ).map { row in
             let due: Double = row["next_fire"]
-            return QueuedSchedule(key: ScheduleKey(account: row["account"], region: row["region"], group: row["group_name"], name: row["name"]),
-                                  nextFire: due, document: due < now.timeIntervalSince1970 ? row["document"] : nil)
+            return QueuedSchedule(
+                key: ScheduleKey(account: row["account"], region: row["region"], group: row["group_name"], name: row["name"]),
+                nextFire: due, document: due < now.timeIntervalSince1970 ? row["document"] : nil)
         }
     }
 
     // MARK: Groups
 
     static func insertGroup(_ db: Database, account: String, region: String, name: String, created: Date) throws {
-        try db.execute(sql: "INSERT INTO scheduler_group (account, region, name, created) VALUES (?, ?, ?, ?)",
-                       arguments: [account, region, name, created.timeIntervalSince1970])
+        try db.execute(
+            sql: "INSERT INTO scheduler_group (account, region, name, created) VALUES (?, ?, ?, ?)",
+            arguments: [account, region, name, created.timeIntervalSince1970])
     }
 
     /// The groups made by CreateScheduleGroup (not the default group), unordered.
     static func groups(_ db: Database, account: String, region: String) throws -> [(name: String, created: Double)] {
-        try Row.fetchAll(db, sql: "SELECT name, created FROM scheduler_group WHERE account = ? AND region = ?", arguments: [account, region])
-            .map { ($0["name"], $0["created"]) }
+        try Row.fetchAll(
+            db, sql: "SELECT name, created FROM scheduler_group WHERE account = ? AND region = ?", arguments: [account, region]
+        )
+        .map { ($0["name"], $0["created"]) }
     }
 
     /// Deletes a group, its schedules (with their ClientTokens) and its tags; returns the names of the schedules.
     static func deleteGroup(_ db: Database, account: String, region: String, name: String, arn: String) throws -> [String] {
-        let names = try String.fetchAll(db, sql: "SELECT name FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ?",
-                                        arguments: [account, region, name])
-        try db.execute(sql: "DELETE FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
-        try db.execute(sql: "DELETE FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
-        try db.execute(sql: "DELETE FROM scheduler_group WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, name])
+        let names = try String.fetchAll(
+            db, sql: "SELECT name FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ?",
+            arguments: [account, region, name])
+        try db.execute(
+            sql: "DELETE FROM scheduler_schedule WHERE account = ? AND region = ? AND group_name = ?", arguments: [account, region, name])
+        try db.execute(
+            sql: "DELETE FROM scheduler_client_token WHERE account = ? AND region = ? AND group_name = ?",
+            arguments: [account, region, name])
+        try db.execute(
+            sql: "DELETE FROM scheduler_group WHERE account = ? AND region = ? AND name = ?", arguments: [account, region, name])
         try ResourceTags.removeAll(db, arn: arn)
         return names
     }
 
     static func groupExists(_ db: Database, account: String, region: String, name: String) throws -> Bool {
         if name == "default" { return true }
-        return try Bool.fetchOne(db, sql: "SELECT 1 FROM scheduler_group WHERE account = ? AND region = ? AND name = ?",
-                                 arguments: [account, region, name]) ?? false
+        return try Bool.fetchOne(
+            db, sql: "SELECT 1 FROM scheduler_group WHERE account = ? AND region = ? AND name = ?",
+            arguments: [account, region, name]) ?? false
     }
 
     // MARK: Tags

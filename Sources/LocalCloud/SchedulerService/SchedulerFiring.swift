@@ -29,7 +29,8 @@ extension SchedulerService {
                 let maximumAge = Double(stored.target?.retryPolicy?.maximumEventAgeInSeconds ?? 86400)
                 if now.timeIntervalSince(nominal) > maximumAge {
                     guard let expression = try? Self.validate(stored),
-                          let next = Self.nextFire(stored, expression: expression, after: now, missedWindow: false) else {
+                        let next = Self.nextFire(stored, expression: expression, after: now, missedWindow: false)
+                    else {
                         try await finish(key, schedule: stored)
                         continue
                     }
@@ -120,18 +121,25 @@ extension SchedulerService {
         let policy = Self.retryPolicy(target.retryPolicy)
         let context = RequestContext(accountId: key.account, region: key.region, requestId: RandomUUID.make())
         do {
-            try await TargetDelivery.withRetries(maximumRetryAttempts: policy.maximumRetryAttempts ?? 185,
-                                                 maximumEventAge: Double(policy.maximumEventAgeInSeconds ?? 86400),
-                                                 origin: nominal, clock: clock) {
-                try await TargetDelivery.invoke(arn: target.arn, input: target.input, ecsParameters: target.ecsParameters?.json(),
-                                                startedBy: "chronos-schedule/\(key.name)", directory: environment.directory, context: context)
+            try await TargetDelivery.withRetries(
+                maximumRetryAttempts: policy.maximumRetryAttempts ?? 185,
+                maximumEventAge: Double(policy.maximumEventAgeInSeconds ?? 86400),
+                origin: nominal, clock: clock
+            ) {
+                try await TargetDelivery.invoke(
+                    arn: target.arn, input: target.input, ecsParameters: target.ecsParameters?.json(),
+                    startedBy: "chronos-schedule/\(key.name)", directory: environment.directory, context: context)
             }
-            environment.logger.info("schedule fired", metadata: [
-                "service": "scheduler", "schedule": "\(key.arn)", "target": "\(target.arn)", "scheduled-time": "\(Timestamps.iso8601(nominal))",
-            ])
+            environment.logger.info(
+                "schedule fired",
+                metadata: [
+                    "service": "scheduler", "schedule": "\(key.arn)", "target": "\(target.arn)",
+                    "scheduled-time": "\(Timestamps.iso8601(nominal))",
+                ])
         } catch {
             var metadata: Logger.Metadata = [
-                "service": "scheduler", "schedule": "\(key.arn)", "target": "\(target.arn)", "scheduled-time": "\(Timestamps.iso8601(nominal))",
+                "service": "scheduler", "schedule": "\(key.arn)", "target": "\(target.arn)",
+                "scheduled-time": "\(Timestamps.iso8601(nominal))",
                 "error": "\(error)",
             ]
             // A dead-letter queue is SQS, which Skiff does not serve: the event is dropped, and the line says so.

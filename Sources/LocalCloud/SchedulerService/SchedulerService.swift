@@ -37,7 +37,9 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
 
     // MARK: Schedules
 
-    public func createSchedule(_ input: SchedulerAPI.CreateScheduleInput, context: RequestContext) async throws -> SchedulerAPI.CreateScheduleOutput {
+    public func createSchedule(
+        _ input: SchedulerAPI.CreateScheduleInput, context: RequestContext
+    ) async throws -> SchedulerAPI.CreateScheduleOutput {
         let key = ScheduleKey(account: context.accountId, region: context.region, group: input.groupName ?? "default", name: input.name)
         let now = clock.now()
         var schedule = SchedulerAPI.GetScheduleOutput(
@@ -58,7 +60,9 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
             }
             if try ScheduleStore.schedule(db, key: key) != nil {
                 // The retry of a request that succeeded (same ClientToken, same request) gets the same answer.
-                if let token = input.clientToken, let stored = try ScheduleStore.clientToken(db, key: key), stored == (token, request) { return false }
+                if let token = input.clientToken, let stored = try ScheduleStore.clientToken(db, key: key), stored == (token, request) {
+                    return false
+                }
                 throw SchedulerAPI.Errors.conflictException("Schedule \(key.name) already exists.")
             }
             try ScheduleStore.save(db, key: key, schedule: stored, nextFire: next)
@@ -76,7 +80,9 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         return request.json().serialized()
     }
 
-    public func updateSchedule(_ input: SchedulerAPI.UpdateScheduleInput, context: RequestContext) async throws -> SchedulerAPI.UpdateScheduleOutput {
+    public func updateSchedule(
+        _ input: SchedulerAPI.UpdateScheduleInput, context: RequestContext
+    ) async throws -> SchedulerAPI.UpdateScheduleOutput {
         let key = ScheduleKey(account: context.accountId, region: context.region, group: input.groupName ?? "default", name: input.name)
         let now = clock.now()
         let result: (SchedulerAPI.GetScheduleOutput, Date?) = try await database.write { db in
@@ -99,7 +105,9 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         return .init(scheduleArn: key.arn)
     }
 
-    public func deleteSchedule(_ input: SchedulerAPI.DeleteScheduleInput, context: RequestContext) async throws -> SchedulerAPI.DeleteScheduleOutput {
+    public func deleteSchedule(
+        _ input: SchedulerAPI.DeleteScheduleInput, context: RequestContext
+    ) async throws -> SchedulerAPI.DeleteScheduleOutput {
         let key = ScheduleKey(account: context.accountId, region: context.region, group: input.groupName ?? "default", name: input.name)
         try await database.write { db in
             guard try ScheduleStore.schedule(db, key: key) != nil else { throw Self.notFound(key) }
@@ -109,21 +117,25 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         return .init()
     }
 
-    public func getSchedule(_ input: SchedulerAPI.GetScheduleInput, context: RequestContext) async throws -> SchedulerAPI.GetScheduleOutput {
+    public func getSchedule(_ input: SchedulerAPI.GetScheduleInput, context: RequestContext) async throws -> SchedulerAPI.GetScheduleOutput
+    {
         let key = ScheduleKey(account: context.accountId, region: context.region, group: input.groupName ?? "default", name: input.name)
         guard let schedule = try await database.read({ db in try ScheduleStore.schedule(db, key: key) }) else { throw Self.notFound(key) }
         return schedule
     }
 
-    public func listSchedules(_ input: SchedulerAPI.ListSchedulesInput, context: RequestContext) async throws -> SchedulerAPI.ListSchedulesOutput {
+    public func listSchedules(
+        _ input: SchedulerAPI.ListSchedulesInput, context: RequestContext
+    ) async throws -> SchedulerAPI.ListSchedulesOutput {
         let limit = Self.pages.size(input.maxResults)
         let after = try Self.pages.start(input.nextToken).map { key throws(AWSError) in
             guard key.parts.count == 2 else { throw Self.pages.invalidToken }
             return (group: key.parts[0], name: key.parts[1])
         }
         let fetched = try await database.read { db in
-            try ScheduleStore.schedules(db, account: context.accountId, region: context.region, group: input.groupName, namePrefix: input.namePrefix,
-                                        state: input.state?.rawValue, after: after, limit: limit + 1)
+            try ScheduleStore.schedules(
+                db, account: context.accountId, region: context.region, group: input.groupName, namePrefix: input.namePrefix,
+                state: input.state?.rawValue, after: after, limit: limit + 1)
         }
         let page = Self.pages.page(fetched: fetched, size: limit) {
             PageKey($0.groupName ?? "", $0.name ?? "")
@@ -138,7 +150,9 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
 
     // MARK: Schedule groups
 
-    public func createScheduleGroup(_ input: SchedulerAPI.CreateScheduleGroupInput, context: RequestContext) async throws -> SchedulerAPI.CreateScheduleGroupOutput {
+    public func createScheduleGroup(
+        _ input: SchedulerAPI.CreateScheduleGroupInput, context: RequestContext
+    ) async throws -> SchedulerAPI.CreateScheduleGroupOutput {
         let arn = context.arn(service: "scheduler", resource: "schedule-group/\(input.name)")
         let now = clock.now()
         try await database.write { db in
@@ -151,20 +165,27 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         return .init(scheduleGroupArn: arn)
     }
 
-    public func getScheduleGroup(_ input: SchedulerAPI.GetScheduleGroupInput, context: RequestContext) async throws -> SchedulerAPI.GetScheduleGroupOutput {
+    public func getScheduleGroup(
+        _ input: SchedulerAPI.GetScheduleGroupInput, context: RequestContext
+    ) async throws -> SchedulerAPI.GetScheduleGroupOutput {
         let groups = try await listGroups(context: context, namePrefix: nil)
         guard let group = groups.first(where: { $0.name == input.name }) else { throw Self.groupNotFound(input.name) }
-        return .init(arn: group.arn, creationDate: group.creationDate, lastModificationDate: group.lastModificationDate,
-                     name: group.name, state: group.state)
+        return .init(
+            arn: group.arn, creationDate: group.creationDate, lastModificationDate: group.lastModificationDate,
+            name: group.name, state: group.state)
     }
 
-    public func listScheduleGroups(_ input: SchedulerAPI.ListScheduleGroupsInput, context: RequestContext) async throws -> SchedulerAPI.ListScheduleGroupsOutput {
+    public func listScheduleGroups(
+        _ input: SchedulerAPI.ListScheduleGroupsInput, context: RequestContext
+    ) async throws -> SchedulerAPI.ListScheduleGroupsOutput {
         let all = try await listGroups(context: context, namePrefix: input.namePrefix)
         let page = try Self.pages.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { PageKey($0.name ?? "") }
         return .init(nextToken: page.nextToken, scheduleGroups: page.items)
     }
 
-    public func deleteScheduleGroup(_ input: SchedulerAPI.DeleteScheduleGroupInput, context: RequestContext) async throws -> SchedulerAPI.DeleteScheduleGroupOutput {
+    public func deleteScheduleGroup(
+        _ input: SchedulerAPI.DeleteScheduleGroupInput, context: RequestContext
+    ) async throws -> SchedulerAPI.DeleteScheduleGroupOutput {
         if input.name == "default" {
             throw SchedulerAPI.Errors.validationException("Cannot delete the default schedule group.")
         }
@@ -188,14 +209,16 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         if let namePrefix { groups = groups.filter { $0.0.hasPrefix(namePrefix) } }
         return groups.sorted { $0.0 < $1.0 }.map { name, created in
             let date = Date(timeIntervalSince1970: created)
-            return .init(arn: context.arn(service: "scheduler", resource: "schedule-group/\(name)"), creationDate: date,
-                         lastModificationDate: date, name: name, state: .active)
+            return .init(
+                arn: context.arn(service: "scheduler", resource: "schedule-group/\(name)"), creationDate: date,
+                lastModificationDate: date, name: name, state: .active)
         }
     }
 
     // MARK: Tags (schedule groups carry tags; schedules do not)
 
-    public func tagResource(_ input: SchedulerAPI.TagResourceInput, context: RequestContext) async throws -> SchedulerAPI.TagResourceOutput {
+    public func tagResource(_ input: SchedulerAPI.TagResourceInput, context: RequestContext) async throws -> SchedulerAPI.TagResourceOutput
+    {
         try await database.write { db in
             try Self.requireTaggable(db, arn: input.resourceArn)
             try ScheduleStore.addTags(db, arn: input.resourceArn, input.tags)
@@ -203,7 +226,9 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         return .init()
     }
 
-    public func untagResource(_ input: SchedulerAPI.UntagResourceInput, context: RequestContext) async throws -> SchedulerAPI.UntagResourceOutput {
+    public func untagResource(
+        _ input: SchedulerAPI.UntagResourceInput, context: RequestContext
+    ) async throws -> SchedulerAPI.UntagResourceOutput {
         try await database.write { db in
             try Self.requireTaggable(db, arn: input.resourceArn)
             try ScheduleStore.removeTags(db, arn: input.resourceArn, keys: input.tagKeys)
@@ -211,7 +236,9 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         return .init()
     }
 
-    public func listTagsForResource(_ input: SchedulerAPI.ListTagsForResourceInput, context: RequestContext) async throws -> SchedulerAPI.ListTagsForResourceOutput {
+    public func listTagsForResource(
+        _ input: SchedulerAPI.ListTagsForResourceInput, context: RequestContext
+    ) async throws -> SchedulerAPI.ListTagsForResourceOutput {
         let tags = try await database.read { db in
             try Self.requireTaggable(db, arn: input.resourceArn)
             return try ScheduleStore.tags(db, arn: input.resourceArn)
@@ -238,7 +265,8 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         let text = schedule.scheduleExpression ?? ""
         let name = schedule.scheduleExpressionTimezone ?? "UTC"
         guard let zone = now == nil ? TimeZone(identifier: name) : ScheduleTimeZone.named(name) else {
-            throw SchedulerAPI.Errors.validationException("Invalid ScheduleExpressionTimezone \(name): it is not an IANA time zone name such as America/New_York.")
+            throw SchedulerAPI.Errors.validationException(
+                "Invalid ScheduleExpressionTimezone \(name): it is not an IANA time zone name such as America/New_York.")
         }
         let expression: ScheduleExpression
         do {
@@ -270,15 +298,18 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
     }
 
     static func retryPolicy(_ policy: SchedulerAPI.RetryPolicy?) -> SchedulerAPI.RetryPolicy {
-        SchedulerAPI.RetryPolicy(maximumEventAgeInSeconds: policy?.maximumEventAgeInSeconds ?? 86400,
-                                 maximumRetryAttempts: policy?.maximumRetryAttempts ?? 185)
+        SchedulerAPI.RetryPolicy(
+            maximumEventAgeInSeconds: policy?.maximumEventAgeInSeconds ?? 86400,
+            maximumRetryAttempts: policy?.maximumRetryAttempts ?? 185)
     }
 
     /// The next nominal due time after `after` (or at it, `includingAfter`), within StartDate/EndDate. With
     /// `missedWindow`, a one-time schedule whose time has passed by less than its maximum event age is still due
     /// (at once).
-    static func nextFire(_ schedule: SchedulerAPI.GetScheduleOutput, expression: ZonedScheduleExpression, after: Date, missedWindow: Bool,
-                         includingAfter: Bool = false) -> Date? {
+    static func nextFire(
+        _ schedule: SchedulerAPI.GetScheduleOutput, expression: ZonedScheduleExpression, after: Date, missedWindow: Bool,
+        includingAfter: Bool = false
+    ) -> Date? {
         if schedule.state == .disabled { return nil }
         // AWS ignores StartDate and EndDate for one-time schedules.
         let bounded = !expression.isOneTime
@@ -288,7 +319,8 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
         if bounded, let start = schedule.startDate, start > from { from = start.addingTimeInterval(-0.001) }
         var next = expression.nextFire(after: from, anchor: anchor)
         if next == nil, missedWindow, let date = expression.oneTimeDate,
-           after.timeIntervalSince(date) <= Double(schedule.target?.retryPolicy?.maximumEventAgeInSeconds ?? 86400) {
+            after.timeIntervalSince(date) <= Double(schedule.target?.retryPolicy?.maximumEventAgeInSeconds ?? 86400)
+        {
             next = date
         }
         if bounded, let n = next, let end = schedule.endDate, n > end { return nil }
@@ -308,7 +340,9 @@ public struct SchedulerService: LocalService, SchedulerAPIHandler {
 
     /// The seconds of a FLEXIBLE time window after each due time; 0 when the window is OFF.
     static func flexibleWindow(_ schedule: SchedulerAPI.GetScheduleOutput) -> Double {
-        guard let window = schedule.flexibleTimeWindow, window.mode == .flexible, let minutes = window.maximumWindowInMinutes else { return 0 }
+        guard let window = schedule.flexibleTimeWindow, window.mode == .flexible, let minutes = window.maximumWindowInMinutes else {
+            return 0
+        }
         return Double(minutes * 60)
     }
 

@@ -20,11 +20,14 @@ enum TargetInputCheck {
         guard let input else { return }
         if arn.hasPrefix("arn:aws:ecs:") {
             if let problem = taskOverrideProblem(input) {
-                throw SchedulerAPI.Errors.validationException("Unable to convert target input to TaskOverride, JSON syntax error in input: \(problem).")
+                throw SchedulerAPI.Errors.validationException(
+                    "Unable to convert target input to TaskOverride, JSON syntax error in input: \(problem).")
             }
         } else if ["arn:aws:states:", "arn:aws:lambda:", "arn:aws:events:"].contains(where: arn.hasPrefix) {
             if (try? JSON(parsing: input)) == nil {
-                throw SchedulerAPI.Errors.validationException("Invalid target input for \(arn): the input of a Lambda, Step Functions or EventBridge target must be well-formed JSON.")
+                throw SchedulerAPI.Errors.validationException(
+                    "Invalid target input for \(arn): the input of a Lambda, Step Functions or EventBridge target must be well-formed JSON."
+                )
             }
         }
     }
@@ -45,7 +48,8 @@ enum TargetInputCheck {
                     guard let fields = override.objectValue else { return "each of containerOverrides must be an object" }
                     for (field, item) in fields {
                         guard containerOverrideMembers.contains(field) else {
-                            return "unrecognized field \"\(field)\" in containerOverrides (ContainerOverride has \(containerOverrideMembers.sorted().joined(separator: ", ")))"
+                            return
+                                "unrecognized field \"\(field)\" in containerOverrides (ContainerOverride has \(containerOverrideMembers.sorted().joined(separator: ", ")))"
                         }
                         if field == "command", item.arrayValue?.allSatisfy({ $0.stringValue != nil }) != true {
                             return "containerOverrides command must be a list of strings"

@@ -30,21 +30,28 @@ extension StepFunctionsService {
         if let existing = try await store.activity(arn) {
             return .init(activityArn: arn, creationDate: existing.created)
         }
-        let activity = StepFunctionsStore.Activity(arn: arn, account: context.accountId, region: context.region, name: input.name, created: Date())
+        let activity = StepFunctionsStore.Activity(
+            arn: arn, account: context.accountId, region: context.region, name: input.name, created: Date())
         try await store.insert(activity, region: context.region, tags: input.tags ?? [])
         return .init(activityArn: arn, creationDate: activity.created)
     }
 
-    public func describeActivity(_ input: SFNAPI.DescribeActivityInput, context: RequestContext) async throws -> SFNAPI.DescribeActivityOutput {
+    public func describeActivity(
+        _ input: SFNAPI.DescribeActivityInput, context: RequestContext
+    ) async throws -> SFNAPI.DescribeActivityOutput {
         let activity = try await requireActivity(input.activityArn, context)
-        return .init(activityArn: activity.arn, name: activity.name, creationDate: activity.created,
-                     encryptionConfiguration: .init(type: .awsOwnedKey))
+        return .init(
+            activityArn: activity.arn, name: activity.name, creationDate: activity.created,
+            encryptionConfiguration: .init(type: .awsOwnedKey))
     }
 
     public func listActivities(_ input: SFNAPI.ListActivitiesInput, context: RequestContext) async throws -> SFNAPI.ListActivitiesOutput {
         let all = try await store.activities(account: context.accountId, region: context.region)
-        let page = try Self.pages.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { PageKey(PageKey.time($0.created), $0.name) }
-        return .init(activities: page.items.map { .init(activityArn: $0.arn, name: $0.name, creationDate: $0.created) }, nextToken: page.nextToken)
+        let page = try Self.pages.page(all, maxResults: input.maxResults, nextToken: input.nextToken) {
+            PageKey(PageKey.time($0.created), $0.name)
+        }
+        return .init(
+            activities: page.items.map { .init(activityArn: $0.arn, name: $0.name, creationDate: $0.created) }, nextToken: page.nextToken)
     }
 
     public func deleteActivity(_ input: SFNAPI.DeleteActivityInput, context: RequestContext) async throws -> SFNAPI.DeleteActivityOutput {
@@ -52,14 +59,17 @@ extension StepFunctionsService {
             throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(input.activityArn)'")
         }
         // Only the caller's own activity (account and region) is deleted; deleting a missing one succeeds.
-        if let activity = try await store.activity(input.activityArn), activity.account == context.accountId, activity.region == context.region {
+        if let activity = try await store.activity(input.activityArn), activity.account == context.accountId,
+            activity.region == context.region
+        {
             try await store.deleteActivity(activity.arn)
         }
         return .init()
     }
 
     /// Long-polls, as AWS does, for up to 60 seconds; answers no token when no work arrived meanwhile.
-    public func getActivityTask(_ input: SFNAPI.GetActivityTaskInput, context: RequestContext) async throws -> SFNAPI.GetActivityTaskOutput {
+    public func getActivityTask(_ input: SFNAPI.GetActivityTaskInput, context: RequestContext) async throws -> SFNAPI.GetActivityTaskOutput
+    {
         let activity = try await requireActivity(input.activityArn, context)
         // A stopping server answers pollers at once (no task) instead of holding its shutdown for the poll.
         let queue = activities

@@ -75,14 +75,18 @@ extension StepFunctionsService {
     /// definition and input already parsed. An execution run within the request answers how it ended; one run in
     /// the background, nil.
     @discardableResult
-    func start(_ execution: StepFunctionsStore.Execution, mode: StartMode, machine: StateMachine? = nil, input: JSON? = nil,
-               context: RequestContext) async throws -> (outcome: ExecutionOutcome, ending: Ending)? {
+    func start(
+        _ execution: StepFunctionsStore.Execution, mode: StartMode, machine: StateMachine? = nil, input: JSON? = nil,
+        context: RequestContext
+    ) async throws -> (outcome: ExecutionOutcome, ending: Ending)? {
         let machine = try machine ?? definitions.machine(execution.definition)
         let engine = ExecutionEngine(machine: machine, integrations: integrations(context))
         let input = input ?? (try? JSON(parsing: execution.input)) ?? [:]
         let executionContext = self.executionContext(execution)
         // A run within the request writes its whole record once it has ended: its recorder holds what it records.
-        let recorder = mode.isExpress ? nil
+        let recorder =
+            mode.isExpress
+            ? nil
             : HistoryRecorder(store: store, executionArn: execution.arn, holding: !mode.runsInBackground, replaying: mode.replaying)
         guard mode.runsInBackground else {
             let outcome = await engine.run(input: input, context: executionContext, observer: recorder)
@@ -140,8 +144,9 @@ extension StepFunctionsService {
         let aborted = outcome.status == .aborted
         let reason = recorder?.abortReason ?? (error: nil, cause: nil)
         let keepsOutput = !(mode.isExpress && mode.runsInBackground)
-        return Ending(stopped: Date(), output: keepsOutput ? outcome.output?.serialized() : nil,
-                      error: aborted ? reason.error : outcome.error, cause: aborted ? reason.cause : outcome.cause)
+        return Ending(
+            stopped: Date(), output: keepsOutput ? outcome.output?.serialized() : nil,
+            error: aborted ? reason.error : outcome.error, cause: aborted ? reason.cause : outcome.cause)
     }
 
     /// The log's line for an execution's start: "execution started", or how it started again.
@@ -158,12 +163,15 @@ extension StepFunctionsService {
 
     /// The record of an Express execution, which is kept nowhere: its ARN is new at each start, even with a name
     /// already used.
-    static func expressExecution(_ target: ExecutionTarget, name: String, input: String, context: RequestContext) -> StepFunctionsStore.Execution {
+    static func expressExecution(
+        _ target: ExecutionTarget, name: String, input: String, context: RequestContext
+    ) -> StepFunctionsStore.Execution {
         let m = target.machine
         return StepFunctionsStore.Execution(
             arn: context.arn(service: "states", resource: "express:\(m.name):\(name):\(RandomUUID.make())"),
             account: context.accountId, region: context.region, machineArn: m.arn, name: name, status: .running, input: input,
-            started: Date(), definition: target.definition, roleArn: target.roleArn, versionArn: target.versionArn, aliasArn: target.aliasArn,
+            started: Date(), definition: target.definition, roleArn: target.roleArn, versionArn: target.versionArn,
+            aliasArn: target.aliasArn,
             revisionId: target.revisionId)
     }
 
@@ -188,7 +196,9 @@ extension StepFunctionsService {
 
     /// A line of the server log about one execution.
     func logExecution(_ message: Logger.Message, _ arn: String, context: RequestContext, _ extra: Logger.Metadata = [:]) {
-        var metadata: Logger.Metadata = ["service": "states", "account": "\(context.accountId)", "region": "\(context.region)", "execution": "\(arn)"]
+        var metadata: Logger.Metadata = [
+            "service": "states", "account": "\(context.accountId)", "region": "\(context.region)", "execution": "\(arn)",
+        ]
         metadata.merge(extra) { $1 }
         environment.logger.info(message, metadata: metadata)
     }
@@ -196,14 +206,18 @@ extension StepFunctionsService {
     /// The server log's line for an execution that ended: its status, its error, and how long it ran.
     func logEnded(_ arn: String, status: SFNAPI.ExecutionStatus, started: Date, ending: Ending, context: RequestContext) {
         guard environment.logger.logLevel <= .info else { return }
-        var extra: Logger.Metadata = ["status": "\(status)", "duration-ms": "\(Int((ending.stopped.timeIntervalSince(started) * 1000).rounded()))"]
+        var extra: Logger.Metadata = [
+            "status": "\(status)", "duration-ms": "\(Int((ending.stopped.timeIntervalSince(started) * 1000).rounded()))",
+        ]
         if let error = ending.error { extra["error"] = "\(error)" }
         logExecution("execution ended", arn, context: context, extra)
     }
 
     /// Publishes the "Step Functions Execution Status Change" event AWS sends to the default bus. `ending` is
     /// given for the statuses that end an execution (the run that ended it knows how, so nothing is read back).
-    func publish(_ execution: StepFunctionsStore.Execution, status: SFNAPI.ExecutionStatus, ending: Ending? = nil, context: RequestContext) async {
+    func publish(
+        _ execution: StepFunctionsStore.Execution, status: SFNAPI.ExecutionStatus, ending: Ending? = nil, context: RequestContext
+    ) async {
         let store = self.store
         await environment.directory.publish(context: context) {
             var ended = execution
@@ -224,8 +238,9 @@ extension StepFunctionsService {
                 "redriveStatus": .string(notRedrivable == nil ? "REDRIVABLE" : "NOT_REDRIVABLE"),
             ]
             detail["redriveStatusReason"] = notRedrivable.map(JSON.string) ?? .null
-            return ServiceEvent(source: "aws.states", detailType: "Step Functions Execution Status Change", detail: .object(detail),
-                                resources: [execution.arn])
+            return ServiceEvent(
+                source: "aws.states", detailType: "Step Functions Execution Status Change", detail: .object(detail),
+                resources: [execution.arn])
         }
     }
 }

@@ -121,12 +121,15 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
     /// Writes the execution's outcome, after everything recorded before it; returns once committed.
     func finish(status: SFNAPI.ExecutionStatus, ending: StepFunctionsService.Ending) async {
         // Events recorded before the resume that the run did not repeat (it ended before reaching them).
-        if let stale = replay.withLock({ recorded -> Int? in defer { recorded.removeAll() }; return recorded.first?["id"]?.intValue }) {
+        if let stale = replay.withLock({ recorded -> Int? in
+            defer { recorded.removeAll() }; return recorded.first?["id"]?.intValue
+        }) {
             try? await store.truncateHistory(executionArn, after: stale - 1)
         }
         // A succeeded execution's snapshot is cleared by the same write: a buffered one need not be written.
         if status == .succeeded { buffer.withLock { $0.snapshot = nil } }
-        try? await store.finish(executionArn, status: status, output: ending.output, error: ending.error, cause: ending.cause, stopped: ending.stopped)
+        try? await store.finish(
+            executionArn, status: status, output: ending.output, error: ending.error, cause: ending.cause, stopped: ending.stopped)
     }
 
     /// Queues the write that takes the buffer, unless one is queued already.
@@ -171,8 +174,9 @@ final class HistoryRecorder: ExecutionObserver, @unchecked Sendable {
             try db.executeCached(StepFunctionsStore.insertHistoryRow, arguments: [executionArn, event.id, event.text])
         }
         if let snapshot = records.snapshot {
-            try db.executeCached("UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'",
-                                 arguments: [snapshot.serialized(), executionArn])
+            try db.executeCached(
+                "UPDATE sfn_executions SET snapshot = ? WHERE arn = ? AND status = 'RUNNING'",
+                arguments: [snapshot.serialized(), executionArn])
         }
     }
 

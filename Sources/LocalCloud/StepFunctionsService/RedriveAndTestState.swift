@@ -11,7 +11,9 @@ extension StepFunctionsService {
     /// history (an `ExecutionRedriven` event, then the redriven states' events) and the outputs of the states it
     /// already finished. In a Map or Parallel state that failed, the iterations and branches that succeeded are
     /// not run again.
-    public func redriveExecution(_ input: SFNAPI.RedriveExecutionInput, context: RequestContext) async throws -> SFNAPI.RedriveExecutionOutput {
+    public func redriveExecution(
+        _ input: SFNAPI.RedriveExecutionInput, context: RequestContext
+    ) async throws -> SFNAPI.RedriveExecutionOutput {
         let execution = try await requireExecution(input.executionArn, context)
         let last = try await store.lastEventId(execution.arn)
         if let reason = Self.notRedrivableReason(execution, machine: try await store.machine(execution.machineArn), lastEventId: last) {
@@ -24,22 +26,27 @@ extension StepFunctionsService {
         do {
             saved = try await loadSnapshot(execution)
         } catch let error as SnapshotFormatError {
-            throw SFNAPI.Errors.executionNotRedrivable("Execution cannot be redriven: the state it stopped in cannot be read (\(error.reason))")
+            throw SFNAPI.Errors.executionNotRedrivable(
+                "Execution cannot be redriven: the state it stopped in cannot be read (\(error.reason))")
         }
-        var snapshot = saved
-            ?? ExecutionSnapshot(nextState: machine.startAt, input: (try? JSON(parsing: execution.input)) ?? [:], variables: [:], lastEventId: 0)
+        var snapshot =
+            saved
+            ?? ExecutionSnapshot(
+                nextState: machine.startAt, input: (try? JSON(parsing: execution.input)) ?? [:], variables: [:], lastEventId: 0)
         let now = Date()
         guard try await store.redrive(execution.arn, at: now) else {
             throw SFNAPI.Errors.executionNotRedrivable("Execution cannot be redriven: its status changed meanwhile")
         }
-        let redriven = HistoryEvent(id: last + 1, previousEventId: last, timestamp: now, type: "ExecutionRedriven",
-                                    detailsKey: "executionRedrivenEventDetails", details: ["redriveCount": .number(Double(execution.redriveCount + 1))])
+        let redriven = HistoryEvent(
+            id: last + 1, previousEventId: last, timestamp: now, type: "ExecutionRedriven",
+            detailsKey: "executionRedrivenEventDetails", details: ["redriveCount": .number(Double(execution.redriveCount + 1))])
         await store.append(event: redriven.json, id: redriven.id, to: execution.arn)
         // Branch keys start with the generation (the snapshot's event id): carry them over to the new one.
         let (oldPrefix, newPrefix) = ("g\(snapshot.lastEventId)/", "g\(redriven.id)/")
-        snapshot.branches = Dictionary(uniqueKeysWithValues: snapshot.branches.map { key, progress in
-            (key.hasPrefix(oldPrefix) ? newPrefix + key.dropFirst(oldPrefix.count) : key, progress)
-        })
+        snapshot.branches = Dictionary(
+            uniqueKeysWithValues: snapshot.branches.map { key, progress in
+                (key.hasPrefix(oldPrefix) ? newPrefix + key.dropFirst(oldPrefix.count) : key, progress)
+            })
         snapshot.lastEventId = redriven.id
         var running = execution
         running.status = .running
@@ -52,7 +59,9 @@ extension StepFunctionsService {
     /// Why an execution cannot be redriven, in the model's words (DescribeExecution's redriveStatusReason), or nil
     /// when it can: failed, timed out or aborted, within 14 days of stopping, its machine not being deleted, and
     /// room left in its history (`lastEventId`, when known) for the redrive's events.
-    static func notRedrivableReason(_ e: StepFunctionsStore.Execution, machine: StepFunctionsStore.Machine?, lastEventId: Int?, now: Date = Date()) -> String? {
+    static func notRedrivableReason(
+        _ e: StepFunctionsStore.Execution, machine: StepFunctionsStore.Machine?, lastEventId: Int?, now: Date = Date()
+    ) -> String? {
         if machine == nil || machine?.status == .deleting { return "State machine is in DELETING status" }
         switch e.status {
         case .running, .succeeded: return "Execution is \(e.status) and cannot be redriven"
@@ -104,10 +113,13 @@ extension StepFunctionsService {
         // needs a mock.
         if input.mock == nil {
             let resource = state.resource ?? ""
-            let needsMock = state.type == .map || state.type == .parallel || resource.contains(":activity:")
+            let needsMock =
+                state.type == .map || state.type == .parallel || resource.contains(":activity:")
                 || resource.hasSuffix(".sync") || resource.hasSuffix(".sync:2") || resource.hasSuffix(".waitForTaskToken")
             if needsMock {
-                throw SFNAPI.Errors.validationException("TestState supports Activity tasks, the .sync and .waitForTaskToken integration patterns, and Parallel and Map states only when a mock is specified")
+                throw SFNAPI.Errors.validationException(
+                    "TestState supports Activity tasks, the .sync and .waitForTaskToken integration patterns, and Parallel and Map states only when a mock is specified"
+                )
             }
             if input.context != nil {
                 throw SFNAPI.Errors.validationException("The context field may only be specified together with a mock")
@@ -125,19 +137,24 @@ extension StepFunctionsService {
         // Wait states do not wait in a test, as in AWS.
         let engine = ExecutionEngine(machine: machine, integrations: integrations, clock: ImmediateClock())
         let arn = context.arn(service: "states", resource: "execution:TestStateMachine:\(RandomUUID.make())")
-        let result = await engine.test(state, input: stateInput, context: ExecutionContext(executionArn: arn, name: "TestState", roleArn: input.roleArn ?? ""),
-                                       variables: variables, contextObject: contextObject)
+        let result = await engine.test(
+            state, input: stateInput, context: ExecutionContext(executionArn: arn, name: "TestState", roleArn: input.roleArn ?? ""),
+            variables: variables, contextObject: contextObject)
         let level = input.inspectionLevel ?? .info
         var inspection: SFNAPI.InspectionData?
         if level != .info {
             let step = { (name: String) in result.inspection[name]?.serialized() }
-            inspection = .init(input: stateInput.serialized(), afterArguments: step("afterArguments"), afterInputPath: step("afterInputPath"),
-                               afterParameters: step("afterParameters"), result: step("result") ?? result.output?.serialized(),
-                               afterResultSelector: step("afterResultSelector"), afterResultPath: step("afterResultPath"),
-                               variables: JSON.object(JSONObject(uniqueKeysWithValues: result.variables.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })).serialized())
+            inspection = .init(
+                input: stateInput.serialized(), afterArguments: step("afterArguments"), afterInputPath: step("afterInputPath"),
+                afterParameters: step("afterParameters"), result: step("result") ?? result.output?.serialized(),
+                afterResultSelector: step("afterResultSelector"), afterResultPath: step("afterResultPath"),
+                variables: JSON.object(
+                    JSONObject(uniqueKeysWithValues: result.variables.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+                ).serialized())
         }
-        return .init(output: result.output?.serialized(), error: result.error, cause: result.cause, inspectionData: inspection,
-                     nextState: result.nextState, status: .init(rawValue: result.status.rawValue))
+        return .init(
+            output: result.output?.serialized(), error: result.error, cause: result.cause, inspectionData: inspection,
+            nextState: result.nextState, status: .init(rawValue: result.status.rawValue))
     }
 }
 

@@ -69,8 +69,9 @@ extension StepFunctionsStore {
     func saveTimer(_ arn: String, key: String, deadline: Date?) async throws {
         try await database.writeGrouped { db in
             if let deadline {
-                try db.executeCached("INSERT OR REPLACE INTO sfn_timers (execution_arn, key, deadline) VALUES (?, ?, ?)",
-                               arguments: [arn, key, deadline.timeIntervalSince1970])
+                try db.executeCached(
+                    "INSERT OR REPLACE INTO sfn_timers (execution_arn, key, deadline) VALUES (?, ?, ?)",
+                    arguments: [arn, key, deadline.timeIntervalSince1970])
             } else {
                 try db.executeCached("DELETE FROM sfn_timers WHERE execution_arn = ? AND key = ?", arguments: [arn, key])
             }
@@ -80,9 +81,10 @@ extension StepFunctionsStore {
     func timers(_ arn: String) async throws -> [String: Date] {
         try await database.read { db in
             var result: [String: Date] = [:]
-            try Row.fetchCursor(db.cachedStatement(sql: "SELECT key, deadline FROM sfn_timers WHERE execution_arn = ?"), arguments: [arn]).forEach { row in
-                result[row["key"]] = Date(timeIntervalSince1970: row["deadline"])
-            }
+            try Row.fetchCursor(db.cachedStatement(sql: "SELECT key, deadline FROM sfn_timers WHERE execution_arn = ?"), arguments: [arn])
+                .forEach { row in
+                    result[row["key"]] = Date(timeIntervalSince1970: row["deadline"])
+                }
             return result
         }
     }
@@ -90,25 +92,35 @@ extension StepFunctionsStore {
     // MARK: Tasks
 
     static func taskRecord(_ row: Row) -> TaskRecord {
-        TaskRecord(id: row["id"], executionArn: row["execution_arn"], key: row["key"], callback: row["callback"], status: TaskRecord.Status(rawValue: row["status"]) ?? .closed,
-                   handle: (row["handle"] as String?).flatMap { try? JSON(parsing: $0) })
+        TaskRecord(
+            id: row["id"], executionArn: row["execution_arn"], key: row["key"], callback: row["callback"],
+            status: TaskRecord.Status(rawValue: row["status"]) ?? .closed,
+            handle: (row["handle"] as String?).flatMap { try? JSON(parsing: $0) })
     }
 
     func saveTask(_ task: TaskRecord) async throws {
         try await database.writeGrouped { db in
-            try db.executeCached("""
+            try db.executeCached(
+                """
                 INSERT OR REPLACE INTO sfn_tasks (id, execution_arn, key, callback, status, handle, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [task.id, task.executionArn, task.key, task.callback, task.status.rawValue, task.handle?.serialized(), Date().timeIntervalSince1970])
+                """,
+                arguments: [
+                    task.id, task.executionArn, task.key, task.callback, task.status.rawValue, task.handle?.serialized(),
+                    Date().timeIntervalSince1970,
+                ])
         }
     }
 
     func setTaskStatus(_ id: String, _ status: TaskRecord.Status, handle: JSON? = nil) async throws {
         try await database.writeGrouped { db in
             if let handle {
-                try db.executeCached("UPDATE sfn_tasks SET status = ?, handle = ?, updated = ? WHERE id = ?",
-                               arguments: [status.rawValue, handle.serialized(), Date().timeIntervalSince1970, id])
+                try db.executeCached(
+                    "UPDATE sfn_tasks SET status = ?, handle = ?, updated = ? WHERE id = ?",
+                    arguments: [status.rawValue, handle.serialized(), Date().timeIntervalSince1970, id])
             } else {
-                try db.executeCached("UPDATE sfn_tasks SET status = ?, updated = ? WHERE id = ?", arguments: [status.rawValue, Date().timeIntervalSince1970, id])
+                try db.executeCached(
+                    "UPDATE sfn_tasks SET status = ?, updated = ? WHERE id = ?",
+                    arguments: [status.rawValue, Date().timeIntervalSince1970, id])
             }
         }
     }
@@ -130,7 +142,9 @@ extension StepFunctionsStore {
     func openTasks(_ arn: String) async throws -> [String: String] {
         try await database.read { db in
             var result: [String: String] = [:]
-            try Row.fetchCursor(db.cachedStatement(sql: "SELECT * FROM sfn_tasks WHERE execution_arn = ? AND status != 'CLOSED'"), arguments: [arn]).forEach { row in
+            try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT * FROM sfn_tasks WHERE execution_arn = ? AND status != 'CLOSED'"), arguments: [arn]
+            ).forEach { row in
                 let task = Self.taskRecord(row)
                 result[task.key] = task.callback ? task.id : ""
             }

@@ -57,8 +57,10 @@ struct ServiceIntegrations: TaskIntegration {
         } else {
             operation = action
         }
-        guard !service.isEmpty, !operation.isEmpty, !operation.contains(":"), ["", "sync", "sync:2", "waitForTaskToken"].contains(pattern) else { return nil }
-        return Target(service: service, endpoint: endpoints[service] ?? service, operation: upperFirst(String(operation)), pattern: pattern, sdk: sdk)
+        guard !service.isEmpty, !operation.isEmpty, !operation.contains(":"), ["", "sync", "sync:2", "waitForTaskToken"].contains(pattern)
+        else { return nil }
+        return Target(
+            service: service, endpoint: endpoints[service] ?? service, operation: upperFirst(String(operation)), pattern: pattern, sdk: sdk)
     }
 
     /// SDK service names that differ from the endpoint prefix of the service serving them.
@@ -81,11 +83,15 @@ struct ServiceIntegrations: TaskIntegration {
             throw StatesError("States.Runtime", "The resource \(resource) is not a service integration ARN")
         }
         guard let service = directory.service(target.endpoint) else {
-            throw StatesError("States.Runtime", "The resource \(resource) needs service \(target.service), which this local cloud does not serve")
+            throw StatesError(
+                "States.Runtime", "The resource \(resource) needs service \(target.service), which this local cloud does not serve")
         }
         // The local cloud calls its services internally over awsJson only (ServiceDirectory.invoke).
         guard service.descriptor.wireProtocol.isAWSJson else {
-            throw StatesError("States.Runtime", "The resource \(resource) needs service \(target.service), which Step Functions cannot call in this local cloud yet: it does not speak awsJson")
+            throw StatesError(
+                "States.Runtime",
+                "The resource \(resource) needs service \(target.service), which Step Functions cannot call in this local cloud yet: it does not speak awsJson"
+            )
         }
         let input = target.sdk ? task.input : Self.optimizedParameters(task.input, target)
         let executionArn = task.context["Execution"]?["Id"]?.stringValue ?? ""
@@ -94,7 +100,8 @@ struct ServiceIntegrations: TaskIntegration {
             guard let token = task.taskToken else { throw StatesError("States.Runtime", "No task token") }
             let waiter = tokens.register(token, progress: task.progress)
             defer { tokens.forget(token) }
-            let record = StepFunctionsStore.TaskRecord(id: token, executionArn: executionArn, key: task.key, callback: true, status: .starting)
+            let record = StepFunctionsStore.TaskRecord(
+                id: token, executionArn: executionArn, key: task.key, callback: true, status: .starting)
             return try await recording(record) {
                 // Called before a restart: the callback is still to come, on the same token.
                 if previous?.id != token || previous?.status == .starting {
@@ -144,7 +151,9 @@ struct ServiceIntegrations: TaskIntegration {
     /// after a restart, a task a worker had taken is not offered again: that worker answers on its token.
     func runActivity(_ task: TaskInvocation) async throws -> JSON {
         guard let token = task.taskToken else { throw StatesError("States.Runtime", "No task token") }
-        guard let activity = try? await store.activity(task.resource), activity.account == context.accountId, activity.region == context.region else {
+        guard let activity = try? await store.activity(task.resource), activity.account == context.accountId,
+            activity.region == context.region
+        else {
             throw StatesError("States.Runtime", "Activity Does Not Exist: '\(task.resource)'")
         }
         let executionArn = task.context["Execution"]?["Id"]?.stringValue ?? ""
@@ -172,13 +181,16 @@ struct ServiceIntegrations: TaskIntegration {
     func call(_ target: Target, _ input: JSON) async throws -> JSON {
         var input = input
         // The optimized integration's tasks say who started them, as AWS's do (ListTasks --started-by finds them).
-        if !target.sdk, target.endpoint == "ecs", target.operation == "RunTask", case .object(var parameters) = input, parameters["StartedBy"] == nil {
+        if !target.sdk, target.endpoint == "ecs", target.operation == "RunTask", case .object(var parameters) = input,
+            parameters["StartedBy"] == nil
+        {
             parameters["StartedBy"] = "AWS Step Functions"
             input = .object(parameters)
         }
         let pascal = Self.pascalCaseServices.contains(target.endpoint)
         do {
-            let output = try await directory.invoke(target.endpoint, operation: target.operation, input: pascal ? input : Self.recase(input, upper: false), context: context)
+            let output = try await directory.invoke(
+                target.endpoint, operation: target.operation, input: pascal ? input : Self.recase(input, upper: false), context: context)
             return pascal ? output : Self.recase(output, upper: true)
         } catch let error as AWSError {
             throw StatesError(Self.errorName(target, error.code), error.message)
@@ -198,15 +210,21 @@ struct ServiceIntegrations: TaskIntegration {
     /// `Exception` (`Sfn.ExecutionDoesNotExistException`, `AcmPca.ResourceNotFoundException`); optimized
     /// integrations prefix the service's own name (`ECS.`, `StepFunctions.`, `EventBridge.`).
     static func errorName(_ target: Target, _ code: String) -> String {
-        let prefix = target.sdk ? sdkServiceNames[target.service] ?? upperFirst(target.service) : optimizedServiceNames[target.endpoint] ?? upperFirst(target.endpoint)
+        let prefix =
+            target.sdk
+            ? sdkServiceNames[target.service] ?? upperFirst(target.service)
+            : optimizedServiceNames[target.endpoint] ?? upperFirst(target.endpoint)
         return "\(prefix).\(code.hasSuffix("Exception") ? code : code + "Exception")"
     }
 
     static let sdkServiceNames: [String: String] = [
-        "sfn": "Sfn", "ecs": "Ecs", "eventbridge": "EventBridge", "cloudwatchlogs": "CloudWatchLogs", "scheduler": "Scheduler", "sts": "Sts",
+        "sfn": "Sfn", "ecs": "Ecs", "eventbridge": "EventBridge", "cloudwatchlogs": "CloudWatchLogs", "scheduler": "Scheduler",
+        "sts": "Sts",
         "acmpca": "AcmPca", "dynamodb": "DynamoDb", "secretsmanager": "SecretsManager", "cloudformation": "CloudFormation",
     ]
-    static let optimizedServiceNames: [String: String] = ["ecs": "ECS", "states": "StepFunctions", "events": "EventBridge", "logs": "CloudWatchLogs"]
+    static let optimizedServiceNames: [String: String] = [
+        "ecs": "ECS", "states": "StepFunctions", "events": "EventBridge", "logs": "CloudWatchLogs",
+    ]
 
     /// Optimized integrations take JSON where the API takes a JSON string: a child execution's `Input`, an event's
     /// `Detail`. They are serialized here, before the parameter names are recased.
@@ -217,11 +235,12 @@ struct ServiceIntegrations: TaskIntegration {
             if let value = o["Input"], value.stringValue == nil { o["Input"] = .string(value.serialized()) }
         case ("events", "PutEvents"):
             if case .array(let entries)? = o["Entries"] {
-                o["Entries"] = .array(entries.map { entry in
-                    guard case .object(var e) = entry, let detail = e["Detail"], detail.stringValue == nil else { return entry }
-                    e["Detail"] = .string(detail.serialized())
-                    return .object(e)
-                })
+                o["Entries"] = .array(
+                    entries.map { entry in
+                        guard case .object(var e) = entry, let detail = e["Detail"], detail.stringValue == nil else { return entry }
+                        e["Detail"] = .string(detail.serialized())
+                        return .object(e)
+                    })
             }
         default: break
         }

@@ -99,7 +99,8 @@ extension StepFunctionsStore {
 
     func saveBranch(_ arn: String, key: String, progress: String) async throws {
         try await database.writeGrouped { db in
-            try db.executeCached("INSERT OR REPLACE INTO sfn_branches (execution_arn, key, progress) VALUES (?, ?, ?)", arguments: [arn, key, progress])
+            try db.executeCached(
+                "INSERT OR REPLACE INTO sfn_branches (execution_arn, key, progress) VALUES (?, ?, ?)", arguments: [arn, key, progress])
         }
     }
 
@@ -112,9 +113,10 @@ extension StepFunctionsStore {
     func branches(_ arn: String) async throws -> [String: String] {
         try await database.read { db in
             var result: [String: String] = [:]
-            try Row.fetchCursor(db.cachedStatement(sql: "SELECT key, progress FROM sfn_branches WHERE execution_arn = ?"), arguments: [arn]).forEach { row in
-                result[row["key"]] = row["progress"]
-            }
+            try Row.fetchCursor(db.cachedStatement(sql: "SELECT key, progress FROM sfn_branches WHERE execution_arn = ?"), arguments: [arn])
+                .forEach { row in
+                    result[row["key"]] = row["progress"]
+                }
             return result
         }
     }
@@ -122,17 +124,21 @@ extension StepFunctionsStore {
     // MARK: Activities
 
     static func activity(_ row: Row) -> Activity {
-        Activity(arn: row["arn"], account: row["account"], region: row["region"], name: row["name"], created: Date(timeIntervalSince1970: row["created"]))
+        Activity(
+            arn: row["arn"], account: row["account"], region: row["region"], name: row["name"],
+            created: Date(timeIntervalSince1970: row["created"]))
     }
 
     func activity(_ arn: String) async throws -> Activity? {
-        try await database.read { db in try db.fetchOneCached("SELECT * FROM sfn_activities WHERE arn = ?", arguments: [arn], Self.activity) }
+        try await database.read { db in try db.fetchOneCached("SELECT * FROM sfn_activities WHERE arn = ?", arguments: [arn], Self.activity)
+        }
     }
 
     func insert(_ a: Activity, region: String, tags: [SFNAPI.Tag]) async throws {
         try await database.write { db in
-            try db.execute(sql: "INSERT INTO sfn_activities (arn, account, region, name, created) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [a.arn, a.account, region, a.name, a.created.timeIntervalSince1970])
+            try db.execute(
+                sql: "INSERT INTO sfn_activities (arn, account, region, name, created) VALUES (?, ?, ?, ?, ?)",
+                arguments: [a.arn, a.account, region, a.name, a.created.timeIntervalSince1970])
             try ResourceTags.replace(db, arn: a.arn, with: Self.resourceTags(tags), rules: Self.tagRules)
         }
     }
@@ -155,9 +161,11 @@ extension StepFunctionsStore {
     // MARK: Versions
 
     static func version(_ row: Row) -> Version {
-        Version(arn: row["arn"], machineArn: row["machine_arn"], number: row["number"], definition: row["definition"], roleArn: row["role_arn"],
-                description: row["description"], revisionId: row["revision_id"], created: Date(timeIntervalSince1970: row["created"]),
-                logging: (row["logging"] as String?).flatMap { try? JSON(parsing: $0) }, tracing: (row["tracing"] as String?).flatMap { try? JSON(parsing: $0) })
+        Version(
+            arn: row["arn"], machineArn: row["machine_arn"], number: row["number"], definition: row["definition"], roleArn: row["role_arn"],
+            description: row["description"], revisionId: row["revision_id"], created: Date(timeIntervalSince1970: row["created"]),
+            logging: (row["logging"] as String?).flatMap { try? JSON(parsing: $0) },
+            tracing: (row["tracing"] as String?).flatMap { try? JSON(parsing: $0) })
     }
 
     func version(_ arn: String) async throws -> Version? {
@@ -167,7 +175,8 @@ extension StepFunctionsStore {
     /// Newest first, as ListStateMachineVersions answers.
     func versions(of machineArn: String) async throws -> [Version] {
         try await database.read { db in
-            try db.fetchAllCached("SELECT * FROM sfn_versions WHERE machine_arn = ? ORDER BY number DESC", arguments: [machineArn], Self.version)
+            try db.fetchAllCached(
+                "SELECT * FROM sfn_versions WHERE machine_arn = ? ORDER BY number DESC", arguments: [machineArn], Self.version)
         }
     }
 
@@ -175,18 +184,28 @@ extension StepFunctionsStore {
     /// number continues after deleted versions).
     func publishVersion(of machine: Machine, description: String?, at date: Date) async throws -> Version {
         try await database.write { db in
-            let highest = try Int.fetchOne(db.cachedStatement(sql: "SELECT max(number) FROM sfn_versions WHERE machine_arn = ?"), arguments: [machine.arn]) ?? 0
-            let counter = try Int.fetchOne(db.cachedStatement(sql: "SELECT value FROM sfn_version_counters WHERE machine_arn = ?"), arguments: [machine.arn]) ?? 0
+            let highest =
+                try Int.fetchOne(
+                    db.cachedStatement(sql: "SELECT max(number) FROM sfn_versions WHERE machine_arn = ?"), arguments: [machine.arn]) ?? 0
+            let counter =
+                try Int.fetchOne(
+                    db.cachedStatement(sql: "SELECT value FROM sfn_version_counters WHERE machine_arn = ?"), arguments: [machine.arn]) ?? 0
             let number = max(highest, counter) + 1
-            let version = Version(arn: "\(machine.arn):\(number)", machineArn: machine.arn, number: number, definition: machine.definition,
-                                  roleArn: machine.roleArn, description: description, revisionId: machine.revisionId, created: date,
-                                  logging: machine.logging, tracing: machine.tracing)
-            try db.execute(sql: """
-                INSERT INTO sfn_versions (arn, machine_arn, number, definition, role_arn, description, revision_id, created, logging, tracing)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [version.arn, version.machineArn, number, version.definition, version.roleArn, description, version.revisionId,
-                                 date.timeIntervalSince1970, machine.logging?.serialized(), machine.tracing?.serialized()])
-            try db.executeCached("INSERT OR REPLACE INTO sfn_version_counters (machine_arn, value) VALUES (?, ?)", arguments: [machine.arn, number])
+            let version = Version(
+                arn: "\(machine.arn):\(number)", machineArn: machine.arn, number: number, definition: machine.definition,
+                roleArn: machine.roleArn, description: description, revisionId: machine.revisionId, created: date,
+                logging: machine.logging, tracing: machine.tracing)
+            try db.execute(
+                sql: """
+                    INSERT INTO sfn_versions (arn, machine_arn, number, definition, role_arn, description, revision_id, created, logging, tracing)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    version.arn, version.machineArn, number, version.definition, version.roleArn, description, version.revisionId,
+                    date.timeIntervalSince1970, machine.logging?.serialized(), machine.tracing?.serialized(),
+                ])
+            try db.executeCached(
+                "INSERT OR REPLACE INTO sfn_version_counters (machine_arn, value) VALUES (?, ?)", arguments: [machine.arn, number])
             return version
         }
     }
@@ -199,12 +218,13 @@ extension StepFunctionsStore {
 
     static func alias(_ row: Row) -> Alias {
         let routing = (try? JSON(parsing: row["routing"] as String))?.arrayValue ?? []
-        return Alias(arn: row["arn"], machineArn: row["machine_arn"], name: row["name"], description: row["description"],
-                     routing: routing.compactMap { pair in
-                         guard let arn = pair[0]?.stringValue, let weight = pair[1]?.intValue else { return nil }
-                         return (arn, weight)
-                     },
-                     created: Date(timeIntervalSince1970: row["created"]), updated: Date(timeIntervalSince1970: row["updated"]))
+        return Alias(
+            arn: row["arn"], machineArn: row["machine_arn"], name: row["name"], description: row["description"],
+            routing: routing.compactMap { pair in
+                guard let arn = pair[0]?.stringValue, let weight = pair[1]?.intValue else { return nil }
+                return (arn, weight)
+            },
+            created: Date(timeIntervalSince1970: row["created"]), updated: Date(timeIntervalSince1970: row["updated"]))
     }
 
     func alias(_ arn: String) async throws -> Alias? {
@@ -213,17 +233,22 @@ extension StepFunctionsStore {
 
     func aliases(of machineArn: String) async throws -> [Alias] {
         try await database.read { db in
-            try db.fetchAllCached("SELECT * FROM sfn_aliases WHERE machine_arn = ? ORDER BY created, name", arguments: [machineArn], Self.alias)
+            try db.fetchAllCached(
+                "SELECT * FROM sfn_aliases WHERE machine_arn = ? ORDER BY created, name", arguments: [machineArn], Self.alias)
         }
     }
 
     func save(_ alias: Alias) async throws {
         let routing = JSON.array(alias.routing.map { [.string($0.0), .number(Double($0.1))] }).serialized()
         try await database.write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO sfn_aliases (arn, machine_arn, name, description, routing, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [alias.arn, alias.machineArn, alias.name, alias.description, routing, alias.created.timeIntervalSince1970,
-                                 alias.updated.timeIntervalSince1970])
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO sfn_aliases (arn, machine_arn, name, description, routing, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    alias.arn, alias.machineArn, alias.name, alias.description, routing, alias.created.timeIntervalSince1970,
+                    alias.updated.timeIntervalSince1970,
+                ])
         }
     }
 
@@ -245,15 +270,18 @@ extension StepFunctionsStore {
     /// Marks a stopped execution running again for a redrive; false if it was not in a redrivable status.
     func redrive(_ arn: String, at date: Date) async throws -> Bool {
         try await database.write { db in
-            try db.execute(sql: """
-                UPDATE sfn_executions SET status = 'RUNNING', stopped = NULL, output = NULL, error = NULL, cause = NULL,
-                redrive_count = redrive_count + 1, redrive_date = ? WHERE arn = ? AND status IN ('FAILED', 'TIMED_OUT', 'ABORTED')
-                """, arguments: [date.timeIntervalSince1970, arn])
+            try db.execute(
+                sql: """
+                    UPDATE sfn_executions SET status = 'RUNNING', stopped = NULL, output = NULL, error = NULL, cause = NULL,
+                    redrive_count = redrive_count + 1, redrive_date = ? WHERE arn = ? AND status IN ('FAILED', 'TIMED_OUT', 'ABORTED')
+                    """, arguments: [date.timeIntervalSince1970, arn])
             return db.changesCount > 0
         }
     }
 
     func lastEventId(_ arn: String) async throws -> Int {
-        try await database.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT max(id) FROM sfn_history WHERE execution_arn = ?"), arguments: [arn]) ?? 0 }
+        try await database.read { db in
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT max(id) FROM sfn_history WHERE execution_arn = ?"), arguments: [arn]) ?? 0
+        }
     }
 }

@@ -67,7 +67,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             let recorded = try await store.events(execution.arn, after: snapshot?.lastEventId ?? 0)
             try await start(execution, mode: .resume(from: snapshot, replaying: recorded), machine: machine, context: context)
         } catch {
-            await failResume(execution, cause: "The execution could not be resumed after the server restarted: \(Self.describe(error))", context: context)
+            await failResume(
+                execution, cause: "The execution could not be resumed after the server restarted: \(Self.describe(error))", context: context
+            )
         }
     }
 
@@ -76,8 +78,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let error = "States.Runtime"
         let ending = Ending(stopped: Date(), error: error, cause: cause)
         let last = (try? await store.lastEventId(execution.arn)) ?? 0
-        let failed = HistoryEvent(id: last + 1, previousEventId: last, timestamp: ending.stopped, type: "ExecutionFailed",
-                                  detailsKey: "executionFailedEventDetails", details: ["error": .string(error), "cause": .string(cause)])
+        let failed = HistoryEvent(
+            id: last + 1, previousEventId: last, timestamp: ending.stopped, type: "ExecutionFailed",
+            detailsKey: "executionFailedEventDetails", details: ["error": .string(error), "cause": .string(cause)])
         await store.append(event: failed.json, id: failed.id, to: execution.arn)
         try? await store.finish(execution.arn, status: .failed, output: nil, error: error, cause: cause, stopped: ending.stopped)
         await publish(execution, status: .failed, ending: ending, context: context)
@@ -138,7 +141,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         guard arn.hasPrefix("arn:aws:states:"), arn.containsBytes(":execution:") || arn.containsBytes(":express:") else {
             throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
-        guard let execution = try await store.execution(arn), execution.account == context.accountId, execution.region == context.region else {
+        guard let execution = try await store.execution(arn), execution.account == context.accountId, execution.region == context.region
+        else {
             throw SFNAPI.Errors.executionDoesNotExist("Execution Does Not Exist: '\(arn)'")
         }
         return execution
@@ -160,7 +164,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     // MARK: State machines
 
-    public func createStateMachine(_ input: SFNAPI.CreateStateMachineInput, context: RequestContext) async throws -> SFNAPI.CreateStateMachineOutput {
+    public func createStateMachine(
+        _ input: SFNAPI.CreateStateMachineInput, context: RequestContext
+    ) async throws -> SFNAPI.CreateStateMachineOutput {
         try Self.validateName(input.name)
         let type = input.type ?? .standard
         let machine = try Self.parseDefinition(input.definition)
@@ -174,10 +180,11 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             return try await answerCreate(input, existing: existing, type: type, logging: logging, tracing: tracing, encryption: encryption)
         }
         let now = Date()
-        let inserted = try await store.insertIfAbsent(.init(
-            arn: arn, account: context.accountId, region: context.region, name: input.name, definition: input.definition,
-            roleArn: input.roleArn, type: type, created: now, updated: now, description: input.versionDescription,
-            revisionId: RandomUUID.make(), logging: logging, tracing: tracing, encryption: encryption), tags: input.tags ?? [])
+        let inserted = try await store.insertIfAbsent(
+            .init(
+                arn: arn, account: context.accountId, region: context.region, name: input.name, definition: input.definition,
+                roleArn: input.roleArn, type: type, created: now, updated: now, description: input.versionDescription,
+                revisionId: RandomUUID.make(), logging: logging, tracing: tracing, encryption: encryption), tags: input.tags ?? [])
         if !inserted {
             // Another request created it since the look-up above (and may be deleting it again already).
             guard let existing = try await store.machine(arn) else {
@@ -196,21 +203,28 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// tracing and encryption configuration, and publish and versionDescription; a different roleArn or tags are
     /// ignored (and not applied).
     private func answerCreate(
-        _ input: SFNAPI.CreateStateMachineInput, existing: StepFunctionsStore.Machine, type: SFNAPI.StateMachineType, logging: JSON?, tracing: JSON?, encryption: JSON?
+        _ input: SFNAPI.CreateStateMachineInput, existing: StepFunctionsStore.Machine, type: SFNAPI.StateMachineType, logging: JSON?,
+        tracing: JSON?, encryption: JSON?
     ) async throws -> SFNAPI.CreateStateMachineOutput {
         if existing.status == .deleting {
             throw SFNAPI.Errors.stateMachineDeleting("State Machine is being deleted: '\(existing.arn)'")
         }
         let latest = try await store.versions(of: existing.arn).first
-        let samePublish = input.publish != true || (latest?.revisionId == existing.revisionId && latest?.description == input.versionDescription)
+        let samePublish =
+            input.publish != true || (latest?.revisionId == existing.revisionId && latest?.description == input.versionDescription)
         if existing.definition == input.definition && existing.type == type && existing.logging == logging && existing.tracing == tracing
-            && existing.encryption == encryption && samePublish {
-            return .init(stateMachineArn: existing.arn, creationDate: existing.created, stateMachineVersionArn: input.publish == true ? latest?.arn : nil)
+            && existing.encryption == encryption && samePublish
+        {
+            return .init(
+                stateMachineArn: existing.arn, creationDate: existing.created,
+                stateMachineVersionArn: input.publish == true ? latest?.arn : nil)
         }
         throw SFNAPI.Errors.stateMachineAlreadyExists("State Machine Already Exists: '\(existing.arn)'")
     }
 
-    public func describeStateMachine(_ input: SFNAPI.DescribeStateMachineInput, context: RequestContext) async throws -> SFNAPI.DescribeStateMachineOutput {
+    public func describeStateMachine(
+        _ input: SFNAPI.DescribeStateMachineInput, context: RequestContext
+    ) async throws -> SFNAPI.DescribeStateMachineOutput {
         let (machineArn, qualifier) = try Self.splitMachineArn(input.stateMachineArn)
         let m = try await requireMachine(machineArn, context)
         if case .version = qualifier {
@@ -218,10 +232,13 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
             let v = try await requireVersion(input.stateMachineArn, context, missing: .machine)
             return .init(
                 stateMachineArn: v.arn, name: m.name, status: m.status, definition: v.definition, roleArn: v.roleArn, type: m.type,
-                creationDate: v.created, loggingConfiguration: Self.logging(v.logging ?? m.logging), tracingConfiguration: Self.tracing(v.tracing ?? m.tracing),
+                creationDate: v.created, loggingConfiguration: Self.logging(v.logging ?? m.logging),
+                tracingConfiguration: Self.tracing(v.tracing ?? m.tracing),
                 revisionId: v.revisionId, description: v.description, encryptionConfiguration: Self.encryption(m.encryption))
         }
-        guard qualifier == .none else { throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'") }
+        guard qualifier == .none else {
+            throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'")
+        }
         return .init(
             stateMachineArn: m.arn, name: m.name, status: m.status, definition: m.definition, roleArn: m.roleArn, type: m.type,
             creationDate: m.created, loggingConfiguration: Self.logging(m.logging), tracingConfiguration: Self.tracing(m.tracing),
@@ -231,7 +248,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// The configurations as given to CreateStateMachine or UpdateStateMachine, or AWS's defaults.
     static func logging(_ json: JSON?) -> SFNAPI.LoggingConfiguration {
         var decoder = ShapeDecoder()
-        return json.flatMap { try? SFNAPI.LoggingConfiguration(json: $0, decoder: &decoder, path: "") } ?? .init(level: .off, includeExecutionData: false)
+        return json.flatMap { try? SFNAPI.LoggingConfiguration(json: $0, decoder: &decoder, path: "") }
+            ?? .init(level: .off, includeExecutionData: false)
     }
 
     static func tracing(_ json: JSON?) -> SFNAPI.TracingConfiguration {
@@ -251,10 +269,15 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         for (name, state) in machine.states.sorted(by: { $0.key < $1.key }) {
             let location = "\(path)/States/\(name)"
             if let resource = state.resource,
-               resource.hasSuffix(".sync") || resource.hasSuffix(".sync:2") || resource.hasSuffix(".waitForTaskToken") || resource.contains(":activity:") {
-                found.append(Diagnostic(code: "SCHEMA_VALIDATION_FAILED",
-                                        message: "Express state machines do not support the .sync and .waitForTaskToken integration patterns nor activities: \(resource)",
-                                        location: location + "/Resource"))
+                resource.hasSuffix(".sync") || resource.hasSuffix(".sync:2") || resource.hasSuffix(".waitForTaskToken")
+                    || resource.contains(":activity:")
+            {
+                found.append(
+                    Diagnostic(
+                        code: "SCHEMA_VALIDATION_FAILED",
+                        message:
+                            "Express state machines do not support the .sync and .waitForTaskToken integration patterns nor activities: \(resource)",
+                        location: location + "/Resource"))
             }
             for (i, branch) in state.branches.enumerated() { found += expressDiagnostics(branch, path: "\(location)/Branches/\(i)") }
             if let iterator = state.iterator { found += expressDiagnostics(iterator, path: location + "/ItemProcessor") }
@@ -268,15 +291,23 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         if !problems.isEmpty { throw SFNAPI.Errors.invalidDefinition(DefinitionError(problems).description) }
     }
 
-    public func listStateMachines(_ input: SFNAPI.ListStateMachinesInput, context: RequestContext) async throws -> SFNAPI.ListStateMachinesOutput {
+    public func listStateMachines(
+        _ input: SFNAPI.ListStateMachinesInput, context: RequestContext
+    ) async throws -> SFNAPI.ListStateMachinesOutput {
         let all = try await store.machines(account: context.accountId, region: context.region)
-        let page = try Self.pages.page(all, maxResults: input.maxResults, nextToken: input.nextToken) { PageKey(PageKey.time($0.created), $0.name) }
-        return .init(stateMachines: page.items.map { .init(stateMachineArn: $0.arn, name: $0.name, type: $0.type, creationDate: $0.created) }, nextToken: page.nextToken)
+        let page = try Self.pages.page(all, maxResults: input.maxResults, nextToken: input.nextToken) {
+            PageKey(PageKey.time($0.created), $0.name)
+        }
+        return .init(
+            stateMachines: page.items.map { .init(stateMachineArn: $0.arn, name: $0.name, type: $0.type, creationDate: $0.created) },
+            nextToken: page.nextToken)
     }
 
     /// Deletes a state machine as AWS does: it goes DELETING (no new executions), its running executions are
     /// stopped, then it is deleted with its versions and aliases.
-    public func deleteStateMachine(_ input: SFNAPI.DeleteStateMachineInput, context: RequestContext) async throws -> SFNAPI.DeleteStateMachineOutput {
+    public func deleteStateMachine(
+        _ input: SFNAPI.DeleteStateMachineInput, context: RequestContext
+    ) async throws -> SFNAPI.DeleteStateMachineOutput {
         guard input.stateMachineArn.contains(":stateMachine:") else {
             throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(input.stateMachineArn)'")
         }
@@ -294,10 +325,14 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         return .init()
     }
 
-    public func updateStateMachine(_ input: SFNAPI.UpdateStateMachineInput, context: RequestContext) async throws -> SFNAPI.UpdateStateMachineOutput {
+    public func updateStateMachine(
+        _ input: SFNAPI.UpdateStateMachineInput, context: RequestContext
+    ) async throws -> SFNAPI.UpdateStateMachineOutput {
         var m = try await requireMachine(input.stateMachineArn, context)
-        guard input.definition != nil || input.roleArn != nil || input.loggingConfiguration != nil || input.tracingConfiguration != nil else {
-            throw SFNAPI.Errors.missingRequiredParameter("Either the definition, the role ARN, the LoggingConfiguration, or the TracingConfiguration must be specified")
+        guard input.definition != nil || input.roleArn != nil || input.loggingConfiguration != nil || input.tracingConfiguration != nil
+        else {
+            throw SFNAPI.Errors.missingRequiredParameter(
+                "Either the definition, the role ARN, the LoggingConfiguration, or the TracingConfiguration must be specified")
         }
         if let definition = input.definition {
             try Self.checkType(try Self.parseDefinition(definition), type: m.type)
@@ -317,7 +352,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         return .init(updateDate: m.updated, revisionId: m.revisionId)
     }
 
-    public func validateStateMachineDefinition(_ input: SFNAPI.ValidateStateMachineDefinitionInput, context: RequestContext) async throws -> SFNAPI.ValidateStateMachineDefinitionOutput {
+    public func validateStateMachineDefinition(
+        _ input: SFNAPI.ValidateStateMachineDefinitionInput, context: RequestContext
+    ) async throws -> SFNAPI.ValidateStateMachineDefinitionOutput {
         var diagnostics = StateMachine.validate(input.definition)
         if diagnostics.isEmpty, input.type == .express, let machine = try? StateMachine(definition: input.definition) {
             diagnostics = Self.expressDiagnostics(machine)
@@ -325,7 +362,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let limit = input.maxResults ?? 100
         return .init(
             result: diagnostics.isEmpty ? .ok : .fail,
-            diagnostics: diagnostics.prefix(limit).map { .init(severity: .init(rawValue: $0.severity), code: $0.code, message: $0.message, location: $0.location) },
+            diagnostics: diagnostics.prefix(limit).map {
+                .init(severity: .init(rawValue: $0.severity), code: $0.code, message: $0.message, location: $0.location)
+            },
             truncated: diagnostics.count > limit)
     }
 
@@ -371,7 +410,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     /// Runs an Express execution to its end and answers its outcome. Versions and aliases run as with
     /// StartExecution.
-    public func startSyncExecution(_ input: SFNAPI.StartSyncExecutionInput, context: RequestContext) async throws -> SFNAPI.StartSyncExecutionOutput {
+    public func startSyncExecution(
+        _ input: SFNAPI.StartSyncExecutionInput, context: RequestContext
+    ) async throws -> SFNAPI.StartSyncExecutionOutput {
         let target = try await resolveForExecution(input.stateMachineArn, context)
         let m = target.machine
         guard m.type == .express else {
@@ -385,7 +426,10 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         }
         let machine = try definitions.machine(target.definition)
         let execution = Self.expressExecution(target, name: name, input: inputText, context: context)
-        guard let (outcome, ending) = try await start(execution, mode: .synchronousExpress, machine: machine, input: inputJSON, context: context) else {
+        guard
+            let (outcome, ending) = try await start(
+                execution, mode: .synchronousExpress, machine: machine, input: inputJSON, context: context)
+        else {
             preconditionFailure("a synchronous Express execution runs within the request")
         }
         let (arn, start, stop) = (execution.arn, execution.started, ending.stopped)
@@ -393,7 +437,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let billed = max(100, Int((stop.timeIntervalSince(start) * 10).rounded(.up)) * 100)
         return .init(
             executionArn: arn, stateMachineArn: target.versionArn ?? target.aliasArn ?? m.arn, name: name, startDate: start, stopDate: stop,
-            status: .init(rawValue: outcome.status.rawValue), error: outcome.error, cause: outcome.cause, input: inputText, inputDetails: .init(included: true),
+            status: .init(rawValue: outcome.status.rawValue), error: outcome.error, cause: outcome.cause, input: inputText,
+            inputDetails: .init(included: true),
             output: ending.output, outputDetails: .init(included: outcome.output != nil),
             billingDetails: .init(billedMemoryUsedInMB: 64, billedDurationInMilliseconds: billed))
     }
@@ -408,14 +453,17 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// Whether an execution of this status could be redriven (so that its history's length matters).
     static func mayBeRedrivable(_ status: SFNAPI.ExecutionStatus) -> Bool { status == .failed || status == .timedOut || status == .aborted }
 
-    public func describeExecution(_ input: SFNAPI.DescribeExecutionInput, context: RequestContext) async throws -> SFNAPI.DescribeExecutionOutput {
+    public func describeExecution(
+        _ input: SFNAPI.DescribeExecutionInput, context: RequestContext
+    ) async throws -> SFNAPI.DescribeExecutionOutput {
         let e = try await requireExecution(input.executionArn, context)
         let machine = try await store.machine(e.machineArn)
         let last = Self.mayBeRedrivable(e.status) ? try await store.lastEventId(e.arn) : nil
         let notRedrivable = Self.notRedrivableReason(e, machine: machine, lastEventId: last)
         return .init(
             executionArn: e.arn, stateMachineArn: e.machineArn, name: e.name, status: e.status, startDate: e.started, stopDate: e.stopped,
-            input: e.input, inputDetails: .init(included: true), output: e.output, outputDetails: e.output.map { _ in .init(included: true) },
+            input: e.input, inputDetails: .init(included: true), output: e.output,
+            outputDetails: e.output.map { _ in .init(included: true) },
             error: e.error, cause: e.cause, stateMachineVersionArn: e.versionArn, stateMachineAliasArn: e.aliasArn,
             redriveCount: e.redriveCount, redriveDate: e.redriveDate,
             redriveStatus: notRedrivable == nil ? .redrivable : .notRedrivable, redriveStatusReason: notRedrivable)
@@ -423,7 +471,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     /// The state machine as the execution ran it: the definition, role and revision of the version (or of the
     /// machine's revision) it was started with.
-    public func describeStateMachineForExecution(_ input: SFNAPI.DescribeStateMachineForExecutionInput, context: RequestContext) async throws -> SFNAPI.DescribeStateMachineForExecutionOutput {
+    public func describeStateMachineForExecution(
+        _ input: SFNAPI.DescribeStateMachineForExecutionInput, context: RequestContext
+    ) async throws -> SFNAPI.DescribeStateMachineForExecutionOutput {
         let e = try await requireExecution(input.executionArn, context)
         let m = try await store.machine(e.machineArn)
         let version = try await e.versionArn.asyncMap { try await store.version($0) } ?? nil
@@ -431,7 +481,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         return .init(
             stateMachineArn: e.versionArn ?? e.machineArn, name: m?.name ?? Self.lastARNComponent(e.machineArn),
             definition: e.definition, roleArn: e.roleArn, updateDate: updated,
-            loggingConfiguration: Self.logging(version?.logging ?? m?.logging), tracingConfiguration: Self.tracing(version?.tracing ?? m?.tracing),
+            loggingConfiguration: Self.logging(version?.logging ?? m?.logging),
+            tracingConfiguration: Self.tracing(version?.tracing ?? m?.tracing),
             revisionId: e.revisionId ?? version?.revisionId, encryptionConfiguration: Self.encryption(m?.encryption))
     }
 
@@ -452,7 +503,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         }
     }
 
-    func listExecutions(of machineArn: String, _ input: SFNAPI.ListExecutionsInput, context: RequestContext) async throws -> SFNAPI.ListExecutionsOutput {
+    func listExecutions(
+        of machineArn: String, _ input: SFNAPI.ListExecutionsInput, context: RequestContext
+    ) async throws -> SFNAPI.ListExecutionsOutput {
         // A version or alias ARN lists the executions started through it.
         let (unqualified, qualifier) = try Self.splitMachineArn(machineArn)
         let machine = try await requireMachine(unqualified, context)
@@ -480,10 +533,14 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         let size = Self.pages.size(input.maxResults)
         let found = try await store.executionsPage(machineArn: unqualified, filter: filter, after: after, limit: size + 1)
         let page = Self.pages.page(fetched: found, size: size) { PageKey(PageKey.time($0.started), $0.arn) }
-        return .init(executions: page.items.map {
-            .init(executionArn: $0.arn, stateMachineArn: $0.machineArn, name: $0.name, status: $0.status, startDate: $0.started, stopDate: $0.stopped,
-                  stateMachineVersionArn: $0.versionArn, stateMachineAliasArn: $0.aliasArn, redriveCount: $0.redriveCount, redriveDate: $0.redriveDate)
-        }, nextToken: page.nextToken)
+        return .init(
+            executions: page.items.map {
+                .init(
+                    executionArn: $0.arn, stateMachineArn: $0.machineArn, name: $0.name, status: $0.status, startDate: $0.started,
+                    stopDate: $0.stopped,
+                    stateMachineVersionArn: $0.versionArn, stateMachineAliasArn: $0.aliasArn, redriveCount: $0.redriveCount,
+                    redriveDate: $0.redriveDate)
+            }, nextToken: page.nextToken)
     }
 
     public func stopExecution(_ input: SFNAPI.StopExecutionInput, context: RequestContext) async throws -> SFNAPI.StopExecutionOutput {
@@ -507,7 +564,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         return try await store.execution(e.arn)?.stopped ?? Date()
     }
 
-    public func getExecutionHistory(_ input: SFNAPI.GetExecutionHistoryInput, context: RequestContext) async throws -> SFNAPI.GetExecutionHistoryOutput {
+    public func getExecutionHistory(
+        _ input: SFNAPI.GetExecutionHistoryInput, context: RequestContext
+    ) async throws -> SFNAPI.GetExecutionHistoryOutput {
         let e = try await requireExecution(input.executionArn, context)
         let reverse = input.reverseOrder == true
         // The token names the last event listed.
@@ -541,7 +600,8 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     // MARK: Task tokens
 
-    public func sendTaskSuccess(_ input: SFNAPI.SendTaskSuccessInput, context: RequestContext) async throws -> SFNAPI.SendTaskSuccessOutput {
+    public func sendTaskSuccess(_ input: SFNAPI.SendTaskSuccessInput, context: RequestContext) async throws -> SFNAPI.SendTaskSuccessOutput
+    {
         try Self.checkToken(input.taskToken)
         guard let output = try? JSON(parsing: input.output) else {
             throw SFNAPI.Errors.invalidOutput("Invalid Output: 'Invalid JSON'")
@@ -550,14 +610,17 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         return .init()
     }
 
-    public func sendTaskFailure(_ input: SFNAPI.SendTaskFailureInput, context: RequestContext) async throws -> SFNAPI.SendTaskFailureOutput {
+    public func sendTaskFailure(_ input: SFNAPI.SendTaskFailureInput, context: RequestContext) async throws -> SFNAPI.SendTaskFailureOutput
+    {
         try Self.checkToken(input.taskToken)
         let failure = StatesError(input.error ?? "", input.cause ?? "")
         try await onToken(input.taskToken) { tokens.complete(input.taskToken, with: .failure(failure)) }
         return .init()
     }
 
-    public func sendTaskHeartbeat(_ input: SFNAPI.SendTaskHeartbeatInput, context: RequestContext) async throws -> SFNAPI.SendTaskHeartbeatOutput {
+    public func sendTaskHeartbeat(
+        _ input: SFNAPI.SendTaskHeartbeatInput, context: RequestContext
+    ) async throws -> SFNAPI.SendTaskHeartbeatOutput {
         try Self.checkToken(input.taskToken)
         try await onToken(input.taskToken) { tokens.beat(input.taskToken) }
         return .init()
@@ -602,7 +665,9 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         return .init()
     }
 
-    public func listTagsForResource(_ input: SFNAPI.ListTagsForResourceInput, context: RequestContext) async throws -> SFNAPI.ListTagsForResourceOutput {
+    public func listTagsForResource(
+        _ input: SFNAPI.ListTagsForResourceInput, context: RequestContext
+    ) async throws -> SFNAPI.ListTagsForResourceOutput {
         try await requireTaggable(input.resourceArn, context)
         return .init(tags: try await store.tags(input.resourceArn))
     }
@@ -611,10 +676,13 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
     /// account and region.
     func requireTaggable(_ arn: String, _ context: RequestContext) async throws {
         guard let parsed = ARN(arn), parsed.service == "states", ["stateMachine", "activity"].contains(parsed.resourceType),
-              !parsed.resourceParts(separatedBy: ":").isEmpty else {
+            !parsed.resourceParts(separatedBy: ":").isEmpty
+        else {
             throw SFNAPI.Errors.invalidArn("Invalid Arn: 'Resource type not valid in this context: \(arn)'")
         }
-        if arn.contains(":activity:"), let activity = try await store.activity(arn), activity.account == context.accountId, activity.region == context.region {
+        if arn.contains(":activity:"), let activity = try await store.activity(arn), activity.account == context.accountId,
+            activity.region == context.region
+        {
             return
         }
         if let m = try await store.machine(arn), m.account == context.accountId, m.region == context.region { return }

@@ -108,22 +108,24 @@ struct StepFunctionsStore: Sendable {
             // Every execution written updates each index of the table. The listing index begins with the machine,
             // so the index on the machine alone served nothing; the status is looked up only for the running
             // executions to resume, which a partial index holds alone: an execution that ends adds nothing to it.
-            try db.execute(sql: """
-                DROP INDEX sfn_executions_on_machine_arn;
-                DROP INDEX sfn_executions_on_status;
-                CREATE INDEX sfn_executions_running ON sfn_executions (started) WHERE status = 'RUNNING';
-                """)
+            try db.execute(
+                sql: """
+                    DROP INDEX sfn_executions_on_machine_arn;
+                    DROP INDEX sfn_executions_on_status;
+                    CREATE INDEX sfn_executions_running ON sfn_executions (started) WHERE status = 'RUNNING';
+                    """)
         }
         migrator.registerMigration("stepfunctions-v7-resource-tags") { db in
             // The tags of state machines and activities move to the core's table, under the same ARNs.
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO resource_tags (arn, key, value)
-                SELECT m.arn, t.key, t.value FROM sfn_state_machines m, json_each(m.tags) t WHERE json_valid(m.tags);
-                INSERT OR REPLACE INTO resource_tags (arn, key, value)
-                SELECT a.arn, t.key, t.value FROM sfn_activities a, json_each(a.tags) t WHERE json_valid(a.tags);
-                ALTER TABLE sfn_state_machines DROP COLUMN tags;
-                ALTER TABLE sfn_activities DROP COLUMN tags;
-                """)
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                    SELECT m.arn, t.key, t.value FROM sfn_state_machines m, json_each(m.tags) t WHERE json_valid(m.tags);
+                    INSERT OR REPLACE INTO resource_tags (arn, key, value)
+                    SELECT a.arn, t.key, t.value FROM sfn_activities a, json_each(a.tags) t WHERE json_valid(a.tags);
+                    ALTER TABLE sfn_state_machines DROP COLUMN tags;
+                    ALTER TABLE sfn_activities DROP COLUMN tags;
+                    """)
         }
     }
 
@@ -160,14 +162,18 @@ struct StepFunctionsStore: Sendable {
     /// must answer as AWS does for an existing machine rather than fail on the primary key.
     func insertIfAbsent(_ m: Machine, tags: [SFNAPI.Tag]) async throws -> Bool {
         let inserted = try await database.write { db in
-            try db.execute(sql: """
-                INSERT INTO sfn_state_machines (arn, account, region, name, definition, role_arn, type, created, updated, description, revision_id,
-                status, logging, tracing, encryption)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (arn) DO NOTHING
-                """, arguments: [m.arn, m.account, m.region, m.name, m.definition, m.roleArn, m.type.rawValue, m.created.timeIntervalSince1970,
-                                 m.updated.timeIntervalSince1970, m.description, m.revisionId, m.status.rawValue,
-                                 m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized()])
+            try db.execute(
+                sql: """
+                    INSERT INTO sfn_state_machines (arn, account, region, name, definition, role_arn, type, created, updated, description, revision_id,
+                    status, logging, tracing, encryption)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (arn) DO NOTHING
+                    """,
+                arguments: [
+                    m.arn, m.account, m.region, m.name, m.definition, m.roleArn, m.type.rawValue, m.created.timeIntervalSince1970,
+                    m.updated.timeIntervalSince1970, m.description, m.revisionId, m.status.rawValue,
+                    m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized(),
+                ])
             guard db.changesCount > 0 else { return false }
             try ResourceTags.replace(db, arn: m.arn, with: Self.resourceTags(tags), rules: Self.tagRules)
             return true
@@ -178,11 +184,15 @@ struct StepFunctionsStore: Sendable {
 
     func update(_ m: Machine) async throws {
         try await database.write { db in
-            try db.execute(sql: """
-                UPDATE sfn_state_machines SET definition = ?, role_arn = ?, updated = ?, description = ?, revision_id = ?, status = ?,
-                logging = ?, tracing = ?, encryption = ? WHERE arn = ?
-                """, arguments: [m.definition, m.roleArn, m.updated.timeIntervalSince1970, m.description, m.revisionId, m.status.rawValue,
-                                 m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized(), m.arn])
+            try db.execute(
+                sql: """
+                    UPDATE sfn_state_machines SET definition = ?, role_arn = ?, updated = ?, description = ?, revision_id = ?, status = ?,
+                    logging = ?, tracing = ?, encryption = ? WHERE arn = ?
+                    """,
+                arguments: [
+                    m.definition, m.roleArn, m.updated.timeIntervalSince1970, m.description, m.revisionId, m.status.rawValue,
+                    m.logging?.serialized(), m.tracing?.serialized(), m.encryption?.serialized(), m.arn,
+                ])
         }
         // Re-read rather than trust `m`: an update may name a machine another request just deleted.
         machines.remove(m.arn)
@@ -198,7 +208,9 @@ struct StepFunctionsStore: Sendable {
 
     func machines(account: String, region: String) async throws -> [Machine] {
         try await database.read { db in
-            try db.fetchAllCached("SELECT * FROM sfn_state_machines WHERE account = ? AND region = ? ORDER BY created, name", arguments: [account, region], Self.machine)
+            try db.fetchAllCached(
+                "SELECT * FROM sfn_state_machines WHERE account = ? AND region = ? ORDER BY created, name", arguments: [account, region],
+                Self.machine)
         }
     }
 
@@ -208,7 +220,8 @@ struct StepFunctionsStore: Sendable {
         Execution(
             arn: row["arn"], account: row["account"], region: row["region"], machineArn: row["machine_arn"], name: row["name"],
             status: .init(rawValue: row["status"]), input: row["input"], output: row["output"], error: row["error"], cause: row["cause"],
-            started: Date(timeIntervalSince1970: row["started"]), stopped: (row["stopped"] as Double?).map { Date(timeIntervalSince1970: $0) },
+            started: Date(timeIntervalSince1970: row["started"]),
+            stopped: (row["stopped"] as Double?).map { Date(timeIntervalSince1970: $0) },
             definition: row["definition"], roleArn: row["role_arn"], snapshot: row["snapshot"],
             versionArn: row["version_arn"], aliasArn: row["alias_arn"], redriveCount: row["redrive_count"] ?? 0,
             redriveDate: (row["redrive_date"] as Double?).map { Date(timeIntervalSince1970: $0) }, revisionId: row["revision_id"])
@@ -222,12 +235,17 @@ struct StepFunctionsStore: Sendable {
 
     func insert(_ e: Execution) async throws {
         try await database.writeGrouped { db in
-            try db.executeCached("""
+            try db.executeCached(
+                """
                 INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, started, definition, role_arn, version_arn, alias_arn,
                 revision_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [e.arn, e.account, e.region, e.machineArn, e.name, e.status.rawValue, e.input, e.started.timeIntervalSince1970, e.definition, e.roleArn,
-                                 e.versionArn, e.aliasArn, e.revisionId])
+                """,
+                arguments: [
+                    e.arn, e.account, e.region, e.machineArn, e.name, e.status.rawValue, e.input, e.started.timeIntervalSince1970,
+                    e.definition, e.roleArn,
+                    e.versionArn, e.aliasArn, e.revisionId,
+                ])
         }
     }
 
@@ -236,20 +254,26 @@ struct StepFunctionsStore: Sendable {
     /// name is taken, writing nothing.
     func insertEnded(_ e: Execution, history: @escaping @Sendable (Database) throws -> Void) async throws {
         try await database.writeGrouped { db in
-            try db.executeCached("""
+            try db.executeCached(
+                """
                 INSERT INTO sfn_executions (arn, account, region, machine_arn, name, status, input, output, error, cause, started, stopped, definition,
                 role_arn, snapshot, version_arn, alias_arn, revision_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [e.arn, e.account, e.region, e.machineArn, e.name, e.status.rawValue, e.input, e.output, e.error, e.cause,
-                                 e.started.timeIntervalSince1970, e.stopped?.timeIntervalSince1970, e.definition, e.roleArn, e.snapshot,
-                                 e.versionArn, e.aliasArn, e.revisionId])
+                """,
+                arguments: [
+                    e.arn, e.account, e.region, e.machineArn, e.name, e.status.rawValue, e.input, e.output, e.error, e.cause,
+                    e.started.timeIntervalSince1970, e.stopped?.timeIntervalSince1970, e.definition, e.roleArn, e.snapshot,
+                    e.versionArn, e.aliasArn, e.revisionId,
+                ])
             try history(db)
         }
     }
 
-    func finish(_ arn: String, status: SFNAPI.ExecutionStatus, output: String?, error: String?, cause: String?, stopped: Date) async throws {
+    func finish(_ arn: String, status: SFNAPI.ExecutionStatus, output: String?, error: String?, cause: String?, stopped: Date) async throws
+    {
         try await database.writeGrouped { db in
-            try db.executeCached("""
+            try db.executeCached(
+                """
                 UPDATE sfn_executions SET status = ?, output = ?, error = ?, cause = ?, stopped = ?,
                 snapshot = CASE WHEN ? = 'SUCCEEDED' THEN NULL ELSE snapshot END WHERE arn = ? AND status = 'RUNNING'
                 """, arguments: [status.rawValue, output, error, cause, stopped.timeIntervalSince1970, status.rawValue, arn])
@@ -296,7 +320,9 @@ struct StepFunctionsStore: Sendable {
     /// newest first and by ARN among those started in the same microsecond: the `limit` after the one started at
     /// `after.micros` with ARN `after.arn`. Paged by SQLite along the `sfn_executions_listing` index, so that a
     /// page costs the same however many executions the machine has.
-    func executionsPage(machineArn: String, filter: ExecutionFilter, after: (micros: Int, arn: String)?, limit: Int) async throws -> [Execution] {
+    func executionsPage(
+        machineArn: String, filter: ExecutionFilter, after: (micros: Int, arn: String)?, limit: Int
+    ) async throws -> [Execution] {
         try await database.read { db in
             let micros = Self.startedMicros
             var sql = Self.listingSelect
@@ -313,7 +339,9 @@ struct StepFunctionsStore: Sendable {
                 sql += " AND alias_arn = ?"
                 arguments += [alias]
             }
-            if let redriven = filter.redriven { sql += redriven ? " AND COALESCE(redrive_count, 0) > 0" : " AND COALESCE(redrive_count, 0) = 0" }
+            if let redriven = filter.redriven {
+                sql += redriven ? " AND COALESCE(redrive_count, 0) > 0" : " AND COALESCE(redrive_count, 0) = 0"
+            }
             if let after {
                 // The first term bounds the index range (a seek); the second skips the ARNs already listed.
                 sql += " AND \(micros) <= ? AND (\(micros) < ? OR arn > ?)"
@@ -382,15 +410,18 @@ struct StepFunctionsStore: Sendable {
                 var top = Int.max
                 if let after {
                     let holding = try Int.fetchOne(
-                        db.cachedStatement(sql: "SELECT min(id) FROM sfn_history WHERE execution_arn = ? AND id >= ?"), arguments: [arn, after - 1])
+                        db.cachedStatement(sql: "SELECT min(id) FROM sfn_history WHERE execution_arn = ? AND id >= ?"),
+                        arguments: [arn, after - 1])
                     guard let holding else { return [] }
                     top = holding
                 }
                 rows = try Row.fetchCursor(
-                    db.cachedStatement(sql: "SELECT event FROM sfn_history WHERE execution_arn = ? AND id <= ? ORDER BY id DESC"), arguments: [arn, top])
+                    db.cachedStatement(sql: "SELECT event FROM sfn_history WHERE execution_arn = ? AND id <= ? ORDER BY id DESC"),
+                    arguments: [arn, top])
             } else {
                 rows = try Row.fetchCursor(
-                    db.cachedStatement(sql: "SELECT event FROM sfn_history WHERE execution_arn = ? AND id > ? ORDER BY id"), arguments: [arn, after ?? 0])
+                    db.cachedStatement(sql: "SELECT event FROM sfn_history WHERE execution_arn = ? AND id > ? ORDER BY id"),
+                    arguments: [arn, after ?? 0])
             }
             while let row = try rows.next() {
                 if take(row[0]) { break }

@@ -36,8 +36,10 @@ public enum TargetDelivery {
     /// Calls the API a target ARN names: Step Functions StartExecution with `input`, or ECS RunTask with the
     /// target's EcsParameters and `input` as the task overrides. `startedBy` is what the task's `startedBy` says
     /// of its starter, as AWS sets it: `chronos-schedule/<schedule>` for Scheduler, `events-rule/<rule>` for EventBridge.
-    public static func invoke(arn: String, input: String?, ecsParameters: JSON?, startedBy: String, directory: ServiceDirectory,
-                              context: RequestContext) async throws {
+    public static func invoke(
+        arn: String, input: String?, ecsParameters: JSON?, startedBy: String, directory: ServiceDirectory,
+        context: RequestContext
+    ) async throws {
         if arn.hasPrefix("arn:aws:states:") {
             let request: JSONObject = ["stateMachineArn": .string(arn), "input": .string(input ?? "{}")]
             _ = try await directory.invoke("states", operation: "StartExecution", input: .object(request), context: context)
@@ -49,15 +51,18 @@ public enum TargetDelivery {
             }
             _ = try await directory.invoke("ecs", operation: "RunTask", input: request, context: context)
         } else {
-            throw AWSError.validation("Target \(arn) is not a target the local cloud can invoke (ECS RunTask, Step Functions StartExecution).")
+            throw AWSError.validation(
+                "Target \(arn) is not a target the local cloud can invoke (ECS RunTask, Step Functions StartExecution).")
         }
     }
 
     /// Runs `attempt` until it succeeds, retrying retryable failures (throttling and 5xx from a served service)
     /// with exponential backoff capped at 60 s, while the attempts stay within `maximumRetryAttempts` and the
     /// event is younger than `maximumEventAge` seconds counted from `origin`. Rethrows the failure it gives up on.
-    public static func withRetries(maximumRetryAttempts: Int, maximumEventAge: Double, origin: Date, clock: any SchedulerClock,
-                                   _ attempt: () async throws -> Void) async throws {
+    public static func withRetries(
+        maximumRetryAttempts: Int, maximumEventAge: Double, origin: Date, clock: any SchedulerClock,
+        _ attempt: () async throws -> Void
+    ) async throws {
         var retries = 0
         while true {
             do {
@@ -66,7 +71,9 @@ public enum TargetDelivery {
                 // A target service the local cloud does not serve will not appear by retrying.
                 let retryable = error.status >= 500 && error.code != "ServiceUnavailable" || error.code.contains("Throttl")
                 let delay = min(60, pow(2, Double(retries)))
-                if !retryable || retries >= maximumRetryAttempts || clock.now().addingTimeInterval(delay).timeIntervalSince(origin) > maximumEventAge {
+                if !retryable || retries >= maximumRetryAttempts
+                    || clock.now().addingTimeInterval(delay).timeIntervalSince(origin) > maximumEventAge
+                {
                     throw error
                 }
                 retries += 1
@@ -79,16 +86,19 @@ public enum TargetDelivery {
     /// in ECS's lower-camel member names, and `overrides` (a JSON object of task overrides: the target's input).
     public static func runTaskInput(cluster: String, ecsParameters: JSON, overrides: String?) -> JSON {
         var parameters = ecsParameters.objectValue ?? [:]
-        var input: JSONObject = ["cluster": .string(cluster),
-                                 "taskDefinition": parameters.removeValue(forKey: "TaskDefinitionArn") ?? .null,
-                                 "count": parameters.removeValue(forKey: "TaskCount") ?? 1]
+        var input: JSONObject = [
+            "cluster": .string(cluster),
+            "taskDefinition": parameters.removeValue(forKey: "TaskDefinitionArn") ?? .null,
+            "count": parameters.removeValue(forKey: "TaskCount") ?? 1,
+        ]
         if let tags = parameters.removeValue(forKey: "Tags")?.arrayValue {
             // Scheduler: a list of one-entry maps; EventBridge: a list of {Key, Value}.
-            input["tags"] = .array(tags.flatMap { item -> [JSON] in
-                let map = item.objectValue ?? [:]
-                if let key = map["Key"] { return [.object(["key": key, "value": map["Value"] ?? ""])] }
-                return map.map { k, v in JSON.object(["key": .string(k), "value": v]) }
-            })
+            input["tags"] = .array(
+                tags.flatMap { item -> [JSON] in
+                    let map = item.objectValue ?? [:]
+                    if let key = map["Key"] { return [.object(["key": key, "value": map["Value"] ?? ""])] }
+                    return map.map { k, v in JSON.object(["key": .string(k), "value": v]) }
+                })
         }
         for (name, value) in parameters { input[lowerCamel(name)] = lowerCamelKeys(value) }
         if let text = overrides, let value = try? JSON(parsing: text), value.objectValue != nil {

@@ -2,9 +2,9 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension ProcessRunner {
@@ -14,8 +14,10 @@ extension ProcessRunner {
     /// pipes), its output went to the previous server and is lost, and its end is noticed but not its exit code,
     /// which only the process's parent (gone with that server) could read. Commands run in it (`skiff exec`) are
     /// found in `imageRoot`, with the environment and working directory the process has.
-    public static func adopt(_ identity: ProcessIdentity, imageRoot: String?, stopTimeoutSeconds: Int, files: TaskOutputFiles? = nil,
-                             output: @escaping @Sendable (OutputLine) -> Void = { _ in }) -> (any RunningContainer)? {
+    public static func adopt(
+        _ identity: ProcessIdentity, imageRoot: String?, stopTimeoutSeconds: Int, files: TaskOutputFiles? = nil,
+        output: @escaping @Sendable (OutputLine) -> Void = { _ in }
+    ) -> (any RunningContainer)? {
         // A process that ended while no server watched it is taken over too when its status was kept: its end and
         // the output it wrote last are then recorded as any container's.
         guard ProcessTable.isRunning(identity) || files?.readStatus() != nil else { return nil }
@@ -23,10 +25,13 @@ extension ProcessRunner {
         // Commands start where the process is, if that is in its image.
         let current = ProcessTable.workingDirectory(of: identity.pid).flatMap(ImageRoot.realPath)
         let workingDirectory = root.map { root in current.flatMap { root.contains($0) ? $0 : nil } ?? root.path }
-        let follower = files.flatMap { FileManager.default.fileExists(atPath: $0.standardOutput) ? OutputFollower(files: $0, output: output) : nil }
+        let follower = files.flatMap {
+            FileManager.default.fileExists(atPath: $0.standardOutput) ? OutputFollower(files: $0, output: output) : nil
+        }
         follower?.start()
-        return AdoptedProcess(identity: identity, root: root, environment: ProcessTable.environment(of: identity.pid) ?? [:],
-                              workingDirectory: workingDirectory, stopTimeoutSeconds: stopTimeoutSeconds, follower: follower)
+        return AdoptedProcess(
+            identity: identity, root: root, environment: ProcessTable.environment(of: identity.pid) ?? [:],
+            workingDirectory: workingDirectory, stopTimeoutSeconds: stopTimeoutSeconds, follower: follower)
     }
 }
 
@@ -50,8 +55,10 @@ final class AdoptedProcess: RunningContainer, Sendable {
     /// What reads the process's output files, when it has them.
     let follower: OutputFollower?
 
-    init(identity: ProcessIdentity, root: ImageRoot?, environment: [String: String], workingDirectory: String?, stopTimeoutSeconds: Int,
-         follower: OutputFollower? = nil) {
+    init(
+        identity: ProcessIdentity, root: ImageRoot?, environment: [String: String], workingDirectory: String?, stopTimeoutSeconds: Int,
+        follower: OutputFollower? = nil
+    ) {
         self.follower = follower
         self.identity = identity
         self.root = root
@@ -72,8 +79,11 @@ final class AdoptedProcess: RunningContainer, Sendable {
                 follower.files.remove()
                 if let status { return ContainerExit(exitCode: status) }
             }
-            return ContainerExit(exitCode: nil, reason: stopped ? nil
-                : "The process ended while it was watched after a restart of the Skiff local cloud; its exit code is unknown")
+            return ContainerExit(
+                exitCode: nil,
+                reason: stopped
+                    ? nil
+                    : "The process ended while it was watched after a restart of the Skiff local cloud; its exit code is unknown")
         }
     }
 
@@ -102,6 +112,7 @@ final class AdoptedProcess: RunningContainer, Sendable {
         guard let root, let workingDirectory else {
             throw ContainerStartFailure("The container's image is not known to this server; it cannot run commands in it")
         }
-        return try await ProcessExec.run(command, in: root, environment: environment, workingDirectory: workingDirectory, timeoutSeconds: timeoutSeconds)
+        return try await ProcessExec.run(
+            command, in: root, environment: environment, workingDirectory: workingDirectory, timeoutSeconds: timeoutSeconds)
     }
 }

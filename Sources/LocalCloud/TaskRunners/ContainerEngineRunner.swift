@@ -20,7 +20,9 @@ public struct ContainerEngineRunner: TaskRunner {
                 workingDirectory: FileManager.default.currentDirectoryPath, timeoutSeconds: 10)
             if result.exitCode == 0 { return (true, "\(cli) engine \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))") }
             let message = (result.errorOutput + result.output).trimmingCharacters(in: .whitespacesAndNewlines)
-            return (false, "`\(cli) info` failed: \(message.split(separator: "\n").first.map(String.init) ?? "exit code \(result.exitCode)")")
+            return (
+                false, "`\(cli) info` failed: \(message.split(separator: "\n").first.map(String.init) ?? "exit code \(result.exitCode)")"
+            )
         } catch {
             return (false, "`\(cli)` cannot run: \(error)")
         }
@@ -32,7 +34,9 @@ public struct ContainerEngineRunner: TaskRunner {
         for (key, value) in spec.environment.sorted(by: { $0.key < $1.key }) { arguments += ["--env", "\(key)=\(value)"] }
         if let workingDirectory = spec.workingDirectory, !workingDirectory.isEmpty { arguments += ["--workdir", workingDirectory] }
         if let memory = spec.memoryMiB, memory > 0 { arguments += ["--memory", "\(memory)m"] }
-        for (name, limit) in spec.ulimits.sorted(by: { $0.key < $1.key }) { arguments += ["--ulimit", "\(name)=\(limit.soft):\(limit.hard)"] }
+        for (name, limit) in spec.ulimits.sorted(by: { $0.key < $1.key }) {
+            arguments += ["--ulimit", "\(name)=\(limit.soft):\(limit.hard)"]
+        }
         if let program = spec.entryPoint.first {
             arguments += ["--entrypoint", program, spec.image] + spec.entryPoint.dropFirst() + spec.command
         } else {
@@ -46,7 +50,8 @@ public struct ContainerEngineRunner: TaskRunner {
         let directory = FileManager.default.currentDirectoryPath
         let result: ExecResult
         do {
-            result = try await ProcessExec.run([cli] + runArguments(spec), environment: environment, workingDirectory: directory, timeoutSeconds: 600)
+            result = try await ProcessExec.run(
+                [cli] + runArguments(spec), environment: environment, workingDirectory: directory, timeoutSeconds: 600)
         } catch {
             throw ContainerStartFailure("CannotStartContainerError: \(error)")
         }
@@ -77,7 +82,9 @@ final class EngineContainer: RunningContainer {
             let readers = DispatchGroup()
             let environment = ProcessRunner.defaultBaseEnvironment()
             if let executable = ProcessRunner.resolve(cli, path: environment["PATH"] ?? "", workingDirectory: "/"),
-               let logs = try? SpawnedProcess.spawn(executable: executable, arguments: ["logs", "--follow", id], environment: environment, workingDirectory: "/") {
+                let logs = try? SpawnedProcess.spawn(
+                    executable: executable, arguments: ["logs", "--follow", id], environment: environment, workingDirectory: "/")
+            {
                 for (descriptor, stream) in [(logs.stdout, OutputLine.Stream.stdout), (logs.stderr, .stderr)] {
                     readers.enter()
                     Thread {

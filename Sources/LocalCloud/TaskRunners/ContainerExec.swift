@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Commands run inside a running container, for `skiff exec` and ECS Exec: what runs them, and why one cannot run.
@@ -18,7 +18,9 @@ public enum ContainerExec {
 
     /// What runs `command` in `container`, or why it cannot. `terminalType` is set as `TERM` for a command on a
     /// terminal (nil for pipes).
-    public static func launch(_ command: [String], in container: any RunningContainer, terminalType: String?) throws(ExecRefusal) -> ExecLaunch {
+    public static func launch(
+        _ command: [String], in container: any RunningContainer, terminalType: String?
+    ) throws(ExecRefusal) -> ExecLaunch {
         guard let program = command.first, !program.isEmpty else {
             throw ExecRefusal(status: ExecRefusal.notFound, message: "exec: no command given")
         }
@@ -36,7 +38,8 @@ public enum ContainerExec {
                     message: "exec: \"\(program)\": the container's image is not known to this server; it cannot run commands in it")
             }
             let prepared = PreparedProcess(
-                executable: "", name: "", arguments: [], environment: adopted.environment, workingDirectory: workingDirectory, imageRoot: root)
+                executable: "", name: "", arguments: [], environment: adopted.environment, workingDirectory: workingDirectory,
+                imageRoot: root)
             return try launch(command, prepared: prepared, terminalType: terminalType)
         }
         if let engine = container as? EngineContainer {
@@ -57,7 +60,8 @@ public enum ContainerExec {
         case .failure(.outside(let real)):
             throw ExecRefusal(
                 status: ExecRefusal.cannotRun,
-                message: "exec: \"\(program)\": leads to \(real), outside the task's image (\(root.path)); commands run only programs inside it")
+                message:
+                    "exec: \"\(program)\": leads to \(real), outside the task's image (\(root.path)); commands run only programs inside it")
         case .failure(.notFound):
             throw refusal(program, root: root, searchPath: searchPath, workingDirectory: prepared.workingDirectory)
         }

@@ -2,9 +2,9 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// How a command run in a container (``ExecProcess``) ended: its exit status as a shell reports it (128 + the signal
@@ -48,7 +48,9 @@ public struct ExecLaunch: Sendable, Equatable {
     public var environment: [String: String]
     public var workingDirectory: String
 
-    public init(program: String, executable: String, argv0: String?, arguments: [String], environment: [String: String], workingDirectory: String) {
+    public init(
+        program: String, executable: String, argv0: String?, arguments: [String], environment: [String: String], workingDirectory: String
+    ) {
         self.program = program
         self.executable = executable
         self.argv0 = argv0
@@ -155,7 +157,9 @@ public final class ExecProcess: Sendable {
             // As a shell reports an exec that failed: ENOENT (a script's interpreter missing) is 127, the rest 126.
             throw ExecRefusal(
                 status: failure.code == ENOENT ? ExecRefusal.notFound : ExecRefusal.cannotRun,
-                message: "exec: \"\(launch.program)\": \(failure.code == 0 ? failure.message : String(cString: strerror(failure.code)).lowercased())")
+                message:
+                    "exec: \"\(launch.program)\": \(failure.code == 0 ? failure.message : String(cString: strerror(failure.code)).lowercased())"
+            )
         } catch {
             for descriptor in wake { close(descriptor) }
             throw ExecRefusal(status: ExecRefusal.cannotRun, message: "\(error)")
@@ -229,7 +233,8 @@ public final class ExecProcess: Sendable {
     public func killSession(after timeout: Duration) {
         let (seconds, attoseconds) = timeout.components
         let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        let delay = DispatchTimeInterval.nanoseconds(overflow || nanoseconds > Int64(Int.max / 2) ? Int.max / 2 : Int(nanoseconds + attoseconds / 1_000_000_000))
+        let delay = DispatchTimeInterval.nanoseconds(
+            overflow || nanoseconds > Int64(Int.max / 2) ? Int.max / 2 : Int(nanoseconds + attoseconds / 1_000_000_000))
         DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [weak self] in
             if let self, !self.hasEnded { self.killWholeSession() }
         }
@@ -373,8 +378,8 @@ public final class ExecProcess: Sendable {
 /// `write(2)`, named apart from the methods called `write`.
 func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int {
     #if canImport(Glibc)
-    Glibc.write(descriptor, bytes, count)
+        Glibc.write(descriptor, bytes, count)
     #else
-    Darwin.write(descriptor, bytes, count)
+        Darwin.write(descriptor, bytes, count)
     #endif
 }

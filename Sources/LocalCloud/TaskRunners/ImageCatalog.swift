@@ -3,9 +3,9 @@ import JSONCore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The image mappings a running server uses: those it started with (`--image-map`, `SKIFF_IMAGE_*`) and, over them,
@@ -68,9 +68,9 @@ struct FileStamp: Equatable {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         #if canImport(Darwin)
-        modified = info.st_mtimespec
+            modified = info.st_mtimespec
         #else
-        modified = info.st_mtim
+            modified = info.st_mtim
         #endif
         size = Int(info.st_size)
         inode = UInt64(info.st_ino)

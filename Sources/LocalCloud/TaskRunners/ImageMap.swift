@@ -24,7 +24,8 @@ public struct ImageMap: Sendable, Equatable {
         }
         for argument in arguments {
             guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex,
-                  argument.index(after: equals) != argument.endIndex else {
+                argument.index(after: equals) != argument.endIndex
+            else {
                 throw ImageMapError(argument: argument)
             }
             directories[String(argument[..<equals])] = Self.absolute(String(argument[argument.index(after: equals)...]), base: base)

@@ -2,9 +2,9 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Runs a container as a local process: the image is a directory (see ``ImageMap``) that stands for the container's
@@ -23,8 +23,10 @@ public struct ProcessRunner: TaskRunner {
 
     /// `imageMapFile` is the state directory's `images.json` (``ImageCatalog``), whose mappings win over `images`;
     /// `taskOutputRoot` a folder of the state directory for the containers' ``TaskOutputFiles``.
-    public init(images: ImageMap, imageMapFile: String? = nil, taskOutputRoot: String? = nil,
-                baseEnvironment: [String: String] = ProcessRunner.defaultBaseEnvironment()) {
+    public init(
+        images: ImageMap, imageMapFile: String? = nil, taskOutputRoot: String? = nil,
+        baseEnvironment: [String: String] = ProcessRunner.defaultBaseEnvironment()
+    ) {
         self.images = ImageCatalog(startup: images, file: imageMapFile)
         self.taskOutputRoot = taskOutputRoot
         self.baseEnvironment = baseEnvironment
@@ -50,13 +52,15 @@ public struct ProcessRunner: TaskRunner {
             let name = Self.shortName(spec.image)
             throw ContainerStartFailure(
                 "CannotPullContainerError: image \(spec.image) is not mapped to a local directory; "
-                + "map it with skiff image map \(name) DIR, or start skiff up with --image-map \(name)=DIR or SKIFF_IMAGE_\(ImageMap.environmentKey(name))=DIR"
-                + (images.fileProblem.map { " (\($0))" } ?? ""))
+                    + "map it with skiff image map \(name) DIR, or start skiff up with --image-map \(name)=DIR or SKIFF_IMAGE_\(ImageMap.environmentKey(name))=DIR"
+                    + (images.fileProblem.map { " (\($0))" } ?? ""))
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: imageDirectory, isDirectory: &isDirectory), isDirectory.boolValue,
-              let root = ImageRoot(directory: imageDirectory) else {
-            throw ContainerStartFailure("CannotPullContainerError: image \(spec.image) is mapped to \(imageDirectory), which is not a directory")
+            let root = ImageRoot(directory: imageDirectory)
+        else {
+            throw ContainerStartFailure(
+                "CannotPullContainerError: image \(spec.image) is mapped to \(imageDirectory), which is not a directory")
         }
         var workingDirectory = root.path
         if let requested = spec.workingDirectory, !requested.isEmpty {
@@ -66,9 +70,10 @@ public struct ProcessRunner: TaskRunner {
             case .outside(let real):
                 throw ContainerStartFailure(
                     "CannotStartContainerError: working directory \(requested) leads to \(real), outside image \(spec.image) (\(root.path)); "
-                    + "a task's paths stay inside its image")
+                        + "a task's paths stay inside its image")
             case .inside, .missing:
-                throw ContainerStartFailure("CannotStartContainerError: working directory \(requested) does not exist in image \(spec.image)")
+                throw ContainerStartFailure(
+                    "CannotStartContainerError: working directory \(requested) does not exist in image \(spec.image)")
             }
         }
         var environment = baseEnvironment
@@ -79,7 +84,8 @@ public struct ProcessRunner: TaskRunner {
         environment["PATH"] = searchPath.joined(separator: ":")
         let arguments = spec.arguments
         guard let program = arguments.first, !program.isEmpty else {
-            throw ContainerStartFailure("CannotStartContainerError: no command specified for container \(spec.name): set entryPoint or command")
+            throw ContainerStartFailure(
+                "CannotStartContainerError: no command specified for container \(spec.name): set entryPoint or command")
         }
         let executable: String
         switch root.executable(program, searchPath: searchPath, workingDirectory: workingDirectory) {
@@ -88,13 +94,15 @@ public struct ProcessRunner: TaskRunner {
         case .failure(.outside(let real)):
             throw ContainerStartFailure(
                 "CannotStartContainerError: exec: \"\(program)\": leads to \(real), outside image \(spec.image) (\(root.path)); "
-                + "a task runs only programs inside its image")
+                    + "a task runs only programs inside its image")
         case .failure(.notFound):
             throw ContainerStartFailure(
                 "CannotStartContainerError: exec: \"\(program)\": executable file not found in $PATH (image \(spec.image) at \(root.path))")
         }
         for name in spec.ulimits.keys where PreparedProcess.ulimitFlags[name] == nil {
-            throw ContainerStartFailure("CannotStartContainerError: ulimit \(name) is not supported by the process runner (supported: \(PreparedProcess.ulimitFlags.keys.sorted().joined(separator: ", ")))")
+            throw ContainerStartFailure(
+                "CannotStartContainerError: ulimit \(name) is not supported by the process runner (supported: \(PreparedProcess.ulimitFlags.keys.sorted().joined(separator: ", ")))"
+            )
         }
         return PreparedProcess(
             executable: executable, name: program, arguments: Array(arguments.dropFirst()), environment: environment,
@@ -103,8 +111,9 @@ public struct ProcessRunner: TaskRunner {
 
     public func start(_ spec: ContainerSpec, output: @escaping @Sendable (OutputLine) -> Void) async throws -> any RunningContainer {
         let prepared = try prepare(spec)
-        return try ProcessContainer.launch(prepared, stopTimeoutSeconds: spec.stopTimeoutSeconds,
-                                           files: outputFiles(taskId: spec.taskId, container: spec.name), output: output)
+        return try ProcessContainer.launch(
+            prepared, stopTimeoutSeconds: spec.stopTimeoutSeconds,
+            files: outputFiles(taskId: spec.taskId, container: spec.name), output: output)
     }
 
     static func shortName(_ image: String) -> String {
@@ -117,14 +126,17 @@ public struct ProcessRunner: TaskRunner {
     static func resolve(_ program: String, path: String, workingDirectory: String) -> String? {
         let fileManager = FileManager.default
         if program.contains("/") {
-            let full = program.hasPrefix("/") ? program : ((workingDirectory as NSString).appendingPathComponent(program) as NSString).standardizingPath
+            let full =
+                program.hasPrefix("/")
+                ? program : ((workingDirectory as NSString).appendingPathComponent(program) as NSString).standardizingPath
             return fileManager.isExecutableFile(atPath: full) ? full : nil
         }
         for directory in path.split(separator: ":") where !directory.isEmpty {
             let candidate = (String(directory) as NSString).appendingPathComponent(program)
             var isDirectory: ObjCBool = false
             if fileManager.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
-               fileManager.isExecutableFile(atPath: candidate) {
+                fileManager.isExecutableFile(atPath: candidate)
+            {
                 return candidate
             }
         }
@@ -169,7 +181,8 @@ public struct PreparedProcess: Sendable, Equatable {
         // Soft first where it can go (a lower limit), then hard, then soft again within the new hard limit.
         for (name, limit) in ulimits.sorted(by: { $0.key < $1.key }) {
             guard let flag = Self.ulimitFlags[name] else { continue }
-            settings.append("{ ulimit -S -\(flag) \(limit.soft) 2>/dev/null; ulimit -H -\(flag) \(limit.hard) && ulimit -S -\(flag) \(limit.soft); }")
+            settings.append(
+                "{ ulimit -S -\(flag) \(limit.soft) 2>/dev/null; ulimit -H -\(flag) \(limit.hard) && ulimit -S -\(flag) \(limit.soft); }")
         }
         if let memoryMiB, memoryMiB > 0 {
             // A limit past what the kernel counts is no limit.
@@ -181,7 +194,8 @@ public struct PreparedProcess: Sendable, Equatable {
             // while the program runs on; it is waited for again until it has ended, and what it ended with is written.
             // The traps come first, so that no stop signal finds the shell unprepared; a command started after them
             // gets the default actions back, as any command a shell runs does for caught signals.
-            let supervise = #"{ trap : HUP INT QUIT TERM USR1 USR2; "$@" & child=$!; "#
+            let supervise =
+                #"{ trap : HUP INT QUIT TERM USR1 USR2; "$@" & child=$!; "#
                 + #"while :; do wait "$child"; status=$?; kill -0 "$child" 2>/dev/null || break; done; "#
                 + #"wait "$child" 2>/dev/null; last=$?; [ "$last" = 127 ] || status=$last; "#
                 + #"echo "$status" > "# + Self.shellQuoted(statusFile) + #" 2>/dev/null; exit "$status"; }"#
@@ -203,7 +217,8 @@ final class ProcessContainer: RunningContainer, Sendable {
     let process: SpawnedProcess
     let prepared: PreparedProcess
     let stopTimeoutSeconds: Int
-    private let exitState = Mutex<(exit: ContainerExit?, waiters: [CheckedContinuation<ContainerExit, Never>], stopRequested: Bool)>((nil, [], false))
+    private let exitState = Mutex<(exit: ContainerExit?, waiters: [CheckedContinuation<ContainerExit, Never>], stopRequested: Bool)>(
+        (nil, [], false))
     /// What reads the process's output files, when it writes to files.
     private let follower = Mutex<OutputFollower?>(nil)
 
@@ -219,8 +234,10 @@ final class ProcessContainer: RunningContainer, Sendable {
 
     /// Starts the process. With `files`, its output goes to them and is followed there (``OutputFollower``), and
     /// Skiff's shell around it writes its exit status: it can outlive this server. Without, its output comes on pipes.
-    static func launch(_ prepared: PreparedProcess, stopTimeoutSeconds: Int, files: TaskOutputFiles? = nil,
-                       output: @escaping @Sendable (OutputLine) -> Void) throws(ContainerStartFailure) -> ProcessContainer {
+    static func launch(
+        _ prepared: PreparedProcess, stopTimeoutSeconds: Int, files: TaskOutputFiles? = nil,
+        output: @escaping @Sendable (OutputLine) -> Void
+    ) throws(ContainerStartFailure) -> ProcessContainer {
         try files?.prepare()
         let (executable, arguments) = prepared.launchVector(statusFile: files?.status)
         let process: SpawnedProcess
@@ -316,41 +333,52 @@ final class ProcessContainer: RunningContainer, Sendable {
             throw ContainerStartFailure("The container is not running")
         }
         return try await ProcessExec.run(
-            command, in: prepared.imageRoot, environment: prepared.environment, workingDirectory: prepared.workingDirectory, timeoutSeconds: timeoutSeconds)
+            command, in: prepared.imageRoot, environment: prepared.environment, workingDirectory: prepared.workingDirectory,
+            timeoutSeconds: timeoutSeconds)
     }
 }
 
 /// One-off commands in a container's environment, output captured.
 enum ProcessExec {
     /// Runs a command inside a task's image: its program is found there as the task's own is (``ImageRoot``).
-    static func run(_ command: [String], in root: ImageRoot, environment: [String: String], workingDirectory: String, timeoutSeconds: Int) async throws -> ExecResult {
+    static func run(
+        _ command: [String], in root: ImageRoot, environment: [String: String], workingDirectory: String, timeoutSeconds: Int
+    ) async throws -> ExecResult {
         guard let program = command.first, !program.isEmpty else { throw ContainerStartFailure("No command given") }
         let searchPath = (environment["PATH"] ?? "").split(separator: ":").map(String.init)
         switch root.executable(program, searchPath: searchPath, workingDirectory: workingDirectory) {
         case .success(let executable):
-            return try await run(executable: executable, name: program, arguments: Array(command.dropFirst()),
-                                 environment: environment, workingDirectory: workingDirectory, timeoutSeconds: timeoutSeconds)
+            return try await run(
+                executable: executable, name: program, arguments: Array(command.dropFirst()),
+                environment: environment, workingDirectory: workingDirectory, timeoutSeconds: timeoutSeconds)
         case .failure(.outside(let real)):
-            throw ContainerStartFailure("exec: \"\(program)\": leads to \(real), outside the task's image (\(root.path)); commands run only programs inside it")
+            throw ContainerStartFailure(
+                "exec: \"\(program)\": leads to \(real), outside the task's image (\(root.path)); commands run only programs inside it")
         case .failure(.notFound):
             throw ContainerStartFailure("exec: \"\(program)\": executable file not found in $PATH")
         }
     }
 
     /// Runs a program of the host (a container engine's command line), found in `environment`'s PATH.
-    static func run(_ command: [String], environment: [String: String], workingDirectory: String, timeoutSeconds: Int) async throws -> ExecResult {
+    static func run(
+        _ command: [String], environment: [String: String], workingDirectory: String, timeoutSeconds: Int
+    ) async throws -> ExecResult {
         guard let program = command.first else { throw ContainerStartFailure("No command given") }
         guard let executable = ProcessRunner.resolve(program, path: environment["PATH"] ?? "", workingDirectory: workingDirectory) else {
             throw ContainerStartFailure("exec: \"\(program)\": executable file not found in $PATH")
         }
-        return try await run(executable: executable, name: nil, arguments: Array(command.dropFirst()),
-                             environment: environment, workingDirectory: workingDirectory, timeoutSeconds: timeoutSeconds)
+        return try await run(
+            executable: executable, name: nil, arguments: Array(command.dropFirst()),
+            environment: environment, workingDirectory: workingDirectory, timeoutSeconds: timeoutSeconds)
     }
 
-    static func run(executable: String, name: String?, arguments: [String], environment: [String: String], workingDirectory: String, timeoutSeconds: Int) async throws -> ExecResult {
+    static func run(
+        executable: String, name: String?, arguments: [String], environment: [String: String], workingDirectory: String, timeoutSeconds: Int
+    ) async throws -> ExecResult {
         let process: SpawnedProcess
         do {
-            process = try SpawnedProcess.spawn(executable: executable, name: name, arguments: arguments, environment: environment, workingDirectory: workingDirectory)
+            process = try SpawnedProcess.spawn(
+                executable: executable, name: name, arguments: arguments, environment: environment, workingDirectory: workingDirectory)
         } catch {
             throw ContainerStartFailure(error.message)
         }
@@ -370,9 +398,10 @@ enum ProcessExec {
                 done.wait()
                 let status = process.waitForExit()
                 deadline.cancel()
-                continuation.resume(returning: ExecResult(
-                    exitCode: status.code, output: String(decoding: outputData, as: UTF8.self),
-                    errorOutput: String(decoding: errorData.withLock { $0 }, as: UTF8.self)))
+                continuation.resume(
+                    returning: ExecResult(
+                        exitCode: status.code, output: String(decoding: outputData, as: UTF8.self),
+                        errorOutput: String(decoding: errorData.withLock { $0 }, as: UTF8.self)))
             }
             thread.start()
         }

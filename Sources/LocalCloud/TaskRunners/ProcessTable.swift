@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Which processes are a task's, told by what the task cannot change: each task's process starts a session of its
@@ -55,7 +55,8 @@ public enum ProcessTable {
         let fields = line[line.index(after: close)...].split(separator: " ")
         // fields[0] is field 3 (state); field N is fields[N - 3].
         guard fields.count > 19, let state = fields[0].first, let group = Int32(fields[2]), let session = Int32(fields[3]),
-              let start = UInt64(fields[19]) else { return nil }
+            let start = UInt64(fields[19])
+        else { return nil }
         return Entry(pid: pid, state: state, processGroup: group, session: session, startTime: start)
     }
 

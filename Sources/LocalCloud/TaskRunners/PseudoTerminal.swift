@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A terminal's size in character cells, as `TIOCSWINSZ` sets it and `stty size` shows it.
@@ -51,7 +51,8 @@ struct PseudoTerminal {
         guard master >= 0 else { throw Failure(description: "cannot open a pseudo-terminal: \(String(cString: strerror(errno)))") }
         var name = [CChar](repeating: 0, count: 256)
         guard functions.grantpt(master) == 0, functions.unlockpt(master) == 0,
-              functions.ptsname(master, &name, name.count) == 0 else {
+            functions.ptsname(master, &name, name.count) == 0
+        else {
             let reason = String(cString: strerror(errno))
             close(master)
             throw Failure(description: "cannot prepare a pseudo-terminal: \(reason)")
@@ -80,7 +81,8 @@ struct PseudoTerminal {
 
         static let shared: Functions? = {
             guard let openpt = dlsym(nil, "posix_openpt"), let grantpt = dlsym(nil, "grantpt"),
-                  let unlockpt = dlsym(nil, "unlockpt"), let ptsname = dlsym(nil, "ptsname_r") else { return nil }
+                let unlockpt = dlsym(nil, "unlockpt"), let ptsname = dlsym(nil, "ptsname_r")
+            else { return nil }
             return Functions(
                 openpt: unsafeBitCast(openpt, to: Descriptor.self), grantpt: unsafeBitCast(grantpt, to: Descriptor.self),
                 unlockpt: unsafeBitCast(unlockpt, to: Descriptor.self), ptsname: unsafeBitCast(ptsname, to: Name.self))

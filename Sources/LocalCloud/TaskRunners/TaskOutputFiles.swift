@@ -2,11 +2,11 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
-private let closeDescriptor = Glibc.close
+    import Glibc
+    private let closeDescriptor = Glibc.close
 #elseif canImport(Darwin)
-import Darwin
-private let closeDescriptor = Darwin.close
+    import Darwin
+    private let closeDescriptor = Darwin.close
 #endif
 
 /// The files of one container of a task run as a local process, in the state directory
@@ -50,7 +50,8 @@ public struct TaskOutputFiles: Sendable, Equatable {
     /// Creates the task's directory, readable by the server's user alone (the output may hold secrets).
     func prepare() throws(ContainerStartFailure) {
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw ContainerStartFailure("CannotStartContainerError: cannot create the output directory \(directory): \(error)")
         }
@@ -68,7 +69,9 @@ public struct TaskOutputFiles: Sendable, Equatable {
     /// offsets or the new ones.
     func saveShipped(stdout: UInt64, stderr: UInt64) {
         let temporary = shippedOffsets + ".new"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data("\(stdout) \(stderr)\n".utf8), attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: temporary, contents: Data("\(stdout) \(stderr)\n".utf8), attributes: [.posixPermissions: 0o600])
         else { return }
         rename(temporary, shippedOffsets)
     }
@@ -213,7 +216,9 @@ struct FollowedStream {
             any = true
             readOffset += UInt64(count)
             let stream = self.stream
-            let pendingBytes = lines.append(buffer[0..<count]) { deliver(OutputLine(stream: stream, text: $0, timestamp: Date.nowMilliseconds)) }
+            let pendingBytes = lines.append(buffer[0..<count]) {
+                deliver(OutputLine(stream: stream, text: $0, timestamp: Date.nowMilliseconds))
+            }
             shippedOffset = readOffset - UInt64(pendingBytes)
         }
     }
