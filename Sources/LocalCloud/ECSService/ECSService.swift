@@ -120,7 +120,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
     func activeCluster(_ reference: String?, context: RequestContext) async throws -> ECSAPI.Cluster {
         let name = Self.clusterName(reference)
         guard let cluster = try await store.cluster(account: context.accountId, region: context.region, name: name),
-            cluster.status == "ACTIVE"
+            cluster.clusterStatus == .active
         else {
             throw Self.clusterNotFound()
         }
@@ -173,14 +173,14 @@ public struct ECSService: LocalService, ECSAPIHandler {
             )
         }
         if let existing = try await store.cluster(account: context.accountId, region: context.region, name: name),
-            existing.status == "ACTIVE"
+            existing.clusterStatus == .active
         {
             return .init(cluster: try await withCounts(existing, context: context))
         }
         var cluster = ECSAPI.Cluster.empty
         cluster.clusterArn = Self.clusterArn(name, context: context)
         cluster.clusterName = name
-        cluster.status = "ACTIVE"
+        cluster.clusterStatus = .active
         cluster.tags = input.tags ?? []
         cluster.settings = input.settings ?? [ECSAPI.ClusterSetting(name: .containerInsights, value: "disabled")]
         cluster.configuration = input.configuration
@@ -219,7 +219,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
         guard counts.active == 0 else {
             throw ECSAPI.Errors.clusterContainsTasksException("The Cluster cannot be deleted while Tasks are active.")
         }
-        cluster.status = "INACTIVE"
+        cluster.clusterStatus = .inactive
         try await store.saveCluster(account: context.accountId, region: context.region, cluster)
         cluster.tags = try await store.tags(arn: cluster.clusterArn ?? "")
         return .init(cluster: cluster)
@@ -404,7 +404,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
         _ input: ECSAPI.ListTaskDefinitionFamiliesRequest, context: RequestContext
     ) async throws -> ECSAPI.ListTaskDefinitionFamiliesResponse {
         let families = try await store.families(
-            account: context.accountId, region: context.region, prefix: input.familyPrefix, status: (input.status ?? .all).rawValue)
+            account: context.accountId, region: context.region, prefix: input.familyPrefix, status: input.status ?? .all)
         let page = try Self.page(families, token: input.nextToken, maxResults: input.maxResults) { PageKey($0) }
         return .init(families: page.items, nextToken: page.nextToken)
     }
@@ -423,7 +423,7 @@ public struct ECSService: LocalService, ECSAPIHandler {
             guard
                 let cluster = try await store.cluster(
                     account: context.accountId, region: context.region, name: String(resource.dropFirst(8))),
-                cluster.status == "ACTIVE", let arn = cluster.clusterArn
+                cluster.clusterStatus == .active, let arn = cluster.clusterArn
             else { throw notFound }
             return arn
         }

@@ -123,7 +123,7 @@ struct ECSStore: Sendable {
         try await database.write { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO ecs_clusters (account, region, name, status, body) VALUES (?, ?, ?, ?, ?)",
-                arguments: [account, region, cluster.clusterName ?? "", cluster.status ?? "ACTIVE", body])
+                arguments: [account, region, cluster.clusterName ?? "", (cluster.clusterStatus ?? .active).rawValue, body])
             if let tags, let arn = cluster.clusterArn {
                 try ResourceTags.replace(db, arn: arn, with: Self.resourceTags(tags), rules: Self.tagRules)
             }
@@ -149,12 +149,12 @@ struct ECSStore: Sendable {
                 arguments: [account, region, cluster])
             var running = 0, pending = 0, active = 0
             for row in rows {
-                let status: String = row[0]
+                let status = TaskStatus(rawValue: row[0])
                 let count: Int = row[1]
                 active += count
-                if status == "RUNNING" {
+                if status == .running {
                     running += count
-                } else if ["PROVISIONING", "PENDING", "ACTIVATING"].contains(status) {
+                } else if status?.isPending == true {
                     pending += count
                 }
             }
@@ -231,7 +231,7 @@ struct ECSStore: Sendable {
         }
     }
 
-    func families(account: String, region: String, prefix: String?, status: String) async throws -> [String] {
+    func families(account: String, region: String, prefix: String?, status: ECSAPI.TaskDefinitionFamilyStatus) async throws -> [String] {
         try await database.read { db in
             var sql = "SELECT family, MAX(status = 'ACTIVE') FROM ecs_task_definitions WHERE account = ? AND region = ?"
             var arguments: StatementArguments = [account, region]
@@ -240,9 +240,9 @@ struct ECSStore: Sendable {
             return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> String? in
                 let hasActive: Bool = row[1]
                 switch status {
-                case "ACTIVE": return hasActive ? row[0] : nil
-                case "INACTIVE": return hasActive ? nil : row[0]
-                default: return row[0]
+                case .active: return hasActive ? row[0] : nil
+                case .inactive: return hasActive ? nil : row[0]
+                case .all, .unmodeled: return row[0]
                 }
             }
         }
@@ -264,8 +264,9 @@ struct ECSStore: Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    account, region, id, cluster, family, task.startedBy, task.launchType?.rawValue, task.lastStatus ?? "PROVISIONING",
-                    task.desiredStatus ?? "RUNNING", task.createdAt?.timeIntervalSince1970 ?? 0, body,
+                    account, region, id, cluster, family, task.startedBy, task.launchType?.rawValue,
+                    (task.lastTaskStatus ?? .provisioning).rawValue,
+                    (task.desiredTaskStatus ?? .running).rawValue, task.createdAt?.timeIntervalSince1970 ?? 0, body,
                 ])
             if let tags, let arn = task.taskArn {
                 try ResourceTags.replace(db, arn: arn, with: Self.resourceTags(tags), rules: Self.tagRules)

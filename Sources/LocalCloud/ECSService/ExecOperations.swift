@@ -25,7 +25,7 @@ extension ECSService {
         else {
             throw ECSAPI.Errors.invalidParameterException("The specified task could not be found.")
         }
-        guard task.enableExecuteCommand == true, task.lastStatus == "RUNNING" else {
+        guard task.enableExecuteCommand == true, task.lastTaskStatus == .running else {
             throw ECSAPI.Errors.invalidParameterException(
                 "The execute command failed because execute command was not enabled when the task was run or the execute command agent isn\u{2019}t running. Wait and try again or run a new task with execute command enabled and try again."
             )

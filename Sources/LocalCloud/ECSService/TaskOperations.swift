@@ -104,8 +104,8 @@ extension ECSService {
             task.overrides?.memory = overrides?.memory
             task.overrides?.taskRoleArn = overrides?.taskRoleArn
             task.overrides?.executionRoleArn = overrides?.executionRoleArn
-            task.lastStatus = "PROVISIONING"
-            task.desiredStatus = "RUNNING"
+            task.lastTaskStatus = .provisioning
+            task.desiredTaskStatus = .running
             task.cpu = overrides?.cpu ?? definition.cpu
             task.memory = overrides?.memory ?? definition.memory
             task.createdAt = Date()
@@ -127,7 +127,7 @@ extension ECSService {
                 shape.taskArn = taskArn
                 shape.name = container.name
                 shape.image = container.image
-                shape.lastStatus = "PENDING"
+                shape.lastContainerStatus = .pending
                 shape.networkInterfaces = []
                 shape.healthStatus = .unknown
                 shape.cpu = String(container.cpu ?? 0)
@@ -170,7 +170,7 @@ extension ECSService {
         if let reason = input.reason, reason.count > 255 {
             throw ECSAPI.Errors.invalidParameterException("Reason must be at most 255 characters.")
         }
-        guard task.lastStatus != "STOPPED" else { return .init(task: task) }
+        guard task.lastTaskStatus != .stopped else { return .init(task: task) }
         let stopped = try await supervisor.stop(
             taskArn: task.taskArn ?? input.task, cluster: clusterName, reason: input.reason ?? "Task stopped by user", context: context)
         return .init(task: stopped)

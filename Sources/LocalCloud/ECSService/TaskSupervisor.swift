@@ -134,7 +134,7 @@ public final class TaskSupervisor: Sendable {
         let taskId = ECSService.taskId(fromArn: task.taskArn ?? "")
         do {
             try await record.update { task in
-                task.lastStatus = "PENDING"
+                task.lastTaskStatus = .pending
                 task.pullStartedAt = Date()
             }
             var shippers: [String: LogShipper] = [:]
@@ -193,17 +193,17 @@ public final class TaskSupervisor: Sendable {
 
             let runtimeIds = Dictionary(uniqueKeysWithValues: started.map { ($0.name, $0.container.runtimeId) })
             try await record.update { task in
-                task.lastStatus = "RUNNING"
+                task.lastTaskStatus = .running
                 task.pullStoppedAt = Date()
                 task.startedAt = Date()
                 for index in (task.containers ?? []).indices {
-                    task.containers?[index].lastStatus = "RUNNING"
+                    task.containers?[index].lastContainerStatus = .running
                     let name = task.containers?[index].name ?? ""
                     task.containers?[index].runtimeId = runtimeIds[name]
                     // ECS Exec's agent, as DescribeTasks shows it for a task run with enableExecuteCommand.
                     if task.enableExecuteCommand == true {
                         task.containers?[index].managedAgents = [
-                            ECSAPI.ManagedAgent(lastStartedAt: Date(), name: .executeCommandAgent, lastStatus: "RUNNING")
+                            ECSAPI.ManagedAgent(lastStartedAt: Date(), name: .executeCommandAgent, lastStatus: TaskStatus.running.rawValue)
                         ]
                     }
                 }
@@ -258,7 +258,7 @@ public final class TaskSupervisor: Sendable {
                 exits[name] = exit
                 _ = try? await record.update(publish: false) { task in
                     if let index = task.containers?.firstIndex(where: { $0.name == name }) {
-                        task.containers?[index].lastStatus = "STOPPED"
+                        task.containers?[index].lastContainerStatus = .stopped
                         task.containers?[index].exitCode = exit.exitCode
                         task.containers?[index].reason = exit.reason
                     }
@@ -269,8 +269,8 @@ public final class TaskSupervisor: Sendable {
         // Commands run in the task end with its containers, as in a container's PID namespace.
         sessions.endSessions(ofTask: ECSService.taskId(fromArn: await record.task.taskArn ?? ""), message: "The task stopped.")
         try await record.update { task in
-            task.lastStatus = "DEPROVISIONING"
-            task.desiredStatus = "STOPPED"
+            task.lastTaskStatus = .deprovisioning
+            task.desiredTaskStatus = .stopped
             task.executionStoppedAt = Date()
             if task.stoppingAt == nil { task.stoppingAt = Date() }
         }
@@ -296,17 +296,17 @@ public final class TaskSupervisor: Sendable {
         let taskId = ECSService.taskId(fromArn: await record.task.taskArn ?? "")
         try await store.deleteProcesses(account: record.account, region: record.region, taskId: taskId)
         let stopped = try await record.update { task in
-            task.lastStatus = "STOPPED"
-            task.desiredStatus = "STOPPED"
+            task.lastTaskStatus = .stopped
+            task.desiredTaskStatus = .stopped
             task.stopCode = stopCode
             task.stoppedReason = task.stoppedReason ?? reason
             if task.stoppingAt == nil { task.stoppingAt = now }
             if task.executionStoppedAt == nil { task.executionStoppedAt = now }
             task.stoppedAt = now
             for index in (task.containers ?? []).indices {
-                task.containers?[index].lastStatus = "STOPPED"
+                task.containers?[index].lastContainerStatus = .stopped
                 for agent in task.containers?[index].managedAgents?.indices ?? 0..<0 {
-                    task.containers?[index].managedAgents?[agent].lastStatus = "STOPPED"
+                    task.containers?[index].managedAgents?[agent].lastStatus = TaskStatus.stopped.rawValue
                 }
                 if let exit = exits[task.containers?[index].name ?? ""] {
                     task.containers?[index].exitCode = exit.exitCode
@@ -371,9 +371,9 @@ public final class TaskSupervisor: Sendable {
             guard var task = try await store.task(account: context.accountId, region: context.region, cluster: cluster, id: id) else {
                 throw ECSAPI.Errors.invalidParameterException("The referenced task was not found.")
             }
-            guard task.lastStatus != "STOPPED" else { return task }
-            task.lastStatus = "STOPPED"
-            task.desiredStatus = "STOPPED"
+            guard task.lastTaskStatus != .stopped else { return task }
+            task.lastTaskStatus = .stopped
+            task.desiredTaskStatus = .stopped
             task.stopCode = .userInitiated
             task.stoppedReason = reason
             task.stoppedAt = Date()
@@ -388,7 +388,7 @@ public final class TaskSupervisor: Sendable {
             return true
         }
         let task = try await liveTask.record.update { task in
-            task.desiredStatus = "STOPPED"
+            task.desiredTaskStatus = .stopped
             if first {
                 task.stoppingAt = Date()
                 task.stopCode = .userInitiated
@@ -420,12 +420,13 @@ public final class TaskSupervisor: Sendable {
             throw ExecError.notRunning("Task \(id) is not running in this local cloud.")
         }
         let task = await liveTask.record.task
-        guard task.lastStatus == "RUNNING" else {
+        guard task.lastTaskStatus == .running else {
             throw ExecError.notRunning("Task \(id) is \(task.lastStatus ?? "not running"); commands run only in RUNNING tasks.")
         }
         let names = (task.containers ?? []).compactMap(\.name)
         let name = container ?? names.first ?? ""
-        guard task.containers?.first(where: { $0.name == name })?.lastStatus == "RUNNING", liveTask.containers.withLock({ $0[name] }) != nil
+        guard task.containers?.first(where: { $0.name == name })?.lastContainerStatus == .running,
+            liveTask.containers.withLock({ $0[name] }) != nil
         else {
             throw ExecError.noContainer(
                 "Task \(id) has no running container named \(name); its containers: \(names.joined(separator: ", ")).")
@@ -519,18 +520,18 @@ public final class TaskSupervisor: Sendable {
                 let key = TaskKey(account: account, region: region, taskId: id)
                 let recorded = processes.removeValue(forKey: key) ?? []
                 if live.withLock({ $0[id] != nil }) { continue }
-                if task.lastStatus == "RUNNING",
+                if task.lastTaskStatus == .running,
                     try await adopt(task, processes: recorded, account: account, region: region, cluster: cluster)
                 {
                     continue
                 }
-                let wasRunning = task.lastStatus == "RUNNING" || task.lastStatus == "DEPROVISIONING"
+                let wasRunning = task.lastTaskStatus == .running || task.lastTaskStatus == .deprovisioning
                 // Processes outlive a server killed with SIGKILL (they have sessions of their own): end them.
                 var killed = false
                 for process in recorded where ProcessTable.killAll(process.identity) { killed = true }
                 try await store.deleteProcesses(account: account, region: region, taskId: id)
-                task.lastStatus = "STOPPED"
-                task.desiredStatus = "STOPPED"
+                task.lastTaskStatus = .stopped
+                task.desiredTaskStatus = .stopped
                 task.stopCode = wasRunning ? .terminationNotice : .taskFailedToStart
                 task.stoppedReason =
                     task.stoppedReason
@@ -540,8 +541,8 @@ public final class TaskSupervisor: Sendable {
                             : "Host stopped: the Skiff local cloud stopped while the task ran, and its processes did not survive")
                         : "Host stopped: the Skiff local cloud stopped before the task started")
                 task.stoppedAt = Date()
-                for index in (task.containers ?? []).indices where task.containers?[index].lastStatus != "STOPPED" {
-                    task.containers?[index].lastStatus = "STOPPED"
+                for index in (task.containers ?? []).indices where task.containers?[index].lastContainerStatus != .stopped {
+                    task.containers?[index].lastContainerStatus = .stopped
                 }
                 task.version = (task.version ?? 0) + 1
                 try await store.saveTask(account: account, region: region, cluster: cluster, task)
@@ -629,7 +630,7 @@ public final class TaskSupervisor: Sendable {
                 "containers": "\(names.joined(separator: ","))", "reason": "it ran when the previous server stopped",
             ])
         // StopTask came just before the previous server died.
-        if task.desiredStatus == "STOPPED" {
+        if task.desiredTaskStatus == .stopped {
             liveTask.stopRequest.withLock { $0 = task.stoppedReason ?? "Task stopped by user" }
             for entry in running { await entry.container.stop() }
         }
