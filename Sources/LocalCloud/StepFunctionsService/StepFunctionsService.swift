@@ -370,15 +370,21 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
 
     // MARK: Executions
 
+    /// An execution's input as given (`{}` when none) and parsed.
+    static func executionInput(_ text: String?) throws -> (text: String, json: JSON) {
+        let text = text ?? "{}"
+        guard let json = try? JSON(parsing: text) else {
+            throw SFNAPI.Errors.invalidExecutionInput("Invalid State Machine Execution Input: 'Invalid JSON'")
+        }
+        return (text, json)
+    }
+
     public func startExecution(_ input: SFNAPI.StartExecutionInput, context: RequestContext) async throws -> SFNAPI.StartExecutionOutput {
         let target = try await resolveForExecution(input.stateMachineArn, context)
         let m = target.machine
         let name = input.name ?? RandomUUID.make()
         try Self.validateName(name)
-        let inputText = input.input ?? "{}"
-        guard let inputJSON = try? JSON(parsing: inputText) else {
-            throw SFNAPI.Errors.invalidExecutionInput("Invalid State Machine Execution Input: 'Invalid JSON'")
-        }
+        let (inputText, inputJSON) = try Self.executionInput(input.input)
         let machine = try definitions.machine(target.definition)
         if m.type == .express {
             let execution = Self.expressExecution(target, name: name, input: inputText, context: context)
@@ -420,10 +426,7 @@ public struct StepFunctionsService: LocalService, SFNAPIHandler {
         }
         let name = input.name ?? RandomUUID.make()
         try Self.validateName(name)
-        let inputText = input.input ?? "{}"
-        guard let inputJSON = try? JSON(parsing: inputText) else {
-            throw SFNAPI.Errors.invalidExecutionInput("Invalid State Machine Execution Input: 'Invalid JSON'")
-        }
+        let (inputText, inputJSON) = try Self.executionInput(input.input)
         let machine = try definitions.machine(target.definition)
         let execution = Self.expressExecution(target, name: name, input: inputText, context: context)
         guard
