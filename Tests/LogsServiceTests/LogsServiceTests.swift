@@ -55,6 +55,42 @@ let now = Int(Date().timeIntervalSince1970 * 1000)
         #expect(try await cloud.logs("DeleteLogGroup", ["logGroupName": "/tagged"]).status == 200)
     }
 
+    @Test func tagsByARNAndByGroupName() async throws {
+        let cloud = try makeLogsCloud()
+        #expect(try await cloud.logs("CreateLogGroup", ["logGroupName": "/ecs/jobs", "tags": ["team": "ops"]]).status == 200)
+        let arn = "arn:aws:logs:us-east-1:000000000000:log-group:/ecs/jobs"
+        #expect(try await cloud.logs("TagResource", ["resourceArn": .string(arn), "tags": ["env": "prod"]]).status == 200)
+        #expect(try await cloud.logs("ListTagsForResource", ["resourceArn": .string(arn)]).body["tags"] == ["env": "prod", "team": "ops"])
+        // The deprecated operations by name reach the same tags.
+        #expect(try await cloud.logs("UntagLogGroup", ["logGroupName": "/ecs/jobs", "tags": ["team"]]).status == 200)
+        #expect(try await cloud.logs("ListTagsLogGroup", ["logGroupName": "/ecs/jobs"]).body["tags"] == ["env": "prod"])
+        #expect(try await cloud.logs("TagLogGroup", ["logGroupName": "/ecs/jobs", "tags": ["tier": "batch"]]).status == 200)
+        // DescribeLogGroups' `arn` ends in `:*`, which the model's ARN pattern refuses: tagging takes `logGroupArn`.
+        #expect(
+            try await cloud.logs("UntagResource", ["resourceArn": .string(arn + ":*"), "tagKeys": ["env"]]).body["__type"]
+                == "InvalidParameterException")
+        #expect(try await cloud.logs("UntagResource", ["resourceArn": .string(arn), "tagKeys": ["env"]]).status == 200)
+        #expect(try await cloud.logs("ListTagsForResource", ["resourceArn": .string(arn)]).body["tags"] == ["tier": "batch"])
+
+        let many = JSON.object(JSONObject(uniqueKeysWithValues: (0..<50).map { ("k\($0)", JSON.string("v")) }))
+        let tooMany = try await cloud.logs("TagResource", ["resourceArn": .string(arn), "tags": many])
+        #expect(tooMany.body["__type"] == "TooManyTagsException")
+        #expect(try await cloud.logs("ListTagsLogGroup", ["logGroupName": "/ecs/jobs"]).body["tags"]?.objectValue?.count == 1)
+
+        let missing = try await cloud.logs("ListTagsForResource", ["resourceArn": "arn:aws:logs:us-east-1:000000000000:log-group:/nope"])
+        #expect(missing.body["__type"] == "ResourceNotFoundException")
+        let otherAccount = try await cloud.logs(
+            "ListTagsForResource", ["resourceArn": "arn:aws:logs:us-east-1:111111111111:log-group:/ecs/jobs"])
+        #expect(otherAccount.body["__type"] == "ResourceNotFoundException")
+        let notAGroup = try await cloud.logs(
+            "TagResource", ["resourceArn": "arn:aws:sqs:us-east-1:000000000000:queue", "tags": ["a": "b"]])
+        #expect(notAGroup.body["__type"] == "InvalidParameterException")
+        // A deleted group's tags go with it.
+        #expect(try await cloud.logs("DeleteLogGroup", ["logGroupName": "/ecs/jobs"]).status == 200)
+        #expect(try await cloud.logs("CreateLogGroup", ["logGroupName": "/ecs/jobs"]).status == 200)
+        #expect(try await cloud.logs("ListTagsLogGroup", ["logGroupName": "/ecs/jobs"]).body["tags"] == [:])
+    }
+
     @Test func retentionAcceptsOnlyAWSPeriods() async throws {
         let cloud = try makeLogsCloud()
         _ = try await cloud.logs("CreateLogGroup", ["logGroupName": "g"])

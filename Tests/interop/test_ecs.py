@@ -210,6 +210,20 @@ def test_logs_paginate_with_tokens_like_tail(logs):
     assert group["retentionInDays"] == 30
 
 
+def test_log_group_tags_through_boto3_and_the_cli(logs, server):
+    logs.create_log_group(logGroupName="/tagged", tags={"team": "ops"})
+    arn = logs.describe_log_groups(logGroupNamePrefix="/tagged")["logGroups"][0]["logGroupArn"]
+    logs.tag_resource(resourceArn=arn, tags={"env": "prod"})
+    assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {"env": "prod", "team": "ops"}
+    logs.untag_log_group(logGroupName="/tagged", tags=["team"])
+    assert logs.list_tags_log_group(logGroupName="/tagged")["tags"] == {"env": "prod"}
+    with pytest.raises(ClientError) as e:
+        logs.tag_resource(resourceArn=arn, tags={f"k{i}": "v" for i in range(50)})
+    assert e.value.response["Error"]["Code"] == "TooManyTagsException"
+    listed = server.cli("logs", "list-tags-for-resource", "--resource-arn", arn)
+    assert json.loads(listed.stdout)["tags"] == {"env": "prod"}
+
+
 def test_running_task_survives_a_crash_and_is_taken_over(tmp_path, image_dir):
     """kill -9 of the server leaves the task's process running (its own session); the next server takes it over:
     it stays RUNNING, and StopTask still ends it."""

@@ -137,8 +137,13 @@ struct LogStore: Sendable {
         ARN(service: "logs", region: region, account: account, resource: "log-group:\(name)").description
     }
 
-    /// CloudWatch Logs' answer to tags that break AWS's tag rules.
-    static let tagRules = TagRules { LogsAPI.Errors.invalidParameterException($0.message) }
+    /// CloudWatch Logs' answer to tags that break AWS's tag rules: TooManyTagsException past 50, in the model's words.
+    static let tagRules = TagRules { violation in
+        switch violation {
+        case .tooMany: LogsAPI.Errors.tooManyTagsException("A resource can have no more than 50 tags.")
+        default: LogsAPI.Errors.invalidParameterException(violation.message)
+        }
+    }
 
     func createGroup(
         account: String, region: String, name: String, logGroupClass: LogsAPI.LogGroupClass, kmsKeyId: String?, tags: [String: String],
@@ -169,6 +174,34 @@ struct LogStore: Sendable {
             try ResourceTags.removeAll(db, arn: Self.groupArn(account: account, region: region, name: name))
             return true
         }
+    }
+
+    /// The tags of a log group; nil when there is no such group.
+    func groupTags(account: String, region: String, name: String) async throws -> [String: String]? {
+        try await database.read { db in
+            guard try Self.groupExists(db, account: account, region: region, name: name) else { return nil }
+            let tags = try ResourceTags.tags(db, arn: Self.groupArn(account: account, region: region, name: name))
+            return Dictionary(tags.map { ($0.key, $0.value) }) { _, last in last }
+        }
+    }
+
+    /// Adds `tags` to a log group and removes the tags with the keys `removing`; false when there is no such group.
+    func changeGroupTags(
+        account: String, region: String, name: String, adding tags: [String: String], removing keys: [String]
+    ) async throws -> Bool {
+        try await database.write { db in
+            guard try Self.groupExists(db, account: account, region: region, name: name) else { return false }
+            let arn = Self.groupArn(account: account, region: region, name: name)
+            try ResourceTags.add(db, arn: arn, tags.map { ResourceTag(key: $0.key, value: $0.value) }, rules: Self.tagRules)
+            try ResourceTags.remove(db, arn: arn, keys: keys)
+            return true
+        }
+    }
+
+    private static func groupExists(_ db: Database, account: String, region: String, name: String) throws -> Bool {
+        try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT 1 FROM logs_groups WHERE account = ? AND region = ? AND name = ?"),
+            arguments: [account, region, name]) ?? false
     }
 
     func groupExists(account: String, region: String, name: String) async throws -> Bool {

@@ -148,6 +148,70 @@ public struct LogsService: LocalService, LogsAPIHandler {
         return EmptyShape()
     }
 
+    // MARK: Tags (log groups)
+
+    public func tagResource(_ input: LogsAPI.TagResourceRequest, context: RequestContext) async throws -> EmptyShape {
+        let name = try Self.taggedGroup(input.resourceArn, context: context)
+        try await changeTags(of: name, adding: input.tags, removing: [], context: context)
+        return EmptyShape()
+    }
+
+    public func untagResource(_ input: LogsAPI.UntagResourceRequest, context: RequestContext) async throws -> EmptyShape {
+        let name = try Self.taggedGroup(input.resourceArn, context: context)
+        try await changeTags(of: name, adding: [:], removing: input.tagKeys, context: context)
+        return EmptyShape()
+    }
+
+    public func listTagsForResource(
+        _ input: LogsAPI.ListTagsForResourceRequest, context: RequestContext
+    ) async throws -> LogsAPI.ListTagsForResourceResponse {
+        .init(tags: try await tags(of: try Self.taggedGroup(input.resourceArn, context: context), context: context))
+    }
+
+    /// TagLogGroup, UntagLogGroup and ListTagsLogGroup: the group's tags by its name, as before TagResource existed
+    /// (deprecated by AWS, still answered).
+    public func tagLogGroup(_ input: LogsAPI.TagLogGroupRequest, context: RequestContext) async throws -> EmptyShape {
+        try await changeTags(of: input.logGroupName, adding: input.tags, removing: [], context: context)
+        return EmptyShape()
+    }
+
+    public func untagLogGroup(_ input: LogsAPI.UntagLogGroupRequest, context: RequestContext) async throws -> EmptyShape {
+        try await changeTags(of: input.logGroupName, adding: [:], removing: input.tags, context: context)
+        return EmptyShape()
+    }
+
+    public func listTagsLogGroup(
+        _ input: LogsAPI.ListTagsLogGroupRequest, context: RequestContext
+    ) async throws -> LogsAPI.ListTagsLogGroupResponse {
+        .init(tags: try await tags(of: input.logGroupName, context: context))
+    }
+
+    private func tags(of group: String, context: RequestContext) async throws -> [String: String] {
+        guard let tags = try await store.groupTags(account: context.accountId, region: context.region, name: group) else {
+            throw Self.groupNotFound()
+        }
+        return tags
+    }
+
+    private func changeTags(of group: String, adding: [String: String], removing: [String], context: RequestContext) async throws {
+        guard
+            try await store.changeGroupTags(
+                account: context.accountId, region: context.region, name: group, adding: adding, removing: removing)
+        else { throw Self.groupNotFound() }
+    }
+
+    /// The name of the caller's log group a tagging ARN names: `arn:aws:logs:<region>:<account>:log-group:<name>`,
+    /// as DescribeLogGroups answers `logGroupArn` (its `arn`, ending in `:*`, is refused by the model's pattern).
+    /// Log groups are the only resources of CloudWatch Logs the local cloud keeps.
+    static func taggedGroup(_ text: String, context: RequestContext) throws -> String {
+        guard let arn = ARN(text), arn.service == "logs", arn.resourceType == "log-group" else {
+            throw LogsAPI.Errors.invalidParameterException("The specified resource ARN \(text) is not valid.")
+        }
+        let name = arn.resource.dropFirst("log-group:".count)
+        guard arn.account == context.accountId, arn.region == context.region, !name.isEmpty else { throw groupNotFound() }
+        return String(name)
+    }
+
     // MARK: Log streams
 
     public func createLogStream(_ input: LogsAPI.CreateLogStreamRequest, context: RequestContext) async throws -> EmptyShape {

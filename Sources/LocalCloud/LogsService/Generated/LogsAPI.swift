@@ -985,6 +985,196 @@ public enum LogsAPI {
         }
     }
 
+    /// The `TagResourceRequest` shape of the CloudWatch Logs model.
+    public struct TagResourceRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var resourceArn: String
+        public var tags: [String: String]
+        public init(resourceArn: String, tags: [String: String]) {
+            self.resourceArn = resourceArn
+            self.tags = tags
+        }
+        public static var empty: TagResourceRequest { TagResourceRequest(resourceArn: "", tags: [:]) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_resourceArn = try d.string(o["resourceArn"], path: ShapeDecoder.join(path, "resourceArn"))
+            d.length(m_resourceArn as String?, min: 1, max: 1011, path: ShapeDecoder.join(path, "resourceArn"))
+            d.pattern(m_resourceArn, #"[\w+=/:,.@-]*"#, path: ShapeDecoder.join(path, "resourceArn"))
+            self.resourceArn = d.required(m_resourceArn, path: ShapeDecoder.join(path, "resourceArn"), empty: "")
+            let m_tags = try d.map(o["tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: nil, max: 256, path: p0); d0.pattern(value, #"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"#, path: p0); return value }
+            d.length(m_tags, min: 1, max: 50, path: ShapeDecoder.join(path, "tags"))
+            self.tags = d.required(m_tags, path: ShapeDecoder.join(path, "tags"), empty: [:])
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["resourceArn"] = .string(self.resourceArn)
+            o["tags"] = .object(JSONObject(uniqueKeysWithValues: self.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
+            return .object(o)
+        }
+    }
+
+    /// The `UntagResourceRequest` shape of the CloudWatch Logs model.
+    public struct UntagResourceRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var resourceArn: String
+        public var tagKeys: [String]
+        public init(resourceArn: String, tagKeys: [String]) {
+            self.resourceArn = resourceArn
+            self.tagKeys = tagKeys
+        }
+        public static var empty: UntagResourceRequest { UntagResourceRequest(resourceArn: "", tagKeys: []) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_resourceArn = try d.string(o["resourceArn"], path: ShapeDecoder.join(path, "resourceArn"))
+            d.length(m_resourceArn as String?, min: 1, max: 1011, path: ShapeDecoder.join(path, "resourceArn"))
+            d.pattern(m_resourceArn, #"[\w+=/:,.@-]*"#, path: ShapeDecoder.join(path, "resourceArn"))
+            self.resourceArn = d.required(m_resourceArn, path: ShapeDecoder.join(path, "resourceArn"), empty: "")
+            let m_tagKeys = try d.list(o["tagKeys"], path: ShapeDecoder.join(path, "tagKeys")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 128, path: p0); d0.pattern(value, #"^([\p{L}\p{Z}\p{N}_.:/=+\-@]+)$"#, path: p0); return value }
+            d.length(m_tagKeys, min: 0, max: 50, path: ShapeDecoder.join(path, "tagKeys"))
+            self.tagKeys = d.required(m_tagKeys, path: ShapeDecoder.join(path, "tagKeys"), empty: [])
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["resourceArn"] = .string(self.resourceArn)
+            o["tagKeys"] = .array(self.tagKeys.map { e0 in .string(e0) })
+            return .object(o)
+        }
+    }
+
+    /// The `ListTagsForResourceRequest` shape of the CloudWatch Logs model.
+    public struct ListTagsForResourceRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var resourceArn: String
+        public init(resourceArn: String) {
+            self.resourceArn = resourceArn
+        }
+        public static var empty: ListTagsForResourceRequest { ListTagsForResourceRequest(resourceArn: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_resourceArn = try d.string(o["resourceArn"], path: ShapeDecoder.join(path, "resourceArn"))
+            d.length(m_resourceArn as String?, min: 1, max: 1011, path: ShapeDecoder.join(path, "resourceArn"))
+            d.pattern(m_resourceArn, #"[\w+=/:,.@-]*"#, path: ShapeDecoder.join(path, "resourceArn"))
+            self.resourceArn = d.required(m_resourceArn, path: ShapeDecoder.join(path, "resourceArn"), empty: "")
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["resourceArn"] = .string(self.resourceArn)
+            return .object(o)
+        }
+    }
+
+    /// The `ListTagsForResourceResponse` shape of the CloudWatch Logs model.
+    public struct ListTagsForResourceResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var tags: [String: String]?
+        public init(tags: [String: String]? = nil) {
+            self.tags = tags
+        }
+        public static var empty: ListTagsForResourceResponse { ListTagsForResourceResponse() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_tags = try d.map(o["tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: nil, max: 256, path: p0); d0.pattern(value, #"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"#, path: p0); return value }
+            d.length(m_tags, min: 1, max: 50, path: ShapeDecoder.join(path, "tags"))
+            self.tags = m_tags
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.tags { o["tags"] = .object(JSONObject(uniqueKeysWithValues: v.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) }
+            return .object(o)
+        }
+    }
+
+    /// The `TagLogGroupRequest` shape of the CloudWatch Logs model.
+    public struct TagLogGroupRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var logGroupName: String
+        public var tags: [String: String]
+        public init(logGroupName: String, tags: [String: String]) {
+            self.logGroupName = logGroupName
+            self.tags = tags
+        }
+        public static var empty: TagLogGroupRequest { TagLogGroupRequest(logGroupName: "", tags: [:]) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
+            d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
+            self.logGroupName = d.required(m_logGroupName, path: ShapeDecoder.join(path, "logGroupName"), empty: "")
+            let m_tags = try d.map(o["tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: nil, max: 256, path: p0); d0.pattern(value, #"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"#, path: p0); return value }
+            d.length(m_tags, min: 1, max: 50, path: ShapeDecoder.join(path, "tags"))
+            self.tags = d.required(m_tags, path: ShapeDecoder.join(path, "tags"), empty: [:])
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["logGroupName"] = .string(self.logGroupName)
+            o["tags"] = .object(JSONObject(uniqueKeysWithValues: self.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
+            return .object(o)
+        }
+    }
+
+    /// The `UntagLogGroupRequest` shape of the CloudWatch Logs model.
+    public struct UntagLogGroupRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var logGroupName: String
+        public var tags: [String]
+        public init(logGroupName: String, tags: [String]) {
+            self.logGroupName = logGroupName
+            self.tags = tags
+        }
+        public static var empty: UntagLogGroupRequest { UntagLogGroupRequest(logGroupName: "", tags: []) }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
+            d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
+            self.logGroupName = d.required(m_logGroupName, path: ShapeDecoder.join(path, "logGroupName"), empty: "")
+            let m_tags = try d.list(o["tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: 1, max: 128, path: p0); d0.pattern(value, #"^([\p{L}\p{Z}\p{N}_.:/=+\-@]+)$"#, path: p0); return value }
+            d.length(m_tags, min: 1, max: nil, path: ShapeDecoder.join(path, "tags"))
+            self.tags = d.required(m_tags, path: ShapeDecoder.join(path, "tags"), empty: [])
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["logGroupName"] = .string(self.logGroupName)
+            o["tags"] = .array(self.tags.map { e0 in .string(e0) })
+            return .object(o)
+        }
+    }
+
+    /// The `ListTagsLogGroupRequest` shape of the CloudWatch Logs model.
+    public struct ListTagsLogGroupRequest: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var logGroupName: String
+        public init(logGroupName: String) {
+            self.logGroupName = logGroupName
+        }
+        public static var empty: ListTagsLogGroupRequest { ListTagsLogGroupRequest(logGroupName: "") }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_logGroupName = try d.string(o["logGroupName"], path: ShapeDecoder.join(path, "logGroupName"))
+            d.length(m_logGroupName as String?, min: 1, max: 512, path: ShapeDecoder.join(path, "logGroupName"))
+            d.pattern(m_logGroupName, #"[\.\-_/#A-Za-z0-9]+"#, path: ShapeDecoder.join(path, "logGroupName"))
+            self.logGroupName = d.required(m_logGroupName, path: ShapeDecoder.join(path, "logGroupName"), empty: "")
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            o["logGroupName"] = .string(self.logGroupName)
+            return .object(o)
+        }
+    }
+
+    /// The `ListTagsLogGroupResponse` shape of the CloudWatch Logs model.
+    public struct ListTagsLogGroupResponse: ShapeDecodable, JSONShapeEncodable, Equatable {
+        public var tags: [String: String]?
+        public init(tags: [String: String]? = nil) {
+            self.tags = tags
+        }
+        public static var empty: ListTagsLogGroupResponse { ListTagsLogGroupResponse() }
+        public init(json: JSON, decoder d: inout ShapeDecoder, path: String) throws(AWSError) {
+            let o = try d.object(json, path: path)
+            let m_tags = try d.map(o["tags"], path: ShapeDecoder.join(path, "tags")) { (v0: JSON, d0: inout ShapeDecoder, p0: String) throws(AWSError) in let value = try d0.string(v0, path: p0); d0.length(value as String?, min: nil, max: 256, path: p0); d0.pattern(value, #"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"#, path: p0); return value }
+            d.length(m_tags, min: 1, max: 50, path: ShapeDecoder.join(path, "tags"))
+            self.tags = m_tags
+        }
+        public func json() -> JSON {
+            var o = JSONObject()
+            if let v = self.tags { o["tags"] = .object(JSONObject(uniqueKeysWithValues: v.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) }
+            return .object(o)
+        }
+    }
+
     /// The `DataProtectionStatus` enum of the CloudWatch Logs model; ``unmodeled(_:)`` holds a value this model
     /// does not list (a newer model's, read back from storage or from another service).
     public enum DataProtectionStatus: ModeledEnum {
@@ -1272,6 +1462,30 @@ public enum LogsAPI {
             let input = try ProtocolCodec.decode(DeleteRetentionPolicyRequest.self, from: request, descriptor: descriptor)
             let output: EmptyShape = try await handler.deleteRetentionPolicy(input, context: context)
             return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
+        case "TagResource":
+            let input = try ProtocolCodec.decode(TagResourceRequest.self, from: request, descriptor: descriptor)
+            let output: EmptyShape = try await handler.tagResource(input, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
+        case "UntagResource":
+            let input = try ProtocolCodec.decode(UntagResourceRequest.self, from: request, descriptor: descriptor)
+            let output: EmptyShape = try await handler.untagResource(input, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
+        case "ListTagsForResource":
+            let input = try ProtocolCodec.decode(ListTagsForResourceRequest.self, from: request, descriptor: descriptor)
+            let output: ListTagsForResourceResponse = try await handler.listTagsForResource(input, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
+        case "TagLogGroup":
+            let input = try ProtocolCodec.decode(TagLogGroupRequest.self, from: request, descriptor: descriptor)
+            let output: EmptyShape = try await handler.tagLogGroup(input, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
+        case "UntagLogGroup":
+            let input = try ProtocolCodec.decode(UntagLogGroupRequest.self, from: request, descriptor: descriptor)
+            let output: EmptyShape = try await handler.untagLogGroup(input, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
+        case "ListTagsLogGroup":
+            let input = try ProtocolCodec.decode(ListTagsLogGroupRequest.self, from: request, descriptor: descriptor)
+            let output: ListTagsLogGroupResponse = try await handler.listTagsLogGroup(input, context: context)
+            return ProtocolCodec.encode(output, descriptor: descriptor, context: context)
         default:
             if descriptor.operations.contains(operation) { throw AWSError.notImplemented(operation, service: descriptor.endpointPrefix) }
             throw AWSError.unknownOperation(operation, service: descriptor.endpointPrefix)
@@ -1292,4 +1506,10 @@ public protocol LogsAPIHandler: Sendable {
     func filterLogEvents(_ input: LogsAPI.FilterLogEventsRequest, context: RequestContext) async throws -> LogsAPI.FilterLogEventsResponse
     func putRetentionPolicy(_ input: LogsAPI.PutRetentionPolicyRequest, context: RequestContext) async throws -> EmptyShape
     func deleteRetentionPolicy(_ input: LogsAPI.DeleteRetentionPolicyRequest, context: RequestContext) async throws -> EmptyShape
+    func tagResource(_ input: LogsAPI.TagResourceRequest, context: RequestContext) async throws -> EmptyShape
+    func untagResource(_ input: LogsAPI.UntagResourceRequest, context: RequestContext) async throws -> EmptyShape
+    func listTagsForResource(_ input: LogsAPI.ListTagsForResourceRequest, context: RequestContext) async throws -> LogsAPI.ListTagsForResourceResponse
+    func tagLogGroup(_ input: LogsAPI.TagLogGroupRequest, context: RequestContext) async throws -> EmptyShape
+    func untagLogGroup(_ input: LogsAPI.UntagLogGroupRequest, context: RequestContext) async throws -> EmptyShape
+    func listTagsLogGroup(_ input: LogsAPI.ListTagsLogGroupRequest, context: RequestContext) async throws -> LogsAPI.ListTagsLogGroupResponse
 }
