@@ -87,7 +87,10 @@ public final class RequestActivity: Sendable {
     func isQuiet(for period: Duration) -> Bool {
         guard underWay.load(ordering: .relaxed) == 0 else { return false }
         let (seconds, attoseconds) = period.components
-        let nanoseconds = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
-        return DispatchTime.now().uptimeNanoseconds - lastEnded.load(ordering: .relaxed) >= nanoseconds
+        let nanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000))
+        // Read after `now`, the last end can be later than it (a request ending in between): not quiet.
+        let now = DispatchTime.now().uptimeNanoseconds
+        let ended = lastEnded.load(ordering: .relaxed)
+        return now >= ended && now - ended >= nanoseconds
     }
 }

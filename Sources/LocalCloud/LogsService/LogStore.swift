@@ -205,11 +205,7 @@ struct LogStore: Sendable {
     }
 
     func groupExists(account: String, region: String, name: String) async throws -> Bool {
-        try await database.read { db in
-            try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT 1 FROM logs_groups WHERE account = ? AND region = ? AND name = ?"),
-                arguments: [account, region, name]) ?? false
-        }
+        try await database.read { db in try Self.groupExists(db, account: account, region: region, name: name) }
     }
 
     func streamExists(account: String, region: String, group: String, name: String) async throws -> Bool {
